@@ -1,0 +1,1 @@
+"""The domain: one package per bounded context. Knows nothing of GraphQL or HTTP."""

@@ -1,0 +1,1 @@
+"""Channels, locations, categories, products and variants."""

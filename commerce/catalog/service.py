@@ -1,0 +1,147 @@
+"""Reading the catalog. Plain async functions over an engine, batched by id for the loaders."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import and_, exists, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql import Select
+
+from commerce.catalog import models as m
+from commerce.catalog.entities import Category, Channel, Location, Product, Variant
+from commerce.inventory.models import StockLevel
+
+__all__ = [
+    "ProductQuery",
+    "list_channels",
+    "list_locations",
+    "locations_by_ids",
+    "categories_by_ids",
+    "products_by_ids",
+    "product_by_slug",
+    "variants_by_ids",
+    "variants_by_product_ids",
+    "page_products",
+    "count_products",
+]
+
+_PRODUCT_COLUMNS = (m.Product.id, m.Product.slug, m.Product.name, m.Product.description, m.Product.category_id)
+_VARIANT_COLUMNS = (m.ProductVariant.id, m.ProductVariant.product_id, m.ProductVariant.sku, m.ProductVariant.name)
+_LOCATION_COLUMNS = (m.Location.id, m.Location.code, m.Location.name, m.Location.kind, m.Location.city,
+                     m.Location.click_and_collect)
+
+
+@dataclass(frozen=True, slots=True)
+class ProductQuery:
+    """A filter over published products; `search` matches name or SKU, case-insensitively."""
+
+    category_slug: str | None = None
+    available_at_location_id: int | None = None
+    search: str | None = None
+
+
+async def list_channels(engine: AsyncEngine) -> list[Channel]:
+    stmt = select(m.Channel.id, m.Channel.code, m.Channel.name, m.Channel.kind, m.Channel.currency).order_by(m.Channel.id)
+    async with engine.connect() as conn:
+        return [Channel(*row) for row in await conn.execute(stmt)]
+
+
+async def list_locations(engine: AsyncEngine, kind: str | None = None) -> list[Location]:
+    stmt = select(*_LOCATION_COLUMNS).order_by(m.Location.id)
+    if kind is not None:
+        stmt = stmt.where(m.Location.kind == kind)
+    async with engine.connect() as conn:
+        return [Location(*row) for row in await conn.execute(stmt)]
+
+
+async def locations_by_ids(engine: AsyncEngine, ids: Sequence[int]) -> dict[int, Location]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(select(*_LOCATION_COLUMNS).where(m.Location.id.in_(ids)))
+        return {row[0]: Location(*row) for row in rows}
+
+
+async def categories_by_ids(engine: AsyncEngine, ids: Sequence[int]) -> dict[int, Category]:
+    stmt = select(m.Category.id, m.Category.slug, m.Category.name).where(m.Category.id.in_(ids))
+    async with engine.connect() as conn:
+        return {row[0]: Category(*row) for row in await conn.execute(stmt)}
+
+
+async def products_by_ids(engine: AsyncEngine, ids: Sequence[int]) -> dict[int, Product]:
+    stmt = select(*_PRODUCT_COLUMNS).where(m.Product.id.in_(ids), m.Product.published.is_(True))
+    async with engine.connect() as conn:
+        return {row[0]: Product(*row) for row in await conn.execute(stmt)}
+
+
+async def product_by_slug(engine: AsyncEngine, slug: str) -> Product | None:
+    stmt = select(*_PRODUCT_COLUMNS).where(m.Product.slug == slug, m.Product.published.is_(True))
+    async with engine.connect() as conn:
+        row = (await conn.execute(stmt)).first()
+    return Product(*row) if row else None
+
+
+async def variants_by_ids(engine: AsyncEngine, ids: Sequence[int]) -> dict[int, Variant]:
+    stmt = select(*_VARIANT_COLUMNS).where(m.ProductVariant.id.in_(ids), m.ProductVariant.published.is_(True))
+    async with engine.connect() as conn:
+        return {row[0]: Variant(*row) for row in await conn.execute(stmt)}
+
+
+async def variants_by_product_ids(engine: AsyncEngine, product_ids: Sequence[int]) -> dict[int, list[Variant]]:
+    stmt = (
+        select(*_VARIANT_COLUMNS)
+        .where(m.ProductVariant.product_id.in_(product_ids), m.ProductVariant.published.is_(True))
+        .order_by(m.ProductVariant.product_id, m.ProductVariant.id)
+    )
+    grouped: dict[int, list[Variant]] = {pid: [] for pid in product_ids}
+    async with engine.connect() as conn:
+        for row in await conn.execute(stmt):
+            grouped[row[1]].append(Variant(*row))
+    return grouped
+
+
+def _filtered(stmt: Select, query: ProductQuery) -> Select:
+    stmt = stmt.where(m.Product.published.is_(True))
+    if query.category_slug is not None:
+        stmt = stmt.join(m.Category, m.Category.id == m.Product.category_id).where(m.Category.slug == query.category_slug)
+    if query.available_at_location_id is not None:
+        in_stock = (
+            select(StockLevel.variant_id)
+            .join(m.ProductVariant, m.ProductVariant.id == StockLevel.variant_id)
+            .where(
+                and_(
+                    m.ProductVariant.product_id == m.Product.id,
+                    m.ProductVariant.published.is_(True),
+                    StockLevel.location_id == query.available_at_location_id,
+                    StockLevel.on_hand - StockLevel.reserved > 0,
+                )
+            )
+        )
+        stmt = stmt.where(exists(in_stock))
+    if query.search:
+        stmt = stmt.where(m.Product.search_text.contains(query.search.strip().lower(), autoescape=True))
+    return stmt
+
+
+async def page_products(
+    engine: AsyncEngine, query: ProductQuery, *, first: int, after_id: int | None = None
+) -> tuple[list[Product], bool]:
+    """One page in id order (keyset pagination) and whether another page follows."""
+    stmt = _filtered(select(*_PRODUCT_COLUMNS), query)
+    if after_id is not None:
+        stmt = stmt.where(m.Product.id > after_id)
+    stmt = stmt.order_by(m.Product.id).limit(first + 1)
+    async with engine.connect() as conn:
+        products = [Product(*row) for row in await conn.execute(stmt)]
+    return products[:first], len(products) > first
+
+
+async def count_products(engine: AsyncEngine, query: ProductQuery) -> int:
+    stmt = _filtered(select(func.count()).select_from(m.Product), query)
+    async with engine.connect() as conn:
+        return int((await conn.execute(stmt)).scalar_one())
+
+
+def search_text(name: str, skus: Iterable[str]) -> str:
+    """What `search` looks in: the lower-cased name and SKUs, kept in step by whoever writes products."""
+    return " ".join([name, *skus]).lower()

@@ -1,0 +1,1 @@
+"""Stock per variant and location: on hand, reserved, available."""

@@ -1,0 +1,33 @@
+"""Reading stock: what is available per variant and location."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from commerce.inventory.models import StockLevel
+
+__all__ = ["Availability", "stock_by_variant_ids"]
+
+
+@dataclass(frozen=True, slots=True)
+class Availability:
+    variant_id: int
+    location_id: int
+    available: int  # on hand minus reserved
+
+
+async def stock_by_variant_ids(engine: AsyncEngine, variant_ids: Sequence[int]) -> dict[int, list[Availability]]:
+    stmt = (
+        select(StockLevel.variant_id, StockLevel.location_id, StockLevel.on_hand - StockLevel.reserved)
+        .where(StockLevel.variant_id.in_(variant_ids))
+        .order_by(StockLevel.variant_id, StockLevel.location_id)
+    )
+    grouped: dict[int, list[Availability]] = {vid: [] for vid in variant_ids}
+    async with engine.connect() as conn:
+        for row in await conn.execute(stmt):
+            grouped[row[0]].append(Availability(*row))
+    return grouped

@@ -1,0 +1,1 @@
+"""The only place that computes money: price book, promotions, discount codes, rounding."""

@@ -1,0 +1,37 @@
+"""Global IDs at the API edge and unguessable capability tokens."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import secrets
+
+__all__ = ["InvalidGlobalId", "to_global_id", "from_global_id", "new_token"]
+
+
+class InvalidGlobalId(ValueError):
+    code = "INVALID_ID"
+
+
+def to_global_id(type_name: str, key: object) -> str:
+    return base64.urlsafe_b64encode(f"{type_name}:{key}".encode()).decode().rstrip("=")
+
+
+def from_global_id(global_id: str, expected_type: str | None = None) -> tuple[str, str]:
+    """Decode `Type:key`; anything undecodable, or of another type than expected, is refused."""
+    try:
+        padded = global_id + "=" * (-len(global_id) % 4)
+        raw = base64.urlsafe_b64decode(padded.encode("ascii")).decode("utf-8")
+    except (binascii.Error, UnicodeError, ValueError) as exc:
+        raise InvalidGlobalId(f"not a valid ID: {global_id[:64]!r}") from exc
+    type_name, sep, key = raw.partition(":")
+    if not sep or not type_name or not key:
+        raise InvalidGlobalId(f"not a valid ID: {global_id[:64]!r}")
+    if expected_type is not None and type_name != expected_type:
+        raise InvalidGlobalId(f"expected a {expected_type} ID")
+    return type_name, key
+
+
+def new_token(nbytes: int = 16) -> str:
+    """128 random bits by default: enough for anything a guest holds as a capability."""
+    return secrets.token_urlsafe(nbytes)

@@ -1,0 +1,98 @@
+"""One typed settings object, read once from `OMNIGATE_*` environment variables.
+
+It lives in `core` so every layer can name its type; only `gateway` calls `from_env`, once,
+and passes the object down. No other module reads the environment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any, get_type_hints
+
+__all__ = ["Settings", "SettingsError", "PREFIX"]
+
+PREFIX = "OMNIGATE_"
+
+
+class SettingsError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Every knob, with a development default. The variable is `OMNIGATE_` + the upper-cased name."""
+
+    # storage
+    database_url: str = "sqlite+aiosqlite:///./var/omnigate.db"
+    database_pool_size: int = 10
+    database_echo: bool = False
+    # HTTP
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # GraphQL safety
+    graphiql: bool = True
+    introspection: bool = True
+    max_query_depth: int = 12
+    max_aliases: int = 30
+    max_tokens: int = 2_000
+    max_query_cost: int = 50_000
+    max_page_size: int = 100
+    document_cache_size: int = 512
+    compiled_queries: bool = True
+    # vault (development defaults; production must set its own)
+    kek_file: str = "./var/kek.json"
+    kek: str = ""
+    blind_index_key: str = ""
+    vault_encryption: bool = True  # test-only switch, for the vault benchmark's baseline
+    # auth
+    jwt_secret: str = "dev-only-secret-change-me-in-production-0123456789"
+    jwt_issuer: str = "omnigate"
+    jwt_audience: str = "omnigate"
+    jwt_jwks_url: str = ""
+    customer_token_ttl_seconds: int = 3600
+    # cart
+    cart_max_line_quantity: int = 99
+    cart_max_lines: int = 100
+    cart_merge_strategy: str = "merge"  # merge | keep_guest | keep_customer
+    guest_cart_ttl_seconds: int = 30 * 24 * 3600
+    # runtime
+    environment: str = "development"
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        env = os.environ if env is None else env
+        hints = get_type_hints(cls)
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(PREFIX + f.name.upper())
+            if raw is not None:
+                values[f.name] = _parse(f.name, raw, hints[f.name])
+        values.update(overrides)
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+
+def _parse(name: str, raw: str, hint: Any) -> Any:
+    if hint is bool:
+        lowered = raw.strip().lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off", ""}:
+            return False
+        raise SettingsError(f"{PREFIX}{name.upper()} must be true or false, not {raw!r}")
+    if hint is int:
+        try:
+            return int(raw)
+        except ValueError:
+            raise SettingsError(f"{PREFIX}{name.upper()} must be a whole number, not {raw!r}") from None
+    return raw

@@ -1,0 +1,1 @@
+"""The composition root: settings, the ASGI app, auth, telemetry and the CLI."""

@@ -1,0 +1,87 @@
+"""The command line: `python -m gateway {serve,migrate,seed,...}`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from core.db import create_engine, is_sqlite
+from core.migrate import migrate
+from core.settings import Settings
+
+__all__ = ["main"]
+
+
+def _ensure_sqlite_dir(url: str) -> None:
+    if is_sqlite(url) and ":///" in url and ":memory:" not in url:
+        Path(url.split(":///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
+
+
+async def _migrate(settings: Settings) -> None:
+    _ensure_sqlite_dir(settings.database_url)
+    engine = create_engine(settings.database_url)
+    try:
+        await migrate(engine)
+    finally:
+        await engine.dispose()
+
+
+async def _seed(settings: Settings, products: int) -> None:
+    from gateway.seed import seed
+
+    engine = create_engine(settings.database_url)
+    started = time.perf_counter()
+    try:
+        report = await seed(engine, products=products)
+    finally:
+        await engine.dispose()
+    if report.seeded:
+        print(f"seeded {report.products} products, {report.variants} variants in {time.perf_counter() - started:.1f}s")
+    else:
+        print("the database already has data: nothing seeded")
+
+
+def _serve(settings: Settings, *, demo: bool, workers: int) -> None:
+    import uvicorn
+
+    if demo:
+        asyncio.run(_migrate(settings))
+        asyncio.run(_seed(settings, 200))
+    from gateway.app import create_app
+
+    print(f"Omnigate on http://{settings.host}:{settings.port}/graphql")
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
+                access_log=False)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m gateway", description="Omnigate commerce gateway")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve GraphQL on OMNIGATE_HOST:OMNIGATE_PORT")
+    serve.add_argument("--demo", action="store_true", help="migrate and seed demo data first (if the database is empty)")
+    serve.add_argument("--workers", type=int, default=1)
+    commands.add_parser("migrate", help="upgrade the database schema (Alembic)")
+    seed = commands.add_parser("seed", help="fill an empty database with demo data")
+    seed.add_argument("--products", type=int, default=200)
+    args = parser.parse_args(argv)
+
+    settings = Settings.from_env()
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if args.command == "serve":
+        _serve(settings, demo=args.demo, workers=args.workers)
+    elif args.command == "migrate":
+        asyncio.run(_migrate(settings))
+        print("database is up to date")
+    elif args.command == "seed":
+        asyncio.run(_migrate(settings))
+        asyncio.run(_seed(settings, args.products))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

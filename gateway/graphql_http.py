@@ -1,0 +1,144 @@
+"""GraphQL over HTTP (the GraphQL-over-HTTP spec): media types, status codes, GET for queries only.
+
+`application/graphql-response+json` is answered when the client accepts it: then a request
+that cannot run (unparsable, invalid, unknown channel) is a 4xx. With `application/json`
+(legacy clients) well-formed requests get 200 and the errors in the body.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from graphql import ExecutionResult, GraphQLError, OperationType
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from strawberry.http.ides import get_graphql_ide_html
+
+from gateway.auth import AuthenticationError, authenticate
+from gateway.runtime import Runtime
+from schema.context import Context
+from schema.execution import RequestError
+
+__all__ = ["graphql_endpoint"]
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+JSON = "application/json"
+
+
+def _negotiate(accept: str) -> str | None:
+    """The response media type, or None when the client accepts neither."""
+    if not accept:
+        return JSON
+    for part in accept.split(","):
+        media = part.split(";")[0].strip().lower()
+        if media == GRAPHQL_RESPONSE:
+            return GRAPHQL_RESPONSE
+        if media in (JSON, "application/*", "*/*"):
+            return JSON
+    return None
+
+
+def _error_body(errors: list[GraphQLError]) -> dict[str, Any]:
+    return {"errors": [e.formatted for e in errors]}
+
+
+def _respond(body: dict[str, Any], media_type: str, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type=media_type, headers=headers)
+
+
+def _request_error(error: GraphQLError, media_type: str, status: int = 400) -> Response:
+    legacy_status = 200 if status == 400 else status
+    return _respond(_error_body([error]), media_type, status if media_type == GRAPHQL_RESPONSE else legacy_status)
+
+
+async def _read_params(request: Request) -> dict[str, Any]:
+    if request.method == "GET":
+        params: dict[str, Any] = dict(request.query_params)
+        if "variables" in params:
+            params["variables"] = orjson.loads(params["variables"]) if params["variables"] else None
+        if "extensions" in params:
+            params["extensions"] = orjson.loads(params["extensions"]) if params["extensions"] else None
+        return params
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type not in (JSON, GRAPHQL_RESPONSE):
+        raise _HttpProblem(415, "POST a JSON body with Content-Type: application/json.")
+    body = await request.body()
+    params = orjson.loads(body)
+    if not isinstance(params, dict):
+        raise _HttpProblem(400, "The body must be a JSON object with `query`.")
+    return params
+
+
+class _HttpProblem(Exception):
+    def __init__(self, status: int, message: str, code: str = "BAD_REQUEST") -> None:
+        super().__init__(message)
+        self.status = status
+        self.error = GraphQLError(message, extensions={"code": code})
+
+
+def _check_params(params: dict[str, Any]) -> tuple[str, str | None, dict[str, Any] | None]:
+    query = params.get("query")
+    if not isinstance(query, str) or not query.strip():
+        raise _HttpProblem(400, "`query` must be a non-empty string.")
+    operation_name = params.get("operationName")
+    if operation_name is not None and not isinstance(operation_name, str):
+        raise _HttpProblem(400, "`operationName` must be a string.")
+    variables = params.get("variables")
+    if variables is not None and not isinstance(variables, dict):
+        raise _HttpProblem(400, "`variables` must be a JSON object.")
+    return query, operation_name, variables
+
+
+async def graphql_endpoint(request: Request) -> Response:
+    runtime: Runtime = request.app.state.runtime
+    settings = runtime.settings
+    accept = request.headers.get("accept", "")
+    if request.method == "GET" and "query" not in request.query_params:
+        if settings.graphiql and "text/html" in accept:
+            return HTMLResponse(get_graphql_ide_html())
+        return Response("GraphQL: POST a JSON body, or GET with ?query=", status_code=400, media_type="text/plain")
+    media_type = _negotiate(accept)
+    if media_type is None:
+        return Response("Accept application/graphql-response+json or application/json.", status_code=406)
+    try:
+        params = await _read_params(request)
+        query, operation_name, variables = _check_params(params)
+        prepared = runtime.executor.prepare(query, operation_name)
+    except _HttpProblem as problem:
+        return _request_error(problem.error, media_type, problem.status)
+    except (orjson.JSONDecodeError, UnicodeDecodeError):
+        return _request_error(GraphQLError("The body is not valid JSON.", extensions={"code": "BAD_REQUEST"}), media_type)
+    except RequestError as failure:
+        return _respond(_error_body(failure.errors), media_type, 400 if media_type == GRAPHQL_RESPONSE else 200)
+
+    if request.method == "GET" and prepared.operation_type is not OperationType.QUERY:
+        error = GraphQLError("Only queries may be sent with GET; POST mutations.", extensions={"code": "METHOD_NOT_ALLOWED"})
+        return _respond(_error_body([error]), media_type, 405, headers={"Allow": "POST"})
+    if prepared.operation_type is OperationType.SUBSCRIPTION:
+        error = GraphQLError("Subscriptions run over WebSocket (graphql-transport-ws).", extensions={"code": "BAD_REQUEST"})
+        return _request_error(error, media_type)
+
+    channel = await runtime.channels.get(request.headers.get("x-channel"))
+    if channel is None:
+        error = GraphQLError(
+            f"Unknown channel {request.headers.get('x-channel', '')[:40]!r}: send X-Channel with one of the `channels` codes.",
+            extensions={"code": "UNKNOWN_CHANNEL"},
+        )
+        return _request_error(error, media_type)
+    try:
+        principal = await authenticate(request.headers.get("authorization"), runtime)
+    except AuthenticationError as exc:
+        error = GraphQLError(str(exc), extensions={"code": "UNAUTHENTICATED"})
+        return _respond(_error_body([error]), media_type, 401, headers={"WWW-Authenticate": "Bearer"})
+
+    context = Context(services=runtime.services, channel=channel, principal=principal, request=request)
+    try:
+        result: ExecutionResult = await runtime.executor.execute(prepared, variables, context)
+    except RequestError as failure:
+        return _respond(_error_body(failure.errors), media_type, 400 if media_type == GRAPHQL_RESPONSE else 200)
+    body: dict[str, Any] = {}
+    if result.errors:
+        body["errors"] = [e.formatted for e in result.errors]
+    body["data"] = result.data
+    return _respond(body, media_type)

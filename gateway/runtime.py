@@ -1,0 +1,33 @@
+"""Everything the gateway builds once at start-up, and closes at shutdown."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.clock import Clock, SystemClock
+from core.db import create_engine, session_factory
+from core.settings import Settings
+from gateway.channels import ChannelDirectory
+from schema.context import Services
+from schema.execution import Executor
+from schema.root import build_schema
+
+__all__ = ["Runtime", "build_runtime"]
+
+
+@dataclass(slots=True, eq=False)
+class Runtime:
+    settings: Settings
+    services: Services
+    executor: Executor
+    channels: ChannelDirectory
+
+    async def aclose(self) -> None:
+        await self.services.engine.dispose()
+
+
+def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
+    engine = create_engine(settings.database_url, echo=settings.database_echo, pool_size=settings.database_pool_size)
+    services = Services(settings=settings, engine=engine, sessions=session_factory(engine), clock=clock or SystemClock())
+    schema = build_schema()
+    return Runtime(settings=settings, services=services, executor=Executor(schema, settings), channels=ChannelDirectory(engine))

@@ -1,0 +1,98 @@
+"""Demo data: deterministic, fast (bulk inserts), and only into an empty database.
+
+Channels web, mobile, store and call-center (all PLN); a warehouse and three stores, two of
+them click & collect; categories; N products with one to three variants, prices and stock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from commerce.catalog import models as catalog
+from commerce.catalog.service import search_text
+from commerce.inventory.models import StockLevel
+from commerce.pricing.models import Price
+from core.db import writer
+
+__all__ = ["SeedReport", "seed", "CHANNELS", "LOCATIONS"]
+
+CHANNELS = [
+    ("web", "Web shop", "WEB", "PLN"),
+    ("mobile", "Mobile app", "MOBILE", "PLN"),
+    ("store", "Stores (POS)", "STORE", "PLN"),
+    ("call-center", "Call center", "CALL_CENTER", "PLN"),
+]
+LOCATIONS = [
+    ("WH-STRYKOW", "Central warehouse", "WAREHOUSE", "Stryków", False),
+    ("ST-WAW", "Warszawa Złote Tarasy", "STORE", "Warszawa", True),
+    ("ST-KRK", "Kraków Galeria", "STORE", "Kraków", True),
+    ("ST-GDN", "Gdańsk Outlet", "STORE", "Gdańsk", False),
+]
+CATEGORIES = [
+    ("outdoor", "Outdoor"), ("kitchen", "Kitchen"), ("electronics", "Electronics"), ("garden", "Garden"),
+    ("toys", "Toys"), ("books", "Books"), ("sport", "Sport"), ("home", "Home"),
+]
+ADJECTIVES = ["Trail", "Urban", "Classic", "Nordic", "Compact", "Pro", "Eco", "Family", "Travel", "Studio"]
+NOUNS = ["Backpack", "Kettle", "Headphones", "Lantern", "Blender", "Tent", "Jacket", "Speaker", "Mug", "Lamp"]
+SIZES = ["S", "M", "L"]
+BATCH = 2_000
+
+
+@dataclass(frozen=True, slots=True)
+class SeedReport:
+    seeded: bool
+    products: int = 0
+    variants: int = 0
+
+
+async def _insert(conn: AsyncConnection, table: object, rows: list[dict]) -> None:
+    for start in range(0, len(rows), BATCH):
+        await conn.execute(insert(table), rows[start : start + BATCH])  # type: ignore[arg-type]
+
+
+def _catalog_rows(products: int) -> tuple[list[dict], list[dict], list[dict], list[dict]]:
+    product_rows, variant_rows, price_rows, stock_rows = [], [], [], []
+    variant_id = 0
+    for i in range(1, products + 1):
+        name = f"{ADJECTIVES[i % len(ADJECTIVES)]} {NOUNS[(i // len(ADJECTIVES)) % len(NOUNS)]} {i}"
+        variant_count = 1 + i % 3
+        skus = [f"SKU-{i:06d}-{SIZES[v]}" for v in range(variant_count)]
+        product_rows.append({
+            "id": i, "slug": f"product-{i}", "name": name, "description": f"{name}: demo product number {i}.",
+            "category_id": 1 + i % len(CATEGORIES), "published": True, "search_text": search_text(name, skus),
+        })
+        for v, sku in enumerate(skus):
+            variant_id += 1
+            variant_rows.append({"id": variant_id, "product_id": i, "sku": sku, "name": f"{name} {SIZES[v]}",
+                                 "published": True})
+            price_rows.append({"variant_id": variant_id, "currency": "PLN",
+                               "amount": Decimal(19 + (i * 37 + v * 10) % 480) + Decimal("0.99")})
+            for location_id in range(1, len(LOCATIONS) + 1):
+                on_hand = (i * 13 + v * 5 + location_id * 7) % 25
+                stock_rows.append({"variant_id": variant_id, "location_id": location_id, "on_hand": on_hand,
+                                   "reserved": min(on_hand, (i + location_id) % 3)})
+    return product_rows, variant_rows, price_rows, stock_rows
+
+
+async def seed(engine: AsyncEngine, *, products: int = 200) -> SeedReport:
+    """Fill an empty database with the demo; a database that has channels is left alone."""
+    async with writer(engine).begin() as conn:
+        if (await conn.execute(select(func.count()).select_from(catalog.Channel))).scalar_one():
+            return SeedReport(seeded=False)
+        await _insert(conn, catalog.Channel, [dict(zip(("code", "name", "kind", "currency"), c)) for c in CHANNELS])
+        await _insert(conn, catalog.Location, [
+            dict(zip(("code", "name", "kind", "city", "click_and_collect"), loc)) for loc in LOCATIONS
+        ])
+        await _insert(conn, catalog.Category, [
+            {"id": n, "slug": slug, "name": name} for n, (slug, name) in enumerate(CATEGORIES, start=1)
+        ])
+        product_rows, variant_rows, price_rows, stock_rows = _catalog_rows(products)
+        await _insert(conn, catalog.Product, product_rows)
+        await _insert(conn, catalog.ProductVariant, variant_rows)
+        await _insert(conn, Price, price_rows)
+        await _insert(conn, StockLevel, stock_rows)
+    return SeedReport(seeded=True, products=len(product_rows), variants=len(variant_rows))

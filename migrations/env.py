@@ -1,0 +1,42 @@
+"""Alembic environment: runs on a connection handed in by `core.migrate`, or on its own."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from alembic import context
+from sqlalchemy.engine import Connection
+
+from core.db import Base, create_engine
+from core.models import import_all_models
+
+import_all_models()
+target_metadata = Base.metadata
+config = context.config
+
+
+def _run(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def _run_standalone(url: str) -> None:
+    engine = create_engine(url)
+    async with engine.connect() as connection:
+        await connection.run_sync(_run)
+        await connection.commit()
+    await engine.dispose()
+
+
+connection = config.attributes.get("connection")
+if connection is not None:
+    _run(connection)
+else:
+    asyncio.run(_run_standalone(os.environ.get("OMNIGATE_DATABASE_URL", "sqlite+aiosqlite:///./var/omnigate.db")))

@@ -1,0 +1,1 @@
+"""The GraphQL layer only: types, inputs, resolvers, loaders, errors. Thin: it calls the domain."""

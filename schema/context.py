@@ -1,0 +1,42 @@
+"""What every resolver gets as `info.context`: app-wide services plus this request's facts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from commerce.catalog.entities import Channel
+from core.clock import Clock
+from core.settings import Settings
+from policies.principal import ANONYMOUS, Principal
+from schema.loaders import Loaders
+
+__all__ = ["Services", "Context"]
+
+
+@dataclass(slots=True, eq=False)
+class Services:
+    """Built once by `gateway` at start-up and shared by every request."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    clock: Clock
+
+
+@dataclass(slots=True, eq=False)
+class Context:
+    services: Services
+    channel: Channel
+    principal: Principal = ANONYMOUS
+    request: Any = None
+    loaders: Loaders = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.loaders = Loaders(self.services.engine, currency=self.channel.currency)
+
+    @property
+    def settings(self) -> Settings:
+        return self.services.settings

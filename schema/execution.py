@@ -1,0 +1,201 @@
+"""Parse, validate and execute one GraphQL request, with bounded caches and masked errors.
+
+The HTTP and WebSocket transports in `gateway` call `Executor`; nothing here knows HTTP.
+Parsing and validation are cached per document text in LRU caches of a fixed size (an
+unbounded cache is a memory DoS); unexpected errors are replaced by a masked error that
+carries the trace id, and the detail goes to the log.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import strawberry
+from graphql import (
+    DocumentNode,
+    ExecutionResult,
+    GraphQLError,
+    GraphQLSyntaxError,
+    OperationDefinitionNode,
+    OperationType,
+    execute,
+    parse,
+    specified_rules,
+    validate,
+)
+from opentelemetry import trace
+
+from core.settings import Settings
+from schema.limits import limit_rules
+
+__all__ = ["Executor", "PreparedOperation", "RequestError", "mask_errors", "current_trace_id"]
+
+logger = logging.getLogger("omnigate.graphql")
+
+
+class RequestError(Exception):
+    """The request cannot be executed at all (no `data`): parse, validation or operation errors."""
+
+    def __init__(self, errors: list[GraphQLError]) -> None:
+        super().__init__(errors[0].message if errors else "invalid request")
+        self.errors = errors
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedOperation:
+    document: DocumentNode
+    operation: OperationDefinitionNode
+    operation_type: OperationType
+
+    @property
+    def name(self) -> str | None:
+        return self.operation.name.value if self.operation.name else None
+
+
+class _LRU:
+    """A tiny bounded LRU map; functools.lru_cache would also cache the exceptions' absence."""
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self._data: OrderedDict[Any, Any] = OrderedDict()
+
+    def get(self, key: Any) -> Any:
+        value = self._data.get(key)
+        if value is not None:
+            self._data.move_to_end(key)
+        return value
+
+    def put(self, key: Any, value: Any) -> None:
+        self._data[key] = value
+        self._data.move_to_end(key)
+        while len(self._data) > self.maxsize:
+            self._data.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+def current_trace_id() -> str:
+    context = trace.get_current_span().get_span_context()
+    return format(context.trace_id, "032x") if context.trace_id else uuid.uuid4().hex
+
+
+def _with_code(error: GraphQLError, code: str) -> GraphQLError:
+    if not (error.extensions or {}).get("code"):
+        error.extensions = {**(error.extensions or {}), "code": code}
+    return error
+
+
+def mask_errors(errors: list[GraphQLError] | None) -> list[GraphQLError] | None:
+    """Errors we raised on purpose pass through; anything else becomes INTERNAL_SERVER_ERROR."""
+    if not errors:
+        return errors
+    masked: list[GraphQLError] = []
+    for error in errors:
+        original = error.original_error
+        if original is None or isinstance(original, GraphQLError):
+            masked.append(_with_code(error, "BAD_USER_INPUT"))
+            continue
+        trace_id = current_trace_id()
+        logger.error("unexpected error (trace %s) at %s", trace_id, error.path, exc_info=original)
+        masked.append(
+            GraphQLError(
+                f"Internal server error. Quote trace id {trace_id} when reporting it.",
+                nodes=error.nodes,
+                path=error.path,
+                extensions={"code": "INTERNAL_SERVER_ERROR", "traceId": trace_id},
+            )
+        )
+    return masked
+
+
+class Executor:
+    """One per schema and settings; safe to share between requests."""
+
+    def __init__(self, schema: strawberry.Schema, settings: Settings) -> None:
+        self.schema = schema
+        self.graphql_schema = schema._schema
+        self.settings = settings
+        self.rules = [
+            *specified_rules,
+            *limit_rules(
+                max_depth=settings.max_query_depth,
+                max_aliases=settings.max_aliases,
+                max_cost=settings.max_query_cost,
+                max_page_size=settings.max_page_size,
+            ),
+        ]
+        if not settings.introspection:
+            from graphql.validation import NoSchemaIntrospectionCustomRule
+
+            self.rules.append(NoSchemaIntrospectionCustomRule)
+        self._documents = _LRU(settings.document_cache_size)
+        self.compiler: Any = None  # set by gateway when compiled queries are on
+
+    def parse_and_validate(self, query: str) -> DocumentNode:
+        """The validated document for `query`, from the cache when seen before."""
+        cached = self._documents.get(query)
+        if cached is not None:
+            if isinstance(cached, RequestError):
+                raise cached
+            return cached
+        try:
+            document = parse(query, max_tokens=self.settings.max_tokens, no_location=False)
+        except GraphQLSyntaxError as error:
+            failure = RequestError([_with_code(error, "GRAPHQL_PARSE_FAILED")])
+            self._documents.put(query, failure)
+            raise failure from None
+        errors = validate(self.graphql_schema, document, self.rules, max_errors=20)
+        if errors:
+            failure = RequestError([_with_code(e, "GRAPHQL_VALIDATION_FAILED") for e in errors])
+            self._documents.put(query, failure)
+            raise failure
+        self._documents.put(query, document)
+        return document
+
+    def prepare(self, query: str, operation_name: str | None) -> PreparedOperation:
+        document = self.parse_and_validate(query)
+        operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+        if operation_name is None:
+            if len(operations) != 1:
+                raise RequestError([_op_error("Several operations in the document: name one in `operationName`.")])
+            operation = operations[0]
+        else:
+            operation = next((op for op in operations if op.name and op.name.value == operation_name), None)
+            if operation is None:
+                raise RequestError([_op_error(f"No operation named {operation_name!r} in the document.")])
+        return PreparedOperation(document, operation, operation.operation)
+
+    async def execute(
+        self, prepared: PreparedOperation, variables: dict[str, Any] | None, context: Any
+    ) -> ExecutionResult:
+        if self.compiler is not None and prepared.operation_type is OperationType.QUERY:
+            result = await self.compiler.try_execute(prepared, variables, context)
+            if result is not None:
+                return result
+        result = execute(
+            self.graphql_schema,
+            prepared.document,
+            root_value=None,
+            context_value=context,
+            variable_values=variables,
+            operation_name=prepared.name,
+        )
+        if hasattr(result, "__await__"):
+            result = await result  # type: ignore[misc]
+        if result.errors and result.data is None and _is_variable_error(result.errors):
+            raise RequestError([_with_code(e, "BAD_USER_INPUT") for e in result.errors])
+        result.errors = mask_errors(result.errors)
+        return result
+
+
+def _op_error(message: str) -> GraphQLError:
+    return GraphQLError(message, extensions={"code": "OPERATION_RESOLUTION_FAILURE"})
+
+
+def _is_variable_error(errors: list[GraphQLError]) -> bool:
+    return all(e.path is None and e.original_error is None for e in errors)

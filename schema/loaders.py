@@ -1,0 +1,40 @@
+"""Per-request DataLoaders: every list of N objects costs one query per kind, not N."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+
+from aiodataloader import DataLoader
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from commerce.catalog import service as catalog
+from commerce.inventory import service as inventory
+from commerce.pricing.price_book import prices_by_variant_ids
+
+__all__ = ["Loaders"]
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def _loader(fetch: Callable[[Sequence[K]], Awaitable[dict[K, V]]], default: V | None = None) -> DataLoader:
+    async def batch(keys: list[K]) -> list[V | None]:
+        found = await fetch(keys)
+        return [found.get(key, default) for key in keys]
+
+    return DataLoader(batch, max_batch_size=1000)
+
+
+class Loaders:
+    """Created per request (never shared: a loader caches what one principal may see)."""
+
+    def __init__(self, engine: AsyncEngine, *, currency: str) -> None:
+        self.categories: DataLoader = _loader(lambda ids: catalog.categories_by_ids(engine, ids))
+        self.products: DataLoader = _loader(lambda ids: catalog.products_by_ids(engine, ids))
+        self.variants: DataLoader = _loader(lambda ids: catalog.variants_by_ids(engine, ids))
+        self.variants_by_product: DataLoader = _loader(lambda ids: catalog.variants_by_product_ids(engine, ids), [])
+        self.locations: DataLoader = _loader(lambda ids: catalog.locations_by_ids(engine, ids))
+        self.stock: DataLoader = _loader(lambda ids: inventory.stock_by_variant_ids(engine, ids), [])
+        self.prices: DataLoader = _loader(lambda ids: prices_by_variant_ids(engine, ids, currency))
+

@@ -1,0 +1,129 @@
+"""Fixtures: a fresh migrated and seeded database per test, the app, and a GraphQL client."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from core.clock import FrozenClock
+from core.settings import Settings
+from gateway.app import create_app
+from gateway.runtime import Runtime, build_runtime
+from gateway.seed import seed
+from tests.database import TEST_PRODUCTS, TemplateDatabase, test_database_url_from_env
+
+
+@pytest.fixture(scope="session")
+async def template_db(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[TemplateDatabase]:
+    template = TemplateDatabase(test_database_url_from_env(), Path(tmp_path_factory.mktemp("db")))
+    try:
+        await template.build(lambda engine: seed(engine, products=TEST_PRODUCTS))
+    except OSError as exc:  # PostgreSQL unreachable
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is not reachable in CI: {exc}")
+        raise
+    yield template
+    await template.close()
+
+
+@pytest.fixture
+async def database_url(template_db: TemplateDatabase) -> AsyncIterator[str]:
+    url = await template_db.copy()
+    yield url
+    await template_db.drop(url)
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock()
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        database_url=database_url,
+        kek_file=str(tmp_path / "kek.json"),
+        jwt_secret="test-secret-0123456789-0123456789-0123456789",
+    )
+
+
+@pytest.fixture
+async def runtime(settings: Settings, clock: FrozenClock) -> AsyncIterator[Runtime]:
+    runtime = build_runtime(settings, clock)
+    yield runtime
+    await runtime.aclose()
+
+
+@pytest.fixture
+def engine(runtime: Runtime) -> AsyncEngine:
+    return runtime.services.engine
+
+
+class GraphQLClient:
+    """Posts GraphQL over HTTP to the app in-process; `headers` go on every request."""
+
+    def __init__(self, http: httpx.AsyncClient, headers: dict[str, str] | None = None) -> None:
+        self.http = http
+        self.headers = headers or {}
+
+    def with_headers(self, **headers: str) -> GraphQLClient:
+        return GraphQLClient(self.http, {**self.headers, **{k.replace("_", "-"): v for k, v in headers.items()}})
+
+    async def post(self, query: str, variables: dict[str, Any] | None = None, **kwargs: Any) -> httpx.Response:
+        headers = {**self.headers, **kwargs.pop("headers", {})}
+        return await self.http.post("/graphql", json={"query": query, "variables": variables}, headers=headers, **kwargs)
+
+    async def execute(self, query: str, variables: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
+        """The response body; fails the test on a non-200 status."""
+        response = await self.post(query, variables, **kwargs)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    async def data(self, query: str, variables: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
+        """The `data` of a response that must have no errors."""
+        body = await self.execute(query, variables, **kwargs)
+        assert not body.get("errors"), body["errors"]
+        return body["data"]
+
+
+@pytest.fixture
+async def http(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(runtime.settings, runtime=runtime)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        yield client
+
+
+@pytest.fixture
+def gql(http: httpx.AsyncClient) -> GraphQLClient:
+    return GraphQLClient(http)
+
+
+class StatementCounter:
+    """Counts SQL statements sent through an engine (to prove there is no N+1)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.count = 0
+
+    def _on_execute(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if not statement.lstrip().upper().startswith("BEGIN"):  # SQLite's explicit BEGIN is not a query
+            self.count += 1
+
+    def __enter__(self) -> StatementCounter:
+        event.listen(self.engine.sync_engine, "before_cursor_execute", self._on_execute)
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        event.remove(self.engine.sync_engine, "before_cursor_execute", self._on_execute)
+
+
+@pytest.fixture
+def count_statements(engine: AsyncEngine) -> StatementCounter:
+    return StatementCounter(engine)
