@@ -59,6 +59,27 @@ def _serve(settings: Settings, *, demo: bool, workers: int) -> None:
                 access_log=False)
 
 
+def _mint(settings: Settings, args: argparse.Namespace) -> str:
+    from datetime import timedelta
+
+    from core.clock import SystemClock
+    from core.ids import from_global_id
+    from gateway.tokens import TokenService
+    from policies.principal import Principal, Role
+
+    role = Role(args.role)
+    if role is Role.CUSTOMER:
+        if not args.customer:
+            raise SystemExit("--role customer needs --customer ID")
+        subject = from_global_id(args.customer, "Customer")[1] if not args.customer.isdigit() else args.customer
+    else:
+        subject = args.subject or role.value
+    if role is Role.STAFF and not args.location:
+        raise SystemExit("--role staff needs --location CODE")
+    principal = Principal(role=role, subject=subject, location=args.location)
+    return TokenService(settings, SystemClock()).issue(principal, timedelta(seconds=args.ttl)).token
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gateway", description="Omnigate commerce gateway")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -68,6 +89,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands.add_parser("migrate", help="upgrade the database schema (Alembic)")
     seed = commands.add_parser("seed", help="fill an empty database with demo data")
     seed.add_argument("--products", type=int, default=200)
+    token = commands.add_parser("token", help="mint an access token for an operator or a test")
+    token.add_argument("--role", required=True, choices=["customer", "staff", "agent", "dpo", "admin"])
+    token.add_argument("--customer", help="the customer's ID (for --role customer)")
+    token.add_argument("--subject", help="the operator's name (default: the role)")
+    token.add_argument("--location", help="the store's code (for --role staff)")
+    token.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
     args = parser.parse_args(argv)
 
     settings = Settings.from_env()
@@ -77,6 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.command == "migrate":
         asyncio.run(_migrate(settings))
         print("database is up to date")
+    elif args.command == "token":
+        print(_mint(settings, args))
     elif args.command == "seed":
         asyncio.run(_migrate(settings))
         asyncio.run(_seed(settings, args.products))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from gateway.tokens import InvalidToken
 from policies.principal import ANONYMOUS, Principal
 
 if TYPE_CHECKING:
@@ -19,4 +20,10 @@ class AuthenticationError(Exception):
 async def authenticate(authorization: str | None, runtime: Runtime) -> Principal:
     if not authorization:
         return ANONYMOUS
-    raise AuthenticationError("Tokens are not accepted yet.")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthenticationError("Send `Authorization: Bearer <token>`.")
+    try:
+        return runtime.tokens.verify(token.strip())
+    except InvalidToken as exc:
+        raise AuthenticationError(str(exc)) from None

@@ -8,6 +8,7 @@ from core.clock import Clock, SystemClock
 from core.db import create_engine, session_factory
 from core.settings import Settings
 from gateway.channels import ChannelDirectory
+from gateway.tokens import TokenService
 from schema.context import Services
 from schema.execution import Executor
 from schema.root import build_schema
@@ -21,13 +22,21 @@ class Runtime:
     services: Services
     executor: Executor
     channels: ChannelDirectory
+    tokens: TokenService
 
     async def aclose(self) -> None:
         await self.services.engine.dispose()
 
 
 def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
+    clock = clock or SystemClock()
     engine = create_engine(settings.database_url, echo=settings.database_echo, pool_size=settings.database_pool_size)
-    services = Services(settings=settings, engine=engine, sessions=session_factory(engine), clock=clock or SystemClock())
-    schema = build_schema()
-    return Runtime(settings=settings, services=services, executor=Executor(schema, settings), channels=ChannelDirectory(engine))
+    tokens = TokenService(settings, clock)
+    services = Services(settings=settings, engine=engine, sessions=session_factory(engine), clock=clock, tokens=tokens)
+    return Runtime(
+        settings=settings,
+        services=services,
+        executor=Executor(build_schema(), settings),
+        channels=ChannelDirectory(engine),
+        tokens=tokens,
+    )

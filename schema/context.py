@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -16,6 +17,17 @@ from schema.loaders import Loaders
 __all__ = ["Services", "Context"]
 
 
+class Token(Protocol):
+    token: str
+    expires_at: datetime
+
+
+class Tokens(Protocol):
+    """Issues signed access tokens (implemented in `gateway.tokens`)."""
+
+    def issue(self, principal: Principal, ttl: timedelta) -> Token: ...
+
+
 @dataclass(slots=True, eq=False)
 class Services:
     """Built once by `gateway` at start-up and shared by every request."""
@@ -24,6 +36,7 @@ class Services:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     clock: Clock
+    tokens: Tokens
 
 
 @dataclass(slots=True, eq=False)

@@ -127,3 +127,17 @@ class StatementCounter:
 @pytest.fixture
 def count_statements(engine: AsyncEngine) -> StatementCounter:
     return StatementCounter(engine)
+
+
+@pytest.fixture
+def token_for(runtime: Runtime):  # type: ignore[no-untyped-def]
+    """Mints a bearer header for a role: `token_for("staff", location="ST-WAW")`."""
+    from datetime import timedelta
+
+    from policies.principal import Principal, Role
+
+    def mint(role: str, subject: str | None = None, location: str | None = None, ttl: int = 3600) -> dict[str, str]:
+        principal = Principal(role=Role(role), subject=subject or role, location=location)
+        return {"Authorization": f"Bearer {runtime.tokens.issue(principal, timedelta(seconds=ttl)).token}"}
+
+    return mint
