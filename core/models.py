@@ -11,6 +11,8 @@ MODEL_MODULES = [
     "commerce.catalog.models",
     "commerce.inventory.models",
     "commerce.pricing.models",
+    "vault.models",
+    "commerce.customers.models",
 ]
 
 

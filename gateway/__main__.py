@@ -37,13 +37,34 @@ async def _seed(settings: Settings, products: int) -> None:
     engine = create_engine(settings.database_url)
     started = time.perf_counter()
     try:
-        report = await seed(engine, products=products)
+        report = await seed(engine, products=products, settings=settings)
     finally:
         await engine.dispose()
     if report.seeded:
         print(f"seeded {report.products} products, {report.variants} variants in {time.perf_counter() - started:.1f}s")
     else:
         print("the database already has data: nothing seeded")
+
+
+async def _rotate_kek(settings: Settings, *, new_version: bool, retire: bool) -> None:
+    from core.clock import SystemClock
+    from vault.keys import add_kek_version, retire_kek_versions
+    from vault.service import Vault
+
+    if new_version:
+        print(f"added KEK version {add_kek_version(settings)} to {settings.kek_file}")
+    engine = create_engine(settings.database_url)
+    try:
+        vault = Vault.from_settings(settings, engine, SystemClock())
+        report = await vault.rotate()
+        print(f"active KEK version {report.active_version}: re-wrapped {report.rewrapped} data keys, "
+              f"{report.already_current} were already current")
+        print("data keys per KEK version: " + (", ".join(f"v{v}={n}" for v, n in sorted(report.in_use.items())) or "none"))
+        if retire:
+            dropped = retire_kek_versions(settings, frozenset(report.in_use) | {report.active_version})
+            print(f"retired KEK versions: {', '.join(map(str, dropped)) or 'none'}")
+    finally:
+        await engine.dispose()
 
 
 def _serve(settings: Settings, *, demo: bool, workers: int) -> None:
@@ -89,6 +110,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands.add_parser("migrate", help="upgrade the database schema (Alembic)")
     seed = commands.add_parser("seed", help="fill an empty database with demo data")
     seed.add_argument("--products", type=int, default=200)
+    rotate = commands.add_parser(
+        "rotate-kek", help="re-wrap every data key under a new KEK version (data untouched, no downtime)")
+    rotate.add_argument("--no-new-version", action="store_true",
+                        help="do not add a KEK version to the KEK file; re-wrap under the highest configured one "
+                             "(use when the new version was added to OMNIGATE_KEK)")
+    rotate.add_argument("--retire", action="store_true",
+                        help="then drop KEK versions no data key uses from the KEK file")
     token = commands.add_parser("token", help="mint an access token for an operator or a test")
     token.add_argument("--role", required=True, choices=["customer", "staff", "agent", "dpo", "admin"])
     token.add_argument("--customer", help="the customer's ID (for --role customer)")
@@ -106,6 +134,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("database is up to date")
     elif args.command == "token":
         print(_mint(settings, args))
+    elif args.command == "rotate-kek":
+        asyncio.run(_rotate_kek(settings, new_version=not args.no_new_version and not settings.kek.strip(),
+                                retire=args.retire))
     elif args.command == "seed":
         asyncio.run(_migrate(settings))
         asyncio.run(_seed(settings, args.products))

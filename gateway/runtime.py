@@ -12,6 +12,7 @@ from gateway.tokens import TokenService
 from schema.context import Services
 from schema.execution import Executor
 from schema.root import build_schema
+from vault.service import Vault
 
 __all__ = ["Runtime", "build_runtime"]
 
@@ -32,7 +33,9 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     clock = clock or SystemClock()
     engine = create_engine(settings.database_url, echo=settings.database_echo, pool_size=settings.database_pool_size)
     tokens = TokenService(settings, clock)
-    services = Services(settings=settings, engine=engine, sessions=session_factory(engine), clock=clock, tokens=tokens)
+    vault = Vault.from_settings(settings, engine, clock)
+    services = Services(settings=settings, engine=engine, sessions=session_factory(engine), clock=clock, tokens=tokens,
+                        vault=vault)
     return Runtime(
         settings=settings,
         services=services,

@@ -1,7 +1,8 @@
 """Demo data: deterministic, fast (bulk inserts), and only into an empty database.
 
 Channels web, mobile, store and call-center (all PLN); a warehouse and three stores, two of
-them click & collect; categories; N products with one to three variants, prices and stock.
+them click & collect; categories; N products with one to three variants, prices and stock;
+the demo customer demo@example.com / demo-password, whose personal data goes through the vault.
 """
 
 from __future__ import annotations
@@ -14,9 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from commerce.catalog import models as catalog
 from commerce.catalog.service import search_text
+from commerce.customers import service as customers
+from commerce.customers.passwords import hash_password
 from commerce.inventory.models import StockLevel
 from commerce.pricing.models import Price
+from core.clock import Clock, SystemClock
 from core.db import writer
+from core.settings import Settings
+from vault.service import Vault
 
 __all__ = ["SeedReport", "seed", "CHANNELS", "LOCATIONS"]
 
@@ -40,6 +46,12 @@ ADJECTIVES = ["Trail", "Urban", "Classic", "Nordic", "Compact", "Pro", "Eco", "F
 NOUNS = ["Backpack", "Kettle", "Headphones", "Lantern", "Blender", "Tent", "Jacket", "Speaker", "Mug", "Lamp"]
 SIZES = ["S", "M", "L"]
 BATCH = 2_000
+DEMO_CUSTOMER = customers.Registration(
+    email="demo@example.com", password="demo-password", first_name="Demo", last_name="Customer",
+    phone="+48 600 100 200",
+)
+DEMO_ADDRESS = customers.Address(name="Demo Customer", line1="ul. Przykładowa 1", postal_code="00-001",
+                                 city="Warszawa", country="PL")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +90,21 @@ def _catalog_rows(products: int) -> tuple[list[dict], list[dict], list[dict], li
     return product_rows, variant_rows, price_rows, stock_rows
 
 
-async def seed(engine: AsyncEngine, *, products: int = 200) -> SeedReport:
-    """Fill an empty database with the demo; a database that has channels is left alone."""
+async def _seed_customers(conn: AsyncConnection, vault: Vault, clock: Clock) -> None:
+    password_hash = await hash_password(DEMO_CUSTOMER.password)
+    await customers.insert_customer(conn, vault, clock, DEMO_CUSTOMER, password_hash, [DEMO_ADDRESS])
+
+
+async def seed(
+    engine: AsyncEngine, *, products: int = 200, settings: Settings | None = None, clock: Clock | None = None,
+) -> SeedReport:
+    """Fill an empty database with the demo; a database that has channels is left alone.
+
+    `settings` choose the vault's keys: pass the ones the gateway will run with (default: the
+    development defaults), or the demo customer's data will not decrypt.
+    """
+    clock = clock or SystemClock()
+    vault = Vault.from_settings(settings or Settings(), engine, clock)
     async with writer(engine).begin() as conn:
         if (await conn.execute(select(func.count()).select_from(catalog.Channel))).scalar_one():
             return SeedReport(seeded=False)
@@ -95,4 +120,5 @@ async def seed(engine: AsyncEngine, *, products: int = 200) -> SeedReport:
         await _insert(conn, catalog.ProductVariant, variant_rows)
         await _insert(conn, Price, price_rows)
         await _insert(conn, StockLevel, stock_rows)
+        await _seed_customers(conn, vault, clock)
     return SeedReport(seeded=True, products=len(product_rows), variants=len(variant_rows))

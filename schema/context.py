@@ -13,6 +13,7 @@ from core.clock import Clock
 from core.settings import Settings
 from policies.principal import ANONYMOUS, Principal
 from schema.loaders import Loaders
+from vault.service import Vault
 
 __all__ = ["Services", "Context"]
 
@@ -37,6 +38,7 @@ class Services:
     sessions: async_sessionmaker[AsyncSession]
     clock: Clock
     tokens: Tokens
+    vault: Vault
 
 
 @dataclass(slots=True, eq=False)
@@ -48,7 +50,7 @@ class Context:
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
-        self.loaders = Loaders(self.services.engine, currency=self.channel.currency)
+        self.loaders = Loaders(self.services.engine, currency=self.channel.currency, vault=self.services.vault)
 
     @property
     def settings(self) -> Settings:

@@ -9,8 +9,10 @@ from aiodataloader import DataLoader
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from commerce.catalog import service as catalog
+from commerce.customers import service as customers
 from commerce.inventory import service as inventory
 from commerce.pricing.price_book import prices_by_variant_ids
+from vault.service import Vault
 
 __all__ = ["Loaders"]
 
@@ -29,7 +31,7 @@ def _loader(fetch: Callable[[Sequence[K]], Awaitable[dict[K, V]]], default: V | 
 class Loaders:
     """Created per request (never shared: a loader caches what one principal may see)."""
 
-    def __init__(self, engine: AsyncEngine, *, currency: str) -> None:
+    def __init__(self, engine: AsyncEngine, *, currency: str, vault: Vault | None = None) -> None:
         self.categories: DataLoader = _loader(lambda ids: catalog.categories_by_ids(engine, ids))
         self.products: DataLoader = _loader(lambda ids: catalog.products_by_ids(engine, ids))
         self.variants: DataLoader = _loader(lambda ids: catalog.variants_by_ids(engine, ids))
@@ -37,4 +39,8 @@ class Loaders:
         self.locations: DataLoader = _loader(lambda ids: catalog.locations_by_ids(engine, ids))
         self.stock: DataLoader = _loader(lambda ids: inventory.stock_by_variant_ids(engine, ids), [])
         self.prices: DataLoader = _loader(lambda ids: prices_by_variant_ids(engine, ids, currency))
-
+        if vault is not None:  # personal data: decrypted per batch, one query for rows and one for keys
+            self.customer_profiles: DataLoader = _loader(lambda ids: customers.profiles_by_ids(engine, vault, ids))
+            self.customer_consents: DataLoader = _loader(lambda ids: customers.consents_by_ids(engine, vault, ids), [])
+            self.customer_consent_history: DataLoader = _loader(
+                lambda ids: customers.consent_history_by_ids(engine, vault, ids), [])

@@ -10,6 +10,7 @@ from strawberry.tools import merge_types
 from strawberry.types import Info
 
 from schema.catalog import CatalogQuery
+from schema.customers import CustomerMutation, CustomerQuery
 from schema.node import Node, resolve_node
 from schema.scalars import scalar_map
 
@@ -23,8 +24,8 @@ class NodeQuery:
         return await resolve_node(info, id)
 
 
-QUERIES: tuple[type, ...] = (NodeQuery, CatalogQuery)
-MUTATIONS: tuple[type, ...] = ()
+QUERIES: tuple[type, ...] = (NodeQuery, CatalogQuery, CustomerQuery)
+MUTATIONS: tuple[type, ...] = (CustomerMutation,)
 SUBSCRIPTIONS: tuple[type, ...] = ()
 
 

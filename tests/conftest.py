@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,11 +21,19 @@ from gateway.seed import seed
 from tests.database import TEST_PRODUCTS, TemplateDatabase, test_database_url_from_env
 
 
+# Fixed vault keys, the same for the template's seed and every test's runtime (so the demo
+# customer decrypts). Test-only values: never use them anywhere else.
+TEST_VAULT_KEYS = {
+    "kek": "1:" + base64.b64encode(b"omnigate-test-kek-v1-32-bytes!!!").decode(),
+    "blind_index_key": base64.b64encode(b"omnigate-test-blind-index-key-32").decode(),
+}
+
+
 @pytest.fixture(scope="session")
 async def template_db(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[TemplateDatabase]:
     template = TemplateDatabase(test_database_url_from_env(), Path(tmp_path_factory.mktemp("db")))
     try:
-        await template.build(lambda engine: seed(engine, products=TEST_PRODUCTS))
+        await template.build(lambda engine: seed(engine, products=TEST_PRODUCTS, settings=Settings(**TEST_VAULT_KEYS)))
     except OSError as exc:  # PostgreSQL unreachable
         if os.environ.get("CI"):
             pytest.fail(f"PostgreSQL is not reachable in CI: {exc}")
@@ -50,6 +59,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
     return Settings(
         database_url=database_url,
         kek_file=str(tmp_path / "kek.json"),
+        **TEST_VAULT_KEYS,
         jwt_secret="test-secret-0123456789-0123456789-0123456789",
     )
 

@@ -1,0 +1,100 @@
+"""Customer errors with stable codes; messages never repeat what the customer typed."""
+
+from __future__ import annotations
+
+__all__ = ["CustomerError", "InvalidEmail", "PasswordTooShort", "PasswordTooLong", "EmailTaken", "InvalidName",
+           "InvalidPhone", "InvalidAddress", "InvalidCredentials", "TooManyAttempts", "CustomerNotFound",
+           "ProfileConflict"]
+
+
+class CustomerError(Exception):
+    code = "CUSTOMER_ERROR"
+    field: tuple[str, ...] | None = None
+
+    def __init__(self, message: str, field: tuple[str, ...] | None = None) -> None:
+        super().__init__(message)
+        if field is not None:
+            self.field = field
+
+
+class InvalidEmail(CustomerError):
+    code = "INVALID_EMAIL"
+    field = ("input", "email")
+
+    def __init__(self) -> None:
+        super().__init__("Enter an email address like name@example.com.")
+
+
+class PasswordTooShort(CustomerError):
+    code = "PASSWORD_TOO_SHORT"
+    field = ("input", "password")
+
+    def __init__(self, minimum: int) -> None:
+        super().__init__(f"The password needs at least {minimum} characters.")
+
+
+class PasswordTooLong(CustomerError):
+    code = "PASSWORD_TOO_LONG"
+    field = ("input", "password")
+
+    def __init__(self, maximum: int) -> None:
+        super().__init__(f"The password can have at most {maximum} characters.")
+
+
+class EmailTaken(CustomerError):
+    code = "EMAIL_TAKEN"
+    field = ("input", "email")
+
+    def __init__(self) -> None:
+        super().__init__("An account with this email already exists: sign in instead.")
+
+
+class InvalidName(CustomerError):
+    code = "INVALID_NAME"
+
+    def __init__(self, field: str) -> None:
+        super().__init__("Enter a name (1 to 100 characters).", ("input", field))
+
+
+class InvalidPhone(CustomerError):
+    code = "INVALID_PHONE"
+    field = ("input", "phone")
+
+    def __init__(self) -> None:
+        super().__init__("Enter a phone number with 7 to 15 digits, e.g. +48 600 100 200.")
+
+
+class InvalidAddress(CustomerError):
+    code = "INVALID_ADDRESS"
+
+    def __init__(self, field: str) -> None:
+        super().__init__(f"The address's {field} is missing or too long.", ("input", field))
+
+
+class InvalidCredentials(CustomerError):
+    code = "INVALID_CREDENTIALS"
+
+    def __init__(self) -> None:
+        super().__init__("The email or password is not right.")
+
+
+class TooManyAttempts(CustomerError):
+    code = "TOO_MANY_ATTEMPTS"
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__(f"Too many failed sign-ins: try again in {retry_after_seconds} seconds.")
+        self.retry_after_seconds = retry_after_seconds
+
+
+class CustomerNotFound(CustomerError):
+    code = "NOT_FOUND"
+
+    def __init__(self) -> None:
+        super().__init__("No such customer.")
+
+
+class ProfileConflict(CustomerError):
+    code = "CONFLICT"
+
+    def __init__(self) -> None:
+        super().__init__("The profile changed meanwhile: try again.")

@@ -1,0 +1,33 @@
+"""The customers table: an opaque vault subject, sealed PII blobs, and sign-in bookkeeping.
+
+Every `*_sealed` column is a vault ciphertext bound to this table, its column and the
+subject: nothing in this table reads as personal data without the subject's key.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Integer, LargeBinary, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db import Base, UtcDateTime
+
+TABLE = "customers"
+
+
+class Customer(Base):
+    __tablename__ = TABLE
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subject_id: Mapped[str] = mapped_column(ForeignKey("vault_subjects.id"), unique=True)
+    email_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    first_name_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    last_name_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    phone_sealed: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    addresses_sealed: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # one JSON list
+    profile_version: Mapped[int] = mapped_column(Integer, default=1)  # bumped on each PII change
+    password_hash: Mapped[str] = mapped_column(String(255))
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -1,0 +1,340 @@
+"""What the customers context does: register, sign in, read profiles in batches, addresses, consent.
+
+Plain async functions over an engine and the vault. Personal data goes in and out only
+through the vault; this module never sees a key and never logs a value.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import timedelta
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from core.clock import Clock
+from core.db import writer
+from vault.blind import normalise_email, normalise_phone
+from vault.cipher import ERASED, Erased
+from vault.consent import Consent
+from vault.errors import DuplicateLookup, UnknownSubject
+from vault.service import Sealed, SubjectKey, Vault
+from commerce.customers import errors
+from commerce.customers.models import TABLE, Customer
+from commerce.customers.passwords import DUMMY_HASH, hash_password, verify_password
+
+__all__ = [
+    "Address", "Registration", "Profile", "register", "authenticate", "profiles_by_ids", "subjects_by_ids",
+    "add_address", "set_consent", "consents_by_ids", "consent_history_by_ids", "find_by_email", "erase",
+    "PASSWORD_MIN", "LOCK_AFTER_FAILURES",
+]
+
+PASSWORD_MIN = 8
+PASSWORD_MAX = 256  # Argon2 hashes anything, but a megabyte "password" is a denial of service
+LOCK_AFTER_FAILURES = 5
+LOCK_BASE = timedelta(seconds=30)
+LOCK_MAX = timedelta(hours=1)
+MAX_ADDRESSES = 20
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s.]{2,}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    name: str
+    line1: str
+    postal_code: str
+    city: str
+    country: str
+    line2: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    email: str
+    password: str
+    first_name: str
+    last_name: str
+    phone: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """A customer's personal data, decrypted; each value is `ERASED` once the subject was shredded."""
+
+    id: int
+    subject: str
+    email: str | Erased
+    first_name: str | Erased
+    last_name: str | Erased
+    phone: str | None | Erased
+    addresses: tuple[Address, ...] | Erased
+
+    @property
+    def erased(self) -> bool:
+        return self.email is ERASED
+
+
+# ---------------------------------------------------------------- validation
+def _check_email(email: str) -> str:
+    email = normalise_email(email)
+    if len(email) > 254 or not _EMAIL.match(email):
+        raise errors.InvalidEmail()
+    return email
+
+
+def _check_name(value: str, field: str) -> str:
+    value = value.strip()
+    if not 1 <= len(value) <= 100:
+        raise errors.InvalidName(field)
+    return value
+
+
+def _check_phone(phone: str | None) -> str | None:
+    if phone is None or not phone.strip():
+        return None
+    normalised = normalise_phone(phone)
+    if not 7 <= len(normalised.lstrip("+")) <= 15:
+        raise errors.InvalidPhone()
+    return normalised
+
+
+def _check_password(password: str) -> None:
+    if len(password) < PASSWORD_MIN:
+        raise errors.PasswordTooShort(PASSWORD_MIN)
+    if len(password) > PASSWORD_MAX:
+        raise errors.PasswordTooLong(PASSWORD_MAX)
+
+
+def validate_registration(reg: Registration) -> list[errors.CustomerError]:
+    """Every problem at once, so a form can show them all."""
+    problems: list[errors.CustomerError] = []
+    for check in (lambda: _check_email(reg.email), lambda: _check_password(reg.password),
+                  lambda: _check_name(reg.first_name, "firstName"), lambda: _check_name(reg.last_name, "lastName"),
+                  lambda: _check_phone(reg.phone)):
+        try:
+            check()
+        except errors.CustomerError as problem:
+            problems.append(problem)
+    return problems
+
+
+def _check_address(address: Address) -> Address:
+    def need(value: str | None, field: str, limit: int, optional: bool = False) -> str | None:
+        if value is None or not value.strip():
+            if optional:
+                return None
+            raise errors.InvalidAddress(field)
+        if len(value.strip()) > limit:
+            raise errors.InvalidAddress(field)
+        return value.strip()
+
+    country = need(address.country, "country", 2)
+    if country is None or not country.isalpha() or len(country) != 2:
+        raise errors.InvalidAddress("country")
+    return Address(
+        name=need(address.name, "name", 200), line1=need(address.line1, "line1", 200),
+        line2=need(address.line2, "line2", 200, optional=True), postal_code=need(address.postal_code, "postalCode", 16),
+        city=need(address.city, "city", 100), country=country.upper(),
+    )  # type: ignore[arg-type]
+
+
+def _addresses_json(addresses: Sequence[Address]) -> str:
+    return json.dumps([asdict(a) for a in addresses], separators=(",", ":"), ensure_ascii=False)
+
+
+def _addresses_from_json(text: str | None) -> tuple[Address, ...]:
+    return tuple(Address(**a) for a in json.loads(text)) if text else ()
+
+
+# ---------------------------------------------------------------- registration and sign-in
+def _seal(vault: Vault, key: SubjectKey, column: str, value: str | None) -> bytes | None:
+    return vault.encrypt(key, TABLE, column, value)
+
+
+async def register(engine: AsyncEngine, vault: Vault, clock: Clock, reg: Registration) -> int:
+    """A new customer's id. Raises the first validation problem, or `EmailTaken`."""
+    problems = validate_registration(reg)
+    if problems:
+        raise problems[0]
+    email = _check_email(reg.email)
+    phone = _check_phone(reg.phone)
+    if await vault.lookup_by_email(email) is not None:
+        raise errors.EmailTaken()  # cheap early answer; the unique index below is what guarantees it
+    password_hash = await hash_password(reg.password)
+    async with writer(engine).begin() as conn:
+        return await _insert_customer(conn, vault, clock, email=email, phone=phone, password_hash=password_hash,
+                                      first_name=_check_name(reg.first_name, "firstName"),
+                                      last_name=_check_name(reg.last_name, "lastName"))
+
+
+async def _insert_customer(conn: AsyncConnection, vault: Vault, clock: Clock, *, email: str, phone: str | None,
+                           password_hash: str, first_name: str, last_name: str,
+                           addresses: Sequence[Address] = ()) -> int:
+    key = await vault.create_subject(conn)
+    try:
+        await vault.add_lookup(conn, key.subject, "email", email, unique=True)
+    except DuplicateLookup:
+        raise errors.EmailTaken() from None
+    if phone is not None:
+        await vault.add_lookup(conn, key.subject, "phone", phone, unique=False)
+    result = await conn.execute(insert(Customer).values(
+        subject_id=key.subject,
+        email_sealed=_seal(vault, key, "email", email),
+        first_name_sealed=_seal(vault, key, "first_name", first_name),
+        last_name_sealed=_seal(vault, key, "last_name", last_name),
+        phone_sealed=_seal(vault, key, "phone", phone),
+        addresses_sealed=_seal(vault, key, "addresses", _addresses_json(addresses)) if addresses else None,
+        profile_version=1, password_hash=password_hash, failed_logins=0, created_at=clock.now(),
+    ).returning(Customer.id))
+    return result.scalar_one()
+
+
+async def insert_customer(conn: AsyncConnection, vault: Vault, clock: Clock, reg: Registration,
+                          password_hash: str, addresses: Sequence[Address] = ()) -> int:
+    """Seeding and benchmarks: one customer inside the caller's unit of work, hash given."""
+    return await _insert_customer(conn, vault, clock, email=_check_email(reg.email), phone=_check_phone(reg.phone),
+                                  password_hash=password_hash, first_name=reg.first_name.strip(),
+                                  last_name=reg.last_name.strip(), addresses=[_check_address(a) for a in addresses])
+
+
+def _lock_for(failures: int) -> timedelta:
+    return min(LOCK_BASE * 2 ** (failures - LOCK_AFTER_FAILURES), LOCK_MAX)
+
+
+async def authenticate(engine: AsyncEngine, vault: Vault, clock: Clock, email: str, password: str) -> int:
+    """The customer's id for good credentials; `InvalidCredentials` (same for an unknown email) or
+    `TooManyAttempts` after LOCK_AFTER_FAILURES failures in a row, locked for 30 s, doubling each time."""
+    subject = await vault.lookup_by_email(email) if len(password) <= PASSWORD_MAX else None
+    row = None
+    if subject is not None:
+        async with engine.connect() as conn:
+            stmt = select(Customer.id, Customer.password_hash, Customer.locked_until).where(Customer.subject_id == subject)
+            row = (await conn.execute(stmt)).first()
+    if row is None:
+        await verify_password(DUMMY_HASH, password)  # the same work as for a real account
+        raise errors.InvalidCredentials()
+    customer_id, password_hash, locked_until = row
+    now = clock.now()
+    if locked_until is not None and locked_until > now:
+        await verify_password(DUMMY_HASH, password)
+        raise errors.TooManyAttempts(max(1, int((locked_until - now).total_seconds())))
+    if await verify_password(password_hash, password):
+        async with writer(engine).begin() as conn:
+            await conn.execute(update(Customer).where(Customer.id == customer_id)
+                               .values(failed_logins=0, locked_until=None))
+        return customer_id
+    async with writer(engine).begin() as conn:
+        failures = (await conn.execute(
+            update(Customer).where(Customer.id == customer_id)
+            .values(failed_logins=Customer.failed_logins + 1).returning(Customer.failed_logins)
+        )).scalar_one()
+        if failures >= LOCK_AFTER_FAILURES:
+            await conn.execute(update(Customer).where(Customer.id == customer_id)
+                               .values(locked_until=now + _lock_for(failures)))
+    raise errors.InvalidCredentials()
+
+
+# ---------------------------------------------------------------- reading
+async def subjects_by_ids(engine: AsyncEngine, ids: Sequence[int]) -> dict[int, str]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(select(Customer.id, Customer.subject_id).where(Customer.id.in_(ids)))
+        return {customer_id: subject for customer_id, subject in rows}
+
+
+_PII_COLUMNS = ("email", "first_name", "last_name", "phone", "addresses")
+
+
+async def profiles_by_ids(engine: AsyncEngine, vault: Vault, ids: Sequence[int]) -> dict[int, Profile]:
+    """Decrypted profiles for a batch: one query for the rows, one for their data keys."""
+    stmt = select(Customer.id, Customer.subject_id, Customer.email_sealed, Customer.first_name_sealed,
+                  Customer.last_name_sealed, Customer.phone_sealed, Customer.addresses_sealed).where(Customer.id.in_(ids))
+    async with engine.connect() as conn:
+        rows = (await conn.execute(stmt)).all()
+    sealed = [Sealed(row[1], TABLE, column, blob) for row in rows for column, blob in zip(_PII_COLUMNS, row[2:])]
+    values = await vault.decrypt_many(sealed)
+    width = len(_PII_COLUMNS)
+    found: dict[int, Profile] = {}
+    for n, row in enumerate(rows):
+        email, first, last, phone, addresses = values[n * width : (n + 1) * width]
+        found[row[0]] = Profile(
+            id=row[0], subject=row[1], email=email, first_name=first, last_name=last, phone=phone,  # type: ignore[arg-type]
+            addresses=ERASED if addresses is ERASED else _addresses_from_json(addresses),  # type: ignore[arg-type]
+        )
+    return found
+
+
+async def find_by_email(engine: AsyncEngine, vault: Vault, email: str) -> int | None:
+    """The customer with this email (by blind index: no plaintext is searched), or None."""
+    subject = await vault.lookup_by_email(email)
+    if subject is None:
+        return None
+    async with engine.connect() as conn:
+        return (await conn.execute(select(Customer.id).where(Customer.subject_id == subject))).scalar_one_or_none()
+
+
+# ---------------------------------------------------------------- changes
+async def add_address(engine: AsyncEngine, vault: Vault, customer_id: int, address: Address) -> None:
+    """Append an address. The update is conditional on the profile version read, so a concurrent
+    change makes this one fail with `ProfileConflict` instead of being silently lost."""
+    address = _check_address(address)
+    async with writer(engine).begin() as conn:
+        stmt = select(Customer.subject_id, Customer.profile_version, Customer.addresses_sealed).where(
+            Customer.id == customer_id)
+        row = (await conn.execute(stmt)).first()
+        if row is None:
+            raise errors.CustomerNotFound()
+        subject, version, sealed = row
+        [current] = await vault.decrypt_many([Sealed(subject, TABLE, "addresses", sealed)])
+        if current is ERASED:
+            raise errors.CustomerNotFound()
+        addresses = _addresses_from_json(current)  # type: ignore[arg-type]
+        if len(addresses) >= MAX_ADDRESSES:
+            raise errors.InvalidAddress("addresses")
+        try:
+            key = await vault.open_subject(conn, subject)
+        except UnknownSubject:
+            raise errors.CustomerNotFound() from None
+        result = await conn.execute(
+            update(Customer).where(Customer.id == customer_id, Customer.profile_version == version)
+            .values(addresses_sealed=_seal(vault, key, "addresses", _addresses_json([*addresses, address])),
+                    profile_version=version + 1)
+        )
+        if result.rowcount != 1:
+            raise errors.ProfileConflict()
+
+
+async def set_consent(engine: AsyncEngine, vault: Vault, customer_id: int, purpose: str, granted: bool, *,
+                      channel: str, method: str) -> None:
+    subject = (await subjects_by_ids(engine, [customer_id])).get(customer_id)
+    if subject is None:
+        raise errors.CustomerNotFound()
+    async with writer(engine).begin() as conn:
+        await vault.record_consent(conn, subject, purpose, granted, channel=channel, method=method)
+
+
+async def _by_customer(engine: AsyncEngine, ids: Sequence[int], fetch) -> dict[int, list[Consent]]:  # type: ignore[no-untyped-def]
+    subjects = await subjects_by_ids(engine, ids)
+    by_subject = await fetch(list(subjects.values())) if subjects else {}
+    return {customer_id: by_subject.get(subject, []) for customer_id, subject in subjects.items()}
+
+
+async def consents_by_ids(engine: AsyncEngine, vault: Vault, ids: Sequence[int]) -> dict[int, list[Consent]]:
+    """The current decision per purpose, per customer."""
+    return await _by_customer(engine, ids, vault.current_consents)
+
+
+async def consent_history_by_ids(engine: AsyncEngine, vault: Vault, ids: Sequence[int]) -> dict[int, list[Consent]]:
+    """Every consent decision, oldest first, per customer."""
+    return await _by_customer(engine, ids, vault.consent_history)
+
+
+async def erase(engine: AsyncEngine, vault: Vault, customer_id: int) -> bool:
+    """Crypto-shred the customer's personal data (the DPO's erasure will call this)."""
+    subject = (await subjects_by_ids(engine, [customer_id])).get(customer_id)
+    if subject is None:
+        raise errors.CustomerNotFound()
+    async with writer(engine).begin() as conn:
+        return await vault.shred(conn, subject)

@@ -1,0 +1,109 @@
+"""Registering, signing in and reading one's own profile through the GraphQL API."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from commerce.customers.service import LOCK_AFTER_FAILURES
+from tests.customers.helpers import REGISTER, SIGN_IN, register, sign_in
+
+ME = "{ me { id email firstName lastName phone addresses { name line1 line2 postalCode city country } } }"
+
+
+async def test_a_registered_customer_signs_in_and_reads_their_own_profile(gql):
+    created = await register(gql, "  Ada@Example.COM ", phone="+48 (600) 123-456")
+    assert created["email"] == "ada@example.com"
+    assert created["phone"] == "+48600123456"
+    me = (await gql.data(ME, headers=await sign_in(gql, "ADA@example.com")))["me"]
+    assert me == {"id": created["id"], "email": "ada@example.com", "firstName": "Ada", "lastName": "Lovelace",
+                  "phone": "+48600123456", "addresses": []}
+
+
+async def test_the_token_lives_as_long_as_the_setting_says(gql, clock, settings):
+    await register(gql, "ttl@example.com")
+    payload = (await gql.data(SIGN_IN, {"email": "ttl@example.com", "password": "correct horse battery"}))
+    expires = payload["customerAccessTokenCreate"]["accessToken"]["expiresAt"]
+    expected = clock.now().replace(microsecond=0) + timedelta(seconds=settings.customer_token_ttl_seconds)
+    assert expires.startswith(expected.isoformat()[:19])
+
+
+async def test_registration_reports_every_problem_with_a_stable_code(gql):
+    data = await gql.data(REGISTER, {"input": {"email": "not-an-email", "password": "short", "firstName": " ",
+                                               "lastName": "X", "phone": "12"}})
+    errors = data["customerRegister"]["userErrors"]
+    assert data["customerRegister"]["customer"] is None
+    assert {(e["code"], tuple(e["field"])) for e in errors} == {
+        ("INVALID_EMAIL", ("input", "email")),
+        ("PASSWORD_TOO_SHORT", ("input", "password")),
+        ("INVALID_NAME", ("input", "firstName")),
+        ("INVALID_PHONE", ("input", "phone")),
+    }
+    assert all("not-an-email" not in e["message"] for e in errors)
+
+
+async def test_an_email_can_hold_only_one_account_whatever_its_case(gql):
+    await register(gql, "twice@example.com")
+    data = await gql.data(REGISTER, {"input": {"email": "TWICE@example.com ", "password": "another password",
+                                               "firstName": "B", "lastName": "C"}})
+    assert [e["code"] for e in data["customerRegister"]["userErrors"]] == ["EMAIL_TAKEN"]
+
+
+async def test_wrong_password_and_unknown_email_get_the_same_answer(gql):
+    await register(gql, "known@example.com")
+    wrong = await gql.data(SIGN_IN, {"email": "known@example.com", "password": "not the password"})
+    unknown = await gql.data(SIGN_IN, {"email": "nobody@example.com", "password": "not the password"})
+    assert wrong == unknown
+    assert wrong["customerAccessTokenCreate"]["accessToken"] is None
+    assert [e["code"] for e in wrong["customerAccessTokenCreate"]["userErrors"]] == ["INVALID_CREDENTIALS"]
+
+
+async def test_repeated_failures_lock_the_account_even_for_the_right_password_until_the_lock_ends(gql, clock):
+    await register(gql, "target@example.com")
+    for _ in range(LOCK_AFTER_FAILURES):
+        data = await gql.data(SIGN_IN, {"email": "target@example.com", "password": "guess guess"})
+        assert data["customerAccessTokenCreate"]["userErrors"][0]["code"] == "INVALID_CREDENTIALS"
+    locked = await gql.data(SIGN_IN, {"email": "target@example.com", "password": "correct horse battery"})
+    assert locked["customerAccessTokenCreate"]["accessToken"] is None
+    assert locked["customerAccessTokenCreate"]["userErrors"][0]["code"] == "TOO_MANY_ATTEMPTS"
+
+    clock.advance(timedelta(seconds=31))
+    await sign_in(gql, "target@example.com")  # the lock ended; success resets the counter
+    data = await gql.data(SIGN_IN, {"email": "target@example.com", "password": "guess guess"})
+    assert data["customerAccessTokenCreate"]["userErrors"][0]["code"] == "INVALID_CREDENTIALS"
+
+
+async def test_each_further_failure_doubles_the_lock(gql, clock):
+    await register(gql, "slow@example.com")
+    for _ in range(LOCK_AFTER_FAILURES):
+        await gql.data(SIGN_IN, {"email": "slow@example.com", "password": "guess guess"})
+    clock.advance(timedelta(seconds=31))
+    await gql.data(SIGN_IN, {"email": "slow@example.com", "password": "guess again"})  # failure 6: 60 s
+    clock.advance(timedelta(seconds=45))
+    still = await gql.data(SIGN_IN, {"email": "slow@example.com", "password": "correct horse battery"})
+    assert still["customerAccessTokenCreate"]["userErrors"][0]["code"] == "TOO_MANY_ATTEMPTS"
+    clock.advance(timedelta(seconds=16))
+    await sign_in(gql, "slow@example.com")
+
+
+async def test_the_demo_customer_is_seeded(gql):
+    me = (await gql.data(ME, headers=await sign_in(gql, "demo@example.com", "demo-password")))["me"]
+    assert (me["email"], me["firstName"], me["lastName"]) == ("demo@example.com", "Demo", "Customer")
+    assert me["addresses"][0]["city"] == "Warszawa"
+
+
+async def test_me_is_null_without_a_customer_token(gql, token_for):
+    assert (await gql.data("{ me { id } }"))["me"] is None
+    assert (await gql.data("{ me { id } }", headers=token_for("agent")))["me"] is None
+
+
+async def test_a_customer_adds_an_address_to_their_address_book(gql):
+    headers = await sign_in(gql, (await register(gql, "home@example.com"))["email"])
+    add = """mutation($input: AddressInput!) { customerAddressAdd(input: $input) {
+        customer { addresses { name line1 line2 postalCode city country } } userErrors { code field } } }"""
+    home = {"name": "Ada Lovelace", "line1": "ul. Długa 5", "line2": None, "postalCode": "80-001", "city": "Gdańsk",
+            "country": "pl"}
+    data = await gql.data(add, {"input": home}, headers=headers)
+    assert data["customerAddressAdd"]["customer"]["addresses"] == [{**home, "country": "PL"}]
+    bad = await gql.data(add, {"input": {**home, "country": "Poland"}}, headers=headers)
+    assert bad["customerAddressAdd"]["userErrors"] == [{"code": "INVALID_ADDRESS", "field": ["input", "country"]}]
+    assert len((await gql.data(ME, headers=headers))["me"]["addresses"]) == 1

@@ -1,0 +1,209 @@
+"""Key-encryption keys (KEKs): where they come from, and the `KeyProvider` seam for a real KMS.
+
+A KEK only ever wraps and unwraps data keys; data is never encrypted with it. Versions let
+a new KEK take over (new wraps) while older ones stay readable until retired.
+
+Sources, in order: the `kek` setting (base64 of 32 bytes, or `1:<b64>,2:<b64>` for several
+versions, the highest active), else the `kek_file` (JSON; in development created with a
+random KEK on first use). Production refuses to start without one.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from core.settings import Settings
+
+__all__ = [
+    "KeyProvider",
+    "LocalKeyRing",
+    "KeyConfigError",
+    "UnwrapError",
+    "load_key_ring",
+    "load_blind_index_key",
+    "add_kek_version",
+]
+
+KEY_BYTES = 32
+NONCE_BYTES = 12
+
+
+class KeyConfigError(RuntimeError):
+    """The KEK or the blind-index key is missing or malformed (messages never show key material)."""
+
+
+class UnwrapError(Exception):
+    """A wrapped data key does not open: wrong KEK, retired version, or moved to another subject."""
+
+
+class KeyProvider(Protocol):
+    """What the vault needs from a KEK holder; a KMS client can implement the same three calls."""
+
+    @property
+    def active_version(self) -> int: ...
+
+    def versions(self) -> frozenset[int]: ...
+
+    def wrap(self, data_key: bytes, context: bytes) -> tuple[int, bytes]:
+        """(KEK version, wrapped key) under the active version, bound to `context`."""
+        ...
+
+    def unwrap(self, version: int, wrapped: bytes, context: bytes) -> bytes: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LocalKeyRing:
+    """KEKs held in process memory (from settings or a file): AES-256-GCM key wrapping."""
+
+    keks: dict[int, bytes]
+
+    def __post_init__(self) -> None:
+        if not self.keks:
+            raise KeyConfigError("no KEK configured")
+        if any(len(k) != KEY_BYTES for k in self.keks.values()):
+            raise KeyConfigError(f"every KEK must be {KEY_BYTES} bytes (base64 of 32 random bytes)")
+
+    @property
+    def active_version(self) -> int:
+        return max(self.keks)
+
+    def versions(self) -> frozenset[int]:
+        return frozenset(self.keks)
+
+    def wrap(self, data_key: bytes, context: bytes) -> tuple[int, bytes]:
+        version = self.active_version
+        nonce = secrets.token_bytes(NONCE_BYTES)
+        return version, nonce + AESGCM(self.keks[version]).encrypt(nonce, data_key, context)
+
+    def unwrap(self, version: int, wrapped: bytes, context: bytes) -> bytes:
+        kek = self.keks.get(version)
+        if kek is None:
+            raise UnwrapError(f"KEK version {version} is not available (retired or not configured)")
+        try:
+            return AESGCM(kek).decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], context)
+        except InvalidTag:
+            raise UnwrapError("a data key does not open with its KEK") from None
+
+
+def _b64key(text: str, what: str) -> bytes:
+    try:
+        key = base64.b64decode(text.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise KeyConfigError(f"{what} is not valid base64") from None
+    if len(key) != KEY_BYTES:
+        raise KeyConfigError(f"{what} must decode to {KEY_BYTES} bytes")
+    return key
+
+
+def _parse_kek_setting(value: str) -> dict[int, bytes]:
+    keks: dict[int, bytes] = {}
+    for n, part in enumerate(p for p in value.split(",") if p.strip()):
+        version_text, sep, key_text = part.strip().partition(":")
+        if not sep:
+            if n:
+                raise KeyConfigError("OMNIGATE_KEK: give every version as `N:<base64>` when there are several")
+            version_text, key_text = "1", part
+        if not version_text.isdigit() or int(version_text) < 1:
+            raise KeyConfigError("OMNIGATE_KEK: versions are positive whole numbers")
+        keks[int(version_text)] = _b64key(key_text, f"OMNIGATE_KEK version {version_text}")
+    return keks
+
+
+def _new_key() -> str:
+    return base64.b64encode(secrets.token_bytes(KEY_BYTES)).decode()
+
+
+def _read_file(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise KeyConfigError(f"cannot read the KEK file {path}: {type(exc).__name__}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("keks"), dict):
+        raise KeyConfigError(f"the KEK file {path} has no `keks` object")
+    return data
+
+
+def _write_file(path: Path, data: dict) -> None:
+    """Atomically, readable by the owner only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=2)
+    os.replace(tmp, path)
+
+
+def _file_data(settings: Settings) -> dict:
+    path = Path(settings.kek_file)
+    if path.exists():
+        return _read_file(path)
+    if settings.is_production:
+        raise KeyConfigError("production needs a KEK: set OMNIGATE_KEK or point OMNIGATE_KEK_FILE at one")
+    data = {"keks": {"1": _new_key()}, "blind_index_key": _new_key()}
+    _write_file(path, data)
+    return data
+
+
+def load_key_ring(settings: Settings) -> LocalKeyRing:
+    if settings.kek.strip():
+        return LocalKeyRing(_parse_kek_setting(settings.kek))
+    if not settings.kek_file:
+        raise KeyConfigError("set OMNIGATE_KEK or OMNIGATE_KEK_FILE")
+    data = _file_data(settings)
+    try:
+        keks = {int(v): _b64key(k, f"KEK version {v}") for v, k in data["keks"].items()}
+    except ValueError:
+        raise KeyConfigError("KEK file versions are whole numbers") from None
+    return LocalKeyRing(keks)
+
+
+def load_blind_index_key(settings: Settings) -> bytes:
+    """Separate from the KEK: rotating the KEK must not change any blind index."""
+    if settings.blind_index_key.strip():
+        return _b64key(settings.blind_index_key, "OMNIGATE_BLIND_INDEX_KEY")
+    if settings.is_production:
+        raise KeyConfigError("production needs OMNIGATE_BLIND_INDEX_KEY")
+    if settings.kek.strip():
+        # Development only: derived from the first KEK version, which rotation never changes.
+        first = _parse_kek_setting(settings.kek)
+        return hmac.new(first[min(first)], b"omnigate blind index key v1", hashlib.sha256).digest()
+    data = _file_data(settings)
+    if "blind_index_key" not in data:
+        data["blind_index_key"] = _new_key()
+        _write_file(Path(settings.kek_file), data)
+    return _b64key(data["blind_index_key"], "the KEK file's blind_index_key")
+
+
+def add_kek_version(settings: Settings) -> int:
+    """Add a new random KEK version to the KEK file (development and file-based deployments)."""
+    if settings.kek.strip():
+        raise KeyConfigError("the KEK comes from OMNIGATE_KEK: add the new `N:<base64>` version there instead")
+    data = _file_data(settings)
+    version = max(int(v) for v in data["keks"]) + 1
+    data["keks"][str(version)] = _new_key()
+    _write_file(Path(settings.kek_file), data)
+    return version
+
+
+def retire_kek_versions(settings: Settings, keep: frozenset[int]) -> list[int]:
+    """Drop KEK versions no data key uses any more from the KEK file; returns those dropped."""
+    if settings.kek.strip():
+        return []
+    data = _file_data(settings)
+    dropped = sorted(int(v) for v in data["keks"] if int(v) not in keep)
+    if dropped:
+        data["keks"] = {v: k for v, k in data["keks"].items() if int(v) in keep}
+        _write_file(Path(settings.kek_file), data)
+    return dropped
