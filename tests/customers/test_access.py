@@ -1,0 +1,66 @@
+"""Who may read whom: a customer sees only themself; operators see anyone; nobody anonymous."""
+
+from __future__ import annotations
+
+from core.ids import from_global_id
+from tests.customers.helpers import register, sign_in
+
+CUSTOMER = "query($id: ID!) { customer(id: $id) { id email firstName } }"
+NODE = "query($id: ID!) { node(id: $id) { id ... on Customer { email lastName } } }"
+
+
+async def test_one_customer_cannot_read_another_by_customer_or_node(gql):
+    await register(gql, "a@example.com", first="Alice")
+    bob = await register(gql, "b@example.com", first="Bob", last="Secretlastname")
+    alice = await sign_in(gql, "a@example.com")
+    for query, field in ((CUSTOMER, "customer"), (NODE, "node")):
+        body = await gql.execute(query, {"id": bob["id"]}, headers=alice)
+        assert body["data"] == {field: None}
+        assert [e["extensions"]["code"] for e in body["errors"]] == ["FORBIDDEN"]
+        assert "b@example.com" not in str(body) and "Secretlastname" not in str(body)
+
+
+async def test_a_customer_reads_themself_by_customer_and_node(gql):
+    me = await register(gql, "self@example.com")
+    headers = await sign_in(gql, "self@example.com")
+    assert (await gql.data(CUSTOMER, {"id": me["id"]}, headers=headers))["customer"]["email"] == "self@example.com"
+    assert (await gql.data(NODE, {"id": me["id"]}, headers=headers))["node"]["email"] == "self@example.com"
+
+
+async def test_operators_read_any_customer_and_the_anonymous_must_sign_in(gql, token_for):
+    someone = await register(gql, "someone@example.com")
+    for role, location in (("agent", None), ("dpo", None), ("staff", "ST-WAW"), ("admin", None)):
+        data = await gql.data(CUSTOMER, {"id": someone["id"]}, headers=token_for(role, location=location))
+        assert data["customer"]["email"] == "someone@example.com"
+    body = await gql.execute(CUSTOMER, {"id": someone["id"]})
+    assert body["data"] == {"customer": None}
+    assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_a_customer_cannot_list_customers(gql):
+    mine = await register(gql, "lister@example.com")
+    body = await gql.execute("query($ids: [ID!]!) { customers(ids: $ids) { email } }", {"ids": [mine["id"]]},
+                             headers=await sign_in(gql, "lister@example.com"))
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_staff_load_many_customers_with_a_constant_number_of_queries(gql, token_for, count_statements):
+    ids = [(await register(gql, f"batch{n}@example.com", first=f"First{n}"))["id"] for n in range(6)]
+    query = """query($ids: [ID!]!) { customers(ids: $ids) { id email firstName lastName phone
+        addresses { city } consents { purpose } } }"""
+    headers = token_for("agent")
+    with count_statements as few:
+        await gql.data(query, {"ids": ids[:2]}, headers=headers)
+    with count_statements as many:
+        data = await gql.data(query, {"ids": ids}, headers=headers)
+    assert [c["firstName"] for c in data["customers"]] == [f"First{n}" for n in range(6)]
+    assert many.count == few.count
+
+
+async def test_the_dpo_finds_a_customer_by_email_through_the_blind_index(gql, token_for):
+    created = await register(gql, "findme@example.com")
+    query = 'query($e: String!) { customerByEmail(email: $e) { id firstName } }'
+    data = await gql.data(query, {"e": " FindMe@Example.com"}, headers=token_for("dpo"))
+    assert data["customerByEmail"]["id"] == created["id"]
+    assert (await gql.data(query, {"e": "other@example.com"}, headers=token_for("dpo")))["customerByEmail"] is None
+    assert from_global_id(created["id"], "Customer")

@@ -1,0 +1,67 @@
+"""The consent ledger through the API: grant, withdraw, the current state and the full history."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from policies.privacy import privacy_policy
+from tests.customers.helpers import register, sign_in
+
+SET = """mutation($p: String!, $g: Boolean!) { consentSet(purpose: $p, granted: $g) {
+    consents { purpose granted updatedAt channel policyVersion method } userErrors { code field message } } }"""
+HISTORY = "{ me { consents { purpose granted } consentHistory { purpose granted updatedAt channel policyVersion method } } }"
+
+
+async def test_consent_history_shows_every_change_in_order_with_policy_version_and_channel(gql, clock):
+    await register(gql, "consent@example.com")
+    headers = await sign_in(gql, "consent@example.com")
+    steps = [("MARKETING_EMAIL", True, "web"), ("PERSONALIZATION", True, "mobile"),
+             ("MARKETING_EMAIL", False, "mobile"), ("MARKETING_EMAIL", True, "store")]
+    times = []
+    for purpose, granted, channel in steps:
+        clock.advance(timedelta(minutes=5))
+        times.append(clock.now())
+        data = await gql.data(SET, {"p": purpose, "g": granted}, headers={**headers, "X-Channel": channel})
+        assert data["consentSet"]["userErrors"] == []
+    me = (await gql.data(HISTORY, headers=headers))["me"]
+    version = privacy_policy().version
+    assert me["consentHistory"] == [
+        {"purpose": p, "granted": g, "updatedAt": t.isoformat(), "channel": c, "policyVersion": version,
+         "method": "self-service via api"}
+        for (p, g, c), t in zip(steps, times)
+    ]
+    assert sorted(me["consents"], key=lambda c: c["purpose"]) == [
+        {"purpose": "MARKETING_EMAIL", "granted": True}, {"purpose": "PERSONALIZATION", "granted": True},
+    ]
+
+
+async def test_withdrawing_is_one_call_like_granting(gql):
+    await register(gql, "withdraw@example.com")
+    headers = await sign_in(gql, "withdraw@example.com")
+    await gql.data(SET, {"p": "ANALYTICS", "g": True}, headers=headers)
+    data = await gql.data(SET, {"p": "ANALYTICS", "g": False}, headers=headers)
+    assert [(c["purpose"], c["granted"]) for c in data["consentSet"]["consents"]] == [("ANALYTICS", False)]
+
+
+async def test_an_unknown_purpose_is_refused_and_nothing_is_recorded(gql):
+    await register(gql, "unknown@example.com")
+    headers = await sign_in(gql, "unknown@example.com")
+    data = await gql.data(SET, {"p": "SELL_MY_DATA", "g": True}, headers=headers)
+    [error] = data["consentSet"]["userErrors"]
+    assert (error["code"], error["field"]) == ("UNKNOWN_PURPOSE", ["purpose"])
+    assert (await gql.data(HISTORY, headers=headers))["me"]["consentHistory"] == []
+
+
+async def test_consent_needs_a_signed_in_customer_and_agents_record_it_on_behalf(gql, token_for):
+    customer = await register(gql, "phoned@example.com")
+    body = await gql.execute(SET, {"p": "MARKETING_SMS", "g": True})
+    assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    on_behalf = """mutation($id: ID!) { consentSet(purpose: "MARKETING_SMS", granted: true, customerId: $id) {
+        consents { purpose granted channel method } userErrors { code } } }"""
+    data = await gql.data(on_behalf, {"id": customer["id"]},
+                          headers={**token_for("agent", subject="agent-7"), "X-Channel": "call-center"})
+    [consent] = data["consentSet"]["consents"]
+    assert (consent["channel"], consent["granted"]) == ("call-center", True)
+    assert "agent-7" in consent["method"]
+    body = await gql.execute(on_behalf, {"id": customer["id"]}, headers=await sign_in(gql, "phoned@example.com"))
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
