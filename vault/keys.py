@@ -17,7 +17,7 @@ import hmac
 import json
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -68,12 +68,14 @@ class LocalKeyRing:
     """KEKs held in process memory (from settings or a file): AES-256-GCM key wrapping."""
 
     keks: dict[int, bytes]
+    _ciphers: dict[int, AESGCM] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.keks:
             raise KeyConfigError("no KEK configured")
         if any(len(k) != KEY_BYTES for k in self.keks.values()):
             raise KeyConfigError(f"every KEK must be {KEY_BYTES} bytes (base64 of 32 random bytes)")
+        object.__setattr__(self, "_ciphers", {v: AESGCM(k) for v, k in self.keks.items()})
 
     @property
     def active_version(self) -> int:
@@ -85,14 +87,14 @@ class LocalKeyRing:
     def wrap(self, data_key: bytes, context: bytes) -> tuple[int, bytes]:
         version = self.active_version
         nonce = secrets.token_bytes(NONCE_BYTES)
-        return version, nonce + AESGCM(self.keks[version]).encrypt(nonce, data_key, context)
+        return version, nonce + self._ciphers[version].encrypt(nonce, data_key, context)
 
     def unwrap(self, version: int, wrapped: bytes, context: bytes) -> bytes:
-        kek = self.keks.get(version)
-        if kek is None:
+        cipher = self._ciphers.get(version)
+        if cipher is None:
             raise UnwrapError(f"KEK version {version} is not available (retired or not configured)")
         try:
-            return AESGCM(kek).decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], context)
+            return cipher.decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], context)
         except InvalidTag:
             raise UnwrapError("a data key does not open with its KEK") from None
 

@@ -253,8 +253,8 @@ async def profiles_by_ids(engine: AsyncEngine, vault: Vault, ids: Sequence[int])
                   Customer.last_name_sealed, Customer.phone_sealed, Customer.addresses_sealed).where(Customer.id.in_(ids))
     async with engine.connect() as conn:
         rows = (await conn.execute(stmt)).all()
-    sealed = [Sealed(row[1], TABLE, column, blob) for row in rows for column, blob in zip(_PII_COLUMNS, row[2:])]
-    values = await vault.decrypt_many(sealed)
+        sealed = [Sealed(row[1], TABLE, column, blob) for row in rows for column, blob in zip(_PII_COLUMNS, row[2:])]
+        values = await vault.decrypt_many(sealed, conn)
     width = len(_PII_COLUMNS)
     found: dict[int, Profile] = {}
     for n, row in enumerate(rows):
@@ -287,7 +287,7 @@ async def add_address(engine: AsyncEngine, vault: Vault, customer_id: int, addre
         if row is None:
             raise errors.CustomerNotFound()
         subject, version, sealed = row
-        [current] = await vault.decrypt_many([Sealed(subject, TABLE, "addresses", sealed)])
+        [current] = await vault.decrypt_many([Sealed(subject, TABLE, "addresses", sealed)], conn)
         if current is ERASED:
             raise errors.CustomerNotFound()
         addresses = _addresses_from_json(current)  # type: ignore[arg-type]
