@@ -107,3 +107,17 @@ async def test_a_customer_adds_an_address_to_their_address_book(gql):
     bad = await gql.data(add, {"input": {**home, "country": "Poland"}}, headers=headers)
     assert bad["customerAddressAdd"]["userErrors"] == [{"code": "INVALID_ADDRESS", "field": ["input", "country"]}]
     assert len((await gql.data(ME, headers=headers))["me"]["addresses"]) == 1
+
+
+async def test_an_erased_customer_reads_placeholders_not_errors(gql, engine, runtime):
+    from commerce.customers.service import erase
+    from core.ids import from_global_id
+
+    created = await register(gql, "gone@example.com", phone="+48 600 999 999")
+    headers = await sign_in(gql, "gone@example.com")
+    await erase(engine, runtime.services.vault, int(from_global_id(created["id"])[1]))
+    me = (await gql.data(ME.replace("addresses", "erased addresses"), headers=headers))["me"]
+    assert me == {"id": created["id"], "email": "[erased]", "firstName": "[erased]", "lastName": "[erased]",
+                  "phone": "[erased]", "erased": True, "addresses": []}
+    failed = await gql.data(SIGN_IN, {"email": "gone@example.com", "password": "correct horse battery"})
+    assert failed["customerAccessTokenCreate"]["userErrors"][0]["code"] == "INVALID_CREDENTIALS"
