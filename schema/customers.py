@@ -230,6 +230,12 @@ class CustomerQuery:
         key = await service.find_by_email(info.context.services.engine, info.context.services.vault, email)
         return Customer.of(key) if key is not None else None
 
+    @strawberry.field(description="Agents and the DPO: customers with this phone number (matched by blind index).")
+    async def customers_by_phone(self, info: Info, phone: str) -> list[Customer]:
+        _operator_only(info.context.principal)
+        keys = await service.find_by_phone(info.context.services.engine, info.context.services.vault, phone)
+        return [Customer.of(key) for key in keys]
+
 
 def _registration(input: CustomerRegisterInput) -> service.Registration:
     return service.Registration(email=input.email, password=input.password, first_name=input.first_name,

@@ -28,7 +28,8 @@ from commerce.customers.passwords import DUMMY_HASH, hash_password, verify_passw
 
 __all__ = [
     "Address", "Registration", "Profile", "register", "authenticate", "profiles_by_ids", "subjects_by_ids",
-    "add_address", "set_consent", "consents_by_ids", "consent_history_by_ids", "find_by_email", "erase",
+    "add_address", "set_consent", "consents_by_ids", "consent_history_by_ids", "find_by_email", "find_by_phone",
+    "erase",
     "PASSWORD_MIN", "LOCK_AFTER_FAILURES",
 ]
 
@@ -273,6 +274,16 @@ async def find_by_email(engine: AsyncEngine, vault: Vault, email: str) -> int | 
         return None
     async with engine.connect() as conn:
         return (await conn.execute(select(Customer.id).where(Customer.subject_id == subject))).scalar_one_or_none()
+
+
+async def find_by_phone(engine: AsyncEngine, vault: Vault, phone: str) -> list[int]:
+    """Customers with this phone number (several people may share one), by blind index."""
+    subjects = await vault.lookup_by_phone(phone)
+    if not subjects:
+        return []
+    async with engine.connect() as conn:
+        stmt = select(Customer.id).where(Customer.subject_id.in_(subjects)).order_by(Customer.id)
+        return list((await conn.execute(stmt)).scalars())
 
 
 # ---------------------------------------------------------------- changes

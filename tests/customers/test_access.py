@@ -64,3 +64,14 @@ async def test_the_dpo_finds_a_customer_by_email_through_the_blind_index(gql, to
     assert data["customerByEmail"]["id"] == created["id"]
     assert (await gql.data(query, {"e": "other@example.com"}, headers=token_for("dpo")))["customerByEmail"] is None
     assert from_global_id(created["id"], "Customer")
+
+
+async def test_an_agent_finds_callers_by_phone_however_the_number_is_written(gql, token_for):
+    first = await register(gql, "flat1@example.com", phone="+48 600 700 800")
+    second = await register(gql, "flat2@example.com", phone="0048-600-700-800")
+    await register(gql, "other@example.com", phone="+48 600 700 801")
+    query = 'query($p: String!) { customersByPhone(phone: $p) { id } }'
+    found = (await gql.data(query, {"p": "+48 (600) 700800"}, headers=token_for("agent")))["customersByPhone"]
+    assert [c["id"] for c in found] == [first["id"], second["id"]]
+    body = await gql.execute(query, {"p": "+48 600 700 800"}, headers=await sign_in(gql, "flat1@example.com"))
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"

@@ -121,3 +121,14 @@ async def test_an_erased_customer_reads_placeholders_not_errors(gql, engine, run
                   "phone": "[erased]", "erased": True, "addresses": []}
     failed = await gql.data(SIGN_IN, {"email": "gone@example.com", "password": "correct horse battery"})
     assert failed["customerAccessTokenCreate"]["userErrors"][0]["code"] == "INVALID_CREDENTIALS"
+
+
+async def test_two_simultaneous_registrations_of_one_email_make_one_account(gql):
+    import asyncio
+
+    variables = {"input": {"email": "race@example.com", "password": "correct horse battery", "firstName": "R",
+                           "lastName": "C"}}
+    results = await asyncio.gather(*(gql.data(REGISTER, variables) for _ in range(3)))
+    codes = sorted(e["code"] for r in results for e in r["customerRegister"]["userErrors"])
+    assert codes == ["EMAIL_TAKEN", "EMAIL_TAKEN"]
+    assert sum(r["customerRegister"]["customer"] is not None for r in results) == 1
