@@ -11,6 +11,7 @@ MODEL_MODULES = [
     "commerce.catalog.models",
     "commerce.inventory.models",
     "commerce.pricing.models",
+    "vault.audit_models",
 ]
 
 

@@ -11,8 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from commerce.catalog.entities import Channel
 from core.clock import Clock
 from core.settings import Settings
+from policies.access import AccessPolicy
 from policies.principal import ANONYMOUS, Principal
 from schema.loaders import Loaders
+from vault.audit import AuditLog
 
 __all__ = ["Services", "Context"]
 
@@ -37,6 +39,8 @@ class Services:
     sessions: async_sessionmaker[AsyncSession]
     clock: Clock
     tokens: Tokens
+    policy: AccessPolicy | None = None  # policies/access.toml, checked against the schema at start-up
+    audit: AuditLog | None = None  # who accessed whose data (written by schema.authorization)
 
 
 @dataclass(slots=True, eq=False)
@@ -46,6 +50,8 @@ class Context:
     principal: Principal = ANONYMOUS
     request: Any = None
     loaders: Loaders = field(init=False)
+    # audited accesses seen while executing: (operation, type, subject, outcome) -> fields
+    audit_records: dict[tuple[str, str, str, str], set[str]] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.loaders = Loaders(self.services.engine, currency=self.channel.currency)

@@ -1,0 +1,155 @@
+"""Who may run what, through the real app: one row per operation, one column per role.
+
+To cover a new operation add a `Row` to `MATRIX`: the document, a builder for its variables
+(from the `World` of seeded ids and signed-in people) and the expectation per role.
+`test_every_root_field_has_a_matrix_row` fails the suite for a Query/Mutation field with no row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from graphql import parse
+from graphql.language import FieldNode, OperationDefinitionNode
+
+from commerce.catalog import service as catalog
+from core.ids import to_global_id
+from gateway.runtime import Runtime
+
+ROLES = ("anonymous", "customer_a", "customer_b", "staff_waw", "staff_krk", "agent", "dpo", "admin")
+ALLOW = "allow"
+DENY = "deny"  # FORBIDDEN when signed in, UNAUTHENTICATED when anonymous; no data either way
+
+
+def everyone(expect: str = ALLOW) -> dict[str, str]:
+    return dict.fromkeys(ROLES, expect)
+
+
+def only(*roles: str) -> dict[str, str]:
+    return {role: ALLOW if role in roles else DENY for role in ROLES}
+
+
+@dataclass
+class World:
+    """Seeded ids and one signed-in person per role (customers A and B are two different people)."""
+
+    headers: dict[str, dict[str, str]]
+    product_id: str
+    customer_a_key: str = "1001"
+    customer_b_key: str = "1002"
+    extra: dict[str, Any] = field(default_factory=dict)  # for rows that need more (carts, orders, ...)
+
+    @property
+    def customer_a_id(self) -> str:
+        return to_global_id("Customer", self.customer_a_key)
+
+    @property
+    def customer_b_id(self) -> str:
+        return to_global_id("Customer", self.customer_b_key)
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    document: str
+    variables: Callable[[World], dict[str, Any]]
+    expect: Mapping[str, str]
+    headers: Mapping[str, str] = field(default_factory=dict)  # e.g. {"X-Channel": "store"}
+
+
+def _no_vars(world: World) -> dict[str, Any]:
+    return {}
+
+
+MATRIX: list[Row] = [
+    Row("node: a product", "query($id: ID!) { node(id: $id) { id ... on Product { name } } }",
+        lambda w: {"id": w.product_id}, everyone()),
+    Row("channels", "{ channels { code } }", _no_vars, everyone()),
+    Row("locations", "{ locations { code } }", _no_vars, everyone()),
+    Row("products", "{ products(first: 2) { edges { node { name } } } }", _no_vars, everyone()),
+    Row("product", "query($id: ID) { product(id: $id) { name } }", lambda w: {"id": w.product_id}, everyone()),
+    # The lead adds rows as branches merge, e.g.:
+    # Row("me", "{ me { id } }", _no_vars, only("customer_a", "customer_b")),
+    # Row("customer: A's profile", "query($id: ID!) { customer(id: $id) { id } }",
+    #     lambda w: {"id": w.customer_a_id},
+    #     {**only("customer_a", "agent", "dpo", "admin")}, headers={"X-Channel": "web"}),
+    # Row("node: A's customer", "query($id: ID!) { node(id: $id) { id } }",
+    #     lambda w: {"id": w.customer_a_id}, only("customer_a", "agent", "dpo", "admin")),
+    # Row("dataSubjectExport", "mutation($id: ID!) { dataSubjectExport(customerId: $id) { userErrors { code } } }",
+    #     lambda w: {"id": w.customer_a_id}, only("dpo")),
+]
+
+
+def _root_fields(document: str) -> set[tuple[str, str]]:
+    found = set()
+    for definition in parse(document).definitions:
+        if isinstance(definition, OperationDefinitionNode):
+            root = definition.operation.value.capitalize()
+            found |= {(root, s.name.value) for s in definition.selection_set.selections if isinstance(s, FieldNode)}
+    return found
+
+
+@pytest.fixture
+async def world(runtime: Runtime, token_for) -> World:  # type: ignore[no-untyped-def]
+    products, _ = await catalog.page_products(runtime.services.engine, catalog.ProductQuery(), first=1, after_id=None)
+    w = World(headers={}, product_id=to_global_id("Product", products[0].id))
+    w.headers = {
+        "anonymous": {},
+        "customer_a": token_for("customer", subject=w.customer_a_key),
+        "customer_b": token_for("customer", subject=w.customer_b_key),
+        "staff_waw": token_for("staff", subject="staff-waw", location="ST-WAW"),
+        "staff_krk": token_for("staff", subject="staff-krk", location="ST-KRK"),
+        "agent": token_for("agent", subject="agent-1"),
+        "dpo": token_for("dpo", subject="dpo-1"),
+        "admin": token_for("admin", subject="admin-1"),
+    }
+    return w
+
+
+def _cases() -> list[Any]:
+    return [pytest.param(row, role, id=f"{row.name}-{role}") for row in MATRIX for role in ROLES]
+
+
+@pytest.mark.parametrize(("row", "role"), _cases())
+async def test_role_may_or_may_not_run_operation(row: Row, role: str, gql, world: World) -> None:  # type: ignore[no-untyped-def]
+    await assert_row(gql, world, row, role)
+
+
+async def assert_row(gql: Any, world: World, row: Row, role: str) -> dict[str, Any]:
+    """Run `row` as `role`: allowed means no errors and data; denied means the right code and no data."""
+    body = await gql.execute(row.document, row.variables(world), headers={**world.headers[role], **row.headers})
+    errors = body.get("errors") or []
+    if row.expect[role] == ALLOW:
+        assert not errors, errors
+        assert all(value is not None for value in body["data"].values()), body
+        return body
+    wanted = "UNAUTHENTICATED" if role == "anonymous" else "FORBIDDEN"
+    assert errors and {e["extensions"]["code"] for e in errors} == {wanted}, body
+    data = body.get("data") or {}
+    assert all(value is None for value in data.values()), f"data leaked on denial: {body}"
+    return body
+
+
+def test_every_root_field_has_a_matrix_row(runtime: Runtime) -> None:
+    schema = runtime.executor.graphql_schema
+    roots = [t for t in (schema.query_type, schema.mutation_type) if t is not None]
+    fields = {(t.name, name) for t in roots for name in t.fields}
+    covered = set().union(*(_root_fields(row.document) for row in MATRIX))
+    missing = sorted(f"{t}.{f}" for t, f in fields - covered)
+    assert not missing, f"add a MATRIX row for: {missing}"
+
+
+def test_every_matrix_row_names_every_role() -> None:
+    for row in MATRIX:
+        assert set(row.expect) == set(ROLES), row.name
+
+
+def test_every_root_field_has_an_access_rule(runtime: Runtime) -> None:
+    from schema.authorization import validate_policy
+
+    assert runtime.services.policy is not None
+    report = validate_policy(runtime.services.policy, runtime.executor.graphql_schema)
+    assert report.uncovered == (), f"add rules to policies/access.toml for: {report.uncovered}"

@@ -1,0 +1,1 @@
+"""The vault: personal data encrypted per person, and the audit trail of who accessed it."""
