@@ -116,7 +116,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = Settings.from_env()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if args.command == "serve":
-        _serve(settings, demo=args.demo, workers=args.workers)
+        from policies.access import PolicyError
+
+        try:
+            _serve(settings, demo=args.demo, workers=args.workers)
+        except PolicyError as exc:
+            print(f"Omnigate cannot start: {exc}", file=sys.stderr)
+            return 2
     elif args.command == "migrate":
         asyncio.run(_migrate(settings))
         print("database is up to date")
