@@ -143,10 +143,13 @@ class _IdentityProvider:
     def verify(self, token: str, clock: Clock) -> Principal:
         try:
             key = self._jwks.get_signing_key_from_jwt(token)
+            # The token's alg must be the key's own: an EC key never checks an RS256 signature.
+            if key.algorithm_name not in self.algorithms:
+                raise InvalidToken("The token is not valid.")
             claims = jwt.decode(
                 token,
                 key.key,
-                algorithms=self.algorithms,
+                algorithms=[key.algorithm_name],
                 audience=self._audience,
                 issuer=self._issuer,
                 options={"require": ["exp", "sub"]},
@@ -156,7 +159,7 @@ class _IdentityProvider:
             raise InvalidToken("The token has expired: sign in again.") from None
         except jwt.PyJWKClientConnectionError:
             raise InvalidToken("The identity provider's keys cannot be fetched: try again later.") from None
-        except jwt.PyJWTError:
+        except (jwt.PyJWTError, TypeError, ValueError):
             raise InvalidToken("The token is not valid.") from None
         if int(claims["exp"]) <= int(clock.now().timestamp()):
             raise InvalidToken("The token has expired: sign in again.")
