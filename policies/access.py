@@ -11,7 +11,7 @@ Imports nothing of ours but its own modules, so every layer may ask it questions
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,6 +92,16 @@ class AccessPolicy:
     def rule_for(self, type_name: str, field_name: str) -> Rule | None:
         """The field's own rule, else its personal type's rule, else None (unprotected)."""
         return self.rules.get(f"{type_name}.{field_name}") or self.personal.get(type_name)
+
+    def grant(self, role: Role, type_name: str, field_name: str) -> Grant | None:
+        """May `role` run `type_name.field_name`, and on which conditions? None: refused.
+
+        A field no rule covers is open, except a root field whose default is `deny`.
+        """
+        rule = self.rule_for(type_name, field_name)
+        if rule is None:
+            return Grant() if type_name not in ROOT_TYPES or self.default_for(type_name) == "public" else None
+        return rule.grant_for(role)
 
     def default_for(self, root_type: str) -> str:
         return self.defaults.get(root_type, "deny")
@@ -185,7 +195,3 @@ def _grant(value: Any, where: str) -> Grant | None:
     if isinstance(value, list) and value and all(isinstance(v, str) and v for v in value):
         return Grant(tuple(value))
     raise PolicyError(f"{where}: give true, false, a condition name or a list of condition names")
-
-
-def _names(items: Iterable[str]) -> str:
-    return ", ".join(sorted(items))

@@ -35,8 +35,18 @@ from core.ids import InvalidGlobalId, from_global_id
 from policies.access import ROOT_TYPES, AccessPolicy, PolicyError, Rule
 from policies.principal import Principal, Role
 from schema.errors import ClientError, forbidden, unauthenticated
+from vault.audit import AuditEntry
 
-__all__ = ["CONDITIONS", "Check", "PolicyReport", "authorize", "condition", "validate_policy", "write_audit"]
+__all__ = [
+    "CONDITIONS",
+    "Check",
+    "PolicyReport",
+    "authorize",
+    "condition",
+    "is_guarded",
+    "validate_policy",
+    "write_audit",
+]
 
 logger = logging.getLogger("omnigate.authorization")
 
@@ -174,16 +184,24 @@ def authorize(schema: strawberry.Schema, policy: AccessPolicy) -> PolicyReport:
             continue  # interfaces do not resolve; their object types do
         for field_name, gql_field in gql_type.fields.items():
             rule = _effective_rule(policy, type_name, field_name)
-            if rule is not None:
-                gql_field.resolve = _guard(gql_field, rule, policy, f"{type_name}.{field_name}")
+            if rule is None:
+                continue
+            target = f"{type_name}.{field_name}"
+            gql_field.resolve = _guard(gql_field.resolve or default_field_resolver, rule, policy, target)
+            if gql_field.subscribe is not None:  # refuse the subscription itself, not only its events
+                gql_field.subscribe = _guard(gql_field.subscribe, rule, policy, target)
     gql.extensions = {**(gql.extensions or {}), "omnigate_authorized": True}
     for line in report.uncovered:
         logger.warning("no access rule for %s: add one to policies/access.toml", line)
     return report
 
 
-def _guard(gql_field: GraphQLField, rule: Rule, policy: AccessPolicy, target: str) -> Callable[..., Any]:
-    resolve = gql_field.resolve or default_field_resolver
+def is_guarded(gql_field: GraphQLField) -> bool:
+    """Whether the field's resolve checks access (a fast path must call it, never bypass it)."""
+    return getattr(gql_field.resolve, "__omnigate_guarded__", False)
+
+
+def _guard(resolve: Callable[..., Any], rule: Rule, policy: AccessPolicy, target: str) -> Callable[..., Any]:
     audited_type = target.split(".")[0]
 
     def guarded(source: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
@@ -205,6 +223,7 @@ def _guard(gql_field: GraphQLField, rule: Rule, policy: AccessPolicy, target: st
         return resolve(source, info, **args)
 
     guarded.__wrapped__ = resolve  # type: ignore[attr-defined]
+    guarded.__omnigate_guarded__ = True  # type: ignore[attr-defined]
     return guarded
 
 
@@ -274,8 +293,6 @@ async def write_audit(context: Any, trace_id: str) -> None:
     audit = context.services.audit
     if not records or audit is None:
         return
-    from vault.audit import AuditEntry
-
     principal: Principal = context.principal
     entries = [
         AuditEntry(

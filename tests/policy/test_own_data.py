@@ -7,15 +7,23 @@ and served by the real app, so requests pass the real HTTP, auth and audit path.
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import AsyncIterator
+
 import pytest
 import strawberry
 from sqlalchemy import select
 from strawberry.types import Info
 
+from commerce.catalog.entities import Channel
 from core.ids import from_global_id, to_global_id
 from gateway.runtime import Runtime
 from policies.access import parse_policy
+from graphql import ExecutionResult, parse, subscribe
+
+from policies.principal import Principal, Role
 from schema.authorization import authorize
+from schema.context import Context
 from schema.execution import Executor
 from schema.node import Node
 from tests.test_authorization_matrix import ROLES, Row, World, assert_row, only, world  # noqa: F401 (fixture)
@@ -54,6 +62,7 @@ admin = true
 "Query.customer" = { customer = "self", staff = "at_till", agent = true, dpo = true, admin = true, subject = "arg:id:Customer" }
 "Query.order" = { customer = true, staff = true, agent = true, dpo = true, admin = true }
 "Mutation.dataSubjectErase" = { dpo = true, subject = "arg:customerId:Customer" }
+"Subscription.customerChanged" = { customer = "self", agent = true, subject = "arg:customerId:Customer" }
 """
 
 
@@ -114,6 +123,13 @@ class Mutation:
         return True
 
 
+@strawberry.type
+class Subscription:
+    @strawberry.subscription
+    async def customer_changed(self, customer_id: strawberry.ID) -> AsyncIterator[str]:
+        yield f"changed {customer_id}"
+
+
 CUSTOMER_A = "query($id: ID!) { customer(id: $id) { id email } }"
 NODE = "query($id: ID!) { node(id: $id) { id ... on Customer { email } } }"
 ORDER = 'query { order(id: "O-1") { number } }'
@@ -136,7 +152,7 @@ OWN_DATA_MATRIX = [
 
 @pytest.fixture
 def own_data_runtime(runtime: Runtime) -> Runtime:
-    schema = strawberry.Schema(query=Query, mutation=Mutation, types=[Customer])
+    schema = strawberry.Schema(query=Query, mutation=Mutation, subscription=Subscription, types=[Customer])
     authorize(schema, parse_policy(__import__("tomllib").loads(POLICY)))
     runtime.executor = Executor(schema, runtime.settings)
     return runtime
@@ -189,3 +205,32 @@ async def test_the_dpo_erasing_a_customer_is_audited(own_data_runtime: Runtime, 
     assert [(r.role, r.operation, r.fields, r.subject) for r in rows] == [
         ("dpo", "mutation dataSubjectErase", "Mutation.dataSubjectErase", "1002")
     ]
+
+
+@pytest.mark.parametrize(
+    ("principal", "allowed"),
+    [
+        (Principal(Role.CUSTOMER, subject="1001"), True),
+        (Principal(Role.CUSTOMER, subject="1002"), False),
+        (Principal(Role.AGENT, subject="agent-1"), True),
+        (Principal(Role.STAFF, subject="s", location="ST-WAW"), False),
+    ],
+    ids=["A herself", "customer B", "an agent", "staff"],
+)
+async def test_subscribing_to_another_customers_changes_is_refused(
+    own_data_runtime: Runtime, principal: Principal, allowed: bool
+) -> None:
+    context = Context(services=own_data_runtime.services, channel=Channel(1, "web", "Web", "WEB", "PLN"),
+                      principal=principal)
+    document = parse("subscription($id: ID!) { customerChanged(customerId: $id) }")
+    stream = subscribe(own_data_runtime.executor.graphql_schema, document, context_value=context,
+                       variable_values={"id": to_global_id("Customer", "1001")})
+    if inspect.isawaitable(stream):
+        stream = await stream
+    if not allowed:
+        assert isinstance(stream, ExecutionResult)
+        assert [e.extensions["code"] for e in stream.errors or []] == ["FORBIDDEN"]
+        return
+    first = await anext(stream)
+    assert first.errors is None and first.data == {"customerChanged": f"changed {to_global_id('Customer', '1001')}"}
+    await stream.aclose()

@@ -12,7 +12,7 @@ from gateway.__main__ import main
 from gateway.app import create_app
 from gateway.runtime import build_runtime
 from policies.access import PolicyError, load_policy
-from schema.authorization import validate_policy
+from schema.authorization import is_guarded, validate_policy
 from schema.root import build_schema
 from tests.conftest import GraphQLClient
 
@@ -78,4 +78,25 @@ async def test_a_query_with_no_rule_is_refused_when_the_default_is_deny(tmp_path
 
 def test_the_shipped_policy_leaves_the_public_catalog_untouched(runtime) -> None:  # type: ignore[no-untyped-def]
     query = runtime.executor.graphql_schema.query_type
-    assert all(not hasattr(query.fields[name].resolve, "__wrapped__") for name in ("products", "product", "node"))
+    assert not any(is_guarded(query.fields[name]) for name in ("products", "product", "node", "channels"))
+
+
+def test_the_policy_answers_who_may_run_what() -> None:
+    from policies.access import Grant, parse_policy
+    from policies.principal import Role
+
+    policy = parse_policy({
+        "defaults": {"Query": "public", "Mutation": "deny"},
+        "rules": {
+            "Query.customer": {"customer": "self", "agent": True, "dpo": ["self", "at_till"]},
+            "Mutation.dataSubjectErase": {"everyone": True, "anonymous": False, "customer": False},
+        },
+    })
+    assert policy.grant(Role.AGENT, "Query", "customer") == Grant()
+    assert policy.grant(Role.CUSTOMER, "Query", "customer") == Grant(("self",))
+    assert policy.grant(Role.DPO, "Query", "customer") == Grant(("self", "at_till"))
+    assert policy.grant(Role.STAFF, "Query", "customer") is None
+    assert policy.grant(Role.ANONYMOUS, "Query", "products") == Grant()  # public default
+    assert policy.grant(Role.ADMIN, "Mutation", "somethingNew") is None  # deny default
+    assert policy.grant(Role.CUSTOMER, "Mutation", "dataSubjectErase") is None
+    assert policy.grant(Role.DPO, "Mutation", "dataSubjectErase") == Grant()
