@@ -14,6 +14,7 @@ written once after execution by `write_audit`.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
@@ -123,9 +124,11 @@ def validate_policy(policy: AccessPolicy, schema: GraphQLSchema) -> PolicyReport
     """Every type, field, argument and condition the policy names exists; else `PolicyError`."""
     types = _object_types(schema)
     problems: list[str] = []
-    for name in policy.personal:
+    for name, rule in policy.personal.items():
         if name not in types:
             problems.append(f"[types.{name}]: no type {name!r} in the schema")
+        elif rule.subject is not None and not _has_attribute(types[name], rule.subject.name):
+            problems.append(f"[types.{name}]: subject names {rule.subject.name!r}, which {name} objects do not have")
     for target, rule in policy.rules.items():
         type_name, field_name = target.split(".")
         gql_type = types.get(type_name)
@@ -138,6 +141,8 @@ def validate_policy(policy: AccessPolicy, schema: GraphQLSchema) -> PolicyReport
             continue
         if rule.subject is not None and rule.subject.kind == "arg" and rule.subject.name not in gql_field.args:
             problems.append(f"rule {target!r}: the field has no argument {rule.subject.name!r}")
+        if rule.subject is not None and rule.subject.kind == "attr" and not _has_attribute(gql_type, rule.subject.name):
+            problems.append(f"rule {target!r}: subject names {rule.subject.name!r}, which {type_name} objects do not have")
     unknown = policy.condition_names() - set(CONDITIONS)
     if unknown:
         problems.append(f"unknown condition(s) {sorted(unknown)}; known: {sorted(CONDITIONS)}")
@@ -157,6 +162,20 @@ def validate_policy(policy: AccessPolicy, schema: GraphQLSchema) -> PolicyReport
         if _effective_rule(policy, type_name, name) is not None
     ]
     return PolicyReport(guarded=tuple(guarded), uncovered=tuple(uncovered))
+
+
+def _has_attribute(gql_type: GraphQLObjectType | GraphQLInterfaceType, name: str) -> bool:
+    """Whether the strawberry class behind `gql_type` has `name` (a field, Private or not, or a property).
+
+    A subject attribute that does not exist would make every `self` check fail and, worse,
+    silently skip the audit record, so a typo in the policy must stop start-up.
+    """
+    definition = (gql_type.extensions or {}).get("strawberry-definition")
+    origin = getattr(definition, "origin", None)
+    if origin is None:
+        return True  # not a strawberry type: nothing to check against
+    names = {f.python_name for f in definition.fields} | {f.name for f in dataclasses.fields(origin)}
+    return name in names or hasattr(origin, name)
 
 
 def _effective_rule(policy: AccessPolicy, type_name: str, field_name: str) -> Rule | None:
@@ -197,8 +216,16 @@ def authorize(schema: strawberry.Schema, policy: AccessPolicy) -> PolicyReport:
 
 
 def is_guarded(gql_field: GraphQLField) -> bool:
-    """Whether the field's resolve checks access (a fast path must call it, never bypass it)."""
-    return getattr(gql_field.resolve, "__omnigate_guarded__", False)
+    """Whether the field's resolve checks access (a fast path must call it, never bypass it).
+
+    Follows `__wrapped__`, so a wrapper composed on top (tracing) still reports the guard below it.
+    """
+    resolve = gql_field.resolve
+    while resolve is not None:
+        if getattr(resolve, "__omnigate_guarded__", False):
+            return True
+        resolve = getattr(resolve, "__wrapped__", None)
+    return False
 
 
 def _guard(resolve: Callable[..., Any], rule: Rule, policy: AccessPolicy, target: str) -> Callable[..., Any]:

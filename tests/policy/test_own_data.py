@@ -234,3 +234,17 @@ async def test_subscribing_to_another_customers_changes_is_refused(
     first = await anext(stream)
     assert first.errors is None and first.data == {"customerChanged": f"changed {to_global_id('Customer', '1001')}"}
     await stream.aclose()
+
+
+def test_personal_fields_stay_guarded_under_wrappers_composed_later(own_data_runtime: Runtime) -> None:
+    import functools
+
+    from schema.authorization import is_guarded
+
+    gql_schema = own_data_runtime.executor.graphql_schema
+    customer = gql_schema.type_map["Customer"]
+    assert is_guarded(customer.fields["email"]) and is_guarded(gql_schema.query_type.fields["customer"])
+    inner = customer.fields["email"].resolve
+    traced = functools.wraps(inner)(lambda *a, **k: inner(*a, **k))  # as a tracing wrapper would compose
+    customer.fields["email"].resolve = traced
+    assert is_guarded(customer.fields["email"])

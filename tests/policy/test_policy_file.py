@@ -34,6 +34,8 @@ def _policy(tmp_path: Path, rules: str, extra: str = "") -> Path:
         ('"Query.products" = { customer = "telepathy" }', "", "unknown condition(s) ['telepathy']"),
         (VALID, '[types.Ghost]\npersonal = true\nsubject = "attr:key"\nadmin = true', "no type 'Ghost'"),
         ('"Query.product" = { admin = true, subject = "arg:sku" }', "", "the field has no argument 'sku'"),
+        ('"Product.name" = { admin = true, subject = "attr:owner_key" }', "", "'owner_key', which Product objects"),
+        (VALID, '[types.Product]\npersonal = true\nsubject = "attr:owner"\nadmin = true', "'owner', which Product"),
         ('"Query.products" = { admin = "yes please" }', "", "unknown condition(s) ['yes please']"),
         ('"Query.products" = { admin = 1 }', "", "give true, false, a condition name"),
         (VALID, '[defaults]\nQuery = "maybe"', "must be one of ['deny', 'public']"),
