@@ -51,6 +51,11 @@ class TokenService:
         self._clock = clock
         self._idp = _IdentityProvider(settings) if settings.jwt_jwks_url else None
 
+    @property
+    def may_fetch(self) -> bool:
+        """Whether `verify` may block on fetching an identity provider's keys (run it off the loop)."""
+        return self._idp is not None
+
     def issue(self, principal: Principal, ttl: timedelta) -> IssuedToken:
         now = self._clock.now()
         expires_at = now + ttl

@@ -32,8 +32,31 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('seq', name=op.f('pk_audit_log'))
     )
     op.create_index(op.f('ix_audit_log_subject'), 'audit_log', ['subject'], unique=False)
+    # Append-only: the database itself refuses to change or delete a record. (Whoever can drop
+    # the trigger can still tamper; the hash chain is what shows it: `gateway audit-verify`.)
+    if op.get_bind().dialect.name == 'sqlite':
+        for action in ('UPDATE', 'DELETE'):
+            op.execute(
+                f"CREATE TRIGGER audit_log_no_{action.lower()} BEFORE {action} ON audit_log "
+                "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END"
+            )
+    else:
+        op.execute(
+            "CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'audit_log is append-only'; END $$"
+        )
+        op.execute(
+            "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log "
+            "FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()"
+        )
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == 'sqlite':
+        op.execute("DROP TRIGGER IF EXISTS audit_log_no_update")
+        op.execute("DROP TRIGGER IF EXISTS audit_log_no_delete")
+    else:
+        op.execute("DROP TRIGGER IF EXISTS audit_log_append_only ON audit_log")
+        op.execute("DROP FUNCTION IF EXISTS audit_log_append_only()")
     op.drop_index(op.f('ix_audit_log_subject'), table_name='audit_log')
     op.drop_table('audit_log')

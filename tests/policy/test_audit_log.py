@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.clock import FrozenClock
-from core.db import create_engine
+from core.db import create_engine, is_sqlite
 from core.settings import Settings
 from gateway.__main__ import main
 from vault.audit import AuditEntry, AuditLog, verify_chain
@@ -37,6 +38,28 @@ async def _sql(engine: AsyncEngine, statement: str) -> None:
         await conn.execute(text(statement))
 
 
+async def _tamper(engine: AsyncEngine, statement: str) -> None:
+    """As someone with the rights to drop the append-only trigger would."""
+    if is_sqlite(str(engine.url)):
+        await _sql(engine, "DROP TRIGGER audit_log_no_update")
+        await _sql(engine, "DROP TRIGGER audit_log_no_delete")
+    else:
+        await _sql(engine, "DROP TRIGGER audit_log_append_only ON audit_log")
+    await _sql(engine, statement)
+
+
+@pytest.mark.parametrize(
+    "statement", ["UPDATE audit_log SET subject = '1003' WHERE seq = 3", "DELETE FROM audit_log WHERE seq = 5"]
+)
+async def test_the_database_refuses_to_change_or_delete_an_audit_record(
+    engine: AsyncEngine, clock: FrozenClock, statement: str
+) -> None:
+    await _five_records(engine, clock)
+    with pytest.raises(DBAPIError, match="append-only"):
+        await _sql(engine, statement)
+    assert (await verify_chain(engine)).checked == 5
+
+
 async def test_an_untouched_chain_verifies(engine: AsyncEngine, clock: FrozenClock) -> None:
     await _five_records(engine, clock)
     report = await verify_chain(engine)
@@ -52,7 +75,7 @@ async def test_one_changed_byte_is_reported_at_exactly_that_record(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     await _five_records(engine, clock)
-    await _sql(engine, "UPDATE audit_log SET subject = '1003' WHERE seq = 3")  # was '1002': one byte
+    await _tamper(engine, "UPDATE audit_log SET subject = '1003' WHERE seq = 3")  # was '1002': one byte
 
     report = await verify_chain(engine)
     assert (report.broken_seq, report.checked) == (3, 2)
@@ -75,7 +98,7 @@ async def test_the_audit_verify_command_exits_non_zero_on_a_broken_chain(
 
     intact = await asyncio.to_thread(run)
     assert intact.returncode == 0 and "intact: 5 records" in intact.stdout
-    await _sql(engine, "UPDATE audit_log SET actor = 'agent-2' WHERE seq = 4")
+    await _tamper(engine, "UPDATE audit_log SET actor = 'agent-2' WHERE seq = 4")
     broken = await asyncio.to_thread(run)
     assert broken.returncode == 1
     assert "broken at record 4" in broken.stdout
@@ -95,7 +118,7 @@ async def test_removed_or_relinked_records_are_found(
     engine: AsyncEngine, clock: FrozenClock, statement: str, seq: int, reason: str
 ) -> None:
     await _five_records(engine, clock)
-    await _sql(engine, statement)
+    await _tamper(engine, statement)
     report = await verify_chain(engine)
     assert report.broken_seq == seq and reason in report.reason
 
@@ -106,6 +129,7 @@ async def test_a_record_rewritten_with_a_recomputed_hash_still_breaks_the_next_l
     from vault.audit import record_hash
 
     await _five_records(engine, clock)
+    await _tamper(engine, "SELECT 1")
     async with engine.begin() as conn:
         row = (await conn.execute(text("SELECT * FROM audit_log WHERE seq = 2"))).mappings().one()
         forged = _entry("9999")
