@@ -125,8 +125,8 @@ def validate_policy(policy: AccessPolicy, schema: GraphQLSchema) -> PolicyReport
     types = _object_types(schema)
     problems: list[str] = []
     for name, rule in policy.personal.items():
-        if name not in types:
-            problems.append(f"[types.{name}]: no type {name!r} in the schema")
+        if name not in types or isinstance(types[name], GraphQLInterfaceType):
+            problems.append(f"[types.{name}]: no object type {name!r} in the schema")
         elif rule.subject is not None and not _has_attribute(types[name], rule.subject.name):
             problems.append(f"[types.{name}]: subject names {rule.subject.name!r}, which {name} objects do not have")
     for target, rule in policy.rules.items():
@@ -134,6 +134,9 @@ def validate_policy(policy: AccessPolicy, schema: GraphQLSchema) -> PolicyReport
         gql_type = types.get(type_name)
         if gql_type is None:
             problems.append(f"rule {target!r}: no type {type_name!r} in the schema")
+            continue
+        if isinstance(gql_type, GraphQLInterfaceType):
+            problems.append(f"rule {target!r}: {type_name} is an interface: write the rule for its object types")
             continue
         gql_field = gql_type.fields.get(field_name)
         if gql_field is None:
@@ -235,9 +238,10 @@ def _guard(resolve: Callable[..., Any], rule: Rule, policy: AccessPolicy, target
         context = info.context
         principal: Principal = context.principal
         grant = rule.grant_for(principal.role)
-        if grant is None:
-            raise _denied(principal)
         subject = _subject(rule, source, args)
+        if grant is None:
+            _note(info, policy, rule, audited_type, subject, allowed=False)
+            raise _denied(principal)
         if grant.conditions:
             check = Check(principal, info, source, args, subject)
             outcomes = [CONDITIONS[name](check) for name in grant.conditions]

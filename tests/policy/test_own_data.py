@@ -199,6 +199,15 @@ async def test_a_refused_look_up_by_staff_is_audited_as_denied(own_data_runtime:
     ]
 
 
+async def test_an_agent_attempting_a_data_subject_request_is_audited_as_denied(own_data_runtime: Runtime, gql, world: World) -> None:  # type: ignore[no-untyped-def]
+    body = await gql.execute(ERASE, {"id": world.customer_b_id}, headers=world.headers["agent"])
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    rows = await _audit_rows(own_data_runtime)
+    assert [(r.role, r.operation, r.subject, r.outcome) for r in rows] == [
+        ("agent", "mutation dataSubjectErase", "1002", "denied")
+    ]
+
+
 async def test_the_dpo_erasing_a_customer_is_audited(own_data_runtime: Runtime, gql, world: World) -> None:  # type: ignore[no-untyped-def]
     await gql.data(ERASE, {"id": world.customer_b_id}, headers=world.headers["dpo"])
     rows = await _audit_rows(own_data_runtime)
