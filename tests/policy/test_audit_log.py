@@ -166,3 +166,34 @@ async def test_concurrent_writers_in_several_processes_keep_one_unbroken_chain(
     finally:
         for e in engines:
             await e.dispose()
+
+
+_WRITER = """
+import asyncio, sys
+from core.clock import SystemClock
+from core.db import create_engine
+from vault.audit import AuditEntry, AuditLog
+
+async def main(url, name):
+    engine = create_engine(url)
+    log = AuditLog(engine, SystemClock())
+    for i in range(10):
+        await log.append([AuditEntry(name, "agent", "web", "query customer", "Customer.id", f"{name}-{i}-{j}",
+                                     "allowed", "0" * 32) for j in range(2)])
+    await engine.dispose()
+
+asyncio.run(main(sys.argv[1], sys.argv[2]))
+"""
+
+
+async def test_gateway_processes_appending_at_once_keep_one_unbroken_chain(engine: AsyncEngine, settings: Settings) -> None:
+    def run_all() -> list[int]:
+        processes = [
+            subprocess.Popen([sys.executable, "-c", _WRITER, settings.database_url, f"gw-{n}"], cwd=ROOT)
+            for n in range(3)
+        ]
+        return [p.wait(timeout=120) for p in processes]
+
+    assert await asyncio.to_thread(run_all) == [0, 0, 0]
+    report = await verify_chain(engine)
+    assert report.ok and report.checked == 60
