@@ -71,7 +71,8 @@ MATRIX: list[Row] = [
     Row("locations", "{ locations { code } }", _no_vars, everyone()),
     Row("products", "{ products(first: 2) { edges { node { name } } } }", _no_vars, everyone()),
     Row("product", "query($id: ID) { product(id: $id) { name } }", lambda w: {"id": w.product_id}, everyone()),
-    # The lead adds rows as branches merge, e.g.:
+    # The lead adds rows as branches merge (with customers, `world` must register customers A and B
+    # and use their keys, so that an allowed read of A's profile returns A), e.g.:
     # Row("me", "{ me { id } }", _no_vars, only("customer_a", "customer_b")),
     # Row("customer: A's profile", "query($id: ID!) { customer(id: $id) { id } }",
     #     lambda w: {"id": w.customer_a_id},
