@@ -13,6 +13,7 @@ MODEL_MODULES = [
     "commerce.pricing.models",
     "vault.models",
     "commerce.customers.models",
+    "vault.audit_models",
 ]
 
 

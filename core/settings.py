@@ -51,8 +51,17 @@ class Settings:
     jwt_secret: str = "dev-only-secret-change-me-in-production-0123456789"
     jwt_issuer: str = "omnigate"
     jwt_audience: str = "omnigate"
-    jwt_jwks_url: str = ""
+    jwt_jwks_url: str = ""  # an identity provider's JWKS: its RS256/ES256 tokens are accepted too
+    jwt_jwks_issuer: str = ""  # the IdP's `iss` (required with jwt_jwks_url)
+    jwt_jwks_audience: str = ""  # the IdP's `aud` for us (default: jwt_audience)
+    jwt_jwks_algorithms: str = "RS256,ES256"
+    jwt_role_claim: str = "roles"  # the IdP claim holding its role name(s): a string or a list
+    jwt_location_claim: str = "store"  # the IdP claim holding a staff member's store code
+    # IdP role name -> our role, comma-separated; the first IdP role that maps wins
+    jwt_role_map: str = "omnigate-admin=admin,omnigate-dpo=dpo,omnigate-agent=agent,omnigate-staff=staff,customer=customer"
     customer_token_ttl_seconds: int = 3600
+    # policies
+    policy_file: str = ""  # the access policy; empty: the packaged policies/access.toml
     # cart
     cart_max_line_quantity: int = 99
     cart_max_lines: int = 100

@@ -101,6 +101,21 @@ def _mint(settings: Settings, args: argparse.Namespace) -> str:
     return TokenService(settings, SystemClock()).issue(principal, timedelta(seconds=args.ttl)).token
 
 
+async def _audit_verify(settings: Settings) -> int:
+    from vault.audit import verify_chain
+
+    engine = create_engine(settings.database_url)
+    try:
+        report = await verify_chain(engine)
+    finally:
+        await engine.dispose()
+    if report.ok:
+        print(f"audit log intact: {report.checked} records")
+        return 0
+    print(f"audit log broken at record {report.broken_seq}: {report.reason} ({report.checked} records before it hold)")
+    return 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gateway", description="Omnigate commerce gateway")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -123,12 +138,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     token.add_argument("--subject", help="the operator's name (default: the role)")
     token.add_argument("--location", help="the store's code (for --role staff)")
     token.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
+    commands.add_parser("audit-verify", help="check the audit log's hash chain; exit 1 at the first broken record")
     args = parser.parse_args(argv)
 
     settings = Settings.from_env()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if args.command == "serve":
-        _serve(settings, demo=args.demo, workers=args.workers)
+        from policies.access import PolicyError
+
+        try:
+            _serve(settings, demo=args.demo, workers=args.workers)
+        except PolicyError as exc:
+            print(f"Omnigate cannot start: {exc}", file=sys.stderr)
+            return 2
     elif args.command == "migrate":
         asyncio.run(_migrate(settings))
         print("database is up to date")
@@ -140,6 +162,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.command == "seed":
         asyncio.run(_migrate(settings))
         asyncio.run(_seed(settings, args.products))
+    elif args.command == "audit-verify":
+        return asyncio.run(_audit_verify(settings))
     return 0
 
 

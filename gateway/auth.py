@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 from gateway.tokens import InvalidToken
@@ -24,6 +25,8 @@ async def authenticate(authorization: str | None, runtime: Runtime) -> Principal
     if scheme.lower() != "bearer" or not token.strip():
         raise AuthenticationError("Send `Authorization: Bearer <token>`.")
     try:
+        if runtime.tokens.may_fetch:  # PyJWKClient fetches the JWKS synchronously now and then
+            return await asyncio.to_thread(runtime.tokens.verify, token.strip())
         return runtime.tokens.verify(token.strip())
     except InvalidToken as exc:
         raise AuthenticationError(str(exc)) from None

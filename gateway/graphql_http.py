@@ -17,8 +17,9 @@ from strawberry.http.ides import get_graphql_ide_html
 
 from gateway.auth import AuthenticationError, authenticate
 from gateway.runtime import Runtime
+from schema.authorization import write_audit
 from schema.context import Context
-from schema.execution import RequestError
+from schema.execution import RequestError, current_trace_id
 
 __all__ = ["graphql_endpoint"]
 
@@ -137,6 +138,8 @@ async def graphql_endpoint(request: Request) -> Response:
         result: ExecutionResult = await runtime.executor.execute(prepared, variables, context)
     except RequestError as failure:
         return _respond(_error_body(failure.errors), media_type, 400 if media_type == GRAPHQL_RESPONSE else 200)
+    finally:
+        await write_audit(context, current_trace_id())
     body: dict[str, Any] = {}
     if result.errors:
         body["errors"] = [e.formatted for e in result.errors]

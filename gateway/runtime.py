@@ -9,10 +9,13 @@ from core.db import create_engine, session_factory
 from core.settings import Settings
 from gateway.channels import ChannelDirectory
 from gateway.tokens import TokenService
+from policies.access import load_policy
+from schema.authorization import authorize
 from schema.context import Services
 from schema.execution import Executor
 from schema.root import build_schema
 from vault.service import Vault
+from vault.audit import AuditLog
 
 __all__ = ["Runtime", "build_runtime"]
 
@@ -34,12 +37,17 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     engine = create_engine(settings.database_url, echo=settings.database_echo, pool_size=settings.database_pool_size)
     tokens = TokenService(settings, clock)
     vault = Vault.from_settings(settings, engine, clock)
-    services = Services(settings=settings, engine=engine, sessions=session_factory(engine), clock=clock, tokens=tokens,
-                        vault=vault)
+    policy = load_policy(settings.policy_file or None)
+    services = Services(
+        settings=settings, engine=engine, sessions=session_factory(engine), clock=clock, tokens=tokens,
+        vault=vault, policy=policy, audit=AuditLog(engine, clock),
+    )
+    schema = build_schema()
+    authorize(schema, policy)  # an unknown role, type, field or condition stops start-up here
     return Runtime(
         settings=settings,
         services=services,
-        executor=Executor(build_schema(), settings),
+        executor=Executor(schema, settings),
         channels=ChannelDirectory(engine),
         tokens=tokens,
     )

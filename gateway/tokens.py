@@ -2,6 +2,17 @@
 
 HS256 with `OMNIGATE_JWT_SECRET` by default. Only the algorithms we configured are
 accepted (never `none`), and expiry, issuer and audience are always checked.
+
+An external identity provider (IdP) is trusted only when `OMNIGATE_JWT_JWKS_URL` is set:
+then RS256/ES256 tokens (`OMNIGATE_JWT_JWKS_ALGORITHMS`) signed by a key from that JWKS,
+issued by `OMNIGATE_JWT_JWKS_ISSUER` for our audience, are accepted too. Its claims map
+to ours so:
+  - role: the first name in the `OMNIGATE_JWT_ROLE_CLAIM` claim (default `roles`; a string
+    or a list) that `OMNIGATE_JWT_ROLE_MAP` maps (default `omnigate-admin=admin,
+    omnigate-dpo=dpo, omnigate-agent=agent, omnigate-staff=staff, customer=customer`);
+    a token with no mapped role is refused, never treated as anonymous;
+  - subject: `sub` (the customer's key for customers, the operator's id otherwise);
+  - store: the `OMNIGATE_JWT_LOCATION_CLAIM` claim (default `store`), required for staff.
 """
 
 from __future__ import annotations
@@ -15,7 +26,7 @@ from core.clock import Clock
 from core.settings import Settings
 from policies.principal import Principal, Role
 
-__all__ = ["InvalidToken", "IssuedToken", "TokenService"]
+__all__ = ["InvalidToken", "IssuedToken", "TokenService", "parse_role_map"]
 
 ALGORITHM = "HS256"
 
@@ -38,6 +49,12 @@ class TokenService:
         self._issuer = settings.jwt_issuer
         self._audience = settings.jwt_audience
         self._clock = clock
+        self._idp = _IdentityProvider(settings) if settings.jwt_jwks_url else None
+
+    @property
+    def may_fetch(self) -> bool:
+        """Whether `verify` may block on fetching an identity provider's keys (run it off the loop)."""
+        return self._idp is not None
 
     def issue(self, principal: Principal, ttl: timedelta) -> IssuedToken:
         now = self._clock.now()
@@ -55,6 +72,12 @@ class TokenService:
         return IssuedToken(jwt.encode(claims, self._secret, algorithm=ALGORITHM), expires_at)
 
     def verify(self, token: str) -> Principal:
+        try:
+            algorithm = jwt.get_unverified_header(token).get("alg")
+        except jwt.PyJWTError:
+            raise InvalidToken("The token is not valid.") from None
+        if algorithm != ALGORITHM and self._idp is not None and algorithm in self._idp.algorithms:
+            return self._idp.verify(token, self._clock)
         try:
             claims = jwt.decode(
                 token,
@@ -77,4 +100,77 @@ class TokenService:
             raise InvalidToken("The token names an unknown role.") from None
         if role is Role.ANONYMOUS:
             raise InvalidToken("The token names an unknown role.")
-        return Principal(role=role, subject=str(claims["sub"]) or None, location=claims.get("loc"))
+        return _principal(role, str(claims["sub"]), claims.get("loc"))
+
+
+def _principal(role: Role, subject: str, location: object) -> Principal:
+    if location is not None and not isinstance(location, str):
+        raise InvalidToken("The token's store is not valid.")
+    if role is Role.STAFF and not location:
+        raise InvalidToken("A staff token must name the staff member's store.")
+    if role is Role.CUSTOMER and not subject:
+        raise InvalidToken("A customer token must name the customer.")
+    return Principal(role=role, subject=subject or None, location=location or None)
+
+
+def parse_role_map(raw: str) -> dict[str, Role]:
+    """`idp-name=role,...` as a mapping; an unknown role of ours is a configuration error."""
+    mapping: dict[str, Role] = {}
+    for pair in filter(None, (p.strip() for p in raw.split(","))):
+        name, sep, role = pair.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"OMNIGATE_JWT_ROLE_MAP: {pair!r} is not `idp-role=role`")
+        try:
+            mapping[name.strip()] = Role(role.strip())
+        except ValueError:
+            raise ValueError(f"OMNIGATE_JWT_ROLE_MAP: unknown role {role.strip()!r}") from None
+        if mapping[name.strip()] is Role.ANONYMOUS:
+            raise ValueError("OMNIGATE_JWT_ROLE_MAP: an IdP role cannot map to anonymous")
+    return mapping
+
+
+class _IdentityProvider:
+    """Tokens signed by an external IdP, verified with a key from its JWKS (fetched and cached)."""
+
+    def __init__(self, settings: Settings) -> None:
+        if not settings.jwt_jwks_issuer:
+            raise ValueError("OMNIGATE_JWT_JWKS_URL needs OMNIGATE_JWT_JWKS_ISSUER")
+        self.algorithms = [a.strip() for a in settings.jwt_jwks_algorithms.split(",") if a.strip()]
+        if not self.algorithms or not set(self.algorithms) <= {"RS256", "ES256"}:
+            raise ValueError("OMNIGATE_JWT_JWKS_ALGORITHMS: only RS256 and ES256 are accepted from a JWKS")
+        self._jwks = jwt.PyJWKClient(settings.jwt_jwks_url, cache_keys=True, lifespan=300, timeout=5)
+        self._issuer = settings.jwt_jwks_issuer
+        self._audience = settings.jwt_jwks_audience or settings.jwt_audience
+        self._role_claim = settings.jwt_role_claim
+        self._location_claim = settings.jwt_location_claim
+        self._roles = parse_role_map(settings.jwt_role_map)
+
+    def verify(self, token: str, clock: Clock) -> Principal:
+        try:
+            key = self._jwks.get_signing_key_from_jwt(token)
+            # The token's alg must be the key's own: an EC key never checks an RS256 signature.
+            if key.algorithm_name not in self.algorithms:
+                raise InvalidToken("The token is not valid.")
+            claims = jwt.decode(
+                token,
+                key.key,
+                algorithms=[key.algorithm_name],
+                audience=self._audience,
+                issuer=self._issuer,
+                options={"require": ["exp", "sub"]},
+                leeway=0,
+            )
+        except jwt.ExpiredSignatureError:
+            raise InvalidToken("The token has expired: sign in again.") from None
+        except jwt.PyJWKClientConnectionError:
+            raise InvalidToken("The identity provider's keys cannot be fetched: try again later.") from None
+        except (jwt.PyJWTError, TypeError, ValueError):
+            raise InvalidToken("The token is not valid.") from None
+        if int(claims["exp"]) <= int(clock.now().timestamp()):
+            raise InvalidToken("The token has expired: sign in again.")
+        names = claims.get(self._role_claim)
+        names = [names] if isinstance(names, str) else names if isinstance(names, list) else []
+        role = next((self._roles[n] for n in names if isinstance(n, str) and n in self._roles), None)
+        if role is None:
+            raise InvalidToken("The token names an unknown role.")
+        return _principal(role, str(claims["sub"]), claims.get(self._location_claim))

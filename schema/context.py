@@ -11,9 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from commerce.catalog.entities import Channel
 from core.clock import Clock
 from core.settings import Settings
+from policies.access import AccessPolicy
 from policies.principal import ANONYMOUS, Principal
 from schema.loaders import Loaders
 from vault.service import Vault
+from vault.audit import AuditLog
 
 __all__ = ["Services", "Context"]
 
@@ -39,6 +41,8 @@ class Services:
     clock: Clock
     tokens: Tokens
     vault: Vault
+    policy: AccessPolicy  # policies/access.toml, checked against the schema at start-up
+    audit: AuditLog  # who accessed whose data (written by schema.authorization)
 
 
 @dataclass(slots=True, eq=False)
@@ -48,6 +52,10 @@ class Context:
     principal: Principal = ANONYMOUS
     request: Any = None
     loaders: Loaders = field(init=False)
+    # audited accesses seen while executing: (operation, type, subject, outcome) -> fields
+    # customers this request created: their registrant may read them (condition `created_in_request`)
+    created_subjects: set[str] = field(init=False, default_factory=set)
+    audit_records: dict[tuple[str, str, str, str], set[str]] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.loaders = Loaders(self.services.engine, currency=self.channel.currency, vault=self.services.vault)

@@ -4,8 +4,8 @@ Personal data is decrypted in batches by the per-request loaders (one query for 
 one for their data keys per batch). A customer whose data was erased (crypto-shredded) reads
 as `ERASED_PLACEHOLDER` in every personal field, never as an error.
 
-Who may read a customer is decided in one place, `check_may_read_customer`, until the
-declarative policy engine takes over.
+Who may read a customer is not decided here: policies/access.toml says it, and
+schema/authorization.py enforces it on every `Customer` field and root field.
 """
 
 from __future__ import annotations
@@ -26,8 +26,7 @@ from schema.node import Node, decode_int_id, register_node
 from vault.cipher import ERASED
 from vault.errors import VaultError
 
-__all__ = ["CustomerQuery", "CustomerMutation", "Customer", "Consent", "Address", "ERASED_PLACEHOLDER",
-           "check_may_read_customer"]
+__all__ = ["CustomerQuery", "CustomerMutation", "Customer", "Consent", "Address", "ERASED_PLACEHOLDER"]
 
 ERASED_PLACEHOLDER = "[erased]"
 OPERATOR_ROLES = frozenset({Role.STAFF, Role.AGENT, Role.DPO, Role.ADMIN})
@@ -35,27 +34,12 @@ CONSENT_ON_BEHALF_ROLES = frozenset({Role.AGENT, Role.ADMIN})
 MAX_CUSTOMERS_PER_QUERY = 100
 
 
-# ---------------------------------------------------------------- access (the one place)
-def check_may_read_customer(principal: Principal, customer_key: int) -> None:
-    """A customer reads only themself; staff, agents, the DPO and admins read anyone; others sign in first."""
-    if principal.role is Role.CUSTOMER:
-        if principal.subject != str(customer_key):
-            raise forbidden("You may only see your own customer account.")
-        return
-    if principal.role in OPERATOR_ROLES:
-        return
-    raise unauthenticated()
-
-
-def _operator_only(principal: Principal) -> None:
-    if principal.role in OPERATOR_ROLES:
-        return
-    raise unauthenticated() if principal.is_anonymous else forbidden("Only staff, agents and the DPO may do this.")
-
-
 def _signed_in_customer(principal: Principal) -> int:
-    if principal.role is not Role.CUSTOMER or not (principal.subject or "").isdigit():
+    """The signed-in customer's key: anonymous callers sign in first; operators are not customers."""
+    if principal.is_anonymous:
         raise unauthenticated("Sign in as a customer first.")
+    if principal.role is not Role.CUSTOMER or not (principal.subject or "").isdigit():
+        raise forbidden("Only a signed-in customer can do this for themself; operators name the customer.")
     return int(principal.subject or "0")
 
 
@@ -161,7 +145,6 @@ async def _existing(info: Info, key: int) -> Customer | None:
 async def _customer_node(info: Info, key: str) -> Customer | None:
     if not key.isdigit() or len(key) > 18:
         return None
-    check_may_read_customer(info.context.principal, int(key))
     return await _existing(info, int(key))
 
 
@@ -211,13 +194,11 @@ class CustomerQuery:
     @strawberry.field(description="Staff, agents and the DPO; a customer may ask for themself only.")
     async def customer(self, info: Info, id: strawberry.ID) -> Customer | None:
         key = decode_int_id(id, "Customer")
-        check_may_read_customer(info.context.principal, key)
         return await _existing(info, key)
 
     @strawberry.field(description=f"Staff, agents and the DPO: up to {MAX_CUSTOMERS_PER_QUERY} customers at once, "
                                   "in the order asked (null for unknown ids).")
     async def customers(self, info: Info, ids: list[strawberry.ID]) -> list[Customer | None]:
-        _operator_only(info.context.principal)
         if len(ids) > MAX_CUSTOMERS_PER_QUERY:
             raise bad_input(f"Ask for at most {MAX_CUSTOMERS_PER_QUERY} customers at once.", ["ids"])
         keys = [decode_int_id(i, "Customer", "ids") for i in ids]
@@ -226,13 +207,11 @@ class CustomerQuery:
 
     @strawberry.field(description="Agents and the DPO: find a customer by email (matched by blind index).")
     async def customer_by_email(self, info: Info, email: str) -> Customer | None:
-        _operator_only(info.context.principal)
         key = await service.find_by_email(info.context.services.engine, info.context.services.vault, email)
         return Customer.of(key) if key is not None else None
 
     @strawberry.field(description="Agents and the DPO: customers with this phone number (matched by blind index).")
     async def customers_by_phone(self, info: Info, phone: str) -> list[Customer]:
-        _operator_only(info.context.principal)
         keys = await service.find_by_phone(info.context.services.engine, info.context.services.vault, phone)
         return [Customer.of(key) for key in keys]
 
@@ -255,6 +234,7 @@ class CustomerMutation:
             key = await service.register(services.engine, services.vault, services.clock, registration)
         except customer_errors.CustomerError as problem:
             return CustomerPayload(customer=None, user_errors=[user_error(problem)])
+        info.context.created_subjects.add(str(key))
         return CustomerPayload(customer=Customer.of(key), user_errors=[])
 
     @strawberry.mutation

@@ -30,11 +30,22 @@ async def test_a_customer_reads_themself_by_customer_and_node(gql):
 async def test_operators_read_any_customer_and_the_anonymous_must_sign_in(gql, token_for):
     someone = await register(gql, "someone@example.com")
     for role, location in (("agent", None), ("dpo", None), ("staff", "ST-WAW"), ("admin", None)):
-        data = await gql.data(CUSTOMER, {"id": someone["id"]}, headers=token_for(role, location=location))
+        headers = {**token_for(role, location=location), "X-Channel": "store" if role == "staff" else "call-center"}
+        data = await gql.data(CUSTOMER, {"id": someone["id"]}, headers=headers)
         assert data["customer"]["email"] == "someone@example.com"
     body = await gql.execute(CUSTOMER, {"id": someone["id"]})
     assert body["data"] == {"customer": None}
     assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_store_staff_look_up_a_customer_only_at_the_till(gql, token_for):
+    someone = await register(gql, "at-the-till@example.com")
+    staff = token_for("staff", location="ST-WAW")
+    from_the_web = await gql.execute(CUSTOMER, {"id": someone["id"]}, headers={**staff, "X-Channel": "web"})
+    assert from_the_web["data"] == {"customer": None}
+    assert from_the_web["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    at_the_till = await gql.data(CUSTOMER, {"id": someone["id"]}, headers={**staff, "X-Channel": "store"})
+    assert at_the_till["customer"]["email"] == "at-the-till@example.com"
 
 
 async def test_a_customer_cannot_list_customers(gql):

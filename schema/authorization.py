@@ -1,0 +1,348 @@
+"""Enforcement generated from `policies/access.toml`: the one place access checks are made.
+
+At start-up `authorize(schema, policy)` checks the policy against the built schema (an
+unknown type, field, argument or condition raises `PolicyError`) and wraps the graphql-core
+`GraphQLField.resolve` of every field the policy protects with a check, composed with the
+resolver already there. Fields the policy leaves open (the public catalog) are not touched,
+so they cost nothing. Wrapping the graphql-core field, not the strawberry resolver, means
+every executor (graphql-core's, a compiled fast path) goes through the same check.
+
+Conditions are named in the policy and implemented here, in `CONDITIONS`. Accesses to a
+customer's data by the roles the policy audits are collected in the request's Context and
+written once after execution by `write_audit`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import strawberry
+from graphql import (
+    FieldNode,
+    GraphQLField,
+    GraphQLInterfaceType,
+    GraphQLObjectType,
+    GraphQLResolveInfo,
+    GraphQLSchema,
+    default_field_resolver,
+)
+
+from core.ids import InvalidGlobalId, from_global_id
+from policies.access import ROOT_TYPES, AccessPolicy, PolicyError, Rule
+from policies.principal import Principal, Role
+from schema.errors import ClientError, forbidden, unauthenticated
+from vault.audit import AuditEntry
+
+__all__ = [
+    "CONDITIONS",
+    "Check",
+    "PolicyReport",
+    "authorize",
+    "condition",
+    "is_guarded",
+    "validate_policy",
+    "write_audit",
+]
+
+logger = logging.getLogger("omnigate.authorization")
+
+Condition = Callable[["Check"], "bool | Awaitable[bool]"]
+CONDITIONS: dict[str, Condition] = {}
+_DENY_ALL = Rule(target="(default deny)", grants={})
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """What a condition may look at: who asks, through which channel, about which subject."""
+
+    principal: Principal
+    info: GraphQLResolveInfo
+    source: Any
+    args: dict[str, Any]
+    subject: str | None  # the customer's key the field is about, when the policy names it
+
+    @property
+    def channel_kind(self) -> str:
+        return self.info.context.channel.kind
+
+
+def condition(name: str) -> Callable[[Condition], Condition]:
+    """Register a named predicate the policy file may use."""
+
+    def register(fn: Condition) -> Condition:
+        CONDITIONS[name] = fn
+        return fn
+
+    return register
+
+
+@condition("self")
+def _is_self(check: Check) -> bool:
+    """Own data only: the signed-in customer is the subject."""
+    p = check.principal
+    return p.role is Role.CUSTOMER and p.subject is not None and check.subject == p.subject
+
+
+@condition("created_in_request")
+def _created_in_request(check: Check) -> bool:
+    """The subject was created by this very request (a registrant sees the account just made)."""
+    return check.subject is not None and check.subject in check.info.context.created_subjects
+
+
+@condition("at_till")
+def _at_till(check: Check) -> bool:
+    """Store staff serving a customer in person: the request comes through the store channel."""
+    return check.principal.location is not None and check.channel_kind == "STORE"
+
+
+@condition("pickup_location")
+def _pickup_location(check: Check) -> bool:
+    """Staff of the store where the order is collected (the parent's `pickup_location_code`)."""
+    location = getattr(check.source, "pickup_location_code", None)
+    return check.principal.location is not None and location == check.principal.location
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyReport:
+    """What start-up found: the fields now guarded, and root fields that fall to a default."""
+
+    guarded: tuple[str, ...]
+    uncovered: tuple[str, ...]  # "Query.x (default: public)"
+
+
+# ---------------------------------------------------------------- validation
+
+
+def _object_types(schema: GraphQLSchema) -> dict[str, GraphQLObjectType | GraphQLInterfaceType]:
+    return {
+        name: t
+        for name, t in schema.type_map.items()
+        if not name.startswith("__") and isinstance(t, GraphQLObjectType | GraphQLInterfaceType)
+    }
+
+
+def validate_policy(policy: AccessPolicy, schema: GraphQLSchema) -> PolicyReport:
+    """Every type, field, argument and condition the policy names exists; else `PolicyError`."""
+    types = _object_types(schema)
+    problems: list[str] = []
+    for name, rule in policy.personal.items():
+        if name not in types or isinstance(types[name], GraphQLInterfaceType):
+            problems.append(f"[types.{name}]: no object type {name!r} in the schema")
+        elif rule.subject is not None and not _has_attribute(types[name], rule.subject.name):
+            problems.append(f"[types.{name}]: subject names {rule.subject.name!r}, which {name} objects do not have")
+    for target, rule in policy.rules.items():
+        type_name, field_name = target.split(".")
+        gql_type = types.get(type_name)
+        if gql_type is None:
+            problems.append(f"rule {target!r}: no type {type_name!r} in the schema")
+            continue
+        if isinstance(gql_type, GraphQLInterfaceType):
+            problems.append(f"rule {target!r}: {type_name} is an interface: write the rule for its object types")
+            continue
+        gql_field = gql_type.fields.get(field_name)
+        if gql_field is None:
+            problems.append(f"rule {target!r}: {type_name} has no field {field_name!r}")
+            continue
+        if rule.subject is not None and rule.subject.kind == "arg" and rule.subject.name not in gql_field.args:
+            problems.append(f"rule {target!r}: the field has no argument {rule.subject.name!r}")
+        if rule.subject is not None and rule.subject.kind == "attr" and not _has_attribute(gql_type, rule.subject.name):
+            problems.append(f"rule {target!r}: subject names {rule.subject.name!r}, which {type_name} objects do not have")
+    unknown = policy.condition_names() - set(CONDITIONS)
+    if unknown:
+        problems.append(f"unknown condition(s) {sorted(unknown)}; known: {sorted(CONDITIONS)}")
+    if problems:
+        raise PolicyError("the access policy does not match the schema: " + "; ".join(problems))
+    uncovered = [
+        f"{root}.{name} (default: {policy.default_for(root)})"
+        for root in ROOT_TYPES
+        if root in types
+        for name in types[root].fields
+        if f"{root}.{name}" not in policy.rules
+    ]
+    guarded = [
+        f"{type_name}.{name}"
+        for type_name, gql_type in types.items()
+        for name in gql_type.fields
+        if _effective_rule(policy, type_name, name) is not None
+    ]
+    return PolicyReport(guarded=tuple(guarded), uncovered=tuple(uncovered))
+
+
+def _has_attribute(gql_type: GraphQLObjectType | GraphQLInterfaceType, name: str) -> bool:
+    """Whether the strawberry class behind `gql_type` has `name` (a field, Private or not, or a property).
+
+    A subject attribute that does not exist would make every `self` check fail and, worse,
+    silently skip the audit record, so a typo in the policy must stop start-up.
+    """
+    definition = (gql_type.extensions or {}).get("strawberry-definition")
+    origin = getattr(definition, "origin", None)
+    if origin is None:
+        return True  # not a strawberry type: nothing to check against
+    names = {f.python_name for f in definition.fields} | {f.name for f in dataclasses.fields(origin)}
+    return name in names or hasattr(origin, name)
+
+
+def _effective_rule(policy: AccessPolicy, type_name: str, field_name: str) -> Rule | None:
+    """The rule to enforce on a field, or None when the field is open to every role."""
+    rule = policy.rule_for(type_name, field_name)
+    if rule is None:
+        return _DENY_ALL if type_name in ROOT_TYPES and policy.default_for(type_name) == "deny" else None
+    everyone = all(rule.grants.get(role) is not None and not rule.grants[role].conditions for role in Role)
+    if everyone and rule.subject is None:
+        return None
+    return rule
+
+
+# ---------------------------------------------------------------- enforcement
+
+
+def authorize(schema: strawberry.Schema, policy: AccessPolicy) -> PolicyReport:
+    """Validate `policy` against `schema` and guard every field it protects (once per schema)."""
+    gql = schema._schema
+    report = validate_policy(policy, gql)
+    if gql.extensions.get("omnigate_authorized"):
+        raise PolicyError("the schema is already authorized: build a fresh schema per policy")
+    for type_name, gql_type in _object_types(gql).items():
+        if isinstance(gql_type, GraphQLInterfaceType):
+            continue  # interfaces do not resolve; their object types do
+        for field_name, gql_field in gql_type.fields.items():
+            rule = _effective_rule(policy, type_name, field_name)
+            if rule is None:
+                continue
+            target = f"{type_name}.{field_name}"
+            gql_field.resolve = _guard(gql_field.resolve or default_field_resolver, rule, policy, target)
+            if gql_field.subscribe is not None:  # refuse the subscription itself, not only its events
+                gql_field.subscribe = _guard(gql_field.subscribe, rule, policy, target)
+    gql.extensions = {**(gql.extensions or {}), "omnigate_authorized": True}
+    for line in report.uncovered:
+        logger.warning("no access rule for %s: add one to policies/access.toml", line)
+    return report
+
+
+def is_guarded(gql_field: GraphQLField) -> bool:
+    """Whether the field's resolve checks access (a fast path must call it, never bypass it).
+
+    Follows `__wrapped__`, so a wrapper composed on top (tracing) still reports the guard below it.
+    """
+    resolve = gql_field.resolve
+    while resolve is not None:
+        if getattr(resolve, "__omnigate_guarded__", False):
+            return True
+        resolve = getattr(resolve, "__wrapped__", None)
+    return False
+
+
+def _guard(resolve: Callable[..., Any], rule: Rule, policy: AccessPolicy, target: str) -> Callable[..., Any]:
+    audited_type = target.split(".")[0]
+
+    def guarded(source: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
+        context = info.context
+        principal: Principal = context.principal
+        grant = rule.grant_for(principal.role)
+        subject = _subject(rule, source, args)
+        if grant is None:
+            _note(info, policy, rule, audited_type, subject, allowed=False)
+            raise _denied(principal)
+        if grant.conditions:
+            check = Check(principal, info, source, args, subject)
+            outcomes = [CONDITIONS[name](check) for name in grant.conditions]
+            if any(inspect.isawaitable(o) for o in outcomes):
+                return _await_then_resolve(outcomes, resolve, source, info, args, policy, rule, audited_type, subject)
+            if not all(outcomes):
+                _note(info, policy, rule, audited_type, subject, allowed=False)
+                raise _denied(principal)
+        _note(info, policy, rule, audited_type, subject, allowed=True)
+        return resolve(source, info, **args)
+
+    guarded.__wrapped__ = resolve  # type: ignore[attr-defined]
+    guarded.__omnigate_guarded__ = True  # type: ignore[attr-defined]
+    return guarded
+
+
+async def _await_then_resolve(
+    outcomes: list[Any], resolve: Callable[..., Any], source: Any, info: GraphQLResolveInfo, args: dict[str, Any],
+    policy: AccessPolicy, rule: Rule, audited_type: str, subject: str | None,
+) -> Any:
+    for outcome in outcomes:
+        if not (await outcome if inspect.isawaitable(outcome) else outcome):
+            _note(info, policy, rule, audited_type, subject, allowed=False)
+            raise _denied(info.context.principal)
+    _note(info, policy, rule, audited_type, subject, allowed=True)
+    result = resolve(source, info, **args)
+    return await result if inspect.isawaitable(result) else result
+
+
+def _denied(principal: Principal) -> ClientError:
+    if principal.is_anonymous:
+        return unauthenticated("Sign in first: this needs an account or an operator token.")
+    return forbidden("Your role may not do this.")
+
+
+def _subject(rule: Rule, source: Any, args: dict[str, Any]) -> str | None:
+    ref = rule.subject
+    if ref is None:
+        return None
+    if ref.kind == "attr":
+        value = getattr(source, ref.name, None)
+        return None if value is None else str(value)
+    raw = args.get(ref.name)
+    if raw is None:
+        return None
+    try:
+        return from_global_id(str(raw), ref.id_type)[1]
+    except InvalidGlobalId:
+        return None  # the resolver reports the bad id; no subject, so `self` does not hold
+
+
+def _note(
+    info: GraphQLResolveInfo, policy: AccessPolicy, rule: Rule, type_name: str, subject: str | None, *, allowed: bool
+) -> None:
+    """Collect an audited access in the request's Context (written once, after execution)."""
+    context = info.context
+    if subject is None or not rule.audit or not policy.is_audited(context.principal):
+        return
+    key = (_operation(info), type_name, subject, "allowed" if allowed else "denied")
+    context.audit_records.setdefault(key, set()).add(info.field_name)
+
+
+def _operation(info: GraphQLResolveInfo) -> str:
+    """`query customer`: the operation type and the root field (not its alias) this access is under."""
+    path = info.path
+    while path.prev is not None:
+        path = path.prev
+    root_key = path.key
+    name = str(root_key)
+    for selection in info.operation.selection_set.selections:
+        if isinstance(selection, FieldNode) and (selection.alias or selection.name).value == root_key:
+            name = selection.name.value
+            break
+    return f"{info.operation.operation.value} {name}"
+
+
+async def write_audit(context: Any, trace_id: str) -> None:
+    """Append the request's collected accesses to the audit log, in one transaction."""
+    records = context.audit_records
+    audit = context.services.audit
+    if not records or audit is None:
+        return
+    principal: Principal = context.principal
+    entries = [
+        AuditEntry(
+            actor=principal.subject or principal.role.value,
+            role=principal.role.value,
+            channel=context.channel.code,
+            operation=operation,
+            fields=" ".join(f"{type_name}.{f}" for f in sorted(fields)),
+            subject=subject,
+            outcome=outcome,
+            trace_id=trace_id,
+        )
+        for (operation, type_name, subject, outcome), fields in sorted(records.items())
+    ]
+    records.clear()
+    await audit.append(entries)

@@ -1,0 +1,211 @@
+"""Who may run what, through the real app: one row per operation, one column per role.
+
+To cover a new operation add a `Row` to `MATRIX`: the document, a builder for its variables
+(from the `World` of seeded ids and signed-in people) and the expectation per role.
+`test_every_root_field_has_a_matrix_row` fails the suite for a Query/Mutation field with no row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from graphql import parse
+from graphql.language import FieldNode, OperationDefinitionNode
+
+from commerce.catalog import service as catalog
+from commerce.customers import service as customers
+from core.ids import to_global_id
+from gateway.runtime import Runtime
+
+ROLES = ("anonymous", "customer_a", "customer_b", "staff_waw", "staff_krk", "agent", "dpo", "admin")
+ALLOW = "allow"
+EMPTY = "empty"  # allowed, and answers null: e.g. `me` for someone who is not a customer
+DENY = "deny"  # FORBIDDEN when signed in, UNAUTHENTICATED when anonymous; no data either way
+
+
+def everyone(expect: str = ALLOW) -> dict[str, str]:
+    return dict.fromkeys(ROLES, expect)
+
+
+def only(*roles: str) -> dict[str, str]:
+    return {role: ALLOW if role in roles else DENY for role in ROLES}
+
+
+@dataclass
+class World:
+    """Seeded ids and one signed-in person per role (customers A and B are two different people)."""
+
+    headers: dict[str, dict[str, str]]
+    product_id: str
+    customer_a_key: str = "1001"
+    customer_b_key: str = "1002"
+    extra: dict[str, Any] = field(default_factory=dict)  # for rows that need more (carts, orders, ...)
+    _emails: int = 0
+
+    def fresh_email(self) -> str:
+        self._emails += 1
+        return f"new-{self._emails}@example.com"
+
+    @property
+    def customer_a_id(self) -> str:
+        return to_global_id("Customer", self.customer_a_key)
+
+    @property
+    def customer_b_id(self) -> str:
+        return to_global_id("Customer", self.customer_b_key)
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    document: str
+    variables: Callable[[World], dict[str, Any]]
+    expect: Mapping[str, str]
+    headers: Mapping[str, str] = field(default_factory=dict)  # e.g. {"X-Channel": "store"}
+
+
+def _no_vars(world: World) -> dict[str, Any]:
+    return {}
+
+
+MATRIX: list[Row] = [
+    Row("node: a product", "query($id: ID!) { node(id: $id) { id ... on Product { name } } }",
+        lambda w: {"id": w.product_id}, everyone()),
+    Row("channels", "{ channels { code } }", _no_vars, everyone()),
+    Row("locations", "{ locations { code } }", _no_vars, everyone()),
+    Row("products", "{ products(first: 2) { edges { node { name } } } }", _no_vars, everyone()),
+    Row("product", "query($id: ID) { product(id: $id) { name } }", lambda w: {"id": w.product_id}, everyone()),
+    # customers: A's data is A's, and operators' (staff only at the till)
+    Row("me", "{ me { id email } }", _no_vars, {**everyone(EMPTY), "customer_a": ALLOW, "customer_b": ALLOW}),
+    Row("customer: A's profile online", "query($id: ID!) { customer(id: $id) { id email consents { purpose } } }",
+        lambda w: {"id": w.customer_a_id}, only("customer_a", "agent", "dpo", "admin")),
+    Row("customer: A's profile at the till", "query($id: ID!) { customer(id: $id) { id email } }",
+        lambda w: {"id": w.customer_a_id}, only("customer_a", "staff_waw", "staff_krk", "agent", "dpo", "admin"),
+        headers={"X-Channel": "store"}),
+    Row("node: A's customer", "query($id: ID!) { node(id: $id) { id ... on Customer { email } } }",
+        lambda w: {"id": w.customer_a_id}, only("customer_a", "agent", "dpo", "admin")),
+    Row("customers: A and B", "query($ids: [ID!]!) { customers(ids: $ids) { id email } }",
+        lambda w: {"ids": [w.customer_a_id, w.customer_b_id]}, only("agent", "dpo", "admin")),
+    Row("customerByEmail", "query($e: String!) { customerByEmail(email: $e) { id lastName } }",
+        lambda w: {"e": w.extra["email_a"]}, only("agent", "dpo", "admin")),
+    Row("customersByPhone", "query($p: String!) { customersByPhone(phone: $p) { id } }",
+        lambda w: {"p": "+48 600 100 200"}, only("agent", "dpo", "admin")),
+    Row("customerRegister", """mutation($e: String!) { customerRegister(input: {email: $e, password: "long-enough-pw",
+        firstName: "N", lastName: "M"}) { customer { id email } userErrors { code } } }""",
+        lambda w: {"e": w.fresh_email()}, only("anonymous")),
+    Row("customerAccessTokenCreate", """mutation($e: String!) { customerAccessTokenCreate(email: $e,
+        password: "password-a") { accessToken { expiresAt } userErrors { code } } }""",
+        lambda w: {"e": w.extra["email_a"]}, only("anonymous", "customer_a", "customer_b")),
+    Row("consentSet for oneself", """mutation { consentSet(purpose: "MARKETING_EMAIL", granted: true) {
+        consents { purpose granted } userErrors { code } } }""", _no_vars, only("customer_a", "customer_b")),
+    Row("consentSet on A's behalf", """mutation($id: ID!) { consentSet(purpose: "MARKETING_SMS", granted: false,
+        customerId: $id) { consents { purpose } userErrors { code } } }""",
+        lambda w: {"id": w.customer_a_id}, only("agent", "admin")),
+    Row("customerAddressAdd", """mutation { customerAddressAdd(input: {name: "N", line1: "Prosta 1",
+        postalCode: "00-001", city: "Warszawa", country: "PL"}) { customer { id } userErrors { code } } }""",
+        _no_vars, only("customer_a", "customer_b")),
+]
+
+
+def _root_fields(document: str) -> set[tuple[str, str]]:
+    found = set()
+    for definition in parse(document).definitions:
+        if isinstance(definition, OperationDefinitionNode):
+            root = definition.operation.value.capitalize()
+            found |= {(root, s.name.value) for s in definition.selection_set.selections if isinstance(s, FieldNode)}
+    return found
+
+
+def role_headers(token_for, w: World) -> dict[str, dict[str, str]]:  # type: ignore[no-untyped-def]
+    """One signed-in person per role; customers A and B are `w`'s two customers."""
+    return {
+        "anonymous": {},
+        "customer_a": token_for("customer", subject=w.customer_a_key),
+        "customer_b": token_for("customer", subject=w.customer_b_key),
+        "staff_waw": token_for("staff", subject="staff-waw", location="ST-WAW"),
+        "staff_krk": token_for("staff", subject="staff-krk", location="ST-KRK"),
+        "agent": token_for("agent", subject="agent-1"),
+        "dpo": token_for("dpo", subject="dpo-1"),
+        "admin": token_for("admin", subject="admin-1"),
+    }
+
+
+async def _register(runtime: Runtime, email: str, password: str, phone: str) -> str:
+    services = runtime.services
+    registration = customers.Registration(email=email, password=password, first_name="Ada", last_name="Nowak",
+                                          phone=phone)
+    return str(await customers.register(services.engine, services.vault, services.clock, registration))
+
+
+@pytest.fixture
+async def world(runtime: Runtime, token_for) -> World:  # type: ignore[no-untyped-def]
+    products, _ = await catalog.page_products(runtime.services.engine, catalog.ProductQuery(), first=1, after_id=None)
+    w = World(
+        headers={},
+        product_id=to_global_id("Product", products[0].id),
+        customer_a_key=await _register(runtime, "a@example.com", "password-a", "+48 600 100 200"),
+        customer_b_key=await _register(runtime, "b@example.com", "password-b", "+48 600 100 300"),
+        extra={"email_a": "a@example.com"},
+    )
+    w.headers = role_headers(token_for, w)
+    return w
+
+
+@pytest.mark.parametrize("row", [pytest.param(row, id=row.name) for row in MATRIX])
+async def test_each_role_may_or_may_not_run_the_operation(row: Row, gql, world: World) -> None:  # type: ignore[no-untyped-def]
+    await assert_matrix_row(gql, world, row)
+
+
+async def assert_matrix_row(gql: Any, world: World, row: Row) -> None:
+    """Every role's expectation for `row`; one database for the row keeps the matrix fast."""
+    wrong = []
+    for role in ROLES:
+        try:
+            await assert_row(gql, world, row, role)
+        except AssertionError as failure:
+            wrong.append(f"{role} (expected {row.expect[role]}): {failure}")
+    assert not wrong, "\n".join(wrong)
+
+
+async def assert_row(gql: Any, world: World, row: Row, role: str) -> dict[str, Any]:
+    """Run `row` as `role`: allowed means no errors and data; denied means the right code and no data."""
+    body = await gql.execute(row.document, row.variables(world), headers={**world.headers[role], **row.headers})
+    errors = body.get("errors") or []
+    if row.expect[role] == ALLOW:
+        assert not errors, errors
+        assert all(value is not None for value in body["data"].values()), body
+        return body
+    if row.expect[role] == EMPTY:
+        assert not errors, errors
+        assert all(value is None for value in body["data"].values()), body
+        return body
+    wanted = "UNAUTHENTICATED" if role == "anonymous" else "FORBIDDEN"
+    assert errors and {e["extensions"]["code"] for e in errors} == {wanted}, body
+    data = body.get("data") or {}
+    assert all(value is None for value in data.values()), f"data leaked on denial: {body}"
+    return body
+
+
+def test_every_root_field_has_a_matrix_row(runtime: Runtime) -> None:
+    schema = runtime.executor.graphql_schema
+    roots = [t for t in (schema.query_type, schema.mutation_type) if t is not None]
+    fields = {(t.name, name) for t in roots for name in t.fields}
+    covered = set().union(*(_root_fields(row.document) for row in MATRIX))
+    missing = sorted(f"{t}.{f}" for t, f in fields - covered)
+    assert not missing, f"add a MATRIX row for: {missing}"
+
+
+def test_every_matrix_row_names_every_role() -> None:
+    for row in MATRIX:
+        assert set(row.expect) == set(ROLES), row.name
+
+
+def test_every_root_field_has_an_access_rule(runtime: Runtime) -> None:
+    from schema.authorization import validate_policy
+
+    assert runtime.services.policy is not None
+    report = validate_policy(runtime.services.policy, runtime.executor.graphql_schema)
+    assert report.uncovered == (), f"add rules to policies/access.toml for: {report.uncovered}"
