@@ -61,6 +61,8 @@ class Settings:
     # runtime
     environment: str = "development"
     log_level: str = "INFO"
+    # tracing (the exporter itself is chosen by the standard OTEL_* variables)
+    trace_resolvers: bool = False  # a span per custom resolver, not only per root field: costly
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

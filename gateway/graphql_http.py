@@ -17,6 +17,7 @@ from strawberry.http.ides import get_graphql_ide_html
 
 from gateway.auth import AuthenticationError, authenticate
 from gateway.runtime import Runtime
+from gateway.telemetry import execute_traced
 from schema.context import Context
 from schema.execution import RequestError
 
@@ -134,7 +135,7 @@ async def graphql_endpoint(request: Request) -> Response:
 
     context = Context(services=runtime.services, channel=channel, principal=principal, request=request)
     try:
-        result: ExecutionResult = await runtime.executor.execute(prepared, variables, context)
+        result: ExecutionResult = await execute_traced(runtime, prepared, variables, context)
     except RequestError as failure:
         return _respond(_error_body(failure.errors), media_type, 400 if media_type == GRAPHQL_RESPONSE else 200)
     body: dict[str, Any] = {}

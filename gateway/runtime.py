@@ -7,7 +7,10 @@ from dataclasses import dataclass
 from core.clock import Clock, SystemClock
 from core.db import create_engine, session_factory
 from core.settings import Settings
+from opentelemetry.sdk.trace import TracerProvider
+
 from gateway.channels import ChannelDirectory
+from gateway.telemetry import Telemetry
 from gateway.tokens import TokenService
 from schema.context import Services
 from schema.execution import Executor
@@ -23,20 +26,28 @@ class Runtime:
     executor: Executor
     channels: ChannelDirectory
     tokens: TokenService
+    telemetry: Telemetry
 
     async def aclose(self) -> None:
         await self.services.engine.dispose()
+        self.telemetry.shutdown()
 
 
-def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
+def build_runtime(settings: Settings, clock: Clock | None = None, tracer_provider: TracerProvider | None = None) -> Runtime:
+    """`tracer_provider` is for tests (an in-memory exporter); by default it follows `OTEL_*`."""
     clock = clock or SystemClock()
+    telemetry = Telemetry.build(settings, tracer_provider)
     engine = create_engine(settings.database_url, echo=settings.database_echo, pool_size=settings.database_pool_size)
+    telemetry.instrument_engine(engine)
     tokens = TokenService(settings, clock)
     services = Services(settings=settings, engine=engine, sessions=session_factory(engine), clock=clock, tokens=tokens)
+    executor = Executor(build_schema(), settings)
+    telemetry.instrument_schema(executor.graphql_schema)
     return Runtime(
         settings=settings,
         services=services,
-        executor=Executor(build_schema(), settings),
+        executor=executor,
         channels=ChannelDirectory(engine),
         tokens=tokens,
+        telemetry=telemetry,
     )
