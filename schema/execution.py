@@ -151,6 +151,11 @@ class Executor:
         self._documents = _LRU(settings.document_cache_size)
         self.compiler: Any = None  # set by gateway when compiled queries are on
 
+    @property
+    def cached_documents(self) -> int:
+        """How many documents (or their refusals) the bounded cache holds now."""
+        return len(self._documents)
+
     def parse_and_validate(self, query: str) -> DocumentNode:
         """The validated document for `query`, from the cache when seen before."""
         cached = self._documents.get(query)
