@@ -218,4 +218,9 @@ def _op_error(message: str) -> GraphQLError:
 
 
 def _is_variable_error(errors: list[GraphQLError]) -> bool:
-    return all(e.path is None and e.original_error is None for e in errors)
+    """No data and no error on a field: the variables could not be coerced, nothing ran.
+
+    (A scalar's own GraphQLError is kept as `original_error` there, so only a non-GraphQL
+    original means something unexpected happened.)
+    """
+    return all(e.path is None and (e.original_error is None or isinstance(e.original_error, GraphQLError)) for e in errors)

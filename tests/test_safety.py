@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -9,6 +10,14 @@ import pytest
 from core.ids import to_global_id
 
 STRICT = {"Accept": "application/graphql-response+json"}
+
+
+@pytest.fixture(scope="module")
+async def database_url(template_db: Any) -> AsyncIterator[str]:
+    """These tests only read: one database copy serves the whole module."""
+    url = await template_db.copy()
+    yield url
+    await template_db.drop(url)
 
 
 async def _refused(gql: Any, query: str, variables: dict[str, Any] | None = None, status: int = 400) -> dict[str, Any]:
