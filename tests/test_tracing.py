@@ -259,3 +259,34 @@ def test_the_exporter_follows_the_standard_otel_variables():
         assert type(processor.span_exporter).__name__ == "OTLPSpanExporter"
     finally:
         exporting.shutdown()
+
+
+async def test_another_resolver_wrapper_composes_with_the_tracing_one(traced_runtime, exporter):
+    """An authorization layer wraps `GraphQLField.resolve` after tracing did: both run, once each."""
+    runtime, client = traced_runtime
+    field = runtime.executor.graphql_schema.query_type.fields["channels"]
+    traced_resolve = field.resolve
+    calls: list[str] = []
+
+    def guarded(source: Any, info: Any, **arguments: Any) -> Any:
+        calls.append(info.field_name)
+        return traced_resolve(source, info, **arguments)
+
+    field.resolve = guarded
+    data = await client.data("{ channels { code } }")
+    assert data["channels"]
+    assert calls == ["channels"]
+    assert len([s for s in _spans(exporter) if s.name == "resolve Query.channels"]) == 1
+    assert traced_resolve.__wrapped__ is not None  # the tracing wrapper keeps what it wrapped
+
+
+async def test_without_an_exporter_nothing_is_recorded_but_masked_errors_still_carry_a_trace_id(gql, monkeypatch):
+    from commerce.catalog import service
+
+    async def broken(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(service, "product_by_slug", broken)
+    body = await gql.execute('{ product(slug: "x") { name } }', headers={
+        "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"})
+    assert body["errors"][0]["extensions"]["traceId"] == "0af7651916cd43dd8448eb211c80319c"
