@@ -58,7 +58,22 @@ def _http_problem(problem: _HttpProblem, media_type: str) -> Response:
     return _respond(_error_body([problem.error]), media_type, problem.status)
 
 
-async def _read_params(request: Request) -> dict[str, Any]:
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it is larger than `limit` (declared or streamed)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _HttpProblem(413, f"The body is larger than {limit} bytes.", "PAYLOAD_TOO_LARGE")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _HttpProblem(413, f"The body is larger than {limit} bytes.", "PAYLOAD_TOO_LARGE")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _read_params(request: Request, max_body_bytes: int) -> dict[str, Any]:
     if request.method == "GET":
         params: dict[str, Any] = dict(request.query_params)
         for name in ("variables", "extensions"):
@@ -72,7 +87,7 @@ async def _read_params(request: Request) -> dict[str, Any]:
     if content_type not in (JSON, GRAPHQL_RESPONSE):
         raise _HttpProblem(415, "POST a JSON body with Content-Type: application/json.")
     try:
-        params = orjson.loads(await request.body())
+        params = orjson.loads(await _read_body(request, max_body_bytes))
     except orjson.JSONDecodeError:  # also undecodable UTF-8
         raise _HttpProblem(400, "The body is not valid JSON.") from None
     if not isinstance(params, dict):
@@ -132,7 +147,7 @@ async def graphql_endpoint(request: Request) -> Response:
     if media_type is None:
         return Response("Accept application/graphql-response+json or application/json.", status_code=406)
     try:
-        params = await _read_params(request)
+        params = await _read_params(request, settings.max_body_bytes)
         query, operation_name, variables = _check_params(params)
     except _HttpProblem as problem:
         return _http_problem(problem, media_type)

@@ -110,6 +110,21 @@ async def test_a_body_of_another_content_type_is_415(http, content_type):
     assert _codes(response) == {"BAD_REQUEST"}
 
 
+async def test_a_body_larger_than_the_limit_is_refused_unread(http, settings):
+    padding = "#" * settings.max_body_bytes
+    response = await http.post("/graphql", json={"query": QUERY + padding}, headers=STRICT)
+    assert response.status_code == 413 and _codes(response) == {"PAYLOAD_TOO_LARGE"}
+
+    async def streamed():  # no Content-Length: counted while it arrives
+        yield b'{"query": "'
+        for _ in range(settings.max_body_bytes // 10_000 + 1):
+            yield b" " * 10_000
+        yield b'{ channels { code } }"}'
+
+    chunked = await http.post("/graphql", content=streamed(), headers={**STRICT, "Content-Type": "application/json"})
+    assert chunked.status_code == 413
+
+
 async def test_a_variable_value_of_the_wrong_type_is_bad_user_input(http):
     query = "query($first: Int) { products(first: $first) { totalCount } }"
     strict = await http.post("/graphql", json={"query": query, "variables": {"first": "ten"}}, headers=STRICT)
