@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from opentelemetry.sdk.trace import TracerProvider
+
 from core.clock import Clock, SystemClock
 from core.db import create_engine, session_factory
 from core.settings import Settings
-from opentelemetry.sdk.trace import TracerProvider
-
 from gateway.channels import ChannelDirectory
 from gateway.telemetry import Telemetry
 from gateway.tokens import TokenService
@@ -41,6 +41,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None, tracer_provide
     telemetry.instrument_engine(engine)
     tokens = TokenService(settings, clock)
     services = Services(settings=settings, engine=engine, sessions=session_factory(engine), clock=clock, tokens=tokens)
+    services.tracer = telemetry.tracer
     executor = Executor(build_schema(), settings)
     telemetry.instrument_schema(executor.graphql_schema)
     return Runtime(

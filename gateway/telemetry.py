@@ -336,7 +336,7 @@ def _wrap(field: GraphQLField, tracer: Tracer, parent_type: str, name: str) -> N
                 "graphql.field.name": name,
                 "graphql.field.parent_type": parent_type,
                 "graphql.field.type": field_type,
-                "graphql.field.path": ".".join(str(key) for key in info.path.as_list()),
+                "graphql.field.path": _path(info, name),
             },
         )
         token = otel_context.attach(trace.set_span_in_context(span))
@@ -355,6 +355,12 @@ def _wrap(field: GraphQLField, tracer: Tracer, parent_type: str, name: str) -> N
 
     resolve.__wrapped__ = inner  # type: ignore[attr-defined]
     field.resolve = resolve
+
+
+def _path(info: Any, name: str) -> str:
+    """`products.edges.0.node.category`; a compiled path's lighter `info` may carry no path."""
+    path = getattr(info, "path", None)
+    return ".".join(str(key) for key in path.as_list()) if path is not None else name
 
 
 async def _finish(span: Span, awaitable: Any) -> Any:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from opentelemetry.trace import NoOpTracer, Tracer
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from commerce.catalog.entities import Channel
@@ -37,6 +38,7 @@ class Services:
     sessions: async_sessionmaker[AsyncSession]
     clock: Clock
     tokens: Tokens
+    tracer: Tracer = field(default_factory=NoOpTracer)  # the runtime's: for a span of one's own
 
 
 @dataclass(slots=True, eq=False)

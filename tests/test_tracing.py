@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+from graphql import parse
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -17,7 +18,6 @@ from core.settings import Settings
 from gateway.app import create_app
 from gateway.runtime import Runtime, build_runtime
 from gateway.telemetry import build_tracer_provider, sanitize_document
-from graphql import parse
 from tests.conftest import GraphQLClient
 
 SECRET = "secret@example.com"
