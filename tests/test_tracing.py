@@ -290,3 +290,20 @@ async def test_without_an_exporter_nothing_is_recorded_but_masked_errors_still_c
     body = await gql.execute('{ product(slug: "x") { name } }', headers={
         "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"})
     assert body["errors"][0]["extensions"]["traceId"] == "0af7651916cd43dd8448eb211c80319c"
+
+
+async def test_signing_up_and_in_leaves_no_personal_data_in_any_span(traced_resolvers, exporter):
+    """Email, password, names and phone travel as variables and as results: none reaches a span."""
+    helpers = pytest.importorskip("tests.customers.helpers", reason="needs the customers branch (the vault)")
+    person = {"email": "ada.pii@example.com", "first": "Adalinde", "last": "Piisecret", "phone": "+48600111222",
+              "password": "hunter2-very-secret"}
+    customer = await helpers.register(traced_resolvers, person["email"], person["first"], person["last"],
+                                      person["phone"], person["password"])
+    headers = await helpers.sign_in(traced_resolvers, person["email"], person["password"])
+    await traced_resolvers.data("{ me { email firstName lastName phone } }", headers=headers)
+    literal = f'mutation {{ customerAccessTokenCreate(email: "{person["email"]}", password: "{person["password"]}") {{ userErrors {{ code }} }} }}'
+    await traced_resolvers.execute(literal)
+    recorded = _everything_recorded(_spans(exporter))
+    for value in [*person.values(), customer["id"], headers["Authorization"].split()[1], "Adalinde", "600111222"]:
+        assert value not in recorded, value
+    assert any(s.name == "mutation" for s in _spans(exporter))
