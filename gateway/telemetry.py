@@ -1,7 +1,8 @@
 """Tracing with OpenTelemetry: one provider per runtime, and spans that never carry personal data.
 
 What is traced, and what is deliberately left out:
-- one SERVER span per HTTP request (the ASGI middleware), without the query string (a GET
+- one SERVER span per HTTP request (the ASGI middleware; its ids go back to the client in a
+  W3C `traceresponse` header), without the query string (a GET
   `?query=` carries literals such as an email), without the client address (personal data
   under the GDPR) and with `Authorization`/`Cookie` redacted should an operator opt in to
   header capture (`OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST`);
@@ -161,7 +162,17 @@ def _asgi_middleware(app: Any, provider: TracerProvider) -> Any:
         if hidden is not None:
             scope = {k: v for k, v in scope.items() if k != _HIDDEN}
             scope.update(hidden)
-        await app(scope, receive, send)
+        if scope.get("type") != "http":
+            await app(scope, receive, send)
+            return
+        traceresponse = _traceresponse()
+
+        async def send_with_trace(message: dict[str, Any]) -> None:
+            if message.get("type") == "http.response.start" and traceresponse:
+                message = {**message, "headers": [*message.get("headers", []), (b"traceresponse", traceresponse)]}
+            await send(message)
+
+        await app(scope, receive, send_with_trace)
 
     traced = OpenTelemetryMiddleware(
         restore,
@@ -178,6 +189,14 @@ def _asgi_middleware(app: Any, provider: TracerProvider) -> Any:
         await traced({**scope, "query_string": b"", "client": None, _HIDDEN: hidden}, receive, send)
 
     return hide
+
+
+def _traceresponse() -> bytes:
+    """The W3C `traceresponse` header of the current span: any response can be quoted in a report."""
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return b""
+    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}".encode()
 
 
 # --- GraphQL operations --------------------------------------------------------------------

@@ -307,3 +307,11 @@ async def test_signing_up_and_in_leaves_no_personal_data_in_any_span(traced_reso
     for value in [*person.values(), customer["id"], headers["Authorization"].split()[1], "Adalinde", "600111222"]:
         assert value not in recorded, value
     assert any(s.name == "mutation" for s in _spans(exporter))
+
+
+async def test_every_response_names_its_trace_in_a_traceresponse_header(traced, exporter):
+    response = await traced.post("{ channels { code } }")
+    version, trace_id, span_id, flags = response.headers["traceresponse"].split("-")
+    server = _one(_spans(exporter), lambda s: s.kind is SpanKind.SERVER)
+    assert version == "00" and int(flags, 16) & 1  # sampled
+    assert trace_id == format(server.context.trace_id, "032x") and span_id == format(server.context.span_id, "016x")
