@@ -300,7 +300,7 @@ def record_result(span: Span, result: ExecutionResult | None = None, errors: lis
     codes = sorted({str((e.extensions or {}).get("code") or "GRAPHQL_ERROR") for e in errors})
     span.set_attribute("graphql.error.count", len(errors))
     span.set_attribute("graphql.error.codes", codes)
-    _fail(span, codes[0] if len(codes) == 1 else "INTERNAL_SERVER_ERROR" if "INTERNAL_SERVER_ERROR" in codes else codes[0])
+    _fail(span, "INTERNAL_SERVER_ERROR" if "INTERNAL_SERVER_ERROR" in codes else codes[0])  # the gravest first
 
 
 def _error_type(exc: BaseException) -> str:
