@@ -41,6 +41,7 @@ class Settings:
     max_query_cost: int = 50_000
     max_page_size: int = 100
     document_cache_size: int = 512
+    max_body_bytes: int = 1_000_000  # a POST body larger than this is refused (413) unread
     compiled_queries: bool = True
     # vault (development defaults; production must set its own)
     kek_file: str = "./var/kek.json"
@@ -70,6 +71,8 @@ class Settings:
     # runtime
     environment: str = "development"
     log_level: str = "INFO"
+    # tracing (the exporter itself is chosen by the standard OTEL_* variables)
+    trace_resolvers: bool = False  # a span per custom resolver, not only per root field: costly
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

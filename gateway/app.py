@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
+from starlette.middleware import Middleware
 from starlette.routing import Route
 
 from core.clock import Clock
@@ -36,6 +37,7 @@ def create_app(settings: Settings, clock: Clock | None = None, runtime: Runtime 
             Route("/health", health, methods=["GET"]),
         ],
         lifespan=lifespan,
+        middleware=[Middleware(runtime.telemetry.asgi)],  # the one SERVER span per request
     )
     app.state.runtime = runtime
     return app

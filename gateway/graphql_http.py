@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from graphql import ExecutionResult, GraphQLError, OperationType
+from graphql import ExecutionResult, GraphQLError, OperationDefinitionNode, OperationType, parse
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from strawberry.http.ides import get_graphql_ide_html
@@ -18,6 +18,7 @@ from strawberry.http.ides import get_graphql_ide_html
 from gateway.auth import AuthenticationError, authenticate
 from gateway.runtime import Runtime
 from schema.authorization import write_audit
+from gateway.telemetry import execute_traced
 from schema.context import Context
 from schema.execution import RequestError, current_trace_id
 
@@ -48,24 +49,48 @@ def _respond(body: dict[str, Any], media_type: str, status: int = 200, headers: 
     return Response(orjson.dumps(body), status_code=status, media_type=media_type, headers=headers)
 
 
-def _request_error(error: GraphQLError, media_type: str, status: int = 400) -> Response:
-    legacy_status = 200 if status == 400 else status
-    return _respond(_error_body([error]), media_type, status if media_type == GRAPHQL_RESPONSE else legacy_status)
+def _request_error(errors: list[GraphQLError], media_type: str) -> Response:
+    """A well-formed request that cannot run: 400, or 200 for legacy `application/json` clients."""
+    return _respond(_error_body(errors), media_type, 400 if media_type == GRAPHQL_RESPONSE else 200)
 
 
-async def _read_params(request: Request) -> dict[str, Any]:
+def _http_problem(problem: _HttpProblem, media_type: str) -> Response:
+    """Not a GraphQL-over-HTTP request at all (bad JSON, wrong types): 4xx whatever the client accepts."""
+    return _respond(_error_body([problem.error]), media_type, problem.status)
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it is larger than `limit` (declared or streamed)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _HttpProblem(413, f"The body is larger than {limit} bytes.", "PAYLOAD_TOO_LARGE")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _HttpProblem(413, f"The body is larger than {limit} bytes.", "PAYLOAD_TOO_LARGE")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _read_params(request: Request, max_body_bytes: int) -> dict[str, Any]:
     if request.method == "GET":
         params: dict[str, Any] = dict(request.query_params)
-        if "variables" in params:
-            params["variables"] = orjson.loads(params["variables"]) if params["variables"] else None
-        if "extensions" in params:
-            params["extensions"] = orjson.loads(params["extensions"]) if params["extensions"] else None
+        for name in ("variables", "extensions"):
+            if name in params:
+                try:
+                    params[name] = orjson.loads(params[name]) if params[name] else None
+                except orjson.JSONDecodeError:
+                    raise _HttpProblem(400, f"`{name}` must be a JSON object.") from None
         return params
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in (JSON, GRAPHQL_RESPONSE):
         raise _HttpProblem(415, "POST a JSON body with Content-Type: application/json.")
-    body = await request.body()
-    params = orjson.loads(body)
+    try:
+        params = orjson.loads(await _read_body(request, max_body_bytes))
+    except orjson.JSONDecodeError:  # also undecodable UTF-8
+        raise _HttpProblem(400, "The body is not valid JSON.") from None
     if not isinstance(params, dict):
         raise _HttpProblem(400, "The body must be a JSON object with `query`.")
     return params
@@ -88,7 +113,27 @@ def _check_params(params: dict[str, Any]) -> tuple[str, str | None, dict[str, An
     variables = params.get("variables")
     if variables is not None and not isinstance(variables, dict):
         raise _HttpProblem(400, "`variables` must be a JSON object.")
+    extensions = params.get("extensions")
+    if extensions is not None and not isinstance(extensions, dict):
+        raise _HttpProblem(400, "`extensions` must be a JSON object.")
     return query, operation_name, variables
+
+
+def _is_mutation(query: str, operation_name: str | None, max_tokens: int) -> bool:
+    """Whether the operation to run is a mutation, judged from the parse alone (for GET's 405)."""
+    try:
+        document = parse(query, max_tokens=max_tokens, no_location=True)
+    except GraphQLError:
+        return False
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if operation_name is not None:
+        operations = [op for op in operations if op.name and op.name.value == operation_name]
+    return len(operations) == 1 and operations[0].operation is OperationType.MUTATION
+
+
+def _get_refused(media_type: str) -> Response:
+    error = GraphQLError("Only queries may be sent with GET; POST mutations.", extensions={"code": "METHOD_NOT_ALLOWED"})
+    return _respond(_error_body([error]), media_type, 405, headers={"Allow": "POST"})
 
 
 async def graphql_endpoint(request: Request) -> Response:
@@ -103,22 +148,22 @@ async def graphql_endpoint(request: Request) -> Response:
     if media_type is None:
         return Response("Accept application/graphql-response+json or application/json.", status_code=406)
     try:
-        params = await _read_params(request)
+        params = await _read_params(request, settings.max_body_bytes)
         query, operation_name, variables = _check_params(params)
-        prepared = runtime.executor.prepare(query, operation_name)
     except _HttpProblem as problem:
-        return _request_error(problem.error, media_type, problem.status)
-    except (orjson.JSONDecodeError, UnicodeDecodeError):
-        return _request_error(GraphQLError("The body is not valid JSON.", extensions={"code": "BAD_REQUEST"}), media_type)
+        return _http_problem(problem, media_type)
+    try:
+        prepared = runtime.executor.prepare(query, operation_name)
     except RequestError as failure:
-        return _respond(_error_body(failure.errors), media_type, 400 if media_type == GRAPHQL_RESPONSE else 200)
+        if request.method == "GET" and _is_mutation(query, operation_name, settings.max_tokens):
+            return _get_refused(media_type)  # the spec decides GET by the operation type, valid or not
+        return _request_error(failure.errors, media_type)
 
     if request.method == "GET" and prepared.operation_type is not OperationType.QUERY:
-        error = GraphQLError("Only queries may be sent with GET; POST mutations.", extensions={"code": "METHOD_NOT_ALLOWED"})
-        return _respond(_error_body([error]), media_type, 405, headers={"Allow": "POST"})
+        return _get_refused(media_type)
     if prepared.operation_type is OperationType.SUBSCRIPTION:
         error = GraphQLError("Subscriptions run over WebSocket (graphql-transport-ws).", extensions={"code": "BAD_REQUEST"})
-        return _request_error(error, media_type)
+        return _request_error([error], media_type)
 
     channel = await runtime.channels.get(request.headers.get("x-channel"))
     if channel is None:
@@ -126,7 +171,7 @@ async def graphql_endpoint(request: Request) -> Response:
             f"Unknown channel {request.headers.get('x-channel', '')[:40]!r}: send X-Channel with one of the `channels` codes.",
             extensions={"code": "UNKNOWN_CHANNEL"},
         )
-        return _request_error(error, media_type)
+        return _request_error([error], media_type)
     try:
         principal = await authenticate(request.headers.get("authorization"), runtime)
     except AuthenticationError as exc:
@@ -135,9 +180,9 @@ async def graphql_endpoint(request: Request) -> Response:
 
     context = Context(services=runtime.services, channel=channel, principal=principal, request=request)
     try:
-        result: ExecutionResult = await runtime.executor.execute(prepared, variables, context)
+        result: ExecutionResult = await execute_traced(runtime, prepared, variables, context)
     except RequestError as failure:
-        return _respond(_error_body(failure.errors), media_type, 400 if media_type == GRAPHQL_RESPONSE else 200)
+        return _request_error(failure.errors, media_type)
     finally:
         await write_audit(context, current_trace_id())
     body: dict[str, Any] = {}

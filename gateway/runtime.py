@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from opentelemetry.sdk.trace import TracerProvider
+
 from core.clock import Clock, SystemClock
 from core.db import create_engine, session_factory
 from core.settings import Settings
 from gateway.channels import ChannelDirectory
+from gateway.telemetry import Telemetry
 from gateway.tokens import TokenService
 from policies.access import load_policy
 from schema.authorization import authorize
@@ -27,27 +30,34 @@ class Runtime:
     executor: Executor
     channels: ChannelDirectory
     tokens: TokenService
+    telemetry: Telemetry
 
     async def aclose(self) -> None:
         await self.services.engine.dispose()
+        self.telemetry.shutdown()
 
 
-def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
+def build_runtime(settings: Settings, clock: Clock | None = None, tracer_provider: TracerProvider | None = None) -> Runtime:
+    """`tracer_provider` is for tests (an in-memory exporter); by default it follows `OTEL_*`."""
     clock = clock or SystemClock()
+    telemetry = Telemetry.build(settings, tracer_provider)
     engine = create_engine(settings.database_url, echo=settings.database_echo, pool_size=settings.database_pool_size)
+    telemetry.instrument_engine(engine)
     tokens = TokenService(settings, clock)
     vault = Vault.from_settings(settings, engine, clock)
     policy = load_policy(settings.policy_file or None)
     services = Services(
         settings=settings, engine=engine, sessions=session_factory(engine), clock=clock, tokens=tokens,
-        vault=vault, policy=policy, audit=AuditLog(engine, clock),
+        vault=vault, policy=policy, audit=AuditLog(engine, clock), tracer=telemetry.tracer,
     )
-    schema = build_schema()
-    authorize(schema, policy)  # an unknown role, type, field or condition stops start-up here
+    executor = Executor(build_schema(), settings)
+    authorize(executor.schema, policy)  # an unknown role, type, field or condition stops start-up here
+    telemetry.instrument_schema(executor.graphql_schema)  # outermost: root-field spans cover the policy check
     return Runtime(
         settings=settings,
         services=services,
-        executor=Executor(schema, settings),
+        executor=executor,
         channels=ChannelDirectory(engine),
         tokens=tokens,
+        telemetry=telemetry,
     )

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from opentelemetry.trace import NoOpTracer, Tracer
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from commerce.catalog.entities import Channel
@@ -43,6 +44,7 @@ class Services:
     vault: Vault
     policy: AccessPolicy  # policies/access.toml, checked against the schema at start-up
     audit: AuditLog  # who accessed whose data (written by schema.authorization)
+    tracer: Tracer = field(default_factory=NoOpTracer)  # the runtime's: for a span of one's own
 
 
 @dataclass(slots=True, eq=False)

@@ -9,6 +9,7 @@ carries the trace id, and the detail goes to the log.
 from __future__ import annotations
 
 import logging
+import traceback
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ from opentelemetry import trace
 from core.settings import Settings
 from schema.limits import limit_rules
 
-__all__ = ["Executor", "PreparedOperation", "RequestError", "mask_errors", "current_trace_id"]
+__all__ = ["Executor", "PreparedOperation", "RequestError", "mask_errors", "current_trace_id", "record_exception_type"]
 
 logger = logging.getLogger("omnigate.graphql")
 
@@ -90,6 +91,19 @@ def _with_code(error: GraphQLError, code: str) -> GraphQLError:
     return error
 
 
+def record_exception_type(error: BaseException, span: trace.Span | None = None) -> None:
+    """The exception's type and frames on the (current) span, never its message: it may quote input."""
+    span = span or trace.get_current_span()
+    if span.is_recording():
+        span.add_event(
+            "exception",
+            {
+                "exception.type": f"{type(error).__module__}.{type(error).__qualname__}",
+                "exception.stacktrace": "".join(traceback.format_tb(error.__traceback__)),
+            },
+        )
+
+
 def mask_errors(errors: list[GraphQLError] | None) -> list[GraphQLError] | None:
     """Errors we raised on purpose pass through; anything else becomes INTERNAL_SERVER_ERROR."""
     if not errors:
@@ -102,6 +116,7 @@ def mask_errors(errors: list[GraphQLError] | None) -> list[GraphQLError] | None:
             continue
         trace_id = current_trace_id()
         logger.error("unexpected error (trace %s) at %s", trace_id, error.path, exc_info=original)
+        record_exception_type(original)
         masked.append(
             GraphQLError(
                 f"Internal server error. Quote trace id {trace_id} when reporting it.",
@@ -135,6 +150,11 @@ class Executor:
             self.rules.append(NoSchemaIntrospectionCustomRule)
         self._documents = _LRU(settings.document_cache_size)
         self.compiler: Any = None  # set by gateway when compiled queries are on
+
+    @property
+    def cached_documents(self) -> int:
+        """How many documents (or their refusals) the bounded cache holds now."""
+        return len(self._documents)
 
     def parse_and_validate(self, query: str) -> DocumentNode:
         """The validated document for `query`, from the cache when seen before."""
@@ -198,4 +218,9 @@ def _op_error(message: str) -> GraphQLError:
 
 
 def _is_variable_error(errors: list[GraphQLError]) -> bool:
-    return all(e.path is None and e.original_error is None for e in errors)
+    """No data and no error on a field: the variables could not be coerced, nothing ran.
+
+    (A scalar's own GraphQLError is kept as `original_error` there, so only a non-GraphQL
+    original means something unexpected happened.)
+    """
+    return all(e.path is None and (e.original_error is None or isinstance(e.original_error, GraphQLError)) for e in errors)

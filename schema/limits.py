@@ -1,13 +1,25 @@
 """Validation rules that bound what one document may ask for: depth, aliases and cost.
 
-Depth and aliases reuse strawberry's rules (they follow fragments, so a fragment cannot be
-used to slip past them). Cost is ours: each field costs 1, multiplied by the page size of
-every list above it (`first`, or the list's assumed size), so a small document cannot ask
-for millions of objects.
+One walk measures all three per operation. A fragment is measured once and its measure
+reused at every spread (memoized), so a "fragment bomb" (fragments spreading the next one
+twice, forty deep: 2^40 fields in a few hundred bytes) costs linear time to refuse. The
+strawberry rules this replaces (0.341.2) walk every spread again, which is exponential in
+that document, and its depth rule raises KeyError (a 500) on a spread of an unknown fragment.
+
+- depth: as strawberry counted it (a leaf is 0, each selection set below a field adds 1);
+  introspection fields (`__schema`, `__type`) do not count, so GraphiQL's query passes;
+  graphql-core's own MaxIntrospectionDepthRule stops `fields { type { fields { ...` instead.
+- aliases: every aliased field, as many times as its fragment is spread.
+- cost: each field costs 1, plus its children times how many the field may return: its page
+  size (`first` or `last`; the maximum page size when it is a variable), `ASSUMED_LIST_SIZE`
+  for any other list (variants, stock levels), 1 for an object and for a connection's
+  `edges` (already counted by its `first`). A small document cannot ask for millions of objects.
+Numbers stop growing at `CAP`, which is above any limit, to keep the arithmetic small.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
@@ -15,74 +27,145 @@ from graphql import (
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
+    GraphQLNamedType,
+    GraphQLOutputType,
+    GraphQLSchema,
     InlineFragmentNode,
     IntValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
     ValidationContext,
     ValidationRule,
+    get_named_type,
+    get_nullable_type,
+    is_list_type,
 )
-from strawberry.extensions.max_aliases import create_validator as max_aliases_rule
-from strawberry.extensions.query_depth_limiter import create_validator as _depth_rule
 
-__all__ = ["limit_rules", "max_cost_rule"]
+__all__ = ["limit_rules", "measure_operation", "Measure"]
 
-ASSUMED_LIST_SIZE = 20
-
-
-def max_depth_rule(max_depth: int) -> type[ValidationRule]:
-    return _depth_rule(max_depth, None, None)
+CAP = 10**12
+ASSUMED_LIST_SIZE = 5  # a product has a few variants, a variant a few stock levels
 
 
-def _page_size(field: FieldNode, max_page_size: int) -> int:
+@dataclass(frozen=True, slots=True)
+class Measure:
+    depth: int = 0
+    aliases: int = 0
+    cost: int = 0
+
+
+def _page_size(field: FieldNode, max_page_size: int) -> int | None:
     for argument in field.arguments or ():
         if argument.name.value in {"first", "last"}:
             if isinstance(argument.value, IntValueNode):
                 return max(0, min(int(argument.value.value), max_page_size))
             return max_page_size  # a variable: assume the worst it may be
-    return 1
+    return None
 
 
-def _cost(
-    selection_set: SelectionSetNode | None,
-    fragments: dict[str, FragmentDefinitionNode],
+def _field_type(parent: GraphQLNamedType | None, name: str) -> GraphQLOutputType | None:
+    fields = getattr(parent, "fields", None)
+    field = fields.get(name) if fields else None
+    return field.type if field is not None else None
+
+
+class _Measurer:
+    def __init__(self, schema: GraphQLSchema | None, fragments: dict[str, FragmentDefinitionNode], max_page_size: int) -> None:
+        self.schema = schema
+        self.fragments = fragments
+        self.max_page_size = max_page_size
+        self.memo: dict[tuple[str, bool], Measure] = {}
+        self.in_progress: set[str] = set()
+
+    def _named(self, name: str | None) -> GraphQLNamedType | None:
+        return self.schema.get_type(name) if self.schema is not None and name else None
+
+    def _multiplier(self, field: FieldNode, field_type: GraphQLOutputType | None, introspection: bool) -> int:
+        page = _page_size(field, self.max_page_size)
+        if page is not None:
+            return page
+        if introspection or field.name.value == "edges" or field_type is None:
+            return 1  # introspection is bounded by its own rule; `edges` by the connection's `first`
+        return ASSUMED_LIST_SIZE if is_list_type(get_nullable_type(field_type)) else 1
+
+    def selection_set(
+        self, selection_set: SelectionSetNode | None, parent: GraphQLNamedType | None, in_introspection: bool = False
+    ) -> Measure:
+        depth = aliases = cost = 0
+        for selection in selection_set.selections if selection_set else ():
+            if isinstance(selection, FieldNode):
+                introspection = in_introspection or selection.name.value.startswith("__")
+                field_type = _field_type(parent, selection.name.value)
+                child_parent = get_named_type(field_type) if field_type is not None else None
+                child = self.selection_set(selection.selection_set, child_parent, introspection)
+                if selection.selection_set is not None and not introspection:
+                    depth = max(depth, 1 + child.depth)
+                aliases += (1 if selection.alias else 0) + child.aliases
+                cost += 1 + self._multiplier(selection, field_type, introspection) * child.cost
+            else:
+                if isinstance(selection, InlineFragmentNode):
+                    condition = selection.type_condition.name.value if selection.type_condition else None
+                    inner = self.selection_set(selection.selection_set, self._named(condition) or parent, in_introspection)
+                elif isinstance(selection, FragmentSpreadNode):
+                    inner = self.fragment(selection.name.value, in_introspection)
+                else:
+                    inner = Measure()
+                depth = max(depth, inner.depth)
+                aliases += inner.aliases
+                cost += inner.cost
+        return Measure(min(depth, CAP), min(aliases, CAP), min(cost, CAP))
+
+    def fragment(self, name: str, in_introspection: bool) -> Measure:
+        key = (name, in_introspection)
+        known = self.memo.get(key)
+        if known is not None:
+            return known
+        definition = self.fragments.get(name)
+        if definition is None or name in self.in_progress:
+            return Measure()  # unknown or cyclic: graphql-core's own rules report it
+        self.in_progress.add(name)
+        parent = self._named(definition.type_condition.name.value)
+        measured = self.selection_set(definition.selection_set, parent, in_introspection)
+        self.in_progress.discard(name)
+        self.memo[key] = measured
+        return measured
+
+
+def measure_operation(
+    schema: GraphQLSchema, operation: OperationDefinitionNode, fragments: dict[str, FragmentDefinitionNode],
     max_page_size: int,
-    seen: frozenset[str],
-) -> int:
-    if selection_set is None:
-        return 0
-    total = 0
-    for selection in selection_set.selections:
-        if isinstance(selection, FieldNode):
-            children = _cost(selection.selection_set, fragments, max_page_size, seen)
-            total += 1 + _page_size(selection, max_page_size) * children
-        elif isinstance(selection, InlineFragmentNode):
-            total += _cost(selection.selection_set, fragments, max_page_size, seen)
-        elif isinstance(selection, FragmentSpreadNode):
-            name = selection.name.value
-            fragment = fragments.get(name)
-            if fragment is not None and name not in seen:
-                total += _cost(fragment.selection_set, fragments, max_page_size, seen | {name})
-    return total
-
-
-def max_cost_rule(max_cost: int, max_page_size: int) -> type[ValidationRule]:
-    class MaxCost(ValidationRule):
-        def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
-            context: ValidationContext = self.context
-            fragments = {d.name.value: d for d in context.document.definitions if isinstance(d, FragmentDefinitionNode)}
-            cost = _cost(node.selection_set, fragments, max_page_size, frozenset())
-            if cost > max_cost:
-                context.report_error(
-                    GraphQLError(
-                        f"This query costs {cost}, more than the {max_cost} allowed. Ask for fewer fields or smaller pages.",
-                        node,
-                        extensions={"code": "QUERY_TOO_COSTLY", "cost": cost, "maxCost": max_cost},
-                    )
-                )
-
-    return MaxCost
+) -> Measure:
+    root = schema.get_root_type(operation.operation)
+    return _Measurer(schema, fragments, max_page_size).selection_set(operation.selection_set, root)
 
 
 def limit_rules(*, max_depth: int, max_aliases: int, max_cost: int, max_page_size: int) -> list[type[ValidationRule]]:
-    return [max_depth_rule(max_depth), max_aliases_rule(max_aliases), max_cost_rule(max_cost, max_page_size)]
+    class Limits(ValidationRule):
+        def __init__(self, context: ValidationContext) -> None:
+            super().__init__(context)
+            self.measurer = _Measurer(
+                context.schema,
+                {d.name.value: d for d in context.document.definitions if isinstance(d, FragmentDefinitionNode)},
+                max_page_size,
+            )
+
+        def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
+            root = self.context.schema.get_root_type(node.operation)
+            measure = self.measurer.selection_set(node.selection_set, root)
+            name = node.name.value if node.name else "anonymous"
+            if measure.depth > max_depth:
+                self._refuse(f"'{name}' is nested {measure.depth} deep, more than the {max_depth} allowed.",
+                             node, "QUERY_TOO_DEEP", depth=measure.depth, maxDepth=max_depth)
+            if measure.aliases > max_aliases:
+                self._refuse(f"'{name}' uses {measure.aliases} aliases, more than the {max_aliases} allowed.",
+                             node, "TOO_MANY_ALIASES", aliases=measure.aliases, maxAliases=max_aliases)
+            if measure.cost > max_cost:
+                self._refuse(
+                    f"This query costs {measure.cost}, more than the {max_cost} allowed. Ask for fewer fields or smaller pages.",
+                    node, "QUERY_TOO_COSTLY", cost=measure.cost, maxCost=max_cost,
+                )
+
+        def _refuse(self, message: str, node: OperationDefinitionNode, code: str, **extensions: int) -> None:
+            self.context.report_error(GraphQLError(message, node, extensions={"code": code, **extensions}))
+
+    return [Limits]

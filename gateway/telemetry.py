@@ -1,0 +1,429 @@
+"""Tracing with OpenTelemetry: one provider per runtime, and spans that never carry personal data.
+
+What is traced, and what is deliberately left out:
+- one SERVER span per HTTP request (the ASGI middleware; its ids go back to the client in a
+  W3C `traceresponse` header), without the query string (a GET
+  `?query=` carries literals such as an email), without the client address (personal data
+  under the GDPR) and with `Authorization`/`Cookie` redacted should an operator opt in to
+  header capture (`OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST`);
+- one span per GraphQL operation (`operation_span`), named and described by the GraphQL
+  semantic conventions, its `graphql.document` with every literal value replaced by `?`;
+- one span per root field (Query/Mutation) resolver, or per custom resolver with
+  `trace_resolvers` (expensive: off by default);
+- one CLIENT span per SQL statement, its text with placeholders, never the parameters.
+Errors put status ERROR and an `error.type` code on the span, never a message: messages of
+both our errors and unexpected ones may quote what the user sent.
+
+The exporter follows the standard `OTEL_*` variables (read by the OpenTelemetry SDK, as every
+OpenTelemetry deployment expects): OTLP over HTTP when `OTEL_EXPORTER_OTLP_ENDPOINT` or
+`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is set (or `OTEL_TRACES_EXPORTER=otlp`), `console` on
+request, nothing otherwise. With nothing to export to, spans are not recorded at all, but
+trace ids still exist (and continue an incoming `traceparent`) so masked errors and logs
+can be matched with the caller's trace.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from inspect import isawaitable
+from typing import Any
+
+from graphql import (
+    ExecutionResult,
+    GraphQLError,
+    GraphQLField,
+    GraphQLObjectType,
+    GraphQLSchema,
+    IntValueNode,
+    Node,
+    Visitor,
+    print_ast,
+    visit,
+)
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from core.settings import Settings
+from schema.execution import RequestError, record_exception_type
+
+__all__ = [
+    "Telemetry",
+    "build_tracer_provider",
+    "execute_traced",
+    "operation_span",
+    "record_result",
+    "sanitize_document",
+    "trace_resolvers",
+]
+
+TRACER_NAME = "omnigate"
+DEFAULT_SERVICE_NAME = "omnigate"
+MAX_DOCUMENT_CHARS = 8_000
+PLACEHOLDER = "?"
+REDACTED_HEADERS = ["authorization", "cookie", "set-cookie", "proxy-authorization", "x-api-key"]
+
+
+# --- the provider --------------------------------------------------------------------------
+
+
+def _exporter_from_env(env: Mapping[str, str]) -> SpanExporter | None:
+    chosen = env.get("OTEL_TRACES_EXPORTER", "").strip().lower()
+    if not chosen:
+        endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        chosen = "otlp" if endpoint else "none"
+    if chosen == "none":
+        return None
+    if chosen == "console":
+        return ConsoleSpanExporter()
+    if chosen == "otlp":
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        return OTLPSpanExporter()  # endpoint, headers, timeout: from the OTEL_EXPORTER_OTLP_* variables
+    raise ValueError(f"OTEL_TRACES_EXPORTER={chosen!r} is not supported here: use otlp, console or none")
+
+
+def build_tracer_provider(settings: Settings, env: Mapping[str, str] | None = None) -> TracerProvider:
+    """The process's provider: a resource naming this service, and the exporter `OTEL_*` asks for."""
+    env = os.environ if env is None else env
+    # OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES win over our defaults.
+    resource = Resource({"deployment.environment.name": settings.environment}).merge(Resource.create())
+    if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
+        resource = resource.merge(Resource({SERVICE_NAME: DEFAULT_SERVICE_NAME}))
+    exporter = _exporter_from_env(env)
+    if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true" or exporter is None:
+        return TracerProvider(resource=resource, sampler=ALWAYS_OFF)
+    provider = TracerProvider(resource=resource)  # the sampler: OTEL_TRACES_SAMPLER, parent-based by default
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    return provider
+
+
+@dataclass(slots=True, eq=False)
+class Telemetry:
+    """The tracer of one runtime; tests hand in a provider with an in-memory exporter."""
+
+    provider: TracerProvider
+    tracer: Tracer
+    documents: _DocumentCache
+    trace_resolvers: bool = False
+    owns_provider: bool = True
+
+    @classmethod
+    def build(cls, settings: Settings, provider: TracerProvider | None = None) -> Telemetry:
+        owns = provider is None
+        provider = provider or build_tracer_provider(settings)
+        return cls(
+            provider=provider,
+            tracer=provider.get_tracer(TRACER_NAME),
+            documents=_DocumentCache(settings.document_cache_size),
+            trace_resolvers=settings.trace_resolvers,
+            owns_provider=owns,
+        )
+
+    def instrument_engine(self, engine: AsyncEngine) -> None:
+        _instrument_engine(engine, self.provider)
+
+    def instrument_schema(self, schema: GraphQLSchema) -> None:
+        trace_resolvers(schema, self.tracer, all_resolvers=self.trace_resolvers)
+
+    def asgi(self, app: Any) -> Any:
+        return _asgi_middleware(app, self.provider)
+
+    def shutdown(self) -> None:
+        if self.owns_provider:
+            self.provider.shutdown()
+
+
+# --- HTTP ----------------------------------------------------------------------------------
+
+_HIDDEN = "omnigate.hidden_from_tracing"
+
+
+def _asgi_middleware(app: Any, provider: TracerProvider) -> Any:
+    """The ASGI OpenTelemetry middleware, shown a scope without the query string or the client."""
+    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+
+    sanitize = REDACTED_HEADERS + [
+        h.strip() for h in os.environ.get("OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS", "").split(",") if h.strip()
+    ]
+
+    async def restore(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        hidden = scope.get(_HIDDEN)
+        if hidden is not None:
+            scope = {k: v for k, v in scope.items() if k != _HIDDEN}
+            scope.update(hidden)
+        if scope.get("type") != "http":
+            await app(scope, receive, send)
+            return
+        traceresponse = _traceresponse()
+
+        async def send_with_trace(message: dict[str, Any]) -> None:
+            if message.get("type") == "http.response.start" and traceresponse:
+                message = {**message, "headers": [*message.get("headers", []), (b"traceresponse", traceresponse)]}
+            await send(message)
+
+        await app(scope, receive, send_with_trace)
+
+    traced = OpenTelemetryMiddleware(
+        restore,
+        tracer_provider=provider,
+        exclude_spans=["receive", "send"],
+        http_capture_headers_sanitize_fields=sanitize,
+    )
+
+    async def hide(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope.get("type") not in ("http", "websocket"):
+            await traced(scope, receive, send)
+            return
+        hidden = {"query_string": scope.get("query_string", b""), "client": scope.get("client")}
+        await traced({**scope, "query_string": b"", "client": None, _HIDDEN: hidden}, receive, send)
+
+    return hide
+
+
+def _traceresponse() -> bytes:
+    """The W3C `traceresponse` header of the current span: any response can be quoted in a report."""
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return b""
+    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}".encode()
+
+
+# --- GraphQL operations --------------------------------------------------------------------
+
+
+class _Placeholders(Visitor):
+    """Every string, int and float literal becomes `?` (printed as is); variables stay."""
+
+    def _placeholder(self, node: Node, *_: Any) -> IntValueNode:
+        return IntValueNode(value=PLACEHOLDER)
+
+    enter_string_value = _placeholder
+    enter_int_value = _placeholder
+    enter_float_value = _placeholder
+
+
+def sanitize_document(document: Node) -> str:
+    """The document on one line without any literal value: `product(slug: ?) { name }`.
+
+    Enum and boolean literals stay (they come from the schema, not from the user); list and
+    object literals keep their shape with every scalar inside replaced.
+    """
+    text = print_ast(visit(document, _Placeholders()), max_indent_depth=0)
+    return text[:MAX_DOCUMENT_CHARS]
+
+
+class _DocumentCache:
+    """Sanitized text per parsed document (the executor caches documents, so identity is stable).
+
+    Keyed by `id()` with the document itself kept in the entry, so an id cannot be reused
+    while its entry exists; bounded like the executor's own cache.
+    """
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = max(1, maxsize)
+        self._data: OrderedDict[int, tuple[Node, str]] = OrderedDict()
+
+    def text(self, document: Node) -> str:
+        key = id(document)
+        entry = self._data.get(key)
+        if entry is not None and entry[0] is document:
+            self._data.move_to_end(key)
+            return entry[1]
+        text = sanitize_document(document)
+        self._data[key] = (document, text)
+        while len(self._data) > self.maxsize:
+            self._data.popitem(last=False)
+        return text
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+@contextmanager
+def operation_span(telemetry: Telemetry, prepared: Any) -> Iterator[Span]:
+    """The span of one GraphQL operation, for HTTP and WebSocket alike.
+
+    Named `{graphql.operation.type}` as the current semantic conventions recommend (the
+    client-chosen operation name would make span names unbounded; it is an attribute).
+    Its kind is INTERNAL, not SERVER: the HTTP request already has the one SERVER span.
+    Call `record_result` with the result before the block ends.
+    """
+    operation_type = prepared.operation_type.value
+    attributes: dict[str, Any] = {
+        "graphql.operation.type": operation_type,
+        "graphql.document": telemetry.documents.text(prepared.document),
+    }
+    if prepared.name:
+        attributes["graphql.operation.name"] = prepared.name
+    with telemetry.tracer.start_as_current_span(
+        operation_type, kind=SpanKind.INTERNAL, attributes=attributes, record_exception=False,
+        set_status_on_exception=False,
+    ) as span:
+        try:
+            yield span
+        except RequestError:
+            raise  # recorded by the caller, with the errors' codes
+        except BaseException as exc:
+            _fail(span, _error_type(exc))
+            record_exception_type(exc, span)
+            raise
+
+
+async def execute_traced(runtime: Any, prepared: Any, variables: dict[str, Any] | None, context: Any) -> ExecutionResult:
+    """`runtime.executor.execute` inside its operation span (queries and mutations, any transport)."""
+    with operation_span(runtime.telemetry, prepared) as span:
+        try:
+            result: ExecutionResult = await runtime.executor.execute(prepared, variables, context)
+        except RequestError as failure:  # variables that do not fit: the client's error
+            record_result(span, errors=failure.errors)
+            raise
+        record_result(span, result)
+        return result
+
+
+def record_result(span: Span, result: ExecutionResult | None = None, errors: list[GraphQLError] | None = None) -> None:
+    """Status ERROR with the count and codes of the errors, never their messages."""
+    errors = list(result.errors or []) if result is not None else list(errors or [])
+    if not errors:
+        return
+    codes = sorted({str((e.extensions or {}).get("code") or "GRAPHQL_ERROR") for e in errors})
+    span.set_attribute("graphql.error.count", len(errors))
+    span.set_attribute("graphql.error.codes", codes)
+    _fail(span, "INTERNAL_SERVER_ERROR" if "INTERNAL_SERVER_ERROR" in codes else codes[0])  # the gravest first
+
+
+def _error_type(exc: BaseException) -> str:
+    code = getattr(exc, "code", None) or (getattr(exc, "extensions", None) or {}).get("code")
+    return str(code) if code else f"{type(exc).__module__}.{type(exc).__qualname__}"
+
+
+def _fail(span: Span, error_type: str) -> None:
+    span.set_attribute("error.type", error_type)
+    span.set_status(Status(StatusCode.ERROR, error_type))
+
+
+# --- resolvers -----------------------------------------------------------------------------
+
+
+def trace_resolvers(schema: GraphQLSchema, tracer: Tracer, *, all_resolvers: bool = False) -> None:
+    """Wrap `GraphQLField.resolve` of root fields (and of every custom resolver with `all_resolvers`).
+
+    Wraps whatever resolver is there (another layer may have wrapped it already, or may wrap
+    ours later), so graphql-core's execution and a compiled path that calls `field.resolve`
+    directly are both traced. Call once per schema.
+    """
+    roots = [t for t in (schema.query_type, schema.mutation_type) if t is not None]
+    for root in roots:
+        for name, field in root.fields.items():
+            _wrap(field, tracer, root.name, name)
+    if not all_resolvers:
+        return
+    for type_ in schema.type_map.values():
+        if isinstance(type_, GraphQLObjectType) and type_ not in roots and not type_.name.startswith("__"):
+            for name, field in type_.fields.items():
+                if _has_custom_resolver(field):
+                    _wrap(field, tracer, type_.name, name)
+
+
+def _has_custom_resolver(field: GraphQLField) -> bool:
+    definition = (field.extensions or {}).get("strawberry-definition")
+    return definition is not None and getattr(definition, "base_resolver", None) is not None
+
+
+def _wrap(field: GraphQLField, tracer: Tracer, parent_type: str, name: str) -> None:
+    from graphql import default_field_resolver
+
+    inner: Callable[..., Any] = field.resolve or default_field_resolver
+    span_name = f"resolve {parent_type}.{name}"
+    field_type = str(field.type)
+
+    def resolve(source: Any, info: Any, **arguments: Any) -> Any:
+        span = tracer.start_span(
+            span_name,
+            attributes={
+                "graphql.field.name": name,
+                "graphql.field.parent_type": parent_type,
+                "graphql.field.type": field_type,
+                "graphql.field.path": _path(info, name),
+            },
+        )
+        token = otel_context.attach(trace.set_span_in_context(span))
+        try:
+            result = inner(source, info, **arguments)
+        except BaseException as exc:
+            _resolver_failed(span, exc)
+            span.end()
+            raise
+        finally:
+            otel_context.detach(token)
+        if isawaitable(result):
+            return _finish(span, result)
+        span.end()
+        return result
+
+    resolve.__wrapped__ = inner  # type: ignore[attr-defined]
+    field.resolve = resolve
+
+
+def _path(info: Any, name: str) -> str:
+    """`products.edges.0.node.category`; a compiled path's lighter `info` may carry no path."""
+    path = getattr(info, "path", None)
+    return ".".join(str(key) for key in path.as_list()) if path is not None else name
+
+
+async def _finish(span: Span, awaitable: Any) -> Any:
+    with trace.use_span(span, end_on_exit=True, record_exception=False, set_status_on_exception=False):
+        try:
+            return await awaitable
+        except BaseException as exc:
+            _resolver_failed(span, exc)
+            raise
+
+
+def _resolver_failed(span: Span, exc: BaseException) -> None:
+    if isinstance(exc, GraphQLError):
+        _fail(span, _error_type(exc))
+        return
+    _fail(span, f"{type(exc).__module__}.{type(exc).__qualname__}")
+    record_exception_type(exc, span)
+
+
+# --- SQL -----------------------------------------------------------------------------------
+
+
+def _instrument_engine(engine: AsyncEngine, provider: TracerProvider) -> None:
+    """A span per statement on this engine only (not the global `instrument()`, which patches
+    `create_engine` process-wide for the first provider), with sqlcommenter off, and an error
+    status that names the exception type instead of quoting the driver's message (PostgreSQL's
+    DETAIL repeats the offending values)."""
+    from opentelemetry.instrumentation.sqlalchemy import __version__
+    from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer, _handle_error
+    from opentelemetry.metrics import NoOpMeterProvider
+
+    sync_engine = engine.sync_engine
+    tracer = provider.get_tracer("opentelemetry.instrumentation.sqlalchemy", __version__)
+    usage = NoOpMeterProvider().get_meter("omnigate").create_up_down_counter("db.client.connections.usage")
+    EngineTracer(tracer, sync_engine, usage, enable_commenter=False)
+    if event.contains(sync_engine, "handle_error", _handle_error):
+        event.remove(sync_engine, "handle_error", _handle_error)
+    event.listen(sync_engine, "handle_error", _statement_failed)
+
+
+def _statement_failed(context: Any) -> None:
+    span = getattr(context.execution_context, "_otel_span", None)
+    if span is None:
+        return
+    if span.is_recording():
+        _fail(span, type(context.original_exception).__qualname__)
+    span.end()

@@ -1,0 +1,199 @@
+"""Bad or hostile input gets a GraphQL error with a stable code, never a 500 and never a hang."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from core.ids import to_global_id
+
+STRICT = {"Accept": "application/graphql-response+json"}
+
+
+@pytest.fixture(scope="module")
+async def database_url(template_db: Any) -> AsyncIterator[str]:
+    """These tests only read: one database copy serves the whole module."""
+    url = await template_db.copy()
+    yield url
+    await template_db.drop(url)
+
+
+async def _refused(gql: Any, query: str, variables: dict[str, Any] | None = None, status: int = 400) -> dict[str, Any]:
+    """The body of a request refused before execution (no `data`), answered as the spec says."""
+    response = await gql.post(query, variables, headers=STRICT)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/graphql-response+json")
+    body = response.json()
+    assert "data" not in body
+    return body
+
+
+def _codes(body: dict[str, Any]) -> set[str]:
+    return {error["extensions"]["code"] for error in body["errors"]}
+
+
+async def _failed_field(gql: Any, query: str) -> dict[str, Any]:
+    """A request that ran but whose field failed: 200, `data` present, the error on its path."""
+    response = await gql.post(query, headers=STRICT)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert "data" in body and body["errors"]
+    return body
+
+
+async def test_a_malformed_query_is_a_parse_error(gql):
+    body = await _refused(gql, "{ products(first: 3) { edges ")
+    assert _codes(body) == {"GRAPHQL_PARSE_FAILED"}
+
+
+async def test_an_unknown_field_is_a_validation_error(gql):
+    body = await _refused(gql, "{ products { nope } }")
+    assert _codes(body) == {"GRAPHQL_VALIDATION_FAILED"}
+    assert "nope" in body["errors"][0]["message"]
+
+
+async def test_an_id_of_the_wrong_graphql_type_is_a_validation_error(gql):
+    body = await _refused(gql, "{ product(id: true) { name } }")
+    assert _codes(body) == {"GRAPHQL_VALIDATION_FAILED"}
+
+
+@pytest.mark.parametrize("first", [-1, 100_000])
+async def test_a_page_size_out_of_range_is_refused_not_clamped(gql, first):
+    body = await _failed_field(gql, f"{{ products(first: {first}) {{ totalCount }} }}")
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert error["path"] == ["products"] and error["extensions"]["field"] == ["first"]
+
+
+async def test_a_page_size_beyond_graphql_int_is_a_validation_error(gql):
+    body = await _refused(gql, "{ products(first: 99999999999) { totalCount } }")
+    assert _codes(body) == {"GRAPHQL_VALIDATION_FAILED"}
+
+
+async def test_a_deeply_nested_query_is_refused_before_it_runs(gql):
+    query = "{ " + "products { edges { node { " * 17 + "name" + " } } }" * 17 + " }"  # 51 levels
+    body = await _refused(gql, query)
+    assert "QUERY_TOO_DEEP" in _codes(body)
+
+
+async def test_introspection_cannot_nest_the_schema_into_itself(gql):
+    nested = "{ __schema { types { fields { type { fields { type { fields { name } } } } } } } }"
+    body = await _refused(gql, nested)  # graphql-core's MaxIntrospectionDepthRule
+    assert _codes(body) == {"GRAPHQL_VALIDATION_FAILED"}
+
+
+async def test_the_standard_introspection_query_still_passes(gql):
+    from graphql import get_introspection_query
+
+    data = await gql.data(get_introspection_query(descriptions=True))
+    assert any(t["name"] == "Product" for t in data["__schema"]["types"])
+
+
+async def test_a_thousand_aliases_are_refused(gql):
+    query = "{ " + " ".join(f"a{i}: channels {{ code }}" for i in range(1000)) + " }"
+    body = await _refused(gql, query)
+    assert "TOO_MANY_ALIASES" in _codes(body) or _codes(body) == {"GRAPHQL_PARSE_FAILED"}
+
+
+async def test_aliases_hidden_in_a_fragment_spread_many_times_are_counted(gql):
+    fragment = "fragment F on Query { " + " ".join(f"a{i}: channels {{ code }}" for i in range(10)) + " }"
+    query = "{ " + " ".join(["...F"] * 100) + " }\n" + fragment  # 10 aliases written, 1,000 executed
+    body = await _refused(gql, query)
+    error = next(e for e in body["errors"] if e["extensions"]["code"] == "TOO_MANY_ALIASES")
+    assert error["extensions"]["aliases"] == 1000
+
+
+async def test_a_fragment_bomb_is_refused_at_once(gql):
+    """Each fragment spreads the next twice: 2^60 fields in a couple of kilobytes."""
+    fragments = [f"fragment F{i} on Query {{ ...F{i + 1} ...F{i + 1} }}" for i in range(60)]
+    fragments.append("fragment F60 on Query { a: channels { code } }")
+    body = await _refused(gql, "{ ...F0 }\n" + "\n".join(fragments))
+    assert {"TOO_MANY_ALIASES", "QUERY_TOO_COSTLY"} <= _codes(body)
+
+
+async def test_a_spread_of_an_unknown_fragment_is_a_validation_error(gql):
+    body = await _refused(gql, "{ ...Nowhere }")
+    assert _codes(body) == {"GRAPHQL_VALIDATION_FAILED"}
+
+
+async def test_a_fragment_cycle_is_a_validation_error(gql):
+    body = await _refused(gql, "{ ...A } fragment A on Query { ...B } fragment B on Query { ...A }")
+    assert _codes(body) == {"GRAPHQL_VALIDATION_FAILED"}
+
+
+async def test_a_hundred_thousand_token_document_is_refused_by_the_parser(gql, settings):
+    query = "{ " + "a " * 100_000 + "}"  # 200 kB: under the body limit, far over the token limit
+    body = await _refused(gql, query)
+    assert _codes(body) == {"GRAPHQL_PARSE_FAILED"}
+    assert str(settings.max_tokens) in body["errors"][0]["message"]
+
+
+async def test_a_query_that_would_cost_too_much_is_refused_with_its_cost(gql, settings):
+    query = "{ products(first: 100) { edges { node { variants { stock { location { name } } } } } } }"
+    body = await _refused(gql, query.replace("variants", "a: variants").replace("{ stock", "{ " + " ".join(
+        f"s{i}: stock {{ location {{ name }} }}" for i in range(25)) + " stock"))
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "QUERY_TOO_COSTLY"
+    assert error["extensions"]["cost"] > error["extensions"]["maxCost"] == settings.max_query_cost
+
+
+@pytest.mark.parametrize("global_id", ["!!!", "", "Zm9v", "🙂"])
+async def test_an_undecodable_global_id_is_bad_user_input(gql, global_id):
+    body = await _failed_field(gql, f'{{ node(id: "{global_id}") {{ id }} }}')
+    assert body["data"] == {"node": None}
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+async def test_a_global_id_of_another_type_is_bad_user_input(gql):
+    category_id = to_global_id("Category", 1)
+    assert category_id == "Q2F0ZWdvcnk6MQ"
+    body = await _failed_field(gql, f'{{ product(id: "{category_id}") {{ name }} }}')
+    assert body["data"] == {"product": None}
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "Product" in error["message"]
+
+
+async def test_a_global_id_of_an_unknown_type_finds_nothing(gql):
+    body = await gql.data(f'{{ node(id: "{to_global_id("Secret", 1)}") {{ id }} }}')
+    assert body == {"node": None}
+
+
+async def test_a_node_id_with_a_non_numeric_key_finds_nothing(gql):
+    body = await gql.data(f'{{ node(id: "{to_global_id("Product", "1 OR 1=1")}") {{ id }} }}')
+    assert body == {"node": None}
+
+
+@pytest.fixture
+async def small_cache(settings, clock):
+    """A gateway whose document cache holds 16 documents."""
+    import httpx
+
+    from gateway.app import create_app
+    from gateway.runtime import build_runtime
+    from tests.conftest import GraphQLClient
+
+    runtime = build_runtime(settings.replace(document_cache_size=16), clock)
+    app = create_app(runtime.settings, runtime=runtime)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
+        yield runtime, GraphQLClient(http)
+    await runtime.aclose()
+
+
+async def test_the_document_cache_stays_at_its_bound(small_cache):
+    runtime, gql = small_cache
+    for i in range(40):
+        query = f"{{ n{i}: channels {{ code }} }}" if i % 2 else f"{{ products(first: {i}) {{ totalCount }} }}"
+        response = await gql.post(query)
+        assert response.status_code == 200 and not response.json().get("errors")
+    assert runtime.executor.cached_documents == 16
+    assert len(runtime.telemetry.documents) <= 16
+
+
+async def test_refused_documents_are_cached_within_the_bound_too(small_cache):
+    runtime, gql = small_cache
+    for i in range(40):
+        await gql.post(f"{{ nope{i} }}")
+    assert runtime.executor.cached_documents == 16
