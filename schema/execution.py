@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import traceback
+import traceback
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -115,7 +116,11 @@ def mask_errors(errors: list[GraphQLError] | None) -> list[GraphQLError] | None:
             masked.append(_with_code(error, "BAD_USER_INPUT"))
             continue
         trace_id = current_trace_id()
-        logger.error("unexpected error (trace %s) at %s", trace_id, error.path, exc_info=original)
+        # The type and the stack, never the message: it may quote input (an email, a name).
+        logger.error(
+            "unexpected %s (trace %s) at %s\n%s", type(original).__name__, trace_id, error.path,
+            "".join(traceback.format_tb(original.__traceback__)),
+        )
         record_exception_type(original)
         masked.append(
             GraphQLError(

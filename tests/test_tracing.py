@@ -163,7 +163,7 @@ async def test_the_url_query_string_and_the_authorization_header_are_not_recorde
 
 
 async def test_a_masked_internal_error_quotes_the_trace_id_of_the_spans_and_nothing_of_the_message(
-    traced, exporter, monkeypatch
+    traced, exporter, monkeypatch, caplog
 ):
     from commerce.catalog import service
 
@@ -171,10 +171,14 @@ async def test_a_masked_internal_error_quotes_the_trace_id_of_the_spans_and_noth
         raise RuntimeError(f"cannot load {SECRET}")
 
     monkeypatch.setattr(service, "product_by_slug", broken)
-    body = await traced.execute('{ product(slug: "whatever") { name } }')
+    with caplog.at_level("DEBUG"):
+        body = await traced.execute('{ product(slug: "whatever") { name } }')
     [error] = body["errors"]
     assert error["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
     assert SECRET not in json.dumps(body)
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert error["extensions"]["traceId"] in logged and "RuntimeError" in logged  # the log finds it by trace id
+    assert SECRET not in logged  # but holds nothing of the message
 
     spans = _spans(exporter)
     trace_ids = {format(s.context.trace_id, "032x") for s in spans}
