@@ -11,6 +11,8 @@ MODEL_MODULES = [
     "commerce.catalog.models",
     "commerce.inventory.models",
     "commerce.pricing.models",
+    "commerce.pricing.promotion_models",
+    "commerce.cart.models",
 ]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.broadcast import create_broadcaster
 from core.clock import Clock, SystemClock
 from core.db import create_engine, session_factory
 from core.settings import Settings
@@ -25,6 +26,7 @@ class Runtime:
     tokens: TokenService
 
     async def aclose(self) -> None:
+        await self.services.broadcaster.aclose()
         await self.services.engine.dispose()
 
 
@@ -32,7 +34,8 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     clock = clock or SystemClock()
     engine = create_engine(settings.database_url, echo=settings.database_echo, pool_size=settings.database_pool_size)
     tokens = TokenService(settings, clock)
-    services = Services(settings=settings, engine=engine, sessions=session_factory(engine), clock=clock, tokens=tokens)
+    services = Services(settings=settings, engine=engine, sessions=session_factory(engine), clock=clock, tokens=tokens,
+                        broadcaster=create_broadcaster(engine))
     return Runtime(
         settings=settings,
         services=services,

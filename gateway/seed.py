@@ -16,6 +16,7 @@ from commerce.catalog import models as catalog
 from commerce.catalog.service import search_text
 from commerce.inventory.models import StockLevel
 from commerce.pricing.models import Price
+from commerce.pricing.promotion_models import PromotionRow
 from core.db import writer
 
 __all__ = ["SeedReport", "seed", "CHANNELS", "LOCATIONS"]
@@ -78,6 +79,14 @@ def _catalog_rows(products: int) -> tuple[list[dict], list[dict], list[dict], li
     return product_rows, variant_rows, price_rows, stock_rows
 
 
+async def _seed_promotions(conn: AsyncConnection) -> None:
+    """The demo discount code: WELCOME10, 10% off the whole cart, in every channel."""
+    await _insert(conn, PromotionRow, [{
+        "code": "WELCOME10", "description": "Welcome: 10% off", "kind": "percentage", "value": Decimal(10),
+        "product_ids": [], "category_ids": [], "channels": [], "active": True,
+    }])
+
+
 async def seed(engine: AsyncEngine, *, products: int = 200) -> SeedReport:
     """Fill an empty database with the demo; a database that has channels is left alone."""
     async with writer(engine).begin() as conn:
@@ -95,4 +104,5 @@ async def seed(engine: AsyncEngine, *, products: int = 200) -> SeedReport:
         await _insert(conn, catalog.ProductVariant, variant_rows)
         await _insert(conn, Price, price_rows)
         await _insert(conn, StockLevel, stock_rows)
+        await _seed_promotions(conn)
     return SeedReport(seeded=True, products=len(product_rows), variants=len(variant_rows))

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from commerce.catalog.entities import Channel
+from core.broadcast import Broadcaster, LocalBroadcaster
 from core.clock import Clock
 from core.settings import Settings
 from policies.principal import ANONYMOUS, Principal
@@ -37,6 +38,7 @@ class Services:
     sessions: async_sessionmaker[AsyncSession]
     clock: Clock
     tokens: Tokens
+    broadcaster: Broadcaster = field(default_factory=LocalBroadcaster)  # "cart X changed", across replicas
 
 
 @dataclass(slots=True, eq=False)

@@ -9,6 +9,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import Info
 
+from schema.cart import CartMutation, CartQuery, CartSubscription
 from schema.catalog import CatalogQuery
 from schema.node import Node, resolve_node
 from schema.scalars import scalar_map
@@ -23,9 +24,9 @@ class NodeQuery:
         return await resolve_node(info, id)
 
 
-QUERIES: tuple[type, ...] = (NodeQuery, CatalogQuery)
-MUTATIONS: tuple[type, ...] = ()
-SUBSCRIPTIONS: tuple[type, ...] = ()
+QUERIES: tuple[type, ...] = (NodeQuery, CatalogQuery, CartQuery)
+MUTATIONS: tuple[type, ...] = (CartMutation,)
+SUBSCRIPTIONS: tuple[type, ...] = (CartSubscription,)
 
 
 def build_schema() -> strawberry.Schema:

@@ -1,0 +1,439 @@
+"""What carts do: create, add/update/remove lines, hold discount codes, merge at login, expire.
+
+Every change is one unit of work that locks the cart row (PostgreSQL `SELECT ... FOR UPDATE`;
+SQLite writers hold the database write lock from `BEGIN IMMEDIATE`), checks `expectedVersion`
+when given, writes with relative updates (`quantity = quantity + n`, upserts) and bumps
+`version`. Two devices therefore never overwrite each other silently, and concurrent adds of
+the same variant add up. Catalog and stock are read before the write transaction opens, so a
+writer never waits for a second connection while it holds the lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from commerce.cart.errors import CartError, CartForbidden, CartInputErrors, CartNotFound, CartVersionConflict, LineProblem
+from commerce.cart.models import ACTIVE, MERGED, CartLineRow, CartRow
+from commerce.catalog import service as catalog
+from commerce.inventory import service as inventory
+from commerce.pricing.engine import normalize_code
+from core.ids import new_token
+from core.settings import Settings
+
+__all__ = [
+    "MERGE_STRATEGIES",
+    "CartRules",
+    "CartLine",
+    "Cart",
+    "LineAdd",
+    "LineSet",
+    "get_cart",
+    "active_cart_of",
+    "create_cart",
+    "add_lines",
+    "update_lines",
+    "remove_lines",
+    "set_discount_codes",
+    "attach_to_customer",
+    "delete_expired_guest_carts",
+]
+
+MERGE_STRATEGIES = ("merge", "keep_guest", "keep_customer")
+
+Sessions = async_sessionmaker[AsyncSession]
+CodeChecker = Callable[[Sequence[str]], Any]  # async (codes) -> [problem code | None] per code
+
+
+@dataclass(frozen=True, slots=True)
+class CartRules:
+    max_line_quantity: int
+    max_lines: int
+    guest_ttl: timedelta
+    merge_strategy: str
+
+    @classmethod
+    def of(cls, settings: Settings) -> CartRules:
+        if settings.cart_merge_strategy not in MERGE_STRATEGIES:
+            raise ValueError(f"cart_merge_strategy must be one of {', '.join(MERGE_STRATEGIES)}")
+        return cls(settings.cart_max_line_quantity, settings.cart_max_lines,
+                   timedelta(seconds=settings.guest_cart_ttl_seconds), settings.cart_merge_strategy)
+
+
+@dataclass(frozen=True, slots=True)
+class CartLine:
+    id: int
+    variant_id: int
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class Cart:
+    id: str
+    customer_key: int | None
+    status: str
+    merged_into: str | None
+    version: int
+    codes: tuple[str, ...]
+    lines: tuple[CartLine, ...]
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LineAdd:
+    variant_id: int
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class LineSet:
+    line_id: int
+    quantity: int  # 0 removes the line
+
+
+def _codes(raw: str) -> tuple[str, ...]:
+    return tuple(c for c in raw.split(",") if c)
+
+
+def _expired(row: Any, now: datetime, rules: CartRules) -> bool:
+    return row.customer_key is None and row.updated_at <= now - rules.guest_ttl
+
+
+async def _read(conn: Any, cart_id: str, *, lock: bool = False) -> Cart | None:
+    stmt = select(CartRow.__table__).where(CartRow.id == cart_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    row = (await conn.execute(stmt)).first()
+    if row is None:
+        return None
+    lines = await conn.execute(
+        select(CartLineRow.id, CartLineRow.variant_id, CartLineRow.quantity)
+        .where(CartLineRow.cart_id == cart_id).order_by(CartLineRow.id)
+    )
+    return Cart(row.id, row.customer_key, row.status, row.merged_into, row.version, _codes(row.discount_codes),
+                tuple(CartLine(*line) for line in lines), row.created_at, row.updated_at)
+
+
+async def get_cart(engine: AsyncEngine, cart_id: str, *, now: datetime, rules: CartRules) -> Cart | None:
+    """The cart, or the cart it was merged into; None when unknown or an expired guest cart."""
+    async with engine.connect() as conn:
+        for _ in range(3):  # a merged cart points to an active one; never a long chain
+            cart = await _read(conn, cart_id)
+            if cart is None or _expired(cart, now, rules):
+                return None
+            if cart.status != MERGED or cart.merged_into is None:
+                return cart
+            cart_id = cart.merged_into
+    return None
+
+
+async def active_cart_of(engine: AsyncEngine, customer_key: int) -> Cart | None:
+    async with engine.connect() as conn:
+        found = (await conn.execute(
+            select(CartRow.id).where(CartRow.customer_key == customer_key, CartRow.status == ACTIVE)
+        )).scalar()
+        return await _read(conn, found) if found else None
+
+
+# ---------------------------------------------------------------- validation helpers
+
+
+@dataclass(frozen=True, slots=True)
+class _Catalog:
+    """What the variants in play are: published or not, and how many are available in total."""
+
+    published: frozenset[int]
+    available: dict[int, int]
+
+
+async def _catalog(engine: AsyncEngine, variant_ids: Sequence[int]) -> _Catalog:
+    ids = sorted(set(variant_ids))
+    if not ids:
+        return _Catalog(frozenset(), {})
+    variants = await catalog.variants_by_ids(engine, ids)
+    stock = await inventory.stock_by_variant_ids(engine, ids)
+    return _Catalog(frozenset(variants), {vid: sum(max(0, s.available) for s in levels) for vid, levels in stock.items()})
+
+
+def _check_quantity(quantity: int, rules: CartRules, field: list[str], *, allow_zero: bool = False) -> LineProblem | None:
+    low = 0 if allow_zero else 1
+    if not low <= quantity <= rules.max_line_quantity:
+        return LineProblem("QUANTITY_OUT_OF_RANGE", f"Quantity must be {low} to {rules.max_line_quantity}.", field)
+    return None
+
+
+def _check_stock(variant_id: int, total: int, known: _Catalog, field: list[str]) -> LineProblem | None:
+    available = known.available.get(variant_id, 0)
+    if total > available:
+        return LineProblem("INSUFFICIENT_STOCK", f"Only {available} available.", field)
+    return None
+
+
+def _raise_if(problems: list[CartError]) -> None:
+    if problems:
+        raise CartInputErrors(problems)
+
+
+# ---------------------------------------------------------------- units of work
+
+
+def _usable(cart: Cart | None, now: datetime, rules: CartRules) -> Cart:
+    if cart is None or cart.status != ACTIVE or _expired(cart, now, rules):
+        raise CartNotFound("No such cart (or it expired).")
+    return cart
+
+
+def _check_version(cart: Cart, expected_version: int | None) -> None:
+    if expected_version is not None and cart.version != expected_version:
+        raise CartVersionConflict(f"The cart is at version {cart.version}, not {expected_version}: reload it.")
+
+
+async def _bump(session: AsyncSession, cart: Cart, now: datetime, **values: Any) -> None:
+    result = await session.execute(
+        update(CartRow).where(CartRow.id == cart.id, CartRow.version == cart.version)
+        .values(version=CartRow.version + 1, updated_at=now, **values)
+    )
+    if result.rowcount != 1:  # cannot happen under the row lock; refuse rather than lose a change
+        raise CartVersionConflict("The cart changed meanwhile: reload it.")
+
+
+def _upsert_add(session: AsyncSession, cart_id: str, variant_id: int, quantity: int) -> Any:
+    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(CartLineRow).values(cart_id=cart_id, variant_id=variant_id, quantity=quantity)
+    return stmt.on_conflict_do_update(
+        index_elements=["cart_id", "variant_id"], set_={"quantity": CartLineRow.quantity + stmt.excluded.quantity}
+    )
+
+
+def _validate_adds(
+    cart: Cart, adds: Sequence[LineAdd], known: _Catalog, rules: CartRules, prefix: str = "lines"
+) -> dict[int, int]:
+    """The quantity to add per variant; raises with every problem when any line is wrong."""
+    problems: list[CartError] = []
+    current = {line.variant_id: line.quantity for line in cart.lines}
+    adding: dict[int, int] = {}
+    for i, add in enumerate(adds):
+        qty_field = [prefix, str(i), "quantity"]
+        problem = _check_quantity(add.quantity, rules, qty_field)
+        if problem is None and add.variant_id not in known.published:
+            problem = LineProblem("VARIANT_NOT_FOUND", "No such product variant for sale.", [prefix, str(i), "variantId"])
+        if problem is None:
+            total = current.get(add.variant_id, 0) + adding.get(add.variant_id, 0) + add.quantity
+            problem = _check_quantity(total, rules, qty_field) or _check_stock(add.variant_id, total, known, qty_field)
+        if problem:
+            problems.append(problem)
+        else:
+            adding[add.variant_id] = adding.get(add.variant_id, 0) + add.quantity
+    if not problems and len(set(current) | set(adding)) > rules.max_lines:
+        problems.append(LineProblem("TOO_MANY_LINES", f"A cart holds at most {rules.max_lines} lines.", [prefix]))
+    _raise_if(problems)
+    return adding
+
+
+async def _apply_adds(session: AsyncSession, cart: Cart, adding: dict[int, int], now: datetime) -> Cart:
+    for variant_id, quantity in adding.items():
+        await session.execute(_upsert_add(session, cart.id, variant_id, quantity))
+    await _bump(session, cart, now)
+    fresh = await _read(session, cart.id)
+    assert fresh is not None
+    return fresh
+
+
+async def create_cart(
+    sessions: Sessions, engine: AsyncEngine, *, customer_key: int | None, lines: Sequence[LineAdd],
+    now: datetime, rules: CartRules,
+) -> Cart:
+    """A new guest cart, or for a customer their one active cart (created when they have none)."""
+    known = await _catalog(engine, [line.variant_id for line in lines])
+    for attempt in range(2):
+        try:
+            async with sessions() as session, session.begin():
+                cart = None
+                if customer_key is not None:
+                    found = (await session.execute(
+                        select(CartRow.id).where(CartRow.customer_key == customer_key, CartRow.status == ACTIVE)
+                        .with_for_update()
+                    )).scalar()
+                    cart = await _read(session, found, lock=True) if found else None
+                if cart is None:
+                    cart_id = new_token()
+                    session.add(CartRow(id=cart_id, customer_key=customer_key, status=ACTIVE, version=1,
+                                        discount_codes="", created_at=now, updated_at=now))
+                    await session.flush()
+                    cart = await _read(session, cart_id)
+                    assert cart is not None
+                adding = _validate_adds(cart, lines, known, rules)
+                return await _apply_adds(session, cart, adding, now) if adding else cart
+        except IntegrityError:
+            if attempt:  # another device created the customer's cart at the same moment: use it
+                raise
+    raise AssertionError("unreachable")
+
+
+async def add_lines(
+    sessions: Sessions, engine: AsyncEngine, cart_id: str, lines: Sequence[LineAdd], *,
+    expected_version: int | None, now: datetime, rules: CartRules,
+) -> Cart:
+    known = await _catalog(engine, [line.variant_id for line in lines])
+    async with sessions() as session, session.begin():
+        cart = _usable(await _read(session, cart_id, lock=True), now, rules)
+        _check_version(cart, expected_version)
+        return await _apply_adds(session, cart, _validate_adds(cart, lines, known, rules), now)
+
+
+async def update_lines(
+    sessions: Sessions, engine: AsyncEngine, cart_id: str, lines: Sequence[LineSet], *,
+    expected_version: int | None, now: datetime, rules: CartRules,
+) -> Cart:
+    async with engine.connect() as conn:
+        variant_of = dict((await conn.execute(
+            select(CartLineRow.id, CartLineRow.variant_id).where(CartLineRow.cart_id == cart_id)
+        )).all())
+    known = await _catalog(engine, list(variant_of.values()))
+    async with sessions() as session, session.begin():
+        cart = _usable(await _read(session, cart_id, lock=True), now, rules)
+        _check_version(cart, expected_version)
+        by_id = {line.id: line for line in cart.lines}
+        problems: list[CartError] = []
+        for i, change in enumerate(lines):
+            line = by_id.get(change.line_id)
+            qty_field = ["lines", str(i), "quantity"]
+            problem = None
+            if line is None:
+                problem = LineProblem("CART_LINE_NOT_FOUND", "No such line in this cart.", ["lines", str(i), "lineId"])
+            else:
+                problem = _check_quantity(change.quantity, rules, qty_field, allow_zero=True)
+                if problem is None and change.quantity > line.quantity:  # only growing needs stock
+                    problem = _check_stock(line.variant_id, change.quantity, known, qty_field)
+            if problem:
+                problems.append(problem)
+        _raise_if(problems)
+        for change in lines:
+            if change.quantity == 0:
+                await session.execute(delete(CartLineRow).where(CartLineRow.id == change.line_id))
+            else:
+                await session.execute(update(CartLineRow).where(CartLineRow.id == change.line_id)
+                                      .values(quantity=change.quantity))
+        await _bump(session, cart, now)
+        fresh = await _read(session, cart_id)
+        assert fresh is not None
+        return fresh
+
+
+async def remove_lines(
+    sessions: Sessions, cart_id: str, line_ids: Sequence[int], *,
+    expected_version: int | None, now: datetime, rules: CartRules,
+) -> Cart:
+    async with sessions() as session, session.begin():
+        cart = _usable(await _read(session, cart_id, lock=True), now, rules)
+        _check_version(cart, expected_version)
+        held = {line.id for line in cart.lines}
+        _raise_if([
+            LineProblem("CART_LINE_NOT_FOUND", "No such line in this cart.", ["lineIds", str(i)])
+            for i, line_id in enumerate(line_ids) if line_id not in held
+        ])
+        await session.execute(delete(CartLineRow).where(CartLineRow.id.in_(list(line_ids))))
+        await _bump(session, cart, now)
+        fresh = await _read(session, cart_id)
+        assert fresh is not None
+        return fresh
+
+
+async def set_discount_codes(
+    sessions: Sessions, cart_id: str, codes: Sequence[str], problems: Sequence[str | None], *,
+    expected_version: int | None, now: datetime, rules: CartRules,
+) -> Cart:
+    """Replace the cart's codes; `problems` (from pricing's `check_codes`) refuse the whole change."""
+    async with sessions() as session, session.begin():
+        cart = _usable(await _read(session, cart_id, lock=True), now, rules)
+        _check_version(cart, expected_version)
+        _raise_if([
+            LineProblem(problem, f"The code {normalize_code(code)[:64]!r} cannot be used.", ["codes", str(i)])
+            for i, (code, problem) in enumerate(zip(codes, problems)) if problem
+        ])
+        held = list(dict.fromkeys(normalize_code(c) for c in codes if c.strip()))
+        await _bump(session, cart, now, discount_codes=",".join(held))
+        fresh = await _read(session, cart_id)
+        assert fresh is not None
+        return fresh
+
+
+async def attach_to_customer(
+    sessions: Sessions, engine: AsyncEngine, cart_id: str, customer_key: int, *,
+    now: datetime, rules: CartRules, check_codes: CodeChecker,
+) -> tuple[Cart, tuple[str, ...]]:
+    """The guest cart joins the customer's active cart (see `cart_merge_strategy`).
+
+    Returns the customer's cart and the ids of every cart that changed. Attaching a cart that
+    already joined (or already is) this customer's cart returns that cart and changes nothing.
+    """
+    guest = await get_cart(engine, cart_id, now=now, rules=rules)
+    if guest is None:
+        raise CartNotFound("No such cart (or it expired).")
+    if guest.customer_key is not None and guest.customer_key != customer_key:
+        raise CartForbidden("This cart belongs to someone else.")
+    if guest.customer_key == customer_key:
+        return guest, ()
+    own = await active_cart_of(engine, customer_key)
+    known = await _catalog(engine, [line.variant_id for line in guest.lines])
+    codes: list[str] = []
+    if own is not None and rules.merge_strategy != "keep_customer":
+        wanted = list(dict.fromkeys((own.codes if rules.merge_strategy == "merge" else ()) + guest.codes))
+        codes = [c for c, problem in zip(wanted, await check_codes(wanted)) if not problem]
+    async with sessions() as session, session.begin():
+        guest = _usable(await _read(session, cart_id, lock=True), now, rules)
+        if guest.customer_key is not None:  # attached meanwhile: answer as above
+            if guest.customer_key != customer_key:
+                raise CartForbidden("This cart belongs to someone else.")
+            return guest, ()
+        found = (await session.execute(
+            select(CartRow.id).where(CartRow.customer_key == customer_key, CartRow.status == ACTIVE).with_for_update()
+        )).scalar()
+        target = await _read(session, found, lock=True) if found else None
+        if target is None:  # no cart yet: the guest cart simply becomes theirs
+            await _bump(session, guest, now, customer_key=customer_key)
+            fresh = await _read(session, cart_id)
+            assert fresh is not None
+            return fresh, (cart_id,)
+        if rules.merge_strategy == "keep_guest":
+            await session.execute(delete(CartLineRow).where(CartLineRow.cart_id == target.id))
+            current: dict[int, int] = {}
+        else:
+            current = {line.variant_id: line.quantity for line in target.lines}
+        if rules.merge_strategy != "keep_customer":
+            for line in guest.lines:
+                if line.variant_id not in known.published:
+                    continue
+                have = current.get(line.variant_id, 0)
+                cap = min(rules.max_line_quantity, known.available.get(line.variant_id, 0))
+                add = max(0, min(have + line.quantity, cap) - have)
+                if add and (line.variant_id in current or len(current) < rules.max_lines):
+                    await session.execute(_upsert_add(session, target.id, line.variant_id, add))
+                    current[line.variant_id] = have + add
+        values = {} if rules.merge_strategy == "keep_customer" else {"discount_codes": ",".join(codes)}
+        await _bump(session, target, now, **values)
+        await _bump(session, guest, now, status=MERGED, merged_into=target.id)
+        fresh = await _read(session, target.id)
+        assert fresh is not None
+        return fresh, (target.id, cart_id)
+
+
+async def delete_expired_guest_carts(sessions: Sessions, *, now: datetime, rules: CartRules) -> int:
+    """Delete abandoned guest carts (and merged ones past the same age); returns how many."""
+    async with sessions() as session, session.begin():
+        result = await session.execute(
+            delete(CartRow).where(
+                CartRow.updated_at <= now - rules.guest_ttl,
+                or_(CartRow.customer_key.is_(None), and_(CartRow.status == MERGED)),
+            )
+        )
+        return int(result.rowcount or 0)

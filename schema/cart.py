@@ -1,0 +1,339 @@
+"""Carts in GraphQL: `cart(id)`, the cart mutations and `cartUpdated`.
+
+Who may touch a cart is decided in one place, `_authorize_cart` (the policy engine takes it
+over later). Domain errors become `userErrors` in one place, `_payload`. Prices come from
+the pricing engine for the request's channel, every time a cart is shown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from datetime import datetime
+
+import strawberry
+from strawberry.types import Info
+
+from commerce.cart import service
+from commerce.cart.errors import CartError, CartForbidden, CartInputErrors, CartNotFound, CartVersionConflict
+from commerce.cart.service import CartRules, LineAdd, LineSet
+from commerce.pricing import service as pricing
+from commerce.pricing.engine import PricedLine
+from core.ids import InvalidGlobalId, from_global_id, to_global_id
+from policies.principal import Principal, Role
+from schema.catalog import ProductVariant
+from schema.loaders import Loaders
+from schema.errors import UserError, forbidden, not_found, unauthenticated, user_error
+from schema.money import Money
+from schema.node import Node, decode_id, register_node
+
+__all__ = ["Cart", "CartLine", "CartQuery", "CartMutation", "CartSubscription", "customer_cart"]
+
+OPERATORS = (Role.AGENT, Role.STAFF, Role.ADMIN)  # may act on a customer's cart on their behalf
+
+
+@strawberry.type
+class AppliedDiscount:
+    code: str | None
+    description: str
+    amount: Money
+
+
+@strawberry.type
+class CartLine:
+    id: strawberry.ID
+    variant_key: strawberry.Private[int]
+    quantity: int
+    unit_price: Money
+    total: Money
+
+    @strawberry.field
+    async def variant(self, info: Info) -> ProductVariant:
+        found = await info.context.loaders.variants.load(self.variant_key)
+        if found is None:
+            raise LookupError(f"variant {self.variant_key} of a cart line is not for sale any more")
+        return ProductVariant.of(found)
+
+
+@strawberry.type
+class Cart(Node):
+    id: strawberry.ID = strawberry.field(description="Unguessable: possession of a guest cart's id grants access to it.")
+    version: int = strawberry.field(description="Bumped on every change; send it back as expectedVersion.")
+    lines: list[CartLine]
+    discount_codes: list[str]
+    discounts: list[AppliedDiscount]
+    subtotal: Money
+    total: Money
+    updated_at: datetime
+
+
+@strawberry.type
+class CartPayload:
+    cart: Cart | None
+    user_errors: list[UserError]
+
+
+@strawberry.input
+class CartLineInput:
+    variant_id: strawberry.ID
+    quantity: int
+
+
+@strawberry.input
+class CartLineUpdateInput:
+    line_id: strawberry.ID
+    quantity: int
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _rules(info: Info) -> CartRules:
+    return CartRules.of(info.context.settings)
+
+
+def _now(info: Info) -> datetime:
+    return info.context.services.clock.now()
+
+
+def _customer_key(principal: Principal) -> int | None:
+    if principal.role is Role.CUSTOMER and principal.subject and principal.subject.isdigit():
+        return int(principal.subject)
+    return None
+
+
+def _authorize_cart(principal: Principal, cart: service.Cart) -> None:
+    """A guest cart: whoever holds its id. A customer's cart: that customer, or an operator."""
+    if cart.customer_key is None:
+        return
+    if _customer_key(principal) == cart.customer_key or principal.role in OPERATORS:
+        return
+    raise CartForbidden("This cart belongs to someone else.")
+
+
+def _key(global_id: str, type_name: str) -> int:
+    """An int key, or 0 (matches nothing) for an undecodable id: reported as "not found" per line."""
+    try:
+        key = from_global_id(global_id, type_name)[1]
+    except InvalidGlobalId:
+        return 0
+    return int(key) if key.isdigit() and len(key) <= 18 else 0
+
+
+def _line(priced: PricedLine, currency: str) -> CartLine:
+    return CartLine(
+        id=strawberry.ID(to_global_id("CartLine", priced.key)), variant_key=priced.variant_id, quantity=priced.quantity,
+        unit_price=Money(amount=priced.unit_price, currency=currency), total=Money(amount=priced.total, currency=currency),
+    )
+
+
+async def present(info: Info, cart: service.Cart) -> Cart:
+    """The cart priced for this request's channel by the pricing engine."""
+    channel = info.context.channel
+    priced = await pricing.price_lines(
+        info.context.services.engine,
+        [pricing.CartLineRef(line.id, line.variant_id, line.quantity) for line in cart.lines],
+        cart.codes, currency=channel.currency, channel=channel.code, now=_now(info), customer_key=cart.customer_key,
+    )
+    money = lambda amount: Money(amount=amount, currency=priced.currency)  # noqa: E731
+    return Cart(
+        id=strawberry.ID(to_global_id("Cart", cart.id)), version=cart.version,
+        lines=[_line(line, priced.currency) for line in priced.lines], discount_codes=list(cart.codes),
+        discounts=[AppliedDiscount(code=d.code, description=d.description, amount=money(d.amount)) for d in priced.discounts],
+        subtotal=money(priced.subtotal), total=money(priced.total), updated_at=cart.updated_at,
+    )
+
+
+async def _load(info: Info, cart_id: str) -> service.Cart:
+    """The cart behind a global id (following a merge), if this principal may use it."""
+    key = decode_id(cart_id, "Cart", "cartId")
+    cart = await service.get_cart(info.context.services.engine, key, now=_now(info), rules=_rules(info))
+    if cart is None:
+        raise CartNotFound("No such cart (or it expired).", ["cartId"])
+    _authorize_cart(info.context.principal, cart)
+    return cart
+
+
+async def _publish(info: Info, cart_ids: Sequence[str]) -> None:
+    for cart_id in cart_ids:
+        await info.context.services.broadcaster.publish(f"cart:{cart_id}")
+
+
+async def _payload(info: Info, cart_id: str | None, change: Callable[[], Awaitable[service.Cart]]) -> CartPayload:
+    """Run one change and answer with the cart, or with userErrors and the cart as it stands."""
+    try:
+        cart = await change()
+    except CartInputErrors as errors:
+        current = await _current(info, cart_id)
+        return CartPayload(cart=current, user_errors=[user_error(p) for p in errors.problems])
+    except CartVersionConflict as conflict:
+        return CartPayload(cart=await _current(info, cart_id), user_errors=[user_error(conflict)])
+    except CartError as error:
+        return CartPayload(cart=None, user_errors=[user_error(error)])
+    await _publish(info, [cart.id])
+    return CartPayload(cart=await present(info, cart), user_errors=[])
+
+
+async def _current(info: Info, cart_id: str | None) -> Cart | None:
+    if cart_id is None:
+        return None
+    cart = await service.get_cart(info.context.services.engine, cart_id, now=_now(info), rules=_rules(info))
+    return await present(info, cart) if cart else None
+
+
+def _adds(lines: Sequence[CartLineInput]) -> list[LineAdd]:
+    return [LineAdd(_key(line.variant_id, "ProductVariant"), line.quantity) for line in lines]
+
+
+# ---------------------------------------------------------------- the API
+
+
+async def customer_cart(info: Info, customer_key: int) -> Cart | None:
+    """The customer's active cart (wired as `Customer.cart`; the caller has authorized the customer)."""
+    cart = await service.active_cart_of(info.context.services.engine, customer_key)
+    return await present(info, cart) if cart else None
+
+
+async def _readable_cart(info: Info, cart_id: str) -> Cart | None:
+    try:
+        return await present(info, await _load(info, cart_id))
+    except CartForbidden:
+        raise forbidden("This cart belongs to someone else.") from None
+    except CartNotFound:
+        return None
+
+
+@strawberry.type
+class CartQuery:
+    @strawberry.field
+    async def cart(self, info: Info, id: strawberry.ID) -> Cart | None:
+        return await _readable_cart(info, id)
+
+
+@strawberry.type
+class CartMutation:
+    @strawberry.mutation
+    async def cart_create(self, info: Info, lines: list[CartLineInput] | None = []) -> CartPayload:  # noqa: B006
+        """A new guest cart; for a signed-in customer, their one active cart with these lines added."""
+        services = info.context.services
+
+        async def change() -> service.Cart:
+            return await service.create_cart(
+                services.sessions, services.engine, customer_key=_customer_key(info.context.principal),
+                lines=_adds(lines or []), now=_now(info), rules=_rules(info),
+            )
+
+        return await _payload(info, None, change)
+
+    @strawberry.mutation
+    async def cart_lines_add(
+        self, info: Info, cart_id: strawberry.ID, lines: list[CartLineInput], expected_version: int | None = None
+    ) -> CartPayload:
+        services = info.context.services
+
+        async def change() -> service.Cart:
+            cart = await _load(info, cart_id)
+            return await service.add_lines(services.sessions, services.engine, cart.id, _adds(lines),
+                                           expected_version=expected_version, now=_now(info), rules=_rules(info))
+
+        return await _payload(info, decode_id(cart_id, "Cart", "cartId"), change)
+
+    @strawberry.mutation
+    async def cart_lines_update(
+        self, info: Info, cart_id: strawberry.ID, lines: list[CartLineUpdateInput], expected_version: int | None = None
+    ) -> CartPayload:
+        services = info.context.services
+
+        async def change() -> service.Cart:
+            cart = await _load(info, cart_id)
+            changes = [LineSet(_key(line.line_id, "CartLine"), line.quantity) for line in lines]
+            return await service.update_lines(services.sessions, services.engine, cart.id, changes,
+                                              expected_version=expected_version, now=_now(info), rules=_rules(info))
+
+        return await _payload(info, decode_id(cart_id, "Cart", "cartId"), change)
+
+    @strawberry.mutation
+    async def cart_lines_remove(
+        self, info: Info, cart_id: strawberry.ID, line_ids: list[strawberry.ID], expected_version: int | None = None
+    ) -> CartPayload:
+        services = info.context.services
+
+        async def change() -> service.Cart:
+            cart = await _load(info, cart_id)
+            keys = [_key(line_id, "CartLine") for line_id in line_ids]
+            return await service.remove_lines(services.sessions, cart.id, keys,
+                                              expected_version=expected_version, now=_now(info), rules=_rules(info))
+
+        return await _payload(info, decode_id(cart_id, "Cart", "cartId"), change)
+
+    @strawberry.mutation
+    async def cart_discount_codes_update(
+        self, info: Info, cart_id: strawberry.ID, codes: list[str], expected_version: int | None = None
+    ) -> CartPayload:
+        services = info.context.services
+
+        async def change() -> service.Cart:
+            cart = await _load(info, cart_id)
+            problems = await pricing.check_codes(services.engine, codes, channel=info.context.channel.code,
+                                                 now=_now(info), customer_key=cart.customer_key)
+            return await service.set_discount_codes(services.sessions, cart.id, codes, problems,
+                                                    expected_version=expected_version, now=_now(info), rules=_rules(info))
+
+        return await _payload(info, decode_id(cart_id, "Cart", "cartId"), change)
+
+    @strawberry.mutation(description="The guest cart joins the signed-in customer's cart (see cart_merge_strategy).")
+    async def cart_attach_to_customer(self, info: Info, cart_id: strawberry.ID) -> CartPayload:
+        customer_key = _customer_key(info.context.principal)
+        if customer_key is None:
+            raise unauthenticated("Sign in as a customer to keep this cart.")
+        services = info.context.services
+        key = decode_id(cart_id, "Cart", "cartId")
+
+        async def check_codes(codes: Sequence[str]) -> list[str | None]:
+            return await pricing.check_codes(services.engine, codes, channel=info.context.channel.code,
+                                             now=_now(info), customer_key=customer_key)
+
+        try:
+            cart, changed = await service.attach_to_customer(
+                services.sessions, services.engine, key, customer_key, now=_now(info), rules=_rules(info),
+                check_codes=check_codes,
+            )
+        except CartError as error:
+            return CartPayload(cart=None, user_errors=[user_error(error)])
+        await _publish(info, changed)
+        return CartPayload(cart=await present(info, cart), user_errors=[])
+
+
+@strawberry.type
+class CartSubscription:
+    @strawberry.subscription(description="The cart now, then again after every change (from any device or replica).")
+    async def cart_updated(self, info: Info, cart_id: strawberry.ID) -> AsyncGenerator[Cart, None]:
+        services = info.context.services
+        last: tuple[str, int] | None = None
+        try:
+            cart = await _load(info, cart_id)
+        except CartForbidden:
+            raise forbidden("This cart belongs to someone else.") from None
+        except CartNotFound:
+            raise not_found("No such cart (or it expired).") from None
+        while True:
+            # Subscribe first, then read: a change between the two is not missed.
+            async with services.broadcaster.subscribe(f"cart:{cart.id}") as messages:
+                following = cart.id
+                while True:
+                    try:
+                        cart = await _load(info, cart_id)
+                    except CartError:
+                        return  # expired, or merged into a cart this principal may not see
+                    if (cart.id, cart.version) != last:
+                        last = (cart.id, cart.version)
+                        # Fresh loaders per event: a long subscription must not serve cached stock or prices.
+                        info.context.loaders = Loaders(services.engine, currency=info.context.channel.currency)
+                        yield await present(info, cart)
+                    if cart.id != following:
+                        break  # merged into another cart: follow that one
+                    await anext(messages)
+
+
+@register_node("Cart")
+async def _cart_node(info: Info, key: str) -> Cart | None:
+    return await _readable_cart(info, to_global_id("Cart", key))
