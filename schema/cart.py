@@ -7,6 +7,8 @@ the pricing engine for the request's channel, every time a cart is shown.
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from datetime import datetime
 
@@ -17,7 +19,7 @@ from commerce.cart import service
 from commerce.cart.errors import CartError, CartForbidden, CartInputErrors, CartNotFound, CartVersionConflict
 from commerce.cart.service import CartRules, LineAdd, LineSet
 from commerce.pricing import service as pricing
-from commerce.pricing.engine import PricedLine
+from commerce.pricing.engine import PricedCart, PricedLine
 from core.ids import InvalidGlobalId, from_global_id, to_global_id
 from policies.principal import Principal, Role
 from schema.catalog import ProductVariant
@@ -58,12 +60,37 @@ class CartLine:
 class Cart(Node):
     id: strawberry.ID = strawberry.field(description="Unguessable: possession of a guest cart's id grants access to it.")
     version: int = strawberry.field(description="Bumped on every change; send it back as expectedVersion.")
-    lines: list[CartLine]
     discount_codes: list[str]
-    discounts: list[AppliedDiscount]
-    subtotal: Money
-    total: Money
     updated_at: datetime
+    record: strawberry.Private[service.Cart]
+    pricing: strawberry.Private[dict[str, asyncio.Future[PricedCart]]] = dataclasses.field(default_factory=dict)
+
+    async def priced(self, info: Info) -> PricedCart:
+        """Priced once per cart object, and only when a priced field is asked for."""
+        if "priced" not in self.pricing:
+            self.pricing["priced"] = asyncio.ensure_future(_price(info, self.record))
+        return await self.pricing["priced"]
+
+    @strawberry.field
+    async def lines(self, info: Info) -> list[CartLine]:
+        priced = await self.priced(info)
+        return [_line(line, priced.currency) for line in priced.lines]
+
+    @strawberry.field
+    async def discounts(self, info: Info) -> list[AppliedDiscount]:
+        priced = await self.priced(info)
+        return [AppliedDiscount(code=d.code, description=d.description, amount=Money(amount=d.amount, currency=priced.currency))
+                for d in priced.discounts]
+
+    @strawberry.field
+    async def subtotal(self, info: Info) -> Money:
+        priced = await self.priced(info)
+        return Money(amount=priced.subtotal, currency=priced.currency)
+
+    @strawberry.field
+    async def total(self, info: Info) -> Money:
+        priced = await self.priced(info)
+        return Money(amount=priced.total, currency=priced.currency)
 
 
 @strawberry.type
@@ -110,6 +137,11 @@ def _authorize_cart(principal: Principal, cart: service.Cart) -> None:
     raise CartForbidden("This cart belongs to someone else.")
 
 
+def _authorizer(info: Info) -> Callable[[service.Cart], None]:
+    principal = info.context.principal
+    return lambda cart: _authorize_cart(principal, cart)
+
+
 def _key(global_id: str, type_name: str) -> int:
     """An int key, or 0 (matches nothing) for an undecodable id: reported as "not found" per line."""
     try:
@@ -126,21 +158,20 @@ def _line(priced: PricedLine, currency: str) -> CartLine:
     )
 
 
-async def present(info: Info, cart: service.Cart) -> Cart:
+async def _price(info: Info, cart: service.Cart) -> PricedCart:
     """The cart priced for this request's channel by the pricing engine."""
     channel = info.context.channel
-    priced = await pricing.price_lines(
+    return await pricing.price_lines(
         info.context.services.engine,
         [pricing.CartLineRef(line.id, line.variant_id, line.quantity) for line in cart.lines],
         cart.codes, currency=channel.currency, channel=channel.code, now=_now(info), customer_key=cart.customer_key,
     )
-    money = lambda amount: Money(amount=amount, currency=priced.currency)  # noqa: E731
-    return Cart(
-        id=strawberry.ID(to_global_id("Cart", cart.id)), version=cart.version,
-        lines=[_line(line, priced.currency) for line in priced.lines], discount_codes=list(cart.codes),
-        discounts=[AppliedDiscount(code=d.code, description=d.description, amount=money(d.amount)) for d in priced.discounts],
-        subtotal=money(priced.subtotal), total=money(priced.total), updated_at=cart.updated_at,
-    )
+
+
+def present(cart: service.Cart) -> Cart:
+    """The cart as GraphQL shows it; prices are computed when first asked for."""
+    return Cart(id=strawberry.ID(to_global_id("Cart", cart.id)), version=cart.version, discount_codes=list(cart.codes),
+                updated_at=cart.updated_at, record=cart)
 
 
 async def _load(info: Info, cart_id: str) -> service.Cart:
@@ -170,14 +201,14 @@ async def _payload(info: Info, cart_id: str | None, change: Callable[[], Awaitab
     except CartError as error:
         return CartPayload(cart=None, user_errors=[user_error(error)])
     await _publish(info, [cart.id])
-    return CartPayload(cart=await present(info, cart), user_errors=[])
+    return CartPayload(cart=present(cart), user_errors=[])
 
 
 async def _current(info: Info, cart_id: str | None) -> Cart | None:
     if cart_id is None:
         return None
     cart = await service.get_cart(info.context.services.engine, cart_id, now=_now(info), rules=_rules(info))
-    return await present(info, cart) if cart else None
+    return present(cart) if cart else None
 
 
 def _adds(lines: Sequence[CartLineInput]) -> list[LineAdd]:
@@ -190,12 +221,12 @@ def _adds(lines: Sequence[CartLineInput]) -> list[LineAdd]:
 async def customer_cart(info: Info, customer_key: int) -> Cart | None:
     """The customer's active cart (wired as `Customer.cart`; the caller has authorized the customer)."""
     cart = await service.active_cart_of(info.context.services.engine, customer_key)
-    return await present(info, cart) if cart else None
+    return present(cart) if cart else None
 
 
 async def _readable_cart(info: Info, cart_id: str) -> Cart | None:
     try:
-        return await present(info, await _load(info, cart_id))
+        return present(await _load(info, cart_id))
     except CartForbidden:
         raise forbidden("This cart belongs to someone else.") from None
     except CartNotFound:
@@ -229,56 +260,60 @@ class CartMutation:
         self, info: Info, cart_id: strawberry.ID, lines: list[CartLineInput], expected_version: int | None = None
     ) -> CartPayload:
         services = info.context.services
+        key = decode_id(cart_id, "Cart", "cartId")
 
         async def change() -> service.Cart:
-            cart = await _load(info, cart_id)
-            return await service.add_lines(services.sessions, services.engine, cart.id, _adds(lines),
-                                           expected_version=expected_version, now=_now(info), rules=_rules(info))
+            return await service.add_lines(services.sessions, services.engine, key, _adds(lines),
+                                           expected_version=expected_version, now=_now(info), rules=_rules(info),
+                                           authorize=_authorizer(info))
 
-        return await _payload(info, decode_id(cart_id, "Cart", "cartId"), change)
+        return await _payload(info, key, change)
 
     @strawberry.mutation
     async def cart_lines_update(
         self, info: Info, cart_id: strawberry.ID, lines: list[CartLineUpdateInput], expected_version: int | None = None
     ) -> CartPayload:
         services = info.context.services
+        key = decode_id(cart_id, "Cart", "cartId")
 
         async def change() -> service.Cart:
-            cart = await _load(info, cart_id)
             changes = [LineSet(_key(line.line_id, "CartLine"), line.quantity) for line in lines]
-            return await service.update_lines(services.sessions, services.engine, cart.id, changes,
-                                              expected_version=expected_version, now=_now(info), rules=_rules(info))
+            return await service.update_lines(services.sessions, services.engine, key, changes,
+                                              expected_version=expected_version, now=_now(info), rules=_rules(info),
+                                              authorize=_authorizer(info))
 
-        return await _payload(info, decode_id(cart_id, "Cart", "cartId"), change)
+        return await _payload(info, key, change)
 
     @strawberry.mutation
     async def cart_lines_remove(
         self, info: Info, cart_id: strawberry.ID, line_ids: list[strawberry.ID], expected_version: int | None = None
     ) -> CartPayload:
         services = info.context.services
+        key = decode_id(cart_id, "Cart", "cartId")
 
         async def change() -> service.Cart:
-            cart = await _load(info, cart_id)
             keys = [_key(line_id, "CartLine") for line_id in line_ids]
-            return await service.remove_lines(services.sessions, cart.id, keys,
-                                              expected_version=expected_version, now=_now(info), rules=_rules(info))
+            return await service.remove_lines(services.sessions, key, keys, expected_version=expected_version,
+                                              now=_now(info), rules=_rules(info), authorize=_authorizer(info))
 
-        return await _payload(info, decode_id(cart_id, "Cart", "cartId"), change)
+        return await _payload(info, key, change)
 
     @strawberry.mutation
     async def cart_discount_codes_update(
         self, info: Info, cart_id: strawberry.ID, codes: list[str], expected_version: int | None = None
     ) -> CartPayload:
         services = info.context.services
+        key = decode_id(cart_id, "Cart", "cartId")
 
         async def change() -> service.Cart:
             cart = await _load(info, cart_id)
             problems = await pricing.check_codes(services.engine, codes, channel=info.context.channel.code,
                                                  now=_now(info), customer_key=cart.customer_key)
             return await service.set_discount_codes(services.sessions, cart.id, codes, problems,
-                                                    expected_version=expected_version, now=_now(info), rules=_rules(info))
+                                                    expected_version=expected_version, now=_now(info), rules=_rules(info),
+                                                    authorize=_authorizer(info))
 
-        return await _payload(info, decode_id(cart_id, "Cart", "cartId"), change)
+        return await _payload(info, key, change)
 
     @strawberry.mutation(description="The guest cart joins the signed-in customer's cart (see cart_merge_strategy).")
     async def cart_attach_to_customer(self, info: Info, cart_id: strawberry.ID) -> CartPayload:
@@ -300,7 +335,7 @@ class CartMutation:
         except CartError as error:
             return CartPayload(cart=None, user_errors=[user_error(error)])
         await _publish(info, changed)
-        return CartPayload(cart=await present(info, cart), user_errors=[])
+        return CartPayload(cart=present(cart), user_errors=[])
 
 
 @strawberry.type
@@ -328,7 +363,7 @@ class CartSubscription:
                         last = (cart.id, cart.version)
                         # Fresh loaders per event: a long subscription must not serve cached stock or prices.
                         info.context.loaders = Loaders(services.engine, currency=info.context.channel.currency)
-                        yield await present(info, cart)
+                        yield present(cart)
                     if cart.id != following:
                         break  # merged into another cart: follow that one
                     await anext(messages)

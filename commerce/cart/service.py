@@ -10,8 +10,9 @@ writer never waits for a second connection while it holds the lock.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,6 +27,7 @@ from commerce.cart.models import ACTIVE, MERGED, CartLineRow, CartRow
 from commerce.catalog import service as catalog
 from commerce.inventory import service as inventory
 from commerce.pricing.engine import normalize_code
+from core.db import sqlite_write_queue
 from core.ids import new_token
 from core.settings import Settings
 
@@ -51,6 +53,7 @@ MERGE_STRATEGIES = ("merge", "keep_guest", "keep_customer")
 
 Sessions = async_sessionmaker[AsyncSession]
 CodeChecker = Callable[[Sequence[str]], Any]  # async (codes) -> [problem code | None] per code
+Authorize = Callable[["Cart"], None]  # raises CartForbidden when the caller may not touch this cart
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,23 +107,35 @@ def _codes(raw: str) -> tuple[str, ...]:
     return tuple(c for c in raw.split(",") if c)
 
 
+@asynccontextmanager
+async def _unit_of_work(sessions: Sessions) -> AsyncIterator[AsyncSession]:
+    """One transaction that writes; SQLite writers of this process take turns (see sqlite_write_queue)."""
+    async with sessions() as session, sqlite_write_queue(session.bind), session.begin():
+        yield session
+
+
 def _expired(row: Any, now: datetime, rules: CartRules) -> bool:
     return row.customer_key is None and row.updated_at <= now - rules.guest_ttl
 
 
 async def _read(conn: Any, cart_id: str, *, lock: bool = False) -> Cart | None:
-    stmt = select(CartRow.__table__).where(CartRow.id == cart_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    row = (await conn.execute(stmt)).first()
-    if row is None:
-        return None
-    lines = await conn.execute(
-        select(CartLineRow.id, CartLineRow.variant_id, CartLineRow.quantity)
-        .where(CartLineRow.cart_id == cart_id).order_by(CartLineRow.id)
+    """The cart and its lines in one query (one round trip counts: SQLite writers hold the lock meanwhile)."""
+    stmt = (
+        select(CartRow.__table__, CartLineRow.id.label("line_id"), CartLineRow.variant_id.label("line_variant"),
+               CartLineRow.quantity.label("line_quantity"))
+        .outerjoin(CartLineRow, CartLineRow.cart_id == CartRow.id)
+        .where(CartRow.id == cart_id)
+        .order_by(CartLineRow.id)
     )
+    if lock:
+        stmt = stmt.with_for_update(of=CartRow)
+    rows = (await conn.execute(stmt)).all()
+    if not rows:
+        return None
+    row = rows[0]
+    lines = tuple(CartLine(r.line_id, r.line_variant, r.line_quantity) for r in rows if r.line_id is not None)
     return Cart(row.id, row.customer_key, row.status, row.merged_into, row.version, _codes(row.discount_codes),
-                tuple(CartLine(*line) for line in lines), row.created_at, row.updated_at)
+                lines, row.created_at, row.updated_at)
 
 
 async def get_cart(engine: AsyncEngine, cart_id: str, *, now: datetime, rules: CartRules) -> Cart | None:
@@ -192,6 +207,26 @@ def _usable(cart: Cart | None, now: datetime, rules: CartRules) -> Cart:
     return cart
 
 
+async def _locked(session: AsyncSession, cart_id: str, now: datetime, rules: CartRules, authorize: Authorize) -> Cart:
+    """The cart row locked for this unit of work (following a merge), if usable and the caller may."""
+    cart = await _read(session, cart_id, lock=True)
+    if cart is not None and cart.status == MERGED and cart.merged_into:
+        cart = await _read(session, cart.merged_into, lock=True)
+    cart = _usable(cart, now, rules)
+    authorize(cart)
+    return cart
+
+
+async def _changed(session: AsyncSession, cart: Cart, now: datetime, **fields: Any) -> Cart:
+    """The cart after `_bump`: its lines read back, the row's new values known without a read."""
+    lines = await session.execute(
+        select(CartLineRow.id, CartLineRow.variant_id, CartLineRow.quantity)
+        .where(CartLineRow.cart_id == cart.id).order_by(CartLineRow.id)
+    )
+    return replace(cart, version=cart.version + 1, updated_at=now, lines=tuple(CartLine(*line) for line in lines),
+                   **fields)
+
+
 def _check_version(cart: Cart, expected_version: int | None) -> None:
     if expected_version is not None and cart.version != expected_version:
         raise CartVersionConflict(f"The cart is at version {cart.version}, not {expected_version}: reload it.")
@@ -240,12 +275,13 @@ def _validate_adds(
 
 
 async def _apply_adds(session: AsyncSession, cart: Cart, adding: dict[int, int], now: datetime) -> Cart:
+    lines = {line.id: line for line in cart.lines}
     for variant_id, quantity in adding.items():
-        await session.execute(_upsert_add(session, cart.id, variant_id, quantity))
+        stmt = _upsert_add(session, cart.id, variant_id, quantity).returning(CartLineRow.id, CartLineRow.quantity)
+        line_id, total = (await session.execute(stmt)).one()
+        lines[line_id] = CartLine(line_id, variant_id, total)
     await _bump(session, cart, now)
-    fresh = await _read(session, cart.id)
-    assert fresh is not None
-    return fresh
+    return replace(cart, version=cart.version + 1, updated_at=now, lines=tuple(lines[k] for k in sorted(lines)))
 
 
 async def create_cart(
@@ -256,7 +292,7 @@ async def create_cart(
     known = await _catalog(engine, [line.variant_id for line in lines])
     for attempt in range(2):
         try:
-            async with sessions() as session, session.begin():
+            async with _unit_of_work(sessions) as session:
                 cart = None
                 if customer_key is not None:
                     found = (await session.execute(
@@ -281,26 +317,23 @@ async def create_cart(
 
 async def add_lines(
     sessions: Sessions, engine: AsyncEngine, cart_id: str, lines: Sequence[LineAdd], *,
-    expected_version: int | None, now: datetime, rules: CartRules,
+    expected_version: int | None, now: datetime, rules: CartRules, authorize: Authorize,
 ) -> Cart:
     known = await _catalog(engine, [line.variant_id for line in lines])
-    async with sessions() as session, session.begin():
-        cart = _usable(await _read(session, cart_id, lock=True), now, rules)
+    async with _unit_of_work(sessions) as session:
+        cart = await _locked(session, cart_id, now, rules, authorize)
         _check_version(cart, expected_version)
         return await _apply_adds(session, cart, _validate_adds(cart, lines, known, rules), now)
 
 
 async def update_lines(
     sessions: Sessions, engine: AsyncEngine, cart_id: str, lines: Sequence[LineSet], *,
-    expected_version: int | None, now: datetime, rules: CartRules,
+    expected_version: int | None, now: datetime, rules: CartRules, authorize: Authorize,
 ) -> Cart:
-    async with engine.connect() as conn:
-        variant_of = dict((await conn.execute(
-            select(CartLineRow.id, CartLineRow.variant_id).where(CartLineRow.cart_id == cart_id)
-        )).all())
-    known = await _catalog(engine, list(variant_of.values()))
-    async with sessions() as session, session.begin():
-        cart = _usable(await _read(session, cart_id, lock=True), now, rules)
+    before = await get_cart(engine, cart_id, now=now, rules=rules)
+    known = await _catalog(engine, [line.variant_id for line in before.lines] if before else [])
+    async with _unit_of_work(sessions) as session:
+        cart = await _locked(session, cart_id, now, rules, authorize)
         _check_version(cart, expected_version)
         by_id = {line.id: line for line in cart.lines}
         problems: list[CartError] = []
@@ -324,17 +357,15 @@ async def update_lines(
                 await session.execute(update(CartLineRow).where(CartLineRow.id == change.line_id)
                                       .values(quantity=change.quantity))
         await _bump(session, cart, now)
-        fresh = await _read(session, cart_id)
-        assert fresh is not None
-        return fresh
+        return await _changed(session, cart, now)
 
 
 async def remove_lines(
     sessions: Sessions, cart_id: str, line_ids: Sequence[int], *,
-    expected_version: int | None, now: datetime, rules: CartRules,
+    expected_version: int | None, now: datetime, rules: CartRules, authorize: Authorize,
 ) -> Cart:
-    async with sessions() as session, session.begin():
-        cart = _usable(await _read(session, cart_id, lock=True), now, rules)
+    async with _unit_of_work(sessions) as session:
+        cart = await _locked(session, cart_id, now, rules, authorize)
         _check_version(cart, expected_version)
         held = {line.id for line in cart.lines}
         _raise_if([
@@ -343,18 +374,16 @@ async def remove_lines(
         ])
         await session.execute(delete(CartLineRow).where(CartLineRow.id.in_(list(line_ids))))
         await _bump(session, cart, now)
-        fresh = await _read(session, cart_id)
-        assert fresh is not None
-        return fresh
+        return await _changed(session, cart, now)
 
 
 async def set_discount_codes(
     sessions: Sessions, cart_id: str, codes: Sequence[str], problems: Sequence[str | None], *,
-    expected_version: int | None, now: datetime, rules: CartRules,
+    expected_version: int | None, now: datetime, rules: CartRules, authorize: Authorize,
 ) -> Cart:
     """Replace the cart's codes; `problems` (from pricing's `check_codes`) refuse the whole change."""
-    async with sessions() as session, session.begin():
-        cart = _usable(await _read(session, cart_id, lock=True), now, rules)
+    async with _unit_of_work(sessions) as session:
+        cart = await _locked(session, cart_id, now, rules, authorize)
         _check_version(cart, expected_version)
         _raise_if([
             LineProblem(problem, f"The code {normalize_code(code)[:64]!r} cannot be used.", ["codes", str(i)])
@@ -362,9 +391,7 @@ async def set_discount_codes(
         ])
         held = list(dict.fromkeys(normalize_code(c) for c in codes if c.strip()))
         await _bump(session, cart, now, discount_codes=",".join(held))
-        fresh = await _read(session, cart_id)
-        assert fresh is not None
-        return fresh
+        return await _changed(session, cart, now, codes=tuple(held))
 
 
 async def attach_to_customer(
@@ -389,7 +416,7 @@ async def attach_to_customer(
     if own is not None and rules.merge_strategy != "keep_customer":
         wanted = list(dict.fromkeys((own.codes if rules.merge_strategy == "merge" else ()) + guest.codes))
         codes = [c for c, problem in zip(wanted, await check_codes(wanted)) if not problem]
-    async with sessions() as session, session.begin():
+    async with _unit_of_work(sessions) as session:
         guest = _usable(await _read(session, cart_id, lock=True), now, rules)
         if guest.customer_key is not None:  # attached meanwhile: answer as above
             if guest.customer_key != customer_key:
@@ -429,7 +456,7 @@ async def attach_to_customer(
 
 async def delete_expired_guest_carts(sessions: Sessions, *, now: datetime, rules: CartRules) -> int:
     """Delete abandoned guest carts (and merged ones past the same age); returns how many."""
-    async with sessions() as session, session.begin():
+    async with _unit_of_work(sessions) as session:
         result = await session.execute(
             delete(CartRow).where(
                 CartRow.updated_at <= now - rules.guest_ttl,

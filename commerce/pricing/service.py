@@ -93,18 +93,15 @@ async def price_lines(
     """Lines priced from the price book of `currency`, with the promotions that apply now."""
     variant_ids = [line.variant_id for line in lines]
     prices = await prices_by_variant_ids(engine, variant_ids, currency) if lines else {}
-    variants = await catalog.variants_by_ids(engine, variant_ids) if lines else {}
-    products = await catalog.products_by_ids(engine, sorted({v.product_id for v in variants.values()})) if variants else {}
+    scopes = await catalog.variant_scopes(engine, variant_ids) if lines else {}
     inputs = []
     for line in lines:
-        variant = variants.get(line.variant_id)
-        product = products.get(variant.product_id) if variant else None
         if line.variant_id not in prices:
             continue  # not for sale in this currency: the cart shows it unpriced, checkout refuses it
+        product_id, category_id = scopes.get(line.variant_id, (None, None))
         inputs.append(LineInput(
-            key=line.key, variant_id=line.variant_id, product_id=variant.product_id if variant else None,
-            category_id=product.category_id if product else None, unit_price=prices[line.variant_id],
-            quantity=line.quantity,
+            key=line.key, variant_id=line.variant_id, product_id=product_id, category_id=category_id,
+            unit_price=prices[line.variant_id], quantity=line.quantity,
         ))
     promotions = await load_promotions(engine, codes)
     usage = await customer_usage(engine, customer_key, [p.id for p in promotions])
