@@ -51,6 +51,15 @@ def start_server(database_url: str, port: int, workdir: Path) -> subprocess.Pope
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU the server process used so far (Linux), to tell its cost from the machine's load."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def wait_ready(client: httpx.AsyncClient) -> None:
     for _ in range(400):
         try:
@@ -103,25 +112,27 @@ class Run:
             lost += sum(((acked - held) + (held - acked)).values())
         return lost
 
-    def report(self, label: str, seconds: float, lost: int) -> None:
+    def report(self, label: str, seconds: float, lost: int, cpu: float) -> None:
         lat = sorted(self.latencies)
         p50 = statistics.median(lat) * 1000
         p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000
         print(f"{label:<28} {len(lat) / seconds:8.0f} adds/s   p50 {p50:6.1f} ms   p99 {p99:6.1f} ms   "
               f"acked {sum(sum(c.values()) for c in self.acked.values()):6d}   refused {self.refused:5d}   "
-              f"lost {lost}")
+              f"lost {lost}   server CPU {cpu / max(1, len(lat)) * 1000:4.1f} ms/add")
 
 
-async def scenario(http: httpx.AsyncClient, variants: list[str], clients: int, seconds: float, shared: bool) -> int:
+async def scenario(
+    http: httpx.AsyncClient, server: int, variants: list[str], clients: int, seconds: float, shared: bool
+) -> int:
     run = Run()
     carts = [(await gql(http, CREATE))["cartCreate"]["cart"]["id"]] * clients if shared else [
         (await gql(http, CREATE))["cartCreate"]["cart"]["id"] for _ in range(clients)]
-    started = time.monotonic()
+    started, cpu = time.monotonic(), cpu_seconds(server)
     await asyncio.gather(*[run.client(http, cart, variants, started + seconds) for cart in carts])
-    elapsed = time.monotonic() - started
+    elapsed, cpu = time.monotonic() - started, cpu_seconds(server) - cpu
     lost = await run.lost(http)
     label = f"{clients} clients, one shared cart" if shared else f"{clients} clients, own carts"
-    run.report(label, elapsed, lost)
+    run.report(label, elapsed, lost, cpu)
     return lost
 
 
@@ -142,12 +153,12 @@ async def main() -> int:
                 data = await gql(http, VARIANTS)
                 stocked = [v["id"] for e in data["products"]["edges"] for v in e["node"]["variants"]
                            if v["quantityAvailable"] >= 20]
-                await scenario(http, stocked[:20], 4, 1.0, shared=False)  # warm-up
+                await scenario(http, server.pid, stocked[:20], 4, 1.0, shared=False)  # warm-up
                 print(f"cartLinesAdd on {url.split(':')[0]}, server on CPU 0, clients on CPU 1, {args.seconds:.0f} s each")
                 lost = 0
                 for clients in (1, 8, 50):
-                    lost += await scenario(http, stocked[:90], clients, args.seconds, shared=False)
-                lost += await scenario(http, stocked, 20, args.seconds, shared=True)
+                    lost += await scenario(http, server.pid, stocked[:90], clients, args.seconds, shared=False)
+                lost += await scenario(http, server.pid, stocked, 20, args.seconds, shared=True)
         finally:
             server.terminate()
             server.wait(timeout=15)

@@ -46,6 +46,18 @@ async def _seed(settings: Settings, products: int) -> None:
         print("the database already has data: nothing seeded")
 
 
+async def _expire_carts(settings: Settings) -> int:
+    from commerce.cart.service import CartRules, delete_expired_guest_carts
+    from core.clock import SystemClock
+
+    engine = create_engine(settings.database_url)
+    try:
+        return await delete_expired_guest_carts(engine, now=SystemClock().now(),
+                                                rules=CartRules.of(settings))
+    finally:
+        await engine.dispose()
+
+
 def _serve(settings: Settings, *, demo: bool, workers: int) -> None:
     import uvicorn
 
@@ -89,6 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands.add_parser("migrate", help="upgrade the database schema (Alembic)")
     seed = commands.add_parser("seed", help="fill an empty database with demo data")
     seed.add_argument("--products", type=int, default=200)
+    commands.add_parser("expire-carts", help="delete guest carts idle longer than OMNIGATE_GUEST_CART_TTL_SECONDS")
     token = commands.add_parser("token", help="mint an access token for an operator or a test")
     token.add_argument("--role", required=True, choices=["customer", "staff", "agent", "dpo", "admin"])
     token.add_argument("--customer", help="the customer's ID (for --role customer)")
@@ -104,6 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.command == "migrate":
         asyncio.run(_migrate(settings))
         print("database is up to date")
+    elif args.command == "expire-carts":
+        print(f"deleted {asyncio.run(_expire_carts(settings))} expired guest carts")
     elif args.command == "token":
         print(_mint(settings, args))
     elif args.command == "seed":

@@ -249,7 +249,7 @@ class CartMutation:
 
         async def change() -> service.Cart:
             return await service.create_cart(
-                services.sessions, services.engine, customer_key=_customer_key(info.context.principal),
+                services.engine, customer_key=_customer_key(info.context.principal),
                 lines=_adds(lines or []), now=_now(info), rules=_rules(info),
             )
 
@@ -263,7 +263,7 @@ class CartMutation:
         key = decode_id(cart_id, "Cart", "cartId")
 
         async def change() -> service.Cart:
-            return await service.add_lines(services.sessions, services.engine, key, _adds(lines),
+            return await service.add_lines(services.engine, key, _adds(lines),
                                            expected_version=expected_version, now=_now(info), rules=_rules(info),
                                            authorize=_authorizer(info))
 
@@ -278,7 +278,7 @@ class CartMutation:
 
         async def change() -> service.Cart:
             changes = [LineSet(_key(line.line_id, "CartLine"), line.quantity) for line in lines]
-            return await service.update_lines(services.sessions, services.engine, key, changes,
+            return await service.update_lines(services.engine, key, changes,
                                               expected_version=expected_version, now=_now(info), rules=_rules(info),
                                               authorize=_authorizer(info))
 
@@ -293,7 +293,7 @@ class CartMutation:
 
         async def change() -> service.Cart:
             keys = [_key(line_id, "CartLine") for line_id in line_ids]
-            return await service.remove_lines(services.sessions, key, keys, expected_version=expected_version,
+            return await service.remove_lines(services.engine, key, keys, expected_version=expected_version,
                                               now=_now(info), rules=_rules(info), authorize=_authorizer(info))
 
         return await _payload(info, key, change)
@@ -309,7 +309,7 @@ class CartMutation:
             cart = await _load(info, cart_id)
             problems = await pricing.check_codes(services.engine, codes, channel=info.context.channel.code,
                                                  now=_now(info), customer_key=cart.customer_key)
-            return await service.set_discount_codes(services.sessions, cart.id, codes, problems,
+            return await service.set_discount_codes(services.engine, cart.id, codes, problems,
                                                     expected_version=expected_version, now=_now(info), rules=_rules(info),
                                                     authorize=_authorizer(info))
 
@@ -329,7 +329,7 @@ class CartMutation:
 
         try:
             cart, changed = await service.attach_to_customer(
-                services.sessions, services.engine, key, customer_key, now=_now(info), rules=_rules(info),
+                services.engine, key, customer_key, now=_now(info), rules=_rules(info),
                 check_codes=check_codes,
             )
         except CartError as error:

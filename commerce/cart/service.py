@@ -10,24 +10,25 @@ writer never waits for a second connection while it holds the lock.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from commerce.cart.errors import CartError, CartForbidden, CartInputErrors, CartNotFound, CartVersionConflict, LineProblem
 from commerce.cart.models import ACTIVE, MERGED, CartLineRow, CartRow
 from commerce.catalog import service as catalog
 from commerce.inventory import service as inventory
 from commerce.pricing.engine import normalize_code
-from core.db import sqlite_write_queue
+from core.db import sqlite_write_queue, writer
 from core.ids import new_token
 from core.settings import Settings
 
@@ -51,7 +52,6 @@ __all__ = [
 
 MERGE_STRATEGIES = ("merge", "keep_guest", "keep_customer")
 
-Sessions = async_sessionmaker[AsyncSession]
 CodeChecker = Callable[[Sequence[str]], Any]  # async (codes) -> [problem code | None] per code
 Authorize = Callable[["Cart"], None]  # raises CartForbidden when the caller may not touch this cart
 
@@ -108,10 +108,13 @@ def _codes(raw: str) -> tuple[str, ...]:
 
 
 @asynccontextmanager
-async def _unit_of_work(sessions: Sessions) -> AsyncIterator[AsyncSession]:
-    """One transaction that writes; SQLite writers of this process take turns (see sqlite_write_queue)."""
-    async with sessions() as session, sqlite_write_queue(session.bind), session.begin():
-        yield session
+async def _unit_of_work(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """One transaction that writes (BEGIN IMMEDIATE on SQLite, whose writers here take turns).
+
+    Core statements on a connection, not an ORM conn: this path is hot and holds the lock.
+    """
+    async with sqlite_write_queue(engine), writer(engine).begin() as conn:
+        yield conn
 
 
 def _expired(row: Any, now: datetime, rules: CartRules) -> bool:
@@ -174,8 +177,7 @@ async def _catalog(engine: AsyncEngine, variant_ids: Sequence[int]) -> _Catalog:
     ids = sorted(set(variant_ids))
     if not ids:
         return _Catalog(frozenset(), {})
-    variants = await catalog.variants_by_ids(engine, ids)
-    stock = await inventory.stock_by_variant_ids(engine, ids)
+    variants, stock = await asyncio.gather(catalog.variants_by_ids(engine, ids), inventory.stock_by_variant_ids(engine, ids))
     return _Catalog(frozenset(variants), {vid: sum(max(0, s.available) for s in levels) for vid, levels in stock.items()})
 
 
@@ -207,19 +209,19 @@ def _usable(cart: Cart | None, now: datetime, rules: CartRules) -> Cart:
     return cart
 
 
-async def _locked(session: AsyncSession, cart_id: str, now: datetime, rules: CartRules, authorize: Authorize) -> Cart:
+async def _locked(conn: AsyncConnection, cart_id: str, now: datetime, rules: CartRules, authorize: Authorize) -> Cart:
     """The cart row locked for this unit of work (following a merge), if usable and the caller may."""
-    cart = await _read(session, cart_id, lock=True)
+    cart = await _read(conn, cart_id, lock=True)
     if cart is not None and cart.status == MERGED and cart.merged_into:
-        cart = await _read(session, cart.merged_into, lock=True)
+        cart = await _read(conn, cart.merged_into, lock=True)
     cart = _usable(cart, now, rules)
     authorize(cart)
     return cart
 
 
-async def _changed(session: AsyncSession, cart: Cart, now: datetime, **fields: Any) -> Cart:
+async def _changed(conn: AsyncConnection, cart: Cart, now: datetime, **fields: Any) -> Cart:
     """The cart after `_bump`: its lines read back, the row's new values known without a read."""
-    lines = await session.execute(
+    lines = await conn.execute(
         select(CartLineRow.id, CartLineRow.variant_id, CartLineRow.quantity)
         .where(CartLineRow.cart_id == cart.id).order_by(CartLineRow.id)
     )
@@ -232,8 +234,8 @@ def _check_version(cart: Cart, expected_version: int | None) -> None:
         raise CartVersionConflict(f"The cart is at version {cart.version}, not {expected_version}: reload it.")
 
 
-async def _bump(session: AsyncSession, cart: Cart, now: datetime, **values: Any) -> None:
-    result = await session.execute(
+async def _bump(conn: AsyncConnection, cart: Cart, now: datetime, **values: Any) -> None:
+    result = await conn.execute(
         update(CartRow).where(CartRow.id == cart.id, CartRow.version == cart.version)
         .values(version=CartRow.version + 1, updated_at=now, **values)
     )
@@ -241,8 +243,8 @@ async def _bump(session: AsyncSession, cart: Cart, now: datetime, **values: Any)
         raise CartVersionConflict("The cart changed meanwhile: reload it.")
 
 
-def _upsert_add(session: AsyncSession, cart_id: str, variant_id: int, quantity: int) -> Any:
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+def _upsert_add(conn: AsyncConnection, cart_id: str, variant_id: int, quantity: int) -> Any:
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     stmt = insert(CartLineRow).values(cart_id=cart_id, variant_id=variant_id, quantity=quantity)
     return stmt.on_conflict_do_update(
         index_elements=["cart_id", "variant_id"], set_={"quantity": CartLineRow.quantity + stmt.excluded.quantity}
@@ -274,41 +276,41 @@ def _validate_adds(
     return adding
 
 
-async def _apply_adds(session: AsyncSession, cart: Cart, adding: dict[int, int], now: datetime) -> Cart:
+async def _apply_adds(conn: AsyncConnection, cart: Cart, adding: dict[int, int], now: datetime) -> Cart:
     lines = {line.id: line for line in cart.lines}
     for variant_id, quantity in adding.items():
-        stmt = _upsert_add(session, cart.id, variant_id, quantity).returning(CartLineRow.id, CartLineRow.quantity)
-        line_id, total = (await session.execute(stmt)).one()
+        stmt = _upsert_add(conn, cart.id, variant_id, quantity).returning(CartLineRow.id, CartLineRow.quantity)
+        line_id, total = (await conn.execute(stmt)).one()
         lines[line_id] = CartLine(line_id, variant_id, total)
-    await _bump(session, cart, now)
+    await _bump(conn, cart, now)
     return replace(cart, version=cart.version + 1, updated_at=now, lines=tuple(lines[k] for k in sorted(lines)))
 
 
 async def create_cart(
-    sessions: Sessions, engine: AsyncEngine, *, customer_key: int | None, lines: Sequence[LineAdd],
+    engine: AsyncEngine, *, customer_key: int | None, lines: Sequence[LineAdd],
     now: datetime, rules: CartRules,
 ) -> Cart:
     """A new guest cart, or for a customer their one active cart (created when they have none)."""
     known = await _catalog(engine, [line.variant_id for line in lines])
     for attempt in range(2):
         try:
-            async with _unit_of_work(sessions) as session:
+            async with _unit_of_work(engine) as conn:
                 cart = None
                 if customer_key is not None:
-                    found = (await session.execute(
+                    found = (await conn.execute(
                         select(CartRow.id).where(CartRow.customer_key == customer_key, CartRow.status == ACTIVE)
                         .with_for_update()
                     )).scalar()
-                    cart = await _read(session, found, lock=True) if found else None
+                    cart = await _read(conn, found, lock=True) if found else None
                 if cart is None:
                     cart_id = new_token()
-                    session.add(CartRow(id=cart_id, customer_key=customer_key, status=ACTIVE, version=1,
-                                        discount_codes="", created_at=now, updated_at=now))
-                    await session.flush()
-                    cart = await _read(session, cart_id)
+                    await conn.execute(CartRow.__table__.insert().values(
+                        id=cart_id, customer_key=customer_key, status=ACTIVE, version=1, discount_codes="",
+                        created_at=now, updated_at=now))
+                    cart = await _read(conn, cart_id)
                     assert cart is not None
                 adding = _validate_adds(cart, lines, known, rules)
-                return await _apply_adds(session, cart, adding, now) if adding else cart
+                return await _apply_adds(conn, cart, adding, now) if adding else cart
         except IntegrityError:
             if attempt:  # another device created the customer's cart at the same moment: use it
                 raise
@@ -316,24 +318,24 @@ async def create_cart(
 
 
 async def add_lines(
-    sessions: Sessions, engine: AsyncEngine, cart_id: str, lines: Sequence[LineAdd], *,
+    engine: AsyncEngine, cart_id: str, lines: Sequence[LineAdd], *,
     expected_version: int | None, now: datetime, rules: CartRules, authorize: Authorize,
 ) -> Cart:
     known = await _catalog(engine, [line.variant_id for line in lines])
-    async with _unit_of_work(sessions) as session:
-        cart = await _locked(session, cart_id, now, rules, authorize)
+    async with _unit_of_work(engine) as conn:
+        cart = await _locked(conn, cart_id, now, rules, authorize)
         _check_version(cart, expected_version)
-        return await _apply_adds(session, cart, _validate_adds(cart, lines, known, rules), now)
+        return await _apply_adds(conn, cart, _validate_adds(cart, lines, known, rules), now)
 
 
 async def update_lines(
-    sessions: Sessions, engine: AsyncEngine, cart_id: str, lines: Sequence[LineSet], *,
+    engine: AsyncEngine, cart_id: str, lines: Sequence[LineSet], *,
     expected_version: int | None, now: datetime, rules: CartRules, authorize: Authorize,
 ) -> Cart:
     before = await get_cart(engine, cart_id, now=now, rules=rules)
     known = await _catalog(engine, [line.variant_id for line in before.lines] if before else [])
-    async with _unit_of_work(sessions) as session:
-        cart = await _locked(session, cart_id, now, rules, authorize)
+    async with _unit_of_work(engine) as conn:
+        cart = await _locked(conn, cart_id, now, rules, authorize)
         _check_version(cart, expected_version)
         by_id = {line.id: line for line in cart.lines}
         problems: list[CartError] = []
@@ -352,50 +354,50 @@ async def update_lines(
         _raise_if(problems)
         for change in lines:
             if change.quantity == 0:
-                await session.execute(delete(CartLineRow).where(CartLineRow.id == change.line_id))
+                await conn.execute(delete(CartLineRow).where(CartLineRow.id == change.line_id))
             else:
-                await session.execute(update(CartLineRow).where(CartLineRow.id == change.line_id)
+                await conn.execute(update(CartLineRow).where(CartLineRow.id == change.line_id)
                                       .values(quantity=change.quantity))
-        await _bump(session, cart, now)
-        return await _changed(session, cart, now)
+        await _bump(conn, cart, now)
+        return await _changed(conn, cart, now)
 
 
 async def remove_lines(
-    sessions: Sessions, cart_id: str, line_ids: Sequence[int], *,
+    engine: AsyncEngine, cart_id: str, line_ids: Sequence[int], *,
     expected_version: int | None, now: datetime, rules: CartRules, authorize: Authorize,
 ) -> Cart:
-    async with _unit_of_work(sessions) as session:
-        cart = await _locked(session, cart_id, now, rules, authorize)
+    async with _unit_of_work(engine) as conn:
+        cart = await _locked(conn, cart_id, now, rules, authorize)
         _check_version(cart, expected_version)
         held = {line.id for line in cart.lines}
         _raise_if([
             LineProblem("CART_LINE_NOT_FOUND", "No such line in this cart.", ["lineIds", str(i)])
             for i, line_id in enumerate(line_ids) if line_id not in held
         ])
-        await session.execute(delete(CartLineRow).where(CartLineRow.id.in_(list(line_ids))))
-        await _bump(session, cart, now)
-        return await _changed(session, cart, now)
+        await conn.execute(delete(CartLineRow).where(CartLineRow.id.in_(list(line_ids))))
+        await _bump(conn, cart, now)
+        return await _changed(conn, cart, now)
 
 
 async def set_discount_codes(
-    sessions: Sessions, cart_id: str, codes: Sequence[str], problems: Sequence[str | None], *,
+    engine: AsyncEngine, cart_id: str, codes: Sequence[str], problems: Sequence[str | None], *,
     expected_version: int | None, now: datetime, rules: CartRules, authorize: Authorize,
 ) -> Cart:
     """Replace the cart's codes; `problems` (from pricing's `check_codes`) refuse the whole change."""
-    async with _unit_of_work(sessions) as session:
-        cart = await _locked(session, cart_id, now, rules, authorize)
+    async with _unit_of_work(engine) as conn:
+        cart = await _locked(conn, cart_id, now, rules, authorize)
         _check_version(cart, expected_version)
         _raise_if([
             LineProblem(problem, f"The code {normalize_code(code)[:64]!r} cannot be used.", ["codes", str(i)])
             for i, (code, problem) in enumerate(zip(codes, problems)) if problem
         ])
         held = list(dict.fromkeys(normalize_code(c) for c in codes if c.strip()))
-        await _bump(session, cart, now, discount_codes=",".join(held))
-        return await _changed(session, cart, now, codes=tuple(held))
+        await _bump(conn, cart, now, discount_codes=",".join(held))
+        return await _changed(conn, cart, now, codes=tuple(held))
 
 
 async def attach_to_customer(
-    sessions: Sessions, engine: AsyncEngine, cart_id: str, customer_key: int, *,
+    engine: AsyncEngine, cart_id: str, customer_key: int, *,
     now: datetime, rules: CartRules, check_codes: CodeChecker,
 ) -> tuple[Cart, tuple[str, ...]]:
     """The guest cart joins the customer's active cart (see `cart_merge_strategy`).
@@ -416,23 +418,23 @@ async def attach_to_customer(
     if own is not None and rules.merge_strategy != "keep_customer":
         wanted = list(dict.fromkeys((own.codes if rules.merge_strategy == "merge" else ()) + guest.codes))
         codes = [c for c, problem in zip(wanted, await check_codes(wanted)) if not problem]
-    async with _unit_of_work(sessions) as session:
-        guest = _usable(await _read(session, cart_id, lock=True), now, rules)
+    async with _unit_of_work(engine) as conn:
+        guest = _usable(await _read(conn, cart_id, lock=True), now, rules)
         if guest.customer_key is not None:  # attached meanwhile: answer as above
             if guest.customer_key != customer_key:
                 raise CartForbidden("This cart belongs to someone else.")
             return guest, ()
-        found = (await session.execute(
+        found = (await conn.execute(
             select(CartRow.id).where(CartRow.customer_key == customer_key, CartRow.status == ACTIVE).with_for_update()
         )).scalar()
-        target = await _read(session, found, lock=True) if found else None
+        target = await _read(conn, found, lock=True) if found else None
         if target is None:  # no cart yet: the guest cart simply becomes theirs
-            await _bump(session, guest, now, customer_key=customer_key)
-            fresh = await _read(session, cart_id)
+            await _bump(conn, guest, now, customer_key=customer_key)
+            fresh = await _read(conn, cart_id)
             assert fresh is not None
             return fresh, (cart_id,)
         if rules.merge_strategy == "keep_guest":
-            await session.execute(delete(CartLineRow).where(CartLineRow.cart_id == target.id))
+            await conn.execute(delete(CartLineRow).where(CartLineRow.cart_id == target.id))
             current: dict[int, int] = {}
         else:
             current = {line.variant_id: line.quantity for line in target.lines}
@@ -444,23 +446,20 @@ async def attach_to_customer(
                 cap = min(rules.max_line_quantity, known.available.get(line.variant_id, 0))
                 add = max(0, min(have + line.quantity, cap) - have)
                 if add and (line.variant_id in current or len(current) < rules.max_lines):
-                    await session.execute(_upsert_add(session, target.id, line.variant_id, add))
+                    await conn.execute(_upsert_add(conn, target.id, line.variant_id, add))
                     current[line.variant_id] = have + add
         values = {} if rules.merge_strategy == "keep_customer" else {"discount_codes": ",".join(codes)}
-        await _bump(session, target, now, **values)
-        await _bump(session, guest, now, status=MERGED, merged_into=target.id)
-        fresh = await _read(session, target.id)
+        await _bump(conn, target, now, **values)
+        await _bump(conn, guest, now, status=MERGED, merged_into=target.id)
+        fresh = await _read(conn, target.id)
         assert fresh is not None
         return fresh, (target.id, cart_id)
 
 
-async def delete_expired_guest_carts(sessions: Sessions, *, now: datetime, rules: CartRules) -> int:
-    """Delete abandoned guest carts (and merged ones past the same age); returns how many."""
-    async with _unit_of_work(sessions) as session:
-        result = await session.execute(
-            delete(CartRow).where(
-                CartRow.updated_at <= now - rules.guest_ttl,
-                or_(CartRow.customer_key.is_(None), and_(CartRow.status == MERGED)),
-            )
+async def delete_expired_guest_carts(engine: AsyncEngine, *, now: datetime, rules: CartRules) -> int:
+    """Delete abandoned guest carts (merged guest carts too, past the same age); returns how many."""
+    async with _unit_of_work(engine) as conn:
+        result = await conn.execute(
+            delete(CartRow).where(CartRow.customer_key.is_(None), CartRow.updated_at <= now - rules.guest_ttl)
         )
         return int(result.rowcount or 0)

@@ -174,3 +174,59 @@ async def test_merge_strategy_setting(gql, token_for, runtime, strategy, expecte
     merged = await mutate(gql, ATTACH, {"cartId": guest["id"]}, web)
     assert merged["cart"]["id"] == own["id"]
     assert quantities(merged["cart"]) == {v[i]["sku"]: q for i, q in expected.items()}
+
+
+async def test_devices_creating_a_cart_at_the_same_moment_get_one_cart(gql, token_for, engine):
+    import asyncio
+
+    from sqlalchemy import func, select
+
+    from commerce.cart.models import CartRow
+
+    v = await variants(gql, min_available=8)
+    payloads = await asyncio.gather(*[
+        mutate(gql, CREATE, {"lines": [line(v[0])]}, device(token_for, channel, "5"))
+        for channel in ("web", "mobile", "store", "call-center") * 2
+    ])
+    assert len({p["cart"]["id"] for p in payloads}) == 1
+    async with engine.connect() as conn:
+        active = (await conn.execute(select(func.count()).select_from(CartRow).where(
+            CartRow.customer_key == 5, CartRow.status == "active"))).scalar_one()
+    assert active == 1
+    final = (await gql.data(READ, {"id": payloads[0]["cart"]["id"]}, headers=device(token_for, "web", "5")))["cart"]
+    assert quantities(final) == {v[0]["sku"]: 8}
+
+
+async def test_the_database_refuses_a_second_active_cart_for_a_customer(engine):
+    from datetime import datetime, timezone
+
+    from sqlalchemy.exc import IntegrityError
+
+    from commerce.cart.models import CartRow
+    from core.db import writer
+
+    now = datetime.now(timezone.utc)
+    row = {"customer_key": 9, "status": "active", "version": 1, "discount_codes": "", "created_at": now,
+           "updated_at": now}
+    async with writer(engine).begin() as conn:
+        await conn.execute(CartRow.__table__.insert().values(id="a" * 22, **row))
+    with pytest.raises(IntegrityError):
+        async with writer(engine).begin() as conn:
+            await conn.execute(CartRow.__table__.insert().values(id="b" * 22, **row))
+
+
+async def test_customer_cart_is_the_active_cart_priced_for_the_channel(gql, token_for, runtime):
+    from types import SimpleNamespace
+
+    from commerce.catalog.entities import Channel
+    from schema.cart import customer_cart
+    from schema.context import Context
+
+    v = await variants(gql, min_available=1)
+    mine = (await mutate(gql, CREATE, {"lines": [line(v[0])]}, device(token_for, "mobile", "3")))["cart"]
+    context = Context(services=runtime.services, channel=Channel(1, "web", "Web shop", "WEB", "PLN"))
+    info = SimpleNamespace(context=context)
+    found = await customer_cart(info, 3)
+    assert found is not None and found.id == mine["id"]
+    assert (await found.total(info)).amount == (await found.subtotal(info)).amount
+    assert await customer_cart(info, 4) is None

@@ -124,9 +124,9 @@ async def test_an_abandoned_guest_cart_expires_and_is_cleaned_up(gql, runtime, c
     rules = CartRules.of(runtime.settings)
     clock.advance(rules.guest_ttl - timedelta(seconds=1))
     assert (await gql.data(READ, {"id": cart["id"]}))["cart"] is not None
-    assert await delete_expired_guest_carts(runtime.services.sessions, now=clock.now(), rules=rules) == 0
+    assert await delete_expired_guest_carts(runtime.services.engine, now=clock.now(), rules=rules) == 0
     clock.advance(timedelta(seconds=2))
     assert (await gql.data(READ, {"id": cart["id"]}))["cart"] is None
     payload = await mutate(gql, ADD, {"cartId": cart["id"], "lines": [line(v[0])]})
     assert payload["userErrors"][0]["code"] == "CART_NOT_FOUND"
-    assert await delete_expired_guest_carts(runtime.services.sessions, now=clock.now(), rules=rules) == 1
+    assert await delete_expired_guest_carts(runtime.services.engine, now=clock.now(), rules=rules) == 1
