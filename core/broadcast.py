@@ -95,7 +95,13 @@ class PostgresBroadcaster(LocalBroadcaster):
             dsn = make_url(self._engine.url).set(drivername="postgresql").render_as_string(hide_password=False)
             connection = await asyncpg.connect(dsn)
             await connection.add_listener(PG_CHANNEL, self._on_notify)
+            connection.add_termination_listener(self._on_lost)
             self._connection = connection
+
+    def _on_lost(self, _connection: Any) -> None:
+        # The next subscriber reconnects; hints sent while no one listened are gone, which is
+        # why subscribers re-read the state instead of trusting a stream of deltas.
+        self._connection = None
 
     async def aclose(self) -> None:
         connection, self._connection = self._connection, None

@@ -154,12 +154,18 @@ async def get_cart(engine: AsyncEngine, cart_id: str, *, now: datetime, rules: C
     return None
 
 
+async def _active_of(conn: Any, customer_key: int, *, lock: bool = False) -> Cart | None:
+    stmt = select(CartRow.id).where(CartRow.customer_key == customer_key, CartRow.status == ACTIVE)
+    if lock:
+        stmt = stmt.with_for_update()
+    found = (await conn.execute(stmt)).scalar()
+    return await _read(conn, found, lock=lock) if found else None
+
+
 async def active_cart_of(engine: AsyncEngine, customer_key: int) -> Cart | None:
+    """The customer's one active cart, whichever device or channel made it."""
     async with engine.connect() as conn:
-        found = (await conn.execute(
-            select(CartRow.id).where(CartRow.customer_key == customer_key, CartRow.status == ACTIVE)
-        )).scalar()
-        return await _read(conn, found) if found else None
+        return await _active_of(conn, customer_key)
 
 
 # ---------------------------------------------------------------- validation helpers
@@ -295,13 +301,7 @@ async def create_cart(
     for attempt in range(2):
         try:
             async with _unit_of_work(engine) as conn:
-                cart = None
-                if customer_key is not None:
-                    found = (await conn.execute(
-                        select(CartRow.id).where(CartRow.customer_key == customer_key, CartRow.status == ACTIVE)
-                        .with_for_update()
-                    )).scalar()
-                    cart = await _read(conn, found, lock=True) if found else None
+                cart = await _active_of(conn, customer_key, lock=True) if customer_key is not None else None
                 if cart is None:
                     cart_id = new_token()
                     await conn.execute(CartRow.__table__.insert().values(
@@ -424,10 +424,7 @@ async def attach_to_customer(
             if guest.customer_key != customer_key:
                 raise CartForbidden("This cart belongs to someone else.")
             return guest, ()
-        found = (await conn.execute(
-            select(CartRow.id).where(CartRow.customer_key == customer_key, CartRow.status == ACTIVE).with_for_update()
-        )).scalar()
-        target = await _read(conn, found, lock=True) if found else None
+        target = await _active_of(conn, customer_key, lock=True)
         if target is None:  # no cart yet: the guest cart simply becomes theirs
             await _bump(conn, guest, now, customer_key=customer_key)
             fresh = await _read(conn, cart_id)
@@ -448,7 +445,10 @@ async def attach_to_customer(
                 if add and (line.variant_id in current or len(current) < rules.max_lines):
                     await conn.execute(_upsert_add(conn, target.id, line.variant_id, add))
                     current[line.variant_id] = have + add
-        values = {} if rules.merge_strategy == "keep_customer" else {"discount_codes": ",".join(codes)}
+        # Codes were united and checked for the cart read before the lock; should another device
+        # have made the customer's cart meanwhile, its codes stay as they are.
+        united = rules.merge_strategy != "keep_customer" and own is not None and own.id == target.id
+        values = {"discount_codes": ",".join(codes)} if united else {}
         await _bump(conn, target, now, **values)
         await _bump(conn, guest, now, status=MERGED, merged_into=target.id)
         fresh = await _read(conn, target.id)
