@@ -82,7 +82,7 @@ def writer(engine: AsyncEngine) -> AsyncEngine:
 def create_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> AsyncEngine:
     """An async engine tuned per backend: WAL and foreign keys on SQLite, a sized pool on PostgreSQL."""
     if is_sqlite(url):
-        engine = create_async_engine(url, echo=echo)
+        engine = create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine

@@ -10,7 +10,6 @@ writer never waits for a second connection while it holds the lock.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
@@ -183,7 +182,9 @@ async def _catalog(engine: AsyncEngine, variant_ids: Sequence[int]) -> _Catalog:
     ids = sorted(set(variant_ids))
     if not ids:
         return _Catalog(frozenset(), {})
-    variants, stock = await asyncio.gather(catalog.variants_by_ids(engine, ids), inventory.stock_by_variant_ids(engine, ids))
+    # One connection at a time per request: concurrent checkouts by one request can starve the pool.
+    variants = await catalog.variants_by_ids(engine, ids)
+    stock = await inventory.stock_by_variant_ids(engine, ids)
     return _Catalog(frozenset(variants), {vid: sum(max(0, s.available) for s in levels) for vid, levels in stock.items()})
 
 

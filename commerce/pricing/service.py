@@ -5,7 +5,6 @@ Cart and checkout call `price_lines`; `check_codes` tells which codes may be hel
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -93,10 +92,10 @@ async def price_lines(
 ) -> PricedCart:
     """Lines priced from the price book of `currency`, with the promotions that apply now."""
     variant_ids = [line.variant_id for line in lines]
-    prices, scopes, promotions = await asyncio.gather(
-        prices_by_variant_ids(engine, variant_ids, currency), catalog.variant_scopes(engine, variant_ids),
-        load_promotions(engine, codes),
-    )
+    promotions = await load_promotions(engine, codes)
+    prices = await prices_by_variant_ids(engine, variant_ids, currency) if lines else {}
+    scoped = any(p.product_ids or p.category_ids for p in promotions)  # else scopes change nothing
+    scopes = await catalog.variant_scopes(engine, variant_ids) if lines and scoped else {}
     inputs = []
     for line in lines:
         if line.variant_id not in prices:
@@ -106,5 +105,6 @@ async def price_lines(
             key=line.key, variant_id=line.variant_id, product_id=product_id, category_id=category_id,
             unit_price=prices[line.variant_id], quantity=line.quantity,
         ))
-    usage = await customer_usage(engine, customer_key, [p.id for p in promotions])
+    limited = [p.id for p in promotions if p.usage_limit_per_customer is not None]
+    usage = await customer_usage(engine, customer_key, limited)
     return price_cart(inputs, promotions, codes, currency=currency, channel=channel, now=now, customer_usage=usage)

@@ -37,3 +37,25 @@ async def test_codes_can_be_cleared(gql):
     await mutate(gql, CODES, {"cartId": cart["id"], "codes": ["WELCOME10"]})
     payload = await mutate(gql, CODES, {"cartId": cart["id"], "codes": []})
     assert payload["cart"]["discountCodes"] == [] and payload["cart"]["discounts"] == []
+
+
+async def test_a_category_code_discounts_only_that_categorys_lines(gql, engine):
+    from commerce.pricing.promotion_models import PromotionRow
+
+    data = await gql.data('{ products(first: 20) { edges { node { category { id slug } variants { id sku quantityAvailable } } } } }')
+    nodes = [e["node"] for e in data["products"]["edges"] if e["node"]["variants"][0]["quantityAvailable"] > 0]
+    kitchen = next(n for n in nodes if n["category"]["slug"] == "kitchen")
+    other = next(n for n in nodes if n["category"]["slug"] != "kitchen")
+    from core.ids import from_global_id
+
+    category_key = int(from_global_id(kitchen["category"]["id"], "Category")[1])
+    async with engine.begin() as conn:
+        await conn.execute(PromotionRow.__table__.insert().values(
+            code="KITCHEN20", description="20% off kitchen", kind="percentage", value=20,
+            product_ids=[], category_ids=[category_key], channels=[], active=True))
+    cart = (await mutate(gql, CREATE, {"lines": [line(kitchen["variants"][0]), line(other["variants"][0])]}))["cart"]
+    priced = (await mutate(gql, CODES, {"cartId": cart["id"], "codes": ["KITCHEN20"]}))["cart"]
+    by_sku = {x["variant"]["sku"]: x for x in priced["lines"]}
+    k, o = by_sku[kitchen["variants"][0]["sku"]], by_sku[other["variants"][0]["sku"]]
+    assert Decimal(k["total"]["amount"]) == (Decimal(k["unitPrice"]["amount"]) * Decimal("0.8")).quantize(Decimal("0.01"))
+    assert o["total"]["amount"] == o["unitPrice"]["amount"]
