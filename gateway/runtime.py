@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from commerce.cart.service import CartRules
 from core.broadcast import create_broadcaster
 from core.clock import Clock, SystemClock
 from core.db import create_engine, session_factory
@@ -32,6 +33,7 @@ class Runtime:
 
 def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     clock = clock or SystemClock()
+    CartRules.of(settings)  # a bad cart setting fails at start-up, not on a customer's request
     engine = create_engine(settings.database_url, echo=settings.database_echo, pool_size=settings.database_pool_size)
     tokens = TokenService(settings, clock)
     services = Services(settings=settings, engine=engine, sessions=session_factory(engine), clock=clock, tokens=tokens,

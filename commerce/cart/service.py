@@ -110,7 +110,7 @@ def _codes(raw: str) -> tuple[str, ...]:
 async def _unit_of_work(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """One transaction that writes (BEGIN IMMEDIATE on SQLite, whose writers here take turns).
 
-    Core statements on a connection, not an ORM conn: this path is hot and holds the lock.
+    Core statements on a connection, not an ORM session: this path is hot and holds the lock.
     """
     async with sqlite_write_queue(engine), writer(engine).begin() as conn:
         yield conn
