@@ -8,6 +8,7 @@ the channel likewise from `X-Channel`. A bad token or channel refuses the connec
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,10 +16,13 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
+from strawberry.types.execution import ExecutionResult, PreExecutionError
 
 from gateway.auth import AuthenticationError, authenticate
 from gateway.runtime import Runtime
 from schema.context import Context
+from schema.execution import mask_errors
 
 __all__ = ["GraphQLWebSocket"]
 
@@ -39,8 +43,23 @@ def _param(params: Any, name: str) -> str | None:
     return None
 
 
+class _MaskingHandler(BaseGraphQLTransportWSHandler):
+    """Unexpected errors in a subscription are masked as over HTTP (`schema.execution.mask_errors`)."""
+
+    async def _send_result_stream(self, operation: Any, result_source: Any) -> None:
+        async def masked() -> AsyncIterator[Any]:
+            async for result in result_source:
+                if isinstance(result, ExecutionResult) and not isinstance(result, PreExecutionError):
+                    result.errors = mask_errors(result.errors)
+                yield result
+
+        await super()._send_result_stream(operation, masked())
+
+
 class GraphQLWebSocket(GraphQL):
     """The WebSocket half of /graphql; HTTP stays with `graphql_http` (our executor)."""
+
+    graphql_transport_ws_handler_class = _MaskingHandler
 
     def __init__(self, runtime: Runtime) -> None:
         super().__init__(runtime.executor.schema, graphql_ide=None, subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,))

@@ -18,6 +18,7 @@ import pytest
 import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 
+from core.ids import from_global_id
 from gateway.app import create_app
 from tests.cart.gql_docs import ADD, CART_FIELDS, CREATE, line, mutate, quantities, variants
 
@@ -141,3 +142,22 @@ async def test_a_change_through_one_replica_reaches_a_subscriber_on_another(gql,
                 assert response.json()["data"]["cartLinesAdd"]["userErrors"] == []
             update = (await next_message(ws))["payload"]["data"]["cartUpdated"]
             assert quantities(update) == {v[0]["sku"]: 1, v[1]["sku"]: 1}
+
+
+async def test_an_unexpected_error_in_a_subscription_is_masked(gql, runtime, token_for, monkeypatch):
+    from commerce.cart import service
+
+    cart = (await mutate(gql, CREATE, {}))["cart"]
+
+    async def broken(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("internal detail that must not reach the client")
+
+    async with serving(runtime) as port:
+        async with subscription(port, cart["id"], {}) as ws:
+            assert (await next_message(ws))["type"] == "next"
+            monkeypatch.setattr(service, "get_cart", broken)
+            await runtime.services.broadcaster.publish(f"cart:{from_global_id(cart['id'], 'Cart')[1]}")
+            message = await next_message(ws)
+    error = message["payload"]["errors"][0]
+    assert error["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
+    assert "internal detail" not in json.dumps(message)
