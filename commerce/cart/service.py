@@ -47,6 +47,8 @@ __all__ = [
     "set_discount_codes",
     "attach_to_customer",
     "delete_expired_guest_carts",
+    "carts_of_customer",
+    "erase_customer_carts",
 ]
 
 MERGE_STRATEGIES = ("merge", "keep_guest", "keep_customer")
@@ -463,4 +465,22 @@ async def delete_expired_guest_carts(engine: AsyncEngine, *, now: datetime, rule
         result = await conn.execute(
             delete(CartRow).where(CartRow.customer_key.is_(None), CartRow.updated_at <= now - rules.guest_ttl)
         )
+        return int(result.rowcount or 0)
+
+
+async def carts_of_customer(engine: AsyncEngine, customer_key: int) -> list[Cart]:
+    """Every cart held for a customer (for a data-subject export)."""
+    async with engine.connect() as conn:
+        ids = (await conn.execute(select(CartRow.id).where(CartRow.customer_key == customer_key))).scalars().all()
+        return [cart for cart_id in ids if (cart := await _read(conn, cart_id)) is not None]
+
+
+async def erase_customer_carts(engine: AsyncEngine, customer_key: int) -> int:
+    """Delete a customer's carts (for erasure); guest carts merged into them go too. Returns how many."""
+    async with _unit_of_work(engine) as conn:
+        ids = (await conn.execute(select(CartRow.id).where(CartRow.customer_key == customer_key))).scalars().all()
+        if not ids:
+            return 0
+        await conn.execute(delete(CartRow).where(CartRow.merged_into.in_(ids)))
+        result = await conn.execute(delete(CartRow).where(CartRow.id.in_(ids)))
         return int(result.rowcount or 0)

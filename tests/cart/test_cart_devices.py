@@ -230,3 +230,19 @@ async def test_customer_cart_is_the_active_cart_priced_for_the_channel(gql, toke
     assert found is not None and found.id == mine["id"]
     assert (await found.total(info)).amount == (await found.subtotal(info)).amount
     assert await customer_cart(info, 4) is None
+
+
+async def test_a_customers_carts_can_be_exported_and_erased(gql, token_for, engine):
+    from commerce.cart.service import carts_of_customer, erase_customer_carts
+
+    web = device(token_for, "web", "11")
+    v = await variants(gql, min_available=1)
+    own = (await mutate(gql, CREATE, {"lines": [line(v[0])]}, web))["cart"]
+    guest = (await mutate(gql, CREATE, {"lines": [line(v[1])]}))["cart"]
+    await mutate(gql, ATTACH, {"cartId": guest["id"]}, web)
+    exported = await carts_of_customer(engine, 11)
+    assert [len(c.lines) for c in exported] == [2]
+    assert await erase_customer_carts(engine, 11) == 1
+    assert await carts_of_customer(engine, 11) == []
+    for cart_id in (own["id"], guest["id"]):
+        assert (await gql.data(READ, {"id": cart_id}, headers=web))["cart"] is None
