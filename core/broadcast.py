@@ -10,7 +10,6 @@ message instead of growing without bound.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
@@ -23,7 +22,6 @@ from core.db import is_sqlite
 
 __all__ = ["Broadcaster", "LocalBroadcaster", "PostgresBroadcaster", "create_broadcaster"]
 
-logger = logging.getLogger("omnigate.broadcast")
 PG_CHANNEL = "omnigate_events"
 
 

@@ -80,7 +80,11 @@ def writer(engine: AsyncEngine) -> AsyncEngine:
 
 
 def create_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> AsyncEngine:
-    """An async engine tuned per backend: WAL and foreign keys on SQLite, a sized pool on PostgreSQL."""
+    """An async engine tuned per backend: WAL and foreign keys on SQLite; a sized pool on both.
+
+    (SQLite's default pool kept 5 connections and closed overflow ones at check-in, so under
+    load each request reopened a connection: a thread and the PRAGMAs.)
+    """
     if is_sqlite(url):
         engine = create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
