@@ -27,6 +27,7 @@ test-postgres: $(STAMP)
 ## Benchmarks (print their figures; see bench/README.md).
 bench: $(STAMP)
 	$(BIN)/python bench/storefront.py
+	$(BIN)/python bench/cart.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

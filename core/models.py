@@ -14,6 +14,8 @@ MODEL_MODULES = [
     "vault.models",
     "commerce.customers.models",
     "vault.audit_models",
+    "commerce.pricing.promotion_models",
+    "commerce.cart.models",
 ]
 
 

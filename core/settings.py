@@ -66,8 +66,14 @@ class Settings:
     # cart
     cart_max_line_quantity: int = 99
     cart_max_lines: int = 100
-    cart_merge_strategy: str = "merge"  # merge | keep_guest | keep_customer
-    guest_cart_ttl_seconds: int = 30 * 24 * 3600
+    # What cartAttachToCustomer does when the customer already has a cart:
+    #   merge         - guest lines join it (same variant: quantities add up, capped by stock and
+    #                   cart_max_line_quantity); discount codes are united and re-validated
+    #   keep_guest    - the guest cart's lines and codes replace the customer's
+    #   keep_customer - the customer's cart stays as it is; the guest lines are dropped
+    # In every case the guest cart is closed and its id points to the customer's cart.
+    cart_merge_strategy: str = "merge"
+    guest_cart_ttl_seconds: int = 30 * 24 * 3600  # idle guest carts expire (python -m gateway expire-carts)
     # runtime
     environment: str = "development"
     log_level: str = "INFO"

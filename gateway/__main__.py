@@ -67,6 +67,18 @@ async def _rotate_kek(settings: Settings, *, new_version: bool, retire: bool) ->
         await engine.dispose()
 
 
+async def _expire_carts(settings: Settings) -> int:
+    from commerce.cart.service import CartRules, delete_expired_guest_carts
+    from core.clock import SystemClock
+
+    engine = create_engine(settings.database_url)
+    try:
+        return await delete_expired_guest_carts(engine, now=SystemClock().now(),
+                                                rules=CartRules.of(settings))
+    finally:
+        await engine.dispose()
+
+
 def _serve(settings: Settings, *, demo: bool, workers: int) -> None:
     import uvicorn
 
@@ -132,6 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "(use when the new version was added to OMNIGATE_KEK)")
     rotate.add_argument("--retire", action="store_true",
                         help="then drop KEK versions no data key uses from the KEK file")
+    commands.add_parser("expire-carts", help="delete guest carts idle longer than OMNIGATE_GUEST_CART_TTL_SECONDS")
     token = commands.add_parser("token", help="mint an access token for an operator or a test")
     token.add_argument("--role", required=True, choices=["customer", "staff", "agent", "dpo", "admin"])
     token.add_argument("--customer", help="the customer's ID (for --role customer)")
@@ -154,6 +167,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.command == "migrate":
         asyncio.run(_migrate(settings))
         print("database is up to date")
+    elif args.command == "expire-carts":
+        print(f"deleted {asyncio.run(_expire_carts(settings))} expired guest carts")
     elif args.command == "token":
         print(_mint(settings, args))
     elif args.command == "rotate-kek":

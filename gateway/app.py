@@ -9,11 +9,12 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.middleware import Middleware
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from core.clock import Clock
 from core.settings import Settings
 from gateway.graphql_http import graphql_endpoint
+from gateway.graphql_ws import GraphQLWebSocket
 from gateway.runtime import Runtime, build_runtime
 
 __all__ = ["create_app"]
@@ -28,12 +29,14 @@ def create_app(settings: Settings, clock: Clock | None = None, runtime: Runtime 
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await runtime.services.broadcaster.start()
         yield
         await runtime.aclose()
 
     app = Starlette(
         routes=[
             Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", GraphQLWebSocket(runtime)),
             Route("/health", health, methods=["GET"]),
         ],
         lifespan=lifespan,

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from opentelemetry.sdk.trace import TracerProvider
 
+from commerce.cart.service import CartRules
+from core.broadcast import create_broadcaster
 from core.clock import Clock, SystemClock
 from core.db import create_engine, session_factory
 from core.settings import Settings
@@ -33,6 +35,7 @@ class Runtime:
     telemetry: Telemetry
 
     async def aclose(self) -> None:
+        await self.services.broadcaster.aclose()
         await self.services.engine.dispose()
         self.telemetry.shutdown()
 
@@ -41,6 +44,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None, tracer_provide
     """`tracer_provider` is for tests (an in-memory exporter); by default it follows `OTEL_*`."""
     clock = clock or SystemClock()
     telemetry = Telemetry.build(settings, tracer_provider)
+    CartRules.of(settings)  # a bad cart setting fails at start-up, not on a customer's request
     engine = create_engine(settings.database_url, echo=settings.database_echo, pool_size=settings.database_pool_size)
     telemetry.instrument_engine(engine)
     tokens = TokenService(settings, clock)
@@ -49,6 +53,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None, tracer_provide
     services = Services(
         settings=settings, engine=engine, sessions=session_factory(engine), clock=clock, tokens=tokens,
         vault=vault, policy=policy, audit=AuditLog(engine, clock), tracer=telemetry.tracer,
+        broadcaster=create_broadcaster(engine),
     )
     executor = Executor(build_schema(), settings)
     authorize(executor.schema, policy)  # an unknown role, type, field or condition stops start-up here

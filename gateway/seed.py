@@ -20,6 +20,7 @@ from commerce.customers.passwords import hash_password
 from commerce.inventory.models import StockLevel
 from commerce.pricing.models import Price
 from core.clock import Clock, SystemClock
+from commerce.pricing.promotion_models import PromotionRow
 from core.db import writer
 from core.settings import Settings
 from vault.service import Vault
@@ -95,6 +96,14 @@ async def _seed_customers(conn: AsyncConnection, vault: Vault, clock: Clock) -> 
     await customers.insert_customer(conn, vault, clock, DEMO_CUSTOMER, password_hash, [DEMO_ADDRESS])
 
 
+async def _seed_promotions(conn: AsyncConnection) -> None:
+    """The demo discount code: WELCOME10, 10% off the whole cart, in every channel."""
+    await _insert(conn, PromotionRow, [{
+        "code": "WELCOME10", "description": "Welcome: 10% off", "kind": "percentage", "value": Decimal(10),
+        "product_ids": [], "category_ids": [], "channels": [], "active": True,
+    }])
+
+
 async def seed(
     engine: AsyncEngine, *, products: int = 200, settings: Settings | None = None, clock: Clock | None = None,
 ) -> SeedReport:
@@ -121,4 +130,5 @@ async def seed(
         await _insert(conn, Price, price_rows)
         await _insert(conn, StockLevel, stock_rows)
         await _seed_customers(conn, vault, clock)
+        await _seed_promotions(conn)
     return SeedReport(seeded=True, products=len(product_rows), variants=len(variant_rows))

@@ -10,6 +10,7 @@ from opentelemetry.trace import NoOpTracer, Tracer
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from commerce.catalog.entities import Channel
+from core.broadcast import Broadcaster, LocalBroadcaster
 from core.clock import Clock
 from core.settings import Settings
 from policies.access import AccessPolicy
@@ -45,6 +46,7 @@ class Services:
     policy: AccessPolicy  # policies/access.toml, checked against the schema at start-up
     audit: AuditLog  # who accessed whose data (written by schema.authorization)
     tracer: Tracer = field(default_factory=NoOpTracer)  # the runtime's: for a span of one's own
+    broadcaster: Broadcaster = field(default_factory=LocalBroadcaster)  # "cart X changed", across replicas
 
 
 @dataclass(slots=True, eq=False)

@@ -21,6 +21,7 @@ from commerce.customers import service
 from commerce.customers.service import Profile
 from core.ids import to_global_id
 from policies.principal import Principal, Role
+from schema.cart import Cart, customer_cart
 from schema.errors import UserError, bad_input, forbidden, unauthenticated, user_error
 from schema.node import Node, decode_int_id, register_node
 from vault.cipher import ERASED
@@ -135,6 +136,10 @@ class Customer(Node):
     @strawberry.field(description="Every consent decision ever recorded, oldest first: the proof of consent.")
     async def consent_history(self, info: Info) -> list[Consent]:
         return [Consent.of(c) for c in await info.context.loaders.customer_consent_history.load(self.key)]
+
+    @strawberry.field(description="The customer's active cart: the same on every device and channel.")
+    async def cart(self, info: Info) -> Cart | None:
+        return await customer_cart(info, self.key)
 
 
 async def _existing(info: Info, key: int) -> Customer | None:

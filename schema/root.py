@@ -9,6 +9,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import Info
 
+from schema.cart import CartMutation, CartQuery, CartSubscription
 from schema.catalog import CatalogQuery
 from schema.customers import CustomerMutation, CustomerQuery
 from schema.node import Node, resolve_node
@@ -24,9 +25,9 @@ class NodeQuery:
         return await resolve_node(info, id)
 
 
-QUERIES: tuple[type, ...] = (NodeQuery, CatalogQuery, CustomerQuery)
-MUTATIONS: tuple[type, ...] = (CustomerMutation,)
-SUBSCRIPTIONS: tuple[type, ...] = ()
+QUERIES: tuple[type, ...] = (NodeQuery, CatalogQuery, CustomerQuery, CartQuery)
+MUTATIONS: tuple[type, ...] = (CustomerMutation, CartMutation)
+SUBSCRIPTIONS: tuple[type, ...] = (CartSubscription,)
 
 
 def build_schema() -> strawberry.Schema:

@@ -71,6 +71,11 @@ def _no_vars(world: World) -> dict[str, Any]:
     return {}
 
 
+CART_ADD = """mutation($id: ID!, $v: ID!) { cartLinesAdd(cartId: $id, lines: [{variantId: $v, quantity: 1}]) {
+    cart { id } userErrors { code } } }"""
+CART_CREATE = "mutation($v: ID!) { cartCreate(lines: [{variantId: $v, quantity: 1}]) { cart { id } } }"
+
+
 MATRIX: list[Row] = [
     Row("node: a product", "query($id: ID!) { node(id: $id) { id ... on Product { name } } }",
         lambda w: {"id": w.product_id}, everyone()),
@@ -80,7 +85,8 @@ MATRIX: list[Row] = [
     Row("product", "query($id: ID) { product(id: $id) { name } }", lambda w: {"id": w.product_id}, everyone()),
     # customers: A's data is A's, and operators' (staff only at the till)
     Row("me", "{ me { id email } }", _no_vars, {**everyone(EMPTY), "customer_a": ALLOW, "customer_b": ALLOW}),
-    Row("customer: A's profile online", "query($id: ID!) { customer(id: $id) { id email consents { purpose } } }",
+    Row("customer: A's profile online",
+        "query($id: ID!) { customer(id: $id) { id email consents { purpose } cart { id } } }",
         lambda w: {"id": w.customer_a_id}, only("customer_a", "agent", "dpo", "admin")),
     Row("customer: A's profile at the till", "query($id: ID!) { customer(id: $id) { id email } }",
         lambda w: {"id": w.customer_a_id}, only("customer_a", "staff_waw", "staff_krk", "agent", "dpo", "admin"),
@@ -107,6 +113,35 @@ MATRIX: list[Row] = [
     Row("customerAddressAdd", """mutation { customerAddressAdd(input: {name: "N", line1: "Prosta 1",
         postalCode: "00-001", city: "Warszawa", country: "PL"}) { customer { id } userErrors { code } } }""",
         _no_vars, only("customer_a", "customer_b")),
+    # carts: a guest cart's id is its capability; a customer's cart is theirs (and their agent's,
+    # and store staff's at the till)
+    Row("cart: a guest cart", "query($id: ID!) { cart(id: $id) { id lines { quantity } } }",
+        lambda w: {"id": w.extra["guest_cart"]}, everyone()),
+    Row("cart: A's cart online", "query($id: ID!) { cart(id: $id) { id lines { quantity } } }",
+        lambda w: {"id": w.extra["cart_a"]}, only("customer_a", "agent")),
+    Row("cart: A's cart at the till", "query($id: ID!) { cart(id: $id) { id } }",
+        lambda w: {"id": w.extra["cart_a"]}, only("customer_a", "staff_waw", "staff_krk", "agent"),
+        headers={"X-Channel": "store"}),
+    Row("cartCreate online", "mutation { cartCreate { cart { id } userErrors { code } } }", _no_vars,
+        only("anonymous", "customer_a", "customer_b", "agent")),
+    Row("cartCreate at the till", "mutation { cartCreate { cart { id } userErrors { code } } }", _no_vars,
+        only("anonymous", "customer_a", "customer_b", "staff_waw", "staff_krk", "agent"), headers={"X-Channel": "store"}),
+    Row("cartLinesAdd to a guest cart", CART_ADD, lambda w: {"id": w.extra["guest_cart"], "v": w.extra["variant"]},
+        only("anonymous", "customer_a", "customer_b", "agent")),
+    Row("cartLinesAdd to A's cart", CART_ADD, lambda w: {"id": w.extra["cart_a"], "v": w.extra["variant"]},
+        only("customer_a", "agent")),
+    Row("cartLinesUpdate on A's cart", """mutation($id: ID!) { cartLinesUpdate(cartId: $id,
+        lines: [{lineId: "Q2FydExpbmU6OTk5OTk5", quantity: 1}]) { cart { id } userErrors { code } } }""",
+        lambda w: {"id": w.extra["cart_a"]}, only("customer_a", "agent")),
+    Row("cartLinesRemove on A's cart", """mutation($id: ID!) { cartLinesRemove(cartId: $id,
+        lineIds: ["Q2FydExpbmU6OTk5OTk5"]) { cart { id } userErrors { code } } }""",
+        lambda w: {"id": w.extra["cart_a"]}, only("customer_a", "agent")),
+    Row("cartDiscountCodesUpdate on A's cart", """mutation($id: ID!) { cartDiscountCodesUpdate(cartId: $id,
+        codes: ["WELCOME10"]) { cart { id } userErrors { code } } }""",
+        lambda w: {"id": w.extra["cart_a"]}, only("customer_a", "agent")),
+    Row("cartAttachToCustomer of a guest cart", """mutation($id: ID!) { cartAttachToCustomer(cartId: $id) {
+        cart { id } userErrors { code } } }""", lambda w: {"id": next(w.extra["spare_guest_carts"])},
+        only("customer_a", "customer_b")),
 ]
 
 
@@ -140,8 +175,13 @@ async def _register(runtime: Runtime, email: str, password: str, phone: str) -> 
     return str(await customers.register(services.engine, services.vault, services.clock, registration))
 
 
+async def _cart(gql: Any, variant: str, headers: dict[str, str]) -> str:
+    body = await gql.execute(CART_CREATE, {"v": variant}, headers=headers)
+    return body["data"]["cartCreate"]["cart"]["id"]
+
+
 @pytest.fixture
-async def world(runtime: Runtime, token_for) -> World:  # type: ignore[no-untyped-def]
+async def world(runtime: Runtime, token_for, gql) -> World:  # type: ignore[no-untyped-def]
     products, _ = await catalog.page_products(runtime.services.engine, catalog.ProductQuery(), first=1, after_id=None)
     w = World(
         headers={},
@@ -151,6 +191,11 @@ async def world(runtime: Runtime, token_for) -> World:  # type: ignore[no-untype
         extra={"email_a": "a@example.com"},
     )
     w.headers = role_headers(token_for, w)
+    variants = await catalog.variants_by_product_ids(runtime.services.engine, [products[0].id])
+    w.extra["variant"] = to_global_id("ProductVariant", variants[products[0].id][0].id)
+    w.extra["guest_cart"] = await _cart(gql, w.extra["variant"], {})
+    w.extra["cart_a"] = await _cart(gql, w.extra["variant"], w.headers["customer_a"])
+    w.extra["spare_guest_carts"] = iter([await _cart(gql, w.extra["variant"], {}) for _ in ROLES])
     return w
 
 

@@ -23,6 +23,7 @@ __all__ = [
     "product_by_slug",
     "variants_by_ids",
     "variants_by_product_ids",
+    "variant_scopes",
     "page_products",
     "count_products",
 ]
@@ -98,6 +99,17 @@ async def variants_by_product_ids(engine: AsyncEngine, product_ids: Sequence[int
         for row in await conn.execute(stmt):
             grouped[row[1]].append(Variant(*row))
     return grouped
+
+
+async def variant_scopes(engine: AsyncEngine, ids: Sequence[int]) -> dict[int, tuple[int, int | None]]:
+    """Product and category of each published variant: what pricing scopes promotions by (one query)."""
+    stmt = (
+        select(m.ProductVariant.id, m.ProductVariant.product_id, m.Product.category_id)
+        .join(m.Product, m.Product.id == m.ProductVariant.product_id)
+        .where(m.ProductVariant.id.in_(ids), m.ProductVariant.published.is_(True), m.Product.published.is_(True))
+    )
+    async with engine.connect() as conn:
+        return {row[0]: (row[1], row[2]) for row in await conn.execute(stmt)}
 
 
 def _filtered(stmt: Select, query: ProductQuery) -> Select:

@@ -1,0 +1,54 @@
+"""Cart errors, each with a stable `code` and, where it helps, the input `field` path."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = [
+    "CartError",
+    "CartNotFound",
+    "CartForbidden",
+    "CartVersionConflict",
+    "CartInputErrors",
+    "LineProblem",
+]
+
+
+class CartError(Exception):
+    code = "CART_ERROR"
+
+    def __init__(self, message: str, field: Sequence[str] | None = None) -> None:
+        super().__init__(message)
+        self.field = list(field) if field else None
+
+
+class CartNotFound(CartError):
+    code = "CART_NOT_FOUND"
+
+
+class CartForbidden(CartError):
+    code = "FORBIDDEN"
+
+
+class CartVersionConflict(CartError):
+    """The cart changed since the client read it: nothing was applied."""
+
+    code = "CART_VERSION_CONFLICT"
+
+
+class LineProblem(CartError):
+    """One problem with one input line; `code` is set per instance."""
+
+    def __init__(self, code: str, message: str, field: Sequence[str]) -> None:
+        super().__init__(message, field)
+        self.code = code
+
+
+class CartInputErrors(CartError):
+    """Every problem found in the input; the cart was left as it was."""
+
+    code = "CART_INPUT_INVALID"
+
+    def __init__(self, problems: Sequence[CartError]) -> None:
+        super().__init__(str(problems[0]) if problems else "invalid input")
+        self.problems = list(problems)

@@ -1,0 +1,486 @@
+"""What carts do: create, add/update/remove lines, hold discount codes, merge at login, expire.
+
+Every change is one unit of work that locks the cart row (PostgreSQL `SELECT ... FOR UPDATE`;
+SQLite writers hold the database write lock from `BEGIN IMMEDIATE`), checks `expectedVersion`
+when given, writes with relative updates (`quantity = quantity + n`, upserts) and bumps
+`version`. Two devices therefore never overwrite each other silently, and concurrent adds of
+the same variant add up. Catalog and stock are read before the write transaction opens, so a
+writer never waits for a second connection while it holds the lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from commerce.cart.errors import CartError, CartForbidden, CartInputErrors, CartNotFound, CartVersionConflict, LineProblem
+from commerce.cart.models import ACTIVE, MERGED, CartLineRow, CartRow
+from commerce.catalog import service as catalog
+from commerce.inventory import service as inventory
+from commerce.pricing.engine import normalize_code
+from core.db import sqlite_write_queue, writer
+from core.ids import new_token
+from core.settings import Settings
+
+__all__ = [
+    "MERGE_STRATEGIES",
+    "CartRules",
+    "CartLine",
+    "Cart",
+    "LineAdd",
+    "LineSet",
+    "get_cart",
+    "active_cart_of",
+    "create_cart",
+    "add_lines",
+    "update_lines",
+    "remove_lines",
+    "set_discount_codes",
+    "attach_to_customer",
+    "delete_expired_guest_carts",
+    "carts_of_customer",
+    "erase_customer_carts",
+]
+
+MERGE_STRATEGIES = ("merge", "keep_guest", "keep_customer")
+
+CodeChecker = Callable[[Sequence[str]], Any]  # async (codes) -> [problem code | None] per code
+Authorize = Callable[["Cart"], None]  # raises CartForbidden when the caller may not touch this cart
+
+
+@dataclass(frozen=True, slots=True)
+class CartRules:
+    max_line_quantity: int
+    max_lines: int
+    guest_ttl: timedelta
+    merge_strategy: str
+
+    @classmethod
+    def of(cls, settings: Settings) -> CartRules:
+        if settings.cart_merge_strategy not in MERGE_STRATEGIES:
+            raise ValueError(f"cart_merge_strategy must be one of {', '.join(MERGE_STRATEGIES)}")
+        return cls(settings.cart_max_line_quantity, settings.cart_max_lines,
+                   timedelta(seconds=settings.guest_cart_ttl_seconds), settings.cart_merge_strategy)
+
+
+@dataclass(frozen=True, slots=True)
+class CartLine:
+    id: int
+    variant_id: int
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class Cart:
+    id: str
+    customer_key: int | None
+    status: str
+    merged_into: str | None
+    version: int
+    codes: tuple[str, ...]
+    lines: tuple[CartLine, ...]
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LineAdd:
+    variant_id: int
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class LineSet:
+    line_id: int
+    quantity: int  # 0 removes the line
+
+
+def _codes(raw: str) -> tuple[str, ...]:
+    return tuple(c for c in raw.split(",") if c)
+
+
+@asynccontextmanager
+async def _unit_of_work(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """One transaction that writes (BEGIN IMMEDIATE on SQLite, whose writers here take turns).
+
+    Core statements on a connection, not an ORM session: this path is hot and holds the lock.
+    """
+    async with sqlite_write_queue(engine), writer(engine).begin() as conn:
+        yield conn
+
+
+def _expired(row: Any, now: datetime, rules: CartRules) -> bool:
+    return row.customer_key is None and row.updated_at <= now - rules.guest_ttl
+
+
+async def _read(conn: Any, cart_id: str, *, lock: bool = False) -> Cart | None:
+    """The cart and its lines in one query (one round trip counts: SQLite writers hold the lock meanwhile)."""
+    stmt = (
+        select(CartRow.__table__, CartLineRow.id.label("line_id"), CartLineRow.variant_id.label("line_variant"),
+               CartLineRow.quantity.label("line_quantity"))
+        .outerjoin(CartLineRow, CartLineRow.cart_id == CartRow.id)
+        .where(CartRow.id == cart_id)
+        .order_by(CartLineRow.id)
+    )
+    if lock:
+        stmt = stmt.with_for_update(of=CartRow)
+    rows = (await conn.execute(stmt)).all()
+    if not rows:
+        return None
+    row = rows[0]
+    lines = tuple(CartLine(r.line_id, r.line_variant, r.line_quantity) for r in rows if r.line_id is not None)
+    return Cart(row.id, row.customer_key, row.status, row.merged_into, row.version, _codes(row.discount_codes),
+                lines, row.created_at, row.updated_at)
+
+
+async def get_cart(engine: AsyncEngine, cart_id: str, *, now: datetime, rules: CartRules) -> Cart | None:
+    """The cart, or the cart it was merged into; None when unknown or an expired guest cart."""
+    async with engine.connect() as conn:
+        for _ in range(3):  # a merged cart points to an active one; never a long chain
+            cart = await _read(conn, cart_id)
+            if cart is None or _expired(cart, now, rules):
+                return None
+            if cart.status != MERGED or cart.merged_into is None:
+                return cart
+            cart_id = cart.merged_into
+    return None
+
+
+async def _active_of(conn: Any, customer_key: int, *, lock: bool = False) -> Cart | None:
+    stmt = select(CartRow.id).where(CartRow.customer_key == customer_key, CartRow.status == ACTIVE)
+    if lock:
+        stmt = stmt.with_for_update()
+    found = (await conn.execute(stmt)).scalar()
+    return await _read(conn, found, lock=lock) if found else None
+
+
+async def active_cart_of(engine: AsyncEngine, customer_key: int) -> Cart | None:
+    """The customer's one active cart, whichever device or channel made it."""
+    async with engine.connect() as conn:
+        return await _active_of(conn, customer_key)
+
+
+# ---------------------------------------------------------------- validation helpers
+
+
+@dataclass(frozen=True, slots=True)
+class _Catalog:
+    """What the variants in play are: published or not, and how many are available in total."""
+
+    published: frozenset[int]
+    available: dict[int, int]
+
+
+async def _catalog(engine: AsyncEngine, variant_ids: Sequence[int]) -> _Catalog:
+    ids = sorted(set(variant_ids))
+    if not ids:
+        return _Catalog(frozenset(), {})
+    # One connection at a time per request: concurrent checkouts by one request can starve the pool.
+    variants = await catalog.variants_by_ids(engine, ids)
+    stock = await inventory.stock_by_variant_ids(engine, ids)
+    return _Catalog(frozenset(variants), {vid: sum(max(0, s.available) for s in levels) for vid, levels in stock.items()})
+
+
+def _check_quantity(quantity: int, rules: CartRules, field: list[str], *, allow_zero: bool = False) -> LineProblem | None:
+    low = 0 if allow_zero else 1
+    if not low <= quantity <= rules.max_line_quantity:
+        return LineProblem("QUANTITY_OUT_OF_RANGE", f"Quantity must be {low} to {rules.max_line_quantity}.", field)
+    return None
+
+
+def _check_stock(variant_id: int, total: int, known: _Catalog, field: list[str]) -> LineProblem | None:
+    available = known.available.get(variant_id, 0)
+    if total > available:
+        return LineProblem("INSUFFICIENT_STOCK", f"Only {available} available.", field)
+    return None
+
+
+def _raise_if(problems: list[CartError]) -> None:
+    if problems:
+        raise CartInputErrors(problems)
+
+
+# ---------------------------------------------------------------- units of work
+
+
+def _usable(cart: Cart | None, now: datetime, rules: CartRules) -> Cart:
+    if cart is None or cart.status != ACTIVE or _expired(cart, now, rules):
+        raise CartNotFound("No such cart (or it expired).")
+    return cart
+
+
+async def _locked(conn: AsyncConnection, cart_id: str, now: datetime, rules: CartRules, authorize: Authorize) -> Cart:
+    """The cart row locked for this unit of work (following a merge), if usable and the caller may."""
+    cart = await _read(conn, cart_id, lock=True)
+    if cart is not None and cart.status == MERGED and cart.merged_into:
+        cart = await _read(conn, cart.merged_into, lock=True)
+    cart = _usable(cart, now, rules)
+    authorize(cart)
+    return cart
+
+
+async def _changed(conn: AsyncConnection, cart: Cart, now: datetime, **fields: Any) -> Cart:
+    """The cart after `_bump`: its lines read back, the row's new values known without a read."""
+    lines = await conn.execute(
+        select(CartLineRow.id, CartLineRow.variant_id, CartLineRow.quantity)
+        .where(CartLineRow.cart_id == cart.id).order_by(CartLineRow.id)
+    )
+    return replace(cart, version=cart.version + 1, updated_at=now, lines=tuple(CartLine(*line) for line in lines),
+                   **fields)
+
+
+def _check_version(cart: Cart, expected_version: int | None) -> None:
+    if expected_version is not None and cart.version != expected_version:
+        raise CartVersionConflict(f"The cart is at version {cart.version}, not {expected_version}: reload it.")
+
+
+async def _bump(conn: AsyncConnection, cart: Cart, now: datetime, **values: Any) -> None:
+    result = await conn.execute(
+        update(CartRow).where(CartRow.id == cart.id, CartRow.version == cart.version)
+        .values(version=CartRow.version + 1, updated_at=now, **values)
+    )
+    if result.rowcount != 1:  # cannot happen under the row lock; refuse rather than lose a change
+        raise CartVersionConflict("The cart changed meanwhile: reload it.")
+
+
+def _upsert_add(conn: AsyncConnection, cart_id: str, variant_id: int, quantity: int) -> Any:
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(CartLineRow).values(cart_id=cart_id, variant_id=variant_id, quantity=quantity)
+    return stmt.on_conflict_do_update(
+        index_elements=["cart_id", "variant_id"], set_={"quantity": CartLineRow.quantity + stmt.excluded.quantity}
+    )
+
+
+def _validate_adds(
+    cart: Cart, adds: Sequence[LineAdd], known: _Catalog, rules: CartRules, prefix: str = "lines"
+) -> dict[int, int]:
+    """The quantity to add per variant; raises with every problem when any line is wrong."""
+    problems: list[CartError] = []
+    current = {line.variant_id: line.quantity for line in cart.lines}
+    adding: dict[int, int] = {}
+    for i, add in enumerate(adds):
+        qty_field = [prefix, str(i), "quantity"]
+        problem = _check_quantity(add.quantity, rules, qty_field)
+        if problem is None and add.variant_id not in known.published:
+            problem = LineProblem("VARIANT_NOT_FOUND", "No such product variant for sale.", [prefix, str(i), "variantId"])
+        if problem is None:
+            total = current.get(add.variant_id, 0) + adding.get(add.variant_id, 0) + add.quantity
+            problem = _check_quantity(total, rules, qty_field) or _check_stock(add.variant_id, total, known, qty_field)
+        if problem:
+            problems.append(problem)
+        else:
+            adding[add.variant_id] = adding.get(add.variant_id, 0) + add.quantity
+    if not problems and len(set(current) | set(adding)) > rules.max_lines:
+        problems.append(LineProblem("TOO_MANY_LINES", f"A cart holds at most {rules.max_lines} lines.", [prefix]))
+    _raise_if(problems)
+    return adding
+
+
+async def _apply_adds(conn: AsyncConnection, cart: Cart, adding: dict[int, int], now: datetime) -> Cart:
+    lines = {line.id: line for line in cart.lines}
+    for variant_id, quantity in adding.items():
+        stmt = _upsert_add(conn, cart.id, variant_id, quantity).returning(CartLineRow.id, CartLineRow.quantity)
+        line_id, total = (await conn.execute(stmt)).one()
+        lines[line_id] = CartLine(line_id, variant_id, total)
+    await _bump(conn, cart, now)
+    return replace(cart, version=cart.version + 1, updated_at=now, lines=tuple(lines[k] for k in sorted(lines)))
+
+
+async def create_cart(
+    engine: AsyncEngine, *, customer_key: int | None, lines: Sequence[LineAdd],
+    now: datetime, rules: CartRules,
+) -> Cart:
+    """A new guest cart, or for a customer their one active cart (created when they have none)."""
+    known = await _catalog(engine, [line.variant_id for line in lines])
+    for attempt in range(2):
+        try:
+            async with _unit_of_work(engine) as conn:
+                cart = await _active_of(conn, customer_key, lock=True) if customer_key is not None else None
+                if cart is None:
+                    cart_id = new_token()
+                    await conn.execute(CartRow.__table__.insert().values(
+                        id=cart_id, customer_key=customer_key, status=ACTIVE, version=1, discount_codes="",
+                        created_at=now, updated_at=now))
+                    cart = await _read(conn, cart_id)
+                    assert cart is not None
+                adding = _validate_adds(cart, lines, known, rules)
+                return await _apply_adds(conn, cart, adding, now) if adding else cart
+        except IntegrityError:
+            if attempt:  # another device created the customer's cart at the same moment: use it
+                raise
+    raise AssertionError("unreachable")
+
+
+async def add_lines(
+    engine: AsyncEngine, cart_id: str, lines: Sequence[LineAdd], *,
+    expected_version: int | None, now: datetime, rules: CartRules, authorize: Authorize,
+) -> Cart:
+    known = await _catalog(engine, [line.variant_id for line in lines])
+    async with _unit_of_work(engine) as conn:
+        cart = await _locked(conn, cart_id, now, rules, authorize)
+        _check_version(cart, expected_version)
+        return await _apply_adds(conn, cart, _validate_adds(cart, lines, known, rules), now)
+
+
+async def update_lines(
+    engine: AsyncEngine, cart_id: str, lines: Sequence[LineSet], *,
+    expected_version: int | None, now: datetime, rules: CartRules, authorize: Authorize,
+) -> Cart:
+    before = await get_cart(engine, cart_id, now=now, rules=rules)
+    known = await _catalog(engine, [line.variant_id for line in before.lines] if before else [])
+    async with _unit_of_work(engine) as conn:
+        cart = await _locked(conn, cart_id, now, rules, authorize)
+        _check_version(cart, expected_version)
+        by_id = {line.id: line for line in cart.lines}
+        problems: list[CartError] = []
+        for i, change in enumerate(lines):
+            line = by_id.get(change.line_id)
+            qty_field = ["lines", str(i), "quantity"]
+            problem = None
+            if line is None:
+                problem = LineProblem("CART_LINE_NOT_FOUND", "No such line in this cart.", ["lines", str(i), "lineId"])
+            else:
+                problem = _check_quantity(change.quantity, rules, qty_field, allow_zero=True)
+                if problem is None and change.quantity > line.quantity:  # only growing needs stock
+                    problem = _check_stock(line.variant_id, change.quantity, known, qty_field)
+            if problem:
+                problems.append(problem)
+        _raise_if(problems)
+        for change in lines:
+            if change.quantity == 0:
+                await conn.execute(delete(CartLineRow).where(CartLineRow.id == change.line_id))
+            else:
+                await conn.execute(update(CartLineRow).where(CartLineRow.id == change.line_id)
+                                      .values(quantity=change.quantity))
+        await _bump(conn, cart, now)
+        return await _changed(conn, cart, now)
+
+
+async def remove_lines(
+    engine: AsyncEngine, cart_id: str, line_ids: Sequence[int], *,
+    expected_version: int | None, now: datetime, rules: CartRules, authorize: Authorize,
+) -> Cart:
+    async with _unit_of_work(engine) as conn:
+        cart = await _locked(conn, cart_id, now, rules, authorize)
+        _check_version(cart, expected_version)
+        held = {line.id for line in cart.lines}
+        _raise_if([
+            LineProblem("CART_LINE_NOT_FOUND", "No such line in this cart.", ["lineIds", str(i)])
+            for i, line_id in enumerate(line_ids) if line_id not in held
+        ])
+        await conn.execute(delete(CartLineRow).where(CartLineRow.id.in_(list(line_ids))))
+        await _bump(conn, cart, now)
+        return await _changed(conn, cart, now)
+
+
+async def set_discount_codes(
+    engine: AsyncEngine, cart_id: str, codes: Sequence[str], problems: Sequence[str | None], *,
+    expected_version: int | None, now: datetime, rules: CartRules, authorize: Authorize,
+) -> Cart:
+    """Replace the cart's codes; `problems` (from pricing's `check_codes`) refuse the whole change."""
+    async with _unit_of_work(engine) as conn:
+        cart = await _locked(conn, cart_id, now, rules, authorize)
+        _check_version(cart, expected_version)
+        _raise_if([
+            LineProblem(problem, f"The code {normalize_code(code)[:64]!r} cannot be used.", ["codes", str(i)])
+            for i, (code, problem) in enumerate(zip(codes, problems)) if problem
+        ])
+        held = list(dict.fromkeys(normalize_code(c) for c in codes if c.strip()))
+        await _bump(conn, cart, now, discount_codes=",".join(held))
+        return await _changed(conn, cart, now, codes=tuple(held))
+
+
+async def attach_to_customer(
+    engine: AsyncEngine, cart_id: str, customer_key: int, *,
+    now: datetime, rules: CartRules, check_codes: CodeChecker,
+) -> tuple[Cart, tuple[str, ...]]:
+    """The guest cart joins the customer's active cart (see `cart_merge_strategy`).
+
+    Returns the customer's cart and the ids of every cart that changed. Attaching a cart that
+    already joined (or already is) this customer's cart returns that cart and changes nothing.
+    """
+    guest = await get_cart(engine, cart_id, now=now, rules=rules)
+    if guest is None:
+        raise CartNotFound("No such cart (or it expired).")
+    if guest.customer_key is not None and guest.customer_key != customer_key:
+        raise CartForbidden("This cart belongs to someone else.")
+    if guest.customer_key == customer_key:
+        return guest, ()
+    own = await active_cart_of(engine, customer_key)
+    known = await _catalog(engine, [line.variant_id for line in guest.lines])
+    codes: list[str] = []
+    if own is not None and rules.merge_strategy != "keep_customer":
+        wanted = list(dict.fromkeys((own.codes if rules.merge_strategy == "merge" else ()) + guest.codes))
+        codes = [c for c, problem in zip(wanted, await check_codes(wanted)) if not problem]
+    async with _unit_of_work(engine) as conn:
+        guest = _usable(await _read(conn, cart_id, lock=True), now, rules)
+        if guest.customer_key is not None:  # attached meanwhile: answer as above
+            if guest.customer_key != customer_key:
+                raise CartForbidden("This cart belongs to someone else.")
+            return guest, ()
+        target = await _active_of(conn, customer_key, lock=True)
+        if target is None:  # no cart yet: the guest cart simply becomes theirs
+            await _bump(conn, guest, now, customer_key=customer_key)
+            fresh = await _read(conn, cart_id)
+            assert fresh is not None
+            return fresh, (cart_id,)
+        if rules.merge_strategy == "keep_guest":
+            await conn.execute(delete(CartLineRow).where(CartLineRow.cart_id == target.id))
+            current: dict[int, int] = {}
+        else:
+            current = {line.variant_id: line.quantity for line in target.lines}
+        if rules.merge_strategy != "keep_customer":
+            for line in guest.lines:
+                if line.variant_id not in known.published:
+                    continue
+                have = current.get(line.variant_id, 0)
+                cap = min(rules.max_line_quantity, known.available.get(line.variant_id, 0))
+                add = max(0, min(have + line.quantity, cap) - have)
+                if add and (line.variant_id in current or len(current) < rules.max_lines):
+                    await conn.execute(_upsert_add(conn, target.id, line.variant_id, add))
+                    current[line.variant_id] = have + add
+        # Codes were united and checked for the cart read before the lock; should another device
+        # have made the customer's cart meanwhile, its codes stay as they are.
+        united = rules.merge_strategy != "keep_customer" and own is not None and own.id == target.id
+        values = {"discount_codes": ",".join(codes)} if united else {}
+        await _bump(conn, target, now, **values)
+        await _bump(conn, guest, now, status=MERGED, merged_into=target.id)
+        fresh = await _read(conn, target.id)
+        assert fresh is not None
+        return fresh, (target.id, cart_id)
+
+
+async def delete_expired_guest_carts(engine: AsyncEngine, *, now: datetime, rules: CartRules) -> int:
+    """Delete abandoned guest carts (merged guest carts too, past the same age); returns how many."""
+    async with _unit_of_work(engine) as conn:
+        result = await conn.execute(
+            delete(CartRow).where(CartRow.customer_key.is_(None), CartRow.updated_at <= now - rules.guest_ttl)
+        )
+        return int(result.rowcount or 0)
+
+
+async def carts_of_customer(engine: AsyncEngine, customer_key: int) -> list[Cart]:
+    """Every cart held for a customer (for a data-subject export)."""
+    async with engine.connect() as conn:
+        ids = (await conn.execute(select(CartRow.id).where(CartRow.customer_key == customer_key))).scalars().all()
+        return [cart for cart_id in ids if (cart := await _read(conn, cart_id)) is not None]
+
+
+async def erase_customer_carts(engine: AsyncEngine, customer_key: int) -> int:
+    """Delete a customer's carts (for erasure); guest carts merged into them go too. Returns how many."""
+    async with _unit_of_work(engine) as conn:
+        ids = (await conn.execute(select(CartRow.id).where(CartRow.customer_key == customer_key))).scalars().all()
+        if not ids:
+            return 0
+        await conn.execute(delete(CartRow).where(CartRow.merged_into.in_(ids)))
+        result = await conn.execute(delete(CartRow).where(CartRow.id.in_(ids)))
+        return int(result.rowcount or 0)

@@ -1,0 +1,219 @@
+"""The pricing engine: pure functions from lines, promotions and codes to a priced cart.
+
+Every channel, the cart and (later) checkout call `price_cart`; nothing else computes money.
+It does no I/O, so the same input gives the same output wherever it runs.
+
+Rounding: every amount is rounded to the currency's minor unit half-up (`money.quantize`),
+once per promotion. Each promotion's discount is computed on the eligible lines' remaining
+amount and rounded; that rounded amount is then shared over the eligible lines in whole
+minor units, proportionally to what each line still costs, the leftover units going to the
+lines with the largest remainders (ties: first line first). So line totals always add up to
+the cart total, no line is discounted below zero, and the total is never negative.
+
+Promotions apply in order: automatic ones (no code) first, then coded ones in the order the
+cart holds the codes; each sees what the previous left. A promotion that names channels
+applies only there; one that names none applies in every channel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+
+from commerce.pricing.money import MINOR_UNITS, quantize
+
+__all__ = [
+    "PERCENTAGE",
+    "FIXED_AMOUNT",
+    "LineInput",
+    "Promotion",
+    "PricedLine",
+    "AppliedDiscount",
+    "PricedCart",
+    "price_cart",
+    "code_problem",
+    "normalize_code",
+]
+
+PERCENTAGE = "percentage"
+FIXED_AMOUNT = "fixed_amount"
+
+
+def normalize_code(code: str) -> str:
+    """Codes are matched case-insensitively, without surrounding spaces."""
+    return code.strip().upper()
+
+
+@dataclass(frozen=True, slots=True)
+class LineInput:
+    key: int  # the caller's line key, handed back on the priced line
+    variant_id: int
+    product_id: int | None
+    category_id: int | None
+    unit_price: Decimal
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class Promotion:
+    id: int
+    description: str
+    kind: str  # PERCENTAGE | FIXED_AMOUNT
+    value: Decimal  # percent (10 = 10%) or an amount in `currency`
+    code: str | None = None  # None: applies automatically
+    currency: str | None = None  # FIXED_AMOUNT only: the currency `value` is in
+    min_subtotal: Decimal | None = None  # of the whole cart, before discounts
+    product_ids: frozenset[int] = frozenset()  # empty scope: every product
+    category_ids: frozenset[int] = frozenset()
+    channels: frozenset[str] = frozenset()  # empty: every channel
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    usage_limit: int | None = None  # uses in total, over all customers
+    usage_limit_per_customer: int | None = None
+    times_used: int = 0
+
+    def covers(self, line: LineInput) -> bool:
+        if not self.product_ids and not self.category_ids:
+            return True
+        return line.product_id in self.product_ids or line.category_id in self.category_ids
+
+
+@dataclass(frozen=True, slots=True)
+class PricedLine:
+    key: int
+    variant_id: int
+    quantity: int
+    unit_price: Decimal
+    subtotal: Decimal  # unit price x quantity
+    discount: Decimal  # this line's share of every applied discount
+    total: Decimal  # subtotal - discount, never negative
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedDiscount:
+    promotion_id: int
+    code: str | None
+    description: str
+    amount: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class PricedCart:
+    currency: str
+    lines: tuple[PricedLine, ...]
+    discounts: tuple[AppliedDiscount, ...]
+    subtotal: Decimal
+    discount_total: Decimal
+    total: Decimal
+    # code -> why it does not apply now (a stable code), for codes held but not applied
+    unapplied_codes: Mapping[str, str] = field(default_factory=dict)
+
+
+def code_problem(
+    promotion: Promotion | None, *, channel: str, now: datetime, customer_usage: Mapping[int, int]
+) -> str | None:
+    """Why a code cannot be used at all now (a stable error code), or None when it can."""
+    if promotion is None:
+        return "DISCOUNT_CODE_INVALID"
+    if (promotion.starts_at and now < promotion.starts_at) or (promotion.ends_at and now >= promotion.ends_at):
+        return "DISCOUNT_CODE_EXPIRED"
+    if promotion.channels and channel not in promotion.channels:
+        return "DISCOUNT_CODE_NOT_IN_CHANNEL"
+    if promotion.usage_limit is not None and promotion.times_used >= promotion.usage_limit:
+        return "DISCOUNT_CODE_USAGE_LIMIT_REACHED"
+    if (
+        promotion.usage_limit_per_customer is not None
+        and customer_usage.get(promotion.id, 0) >= promotion.usage_limit_per_customer
+    ):
+        return "DISCOUNT_CODE_USAGE_LIMIT_REACHED"
+    return None
+
+
+def _minor(amount: Decimal, currency: str) -> int:
+    return int(quantize(amount, currency).scaleb(MINOR_UNITS.get(currency, 2)))
+
+
+def _major(units: int, currency: str) -> Decimal:
+    return quantize(Decimal(units).scaleb(-MINOR_UNITS.get(currency, 2)), currency)
+
+
+def _share(amount: int, weights: Sequence[int]) -> list[int]:
+    """`amount` minor units over `weights` proportionally (largest remainder); sum(weights) >= amount."""
+    total = sum(weights)
+    if total == 0 or amount == 0:
+        return [0] * len(weights)
+    shares = [amount * w // total for w in weights]
+    remainders = [amount * w % total for w in weights]
+    leftover = amount - sum(shares)
+    for i in sorted(range(len(weights)), key=lambda i: (-remainders[i], i))[:leftover]:
+        shares[i] += 1
+    return shares
+
+
+def _discount_units(promotion: Promotion, base_units: int, currency: str) -> int:
+    if promotion.kind == PERCENTAGE:
+        percent = min(max(promotion.value, Decimal(0)), Decimal(100))
+        units = int((Decimal(base_units) * percent / 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    elif promotion.kind == FIXED_AMOUNT and promotion.currency in (None, currency):
+        units = _minor(max(promotion.value, Decimal(0)), currency)
+    else:  # a fixed amount in another currency does not apply
+        units = 0
+    return min(units, base_units)
+
+
+def price_cart(
+    lines: Sequence[LineInput],
+    promotions: Sequence[Promotion],
+    codes: Sequence[str],
+    *,
+    currency: str,
+    channel: str,
+    now: datetime,
+    customer_usage: Mapping[int, int] | None = None,
+) -> PricedCart:
+    """Price `lines` with the automatic promotions and those of `codes` that apply now."""
+    usage = customer_usage or {}
+    subtotals = [_minor(line.unit_price * line.quantity, currency) for line in lines]
+    remaining = list(subtotals)
+    cart_subtotal = _major(sum(subtotals), currency)
+    by_code = {normalize_code(p.code): p for p in promotions if p.code}
+    held = list(dict.fromkeys(normalize_code(c) for c in codes))
+    ordered = [p for p in promotions if not p.code] + [by_code[c] for c in held if c in by_code]
+
+    unapplied: dict[str, str] = {}
+    for code in held:
+        problem = code_problem(by_code.get(code), channel=channel, now=now, customer_usage=usage)
+        if problem:
+            unapplied[code] = problem
+    applied: list[AppliedDiscount] = []
+    for promotion in ordered:
+        if promotion.code and normalize_code(promotion.code) in unapplied:
+            continue
+        if not promotion.code and code_problem(promotion, channel=channel, now=now, customer_usage=usage):
+            continue
+        if promotion.min_subtotal is not None and cart_subtotal < promotion.min_subtotal:
+            if promotion.code:
+                unapplied[normalize_code(promotion.code)] = "DISCOUNT_MIN_SUBTOTAL_NOT_MET"
+            continue
+        eligible = [i for i, line in enumerate(lines) if promotion.covers(line) and remaining[i] > 0]
+        units = _discount_units(promotion, sum(remaining[i] for i in eligible), currency)
+        if units == 0:
+            continue
+        for i, share in zip(eligible, _share(units, [remaining[i] for i in eligible])):
+            remaining[i] -= share
+        applied.append(AppliedDiscount(promotion.id, promotion.code, promotion.description, _major(units, currency)))
+
+    priced = tuple(
+        PricedLine(
+            key=line.key, variant_id=line.variant_id, quantity=line.quantity, unit_price=quantize(line.unit_price, currency),
+            subtotal=_major(sub, currency), discount=_major(sub - left, currency), total=_major(left, currency),
+        )
+        for line, sub, left in zip(lines, subtotals, remaining)
+    )
+    discount_total = _major(sum(subtotals) - sum(remaining), currency)
+    return PricedCart(
+        currency=currency, lines=priced, discounts=tuple(applied), subtotal=cart_subtotal,
+        discount_total=discount_total, total=_major(sum(remaining), currency), unapplied_codes=unapplied,
+    )

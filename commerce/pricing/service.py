@@ -1,0 +1,110 @@
+"""Pricing with data: loads prices, scopes, promotions and usage, then calls the pure engine.
+
+Cart and checkout call `price_lines`; `check_codes` tells which codes may be held at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from commerce.catalog import service as catalog
+from commerce.pricing.engine import LineInput, PricedCart, Promotion, code_problem, normalize_code, price_cart
+from commerce.pricing.price_book import prices_by_variant_ids
+from commerce.pricing.promotion_models import PromotionRow, PromotionUsage
+
+__all__ = ["CartLineRef", "price_lines", "check_codes", "load_promotions", "customer_usage"]
+
+
+@dataclass(frozen=True, slots=True)
+class CartLineRef:
+    key: int
+    variant_id: int
+    quantity: int
+
+
+def _promotion(row: Any, times_used: int) -> Promotion:
+    return Promotion(
+        id=row.id, description=row.description, kind=row.kind, value=Decimal(row.value), code=row.code,
+        currency=row.currency, min_subtotal=Decimal(row.min_subtotal) if row.min_subtotal is not None else None,
+        product_ids=frozenset(row.product_ids or ()), category_ids=frozenset(row.category_ids or ()),
+        channels=frozenset(row.channels or ()), starts_at=row.starts_at, ends_at=row.ends_at,
+        usage_limit=row.usage_limit, usage_limit_per_customer=row.usage_limit_per_customer, times_used=times_used,
+    )
+
+
+async def load_promotions(engine: AsyncEngine, codes: Iterable[str]) -> list[Promotion]:
+    """The active automatic promotions plus those of `codes` (unknown codes are simply absent)."""
+    wanted = sorted({normalize_code(c) for c in codes})
+    condition = PromotionRow.code.is_(None)
+    if wanted:
+        condition = or_(condition, PromotionRow.code.in_(wanted))
+    used = (
+        select(func.count()).select_from(PromotionUsage).where(PromotionUsage.promotion_id == PromotionRow.id)
+    ).scalar_subquery()
+    stmt = (
+        select(PromotionRow.__table__, used.label("times_used"))
+        .where(PromotionRow.active.is_(True), condition)
+        .order_by(PromotionRow.id)
+    )
+    async with engine.connect() as conn:
+        rows = (await conn.execute(stmt)).all()
+    return [_promotion(row, row.times_used) for row in rows]
+
+
+async def customer_usage(engine: AsyncEngine, customer_key: int | None, promotion_ids: Sequence[int]) -> dict[int, int]:
+    if customer_key is None or not promotion_ids:
+        return {}
+    stmt = (
+        select(PromotionUsage.promotion_id, func.count())
+        .where(PromotionUsage.customer_key == customer_key, PromotionUsage.promotion_id.in_(promotion_ids))
+        .group_by(PromotionUsage.promotion_id)
+    )
+    async with engine.connect() as conn:
+        return {row[0]: row[1] for row in await conn.execute(stmt)}
+
+
+async def check_codes(
+    engine: AsyncEngine, codes: Sequence[str], *, channel: str, now: datetime, customer_key: int | None
+) -> list[str | None]:
+    """For each code, why it cannot be held now (a stable code), or None."""
+    promotions = [p for p in await load_promotions(engine, codes) if p.code]
+    by_code = {p.code: p for p in promotions}
+    usage = await customer_usage(engine, customer_key, [p.id for p in promotions])
+    return [code_problem(by_code.get(normalize_code(c)), channel=channel, now=now, customer_usage=usage) for c in codes]
+
+
+async def price_lines(
+    engine: AsyncEngine,
+    lines: Sequence[CartLineRef],
+    codes: Sequence[str],
+    *,
+    currency: str,
+    channel: str,
+    now: datetime,
+    customer_key: int | None,
+) -> PricedCart:
+    """Lines priced from the price book of `currency`, with the promotions that apply now."""
+    variant_ids = [line.variant_id for line in lines]
+    promotions = await load_promotions(engine, codes)
+    prices = await prices_by_variant_ids(engine, variant_ids, currency) if lines else {}
+    scoped = any(p.product_ids or p.category_ids for p in promotions)  # else scopes change nothing
+    scopes = await catalog.variant_scopes(engine, variant_ids) if lines and scoped else {}
+    inputs = []
+    for line in lines:
+        if line.variant_id not in prices:
+            continue  # not for sale in this currency: the cart shows it unpriced, checkout refuses it
+        product_id, category_id = scopes.get(line.variant_id, (None, None))
+        inputs.append(LineInput(
+            key=line.key, variant_id=line.variant_id, product_id=product_id, category_id=category_id,
+            unit_price=prices[line.variant_id], quantity=line.quantity,
+        ))
+    limited = [p.id for p in promotions if p.usage_limit_per_customer is not None]
+    usage = await customer_usage(engine, customer_key, limited)
+    return price_cart(inputs, promotions, codes, currency=currency, channel=channel, now=now, customer_usage=usage)

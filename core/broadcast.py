@@ -1,0 +1,126 @@
+"""App-wide publish/subscribe of "topic changed" messages, across gateway replicas.
+
+`LocalBroadcaster` delivers within one process. `PostgresBroadcaster` publishes with
+`pg_notify` and listens on one dedicated asyncpg connection (LISTEN), so every replica behind
+a load balancer hears every change. Messages are hints ("cart X changed"): a subscriber
+re-reads the state it cares about, so a slow subscriber's queue coalesces to one pending
+message instead of growing without bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, Protocol
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from core.db import is_sqlite
+
+__all__ = ["Broadcaster", "LocalBroadcaster", "PostgresBroadcaster", "create_broadcaster"]
+
+PG_CHANNEL = "omnigate_events"
+
+
+class Broadcaster(Protocol):
+    async def start(self) -> None: ...
+    async def aclose(self) -> None: ...
+    async def publish(self, topic: str, message: str = "") -> None: ...
+    def subscribe(self, topic: str) -> Any: ...  # async context manager yielding an async iterator of messages
+
+
+class LocalBroadcaster:
+    """In-process delivery: fine for one gateway process (and SQLite, which is one host anyway)."""
+
+    def __init__(self) -> None:
+        self._queues: dict[str, set[asyncio.Queue[str]]] = {}
+
+    async def start(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        self._queues.clear()
+
+    async def publish(self, topic: str, message: str = "") -> None:
+        self._deliver(topic, message)
+
+    def _deliver(self, topic: str, message: str) -> None:
+        for queue in list(self._queues.get(topic, ())):
+            if queue.full():  # one pending hint is enough: the subscriber re-reads the latest state
+                continue
+            queue.put_nowait(message)
+
+    @asynccontextmanager
+    async def subscribe(self, topic: str) -> AsyncIterator[AsyncIterator[str]]:
+        await self.start()
+        queue: asyncio.Queue[str] = asyncio.Queue(maxsize=1)
+        self._queues.setdefault(topic, set()).add(queue)
+
+        async def messages() -> AsyncIterator[str]:
+            while True:
+                yield await queue.get()
+
+        try:
+            yield messages()
+        finally:
+            subscribers = self._queues.get(topic)
+            if subscribers is not None:
+                subscribers.discard(queue)
+                if not subscribers:
+                    del self._queues[topic]
+
+
+class PostgresBroadcaster(LocalBroadcaster):
+    """LISTEN/NOTIFY: publish through the engine, hear every replica's publishes on one connection."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        super().__init__()
+        self._engine = engine
+        self._connection: Any = None
+        self._starting = asyncio.Lock()  # only guards connecting once per process, not data
+
+    async def start(self) -> None:
+        if self._connection is not None:
+            return
+        async with self._starting:
+            if self._connection is not None:
+                return
+            import asyncpg
+
+            dsn = make_url(self._engine.url).set(drivername="postgresql").render_as_string(hide_password=False)
+            connection = await asyncpg.connect(dsn)
+            await connection.add_listener(PG_CHANNEL, self._on_notify)
+            connection.add_termination_listener(self._on_lost)
+            self._connection = connection
+
+    def _on_lost(self, _connection: Any) -> None:
+        # The next subscriber reconnects; hints sent while no one listened are gone, which is
+        # why subscribers re-read the state instead of trusting a stream of deltas.
+        self._connection = None
+
+    async def aclose(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            try:
+                await connection.remove_listener(PG_CHANNEL, self._on_notify)
+            finally:
+                await connection.close()
+        await super().aclose()
+
+    def _on_notify(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
+        topic, _, message = payload.partition("\n")
+        self._deliver(topic, message)
+
+    async def publish(self, topic: str, message: str = "") -> None:
+        async with self._engine.connect() as conn:
+            await conn.execute(text("SELECT pg_notify(:channel, :payload)"),
+                               {"channel": PG_CHANNEL, "payload": f"{topic}\n{message}"})
+            await conn.commit()
+
+
+def create_broadcaster(engine: AsyncEngine) -> LocalBroadcaster:
+    """LISTEN/NOTIFY on PostgreSQL (several replicas), in-process on SQLite (one host)."""
+    return LocalBroadcaster() if is_sqlite(str(engine.url)) else PostgresBroadcaster(engine)

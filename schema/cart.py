@@ -1,0 +1,385 @@
+"""Carts in GraphQL: `cart(id)`, the cart mutations and `cartUpdated`.
+
+Which roles may use each cart operation is in policies/access.toml; whose cart it is is
+decided here in one place, `_authorize_cart`, on the cart row the mutation has locked. Domain errors become `userErrors` in one place, `_payload`. Prices come from
+the pricing engine for the request's channel, every time a cart is shown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from datetime import datetime
+
+import strawberry
+from strawberry.types import Info
+
+from commerce.cart import service
+from commerce.cart.errors import CartError, CartForbidden, CartInputErrors, CartNotFound, CartVersionConflict
+from commerce.cart.service import CartRules, LineAdd, LineSet
+from commerce.pricing import service as pricing
+from commerce.pricing.engine import PricedCart, PricedLine
+from core.ids import InvalidGlobalId, from_global_id, to_global_id
+from policies.principal import Principal, Role
+from schema.catalog import ProductVariant
+from schema.loaders import Loaders
+from schema.errors import UserError, forbidden, not_found, unauthenticated, user_error
+from schema.money import Money
+from schema.node import Node, decode_id, register_node
+
+__all__ = ["Cart", "CartLine", "CartQuery", "CartMutation", "CartSubscription", "customer_cart"]
+
+
+
+@strawberry.type
+class AppliedDiscount:
+    code: str | None
+    description: str
+    amount: Money
+
+
+@strawberry.type
+class CartLine:
+    id: strawberry.ID
+    variant_key: strawberry.Private[int]
+    quantity: int
+    unit_price: Money
+    total: Money
+
+    @strawberry.field
+    async def variant(self, info: Info) -> ProductVariant:
+        found = await info.context.loaders.variants.load(self.variant_key)
+        if found is None:
+            raise LookupError(f"variant {self.variant_key} of a cart line is not for sale any more")
+        return ProductVariant.of(found)
+
+
+@strawberry.type
+class Cart(Node):
+    id: strawberry.ID = strawberry.field(description="Unguessable: possession of a guest cart's id grants access to it.")
+    version: int = strawberry.field(description="Bumped on every change; send it back as expectedVersion.")
+    discount_codes: list[str]
+    updated_at: datetime
+    record: strawberry.Private[service.Cart]
+    pricing: strawberry.Private[dict[str, asyncio.Future[PricedCart]]] = dataclasses.field(default_factory=dict)
+
+    async def priced(self, info: Info) -> PricedCart:
+        """Priced once per cart object, and only when a priced field is asked for."""
+        if "priced" not in self.pricing:
+            self.pricing["priced"] = asyncio.ensure_future(_price(info, self.record))
+        return await self.pricing["priced"]
+
+    @strawberry.field
+    async def lines(self, info: Info) -> list[CartLine]:
+        priced = await self.priced(info)
+        return [_line(line, priced.currency) for line in priced.lines]
+
+    @strawberry.field
+    async def discounts(self, info: Info) -> list[AppliedDiscount]:
+        priced = await self.priced(info)
+        return [AppliedDiscount(code=d.code, description=d.description, amount=Money(amount=d.amount, currency=priced.currency))
+                for d in priced.discounts]
+
+    @strawberry.field
+    async def subtotal(self, info: Info) -> Money:
+        priced = await self.priced(info)
+        return Money(amount=priced.subtotal, currency=priced.currency)
+
+    @strawberry.field
+    async def total(self, info: Info) -> Money:
+        priced = await self.priced(info)
+        return Money(amount=priced.total, currency=priced.currency)
+
+
+@strawberry.type
+class CartPayload:
+    cart: Cart | None
+    user_errors: list[UserError]
+
+
+@strawberry.input
+class CartLineInput:
+    variant_id: strawberry.ID
+    quantity: int
+
+
+@strawberry.input
+class CartLineUpdateInput:
+    line_id: strawberry.ID
+    quantity: int
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _rules(info: Info) -> CartRules:
+    return CartRules.of(info.context.settings)
+
+
+def _now(info: Info) -> datetime:
+    return info.context.services.clock.now()
+
+
+def _customer_key(principal: Principal) -> int | None:
+    if principal.role is Role.CUSTOMER and principal.subject and principal.subject.isdigit():
+        return int(principal.subject)
+    return None
+
+
+def _authorize_cart(principal: Principal, channel_kind: str, cart: service.Cart) -> None:
+    """A guest cart: whoever holds its id. A customer's cart: that customer, an agent, or store
+    staff at the till (the store channel), as for reading the customer (policies/access.toml)."""
+    if cart.customer_key is None or _customer_key(principal) == cart.customer_key:
+        return
+    if principal.role is Role.AGENT or (principal.role is Role.STAFF and channel_kind == "STORE" and principal.location):
+        return
+    raise CartForbidden("This cart belongs to someone else.")
+
+
+def _authorizer(info: Info) -> Callable[[service.Cart], None]:
+    principal, channel_kind = info.context.principal, info.context.channel.kind
+    return lambda cart: _authorize_cart(principal, channel_kind, cart)
+
+
+def _denied(info: Info) -> Exception:
+    """Someone else's cart: sign in first (anonymous), or FORBIDDEN; never a word of its content."""
+    if info.context.principal.is_anonymous:
+        return unauthenticated("This cart belongs to a customer: sign in first.")
+    return forbidden("This cart belongs to someone else.")
+
+
+def _key(global_id: str, type_name: str) -> int:
+    """An int key, or 0 (matches nothing) for an undecodable id: reported as "not found" per line."""
+    try:
+        key = from_global_id(global_id, type_name)[1]
+    except InvalidGlobalId:
+        return 0
+    return int(key) if key.isdigit() and len(key) <= 18 else 0
+
+
+def _line(priced: PricedLine, currency: str) -> CartLine:
+    return CartLine(
+        id=strawberry.ID(to_global_id("CartLine", priced.key)), variant_key=priced.variant_id, quantity=priced.quantity,
+        unit_price=Money(amount=priced.unit_price, currency=currency), total=Money(amount=priced.total, currency=currency),
+    )
+
+
+async def _price(info: Info, cart: service.Cart) -> PricedCart:
+    """The cart priced for this request's channel by the pricing engine."""
+    channel = info.context.channel
+    return await pricing.price_lines(
+        info.context.services.engine,
+        [pricing.CartLineRef(line.id, line.variant_id, line.quantity) for line in cart.lines],
+        cart.codes, currency=channel.currency, channel=channel.code, now=_now(info), customer_key=cart.customer_key,
+    )
+
+
+def present(cart: service.Cart) -> Cart:
+    """The cart as GraphQL shows it; prices are computed when first asked for."""
+    return Cart(id=strawberry.ID(to_global_id("Cart", cart.id)), version=cart.version, discount_codes=list(cart.codes),
+                updated_at=cart.updated_at, record=cart)
+
+
+async def _load(info: Info, cart_id: str) -> service.Cart:
+    """The cart behind a global id (following a merge), if this principal may use it."""
+    key = decode_id(cart_id, "Cart", "cartId")
+    cart = await service.get_cart(info.context.services.engine, key, now=_now(info), rules=_rules(info))
+    if cart is None:
+        raise CartNotFound("No such cart (or it expired).", ["cartId"])
+    _authorizer(info)(cart)
+    return cart
+
+
+async def _publish(info: Info, cart_ids: Sequence[str]) -> None:
+    for cart_id in cart_ids:
+        await info.context.services.broadcaster.publish(f"cart:{cart_id}")
+
+
+async def _payload(info: Info, cart_id: str | None, change: Callable[[], Awaitable[service.Cart]]) -> CartPayload:
+    """Run one change and answer with the cart, or with userErrors and the cart as it stands."""
+    try:
+        cart = await change()
+    except CartInputErrors as errors:
+        current = await _current(info, cart_id)
+        return CartPayload(cart=current, user_errors=[user_error(p) for p in errors.problems])
+    except CartVersionConflict as conflict:
+        return CartPayload(cart=await _current(info, cart_id), user_errors=[user_error(conflict)])
+    except CartForbidden:
+        raise _denied(info) from None
+    except CartError as error:
+        return CartPayload(cart=None, user_errors=[user_error(error)])
+    await _publish(info, [cart.id])
+    return CartPayload(cart=present(cart), user_errors=[])
+
+
+async def _current(info: Info, cart_id: str | None) -> Cart | None:
+    if cart_id is None:
+        return None
+    cart = await service.get_cart(info.context.services.engine, cart_id, now=_now(info), rules=_rules(info))
+    return present(cart) if cart else None
+
+
+def _adds(lines: Sequence[CartLineInput]) -> list[LineAdd]:
+    return [LineAdd(_key(line.variant_id, "ProductVariant"), line.quantity) for line in lines]
+
+
+# ---------------------------------------------------------------- the API
+
+
+async def customer_cart(info: Info, customer_key: int) -> Cart | None:
+    """The customer's active cart (wired as `Customer.cart`; the caller has authorized the customer)."""
+    cart = await service.active_cart_of(info.context.services.engine, customer_key)
+    return present(cart) if cart else None
+
+
+async def _readable_cart(info: Info, cart_id: str) -> Cart | None:
+    try:
+        return present(await _load(info, cart_id))
+    except CartForbidden:
+        raise _denied(info) from None
+    except CartNotFound:
+        return None
+
+
+@strawberry.type
+class CartQuery:
+    @strawberry.field
+    async def cart(self, info: Info, id: strawberry.ID) -> Cart | None:
+        return await _readable_cart(info, id)
+
+
+@strawberry.type
+class CartMutation:
+    @strawberry.mutation
+    async def cart_create(self, info: Info, lines: list[CartLineInput] | None = []) -> CartPayload:  # noqa: B006
+        """A new guest cart; for a signed-in customer, their one active cart with these lines added."""
+        services = info.context.services
+
+        async def change() -> service.Cart:
+            return await service.create_cart(
+                services.engine, customer_key=_customer_key(info.context.principal),
+                lines=_adds(lines or []), now=_now(info), rules=_rules(info),
+            )
+
+        return await _payload(info, None, change)
+
+    @strawberry.mutation
+    async def cart_lines_add(
+        self, info: Info, cart_id: strawberry.ID, lines: list[CartLineInput], expected_version: int | None = None
+    ) -> CartPayload:
+        services = info.context.services
+        key = decode_id(cart_id, "Cart", "cartId")
+
+        async def change() -> service.Cart:
+            return await service.add_lines(services.engine, key, _adds(lines),
+                                           expected_version=expected_version, now=_now(info), rules=_rules(info),
+                                           authorize=_authorizer(info))
+
+        return await _payload(info, key, change)
+
+    @strawberry.mutation
+    async def cart_lines_update(
+        self, info: Info, cart_id: strawberry.ID, lines: list[CartLineUpdateInput], expected_version: int | None = None
+    ) -> CartPayload:
+        services = info.context.services
+        key = decode_id(cart_id, "Cart", "cartId")
+
+        async def change() -> service.Cart:
+            changes = [LineSet(_key(line.line_id, "CartLine"), line.quantity) for line in lines]
+            return await service.update_lines(services.engine, key, changes,
+                                              expected_version=expected_version, now=_now(info), rules=_rules(info),
+                                              authorize=_authorizer(info))
+
+        return await _payload(info, key, change)
+
+    @strawberry.mutation
+    async def cart_lines_remove(
+        self, info: Info, cart_id: strawberry.ID, line_ids: list[strawberry.ID], expected_version: int | None = None
+    ) -> CartPayload:
+        services = info.context.services
+        key = decode_id(cart_id, "Cart", "cartId")
+
+        async def change() -> service.Cart:
+            keys = [_key(line_id, "CartLine") for line_id in line_ids]
+            return await service.remove_lines(services.engine, key, keys, expected_version=expected_version,
+                                              now=_now(info), rules=_rules(info), authorize=_authorizer(info))
+
+        return await _payload(info, key, change)
+
+    @strawberry.mutation
+    async def cart_discount_codes_update(
+        self, info: Info, cart_id: strawberry.ID, codes: list[str], expected_version: int | None = None
+    ) -> CartPayload:
+        services = info.context.services
+        key = decode_id(cart_id, "Cart", "cartId")
+
+        async def change() -> service.Cart:
+            cart = await _load(info, cart_id)
+            problems = await pricing.check_codes(services.engine, codes, channel=info.context.channel.code,
+                                                 now=_now(info), customer_key=cart.customer_key)
+            return await service.set_discount_codes(services.engine, cart.id, codes, problems,
+                                                    expected_version=expected_version, now=_now(info), rules=_rules(info),
+                                                    authorize=_authorizer(info))
+
+        return await _payload(info, key, change)
+
+    @strawberry.mutation(description="The guest cart joins the signed-in customer's cart (see cart_merge_strategy).")
+    async def cart_attach_to_customer(self, info: Info, cart_id: strawberry.ID) -> CartPayload:
+        customer_key = _customer_key(info.context.principal)
+        if customer_key is None:
+            raise unauthenticated("Sign in as a customer to keep this cart.")
+        services = info.context.services
+        key = decode_id(cart_id, "Cart", "cartId")
+
+        async def check_codes(codes: Sequence[str]) -> list[str | None]:
+            return await pricing.check_codes(services.engine, codes, channel=info.context.channel.code,
+                                             now=_now(info), customer_key=customer_key)
+
+        try:
+            cart, changed = await service.attach_to_customer(
+                services.engine, key, customer_key, now=_now(info), rules=_rules(info),
+                check_codes=check_codes,
+            )
+        except CartForbidden:
+            raise _denied(info) from None
+        except CartError as error:
+            return CartPayload(cart=None, user_errors=[user_error(error)])
+        await _publish(info, changed)
+        return CartPayload(cart=present(cart), user_errors=[])
+
+
+@strawberry.type
+class CartSubscription:
+    @strawberry.subscription(description="The cart now, then again after every change (from any device or replica).")
+    async def cart_updated(self, info: Info, cart_id: strawberry.ID) -> AsyncGenerator[Cart, None]:
+        services = info.context.services
+        last: tuple[str, int] | None = None
+        try:
+            cart = await _load(info, cart_id)
+        except CartForbidden:
+            raise forbidden("This cart belongs to someone else.") from None
+        except CartNotFound:
+            raise not_found("No such cart (or it expired).") from None
+        while True:
+            # Subscribe first, then read: a change between the two is not missed.
+            async with services.broadcaster.subscribe(f"cart:{cart.id}") as messages:
+                following = cart.id
+                while True:
+                    try:
+                        cart = await _load(info, cart_id)
+                    except CartError:
+                        return  # expired, or merged into a cart this principal may not see
+                    if (cart.id, cart.version) != last:
+                        last = (cart.id, cart.version)
+                        # Fresh loaders per event: a long subscription must not serve cached stock or prices.
+                        info.context.loaders = Loaders(services.engine, currency=info.context.channel.currency)
+                        yield present(cart)
+                    if cart.id != following:
+                        break  # merged into another cart: follow that one
+                    await anext(messages)
+
+
+@register_node("Cart")
+async def _cart_node(info: Info, key: str) -> Cart | None:
+    return await _readable_cart(info, to_global_id("Cart", key))

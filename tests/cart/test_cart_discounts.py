@@ -1,0 +1,61 @@
+"""Discount codes through the API: WELCOME10 gives the same discount in every channel."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from tests.cart.gql_docs import CODES, CREATE, READ, line, mutate, variants
+
+
+async def test_welcome10_gives_the_same_ten_percent_in_every_channel(gql):
+    v = await variants(gql, min_available=2)
+    cart = (await mutate(gql, CREATE, {"lines": [line(v[0], 2), line(v[1], 1)]}))["cart"]
+    payload = await mutate(gql, CODES, {"cartId": cart["id"], "codes": [" welcome10 "], "v": cart["version"]})
+    assert payload["userErrors"] == []
+    assert payload["cart"]["discountCodes"] == ["WELCOME10"]
+    seen = [(await gql.data(READ, {"id": cart["id"]}, headers={"X-Channel": c}))["cart"]
+            for c in ("web", "mobile", "store", "call-center")]
+    assert all(s == seen[0] for s in seen)
+    priced = seen[0]
+    subtotal = Decimal(priced["subtotal"]["amount"])
+    discount = Decimal(priced["discounts"][0]["amount"]["amount"])
+    assert discount == (subtotal / 10).quantize(Decimal("0.01"))
+    assert Decimal(priced["total"]["amount"]) == subtotal - discount
+    assert sum(Decimal(x["total"]["amount"]) for x in priced["lines"]) == subtotal - discount
+
+
+async def test_an_unknown_code_is_refused_and_nothing_changes(gql):
+    cart = (await mutate(gql, CREATE, {}))["cart"]
+    payload = await mutate(gql, CODES, {"cartId": cart["id"], "codes": ["WELCOME10", "FREESTUFF"]})
+    assert [(e["code"], e["field"]) for e in payload["userErrors"]] == [("DISCOUNT_CODE_INVALID", ["codes", "1"])]
+    assert payload["cart"]["discountCodes"] == []
+    assert payload["cart"]["version"] == cart["version"]
+
+
+async def test_codes_can_be_cleared(gql):
+    cart = (await mutate(gql, CREATE, {}))["cart"]
+    await mutate(gql, CODES, {"cartId": cart["id"], "codes": ["WELCOME10"]})
+    payload = await mutate(gql, CODES, {"cartId": cart["id"], "codes": []})
+    assert payload["cart"]["discountCodes"] == [] and payload["cart"]["discounts"] == []
+
+
+async def test_a_category_code_discounts_only_that_categorys_lines(gql, engine):
+    from commerce.pricing.promotion_models import PromotionRow
+
+    data = await gql.data('{ products(first: 20) { edges { node { category { id slug } variants { id sku quantityAvailable } } } } }')
+    nodes = [e["node"] for e in data["products"]["edges"] if e["node"]["variants"][0]["quantityAvailable"] > 0]
+    kitchen = next(n for n in nodes if n["category"]["slug"] == "kitchen")
+    other = next(n for n in nodes if n["category"]["slug"] != "kitchen")
+    from core.ids import from_global_id
+
+    category_key = int(from_global_id(kitchen["category"]["id"], "Category")[1])
+    async with engine.begin() as conn:
+        await conn.execute(PromotionRow.__table__.insert().values(
+            code="KITCHEN20", description="20% off kitchen", kind="percentage", value=20,
+            product_ids=[], category_ids=[category_key], channels=[], active=True))
+    cart = (await mutate(gql, CREATE, {"lines": [line(kitchen["variants"][0]), line(other["variants"][0])]}))["cart"]
+    priced = (await mutate(gql, CODES, {"cartId": cart["id"], "codes": ["KITCHEN20"]}))["cart"]
+    by_sku = {x["variant"]["sku"]: x for x in priced["lines"]}
+    k, o = by_sku[kitchen["variants"][0]["sku"]], by_sku[other["variants"][0]["sku"]]
+    assert Decimal(k["total"]["amount"]) == (Decimal(k["unitPrice"]["amount"]) * Decimal("0.8")).quantize(Decimal("0.01"))
+    assert o["total"]["amount"] == o["unitPrice"]["amount"]

@@ -1,0 +1,132 @@
+"""Adding, changing and removing lines: validation, versions, atomic concurrent adds, expiry."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from commerce.cart.service import CartRules, delete_expired_guest_carts
+from core.ids import to_global_id
+from tests.cart.gql_docs import ADD, CREATE, READ, REMOVE, UPDATE, line, mutate, quantities, variants
+
+
+async def test_a_guest_cart_id_is_unguessable_and_reads_back(gql):
+    v = await variants(gql, min_available=2)
+    first = (await mutate(gql, CREATE, {"lines": [line(v[0], 2)]}))["cart"]
+    second = (await mutate(gql, CREATE, {"lines": []}))["cart"]
+    assert first["id"] != second["id"]
+    from core.ids import from_global_id
+
+    token = from_global_id(first["id"], "Cart")[1]
+    assert len(token) >= 22  # 16 random bytes, url-safe base64
+    read = (await gql.data(READ, {"id": first["id"]}))["cart"]
+    assert quantities(read) == {v[0]["sku"]: 2}
+    assert read["total"]["amount"] == read["lines"][0]["total"]["amount"]
+
+
+async def test_an_unknown_cart_id_reads_as_null(gql):
+    assert (await gql.data(READ, {"id": to_global_id("Cart", "no-such-cart")}))["cart"] is None
+
+
+async def test_adding_the_same_variant_again_adds_up_and_bumps_the_version(gql):
+    v = await variants(gql, min_available=5)
+    cart = (await mutate(gql, CREATE, {"lines": [line(v[0], 1)]}))["cart"]
+    payload = await mutate(gql, ADD, {"cartId": cart["id"], "lines": [line(v[0], 2), line(v[0], 1)]})
+    assert payload["userErrors"] == []
+    assert quantities(payload["cart"]) == {v[0]["sku"]: 4}
+    assert payload["cart"]["version"] == cart["version"] + 1
+
+
+async def test_invalid_lines_are_reported_with_their_field_and_nothing_is_applied(gql):
+    v = await variants(gql, min_available=3)
+    scarce = min(await variants(gql, min_available=1), key=lambda x: x["quantityAvailable"])
+    cart = (await mutate(gql, CREATE, {"lines": [line(v[0], 1)]}))["cart"]
+    bad = [
+        line(v[1], 1),  # fine on its own
+        line(v[2], 0),
+        {"variantId": to_global_id("ProductVariant", 999999), "quantity": 1},
+        {"variantId": "not-an-id", "quantity": 1},
+        line(scarce, scarce["quantityAvailable"] + 1),
+        line(v[1], 100),
+    ]
+    payload = await mutate(gql, ADD, {"cartId": cart["id"], "lines": bad})
+    errors = {tuple(e["field"]): e["code"] for e in payload["userErrors"]}
+    assert errors == {
+        ("lines", "1", "quantity"): "QUANTITY_OUT_OF_RANGE",
+        ("lines", "2", "variantId"): "VARIANT_NOT_FOUND",
+        ("lines", "3", "variantId"): "VARIANT_NOT_FOUND",
+        ("lines", "4", "quantity"): "INSUFFICIENT_STOCK",
+        ("lines", "5", "quantity"): "QUANTITY_OUT_OF_RANGE",
+    }
+    assert payload["cart"]["version"] == cart["version"]
+    assert quantities(payload["cart"]) == {v[0]["sku"]: 1}
+
+
+async def test_too_many_lines_is_refused(gql, runtime):
+    v = await variants(gql, min_available=1)
+    runtime.services.settings = runtime.settings.replace(cart_max_lines=3)
+    cart = (await mutate(gql, CREATE, {}))["cart"]
+    payload = await mutate(gql, ADD, {"cartId": cart["id"], "lines": [line(x) for x in v[:4]]})
+    assert [(e["code"], e["field"]) for e in payload["userErrors"]] == [("TOO_MANY_LINES", ["lines"])]
+    assert payload["cart"]["lines"] == []
+
+
+async def test_update_sets_quantities_zero_removes_and_unknown_lines_are_refused(gql):
+    v = await variants(gql, min_available=3)
+    cart = (await mutate(gql, CREATE, {"lines": [line(v[0], 1), line(v[1], 1)]}))["cart"]
+    first, second = cart["lines"]
+    payload = await mutate(gql, UPDATE, {"cartId": cart["id"], "lines": [
+        {"lineId": first["id"], "quantity": 3}, {"lineId": second["id"], "quantity": 0}]})
+    assert payload["userErrors"] == []
+    assert quantities(payload["cart"]) == {v[0]["sku"]: 3}
+    refused = await mutate(gql, UPDATE, {"cartId": cart["id"], "lines": [
+        {"lineId": first["id"], "quantity": 2}, {"lineId": second["id"], "quantity": 1}]})
+    assert [(e["code"], e["field"]) for e in refused["userErrors"]] == [("CART_LINE_NOT_FOUND", ["lines", "1", "lineId"])]
+    assert quantities(refused["cart"]) == {v[0]["sku"]: 3}
+
+
+async def test_remove_lines(gql):
+    v = await variants(gql, min_available=1)
+    cart = (await mutate(gql, CREATE, {"lines": [line(v[0]), line(v[1])]}))["cart"]
+    payload = await mutate(gql, REMOVE, {"cartId": cart["id"], "lineIds": [cart["lines"][0]["id"]]})
+    assert quantities(payload["cart"]) == {v[1]["sku"]: 1}
+    again = await mutate(gql, REMOVE, {"cartId": cart["id"], "lineIds": [cart["lines"][0]["id"]]})
+    assert again["userErrors"][0]["code"] == "CART_LINE_NOT_FOUND"
+    assert again["userErrors"][0]["field"] == ["lineIds", "0"]
+
+
+async def test_stale_expected_version_is_refused_and_nothing_is_lost(gql):
+    v = await variants(gql, min_available=3)
+    cart = (await mutate(gql, CREATE, {"lines": [line(v[0], 1)]}))["cart"]
+    await mutate(gql, ADD, {"cartId": cart["id"], "lines": [line(v[1], 1)], "v": cart["version"]})
+    stale = await mutate(gql, ADD, {"cartId": cart["id"], "lines": [line(v[2], 1)], "v": cart["version"]})
+    assert [e["code"] for e in stale["userErrors"]] == ["CART_VERSION_CONFLICT"]
+    assert stale["cart"]["version"] == cart["version"] + 1
+    assert quantities(stale["cart"]) == {v[0]["sku"]: 1, v[1]["sku"]: 1}
+
+
+async def test_concurrent_adds_of_the_same_variant_all_count(gql):
+    v = max(await variants(gql, min_available=1), key=lambda x: x["quantityAvailable"])
+    adds = min(20, v["quantityAvailable"])
+    cart = (await mutate(gql, CREATE, {}))["cart"]
+    payloads = await asyncio.gather(*[
+        mutate(gql, ADD, {"cartId": cart["id"], "lines": [line(v, 1)]}) for _ in range(adds)
+    ])
+    assert all(p["userErrors"] == [] for p in payloads)
+    final = (await gql.data(READ, {"id": cart["id"]}))["cart"]
+    assert quantities(final) == {v["sku"]: adds}
+    assert final["version"] == cart["version"] + adds
+
+
+async def test_an_abandoned_guest_cart_expires_and_is_cleaned_up(gql, runtime, clock):
+    v = await variants(gql, min_available=1)
+    cart = (await mutate(gql, CREATE, {"lines": [line(v[0])]}))["cart"]
+    rules = CartRules.of(runtime.settings)
+    clock.advance(rules.guest_ttl - timedelta(seconds=1))
+    assert (await gql.data(READ, {"id": cart["id"]}))["cart"] is not None
+    assert await delete_expired_guest_carts(runtime.services.engine, now=clock.now(), rules=rules) == 0
+    clock.advance(timedelta(seconds=2))
+    assert (await gql.data(READ, {"id": cart["id"]}))["cart"] is None
+    payload = await mutate(gql, ADD, {"cartId": cart["id"], "lines": [line(v[0])]})
+    assert payload["userErrors"][0]["code"] == "CART_NOT_FOUND"
+    assert await delete_expired_guest_carts(runtime.services.engine, now=clock.now(), rules=rules) == 1

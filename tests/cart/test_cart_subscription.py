@@ -1,0 +1,163 @@
+"""`cartUpdated` over a real WebSocket (graphql-transport-ws), in one process and across two."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from websockets.asyncio.client import ClientConnection, connect
+
+from core.ids import from_global_id
+from gateway.app import create_app
+from tests.cart.gql_docs import ADD, CART_FIELDS, CREATE, line, mutate, quantities, variants
+
+SUBSCRIBE = f"subscription($id: ID!) {{ cartUpdated(cartId: $id) {{ {CART_FIELDS} }} }}"
+PORTS = range(18400, 18500)
+GUARD = 15  # seconds: only so that a broken server fails the test instead of hanging it
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    for port in PORTS:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 18400-18499")
+
+
+@asynccontextmanager
+async def serving(runtime: Any) -> AsyncIterator[int]:
+    """The app on a real uvicorn server in this event loop."""
+    port = free_port()
+    app = create_app(runtime.settings, runtime=runtime)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        await task
+
+
+@asynccontextmanager
+async def subscription(port: int, cart_id: str, init: dict[str, str]) -> AsyncIterator[ClientConnection]:
+    async with connect(f"ws://127.0.0.1:{port}/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+        await ws.send(json.dumps({"type": "connection_init", "payload": init}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), GUARD))["type"] == "connection_ack"
+        await ws.send(json.dumps({"id": "1", "type": "subscribe",
+                                  "payload": {"query": SUBSCRIBE, "variables": {"id": cart_id}}}))
+        yield ws
+
+
+async def next_message(ws: ClientConnection) -> dict[str, Any]:
+    return json.loads(await asyncio.wait_for(ws.recv(), GUARD))
+
+
+async def test_a_change_on_one_device_reaches_the_others_subscription(gql, runtime, token_for):
+    web = {**token_for("customer", subject="1"), "X-Channel": "web"}
+    v = await variants(gql, min_available=2)
+    cart = (await mutate(gql, CREATE, {"lines": [line(v[0])]}, web))["cart"]
+    async with serving(runtime) as port:
+        init = {"Authorization": token_for("customer", subject="1")["Authorization"], "X-Channel": "mobile"}
+        async with subscription(port, cart["id"], init) as ws:
+            first = await next_message(ws)  # the cart as it stands: the subscription is live
+            assert first["type"] == "next" and first["payload"]["data"]["cartUpdated"]["version"] == cart["version"]
+            await mutate(gql, ADD, {"cartId": cart["id"], "lines": [line(v[1])]}, web)
+            update = (await next_message(ws))["payload"]["data"]["cartUpdated"]
+            assert update["version"] == cart["version"] + 1
+            assert quantities(update) == {v[0]["sku"]: 1, v[1]["sku"]: 1}
+
+
+async def test_another_customer_cannot_subscribe_to_my_cart(gql, runtime, token_for):
+    cart = (await mutate(gql, CREATE, {}, token_for("customer", subject="1")))["cart"]
+    async with serving(runtime) as port:
+        async with subscription(port, cart["id"], token_for("customer", subject="2")) as ws:
+            message = await next_message(ws)
+            assert message["payload"].get("data") is None
+            assert [e["extensions"]["code"] for e in message["payload"]["errors"]] == ["FORBIDDEN"]
+
+
+async def test_a_bad_token_is_refused_at_connection_init(runtime):
+    async with serving(runtime) as port:
+        async with connect(f"ws://127.0.0.1:{port}/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+            await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": "Bearer nope"}}))
+            with pytest.raises(Exception):
+                await asyncio.wait_for(ws.recv(), GUARD)
+            assert ws.close_code == 4403
+
+
+@asynccontextmanager
+async def gateway_process(settings: Any, tmp: Path) -> AsyncIterator[int]:
+    """A separate `python -m gateway serve` on the same database (another replica)."""
+    port = free_port()
+    env = {**os.environ, "OMNIGATE_DATABASE_URL": settings.database_url, "OMNIGATE_PORT": str(port),
+           "OMNIGATE_JWT_SECRET": settings.jwt_secret, "OMNIGATE_KEK_FILE": str(tmp / f"kek-{port}.json"),
+           "OMNIGATE_LOG_LEVEL": "WARNING"}
+    process = subprocess.Popen([sys.executable, "-m", "gateway", "serve"], cwd=ROOT, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        async with httpx.AsyncClient() as client:
+            for _ in range(300):
+                try:
+                    if (await client.get(f"http://127.0.0.1:{port}/health")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.05)
+            else:
+                raise RuntimeError("the gateway process did not start")
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=GUARD)
+
+
+async def test_a_change_through_one_replica_reaches_a_subscriber_on_another(gql, settings, token_for, tmp_path):
+    if settings.database_url.startswith("sqlite"):
+        pytest.skip("replicas share changes through PostgreSQL LISTEN/NOTIFY; SQLite is one host")
+    auth = token_for("customer", subject="1")
+    v = await variants(gql, min_available=2)
+    cart = (await mutate(gql, CREATE, {"lines": [line(v[0])]}, auth))["cart"]
+    async with gateway_process(settings, tmp_path) as port_a, gateway_process(settings, tmp_path) as port_b:
+        async with subscription(port_a, cart["id"], auth) as ws:
+            assert (await next_message(ws))["type"] == "next"
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port_b}") as b:
+                response = await b.post("/graphql", headers={**auth, "X-Channel": "mobile"}, json={
+                    "query": ADD, "variables": {"cartId": cart["id"], "lines": [line(v[1], 1)]}})
+                assert response.json()["data"]["cartLinesAdd"]["userErrors"] == []
+            update = (await next_message(ws))["payload"]["data"]["cartUpdated"]
+            assert quantities(update) == {v[0]["sku"]: 1, v[1]["sku"]: 1}
+
+
+async def test_an_unexpected_error_in_a_subscription_is_masked(gql, runtime, token_for, monkeypatch):
+    from commerce.cart import service
+
+    cart = (await mutate(gql, CREATE, {}))["cart"]
+
+    async def broken(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("internal detail that must not reach the client")
+
+    async with serving(runtime) as port:
+        async with subscription(port, cart["id"], {}) as ws:
+            assert (await next_message(ws))["type"] == "next"
+            monkeypatch.setattr(service, "get_cart", broken)
+            await runtime.services.broadcaster.publish(f"cart:{from_global_id(cart['id'], 'Cart')[1]}")
+            message = await next_message(ws)
+    error = message["payload"]["errors"][0]
+    assert error["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
+    assert "internal detail" not in json.dumps(message)

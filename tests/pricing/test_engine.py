@@ -1,0 +1,92 @@
+"""The pricing engine, pure: totals add up in minor units, never negative, the same in every channel."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from commerce.pricing.engine import FIXED_AMOUNT, PERCENTAGE, LineInput, Promotion, price_cart
+
+NOW = datetime(2026, 11, 24, 12, tzinfo=timezone.utc)
+CHANNELS = ("web", "mobile", "store", "call-center")
+CENT = Decimal("0.01")
+
+prices = st.decimals(min_value=Decimal("0.01"), max_value=Decimal("9999.99"), places=2)
+lines = st.lists(
+    st.builds(LineInput, key=st.integers(1, 10**6), variant_id=st.integers(1, 50), product_id=st.integers(1, 10),
+              category_id=st.integers(1, 4) | st.none(), unit_price=prices, quantity=st.integers(1, 99)),
+    max_size=8,
+)
+
+
+@st.composite
+def promotions(draw: st.DrawFn) -> list[Promotion]:
+    found = []
+    for pid in range(1, draw(st.integers(0, 4)) + 1):
+        kind = draw(st.sampled_from([PERCENTAGE, FIXED_AMOUNT]))
+        value = draw(st.decimals(min_value=0, max_value=100, places=2) if kind == PERCENTAGE else prices)
+        found.append(Promotion(
+            id=pid, description=f"promo {pid}", kind=kind, value=value, currency="PLN",
+            code=draw(st.sampled_from([None, f"CODE{pid}"])),
+            min_subtotal=draw(st.none() | prices),
+            product_ids=frozenset(draw(st.sets(st.integers(1, 10), max_size=3))),
+            category_ids=frozenset(draw(st.sets(st.integers(1, 4), max_size=2))),
+        ))
+    return found
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=lines, promos=promotions(), data=st.data())
+def test_totals_add_up_in_minor_units_never_negative_and_are_the_same_in_every_channel(lines, promos, data):
+    codes = data.draw(st.lists(st.sampled_from([f"CODE{i}" for i in range(1, 6)]), max_size=5))
+    results = [price_cart(lines, promos, codes, currency="PLN", channel=c, now=NOW) for c in CHANNELS]
+    assert all(r == results[0] for r in results)
+    cart = results[0]
+    amounts = [cart.subtotal, cart.total, cart.discount_total, *(d.amount for d in cart.discounts)]
+    amounts += [a for line in cart.lines for a in (line.subtotal, line.discount, line.total, line.unit_price)]
+    assert all(a == a.quantize(CENT) and a.as_tuple().exponent == -2 for a in amounts)
+    assert cart.total >= 0 and all(line.total >= 0 for line in cart.lines)
+    assert cart.subtotal == sum((line.subtotal for line in cart.lines), Decimal("0.00"))
+    assert cart.total == cart.subtotal - sum((d.amount for d in cart.discounts), Decimal("0.00"))
+    assert cart.total == sum((line.total for line in cart.lines), Decimal("0.00"))
+
+
+def _line(key: int, price: str, quantity: int = 1, category: int | None = 1, product: int = 1) -> LineInput:
+    return LineInput(key, key, product, category, Decimal(price), quantity)
+
+
+def test_percentage_rounds_half_up_and_the_remainder_goes_to_the_largest_share():
+    ten = Promotion(1, "10% off", PERCENTAGE, Decimal(10), code="WELCOME10")
+    cart = price_cart([_line(1, "0.35"), _line(2, "0.70")], [ten], ["welcome10"], currency="PLN", channel="web", now=NOW)
+    assert cart.discounts[0].amount == Decimal("0.11")  # 10% of 1.05 = 0.105 -> 0.11 (half-up)
+    assert [line.discount for line in cart.lines] == [Decimal("0.04"), Decimal("0.07")]
+    assert cart.total == Decimal("0.94")
+
+
+def test_scope_minimum_window_and_channel_rules():
+    kitchen = Promotion(1, "kitchen 5 off", FIXED_AMOUNT, Decimal(5), currency="PLN", category_ids=frozenset({2}))
+    big = Promotion(2, "20% over 100", PERCENTAGE, Decimal(20), code="BIG", min_subtotal=Decimal(100))
+    app_only = Promotion(3, "app 1 off", FIXED_AMOUNT, Decimal(1), code="APP", channels=frozenset({"mobile"}))
+    later = Promotion(4, "later", PERCENTAGE, Decimal(50), code="LATER", starts_at=NOW + timedelta(days=1))
+    used_up = Promotion(5, "once", PERCENTAGE, Decimal(50), code="ONCE", usage_limit_per_customer=1)
+    lines = [_line(1, "30.00", category=2), _line(2, "50.00", category=3)]
+    codes = ["BIG", "APP", "LATER", "ONCE", "NOPE"]
+    web = price_cart(lines, [kitchen, big, app_only, later, used_up], codes, currency="PLN", channel="web", now=NOW,
+                     customer_usage={5: 1})
+    assert [d.description for d in web.discounts] == ["kitchen 5 off"]
+    assert web.lines[0].discount == Decimal("5.00") and web.lines[1].discount == 0
+    assert web.unapplied_codes == {
+        "BIG": "DISCOUNT_MIN_SUBTOTAL_NOT_MET", "APP": "DISCOUNT_CODE_NOT_IN_CHANNEL",
+        "LATER": "DISCOUNT_CODE_EXPIRED", "ONCE": "DISCOUNT_CODE_USAGE_LIMIT_REACHED", "NOPE": "DISCOUNT_CODE_INVALID",
+    }
+    mobile = price_cart(lines, [kitchen, big, app_only], ["APP"], currency="PLN", channel="mobile", now=NOW)
+    assert mobile.total == Decimal("74.00")
+
+
+def test_a_fixed_discount_larger_than_the_cart_stops_at_zero():
+    huge = Promotion(1, "1000 off", FIXED_AMOUNT, Decimal(1000), currency="PLN")
+    cart = price_cart([_line(1, "9.99", 3)], [huge], [], currency="PLN", channel="web", now=NOW)
+    assert cart.total == Decimal("0.00") and cart.discounts[0].amount == Decimal("29.97")
