@@ -9,6 +9,7 @@ from core.db import create_engine, session_factory
 from core.settings import Settings
 from gateway.channels import ChannelDirectory
 from gateway.tokens import TokenService
+from schema.compiled import CompiledQueries
 from schema.context import Services
 from schema.execution import Executor
 from schema.root import build_schema
@@ -33,10 +34,13 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     engine = create_engine(settings.database_url, echo=settings.database_echo, pool_size=settings.database_pool_size)
     tokens = TokenService(settings, clock)
     services = Services(settings=settings, engine=engine, sessions=session_factory(engine), clock=clock, tokens=tokens)
+    executor = Executor(build_schema(), settings)
+    if settings.compiled_queries:
+        executor.compiler = CompiledQueries(executor.graphql_schema, settings.document_cache_size)
     return Runtime(
         settings=settings,
         services=services,
-        executor=Executor(build_schema(), settings),
+        executor=executor,
         channels=ChannelDirectory(engine),
         tokens=tokens,
     )
