@@ -30,6 +30,7 @@ from commerce.pricing.price_book import prices_by_variant_ids  # noqa: E402
 from core.db import create_engine  # noqa: E402
 from core.ids import to_global_id  # noqa: E402
 from core.settings import Settings  # noqa: E402
+from gateway.process import tune_gc  # noqa: E402
 from schema.pagination import encode_cursor  # noqa: E402
 
 __all__ = ["create_handwritten_app", "storefront_page"]
@@ -97,6 +98,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=18001)
     args = parser.parse_args()
     app = create_handwritten_app(Settings.from_env())
+    tune_gc()  # the same process tuning as `python -m gateway serve`, for a fair comparison
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
 
 

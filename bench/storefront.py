@@ -4,9 +4,11 @@ Seeds a temporary SQLite database (`python -m gateway seed --products N`), start
 (one uvicorn worker) and `bench/handwritten.py` pinned to core 0, checks once that both answer
 the storefront query with the same JSON, then drives each for a fixed time at 1 and 16
 concurrent clients from core 1 (wrk, or `bench/loadgen.py` when wrk is missing) and prints
-requests/s, p50 and p99, and the gateway's throughput as a fraction of the hand-written one.
+requests/s, p50, p99 and server CPU per request, and the gateway's throughput as a fraction
+of the hand-written one. Each point is split into `--rounds` slices that alternate between the
+servers, so a neighbour's load on a shared machine hits both alike.
 
-    python bench/storefront.py [--duration 10] [--clients 1,16] [--interpreted]
+    python bench/storefront.py [--duration 10] [--rounds 2] [--clients 1,16] [--interpreted]
 
 The bar: ratio >= 0.5 at 16 clients, p99 < 50 ms at 1 client. Every server it starts is
 killed when it ends, however it ends.
@@ -133,6 +135,38 @@ def load(url: str, clients: int, duration: float, use_wrk: bool, workdir: Path) 
     return result
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process, all threads (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(target: Target, clients: int, duration: float, use_wrk: bool, workdir: Path) -> dict[str, float]:
+    """One slice of load on `target`, with the server's CPU time spent meanwhile."""
+    assert target.process is not None
+    before = cpu_seconds(target.process.pid)
+    result = load(target.url, clients, duration, use_wrk, workdir)
+    result["cpu"] = cpu_seconds(target.process.pid) - before
+    return result
+
+
+def combine(slices: list[dict[str, float]]) -> dict[str, float]:
+    """Rounds of one point as one: totals, request-weighted p50, and the worst p99 (conservative)."""
+    requests = sum(r["requests"] for r in slices)
+    seconds = sum(r["seconds"] for r in slices)
+    return {
+        "requests": requests,
+        "rps": requests / seconds if seconds else 0.0,
+        "p50_ms": sum(r["p50_ms"] * r["requests"] for r in slices) / requests if requests else 0.0,
+        "p99_ms": max(r["p99_ms"] for r in slices),
+        "non2xx": sum(r["non2xx"] for r in slices),
+        "cpu_ms": 1000 * sum(r["cpu"] for r in slices) / requests if requests else 0.0,
+    }
+
+
 def same_answer(targets: list[Target]) -> bool:
     answers = [post(t.url) for t in targets]
     for target, answer in zip(targets, answers):
@@ -143,15 +177,17 @@ def same_answer(targets: list[Target]) -> bool:
 
 
 def report(results: dict[tuple[str, int], dict[str, float]], client_counts: list[int], names: list[str]) -> None:
-    print(f"\n{'target':<24}{'clients':>8}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>9}")
+    print(f"\n{'target':<22}{'clients':>8}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'CPU ms/req':>12}{'non-2xx':>9}")
     for name in names:
         for clients in client_counts:
             r = results[(name, clients)]
-            print(f"{name:<24}{clients:>8}{r['rps']:>10.1f}{r['p50_ms']:>10.2f}{r['p99_ms']:>10.2f}{r['non2xx']:>9}")
+            print(f"{name:<22}{clients:>8}{r['rps']:>9.1f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['cpu_ms']:>12.2f}"
+                  f"{r['non2xx']:>9}")
     print()
     for name in names[1:]:
         ratios = ", ".join(
             f"{c} client{'s' if c > 1 else ''}: {results[(name, c)]['rps'] / results[('handwritten', c)]['rps']:.2f}"
+            f" (CPU {results[('handwritten', c)]['cpu_ms'] / results[(name, c)]['cpu_ms']:.2f})"
             for c in client_counts
         )
         print(f"throughput {name}/handwritten: {ratios}")
@@ -166,6 +202,8 @@ def report(results: dict[tuple[str, int], dict[str, float]], client_counts: list
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per measured point (default 10)")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="split each point into this many slices, alternating the servers (fair under drift)")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of unmeasured load per server first")
     parser.add_argument("--clients", default="1,16", help="concurrent clients per point, comma-separated")
     parser.add_argument("--products", type=int, default=10_000)
@@ -198,14 +236,18 @@ def main() -> None:
         for target in targets:
             start(target, env)
         print(f"same JSON from every server: {same_answer(targets)}")
-        print(f"load generator: {'wrk' if use_wrk else 'bench/loadgen.py'}, {args.duration:g}s per point")
-        results: dict[tuple[str, int], dict[str, float]] = {}
+        print(f"load generator: {'wrk' if use_wrk else 'bench/loadgen.py'}, {args.duration:g}s per point "
+              f"in {args.rounds} alternating slices")
         for target in targets:
             if args.warmup > 0:
                 load(target.url, max(client_counts), args.warmup, use_wrk, workdir)
-            for clients in client_counts:
-                results[(target.name, clients)] = load(target.url, clients, args.duration, use_wrk, workdir)
-        report(results, client_counts, [t.name for t in targets])
+        slices: dict[tuple[str, int], list[dict[str, float]]] = {}
+        for clients in client_counts:
+            for _ in range(args.rounds):
+                for target in targets:
+                    result = measure(target, clients, args.duration / args.rounds, use_wrk, workdir)
+                    slices.setdefault((target.name, clients), []).append(result)
+        report({key: combine(parts) for key, parts in slices.items()}, client_counts, [t.name for t in targets])
     finally:
         for target in targets:
             stop(target)

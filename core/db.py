@@ -76,9 +76,12 @@ def writer(engine: AsyncEngine) -> AsyncEngine:
 
 
 def create_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> AsyncEngine:
-    """An async engine tuned per backend: WAL and foreign keys on SQLite, a sized pool on PostgreSQL."""
+    """An async engine tuned per backend: WAL and foreign keys on SQLite, a sized pool on both."""
     if is_sqlite(url):
-        engine = create_async_engine(url, echo=echo)
+        # SQLAlchemy's default (5 + 10 overflow) closes every connection beyond the fifth when it
+        # is returned; under concurrent requests (each runs its loaders' statements in parallel)
+        # that meant opening an SQLite connection, its thread and its PRAGMAs again and again.
+        engine = create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine

@@ -23,6 +23,7 @@ from graphql.execution.values import VariableValues
 from graphql.pyutils import Path, is_awaitable
 from graphql.type.definition import GraphQLResolveInfoHelpers
 
+from schema.compiled.settle import settle
 from schema.compiled.plan import ABSTRACT, LEAF, LIST, OBJECT, Completion, FieldPlan, ObjectPlan, OperationPlan, Planner
 
 __all__ = ["Abandon", "Run"]
@@ -76,7 +77,7 @@ class Run:
             _discard(awaitables)
             raise
         if awaitables:
-            results = await asyncio.gather(*awaitables, return_exceptions=True)
+            results = await settle(awaitables)
             for (field, out, path), result in zip(pending, results):
                 if isinstance(result, BaseException):
                     raise Abandon(f"{field.key} failed") from result
