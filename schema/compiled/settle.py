@@ -74,9 +74,16 @@ def _advance(running: list[_Step], results: list[Any]) -> list[_Step]:
 
 
 async def _wait(blocked_on: list[Any]) -> None:
-    """Until every future is done; a bare `yield` (asyncio.sleep(0)) just waits one loop turn."""
-    futures = [f for f in blocked_on if f is not None and not f.done()]
-    if futures:
-        await asyncio.wait(futures)
-    else:
+    """Until every future is done; a bare `yield` (asyncio.sleep(0)) just waits one loop turn.
+
+    One at a time on purpose: the futures of one DataLoader batch are all completed together,
+    so after the first of them the rest are usually done already, and the wait costs one
+    callback per batch instead of one per future.
+    """
+    waited = False
+    for future in blocked_on:
+        if future is not None and not future.done():
+            await asyncio.wait((future,))
+            waited = True
+    if not waited:
         await asyncio.sleep(0)
