@@ -216,6 +216,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so `finally` still kills the servers
     client_counts = [int(c) for c in args.clients.split(",")]
     use_wrk = shutil.which("wrk") is not None and not args.python_loadgen
     if not use_wrk and not args.python_loadgen:
