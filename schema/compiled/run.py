@@ -23,8 +23,8 @@ from graphql.execution.values import VariableValues
 from graphql.pyutils import Path, is_awaitable
 from graphql.type.definition import GraphQLResolveInfoHelpers
 
-from schema.compiled.settle import settle
 from schema.compiled.plan import ABSTRACT, LEAF, LIST, OBJECT, Completion, FieldPlan, ObjectPlan, OperationPlan, Planner
+from schema.compiled.settle import settle
 
 __all__ = ["Abandon", "Run"]
 
