@@ -6,8 +6,8 @@ the plan (`run.py`), level by level so DataLoader batching is kept. Resolvers ar
 own `GraphQLField.resolve` functions, called exactly as graphql-core calls them.
 
 `Executor` (schema/execution.py) calls `CompiledQueries.try_execute` for queries; None means
-"not for me" (an unsupported document, or anything going wrong while running it), and the
-executor then runs graphql-core, which produces the proper errors.
+"not for me" (an unsupported document, or anything but a single field error going wrong while
+running it), and the executor then runs graphql-core, which produces the proper errors.
 """
 
 from __future__ import annotations
@@ -52,8 +52,8 @@ class CompiledQueries:
         except Unsupported as reason:
             logger.debug("query not compiled: %s", reason)
             plan = _UNSUPPORTED
-        except Exception:  # e.g. an argument literal graphql-core will refuse: let it say so
-            logger.debug("query not compiled", exc_info=True)
+        except Exception as error:  # e.g. an argument literal graphql-core will refuse: let it say so
+            logger.debug("query not compiled: %s", type(error).__name__)  # never the message: it may quote input
             plan = _UNSUPPORTED
         self._plans.put(id(operation), (operation, plan))
         return plan if plan is not _UNSUPPORTED else None
@@ -67,8 +67,9 @@ class CompiledQueries:
         if isinstance(coerced, list):  # invalid variables: graphql-core reports them
             return None
         try:
-            data = await Run(plan, self.planner, self.schema, coerced, context).execute()
-        except Exception:
-            logger.debug("compiled query abandoned; graphql-core runs it", exc_info=True)
+            data, errors = await Run(plan, self.planner, self.schema, coerced, context).execute()
+        except Exception as error:
+            # The type only: a resolver's message may quote personal data (graphql-core logs the rest).
+            logger.debug("compiled query abandoned (%s); graphql-core runs it", type(error).__name__)
             return None
-        return ExecutionResult(data=data, errors=None)
+        return ExecutionResult(data=data, errors=errors)

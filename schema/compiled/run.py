@@ -4,10 +4,13 @@ At each level every field of every object is started before anything is awaited,
 DataLoader loads of all siblings (all 24 products' categories, all their variants' prices)
 are queued together and each loader sends one SQL statement per level, as with graphql-core.
 
-The runner handles the happy path only. Any error, a null where the schema says Non-Null, or
-anything unusual raises `Abandon`, and the caller lets graphql-core run the whole operation
-again: it produces the errors, the null propagation and the masking (queries have no side
-effects, so running one twice is safe).
+The runner handles the happy path and the commonest unhappy one: exactly one field whose
+resolver fails (raises, returns an error, or returns null for a Non-Null field). That error is
+located and its null propagated as graphql-core does (`_propagate`), so a failing query is not
+run twice, and its resolver spans and audit records are not written twice. Anything else (two
+or more errors, whose order graphql-core leaves to timing, a bad list or leaf value, ...)
+raises `Abandon`, and the caller lets graphql-core run the whole operation again: it produces
+the errors and the null propagation (queries have no side effects, so that is safe).
 """
 
 from __future__ import annotations
@@ -17,7 +20,15 @@ from collections.abc import Awaitable, Iterable
 from inspect import iscoroutine
 from typing import Any
 
-from graphql import GraphQLObjectType, GraphQLResolveInfo, GraphQLSchema, Undefined, get_argument_values
+from graphql import (
+    GraphQLError,
+    GraphQLObjectType,
+    GraphQLResolveInfo,
+    GraphQLSchema,
+    Undefined,
+    get_argument_values,
+    located_error,
+)
 from graphql.execution import default_type_resolver
 from graphql.execution.values import VariableValues
 from graphql.pyutils import Path, is_awaitable
@@ -52,8 +63,10 @@ class Run:
         # The request-constant end of every GraphQLResolveInfo (see FieldPlan.info_head).
         self.info_tail = (schema, plan.fragments, None, plan.operation, variables, context, is_awaitable, None, helpers)
         self.arguments: dict[FieldPlan, dict[str, Any]] = {}
+        self.failures: list[tuple[Exception, FieldPlan, Path]] = []
 
-    async def execute(self) -> dict[str, Any]:
+    async def execute(self) -> tuple[dict[str, Any] | None, list[GraphQLError] | None]:
+        """`data` and `errors` as graphql-core would answer them."""
         data: dict[str, Any] = {}
         level: Level = {self.plan.root: [(None, data, None)]}
         while level:
@@ -62,7 +75,13 @@ class Run:
             for outcome in await asyncio.gather(*self.tracked, return_exceptions=True):
                 if isinstance(outcome, BaseException):
                     raise Abandon("tracked work failed") from outcome
-        return data
+        if not self.failures:
+            return data, None
+        if len(self.failures) > 1:
+            raise Abandon("several field errors")
+        raw_error, field, path = self.failures[0]
+        error = located_error(raw_error, field.nodes, path.as_list())
+        return self._propagate(data, path), [error]
 
     async def _run_level(self, level: Level) -> Level:
         """Fill in every field of every object of this level; returns the objects of the next."""
@@ -79,9 +98,9 @@ class Run:
         if awaitables:
             results = await settle(awaitables)
             for (field, out, path), result in zip(pending, results):
-                if isinstance(result, BaseException):
-                    raise Abandon(f"{field.key} failed") from result
-                out[field.key] = self._complete(field.completion, result, field, path, next_level)
+                if isinstance(result, BaseException) and not isinstance(result, Exception):
+                    raise result  # cancelled: not a field error
+                out[field.key] = self._complete_field(field, result, path, next_level)
         return next_level
 
     def _start_field(
@@ -115,13 +134,16 @@ class Run:
         head, tail = field.info_head, self.info_tail
         for source, out, path in items:
             field_path = Path(path, key, typename)
-            value = resolve(source, GraphQLResolveInfo(*head, field_path, *tail), **args)
+            try:
+                value = resolve(source, GraphQLResolveInfo(*head, field_path, *tail), **args)
+            except Exception as error:
+                value = error  # graphql-core treats a raised and a returned error alike
             if is_awaitable(value):
                 out[key] = None  # keeps the response key in document order until the value is in
                 pending.append((field, out, field_path))
                 awaitables.append(value)
             else:
-                out[key] = self._complete(completion, value, field, field_path, next_level)
+                out[key] = self._complete_field(field, value, field_path, next_level)
 
     def _arguments(self, field: FieldPlan) -> dict[str, Any]:
         """Arguments that use variables: the same for every object, so coerced once per request."""
@@ -130,6 +152,59 @@ class Run:
             assert field.definition is not None
             args = self.arguments[field] = get_argument_values(field.definition, field.nodes[0], self.variables)
         return args
+
+    def _complete_field(self, field: FieldPlan, value: Any, path: Path, next_level: Level) -> Any:
+        """A resolver's result; an error, or null for a Non-Null field, is recorded as the field's failure."""
+        completion = field.completion
+        assert completion is not None
+        if isinstance(value, Exception):
+            self.failures.append((value, field, path))
+            return None
+        if value is None and not completion.nullable:
+            message = f"Cannot return null for non-nullable field {field.parent_type.name}.{field.nodes[0].name.value}."
+            self.failures.append((TypeError(message), field, path))
+            return None
+        return self._complete(completion, value, field, path, next_level)
+
+    def _propagate(self, data: dict[str, Any], path: Path) -> dict[str, Any] | None:
+        """Null the failed field, or its nearest nullable ancestor (the whole `data` if none is).
+
+        Walks the plan down the error's path to learn which positions may be null, as
+        graphql-core learns it while unwinding the error.
+        """
+        positions = self._positions(data, path)
+        for container, key, nullable in reversed(positions):
+            if nullable:
+                container[key] = None
+                return data
+        return None
+
+    def _positions(self, data: dict[str, Any], path: Path) -> list[tuple[Any, str | int, bool]]:
+        """(container, key, may be null) for each step of a response path, from the root down."""
+        steps: list[Path] = []
+        step: Path | None = path
+        while step is not None:
+            steps.append(step)
+            step = step.prev
+        positions: list[tuple[Any, str | int, bool]] = []
+        plan: ObjectPlan | None = self.plan.root
+        completion: Completion | None = None
+        container: Any = data
+        for step in reversed(steps):
+            if isinstance(step.key, int):
+                assert completion is not None and completion.item is not None
+                completion = completion.item
+            else:
+                if completion is not None and completion.kind is ABSTRACT:
+                    plan = completion.plans.get(step.typename or "")  # a field's typename: its object's type
+                assert plan is not None
+                completion = next(f for f in plan.fields if f.key == step.key).completion
+                assert completion is not None
+            positions.append((container, step.key, completion.nullable))
+            container = container[step.key]
+            if completion.kind is OBJECT:
+                plan = completion.plan
+        return positions
 
     def _complete(self, completion: Completion, value: Any, field: FieldPlan, path: Path, next_level: Level) -> Any:
         """graphql-core's `complete_value` for the happy path; objects are queued for the next level."""
