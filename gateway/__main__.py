@@ -86,9 +86,12 @@ def _serve(settings: Settings, *, demo: bool, workers: int) -> None:
         asyncio.run(_migrate(settings))
         asyncio.run(_seed(settings, 200))
     from gateway.app import create_app
+    from gateway.process import tune_gc
 
+    app = create_app(settings)
+    tune_gc()
     print(f"Omnigate on http://{settings.host}:{settings.port}/graphql")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
                 access_log=False)
 
 

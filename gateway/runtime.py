@@ -16,6 +16,7 @@ from gateway.telemetry import Telemetry
 from gateway.tokens import TokenService
 from policies.access import load_policy
 from schema.authorization import authorize
+from schema.compiled import CompiledQueries
 from schema.context import Services
 from schema.execution import Executor
 from schema.root import build_schema
@@ -58,6 +59,8 @@ def build_runtime(settings: Settings, clock: Clock | None = None, tracer_provide
     executor = Executor(build_schema(), settings)
     authorize(executor.schema, policy)  # an unknown role, type, field or condition stops start-up here
     telemetry.instrument_schema(executor.graphql_schema)  # outermost: root-field spans cover the policy check
+    if settings.compiled_queries:
+        executor.compiler = CompiledQueries(executor.graphql_schema, settings.document_cache_size)
     return Runtime(
         settings=settings,
         services=services,

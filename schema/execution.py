@@ -201,6 +201,7 @@ class Executor:
         if self.compiler is not None and prepared.operation_type is OperationType.QUERY:
             result = await self.compiler.try_execute(prepared, variables, context)
             if result is not None:
+                result.errors = mask_errors(result.errors)
                 return result
         result = execute(
             self.graphql_schema,

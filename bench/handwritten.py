@@ -1,0 +1,106 @@
+"""The benchmark's yardstick: the storefront query written by hand, with no GraphQL at all.
+
+It runs the same SQL statements as the gateway's loaders (it calls the same commerce service
+functions: one page, then categories, variants, prices and stock by id, one statement each)
+and returns the same JSON as the gateway does for `bench.storefront.QUERY`. Whatever the
+gateway costs on top of this is the price of GraphQL.
+
+Run: python bench/handwritten.py --port 18001 (OMNIGATE_DATABASE_URL names the database).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from commerce.catalog import service as catalog  # noqa: E402
+from commerce.catalog.service import ProductQuery  # noqa: E402
+from commerce.inventory.service import stock_by_variant_ids  # noqa: E402
+from commerce.pricing.price_book import prices_by_variant_ids  # noqa: E402
+from core.db import create_engine  # noqa: E402
+from core.ids import to_global_id  # noqa: E402
+from core.settings import Settings  # noqa: E402
+from gateway.process import tune_gc  # noqa: E402
+from schema.pagination import encode_cursor  # noqa: E402
+
+__all__ = ["create_handwritten_app", "storefront_page"]
+
+CURRENCY = "PLN"  # the web channel's currency, as the gateway answers without X-Channel
+
+
+async def storefront_page(engine: Any, first: int) -> dict[str, Any]:
+    """The `data` of the storefront query: five statements, then plain dicts."""
+    products, has_next = await catalog.page_products(engine, ProductQuery(), first=first)
+    product_ids = [p.id for p in products]
+    categories = await catalog.categories_by_ids(engine, sorted({p.category_id for p in products if p.category_id}))
+    variants = await catalog.variants_by_product_ids(engine, product_ids)
+    variant_ids = [v.id for p in products for v in variants.get(p.id, [])]
+    prices = await prices_by_variant_ids(engine, variant_ids, CURRENCY)
+    stock = await stock_by_variant_ids(engine, variant_ids)
+
+    def category(category_id: int | None) -> dict[str, str] | None:
+        found = categories.get(category_id) if category_id is not None else None
+        return {"slug": found.slug, "name": found.name} if found else None
+
+    edges = [
+        {
+            "cursor": encode_cursor("Product", p.id),
+            "node": {
+                "id": to_global_id("Product", p.id),
+                "slug": p.slug,
+                "name": p.name,
+                "category": category(p.category_id),
+                "variants": [
+                    {
+                        "id": to_global_id("ProductVariant", v.id),
+                        "sku": v.sku,
+                        "name": v.name,
+                        "price": {"amount": str(prices[v.id]), "currency": CURRENCY},
+                        "quantityAvailable": sum(level.available for level in stock.get(v.id, [])),
+                    }
+                    for v in variants.get(p.id, [])
+                ],
+            },
+        }
+        for p in products
+    ]
+    page_info = {"hasNextPage": has_next, "endCursor": edges[-1]["cursor"] if edges else None}
+    return {"products": {"pageInfo": page_info, "edges": edges}}
+
+
+def create_handwritten_app(settings: Settings) -> Starlette:
+    engine = create_engine(settings.database_url)
+
+    async def storefront(request: Request) -> Response:
+        params = orjson.loads(await request.body())
+        first = int((params.get("variables") or {}).get("first", 24))
+        body = {"data": await storefront_page(engine, first)}
+        return Response(orjson.dumps(body), media_type="application/json")
+
+    return Starlette(routes=[Route("/graphql", storefront, methods=["POST"])])
+
+
+def main() -> None:
+    import uvicorn
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=18001)
+    args = parser.parse_args()
+    app = create_handwritten_app(Settings.from_env())
+    tune_gc()  # the same process tuning as `python -m gateway serve`, for a fair comparison
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,259 @@
+"""Storefront benchmark: the gateway against a hand-written endpoint running the same SQL.
+
+Seeds a temporary SQLite database (`python -m gateway seed --products N`), starts the gateway
+(one uvicorn worker) and `bench/handwritten.py` pinned to core 0, checks once that both answer
+the storefront query with the same JSON, then drives each for a fixed time at 1 and 16
+concurrent clients from core 1 (wrk, or `bench/loadgen.py` when wrk is missing) and prints
+requests/s, p50, p99 and server CPU per request, and the gateway's throughput as a fraction
+of the hand-written one. Each point is split into `--rounds` slices that alternate between the
+servers, so a neighbour's load on a shared machine hits both alike.
+
+    python bench/storefront.py [--duration 10] [--rounds 2] [--clients 1,16] [--interpreted]
+
+The bar: ratio >= 0.5 at 16 clients, p99 < 50 ms at 1 client. Every server it starts is
+killed when it ends, however it ends.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+PAGE_SIZE = 24
+
+QUERY = """query Storefront($first: Int!) {
+  products(first: $first) {
+    pageInfo { hasNextPage endCursor }
+    edges { cursor node { id slug name category { slug name }
+      variants { id sku name price { amount currency } quantityAvailable } } }
+  }
+}"""
+BODY = json.dumps({"query": QUERY, "variables": {"first": PAGE_SIZE}, "operationName": "Storefront"})
+
+WRK_SCRIPT = """wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Accept"] = "application/json"
+wrk.body = [==[%s]==]
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('BENCH_RESULT {"requests": %%d, "seconds": %%f, "non2xx": %%d, "p50_ms": %%f, "p99_ms": %%f}\\n',
+    summary.requests, summary.duration / 1e6, e.status + e.connect + e.read + e.write + e.timeout,
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000))
+end
+"""
+
+
+@dataclass
+class Target:
+    """One server under test: its name, command line and extra environment."""
+
+    name: str
+    command: list[str]
+    env: dict[str, str]
+    port: int
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/graphql"
+
+
+def pinned(core: int, command: list[str]) -> list[str]:
+    """`command` on one core, when taskset exists (it does on Debian: util-linux)."""
+    return ["taskset", "-c", str(core), *command] if shutil.which("taskset") else command
+
+
+def seed(env: dict[str, str], products: int) -> None:
+    started = time.perf_counter()
+    subprocess.run([PYTHON, "-m", "gateway", "seed", "--products", str(products)], env=env, cwd=ROOT, check=True,
+                   stdout=subprocess.DEVNULL)
+    print(f"seeded {products} products in {time.perf_counter() - started:.1f}s")
+
+
+def post(url: str, body: str = BODY, timeout: float = 5.0) -> dict[str, Any]:
+    request = urllib.request.Request(url, body.encode(), {"Content-Type": "application/json", "Accept": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read())
+
+
+def start(target: Target, base_env: dict[str, str]) -> None:
+    """Start the server on core 0 and wait until it answers the query (30 s at most)."""
+    target.process = subprocess.Popen(pinned(0, target.command), env={**base_env, **target.env}, cwd=ROOT,
+                                      start_new_session=True, stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if target.process.poll() is not None:
+            raise SystemExit(f"{target.name} exited with {target.process.returncode}")
+        try:
+            post(target.url, timeout=1.0)
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"{target.name} did not answer within 30 s")
+
+
+def stop(target: Target) -> None:
+    """Kill the server's whole process group (taskset execs it, so the group is the server)."""
+    process = target.process
+    if process is None or process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def load(url: str, clients: int, duration: float, use_wrk: bool, workdir: Path) -> dict[str, float]:
+    """Drive `url` from core 1 for `duration` seconds; the load generator's one JSON line."""
+    if use_wrk:
+        script = workdir / "storefront.lua"
+        script.write_text(WRK_SCRIPT % BODY)
+        command = ["wrk", "-t1", f"-c{clients}", f"-d{duration:g}s", "--timeout", "10s", "-s", str(script), url]
+    else:
+        command = [PYTHON, str(ROOT / "bench" / "loadgen.py"), url, "--body", BODY, "--clients", str(clients),
+                   "--duration", str(duration)]
+    output = subprocess.run(pinned(1, command), capture_output=True, text=True, check=True,
+                            timeout=duration + 60).stdout
+    line = next(line for line in output.splitlines() if line.startswith(("BENCH_RESULT", "{")))
+    result = json.loads(line.removeprefix("BENCH_RESULT "))
+    result["rps"] = result["requests"] / result["seconds"] if result["seconds"] else 0.0
+    return result
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process, all threads (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(target: Target, clients: int, duration: float, use_wrk: bool, workdir: Path) -> dict[str, float]:
+    """One slice of load on `target`, with the server's CPU time spent meanwhile."""
+    assert target.process is not None
+    before = cpu_seconds(target.process.pid)
+    result = load(target.url, clients, duration, use_wrk, workdir)
+    result["cpu"] = cpu_seconds(target.process.pid) - before
+    return result
+
+
+def combine(slices: list[dict[str, float]]) -> dict[str, float]:
+    """Rounds of one point as one: totals, request-weighted p50, and the worst p99 (conservative)."""
+    requests = sum(r["requests"] for r in slices)
+    seconds = sum(r["seconds"] for r in slices)
+    return {
+        "requests": requests,
+        "rps": requests / seconds if seconds else 0.0,
+        "p50_ms": sum(r["p50_ms"] * r["requests"] for r in slices) / requests if requests else 0.0,
+        "p99_ms": max(r["p99_ms"] for r in slices),
+        "non2xx": sum(r["non2xx"] for r in slices),
+        "cpu_ms": 1000 * sum(r["cpu"] for r in slices) / requests if requests else 0.0,
+    }
+
+
+def same_answer(targets: list[Target]) -> bool:
+    answers = [post(t.url) for t in targets]
+    for target, answer in zip(targets, answers):
+        if answer.get("errors") or not answer.get("data"):
+            print(f"{target.name} answered with errors: {json.dumps(answer)[:300]}")
+            return False
+    return all(answer == answers[0] for answer in answers)
+
+
+def report(results: dict[tuple[str, int], dict[str, float]], client_counts: list[int], names: list[str]) -> None:
+    print(f"\n{'target':<22}{'clients':>8}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'CPU ms/req':>12}{'non-2xx':>9}")
+    for name in names:
+        for clients in client_counts:
+            r = results[(name, clients)]
+            print(f"{name:<22}{clients:>8}{r['rps']:>9.1f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['cpu_ms']:>12.2f}"
+                  f"{r['non2xx']:>9}")
+    print()
+    for name in names[1:]:
+        ratios = ", ".join(
+            f"{c} client{'s' if c > 1 else ''}: {results[(name, c)]['rps'] / results[('handwritten', c)]['rps']:.2f}"
+            f" (CPU {results[('handwritten', c)]['cpu_ms'] / results[(name, c)]['cpu_ms']:.2f})"
+            for c in client_counts
+        )
+        print(f"throughput {name}/handwritten: {ratios}")
+    gateway = names[1]
+    most, fewest = max(client_counts), min(client_counts)
+    ratio = results[(gateway, most)]["rps"] / results[("handwritten", most)]["rps"]
+    p99 = results[(gateway, fewest)]["p99_ms"]
+    print(f"bar: ratio at {most} clients {ratio:.2f} (>= 0.5: {'PASS' if ratio >= 0.5 else 'FAIL'}), "
+          f"p99 at {fewest} client {p99:.1f} ms (< 50 ms: {'PASS' if p99 < 50 else 'FAIL'})")
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per measured point (default 10)")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="split each point into this many slices, alternating the servers (fair under drift)")
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds of unmeasured load per server first")
+    parser.add_argument("--clients", default="1,16", help="concurrent clients per point, comma-separated")
+    parser.add_argument("--products", type=int, default=10_000)
+    parser.add_argument("--port", type=int, default=18000, help="first of three ports the servers listen on")
+    parser.add_argument("--interpreted", action="store_true",
+                        help="also measure the gateway with OMNIGATE_COMPILED_QUERIES=false (graphql-core only)")
+    parser.add_argument("--python-loadgen", action="store_true", help="use bench/loadgen.py even if wrk is installed")
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so `finally` still kills the servers
+    client_counts = [int(c) for c in args.clients.split(",")]
+    use_wrk = shutil.which("wrk") is not None and not args.python_loadgen
+    if not use_wrk and not args.python_loadgen:
+        print("wrk is not installed (apt-get update && apt-get install -y wrk): using bench/loadgen.py instead")
+    workdir = Path(tempfile.mkdtemp(prefix="omnigate-bench-"))
+    env = {**os.environ, "OMNIGATE_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'bench.db'}",
+           "OMNIGATE_LOG_LEVEL": "WARNING", "OMNIGATE_HOST": "127.0.0.1", "PYTHONPATH": str(ROOT)}
+    targets = [
+        Target("handwritten", [PYTHON, str(ROOT / "bench" / "handwritten.py"), "--port", str(args.port + 1)], {},
+               args.port + 1),
+        Target("gateway", [PYTHON, "-m", "gateway", "serve"], {"OMNIGATE_PORT": str(args.port)}, args.port),
+    ]
+    if args.interpreted:
+        targets.append(Target("gateway-interpreted", [PYTHON, "-m", "gateway", "serve"],
+                              {"OMNIGATE_PORT": str(args.port + 2), "OMNIGATE_COMPILED_QUERIES": "false"}, args.port + 2))
+    try:
+        seed(env, args.products)
+        for target in targets:
+            start(target, env)
+        print(f"same JSON from every server: {same_answer(targets)}")
+        print(f"load generator: {'wrk' if use_wrk else 'bench/loadgen.py'}, {args.duration:g}s per point "
+              f"in {args.rounds} alternating slices")
+        for target in targets:
+            if args.warmup > 0:
+                load(target.url, max(client_counts), args.warmup, use_wrk, workdir)
+        slices: dict[tuple[str, int], list[dict[str, float]]] = {}
+        for clients in client_counts:
+            for _ in range(args.rounds):
+                for target in targets:
+                    result = measure(target, clients, args.duration / args.rounds, use_wrk, workdir)
+                    slices.setdefault((target.name, clients), []).append(result)
+        report({key: combine(parts) for key, parts in slices.items()}, client_counts, [t.name for t in targets])
+    finally:
+        for target in targets:
+            stop(target)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

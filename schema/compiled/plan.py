@@ -1,0 +1,297 @@
+"""Query plans: what graphql-core works out for every field of every object, worked out once.
+
+graphql-core, for each object in a result, collects the fields of the selection set (following
+fragments), looks up each field's definition, builds its arguments and walks the return type's
+wrappers. None of that depends on the data, only on the document and the object's type, so a
+plan does it once per (document, operation) and the runner (`run.py`) only reads it.
+
+A plan is a tree: an `ObjectPlan` (one concrete object type and a selection) lists its
+`FieldPlan`s; each field says how to read its value (an attribute, or the field's own `resolve`)
+and how to complete it (a `Completion`: leaf, list, object, or abstract type), and the object
+completions hold the sub-plans. Anything a plan cannot express raises `Unsupported`, and the
+operation is left to graphql-core.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphql import (
+    DirectiveNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLField,
+    GraphQLIncludeDirective,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLSchema,
+    GraphQLSkipDirective,
+    InlineFragmentNode,
+    ListValueNode,
+    ObjectValueNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    ValueNode,
+    VariableNode,
+    get_argument_values,
+    is_abstract_type,
+    is_leaf_type,
+    is_object_type,
+    type_from_ast,
+)
+from graphql.execution import default_field_resolver
+from strawberry.schema import schema_converter
+
+__all__ = ["Unsupported", "Completion", "FieldPlan", "ObjectPlan", "OperationPlan", "Planner"]
+
+LEAF, LIST, OBJECT, ABSTRACT = "leaf", "list", "object", "abstract"
+TYPENAME = "__typename"
+
+
+class Unsupported(Exception):
+    """The document uses something the compiled path does not handle: graphql-core runs it."""
+
+
+@dataclass(slots=True, eq=False)
+class Completion:
+    """How to turn a resolved value into JSON for one (possibly wrapped) output type.
+
+    `nullable` is False for a Non-Null type; `kind` says which of the other fields apply:
+    leaf -> `coerce` (the scalar's or enum's `coerce_output_value`), list -> `item`,
+    object -> `object_type` and `plan`, abstract -> `abstract_type` and a plan per runtime type
+    made on first use (`plans`; None there marks a type the compiled path cannot handle).
+    """
+
+    kind: str
+    nullable: bool
+    coerce: Callable[[Any], Any] | None = None
+    item: Completion | None = None
+    object_type: GraphQLObjectType | None = None
+    plan: ObjectPlan | None = None
+    abstract_type: Any = None
+    nodes: list[FieldNode] = field(default_factory=list)
+    plans: dict[str, ObjectPlan | None] = field(default_factory=dict)
+
+
+@dataclass(slots=True, eq=False)
+class FieldPlan:
+    """One response key of an object: where its value comes from and how it is completed.
+
+    Exactly one source applies: `typename` (the literal `__typename`), `attribute` (strawberry's
+    default resolver is `getattr(source, python_name)`, so we read it directly), or `resolve`
+    (every other field: the same function graphql-core would call, so wrappers that enforce
+    authorization or tracing on `GraphQLField.resolve` still run). `args` holds arguments coerced
+    once at plan time; it is None when they depend on variables (coerced once per request).
+    `info_head` is the field-constant start of its `GraphQLResolveInfo`.
+    """
+
+    key: str
+    nodes: list[FieldNode]
+    parent_type: GraphQLObjectType
+    definition: GraphQLField | None
+    completion: Completion | None
+    typename: str | None = None
+    attribute: str | None = None
+    resolve: Callable[..., Any] | None = None
+    args: dict[str, Any] | None = None
+    info_head: tuple[Any, ...] = ()
+
+
+@dataclass(slots=True, eq=False)
+class ObjectPlan:
+    """The fields to produce, in response order, for objects of one concrete type."""
+
+    object_type: GraphQLObjectType
+    fields: list[FieldPlan]
+
+
+@dataclass(slots=True, eq=False)
+class OperationPlan:
+    """A whole query: the root plan plus what every resolver's `info` shares."""
+
+    operation: OperationDefinitionNode
+    root: ObjectPlan
+    fragments: dict[str, FragmentDefinitionNode]
+
+
+def _basic_resolver_code() -> Any:
+    """The code object of strawberry's resolver for fields without a resolver of their own.
+
+    Strawberry gives such fields a `_get_basic_result` closure that returns
+    `getattr(source, python_name)`. Recognising it by its code object (not by name or a marker
+    attribute, which `functools.wraps` would copy onto a wrapper) means a field whose resolve was
+    wrapped, e.g. for authorization, is never mistaken for a plain attribute.
+    """
+    for constant in schema_converter.GraphQLCoreConverter.from_resolver.__code__.co_consts:
+        if getattr(constant, "co_name", None) == "_get_basic_result":
+            return constant
+    return None  # another strawberry version: every field is then called through resolve
+
+
+_BASIC_RESOLVER_CODE = _basic_resolver_code()
+
+
+def _attribute_name(definition: GraphQLField) -> str | None:
+    """The Python attribute to read for this field, when reading it is all its resolver does."""
+    resolve = definition.resolve
+    if resolve is None or _BASIC_RESOLVER_CODE is None:
+        return None
+    if getattr(resolve, "__code__", None) is not _BASIC_RESOLVER_CODE:
+        return None
+    strawberry_field = (definition.extensions or {}).get(schema_converter.GraphQLCoreConverter.DEFINITION_BACKREF)
+    if strawberry_field is None or strawberry_field.base_resolver is not None:
+        return None
+    if strawberry_field.default_resolver is not getattr:
+        return None
+    return strawberry_field.python_name
+
+
+def _uses_variables(value: ValueNode) -> bool:
+    if isinstance(value, VariableNode):
+        return True
+    if isinstance(value, ListValueNode):
+        return any(_uses_variables(v) for v in value.values)
+    if isinstance(value, ObjectValueNode):
+        return any(_uses_variables(f.value) for f in value.fields)
+    return False
+
+
+class Planner:
+    """Builds plans against one graphql-core schema."""
+
+    def __init__(self, schema: GraphQLSchema) -> None:
+        self.schema = schema
+
+    def plan_operation(self, document: Any, operation: OperationDefinitionNode) -> OperationPlan:
+        if operation.directives:
+            raise Unsupported("operation directives")
+        root_type = self.schema.query_type
+        if root_type is None:
+            raise Unsupported("no query type")
+        fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+        if any(getattr(f, "variable_definitions", None) for f in fragments.values()):
+            raise Unsupported("fragment variables")
+        root = self.plan_object(root_type, [operation.selection_set], fragments)
+        if any(f.key.startswith("__") and f.typename is None for f in root.fields):
+            raise Unsupported("introspection")
+        return OperationPlan(operation=operation, root=root, fragments=fragments)
+
+    def plan_object(
+        self,
+        object_type: GraphQLObjectType,
+        selection_sets: list[SelectionSetNode],
+        fragments: dict[str, FragmentDefinitionNode],
+    ) -> ObjectPlan:
+        """The plan for objects of `object_type` under the merged `selection_sets`."""
+        grouped: dict[str, list[FieldNode]] = {}
+        visited: set[str] = set()
+        for selection_set in selection_sets:
+            self._collect(object_type, selection_set, fragments, grouped, visited)
+        fields = [self._plan_field(object_type, key, nodes, fragments) for key, nodes in grouped.items()]
+        return ObjectPlan(object_type, [f for f in fields if f is not None])
+
+    def _collect(
+        self,
+        object_type: GraphQLObjectType,
+        selection_set: SelectionSetNode,
+        fragments: dict[str, FragmentDefinitionNode],
+        grouped: dict[str, list[FieldNode]],
+        visited: set[str],
+    ) -> None:
+        """graphql-core's `collect_fields`, in the same order, with directives known at plan time."""
+        for selection in selection_set.selections:
+            if not _included(selection.directives):
+                continue
+            if isinstance(selection, FieldNode):
+                key = selection.alias.value if selection.alias else selection.name.value
+                grouped.setdefault(key, []).append(selection)
+            elif isinstance(selection, InlineFragmentNode):
+                if self._matches(selection.type_condition, object_type):
+                    self._collect(object_type, selection.selection_set, fragments, grouped, visited)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                fragment = fragments.get(name)
+                if fragment is None or not self._matches(fragment.type_condition, object_type) or name in visited:
+                    continue
+                visited.add(name)
+                self._collect(object_type, fragment.selection_set, fragments, grouped, visited)
+
+    def _matches(self, type_condition: Any, object_type: GraphQLObjectType) -> bool:
+        if type_condition is None:
+            return True
+        conditional_type = type_from_ast(self.schema, type_condition)
+        if conditional_type is object_type:
+            return True
+        return is_abstract_type(conditional_type) and self.schema.is_sub_type(conditional_type, object_type)
+
+    def _plan_field(
+        self, parent_type: GraphQLObjectType, key: str, nodes: list[FieldNode], fragments: dict[str, FragmentDefinitionNode]
+    ) -> FieldPlan | None:
+        name = nodes[0].name.value
+        if name == TYPENAME:
+            return FieldPlan(key, nodes, parent_type, None, None, typename=parent_type.name)
+        definition = parent_type.fields.get(name)
+        if definition is None:
+            if name.startswith("__"):
+                raise Unsupported("introspection")
+            return None  # graphql-core skips unknown fields too (validation has refused them)
+        plan = FieldPlan(key, nodes, parent_type, definition, self._completion(definition.type, nodes, fragments))
+        plan.attribute = _attribute_name(definition) if not definition.args else None
+        if plan.attribute is None:
+            plan.resolve = definition.resolve or default_field_resolver
+            plan.info_head = (name, nodes, definition.type, parent_type)
+            if not any(_uses_variables(a.value) for a in nodes[0].arguments or ()):
+                plan.args = get_argument_values(definition, nodes[0])
+        return plan
+
+    def _completion(
+        self, type_: GraphQLOutputType, nodes: list[FieldNode], fragments: dict[str, FragmentDefinitionNode]
+    ) -> Completion:
+        nullable = not isinstance(type_, GraphQLNonNull)
+        if not nullable:
+            type_ = type_.of_type
+        if isinstance(type_, GraphQLList):
+            return Completion(LIST, nullable, item=self._completion(type_.of_type, nodes, fragments))
+        if is_leaf_type(type_):
+            return Completion(LEAF, nullable, coerce=type_.coerce_output_value)
+        selection_sets = [n.selection_set for n in nodes if n.selection_set is not None]
+        if is_object_type(type_):
+            plan = self.plan_object(type_, selection_sets, fragments)
+            return Completion(OBJECT, nullable, object_type=type_, plan=plan)
+        if is_abstract_type(type_):
+            return Completion(ABSTRACT, nullable, abstract_type=type_, nodes=nodes)
+        raise Unsupported(f"output type {type_}")
+
+    def plan_runtime_type(
+        self, completion: Completion, object_type: GraphQLObjectType, fragments: dict[str, FragmentDefinitionNode]
+    ) -> ObjectPlan | None:
+        """The sub-plan of an abstract field for one of its runtime types, made on first use."""
+        if object_type.name not in completion.plans:
+            selection_sets = [n.selection_set for n in completion.nodes if n.selection_set is not None]
+            try:
+                completion.plans[object_type.name] = self.plan_object(object_type, selection_sets, fragments)
+            except Unsupported:
+                completion.plans[object_type.name] = None
+        return completion.plans[object_type.name]
+
+
+def _included(directives: tuple[DirectiveNode, ...] | None) -> bool:
+    """@skip/@include with literal arguments; any other directive, or a variable, is unsupported."""
+    if not directives:
+        return True
+    include = True
+    for directive in directives:
+        name = directive.name.value
+        if name not in (GraphQLSkipDirective.name, GraphQLIncludeDirective.name):
+            raise Unsupported(f"directive @{name}")
+        if any(_uses_variables(a.value) for a in directive.arguments or ()):
+            raise Unsupported("@skip/@include on a variable")
+        definition = GraphQLSkipDirective if name == GraphQLSkipDirective.name else GraphQLIncludeDirective
+        condition = get_argument_values(definition, directive)["if"]
+        include = include and (not condition if definition is GraphQLSkipDirective else condition)
+    return include

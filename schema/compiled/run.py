@@ -1,0 +1,303 @@
+"""Running a plan: breadth-first, one level of the result tree at a time.
+
+At each level every field of every object is started before anything is awaited, so the
+DataLoader loads of all siblings (all 24 products' categories, all their variants' prices)
+are queued together and each loader sends one SQL statement per level, as with graphql-core.
+
+The runner handles the happy path and the commonest unhappy one: exactly one field whose
+resolver fails (raises, returns an error, or returns null for a Non-Null field). That error is
+located and its null propagated as graphql-core does (`_propagate`), so a failing query is not
+run twice, and its resolver spans and audit records are not written twice. Anything else (two
+or more errors, whose order graphql-core leaves to timing, a bad list or leaf value, ...)
+raises `Abandon`, and the caller lets graphql-core run the whole operation again: it produces
+the errors and the null propagation (queries have no side effects, so that is safe).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Iterable
+from inspect import iscoroutine
+from typing import Any
+
+from graphql import (
+    GraphQLError,
+    GraphQLObjectType,
+    GraphQLResolveInfo,
+    GraphQLSchema,
+    Undefined,
+    get_argument_values,
+    located_error,
+)
+from graphql.execution import default_type_resolver
+from graphql.execution.values import VariableValues
+from graphql.pyutils import Path, is_awaitable
+from graphql.type.definition import GraphQLResolveInfoHelpers
+
+from schema.compiled.plan import ABSTRACT, LEAF, LIST, OBJECT, Completion, FieldPlan, ObjectPlan, OperationPlan, Planner
+from schema.compiled.settle import settle
+
+__all__ = ["Abandon", "Run"]
+
+# The objects of one plan at one level: (source object, its result dict, its path).
+Items = list[tuple[Any, dict[str, Any], Path | None]]
+Level = dict[ObjectPlan, Items]
+
+
+class Abandon(Exception):
+    """The compiled result cannot be trusted to equal graphql-core's: let graphql-core answer."""
+
+
+class Run:
+    """One request's execution of an `OperationPlan`."""
+
+    def __init__(
+        self, plan: OperationPlan, planner: Planner, schema: GraphQLSchema, variables: VariableValues, context: Any
+    ) -> None:
+        self.plan = plan
+        self.planner = planner
+        self.schema = schema
+        self.variables = variables
+        self.tracked: list[Awaitable[Any]] = []
+        helpers = GraphQLResolveInfoHelpers(gather=_gather, track=self.tracked.extend)
+        # The request-constant end of every GraphQLResolveInfo (see FieldPlan.info_head).
+        self.info_tail = (schema, plan.fragments, None, plan.operation, variables, context, is_awaitable, None, helpers)
+        self.arguments: dict[FieldPlan, dict[str, Any]] = {}
+        self.failures: list[tuple[Exception, FieldPlan, Path]] = []
+
+    async def execute(self) -> tuple[dict[str, Any] | None, list[GraphQLError] | None]:
+        """`data` and `errors` as graphql-core would answer them."""
+        data: dict[str, Any] = {}
+        level: Level = {self.plan.root: [(None, data, None)]}
+        while level:
+            level = await self._run_level(level)
+        if self.tracked:
+            for outcome in await asyncio.gather(*self.tracked, return_exceptions=True):
+                if isinstance(outcome, BaseException):
+                    raise Abandon("tracked work failed") from outcome
+        if not self.failures:
+            return data, None
+        if len(self.failures) > 1:
+            raise Abandon("several field errors")
+        raw_error, field, path = self.failures[0]
+        error = located_error(raw_error, field.nodes, path.as_list())
+        return self._propagate(data, path), [error]
+
+    async def _run_level(self, level: Level) -> Level:
+        """Fill in every field of every object of this level; returns the objects of the next."""
+        next_level: Level = {}
+        pending: list[tuple[FieldPlan, dict[str, Any], Path]] = []
+        awaitables: list[Awaitable[Any]] = []
+        try:
+            for object_plan, items in level.items():
+                for field in object_plan.fields:
+                    self._start_field(field, items, next_level, pending, awaitables)
+        except BaseException:
+            _discard(awaitables)
+            raise
+        if awaitables:
+            results = await settle(awaitables)
+            for (field, out, path), result in zip(pending, results):
+                if isinstance(result, BaseException) and not isinstance(result, Exception):
+                    raise result  # cancelled: not a field error
+                out[field.key] = self._complete_field(field, result, path, next_level)
+        return next_level
+
+    def _start_field(
+        self,
+        field: FieldPlan,
+        items: Items,
+        next_level: Level,
+        pending: list[tuple[FieldPlan, dict[str, Any], Path]],
+        awaitables: list[Awaitable[Any]],
+    ) -> None:
+        """Read or resolve `field` on every object; awaitable results are left for the caller."""
+        key = field.key
+        if field.typename is not None:
+            for _, out, _ in items:
+                out[key] = field.typename
+            return
+        completion = field.completion
+        typename = field.parent_type.name
+        if field.attribute is not None:
+            attribute = field.attribute
+            if completion.kind is LEAF:
+                for source, out, _ in items:
+                    out[key] = _leaf(completion, getattr(source, attribute))
+            else:
+                for source, out, path in items:
+                    value = getattr(source, attribute)
+                    out[key] = self._complete(completion, value, field, Path(path, key, typename), next_level)
+            return
+        args = field.args if field.args is not None else self._arguments(field)
+        resolve = field.resolve
+        head, tail = field.info_head, self.info_tail
+        for source, out, path in items:
+            field_path = Path(path, key, typename)
+            try:
+                value = resolve(source, GraphQLResolveInfo(*head, field_path, *tail), **args)
+            except Exception as error:
+                value = error  # graphql-core treats a raised and a returned error alike
+            if is_awaitable(value):
+                out[key] = None  # keeps the response key in document order until the value is in
+                pending.append((field, out, field_path))
+                awaitables.append(value)
+            else:
+                out[key] = self._complete_field(field, value, field_path, next_level)
+
+    def _arguments(self, field: FieldPlan) -> dict[str, Any]:
+        """Arguments that use variables: the same for every object, so coerced once per request."""
+        args = self.arguments.get(field)
+        if args is None:
+            assert field.definition is not None
+            args = self.arguments[field] = get_argument_values(field.definition, field.nodes[0], self.variables)
+        return args
+
+    def _complete_field(self, field: FieldPlan, value: Any, path: Path, next_level: Level) -> Any:
+        """A resolver's result; an error, or null for a Non-Null field, is recorded as the field's failure."""
+        completion = field.completion
+        assert completion is not None
+        if isinstance(value, Exception):
+            self.failures.append((value, field, path))
+            return None
+        if value is None and not completion.nullable:
+            message = f"Cannot return null for non-nullable field {field.parent_type.name}.{field.nodes[0].name.value}."
+            self.failures.append((TypeError(message), field, path))
+            return None
+        return self._complete(completion, value, field, path, next_level)
+
+    def _propagate(self, data: dict[str, Any], path: Path) -> dict[str, Any] | None:
+        """Null the failed field, or its nearest nullable ancestor (the whole `data` if none is).
+
+        Walks the plan down the error's path to learn which positions may be null, as
+        graphql-core learns it while unwinding the error.
+        """
+        positions = self._positions(data, path)
+        for container, key, nullable in reversed(positions):
+            if nullable:
+                container[key] = None
+                return data
+        return None
+
+    def _positions(self, data: dict[str, Any], path: Path) -> list[tuple[Any, str | int, bool]]:
+        """(container, key, may be null) for each step of a response path, from the root down."""
+        steps: list[Path] = []
+        step: Path | None = path
+        while step is not None:
+            steps.append(step)
+            step = step.prev
+        positions: list[tuple[Any, str | int, bool]] = []
+        plan: ObjectPlan | None = self.plan.root
+        completion: Completion | None = None
+        container: Any = data
+        for step in reversed(steps):
+            if isinstance(step.key, int):
+                assert completion is not None and completion.item is not None
+                completion = completion.item
+            else:
+                if completion is not None and completion.kind is ABSTRACT:
+                    plan = completion.plans.get(step.typename or "")  # a field's typename: its object's type
+                assert plan is not None
+                completion = next(f for f in plan.fields if f.key == step.key).completion
+                assert completion is not None
+            positions.append((container, step.key, completion.nullable))
+            container = container[step.key]
+            if completion.kind is OBJECT:
+                plan = completion.plan
+        return positions
+
+    def _complete(self, completion: Completion, value: Any, field: FieldPlan, path: Path, next_level: Level) -> Any:
+        """graphql-core's `complete_value` for the happy path; objects are queued for the next level."""
+        if isinstance(value, Exception):
+            raise Abandon("a resolver returned an error")
+        if value is None or value is Undefined:
+            if not completion.nullable:
+                raise Abandon(f"null for non-null {field.key}")
+            return None
+        kind = completion.kind
+        if kind is LEAF:
+            return _leaf(completion, value)
+        if kind is LIST:
+            return self._complete_list(completion, value, field, path, next_level)
+        if kind is OBJECT:
+            assert completion.object_type is not None and completion.plan is not None
+            return self._queue(completion.object_type, completion.plan, value, field, path, next_level)
+        if kind is ABSTRACT:
+            return self._complete_abstract(completion, value, field, path, next_level)
+        raise Abandon(f"unknown completion {kind}")
+
+    def _complete_list(self, completion: Completion, value: Any, field: FieldPlan, path: Path, next_level: Level) -> Any:
+        if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+            raise Abandon(f"{field.key} is not a list")
+        item = completion.item
+        assert item is not None
+        if item.kind is LEAF:
+            return [_leaf(item, v) for v in value]
+        return [self._complete(item, v, field, Path(path, index, None), next_level) for index, v in enumerate(value)]
+
+    def _queue(
+        self, object_type: GraphQLObjectType, plan: ObjectPlan, value: Any, field: FieldPlan, path: Path, next_level: Level
+    ) -> dict[str, Any]:
+        """An empty result dict for `value`, filled in when the next level runs."""
+        if is_awaitable(value):
+            _discard([value])
+            raise Abandon("awaitable object value")
+        if object_type.is_type_of is not None and not object_type.is_type_of(value, self._info(field, path)):
+            raise Abandon(f"{field.key} is not a {object_type.name}")
+        out: dict[str, Any] = {}
+        items = next_level.get(plan)
+        if items is None:
+            items = next_level[plan] = []
+        items.append((value, out, path))
+        return out
+
+    def _complete_abstract(self, completion: Completion, value: Any, field: FieldPlan, path: Path, next_level: Level) -> Any:
+        """Interfaces and unions: the runtime type as graphql-core finds it, then its own plan."""
+        abstract_type = completion.abstract_type
+        resolve_type = abstract_type.resolve_type or default_type_resolver
+        type_name = resolve_type(value, self._info(field, path), abstract_type)
+        if not isinstance(type_name, str):
+            _discard([type_name])
+            raise Abandon("runtime type is not a plain name")
+        runtime_type = self.schema.get_type(type_name)
+        if not isinstance(runtime_type, GraphQLObjectType) or not self.schema.is_sub_type(abstract_type, runtime_type):
+            raise Abandon(f"invalid runtime type {type_name}")
+        plan = self.planner.plan_runtime_type(completion, runtime_type, self.plan.fragments)
+        if plan is None:
+            raise Abandon(f"unsupported selection on {type_name}")
+        return self._queue(runtime_type, plan, value, field, path, next_level)
+
+    def _info(self, field: FieldPlan, path: Path) -> GraphQLResolveInfo:
+        """The info graphql-core passes along with the field's value (is_type_of, resolve_type)."""
+        definition = field.definition
+        assert definition is not None
+        head = field.info_head or (field.nodes[0].name.value, field.nodes, definition.type, field.parent_type)
+        return GraphQLResolveInfo(*head, path, *self.info_tail)
+
+
+def _leaf(completion: Completion, value: Any) -> Any:
+    """A scalar or enum value as graphql-core serializes it; null only where the type allows."""
+    if value is None or value is Undefined:
+        if completion.nullable:
+            return None
+        raise Abandon("null for a non-null leaf")
+    if isinstance(value, Exception):
+        raise Abandon("a resolver returned an error")
+    assert completion.coerce is not None
+    coerced = completion.coerce(value)
+    if coerced is None or coerced is Undefined:
+        raise Abandon("leaf coerced to null")
+    return coerced
+
+
+async def _gather(values: Any) -> list[Any]:
+    """`info.async_helpers.gather` for resolvers that ask for it."""
+    return list(await asyncio.gather(*values))
+
+
+def _discard(awaitables: list[Any]) -> None:
+    """Close coroutines that will never be awaited, so they do not warn about it."""
+    for awaitable in awaitables:
+        if iscoroutine(awaitable):
+            awaitable.close()
+

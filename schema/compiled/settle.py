@@ -1,0 +1,89 @@
+"""Await many resolver results together without creating a Task for each.
+
+`asyncio.gather` wraps every coroutine in a Task: an object, a scheduling round trip through the
+event loop per step, and a context copy. For a page of 24 products that is ~150 Tasks, a tenth
+of the request's CPU. `settle` steps the coroutines itself, exactly as a Task would:
+
+1. Start every awaitable (one `send(None)` each) before waiting for any, so that the DataLoader
+   loads of all of them are queued before a loader dispatches its batch (batching intact).
+2. Wait, in one `asyncio.wait`, for the futures they are blocked on; step again those whose
+   future is done; repeat until all have finished.
+
+Each awaitable is stepped inside its own copy of the context, as a Task does, so a context
+variable (an OpenTelemetry span, say) set by one resolver never leaks into another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from contextvars import Context, copy_context
+from typing import Any
+
+__all__ = ["settle"]
+
+
+class _Step:
+    """One awaitable in flight: its iterator, its context, and the future it waits on."""
+
+    __slots__ = ("index", "iterator", "context", "blocked_on")
+
+    def __init__(self, index: int, awaitable: Awaitable[Any]) -> None:
+        self.index = index
+        self.iterator = awaitable.__await__()
+        self.context: Context = copy_context()
+        self.blocked_on: Any = None
+
+
+async def settle(awaitables: list[Awaitable[Any]]) -> list[Any]:
+    """Each awaitable's result, or the exception it raised (like gather(return_exceptions=True))."""
+    results: list[Any] = [None] * len(awaitables)
+    running = [_Step(index, awaitable) for index, awaitable in enumerate(awaitables)]
+    try:
+        while running:
+            running = _advance(running, results)
+            if running:
+                await _wait([step.blocked_on for step in running])
+    finally:
+        for step in running:  # only when cancelled: nothing must be left suspended
+            step.iterator.close()
+    return results
+
+
+def _advance(running: list[_Step], results: list[Any]) -> list[_Step]:
+    """Step each awaitable once; returns those still blocked, on a future in `blocked_on`."""
+    blocked: list[_Step] = []
+    for step in running:
+        try:
+            yielded = step.context.run(step.iterator.send, None)
+        except StopIteration as stop:
+            results[step.index] = stop.value
+            continue
+        except Exception as error:
+            results[step.index] = error
+            continue
+        if yielded is not None and not getattr(yielded, "_asyncio_future_blocking", False):
+            step.iterator.close()
+            results[step.index] = RuntimeError(f"awaitable yielded {yielded!r}, not a future")
+            continue
+        if yielded is not None:
+            yielded._asyncio_future_blocking = False  # what Task.__step does before waiting on it
+        step.blocked_on = yielded
+        blocked.append(step)
+    return blocked
+
+
+async def _wait(blocked_on: list[Any]) -> None:
+    """Until every future is done; a bare `yield` (asyncio.sleep(0)) just waits one loop turn.
+
+    One at a time on purpose: the futures of one DataLoader batch are all completed together,
+    so after the first of them the rest are usually done already, and the wait costs one
+    callback per batch instead of one per future.
+    """
+    waited = False
+    for future in blocked_on:
+        if future is not None and not future.done():
+            await asyncio.wait((future,))
+            waited = True
+    if not waited:
+        await asyncio.sleep(0)

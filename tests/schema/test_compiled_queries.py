@@ -1,0 +1,188 @@
+"""Compiled queries answer exactly as graphql-core does, errors included, with the same SQL.
+
+Each document of the corpus is sent through the GraphQL API twice: to the default app
+(compiled queries on) and to an app over the same database with `compiled_queries=False`.
+The two bodies (data, errors with their paths and locations, status) must be identical. A spy
+on the compiler records whether it answered or handed the operation back to graphql-core, so
+the tests also prove which path ran.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from core.ids import to_global_id
+from gateway.app import create_app
+from gateway.runtime import Runtime, build_runtime
+from tests.catalog.test_storefront import STOREFRONT
+from tests.conftest import GraphQLClient, StatementCounter
+
+BENCH_QUERY = """query Storefront($first: Int!) {
+  products(first: $first) {
+    pageInfo { hasNextPage endCursor }
+    edges { cursor node { id slug name category { slug name }
+      variants { id sku name price { amount currency } quantityAvailable } } }
+  }
+}"""
+
+PRODUCT_FIELDS = """
+fragment ProductCard on Product { id ...Names category { ...Names } variants { ...VariantCard } }
+fragment Names on Node { id ... on Product { name slug } ... on Category { name slug } }
+fragment VariantCard on ProductVariant { sku price { ...Price } stock { available location { code kind } } }
+fragment Price on Money { amount currency }
+"""
+
+# (document, variables, answered by the compiled path)
+CORPUS: list[tuple[str, dict[str, Any] | None, bool]] = [
+    (STOREFRONT, {"first": 7}, True),
+    (STOREFRONT, {"first": 3, "after": to_global_id("ProductCursor", 10)}, True),
+    (BENCH_QUERY, {"first": 24}, True),
+    ("{ __typename channels { __typename code kind currency } locations { code kind city clickAndCollect } }", None, True),
+    ("{ stores: locations(kind: STORE) { code name } warehouses: locations(kind: WAREHOUSE) { code } }", None, True),
+    ("query($k: LocationKind) { locations(kind: $k) { code } }", {"k": "STORE"}, True),
+    ("query Q { products(first: 4) { edges { node { ...ProductCard } } } }" + PRODUCT_FIELDS, None, True),
+    ("{ products(first: 2) { edges { node { id } } edges { node { name id } cursor } } }", None, True),
+    ("{ a: products(first: 2) { totalCount } b: products(first: 3) { edges { cursor } } }", None, True),
+    ('{ products(first: 50, filter: {categorySlug: "kitchen"}) { totalCount edges { node { category { slug } } } } }',
+     None, True),
+    ("query($f: ProductFilter, $s: String) { products(first: 50, filter: $f, search: $s) { totalCount edges { node { name } } } }",
+     {"f": {"categorySlug": "toys"}, "s": "a"}, True),
+    ('{ product(slug: "product-3") { id name description variants { id sku name } } }', None, True),
+    ('{ product(slug: "no-such-product") { id } }', None, True),
+    ("query($id: ID) { product(id: $id) { slug } }", {"id": to_global_id("Product", 5)}, True),
+    ("query($p: ID!, $v: ID!, $c: ID!, $l: ID!) { p: node(id: $p) { __typename id ... on Product { slug } }"
+     " v: node(id: $v) { __typename ... on ProductVariant { sku quantityAvailable } }"
+     " c: node(id: $c) { ... on Category { name } } l: node(id: $l) { id ... on Location { code } } }",
+     {"p": to_global_id("Product", 3), "v": to_global_id("ProductVariant", 4), "c": to_global_id("Category", 2),
+      "l": to_global_id("Location", 1)}, True),
+    ("query($id: ID!) { node(id: $id) { id } }", {"id": to_global_id("Product", 999999)}, True),
+    ("query($id: ID!) { node(id: $id) { id ... on Channel { code } } }", {"id": to_global_id("Channel", 1)}, True),
+    ("{ products(first: 2) { edges { node { id name @skip(if: true) slug @include(if: false) category @include(if: true) { slug } } } } }",
+     None, True),
+    ("query($loc: ID) { products(first: 3) { edges { node { variants { all: quantityAvailable"
+     " here: quantityAvailable(locationId: $loc) } } } } }", {"loc": to_global_id("Location", 2)}, True),
+    # @skip on a variable is left to graphql-core
+    ("query($no: Boolean!) { products(first: 2) { edges { node { id name @skip(if: $no) } } } }", {"no": True}, False),
+    # one field error: the compiled path locates it and propagates its null as graphql-core does
+    ("{ products(first: -1) { totalCount } }", None, True),
+    ("{ products(first: 1000) { totalCount } }", None, True),
+    ('{ products(after: "not-a-cursor") { totalCount } }', None, True),
+    ('{ product(slug: "product-1", id: "x") { id } }', None, True),
+    ("{ product { id } }", None, True),
+    ('{ node(id: "%%%") { id } }', None, True),
+    ('{ ok: locations(kind: STORE) { code } bad: product(slug: "a", id: "b") { id } }', None, True),
+    ('{ a: product(slug: "product-3") { name variants { sku quantityAvailable(locationId: "bad") } }'
+     ' b: product(slug: "product-6") { name } }', None, True),
+    ('query($v: ID!) { node(id: $v) { id ... on ProductVariant { sku quantityAvailable(locationId: "bad") } } }',
+     {"v": to_global_id("ProductVariant", 5)}, True),
+    # several errors (their order is graphql-core's timing) and bad variables: graphql-core answers
+    ('{ products(first: 2) { edges { node { variants { quantityAvailable(locationId: "bad") } } } } }', None, False),
+    ("query($first: Int) { products(first: $first) { totalCount } }", {"first": "many"}, False),
+    ("{ __schema { queryType { name } } }", None, False),
+]
+
+
+class CompilerSpy:
+    """Wraps the compiler's `try_execute` to record, per request, whether it answered."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.answered: list[bool] = []
+        compiler = runtime.executor.compiler
+        assert compiler is not None, "compiled_queries is on by default"
+        original = compiler.try_execute
+
+        async def try_execute(*args: Any) -> Any:
+            result = await original(*args)
+            self.answered.append(result is not None)
+            return result
+
+        compiler.try_execute = try_execute
+
+
+@pytest.fixture
+def spy(runtime: Runtime) -> CompilerSpy:
+    return CompilerSpy(runtime)
+
+
+@pytest.fixture
+async def interpreted_runtime(runtime: Runtime, clock) -> AsyncIterator[Runtime]:  # type: ignore[no-untyped-def]
+    other = build_runtime(runtime.settings.replace(compiled_queries=False), clock)
+    assert other.executor.compiler is None
+    yield other
+    await other.aclose()
+
+
+@pytest.fixture
+async def interpreted(interpreted_runtime: Runtime) -> AsyncIterator[GraphQLClient]:
+    app = create_app(interpreted_runtime.settings, runtime=interpreted_runtime)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        yield GraphQLClient(client)
+
+
+async def test_compiled_and_graphql_core_answers_are_identical_for_the_whole_corpus(gql, interpreted, spy):
+    for query, variables, compiled in CORPUS:
+        spy.answered.clear()
+        expected = await interpreted.post(query, variables)
+        answer = await gql.post(query, variables)
+        assert (answer.status_code, answer.json()) == (expected.status_code, expected.json()), query
+        assert spy.answered in ([compiled], [] if not compiled else [True]), (query, spy.answered)
+
+
+async def test_compiled_answers_keep_the_response_key_order_of_the_document(gql, interpreted, spy):
+    query = "{ products(first: 2) { edges { node { name id ...F slug } } } } fragment F on Product { slug description id }"
+    expected = (await interpreted.execute(query))["data"]
+    answer = (await gql.execute(query))["data"]
+    assert list(answer["products"]["edges"][0]["node"]) == list(expected["products"]["edges"][0]["node"])
+    assert list(answer["products"]["edges"][0]["node"]) == ["name", "id", "slug", "description"]
+    assert spy.answered == [True]
+
+
+async def test_compiled_storefront_costs_the_same_statements_as_graphql_core_whatever_the_page_size(
+    gql, interpreted, interpreted_runtime, count_statements, spy
+):
+    await gql.data("{ channels { code } }")  # warm both channel directories
+    await interpreted.data("{ channels { code } }")
+    query = """query($first: Int) { products(first: $first) { edges { node { name category { name }
+        variants { sku price { amount } quantityAvailable stock { available location { code } } } } } } }"""
+    counts = {}
+    for name, client, counter in (
+        ("compiled", gql, count_statements),
+        ("graphql-core", interpreted, StatementCounter(interpreted_runtime.services.engine)),
+    ):
+        for first in (5, 60):
+            with counter:
+                data = await client.data(query, {"first": first})
+            assert len(data["products"]["edges"]) == first
+            counts[(name, first)] = counter.count
+            counter.count = 0
+    # page, categories, variants, prices, stock, locations: one statement each, at any page size
+    assert set(counts.values()) == {6}, counts
+    assert spy.answered == [True, True, True]
+
+
+async def test_a_cached_plan_serves_later_requests_with_other_variables(gql, interpreted, spy):
+    for first in (1, 4, 2):
+        expected = await interpreted.execute(BENCH_QUERY, {"first": first})
+        assert await gql.execute(BENCH_QUERY, {"first": first}) == expected
+    assert spy.answered == [True, True, True]
+
+
+async def test_one_failing_field_is_answered_without_running_the_query_twice(gql, interpreted, spy, count_statements):
+    query = ('{ a: product(slug: "product-3") { name variants { sku quantityAvailable(locationId: "bad") } }'
+             ' b: product(slug: "product-6") { name } }')
+    await gql.data("{ channels { code } }")  # warm the channel directory
+    spy.answered.clear()
+    with count_statements as counter:
+        body = await gql.execute(query)
+    assert body == await interpreted.execute(query)
+    assert body["data"] == {"a": None, "b": {"name": body["data"]["b"]["name"]}}  # Int! -> [ProductVariant!]! -> a
+    [error] = body["errors"]
+    assert error["path"] == ["a", "variants", 0, "quantityAvailable"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert spy.answered == [True]
+    # two slugs, the variants, their stock: each once (a re-run would read the slugs again)
+    assert counter.count == 4

@@ -1,0 +1,60 @@
+"""`settle` awaits resolver coroutines together the way Tasks would: batching and contexts intact."""
+
+from __future__ import annotations
+
+import asyncio
+from contextvars import ContextVar
+
+from aiodataloader import DataLoader
+
+from schema.compiled.settle import settle
+
+current_span: ContextVar[str] = ContextVar("current_span", default="root")
+
+
+async def test_loads_from_all_awaitables_are_batched_into_one_call_per_round():
+    batches: list[list[int]] = []
+
+    async def batch(keys: list[int]) -> list[int]:
+        batches.append(list(keys))
+        return [key * 10 for key in keys]
+
+    loader = DataLoader(batch)
+
+    async def twice(key: int) -> int:
+        first = await loader.load(key)
+        return first + await loader.load(key + 100)
+
+    assert await settle([twice(k) for k in (1, 2, 3)]) == [1020, 1040, 1060]
+    assert batches == [[1, 2, 3], [101, 102, 103]]
+
+
+async def test_errors_are_returned_in_place_and_the_others_still_finish():
+    async def fails() -> None:
+        await asyncio.sleep(0)
+        raise LookupError("no price")
+
+    async def works() -> str:
+        await asyncio.sleep(0)
+        return "ok"
+
+    results = await settle([works(), fails(), works()])
+    assert results[0] == results[2] == "ok"
+    assert isinstance(results[1], LookupError)
+
+
+async def test_a_context_variable_set_by_one_awaitable_never_leaks_into_another_or_the_caller():
+    seen: dict[str, str] = {}
+
+    async def traced(name: str) -> None:
+        current_span.set(name)
+        await asyncio.sleep(0)
+        seen[name] = current_span.get()
+
+    async def untraced() -> None:
+        await asyncio.sleep(0)
+        seen["untraced"] = current_span.get()
+
+    await settle([traced("a"), untraced(), traced("b")])
+    assert seen == {"a": "a", "untraced": "root", "b": "b"}
+    assert current_span.get() == "root"
