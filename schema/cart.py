@@ -64,6 +64,11 @@ class Cart(Node):
     record: strawberry.Private[service.Cart]
     pricing: strawberry.Private[dict[str, asyncio.Future[PricedCart]]] = dataclasses.field(default_factory=dict)
 
+    @property
+    def customer_key(self) -> int | None:
+        """Whose cart this is (None for a guest's): the subject policies/access.toml audits."""
+        return self.record.customer_key
+
     async def priced(self, info: Info) -> PricedCart:
         """Priced once per cart object, and only when a priced field is asked for."""
         if "priced" not in self.pricing:
