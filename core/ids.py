@@ -6,7 +6,9 @@ import base64
 import binascii
 import secrets
 
-__all__ = ["InvalidGlobalId", "to_global_id", "from_global_id", "new_token"]
+__all__ = ["InvalidGlobalId", "to_global_id", "from_global_id", "int_key", "new_token"]
+
+MAX_INT_KEY = 2**31 - 1  # integer primary keys are 32-bit on PostgreSQL
 
 
 class InvalidGlobalId(ValueError):
@@ -30,6 +32,17 @@ def from_global_id(global_id: str, expected_type: str | None = None) -> tuple[st
     if expected_type is not None and type_name != expected_type:
         raise InvalidGlobalId(f"expected a {expected_type} ID")
     return type_name, key
+
+
+def int_key(key: str) -> int | None:
+    """The integer primary key a global ID carries, or None: ASCII digits within the column's range.
+
+    (`str.isdigit` alone admits "²" and 40-digit numbers: one crashes `int`, the other PostgreSQL.)
+    """
+    if not (key.isascii() and key.isdigit()) or len(key) > 10:
+        return None
+    value = int(key)
+    return value if 0 < value <= MAX_INT_KEY else None
 
 
 def new_token(nbytes: int = 16) -> str:

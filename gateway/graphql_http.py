@@ -62,7 +62,7 @@ def _http_problem(problem: _HttpProblem, media_type: str) -> Response:
 async def _read_body(request: Request, limit: int) -> bytes:
     """The body, refused with 413 as soon as it is larger than `limit` (declared or streamed)."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise _HttpProblem(413, f"The body is larger than {limit} bytes.", "PAYLOAD_TOO_LARGE")
     chunks: list[bytes] = []
     size = 0

@@ -20,7 +20,7 @@ from commerce.cart.errors import CartError, CartForbidden, CartInputErrors, Cart
 from commerce.cart.service import CartRules, LineAdd, LineSet
 from commerce.pricing import service as pricing
 from commerce.pricing.engine import PricedCart, PricedLine
-from core.ids import InvalidGlobalId, from_global_id, to_global_id
+from core.ids import InvalidGlobalId, from_global_id, int_key, to_global_id
 from policies.principal import Principal, Role
 from schema.catalog import ProductVariant
 from schema.loaders import Loaders
@@ -127,9 +127,7 @@ def _now(info: Info) -> datetime:
 
 
 def _customer_key(principal: Principal) -> int | None:
-    if principal.role is Role.CUSTOMER and principal.subject and principal.subject.isdigit():
-        return int(principal.subject)
-    return None
+    return int_key(principal.subject or "") if principal.role is Role.CUSTOMER else None
 
 
 def _authorize_cart(principal: Principal, channel_kind: str, cart: service.Cart) -> None:
@@ -160,7 +158,7 @@ def _key(global_id: str, type_name: str) -> int:
         key = from_global_id(global_id, type_name)[1]
     except InvalidGlobalId:
         return 0
-    return int(key) if key.isdigit() and len(key) <= 18 else 0
+    return int_key(key) or 0
 
 
 def _line(priced: PricedLine, currency: str) -> CartLine:

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from enum import Enum
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.types import Info
 
 from commerce.catalog import entities, service
 from commerce.catalog.service import ProductQuery
-from core.ids import to_global_id
+from core.ids import int_key, to_global_id
 from schema.errors import bad_input
 from schema.money import Money
 from schema.node import Node, decode_int_id, register_node
@@ -220,28 +221,20 @@ class CatalogQuery:
         return Product.of(found) if found else None
 
 
-@register_node("Product")
-async def _product_node(info: Info, key: str) -> Product | None:
-    found = await info.context.loaders.products.load(int(key)) if key.isdigit() else None
-    return Product.of(found) if found else None
+def _node_by_key(type_name: str, loader: str, present: Callable[[Any], Any]) -> None:
+    """Register `node(id)` for a catalog type: load by integer key, show with `present`."""
+
+    @register_node(type_name)
+    async def fetch(info: Info, key: str) -> Any:
+        number = int_key(key)
+        found = await getattr(info.context.loaders, loader).load(number) if number is not None else None
+        return present(found) if found else None
 
 
-@register_node("ProductVariant")
-async def _variant_node(info: Info, key: str) -> ProductVariant | None:
-    found = await info.context.loaders.variants.load(int(key)) if key.isdigit() else None
-    return ProductVariant.of(found) if found else None
-
-
-@register_node("Category")
-async def _category_node(info: Info, key: str) -> Category | None:
-    found = await info.context.loaders.categories.load(int(key)) if key.isdigit() else None
-    return Category.of(found) if found else None
-
-
-@register_node("Location")
-async def _location_node(info: Info, key: str) -> Location | None:
-    found = await info.context.loaders.locations.load(int(key)) if key.isdigit() else None
-    return Location.of(found) if found else None
+_node_by_key("Product", "products", Product.of)
+_node_by_key("ProductVariant", "variants", ProductVariant.of)
+_node_by_key("Category", "categories", Category.of)
+_node_by_key("Location", "locations", Location.of)
 
 
 @register_node("Channel")

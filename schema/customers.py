@@ -19,7 +19,7 @@ from strawberry.types import Info
 from commerce.customers import errors as customer_errors
 from commerce.customers import service
 from commerce.customers.service import Profile
-from core.ids import to_global_id
+from core.ids import int_key, to_global_id
 from policies.principal import Principal, Role
 from schema.cart import Cart, customer_cart
 from schema.errors import UserError, bad_input, forbidden, unauthenticated, user_error
@@ -39,9 +39,10 @@ def _signed_in_customer(principal: Principal) -> int:
     """The signed-in customer's key: anonymous callers sign in first; operators are not customers."""
     if principal.is_anonymous:
         raise unauthenticated("Sign in as a customer first.")
-    if principal.role is not Role.CUSTOMER or not (principal.subject or "").isdigit():
+    key = int_key(principal.subject or "") if principal.role is Role.CUSTOMER else None
+    if key is None:
         raise forbidden("Only a signed-in customer can do this for themself; operators name the customer.")
-    return int(principal.subject or "0")
+    return key
 
 
 # ---------------------------------------------------------------- types
@@ -148,9 +149,8 @@ async def _existing(info: Info, key: int) -> Customer | None:
 
 @register_node("Customer")
 async def _customer_node(info: Info, key: str) -> Customer | None:
-    if not key.isdigit() or len(key) > 18:
-        return None
-    return await _existing(info, int(key))
+    number = int_key(key)
+    return await _existing(info, number) if number is not None else None
 
 
 @strawberry.input

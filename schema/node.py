@@ -7,7 +7,7 @@ from typing import Any
 
 import strawberry
 
-from core.ids import InvalidGlobalId, from_global_id
+from core.ids import InvalidGlobalId, from_global_id, int_key
 from schema.errors import bad_input
 
 __all__ = ["Node", "register_node", "resolve_node", "decode_id"]
@@ -40,10 +40,10 @@ def decode_id(global_id: str, expected_type: str, field: str = "id") -> str:
 
 
 def decode_int_id(global_id: str, expected_type: str, field: str = "id") -> int:
-    key = decode_id(global_id, expected_type, field)
-    if not key.isdigit() or len(key) > 18:
+    key = int_key(decode_id(global_id, expected_type, field))
+    if key is None:
         raise bad_input(f"not a valid {expected_type} ID", [field])
-    return int(key)
+    return key
 
 
 async def resolve_node(info: Any, global_id: str) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
-from core.ids import InvalidGlobalId, from_global_id, to_global_id
+from core.ids import InvalidGlobalId, from_global_id, int_key, to_global_id
 from schema.errors import bad_input
 
 __all__ = ["PageInfo", "check_first", "encode_cursor", "decode_cursor"]
@@ -37,9 +37,9 @@ def decode_cursor(kind: str, cursor: str | None) -> int | None:
     if cursor is None:
         return None
     try:
-        key = from_global_id(cursor, f"{kind}Cursor")[1]
+        key = int_key(from_global_id(cursor, f"{kind}Cursor")[1])
     except InvalidGlobalId:
-        raise bad_input("`after` is not a cursor from this list.", ["after"]) from None
-    if not key.isdigit() or len(key) > 18:
+        key = None
+    if key is None:
         raise bad_input("`after` is not a cursor from this list.", ["after"])
-    return int(key)
+    return key

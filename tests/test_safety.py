@@ -166,6 +166,25 @@ async def test_a_node_id_with_a_non_numeric_key_finds_nothing(gql):
     assert body == {"node": None}
 
 
+@pytest.mark.parametrize("key", ["²", "99999999999999999999", "2147483648", "-1", "0"])
+@pytest.mark.parametrize("type_name", ["Product", "ProductVariant", "Location", "Customer"])
+async def test_a_node_id_with_an_exotic_or_out_of_range_key_finds_nothing(gql, type_name, key):
+    body = await gql.data(f'{{ node(id: "{to_global_id(type_name, key)}") {{ id }} }}')
+    assert body == {"node": None}
+
+
+@pytest.mark.parametrize("key", ["²", "99999999999999999999"])
+async def test_an_argument_id_or_cursor_with_an_out_of_range_key_is_bad_user_input(gql, key):
+    for document in (
+        f'{{ product(id: "{to_global_id("Product", key)}") {{ name }} }}',
+        f'{{ products(after: "{to_global_id("ProductCursor", key)}") {{ totalCount }} }}',
+        f'{{ customer(id: "{to_global_id("Customer", key)}") {{ id }} }}',
+    ):
+        body = await gql.execute(document, headers={"Authorization": ""})
+        codes = {e["extensions"]["code"] for e in body["errors"]}
+        assert codes <= {"BAD_USER_INPUT", "UNAUTHENTICATED"} and codes, body
+
+
 @pytest.fixture
 async def small_cache(settings, clock):
     """A gateway whose document cache holds 16 documents."""
