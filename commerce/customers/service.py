@@ -10,7 +10,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -207,35 +207,47 @@ def _lock_for(failures: int) -> timedelta:
 
 async def authenticate(engine: AsyncEngine, vault: Vault, clock: Clock, email: str, password: str) -> int:
     """The customer's id for good credentials; `InvalidCredentials` (same for an unknown email) or
-    `TooManyAttempts` after LOCK_AFTER_FAILURES failures in a row, locked for 30 s, doubling each time."""
+    `TooManyAttempts` after LOCK_AFTER_FAILURES failures in a row, locked for 30 s, doubling each time.
+
+    Each attempt is counted as a failure *before* its password is checked (and forgiven when it
+    is right), so a burst of parallel guesses gets no more checks than the lock allows."""
     subject = await vault.lookup_by_email(email) if len(password) <= PASSWORD_MAX else None
-    row = None
-    if subject is not None:
-        async with engine.connect() as conn:
-            stmt = select(Customer.id, Customer.password_hash, Customer.locked_until).where(Customer.subject_id == subject)
-            row = (await conn.execute(stmt)).first()
-    if row is None:
+    now = clock.now()
+    claim = await _claim_attempt(engine, subject, now) if subject is not None else None
+    if claim is None:
         await verify_password(DUMMY_HASH, password)  # the same work as for a real account
         raise errors.InvalidCredentials()
-    customer_id, password_hash, locked_until = row
-    now = clock.now()
-    if locked_until is not None and locked_until > now:
+    if isinstance(claim, timedelta):
         await verify_password(DUMMY_HASH, password)
-        raise errors.TooManyAttempts(max(1, int((locked_until - now).total_seconds())))
-    if await verify_password(password_hash, password):
-        async with writer(engine).begin() as conn:
-            await conn.execute(update(Customer).where(Customer.id == customer_id)
-                               .values(failed_logins=0, locked_until=None))
-        return customer_id
+        raise errors.TooManyAttempts(max(1, int(claim.total_seconds())))
+    customer_id, password_hash = claim
+    if not await verify_password(password_hash, password):
+        raise errors.InvalidCredentials()
     async with writer(engine).begin() as conn:
-        failures = (await conn.execute(
-            update(Customer).where(Customer.id == customer_id)
-            .values(failed_logins=Customer.failed_logins + 1).returning(Customer.failed_logins)
-        )).scalar_one()
-        if failures >= LOCK_AFTER_FAILURES:
-            await conn.execute(update(Customer).where(Customer.id == customer_id)
-                               .values(locked_until=now + _lock_for(failures)))
-    raise errors.InvalidCredentials()
+        await conn.execute(update(Customer).where(Customer.id == customer_id)
+                           .values(failed_logins=0, locked_until=None))
+    return customer_id
+
+
+async def _claim_attempt(engine: AsyncEngine, subject: str, now: datetime) -> tuple[int, str] | timedelta | None:
+    """(id, password hash) when this attempt may check the password, already counted as a failure;
+    the time left when the account is locked; None when there is no such customer."""
+    async with writer(engine).begin() as conn:
+        row = (await conn.execute(
+            select(Customer.id, Customer.password_hash, Customer.failed_logins, Customer.locked_until)
+            .where(Customer.subject_id == subject).with_for_update()  # attempts on one account queue here
+        )).first()
+        if row is None:
+            return None
+        customer_id, password_hash, failures, locked_until = row
+        if locked_until is not None and locked_until > now:
+            return locked_until - now
+        failures += 1
+        await conn.execute(update(Customer).where(Customer.id == customer_id).values(
+            failed_logins=failures,
+            locked_until=now + _lock_for(failures) if failures >= LOCK_AFTER_FAILURES else locked_until,
+        ))
+    return customer_id, password_hash
 
 
 # ---------------------------------------------------------------- reading

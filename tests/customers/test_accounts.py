@@ -132,3 +132,16 @@ async def test_two_simultaneous_registrations_of_one_email_make_one_account(gql)
     codes = sorted(e["code"] for r in results for e in r["customerRegister"]["userErrors"])
     assert codes == ["EMAIL_TAKEN", "EMAIL_TAKEN"]
     assert sum(r["customerRegister"]["customer"] is not None for r in results) == 1
+
+
+async def test_a_burst_of_parallel_guesses_checks_no_more_passwords_than_the_lock_allows(gql):
+    import asyncio
+
+    await register(gql, "burst@example.com")
+    guesses = [gql.data(SIGN_IN, {"email": "burst@example.com", "password": f"guess number {n}"}) for n in range(12)]
+    codes = [r["customerAccessTokenCreate"]["userErrors"][0]["code"] for r in await asyncio.gather(*guesses)]
+    assert codes.count("INVALID_CREDENTIALS") == LOCK_AFTER_FAILURES
+    assert codes.count("TOO_MANY_ATTEMPTS") == 12 - LOCK_AFTER_FAILURES
+    locked = await gql.data(SIGN_IN, {"email": "burst@example.com", "password": "correct horse battery"})
+    assert locked["customerAccessTokenCreate"]["userErrors"][0]["code"] == "TOO_MANY_ATTEMPTS"
+
