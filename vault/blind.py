@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import unicodedata
 
 __all__ = ["normalise_email", "normalise_phone", "blind_index"]
 
@@ -15,7 +16,9 @@ _NOT_DIGITS = re.compile(r"\D")
 
 
 def normalise_email(email: str) -> str:
-    return email.strip().lower()
+    """Case, padding and Unicode form folded (NFKC: "zoë" typed composed or decomposed, fullwidth
+    "ＡＤＡ"), so that one address looks up one account however a keyboard spelt it."""
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", email).lower()).strip()
 
 
 def normalise_phone(phone: str) -> str:

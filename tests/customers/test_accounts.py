@@ -145,3 +145,28 @@ async def test_a_burst_of_parallel_guesses_checks_no_more_passwords_than_the_loc
     locked = await gql.data(SIGN_IN, {"email": "burst@example.com", "password": "correct horse battery"})
     assert locked["customerAccessTokenCreate"]["userErrors"][0]["code"] == "TOO_MANY_ATTEMPTS"
 
+
+async def test_an_email_is_one_account_whatever_its_unicode_form(gql):
+    import unicodedata
+
+    composed = unicodedata.normalize("NFC", "zoë@example.com")
+    created = await register(gql, composed)
+    for variant in (unicodedata.normalize("NFD", composed), "ＺＯË@example.com"):
+        again = await gql.data(REGISTER, {"input": {"email": variant, "password": "another password",
+                                                    "firstName": "B", "lastName": "C"}})
+        assert [e["code"] for e in again["customerRegister"]["userErrors"]] == ["EMAIL_TAKEN"]
+        headers = await sign_in(gql, variant)
+        assert (await gql.data("{ me { id email } }", headers=headers))["me"] == {"id": created["id"],
+                                                                                 "email": composed}
+
+
+async def test_after_erasure_the_email_is_free_for_a_new_account_and_signs_in_to_it(gql, engine, runtime):
+    from commerce.customers.service import erase
+    from core.ids import from_global_id
+
+    old = await register(gql, "again@example.com", first="Old")
+    await erase(engine, runtime.services.vault, int(from_global_id(old["id"])[1]))
+    new = await register(gql, "AGAIN@example.com", first="New")
+    assert new["id"] != old["id"]
+    me = (await gql.data("{ me { id firstName } }", headers=await sign_in(gql, "again@example.com")))["me"]
+    assert me == {"id": new["id"], "firstName": "New"}
