@@ -334,8 +334,11 @@ async def set_consent(engine: AsyncEngine, vault: Vault, customer_id: int, purpo
     subject = (await subjects_by_ids(engine, [customer_id])).get(customer_id)
     if subject is None:
         raise errors.CustomerNotFound()
-    async with writer(engine).begin() as conn:
-        await vault.record_consent(conn, subject, purpose, granted, channel=channel, method=method)
+    try:
+        async with writer(engine).begin() as conn:
+            await vault.record_consent(conn, subject, purpose, granted, channel=channel, method=method)
+    except UnknownSubject:
+        raise errors.CustomerNotFound() from None  # erased: nothing more is recorded about them
 
 
 async def _by_customer(engine: AsyncEngine, ids: Sequence[int], fetch) -> dict[int, list[Consent]]:  # type: ignore[no-untyped-def]
