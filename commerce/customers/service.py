@@ -358,9 +358,12 @@ async def consent_history_by_ids(engine: AsyncEngine, vault: Vault, ids: Sequenc
 
 
 async def erase(engine: AsyncEngine, vault: Vault, customer_id: int) -> bool:
-    """Crypto-shred the customer's personal data (the DPO's erasure will call this)."""
+    """Crypto-shred the customer's personal data (the DPO's erasure will call this), and drop the
+    password hash: derived from the person's secret, it is theirs too (and signs in no one now)."""
     subject = (await subjects_by_ids(engine, [customer_id])).get(customer_id)
     if subject is None:
         raise errors.CustomerNotFound()
     async with writer(engine).begin() as conn:
+        await conn.execute(update(Customer).where(Customer.id == customer_id)
+                           .values(password_hash="", failed_logins=0, locked_until=None))
         return await vault.shred(conn, subject)
