@@ -142,6 +142,7 @@ def _write_file(path: Path, data: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # a leftover .tmp file keeps its old mode through O_CREAT
     with os.fdopen(fd, "w") as f:
         json.dump(data, f, indent=2)
     os.replace(tmp, path)
@@ -150,6 +151,8 @@ def _write_file(path: Path, data: dict) -> None:
 def _file_data(settings: Settings) -> dict:
     path = Path(settings.kek_file)
     if path.exists():
+        if settings.is_production and path.stat().st_mode & 0o077:
+            raise KeyConfigError(f"the KEK file {path} is readable by others: chmod 600 it")
         return _read_file(path)
     if settings.is_production:
         raise KeyConfigError("production needs a KEK: set OMNIGATE_KEK or point OMNIGATE_KEK_FILE at one")

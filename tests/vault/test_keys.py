@@ -104,6 +104,17 @@ def test_production_refuses_to_start_without_keys_or_with_encryption_off(tmp_pat
         Vault.from_settings(keyed.replace(blind_index_key=NEW_KEK, vault_encryption=False), None, None)  # type: ignore[arg-type]
 
 
+def test_production_refuses_a_kek_file_others_can_read(tmp_path):
+    development = Settings(kek_file=str(tmp_path / "kek.json"))
+    load_key_ring(development)
+    (tmp_path / "kek.json").chmod(0o644)
+    production = development.replace(environment="production", blind_index_key=NEW_KEK)
+    with pytest.raises(KeyConfigError, match="chmod 600"):
+        load_key_ring(production)
+    (tmp_path / "kek.json").chmod(0o600)
+    assert load_key_ring(production).keks == load_key_ring(development).keks
+
+
 def test_malformed_keks_are_refused_without_echoing_them():
     with pytest.raises(KeyConfigError) as failure:
         load_key_ring(Settings(kek="bm90LWEta2V5"))
