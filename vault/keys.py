@@ -181,9 +181,14 @@ def load_blind_index_key(settings: Settings) -> bytes:
     if settings.is_production:
         raise KeyConfigError("production needs OMNIGATE_BLIND_INDEX_KEY")
     if settings.kek.strip():
-        # Development only: derived from the first KEK version, which rotation never changes.
-        first = _parse_kek_setting(settings.kek)
-        return hmac.new(first[min(first)], b"omnigate blind index key v1", hashlib.sha256).digest()
+        # Development only: derived from KEK version 1, which rotation never changes. Once
+        # version 1 is retired the key would silently change (every look-up lost, every email
+        # free to register again), so that is refused instead.
+        first = _parse_kek_setting(settings.kek).get(1)
+        if first is None:
+            raise KeyConfigError("OMNIGATE_KEK has no version 1 to derive the blind-index key from: "
+                                 "set OMNIGATE_BLIND_INDEX_KEY")
+        return hmac.new(first, b"omnigate blind index key v1", hashlib.sha256).digest()
     data = _file_data(settings)
     if "blind_index_key" not in data:
         data["blind_index_key"] = _new_key()

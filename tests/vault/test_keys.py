@@ -115,6 +115,14 @@ def test_production_refuses_a_kek_file_others_can_read(tmp_path):
     assert load_key_ring(production).keks == load_key_ring(development).keks
 
 
+def test_a_derived_blind_index_key_survives_rotation_and_is_refused_once_version_1_is_retired():
+    first = base64.b64encode(b"omnigate-kek-version-1-32-bytes!").decode()
+    derived = load_blind_index_key(Settings(kek=f"1:{first}"))
+    assert load_blind_index_key(Settings(kek=f"1:{first},2:{NEW_KEK}")) == derived
+    with pytest.raises(KeyConfigError, match="OMNIGATE_BLIND_INDEX_KEY"):  # not a new key that finds no one
+        load_blind_index_key(Settings(kek=f"2:{NEW_KEK}"))
+
+
 def test_malformed_keks_are_refused_without_echoing_them():
     with pytest.raises(KeyConfigError) as failure:
         load_key_ring(Settings(kek="bm90LWEta2V5"))
