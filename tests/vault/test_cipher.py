@@ -35,7 +35,8 @@ def test_an_email_finds_the_same_index_whatever_its_case_or_padding(local, pad):
 
 
 def test_phones_are_compared_as_digits_with_the_international_prefix():
-    same = ["+48 600 100 200", "+48-600-100-200", "0048600100200", "+48 (600) 100200"]
+    same = ["+48 600 100 200", "+48-600-100-200", "0048600100200", "+48 (600) 100200",
+            "＋４８ ６００ １００ ２００", "+٤٨ ٦٠٠ ١٠٠ ٢٠٠"]  # fullwidth (an IME), Arabic-Indic digits
     assert len({blind_index(b"b" * 32, "phone", p) for p in same}) == 1
     assert blind_index(b"b" * 32, "phone", "600 100 200") != blind_index(b"b" * 32, "phone", same[0])
 
