@@ -300,12 +300,13 @@ async def find_by_phone(engine: AsyncEngine, vault: Vault, phone: str) -> list[i
 
 # ---------------------------------------------------------------- changes
 async def add_address(engine: AsyncEngine, vault: Vault, customer_id: int, address: Address) -> None:
-    """Append an address. The update is conditional on the profile version read, so a concurrent
-    change makes this one fail with `ProfileConflict` instead of being silently lost."""
+    """Append an address. The row is locked while the list is read and re-sealed, so two devices
+    adding at once both keep theirs (as SQLite's single writer already does); the update is still
+    conditional on the profile version read, so no path can lose a change silently."""
     address = _check_address(address)
     async with writer(engine).begin() as conn:
         stmt = select(Customer.subject_id, Customer.profile_version, Customer.addresses_sealed).where(
-            Customer.id == customer_id)
+            Customer.id == customer_id).with_for_update()
         row = (await conn.execute(stmt)).first()
         if row is None:
             raise errors.CustomerNotFound()

@@ -170,3 +170,17 @@ async def test_after_erasure_the_email_is_free_for_a_new_account_and_signs_in_to
     assert new["id"] != old["id"]
     me = (await gql.data("{ me { id firstName } }", headers=await sign_in(gql, "again@example.com")))["me"]
     assert me == {"id": new["id"], "firstName": "New"}
+
+
+async def test_two_addresses_added_at_once_from_two_devices_are_both_kept(gql):
+    import asyncio
+
+    headers = await sign_in(gql, (await register(gql, "two-devices@example.com"))["email"])
+    add = "mutation($input: AddressInput!) { customerAddressAdd(input: $input) { userErrors { code } } }"
+    cities = [f"City {n}" for n in range(4)]
+    results = await asyncio.gather(*(gql.data(add, {"input": {"name": "Ada", "line1": "ul. Długa 5", "postalCode": "80-001",
+                                                              "city": city, "country": "PL"}}, headers=headers)
+                                     for city in cities))
+    assert [r["customerAddressAdd"]["userErrors"] for r in results] == [[]] * 4
+    kept = (await gql.data(ME, headers=headers))["me"]["addresses"]
+    assert sorted(a["city"] for a in kept) == cities
