@@ -84,3 +84,15 @@ async def test_no_consent_is_recorded_for_an_erased_customer(gql, engine, runtim
     assert [e["code"] for e in data["consentSet"]["userErrors"]] == ["NOT_FOUND"]
     history = (await gql.data(HISTORY, headers=headers))["me"]["consentHistory"]
     assert [(c["purpose"], c["granted"]) for c in history] == [("ANALYTICS", True)]  # kept as proof, nothing added
+
+
+async def test_an_agent_with_a_long_identity_provider_subject_records_consent(gql, token_for):
+    customer = await register(gql, "long-agent@example.com")
+    agent = "agent-" + "x" * 90  # e.g. an IdP's `sub`: longer than the ledger's method column
+    on_behalf = """mutation($id: ID!) { consentSet(purpose: "MARKETING_SMS", granted: true, customerId: $id) {
+        consents { purpose granted method } userErrors { code } } }"""
+    data = await gql.data(on_behalf, {"id": customer["id"]},
+                          headers={**token_for("agent", subject=agent), "X-Channel": "call-center"})
+    [consent] = data["consentSet"]["consents"]
+    assert consent["granted"] and consent["method"].startswith("recorded by agent agent-xxx")
+    assert len(consent["method"]) <= 100  # what PostgreSQL's column holds (SQLite would have kept more)
