@@ -316,7 +316,7 @@ async def add_address(engine: AsyncEngine, vault: Vault, customer_id: int, addre
             raise errors.CustomerNotFound()
         addresses = _addresses_from_json(current)  # type: ignore[arg-type]
         if len(addresses) >= MAX_ADDRESSES:
-            raise errors.InvalidAddress("addresses")
+            raise errors.TooManyAddresses(MAX_ADDRESSES)
         try:
             key = await vault.open_subject(conn, subject)
         except UnknownSubject:

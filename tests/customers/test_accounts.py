@@ -184,3 +184,16 @@ async def test_two_addresses_added_at_once_from_two_devices_are_both_kept(gql):
     assert [r["customerAddressAdd"]["userErrors"] for r in results] == [[]] * 4
     kept = (await gql.data(ME, headers=headers))["me"]["addresses"]
     assert sorted(a["city"] for a in kept) == cities
+
+
+async def test_a_full_address_book_says_so(gql):
+    from commerce.customers.service import MAX_ADDRESSES
+
+    headers = await sign_in(gql, (await register(gql, "full-book@example.com"))["email"])
+    add = """mutation($input: AddressInput!) { customerAddressAdd(input: $input) { userErrors { code field message } } }"""
+    home = {"name": "Ada", "line1": "ul. Długa 5", "postalCode": "80-001", "city": "Gdańsk", "country": "PL"}
+    for _ in range(MAX_ADDRESSES):
+        assert (await gql.data(add, {"input": home}, headers=headers))["customerAddressAdd"]["userErrors"] == []
+    [error] = (await gql.data(add, {"input": home}, headers=headers))["customerAddressAdd"]["userErrors"]
+    assert (error["code"], error["field"]) == ("TOO_MANY_ADDRESSES", None)
+    assert str(MAX_ADDRESSES) in error["message"]
