@@ -67,7 +67,7 @@ class KeyProvider(Protocol):
 class LocalKeyRing:
     """KEKs held in process memory (from settings or a file): AES-256-GCM key wrapping."""
 
-    keks: dict[int, bytes]
+    keks: dict[int, bytes] = field(repr=False)  # never in a traceback's or a log's repr
     _ciphers: dict[int, AESGCM] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -119,6 +119,8 @@ def _parse_kek_setting(value: str) -> dict[int, bytes]:
             version_text, key_text = "1", part
         if not version_text.isdigit() or int(version_text) < 1:
             raise KeyConfigError("OMNIGATE_KEK: versions are positive whole numbers")
+        if int(version_text) in keks:  # which one was meant? the wrong one would open nothing
+            raise KeyConfigError(f"OMNIGATE_KEK: version {int(version_text)} is given twice")
         keks[int(version_text)] = _b64key(key_text, f"OMNIGATE_KEK version {version_text}")
     return keks
 

@@ -123,6 +123,19 @@ def test_a_derived_blind_index_key_survives_rotation_and_is_refused_once_version
         load_blind_index_key(Settings(kek=f"2:{NEW_KEK}"))
 
 
+def test_no_key_material_shows_in_a_repr_a_traceback_or_a_log_might_print():
+    settings = Settings(kek=f"1:{NEW_KEK}", blind_index_key=NEW_KEK)
+    ring = load_key_ring(settings)
+    shown = repr(settings) + repr(ring)
+    assert NEW_KEK not in shown
+    assert repr(ring.keks[1]) not in shown and ring.keks[1].hex() not in shown
+
+
+def test_a_kek_version_given_twice_is_refused():
+    with pytest.raises(KeyConfigError, match="twice"):
+        load_key_ring(Settings(kek=f"1:{NEW_KEK},1:{base64.b64encode(bytes(32)).decode()}"))
+
+
 def test_malformed_keks_are_refused_without_echoing_them():
     with pytest.raises(KeyConfigError) as failure:
         load_key_ring(Settings(kek="bm90LWEta2V5"))
