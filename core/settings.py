@@ -47,6 +47,7 @@ class Settings:
     kek_file: str = "./var/kek.json"
     kek: str = field(default="", repr=False)  # key material: never in a repr
     blind_index_key: str = field(default="", repr=False)
+    kek_active_version: int = 0  # the KEK version new data keys are wrapped by; 0: the highest configured
     vault_encryption: bool = True  # test-only switch, for the vault benchmark's baseline
     # auth
     jwt_secret: str = "dev-only-secret-change-me-in-production-0123456789"

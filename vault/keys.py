@@ -6,6 +6,11 @@ a new KEK take over (new wraps) while older ones stay readable until retired.
 Sources, in order: the `kek` setting (base64 of 32 bytes, or `1:<b64>,2:<b64>` for several
 versions, the highest active), else the `kek_file` (JSON; in development created with a
 random KEK on first use). Production refuses to start without one.
+
+With several gateway replicas, a new version is first given to every replica with
+`kek_active_version` still naming the old one (they can all read it, none writes with it),
+then made active everywhere, then `rotate-kek` runs: no replica ever meets a data key it
+cannot open.
 """
 
 from __future__ import annotations
@@ -68,6 +73,7 @@ class LocalKeyRing:
     """KEKs held in process memory (from settings or a file): AES-256-GCM key wrapping."""
 
     keks: dict[int, bytes] = field(repr=False)  # never in a traceback's or a log's repr
+    active: int = 0  # the version new wraps use; 0: the highest
     _ciphers: dict[int, AESGCM] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -75,11 +81,13 @@ class LocalKeyRing:
             raise KeyConfigError("no KEK configured")
         if any(len(k) != KEY_BYTES for k in self.keks.values()):
             raise KeyConfigError(f"every KEK must be {KEY_BYTES} bytes (base64 of 32 random bytes)")
+        if self.active and self.active not in self.keks:
+            raise KeyConfigError(f"the active KEK version {self.active} is not configured")
         object.__setattr__(self, "_ciphers", {v: AESGCM(k) for v, k in self.keks.items()})
 
     @property
     def active_version(self) -> int:
-        return max(self.keks)
+        return self.active or max(self.keks)
 
     def versions(self) -> frozenset[int]:
         return frozenset(self.keks)
@@ -165,7 +173,7 @@ def _file_data(settings: Settings) -> dict:
 
 def load_key_ring(settings: Settings) -> LocalKeyRing:
     if settings.kek.strip():
-        return LocalKeyRing(_parse_kek_setting(settings.kek))
+        return LocalKeyRing(_parse_kek_setting(settings.kek), settings.kek_active_version)
     if not settings.kek_file:
         raise KeyConfigError("set OMNIGATE_KEK or OMNIGATE_KEK_FILE")
     data = _file_data(settings)
@@ -173,7 +181,7 @@ def load_key_ring(settings: Settings) -> LocalKeyRing:
         keks = {int(v): _b64key(k, f"KEK version {v}") for v, k in data["keks"].items()}
     except ValueError:
         raise KeyConfigError("KEK file versions are whole numbers") from None
-    return LocalKeyRing(keks)
+    return LocalKeyRing(keks, settings.kek_active_version)
 
 
 def load_blind_index_key(settings: Settings) -> bytes:

@@ -57,6 +57,19 @@ async def test_after_kek_rotation_everyone_decrypts_and_shredding_erases_only_th
     await sign_in(gql, people[0]["email"])
 
 
+async def test_a_replica_given_a_new_kek_version_not_yet_active_writes_what_every_replica_reads(
+        gql, engine, runtime, settings, clock):
+    old_replica = runtime.services.vault
+    staged = settings.replace(kek=f"{settings.kek},2:{NEW_KEK}", kek_active_version=1)
+    runtime.services.vault = Vault.from_settings(staged, engine, clock)
+    key = int(from_global_id((await register(gql, "mid-rollout@example.com", first="Mid"))["id"])[1])
+    assert (await customers.profiles_by_ids(engine, old_replica, [key]))[key].first_name == "Mid"
+    switched = Vault.from_settings(staged.replace(kek_active_version=2), engine, clock)
+    assert (await switched.rotate()).rewrapped == 2  # the demo customer and this one
+    with pytest.raises(KeyConfigError):
+        Vault.from_settings(settings.replace(kek_active_version=2), engine, clock)  # not configured here
+
+
 async def test_rotate_kek_command_rewraps_every_data_key_and_reports_counts(gql, database_url, settings, engine,
                                                                             clock, monkeypatch, capsys):
     await _customers(gql, 2)
