@@ -96,3 +96,14 @@ async def test_an_agent_with_a_long_identity_provider_subject_records_consent(gq
     [consent] = data["consentSet"]["consents"]
     assert consent["granted"] and consent["method"].startswith("recorded by agent agent-xxx")
     assert len(consent["method"]) <= 100  # what PostgreSQL's column holds (SQLite would have kept more)
+
+
+async def test_two_changes_in_the_same_instant_keep_the_order_they_were_made_in(gql):
+    await register(gql, "same-instant@example.com")
+    headers = await sign_in(gql, "same-instant@example.com")
+    for granted in (True, False, True, False):  # the frozen clock never moves: every row has one timestamp
+        await gql.data(SET, {"p": "MARKETING_SMS", "g": granted}, headers=headers)
+    me = (await gql.data(HISTORY, headers=headers))["me"]
+    assert [c["granted"] for c in me["consentHistory"]] == [True, False, True, False]
+    assert len({c["updatedAt"] for c in me["consentHistory"]}) == 1
+    assert me["consents"] == [{"purpose": "MARKETING_SMS", "granted": False}]
