@@ -22,6 +22,9 @@ import hmac
 import json
 import os
 import secrets
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -148,27 +151,39 @@ def _read_file(path: Path) -> dict:
 
 
 def _write_file(path: Path, data: dict) -> None:
-    """Atomically, readable by the owner only."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)  # a leftover .tmp file keeps its old mode through O_CREAT
+    """Atomically, readable by the owner only (a temporary file of its own: mkstemp makes it 0600)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
     with os.fdopen(fd, "w") as f:
         json.dump(data, f, indent=2)
     os.replace(tmp, path)
 
 
+@contextmanager
+def _changing(path: Path) -> Iterator[None]:
+    """One change of the KEK file at a time, across processes: two `rotate-kek` runs at once
+    would each add "version N+1" and one of those keys, with every data key it wrapped, be lost."""
+    import fcntl  # POSIX; imported here so that merely reading keys needs nothing of it
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def _file_data(settings: Settings) -> dict:
     path = Path(settings.kek_file)
-    if path.exists():
-        if settings.is_production and path.stat().st_mode & 0o077:
-            raise KeyConfigError(f"the KEK file {path} is readable by others: chmod 600 it")
-        return _read_file(path)
-    if settings.is_production:
-        raise KeyConfigError("production needs a KEK: set OMNIGATE_KEK or point OMNIGATE_KEK_FILE at one")
-    data = {"keks": {"1": _new_key()}, "blind_index_key": _new_key()}
-    _write_file(path, data)
-    return data
+    if not path.exists():
+        if settings.is_production:
+            raise KeyConfigError("production needs a KEK: set OMNIGATE_KEK or point OMNIGATE_KEK_FILE at one")
+        with _changing(path):
+            if not path.exists():  # a process starting beside this one may have made it meanwhile
+                _write_file(path, {"keks": {"1": _new_key()}, "blind_index_key": _new_key()})
+    if settings.is_production and path.stat().st_mode & 0o077:
+        raise KeyConfigError(f"the KEK file {path} is readable by others: chmod 600 it")
+    return _read_file(path)
 
 
 def load_key_ring(settings: Settings) -> LocalKeyRing:
@@ -201,8 +216,11 @@ def load_blind_index_key(settings: Settings) -> bytes:
         return hmac.new(first, b"omnigate blind index key v1", hashlib.sha256).digest()
     data = _file_data(settings)
     if "blind_index_key" not in data:
-        data["blind_index_key"] = _new_key()
-        _write_file(Path(settings.kek_file), data)
+        with _changing(Path(settings.kek_file)):
+            data = _file_data(settings)
+            if "blind_index_key" not in data:
+                data["blind_index_key"] = _new_key()
+                _write_file(Path(settings.kek_file), data)
     return _b64key(data["blind_index_key"], "the KEK file's blind_index_key")
 
 
@@ -210,10 +228,12 @@ def add_kek_version(settings: Settings) -> int:
     """Add a new random KEK version to the KEK file (development and file-based deployments)."""
     if settings.kek.strip():
         raise KeyConfigError("the KEK comes from OMNIGATE_KEK: add the new `N:<base64>` version there instead")
-    data = _file_data(settings)
-    version = max(int(v) for v in data["keks"]) + 1
-    data["keks"][str(version)] = _new_key()
-    _write_file(Path(settings.kek_file), data)
+    _file_data(settings)  # created first in development
+    with _changing(Path(settings.kek_file)):
+        data = _file_data(settings)
+        version = max(int(v) for v in data["keks"]) + 1
+        data["keks"][str(version)] = _new_key()
+        _write_file(Path(settings.kek_file), data)
     return version
 
 
@@ -221,9 +241,11 @@ def retire_kek_versions(settings: Settings, keep: frozenset[int]) -> list[int]:
     """Drop KEK versions no data key uses any more from the KEK file; returns those dropped."""
     if settings.kek.strip():
         return []
-    data = _file_data(settings)
-    dropped = sorted(int(v) for v in data["keks"] if int(v) not in keep)
-    if dropped:
-        data["keks"] = {v: k for v, k in data["keks"].items() if int(v) in keep}
-        _write_file(Path(settings.kek_file), data)
+    _file_data(settings)
+    with _changing(Path(settings.kek_file)):
+        data = _file_data(settings)
+        dropped = sorted(int(v) for v in data["keks"] if int(v) not in keep)
+        if dropped:
+            data["keks"] = {v: k for v, k in data["keks"].items() if int(v) in keep}
+            _write_file(Path(settings.kek_file), data)
     return dropped

@@ -104,6 +104,27 @@ def test_a_new_kek_version_takes_over_and_unused_versions_can_be_retired(tmp_pat
     assert set(json.loads((tmp_path / "kek.json").read_text())["keks"]) == {"2"}
 
 
+def test_two_kek_rotations_at_once_lose_no_version(tmp_path):
+    import threading
+
+    settings = Settings(kek_file=str(tmp_path / "kek.json"))
+    first = load_key_ring(settings)
+    start, added = threading.Barrier(6), []
+
+    def add() -> None:
+        start.wait()
+        added.append(add_kek_version(settings))
+
+    threads = [threading.Thread(target=add) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(added) == [2, 3, 4, 5, 6, 7]
+    ring = load_key_ring(settings)
+    assert set(ring.keks) == {1, *added} and ring.keks[1] == first.keks[1]
+
+
 def test_production_refuses_to_start_without_keys_or_with_encryption_off(tmp_path):
     missing = Settings(environment="production", kek_file=str(tmp_path / "none.json"))
     with pytest.raises(KeyConfigError):
