@@ -40,6 +40,7 @@ LOCK_BASE = timedelta(seconds=30)
 LOCK_MAX = timedelta(hours=1)
 MAX_ADDRESSES = 20
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s.]{2,}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # no mail server delivers these; in a name they garble the page
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,14 +82,14 @@ class Profile:
 # ---------------------------------------------------------------- validation
 def _check_email(email: str) -> str:
     email = normalise_email(email)
-    if len(email) > 254 or not _EMAIL.match(email):
+    if len(email) > 254 or not _EMAIL.match(email) or _CONTROL.search(email):
         raise errors.InvalidEmail()
     return email
 
 
 def _check_name(value: str, field: str) -> str:
     value = value.strip()
-    if not 1 <= len(value) <= 100:
+    if not 1 <= len(value) <= 100 or _CONTROL.search(value):
         raise errors.InvalidName(field)
     return value
 
@@ -128,7 +129,7 @@ def _check_address(address: Address) -> Address:
             if optional:
                 return None
             raise errors.InvalidAddress(field)
-        if len(value.strip()) > limit:
+        if len(value.strip()) > limit or _CONTROL.search(value):
             raise errors.InvalidAddress(field)
         return value.strip()
 

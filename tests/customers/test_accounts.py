@@ -41,6 +41,14 @@ async def test_registration_reports_every_problem_with_a_stable_code(gql):
     assert all("not-an-email" not in e["message"] for e in errors)
 
 
+async def test_control_characters_are_refused_in_an_email_and_a_name(gql):
+    data = await gql.data(REGISTER, {"input": {"email": "a\x00b@example.com", "password": "correct horse battery",
+                                               "firstName": "\x00", "lastName": "Nowak\x1b[2J"}})
+    errors = data["customerRegister"]["userErrors"]
+    assert {(e["code"], e["field"][-1]) for e in errors} == {
+        ("INVALID_EMAIL", "email"), ("INVALID_NAME", "firstName"), ("INVALID_NAME", "lastName")}
+
+
 async def test_an_email_can_hold_only_one_account_whatever_its_case(gql):
     await register(gql, "twice@example.com")
     data = await gql.data(REGISTER, {"input": {"email": "TWICE@example.com ", "password": "another password",
@@ -106,6 +114,8 @@ async def test_a_customer_adds_an_address_to_their_address_book(gql):
     assert data["customerAddressAdd"]["customer"]["addresses"] == [{**home, "country": "PL"}]
     bad = await gql.data(add, {"input": {**home, "country": "Poland"}}, headers=headers)
     assert bad["customerAddressAdd"]["userErrors"] == [{"code": "INVALID_ADDRESS", "field": ["input", "country"]}]
+    bad = await gql.data(add, {"input": {**home, "city": "Gdańsk\x00"}}, headers=headers)
+    assert bad["customerAddressAdd"]["userErrors"] == [{"code": "INVALID_ADDRESS", "field": ["input", "city"]}]
     assert len((await gql.data(ME, headers=headers))["me"]["addresses"]) == 1
 
 
