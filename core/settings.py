@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, get_type_hints
 
 __all__ = ["Settings", "SettingsError", "PREFIX"]
@@ -45,8 +45,9 @@ class Settings:
     compiled_queries: bool = True
     # vault (development defaults; production must set its own)
     kek_file: str = "./var/kek.json"
-    kek: str = ""
-    blind_index_key: str = ""
+    kek: str = field(default="", repr=False)  # key material: never in a repr
+    blind_index_key: str = field(default="", repr=False)
+    kek_active_version: int = 0  # the KEK version new data keys are wrapped by; 0: the highest configured
     vault_encryption: bool = True  # test-only switch, for the vault benchmark's baseline
     # auth
     jwt_secret: str = "dev-only-secret-change-me-in-production-0123456789"

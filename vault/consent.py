@@ -6,6 +6,7 @@ version in force and how the decision was given. Withdrawing is one call, like g
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,6 +35,19 @@ _COLUMNS = (ConsentRecord.subject_id, ConsentRecord.purpose, ConsentRecord.grant
             ConsentRecord.channel, ConsentRecord.policy_version, ConsentRecord.method)
 
 
+METHOD_LENGTH = ConsentRecord.__table__.c.method.type.length
+
+
+def _fitted(method: str) -> str:
+    """`method` within its column on every database (PostgreSQL refuses a longer text, SQLite keeps
+    it): a longer one, e.g. naming an identity provider's long subject, keeps its start and ends
+    with a digest of the whole, so two such texts stay apart."""
+    if len(method) <= METHOD_LENGTH:
+        return method
+    digest = hashlib.sha256(method.encode()).hexdigest()[:12]
+    return f"{method[: METHOD_LENGTH - len(digest) - 2]}…#{digest}"
+
+
 def _consent(row: Sequence) -> Consent:
     return Consent(*row[1:])
 
@@ -46,7 +60,7 @@ async def record_consent(
         raise UnknownPurpose(policy.purpose_codes)
     await conn.execute(insert(ConsentRecord).values(
         subject_id=subject, purpose=purpose, granted=granted, recorded_at=at, channel=channel,
-        policy_version=policy.version, method=method,
+        policy_version=policy.version, method=_fitted(method),
     ))
 
 

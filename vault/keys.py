@@ -6,6 +6,11 @@ a new KEK take over (new wraps) while older ones stay readable until retired.
 Sources, in order: the `kek` setting (base64 of 32 bytes, or `1:<b64>,2:<b64>` for several
 versions, the highest active), else the `kek_file` (JSON; in development created with a
 random KEK on first use). Production refuses to start without one.
+
+With several gateway replicas, a new version is first given to every replica with
+`kek_active_version` still naming the old one (they can all read it, none writes with it),
+then made active everywhere, then `rotate-kek` runs: no replica ever meets a data key it
+cannot open.
 """
 
 from __future__ import annotations
@@ -17,6 +22,9 @@ import hmac
 import json
 import os
 import secrets
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -67,7 +75,8 @@ class KeyProvider(Protocol):
 class LocalKeyRing:
     """KEKs held in process memory (from settings or a file): AES-256-GCM key wrapping."""
 
-    keks: dict[int, bytes]
+    keks: dict[int, bytes] = field(repr=False)  # never in a traceback's or a log's repr
+    active: int = 0  # the version new wraps use; 0: the highest
     _ciphers: dict[int, AESGCM] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -75,11 +84,13 @@ class LocalKeyRing:
             raise KeyConfigError("no KEK configured")
         if any(len(k) != KEY_BYTES for k in self.keks.values()):
             raise KeyConfigError(f"every KEK must be {KEY_BYTES} bytes (base64 of 32 random bytes)")
+        if self.active and self.active not in self.keks:
+            raise KeyConfigError(f"the active KEK version {self.active} is not configured")
         object.__setattr__(self, "_ciphers", {v: AESGCM(k) for v, k in self.keks.items()})
 
     @property
     def active_version(self) -> int:
-        return max(self.keks)
+        return self.active or max(self.keks)
 
     def versions(self) -> frozenset[int]:
         return frozenset(self.keks)
@@ -119,6 +130,8 @@ def _parse_kek_setting(value: str) -> dict[int, bytes]:
             version_text, key_text = "1", part
         if not version_text.isdigit() or int(version_text) < 1:
             raise KeyConfigError("OMNIGATE_KEK: versions are positive whole numbers")
+        if int(version_text) in keks:  # which one was meant? the wrong one would open nothing
+            raise KeyConfigError(f"OMNIGATE_KEK: version {int(version_text)} is given twice")
         keks[int(version_text)] = _b64key(key_text, f"OMNIGATE_KEK version {version_text}")
     return keks
 
@@ -138,29 +151,44 @@ def _read_file(path: Path) -> dict:
 
 
 def _write_file(path: Path, data: dict) -> None:
-    """Atomically, readable by the owner only."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    """Atomically, readable by the owner only (a temporary file of its own: mkstemp makes it 0600)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
     with os.fdopen(fd, "w") as f:
         json.dump(data, f, indent=2)
     os.replace(tmp, path)
 
 
+@contextmanager
+def _changing(path: Path) -> Iterator[None]:
+    """One change of the KEK file at a time, across processes: two `rotate-kek` runs at once
+    would each add "version N+1" and one of those keys, with every data key it wrapped, be lost."""
+    import fcntl  # POSIX; imported here so that merely reading keys needs nothing of it
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def _file_data(settings: Settings) -> dict:
     path = Path(settings.kek_file)
-    if path.exists():
-        return _read_file(path)
-    if settings.is_production:
-        raise KeyConfigError("production needs a KEK: set OMNIGATE_KEK or point OMNIGATE_KEK_FILE at one")
-    data = {"keks": {"1": _new_key()}, "blind_index_key": _new_key()}
-    _write_file(path, data)
-    return data
+    if not path.exists():
+        if settings.is_production:
+            raise KeyConfigError("production needs a KEK: set OMNIGATE_KEK or point OMNIGATE_KEK_FILE at one")
+        with _changing(path):
+            if not path.exists():  # a process starting beside this one may have made it meanwhile
+                _write_file(path, {"keks": {"1": _new_key()}, "blind_index_key": _new_key()})
+    if settings.is_production and path.stat().st_mode & 0o077:
+        raise KeyConfigError(f"the KEK file {path} is readable by others: chmod 600 it")
+    return _read_file(path)
 
 
 def load_key_ring(settings: Settings) -> LocalKeyRing:
     if settings.kek.strip():
-        return LocalKeyRing(_parse_kek_setting(settings.kek))
+        return LocalKeyRing(_parse_kek_setting(settings.kek), settings.kek_active_version)
     if not settings.kek_file:
         raise KeyConfigError("set OMNIGATE_KEK or OMNIGATE_KEK_FILE")
     data = _file_data(settings)
@@ -168,7 +196,7 @@ def load_key_ring(settings: Settings) -> LocalKeyRing:
         keks = {int(v): _b64key(k, f"KEK version {v}") for v, k in data["keks"].items()}
     except ValueError:
         raise KeyConfigError("KEK file versions are whole numbers") from None
-    return LocalKeyRing(keks)
+    return LocalKeyRing(keks, settings.kek_active_version)
 
 
 def load_blind_index_key(settings: Settings) -> bytes:
@@ -178,13 +206,21 @@ def load_blind_index_key(settings: Settings) -> bytes:
     if settings.is_production:
         raise KeyConfigError("production needs OMNIGATE_BLIND_INDEX_KEY")
     if settings.kek.strip():
-        # Development only: derived from the first KEK version, which rotation never changes.
-        first = _parse_kek_setting(settings.kek)
-        return hmac.new(first[min(first)], b"omnigate blind index key v1", hashlib.sha256).digest()
+        # Development only: derived from KEK version 1, which rotation never changes. Once
+        # version 1 is retired the key would silently change (every look-up lost, every email
+        # free to register again), so that is refused instead.
+        first = _parse_kek_setting(settings.kek).get(1)
+        if first is None:
+            raise KeyConfigError("OMNIGATE_KEK has no version 1 to derive the blind-index key from: "
+                                 "set OMNIGATE_BLIND_INDEX_KEY")
+        return hmac.new(first, b"omnigate blind index key v1", hashlib.sha256).digest()
     data = _file_data(settings)
     if "blind_index_key" not in data:
-        data["blind_index_key"] = _new_key()
-        _write_file(Path(settings.kek_file), data)
+        with _changing(Path(settings.kek_file)):
+            data = _file_data(settings)
+            if "blind_index_key" not in data:
+                data["blind_index_key"] = _new_key()
+                _write_file(Path(settings.kek_file), data)
     return _b64key(data["blind_index_key"], "the KEK file's blind_index_key")
 
 
@@ -192,10 +228,12 @@ def add_kek_version(settings: Settings) -> int:
     """Add a new random KEK version to the KEK file (development and file-based deployments)."""
     if settings.kek.strip():
         raise KeyConfigError("the KEK comes from OMNIGATE_KEK: add the new `N:<base64>` version there instead")
-    data = _file_data(settings)
-    version = max(int(v) for v in data["keks"]) + 1
-    data["keks"][str(version)] = _new_key()
-    _write_file(Path(settings.kek_file), data)
+    _file_data(settings)  # created first in development
+    with _changing(Path(settings.kek_file)):
+        data = _file_data(settings)
+        version = max(int(v) for v in data["keks"]) + 1
+        data["keks"][str(version)] = _new_key()
+        _write_file(Path(settings.kek_file), data)
     return version
 
 
@@ -203,9 +241,11 @@ def retire_kek_versions(settings: Settings, keep: frozenset[int]) -> list[int]:
     """Drop KEK versions no data key uses any more from the KEK file; returns those dropped."""
     if settings.kek.strip():
         return []
-    data = _file_data(settings)
-    dropped = sorted(int(v) for v in data["keks"] if int(v) not in keep)
-    if dropped:
-        data["keks"] = {v: k for v, k in data["keks"].items() if int(v) in keep}
-        _write_file(Path(settings.kek_file), data)
+    _file_data(settings)
+    with _changing(Path(settings.kek_file)):
+        data = _file_data(settings)
+        dropped = sorted(int(v) for v in data["keks"] if int(v) not in keep)
+        if dropped:
+            data["keks"] = {v: k for v, k in data["keks"].items() if int(v) in keep}
+            _write_file(Path(settings.kek_file), data)
     return dropped

@@ -264,6 +264,12 @@ class Vault:
     # ---------------------------------------------------------------- consent
     async def record_consent(self, conn: AsyncConnection, subject: str, purpose: str, granted: bool, *,
                              channel: str, method: str, at: datetime | None = None) -> None:
+        """Append a decision; an erased (or unknown) subject raises `UnknownSubject`. The subject's
+        row is locked, so an erasure committing meanwhile cannot be followed by a new decision."""
+        erased = (await conn.execute(
+            select(Subject.erased_at).where(Subject.id == subject).with_for_update())).first()
+        if erased is None or erased[0] is not None:
+            raise UnknownSubject()
         await ledger.record_consent(conn, self.policy, subject=subject, purpose=purpose, granted=granted,
                                     at=at or self.clock.now(), channel=channel, method=method)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 __all__ = ["CustomerError", "InvalidEmail", "PasswordTooShort", "PasswordTooLong", "EmailTaken", "InvalidName",
-           "InvalidPhone", "InvalidAddress", "InvalidCredentials", "TooManyAttempts", "CustomerNotFound",
+           "InvalidPhone", "InvalidAddress", "TooManyAddresses", "InvalidCredentials", "TooManyAttempts", "CustomerNotFound",
            "ProfileConflict"]
 
 
@@ -69,6 +69,13 @@ class InvalidAddress(CustomerError):
 
     def __init__(self, field: str) -> None:
         super().__init__(f"The address's {field} is missing or too long.", ("input", field))
+
+
+class TooManyAddresses(CustomerError):
+    code = "TOO_MANY_ADDRESSES"
+
+    def __init__(self, maximum: int) -> None:
+        super().__init__(f"The address book is full: it holds at most {maximum} addresses.")
 
 
 class InvalidCredentials(CustomerError):

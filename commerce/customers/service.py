@@ -10,7 +10,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -40,6 +40,7 @@ LOCK_BASE = timedelta(seconds=30)
 LOCK_MAX = timedelta(hours=1)
 MAX_ADDRESSES = 20
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s.]{2,}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # no mail server delivers these; in a name they garble the page
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,14 +82,14 @@ class Profile:
 # ---------------------------------------------------------------- validation
 def _check_email(email: str) -> str:
     email = normalise_email(email)
-    if len(email) > 254 or not _EMAIL.match(email):
+    if len(email) > 254 or not _EMAIL.match(email) or _CONTROL.search(email):
         raise errors.InvalidEmail()
     return email
 
 
 def _check_name(value: str, field: str) -> str:
     value = value.strip()
-    if not 1 <= len(value) <= 100:
+    if not 1 <= len(value) <= 100 or _CONTROL.search(value):
         raise errors.InvalidName(field)
     return value
 
@@ -128,7 +129,7 @@ def _check_address(address: Address) -> Address:
             if optional:
                 return None
             raise errors.InvalidAddress(field)
-        if len(value.strip()) > limit:
+        if len(value.strip()) > limit or _CONTROL.search(value):
             raise errors.InvalidAddress(field)
         return value.strip()
 
@@ -207,35 +208,47 @@ def _lock_for(failures: int) -> timedelta:
 
 async def authenticate(engine: AsyncEngine, vault: Vault, clock: Clock, email: str, password: str) -> int:
     """The customer's id for good credentials; `InvalidCredentials` (same for an unknown email) or
-    `TooManyAttempts` after LOCK_AFTER_FAILURES failures in a row, locked for 30 s, doubling each time."""
+    `TooManyAttempts` after LOCK_AFTER_FAILURES failures in a row, locked for 30 s, doubling each time.
+
+    Each attempt is counted as a failure *before* its password is checked (and forgiven when it
+    is right), so a burst of parallel guesses gets no more checks than the lock allows."""
     subject = await vault.lookup_by_email(email) if len(password) <= PASSWORD_MAX else None
-    row = None
-    if subject is not None:
-        async with engine.connect() as conn:
-            stmt = select(Customer.id, Customer.password_hash, Customer.locked_until).where(Customer.subject_id == subject)
-            row = (await conn.execute(stmt)).first()
-    if row is None:
+    now = clock.now()
+    claim = await _claim_attempt(engine, subject, now) if subject is not None else None
+    if claim is None:
         await verify_password(DUMMY_HASH, password)  # the same work as for a real account
         raise errors.InvalidCredentials()
-    customer_id, password_hash, locked_until = row
-    now = clock.now()
-    if locked_until is not None and locked_until > now:
+    if isinstance(claim, timedelta):
         await verify_password(DUMMY_HASH, password)
-        raise errors.TooManyAttempts(max(1, int((locked_until - now).total_seconds())))
-    if await verify_password(password_hash, password):
-        async with writer(engine).begin() as conn:
-            await conn.execute(update(Customer).where(Customer.id == customer_id)
-                               .values(failed_logins=0, locked_until=None))
-        return customer_id
+        raise errors.TooManyAttempts(max(1, int(claim.total_seconds())))
+    customer_id, password_hash = claim
+    if not await verify_password(password_hash, password):
+        raise errors.InvalidCredentials()
     async with writer(engine).begin() as conn:
-        failures = (await conn.execute(
-            update(Customer).where(Customer.id == customer_id)
-            .values(failed_logins=Customer.failed_logins + 1).returning(Customer.failed_logins)
-        )).scalar_one()
-        if failures >= LOCK_AFTER_FAILURES:
-            await conn.execute(update(Customer).where(Customer.id == customer_id)
-                               .values(locked_until=now + _lock_for(failures)))
-    raise errors.InvalidCredentials()
+        await conn.execute(update(Customer).where(Customer.id == customer_id)
+                           .values(failed_logins=0, locked_until=None))
+    return customer_id
+
+
+async def _claim_attempt(engine: AsyncEngine, subject: str, now: datetime) -> tuple[int, str] | timedelta | None:
+    """(id, password hash) when this attempt may check the password, already counted as a failure;
+    the time left when the account is locked; None when there is no such customer."""
+    async with writer(engine).begin() as conn:
+        row = (await conn.execute(
+            select(Customer.id, Customer.password_hash, Customer.failed_logins, Customer.locked_until)
+            .where(Customer.subject_id == subject).with_for_update()  # attempts on one account queue here
+        )).first()
+        if row is None:
+            return None
+        customer_id, password_hash, failures, locked_until = row
+        if locked_until is not None and locked_until > now:
+            return locked_until - now
+        failures += 1
+        await conn.execute(update(Customer).where(Customer.id == customer_id).values(
+            failed_logins=failures,
+            locked_until=now + _lock_for(failures) if failures >= LOCK_AFTER_FAILURES else locked_until,
+        ))
+    return customer_id, password_hash
 
 
 # ---------------------------------------------------------------- reading
@@ -288,12 +301,13 @@ async def find_by_phone(engine: AsyncEngine, vault: Vault, phone: str) -> list[i
 
 # ---------------------------------------------------------------- changes
 async def add_address(engine: AsyncEngine, vault: Vault, customer_id: int, address: Address) -> None:
-    """Append an address. The update is conditional on the profile version read, so a concurrent
-    change makes this one fail with `ProfileConflict` instead of being silently lost."""
+    """Append an address. The row is locked while the list is read and re-sealed, so two devices
+    adding at once both keep theirs (as SQLite's single writer already does); the update is still
+    conditional on the profile version read, so no path can lose a change silently."""
     address = _check_address(address)
     async with writer(engine).begin() as conn:
         stmt = select(Customer.subject_id, Customer.profile_version, Customer.addresses_sealed).where(
-            Customer.id == customer_id)
+            Customer.id == customer_id).with_for_update()
         row = (await conn.execute(stmt)).first()
         if row is None:
             raise errors.CustomerNotFound()
@@ -303,7 +317,7 @@ async def add_address(engine: AsyncEngine, vault: Vault, customer_id: int, addre
             raise errors.CustomerNotFound()
         addresses = _addresses_from_json(current)  # type: ignore[arg-type]
         if len(addresses) >= MAX_ADDRESSES:
-            raise errors.InvalidAddress("addresses")
+            raise errors.TooManyAddresses(MAX_ADDRESSES)
         try:
             key = await vault.open_subject(conn, subject)
         except UnknownSubject:
@@ -322,8 +336,11 @@ async def set_consent(engine: AsyncEngine, vault: Vault, customer_id: int, purpo
     subject = (await subjects_by_ids(engine, [customer_id])).get(customer_id)
     if subject is None:
         raise errors.CustomerNotFound()
-    async with writer(engine).begin() as conn:
-        await vault.record_consent(conn, subject, purpose, granted, channel=channel, method=method)
+    try:
+        async with writer(engine).begin() as conn:
+            await vault.record_consent(conn, subject, purpose, granted, channel=channel, method=method)
+    except UnknownSubject:
+        raise errors.CustomerNotFound() from None  # erased: nothing more is recorded about them
 
 
 async def _by_customer(engine: AsyncEngine, ids: Sequence[int], fetch) -> dict[int, list[Consent]]:  # type: ignore[no-untyped-def]
@@ -343,9 +360,12 @@ async def consent_history_by_ids(engine: AsyncEngine, vault: Vault, ids: Sequenc
 
 
 async def erase(engine: AsyncEngine, vault: Vault, customer_id: int) -> bool:
-    """Crypto-shred the customer's personal data (the DPO's erasure will call this)."""
+    """Crypto-shred the customer's personal data (the DPO's erasure will call this), and drop the
+    password hash: derived from the person's secret, it is theirs too (and signs in no one now)."""
     subject = (await subjects_by_ids(engine, [customer_id])).get(customer_id)
     if subject is None:
         raise errors.CustomerNotFound()
     async with writer(engine).begin() as conn:
+        await conn.execute(update(Customer).where(Customer.id == customer_id)
+                           .values(password_hash="", failed_logins=0, locked_until=None))
         return await vault.shred(conn, subject)

@@ -41,6 +41,14 @@ async def test_registration_reports_every_problem_with_a_stable_code(gql):
     assert all("not-an-email" not in e["message"] for e in errors)
 
 
+async def test_control_characters_are_refused_in_an_email_and_a_name(gql):
+    data = await gql.data(REGISTER, {"input": {"email": "a\x00b@example.com", "password": "correct horse battery",
+                                               "firstName": "\x00", "lastName": "Nowak\x1b[2J"}})
+    errors = data["customerRegister"]["userErrors"]
+    assert {(e["code"], e["field"][-1]) for e in errors} == {
+        ("INVALID_EMAIL", "email"), ("INVALID_NAME", "firstName"), ("INVALID_NAME", "lastName")}
+
+
 async def test_an_email_can_hold_only_one_account_whatever_its_case(gql):
     await register(gql, "twice@example.com")
     data = await gql.data(REGISTER, {"input": {"email": "TWICE@example.com ", "password": "another password",
@@ -106,6 +114,8 @@ async def test_a_customer_adds_an_address_to_their_address_book(gql):
     assert data["customerAddressAdd"]["customer"]["addresses"] == [{**home, "country": "PL"}]
     bad = await gql.data(add, {"input": {**home, "country": "Poland"}}, headers=headers)
     assert bad["customerAddressAdd"]["userErrors"] == [{"code": "INVALID_ADDRESS", "field": ["input", "country"]}]
+    bad = await gql.data(add, {"input": {**home, "city": "Gdańsk\x00"}}, headers=headers)
+    assert bad["customerAddressAdd"]["userErrors"] == [{"code": "INVALID_ADDRESS", "field": ["input", "city"]}]
     assert len((await gql.data(ME, headers=headers))["me"]["addresses"]) == 1
 
 
@@ -132,3 +142,68 @@ async def test_two_simultaneous_registrations_of_one_email_make_one_account(gql)
     codes = sorted(e["code"] for r in results for e in r["customerRegister"]["userErrors"])
     assert codes == ["EMAIL_TAKEN", "EMAIL_TAKEN"]
     assert sum(r["customerRegister"]["customer"] is not None for r in results) == 1
+
+
+async def test_a_burst_of_parallel_guesses_checks_no_more_passwords_than_the_lock_allows(gql):
+    import asyncio
+
+    await register(gql, "burst@example.com")
+    guesses = [gql.data(SIGN_IN, {"email": "burst@example.com", "password": f"guess number {n}"}) for n in range(12)]
+    codes = [r["customerAccessTokenCreate"]["userErrors"][0]["code"] for r in await asyncio.gather(*guesses)]
+    assert codes.count("INVALID_CREDENTIALS") == LOCK_AFTER_FAILURES
+    assert codes.count("TOO_MANY_ATTEMPTS") == 12 - LOCK_AFTER_FAILURES
+    locked = await gql.data(SIGN_IN, {"email": "burst@example.com", "password": "correct horse battery"})
+    assert locked["customerAccessTokenCreate"]["userErrors"][0]["code"] == "TOO_MANY_ATTEMPTS"
+
+
+async def test_an_email_is_one_account_whatever_its_unicode_form(gql):
+    import unicodedata
+
+    composed = unicodedata.normalize("NFC", "zoë@example.com")
+    created = await register(gql, composed)
+    for variant in (unicodedata.normalize("NFD", composed), "ＺＯË@example.com"):
+        again = await gql.data(REGISTER, {"input": {"email": variant, "password": "another password",
+                                                    "firstName": "B", "lastName": "C"}})
+        assert [e["code"] for e in again["customerRegister"]["userErrors"]] == ["EMAIL_TAKEN"]
+        headers = await sign_in(gql, variant)
+        assert (await gql.data("{ me { id email } }", headers=headers))["me"] == {"id": created["id"],
+                                                                                 "email": composed}
+
+
+async def test_after_erasure_the_email_is_free_for_a_new_account_and_signs_in_to_it(gql, engine, runtime):
+    from commerce.customers.service import erase
+    from core.ids import from_global_id
+
+    old = await register(gql, "again@example.com", first="Old")
+    await erase(engine, runtime.services.vault, int(from_global_id(old["id"])[1]))
+    new = await register(gql, "AGAIN@example.com", first="New")
+    assert new["id"] != old["id"]
+    me = (await gql.data("{ me { id firstName } }", headers=await sign_in(gql, "again@example.com")))["me"]
+    assert me == {"id": new["id"], "firstName": "New"}
+
+
+async def test_two_addresses_added_at_once_from_two_devices_are_both_kept(gql):
+    import asyncio
+
+    headers = await sign_in(gql, (await register(gql, "two-devices@example.com"))["email"])
+    add = "mutation($input: AddressInput!) { customerAddressAdd(input: $input) { userErrors { code } } }"
+    cities = [f"City {n}" for n in range(4)]
+    results = await asyncio.gather(*(gql.data(add, {"input": {"name": "Ada", "line1": "ul. Długa 5", "postalCode": "80-001",
+                                                              "city": city, "country": "PL"}}, headers=headers)
+                                     for city in cities))
+    assert [r["customerAddressAdd"]["userErrors"] for r in results] == [[]] * 4
+    kept = (await gql.data(ME, headers=headers))["me"]["addresses"]
+    assert sorted(a["city"] for a in kept) == cities
+
+
+async def test_a_full_address_book_says_so(gql):
+    from commerce.customers.service import MAX_ADDRESSES
+
+    headers = await sign_in(gql, (await register(gql, "full-book@example.com"))["email"])
+    add = """mutation($input: AddressInput!) { customerAddressAdd(input: $input) { userErrors { code field message } } }"""
+    home = {"name": "Ada", "line1": "ul. Długa 5", "postalCode": "80-001", "city": "Gdańsk", "country": "PL"}
+    for _ in range(MAX_ADDRESSES):
+        assert (await gql.data(add, {"input": home}, headers=headers))["customerAddressAdd"]["userErrors"] == []
+    [error] = (await gql.data(add, {"input": home}, headers=headers))["customerAddressAdd"]["userErrors"]
+    assert (error["code"], error["field"]) == ("TOO_MANY_ADDRESSES", None)
+    assert str(MAX_ADDRESSES) in error["message"]

@@ -65,3 +65,45 @@ async def test_consent_needs_a_signed_in_customer_and_agents_record_it_on_behalf
     assert "agent-7" in consent["method"]
     body = await gql.execute(on_behalf, {"id": customer["id"]}, headers=await sign_in(gql, "phoned@example.com"))
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_no_consent_is_recorded_for_an_erased_customer(gql, engine, runtime, token_for):
+    from commerce.customers.service import erase
+    from core.ids import from_global_id
+
+    customer = await register(gql, "erased-consent@example.com")
+    headers = await sign_in(gql, "erased-consent@example.com")
+    await gql.data(SET, {"p": "ANALYTICS", "g": True}, headers=headers)
+    await erase(engine, runtime.services.vault, int(from_global_id(customer["id"])[1]))
+
+    data = await gql.data(SET, {"p": "MARKETING_EMAIL", "g": True}, headers=headers)
+    assert [e["code"] for e in data["consentSet"]["userErrors"]] == ["NOT_FOUND"]
+    on_behalf = """mutation($id: ID!) { consentSet(purpose: "MARKETING_SMS", granted: true, customerId: $id) {
+        userErrors { code } } }"""
+    data = await gql.data(on_behalf, {"id": customer["id"]}, headers={**token_for("agent"), "X-Channel": "call-center"})
+    assert [e["code"] for e in data["consentSet"]["userErrors"]] == ["NOT_FOUND"]
+    history = (await gql.data(HISTORY, headers=headers))["me"]["consentHistory"]
+    assert [(c["purpose"], c["granted"]) for c in history] == [("ANALYTICS", True)]  # kept as proof, nothing added
+
+
+async def test_an_agent_with_a_long_identity_provider_subject_records_consent(gql, token_for):
+    customer = await register(gql, "long-agent@example.com")
+    agent = "agent-" + "x" * 90  # e.g. an IdP's `sub`: longer than the ledger's method column
+    on_behalf = """mutation($id: ID!) { consentSet(purpose: "MARKETING_SMS", granted: true, customerId: $id) {
+        consents { purpose granted method } userErrors { code } } }"""
+    data = await gql.data(on_behalf, {"id": customer["id"]},
+                          headers={**token_for("agent", subject=agent), "X-Channel": "call-center"})
+    [consent] = data["consentSet"]["consents"]
+    assert consent["granted"] and consent["method"].startswith("recorded by agent agent-xxx")
+    assert len(consent["method"]) <= 100  # what PostgreSQL's column holds (SQLite would have kept more)
+
+
+async def test_two_changes_in_the_same_instant_keep_the_order_they_were_made_in(gql):
+    await register(gql, "same-instant@example.com")
+    headers = await sign_in(gql, "same-instant@example.com")
+    for granted in (True, False, True, False):  # the frozen clock never moves: every row has one timestamp
+        await gql.data(SET, {"p": "MARKETING_SMS", "g": granted}, headers=headers)
+    me = (await gql.data(HISTORY, headers=headers))["me"]
+    assert [c["granted"] for c in me["consentHistory"]] == [True, False, True, False]
+    assert len({c["updatedAt"] for c in me["consentHistory"]}) == 1
+    assert me["consents"] == [{"purpose": "MARKETING_SMS", "granted": False}]

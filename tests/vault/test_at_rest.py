@@ -79,3 +79,17 @@ async def test_a_ciphertext_copied_to_another_customers_row_does_not_decrypt(gql
         await conn.execute(update(Customer).where(Customer.id == a).values(last_name_sealed=email))
     with pytest.raises(DecryptionFailed):
         await profiles_by_ids(engine, vault, [a])
+
+
+async def test_erasure_leaves_no_password_hash_behind(gql, engine, runtime):
+    from commerce.customers.service import erase
+
+    gone = int(from_global_id((await register(gql, "gone@example.com"))["id"])[1])
+    kept = int(from_global_id((await register(gql, "kept@example.com"))["id"])[1])
+    assert await erase(engine, runtime.services.vault, gone)
+    async with engine.connect() as conn:
+        hashes = dict((await conn.execute(select(Customer.id, Customer.password_hash)
+                                          .where(Customer.id.in_([gone, kept])))).all())
+    assert hashes[kept].startswith("$argon2id$")
+    assert hashes[gone] == ""  # a hash of the person's secret is their data too
+    await sign_in(gql, "kept@example.com")

@@ -7,7 +7,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vault.blind import blind_index
+from vault.blind import blind_index, normalise_email
 from vault.cipher import DecryptionFailed, field_context, key_version_of, open_sealed, seal
 
 KEY = AESGCM(b"k" * 32)
@@ -35,6 +35,13 @@ def test_an_email_finds_the_same_index_whatever_its_case_or_padding(local, pad):
 
 
 def test_phones_are_compared_as_digits_with_the_international_prefix():
-    same = ["+48 600 100 200", "+48-600-100-200", "0048600100200", "+48 (600) 100200"]
+    same = ["+48 600 100 200", "+48-600-100-200", "0048600100200", "+48 (600) 100200",
+            "＋４８ ６００ １００ ２００", "+٤٨ ٦٠٠ ١٠٠ ٢٠٠"]  # fullwidth (an IME), Arabic-Indic digits
     assert len({blind_index(b"b" * 32, "phone", p) for p in same}) == 1
     assert blind_index(b"b" * 32, "phone", "600 100 200") != blind_index(b"b" * 32, "phone", same[0])
+
+
+@given(email=st.text(max_size=40))
+def test_normalising_an_email_twice_changes_nothing(email):
+    # Registration stores the normalised form and sign-in normalises what is typed: both must agree.
+    assert normalise_email(normalise_email(email)) == normalise_email(email)

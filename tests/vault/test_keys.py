@@ -57,6 +57,19 @@ async def test_after_kek_rotation_everyone_decrypts_and_shredding_erases_only_th
     await sign_in(gql, people[0]["email"])
 
 
+async def test_a_replica_given_a_new_kek_version_not_yet_active_writes_what_every_replica_reads(
+        gql, engine, runtime, settings, clock):
+    old_replica = runtime.services.vault
+    staged = settings.replace(kek=f"{settings.kek},2:{NEW_KEK}", kek_active_version=1)
+    runtime.services.vault = Vault.from_settings(staged, engine, clock)
+    key = int(from_global_id((await register(gql, "mid-rollout@example.com", first="Mid"))["id"])[1])
+    assert (await customers.profiles_by_ids(engine, old_replica, [key]))[key].first_name == "Mid"
+    switched = Vault.from_settings(staged.replace(kek_active_version=2), engine, clock)
+    assert (await switched.rotate()).rewrapped == 2  # the demo customer and this one
+    with pytest.raises(KeyConfigError):
+        Vault.from_settings(settings.replace(kek_active_version=2), engine, clock)  # not configured here
+
+
 async def test_rotate_kek_command_rewraps_every_data_key_and_reports_counts(gql, database_url, settings, engine,
                                                                             clock, monkeypatch, capsys):
     await _customers(gql, 2)
@@ -91,6 +104,27 @@ def test_a_new_kek_version_takes_over_and_unused_versions_can_be_retired(tmp_pat
     assert set(json.loads((tmp_path / "kek.json").read_text())["keks"]) == {"2"}
 
 
+def test_two_kek_rotations_at_once_lose_no_version(tmp_path):
+    import threading
+
+    settings = Settings(kek_file=str(tmp_path / "kek.json"))
+    first = load_key_ring(settings)
+    start, added = threading.Barrier(6), []
+
+    def add() -> None:
+        start.wait()
+        added.append(add_kek_version(settings))
+
+    threads = [threading.Thread(target=add) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(added) == [2, 3, 4, 5, 6, 7]
+    ring = load_key_ring(settings)
+    assert set(ring.keks) == {1, *added} and ring.keks[1] == first.keks[1]
+
+
 def test_production_refuses_to_start_without_keys_or_with_encryption_off(tmp_path):
     missing = Settings(environment="production", kek_file=str(tmp_path / "none.json"))
     with pytest.raises(KeyConfigError):
@@ -102,6 +136,38 @@ def test_production_refuses_to_start_without_keys_or_with_encryption_off(tmp_pat
         load_blind_index_key(keyed)
     with pytest.raises(KeyConfigError):
         Vault.from_settings(keyed.replace(blind_index_key=NEW_KEK, vault_encryption=False), None, None)  # type: ignore[arg-type]
+
+
+def test_production_refuses_a_kek_file_others_can_read(tmp_path):
+    development = Settings(kek_file=str(tmp_path / "kek.json"))
+    load_key_ring(development)
+    (tmp_path / "kek.json").chmod(0o644)
+    production = development.replace(environment="production", blind_index_key=NEW_KEK)
+    with pytest.raises(KeyConfigError, match="chmod 600"):
+        load_key_ring(production)
+    (tmp_path / "kek.json").chmod(0o600)
+    assert load_key_ring(production).keks == load_key_ring(development).keks
+
+
+def test_a_derived_blind_index_key_survives_rotation_and_is_refused_once_version_1_is_retired():
+    first = base64.b64encode(b"omnigate-kek-version-1-32-bytes!").decode()
+    derived = load_blind_index_key(Settings(kek=f"1:{first}"))
+    assert load_blind_index_key(Settings(kek=f"1:{first},2:{NEW_KEK}")) == derived
+    with pytest.raises(KeyConfigError, match="OMNIGATE_BLIND_INDEX_KEY"):  # not a new key that finds no one
+        load_blind_index_key(Settings(kek=f"2:{NEW_KEK}"))
+
+
+def test_no_key_material_shows_in_a_repr_a_traceback_or_a_log_might_print():
+    settings = Settings(kek=f"1:{NEW_KEK}", blind_index_key=NEW_KEK)
+    ring = load_key_ring(settings)
+    shown = repr(settings) + repr(ring)
+    assert NEW_KEK not in shown
+    assert repr(ring.keks[1]) not in shown and ring.keks[1].hex() not in shown
+
+
+def test_a_kek_version_given_twice_is_refused():
+    with pytest.raises(KeyConfigError, match="twice"):
+        load_key_ring(Settings(kek=f"1:{NEW_KEK},1:{base64.b64encode(bytes(32)).decode()}"))
 
 
 def test_malformed_keks_are_refused_without_echoing_them():
