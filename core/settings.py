@@ -50,7 +50,7 @@ class Settings:
     kek_active_version: int = 0  # the KEK version new data keys are wrapped by; 0: the highest configured
     vault_encryption: bool = True  # test-only switch, for the vault benchmark's baseline
     # auth
-    jwt_secret: str = "dev-only-secret-change-me-in-production-0123456789"
+    jwt_secret: str = field(default="dev-only-secret-change-me-in-production-0123456789", repr=False)
     jwt_issuer: str = "omnigate"
     jwt_audience: str = "omnigate"
     jwt_jwks_url: str = ""  # an identity provider's JWKS: its RS256/ES256 tokens are accepted too

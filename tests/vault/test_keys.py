@@ -158,10 +158,10 @@ def test_a_derived_blind_index_key_survives_rotation_and_is_refused_once_version
 
 
 def test_no_key_material_shows_in_a_repr_a_traceback_or_a_log_might_print():
-    settings = Settings(kek=f"1:{NEW_KEK}", blind_index_key=NEW_KEK)
+    settings = Settings(kek=f"1:{NEW_KEK}", blind_index_key=NEW_KEK, jwt_secret="signing-secret-0123456789-abcdef")
     ring = load_key_ring(settings)
     shown = repr(settings) + repr(ring)
-    assert NEW_KEK not in shown
+    assert NEW_KEK not in shown and "signing-secret" not in shown
     assert repr(ring.keks[1]) not in shown and ring.keks[1].hex() not in shown
 
 
