@@ -10,6 +10,7 @@ writer never waits for a second connection while it holds the lock.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
@@ -104,6 +105,11 @@ class LineSet:
     quantity: int  # 0 removes the line
 
 
+# What `new_token()` makes (url-safe base64, at most the column's 43 characters). Anything else is no
+# cart, and is never sent to the database: PostgreSQL refuses a NUL byte with an error, not a miss.
+_CART_ID = re.compile(r"[A-Za-z0-9_-]{1,43}")
+
+
 def _codes(raw: str) -> tuple[str, ...]:
     return tuple(c for c in raw.split(",") if c)
 
@@ -124,6 +130,8 @@ def _expired(row: Any, now: datetime, rules: CartRules) -> bool:
 
 async def _read(conn: Any, cart_id: str, *, lock: bool = False) -> Cart | None:
     """The cart and its lines in one query (one round trip counts: SQLite writers hold the lock meanwhile)."""
+    if not _CART_ID.fullmatch(cart_id):
+        return None
     stmt = (
         select(CartRow.__table__, CartLineRow.id.label("line_id"), CartLineRow.variant_id.label("line_variant"),
                CartLineRow.quantity.label("line_quantity"))

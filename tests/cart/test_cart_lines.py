@@ -130,3 +130,15 @@ async def test_an_abandoned_guest_cart_expires_and_is_cleaned_up(gql, runtime, c
     payload = await mutate(gql, ADD, {"cartId": cart["id"], "lines": [line(v[0])]})
     assert payload["userErrors"][0]["code"] == "CART_NOT_FOUND"
     assert await delete_expired_guest_carts(runtime.services.engine, now=clock.now(), rules=rules) == 1
+
+
+async def test_a_cart_id_the_database_cannot_store_reads_as_unknown(gql):
+    """A NUL byte or an over-long key is no cart: null / CART_NOT_FOUND, on SQLite and PostgreSQL alike."""
+    v = await variants(gql, min_available=1)
+    for key in ("bad\x00key", "x" * 500):
+        cart_id = to_global_id("Cart", key)
+        body = await gql.execute(READ, {"id": cart_id})
+        assert body.get("errors") is None and body["data"]["cart"] is None
+        payload = await mutate(gql, ADD, {"cartId": cart_id, "lines": [line(v[0])]})
+        assert [e["code"] for e in payload["userErrors"]] == ["CART_NOT_FOUND"]
+
