@@ -142,3 +142,21 @@ async def test_a_cart_id_the_database_cannot_store_reads_as_unknown(gql):
         payload = await mutate(gql, ADD, {"cartId": cart_id, "lines": [line(v[0])]})
         assert [e["code"] for e in payload["userErrors"]] == ["CART_NOT_FOUND"]
 
+
+
+async def test_a_line_whose_variant_is_withdrawn_from_sale_leaves_the_cart_readable(gql, engine):
+    from sqlalchemy import update
+
+    from commerce.catalog.models import ProductVariant
+    from core.ids import from_global_id
+
+    v = await variants(gql, min_available=1)
+    cart = (await mutate(gql, CREATE, {"lines": [line(v[0]), line(v[1])]}))["cart"]
+    withdrawn = int(from_global_id(v[0]["id"], "ProductVariant")[1])
+    async with engine.begin() as conn:
+        await conn.execute(update(ProductVariant).where(ProductVariant.id == withdrawn).values(published=False))
+    read = (await gql.data(READ, {"id": cart["id"]}))["cart"]
+    assert quantities(read) == {v[1]["sku"]: 1}
+    assert read["total"]["amount"] == read["subtotal"]["amount"] == v[1]["price"]["amount"]
+    payload = await mutate(gql, ADD, {"cartId": cart["id"], "lines": [line(v[1])]})
+    assert payload["userErrors"] == [] and quantities(payload["cart"]) == {v[1]["sku"]: 2}
