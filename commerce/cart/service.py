@@ -193,9 +193,9 @@ async def _catalog(engine: AsyncEngine, variant_ids: Sequence[int]) -> _Catalog:
     if not ids:
         return _Catalog(frozenset(), {})
     # One connection at a time per request: concurrent checkouts by one request can starve the pool.
-    variants = await catalog.variants_by_ids(engine, ids)
+    for_sale = await catalog.variant_scopes(engine, ids)  # published variants of published products
     stock = await inventory.stock_by_variant_ids(engine, ids)
-    return _Catalog(frozenset(variants), {vid: sum(max(0, s.available) for s in levels) for vid, levels in stock.items()})
+    return _Catalog(frozenset(for_sale), {vid: sum(max(0, s.available) for s in levels) for vid, levels in stock.items()})
 
 
 def _check_quantity(quantity: int, rules: CartRules, field: list[str], *, allow_zero: bool = False) -> LineProblem | None:
@@ -430,7 +430,10 @@ async def attach_to_customer(
         wanted = list(dict.fromkeys((own.codes if rules.merge_strategy == "merge" else ()) + guest.codes))
         codes = [c for c, problem in zip(wanted, await check_codes(wanted)) if not problem]
     async with _unit_of_work(engine) as conn:
-        guest = _usable(await _read(conn, cart_id, lock=True), now, rules)
+        guest = await _read(conn, cart_id, lock=True)
+        if guest is not None and guest.status == MERGED and guest.merged_into:  # another device attached it
+            guest = await _read(conn, guest.merged_into, lock=True)
+        guest = _usable(guest, now, rules)
         if guest.customer_key is not None:  # attached meanwhile: answer as above
             if guest.customer_key != customer_key:
                 raise CartForbidden("This cart belongs to someone else.")

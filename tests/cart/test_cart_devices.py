@@ -247,3 +247,29 @@ async def test_a_customers_carts_can_be_exported_and_erased(gql, token_for, engi
     assert await carts_of_customer(engine, 11) == []
     for cart_id in (own["id"], guest["id"]):
         assert (await gql.data(READ, {"id": cart_id}, headers=web))["cart"] is None
+
+
+async def test_two_devices_attaching_the_same_guest_cart_at_once_both_get_the_customers_cart(gql, token_for, runtime, clock):
+    """The second attach finds the guest cart merged meanwhile: it answers with the merged cart, as a retry does."""
+    from commerce.cart import service
+    from commerce.cart.service import CartRules
+
+    web = device(token_for, "web", "21")
+    v = await variants(gql, min_available=2)
+    own = (await mutate(gql, CREATE, {"lines": [line(v[0])]}, web))["cart"]
+    guest = (await mutate(gql, CREATE, {"lines": [line(v[1])]}))["cart"]
+    guest_key, own_key = from_global_id(guest["id"], "Cart")[1], from_global_id(own["id"], "Cart")[1]
+    engine, rules = runtime.services.engine, CartRules.of(runtime.settings)
+
+    async def no_problems(codes):
+        return [None] * len(codes)
+
+    async def other_device_attaches_meanwhile(codes):  # runs after this attach read the carts, before it locks
+        await service.attach_to_customer(engine, guest_key, 21, now=clock.now(), rules=rules, check_codes=no_problems)
+        return [None] * len(codes)
+
+    cart, _ = await service.attach_to_customer(engine, guest_key, 21, now=clock.now(), rules=rules,
+                                               check_codes=other_device_attaches_meanwhile)
+    assert cart.id == own_key
+    final = (await gql.data(READ, {"id": own["id"]}, headers=web))["cart"]
+    assert quantities(final) == {v[0]["sku"]: 1, v[1]["sku"]: 1}
