@@ -161,3 +161,20 @@ async def test_an_unexpected_error_in_a_subscription_is_masked(gql, runtime, tok
     error = message["payload"]["errors"][0]
     assert error["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
     assert "internal detail" not in json.dumps(message)
+
+
+async def test_subscribers_hear_changes_again_after_the_listening_connection_is_lost(runtime, settings, engine):
+    """A dropped LISTEN connection is re-opened for the subscribers already waiting, who are told to re-read."""
+    from sqlalchemy import text
+
+    if settings.database_url.startswith("sqlite"):
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's")
+    broadcaster = runtime.services.broadcaster
+    async with broadcaster.subscribe("cart:lost") as messages:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT pg_terminate_backend(:pid)"),
+                               {"pid": broadcaster._connection.get_server_pid()})
+            await conn.commit()
+        assert await asyncio.wait_for(anext(messages), GUARD) == ""  # listening again: re-read what you hold
+        await broadcaster.publish("cart:lost", "after")
+        assert await asyncio.wait_for(anext(messages), GUARD) == "after"
