@@ -429,45 +429,59 @@ async def attach_to_customer(
     if own is not None and rules.merge_strategy != "keep_customer":
         wanted = list(dict.fromkeys((own.codes if rules.merge_strategy == "merge" else ()) + guest.codes))
         codes = [c for c, problem in zip(wanted, await check_codes(wanted)) if not problem]
-    async with _unit_of_work(engine) as conn:
-        guest = await _read(conn, cart_id, lock=True)
-        if guest is not None and guest.status == MERGED and guest.merged_into:  # another device attached it
-            guest = await _read(conn, guest.merged_into, lock=True)
-        guest = _usable(guest, now, rules)
-        if guest.customer_key is not None:  # attached meanwhile: answer as above
-            if guest.customer_key != customer_key:
-                raise CartForbidden("This cart belongs to someone else.")
-            return guest, ()
-        target = await _active_of(conn, customer_key, lock=True)
-        if target is None:  # no cart yet: the guest cart simply becomes theirs
-            await _bump(conn, guest, now, customer_key=customer_key)
-            fresh = await _read(conn, cart_id)
-            assert fresh is not None
-            return fresh, (cart_id,)
-        if rules.merge_strategy == "keep_guest":
-            await conn.execute(delete(CartLineRow).where(CartLineRow.cart_id == target.id))
-            current: dict[int, int] = {}
-        else:
-            current = {line.variant_id: line.quantity for line in target.lines}
-        if rules.merge_strategy != "keep_customer":
-            for line in guest.lines:
-                if line.variant_id not in known.published:
-                    continue
-                have = current.get(line.variant_id, 0)
-                cap = min(rules.max_line_quantity, known.available.get(line.variant_id, 0))
-                add = max(0, min(have + line.quantity, cap) - have)
-                if add and (line.variant_id in current or len(current) < rules.max_lines):
-                    await conn.execute(_upsert_add(conn, target.id, line.variant_id, add))
-                    current[line.variant_id] = have + add
-        # Codes were united and checked for the cart read before the lock; should another device
-        # have made the customer's cart meanwhile, its codes stay as they are.
-        united = rules.merge_strategy != "keep_customer" and own is not None and own.id == target.id
-        values = {"discount_codes": ",".join(codes)} if united else {}
-        await _bump(conn, target, now, **values)
-        await _bump(conn, guest, now, status=MERGED, merged_into=target.id)
-        fresh = await _read(conn, target.id)
+    for attempt in range(2):
+        try:
+            async with _unit_of_work(engine) as conn:
+                return await _attach_locked(conn, cart_id, customer_key, own, codes, known, now=now, rules=rules)
+        except IntegrityError:
+            if attempt:  # another device made the customer's first cart meanwhile: merge into it
+                raise
+    raise AssertionError("unreachable")
+
+
+async def _attach_locked(
+    conn: AsyncConnection, cart_id: str, customer_key: int, own: Cart | None, codes: Sequence[str], known: _Catalog,
+    *, now: datetime, rules: CartRules,
+) -> tuple[Cart, tuple[str, ...]]:
+    """`attach_to_customer`'s writes, in one unit of work."""
+    guest = await _read(conn, cart_id, lock=True)
+    if guest is not None and guest.status == MERGED and guest.merged_into:  # another device attached it
+        guest = await _read(conn, guest.merged_into, lock=True)
+    guest = _usable(guest, now, rules)
+    if guest.customer_key is not None:  # attached meanwhile: answer as above
+        if guest.customer_key != customer_key:
+            raise CartForbidden("This cart belongs to someone else.")
+        return guest, ()
+    target = await _active_of(conn, customer_key, lock=True)
+    if target is None:  # no cart yet: the guest cart simply becomes theirs
+        await _bump(conn, guest, now, customer_key=customer_key)
+        fresh = await _read(conn, cart_id)
         assert fresh is not None
-        return fresh, (target.id, cart_id)
+        return fresh, (cart_id,)
+    if rules.merge_strategy == "keep_guest":
+        await conn.execute(delete(CartLineRow).where(CartLineRow.cart_id == target.id))
+        current: dict[int, int] = {}
+    else:
+        current = {line.variant_id: line.quantity for line in target.lines}
+    if rules.merge_strategy != "keep_customer":
+        for line in guest.lines:
+            if line.variant_id not in known.published:
+                continue
+            have = current.get(line.variant_id, 0)
+            cap = min(rules.max_line_quantity, known.available.get(line.variant_id, 0))
+            add = max(0, min(have + line.quantity, cap) - have)
+            if add and (line.variant_id in current or len(current) < rules.max_lines):
+                await conn.execute(_upsert_add(conn, target.id, line.variant_id, add))
+                current[line.variant_id] = have + add
+    # Codes were united and checked for the cart read before the lock; should another device
+    # have made the customer's cart meanwhile, its codes stay as they are.
+    united = rules.merge_strategy != "keep_customer" and own is not None and own.id == target.id
+    values = {"discount_codes": ",".join(codes)} if united else {}
+    await _bump(conn, target, now, **values)
+    await _bump(conn, guest, now, status=MERGED, merged_into=target.id)
+    fresh = await _read(conn, target.id)
+    assert fresh is not None
+    return fresh, (target.id, cart_id)
 
 
 async def delete_expired_guest_carts(engine: AsyncEngine, *, now: datetime, rules: CartRules) -> int:
