@@ -425,10 +425,10 @@ async def attach_to_customer(
         return guest, ()
     own = await active_cart_of(engine, customer_key)
     known = await _catalog(engine, [line.variant_id for line in guest.lines])
-    codes: list[str] = []
-    if own is not None and rules.merge_strategy != "keep_customer":
-        wanted = list(dict.fromkeys((own.codes if rules.merge_strategy == "merge" else ()) + guest.codes))
-        codes = [c for c, problem in zip(wanted, await check_codes(wanted)) if not problem]
+    codes: list[str] = []  # the codes the customer's cart ends with, checked for this customer
+    if own is None or rules.merge_strategy != "keep_customer":
+        wanted = list(dict.fromkeys((own.codes if own and rules.merge_strategy == "merge" else ()) + guest.codes))
+        codes = [c for c, problem in zip(wanted, await check_codes(wanted)) if not problem] if wanted else []
     for attempt in range(2):
         try:
             async with _unit_of_work(engine) as conn:
@@ -454,7 +454,8 @@ async def _attach_locked(
         return guest, ()
     target = await _active_of(conn, customer_key, lock=True)
     if target is None:  # no cart yet: the guest cart simply becomes theirs
-        await _bump(conn, guest, now, customer_key=customer_key)
+        values = {"discount_codes": ",".join(codes)} if own is None else {}
+        await _bump(conn, guest, now, customer_key=customer_key, **values)
         fresh = await _read(conn, cart_id)
         assert fresh is not None
         return fresh, (cart_id,)

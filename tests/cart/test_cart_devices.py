@@ -308,3 +308,23 @@ async def test_attach_while_another_device_creates_the_customers_first_cart_merg
     assert attached["cart"]["id"] != guest["id"]
     assert quantities(attached["cart"]) == {v[0]["sku"]: 1, v[1]["sku"]: 1}
     assert (await gql.data(READ, {"id": guest["id"]}, headers=web))["cart"]["id"] == attached["cart"]["id"]
+
+
+async def test_a_guest_code_the_customer_may_not_use_is_dropped_when_the_guest_cart_becomes_theirs(gql, token_for, engine, clock):
+    """As when merging into an existing cart: the codes are checked again for the customer who signs in."""
+    from commerce.pricing.promotion_models import PromotionRow, PromotionUsage
+
+    async with engine.begin() as conn:
+        promotion_id = (await conn.execute(PromotionRow.__table__.insert().values(
+            code="ONCE", description="once per customer", kind="percentage", value=50, product_ids=[],
+            category_ids=[], channels=[], usage_limit_per_customer=1, active=True))).inserted_primary_key[0]
+        await conn.execute(PromotionUsage.__table__.insert().values(
+            promotion_id=promotion_id, customer_key=41, order_ref="earlier-order", used_at=clock.now()))
+    v = await variants(gql, min_available=1)
+    guest = (await mutate(gql, CREATE, {"lines": [line(v[0])]}))["cart"]
+    held = await mutate(gql, CODES, {"cartId": guest["id"], "codes": ["ONCE", "WELCOME10"]})
+    assert held["userErrors"] == [] and len(held["cart"]["discounts"]) == 2  # a guest may hold it
+    attached = (await mutate(gql, ATTACH, {"cartId": guest["id"]}, device(token_for, "web", "41")))["cart"]
+    assert attached["id"] == guest["id"]
+    assert attached["discountCodes"] == ["WELCOME10"]
+    assert [d["code"] for d in attached["discounts"]] == ["WELCOME10"]
