@@ -66,6 +66,7 @@ class Settings:
     # cart
     cart_max_line_quantity: int = 99
     cart_max_lines: int = 100
+    cart_max_discount_codes: int = 10  # distinct codes one cart holds
     # What cartAttachToCustomer does when the customer already has a cart:
     #   merge         - guest lines join it (same variant: quantities add up, capped by stock and
     #                   cart_max_line_quantity); discount codes are united and re-validated

@@ -319,6 +319,7 @@ class CartMutation:
 
         async def change() -> service.Cart:
             cart = await _load(info, cart_id)
+            service.held_codes(codes, _rules(info))  # too many: refused before they are looked up
             problems = await pricing.check_codes(services.engine, codes, channel=info.context.channel.code,
                                                  now=_now(info), customer_key=cart.customer_key)
             return await service.set_discount_codes(services.engine, cart.id, codes, problems,

@@ -46,6 +46,7 @@ __all__ = [
     "update_lines",
     "remove_lines",
     "set_discount_codes",
+    "held_codes",
     "attach_to_customer",
     "delete_expired_guest_carts",
     "carts_of_customer",
@@ -64,13 +65,15 @@ class CartRules:
     max_lines: int
     guest_ttl: timedelta
     merge_strategy: str
+    max_codes: int
 
     @classmethod
     def of(cls, settings: Settings) -> CartRules:
         if settings.cart_merge_strategy not in MERGE_STRATEGIES:
             raise ValueError(f"cart_merge_strategy must be one of {', '.join(MERGE_STRATEGIES)}")
         return cls(settings.cart_max_line_quantity, settings.cart_max_lines,
-                   timedelta(seconds=settings.guest_cart_ttl_seconds), settings.cart_merge_strategy)
+                   timedelta(seconds=settings.guest_cart_ttl_seconds), settings.cart_merge_strategy,
+                   settings.cart_max_discount_codes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +218,16 @@ def _check_stock(variant_id: int, total: int, known: _Catalog, field: list[str])
 def _raise_if(problems: list[CartError]) -> None:
     if problems:
         raise CartInputErrors(problems)
+
+
+def held_codes(codes: Sequence[str], rules: CartRules) -> list[str]:
+    """The distinct codes, normalized and in order; refused as a whole when more than a cart holds
+    (before anyone looks them up: one error, not thousands, and a bounded query)."""
+    held = list(dict.fromkeys(normalize_code(c) for c in codes if c.strip()))
+    if len(held) > rules.max_codes:
+        raise CartInputErrors([LineProblem("TOO_MANY_DISCOUNT_CODES", f"A cart holds at most {rules.max_codes} codes.",
+                                           ["codes"])])
+    return held
 
 
 # ---------------------------------------------------------------- units of work
@@ -402,7 +415,7 @@ async def set_discount_codes(
             LineProblem(problem, f"The code {normalize_code(code)[:64]!r} cannot be used.", ["codes", str(i)])
             for i, (code, problem) in enumerate(zip(codes, problems)) if problem
         ])
-        held = list(dict.fromkeys(normalize_code(c) for c in codes if c.strip()))
+        held = held_codes(codes, rules)
         await _bump(conn, cart, now, discount_codes=",".join(held))
         return await _changed(conn, cart, now, codes=tuple(held))
 
@@ -428,7 +441,8 @@ async def attach_to_customer(
     codes: list[str] = []  # the codes the customer's cart ends with, checked for this customer
     if own is None or rules.merge_strategy != "keep_customer":
         wanted = list(dict.fromkeys((own.codes if own and rules.merge_strategy == "merge" else ()) + guest.codes))
-        codes = [c for c, problem in zip(wanted, await check_codes(wanted)) if not problem] if wanted else []
+        if wanted:
+            codes = [c for c, problem in zip(wanted, await check_codes(wanted)) if not problem][: rules.max_codes]
     for attempt in range(2):
         try:
             async with _unit_of_work(engine) as conn:

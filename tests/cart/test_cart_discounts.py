@@ -59,3 +59,14 @@ async def test_a_category_code_discounts_only_that_categorys_lines(gql, engine):
     k, o = by_sku[kitchen["variants"][0]["sku"]], by_sku[other["variants"][0]["sku"]]
     assert Decimal(k["total"]["amount"]) == (Decimal(k["unitPrice"]["amount"]) * Decimal("0.8")).quantize(Decimal("0.01"))
     assert o["total"]["amount"] == o["unitPrice"]["amount"]
+
+
+async def test_more_codes_than_a_cart_holds_are_refused_in_one_error(gql, settings):
+    """Not one error per code, nor (on PostgreSQL) a query with more parameters than the server takes."""
+    cart = (await mutate(gql, CREATE, {}))["cart"]
+    for count in (settings.cart_max_discount_codes + 1, 40_000):
+        payload = await mutate(gql, CODES, {"cartId": cart["id"], "codes": [f"CODE{i}" for i in range(count)]})
+        assert [(e["code"], e["field"]) for e in payload["userErrors"]] == [("TOO_MANY_DISCOUNT_CODES", ["codes"])]
+        assert payload["cart"]["version"] == cart["version"]
+    held = await mutate(gql, CODES, {"cartId": cart["id"], "codes": ["WELCOME10"] * 40})  # the same code, once
+    assert held["userErrors"] == [] and held["cart"]["discountCodes"] == ["WELCOME10"]
