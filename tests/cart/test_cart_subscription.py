@@ -178,3 +178,27 @@ async def test_subscribers_hear_changes_again_after_the_listening_connection_is_
         assert await asyncio.wait_for(anext(messages), GUARD) == ""  # listening again: re-read what you hold
         await broadcaster.publish("cart:lost", "after")
         assert await asyncio.wait_for(anext(messages), GUARD) == "after"
+
+
+async def test_after_login_merges_a_guest_cart_its_owner_follows_it_and_the_anonymous_holder_is_cut_off(
+    gql, runtime, token_for
+):
+    from tests.cart.gql_docs import ATTACH
+
+    web = {**token_for("customer", subject="1"), "X-Channel": "web"}
+    v = await variants(gql, min_available=2)
+    own = (await mutate(gql, CREATE, {"lines": [line(v[0])]}, web))["cart"]
+    guest = (await mutate(gql, CREATE, {"lines": [line(v[1])]}))["cart"]
+    async with serving(runtime) as port:
+        async with subscription(port, guest["id"], {}) as anonymous, \
+                subscription(port, guest["id"], {"Authorization": web["Authorization"]}) as owner:
+            assert (await next_message(anonymous))["type"] == "next"
+            assert (await next_message(owner))["type"] == "next"
+            await mutate(gql, ATTACH, {"cartId": guest["id"]}, web)
+            followed = (await next_message(owner))["payload"]["data"]["cartUpdated"]
+            assert followed["id"] == own["id"]
+            assert quantities(followed) == {v[0]["sku"]: 1, v[1]["sku"]: 1}
+            assert await next_message(anonymous) == {"id": "1", "type": "complete"}  # not a word of the customer's cart
+            await mutate(gql, ADD, {"cartId": own["id"], "lines": [line(v[0])]}, web)  # the owner hears the merged cart
+            assert quantities((await next_message(owner))["payload"]["data"]["cartUpdated"]) == {
+                v[0]["sku"]: 2, v[1]["sku"]: 1}
