@@ -322,7 +322,7 @@ class CartMutation:
             service.held_codes(codes, _rules(info))  # too many: refused before they are looked up
             problems = await pricing.check_codes(services.engine, codes, channel=info.context.channel.code,
                                                  now=_now(info), customer_key=cart.customer_key)
-            return await service.set_discount_codes(services.engine, cart.id, codes, problems,
+            return await service.set_discount_codes(services.engine, key, codes, problems,
                                                     expected_version=expected_version, now=_now(info), rules=_rules(info),
                                                     authorize=_authorizer(info))
 

@@ -239,13 +239,21 @@ def _usable(cart: Cart | None, now: datetime, rules: CartRules) -> Cart:
     return cart
 
 
-async def _locked(conn: AsyncConnection, cart_id: str, now: datetime, rules: CartRules, authorize: Authorize) -> Cart:
-    """The cart row locked for this unit of work (following a merge), if usable and the caller may."""
+async def _locked(
+    conn: AsyncConnection, cart_id: str, expected_version: int | None, now: datetime, rules: CartRules,
+    authorize: Authorize,
+) -> Cart:
+    """The cart row locked for this unit of work (following a merge), if usable, the caller may,
+    and it is at `expected_version` (when given). A version read on a guest cart that has since
+    merged never passes: the cart it names changed, whatever number the customer's cart is at."""
     cart = await _read(conn, cart_id, lock=True)
-    if cart is not None and cart.status == MERGED and cart.merged_into:
-        cart = await _read(conn, cart.merged_into, lock=True)
+    merged_into = cart.merged_into if cart is not None and cart.status == MERGED else None
+    if merged_into:
+        cart = await _read(conn, merged_into, lock=True)
     cart = _usable(cart, now, rules)
     authorize(cart)
+    if expected_version is not None and (merged_into or cart.version != expected_version):
+        raise CartVersionConflict(f"The cart is at version {cart.version}, not {expected_version}: reload it.")
     return cart
 
 
@@ -257,11 +265,6 @@ async def _changed(conn: AsyncConnection, cart: Cart, now: datetime, **fields: A
     )
     return replace(cart, version=cart.version + 1, updated_at=now, lines=tuple(CartLine(*line) for line in lines),
                    **fields)
-
-
-def _check_version(cart: Cart, expected_version: int | None) -> None:
-    if expected_version is not None and cart.version != expected_version:
-        raise CartVersionConflict(f"The cart is at version {cart.version}, not {expected_version}: reload it.")
 
 
 async def _bump(conn: AsyncConnection, cart: Cart, now: datetime, **values: Any) -> None:
@@ -347,8 +350,7 @@ async def add_lines(
 ) -> Cart:
     known = await _catalog(engine, [line.variant_id for line in lines])
     async with _unit_of_work(engine) as conn:
-        cart = await _locked(conn, cart_id, now, rules, authorize)
-        _check_version(cart, expected_version)
+        cart = await _locked(conn, cart_id, expected_version, now, rules, authorize)
         return await _apply_adds(conn, cart, _validate_adds(cart, lines, known, rules), now)
 
 
@@ -359,8 +361,7 @@ async def update_lines(
     before = await get_cart(engine, cart_id, now=now, rules=rules)
     known = await _catalog(engine, [line.variant_id for line in before.lines] if before else [])
     async with _unit_of_work(engine) as conn:
-        cart = await _locked(conn, cart_id, now, rules, authorize)
-        _check_version(cart, expected_version)
+        cart = await _locked(conn, cart_id, expected_version, now, rules, authorize)
         by_id = {line.id: line for line in cart.lines}
         problems: list[CartError] = []
         for i, change in enumerate(lines):
@@ -391,8 +392,7 @@ async def remove_lines(
     expected_version: int | None, now: datetime, rules: CartRules, authorize: Authorize,
 ) -> Cart:
     async with _unit_of_work(engine) as conn:
-        cart = await _locked(conn, cart_id, now, rules, authorize)
-        _check_version(cart, expected_version)
+        cart = await _locked(conn, cart_id, expected_version, now, rules, authorize)
         held = {line.id for line in cart.lines}
         _raise_if([
             LineProblem("CART_LINE_NOT_FOUND", "No such line in this cart.", ["lineIds", str(i)])
@@ -409,8 +409,7 @@ async def set_discount_codes(
 ) -> Cart:
     """Replace the cart's codes; `problems` (from pricing's `check_codes`) refuse the whole change."""
     async with _unit_of_work(engine) as conn:
-        cart = await _locked(conn, cart_id, now, rules, authorize)
-        _check_version(cart, expected_version)
+        cart = await _locked(conn, cart_id, expected_version, now, rules, authorize)
         _raise_if([
             LineProblem(problem, f"The code {normalize_code(code)[:64]!r} cannot be used.", ["codes", str(i)])
             for i, (code, problem) in enumerate(zip(codes, problems)) if problem

@@ -328,3 +328,23 @@ async def test_a_guest_code_the_customer_may_not_use_is_dropped_when_the_guest_c
     assert attached["id"] == guest["id"]
     assert attached["discountCodes"] == ["WELCOME10"]
     assert [d["code"] for d in attached["discounts"]] == ["WELCOME10"]
+
+
+async def test_an_expected_version_read_on_the_guest_cart_never_passes_on_the_cart_it_merged_into(gql, token_for):
+    """expectedVersion is the version of the cart named: after a merge that cart changed, even when the
+    customer's cart happens to be at the same number."""
+    web = device(token_for, "web", "51")
+    v = await variants(gql, min_available=3)
+    await mutate(gql, CREATE, {"lines": [line(v[0])]}, web)
+    guest = (await mutate(gql, CREATE, {"lines": [line(v[1])]}))["cart"]
+    guest = (await mutate(gql, ADD, {"cartId": guest["id"], "lines": [line(v[1])]}))["cart"]
+    merged = (await mutate(gql, ATTACH, {"cartId": guest["id"]}, web))["cart"]
+    assert merged["version"] == guest["version"]  # the coincidence this test is about
+    for document, variables in [
+        (ADD, {"lines": [line(v[2])]}),
+        (CODES, {"codes": ["WELCOME10"]}),
+    ]:
+        stale = await mutate(gql, document, {"cartId": guest["id"], "v": guest["version"], **variables}, web)
+        assert [e["code"] for e in stale["userErrors"]] == ["CART_VERSION_CONFLICT"]
+        assert stale["cart"]["id"] == merged["id"] and stale["cart"]["version"] == merged["version"]
+    assert quantities(stale["cart"]) == {v[0]["sku"]: 1, v[1]["sku"]: 2}
