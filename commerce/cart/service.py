@@ -472,12 +472,15 @@ async def _attach_locked(
         fresh = await _read(conn, cart_id)
         assert fresh is not None
         return fresh, (cart_id,)
-    if rules.merge_strategy == "keep_guest":
+    strategy = rules.merge_strategy
+    if strategy == "keep_guest" and not guest.lines:
+        strategy = "keep_customer"  # an empty guest cart (a visit before signing in) never empties theirs
+    if strategy == "keep_guest":
         await conn.execute(delete(CartLineRow).where(CartLineRow.cart_id == target.id))
         current: dict[int, int] = {}
     else:
         current = {line.variant_id: line.quantity for line in target.lines}
-    if rules.merge_strategy != "keep_customer":
+    if strategy != "keep_customer":
         for line in guest.lines:
             if line.variant_id not in known.published:
                 continue
@@ -489,7 +492,7 @@ async def _attach_locked(
                 current[line.variant_id] = have + add
     # Codes were united and checked for the cart read before the lock; should another device
     # have made the customer's cart meanwhile, its codes stay as they are.
-    united = rules.merge_strategy != "keep_customer" and own is not None and own.id == target.id
+    united = strategy != "keep_customer" and own is not None and own.id == target.id
     values = {"discount_codes": ",".join(codes)} if united else {}
     await _bump(conn, target, now, **values)
     await _bump(conn, guest, now, status=MERGED, merged_into=target.id)

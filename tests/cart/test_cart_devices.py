@@ -348,3 +348,16 @@ async def test_an_expected_version_read_on_the_guest_cart_never_passes_on_the_ca
         assert [e["code"] for e in stale["userErrors"]] == ["CART_VERSION_CONFLICT"]
         assert stale["cart"]["id"] == merged["id"] and stale["cart"]["version"] == merged["version"]
     assert quantities(stale["cart"]) == {v[0]["sku"]: 1, v[1]["sku"]: 2}
+
+
+async def test_keep_guest_never_empties_the_customers_cart_with_an_empty_guest_cart(gql, token_for, runtime):
+    """A visit that made an empty cart before signing in must not wipe the cart kept on the customer's phone."""
+    runtime.services.settings = runtime.settings.replace(cart_merge_strategy="keep_guest")
+    web = device(token_for, "web", "61")
+    v = await variants(gql, min_available=1)
+    own = (await mutate(gql, CREATE, {"lines": [line(v[0])]}, web))["cart"]
+    await mutate(gql, CODES, {"cartId": own["id"], "codes": ["WELCOME10"]}, web)
+    empty_guest = (await mutate(gql, CREATE, {}))["cart"]
+    merged = (await mutate(gql, ATTACH, {"cartId": empty_guest["id"]}, web))["cart"]
+    assert merged["id"] == own["id"]
+    assert quantities(merged) == {v[0]["sku"]: 1} and merged["discountCodes"] == ["WELCOME10"]
