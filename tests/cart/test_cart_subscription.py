@@ -91,6 +91,10 @@ async def test_another_customer_cannot_subscribe_to_my_cart(gql, runtime, token_
             message = await next_message(ws)
             assert message["payload"].get("data") is None
             assert [e["extensions"]["code"] for e in message["payload"]["errors"]] == ["FORBIDDEN"]
+        async with subscription(port, cart["id"], {}) as ws:  # as over HTTP: sign in first
+            message = await next_message(ws)
+            assert message["payload"].get("data") is None
+            assert [e["extensions"]["code"] for e in message["payload"]["errors"]] == ["UNAUTHENTICATED"]
 
 
 async def test_a_bad_token_is_refused_at_connection_init(runtime):
