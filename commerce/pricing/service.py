@@ -41,7 +41,9 @@ def _promotion(row: Any, times_used: int) -> Promotion:
 
 async def load_promotions(engine: AsyncEngine, codes: Iterable[str]) -> list[Promotion]:
     """The active automatic promotions plus those of `codes` (unknown codes are simply absent)."""
-    wanted = sorted({normalize_code(c) for c in codes})
+    # Only what a promotion's code could be (the column's 64 characters, no NUL, which PostgreSQL
+    # refuses in text with an error rather than a miss): anything else is simply unknown.
+    wanted = sorted({code for code in map(normalize_code, codes) if 0 < len(code) <= 64 and "\x00" not in code})
     condition = PromotionRow.code.is_(None)
     if wanted:
         condition = or_(condition, PromotionRow.code.in_(wanted))

@@ -70,3 +70,12 @@ async def test_more_codes_than_a_cart_holds_are_refused_in_one_error(gql, settin
         assert payload["cart"]["version"] == cart["version"]
     held = await mutate(gql, CODES, {"cartId": cart["id"], "codes": ["WELCOME10"] * 40})  # the same code, once
     assert held["userErrors"] == [] and held["cart"]["discountCodes"] == ["WELCOME10"]
+
+
+async def test_a_code_no_promotion_could_have_is_invalid_not_a_server_error(gql):
+    """A NUL byte (PostgreSQL refuses it in text) or a code longer than any code is simply unknown."""
+    cart = (await mutate(gql, CREATE, {}))["cart"]
+    payload = await mutate(gql, CODES, {"cartId": cart["id"], "codes": ["WELCOME10", "WEL\x00COME", "X" * 5000]})
+    assert [(e["code"], e["field"]) for e in payload["userErrors"]] == [
+        ("DISCOUNT_CODE_INVALID", ["codes", "1"]), ("DISCOUNT_CODE_INVALID", ["codes", "2"])]
+    assert payload["cart"]["discountCodes"] == []
