@@ -184,12 +184,12 @@ def present(cart: service.Cart) -> Cart:
                 updated_at=cart.updated_at, record=cart)
 
 
-async def _load(info: Info, cart_id: str) -> service.Cart:
+async def _load(info: Info, cart_id: str, field: str = "cartId") -> service.Cart:
     """The cart behind a global id (following a merge), if this principal may use it."""
-    key = decode_id(cart_id, "Cart", "cartId")
+    key = decode_id(cart_id, "Cart", field)
     cart = await service.get_cart(info.context.services.engine, key, now=_now(info), rules=_rules(info))
     if cart is None:
-        raise CartNotFound("No such cart (or it expired).", ["cartId"])
+        raise CartNotFound("No such cart (or it expired).", [field])
     _authorizer(info)(cart)
     return cart
 
@@ -238,7 +238,7 @@ async def customer_cart(info: Info, customer_key: int) -> Cart | None:
 
 async def _readable_cart(info: Info, cart_id: str) -> Cart | None:
     try:
-        return present(await _load(info, cart_id))
+        return present(await _load(info, cart_id, "id"))
     except CartForbidden:
         raise _denied(info) from None
     except CartNotFound:

@@ -235,7 +235,7 @@ def held_codes(codes: Sequence[str], rules: CartRules) -> list[str]:
 
 def _usable(cart: Cart | None, now: datetime, rules: CartRules) -> Cart:
     if cart is None or cart.status != ACTIVE or _expired(cart, now, rules):
-        raise CartNotFound("No such cart (or it expired).")
+        raise CartNotFound("No such cart (or it expired).", ["cartId"])
     return cart
 
 
@@ -430,7 +430,7 @@ async def attach_to_customer(
     """
     guest = await get_cart(engine, cart_id, now=now, rules=rules)
     if guest is None:
-        raise CartNotFound("No such cart (or it expired).")
+        raise CartNotFound("No such cart (or it expired).", ["cartId"])
     if guest.customer_key is not None and guest.customer_key != customer_key:
         raise CartForbidden("This cart belongs to someone else.")
     if guest.customer_key == customer_key:

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from commerce.cart.service import CartRules, delete_expired_guest_carts
 from core.ids import to_global_id
-from tests.cart.gql_docs import ADD, CREATE, READ, REMOVE, UPDATE, line, mutate, quantities, variants
+from tests.cart.gql_docs import ADD, ATTACH, CODES, CREATE, READ, REMOVE, UPDATE, line, mutate, quantities, variants
 
 
 async def test_a_guest_cart_id_is_unguessable_and_reads_back(gql):
@@ -160,3 +160,20 @@ async def test_a_line_whose_variant_is_withdrawn_from_sale_leaves_the_cart_reada
     assert read["total"]["amount"] == read["subtotal"]["amount"] == v[1]["price"]["amount"]
     payload = await mutate(gql, ADD, {"cartId": cart["id"], "lines": [line(v[1])]})
     assert payload["userErrors"] == [] and quantities(payload["cart"]) == {v[1]["sku"]: 2}
+
+
+async def test_an_unknown_cart_is_reported_on_the_argument_that_names_it(gql, token_for):
+    unknown = to_global_id("Cart", "no-such-cart")
+    customer = token_for("customer", subject="71")
+    for document, variables, headers in [
+        (ADD, {"cartId": unknown, "lines": []}, {}),
+        (UPDATE, {"cartId": unknown, "lines": []}, {}),
+        (REMOVE, {"cartId": unknown, "lineIds": []}, {}),
+        (CODES, {"cartId": unknown, "codes": []}, {}),
+        (ATTACH, {"cartId": unknown}, customer),
+    ]:
+        payload = await mutate(gql, document, variables, headers)
+        assert [(e["code"], e["field"]) for e in payload["userErrors"]] == [("CART_NOT_FOUND", ["cartId"])]
+    body = await gql.execute(READ, {"id": "not a global id"})
+    assert [(e["extensions"]["code"], e["extensions"].get("field")) for e in body["errors"]] == [
+        ("BAD_USER_INPUT", ["id"])]
