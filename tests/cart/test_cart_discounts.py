@@ -79,3 +79,26 @@ async def test_a_code_no_promotion_could_have_is_invalid_not_a_server_error(gql)
     assert [(e["code"], e["field"]) for e in payload["userErrors"]] == [
         ("DISCOUNT_CODE_INVALID", ["codes", "1"]), ("DISCOUNT_CODE_INVALID", ["codes", "2"])]
     assert payload["cart"]["discountCodes"] == []
+
+
+async def test_a_codes_window_holds_from_its_first_instant_to_before_its_end_whatever_zone_it_was_written_in(
+    gql, engine, clock
+):
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    from commerce.pricing.promotion_models import PromotionRow
+
+    local = clock.now().astimezone(ZoneInfo("Europe/Warsaw"))
+    async with engine.begin() as conn:
+        for code, starts, ends in [("STARTS", local, None), ("ENDS", None, local), ("SOON", local + timedelta(seconds=1), None)]:
+            await conn.execute(PromotionRow.__table__.insert().values(
+                code=code, description=code, kind="percentage", value=10, product_ids=[], category_ids=[], channels=[],
+                starts_at=starts, ends_at=ends, active=True))
+    cart = (await mutate(gql, CREATE, {}))["cart"]
+    payload = await mutate(gql, CODES, {"cartId": cart["id"], "codes": ["STARTS", "ENDS", "SOON"]})
+    assert [(e["code"], e["field"]) for e in payload["userErrors"]] == [
+        ("DISCOUNT_CODE_EXPIRED", ["codes", "1"]), ("DISCOUNT_CODE_EXPIRED", ["codes", "2"])]
+    clock.advance(timedelta(seconds=1))
+    payload = await mutate(gql, CODES, {"cartId": cart["id"], "codes": ["STARTS", "SOON"]})
+    assert payload["userErrors"] == [] and payload["cart"]["discountCodes"] == ["STARTS", "SOON"]
