@@ -361,3 +361,33 @@ async def test_keep_guest_never_empties_the_customers_cart_with_an_empty_guest_c
     merged = (await mutate(gql, ATTACH, {"cartId": empty_guest["id"]}, web))["cart"]
     assert merged["id"] == own["id"]
     assert quantities(merged) == {v[0]["sku"]: 1} and merged["discountCodes"] == ["WELCOME10"]
+
+
+async def test_a_cart_made_by_another_device_between_cart_creates_read_and_write_is_the_one_used(
+    gql, token_for, runtime, clock, settings, monkeypatch
+):
+    """PostgreSQL, deterministically: the unique index refuses the second active cart and cartCreate retries."""
+    from commerce.cart import service
+    from commerce.cart.service import CartRules, LineAdd
+
+    if settings.database_url.startswith("sqlite"):
+        pytest.skip("SQLite writers take turns from their first read")
+    v = await variants(gql, min_available=2)
+    variant_key = int(from_global_id(v[0]["id"], "ProductVariant")[1])
+    engine, rules = runtime.services.engine, CartRules.of(runtime.settings)
+    looked = service._active_of
+
+    async def phone_creates_a_cart_right_after(conn, customer_key, *, lock=False):
+        found = await looked(conn, customer_key, lock=lock)
+        if lock and found is None:
+            monkeypatch.setattr(service, "_active_of", looked)
+            await service.create_cart(engine, customer_key=customer_key, lines=[LineAdd(variant_key, 1)],
+                                      now=clock.now(), rules=rules)
+        return found
+
+    monkeypatch.setattr(service, "_active_of", phone_creates_a_cart_right_after)
+    web = device(token_for, "web", "81")
+    created = await mutate(gql, CREATE, {"lines": [line(v[1])]}, web)
+    assert created["userErrors"] == []
+    assert quantities(created["cart"]) == {v[0]["sku"]: 1, v[1]["sku"]: 1}
+    assert len(await service.carts_of_customer(engine, 81)) == 1
