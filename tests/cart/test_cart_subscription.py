@@ -206,3 +206,21 @@ async def test_after_login_merges_a_guest_cart_its_owner_follows_it_and_the_anon
             await mutate(gql, ADD, {"cartId": own["id"], "lines": [line(v[0])]}, web)  # the owner hears the merged cart
             assert quantities((await next_message(owner))["payload"]["data"]["cartUpdated"]) == {
                 v[0]["sku"]: 2, v[1]["sku"]: 1}
+
+
+async def test_a_subscription_stops_showing_the_cart_once_its_token_has_expired(gql, runtime, token_for, clock):
+    """A socket opened with a customer's token does not stream their cart on past the token's expiry."""
+    from datetime import timedelta
+
+    web = {**token_for("customer", subject="1"), "X-Channel": "web"}
+    v = await variants(gql, min_available=2)
+    cart = (await mutate(gql, CREATE, {"lines": [line(v[0])]}, web))["cart"]
+    async with serving(runtime) as port:
+        short = token_for("customer", subject="1", ttl=60)
+        async with subscription(port, cart["id"], short) as ws:
+            assert (await next_message(ws))["type"] == "next"
+            clock.advance(timedelta(seconds=61))
+            await mutate(gql, ADD, {"cartId": cart["id"], "lines": [line(v[1])]}, web)  # web's token lasts an hour
+            message = await next_message(ws)
+    assert message["type"] == "next" and message["payload"].get("data") is None
+    assert [e["extensions"]["code"] for e in message["payload"]["errors"]] == ["UNAUTHENTICATED"]
