@@ -379,7 +379,8 @@ class CartSubscription:
                     if (cart.id, cart.version) != last:
                         last = (cart.id, cart.version)
                         # Fresh loaders per event: a long subscription must not serve cached stock or prices.
-                        info.context.loaders = Loaders(services.engine, currency=info.context.channel.currency)
+                        info.context.loaders = Loaders(services.engine, currency=info.context.channel.currency,
+                                                       vault=services.vault)
                         yield present(cart)
                     if cart.id != following:
                         break  # merged into another cart: follow that one
