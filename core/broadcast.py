@@ -81,8 +81,11 @@ class PostgresBroadcaster(LocalBroadcaster):
         self._engine = engine
         self._connection: Any = None
         self._starting = asyncio.Lock()  # only guards connecting once per process, not data
+        self._reconnecting: asyncio.Task[None] | None = None
+        self._closed = False
 
     async def start(self) -> None:
+        self._closed = False
         if self._connection is not None:
             return
         async with self._starting:
@@ -96,12 +99,37 @@ class PostgresBroadcaster(LocalBroadcaster):
             connection.add_termination_listener(self._on_lost)
             self._connection = connection
 
-    def _on_lost(self, _connection: Any) -> None:
-        # The next subscriber reconnects; hints sent while no one listened are gone, which is
-        # why subscribers re-read the state instead of trusting a stream of deltas.
+    def _on_lost(self, connection: Any) -> None:
+        if connection is not self._connection:
+            return  # closed by aclose, or an older connection
         self._connection = None
+        if not self._closed and self._reconnecting is None:
+            self._reconnecting = asyncio.get_running_loop().create_task(self._reconnect())
+
+    async def _reconnect(self) -> None:
+        """Listen again for the subscribers already waiting, then have each re-read its state:
+        hints sent while no one listened are gone (why messages are hints, not deltas)."""
+        import asyncpg
+
+        delay = 0.1
+        try:
+            while not self._closed:
+                try:
+                    await self.start()
+                except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 5.0)
+                    continue
+                for topic in list(self._queues):
+                    self._deliver(topic, "")
+                return
+        finally:
+            self._reconnecting = None
 
     async def aclose(self) -> None:
+        self._closed = True
+        if self._reconnecting is not None:
+            self._reconnecting.cancel()
         connection, self._connection = self._connection, None
         if connection is not None:
             try:

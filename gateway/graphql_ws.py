@@ -77,11 +77,18 @@ class GraphQLWebSocket(GraphQL):
         channel = await self.runtime.channels.get(channel_code)
         if channel is None:
             raise ConnectionRejectionError({"code": "UNKNOWN_CHANNEL"})
+        authorization = _param(params, "Authorization") or websocket.headers.get("authorization")
         try:
-            principal = await authenticate(
-                _param(params, "Authorization") or websocket.headers.get("authorization"), self.runtime
-            )
+            principal = await authenticate(authorization, self.runtime)
         except AuthenticationError:
             raise ConnectionRejectionError({"code": "UNAUTHENTICATED"}) from None
         context.channel = channel
         context.principal = principal  # loaders are rebuilt per event by the subscription
+
+        async def credentials_hold() -> bool:  # the same token, checked again (expiry) per event
+            try:
+                return await authenticate(authorization, self.runtime) == principal
+            except AuthenticationError:
+                return False
+
+        context.credentials_hold = credentials_hold

@@ -184,12 +184,12 @@ def present(cart: service.Cart) -> Cart:
                 updated_at=cart.updated_at, record=cart)
 
 
-async def _load(info: Info, cart_id: str) -> service.Cart:
+async def _load(info: Info, cart_id: str, field: str = "cartId") -> service.Cart:
     """The cart behind a global id (following a merge), if this principal may use it."""
-    key = decode_id(cart_id, "Cart", "cartId")
+    key = decode_id(cart_id, "Cart", field)
     cart = await service.get_cart(info.context.services.engine, key, now=_now(info), rules=_rules(info))
     if cart is None:
-        raise CartNotFound("No such cart (or it expired).", ["cartId"])
+        raise CartNotFound("No such cart (or it expired).", [field])
     _authorizer(info)(cart)
     return cart
 
@@ -238,7 +238,7 @@ async def customer_cart(info: Info, customer_key: int) -> Cart | None:
 
 async def _readable_cart(info: Info, cart_id: str) -> Cart | None:
     try:
-        return present(await _load(info, cart_id))
+        return present(await _load(info, cart_id, "id"))
     except CartForbidden:
         raise _denied(info) from None
     except CartNotFound:
@@ -319,9 +319,10 @@ class CartMutation:
 
         async def change() -> service.Cart:
             cart = await _load(info, cart_id)
+            service.held_codes(codes, _rules(info))  # too many: refused before they are looked up
             problems = await pricing.check_codes(services.engine, codes, channel=info.context.channel.code,
                                                  now=_now(info), customer_key=cart.customer_key)
-            return await service.set_discount_codes(services.engine, cart.id, codes, problems,
+            return await service.set_discount_codes(services.engine, key, codes, problems,
                                                     expected_version=expected_version, now=_now(info), rules=_rules(info),
                                                     authorize=_authorizer(info))
 
@@ -361,7 +362,7 @@ class CartSubscription:
         try:
             cart = await _load(info, cart_id)
         except CartForbidden:
-            raise forbidden("This cart belongs to someone else.") from None
+            raise _denied(info) from None
         except CartNotFound:
             raise not_found("No such cart (or it expired).") from None
         while True:
@@ -369,6 +370,8 @@ class CartSubscription:
             async with services.broadcaster.subscribe(f"cart:{cart.id}") as messages:
                 following = cart.id
                 while True:
+                    if info.context.credentials_hold is not None and not await info.context.credentials_hold():
+                        raise unauthenticated("The token has expired: sign in again.")
                     try:
                         cart = await _load(info, cart_id)
                     except CartError:
@@ -376,7 +379,8 @@ class CartSubscription:
                     if (cart.id, cart.version) != last:
                         last = (cart.id, cart.version)
                         # Fresh loaders per event: a long subscription must not serve cached stock or prices.
-                        info.context.loaders = Loaders(services.engine, currency=info.context.channel.currency)
+                        info.context.loaders = Loaders(services.engine, currency=info.context.channel.currency,
+                                                       vault=services.vault)
                         yield present(cart)
                     if cart.id != following:
                         break  # merged into another cart: follow that one

@@ -10,6 +10,7 @@ writer never waits for a second connection while it holds the lock.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
@@ -45,6 +46,7 @@ __all__ = [
     "update_lines",
     "remove_lines",
     "set_discount_codes",
+    "held_codes",
     "attach_to_customer",
     "delete_expired_guest_carts",
     "carts_of_customer",
@@ -63,13 +65,15 @@ class CartRules:
     max_lines: int
     guest_ttl: timedelta
     merge_strategy: str
+    max_codes: int
 
     @classmethod
     def of(cls, settings: Settings) -> CartRules:
         if settings.cart_merge_strategy not in MERGE_STRATEGIES:
             raise ValueError(f"cart_merge_strategy must be one of {', '.join(MERGE_STRATEGIES)}")
         return cls(settings.cart_max_line_quantity, settings.cart_max_lines,
-                   timedelta(seconds=settings.guest_cart_ttl_seconds), settings.cart_merge_strategy)
+                   timedelta(seconds=settings.guest_cart_ttl_seconds), settings.cart_merge_strategy,
+                   settings.cart_max_discount_codes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +108,11 @@ class LineSet:
     quantity: int  # 0 removes the line
 
 
+# What `new_token()` makes (url-safe base64, at most the column's 43 characters). Anything else is no
+# cart, and is never sent to the database: PostgreSQL refuses a NUL byte with an error, not a miss.
+_CART_ID = re.compile(r"[A-Za-z0-9_-]{1,43}")
+
+
 def _codes(raw: str) -> tuple[str, ...]:
     return tuple(c for c in raw.split(",") if c)
 
@@ -124,6 +133,8 @@ def _expired(row: Any, now: datetime, rules: CartRules) -> bool:
 
 async def _read(conn: Any, cart_id: str, *, lock: bool = False) -> Cart | None:
     """The cart and its lines in one query (one round trip counts: SQLite writers hold the lock meanwhile)."""
+    if not _CART_ID.fullmatch(cart_id):
+        return None
     stmt = (
         select(CartRow.__table__, CartLineRow.id.label("line_id"), CartLineRow.variant_id.label("line_variant"),
                CartLineRow.quantity.label("line_quantity"))
@@ -185,9 +196,9 @@ async def _catalog(engine: AsyncEngine, variant_ids: Sequence[int]) -> _Catalog:
     if not ids:
         return _Catalog(frozenset(), {})
     # One connection at a time per request: concurrent checkouts by one request can starve the pool.
-    variants = await catalog.variants_by_ids(engine, ids)
+    for_sale = await catalog.variant_scopes(engine, ids)  # published variants of published products
     stock = await inventory.stock_by_variant_ids(engine, ids)
-    return _Catalog(frozenset(variants), {vid: sum(max(0, s.available) for s in levels) for vid, levels in stock.items()})
+    return _Catalog(frozenset(for_sale), {vid: sum(max(0, s.available) for s in levels) for vid, levels in stock.items()})
 
 
 def _check_quantity(quantity: int, rules: CartRules, field: list[str], *, allow_zero: bool = False) -> LineProblem | None:
@@ -209,22 +220,40 @@ def _raise_if(problems: list[CartError]) -> None:
         raise CartInputErrors(problems)
 
 
+def held_codes(codes: Sequence[str], rules: CartRules) -> list[str]:
+    """The distinct codes, normalized and in order; refused as a whole when more than a cart holds
+    (before anyone looks them up: one error, not thousands, and a bounded query)."""
+    held = list(dict.fromkeys(normalize_code(c) for c in codes if c.strip()))
+    if len(held) > rules.max_codes:
+        raise CartInputErrors([LineProblem("TOO_MANY_DISCOUNT_CODES", f"A cart holds at most {rules.max_codes} codes.",
+                                           ["codes"])])
+    return held
+
+
 # ---------------------------------------------------------------- units of work
 
 
 def _usable(cart: Cart | None, now: datetime, rules: CartRules) -> Cart:
     if cart is None or cart.status != ACTIVE or _expired(cart, now, rules):
-        raise CartNotFound("No such cart (or it expired).")
+        raise CartNotFound("No such cart (or it expired).", ["cartId"])
     return cart
 
 
-async def _locked(conn: AsyncConnection, cart_id: str, now: datetime, rules: CartRules, authorize: Authorize) -> Cart:
-    """The cart row locked for this unit of work (following a merge), if usable and the caller may."""
+async def _locked(
+    conn: AsyncConnection, cart_id: str, expected_version: int | None, now: datetime, rules: CartRules,
+    authorize: Authorize,
+) -> Cart:
+    """The cart row locked for this unit of work (following a merge), if usable, the caller may,
+    and it is at `expected_version` (when given). A version read on a guest cart that has since
+    merged never passes: the cart it names changed, whatever number the customer's cart is at."""
     cart = await _read(conn, cart_id, lock=True)
-    if cart is not None and cart.status == MERGED and cart.merged_into:
-        cart = await _read(conn, cart.merged_into, lock=True)
+    merged_into = cart.merged_into if cart is not None and cart.status == MERGED else None
+    if merged_into:
+        cart = await _read(conn, merged_into, lock=True)
     cart = _usable(cart, now, rules)
     authorize(cart)
+    if expected_version is not None and (merged_into or cart.version != expected_version):
+        raise CartVersionConflict(f"The cart is at version {cart.version}, not {expected_version}: reload it.")
     return cart
 
 
@@ -236,11 +265,6 @@ async def _changed(conn: AsyncConnection, cart: Cart, now: datetime, **fields: A
     )
     return replace(cart, version=cart.version + 1, updated_at=now, lines=tuple(CartLine(*line) for line in lines),
                    **fields)
-
-
-def _check_version(cart: Cart, expected_version: int | None) -> None:
-    if expected_version is not None and cart.version != expected_version:
-        raise CartVersionConflict(f"The cart is at version {cart.version}, not {expected_version}: reload it.")
 
 
 async def _bump(conn: AsyncConnection, cart: Cart, now: datetime, **values: Any) -> None:
@@ -326,8 +350,7 @@ async def add_lines(
 ) -> Cart:
     known = await _catalog(engine, [line.variant_id for line in lines])
     async with _unit_of_work(engine) as conn:
-        cart = await _locked(conn, cart_id, now, rules, authorize)
-        _check_version(cart, expected_version)
+        cart = await _locked(conn, cart_id, expected_version, now, rules, authorize)
         return await _apply_adds(conn, cart, _validate_adds(cart, lines, known, rules), now)
 
 
@@ -338,8 +361,7 @@ async def update_lines(
     before = await get_cart(engine, cart_id, now=now, rules=rules)
     known = await _catalog(engine, [line.variant_id for line in before.lines] if before else [])
     async with _unit_of_work(engine) as conn:
-        cart = await _locked(conn, cart_id, now, rules, authorize)
-        _check_version(cart, expected_version)
+        cart = await _locked(conn, cart_id, expected_version, now, rules, authorize)
         by_id = {line.id: line for line in cart.lines}
         problems: list[CartError] = []
         for i, change in enumerate(lines):
@@ -370,8 +392,7 @@ async def remove_lines(
     expected_version: int | None, now: datetime, rules: CartRules, authorize: Authorize,
 ) -> Cart:
     async with _unit_of_work(engine) as conn:
-        cart = await _locked(conn, cart_id, now, rules, authorize)
-        _check_version(cart, expected_version)
+        cart = await _locked(conn, cart_id, expected_version, now, rules, authorize)
         held = {line.id for line in cart.lines}
         _raise_if([
             LineProblem("CART_LINE_NOT_FOUND", "No such line in this cart.", ["lineIds", str(i)])
@@ -388,13 +409,12 @@ async def set_discount_codes(
 ) -> Cart:
     """Replace the cart's codes; `problems` (from pricing's `check_codes`) refuse the whole change."""
     async with _unit_of_work(engine) as conn:
-        cart = await _locked(conn, cart_id, now, rules, authorize)
-        _check_version(cart, expected_version)
+        cart = await _locked(conn, cart_id, expected_version, now, rules, authorize)
         _raise_if([
             LineProblem(problem, f"The code {normalize_code(code)[:64]!r} cannot be used.", ["codes", str(i)])
             for i, (code, problem) in enumerate(zip(codes, problems)) if problem
         ])
-        held = list(dict.fromkeys(normalize_code(c) for c in codes if c.strip()))
+        held = held_codes(codes, rules)
         await _bump(conn, cart, now, discount_codes=",".join(held))
         return await _changed(conn, cart, now, codes=tuple(held))
 
@@ -410,53 +430,75 @@ async def attach_to_customer(
     """
     guest = await get_cart(engine, cart_id, now=now, rules=rules)
     if guest is None:
-        raise CartNotFound("No such cart (or it expired).")
+        raise CartNotFound("No such cart (or it expired).", ["cartId"])
     if guest.customer_key is not None and guest.customer_key != customer_key:
         raise CartForbidden("This cart belongs to someone else.")
     if guest.customer_key == customer_key:
         return guest, ()
     own = await active_cart_of(engine, customer_key)
     known = await _catalog(engine, [line.variant_id for line in guest.lines])
-    codes: list[str] = []
-    if own is not None and rules.merge_strategy != "keep_customer":
-        wanted = list(dict.fromkeys((own.codes if rules.merge_strategy == "merge" else ()) + guest.codes))
-        codes = [c for c, problem in zip(wanted, await check_codes(wanted)) if not problem]
-    async with _unit_of_work(engine) as conn:
-        guest = _usable(await _read(conn, cart_id, lock=True), now, rules)
-        if guest.customer_key is not None:  # attached meanwhile: answer as above
-            if guest.customer_key != customer_key:
-                raise CartForbidden("This cart belongs to someone else.")
-            return guest, ()
-        target = await _active_of(conn, customer_key, lock=True)
-        if target is None:  # no cart yet: the guest cart simply becomes theirs
-            await _bump(conn, guest, now, customer_key=customer_key)
-            fresh = await _read(conn, cart_id)
-            assert fresh is not None
-            return fresh, (cart_id,)
-        if rules.merge_strategy == "keep_guest":
-            await conn.execute(delete(CartLineRow).where(CartLineRow.cart_id == target.id))
-            current: dict[int, int] = {}
-        else:
-            current = {line.variant_id: line.quantity for line in target.lines}
-        if rules.merge_strategy != "keep_customer":
-            for line in guest.lines:
-                if line.variant_id not in known.published:
-                    continue
-                have = current.get(line.variant_id, 0)
-                cap = min(rules.max_line_quantity, known.available.get(line.variant_id, 0))
-                add = max(0, min(have + line.quantity, cap) - have)
-                if add and (line.variant_id in current or len(current) < rules.max_lines):
-                    await conn.execute(_upsert_add(conn, target.id, line.variant_id, add))
-                    current[line.variant_id] = have + add
-        # Codes were united and checked for the cart read before the lock; should another device
-        # have made the customer's cart meanwhile, its codes stay as they are.
-        united = rules.merge_strategy != "keep_customer" and own is not None and own.id == target.id
-        values = {"discount_codes": ",".join(codes)} if united else {}
-        await _bump(conn, target, now, **values)
-        await _bump(conn, guest, now, status=MERGED, merged_into=target.id)
-        fresh = await _read(conn, target.id)
+    codes: list[str] = []  # the codes the customer's cart ends with, checked for this customer
+    if own is None or rules.merge_strategy != "keep_customer":
+        wanted = list(dict.fromkeys((own.codes if own and rules.merge_strategy == "merge" else ()) + guest.codes))
+        if wanted:
+            codes = [c for c, problem in zip(wanted, await check_codes(wanted)) if not problem][: rules.max_codes]
+    for attempt in range(2):
+        try:
+            async with _unit_of_work(engine) as conn:
+                return await _attach_locked(conn, cart_id, customer_key, own, codes, known, now=now, rules=rules)
+        except IntegrityError:
+            if attempt:  # another device made the customer's first cart meanwhile: merge into it
+                raise
+    raise AssertionError("unreachable")
+
+
+async def _attach_locked(
+    conn: AsyncConnection, cart_id: str, customer_key: int, own: Cart | None, codes: Sequence[str], known: _Catalog,
+    *, now: datetime, rules: CartRules,
+) -> tuple[Cart, tuple[str, ...]]:
+    """`attach_to_customer`'s writes, in one unit of work."""
+    guest = await _read(conn, cart_id, lock=True)
+    if guest is not None and guest.status == MERGED and guest.merged_into:  # another device attached it
+        guest = await _read(conn, guest.merged_into, lock=True)
+    guest = _usable(guest, now, rules)
+    if guest.customer_key is not None:  # attached meanwhile: answer as above
+        if guest.customer_key != customer_key:
+            raise CartForbidden("This cart belongs to someone else.")
+        return guest, ()
+    target = await _active_of(conn, customer_key, lock=True)
+    if target is None:  # no cart yet: the guest cart simply becomes theirs
+        values = {"discount_codes": ",".join(codes)} if own is None else {}
+        await _bump(conn, guest, now, customer_key=customer_key, **values)
+        fresh = await _read(conn, cart_id)
         assert fresh is not None
-        return fresh, (target.id, cart_id)
+        return fresh, (cart_id,)
+    strategy = rules.merge_strategy
+    if strategy == "keep_guest" and not guest.lines:
+        strategy = "keep_customer"  # an empty guest cart (a visit before signing in) never empties theirs
+    if strategy == "keep_guest":
+        await conn.execute(delete(CartLineRow).where(CartLineRow.cart_id == target.id))
+        current: dict[int, int] = {}
+    else:
+        current = {line.variant_id: line.quantity for line in target.lines}
+    if strategy != "keep_customer":
+        for line in guest.lines:
+            if line.variant_id not in known.published:
+                continue
+            have = current.get(line.variant_id, 0)
+            cap = min(rules.max_line_quantity, known.available.get(line.variant_id, 0))
+            add = max(0, min(have + line.quantity, cap) - have)
+            if add and (line.variant_id in current or len(current) < rules.max_lines):
+                await conn.execute(_upsert_add(conn, target.id, line.variant_id, add))
+                current[line.variant_id] = have + add
+    # Codes were united and checked for the cart read before the lock; should another device
+    # have made the customer's cart meanwhile, its codes stay as they are.
+    united = strategy != "keep_customer" and own is not None and own.id == target.id
+    values = {"discount_codes": ",".join(codes)} if united else {}
+    await _bump(conn, target, now, **values)
+    await _bump(conn, guest, now, status=MERGED, merged_into=target.id)
+    fresh = await _read(conn, target.id)
+    assert fresh is not None
+    return fresh, (target.id, cart_id)
 
 
 async def delete_expired_guest_carts(engine: AsyncEngine, *, now: datetime, rules: CartRules) -> int:

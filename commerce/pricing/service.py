@@ -41,7 +41,9 @@ def _promotion(row: Any, times_used: int) -> Promotion:
 
 async def load_promotions(engine: AsyncEngine, codes: Iterable[str]) -> list[Promotion]:
     """The active automatic promotions plus those of `codes` (unknown codes are simply absent)."""
-    wanted = sorted({normalize_code(c) for c in codes})
+    # Only what a promotion's code could be (the column's 64 characters, no NUL, which PostgreSQL
+    # refuses in text with an error rather than a miss): anything else is simply unknown.
+    wanted = sorted({code for code in map(normalize_code, codes) if 0 < len(code) <= 64 and "\x00" not in code})
     condition = PromotionRow.code.is_(None)
     if wanted:
         condition = or_(condition, PromotionRow.code.in_(wanted))
@@ -94,13 +96,14 @@ async def price_lines(
     variant_ids = [line.variant_id for line in lines]
     promotions = await load_promotions(engine, codes)
     prices = await prices_by_variant_ids(engine, variant_ids, currency) if lines else {}
-    scoped = any(p.product_ids or p.category_ids for p in promotions)  # else scopes change nothing
-    scopes = await catalog.variant_scopes(engine, variant_ids) if lines and scoped else {}
+    # Only what is for sale now: a line whose variant or product was withdrawn, or that has no
+    # price in this currency, is left out of the priced cart (its totals, and the lines it shows).
+    scopes = await catalog.variant_scopes(engine, variant_ids) if lines else {}
     inputs = []
     for line in lines:
-        if line.variant_id not in prices:
-            continue  # not for sale in this currency: the cart shows it unpriced, checkout refuses it
-        product_id, category_id = scopes.get(line.variant_id, (None, None))
+        if line.variant_id not in prices or line.variant_id not in scopes:
+            continue
+        product_id, category_id = scopes[line.variant_id]
         inputs.append(LineInput(
             key=line.key, variant_id=line.variant_id, product_id=product_id, category_id=category_id,
             unit_price=prices[line.variant_id], quantity=line.quantity,

@@ -247,3 +247,147 @@ async def test_a_customers_carts_can_be_exported_and_erased(gql, token_for, engi
     assert await carts_of_customer(engine, 11) == []
     for cart_id in (own["id"], guest["id"]):
         assert (await gql.data(READ, {"id": cart_id}, headers=web))["cart"] is None
+
+
+async def test_two_devices_attaching_the_same_guest_cart_at_once_both_get_the_customers_cart(gql, token_for, runtime, clock):
+    """The second attach finds the guest cart merged meanwhile: it answers with the merged cart, as a retry does."""
+    from commerce.cart import service
+    from commerce.cart.service import CartRules
+
+    web = device(token_for, "web", "21")
+    v = await variants(gql, min_available=2)
+    own = (await mutate(gql, CREATE, {"lines": [line(v[0])]}, web))["cart"]
+    guest = (await mutate(gql, CREATE, {"lines": [line(v[1])]}))["cart"]
+    guest_key, own_key = from_global_id(guest["id"], "Cart")[1], from_global_id(own["id"], "Cart")[1]
+    engine, rules = runtime.services.engine, CartRules.of(runtime.settings)
+
+    async def no_problems(codes):
+        return [None] * len(codes)
+
+    async def other_device_attaches_meanwhile(codes):  # runs after this attach read the carts, before it locks
+        await service.attach_to_customer(engine, guest_key, 21, now=clock.now(), rules=rules, check_codes=no_problems)
+        return [None] * len(codes)
+
+    cart, _ = await service.attach_to_customer(engine, guest_key, 21, now=clock.now(), rules=rules,
+                                               check_codes=other_device_attaches_meanwhile)
+    assert cart.id == own_key
+    final = (await gql.data(READ, {"id": own["id"]}, headers=web))["cart"]
+    assert quantities(final) == {v[0]["sku"]: 1, v[1]["sku"]: 1}
+
+
+async def test_attach_while_another_device_creates_the_customers_first_cart_merges_into_it(
+    gql, token_for, runtime, clock, settings, monkeypatch
+):
+    """PostgreSQL: the customer had no cart when attach looked, the phone made one before attach wrote.
+
+    (On SQLite the attach holds the write lock from its first read, so the phone waits its turn.)
+    """
+    from commerce.cart import service
+    from commerce.cart.service import CartRules, LineAdd
+
+    if settings.database_url.startswith("sqlite"):
+        pytest.skip("SQLite writers take turns from their first read")
+    v = await variants(gql, min_available=2)
+    guest = (await mutate(gql, CREATE, {"lines": [line(v[1])]}))["cart"]
+    variant_key = int(from_global_id(v[0]["id"], "ProductVariant")[1])
+    engine, rules = runtime.services.engine, CartRules.of(runtime.settings)
+    looked = service._active_of
+
+    async def phone_creates_a_cart_right_after(conn, customer_key, *, lock=False):
+        found = await looked(conn, customer_key, lock=lock)
+        if lock and found is None:
+            monkeypatch.setattr(service, "_active_of", looked)
+            await service.create_cart(engine, customer_key=customer_key, lines=[LineAdd(variant_key, 1)],
+                                      now=clock.now(), rules=rules)
+        return found
+
+    monkeypatch.setattr(service, "_active_of", phone_creates_a_cart_right_after)
+    web = device(token_for, "web", "31")
+    attached = await mutate(gql, ATTACH, {"cartId": guest["id"]}, web)
+    assert attached["userErrors"] == []
+    assert attached["cart"]["id"] != guest["id"]
+    assert quantities(attached["cart"]) == {v[0]["sku"]: 1, v[1]["sku"]: 1}
+    assert (await gql.data(READ, {"id": guest["id"]}, headers=web))["cart"]["id"] == attached["cart"]["id"]
+
+
+async def test_a_guest_code_the_customer_may_not_use_is_dropped_when_the_guest_cart_becomes_theirs(gql, token_for, engine, clock):
+    """As when merging into an existing cart: the codes are checked again for the customer who signs in."""
+    from commerce.pricing.promotion_models import PromotionRow, PromotionUsage
+
+    async with engine.begin() as conn:
+        promotion_id = (await conn.execute(PromotionRow.__table__.insert().values(
+            code="ONCE", description="once per customer", kind="percentage", value=50, product_ids=[],
+            category_ids=[], channels=[], usage_limit_per_customer=1, active=True))).inserted_primary_key[0]
+        await conn.execute(PromotionUsage.__table__.insert().values(
+            promotion_id=promotion_id, customer_key=41, order_ref="earlier-order", used_at=clock.now()))
+    v = await variants(gql, min_available=1)
+    guest = (await mutate(gql, CREATE, {"lines": [line(v[0])]}))["cart"]
+    held = await mutate(gql, CODES, {"cartId": guest["id"], "codes": ["ONCE", "WELCOME10"]})
+    assert held["userErrors"] == [] and len(held["cart"]["discounts"]) == 2  # a guest may hold it
+    attached = (await mutate(gql, ATTACH, {"cartId": guest["id"]}, device(token_for, "web", "41")))["cart"]
+    assert attached["id"] == guest["id"]
+    assert attached["discountCodes"] == ["WELCOME10"]
+    assert [d["code"] for d in attached["discounts"]] == ["WELCOME10"]
+
+
+async def test_an_expected_version_read_on_the_guest_cart_never_passes_on_the_cart_it_merged_into(gql, token_for):
+    """expectedVersion is the version of the cart named: after a merge that cart changed, even when the
+    customer's cart happens to be at the same number."""
+    web = device(token_for, "web", "51")
+    v = await variants(gql, min_available=3)
+    await mutate(gql, CREATE, {"lines": [line(v[0])]}, web)
+    guest = (await mutate(gql, CREATE, {"lines": [line(v[1])]}))["cart"]
+    guest = (await mutate(gql, ADD, {"cartId": guest["id"], "lines": [line(v[1])]}))["cart"]
+    merged = (await mutate(gql, ATTACH, {"cartId": guest["id"]}, web))["cart"]
+    assert merged["version"] == guest["version"]  # the coincidence this test is about
+    for document, variables in [
+        (ADD, {"lines": [line(v[2])]}),
+        (CODES, {"codes": ["WELCOME10"]}),
+    ]:
+        stale = await mutate(gql, document, {"cartId": guest["id"], "v": guest["version"], **variables}, web)
+        assert [e["code"] for e in stale["userErrors"]] == ["CART_VERSION_CONFLICT"]
+        assert stale["cart"]["id"] == merged["id"] and stale["cart"]["version"] == merged["version"]
+    assert quantities(stale["cart"]) == {v[0]["sku"]: 1, v[1]["sku"]: 2}
+
+
+async def test_keep_guest_never_empties_the_customers_cart_with_an_empty_guest_cart(gql, token_for, runtime):
+    """A visit that made an empty cart before signing in must not wipe the cart kept on the customer's phone."""
+    runtime.services.settings = runtime.settings.replace(cart_merge_strategy="keep_guest")
+    web = device(token_for, "web", "61")
+    v = await variants(gql, min_available=1)
+    own = (await mutate(gql, CREATE, {"lines": [line(v[0])]}, web))["cart"]
+    await mutate(gql, CODES, {"cartId": own["id"], "codes": ["WELCOME10"]}, web)
+    empty_guest = (await mutate(gql, CREATE, {}))["cart"]
+    merged = (await mutate(gql, ATTACH, {"cartId": empty_guest["id"]}, web))["cart"]
+    assert merged["id"] == own["id"]
+    assert quantities(merged) == {v[0]["sku"]: 1} and merged["discountCodes"] == ["WELCOME10"]
+
+
+async def test_a_cart_made_by_another_device_between_cart_creates_read_and_write_is_the_one_used(
+    gql, token_for, runtime, clock, settings, monkeypatch
+):
+    """PostgreSQL, deterministically: the unique index refuses the second active cart and cartCreate retries."""
+    from commerce.cart import service
+    from commerce.cart.service import CartRules, LineAdd
+
+    if settings.database_url.startswith("sqlite"):
+        pytest.skip("SQLite writers take turns from their first read")
+    v = await variants(gql, min_available=2)
+    variant_key = int(from_global_id(v[0]["id"], "ProductVariant")[1])
+    engine, rules = runtime.services.engine, CartRules.of(runtime.settings)
+    looked = service._active_of
+
+    async def phone_creates_a_cart_right_after(conn, customer_key, *, lock=False):
+        found = await looked(conn, customer_key, lock=lock)
+        if lock and found is None:
+            monkeypatch.setattr(service, "_active_of", looked)
+            await service.create_cart(engine, customer_key=customer_key, lines=[LineAdd(variant_key, 1)],
+                                      now=clock.now(), rules=rules)
+        return found
+
+    monkeypatch.setattr(service, "_active_of", phone_creates_a_cart_right_after)
+    web = device(token_for, "web", "81")
+    created = await mutate(gql, CREATE, {"lines": [line(v[1])]}, web)
+    assert created["userErrors"] == []
+    assert quantities(created["cart"]) == {v[0]["sku"]: 1, v[1]["sku"]: 1}
+    assert len(await service.carts_of_customer(engine, 81)) == 1

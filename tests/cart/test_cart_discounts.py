@@ -59,3 +59,46 @@ async def test_a_category_code_discounts_only_that_categorys_lines(gql, engine):
     k, o = by_sku[kitchen["variants"][0]["sku"]], by_sku[other["variants"][0]["sku"]]
     assert Decimal(k["total"]["amount"]) == (Decimal(k["unitPrice"]["amount"]) * Decimal("0.8")).quantize(Decimal("0.01"))
     assert o["total"]["amount"] == o["unitPrice"]["amount"]
+
+
+async def test_more_codes_than_a_cart_holds_are_refused_in_one_error(gql, settings):
+    """Not one error per code, nor (on PostgreSQL) a query with more parameters than the server takes."""
+    cart = (await mutate(gql, CREATE, {}))["cart"]
+    for count in (settings.cart_max_discount_codes + 1, 40_000):
+        payload = await mutate(gql, CODES, {"cartId": cart["id"], "codes": [f"CODE{i}" for i in range(count)]})
+        assert [(e["code"], e["field"]) for e in payload["userErrors"]] == [("TOO_MANY_DISCOUNT_CODES", ["codes"])]
+        assert payload["cart"]["version"] == cart["version"]
+    held = await mutate(gql, CODES, {"cartId": cart["id"], "codes": ["WELCOME10"] * 40})  # the same code, once
+    assert held["userErrors"] == [] and held["cart"]["discountCodes"] == ["WELCOME10"]
+
+
+async def test_a_code_no_promotion_could_have_is_invalid_not_a_server_error(gql):
+    """A NUL byte (PostgreSQL refuses it in text) or a code longer than any code is simply unknown."""
+    cart = (await mutate(gql, CREATE, {}))["cart"]
+    payload = await mutate(gql, CODES, {"cartId": cart["id"], "codes": ["WELCOME10", "WEL\x00COME", "X" * 5000]})
+    assert [(e["code"], e["field"]) for e in payload["userErrors"]] == [
+        ("DISCOUNT_CODE_INVALID", ["codes", "1"]), ("DISCOUNT_CODE_INVALID", ["codes", "2"])]
+    assert payload["cart"]["discountCodes"] == []
+
+
+async def test_a_codes_window_holds_from_its_first_instant_to_before_its_end_whatever_zone_it_was_written_in(
+    gql, engine, clock
+):
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    from commerce.pricing.promotion_models import PromotionRow
+
+    local = clock.now().astimezone(ZoneInfo("Europe/Warsaw"))
+    async with engine.begin() as conn:
+        for code, starts, ends in [("STARTS", local, None), ("ENDS", None, local), ("SOON", local + timedelta(seconds=1), None)]:
+            await conn.execute(PromotionRow.__table__.insert().values(
+                code=code, description=code, kind="percentage", value=10, product_ids=[], category_ids=[], channels=[],
+                starts_at=starts, ends_at=ends, active=True))
+    cart = (await mutate(gql, CREATE, {}))["cart"]
+    payload = await mutate(gql, CODES, {"cartId": cart["id"], "codes": ["STARTS", "ENDS", "SOON"]})
+    assert [(e["code"], e["field"]) for e in payload["userErrors"]] == [
+        ("DISCOUNT_CODE_EXPIRED", ["codes", "1"]), ("DISCOUNT_CODE_EXPIRED", ["codes", "2"])]
+    clock.advance(timedelta(seconds=1))
+    payload = await mutate(gql, CODES, {"cartId": cart["id"], "codes": ["STARTS", "SOON"]})
+    assert payload["userErrors"] == [] and payload["cart"]["discountCodes"] == ["STARTS", "SOON"]

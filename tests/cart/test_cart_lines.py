@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from commerce.cart.service import CartRules, delete_expired_guest_carts
 from core.ids import to_global_id
-from tests.cart.gql_docs import ADD, CREATE, READ, REMOVE, UPDATE, line, mutate, quantities, variants
+from tests.cart.gql_docs import ADD, ATTACH, CODES, CREATE, READ, REMOVE, UPDATE, line, mutate, quantities, variants
 
 
 async def test_a_guest_cart_id_is_unguessable_and_reads_back(gql):
@@ -130,3 +130,50 @@ async def test_an_abandoned_guest_cart_expires_and_is_cleaned_up(gql, runtime, c
     payload = await mutate(gql, ADD, {"cartId": cart["id"], "lines": [line(v[0])]})
     assert payload["userErrors"][0]["code"] == "CART_NOT_FOUND"
     assert await delete_expired_guest_carts(runtime.services.engine, now=clock.now(), rules=rules) == 1
+
+
+async def test_a_cart_id_the_database_cannot_store_reads_as_unknown(gql):
+    """A NUL byte or an over-long key is no cart: null / CART_NOT_FOUND, on SQLite and PostgreSQL alike."""
+    v = await variants(gql, min_available=1)
+    for key in ("bad\x00key", "x" * 500):
+        cart_id = to_global_id("Cart", key)
+        body = await gql.execute(READ, {"id": cart_id})
+        assert body.get("errors") is None and body["data"]["cart"] is None
+        payload = await mutate(gql, ADD, {"cartId": cart_id, "lines": [line(v[0])]})
+        assert [e["code"] for e in payload["userErrors"]] == ["CART_NOT_FOUND"]
+
+
+
+async def test_a_line_whose_variant_is_withdrawn_from_sale_leaves_the_cart_readable(gql, engine):
+    from sqlalchemy import update
+
+    from commerce.catalog.models import ProductVariant
+    from core.ids import from_global_id
+
+    v = await variants(gql, min_available=1)
+    cart = (await mutate(gql, CREATE, {"lines": [line(v[0]), line(v[1])]}))["cart"]
+    withdrawn = int(from_global_id(v[0]["id"], "ProductVariant")[1])
+    async with engine.begin() as conn:
+        await conn.execute(update(ProductVariant).where(ProductVariant.id == withdrawn).values(published=False))
+    read = (await gql.data(READ, {"id": cart["id"]}))["cart"]
+    assert quantities(read) == {v[1]["sku"]: 1}
+    assert read["total"]["amount"] == read["subtotal"]["amount"] == v[1]["price"]["amount"]
+    payload = await mutate(gql, ADD, {"cartId": cart["id"], "lines": [line(v[1])]})
+    assert payload["userErrors"] == [] and quantities(payload["cart"]) == {v[1]["sku"]: 2}
+
+
+async def test_an_unknown_cart_is_reported_on_the_argument_that_names_it(gql, token_for):
+    unknown = to_global_id("Cart", "no-such-cart")
+    customer = token_for("customer", subject="71")
+    for document, variables, headers in [
+        (ADD, {"cartId": unknown, "lines": []}, {}),
+        (UPDATE, {"cartId": unknown, "lines": []}, {}),
+        (REMOVE, {"cartId": unknown, "lineIds": []}, {}),
+        (CODES, {"cartId": unknown, "codes": []}, {}),
+        (ATTACH, {"cartId": unknown}, customer),
+    ]:
+        payload = await mutate(gql, document, variables, headers)
+        assert [(e["code"], e["field"]) for e in payload["userErrors"]] == [("CART_NOT_FOUND", ["cartId"])]
+    body = await gql.execute(READ, {"id": "not a global id"})
+    assert [(e["extensions"]["code"], e["extensions"].get("field")) for e in body["errors"]] == [
+        ("BAD_USER_INPUT", ["id"])]

@@ -91,6 +91,10 @@ async def test_another_customer_cannot_subscribe_to_my_cart(gql, runtime, token_
             message = await next_message(ws)
             assert message["payload"].get("data") is None
             assert [e["extensions"]["code"] for e in message["payload"]["errors"]] == ["FORBIDDEN"]
+        async with subscription(port, cart["id"], {}) as ws:  # as over HTTP: sign in first
+            message = await next_message(ws)
+            assert message["payload"].get("data") is None
+            assert [e["extensions"]["code"] for e in message["payload"]["errors"]] == ["UNAUTHENTICATED"]
 
 
 async def test_a_bad_token_is_refused_at_connection_init(runtime):
@@ -161,3 +165,62 @@ async def test_an_unexpected_error_in_a_subscription_is_masked(gql, runtime, tok
     error = message["payload"]["errors"][0]
     assert error["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
     assert "internal detail" not in json.dumps(message)
+
+
+async def test_subscribers_hear_changes_again_after_the_listening_connection_is_lost(runtime, settings, engine):
+    """A dropped LISTEN connection is re-opened for the subscribers already waiting, who are told to re-read."""
+    from sqlalchemy import text
+
+    if settings.database_url.startswith("sqlite"):
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's")
+    broadcaster = runtime.services.broadcaster
+    async with broadcaster.subscribe("cart:lost") as messages:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT pg_terminate_backend(:pid)"),
+                               {"pid": broadcaster._connection.get_server_pid()})
+            await conn.commit()
+        assert await asyncio.wait_for(anext(messages), GUARD) == ""  # listening again: re-read what you hold
+        await broadcaster.publish("cart:lost", "after")
+        assert await asyncio.wait_for(anext(messages), GUARD) == "after"
+
+
+async def test_after_login_merges_a_guest_cart_its_owner_follows_it_and_the_anonymous_holder_is_cut_off(
+    gql, runtime, token_for
+):
+    from tests.cart.gql_docs import ATTACH
+
+    web = {**token_for("customer", subject="1"), "X-Channel": "web"}
+    v = await variants(gql, min_available=2)
+    own = (await mutate(gql, CREATE, {"lines": [line(v[0])]}, web))["cart"]
+    guest = (await mutate(gql, CREATE, {"lines": [line(v[1])]}))["cart"]
+    async with serving(runtime) as port:
+        async with subscription(port, guest["id"], {}) as anonymous, \
+                subscription(port, guest["id"], {"Authorization": web["Authorization"]}) as owner:
+            assert (await next_message(anonymous))["type"] == "next"
+            assert (await next_message(owner))["type"] == "next"
+            await mutate(gql, ATTACH, {"cartId": guest["id"]}, web)
+            followed = (await next_message(owner))["payload"]["data"]["cartUpdated"]
+            assert followed["id"] == own["id"]
+            assert quantities(followed) == {v[0]["sku"]: 1, v[1]["sku"]: 1}
+            assert await next_message(anonymous) == {"id": "1", "type": "complete"}  # not a word of the customer's cart
+            await mutate(gql, ADD, {"cartId": own["id"], "lines": [line(v[0])]}, web)  # the owner hears the merged cart
+            assert quantities((await next_message(owner))["payload"]["data"]["cartUpdated"]) == {
+                v[0]["sku"]: 2, v[1]["sku"]: 1}
+
+
+async def test_a_subscription_stops_showing_the_cart_once_its_token_has_expired(gql, runtime, token_for, clock):
+    """A socket opened with a customer's token does not stream their cart on past the token's expiry."""
+    from datetime import timedelta
+
+    web = {**token_for("customer", subject="1"), "X-Channel": "web"}
+    v = await variants(gql, min_available=2)
+    cart = (await mutate(gql, CREATE, {"lines": [line(v[0])]}, web))["cart"]
+    async with serving(runtime) as port:
+        short = token_for("customer", subject="1", ttl=60)
+        async with subscription(port, cart["id"], short) as ws:
+            assert (await next_message(ws))["type"] == "next"
+            clock.advance(timedelta(seconds=61))
+            await mutate(gql, ADD, {"cartId": cart["id"], "lines": [line(v[1])]}, web)  # web's token lasts an hour
+            message = await next_message(ws)
+    assert message["type"] == "next" and message["payload"].get("data") is None
+    assert [e["extensions"]["code"] for e in message["payload"]["errors"]] == ["UNAUTHENTICATED"]

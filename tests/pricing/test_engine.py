@@ -52,6 +52,11 @@ def test_totals_add_up_in_minor_units_never_negative_and_are_the_same_in_every_c
     assert cart.subtotal == sum((line.subtotal for line in cart.lines), Decimal("0.00"))
     assert cart.total == cart.subtotal - sum((d.amount for d in cart.discounts), Decimal("0.00"))
     assert cart.total == sum((line.total for line in cart.lines), Decimal("0.00"))
+    for given_line, priced in zip(lines, cart.lines):
+        assert priced.subtotal == given_line.unit_price * given_line.quantity
+        assert priced.total == priced.subtotal - priced.discount and priced.discount >= 0
+    assert cart.discount_total == sum((d.amount for d in cart.discounts), Decimal("0.00"))
+    assert all(d.amount > 0 for d in cart.discounts)
 
 
 def _line(key: int, price: str, quantity: int = 1, category: int | None = 1, product: int = 1) -> LineInput:
@@ -90,3 +95,38 @@ def test_a_fixed_discount_larger_than_the_cart_stops_at_zero():
     huge = Promotion(1, "1000 off", FIXED_AMOUNT, Decimal(1000), currency="PLN")
     cart = price_cart([_line(1, "9.99", 3)], [huge], [], currency="PLN", channel="web", now=NOW)
     assert cart.total == Decimal("0.00") and cart.discounts[0].amount == Decimal("29.97")
+
+
+def test_a_code_is_valid_from_its_start_inclusive_to_its_end_exclusive_whatever_the_time_zone():
+    from zoneinfo import ZoneInfo
+
+    warsaw = ZoneInfo("Europe/Warsaw")
+    start = NOW.astimezone(warsaw)  # the same instant, written in local time
+    window = Promotion(1, "weekend", PERCENTAGE, Decimal(10), code="WKND", starts_at=start, ends_at=start + timedelta(days=2))
+    line = [_line(1, "10.00")]
+
+    def problem(at: datetime) -> str | None:
+        return price_cart(line, [window], ["WKND"], currency="PLN", channel="web", now=at).unapplied_codes.get("WKND")
+
+    assert problem(NOW - timedelta(microseconds=1)) == "DISCOUNT_CODE_EXPIRED"
+    assert problem(NOW) is None
+    assert problem(NOW + timedelta(days=2) - timedelta(microseconds=1)) is None
+    assert problem(NOW + timedelta(days=2)) == "DISCOUNT_CODE_EXPIRED"
+
+
+def test_fixed_discounts_together_larger_than_the_cart_never_go_below_zero_and_later_ones_get_nothing():
+    first = Promotion(1, "8 off", FIXED_AMOUNT, Decimal(8), currency="PLN")
+    second = Promotion(2, "5 off", FIXED_AMOUNT, Decimal(5), code="FIVE", currency="PLN")
+    third = Promotion(3, "50%", PERCENTAGE, Decimal(50), code="HALF")
+    cart = price_cart([_line(1, "3.33"), _line(2, "6.67")], [first, second, third], ["FIVE", "HALF"],
+                      currency="PLN", channel="web", now=NOW)
+    assert [(d.promotion_id, d.amount) for d in cart.discounts] == [(1, Decimal("8.00")), (2, Decimal("2.00"))]
+    assert cart.total == Decimal("0.00") and all(line.total == 0 for line in cart.lines)
+
+
+def test_a_currency_without_minor_units_rounds_to_whole_units():
+    ten = Promotion(1, "10% off", PERCENTAGE, Decimal(10), code="TEN")
+    cart = price_cart([_line(1, "1005"), _line(2, "3")], [ten], ["TEN"], currency="JPY", channel="web", now=NOW)
+    assert cart.discounts[0].amount == Decimal("101")  # 100.8 -> 101
+    assert [line.total for line in cart.lines] == [Decimal("904"), Decimal("3")]  # 100.7 + 0.3: the leftover unit to the larger remainder
+    assert cart.total == Decimal("907") and cart.total.as_tuple().exponent == 0
