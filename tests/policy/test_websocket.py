@@ -1,0 +1,140 @@
+"""The WebSocket half of /graphql keeps every rule of the HTTP half: limits, introspection, audit."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any
+
+import uvicorn
+from sqlalchemy import select
+from websockets.asyncio.client import ClientConnection, connect
+
+from core.settings import Settings
+from gateway.app import create_app
+from gateway.runtime import build_runtime
+from vault.audit_models import AuditRecord
+
+PORTS = range(18300, 18400)
+GUARD = 15  # seconds: only so that a broken server fails the test instead of hanging it
+CREATE = "mutation { cartCreate { cart { id } } }"
+VARIANT = "{ products(first: 1) { edges { node { variants { id } } } } }"
+ADD = """mutation($id: ID!, $v: ID!) { cartLinesAdd(cartId: $id, lines: [{variantId: $v, quantity: 1}]) {
+    cart { version } } }"""
+SUBSCRIBE = "subscription($id: ID!) { cartUpdated(cartId: $id) { id version } }"
+
+
+def _free_port() -> int:
+    for port in PORTS:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 18300-18399")
+
+
+@asynccontextmanager
+async def _serving(runtime: Any) -> AsyncIterator[int]:
+    port = _free_port()
+    app = create_app(runtime.settings, runtime=runtime)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        await task
+
+
+@asynccontextmanager
+async def _socket(port: int, init: dict[str, str]) -> AsyncIterator[ClientConnection]:
+    async with connect(f"ws://127.0.0.1:{port}/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+        await ws.send(json.dumps({"type": "connection_init", "payload": init}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), GUARD))["type"] == "connection_ack"
+        yield ws
+
+
+async def _send(ws: ClientConnection, query: str, variables: dict[str, Any] | None = None, id: str = "1") -> None:
+    await ws.send(json.dumps({"id": id, "type": "subscribe", "payload": {"query": query, "variables": variables}}))
+
+
+async def _next(ws: ClientConnection) -> dict[str, Any]:
+    return json.loads(await asyncio.wait_for(ws.recv(), GUARD))
+
+
+async def _audit(runtime: Any) -> list[AuditRecord]:
+    async with runtime.services.sessions() as session:
+        return list((await session.scalars(select(AuditRecord).order_by(AuditRecord.seq))).all())
+
+
+async def test_introspection_disabled_over_http_is_disabled_over_websocket_too(settings: Settings, clock):
+    runtime = build_runtime(settings.replace(introspection=False), clock)
+    try:
+        async with _serving(runtime) as port, _socket(port, {}) as ws:
+            await _send(ws, "{ __schema { types { name } } }")
+            message = await _next(ws)
+    finally:
+        await runtime.aclose()
+    assert message["type"] == "error", message
+    assert {e["extensions"]["code"] for e in message["payload"]} == {"GRAPHQL_VALIDATION_FAILED"}
+
+
+async def test_the_depth_limit_holds_over_websocket(settings: Settings, clock):
+    runtime = build_runtime(settings.replace(max_query_depth=2), clock)
+    try:
+        async with _serving(runtime) as port, _socket(port, {}) as ws:
+            await _send(ws, "{ products(first: 1) { edges { node { variants { sku } } } } }")
+            message = await _next(ws)
+    finally:
+        await runtime.aclose()
+    assert message["type"] == "error", message
+    assert {e["extensions"]["code"] for e in message["payload"]} == {"QUERY_TOO_DEEP"}
+
+
+async def test_an_agent_reading_a_customer_over_websocket_is_audited(runtime, token_for):
+    agent = {**token_for("agent", subject="agent-ws"), "X-Channel": "call-center"}
+    async with _serving(runtime) as port, _socket(port, agent) as ws:
+        await _send(ws, 'query { customer(id: "Q3VzdG9tZXI6MQ") { id email } }')
+        message = await _next(ws)
+        assert message["type"] == "next" and message["payload"]["data"]["customer"]["email"], message
+        assert (await _next(ws))["type"] == "complete"
+    records = await _audit(runtime)
+    assert {(r.actor, r.operation, r.subject, r.outcome) for r in records} == {
+        ("agent-ws", "query customer", "1", "allowed")
+    }
+    assert "Customer.email" in " ".join(r.fields for r in records)
+
+
+async def test_an_agent_following_a_customers_cart_is_audited(gql, runtime, token_for):
+    cart = (await gql.data(CREATE, headers=token_for("customer", subject="1")))["cartCreate"]["cart"]["id"]
+    agent = {**token_for("agent", subject="agent-ws"), "X-Channel": "call-center"}
+    async with _serving(runtime) as port, _socket(port, agent) as ws:
+        await _send(ws, SUBSCRIBE, {"id": cart})
+        assert (await _next(ws))["payload"]["data"]["cartUpdated"]["id"] == cart
+    records = await _audit(runtime)
+    assert {(r.actor, r.operation, r.subject, r.outcome) for r in records} == {
+        ("agent-ws", "subscription cartUpdated", "1", "allowed")
+    }
+
+
+async def test_a_subscription_ends_when_its_token_expires(gql, runtime, token_for, clock):
+    owner = token_for("customer", subject="1", ttl=60)
+    cart = (await gql.data(CREATE, headers=owner))["cartCreate"]["cart"]["id"]
+    async with _serving(runtime) as port, _socket(port, owner) as ws:
+        await _send(ws, SUBSCRIBE, {"id": cart})
+        assert (await _next(ws))["type"] == "next"
+        clock.advance(timedelta(seconds=61))
+        variant = (await gql.data(VARIANT))["products"]["edges"][0]["node"]["variants"][0]["id"]
+        changed = await gql.data(ADD, {"id": cart, "v": variant}, headers=token_for("agent", subject="agent-ws"))
+        assert changed["cartLinesAdd"]["cart"]["version"] == 2
+        message = await _next(ws)
+        assert message["type"] == "error", message
+        assert {e["extensions"]["code"] for e in message["payload"]} == {"UNAUTHENTICATED"}
