@@ -17,7 +17,7 @@ from strawberry.http.ides import get_graphql_ide_html
 
 from gateway.auth import AuthenticationError, authenticate
 from gateway.runtime import Runtime
-from schema.authorization import write_audit
+from schema.authorization import AuditUnavailable, write_audit
 from gateway.telemetry import execute_traced
 from schema.context import Context
 from schema.execution import RequestError, current_trace_id
@@ -180,11 +180,14 @@ async def graphql_endpoint(request: Request) -> Response:
 
     context = Context(services=runtime.services, channel=channel, principal=principal, request=request)
     try:
-        result: ExecutionResult = await execute_traced(runtime, prepared, variables, context)
-    except RequestError as failure:
-        return _request_error(failure.errors, media_type)
-    finally:
-        await write_audit(context, current_trace_id())
+        try:
+            result: ExecutionResult = await execute_traced(runtime, prepared, variables, context)
+        except RequestError as failure:
+            return _request_error(failure.errors, media_type)
+        finally:
+            await write_audit(context, current_trace_id())
+    except AuditUnavailable as failure:
+        return _respond(_error_body([failure]), media_type, 500)
     body: dict[str, Any] = {}
     if result.errors:
         body["errors"] = [e.formatted for e in result.errors]

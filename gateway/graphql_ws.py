@@ -32,7 +32,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from gateway.auth import AuthenticationError, authenticate
 from gateway.runtime import Runtime
 from gateway.telemetry import execute_traced
-from schema.authorization import write_audit
+from schema.authorization import AuditUnavailable, write_audit
 from schema.context import Context
 from schema.execution import RequestError, current_trace_id
 
@@ -114,6 +114,12 @@ class GraphQLWebSocket(GraphQL):
 
     async def serve_operation(self, operation: Operation, connection: SocketContext) -> None:
         """One operation: an `error` message when it cannot run, else its result(s) as `next`."""
+        try:
+            await self._serve(operation, connection)
+        except AuditUnavailable as failure:  # the result is withheld, as over HTTP
+            await operation.send_initial_errors([failure])
+
+    async def _serve(self, operation: Operation, connection: SocketContext) -> None:
         executor = self.runtime.executor
         try:
             prepared = executor.prepare(operation.query, operation.operation_name)

@@ -39,6 +39,7 @@ from schema.errors import ClientError, forbidden, unauthenticated
 from vault.audit import AuditEntry
 
 __all__ = [
+    "AuditUnavailable",
     "CONDITIONS",
     "Check",
     "PolicyReport",
@@ -324,8 +325,22 @@ def _operation(info: GraphQLResolveInfo) -> str:
     return f"{info.operation.operation.value} {name}"
 
 
+class AuditUnavailable(ClientError):
+    """The accesses could not be recorded: the result (personal data) must not be shown either."""
+
+    def __init__(self, trace_id: str) -> None:
+        super().__init__(
+            f"This access could not be recorded in the audit log, so its result is withheld. Quote trace id {trace_id}.",
+            "AUDIT_UNAVAILABLE", traceId=trace_id,
+        )
+
+
 async def write_audit(context: Any, trace_id: str) -> None:
-    """Append the request's collected accesses to the audit log, in one transaction."""
+    """Append the request's collected accesses to the audit log, in one transaction.
+
+    Raises `AuditUnavailable` when that fails: an operator's access to a customer's data that
+    cannot be audited is not answered (a change already committed stays; the audit of it is lost).
+    """
     records = context.audit_records
     audit = context.services.audit
     if not records or audit is None:
@@ -345,4 +360,8 @@ async def write_audit(context: Any, trace_id: str) -> None:
         for (operation, type_name, subject, outcome), fields in sorted(records.items())
     ]
     records.clear()
-    await audit.append(entries)
+    try:
+        await audit.append(entries)
+    except Exception as error:
+        logger.error("audit append failed (trace %s): %s", trace_id, type(error).__name__)  # never the message
+        raise AuditUnavailable(trace_id) from None

@@ -47,3 +47,19 @@ async def test_a_guest_cart_has_no_subject_and_leaves_no_audit_record(gql, runti
     agent = {**token_for("agent", subject="agent-9"), "X-Channel": "call-center"}
     await gql.data(ADD, {"id": cart, "v": variant}, headers=agent)
     assert await _audit(runtime) == []
+
+
+async def test_an_operators_read_that_cannot_be_audited_is_not_answered(gql, runtime, token_for, monkeypatch):
+    async def broken(*_: object, **__: object) -> None:
+        raise OSError("the audit database is down")
+
+    monkeypatch.setattr(runtime.services.audit, "append", broken)
+    agent = {**token_for("agent", subject="agent-9"), "X-Channel": "call-center"}
+    response = await gql.post('{ customer(id: "Q3VzdG9tZXI6MQ") { email } }', headers=agent)
+    assert response.status_code == 500
+    body = response.json()
+    assert "data" not in body, "personal data shown though its access could not be audited"
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "AUDIT_UNAVAILABLE" and len(error["extensions"]["traceId"]) == 32
+    assert "database is down" not in response.text
+    await gql.data("{ channels { code } }", headers=agent)  # what needs no audit still runs

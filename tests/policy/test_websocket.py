@@ -138,3 +138,16 @@ async def test_a_subscription_ends_when_its_token_expires(gql, runtime, token_fo
         message = await _next(ws)
         assert message["type"] == "error", message
         assert {e["extensions"]["code"] for e in message["payload"]} == {"UNAUTHENTICATED"}
+
+
+async def test_an_operators_read_that_cannot_be_audited_is_withheld_over_websocket(runtime, token_for, monkeypatch):
+    async def broken(*_: object, **__: object) -> None:
+        raise OSError("the audit database is down")
+
+    monkeypatch.setattr(runtime.services.audit, "append", broken)
+    agent = {**token_for("agent", subject="agent-ws"), "X-Channel": "call-center"}
+    async with _serving(runtime) as port, _socket(port, agent) as ws:
+        await _send(ws, 'query { customer(id: "Q3VzdG9tZXI6MQ") { id email } }')
+        message = await _next(ws)
+    assert message["type"] == "error", message
+    assert [e["extensions"]["code"] for e in message["payload"]] == ["AUDIT_UNAVAILABLE"]
