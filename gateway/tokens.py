@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 import jwt
 
 from core.clock import Clock
+from core.ids import int_key
 from core.settings import Settings
 from policies.principal import Principal, Role
 
@@ -30,7 +31,8 @@ __all__ = ["InvalidToken", "IssuedToken", "TokenService", "parse_role_map"]
 
 ALGORITHM = "HS256"
 CLOCK_SKEW = 30  # seconds an issuer's clock may run ahead of ours (nbf, iat); never added to exp
-MAX_TOKEN_LENGTH = 8192  # ours are a few hundred bytes; an IdP's with many roles a few kB
+MAX_TOKEN_LENGTH = 8192
+MAX_SUBJECT_LENGTH = 100  # the audit log's `actor` column  # ours are a few hundred bytes; an IdP's with many roles a few kB
 # PyJWT would check exp, nbf and iat against the wall clock; the gateway's Clock decides instead.
 _TIME_CLAIMS_OURS = {"verify_exp": False, "verify_nbf": False, "verify_iat": False}
 
@@ -126,12 +128,16 @@ def _check_times(claims: dict[str, object], clock: Clock) -> None:
 
 
 def _principal(role: Role, subject: str, location: object) -> Principal:
+    if len(subject) > MAX_SUBJECT_LENGTH:
+        raise InvalidToken("The token's subject is too long.")
     if location is not None and not isinstance(location, str):
         raise InvalidToken("The token's store is not valid.")
     if role is Role.STAFF and not location:
         raise InvalidToken("A staff token must name the staff member's store.")
-    if role is Role.CUSTOMER and not subject:
-        raise InvalidToken("A customer token must name the customer.")
+    key = int_key(subject) if role is Role.CUSTOMER else None
+    if role is Role.CUSTOMER and (key is None or str(key) != subject):
+        # One spelling per customer: "0001" would be customer 1 to some checks and nobody to `self`.
+        raise InvalidToken("A customer token must name the customer by their key.")
     return Principal(role=role, subject=subject or None, location=location or None)
 
 

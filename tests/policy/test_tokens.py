@@ -138,3 +138,16 @@ async def test_tokens_are_checked_against_the_gateways_clock(gql, token_for, clo
 
 async def test_a_huge_token_is_refused_unread(gql, settings: Settings) -> None:  # type: ignore[no-untyped-def]
     await _refused(gql, _signed(settings, pad="x" * 20_000))
+
+
+@pytest.mark.parametrize("subject", ["abc", "0001", "1.0", "99999999999", "-1", "None"])
+async def test_a_customer_token_must_name_a_customer_key(gql, settings: Settings, subject: str) -> None:  # type: ignore[no-untyped-def]
+    """`0001` would act as customer 1 in some resolvers and not match `self` in others: refused outright."""
+    body = await _refused(gql, _signed(settings, role="customer", sub=subject))
+    assert "customer" in body["errors"][0]["message"]
+
+
+async def test_an_operator_whose_subject_the_audit_log_cannot_hold_is_refused(gql, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+    """The audit names the actor in 100 characters: PostgreSQL would refuse the record (SQLite would not)."""
+    await _refused(gql, _signed(settings, sub="a" * 101))
+    await gql.data(QUERY, headers={"Authorization": f"Bearer {_signed(settings, sub='a' * 100)}"})
