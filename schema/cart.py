@@ -361,7 +361,7 @@ class CartSubscription:
         try:
             cart = await _load(info, cart_id)
         except CartForbidden:
-            raise forbidden("This cart belongs to someone else.") from None
+            raise _denied(info) from None
         except CartNotFound:
             raise not_found("No such cart (or it expired).") from None
         while True:

@@ -75,28 +75,27 @@ async def _audit(runtime: Any) -> list[AuditRecord]:
         return list((await session.scalars(select(AuditRecord).order_by(AuditRecord.seq))).all())
 
 
-async def test_introspection_disabled_over_http_is_disabled_over_websocket_too(settings: Settings, clock):
-    runtime = build_runtime(settings.replace(introspection=False), clock)
+async def _refusal(settings: Settings, clock: Any, query: str) -> set[str]:
+    """The error codes a gateway with `settings` answers `query` with over WebSocket."""
+    runtime = build_runtime(settings, clock)
     try:
         async with _serving(runtime) as port, _socket(port, {}) as ws:
-            await _send(ws, "{ __schema { types { name } } }")
+            await _send(ws, query)
             message = await _next(ws)
     finally:
         await runtime.aclose()
     assert message["type"] == "error", message
-    assert {e["extensions"]["code"] for e in message["payload"]} == {"GRAPHQL_VALIDATION_FAILED"}
+    return {e["extensions"]["code"] for e in message["payload"]}
+
+
+async def test_introspection_disabled_over_http_is_disabled_over_websocket_too(settings: Settings, clock):
+    query = "{ __schema { types { name } } }"
+    assert await _refusal(settings.replace(introspection=False), clock, query) == {"GRAPHQL_VALIDATION_FAILED"}
 
 
 async def test_the_depth_limit_holds_over_websocket(settings: Settings, clock):
-    runtime = build_runtime(settings.replace(max_query_depth=2), clock)
-    try:
-        async with _serving(runtime) as port, _socket(port, {}) as ws:
-            await _send(ws, "{ products(first: 1) { edges { node { variants { sku } } } } }")
-            message = await _next(ws)
-    finally:
-        await runtime.aclose()
-    assert message["type"] == "error", message
-    assert {e["extensions"]["code"] for e in message["payload"]} == {"QUERY_TOO_DEEP"}
+    query = "{ products(first: 1) { edges { node { variants { sku } } } } }"
+    assert await _refusal(settings.replace(max_query_depth=2), clock, query) == {"QUERY_TOO_DEEP"}
 
 
 async def test_an_agent_reading_a_customer_over_websocket_is_audited(runtime, token_for):
@@ -151,3 +150,12 @@ async def test_an_operators_read_that_cannot_be_audited_is_withheld_over_websock
         message = await _next(ws)
     assert message["type"] == "error", message
     assert [e["extensions"]["code"] for e in message["payload"]] == ["AUDIT_UNAVAILABLE"]
+
+
+async def test_an_anonymous_subscriber_to_a_customers_cart_is_told_to_sign_in(gql, runtime, token_for):
+    cart = (await gql.data(CREATE, headers=token_for("customer", subject="1")))["cartCreate"]["cart"]["id"]
+    async with _serving(runtime) as port, _socket(port, {}) as ws:
+        await _send(ws, SUBSCRIBE, {"id": cart})
+        message = await _next(ws)
+    assert message["payload"].get("data") is None
+    assert [e["extensions"]["code"] for e in message["payload"]["errors"]] == ["UNAUTHENTICATED"]  # as over HTTP
