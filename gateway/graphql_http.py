@@ -29,16 +29,21 @@ JSON = "application/json"
 
 
 def _negotiate(accept: str) -> str | None:
-    """The response media type, or None when the client accepts neither."""
+    """The response media type, or None when the client accepts neither.
+
+    `application/graphql-response+json` wherever it is listed (the spec's preference), else
+    `application/json` (also for `*/*`); a type given `q=0` is one the client refuses.
+    """
     if not accept:
         return JSON
+    accepted = set()
     for part in accept.split(","):
-        media = part.split(";")[0].strip().lower()
-        if media == GRAPHQL_RESPONSE:
-            return GRAPHQL_RESPONSE
-        if media in (JSON, "application/*", "*/*"):
-            return JSON
-    return None
+        media, *params = (p.strip().lower() for p in part.split(";"))
+        if not any(p.replace(" ", "") in ("q=0", "q=0.0", "q=0.00", "q=0.000") for p in params):
+            accepted.add(media)
+    if GRAPHQL_RESPONSE in accepted:
+        return GRAPHQL_RESPONSE
+    return JSON if accepted & {JSON, "application/*", "*/*"} else None
 
 
 def _error_body(errors: list[GraphQLError]) -> dict[str, Any]:
