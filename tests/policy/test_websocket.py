@@ -17,6 +17,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from core.settings import Settings
 from gateway.app import create_app
 from gateway.runtime import build_runtime
+from tests.test_authorization_matrix import ROLES, world  # noqa: F401 (`world` is a fixture)
 from vault.audit_models import AuditRecord
 
 PORTS = range(18300, 18400)
@@ -159,3 +160,24 @@ async def test_an_anonymous_subscriber_to_a_customers_cart_is_told_to_sign_in(gq
         message = await _next(ws)
     assert message["payload"].get("data") is None
     assert [e["extensions"]["code"] for e in message["payload"]["errors"]] == ["UNAUTHENTICATED"]  # as over HTTP
+
+
+async def test_each_role_may_or_may_not_follow_a_customers_cart(runtime, world) -> None:  # type: ignore[no-untyped-def]
+    """The cart rules of the HTTP matrix hold for `cartUpdated`, online and at the till."""
+    expected = {"online": {"customer_a", "agent"}, "store": {"customer_a", "staff_waw", "staff_krk", "agent"}}
+    wrong = []
+    async with _serving(runtime) as port:
+        for channel, allowed in expected.items():
+            for role in ROLES:
+                init = {**world.headers[role], "X-Channel": "web" if channel == "online" else "store"}
+                async with _socket(port, init) as ws:
+                    await _send(ws, SUBSCRIBE, {"id": world.extra["cart_a"]})
+                    payload = (await _next(ws))["payload"]
+                data = payload.get("data") or {}
+                if role in allowed and not (data.get("cartUpdated") and not payload.get("errors")):
+                    wrong.append(f"{role} {channel}: refused {payload}")
+                denial = "UNAUTHENTICATED" if role == "anonymous" else "FORBIDDEN"
+                if role not in allowed and (data.get("cartUpdated") or
+                                            [e["extensions"]["code"] for e in payload.get("errors", [])] != [denial]):
+                    wrong.append(f"{role} {channel}: {payload}")
+    assert not wrong, "\n".join(wrong)
