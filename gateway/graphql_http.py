@@ -22,7 +22,7 @@ from gateway.telemetry import execute_traced
 from schema.context import Context
 from schema.execution import RequestError, current_trace_id
 
-__all__ = ["graphql_endpoint"]
+__all__ = ["HttpProblem", "check_params", "graphql_endpoint"]
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
@@ -59,7 +59,7 @@ def _request_error(errors: list[GraphQLError], media_type: str) -> Response:
     return _respond(_error_body(errors), media_type, 400 if media_type == GRAPHQL_RESPONSE else 200)
 
 
-def _http_problem(problem: _HttpProblem, media_type: str) -> Response:
+def _http_problem(problem: HttpProblem, media_type: str) -> Response:
     """Not a GraphQL-over-HTTP request at all (bad JSON, wrong types): 4xx whatever the client accepts."""
     return _respond(_error_body([problem.error]), media_type, problem.status)
 
@@ -68,13 +68,13 @@ async def _read_body(request: Request, limit: int) -> bytes:
     """The body, refused with 413 as soon as it is larger than `limit` (declared or streamed)."""
     declared = request.headers.get("content-length", "")
     if declared.isascii() and declared.isdigit() and int(declared) > limit:
-        raise _HttpProblem(413, f"The body is larger than {limit} bytes.", "PAYLOAD_TOO_LARGE")
+        raise HttpProblem(413, f"The body is larger than {limit} bytes.", "PAYLOAD_TOO_LARGE")
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise _HttpProblem(413, f"The body is larger than {limit} bytes.", "PAYLOAD_TOO_LARGE")
+            raise HttpProblem(413, f"The body is larger than {limit} bytes.", "PAYLOAD_TOO_LARGE")
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -87,40 +87,43 @@ async def _read_params(request: Request, max_body_bytes: int) -> dict[str, Any]:
                 try:
                     params[name] = orjson.loads(params[name]) if params[name] else None
                 except orjson.JSONDecodeError:
-                    raise _HttpProblem(400, f"`{name}` must be a JSON object.") from None
+                    raise HttpProblem(400, f"`{name}` must be a JSON object.") from None
         return params
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in (JSON, GRAPHQL_RESPONSE):
-        raise _HttpProblem(415, "POST a JSON body with Content-Type: application/json.")
+        raise HttpProblem(415, "POST a JSON body with Content-Type: application/json.")
     try:
         params = orjson.loads(await _read_body(request, max_body_bytes))
     except orjson.JSONDecodeError:  # also undecodable UTF-8
-        raise _HttpProblem(400, "The body is not valid JSON.") from None
+        raise HttpProblem(400, "The body is not valid JSON.") from None
     if not isinstance(params, dict):
-        raise _HttpProblem(400, "The body must be a JSON object with `query`.")
+        raise HttpProblem(400, "The body must be a JSON object with `query`.")
     return params
 
 
-class _HttpProblem(Exception):
+class HttpProblem(Exception):
+    """The request is not a well-formed GraphQL request (its `error` says why; `status` for HTTP)."""
+
     def __init__(self, status: int, message: str, code: str = "BAD_REQUEST") -> None:
         super().__init__(message)
         self.status = status
         self.error = GraphQLError(message, extensions={"code": code})
 
 
-def _check_params(params: dict[str, Any]) -> tuple[str, str | None, dict[str, Any] | None]:
+def check_params(params: dict[str, Any]) -> tuple[str, str | None, dict[str, Any] | None]:
+    """`query`, `operationName` and `variables` of a request, each of its proper JSON type (else HttpProblem)."""
     query = params.get("query")
     if not isinstance(query, str) or not query.strip():
-        raise _HttpProblem(400, "`query` must be a non-empty string.")
+        raise HttpProblem(400, "`query` must be a non-empty string.")
     operation_name = params.get("operationName")
     if operation_name is not None and not isinstance(operation_name, str):
-        raise _HttpProblem(400, "`operationName` must be a string.")
+        raise HttpProblem(400, "`operationName` must be a string.")
     variables = params.get("variables")
     if variables is not None and not isinstance(variables, dict):
-        raise _HttpProblem(400, "`variables` must be a JSON object.")
+        raise HttpProblem(400, "`variables` must be a JSON object.")
     extensions = params.get("extensions")
     if extensions is not None and not isinstance(extensions, dict):
-        raise _HttpProblem(400, "`extensions` must be a JSON object.")
+        raise HttpProblem(400, "`extensions` must be a JSON object.")
     return query, operation_name, variables
 
 
@@ -154,8 +157,8 @@ async def graphql_endpoint(request: Request) -> Response:
         return Response("Accept application/graphql-response+json or application/json.", status_code=406)
     try:
         params = await _read_params(request, settings.max_body_bytes)
-        query, operation_name, variables = _check_params(params)
-    except _HttpProblem as problem:
+        query, operation_name, variables = check_params(params)
+    except HttpProblem as problem:
         return _http_problem(problem, media_type)
     try:
         prepared = runtime.executor.prepare(query, operation_name)

@@ -30,6 +30,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 )
 
 from gateway.auth import AuthenticationError, authenticate
+from gateway.graphql_http import HttpProblem, check_params
 from gateway.runtime import Runtime
 from gateway.telemetry import execute_traced
 from schema.authorization import AuditUnavailable, write_audit
@@ -122,7 +123,13 @@ class GraphQLWebSocket(GraphQL):
     async def _serve(self, operation: Operation, connection: SocketContext) -> None:
         executor = self.runtime.executor
         try:
-            prepared = executor.prepare(operation.query, operation.operation_name)
+            query, operation_name, variables = check_params(
+                {"query": operation.query, "operationName": operation.operation_name, "variables": operation.variables}
+            )
+            prepared = executor.prepare(query, operation_name)
+        except HttpProblem as problem:
+            await operation.send_initial_errors([problem.error])
+            return
         except RequestError as failure:
             await operation.send_initial_errors(failure.errors)
             return
@@ -133,7 +140,7 @@ class GraphQLWebSocket(GraphQL):
                           principal=connection.principal, request=connection.request)
         if prepared.operation_type is not OperationType.SUBSCRIPTION:
             try:
-                result = await execute_traced(self.runtime, prepared, operation.variables, context)
+                result = await execute_traced(self.runtime, prepared, variables, context)
             except RequestError as failure:
                 await write_audit(context, current_trace_id())
                 await operation.send_initial_errors(failure.errors)
@@ -141,7 +148,7 @@ class GraphQLWebSocket(GraphQL):
             await write_audit(context, current_trace_id())
             await operation.send_next(result)
             return
-        events = await executor.subscribe(prepared, operation.variables, context)
+        events = await executor.subscribe(prepared, variables, context)
         if isinstance(events, ExecutionResult):  # refused, or the variables do not fit
             await write_audit(context, current_trace_id())
             await operation.send_initial_errors(events.errors or [])

@@ -181,3 +181,15 @@ async def test_each_role_may_or_may_not_follow_a_customers_cart(runtime, world) 
                                             [e["extensions"]["code"] for e in payload.get("errors", [])] != [denial]):
                     wrong.append(f"{role} {channel}: {payload}")
     assert not wrong, "\n".join(wrong)
+
+
+async def test_a_malformed_operation_over_websocket_is_a_clear_error(runtime) -> None:  # type: ignore[no-untyped-def]
+    malformed = [{"query": 5}, {"query": ""}, {"query": "{ channels { code } }", "variables": "first=1"},
+                 {"query": "{ channels { code } }", "operationName": 7}]
+    async with _serving(runtime) as port:
+        for payload in malformed:
+            async with _socket(port, {}) as ws:
+                await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
+                message = await _next(ws)
+            assert message["type"] == "error", (payload, message)
+            assert [e["extensions"]["code"] for e in message["payload"]] == ["BAD_REQUEST"], (payload, message)
