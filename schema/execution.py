@@ -164,6 +164,11 @@ class Executor:
 
     def parse_and_validate(self, query: str) -> DocumentNode:
         """The validated document for `query`, from the cache when seen before."""
+        if len(query) > self.settings.max_query_chars:  # never cached: the caches would pin it
+            raise RequestError([GraphQLError(
+                f"The document is longer than {self.settings.max_query_chars} characters.",
+                extensions={"code": "QUERY_TOO_LARGE"},
+            )])
         cached = self._documents.get(query)
         if cached is not None:
             if isinstance(cached, RequestError):
