@@ -155,9 +155,9 @@ class GraphQLWebSocket(GraphQL):
             return
         try:
             async for result in events:
-                if self._expired(connection):
+                if self._expired(connection):  # the last event: no data, UNAUTHENTICATED; then `complete`
                     context.audit_records.clear()  # nothing of this event is shown
-                    await operation.send_initial_errors([_unauthenticated()])
+                    await operation.send_next(ExecutionResult(data=None, errors=[_unauthenticated()]))
                     return
                 await write_audit(context, current_trace_id())
                 await operation.send_next(result)
