@@ -30,7 +30,6 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core.ids import from_global_id  # noqa: E402
 
 SECRET = "bench-secret-0123456789-0123456789-0123456789"
 CREATE = "mutation { cartCreate { cart { id } userErrors { code } } }"

@@ -38,6 +38,7 @@ class Settings:
     max_query_depth: int = 12
     max_aliases: int = 30
     max_tokens: int = 2_000
+    max_query_chars: int = 50_000  # a longer document is refused unparsed (comments cost no tokens, only memory)
     max_query_cost: int = 50_000
     max_page_size: int = 100
     document_cache_size: int = 512

@@ -17,28 +17,33 @@ from strawberry.http.ides import get_graphql_ide_html
 
 from gateway.auth import AuthenticationError, authenticate
 from gateway.runtime import Runtime
-from schema.authorization import write_audit
+from schema.authorization import AuditUnavailable, write_audit
 from gateway.telemetry import execute_traced
 from schema.context import Context
 from schema.execution import RequestError, current_trace_id
 
-__all__ = ["graphql_endpoint"]
+__all__ = ["HttpProblem", "check_params", "graphql_endpoint"]
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
 
 
 def _negotiate(accept: str) -> str | None:
-    """The response media type, or None when the client accepts neither."""
+    """The response media type, or None when the client accepts neither.
+
+    `application/graphql-response+json` wherever it is listed (the spec's preference), else
+    `application/json` (also for `*/*`); a type given `q=0` is one the client refuses.
+    """
     if not accept:
         return JSON
+    accepted = set()
     for part in accept.split(","):
-        media = part.split(";")[0].strip().lower()
-        if media == GRAPHQL_RESPONSE:
-            return GRAPHQL_RESPONSE
-        if media in (JSON, "application/*", "*/*"):
-            return JSON
-    return None
+        media, *params = (p.strip().lower() for p in part.split(";"))
+        if not any(p.replace(" ", "") in ("q=0", "q=0.0", "q=0.00", "q=0.000") for p in params):
+            accepted.add(media)
+    if GRAPHQL_RESPONSE in accepted:
+        return GRAPHQL_RESPONSE
+    return JSON if accepted & {JSON, "application/*", "*/*"} else None
 
 
 def _error_body(errors: list[GraphQLError]) -> dict[str, Any]:
@@ -54,7 +59,7 @@ def _request_error(errors: list[GraphQLError], media_type: str) -> Response:
     return _respond(_error_body(errors), media_type, 400 if media_type == GRAPHQL_RESPONSE else 200)
 
 
-def _http_problem(problem: _HttpProblem, media_type: str) -> Response:
+def _http_problem(problem: HttpProblem, media_type: str) -> Response:
     """Not a GraphQL-over-HTTP request at all (bad JSON, wrong types): 4xx whatever the client accepts."""
     return _respond(_error_body([problem.error]), media_type, problem.status)
 
@@ -63,13 +68,13 @@ async def _read_body(request: Request, limit: int) -> bytes:
     """The body, refused with 413 as soon as it is larger than `limit` (declared or streamed)."""
     declared = request.headers.get("content-length", "")
     if declared.isascii() and declared.isdigit() and int(declared) > limit:
-        raise _HttpProblem(413, f"The body is larger than {limit} bytes.", "PAYLOAD_TOO_LARGE")
+        raise HttpProblem(413, f"The body is larger than {limit} bytes.", "PAYLOAD_TOO_LARGE")
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise _HttpProblem(413, f"The body is larger than {limit} bytes.", "PAYLOAD_TOO_LARGE")
+            raise HttpProblem(413, f"The body is larger than {limit} bytes.", "PAYLOAD_TOO_LARGE")
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -82,40 +87,43 @@ async def _read_params(request: Request, max_body_bytes: int) -> dict[str, Any]:
                 try:
                     params[name] = orjson.loads(params[name]) if params[name] else None
                 except orjson.JSONDecodeError:
-                    raise _HttpProblem(400, f"`{name}` must be a JSON object.") from None
+                    raise HttpProblem(400, f"`{name}` must be a JSON object.") from None
         return params
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in (JSON, GRAPHQL_RESPONSE):
-        raise _HttpProblem(415, "POST a JSON body with Content-Type: application/json.")
+        raise HttpProblem(415, "POST a JSON body with Content-Type: application/json.")
     try:
         params = orjson.loads(await _read_body(request, max_body_bytes))
     except orjson.JSONDecodeError:  # also undecodable UTF-8
-        raise _HttpProblem(400, "The body is not valid JSON.") from None
+        raise HttpProblem(400, "The body is not valid JSON.") from None
     if not isinstance(params, dict):
-        raise _HttpProblem(400, "The body must be a JSON object with `query`.")
+        raise HttpProblem(400, "The body must be a JSON object with `query`.")
     return params
 
 
-class _HttpProblem(Exception):
+class HttpProblem(Exception):
+    """The request is not a well-formed GraphQL request (its `error` says why; `status` for HTTP)."""
+
     def __init__(self, status: int, message: str, code: str = "BAD_REQUEST") -> None:
         super().__init__(message)
         self.status = status
         self.error = GraphQLError(message, extensions={"code": code})
 
 
-def _check_params(params: dict[str, Any]) -> tuple[str, str | None, dict[str, Any] | None]:
+def check_params(params: dict[str, Any]) -> tuple[str, str | None, dict[str, Any] | None]:
+    """`query`, `operationName` and `variables` of a request, each of its proper JSON type (else HttpProblem)."""
     query = params.get("query")
     if not isinstance(query, str) or not query.strip():
-        raise _HttpProblem(400, "`query` must be a non-empty string.")
+        raise HttpProblem(400, "`query` must be a non-empty string.")
     operation_name = params.get("operationName")
     if operation_name is not None and not isinstance(operation_name, str):
-        raise _HttpProblem(400, "`operationName` must be a string.")
+        raise HttpProblem(400, "`operationName` must be a string.")
     variables = params.get("variables")
     if variables is not None and not isinstance(variables, dict):
-        raise _HttpProblem(400, "`variables` must be a JSON object.")
+        raise HttpProblem(400, "`variables` must be a JSON object.")
     extensions = params.get("extensions")
     if extensions is not None and not isinstance(extensions, dict):
-        raise _HttpProblem(400, "`extensions` must be a JSON object.")
+        raise HttpProblem(400, "`extensions` must be a JSON object.")
     return query, operation_name, variables
 
 
@@ -149,8 +157,8 @@ async def graphql_endpoint(request: Request) -> Response:
         return Response("Accept application/graphql-response+json or application/json.", status_code=406)
     try:
         params = await _read_params(request, settings.max_body_bytes)
-        query, operation_name, variables = _check_params(params)
-    except _HttpProblem as problem:
+        query, operation_name, variables = check_params(params)
+    except HttpProblem as problem:
         return _http_problem(problem, media_type)
     try:
         prepared = runtime.executor.prepare(query, operation_name)
@@ -180,11 +188,14 @@ async def graphql_endpoint(request: Request) -> Response:
 
     context = Context(services=runtime.services, channel=channel, principal=principal, request=request)
     try:
-        result: ExecutionResult = await execute_traced(runtime, prepared, variables, context)
-    except RequestError as failure:
-        return _request_error(failure.errors, media_type)
-    finally:
-        await write_audit(context, current_trace_id())
+        try:
+            result: ExecutionResult = await execute_traced(runtime, prepared, variables, context)
+        except RequestError as failure:
+            return _request_error(failure.errors, media_type)
+        finally:
+            await write_audit(context, current_trace_id())
+    except AuditUnavailable as failure:
+        return _respond(_error_body([failure]), media_type, 500)
     body: dict[str, Any] = {}
     if result.errors:
         body["errors"] = [e.formatted for e in result.errors]

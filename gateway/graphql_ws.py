@@ -1,37 +1,53 @@
-"""GraphQL subscriptions over WebSocket (graphql-transport-ws) on /graphql.
+"""GraphQL over WebSocket (graphql-transport-ws) on /graphql: subscriptions, and any operation.
 
-strawberry's ASGI view speaks the protocol; it runs the same schema object as the HTTP
-executor, with our `Context`. The principal comes from the `connection_init` payload's
-`Authorization` (browsers cannot set WebSocket headers), else from the handshake headers;
-the channel likewise from `X-Channel`. A bad token or channel refuses the connection.
+strawberry's ASGI view speaks the protocol; every operation runs through our `Executor`, as
+over HTTP: the same parse cache, validation limits, introspection switch, masked errors,
+and the audit of operators' accesses (written before the result is sent, per event for a
+subscription). Each operation gets a `Context` of its own (fresh loaders, its own audit).
+The principal comes from the `connection_init` payload's `Authorization` (browsers cannot set
+WebSocket headers), else from the handshake headers; the channel likewise from `X-Channel`.
+A bad token or channel refuses the connection; once the token expires, a subscription ends
+with UNAUTHENTICATED instead of serving its next event.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+import traceback
+from contextlib import suppress
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from graphql import ExecutionResult, GraphQLError, OperationType
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
-from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
-from strawberry.types.execution import ExecutionResult, PreExecutionError
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+    Operation,
+)
 
 from gateway.auth import AuthenticationError, authenticate
+from gateway.graphql_http import HttpProblem, check_params
 from gateway.runtime import Runtime
+from gateway.telemetry import execute_traced
+from schema.authorization import AuditUnavailable, write_audit
 from schema.context import Context
-from schema.execution import mask_errors
+from schema.execution import RequestError, current_trace_id
 
 __all__ = ["GraphQLWebSocket"]
+
+logger = logging.getLogger("omnigate.graphql.ws")
 
 
 @dataclass(slots=True, eq=False)
 class SocketContext(Context):
-    """`Context` plus the `connection_init` payload, which strawberry fills in."""
+    """The connection's facts: `Context` plus the `connection_init` payload (strawberry fills it in)."""
 
     connection_params: Any = None
+    expires_at: datetime | None = None  # the token's expiry: a subscription ends then
 
 
 def _param(params: Any, name: str) -> str | None:
@@ -43,23 +59,30 @@ def _param(params: Any, name: str) -> str | None:
     return None
 
 
-class _MaskingHandler(BaseGraphQLTransportWSHandler):
-    """Unexpected errors in a subscription are masked as over HTTP (`schema.execution.mask_errors`)."""
+class _Handler(BaseGraphQLTransportWSHandler):
+    """Runs each operation with `GraphQLWebSocket.serve_operation` (our executor) instead of strawberry's."""
 
-    async def _send_result_stream(self, operation: Any, result_source: Any) -> None:
-        async def masked() -> AsyncIterator[Any]:
-            async for result in result_source:
-                if isinstance(result, ExecutionResult) and not isinstance(result, PreExecutionError):
-                    result.errors = mask_errors(result.errors)
-                yield result
+    async def run_operation(self, operation: Operation) -> None:
+        try:
+            await self.view.serve_operation(operation, self.context)
+            await operation.send_operation_message({"id": operation.id, "type": "complete"})
+        except Exception as error:
+            # The type and the stack, never the message: it may quote personal data.
+            logger.error("WebSocket operation failed: %s\n%s", type(error).__name__,
+                         "".join(traceback.format_tb(error.__traceback__)))
+            with suppress(Exception):
+                await operation.send_operation_message({"id": operation.id, "type": "complete"})
+            self.operations.pop(operation.id, None)
 
-        await super()._send_result_stream(operation, masked())
+
+def _unauthenticated() -> GraphQLError:
+    return GraphQLError("The token has expired: sign in again.", extensions={"code": "UNAUTHENTICATED"})
 
 
 class GraphQLWebSocket(GraphQL):
     """The WebSocket half of /graphql; HTTP stays with `graphql_http` (our executor)."""
 
-    graphql_transport_ws_handler_class = _MaskingHandler
+    graphql_transport_ws_handler_class = _Handler
 
     def __init__(self, runtime: Runtime) -> None:
         super().__init__(runtime.executor.schema, graphql_ide=None, subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,))
@@ -83,12 +106,60 @@ class GraphQLWebSocket(GraphQL):
         except AuthenticationError:
             raise ConnectionRejectionError({"code": "UNAUTHENTICATED"}) from None
         context.channel = channel
-        context.principal = principal  # loaders are rebuilt per event by the subscription
+        context.principal = principal
+        if authorization and not principal.is_anonymous:
+            context.expires_at = self.runtime.tokens.expires_at(authorization.partition(" ")[2].strip())
 
-        async def credentials_hold() -> bool:  # the same token, checked again (expiry) per event
+    def _expired(self, connection: SocketContext) -> bool:
+        return connection.expires_at is not None and self.runtime.services.clock.now() >= connection.expires_at
+
+    async def serve_operation(self, operation: Operation, connection: SocketContext) -> None:
+        """One operation: an `error` message when it cannot run, else its result(s) as `next`."""
+        try:
+            await self._serve(operation, connection)
+        except AuditUnavailable as failure:  # the result is withheld, as over HTTP
+            await operation.send_initial_errors([failure])
+
+    async def _serve(self, operation: Operation, connection: SocketContext) -> None:
+        executor = self.runtime.executor
+        try:
+            query, operation_name, variables = check_params(
+                {"query": operation.query, "operationName": operation.operation_name, "variables": operation.variables}
+            )
+            prepared = executor.prepare(query, operation_name)
+        except HttpProblem as problem:
+            await operation.send_initial_errors([problem.error])
+            return
+        except RequestError as failure:
+            await operation.send_initial_errors(failure.errors)
+            return
+        if self._expired(connection):
+            await operation.send_initial_errors([_unauthenticated()])
+            return
+        context = Context(services=self.runtime.services, channel=connection.channel,
+                          principal=connection.principal, request=connection.request)
+        if prepared.operation_type is not OperationType.SUBSCRIPTION:
             try:
-                return await authenticate(authorization, self.runtime) == principal
-            except AuthenticationError:
-                return False
-
-        context.credentials_hold = credentials_hold
+                result = await execute_traced(self.runtime, prepared, variables, context)
+            except RequestError as failure:
+                await write_audit(context, current_trace_id())
+                await operation.send_initial_errors(failure.errors)
+                return
+            await write_audit(context, current_trace_id())
+            await operation.send_next(result)
+            return
+        events = await executor.subscribe(prepared, variables, context)
+        if isinstance(events, ExecutionResult):  # refused, or the variables do not fit
+            await write_audit(context, current_trace_id())
+            await operation.send_initial_errors(events.errors or [])
+            return
+        try:
+            async for result in events:
+                if self._expired(connection):  # the last event: no data, UNAUTHENTICATED; then `complete`
+                    context.audit_records.clear()  # nothing of this event is shown
+                    await operation.send_next(ExecutionResult(data=None, errors=[_unauthenticated()]))
+                    return
+                await write_audit(context, current_trace_id())
+                await operation.send_next(result)
+        finally:
+            await events.aclose()

@@ -18,17 +18,23 @@ to ours so:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import jwt
 
 from core.clock import Clock
+from core.ids import int_key
 from core.settings import Settings
 from policies.principal import Principal, Role
 
 __all__ = ["InvalidToken", "IssuedToken", "TokenService", "parse_role_map"]
 
 ALGORITHM = "HS256"
+CLOCK_SKEW = 30  # seconds an issuer's clock may run ahead of ours (nbf, iat); never added to exp
+MAX_TOKEN_LENGTH = 8192
+MAX_SUBJECT_LENGTH = 100  # the audit log's `actor` column  # ours are a few hundred bytes; an IdP's with many roles a few kB
+# PyJWT would check exp, nbf and iat against the wall clock; the gateway's Clock decides instead.
+_TIME_CLAIMS_OURS = {"verify_exp": False, "verify_nbf": False, "verify_iat": False}
 
 
 class InvalidToken(Exception):
@@ -71,7 +77,17 @@ class TokenService:
             claims["loc"] = principal.location
         return IssuedToken(jwt.encode(claims, self._secret, algorithm=ALGORITHM), expires_at)
 
+    def expires_at(self, token: str) -> datetime | None:
+        """When a token `verify` has accepted expires: a long-lived connection ends then."""
+        try:
+            exp = jwt.decode(token, options={"verify_signature": False}).get("exp")
+        except jwt.PyJWTError:
+            return None
+        return datetime.fromtimestamp(int(exp), UTC) if isinstance(exp, int | float) else None
+
     def verify(self, token: str) -> Principal:
+        if len(token) > MAX_TOKEN_LENGTH:
+            raise InvalidToken("The token is not valid.")
         try:
             algorithm = jwt.get_unverified_header(token).get("alg")
         except jwt.PyJWTError:
@@ -85,15 +101,11 @@ class TokenService:
                 algorithms=[ALGORITHM],
                 audience=self._audience,
                 issuer=self._issuer,
-                options={"require": ["exp", "iat", "sub", "role"]},
-                leeway=0,
+                options={"require": ["exp", "iat", "sub", "role"], **_TIME_CLAIMS_OURS},
             )
-        except jwt.ExpiredSignatureError:
-            raise InvalidToken("The token has expired: sign in again.") from None
         except jwt.PyJWTError:
             raise InvalidToken("The token is not valid.") from None
-        if int(claims["exp"]) <= int(self._clock.now().timestamp()):
-            raise InvalidToken("The token has expired: sign in again.")
+        _check_times(claims, self._clock)
         try:
             role = Role(claims["role"])
         except ValueError:
@@ -103,13 +115,29 @@ class TokenService:
         return _principal(role, str(claims["sub"]), claims.get("loc"))
 
 
+def _check_times(claims: dict[str, object], clock: Clock) -> None:
+    """`exp` (a number) has not passed; `nbf` and `iat`, when present, have come (give or take CLOCK_SKEW)."""
+    now = clock.now().timestamp()
+    times = {name: claims.get(name) for name in ("exp", "nbf", "iat")}
+    if any(v is not None and (isinstance(v, bool) or not isinstance(v, int | float)) for v in times.values()):
+        raise InvalidToken("The token is not valid.")
+    if times["exp"] is None or times["exp"] <= now:  # type: ignore[operator]
+        raise InvalidToken("The token has expired: sign in again.")
+    if any(times[name] is not None and times[name] > now + CLOCK_SKEW for name in ("nbf", "iat")):  # type: ignore[operator]
+        raise InvalidToken("The token is not valid yet.")
+
+
 def _principal(role: Role, subject: str, location: object) -> Principal:
+    if len(subject) > MAX_SUBJECT_LENGTH:
+        raise InvalidToken("The token's subject is too long.")
     if location is not None and not isinstance(location, str):
         raise InvalidToken("The token's store is not valid.")
     if role is Role.STAFF and not location:
         raise InvalidToken("A staff token must name the staff member's store.")
-    if role is Role.CUSTOMER and not subject:
-        raise InvalidToken("A customer token must name the customer.")
+    key = int_key(subject) if role is Role.CUSTOMER else None
+    if role is Role.CUSTOMER and (key is None or str(key) != subject):
+        # One spelling per customer: "0001" would be customer 1 to some checks and nobody to `self`.
+        raise InvalidToken("A customer token must name the customer by their key.")
     return Principal(role=role, subject=subject or None, location=location or None)
 
 
@@ -157,17 +185,13 @@ class _IdentityProvider:
                 algorithms=[key.algorithm_name],
                 audience=self._audience,
                 issuer=self._issuer,
-                options={"require": ["exp", "sub"]},
-                leeway=0,
+                options={"require": ["exp", "sub"], **_TIME_CLAIMS_OURS},
             )
-        except jwt.ExpiredSignatureError:
-            raise InvalidToken("The token has expired: sign in again.") from None
         except jwt.PyJWKClientConnectionError:
             raise InvalidToken("The identity provider's keys cannot be fetched: try again later.") from None
         except (jwt.PyJWTError, TypeError, ValueError):
             raise InvalidToken("The token is not valid.") from None
-        if int(claims["exp"]) <= int(clock.now().timestamp()):
-            raise InvalidToken("The token has expired: sign in again.")
+        _check_times(claims, clock)
         names = claims.get(self._role_claim)
         names = [names] if isinstance(names, str) else names if isinstance(names, list) else []
         role = next((self._roles[n] for n in names if isinstance(n, str) and n in self._roles), None)

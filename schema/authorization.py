@@ -24,21 +24,25 @@ from typing import Any
 import strawberry
 from graphql import (
     FieldNode,
+    FragmentSpreadNode,
     GraphQLField,
     GraphQLInterfaceType,
     GraphQLObjectType,
     GraphQLResolveInfo,
     GraphQLSchema,
+    InlineFragmentNode,
+    SelectionSetNode,
     default_field_resolver,
 )
 
-from core.ids import InvalidGlobalId, from_global_id
+from core.ids import InvalidGlobalId, from_global_id, int_key
 from policies.access import ROOT_TYPES, AccessPolicy, PolicyError, Rule
 from policies.principal import Principal, Role
 from schema.errors import ClientError, forbidden, unauthenticated
 from vault.audit import AuditEntry
 
 __all__ = [
+    "AuditUnavailable",
     "CONDITIONS",
     "Check",
     "PolicyReport",
@@ -294,9 +298,12 @@ def _subject(rule: Rule, source: Any, args: dict[str, Any]) -> str | None:
     if raw is None:
         return None
     try:
-        return from_global_id(str(raw), ref.id_type)[1]
+        key = int_key(from_global_id(str(raw), ref.id_type)[1])
     except InvalidGlobalId:
         return None  # the resolver reports the bad id; no subject, so `self` does not hold
+    # One spelling per subject ("0001" is customer 1, audited as "1"), and never free text: the
+    # append-only audit log cannot be erased, so an email typed into an id must not reach it.
+    return None if key is None else str(key)
 
 
 def _note(
@@ -311,21 +318,57 @@ def _note(
 
 
 def _operation(info: GraphQLResolveInfo) -> str:
-    """`query customer`: the operation type and the root field (not its alias) this access is under."""
+    """`query customer`: the operation type and the root field (not its alias) this access is under.
+
+    The root field is looked for in fragments too: an alias must not pass a customer look-up off
+    as another operation in the audit log.
+    """
     path = info.path
     while path.prev is not None:
         path = path.prev
-    root_key = path.key
-    name = str(root_key)
-    for selection in info.operation.selection_set.selections:
-        if isinstance(selection, FieldNode) and (selection.alias or selection.name).value == root_key:
-            name = selection.name.value
-            break
+    name = _field_name(info.operation.selection_set, str(path.key), info.fragments, set()) or str(path.key)
     return f"{info.operation.operation.value} {name}"
 
 
+def _field_name(selection_set: SelectionSetNode, key: str, fragments: dict[str, Any], seen: set[str]) -> str | None:
+    """The name of the field answered under response key `key` in `selection_set`, fragments followed."""
+    for selection in selection_set.selections:
+        if isinstance(selection, FieldNode):
+            if (selection.alias or selection.name).value == key:
+                return selection.name.value
+            continue
+        if isinstance(selection, InlineFragmentNode):
+            inner = selection.selection_set
+        elif isinstance(selection, FragmentSpreadNode) and selection.name.value not in seen:
+            seen.add(selection.name.value)
+            fragment = fragments.get(selection.name.value)
+            if fragment is None:
+                continue
+            inner = fragment.selection_set
+        else:
+            continue
+        found = _field_name(inner, key, fragments, seen)
+        if found is not None:
+            return found
+    return None
+
+
+class AuditUnavailable(ClientError):
+    """The accesses could not be recorded: the result (personal data) must not be shown either."""
+
+    def __init__(self, trace_id: str) -> None:
+        super().__init__(
+            f"This access could not be recorded in the audit log, so its result is withheld. Quote trace id {trace_id}.",
+            "AUDIT_UNAVAILABLE", traceId=trace_id,
+        )
+
+
 async def write_audit(context: Any, trace_id: str) -> None:
-    """Append the request's collected accesses to the audit log, in one transaction."""
+    """Append the request's collected accesses to the audit log, in one transaction.
+
+    Raises `AuditUnavailable` when that fails: an operator's access to a customer's data that
+    cannot be audited is not answered (a change already committed stays; the audit of it is lost).
+    """
     records = context.audit_records
     audit = context.services.audit
     if not records or audit is None:
@@ -345,4 +388,8 @@ async def write_audit(context: Any, trace_id: str) -> None:
         for (operation, type_name, subject, outcome), fields in sorted(records.items())
     ]
     records.clear()
-    await audit.append(entries)
+    try:
+        await audit.append(entries)
+    except Exception as error:
+        logger.error("audit append failed (trace %s): %s", trace_id, type(error).__name__)  # never the message
+        raise AuditUnavailable(trace_id) from None

@@ -370,8 +370,6 @@ class CartSubscription:
             async with services.broadcaster.subscribe(f"cart:{cart.id}") as messages:
                 following = cart.id
                 while True:
-                    if info.context.credentials_hold is not None and not await info.context.credentials_hold():
-                        raise unauthenticated("The token has expired: sign in again.")
                     try:
                         cart = await _load(info, cart_id)
                     except CartError:

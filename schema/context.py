@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -56,9 +55,6 @@ class Context:
     channel: Channel
     principal: Principal = ANONYMOUS
     request: Any = None
-    # A subscription asks before each event whether the credentials its connection began with
-    # still hold (an expired token streams nothing more). None: nothing outlives its request.
-    credentials_hold: Callable[[], Awaitable[bool]] | None = None
     loaders: Loaders = field(init=False)
     # audited accesses seen while executing: (operation, type, subject, outcome) -> fields
     # customers this request created: their registrant may read them (condition `created_in_request`)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 import traceback
-import traceback
 import uuid
 from collections import OrderedDict
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +27,7 @@ from graphql import (
     execute,
     parse,
     specified_rules,
+    subscribe,
     validate,
 )
 from opentelemetry import trace
@@ -163,6 +164,11 @@ class Executor:
 
     def parse_and_validate(self, query: str) -> DocumentNode:
         """The validated document for `query`, from the cache when seen before."""
+        if len(query) > self.settings.max_query_chars:  # never cached: the caches would pin it
+            raise RequestError([GraphQLError(
+                f"The document is longer than {self.settings.max_query_chars} characters.",
+                extensions={"code": "QUERY_TOO_LARGE"},
+            )])
         cached = self._documents.get(query)
         if cached is not None:
             if isinstance(cached, RequestError):
@@ -217,6 +223,39 @@ class Executor:
             raise RequestError([_with_code(e, "BAD_USER_INPUT") for e in result.errors])
         result.errors = mask_errors(result.errors)
         return result
+
+    async def subscribe(
+        self, prepared: PreparedOperation, variables: dict[str, Any] | None, context: Any
+    ) -> AsyncIterator[ExecutionResult] | ExecutionResult:
+        """The subscription's events (errors masked), or one result when it cannot start (refused, bad variables)."""
+        started = subscribe(
+            self.graphql_schema,
+            prepared.document,
+            context_value=context,
+            variable_values=variables,
+            operation_name=prepared.name,
+        )
+        if hasattr(started, "__await__"):
+            started = await started  # type: ignore[misc]
+        if isinstance(started, ExecutionResult):
+            started.errors = mask_errors(started.errors)
+            return started
+        return _masked(started)
+
+
+async def _masked(events: AsyncIterator[ExecutionResult]) -> AsyncIterator[ExecutionResult]:
+    """Each event with its errors masked; an error raised by the source stream ends it as a last event."""
+    try:
+        async for result in events:
+            result.errors = mask_errors(result.errors)
+            yield result
+    except Exception as error:
+        located = error if isinstance(error, GraphQLError) else GraphQLError(type(error).__name__, original_error=error)
+        yield ExecutionResult(data=None, errors=mask_errors([located]))
+    finally:
+        aclose = getattr(events, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 def _op_error(message: str) -> GraphQLError:

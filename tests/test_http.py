@@ -67,6 +67,20 @@ async def test_legacy_clients_get_application_json(http, accept):
     assert response.headers["content-type"].startswith("application/json")
 
 
+@pytest.mark.parametrize("accept", [f"application/json, {GRAPHQL_RESPONSE}", f"*/*;q=0.5, {GRAPHQL_RESPONSE};q=0.8"])
+async def test_the_graphql_response_media_type_is_preferred_wherever_it_is_listed(http, accept):
+    response = await http.post("/graphql", json={"query": "{ nope }"}, headers={"Accept": accept})
+    assert response.headers["content-type"].startswith(GRAPHQL_RESPONSE)
+    assert response.status_code == 400
+
+
+async def test_a_media_type_refused_with_q_0_is_not_answered(http):
+    response = await http.post("/graphql", json={"query": QUERY}, headers={"Accept": f"{GRAPHQL_RESPONSE};q=0, application/json"})
+    assert response.headers["content-type"].startswith("application/json")
+    only_refused = await http.post("/graphql", json={"query": QUERY}, headers={"Accept": "application/json;q=0"})
+    assert only_refused.status_code == 406
+
+
 async def test_a_client_that_accepts_neither_media_type_gets_406(http):
     response = await http.post("/graphql", json={"query": QUERY}, headers={"Accept": "text/csv"})
     assert response.status_code == 406

@@ -123,8 +123,9 @@ async def test_a_fragment_cycle_is_a_validation_error(gql):
     assert _codes(body) == {"GRAPHQL_VALIDATION_FAILED"}
 
 
-async def test_a_hundred_thousand_token_document_is_refused_by_the_parser(gql, settings):
-    query = "{ " + "a " * 100_000 + "}"  # 200 kB: under the body limit, far over the token limit
+async def test_a_twenty_thousand_token_document_is_refused_by_the_parser(gql, settings):
+    query = "{ " + "a " * 20_000 + "}"  # 40 kB: under the size limit, far over the token limit
+    assert len(query) < settings.max_query_chars
     body = await _refused(gql, query)
     assert _codes(body) == {"GRAPHQL_PARSE_FAILED"}
     assert str(settings.max_tokens) in body["errors"][0]["message"]
@@ -216,3 +217,14 @@ async def test_refused_documents_are_cached_within_the_bound_too(small_cache):
     for i in range(40):
         await gql.post(f"{{ nope{i} }}")
     assert runtime.executor.cached_documents == 16
+
+
+async def test_a_huge_document_is_refused_and_never_cached(small_cache, settings):
+    """Padding (comments, whitespace) costs no tokens: without a size bound, 16 cached megabyte documents pin 16 MB."""
+    runtime, gql = small_cache
+    padded = "{ channels { code } }\n" + "#" * settings.max_query_chars
+    response = await gql.post(padded, headers=STRICT)
+    assert response.status_code == 400
+    assert {e["extensions"]["code"] for e in response.json()["errors"]} == {"QUERY_TOO_LARGE"}
+    assert runtime.executor.cached_documents == 0
+    assert (await gql.post("{ channels { code } }\n" + "#" * 1000)).status_code == 200

@@ -12,8 +12,10 @@ writers first, and on SQLite `BEGIN IMMEDIATE` does.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -82,11 +84,13 @@ class AuditLog:
         """The sequence numbers given to `entries`, in order."""
         if not entries:
             return []
-        for _ in range(_ATTEMPTS):
+        for attempt in range(_ATTEMPTS):
             try:
                 return await self._append_once(entries)
             except IntegrityError:
-                continue  # another writer took the head: chain onto the new one
+                # Another writer took the head: chain onto the new one, after a random pause that
+                # grows, so that writers racing in step fall out of step instead of all retrying at once.
+                await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
         raise AuditAppendFailed("could not append to the audit log: too much contention")
 
     async def _append_once(self, entries: Sequence[AuditEntry]) -> list[int]:

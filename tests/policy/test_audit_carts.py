@@ -47,3 +47,51 @@ async def test_a_guest_cart_has_no_subject_and_leaves_no_audit_record(gql, runti
     agent = {**token_for("agent", subject="agent-9"), "X-Channel": "call-center"}
     await gql.data(ADD, {"id": cart, "v": variant}, headers=agent)
     assert await _audit(runtime) == []
+
+
+async def test_an_operators_read_that_cannot_be_audited_is_not_answered(gql, runtime, token_for, monkeypatch):
+    async def broken(*_: object, **__: object) -> None:
+        raise OSError("the audit database is down")
+
+    monkeypatch.setattr(runtime.services.audit, "append", broken)
+    agent = {**token_for("agent", subject="agent-9"), "X-Channel": "call-center"}
+    response = await gql.post('{ customer(id: "Q3VzdG9tZXI6MQ") { email } }', headers=agent)
+    assert response.status_code == 500
+    body = response.json()
+    assert "data" not in body, "personal data shown though its access could not be audited"
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "AUDIT_UNAVAILABLE" and len(error["extensions"]["traceId"]) == 32
+    assert "database is down" not in response.text
+    await gql.data("{ channels { code } }", headers=agent)  # what needs no audit still runs
+
+
+async def test_the_audit_names_the_real_operation_behind_an_alias_in_a_fragment(gql, runtime, token_for):
+    """An alias must not disguise a customer look-up as a catalog read in the audit log."""
+    agent = {**token_for("agent", subject="agent-9"), "X-Channel": "call-center"}
+    disguised = """{ ...Innocent ... on Query { locations: customer(id: "Q3VzdG9tZXI6MQ") { id } } }
+        fragment Innocent on Query { channels: customer(id: "Q3VzdG9tZXI6MQ") { email } }"""
+    await gql.data(disguised, headers=agent)
+    assert {r.operation for r in await _audit(runtime)} == {"query customer"}
+
+
+async def test_whatever_an_operator_puts_in_an_id_never_reaches_the_append_only_audit_log(gql, runtime, token_for):
+    """The log cannot be erased, so no PII may enter it, and a long key must not fail the append on PostgreSQL."""
+    from core.ids import to_global_id
+
+    agent = {**token_for("agent", subject="agent-9"), "X-Channel": "call-center"}
+    for key in ("jan.kowalski@example.com", "9" * 200):
+        body = await gql.execute("query($id: ID!) { customer(id: $id) { email } }",
+                                 {"id": to_global_id("Customer", key)}, headers=agent)
+        assert body["data"] == {"customer": None}
+        assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"]
+    assert await _audit(runtime) == []
+
+
+async def test_another_spelling_of_a_customers_id_is_audited_under_their_key(gql, runtime, token_for):
+    """`Customer:0001` reads customer 1: the record must say "1", or a search of their accesses misses it."""
+    from core.ids import to_global_id
+
+    agent = {**token_for("agent", subject="agent-9"), "X-Channel": "call-center"}
+    await gql.data("query($id: ID!) { customer(id: $id) { email } }", {"id": to_global_id("Customer", "0001")},
+                   headers=agent)
+    assert {r.subject for r in await _audit(runtime)} == {"1"}

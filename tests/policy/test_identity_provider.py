@@ -5,6 +5,9 @@ The IdP is played by locally generated RSA and EC keys and a JWKS served over HT
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import threading
 import time
@@ -14,6 +17,7 @@ from typing import Any
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
@@ -69,11 +73,12 @@ def settings(settings: Settings, jwks_url: str) -> Settings:
     return settings.replace(jwt_jwks_url=jwks_url, jwt_jwks_issuer=ISSUER)
 
 
-def _idp_token(key: Any = RSA_KEY, algorithm: str = "RS256", kid: str = "rsa-1", **claims: Any) -> str:
+def _idp_token(key: Any = RSA_KEY, algorithm: str = "RS256", kid: str | None = "rsa-1", **claims: Any) -> str:
     now = int(time.time())
     body = {"sub": "u-77", "iss": ISSUER, "aud": "omnigate", "iat": now, "exp": now + 600, "roles": ["omnigate-agent"]}
     body.update(claims)
-    return jwt.encode({k: v for k, v in body.items() if v is not None}, key, algorithm=algorithm, headers={"kid": kid})
+    return jwt.encode({k: v for k, v in body.items() if v is not None}, key, algorithm=algorithm,
+                      headers={"kid": kid} if kid is not None else None)
 
 
 def test_an_rs256_token_from_the_identity_provider_maps_to_our_role(runtime: Runtime) -> None:
@@ -91,7 +96,37 @@ def test_staff_from_the_identity_provider_carry_their_store(runtime: Runtime) ->
 
 
 def test_a_role_claim_given_as_a_single_string_is_mapped(runtime: Runtime) -> None:
-    assert runtime.tokens.verify(_idp_token(roles="customer")).role is Role.CUSTOMER
+    assert runtime.tokens.verify(_idp_token(roles="customer", sub="77")) == Principal(Role.CUSTOMER, subject="77")
+
+
+def test_an_identity_provider_customer_must_be_named_by_their_customer_key(runtime: Runtime) -> None:
+    with pytest.raises(InvalidToken, match="customer"):
+        runtime.tokens.verify(_idp_token(roles="customer", sub="u-77"))
+
+
+def _public_pem() -> bytes:
+    return RSA_KEY.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def _hs256_with(secret: bytes, **headers: Any) -> str:
+    """The `alg` confusion attack: HS256 "signed" with the IdP's public key, which anyone has.
+
+    Signed by hand: PyJWT refuses a PEM as an HMAC key, an attacker's tool does not.
+    """
+    now = int(time.time())
+    claims = {"sub": "u-77", "iss": ISSUER, "aud": "omnigate", "iat": now, "exp": now + 600, "role": "admin",
+              "roles": ["omnigate-admin"]}
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    signing_input = f"{b64(json.dumps({'alg': 'HS256', 'typ': 'JWT', **headers}).encode())}.{b64(json.dumps(claims).encode())}"
+    return f"{signing_input}.{b64(hmac.new(secret, signing_input.encode(), hashlib.sha256).digest())}"
+
+
+@pytest.mark.parametrize("headers", [{}, {"kid": "rsa-1"}], ids=["no kid", "the RSA key's kid"])
+def test_an_hs256_token_signed_with_the_identity_providers_public_key_is_refused(runtime: Runtime, headers) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(InvalidToken, match="not valid"):
+        runtime.tokens.verify(_hs256_with(_public_pem(), **headers))
 
 
 @pytest.mark.parametrize(
@@ -105,10 +140,15 @@ def test_a_role_claim_given_as_a_single_string_is_mapped(runtime: Runtime) -> No
         (lambda: _idp_token(exp=int(time.time()) - 5), "expired"),
         (lambda: _idp_token(rsa.generate_private_key(public_exponent=65537, key_size=2048)), "not valid"),
         (lambda: _idp_token(kid="rsa-unknown"), "not valid"),
+        (lambda: _idp_token(kid="../../etc/passwd"), "not valid"),
+        (lambda: _idp_token(kid=None), "not valid"),
+        (lambda: _idp_token(nbf=int(time.time()) + 600), "not valid yet"),
+        (lambda: _idp_token(exp=None), "not valid"),
         (lambda: _idp_token(EC_KEY, "ES256", "rsa-1"), "not valid"),
     ],
     ids=["unmapped role", "no role", "staff without store", "wrong issuer", "wrong audience", "expired",
-         "key not in the JWKS", "unknown kid", "key of another type"],
+         "key not in the JWKS", "unknown kid", "a path as kid", "no kid", "not before later", "no expiry",
+         "key of another type"],
 )
 def test_an_untrustworthy_identity_provider_token_is_refused(runtime: Runtime, token: Any, why: str) -> None:
     with pytest.raises(InvalidToken, match=why):

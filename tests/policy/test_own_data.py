@@ -1,8 +1,9 @@
 """Own data only, staff at their store, the DPO's requests, and the audit trail they leave.
 
-Customers and orders are not on this branch yet, so a tiny test-only schema stands in for
-them: strawberry types guarded by the same enforcement (`schema.authorization.authorize`)
-and served by the real app, so requests pass the real HTTP, auth and audit path.
+Orders and data-subject requests are not in the schema yet, so a tiny test-only schema (its own
+customers and orders) stands in: strawberry types guarded by the same enforcement
+(`schema.authorization.authorize`) and served by the real app, so requests pass the real HTTP,
+auth and audit path. The real schema's matrix is tests/test_authorization_matrix.py.
 """
 
 from __future__ import annotations

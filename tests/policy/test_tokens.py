@@ -114,3 +114,40 @@ async def test_an_rs256_token_is_refused_when_no_identity_provider_is_configured
 async def test_a_wrong_authorization_scheme_is_refused(gql, settings: Settings) -> None:  # type: ignore[no-untyped-def]
     response = await gql.post(QUERY, headers={"Authorization": f"Basic {_signed(settings)}"})
     assert response.status_code == 401
+
+
+async def test_a_token_not_valid_yet_is_refused(gql, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+    body = await _refused(gql, _signed(settings, nbf=int(time.time()) + 600))
+    assert "not valid" in body["errors"][0]["message"]
+
+
+async def test_a_token_issued_in_the_future_is_refused(gql, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+    await _refused(gql, _signed(settings, iat=int(time.time()) + 600, exp=int(time.time()) + 1200))
+
+
+@pytest.mark.parametrize("exp", ["soon", True, None], ids=["a string", "a boolean", "missing"])
+async def test_a_token_without_a_numeric_expiry_is_refused(gql, settings: Settings, exp: Any) -> None:  # type: ignore[no-untyped-def]
+    claims = {**_claims(settings), "exp": exp}
+    await _refused(gql, jwt.encode({k: v for k, v in claims.items() if v is not None}, settings.jwt_secret, algorithm="HS256"))
+
+
+async def test_tokens_are_checked_against_the_gateways_clock(gql, token_for, clock: FrozenClock) -> None:  # type: ignore[no-untyped-def]
+    clock.advance(timedelta(hours=2))  # the gateway's time, not the wall clock's, decides
+    await gql.data(QUERY, headers=token_for("agent", ttl=600))
+
+
+async def test_a_huge_token_is_refused_unread(gql, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+    await _refused(gql, _signed(settings, pad="x" * 20_000))
+
+
+@pytest.mark.parametrize("subject", ["abc", "0001", "1.0", "99999999999", "-1", "None"])
+async def test_a_customer_token_must_name_a_customer_key(gql, settings: Settings, subject: str) -> None:  # type: ignore[no-untyped-def]
+    """`0001` would act as customer 1 in some resolvers and not match `self` in others: refused outright."""
+    body = await _refused(gql, _signed(settings, role="customer", sub=subject))
+    assert "customer" in body["errors"][0]["message"]
+
+
+async def test_an_operator_whose_subject_the_audit_log_cannot_hold_is_refused(gql, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+    """The audit names the actor in 100 characters: PostgreSQL would refuse the record (SQLite would not)."""
+    await _refused(gql, _signed(settings, sub="a" * 101))
+    await gql.data(QUERY, headers={"Authorization": f"Bearer {_signed(settings, sub='a' * 100)}"})

@@ -1,0 +1,196 @@
+"""The WebSocket half of /graphql keeps every rule of the HTTP half: limits, introspection, audit."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any
+
+import uvicorn
+from sqlalchemy import select
+from websockets.asyncio.client import ClientConnection, connect
+
+from core.settings import Settings
+from gateway.app import create_app
+from gateway.runtime import build_runtime
+from tests.test_authorization_matrix import ROLES, world  # noqa: F401 (`world` is a fixture)
+from vault.audit_models import AuditRecord
+
+PORTS = range(18300, 18400)
+GUARD = 15  # seconds: only so that a broken server fails the test instead of hanging it
+CREATE = "mutation { cartCreate { cart { id } } }"
+VARIANT = "{ products(first: 1) { edges { node { variants { id } } } } }"
+ADD = """mutation($id: ID!, $v: ID!) { cartLinesAdd(cartId: $id, lines: [{variantId: $v, quantity: 1}]) {
+    cart { version } } }"""
+SUBSCRIBE = "subscription($id: ID!) { cartUpdated(cartId: $id) { id version } }"
+
+
+def _free_port() -> int:
+    for port in PORTS:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 18300-18399")
+
+
+@asynccontextmanager
+async def _serving(runtime: Any) -> AsyncIterator[int]:
+    port = _free_port()
+    app = create_app(runtime.settings, runtime=runtime)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        await task
+
+
+@asynccontextmanager
+async def _socket(port: int, init: dict[str, str]) -> AsyncIterator[ClientConnection]:
+    async with connect(f"ws://127.0.0.1:{port}/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+        await ws.send(json.dumps({"type": "connection_init", "payload": init}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), GUARD))["type"] == "connection_ack"
+        yield ws
+
+
+async def _send(ws: ClientConnection, query: str, variables: dict[str, Any] | None = None, id: str = "1") -> None:
+    await ws.send(json.dumps({"id": id, "type": "subscribe", "payload": {"query": query, "variables": variables}}))
+
+
+async def _next(ws: ClientConnection) -> dict[str, Any]:
+    return json.loads(await asyncio.wait_for(ws.recv(), GUARD))
+
+
+async def _audit(runtime: Any) -> list[AuditRecord]:
+    async with runtime.services.sessions() as session:
+        return list((await session.scalars(select(AuditRecord).order_by(AuditRecord.seq))).all())
+
+
+async def _refusal(settings: Settings, clock: Any, query: str) -> set[str]:
+    """The error codes a gateway with `settings` answers `query` with over WebSocket."""
+    runtime = build_runtime(settings, clock)
+    try:
+        async with _serving(runtime) as port, _socket(port, {}) as ws:
+            await _send(ws, query)
+            message = await _next(ws)
+    finally:
+        await runtime.aclose()
+    assert message["type"] == "error", message
+    return {e["extensions"]["code"] for e in message["payload"]}
+
+
+async def test_introspection_disabled_over_http_is_disabled_over_websocket_too(settings: Settings, clock):
+    query = "{ __schema { types { name } } }"
+    assert await _refusal(settings.replace(introspection=False), clock, query) == {"GRAPHQL_VALIDATION_FAILED"}
+
+
+async def test_the_depth_limit_holds_over_websocket(settings: Settings, clock):
+    query = "{ products(first: 1) { edges { node { variants { sku } } } } }"
+    assert await _refusal(settings.replace(max_query_depth=2), clock, query) == {"QUERY_TOO_DEEP"}
+
+
+async def test_an_agent_reading_a_customer_over_websocket_is_audited(runtime, token_for):
+    agent = {**token_for("agent", subject="agent-ws"), "X-Channel": "call-center"}
+    async with _serving(runtime) as port, _socket(port, agent) as ws:
+        await _send(ws, 'query { customer(id: "Q3VzdG9tZXI6MQ") { id email } }')
+        message = await _next(ws)
+        assert message["type"] == "next" and message["payload"]["data"]["customer"]["email"], message
+        assert (await _next(ws))["type"] == "complete"
+    records = await _audit(runtime)
+    assert {(r.actor, r.operation, r.subject, r.outcome) for r in records} == {
+        ("agent-ws", "query customer", "1", "allowed")
+    }
+    assert "Customer.email" in " ".join(r.fields for r in records)
+
+
+async def test_an_agent_following_a_customers_cart_is_audited(gql, runtime, token_for):
+    cart = (await gql.data(CREATE, headers=token_for("customer", subject="1")))["cartCreate"]["cart"]["id"]
+    agent = {**token_for("agent", subject="agent-ws"), "X-Channel": "call-center"}
+    async with _serving(runtime) as port, _socket(port, agent) as ws:
+        await _send(ws, SUBSCRIBE, {"id": cart})
+        assert (await _next(ws))["payload"]["data"]["cartUpdated"]["id"] == cart
+    records = await _audit(runtime)
+    assert {(r.actor, r.operation, r.subject, r.outcome) for r in records} == {
+        ("agent-ws", "subscription cartUpdated", "1", "allowed")
+    }
+
+
+async def test_a_subscription_ends_when_its_token_expires(gql, runtime, token_for, clock):
+    owner = token_for("customer", subject="1", ttl=60)
+    cart = (await gql.data(CREATE, headers=owner))["cartCreate"]["cart"]["id"]
+    async with _serving(runtime) as port, _socket(port, owner) as ws:
+        await _send(ws, SUBSCRIBE, {"id": cart})
+        assert (await _next(ws))["type"] == "next"
+        clock.advance(timedelta(seconds=61))
+        variant = (await gql.data(VARIANT))["products"]["edges"][0]["node"]["variants"][0]["id"]
+        changed = await gql.data(ADD, {"id": cart, "v": variant}, headers=token_for("agent", subject="agent-ws"))
+        assert changed["cartLinesAdd"]["cart"]["version"] == 2
+        message = await _next(ws)
+        assert message["type"] == "next" and message["payload"]["data"] is None, message
+        assert [e["extensions"]["code"] for e in message["payload"]["errors"]] == ["UNAUTHENTICATED"]
+        assert (await _next(ws))["type"] == "complete"
+
+
+async def test_an_operators_read_that_cannot_be_audited_is_withheld_over_websocket(runtime, token_for, monkeypatch):
+    async def broken(*_: object, **__: object) -> None:
+        raise OSError("the audit database is down")
+
+    monkeypatch.setattr(runtime.services.audit, "append", broken)
+    agent = {**token_for("agent", subject="agent-ws"), "X-Channel": "call-center"}
+    async with _serving(runtime) as port, _socket(port, agent) as ws:
+        await _send(ws, 'query { customer(id: "Q3VzdG9tZXI6MQ") { id email } }')
+        message = await _next(ws)
+    assert message["type"] == "error", message
+    assert [e["extensions"]["code"] for e in message["payload"]] == ["AUDIT_UNAVAILABLE"]
+
+
+async def test_an_anonymous_subscriber_to_a_customers_cart_is_told_to_sign_in(gql, runtime, token_for):
+    cart = (await gql.data(CREATE, headers=token_for("customer", subject="1")))["cartCreate"]["cart"]["id"]
+    async with _serving(runtime) as port, _socket(port, {}) as ws:
+        await _send(ws, SUBSCRIBE, {"id": cart})
+        message = await _next(ws)
+    assert message["payload"].get("data") is None
+    assert [e["extensions"]["code"] for e in message["payload"]["errors"]] == ["UNAUTHENTICATED"]  # as over HTTP
+
+
+async def test_each_role_may_or_may_not_follow_a_customers_cart(runtime, world) -> None:  # type: ignore[no-untyped-def]
+    """The cart rules of the HTTP matrix hold for `cartUpdated`, online and at the till."""
+    expected = {"online": {"customer_a", "agent"}, "store": {"customer_a", "staff_waw", "staff_krk", "agent"}}
+    wrong = []
+    async with _serving(runtime) as port:
+        for channel, allowed in expected.items():
+            for role in ROLES:
+                init = {**world.headers[role], "X-Channel": "web" if channel == "online" else "store"}
+                async with _socket(port, init) as ws:
+                    await _send(ws, SUBSCRIBE, {"id": world.extra["cart_a"]})
+                    payload = (await _next(ws))["payload"]
+                data = payload.get("data") or {}
+                if role in allowed and not (data.get("cartUpdated") and not payload.get("errors")):
+                    wrong.append(f"{role} {channel}: refused {payload}")
+                denial = "UNAUTHENTICATED" if role == "anonymous" else "FORBIDDEN"
+                if role not in allowed and (data.get("cartUpdated") or
+                                            [e["extensions"]["code"] for e in payload.get("errors", [])] != [denial]):
+                    wrong.append(f"{role} {channel}: {payload}")
+    assert not wrong, "\n".join(wrong)
+
+
+async def test_a_malformed_operation_over_websocket_is_a_clear_error(runtime) -> None:  # type: ignore[no-untyped-def]
+    malformed = [{"query": 5}, {"query": ""}, {"query": "{ channels { code } }", "variables": "first=1"},
+                 {"query": "{ channels { code } }", "operationName": 7}]
+    async with _serving(runtime) as port:
+        for payload in malformed:
+            async with _socket(port, {}) as ws:
+                await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
+                message = await _next(ws)
+            assert message["type"] == "error", (payload, message)
+            assert [e["extensions"]["code"] for e in message["payload"]] == ["BAD_REQUEST"], (payload, message)
