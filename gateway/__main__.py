@@ -99,7 +99,7 @@ def _mint(settings: Settings, args: argparse.Namespace) -> str:
     from datetime import timedelta
 
     from core.clock import SystemClock
-    from core.ids import from_global_id
+    from core.ids import InvalidGlobalId, from_global_id, int_key
     from gateway.tokens import TokenService
     from policies.principal import Principal, Role
 
@@ -107,7 +107,15 @@ def _mint(settings: Settings, args: argparse.Namespace) -> str:
     if role is Role.CUSTOMER:
         if not args.customer:
             raise SystemExit("--role customer needs --customer ID")
-        subject = from_global_id(args.customer, "Customer")[1] if not args.customer.isdigit() else args.customer
+        try:
+            raw = args.customer if args.customer.isascii() and args.customer.isdigit() else from_global_id(
+                args.customer, "Customer")[1]
+        except InvalidGlobalId:
+            raw = ""
+        key = int_key(raw)
+        if key is None:
+            raise SystemExit("--customer takes a Customer ID (global or its number)")
+        subject = str(key)  # one spelling: "0001" and "1" are the same customer
     else:
         subject = args.subject or role.value
     if role is Role.STAFF and not args.location:

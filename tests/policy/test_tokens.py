@@ -151,3 +151,21 @@ async def test_an_operator_whose_subject_the_audit_log_cannot_hold_is_refused(gq
     """The audit names the actor in 100 characters: PostgreSQL would refuse the record (SQLite would not)."""
     await _refused(gql, _signed(settings, sub="a" * 101))
     await gql.data(QUERY, headers={"Authorization": f"Bearer {_signed(settings, sub='a' * 100)}"})
+
+
+async def test_the_token_command_mints_a_customer_token_the_gateway_accepts(gql, settings, monkeypatch, capsys):
+    import pytest as _pytest
+
+    from core.ids import to_global_id
+    from gateway.__main__ import main
+
+    monkeypatch.setenv("OMNIGATE_JWT_SECRET", settings.jwt_secret)
+    seen = set()
+    for spelling in ("1", "0001", to_global_id("Customer", 1)):
+        assert main(["token", "--role", "customer", "--customer", spelling]) == 0
+        token = capsys.readouterr().out.strip()
+        me = await gql.data("{ me { id email } }", headers={"Authorization": f"Bearer {token}"})
+        seen.add((me["me"]["id"], me["me"]["email"]))
+    assert seen == {(to_global_id("Customer", 1), "demo@example.com")}
+    with _pytest.raises(SystemExit):
+        main(["token", "--role", "customer", "--customer", "abc"])
