@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -15,44 +14,15 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 
 from core.ids import from_global_id
-from gateway.app import create_app
+from tests.live_server import free_port, serving
 from tests.cart.gql_docs import ADD, CART_FIELDS, CREATE, line, mutate, quantities, variants
 
 SUBSCRIBE = f"subscription($id: ID!) {{ cartUpdated(cartId: $id) {{ {CART_FIELDS} }} }}"
-PORTS = range(18400, 18500)
 GUARD = 15  # seconds: only so that a broken server fails the test instead of hanging it
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    for port in PORTS:
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 18400-18499")
-
-
-@asynccontextmanager
-async def serving(runtime: Any) -> AsyncIterator[int]:
-    """The app on a real uvicorn server in this event loop."""
-    port = free_port()
-    app = create_app(runtime.settings, runtime=runtime)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
-    try:
-        yield port
-    finally:
-        server.should_exit = True
-        await task
 
 
 @asynccontextmanager

@@ -4,55 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
-import uvicorn
 from sqlalchemy import select
 from websockets.asyncio.client import ClientConnection, connect
 
 from core.settings import Settings
-from gateway.app import create_app
 from gateway.runtime import build_runtime
+from tests.live_server import serving
 from tests.test_authorization_matrix import ROLES, world  # noqa: F401 (`world` is a fixture)
 from vault.audit_models import AuditRecord
 
-PORTS = range(18300, 18400)
 GUARD = 15  # seconds: only so that a broken server fails the test instead of hanging it
 CREATE = "mutation { cartCreate { cart { id } } }"
 VARIANT = "{ products(first: 1) { edges { node { variants { id } } } } }"
 ADD = """mutation($id: ID!, $v: ID!) { cartLinesAdd(cartId: $id, lines: [{variantId: $v, quantity: 1}]) {
     cart { version } } }"""
 SUBSCRIBE = "subscription($id: ID!) { cartUpdated(cartId: $id) { id version } }"
-
-
-def _free_port() -> int:
-    for port in PORTS:
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 18300-18399")
-
-
-@asynccontextmanager
-async def _serving(runtime: Any) -> AsyncIterator[int]:
-    port = _free_port()
-    app = create_app(runtime.settings, runtime=runtime)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
-    try:
-        yield port
-    finally:
-        server.should_exit = True
-        await task
 
 
 @asynccontextmanager
@@ -80,7 +51,7 @@ async def _refusal(settings: Settings, clock: Any, query: str) -> set[str]:
     """The error codes a gateway with `settings` answers `query` with over WebSocket."""
     runtime = build_runtime(settings, clock)
     try:
-        async with _serving(runtime) as port, _socket(port, {}) as ws:
+        async with serving(runtime) as port, _socket(port, {}) as ws:
             await _send(ws, query)
             message = await _next(ws)
     finally:
@@ -101,7 +72,7 @@ async def test_the_depth_limit_holds_over_websocket(settings: Settings, clock):
 
 async def test_an_agent_reading_a_customer_over_websocket_is_audited(runtime, token_for):
     agent = {**token_for("agent", subject="agent-ws"), "X-Channel": "call-center"}
-    async with _serving(runtime) as port, _socket(port, agent) as ws:
+    async with serving(runtime) as port, _socket(port, agent) as ws:
         await _send(ws, 'query { customer(id: "Q3VzdG9tZXI6MQ") { id email } }')
         message = await _next(ws)
         assert message["type"] == "next" and message["payload"]["data"]["customer"]["email"], message
@@ -116,7 +87,7 @@ async def test_an_agent_reading_a_customer_over_websocket_is_audited(runtime, to
 async def test_an_agent_following_a_customers_cart_is_audited(gql, runtime, token_for):
     cart = (await gql.data(CREATE, headers=token_for("customer", subject="1")))["cartCreate"]["cart"]["id"]
     agent = {**token_for("agent", subject="agent-ws"), "X-Channel": "call-center"}
-    async with _serving(runtime) as port, _socket(port, agent) as ws:
+    async with serving(runtime) as port, _socket(port, agent) as ws:
         await _send(ws, SUBSCRIBE, {"id": cart})
         assert (await _next(ws))["payload"]["data"]["cartUpdated"]["id"] == cart
     records = await _audit(runtime)
@@ -128,7 +99,7 @@ async def test_an_agent_following_a_customers_cart_is_audited(gql, runtime, toke
 async def test_a_subscription_ends_when_its_token_expires(gql, runtime, token_for, clock):
     owner = token_for("customer", subject="1", ttl=60)
     cart = (await gql.data(CREATE, headers=owner))["cartCreate"]["cart"]["id"]
-    async with _serving(runtime) as port, _socket(port, owner) as ws:
+    async with serving(runtime) as port, _socket(port, owner) as ws:
         await _send(ws, SUBSCRIBE, {"id": cart})
         assert (await _next(ws))["type"] == "next"
         clock.advance(timedelta(seconds=61))
@@ -147,7 +118,7 @@ async def test_an_operators_read_that_cannot_be_audited_is_withheld_over_websock
 
     monkeypatch.setattr(runtime.services.audit, "append", broken)
     agent = {**token_for("agent", subject="agent-ws"), "X-Channel": "call-center"}
-    async with _serving(runtime) as port, _socket(port, agent) as ws:
+    async with serving(runtime) as port, _socket(port, agent) as ws:
         await _send(ws, 'query { customer(id: "Q3VzdG9tZXI6MQ") { id email } }')
         message = await _next(ws)
     assert message["type"] == "error", message
@@ -156,7 +127,7 @@ async def test_an_operators_read_that_cannot_be_audited_is_withheld_over_websock
 
 async def test_an_anonymous_subscriber_to_a_customers_cart_is_told_to_sign_in(gql, runtime, token_for):
     cart = (await gql.data(CREATE, headers=token_for("customer", subject="1")))["cartCreate"]["cart"]["id"]
-    async with _serving(runtime) as port, _socket(port, {}) as ws:
+    async with serving(runtime) as port, _socket(port, {}) as ws:
         await _send(ws, SUBSCRIBE, {"id": cart})
         message = await _next(ws)
     assert message["payload"].get("data") is None
@@ -167,7 +138,7 @@ async def test_each_role_may_or_may_not_follow_a_customers_cart(runtime, world) 
     """The cart rules of the HTTP matrix hold for `cartUpdated`, online and at the till."""
     expected = {"online": {"customer_a", "agent"}, "store": {"customer_a", "staff_waw", "staff_krk", "agent"}}
     wrong = []
-    async with _serving(runtime) as port:
+    async with serving(runtime) as port:
         for channel, allowed in expected.items():
             for role in ROLES:
                 init = {**world.headers[role], "X-Channel": "web" if channel == "online" else "store"}
@@ -187,7 +158,7 @@ async def test_each_role_may_or_may_not_follow_a_customers_cart(runtime, world) 
 async def test_a_malformed_operation_over_websocket_is_a_clear_error(runtime) -> None:  # type: ignore[no-untyped-def]
     malformed = [{"query": 5}, {"query": ""}, {"query": "{ channels { code } }", "variables": "first=1"},
                  {"query": "{ channels { code } }", "operationName": 7}]
-    async with _serving(runtime) as port:
+    async with serving(runtime) as port:
         for payload in malformed:
             async with _socket(port, {}) as ws:
                 await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
