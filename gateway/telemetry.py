@@ -131,6 +131,8 @@ class Telemetry:
         )
 
     def instrument_engine(self, engine: AsyncEngine) -> None:
+        if self.provider.sampler is ALWAYS_OFF:
+            return  # nothing would be recorded: statement hooks would be pure cost on every query
         _instrument_engine(engine, self.provider)
 
     def instrument_schema(self, schema: GraphQLSchema) -> None:

@@ -296,6 +296,17 @@ async def test_without_an_exporter_nothing_is_recorded_but_masked_errors_still_c
     assert body["errors"][0]["extensions"]["traceId"] == "0af7651916cd43dd8448eb211c80319c"
 
 
+def _statement_hooks(runtime: Runtime) -> int:
+    return len(runtime.services.engine.sync_engine.dispatch.before_cursor_execute)
+
+
+async def test_statements_are_traced_only_when_something_records_them(runtime, traced_runtime):
+    # No exporter configured (the default): a statement hook would record nothing, so there is none.
+    assert _statement_hooks(runtime) == 0
+    # With a recording provider every statement gets its span (see the SQL span tests above).
+    assert _statement_hooks(traced_runtime[0]) > 0
+
+
 async def test_signing_up_and_in_leaves_no_personal_data_in_any_span(traced_resolvers, exporter):
     """Email, password, names and phone travel as variables and as results: none reaches a span."""
     helpers = pytest.importorskip("tests.customers.helpers", reason="needs the customers branch (the vault)")
