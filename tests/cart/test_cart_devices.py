@@ -275,25 +275,15 @@ async def test_two_devices_attaching_the_same_guest_cart_at_once_both_get_the_cu
     assert quantities(final) == {v[0]["sku"]: 1, v[1]["sku"]: 1}
 
 
-async def test_attach_while_another_device_creates_the_customers_first_cart_merges_into_it(
-    gql, token_for, runtime, clock, settings, monkeypatch
-):
-    """PostgreSQL: the customer had no cart when attach looked, the phone made one before attach wrote.
-
-    (On SQLite the attach holds the write lock from its first read, so the phone waits its turn.)
-    """
+def _phone_creates_the_first_cart_right_after_the_look(monkeypatch, runtime, clock, variant_key: int) -> None:  # type: ignore[no-untyped-def]
+    """Another device makes the customer's first cart between a service's locked look and its write."""
     from commerce.cart import service
     from commerce.cart.service import CartRules, LineAdd
 
-    if settings.database_url.startswith("sqlite"):
-        pytest.skip("SQLite writers take turns from their first read")
-    v = await variants(gql, min_available=2)
-    guest = (await mutate(gql, CREATE, {"lines": [line(v[1])]}))["cart"]
-    variant_key = int(from_global_id(v[0]["id"], "ProductVariant")[1])
     engine, rules = runtime.services.engine, CartRules.of(runtime.settings)
     looked = service._active_of
 
-    async def phone_creates_a_cart_right_after(conn, customer_key, *, lock=False):
+    async def phone_creates_a_cart_right_after(conn, customer_key, *, lock=False):  # type: ignore[no-untyped-def]
         found = await looked(conn, customer_key, lock=lock)
         if lock and found is None:
             monkeypatch.setattr(service, "_active_of", looked)
@@ -302,6 +292,21 @@ async def test_attach_while_another_device_creates_the_customers_first_cart_merg
         return found
 
     monkeypatch.setattr(service, "_active_of", phone_creates_a_cart_right_after)
+
+
+async def test_attach_while_another_device_creates_the_customers_first_cart_merges_into_it(
+    gql, token_for, runtime, clock, settings, monkeypatch
+):
+    """PostgreSQL: the customer had no cart when attach looked, the phone made one before attach wrote.
+
+    (On SQLite the attach holds the write lock from its first read, so the phone waits its turn.)
+    """
+    if settings.database_url.startswith("sqlite"):
+        pytest.skip("SQLite writers take turns from their first read")
+    v = await variants(gql, min_available=2)
+    guest = (await mutate(gql, CREATE, {"lines": [line(v[1])]}))["cart"]
+    variant_key = int(from_global_id(v[0]["id"], "ProductVariant")[1])
+    _phone_creates_the_first_cart_right_after_the_look(monkeypatch, runtime, clock, variant_key)
     web = device(token_for, "web", "31")
     attached = await mutate(gql, ATTACH, {"cartId": guest["id"]}, web)
     assert attached["userErrors"] == []
@@ -367,27 +372,15 @@ async def test_a_cart_made_by_another_device_between_cart_creates_read_and_write
     gql, token_for, runtime, clock, settings, monkeypatch
 ):
     """PostgreSQL, deterministically: the unique index refuses the second active cart and cartCreate retries."""
-    from commerce.cart import service
-    from commerce.cart.service import CartRules, LineAdd
-
     if settings.database_url.startswith("sqlite"):
         pytest.skip("SQLite writers take turns from their first read")
     v = await variants(gql, min_available=2)
     variant_key = int(from_global_id(v[0]["id"], "ProductVariant")[1])
-    engine, rules = runtime.services.engine, CartRules.of(runtime.settings)
-    looked = service._active_of
-
-    async def phone_creates_a_cart_right_after(conn, customer_key, *, lock=False):
-        found = await looked(conn, customer_key, lock=lock)
-        if lock and found is None:
-            monkeypatch.setattr(service, "_active_of", looked)
-            await service.create_cart(engine, customer_key=customer_key, lines=[LineAdd(variant_key, 1)],
-                                      now=clock.now(), rules=rules)
-        return found
-
-    monkeypatch.setattr(service, "_active_of", phone_creates_a_cart_right_after)
+    _phone_creates_the_first_cart_right_after_the_look(monkeypatch, runtime, clock, variant_key)
     web = device(token_for, "web", "81")
     created = await mutate(gql, CREATE, {"lines": [line(v[1])]}, web)
     assert created["userErrors"] == []
     assert quantities(created["cart"]) == {v[0]["sku"]: 1, v[1]["sku"]: 1}
-    assert len(await service.carts_of_customer(engine, 81)) == 1
+    from commerce.cart.service import carts_of_customer
+
+    assert len(await carts_of_customer(runtime.services.engine, 81)) == 1
