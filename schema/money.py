@@ -6,8 +6,6 @@ from decimal import Decimal
 
 import strawberry
 
-from commerce.pricing.money import Money as DomainMoney
-
 __all__ = ["Money"]
 
 
@@ -15,7 +13,3 @@ __all__ = ["Money"]
 class Money:
     amount: Decimal
     currency: str
-
-    @classmethod
-    def of(cls, money: DomainMoney) -> Money:
-        return cls(amount=money.amount, currency=money.currency)

@@ -175,11 +175,6 @@ class Vault:
                     raise DecryptionFailed("a data key does not open: wrong KEK or retired version") from None
         return found
 
-    async def is_erased(self, subject: str) -> bool:
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(select(Subject.erased_at).where(Subject.id == subject))).first()
-        return row is None or row[0] is not None
-
     # ---------------------------------------------------------------- erasure
     async def shred(self, conn: AsyncConnection, subject: str) -> bool:
         """Destroy the subject's data keys and blind indexes: every copy of its data becomes unreadable."""
@@ -201,12 +196,6 @@ class Vault:
             await conn.execute(insert(Lookup).values(subject_id=subject, kind=kind, digest=digest, is_unique=unique))
         except IntegrityError:  # the unit of work is aborted: the caller reports and rolls back
             raise DuplicateLookup(kind) from None
-
-    async def replace_lookup(self, conn: AsyncConnection, subject: str, kind: str, value: str | None, *,
-                             unique: bool) -> None:
-        await conn.execute(delete(Lookup).where(Lookup.subject_id == subject, Lookup.kind == kind))
-        if value is not None:
-            await self.add_lookup(conn, subject, kind, value, unique=unique)
 
     async def lookup(self, kind: str, value: str, conn: AsyncConnection | None = None) -> list[str]:
         stmt = select(Lookup.subject_id).where(Lookup.kind == kind, Lookup.digest == self.blind_index(kind, value))
