@@ -8,10 +8,17 @@ import os
 from alembic import context
 from sqlalchemy.engine import Connection
 
+# Every bounded context that owns tables, so autogenerate sees all of them (one line each).
+import commerce.cart.models  # noqa: F401
+import commerce.catalog.models  # noqa: F401
+import commerce.customers.models  # noqa: F401
+import commerce.inventory.models  # noqa: F401
+import commerce.pricing.models  # noqa: F401
+import commerce.pricing.promotion_models  # noqa: F401
+import vault.audit_models  # noqa: F401
+import vault.models  # noqa: F401
 from core.db import Base, create_engine
-from core.models import import_all_models
 
-import_all_models()
 target_metadata = Base.metadata
 config = context.config
 
