@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-postgres bench clean
+.PHONY: run test test-postgres lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,12 @@ test: $(STAMP)
 ## The suite on the local PostgreSQL.
 test-postgres: $(STAMP)
 	OMNIGATE_TEST_DATABASE_URL=postgresql+asyncpg://postgres@127.0.0.1:5432/test $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## Lint and types: ruff (rules in pyproject.toml) and mypy (strict for core, vault, policies, commerce).
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy core vault policies commerce gateway schema migrations tests bench
 
 ## Benchmarks (print their figures; see bench/README.md).
 bench: $(STAMP)

@@ -40,14 +40,29 @@ VARIANTS = "{ products(first: 100) { edges { node { variants { id quantityAvaila
 
 
 def start_server(database_url: str, port: int, workdir: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "OMNIGATE_DATABASE_URL": database_url, "OMNIGATE_PORT": str(port),
-           "OMNIGATE_JWT_SECRET": SECRET, "OMNIGATE_KEK_FILE": str(workdir / "kek.json"),
-           "OMNIGATE_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "OMNIGATE_DATABASE_URL": database_url,
+        "OMNIGATE_PORT": str(port),
+        "OMNIGATE_JWT_SECRET": SECRET,
+        "OMNIGATE_KEK_FILE": str(workdir / "kek.json"),
+        "OMNIGATE_LOG_LEVEL": "WARNING",
+    }
     pin = ["taskset", "-c", "0"] if sys.platform.startswith("linux") else []
-    subprocess.run([sys.executable, "-m", "gateway", "seed", "--products", "200"], cwd=ROOT, env=env, check=True,
-                   stdout=subprocess.DEVNULL)
-    return subprocess.Popen([*pin, sys.executable, "-m", "gateway", "serve"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "gateway", "seed", "--products", "200"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return subprocess.Popen(
+        [*pin, sys.executable, "-m", "gateway", "serve"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def cpu_seconds(pid: int) -> float:
@@ -115,17 +130,22 @@ class Run:
         lat = sorted(self.latencies)
         p50 = statistics.median(lat) * 1000
         p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000
-        print(f"{label:<28} {len(lat) / seconds:8.0f} adds/s   p50 {p50:6.1f} ms   p99 {p99:6.1f} ms   "
-              f"acked {sum(sum(c.values()) for c in self.acked.values()):6d}   refused {self.refused:5d}   "
-              f"lost {lost}   server CPU {cpu / max(1, len(lat)) * 1000:4.1f} ms/add")
+        print(
+            f"{label:<28} {len(lat) / seconds:8.0f} adds/s   p50 {p50:6.1f} ms   p99 {p99:6.1f} ms   "
+            f"acked {sum(sum(c.values()) for c in self.acked.values()):6d}   refused {self.refused:5d}   "
+            f"lost {lost}   server CPU {cpu / max(1, len(lat)) * 1000:4.1f} ms/add"
+        )
 
 
 async def scenario(
     http: httpx.AsyncClient, server: int, variants: list[str], clients: int, seconds: float, shared: bool
 ) -> int:
     run = Run()
-    carts = [(await gql(http, CREATE))["cartCreate"]["cart"]["id"]] * clients if shared else [
-        (await gql(http, CREATE))["cartCreate"]["cart"]["id"] for _ in range(clients)]
+    carts = (
+        [(await gql(http, CREATE))["cartCreate"]["cart"]["id"]] * clients
+        if shared
+        else [(await gql(http, CREATE))["cartCreate"]["cart"]["id"] for _ in range(clients)]
+    )
     started, cpu = time.monotonic(), cpu_seconds(server)
     await asyncio.gather(*[run.client(http, cart, variants, started + seconds) for cart in carts])
     elapsed, cpu = time.monotonic() - started, cpu_seconds(server) - cpu
@@ -150,10 +170,16 @@ async def main() -> int:
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{args.port}", limits=limits, timeout=30) as http:
                 await wait_ready(http)
                 data = await gql(http, VARIANTS)
-                stocked = [v["id"] for e in data["products"]["edges"] for v in e["node"]["variants"]
-                           if v["quantityAvailable"] >= 20]
+                stocked = [
+                    v["id"]
+                    for e in data["products"]["edges"]
+                    for v in e["node"]["variants"]
+                    if v["quantityAvailable"] >= 20
+                ]
                 await scenario(http, server.pid, stocked[:20], 4, 1.0, shared=False)  # warm-up
-                print(f"cartLinesAdd on {url.split(':')[0]}, server on CPU 0, clients on CPU 1, {args.seconds:.0f} s each")
+                print(
+                    f"cartLinesAdd on {url.split(':')[0]}, server on CPU 0, clients on CPU 1, {args.seconds:.0f} s each"
+                )
                 lost = 0
                 for clients in (1, 8, 50):
                     lost += await scenario(http, server.pid, stocked[:90], clients, args.seconds, shared=False)

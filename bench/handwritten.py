@@ -23,15 +23,15 @@ from starlette.routing import Route
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from commerce.catalog import service as catalog  # noqa: E402
-from commerce.catalog.service import ProductQuery  # noqa: E402
-from commerce.inventory.service import stock_by_variant_ids  # noqa: E402
-from commerce.pricing.price_book import prices_by_variant_ids  # noqa: E402
-from core.db import create_engine  # noqa: E402
-from core.ids import to_global_id  # noqa: E402
-from core.settings import Settings  # noqa: E402
-from gateway.process import tune_gc  # noqa: E402
-from schema.pagination import encode_cursor  # noqa: E402
+from commerce.catalog import service as catalog
+from commerce.catalog.service import ProductQuery
+from commerce.inventory.service import stock_by_variant_ids
+from commerce.pricing.price_book import prices_by_variant_ids
+from core.db import create_engine
+from core.ids import to_global_id
+from core.settings import Settings
+from gateway.process import tune_gc
+from schema.pagination import encode_cursor
 
 __all__ = ["create_handwritten_app", "storefront_page"]
 

@@ -53,15 +53,22 @@ async def run(url: str, body: bytes, clients: int, duration: float) -> dict[str,
     request = _request_bytes(host, port, parts.path or "/", body)
     latencies: list[float] = []
     started = time.perf_counter()
-    failures = await asyncio.gather(*(_client(host, port, request, started + duration, latencies) for _ in range(clients)))
+    failures = await asyncio.gather(
+        *(_client(host, port, request, started + duration, latencies) for _ in range(clients))
+    )
     elapsed = time.perf_counter() - started
     latencies.sort()
 
     def percentile(p: float) -> float:
         return latencies[min(len(latencies) - 1, int(len(latencies) * p))] * 1000 if latencies else 0.0
 
-    return {"requests": len(latencies), "seconds": elapsed, "non2xx": sum(failures),
-            "p50_ms": percentile(0.50), "p99_ms": percentile(0.99)}
+    return {
+        "requests": len(latencies),
+        "seconds": elapsed,
+        "non2xx": sum(failures),
+        "p50_ms": percentile(0.50),
+        "p99_ms": percentile(0.99),
+    }
 
 
 def main() -> None:

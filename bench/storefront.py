@@ -78,21 +78,33 @@ def pinned(core: int, command: list[str]) -> list[str]:
 
 def seed(env: dict[str, str], products: int) -> None:
     started = time.perf_counter()
-    subprocess.run([PYTHON, "-m", "gateway", "seed", "--products", str(products)], env=env, cwd=ROOT, check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [PYTHON, "-m", "gateway", "seed", "--products", str(products)],
+        env=env,
+        cwd=ROOT,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     print(f"seeded {products} products in {time.perf_counter() - started:.1f}s")
 
 
 def post(url: str, body: str = BODY, timeout: float = 5.0) -> dict[str, Any]:
-    request = urllib.request.Request(url, body.encode(), {"Content-Type": "application/json", "Accept": "application/json"})
+    request = urllib.request.Request(
+        url, body.encode(), {"Content-Type": "application/json", "Accept": "application/json"}
+    )
     with urllib.request.urlopen(request, timeout=timeout) as response:
         return json.loads(response.read())
 
 
 def start(target: Target, base_env: dict[str, str]) -> None:
     """Start the server on core 0 and wait until it answers the query (30 s at most)."""
-    target.process = subprocess.Popen(pinned(0, target.command), env={**base_env, **target.env}, cwd=ROOT,
-                                      start_new_session=True, stdout=subprocess.DEVNULL)
+    target.process = subprocess.Popen(
+        pinned(0, target.command),
+        env={**base_env, **target.env},
+        cwd=ROOT,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if target.process.poll() is not None:
@@ -125,10 +137,20 @@ def load(url: str, clients: int, duration: float, use_wrk: bool, workdir: Path) 
         script.write_text(WRK_SCRIPT % BODY)
         command = ["wrk", "-t1", f"-c{clients}", f"-d{duration:g}s", "--timeout", "10s", "-s", str(script), url]
     else:
-        command = [PYTHON, str(ROOT / "bench" / "loadgen.py"), url, "--body", BODY, "--clients", str(clients),
-                   "--duration", str(duration)]
-    output = subprocess.run(pinned(1, command), capture_output=True, text=True, check=True,
-                            timeout=duration + 60).stdout
+        command = [
+            PYTHON,
+            str(ROOT / "bench" / "loadgen.py"),
+            url,
+            "--body",
+            BODY,
+            "--clients",
+            str(clients),
+            "--duration",
+            str(duration),
+        ]
+    output = subprocess.run(
+        pinned(1, command), capture_output=True, text=True, check=True, timeout=duration + 60
+    ).stdout
     line = next(line for line in output.splitlines() if line.startswith(("BENCH_RESULT", "{")))
     result = json.loads(line.removeprefix("BENCH_RESULT "))
     result["rps"] = result["requests"] / result["seconds"] if result["seconds"] else 0.0
@@ -181,8 +203,10 @@ def report(results: dict[tuple[str, int], dict[str, float]], client_counts: list
     for name in names:
         for clients in client_counts:
             r = results[(name, clients)]
-            print(f"{name:<22}{clients:>8}{r['rps']:>9.1f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['cpu_ms']:>12.2f}"
-                  f"{r['non2xx']:>9}")
+            print(
+                f"{name:<22}{clients:>8}{r['rps']:>9.1f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['cpu_ms']:>12.2f}"
+                f"{r['non2xx']:>9}"
+            )
     print()
     for name in names[1:]:
         ratios = ", ".join(
@@ -195,21 +219,30 @@ def report(results: dict[tuple[str, int], dict[str, float]], client_counts: list
     most, fewest = max(client_counts), min(client_counts)
     ratio = results[(gateway, most)]["rps"] / results[("handwritten", most)]["rps"]
     p99 = results[(gateway, fewest)]["p99_ms"]
-    print(f"bar: ratio at {most} clients {ratio:.2f} (>= 0.5: {'PASS' if ratio >= 0.5 else 'FAIL'}), "
-          f"p99 at {fewest} client {p99:.1f} ms (< 50 ms: {'PASS' if p99 < 50 else 'FAIL'})")
+    print(
+        f"bar: ratio at {most} clients {ratio:.2f} (>= 0.5: {'PASS' if ratio >= 0.5 else 'FAIL'}), "
+        f"p99 at {fewest} client {p99:.1f} ms (< 50 ms: {'PASS' if p99 < 50 else 'FAIL'})"
+    )
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per measured point (default 10)")
-    parser.add_argument("--rounds", type=int, default=2,
-                        help="split each point into this many slices, alternating the servers (fair under drift)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=2,
+        help="split each point into this many slices, alternating the servers (fair under drift)",
+    )
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of unmeasured load per server first")
     parser.add_argument("--clients", default="1,16", help="concurrent clients per point, comma-separated")
     parser.add_argument("--products", type=int, default=10_000)
     parser.add_argument("--port", type=int, default=18000, help="first of three ports the servers listen on")
-    parser.add_argument("--interpreted", action="store_true",
-                        help="also measure the gateway with OMNIGATE_COMPILED_QUERIES=false (graphql-core only)")
+    parser.add_argument(
+        "--interpreted",
+        action="store_true",
+        help="also measure the gateway with OMNIGATE_COMPILED_QUERIES=false (graphql-core only)",
+    )
     parser.add_argument("--python-loadgen", action="store_true", help="use bench/loadgen.py even if wrk is installed")
     return parser.parse_args()
 
@@ -222,23 +255,40 @@ def main() -> None:
     if not use_wrk and not args.python_loadgen:
         print("wrk is not installed (apt-get update && apt-get install -y wrk): using bench/loadgen.py instead")
     workdir = Path(tempfile.mkdtemp(prefix="omnigate-bench-"))
-    env = {**os.environ, "OMNIGATE_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'bench.db'}",
-           "OMNIGATE_LOG_LEVEL": "WARNING", "OMNIGATE_HOST": "127.0.0.1", "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "OMNIGATE_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'bench.db'}",
+        "OMNIGATE_LOG_LEVEL": "WARNING",
+        "OMNIGATE_HOST": "127.0.0.1",
+        "PYTHONPATH": str(ROOT),
+    }
     targets = [
-        Target("handwritten", [PYTHON, str(ROOT / "bench" / "handwritten.py"), "--port", str(args.port + 1)], {},
-               args.port + 1),
+        Target(
+            "handwritten",
+            [PYTHON, str(ROOT / "bench" / "handwritten.py"), "--port", str(args.port + 1)],
+            {},
+            args.port + 1,
+        ),
         Target("gateway", [PYTHON, "-m", "gateway", "serve"], {"OMNIGATE_PORT": str(args.port)}, args.port),
     ]
     if args.interpreted:
-        targets.append(Target("gateway-interpreted", [PYTHON, "-m", "gateway", "serve"],
-                              {"OMNIGATE_PORT": str(args.port + 2), "OMNIGATE_COMPILED_QUERIES": "false"}, args.port + 2))
+        targets.append(
+            Target(
+                "gateway-interpreted",
+                [PYTHON, "-m", "gateway", "serve"],
+                {"OMNIGATE_PORT": str(args.port + 2), "OMNIGATE_COMPILED_QUERIES": "false"},
+                args.port + 2,
+            )
+        )
     try:
         seed(env, args.products)
         for target in targets:
             start(target, env)
         print(f"same JSON from every server: {same_answer(targets)}")
-        print(f"load generator: {'wrk' if use_wrk else 'bench/loadgen.py'}, {args.duration:g}s per point "
-              f"in {args.rounds} alternating slices")
+        print(
+            f"load generator: {'wrk' if use_wrk else 'bench/loadgen.py'}, {args.duration:g}s per point "
+            f"in {args.rounds} alternating slices"
+        )
         for target in targets:
             if args.warmup > 0:
                 load(target.url, max(client_counts), args.warmup, use_wrk, workdir)

@@ -26,21 +26,21 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import httpx  # noqa: E402
+import httpx
 
-from commerce.customers import service as customers  # noqa: E402
-from commerce.customers.passwords import hash_password  # noqa: E402
-from core.clock import SystemClock  # noqa: E402
-from core.db import create_engine, writer  # noqa: E402
-from core.ids import to_global_id  # noqa: E402
-from core.migrate import migrate  # noqa: E402
-from core.settings import Settings  # noqa: E402
-from gateway.app import create_app  # noqa: E402
-from gateway.runtime import build_runtime  # noqa: E402
-from gateway.seed import seed  # noqa: E402
-from policies.principal import Principal, Role  # noqa: E402
-from vault.cipher import field_context, open_sealed, seal  # noqa: E402
-from vault.service import Sealed, Vault  # noqa: E402
+from commerce.customers import service as customers
+from commerce.customers.passwords import hash_password
+from core.clock import SystemClock
+from core.db import create_engine, writer
+from core.ids import to_global_id
+from core.migrate import migrate
+from core.settings import Settings
+from gateway.app import create_app
+from gateway.runtime import build_runtime
+from gateway.seed import seed
+from policies.principal import Principal, Role
+from vault.cipher import field_context, open_sealed, seal
+from vault.service import Sealed, Vault
 
 CUSTOMERS = 100
 KEYS = {
@@ -52,8 +52,12 @@ QUERY = """query($ids: [ID!]!) { customers(ids: $ids) {
 
 
 async def _prepare(workdir: Path, encryption: bool) -> tuple[Settings, list[str]]:
-    settings = Settings(database_url=f"sqlite+aiosqlite:///{workdir / ('enc' if encryption else 'plain')}.db",
-                        vault_encryption=encryption, jwt_secret="bench-secret-0123456789-0123456789-0123", **KEYS)
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{workdir / ('enc' if encryption else 'plain')}.db",
+        vault_encryption=encryption,
+        jwt_secret="bench-secret-0123456789-0123456789-0123",
+        **KEYS,
+    )
     engine = create_engine(settings.database_url)
     clock = SystemClock()
     try:
@@ -64,13 +68,25 @@ async def _prepare(workdir: Path, encryption: bool) -> tuple[Settings, list[str]
         ids = []
         async with writer(engine).begin() as conn:
             for n in range(CUSTOMERS):
-                reg = customers.Registration(email=f"customer{n}@example.com", password="unused",
-                                             first_name=f"Firstname{n}", last_name=f"Lastname{n}",
-                                             phone=f"+48 600 {n:03d} {n:03d}")
-                address = customers.Address(name=f"Firstname{n} Lastname{n}", line1=f"ul. Długa {n}",
-                                            postal_code=f"00-{n:03d}", city="Warszawa", country="PL")
-                ids.append(to_global_id("Customer", await customers.insert_customer(
-                    conn, vault, clock, reg, password_hash, [address])))
+                reg = customers.Registration(
+                    email=f"customer{n}@example.com",
+                    password="unused",
+                    first_name=f"Firstname{n}",
+                    last_name=f"Lastname{n}",
+                    phone=f"+48 600 {n:03d} {n:03d}",
+                )
+                address = customers.Address(
+                    name=f"Firstname{n} Lastname{n}",
+                    line1=f"ul. Długa {n}",
+                    postal_code=f"00-{n:03d}",
+                    city="Warszawa",
+                    country="PL",
+                )
+                ids.append(
+                    to_global_id(
+                        "Customer", await customers.insert_customer(conn, vault, clock, reg, password_hash, [address])
+                    )
+                )
     finally:
         await engine.dispose()
     return settings, ids
@@ -100,9 +116,18 @@ async def _decrypt_many_per_field(settings: Settings) -> float:
     try:
         vault = Vault.from_settings(settings, engine, SystemClock())
         async with engine.connect() as conn:
-            rows = (await conn.execute(select(Customer.subject_id, Customer.email_sealed, Customer.first_name_sealed,
-                                              Customer.last_name_sealed, Customer.phone_sealed,
-                                              Customer.addresses_sealed))).all()
+            rows = (
+                await conn.execute(
+                    select(
+                        Customer.subject_id,
+                        Customer.email_sealed,
+                        Customer.first_name_sealed,
+                        Customer.last_name_sealed,
+                        Customer.phone_sealed,
+                        Customer.addresses_sealed,
+                    )
+                )
+            ).all()
         columns = ("email", "first_name", "last_name", "phone", "addresses")
         items = [Sealed(r[0], "customers", c, b) for r in rows for c, b in zip(columns, r[1:])]
         await vault.decrypt_many(items)
@@ -123,14 +148,19 @@ async def run(reps: int) -> float:
             settings, ids = await _prepare(Path(tmp), encryption)
             runtime = build_runtime(settings)
             token = runtime.tokens.issue(Principal(Role.DPO, subject="bench"), timedelta(hours=1)).token
-            client = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(settings, runtime=runtime)),
-                                       base_url="http://bench", headers={"Authorization": f"Bearer {token}"})
+            client = httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=create_app(settings, runtime=runtime)),
+                base_url="http://bench",
+                headers={"Authorization": f"Bearer {token}"},
+            )
             variants[name] = (runtime, client, ids, settings)
 
         encrypt, decrypt = _per_field_crypto()
         amortised = await _decrypt_many_per_field(variants["encrypted"][3])
         print(f"per field: encrypt {encrypt * 1e6:.1f} us, decrypt {decrypt * 1e6:.1f} us (AES-256-GCM, 22-byte value)")
-        print(f"per field in decrypt_many (100 customers x 5 fields, incl. key query and unwraps): {amortised * 1e6:.1f} us")
+        print(
+            f"per field in decrypt_many (100 customers x 5 fields, incl. key query and unwraps): {amortised * 1e6:.1f} us"
+        )
 
         async def once(name: str) -> float:
             _, client, ids, _ = variants[name]
@@ -139,7 +169,10 @@ async def run(reps: int) -> float:
             elapsed = time.perf_counter() - started
             body = response.json()
             assert response.status_code == 200 and not body.get("errors"), body
-            assert len(body["data"]["customers"]) == CUSTOMERS and body["data"]["customers"][7]["firstName"] == "Firstname7"
+            assert (
+                len(body["data"]["customers"]) == CUSTOMERS
+                and body["data"]["customers"][7]["firstName"] == "Firstname7"
+            )
             return elapsed
 
         for _ in range(5):  # warm-up: caches, connections, JIT-free but lazy imports
@@ -152,8 +185,10 @@ async def run(reps: int) -> float:
                 samples[name].append(await once(name))
         medians = {name: statistics.median(values) for name, values in samples.items()}
         for name, median in medians.items():
-            print(f"100 customers with all PII via GraphQL, {name}: median {median * 1000:.2f} ms over {reps} requests "
-                  f"(min {min(samples[name]) * 1000:.2f}, max {max(samples[name]) * 1000:.2f})")
+            print(
+                f"100 customers with all PII via GraphQL, {name}: median {median * 1000:.2f} ms over {reps} requests "
+                f"(min {min(samples[name]) * 1000:.2f}, max {max(samples[name]) * 1000:.2f})"
+            )
         ratio = medians["encrypted"] / medians["plaintext"]
         print(f"ratio encrypted / plaintext: {ratio:.3f} (bar: <= 1.3) -> {'OK' if ratio <= 1.3 else 'OVER'}")
         for runtime, client, _, _ in variants.values():

@@ -116,7 +116,7 @@ class PostgresBroadcaster(LocalBroadcaster):
             while not self._closed:
                 try:
                     await self.start()
-                except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 5.0)
                     continue
@@ -144,8 +144,9 @@ class PostgresBroadcaster(LocalBroadcaster):
 
     async def publish(self, topic: str, message: str = "") -> None:
         async with self._engine.connect() as conn:
-            await conn.execute(text("SELECT pg_notify(:channel, :payload)"),
-                               {"channel": PG_CHANNEL, "payload": f"{topic}\n{message}"})
+            await conn.execute(
+                text("SELECT pg_notify(:channel, :payload)"), {"channel": PG_CHANNEL, "payload": f"{topic}\n{message}"}
+            )
             await conn.commit()
 
 

@@ -6,7 +6,7 @@ import base64
 import binascii
 import secrets
 
-__all__ = ["InvalidGlobalId", "to_global_id", "from_global_id", "int_key", "new_token"]
+__all__ = ["InvalidGlobalId", "from_global_id", "int_key", "new_token", "to_global_id"]
 
 MAX_INT_KEY = 2**31 - 1  # integer primary keys are 32-bit on PostgreSQL
 

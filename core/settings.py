@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, get_type_hints
 
-__all__ = ["Settings", "SettingsError", "PREFIX"]
+__all__ = ["PREFIX", "Settings", "SettingsError"]
 
 PREFIX = "OMNIGATE_"
 
@@ -61,7 +61,9 @@ class Settings:
     jwt_role_claim: str = "roles"  # the IdP claim holding its role name(s): a string or a list
     jwt_location_claim: str = "store"  # the IdP claim holding a staff member's store code
     # IdP role name -> our role, comma-separated; the first IdP role that maps wins
-    jwt_role_map: str = "omnigate-admin=admin,omnigate-dpo=dpo,omnigate-agent=agent,omnigate-staff=staff,customer=customer"
+    jwt_role_map: str = (
+        "omnigate-admin=admin,omnigate-dpo=dpo,omnigate-agent=agent,omnigate-staff=staff,customer=customer"
+    )
     customer_token_ttl_seconds: int = 3600
     # policies
     policy_file: str = ""  # the access policy; empty: the packaged policies/access.toml

@@ -57,9 +57,13 @@ async def _rotate_kek(settings: Settings, *, new_version: bool, retire: bool) ->
     try:
         vault = Vault.from_settings(settings, engine, SystemClock())
         report = await vault.rotate()
-        print(f"active KEK version {report.active_version}: re-wrapped {report.rewrapped} data keys, "
-              f"{report.already_current} were already current")
-        print("data keys per KEK version: " + (", ".join(f"v{v}={n}" for v, n in sorted(report.in_use.items())) or "none"))
+        print(
+            f"active KEK version {report.active_version}: re-wrapped {report.rewrapped} data keys, "
+            f"{report.already_current} were already current"
+        )
+        print(
+            "data keys per KEK version: " + (", ".join(f"v{v}={n}" for v, n in sorted(report.in_use.items())) or "none")
+        )
         if retire:
             dropped = retire_kek_versions(settings, frozenset(report.in_use) | {report.active_version})
             print(f"retired KEK versions: {', '.join(map(str, dropped)) or 'none'}")
@@ -73,8 +77,7 @@ async def _expire_carts(settings: Settings) -> int:
 
     engine = create_engine(settings.database_url)
     try:
-        return await delete_expired_guest_carts(engine, now=SystemClock().now(),
-                                                rules=CartRules.of(settings))
+        return await delete_expired_guest_carts(engine, now=SystemClock().now(), rules=CartRules.of(settings))
     finally:
         await engine.dispose()
 
@@ -91,8 +94,7 @@ def _serve(settings: Settings, *, demo: bool, workers: int) -> None:
     app = create_app(settings)
     tune_gc()
     print(f"Omnigate on http://{settings.host}:{settings.port}/graphql")
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
-                access_log=False)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(), access_log=False)
 
 
 def _mint(settings: Settings, args: argparse.Namespace) -> str:
@@ -108,8 +110,11 @@ def _mint(settings: Settings, args: argparse.Namespace) -> str:
         if not args.customer:
             raise SystemExit("--role customer needs --customer ID")
         try:
-            raw = args.customer if args.customer.isascii() and args.customer.isdigit() else from_global_id(
-                args.customer, "Customer")[1]
+            raw = (
+                args.customer
+                if args.customer.isascii() and args.customer.isdigit()
+                else from_global_id(args.customer, "Customer")[1]
+            )
         except InvalidGlobalId:
             raw = ""
         key = int_key(raw)
@@ -143,18 +148,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gateway", description="Omnigate commerce gateway")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="serve GraphQL on OMNIGATE_HOST:OMNIGATE_PORT")
-    serve.add_argument("--demo", action="store_true", help="migrate and seed demo data first (if the database is empty)")
+    serve.add_argument(
+        "--demo", action="store_true", help="migrate and seed demo data first (if the database is empty)"
+    )
     serve.add_argument("--workers", type=int, default=1)
     commands.add_parser("migrate", help="upgrade the database schema (Alembic)")
     seed = commands.add_parser("seed", help="fill an empty database with demo data")
     seed.add_argument("--products", type=int, default=200)
     rotate = commands.add_parser(
-        "rotate-kek", help="re-wrap every data key under a new KEK version (data untouched, no downtime)")
-    rotate.add_argument("--no-new-version", action="store_true",
-                        help="do not add a KEK version to the KEK file; re-wrap under the highest configured one "
-                             "(use when the new version was added to OMNIGATE_KEK)")
-    rotate.add_argument("--retire", action="store_true",
-                        help="then drop KEK versions no data key uses from the KEK file")
+        "rotate-kek", help="re-wrap every data key under a new KEK version (data untouched, no downtime)"
+    )
+    rotate.add_argument(
+        "--no-new-version",
+        action="store_true",
+        help="do not add a KEK version to the KEK file; re-wrap under the highest configured one "
+        "(use when the new version was added to OMNIGATE_KEK)",
+    )
+    rotate.add_argument(
+        "--retire", action="store_true", help="then drop KEK versions no data key uses from the KEK file"
+    )
     commands.add_parser("expire-carts", help="delete guest carts idle longer than OMNIGATE_GUEST_CART_TTL_SECONDS")
     token = commands.add_parser("token", help="mint an access token for an operator or a test")
     token.add_argument("--role", required=True, choices=["customer", "staff", "agent", "dpo", "admin"])
@@ -183,8 +195,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.command == "token":
         print(_mint(settings, args))
     elif args.command == "rotate-kek":
-        asyncio.run(_rotate_kek(settings, new_version=not args.no_new_version and not settings.kek.strip(),
-                                retire=args.retire))
+        asyncio.run(
+            _rotate_kek(settings, new_version=not args.no_new_version and not settings.kek.strip(), retire=args.retire)
+        )
     elif args.command == "seed":
         asyncio.run(_migrate(settings))
         asyncio.run(_seed(settings, args.products))

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from commerce.catalog.entities import Channel
 from commerce.catalog.service import list_channels
 
-__all__ = ["ChannelDirectory", "DEFAULT_CHANNEL"]
+__all__ = ["DEFAULT_CHANNEL", "ChannelDirectory"]
 
 DEFAULT_CHANNEL = "web"
 

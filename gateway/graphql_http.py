@@ -17,8 +17,8 @@ from strawberry.http.ides import get_graphql_ide_html
 
 from gateway.auth import AuthenticationError, authenticate
 from gateway.runtime import Runtime
-from schema.authorization import AuditUnavailable, write_audit
 from gateway.telemetry import execute_traced
+from schema.authorization import AuditUnavailable, write_audit
 from schema.context import Context
 from schema.execution import RequestError, current_trace_id
 
@@ -50,7 +50,9 @@ def _error_body(errors: list[GraphQLError]) -> dict[str, Any]:
     return {"errors": [e.formatted for e in errors]}
 
 
-def _respond(body: dict[str, Any], media_type: str, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+def _respond(
+    body: dict[str, Any], media_type: str, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
     return Response(orjson.dumps(body), status_code=status, media_type=media_type, headers=headers)
 
 
@@ -140,7 +142,9 @@ def _is_mutation(query: str, operation_name: str | None, max_tokens: int) -> boo
 
 
 def _get_refused(media_type: str) -> Response:
-    error = GraphQLError("Only queries may be sent with GET; POST mutations.", extensions={"code": "METHOD_NOT_ALLOWED"})
+    error = GraphQLError(
+        "Only queries may be sent with GET; POST mutations.", extensions={"code": "METHOD_NOT_ALLOWED"}
+    )
     return _respond(_error_body([error]), media_type, 405, headers={"Allow": "POST"})
 
 
@@ -170,7 +174,9 @@ async def graphql_endpoint(request: Request) -> Response:
     if request.method == "GET" and prepared.operation_type is not OperationType.QUERY:
         return _get_refused(media_type)
     if prepared.operation_type is OperationType.SUBSCRIPTION:
-        error = GraphQLError("Subscriptions run over WebSocket (graphql-transport-ws).", extensions={"code": "BAD_REQUEST"})
+        error = GraphQLError(
+            "Subscriptions run over WebSocket (graphql-transport-ws).", extensions={"code": "BAD_REQUEST"}
+        )
         return _request_error([error], media_type)
 
     channel = await runtime.channels.get(request.headers.get("x-channel"))

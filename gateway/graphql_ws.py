@@ -68,8 +68,11 @@ class _Handler(BaseGraphQLTransportWSHandler):
             await operation.send_operation_message({"id": operation.id, "type": "complete"})
         except Exception as error:
             # The type and the stack, never the message: it may quote personal data.
-            logger.error("WebSocket operation failed: %s\n%s", type(error).__name__,
-                         "".join(traceback.format_tb(error.__traceback__)))
+            logger.error(
+                "WebSocket operation failed: %s\n%s",
+                type(error).__name__,
+                "".join(traceback.format_tb(error.__traceback__)),
+            )
             with suppress(Exception):
                 await operation.send_operation_message({"id": operation.id, "type": "complete"})
             self.operations.pop(operation.id, None)
@@ -85,7 +88,9 @@ class GraphQLWebSocket(GraphQL):
     graphql_transport_ws_handler_class = _Handler
 
     def __init__(self, runtime: Runtime) -> None:
-        super().__init__(runtime.executor.schema, graphql_ide=None, subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,))
+        super().__init__(
+            runtime.executor.schema, graphql_ide=None, subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,)
+        )
         self.runtime = runtime
 
     async def get_context(self, request: Any, response: Any) -> SocketContext:  # type: ignore[override]
@@ -136,8 +141,12 @@ class GraphQLWebSocket(GraphQL):
         if self._expired(connection):
             await operation.send_initial_errors([_unauthenticated()])
             return
-        context = Context(services=self.runtime.services, channel=connection.channel,
-                          principal=connection.principal, request=connection.request)
+        context = Context(
+            services=self.runtime.services,
+            channel=connection.channel,
+            principal=connection.principal,
+            request=connection.request,
+        )
         if prepared.operation_type is not OperationType.SUBSCRIPTION:
             try:
                 result = await execute_traced(self.runtime, prepared, variables, context)

@@ -20,8 +20,8 @@ from schema.compiled import CompiledQueries
 from schema.context import Services
 from schema.execution import Executor
 from schema.root import build_schema
-from vault.service import Vault
 from vault.audit import AuditLog
+from vault.service import Vault
 
 __all__ = ["Runtime", "build_runtime"]
 
@@ -41,7 +41,9 @@ class Runtime:
         self.telemetry.shutdown()
 
 
-def build_runtime(settings: Settings, clock: Clock | None = None, tracer_provider: TracerProvider | None = None) -> Runtime:
+def build_runtime(
+    settings: Settings, clock: Clock | None = None, tracer_provider: TracerProvider | None = None
+) -> Runtime:
     """`tracer_provider` is for tests (an in-memory exporter); by default it follows `OTEL_*`."""
     clock = clock or SystemClock()
     telemetry = Telemetry.build(settings, tracer_provider)
@@ -52,8 +54,15 @@ def build_runtime(settings: Settings, clock: Clock | None = None, tracer_provide
     vault = Vault.from_settings(settings, engine, clock)
     policy = load_policy(settings.policy_file or None)
     services = Services(
-        settings=settings, engine=engine, sessions=session_factory(engine), clock=clock, tokens=tokens,
-        vault=vault, policy=policy, audit=AuditLog(engine, clock), tracer=telemetry.tracer,
+        settings=settings,
+        engine=engine,
+        sessions=session_factory(engine),
+        clock=clock,
+        tokens=tokens,
+        vault=vault,
+        policy=policy,
+        audit=AuditLog(engine, clock),
+        tracer=telemetry.tracer,
         broadcaster=create_broadcaster(engine),
     )
     executor = Executor(build_schema(), settings)

@@ -19,13 +19,13 @@ from commerce.customers import service as customers
 from commerce.customers.passwords import hash_password
 from commerce.inventory.models import StockLevel
 from commerce.pricing.models import Price
-from core.clock import Clock, SystemClock
 from commerce.pricing.promotion_models import PromotionRow
+from core.clock import Clock, SystemClock
 from core.db import writer
 from core.settings import Settings
 from vault.service import Vault
 
-__all__ = ["SeedReport", "seed", "CHANNELS", "LOCATIONS"]
+__all__ = ["CHANNELS", "LOCATIONS", "SeedReport", "seed"]
 
 CHANNELS = [
     ("web", "Web shop", "WEB", "PLN"),
@@ -40,19 +40,29 @@ LOCATIONS = [
     ("ST-GDN", "Gdańsk Outlet", "STORE", "Gdańsk", False),
 ]
 CATEGORIES = [
-    ("outdoor", "Outdoor"), ("kitchen", "Kitchen"), ("electronics", "Electronics"), ("garden", "Garden"),
-    ("toys", "Toys"), ("books", "Books"), ("sport", "Sport"), ("home", "Home"),
+    ("outdoor", "Outdoor"),
+    ("kitchen", "Kitchen"),
+    ("electronics", "Electronics"),
+    ("garden", "Garden"),
+    ("toys", "Toys"),
+    ("books", "Books"),
+    ("sport", "Sport"),
+    ("home", "Home"),
 ]
 ADJECTIVES = ["Trail", "Urban", "Classic", "Nordic", "Compact", "Pro", "Eco", "Family", "Travel", "Studio"]
 NOUNS = ["Backpack", "Kettle", "Headphones", "Lantern", "Blender", "Tent", "Jacket", "Speaker", "Mug", "Lamp"]
 SIZES = ["S", "M", "L"]
 BATCH = 2_000
 DEMO_CUSTOMER = customers.Registration(
-    email="demo@example.com", password="demo-password", first_name="Demo", last_name="Customer",
+    email="demo@example.com",
+    password="demo-password",
+    first_name="Demo",
+    last_name="Customer",
     phone="+48 600 100 200",
 )
-DEMO_ADDRESS = customers.Address(name="Demo Customer", line1="ul. Przykładowa 1", postal_code="00-001",
-                                 city="Warszawa", country="PL")
+DEMO_ADDRESS = customers.Address(
+    name="Demo Customer", line1="ul. Przykładowa 1", postal_code="00-001", city="Warszawa", country="PL"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,20 +84,39 @@ def _catalog_rows(products: int) -> tuple[list[dict], list[dict], list[dict], li
         name = f"{ADJECTIVES[i % len(ADJECTIVES)]} {NOUNS[(i // len(ADJECTIVES)) % len(NOUNS)]} {i}"
         variant_count = 1 + i % 3
         skus = [f"SKU-{i:06d}-{SIZES[v]}" for v in range(variant_count)]
-        product_rows.append({
-            "id": i, "slug": f"product-{i}", "name": name, "description": f"{name}: demo product number {i}.",
-            "category_id": 1 + i % len(CATEGORIES), "published": True, "search_text": search_text(name, skus),
-        })
+        product_rows.append(
+            {
+                "id": i,
+                "slug": f"product-{i}",
+                "name": name,
+                "description": f"{name}: demo product number {i}.",
+                "category_id": 1 + i % len(CATEGORIES),
+                "published": True,
+                "search_text": search_text(name, skus),
+            }
+        )
         for v, sku in enumerate(skus):
             variant_id += 1
-            variant_rows.append({"id": variant_id, "product_id": i, "sku": sku, "name": f"{name} {SIZES[v]}",
-                                 "published": True})
-            price_rows.append({"variant_id": variant_id, "currency": "PLN",
-                               "amount": Decimal(19 + (i * 37 + v * 10) % 480) + Decimal("0.99")})
+            variant_rows.append(
+                {"id": variant_id, "product_id": i, "sku": sku, "name": f"{name} {SIZES[v]}", "published": True}
+            )
+            price_rows.append(
+                {
+                    "variant_id": variant_id,
+                    "currency": "PLN",
+                    "amount": Decimal(19 + (i * 37 + v * 10) % 480) + Decimal("0.99"),
+                }
+            )
             for location_id in range(1, len(LOCATIONS) + 1):
                 on_hand = (i * 13 + v * 5 + location_id * 7) % 25
-                stock_rows.append({"variant_id": variant_id, "location_id": location_id, "on_hand": on_hand,
-                                   "reserved": min(on_hand, (i + location_id) % 3)})
+                stock_rows.append(
+                    {
+                        "variant_id": variant_id,
+                        "location_id": location_id,
+                        "on_hand": on_hand,
+                        "reserved": min(on_hand, (i + location_id) % 3),
+                    }
+                )
     return product_rows, variant_rows, price_rows, stock_rows
 
 
@@ -98,14 +127,30 @@ async def _seed_customers(conn: AsyncConnection, vault: Vault, clock: Clock) -> 
 
 async def _seed_promotions(conn: AsyncConnection) -> None:
     """The demo discount code: WELCOME10, 10% off the whole cart, in every channel."""
-    await _insert(conn, PromotionRow, [{
-        "code": "WELCOME10", "description": "Welcome: 10% off", "kind": "percentage", "value": Decimal(10),
-        "product_ids": [], "category_ids": [], "channels": [], "active": True,
-    }])
+    await _insert(
+        conn,
+        PromotionRow,
+        [
+            {
+                "code": "WELCOME10",
+                "description": "Welcome: 10% off",
+                "kind": "percentage",
+                "value": Decimal(10),
+                "product_ids": [],
+                "category_ids": [],
+                "channels": [],
+                "active": True,
+            }
+        ],
+    )
 
 
 async def seed(
-    engine: AsyncEngine, *, products: int = 200, settings: Settings | None = None, clock: Clock | None = None,
+    engine: AsyncEngine,
+    *,
+    products: int = 200,
+    settings: Settings | None = None,
+    clock: Clock | None = None,
 ) -> SeedReport:
     """Fill an empty database with the demo; a database that has channels is left alone.
 
@@ -118,12 +163,16 @@ async def seed(
         if (await conn.execute(select(func.count()).select_from(catalog.Channel))).scalar_one():
             return SeedReport(seeded=False)
         await _insert(conn, catalog.Channel, [dict(zip(("code", "name", "kind", "currency"), c)) for c in CHANNELS])
-        await _insert(conn, catalog.Location, [
-            dict(zip(("code", "name", "kind", "city", "click_and_collect"), loc)) for loc in LOCATIONS
-        ])
-        await _insert(conn, catalog.Category, [
-            {"id": n, "slug": slug, "name": name} for n, (slug, name) in enumerate(CATEGORIES, start=1)
-        ])
+        await _insert(
+            conn,
+            catalog.Location,
+            [dict(zip(("code", "name", "kind", "city", "click_and_collect"), loc)) for loc in LOCATIONS],
+        )
+        await _insert(
+            conn,
+            catalog.Category,
+            [{"id": n, "slug": slug, "name": name} for n, (slug, name) in enumerate(CATEGORIES, start=1)],
+        )
         product_rows, variant_rows, price_rows, stock_rows = _catalog_rows(products)
         await _insert(conn, catalog.Product, product_rows)
         await _insert(conn, catalog.ProductVariant, variant_rows)

@@ -156,7 +156,9 @@ def _asgi_middleware(app: Any, provider: TracerProvider) -> Any:
     from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 
     sanitize = REDACTED_HEADERS + [
-        h.strip() for h in os.environ.get("OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS", "").split(",") if h.strip()
+        h.strip()
+        for h in os.environ.get("OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS", "").split(",")
+        if h.strip()
     ]
 
     async def restore(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -269,7 +271,10 @@ def operation_span(telemetry: Telemetry, prepared: Any) -> Iterator[Span]:
     if prepared.name:
         attributes["graphql.operation.name"] = prepared.name
     with telemetry.tracer.start_as_current_span(
-        operation_type, kind=SpanKind.INTERNAL, attributes=attributes, record_exception=False,
+        operation_type,
+        kind=SpanKind.INTERNAL,
+        attributes=attributes,
+        record_exception=False,
         set_status_on_exception=False,
     ) as span:
         try:
@@ -282,7 +287,9 @@ def operation_span(telemetry: Telemetry, prepared: Any) -> Iterator[Span]:
             raise
 
 
-async def execute_traced(runtime: Any, prepared: Any, variables: dict[str, Any] | None, context: Any) -> ExecutionResult:
+async def execute_traced(
+    runtime: Any, prepared: Any, variables: dict[str, Any] | None, context: Any
+) -> ExecutionResult:
     """`runtime.executor.execute` inside its operation span (queries and mutations, any transport)."""
     with operation_span(runtime.telemetry, prepared) as span:
         try:

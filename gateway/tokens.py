@@ -32,7 +32,9 @@ __all__ = ["InvalidToken", "IssuedToken", "TokenService", "parse_role_map"]
 ALGORITHM = "HS256"
 CLOCK_SKEW = 30  # seconds an issuer's clock may run ahead of ours (nbf, iat); never added to exp
 MAX_TOKEN_LENGTH = 8192
-MAX_SUBJECT_LENGTH = 100  # the audit log's `actor` column  # ours are a few hundred bytes; an IdP's with many roles a few kB
+MAX_SUBJECT_LENGTH = (
+    100  # the audit log's `actor` column  # ours are a few hundred bytes; an IdP's with many roles a few kB
+)
 # PyJWT would check exp, nbf and iat against the wall clock; the gateway's Clock decides instead.
 _TIME_CLAIMS_OURS = {"verify_exp": False, "verify_nbf": False, "verify_iat": False}
 

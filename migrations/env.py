@@ -9,13 +9,13 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 # Every bounded context that owns tables, so autogenerate sees all of them (one line each).
-import commerce.cart.models  # noqa: F401
-import commerce.catalog.models  # noqa: F401
-import commerce.customers.models  # noqa: F401
-import commerce.inventory.models  # noqa: F401
-import commerce.pricing.models  # noqa: F401
+import commerce.cart.models
+import commerce.catalog.models
+import commerce.customers.models
+import commerce.inventory.models
+import commerce.pricing.models
 import commerce.pricing.promotion_models  # noqa: F401
-import vault.audit_models  # noqa: F401
+import vault.audit_models
 import vault.models  # noqa: F401
 from core.db import Base, create_engine
 

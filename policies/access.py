@@ -148,7 +148,7 @@ def parse_policy(raw: Mapping[str, Any], source: str = "access.toml") -> AccessP
     for target, body in raw.get("rules", {}).items():
         where = f"{source} [rules] {target!r}"
         if not isinstance(body, Mapping):
-            raise PolicyError(f"{where}: a rule is a table such as {{ customer = \"self\", agent = true }}")
+            raise PolicyError(f'{where}: a rule is a table such as {{ customer = "self", agent = true }}')
         if target.count(".") != 1 or not all(target.split(".")):
             raise PolicyError(f"{where}: name the field as 'Type.field'")
         _check_keys(body, _RULE_KEYS, where)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-__all__ = ["Role", "Principal", "ANONYMOUS"]
+__all__ = ["ANONYMOUS", "Principal", "Role"]
 
 
 class Role(str, Enum):

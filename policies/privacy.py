@@ -13,7 +13,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Purpose", "PrivacyPolicy", "PrivacyPolicyError", "load_privacy_policy", "privacy_policy"]
+__all__ = ["PrivacyPolicy", "PrivacyPolicyError", "Purpose", "load_privacy_policy", "privacy_policy"]
 
 DEFAULT_PATH = Path(__file__).with_name("privacy.toml")
 _PURPOSE_NAME = re.compile(r"^[A-Z][A-Z0-9_]{1,63}$")

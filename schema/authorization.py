@@ -42,8 +42,8 @@ from schema.errors import ClientError, forbidden, unauthenticated
 from vault.audit import AuditEntry
 
 __all__ = [
-    "AuditUnavailable",
     "CONDITIONS",
+    "AuditUnavailable",
     "Check",
     "PolicyReport",
     "authorize",
@@ -155,7 +155,9 @@ def validate_policy(policy: AccessPolicy, schema: GraphQLSchema) -> PolicyReport
         if rule.subject is not None and rule.subject.kind == "arg" and rule.subject.name not in gql_field.args:
             problems.append(f"rule {target!r}: the field has no argument {rule.subject.name!r}")
         if rule.subject is not None and rule.subject.kind == "attr" and not _has_attribute(gql_type, rule.subject.name):
-            problems.append(f"rule {target!r}: subject names {rule.subject.name!r}, which {type_name} objects do not have")
+            problems.append(
+                f"rule {target!r}: subject names {rule.subject.name!r}, which {type_name} objects do not have"
+            )
     unknown = policy.condition_names() - set(CONDITIONS)
     if unknown:
         problems.append(f"unknown condition(s) {sorted(unknown)}; known: {sorted(CONDITIONS)}")
@@ -269,8 +271,15 @@ def _guard(resolve: Callable[..., Any], rule: Rule, policy: AccessPolicy, target
 
 
 async def _await_then_resolve(
-    outcomes: list[Any], resolve: Callable[..., Any], source: Any, info: GraphQLResolveInfo, args: dict[str, Any],
-    policy: AccessPolicy, rule: Rule, audited_type: str, subject: str | None,
+    outcomes: list[Any],
+    resolve: Callable[..., Any],
+    source: Any,
+    info: GraphQLResolveInfo,
+    args: dict[str, Any],
+    policy: AccessPolicy,
+    rule: Rule,
+    audited_type: str,
+    subject: str | None,
 ) -> Any:
     for outcome in outcomes:
         if not (await outcome if inspect.isawaitable(outcome) else outcome):
@@ -359,7 +368,8 @@ class AuditUnavailable(ClientError):
     def __init__(self, trace_id: str) -> None:
         super().__init__(
             f"This access could not be recorded in the audit log, so its result is withheld. Quote trace id {trace_id}.",
-            "AUDIT_UNAVAILABLE", traceId=trace_id,
+            "AUDIT_UNAVAILABLE",
+            traceId=trace_id,
         )
 
 

@@ -23,13 +23,12 @@ from commerce.pricing.engine import PricedCart, PricedLine
 from core.ids import InvalidGlobalId, from_global_id, int_key, to_global_id
 from policies.principal import Principal, Role
 from schema.catalog import ProductVariant
-from schema.loaders import Loaders
 from schema.errors import UserError, forbidden, not_found, unauthenticated, user_error
+from schema.loaders import Loaders
 from schema.money import Money
 from schema.node import Node, decode_id, register_node
 
-__all__ = ["Cart", "CartLine", "CartQuery", "CartMutation", "CartSubscription", "customer_cart"]
-
+__all__ = ["Cart", "CartLine", "CartMutation", "CartQuery", "CartSubscription", "customer_cart"]
 
 
 @strawberry.type
@@ -57,7 +56,9 @@ class CartLine:
 
 @strawberry.type
 class Cart(Node):
-    id: strawberry.ID = strawberry.field(description="Unguessable: possession of a guest cart's id grants access to it.")
+    id: strawberry.ID = strawberry.field(
+        description="Unguessable: possession of a guest cart's id grants access to it."
+    )
     version: int = strawberry.field(description="Bumped on every change; send it back as expectedVersion.")
     discount_codes: list[str]
     updated_at: datetime
@@ -83,8 +84,12 @@ class Cart(Node):
     @strawberry.field
     async def discounts(self, info: Info) -> list[AppliedDiscount]:
         priced = await self.priced(info)
-        return [AppliedDiscount(code=d.code, description=d.description, amount=Money(amount=d.amount, currency=priced.currency))
-                for d in priced.discounts]
+        return [
+            AppliedDiscount(
+                code=d.code, description=d.description, amount=Money(amount=d.amount, currency=priced.currency)
+            )
+            for d in priced.discounts
+        ]
 
     @strawberry.field
     async def subtotal(self, info: Info) -> Money:
@@ -135,7 +140,9 @@ def _authorize_cart(principal: Principal, channel_kind: str, cart: service.Cart)
     staff at the till (the store channel), as for reading the customer (policies/access.toml)."""
     if cart.customer_key is None or _customer_key(principal) == cart.customer_key:
         return
-    if principal.role is Role.AGENT or (principal.role is Role.STAFF and channel_kind == "STORE" and principal.location):
+    if principal.role is Role.AGENT or (
+        principal.role is Role.STAFF and channel_kind == "STORE" and principal.location
+    ):
         return
     raise CartForbidden("This cart belongs to someone else.")
 
@@ -163,8 +170,11 @@ def _key(global_id: str, type_name: str) -> int:
 
 def _line(priced: PricedLine, currency: str) -> CartLine:
     return CartLine(
-        id=strawberry.ID(to_global_id("CartLine", priced.key)), variant_key=priced.variant_id, quantity=priced.quantity,
-        unit_price=Money(amount=priced.unit_price, currency=currency), total=Money(amount=priced.total, currency=currency),
+        id=strawberry.ID(to_global_id("CartLine", priced.key)),
+        variant_key=priced.variant_id,
+        quantity=priced.quantity,
+        unit_price=Money(amount=priced.unit_price, currency=currency),
+        total=Money(amount=priced.total, currency=currency),
     )
 
 
@@ -174,14 +184,23 @@ async def _price(info: Info, cart: service.Cart) -> PricedCart:
     return await pricing.price_lines(
         info.context.services.engine,
         [pricing.CartLineRef(line.id, line.variant_id, line.quantity) for line in cart.lines],
-        cart.codes, currency=channel.currency, channel=channel.code, now=_now(info), customer_key=cart.customer_key,
+        cart.codes,
+        currency=channel.currency,
+        channel=channel.code,
+        now=_now(info),
+        customer_key=cart.customer_key,
     )
 
 
 def present(cart: service.Cart) -> Cart:
     """The cart as GraphQL shows it; prices are computed when first asked for."""
-    return Cart(id=strawberry.ID(to_global_id("Cart", cart.id)), version=cart.version, discount_codes=list(cart.codes),
-                updated_at=cart.updated_at, record=cart)
+    return Cart(
+        id=strawberry.ID(to_global_id("Cart", cart.id)),
+        version=cart.version,
+        discount_codes=list(cart.codes),
+        updated_at=cart.updated_at,
+        record=cart,
+    )
 
 
 async def _load(info: Info, cart_id: str, field: str = "cartId") -> service.Cart:
@@ -261,8 +280,11 @@ class CartMutation:
 
         async def change() -> service.Cart:
             return await service.create_cart(
-                services.engine, customer_key=_customer_key(info.context.principal),
-                lines=_adds(lines or []), now=_now(info), rules=_rules(info),
+                services.engine,
+                customer_key=_customer_key(info.context.principal),
+                lines=_adds(lines or []),
+                now=_now(info),
+                rules=_rules(info),
             )
 
         return await _payload(info, None, change)
@@ -275,9 +297,15 @@ class CartMutation:
         key = decode_id(cart_id, "Cart", "cartId")
 
         async def change() -> service.Cart:
-            return await service.add_lines(services.engine, key, _adds(lines),
-                                           expected_version=expected_version, now=_now(info), rules=_rules(info),
-                                           authorize=_authorizer(info))
+            return await service.add_lines(
+                services.engine,
+                key,
+                _adds(lines),
+                expected_version=expected_version,
+                now=_now(info),
+                rules=_rules(info),
+                authorize=_authorizer(info),
+            )
 
         return await _payload(info, key, change)
 
@@ -290,9 +318,15 @@ class CartMutation:
 
         async def change() -> service.Cart:
             changes = [LineSet(_key(line.line_id, "CartLine"), line.quantity) for line in lines]
-            return await service.update_lines(services.engine, key, changes,
-                                              expected_version=expected_version, now=_now(info), rules=_rules(info),
-                                              authorize=_authorizer(info))
+            return await service.update_lines(
+                services.engine,
+                key,
+                changes,
+                expected_version=expected_version,
+                now=_now(info),
+                rules=_rules(info),
+                authorize=_authorizer(info),
+            )
 
         return await _payload(info, key, change)
 
@@ -305,8 +339,15 @@ class CartMutation:
 
         async def change() -> service.Cart:
             keys = [_key(line_id, "CartLine") for line_id in line_ids]
-            return await service.remove_lines(services.engine, key, keys, expected_version=expected_version,
-                                              now=_now(info), rules=_rules(info), authorize=_authorizer(info))
+            return await service.remove_lines(
+                services.engine,
+                key,
+                keys,
+                expected_version=expected_version,
+                now=_now(info),
+                rules=_rules(info),
+                authorize=_authorizer(info),
+            )
 
         return await _payload(info, key, change)
 
@@ -320,11 +361,23 @@ class CartMutation:
         async def change() -> service.Cart:
             cart = await _load(info, cart_id)
             service.held_codes(codes, _rules(info))  # too many: refused before they are looked up
-            problems = await pricing.check_codes(services.engine, codes, channel=info.context.channel.code,
-                                                 now=_now(info), customer_key=cart.customer_key)
-            return await service.set_discount_codes(services.engine, key, codes, problems,
-                                                    expected_version=expected_version, now=_now(info), rules=_rules(info),
-                                                    authorize=_authorizer(info))
+            problems = await pricing.check_codes(
+                services.engine,
+                codes,
+                channel=info.context.channel.code,
+                now=_now(info),
+                customer_key=cart.customer_key,
+            )
+            return await service.set_discount_codes(
+                services.engine,
+                key,
+                codes,
+                problems,
+                expected_version=expected_version,
+                now=_now(info),
+                rules=_rules(info),
+                authorize=_authorizer(info),
+            )
 
         return await _payload(info, key, change)
 
@@ -337,12 +390,17 @@ class CartMutation:
         key = decode_id(cart_id, "Cart", "cartId")
 
         async def check_codes(codes: Sequence[str]) -> list[str | None]:
-            return await pricing.check_codes(services.engine, codes, channel=info.context.channel.code,
-                                             now=_now(info), customer_key=customer_key)
+            return await pricing.check_codes(
+                services.engine, codes, channel=info.context.channel.code, now=_now(info), customer_key=customer_key
+            )
 
         try:
             cart, changed = await service.attach_to_customer(
-                services.engine, key, customer_key, now=_now(info), rules=_rules(info),
+                services.engine,
+                key,
+                customer_key,
+                now=_now(info),
+                rules=_rules(info),
                 check_codes=check_codes,
             )
         except CartForbidden:
@@ -377,8 +435,9 @@ class CartSubscription:
                     if (cart.id, cart.version) != last:
                         last = (cart.id, cart.version)
                         # Fresh loaders per event: a long subscription must not serve cached stock or prices.
-                        info.context.loaders = Loaders(services.engine, currency=info.context.channel.currency,
-                                                       vault=services.vault)
+                        info.context.loaders = Loaders(
+                            services.engine, currency=info.context.channel.currency, vault=services.vault
+                        )
                         yield present(cart)
                     if cart.id != following:
                         break  # merged into another cart: follow that one

@@ -18,7 +18,7 @@ from schema.money import Money
 from schema.node import Node, decode_int_id, register_node
 from schema.pagination import PageInfo, check_first, decode_cursor, encode_cursor
 
-__all__ = ["CatalogQuery", "Product", "ProductVariant", "Location", "Channel", "Category"]
+__all__ = ["CatalogQuery", "Category", "Channel", "Location", "Product", "ProductVariant"]
 
 
 @strawberry.enum
@@ -46,7 +46,9 @@ class Channel(Node):
 
     @classmethod
     def of(cls, c: entities.Channel) -> Channel:
-        return cls(id=to_global_id("Channel", c.id), code=c.code, name=c.name, kind=ChannelKind(c.kind), currency=c.currency)
+        return cls(
+            id=to_global_id("Channel", c.id), code=c.code, name=c.name, kind=ChannelKind(c.kind), currency=c.currency
+        )
 
 
 @strawberry.type
@@ -61,8 +63,12 @@ class Location(Node):
     @classmethod
     def of(cls, loc: entities.Location) -> Location:
         return cls(
-            id=to_global_id("Location", loc.id), code=loc.code, name=loc.name, kind=LocationKind(loc.kind),
-            city=loc.city, click_and_collect=loc.click_and_collect,
+            id=to_global_id("Location", loc.id),
+            code=loc.code,
+            name=loc.name,
+            kind=LocationKind(loc.kind),
+            city=loc.city,
+            click_and_collect=loc.click_and_collect,
         )
 
 
@@ -131,7 +137,11 @@ class Product(Node):
     @classmethod
     def of(cls, p: entities.Product) -> Product:
         return cls(
-            id=to_global_id("Product", p.id), key=p.id, category_key=p.category_id, slug=p.slug, name=p.name,
+            id=to_global_id("Product", p.id),
+            key=p.id,
+            category_key=p.category_id,
+            slug=p.slug,
+            name=p.name,
             description=p.description,
         )
 
@@ -200,7 +210,9 @@ class CatalogQuery:
             available_at_location_id=location_key,
             search=search,
         )
-        products, has_next = await service.page_products(info.context.services.engine, query, first=limit, after_id=after_id)
+        products, has_next = await service.page_products(
+            info.context.services.engine, query, first=limit, after_id=after_id
+        )
         edges = [ProductEdge(node=Product.of(p), cursor=encode_cursor("Product", p.id)) for p in products]
         page_info = PageInfo(
             has_next_page=has_next,

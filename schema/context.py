@@ -16,10 +16,10 @@ from core.settings import Settings
 from policies.access import AccessPolicy
 from policies.principal import ANONYMOUS, Principal
 from schema.loaders import Loaders
-from vault.service import Vault
 from vault.audit import AuditLog
+from vault.service import Vault
 
-__all__ = ["Services", "Context"]
+__all__ = ["Context", "Services"]
 
 
 class Token(Protocol):

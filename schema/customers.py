@@ -27,7 +27,7 @@ from schema.node import Node, decode_int_id, register_node
 from vault.cipher import ERASED
 from vault.errors import VaultError
 
-__all__ = ["CustomerQuery", "CustomerMutation", "Customer", "Consent", "Address", "ERASED_PLACEHOLDER"]
+__all__ = ["ERASED_PLACEHOLDER", "Address", "Consent", "Customer", "CustomerMutation", "CustomerQuery"]
 
 ERASED_PLACEHOLDER = "[erased]"
 OPERATOR_ROLES = frozenset({Role.STAFF, Role.AGENT, Role.DPO, Role.ADMIN})
@@ -85,8 +85,14 @@ class Consent:
 
     @classmethod
     def of(cls, c: Any) -> Consent:
-        return cls(purpose=c.purpose, granted=c.granted, updated_at=c.recorded_at, channel=c.channel,
-                   policy_version=c.policy_version, method=c.method)
+        return cls(
+            purpose=c.purpose,
+            granted=c.granted,
+            updated_at=c.recorded_at,
+            channel=c.channel,
+            policy_version=c.policy_version,
+            method=c.method,
+        )
 
 
 async def _profile(info: Info, key: int) -> Profile:
@@ -201,8 +207,10 @@ class CustomerQuery:
         key = decode_int_id(id, "Customer")
         return await _existing(info, key)
 
-    @strawberry.field(description=f"Staff, agents and the DPO: up to {MAX_CUSTOMERS_PER_QUERY} customers at once, "
-                                  "in the order asked (null for unknown ids).")
+    @strawberry.field(
+        description=f"Staff, agents and the DPO: up to {MAX_CUSTOMERS_PER_QUERY} customers at once, "
+        "in the order asked (null for unknown ids)."
+    )
     async def customers(self, info: Info, ids: list[strawberry.ID]) -> list[Customer | None]:
         if len(ids) > MAX_CUSTOMERS_PER_QUERY:
             raise bad_input(f"Ask for at most {MAX_CUSTOMERS_PER_QUERY} customers at once.", ["ids"])
@@ -222,8 +230,13 @@ class CustomerQuery:
 
 
 def _registration(input: CustomerRegisterInput) -> service.Registration:
-    return service.Registration(email=input.email, password=input.password, first_name=input.first_name,
-                                last_name=input.last_name, phone=input.phone)
+    return service.Registration(
+        email=input.email,
+        password=input.password,
+        first_name=input.first_name,
+        last_name=input.last_name,
+        phone=input.phone,
+    )
 
 
 @strawberry.type
@@ -251,13 +264,19 @@ class CustomerMutation:
             return AccessTokenPayload(access_token=None, user_errors=[user_error(problem)])
         ttl = timedelta(seconds=info.context.settings.customer_token_ttl_seconds)
         issued = services.tokens.issue(Principal(Role.CUSTOMER, subject=str(key)), ttl)
-        return AccessTokenPayload(access_token=AccessToken(token=issued.token, expires_at=issued.expires_at),
-                                  user_errors=[])
+        return AccessTokenPayload(
+            access_token=AccessToken(token=issued.token, expires_at=issued.expires_at), user_errors=[]
+        )
 
-    @strawberry.mutation(description="Grant or withdraw consent for a purpose of the privacy policy. Agents pass "
-                                     "`customerId` to record a decision the customer gave them.")
+    @strawberry.mutation(
+        description="Grant or withdraw consent for a purpose of the privacy policy. Agents pass "
+        "`customerId` to record a decision the customer gave them."
+    )
     async def consent_set(
-        self, info: Info, purpose: str, granted: bool,
+        self,
+        info: Info,
+        purpose: str,
+        granted: bool,
         customer_id: Annotated[strawberry.ID | None, strawberry.argument(description="Agents only.")] = None,
     ) -> ConsentPayload:
         principal = info.context.principal
@@ -272,8 +291,9 @@ class CustomerMutation:
         services = info.context.services
         user_errors: list[UserError] = []
         try:
-            await service.set_consent(services.engine, services.vault, key, purpose, granted,
-                                      channel=info.context.channel.code, method=method)
+            await service.set_consent(
+                services.engine, services.vault, key, purpose, granted, channel=info.context.channel.code, method=method
+            )
         except (VaultError, customer_errors.CustomerError) as problem:
             user_errors.append(user_error(problem))
         current = await service.consents_by_ids(services.engine, services.vault, [key])
@@ -283,8 +303,14 @@ class CustomerMutation:
     async def customer_address_add(self, info: Info, input: AddressInput) -> CustomerPayload:
         key = _signed_in_customer(info.context.principal)
         services = info.context.services
-        address = service.Address(name=input.name, line1=input.line1, line2=input.line2,
-                                  postal_code=input.postal_code, city=input.city, country=input.country)
+        address = service.Address(
+            name=input.name,
+            line1=input.line1,
+            line2=input.line2,
+            postal_code=input.postal_code,
+            city=input.city,
+            country=input.country,
+        )
         try:
             await service.add_address(services.engine, services.vault, key, address)
         except customer_errors.CustomerError as problem:

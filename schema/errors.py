@@ -12,7 +12,7 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 
-__all__ = ["ClientError", "UserError", "bad_input", "forbidden", "unauthenticated", "not_found", "user_error"]
+__all__ = ["ClientError", "UserError", "bad_input", "forbidden", "not_found", "unauthenticated", "user_error"]
 
 
 class ClientError(GraphQLError):

@@ -35,7 +35,7 @@ from opentelemetry import trace
 from core.settings import Settings
 from schema.limits import limit_rules
 
-__all__ = ["Executor", "PreparedOperation", "RequestError", "mask_errors", "current_trace_id", "record_exception_type"]
+__all__ = ["Executor", "PreparedOperation", "RequestError", "current_trace_id", "mask_errors", "record_exception_type"]
 
 logger = logging.getLogger("omnigate.graphql")
 
@@ -119,7 +119,10 @@ def mask_errors(errors: list[GraphQLError] | None) -> list[GraphQLError] | None:
         trace_id = current_trace_id()
         # The type and the stack, never the message: it may quote input (an email, a name).
         logger.error(
-            "unexpected %s (trace %s) at %s\n%s", type(original).__name__, trace_id, error.path,
+            "unexpected %s (trace %s) at %s\n%s",
+            type(original).__name__,
+            trace_id,
+            error.path,
             "".join(traceback.format_tb(original.__traceback__)),
         )
         record_exception_type(original)
@@ -165,10 +168,14 @@ class Executor:
     def parse_and_validate(self, query: str) -> DocumentNode:
         """The validated document for `query`, from the cache when seen before."""
         if len(query) > self.settings.max_query_chars:  # never cached: the caches would pin it
-            raise RequestError([GraphQLError(
-                f"The document is longer than {self.settings.max_query_chars} characters.",
-                extensions={"code": "QUERY_TOO_LARGE"},
-            )])
+            raise RequestError(
+                [
+                    GraphQLError(
+                        f"The document is longer than {self.settings.max_query_chars} characters.",
+                        extensions={"code": "QUERY_TOO_LARGE"},
+                    )
+                ]
+            )
         cached = self._documents.get(query)
         if cached is not None:
             if isinstance(cached, RequestError):
@@ -268,4 +275,6 @@ def _is_variable_error(errors: list[GraphQLError]) -> bool:
     (A scalar's own GraphQLError is kept as `original_error` there, so only a non-GraphQL
     original means something unexpected happened.)
     """
-    return all(e.path is None and (e.original_error is None or isinstance(e.original_error, GraphQLError)) for e in errors)
+    return all(
+        e.path is None and (e.original_error is None or isinstance(e.original_error, GraphQLError)) for e in errors
+    )

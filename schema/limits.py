@@ -41,7 +41,7 @@ from graphql import (
     is_list_type,
 )
 
-__all__ = ["limit_rules", "measure_operation", "Measure"]
+__all__ = ["Measure", "limit_rules", "measure_operation"]
 
 CAP = 10**12
 ASSUMED_LIST_SIZE = 5  # a product has a few variants, a variant a few stock levels
@@ -70,7 +70,9 @@ def _field_type(parent: GraphQLNamedType | None, name: str) -> GraphQLOutputType
 
 
 class _Measurer:
-    def __init__(self, schema: GraphQLSchema | None, fragments: dict[str, FragmentDefinitionNode], max_page_size: int) -> None:
+    def __init__(
+        self, schema: GraphQLSchema | None, fragments: dict[str, FragmentDefinitionNode], max_page_size: int
+    ) -> None:
         self.schema = schema
         self.fragments = fragments
         self.max_page_size = max_page_size
@@ -105,7 +107,9 @@ class _Measurer:
             else:
                 if isinstance(selection, InlineFragmentNode):
                     condition = selection.type_condition.name.value if selection.type_condition else None
-                    inner = self.selection_set(selection.selection_set, self._named(condition) or parent, in_introspection)
+                    inner = self.selection_set(
+                        selection.selection_set, self._named(condition) or parent, in_introspection
+                    )
                 elif isinstance(selection, FragmentSpreadNode):
                     inner = self.fragment(selection.name.value, in_introspection)
                 else:
@@ -132,7 +136,9 @@ class _Measurer:
 
 
 def measure_operation(
-    schema: GraphQLSchema, operation: OperationDefinitionNode, fragments: dict[str, FragmentDefinitionNode],
+    schema: GraphQLSchema,
+    operation: OperationDefinitionNode,
+    fragments: dict[str, FragmentDefinitionNode],
     max_page_size: int,
 ) -> Measure:
     root = schema.get_root_type(operation.operation)
@@ -154,15 +160,28 @@ def limit_rules(*, max_depth: int, max_aliases: int, max_cost: int, max_page_siz
             measure = self.measurer.selection_set(node.selection_set, root)
             name = node.name.value if node.name else "anonymous"
             if measure.depth > max_depth:
-                self._refuse(f"'{name}' is nested {measure.depth} deep, more than the {max_depth} allowed.",
-                             node, "QUERY_TOO_DEEP", depth=measure.depth, maxDepth=max_depth)
+                self._refuse(
+                    f"'{name}' is nested {measure.depth} deep, more than the {max_depth} allowed.",
+                    node,
+                    "QUERY_TOO_DEEP",
+                    depth=measure.depth,
+                    maxDepth=max_depth,
+                )
             if measure.aliases > max_aliases:
-                self._refuse(f"'{name}' uses {measure.aliases} aliases, more than the {max_aliases} allowed.",
-                             node, "TOO_MANY_ALIASES", aliases=measure.aliases, maxAliases=max_aliases)
+                self._refuse(
+                    f"'{name}' uses {measure.aliases} aliases, more than the {max_aliases} allowed.",
+                    node,
+                    "TOO_MANY_ALIASES",
+                    aliases=measure.aliases,
+                    maxAliases=max_aliases,
+                )
             if measure.cost > max_cost:
                 self._refuse(
                     f"This query costs {measure.cost}, more than the {max_cost} allowed. Ask for fewer fields or smaller pages.",
-                    node, "QUERY_TOO_COSTLY", cost=measure.cost, maxCost=max_cost,
+                    node,
+                    "QUERY_TOO_COSTLY",
+                    cost=measure.cost,
+                    maxCost=max_cost,
                 )
 
         def _refuse(self, message: str, node: OperationDefinitionNode, code: str, **extensions: int) -> None:

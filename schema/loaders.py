@@ -43,4 +43,5 @@ class Loaders:
             self.customer_profiles: DataLoader = _loader(lambda ids: customers.profiles_by_ids(engine, vault, ids))
             self.customer_consents: DataLoader = _loader(lambda ids: customers.consents_by_ids(engine, vault, ids), [])
             self.customer_consent_history: DataLoader = _loader(
-                lambda ids: customers.consent_history_by_ids(engine, vault, ids), [])
+                lambda ids: customers.consent_history_by_ids(engine, vault, ids), []
+            )

@@ -10,7 +10,7 @@ import strawberry
 from core.ids import InvalidGlobalId, from_global_id, int_key
 from schema.errors import bad_input
 
-__all__ = ["Node", "register_node", "resolve_node", "decode_id"]
+__all__ = ["Node", "decode_id", "register_node", "resolve_node"]
 
 NodeFetcher = Callable[[Any, str], Awaitable[Any]]  # (info, key) -> a strawberry object or None
 _fetchers: dict[str, NodeFetcher] = {}

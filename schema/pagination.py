@@ -7,7 +7,7 @@ import strawberry
 from core.ids import InvalidGlobalId, from_global_id, int_key, to_global_id
 from schema.errors import bad_input
 
-__all__ = ["PageInfo", "check_first", "encode_cursor", "decode_cursor"]
+__all__ = ["PageInfo", "check_first", "decode_cursor", "encode_cursor"]
 
 
 @strawberry.type

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, NewType
 
@@ -13,7 +13,7 @@ __all__ = ["JSON", "scalar_map"]
 
 def _parse_decimal(value: Any) -> Decimal:
     if isinstance(value, float):
-        raise ValueError("Decimal values are strings, e.g. \"129.99\"")
+        raise ValueError('Decimal values are strings, e.g. "129.99"')
     try:
         parsed = Decimal(str(value))
     except InvalidOperation:
@@ -26,14 +26,14 @@ def _parse_decimal(value: Any) -> Decimal:
 def _serialize_datetime(value: datetime) -> str:
     if value.tzinfo is None:
         raise ValueError("naive datetime")
-    return value.astimezone(timezone.utc).isoformat()
+    return value.astimezone(UTC).isoformat()
 
 
 def _parse_datetime(value: Any) -> datetime:
     parsed = datetime.fromisoformat(str(value))
     if parsed.tzinfo is None:
         raise ValueError("DateTime needs a UTC offset, e.g. 2026-11-23T10:00:00+00:00")
-    return parsed.astimezone(timezone.utc)
+    return parsed.astimezone(UTC)
 
 
 DecimalScalar = strawberry.scalar(

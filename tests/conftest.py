@@ -20,7 +20,6 @@ from gateway.runtime import Runtime, build_runtime
 from gateway.seed import seed
 from tests.database import TEST_PRODUCTS, TemplateDatabase, test_database_url_from_env
 
-
 # Fixed vault keys, the same for the template's seed and every test's runtime (so the demo
 # customer decrypts). Test-only values: never use them anywhere else.
 TEST_VAULT_KEYS = {
@@ -88,7 +87,9 @@ class GraphQLClient:
 
     async def post(self, query: str, variables: dict[str, Any] | None = None, **kwargs: Any) -> httpx.Response:
         headers = {**self.headers, **kwargs.pop("headers", {})}
-        return await self.http.post("/graphql", json={"query": query, "variables": variables}, headers=headers, **kwargs)
+        return await self.http.post(
+            "/graphql", json={"query": query, "variables": variables}, headers=headers, **kwargs
+        )
 
     async def execute(self, query: str, variables: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
         """The response body; fails the test on a non-200 status."""

@@ -77,77 +77,182 @@ CART_CREATE = "mutation($v: ID!) { cartCreate(lines: [{variantId: $v, quantity: 
 
 
 MATRIX: list[Row] = [
-    Row("node: a product", "query($id: ID!) { node(id: $id) { id ... on Product { name } } }",
-        lambda w: {"id": w.product_id}, everyone()),
+    Row(
+        "node: a product",
+        "query($id: ID!) { node(id: $id) { id ... on Product { name } } }",
+        lambda w: {"id": w.product_id},
+        everyone(),
+    ),
     Row("channels", "{ channels { code } }", _no_vars, everyone()),
     Row("locations", "{ locations { code } }", _no_vars, everyone()),
     Row("products", "{ products(first: 2) { edges { node { name } } } }", _no_vars, everyone()),
     Row("product", "query($id: ID) { product(id: $id) { name } }", lambda w: {"id": w.product_id}, everyone()),
     # customers: A's data is A's, and operators' (staff only at the till)
     Row("me", "{ me { id email } }", _no_vars, {**everyone(EMPTY), "customer_a": ALLOW, "customer_b": ALLOW}),
-    Row("customer: A's profile online",
+    Row(
+        "customer: A's profile online",
         "query($id: ID!) { customer(id: $id) { id email consents { purpose } cart { id } } }",
-        lambda w: {"id": w.customer_a_id}, only("customer_a", "agent", "dpo", "admin")),
-    Row("customer: A's profile at the till", "query($id: ID!) { customer(id: $id) { id email } }",
-        lambda w: {"id": w.customer_a_id}, only("customer_a", "staff_waw", "staff_krk", "agent", "dpo", "admin"),
-        headers={"X-Channel": "store"}),
-    Row("node: A's customer", "query($id: ID!) { node(id: $id) { id ... on Customer { email } } }",
-        lambda w: {"id": w.customer_a_id}, only("customer_a", "agent", "dpo", "admin")),
-    Row("customers: A and B", "query($ids: [ID!]!) { customers(ids: $ids) { id email } }",
-        lambda w: {"ids": [w.customer_a_id, w.customer_b_id]}, only("agent", "dpo", "admin")),
-    Row("customerByEmail", "query($e: String!) { customerByEmail(email: $e) { id lastName } }",
-        lambda w: {"e": w.extra["email_a"]}, only("agent", "dpo", "admin")),
-    Row("customersByPhone", "query($p: String!) { customersByPhone(phone: $p) { id } }",
-        lambda w: {"p": "+48 600 100 200"}, only("agent", "dpo", "admin")),
-    Row("customerRegister", """mutation($e: String!) { customerRegister(input: {email: $e, password: "long-enough-pw",
+        lambda w: {"id": w.customer_a_id},
+        only("customer_a", "agent", "dpo", "admin"),
+    ),
+    Row(
+        "customer: A's profile at the till",
+        "query($id: ID!) { customer(id: $id) { id email } }",
+        lambda w: {"id": w.customer_a_id},
+        only("customer_a", "staff_waw", "staff_krk", "agent", "dpo", "admin"),
+        headers={"X-Channel": "store"},
+    ),
+    Row(
+        "node: A's customer",
+        "query($id: ID!) { node(id: $id) { id ... on Customer { email } } }",
+        lambda w: {"id": w.customer_a_id},
+        only("customer_a", "agent", "dpo", "admin"),
+    ),
+    Row(
+        "customers: A and B",
+        "query($ids: [ID!]!) { customers(ids: $ids) { id email } }",
+        lambda w: {"ids": [w.customer_a_id, w.customer_b_id]},
+        only("agent", "dpo", "admin"),
+    ),
+    Row(
+        "customerByEmail",
+        "query($e: String!) { customerByEmail(email: $e) { id lastName } }",
+        lambda w: {"e": w.extra["email_a"]},
+        only("agent", "dpo", "admin"),
+    ),
+    Row(
+        "customersByPhone",
+        "query($p: String!) { customersByPhone(phone: $p) { id } }",
+        lambda w: {"p": "+48 600 100 200"},
+        only("agent", "dpo", "admin"),
+    ),
+    Row(
+        "customerRegister",
+        """mutation($e: String!) { customerRegister(input: {email: $e, password: "long-enough-pw",
         firstName: "N", lastName: "M"}) { customer { id email } userErrors { code } } }""",
-        lambda w: {"e": w.fresh_email()}, only("anonymous")),
-    Row("customerAccessTokenCreate", """mutation($e: String!) { customerAccessTokenCreate(email: $e,
+        lambda w: {"e": w.fresh_email()},
+        only("anonymous"),
+    ),
+    Row(
+        "customerAccessTokenCreate",
+        """mutation($e: String!) { customerAccessTokenCreate(email: $e,
         password: "password-a") { accessToken { expiresAt } userErrors { code } } }""",
-        lambda w: {"e": w.extra["email_a"]}, only("anonymous", "customer_a", "customer_b")),
-    Row("consentSet for oneself", """mutation { consentSet(purpose: "MARKETING_EMAIL", granted: true) {
-        consents { purpose granted } userErrors { code } } }""", _no_vars, only("customer_a", "customer_b")),
-    Row("consentSet on A's behalf", """mutation($id: ID!) { consentSet(purpose: "MARKETING_SMS", granted: false,
+        lambda w: {"e": w.extra["email_a"]},
+        only("anonymous", "customer_a", "customer_b"),
+    ),
+    Row(
+        "consentSet for oneself",
+        """mutation { consentSet(purpose: "MARKETING_EMAIL", granted: true) {
+        consents { purpose granted } userErrors { code } } }""",
+        _no_vars,
+        only("customer_a", "customer_b"),
+    ),
+    Row(
+        "consentSet on A's behalf",
+        """mutation($id: ID!) { consentSet(purpose: "MARKETING_SMS", granted: false,
         customerId: $id) { consents { purpose } userErrors { code } } }""",
-        lambda w: {"id": w.customer_a_id}, only("agent", "admin")),
-    Row("customerAddressAdd", """mutation { customerAddressAdd(input: {name: "N", line1: "Prosta 1",
+        lambda w: {"id": w.customer_a_id},
+        only("agent", "admin"),
+    ),
+    Row(
+        "customerAddressAdd",
+        """mutation { customerAddressAdd(input: {name: "N", line1: "Prosta 1",
         postalCode: "00-001", city: "Warszawa", country: "PL"}) { customer { id } userErrors { code } } }""",
-        _no_vars, only("customer_a", "customer_b")),
+        _no_vars,
+        only("customer_a", "customer_b"),
+    ),
     # carts: a guest cart's id is its capability; a customer's cart is theirs (and their agent's,
     # and store staff's at the till)
-    Row("cart: a guest cart", "query($id: ID!) { cart(id: $id) { id lines { quantity } } }",
-        lambda w: {"id": w.extra["guest_cart"]}, everyone()),
-    Row("cart: A's cart online", "query($id: ID!) { cart(id: $id) { id lines { quantity } } }",
-        lambda w: {"id": w.extra["cart_a"]}, only("customer_a", "agent")),
-    Row("cart: A's cart at the till", "query($id: ID!) { cart(id: $id) { id } }",
-        lambda w: {"id": w.extra["cart_a"]}, only("customer_a", "staff_waw", "staff_krk", "agent"),
-        headers={"X-Channel": "store"}),
-    Row("node: A's cart", "query($id: ID!) { node(id: $id) { id ... on Cart { lines { quantity } } } }",
-        lambda w: {"id": w.extra["cart_a"]}, only("customer_a", "agent")),
-    Row("node: a line of A's cart is not a node", "query($id: ID!) { node(id: $id) { id } }",
-        lambda w: {"id": w.extra["cart_a_line"]}, everyone(EMPTY)),
-    Row("me: my cart", "{ me { id cart { id } } }", _no_vars,
-        {**everyone(EMPTY), "customer_a": ALLOW, "customer_b": ALLOW}),
-    Row("cartCreate online", "mutation { cartCreate { cart { id } userErrors { code } } }", _no_vars,
-        only("anonymous", "customer_a", "customer_b", "agent")),
-    Row("cartCreate at the till", "mutation { cartCreate { cart { id } userErrors { code } } }", _no_vars,
-        only("anonymous", "customer_a", "customer_b", "staff_waw", "staff_krk", "agent"), headers={"X-Channel": "store"}),
-    Row("cartLinesAdd to a guest cart", CART_ADD, lambda w: {"id": w.extra["guest_cart"], "v": w.extra["variant"]},
-        only("anonymous", "customer_a", "customer_b", "agent")),
-    Row("cartLinesAdd to A's cart", CART_ADD, lambda w: {"id": w.extra["cart_a"], "v": w.extra["variant"]},
-        only("customer_a", "agent")),
-    Row("cartLinesUpdate on A's cart", """mutation($id: ID!) { cartLinesUpdate(cartId: $id,
+    Row(
+        "cart: a guest cart",
+        "query($id: ID!) { cart(id: $id) { id lines { quantity } } }",
+        lambda w: {"id": w.extra["guest_cart"]},
+        everyone(),
+    ),
+    Row(
+        "cart: A's cart online",
+        "query($id: ID!) { cart(id: $id) { id lines { quantity } } }",
+        lambda w: {"id": w.extra["cart_a"]},
+        only("customer_a", "agent"),
+    ),
+    Row(
+        "cart: A's cart at the till",
+        "query($id: ID!) { cart(id: $id) { id } }",
+        lambda w: {"id": w.extra["cart_a"]},
+        only("customer_a", "staff_waw", "staff_krk", "agent"),
+        headers={"X-Channel": "store"},
+    ),
+    Row(
+        "node: A's cart",
+        "query($id: ID!) { node(id: $id) { id ... on Cart { lines { quantity } } } }",
+        lambda w: {"id": w.extra["cart_a"]},
+        only("customer_a", "agent"),
+    ),
+    Row(
+        "node: a line of A's cart is not a node",
+        "query($id: ID!) { node(id: $id) { id } }",
+        lambda w: {"id": w.extra["cart_a_line"]},
+        everyone(EMPTY),
+    ),
+    Row(
+        "me: my cart",
+        "{ me { id cart { id } } }",
+        _no_vars,
+        {**everyone(EMPTY), "customer_a": ALLOW, "customer_b": ALLOW},
+    ),
+    Row(
+        "cartCreate online",
+        "mutation { cartCreate { cart { id } userErrors { code } } }",
+        _no_vars,
+        only("anonymous", "customer_a", "customer_b", "agent"),
+    ),
+    Row(
+        "cartCreate at the till",
+        "mutation { cartCreate { cart { id } userErrors { code } } }",
+        _no_vars,
+        only("anonymous", "customer_a", "customer_b", "staff_waw", "staff_krk", "agent"),
+        headers={"X-Channel": "store"},
+    ),
+    Row(
+        "cartLinesAdd to a guest cart",
+        CART_ADD,
+        lambda w: {"id": w.extra["guest_cart"], "v": w.extra["variant"]},
+        only("anonymous", "customer_a", "customer_b", "agent"),
+    ),
+    Row(
+        "cartLinesAdd to A's cart",
+        CART_ADD,
+        lambda w: {"id": w.extra["cart_a"], "v": w.extra["variant"]},
+        only("customer_a", "agent"),
+    ),
+    Row(
+        "cartLinesUpdate on A's cart",
+        """mutation($id: ID!) { cartLinesUpdate(cartId: $id,
         lines: [{lineId: "Q2FydExpbmU6OTk5OTk5", quantity: 1}]) { cart { id } userErrors { code } } }""",
-        lambda w: {"id": w.extra["cart_a"]}, only("customer_a", "agent")),
-    Row("cartLinesRemove on A's cart", """mutation($id: ID!) { cartLinesRemove(cartId: $id,
+        lambda w: {"id": w.extra["cart_a"]},
+        only("customer_a", "agent"),
+    ),
+    Row(
+        "cartLinesRemove on A's cart",
+        """mutation($id: ID!) { cartLinesRemove(cartId: $id,
         lineIds: ["Q2FydExpbmU6OTk5OTk5"]) { cart { id } userErrors { code } } }""",
-        lambda w: {"id": w.extra["cart_a"]}, only("customer_a", "agent")),
-    Row("cartDiscountCodesUpdate on A's cart", """mutation($id: ID!) { cartDiscountCodesUpdate(cartId: $id,
+        lambda w: {"id": w.extra["cart_a"]},
+        only("customer_a", "agent"),
+    ),
+    Row(
+        "cartDiscountCodesUpdate on A's cart",
+        """mutation($id: ID!) { cartDiscountCodesUpdate(cartId: $id,
         codes: ["WELCOME10"]) { cart { id } userErrors { code } } }""",
-        lambda w: {"id": w.extra["cart_a"]}, only("customer_a", "agent")),
-    Row("cartAttachToCustomer of a guest cart", """mutation($id: ID!) { cartAttachToCustomer(cartId: $id) {
-        cart { id } userErrors { code } } }""", lambda w: {"id": next(w.extra["spare_guest_carts"])},
-        only("customer_a", "customer_b")),
+        lambda w: {"id": w.extra["cart_a"]},
+        only("customer_a", "agent"),
+    ),
+    Row(
+        "cartAttachToCustomer of a guest cart",
+        """mutation($id: ID!) { cartAttachToCustomer(cartId: $id) {
+        cart { id } userErrors { code } } }""",
+        lambda w: {"id": next(w.extra["spare_guest_carts"])},
+        only("customer_a", "customer_b"),
+    ),
 ]
 
 
@@ -176,8 +281,9 @@ def role_headers(token_for, w: World) -> dict[str, dict[str, str]]:  # type: ign
 
 async def _register(runtime: Runtime, email: str, password: str, phone: str) -> str:
     services = runtime.services
-    registration = customers.Registration(email=email, password=password, first_name="Ada", last_name="Nowak",
-                                          phone=phone)
+    registration = customers.Registration(
+        email=email, password=password, first_name="Ada", last_name="Nowak", phone=phone
+    )
     return str(await customers.register(services.engine, services.vault, services.clock, registration))
 
 
@@ -201,8 +307,9 @@ async def world(runtime: Runtime, token_for, gql) -> World:  # type: ignore[no-u
     w.extra["variant"] = to_global_id("ProductVariant", variants[products[0].id][0].id)
     w.extra["guest_cart"] = await _cart(gql, w.extra["variant"], {})
     w.extra["cart_a"] = await _cart(gql, w.extra["variant"], w.headers["customer_a"])
-    lines = await gql.data("query($id: ID!) { cart(id: $id) { lines { id } } }", {"id": w.extra["cart_a"]},
-                           headers=w.headers["customer_a"])
+    lines = await gql.data(
+        "query($id: ID!) { cart(id: $id) { lines { id } } }", {"id": w.extra["cart_a"]}, headers=w.headers["customer_a"]
+    )
     w.extra["cart_a_line"] = lines["cart"]["lines"][0]["id"]
     w.extra["spare_guest_carts"] = iter([await _cart(gql, w.extra["variant"], {}) for _ in ROLES])
     return w
@@ -299,9 +406,10 @@ async def test_the_compiled_query_path_answers_every_role_exactly_as_graphql_cor
                 different.append(f"{row.name} as {role}: compiled {compiled} != graphql-core {interpreted}")
     assert not different, "\n".join(different)
     executor = runtime.executor  # and the compiled path did answer them, rather than hand them to graphql-core
-    not_compiled = [r.name for r in QUERY_ROWS if executor.compiler.plan_for(executor.prepare(r.document, None)) is None]
+    not_compiled = [
+        r.name for r in QUERY_ROWS if executor.compiler.plan_for(executor.prepare(r.document, None)) is None
+    ]
     assert not not_compiled, not_compiled
-
 
 
 async def test_aliases_and_fragments_do_not_reach_another_customers_data(gql, world: World) -> None:  # type: ignore[no-untyped-def]
@@ -318,7 +426,8 @@ async def test_aliases_and_fragments_do_not_reach_another_customers_data(gql, wo
     assert body["data"]["theirs"] is None and body["data"]["alsoTheirs"] is None
     assert body["data"]["theirCart"] is not None  # A's own cart
     assert {(e["path"][0], e["extensions"]["code"]) for e in body["errors"]} == {
-        ("theirs", "FORBIDDEN"), ("alsoTheirs", "FORBIDDEN")
+        ("theirs", "FORBIDDEN"),
+        ("alsoTheirs", "FORBIDDEN"),
     }
     as_b = await gql.execute(document, variables, headers=world.headers["customer_b"])
     assert as_b["data"]["theirCart"] is None and "a@example.com" not in str(as_b)

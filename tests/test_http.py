@@ -31,7 +31,9 @@ def _codes(response: httpx.Response) -> set[str]:
     return {error["extensions"]["code"] for error in response.json()["errors"]}
 
 
-async def _post_raw(http: httpx.AsyncClient, content: bytes, content_type: str, accept: str = GRAPHQL_RESPONSE) -> httpx.Response:
+async def _post_raw(
+    http: httpx.AsyncClient, content: bytes, content_type: str, accept: str = GRAPHQL_RESPONSE
+) -> httpx.Response:
     return await http.post("/graphql", content=content, headers={"Content-Type": content_type, "Accept": accept})
 
 
@@ -42,8 +44,9 @@ async def gateway(settings: Settings, clock: Any) -> AsyncIterator[Any]:
 
     async def build(**changes: Any) -> httpx.AsyncClient:
         runtime = build_runtime(settings.replace(**changes), clock)
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(runtime.settings, runtime=runtime)),
-                                   base_url="http://test")
+        client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=create_app(runtime.settings, runtime=runtime)), base_url="http://test"
+        )
         opened.append((runtime, client))
         return client
 
@@ -54,7 +57,9 @@ async def gateway(settings: Settings, clock: Any) -> AsyncIterator[Any]:
 
 
 async def test_the_graphql_response_media_type_is_answered_when_accepted(http):
-    response = await http.post("/graphql", json={"query": QUERY}, headers={"Accept": f"{GRAPHQL_RESPONSE}, application/json;q=0.9"})
+    response = await http.post(
+        "/graphql", json={"query": QUERY}, headers={"Accept": f"{GRAPHQL_RESPONSE}, application/json;q=0.9"}
+    )
     assert response.status_code == 200
     assert response.headers["content-type"].startswith(GRAPHQL_RESPONSE)
     assert {c["code"] for c in response.json()["data"]["channels"]} >= {"web", "mobile"}
@@ -75,7 +80,9 @@ async def test_the_graphql_response_media_type_is_preferred_wherever_it_is_liste
 
 
 async def test_a_media_type_refused_with_q_0_is_not_answered(http):
-    response = await http.post("/graphql", json={"query": QUERY}, headers={"Accept": f"{GRAPHQL_RESPONSE};q=0, application/json"})
+    response = await http.post(
+        "/graphql", json={"query": QUERY}, headers={"Accept": f"{GRAPHQL_RESPONSE};q=0, application/json"}
+    )
     assert response.headers["content-type"].startswith("application/json")
     only_refused = await http.post("/graphql", json={"query": QUERY}, headers={"Accept": "application/json;q=0"})
     assert only_refused.status_code == 406
@@ -101,11 +108,20 @@ async def test_a_body_that_is_not_json_is_400_for_every_client(http, accept):
     assert _codes(response) == {"BAD_REQUEST"}
 
 
-@pytest.mark.parametrize("body", [b"[]", b'"{ channels { code } }"', b"{}", b'{"query": 5}', b'{"query": ""}',
-                                  b'{"query": "{ channels { code } }", "variables": "first=1"}',
-                                  b'{"query": "{ channels { code } }", "variables": [1]}',
-                                  b'{"query": "{ channels { code } }", "operationName": 7}',
-                                  b'{"query": "{ channels { code } }", "extensions": "x"}'])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[]",
+        b'"{ channels { code } }"',
+        b"{}",
+        b'{"query": 5}',
+        b'{"query": ""}',
+        b'{"query": "{ channels { code } }", "variables": "first=1"}',
+        b'{"query": "{ channels { code } }", "variables": [1]}',
+        b'{"query": "{ channels { code } }", "operationName": 7}',
+        b'{"query": "{ channels { code } }", "extensions": "x"}',
+    ],
+)
 async def test_a_body_that_is_not_a_graphql_request_is_400(http, body):
     response = await _post_raw(http, body, "application/json", "application/json")
     assert response.status_code == 400, response.text
@@ -117,7 +133,9 @@ async def test_undecodable_bytes_are_400(http):
     assert response.status_code == 400 and _codes(response) == {"BAD_REQUEST"}
 
 
-@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", ""])
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", ""]
+)
 async def test_a_body_of_another_content_type_is_415(http, content_type):
     response = await _post_raw(http, json.dumps({"query": QUERY}).encode(), content_type)
     assert response.status_code == 415
@@ -164,8 +182,11 @@ async def test_an_unknown_operation_name_is_refused(http):
 
 
 async def test_a_query_may_be_sent_with_get(http):
-    response = await http.get("/graphql", params={"query": "query($n: Int) { products(first: $n) { totalCount } }",
-                                                  "variables": json.dumps({"n": 1})}, headers=STRICT)
+    response = await http.get(
+        "/graphql",
+        params={"query": "query($n: Int) { products(first: $n) { totalCount } }", "variables": json.dumps({"n": 1})},
+        headers=STRICT,
+    )
     assert response.status_code == 200
     assert response.json()["data"]["products"]["totalCount"] == 60
 
@@ -183,8 +204,11 @@ async def test_a_mutation_sent_with_get_is_refused_with_405(http):
     assert response.status_code == 405
     assert response.headers["allow"] == "POST"
     assert _codes(response) == {"METHOD_NOT_ALLOWED"}
-    named = await http.get("/graphql", params={"query": "query Q { __typename } mutation M { __typename }",
-                                               "operationName": "M"}, headers=STRICT)
+    named = await http.get(
+        "/graphql",
+        params={"query": "query Q { __typename } mutation M { __typename }", "operationName": "M"},
+        headers=STRICT,
+    )
     assert named.status_code == 405
 
 

@@ -133,8 +133,12 @@ async def test_a_twenty_thousand_token_document_is_refused_by_the_parser(gql, se
 
 async def test_a_query_that_would_cost_too_much_is_refused_with_its_cost(gql, settings):
     query = "{ products(first: 100) { edges { node { variants { stock { location { name } } } } } } }"
-    body = await _refused(gql, query.replace("variants", "a: variants").replace("{ stock", "{ " + " ".join(
-        f"s{i}: stock {{ location {{ name }} }}" for i in range(25)) + " stock"))
+    body = await _refused(
+        gql,
+        query.replace("variants", "a: variants").replace(
+            "{ stock", "{ " + " ".join(f"s{i}: stock {{ location {{ name }} }}" for i in range(25)) + " stock"
+        ),
+    )
     [error] = body["errors"]
     assert error["extensions"]["code"] == "QUERY_TOO_COSTLY"
     assert error["extensions"]["cost"] > error["extensions"]["maxCost"] == settings.max_query_cost

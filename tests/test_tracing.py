@@ -28,7 +28,9 @@ def exporter() -> InMemorySpanExporter:
     return InMemorySpanExporter()
 
 
-async def _traced_client(settings: Settings, clock: Any, exporter: InMemorySpanExporter) -> AsyncIterator[tuple[Runtime, GraphQLClient]]:
+async def _traced_client(
+    settings: Settings, clock: Any, exporter: InMemorySpanExporter
+) -> AsyncIterator[tuple[Runtime, GraphQLClient]]:
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     runtime = build_runtime(settings, clock, tracer_provider=provider)
@@ -42,7 +44,9 @@ async def _traced_client(settings: Settings, clock: Any, exporter: InMemorySpanE
 
 
 @pytest.fixture
-async def traced_runtime(settings: Settings, clock: Any, exporter: InMemorySpanExporter) -> AsyncIterator[tuple[Runtime, GraphQLClient]]:
+async def traced_runtime(
+    settings: Settings, clock: Any, exporter: InMemorySpanExporter
+) -> AsyncIterator[tuple[Runtime, GraphQLClient]]:
     async for pair in _traced_client(settings, clock, exporter):
         yield pair
 
@@ -53,7 +57,9 @@ def traced(traced_runtime: tuple[Runtime, GraphQLClient]) -> GraphQLClient:
 
 
 @pytest.fixture
-async def traced_resolvers(settings: Settings, clock: Any, exporter: InMemorySpanExporter) -> AsyncIterator[GraphQLClient]:
+async def traced_resolvers(
+    settings: Settings, clock: Any, exporter: InMemorySpanExporter
+) -> AsyncIterator[GraphQLClient]:
     async for _, client in _traced_client(settings.replace(trace_resolvers=True), clock, exporter):
         yield client
 
@@ -228,13 +234,17 @@ async def test_a_failing_statement_is_recorded_by_type_not_by_the_drivers_messag
     with pytest.raises(IntegrityError):  # a duplicate code: PostgreSQL's DETAIL would quote the values
         async with engine.begin() as conn:
             await conn.execute(
-                text("INSERT INTO channels (code, name, kind, currency) SELECT code, :name, kind, currency FROM channels"),
+                text(
+                    "INSERT INTO channels (code, name, kind, currency) SELECT code, :name, kind, currency FROM channels"
+                ),
                 {"name": SECRET},
             )
     failed = [s for s in _spans(exporter) if s.status.status_code is StatusCode.ERROR]
     assert failed
     assert SECRET not in _everything_recorded(_spans(exporter))
-    assert "INSERT INTO channels" in failed[0].attributes.get("db.statement", failed[0].attributes.get("db.query.text", ""))
+    assert "INSERT INTO channels" in failed[0].attributes.get(
+        "db.statement", failed[0].attributes.get("db.query.text", "")
+    )
 
 
 def test_the_sanitized_document_keeps_shape_variables_enums_and_booleans():
@@ -291,8 +301,10 @@ async def test_without_an_exporter_nothing_is_recorded_but_masked_errors_still_c
         raise RuntimeError("boom")
 
     monkeypatch.setattr(service, "product_by_slug", broken)
-    body = await gql.execute('{ product(slug: "x") { name } }', headers={
-        "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"})
+    body = await gql.execute(
+        '{ product(slug: "x") { name } }',
+        headers={"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
+    )
     assert body["errors"][0]["extensions"]["traceId"] == "0af7651916cd43dd8448eb211c80319c"
 
 
@@ -310,10 +322,16 @@ async def test_statements_are_traced_only_when_something_records_them(runtime, t
 async def test_signing_up_and_in_leaves_no_personal_data_in_any_span(traced_resolvers, exporter):
     """Email, password, names and phone travel as variables and as results: none reaches a span."""
     helpers = pytest.importorskip("tests.customers.helpers", reason="needs the customers branch (the vault)")
-    person = {"email": "ada.pii@example.com", "first": "Adalinde", "last": "Piisecret", "phone": "+48600111222",
-              "password": "hunter2-very-secret"}
-    customer = await helpers.register(traced_resolvers, person["email"], person["first"], person["last"],
-                                      person["phone"], person["password"])
+    person = {
+        "email": "ada.pii@example.com",
+        "first": "Adalinde",
+        "last": "Piisecret",
+        "phone": "+48600111222",
+        "password": "hunter2-very-secret",
+    }
+    customer = await helpers.register(
+        traced_resolvers, person["email"], person["first"], person["last"], person["phone"], person["password"]
+    )
     headers = await helpers.sign_in(traced_resolvers, person["email"], person["password"])
     await traced_resolvers.data("{ me { email firstName lastName phone } }", headers=headers)
     literal = f'mutation {{ customerAccessTokenCreate(email: "{person["email"]}", password: "{person["password"]}") {{ userErrors {{ code }} }} }}'

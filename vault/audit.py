@@ -106,12 +106,22 @@ class AuditLog:
             for entry in entries:
                 seq += 1
                 digest = record_hash(seq, now, entry, prev)
-                rows.append({
-                    "seq": seq, "recorded_at": now, "actor": entry.actor, "role": entry.role,
-                    "channel": entry.channel, "operation": entry.operation, "fields": entry.fields,
-                    "subject": entry.subject, "outcome": entry.outcome, "trace_id": entry.trace_id,
-                    "prev_hash": prev, "hash": digest,
-                })
+                rows.append(
+                    {
+                        "seq": seq,
+                        "recorded_at": now,
+                        "actor": entry.actor,
+                        "role": entry.role,
+                        "channel": entry.channel,
+                        "operation": entry.operation,
+                        "fields": entry.fields,
+                        "subject": entry.subject,
+                        "outcome": entry.outcome,
+                        "trace_id": entry.trace_id,
+                        "prev_hash": prev,
+                        "hash": digest,
+                    }
+                )
                 prev = digest
             await conn.execute(_table.insert(), rows)
         return [row["seq"] for row in rows]

@@ -15,7 +15,7 @@ import hashlib
 import hmac
 import unicodedata
 
-__all__ = ["normalise_email", "normalise_phone", "blind_index"]
+__all__ = ["blind_index", "normalise_email", "normalise_phone"]
 
 
 def normalise_email(email: str) -> str:

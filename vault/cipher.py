@@ -15,8 +15,18 @@ import struct
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-__all__ = ["Erased", "ERASED", "DecryptionFailed", "field_context", "seal", "open_sealed", "key_version_of",
-           "seal_plain", "is_plain", "open_plain"]
+__all__ = [
+    "ERASED",
+    "DecryptionFailed",
+    "Erased",
+    "field_context",
+    "is_plain",
+    "key_version_of",
+    "open_plain",
+    "open_sealed",
+    "seal",
+    "seal_plain",
+]
 
 ENCRYPTED = 0x01
 PLAIN = 0x00

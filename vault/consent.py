@@ -18,7 +18,7 @@ from policies.privacy import PrivacyPolicy
 from vault.errors import UnknownPurpose
 from vault.models import ConsentRecord
 
-__all__ = ["Consent", "record_consent", "current_consents", "consent_history"]
+__all__ = ["Consent", "consent_history", "current_consents", "record_consent"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,8 +31,15 @@ class Consent:
     method: str
 
 
-_COLUMNS = (ConsentRecord.subject_id, ConsentRecord.purpose, ConsentRecord.granted, ConsentRecord.recorded_at,
-            ConsentRecord.channel, ConsentRecord.policy_version, ConsentRecord.method)
+_COLUMNS = (
+    ConsentRecord.subject_id,
+    ConsentRecord.purpose,
+    ConsentRecord.granted,
+    ConsentRecord.recorded_at,
+    ConsentRecord.channel,
+    ConsentRecord.policy_version,
+    ConsentRecord.method,
+)
 
 
 METHOD_LENGTH = ConsentRecord.__table__.c.method.type.length
@@ -53,15 +60,29 @@ def _consent(row: Sequence) -> Consent:
 
 
 async def record_consent(
-    conn: AsyncConnection, policy: PrivacyPolicy, *, subject: str, purpose: str, granted: bool,
-    at: datetime, channel: str, method: str,
+    conn: AsyncConnection,
+    policy: PrivacyPolicy,
+    *,
+    subject: str,
+    purpose: str,
+    granted: bool,
+    at: datetime,
+    channel: str,
+    method: str,
 ) -> None:
     if not policy.knows(purpose):
         raise UnknownPurpose(policy.purpose_codes)
-    await conn.execute(insert(ConsentRecord).values(
-        subject_id=subject, purpose=purpose, granted=granted, recorded_at=at, channel=channel,
-        policy_version=policy.version, method=_fitted(method),
-    ))
+    await conn.execute(
+        insert(ConsentRecord).values(
+            subject_id=subject,
+            purpose=purpose,
+            granted=granted,
+            recorded_at=at,
+            channel=channel,
+            policy_version=policy.version,
+            method=_fitted(method),
+        )
+    )
 
 
 async def current_consents(engine: AsyncEngine, subjects: Sequence[str]) -> dict[str, list[Consent]]:
@@ -71,7 +92,9 @@ async def current_consents(engine: AsyncEngine, subjects: Sequence[str]) -> dict
         .where(ConsentRecord.subject_id.in_(subjects))
         .group_by(ConsentRecord.subject_id, ConsentRecord.purpose)
     )
-    stmt = select(*_COLUMNS).where(ConsentRecord.id.in_(latest)).order_by(ConsentRecord.subject_id, ConsentRecord.purpose)
+    stmt = (
+        select(*_COLUMNS).where(ConsentRecord.id.in_(latest)).order_by(ConsentRecord.subject_id, ConsentRecord.purpose)
+    )
     found: dict[str, list[Consent]] = {s: [] for s in subjects}
     async with engine.connect() as conn:
         for row in await conn.execute(stmt):

@@ -5,8 +5,7 @@ from __future__ import annotations
 from vault.cipher import DecryptionFailed
 from vault.keys import KeyConfigError
 
-__all__ = ["VaultError", "DuplicateLookup", "UnknownPurpose", "DecryptionFailed", "KeyConfigError",
-           "UnknownSubject"]
+__all__ = ["DecryptionFailed", "DuplicateLookup", "KeyConfigError", "UnknownPurpose", "UnknownSubject", "VaultError"]
 
 
 class VaultError(Exception):

@@ -35,13 +35,13 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from core.settings import Settings
 
 __all__ = [
+    "KeyConfigError",
     "KeyProvider",
     "LocalKeyRing",
-    "KeyConfigError",
     "UnwrapError",
-    "load_key_ring",
-    "load_blind_index_key",
     "add_kek_version",
+    "load_blind_index_key",
+    "load_key_ring",
 ]
 
 KEY_BYTES = 32
@@ -211,8 +211,9 @@ def load_blind_index_key(settings: Settings) -> bytes:
         # free to register again), so that is refused instead.
         first = _parse_kek_setting(settings.kek).get(1)
         if first is None:
-            raise KeyConfigError("OMNIGATE_KEK has no version 1 to derive the blind-index key from: "
-                                 "set OMNIGATE_BLIND_INDEX_KEY")
+            raise KeyConfigError(
+                "OMNIGATE_KEK has no version 1 to derive the blind-index key from: set OMNIGATE_BLIND_INDEX_KEY"
+            )
         return hmac.new(first, b"omnigate blind index key v1", hashlib.sha256).digest()
     data = _file_data(settings)
     if "blind_index_key" not in data:

@@ -44,8 +44,12 @@ class Lookup(Base):
     __tablename__ = "vault_lookups"
     __table_args__ = (
         Index(
-            "uq_vault_lookups_unique_digest", "kind", "digest", unique=True,
-            sqlite_where=text("is_unique"), postgresql_where=text("is_unique"),
+            "uq_vault_lookups_unique_digest",
+            "kind",
+            "digest",
+            unique=True,
+            sqlite_where=text("is_unique"),
+            postgresql_where=text("is_unique"),
         ),
         Index("ix_vault_lookups_kind_digest", "kind", "digest"),
     )

@@ -43,7 +43,7 @@ from vault.errors import DuplicateLookup, UnknownSubject
 from vault.keys import KeyConfigError, KeyProvider, UnwrapError, load_blind_index_key, load_key_ring
 from vault.models import DataKey, Lookup, Subject
 
-__all__ = ["Vault", "SubjectKey", "Sealed", "RotationReport", "ERASED", "Erased"]
+__all__ = ["ERASED", "Erased", "RotationReport", "Sealed", "SubjectKey", "Vault"]
 
 DATA_KEY_BYTES = 32
 ROTATION_BATCH = 500
@@ -82,8 +82,14 @@ def _key_context(subject: str, version: int) -> bytes:
 
 class Vault:
     def __init__(
-        self, engine: AsyncEngine, keys: KeyProvider, blind_index_key: bytes, clock: Clock, *,
-        encryption: bool = True, policy: PrivacyPolicy | None = None,
+        self,
+        engine: AsyncEngine,
+        keys: KeyProvider,
+        blind_index_key: bytes,
+        clock: Clock,
+        *,
+        encryption: bool = True,
+        policy: PrivacyPolicy | None = None,
     ) -> None:
         self.engine = engine
         self.keys = keys
@@ -96,8 +102,9 @@ class Vault:
     def from_settings(cls, settings: Settings, engine: AsyncEngine, clock: Clock) -> Vault:
         if not settings.vault_encryption and settings.is_production:
             raise KeyConfigError("vault_encryption cannot be switched off in production")
-        return cls(engine, load_key_ring(settings), load_blind_index_key(settings), clock,
-                   encryption=settings.vault_encryption)
+        return cls(
+            engine, load_key_ring(settings), load_blind_index_key(settings), clock, encryption=settings.vault_encryption
+        )
 
     # ---------------------------------------------------------------- subjects and data keys
     async def create_subject(self, conn: AsyncConnection) -> SubjectKey:
@@ -107,20 +114,32 @@ class Vault:
         kek_version, wrapped = self.keys.wrap(data_key, _key_context(subject, 1))
         now = self.clock.now()
         await conn.execute(insert(Subject).values(id=subject, created_at=now))
-        await conn.execute(insert(DataKey).values(
-            subject_id=subject, version=1, kek_version=kek_version, wrapped=wrapped, created_at=now,
-        ))
+        await conn.execute(
+            insert(DataKey).values(
+                subject_id=subject,
+                version=1,
+                kek_version=kek_version,
+                wrapped=wrapped,
+                created_at=now,
+            )
+        )
         return SubjectKey(subject, 1, AESGCM(data_key))
 
     async def open_subject(self, conn: AsyncConnection, subject: str) -> SubjectKey:
         """The subject's current data key, to encrypt new values; a shredded subject has none."""
-        stmt = (select(DataKey.version, DataKey.kek_version, DataKey.wrapped)
-                .where(DataKey.subject_id == subject).order_by(DataKey.version.desc()).limit(1))
+        stmt = (
+            select(DataKey.version, DataKey.kek_version, DataKey.wrapped)
+            .where(DataKey.subject_id == subject)
+            .order_by(DataKey.version.desc())
+            .limit(1)
+        )
         row = (await conn.execute(stmt)).first()
         if row is None:
             raise UnknownSubject()
         version, kek_version, wrapped = row
-        return SubjectKey(subject, version, AESGCM(self.keys.unwrap(kek_version, wrapped, _key_context(subject, version))))
+        return SubjectKey(
+            subject, version, AESGCM(self.keys.unwrap(kek_version, wrapped, _key_context(subject, version)))
+        )
 
     def encrypt(self, key: SubjectKey, table: str, column: str, value: str | None) -> bytes | None:
         if value is None:
@@ -129,8 +148,11 @@ class Vault:
             return seal_plain(value)
         return seal(key.aead, key.version, field_context(table, column, key.subject), value)
 
-    async def decrypt_many(self, items: Sequence[Sealed], conn: AsyncConnection | None = None,
-                           ) -> list[str | None | Erased]:
+    async def decrypt_many(
+        self,
+        items: Sequence[Sealed],
+        conn: AsyncConnection | None = None,
+    ) -> list[str | Erased | None]:
         """Each item's plaintext, `None` for no value, `ERASED` for a shredded subject.
 
         One query reads the data keys of the whole batch (on `conn` when given, saving a checkout).
@@ -138,7 +160,7 @@ class Vault:
         versions = [None if i.blob is None or is_plain(i.blob) else key_version_of(i.blob) for i in items]
         wanted = {(i.subject, v) for i, v in zip(items, versions) if v is not None}
         keys = await self._data_keys(wanted, conn) if wanted else {}
-        out: list[str | None | Erased] = []
+        out: list[str | Erased | None] = []
         for item, version in zip(items, versions):
             if item.blob is None:
                 out.append(None)
@@ -154,8 +176,11 @@ class Vault:
                     out.append(open_sealed(aead, field_context(item.table, item.column, item.subject), item.blob))
         return out
 
-    async def _data_keys(self, wanted: set[tuple[str, int]], conn: AsyncConnection | None,
-                         ) -> dict[tuple[str, int], AESGCM]:
+    async def _data_keys(
+        self,
+        wanted: set[tuple[str, int]],
+        conn: AsyncConnection | None,
+    ) -> dict[tuple[str, int], AESGCM]:
         subjects = {s for s, _ in wanted}
         stmt = select(DataKey.subject_id, DataKey.version, DataKey.kek_version, DataKey.wrapped).where(
             DataKey.subject_id.in_(subjects)
@@ -170,7 +195,8 @@ class Vault:
             if (subject, version) in wanted:
                 try:
                     found[(subject, version)] = AESGCM(
-                        self.keys.unwrap(kek_version, wrapped, _key_context(subject, version)))
+                        self.keys.unwrap(kek_version, wrapped, _key_context(subject, version))
+                    )
                 except UnwrapError:
                     raise DecryptionFailed("a data key does not open: wrong KEK or retired version") from None
         return found
@@ -240,7 +266,9 @@ class Vault:
                     new_version, new_wrapped = self.keys.wrap(self.keys.unwrap(old, wrapped, context), context)
                     result = await conn.execute(
                         update(DataKey)
-                        .where(and_(DataKey.subject_id == subject, DataKey.version == version, DataKey.kek_version == old))
+                        .where(
+                            and_(DataKey.subject_id == subject, DataKey.version == version, DataKey.kek_version == old)
+                        )
                         .values(kek_version=new_version, wrapped=new_wrapped)
                     )
                     rewrapped += result.rowcount
@@ -251,21 +279,35 @@ class Vault:
         return RotationReport(active, rewrapped, in_use.get(active, 0) - rewrapped, in_use)
 
     # ---------------------------------------------------------------- consent
-    async def record_consent(self, conn: AsyncConnection, subject: str, purpose: str, granted: bool, *,
-                             channel: str, method: str, at: datetime | None = None) -> None:
+    async def record_consent(
+        self,
+        conn: AsyncConnection,
+        subject: str,
+        purpose: str,
+        granted: bool,
+        *,
+        channel: str,
+        method: str,
+        at: datetime | None = None,
+    ) -> None:
         """Append a decision; an erased (or unknown) subject raises `UnknownSubject`. The subject's
         row is locked, so an erasure committing meanwhile cannot be followed by a new decision."""
-        erased = (await conn.execute(
-            select(Subject.erased_at).where(Subject.id == subject).with_for_update())).first()
+        erased = (await conn.execute(select(Subject.erased_at).where(Subject.id == subject).with_for_update())).first()
         if erased is None or erased[0] is not None:
             raise UnknownSubject()
-        await ledger.record_consent(conn, self.policy, subject=subject, purpose=purpose, granted=granted,
-                                    at=at or self.clock.now(), channel=channel, method=method)
+        await ledger.record_consent(
+            conn,
+            self.policy,
+            subject=subject,
+            purpose=purpose,
+            granted=granted,
+            at=at or self.clock.now(),
+            channel=channel,
+            method=method,
+        )
 
     async def current_consents(self, subjects: Sequence[str]) -> dict[str, list[ledger.Consent]]:
         return await ledger.current_consents(self.engine, subjects)
 
     async def consent_history(self, subjects: Sequence[str]) -> dict[str, list[ledger.Consent]]:
         return await ledger.consent_history(self.engine, subjects)
-
-

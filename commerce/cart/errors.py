@@ -6,10 +6,10 @@ from collections.abc import Sequence
 
 __all__ = [
     "CartError",
-    "CartNotFound",
     "CartForbidden",
-    "CartVersionConflict",
     "CartInputErrors",
+    "CartNotFound",
+    "CartVersionConflict",
     "LineProblem",
 ]
 

@@ -19,7 +19,9 @@ class CartRow(Base):
         CheckConstraint("version >= 1", name="version_positive"),
         # One active cart per customer, whatever the device or channel (guests: customer_key NULL).
         Index(
-            "uq_carts_active_customer", "customer_key", unique=True,
+            "uq_carts_active_customer",
+            "customer_key",
+            unique=True,
             sqlite_where=text("status = 'active' AND customer_key IS NOT NULL"),
             postgresql_where=text("status = 'active' AND customer_key IS NOT NULL"),
         ),

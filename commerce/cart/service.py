@@ -23,7 +23,14 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from commerce.cart.errors import CartError, CartForbidden, CartInputErrors, CartNotFound, CartVersionConflict, LineProblem
+from commerce.cart.errors import (
+    CartError,
+    CartForbidden,
+    CartInputErrors,
+    CartNotFound,
+    CartVersionConflict,
+    LineProblem,
+)
 from commerce.cart.models import ACTIVE, MERGED, CartLineRow, CartRow
 from commerce.catalog import service as catalog
 from commerce.inventory import service as inventory
@@ -34,23 +41,23 @@ from core.settings import Settings
 
 __all__ = [
     "MERGE_STRATEGIES",
-    "CartRules",
-    "CartLine",
     "Cart",
+    "CartLine",
+    "CartRules",
     "LineAdd",
     "LineSet",
-    "get_cart",
     "active_cart_of",
-    "create_cart",
     "add_lines",
-    "update_lines",
+    "attach_to_customer",
+    "carts_of_customer",
+    "create_cart",
+    "delete_expired_guest_carts",
+    "erase_customer_carts",
+    "get_cart",
+    "held_codes",
     "remove_lines",
     "set_discount_codes",
-    "held_codes",
-    "attach_to_customer",
-    "delete_expired_guest_carts",
-    "carts_of_customer",
-    "erase_customer_carts",
+    "update_lines",
 ]
 
 MERGE_STRATEGIES = ("merge", "keep_guest", "keep_customer")
@@ -71,9 +78,13 @@ class CartRules:
     def of(cls, settings: Settings) -> CartRules:
         if settings.cart_merge_strategy not in MERGE_STRATEGIES:
             raise ValueError(f"cart_merge_strategy must be one of {', '.join(MERGE_STRATEGIES)}")
-        return cls(settings.cart_max_line_quantity, settings.cart_max_lines,
-                   timedelta(seconds=settings.guest_cart_ttl_seconds), settings.cart_merge_strategy,
-                   settings.cart_max_discount_codes)
+        return cls(
+            settings.cart_max_line_quantity,
+            settings.cart_max_lines,
+            timedelta(seconds=settings.guest_cart_ttl_seconds),
+            settings.cart_merge_strategy,
+            settings.cart_max_discount_codes,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,8 +147,12 @@ async def _read(conn: Any, cart_id: str, *, lock: bool = False) -> Cart | None:
     if not _CART_ID.fullmatch(cart_id):
         return None
     stmt = (
-        select(CartRow.__table__, CartLineRow.id.label("line_id"), CartLineRow.variant_id.label("line_variant"),
-               CartLineRow.quantity.label("line_quantity"))
+        select(
+            CartRow.__table__,
+            CartLineRow.id.label("line_id"),
+            CartLineRow.variant_id.label("line_variant"),
+            CartLineRow.quantity.label("line_quantity"),
+        )
         .outerjoin(CartLineRow, CartLineRow.cart_id == CartRow.id)
         .where(CartRow.id == cart_id)
         .order_by(CartLineRow.id)
@@ -149,8 +164,17 @@ async def _read(conn: Any, cart_id: str, *, lock: bool = False) -> Cart | None:
         return None
     row = rows[0]
     lines = tuple(CartLine(r.line_id, r.line_variant, r.line_quantity) for r in rows if r.line_id is not None)
-    return Cart(row.id, row.customer_key, row.status, row.merged_into, row.version, _codes(row.discount_codes),
-                lines, row.created_at, row.updated_at)
+    return Cart(
+        row.id,
+        row.customer_key,
+        row.status,
+        row.merged_into,
+        row.version,
+        _codes(row.discount_codes),
+        lines,
+        row.created_at,
+        row.updated_at,
+    )
 
 
 async def get_cart(engine: AsyncEngine, cart_id: str, *, now: datetime, rules: CartRules) -> Cart | None:
@@ -198,10 +222,14 @@ async def _catalog(engine: AsyncEngine, variant_ids: Sequence[int]) -> _Catalog:
     # One connection at a time per request: concurrent checkouts by one request can starve the pool.
     for_sale = await catalog.variant_scopes(engine, ids)  # published variants of published products
     stock = await inventory.stock_by_variant_ids(engine, ids)
-    return _Catalog(frozenset(for_sale), {vid: sum(max(0, s.available) for s in levels) for vid, levels in stock.items()})
+    return _Catalog(
+        frozenset(for_sale), {vid: sum(max(0, s.available) for s in levels) for vid, levels in stock.items()}
+    )
 
 
-def _check_quantity(quantity: int, rules: CartRules, field: list[str], *, allow_zero: bool = False) -> LineProblem | None:
+def _check_quantity(
+    quantity: int, rules: CartRules, field: list[str], *, allow_zero: bool = False
+) -> LineProblem | None:
     low = 0 if allow_zero else 1
     if not low <= quantity <= rules.max_line_quantity:
         return LineProblem("QUANTITY_OUT_OF_RANGE", f"Quantity must be {low} to {rules.max_line_quantity}.", field)
@@ -225,8 +253,9 @@ def held_codes(codes: Sequence[str], rules: CartRules) -> list[str]:
     (before anyone looks them up: one error, not thousands, and a bounded query)."""
     held = list(dict.fromkeys(normalize_code(c) for c in codes if c.strip()))
     if len(held) > rules.max_codes:
-        raise CartInputErrors([LineProblem("TOO_MANY_DISCOUNT_CODES", f"A cart holds at most {rules.max_codes} codes.",
-                                           ["codes"])])
+        raise CartInputErrors(
+            [LineProblem("TOO_MANY_DISCOUNT_CODES", f"A cart holds at most {rules.max_codes} codes.", ["codes"])]
+        )
     return held
 
 
@@ -240,7 +269,11 @@ def _usable(cart: Cart | None, now: datetime, rules: CartRules) -> Cart:
 
 
 async def _locked(
-    conn: AsyncConnection, cart_id: str, expected_version: int | None, now: datetime, rules: CartRules,
+    conn: AsyncConnection,
+    cart_id: str,
+    expected_version: int | None,
+    now: datetime,
+    rules: CartRules,
     authorize: Authorize,
 ) -> Cart:
     """The cart row locked for this unit of work (following a merge), if usable, the caller may,
@@ -261,15 +294,18 @@ async def _changed(conn: AsyncConnection, cart: Cart, now: datetime, **fields: A
     """The cart after `_bump`: its lines read back, the row's new values known without a read."""
     lines = await conn.execute(
         select(CartLineRow.id, CartLineRow.variant_id, CartLineRow.quantity)
-        .where(CartLineRow.cart_id == cart.id).order_by(CartLineRow.id)
+        .where(CartLineRow.cart_id == cart.id)
+        .order_by(CartLineRow.id)
     )
-    return replace(cart, version=cart.version + 1, updated_at=now, lines=tuple(CartLine(*line) for line in lines),
-                   **fields)
+    return replace(
+        cart, version=cart.version + 1, updated_at=now, lines=tuple(CartLine(*line) for line in lines), **fields
+    )
 
 
 async def _bump(conn: AsyncConnection, cart: Cart, now: datetime, **values: Any) -> None:
     result = await conn.execute(
-        update(CartRow).where(CartRow.id == cart.id, CartRow.version == cart.version)
+        update(CartRow)
+        .where(CartRow.id == cart.id, CartRow.version == cart.version)
         .values(version=CartRow.version + 1, updated_at=now, **values)
     )
     if result.rowcount != 1:  # cannot happen under the row lock; refuse rather than lose a change
@@ -295,7 +331,9 @@ def _validate_adds(
         qty_field = [prefix, str(i), "quantity"]
         problem = _check_quantity(add.quantity, rules, qty_field)
         if problem is None and add.variant_id not in known.published:
-            problem = LineProblem("VARIANT_NOT_FOUND", "No such product variant for sale.", [prefix, str(i), "variantId"])
+            problem = LineProblem(
+                "VARIANT_NOT_FOUND", "No such product variant for sale.", [prefix, str(i), "variantId"]
+            )
         if problem is None:
             total = current.get(add.variant_id, 0) + adding.get(add.variant_id, 0) + add.quantity
             problem = _check_quantity(total, rules, qty_field) or _check_stock(add.variant_id, total, known, qty_field)
@@ -320,8 +358,12 @@ async def _apply_adds(conn: AsyncConnection, cart: Cart, adding: dict[int, int],
 
 
 async def create_cart(
-    engine: AsyncEngine, *, customer_key: int | None, lines: Sequence[LineAdd],
-    now: datetime, rules: CartRules,
+    engine: AsyncEngine,
+    *,
+    customer_key: int | None,
+    lines: Sequence[LineAdd],
+    now: datetime,
+    rules: CartRules,
 ) -> Cart:
     """A new guest cart, or for a customer their one active cart (created when they have none)."""
     known = await _catalog(engine, [line.variant_id for line in lines])
@@ -331,9 +373,17 @@ async def create_cart(
                 cart = await _active_of(conn, customer_key, lock=True) if customer_key is not None else None
                 if cart is None:
                     cart_id = new_token()
-                    await conn.execute(CartRow.__table__.insert().values(
-                        id=cart_id, customer_key=customer_key, status=ACTIVE, version=1, discount_codes="",
-                        created_at=now, updated_at=now))
+                    await conn.execute(
+                        CartRow.__table__.insert().values(
+                            id=cart_id,
+                            customer_key=customer_key,
+                            status=ACTIVE,
+                            version=1,
+                            discount_codes="",
+                            created_at=now,
+                            updated_at=now,
+                        )
+                    )
                     cart = await _read(conn, cart_id)
                     assert cart is not None
                 adding = _validate_adds(cart, lines, known, rules)
@@ -345,8 +395,14 @@ async def create_cart(
 
 
 async def add_lines(
-    engine: AsyncEngine, cart_id: str, lines: Sequence[LineAdd], *,
-    expected_version: int | None, now: datetime, rules: CartRules, authorize: Authorize,
+    engine: AsyncEngine,
+    cart_id: str,
+    lines: Sequence[LineAdd],
+    *,
+    expected_version: int | None,
+    now: datetime,
+    rules: CartRules,
+    authorize: Authorize,
 ) -> Cart:
     known = await _catalog(engine, [line.variant_id for line in lines])
     async with _unit_of_work(engine) as conn:
@@ -355,8 +411,14 @@ async def add_lines(
 
 
 async def update_lines(
-    engine: AsyncEngine, cart_id: str, lines: Sequence[LineSet], *,
-    expected_version: int | None, now: datetime, rules: CartRules, authorize: Authorize,
+    engine: AsyncEngine,
+    cart_id: str,
+    lines: Sequence[LineSet],
+    *,
+    expected_version: int | None,
+    now: datetime,
+    rules: CartRules,
+    authorize: Authorize,
 ) -> Cart:
     before = await get_cart(engine, cart_id, now=now, rules=rules)
     known = await _catalog(engine, [line.variant_id for line in before.lines] if before else [])
@@ -381,47 +443,72 @@ async def update_lines(
             if change.quantity == 0:
                 await conn.execute(delete(CartLineRow).where(CartLineRow.id == change.line_id))
             else:
-                await conn.execute(update(CartLineRow).where(CartLineRow.id == change.line_id)
-                                      .values(quantity=change.quantity))
+                await conn.execute(
+                    update(CartLineRow).where(CartLineRow.id == change.line_id).values(quantity=change.quantity)
+                )
         await _bump(conn, cart, now)
         return await _changed(conn, cart, now)
 
 
 async def remove_lines(
-    engine: AsyncEngine, cart_id: str, line_ids: Sequence[int], *,
-    expected_version: int | None, now: datetime, rules: CartRules, authorize: Authorize,
+    engine: AsyncEngine,
+    cart_id: str,
+    line_ids: Sequence[int],
+    *,
+    expected_version: int | None,
+    now: datetime,
+    rules: CartRules,
+    authorize: Authorize,
 ) -> Cart:
     async with _unit_of_work(engine) as conn:
         cart = await _locked(conn, cart_id, expected_version, now, rules, authorize)
         held = {line.id for line in cart.lines}
-        _raise_if([
-            LineProblem("CART_LINE_NOT_FOUND", "No such line in this cart.", ["lineIds", str(i)])
-            for i, line_id in enumerate(line_ids) if line_id not in held
-        ])
+        _raise_if(
+            [
+                LineProblem("CART_LINE_NOT_FOUND", "No such line in this cart.", ["lineIds", str(i)])
+                for i, line_id in enumerate(line_ids)
+                if line_id not in held
+            ]
+        )
         await conn.execute(delete(CartLineRow).where(CartLineRow.id.in_(list(line_ids))))
         await _bump(conn, cart, now)
         return await _changed(conn, cart, now)
 
 
 async def set_discount_codes(
-    engine: AsyncEngine, cart_id: str, codes: Sequence[str], problems: Sequence[str | None], *,
-    expected_version: int | None, now: datetime, rules: CartRules, authorize: Authorize,
+    engine: AsyncEngine,
+    cart_id: str,
+    codes: Sequence[str],
+    problems: Sequence[str | None],
+    *,
+    expected_version: int | None,
+    now: datetime,
+    rules: CartRules,
+    authorize: Authorize,
 ) -> Cart:
     """Replace the cart's codes; `problems` (from pricing's `check_codes`) refuse the whole change."""
     async with _unit_of_work(engine) as conn:
         cart = await _locked(conn, cart_id, expected_version, now, rules, authorize)
-        _raise_if([
-            LineProblem(problem, f"The code {normalize_code(code)[:64]!r} cannot be used.", ["codes", str(i)])
-            for i, (code, problem) in enumerate(zip(codes, problems)) if problem
-        ])
+        _raise_if(
+            [
+                LineProblem(problem, f"The code {normalize_code(code)[:64]!r} cannot be used.", ["codes", str(i)])
+                for i, (code, problem) in enumerate(zip(codes, problems))
+                if problem
+            ]
+        )
         held = held_codes(codes, rules)
         await _bump(conn, cart, now, discount_codes=",".join(held))
         return await _changed(conn, cart, now, codes=tuple(held))
 
 
 async def attach_to_customer(
-    engine: AsyncEngine, cart_id: str, customer_key: int, *,
-    now: datetime, rules: CartRules, check_codes: CodeChecker,
+    engine: AsyncEngine,
+    cart_id: str,
+    customer_key: int,
+    *,
+    now: datetime,
+    rules: CartRules,
+    check_codes: CodeChecker,
 ) -> tuple[Cart, tuple[str, ...]]:
     """The guest cart joins the customer's active cart (see `cart_merge_strategy`).
 
@@ -453,8 +540,15 @@ async def attach_to_customer(
 
 
 async def _attach_locked(
-    conn: AsyncConnection, cart_id: str, customer_key: int, own: Cart | None, codes: Sequence[str], known: _Catalog,
-    *, now: datetime, rules: CartRules,
+    conn: AsyncConnection,
+    cart_id: str,
+    customer_key: int,
+    own: Cart | None,
+    codes: Sequence[str],
+    known: _Catalog,
+    *,
+    now: datetime,
+    rules: CartRules,
 ) -> tuple[Cart, tuple[str, ...]]:
     """`attach_to_customer`'s writes, in one unit of work."""
     guest = await _read(conn, cart_id, lock=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Channel", "Location", "Category", "Product", "Variant"]
+__all__ = ["Category", "Channel", "Location", "Product", "Variant"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,23 +15,29 @@ from commerce.inventory.models import StockLevel
 
 __all__ = [
     "ProductQuery",
+    "categories_by_ids",
+    "count_products",
     "list_channels",
     "list_locations",
     "locations_by_ids",
-    "categories_by_ids",
-    "products_by_ids",
+    "page_products",
     "product_by_slug",
+    "products_by_ids",
+    "variant_scopes",
     "variants_by_ids",
     "variants_by_product_ids",
-    "variant_scopes",
-    "page_products",
-    "count_products",
 ]
 
 _PRODUCT_COLUMNS = (m.Product.id, m.Product.slug, m.Product.name, m.Product.description, m.Product.category_id)
 _VARIANT_COLUMNS = (m.ProductVariant.id, m.ProductVariant.product_id, m.ProductVariant.sku, m.ProductVariant.name)
-_LOCATION_COLUMNS = (m.Location.id, m.Location.code, m.Location.name, m.Location.kind, m.Location.city,
-                     m.Location.click_and_collect)
+_LOCATION_COLUMNS = (
+    m.Location.id,
+    m.Location.code,
+    m.Location.name,
+    m.Location.kind,
+    m.Location.city,
+    m.Location.click_and_collect,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +50,9 @@ class ProductQuery:
 
 
 async def list_channels(engine: AsyncEngine) -> list[Channel]:
-    stmt = select(m.Channel.id, m.Channel.code, m.Channel.name, m.Channel.kind, m.Channel.currency).order_by(m.Channel.id)
+    stmt = select(m.Channel.id, m.Channel.code, m.Channel.name, m.Channel.kind, m.Channel.currency).order_by(
+        m.Channel.id
+    )
     async with engine.connect() as conn:
         return [Channel(*row) for row in await conn.execute(stmt)]
 
@@ -115,7 +123,9 @@ async def variant_scopes(engine: AsyncEngine, ids: Sequence[int]) -> dict[int, t
 def _filtered(stmt: Select, query: ProductQuery) -> Select:
     stmt = stmt.where(m.Product.published.is_(True))
     if query.category_slug is not None:
-        stmt = stmt.join(m.Category, m.Category.id == m.Product.category_id).where(m.Category.slug == query.category_slug)
+        stmt = stmt.join(m.Category, m.Category.id == m.Product.category_id).where(
+            m.Category.slug == query.category_slug
+        )
     if query.available_at_location_id is not None:
         in_stock = (
             select(StockLevel.variant_id)

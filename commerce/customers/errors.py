@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
-__all__ = ["CustomerError", "InvalidEmail", "PasswordTooShort", "PasswordTooLong", "EmailTaken", "InvalidName",
-           "InvalidPhone", "InvalidAddress", "TooManyAddresses", "InvalidCredentials", "TooManyAttempts", "CustomerNotFound",
-           "ProfileConflict"]
+__all__ = [
+    "CustomerError",
+    "CustomerNotFound",
+    "EmailTaken",
+    "InvalidAddress",
+    "InvalidCredentials",
+    "InvalidEmail",
+    "InvalidName",
+    "InvalidPhone",
+    "PasswordTooLong",
+    "PasswordTooShort",
+    "ProfileConflict",
+    "TooManyAddresses",
+    "TooManyAttempts",
+]
 
 
 class CustomerError(Exception):

@@ -7,7 +7,7 @@ import asyncio
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-__all__ = ["hash_password", "verify_password", "DUMMY_HASH"]
+__all__ = ["DUMMY_HASH", "hash_password", "verify_password"]
 
 _hasher = PasswordHasher()
 # Verified against when the email is unknown, so both answers take the same time.

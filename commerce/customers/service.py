@@ -15,6 +15,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from commerce.customers import errors
+from commerce.customers.models import TABLE, Customer
+from commerce.customers.passwords import DUMMY_HASH, hash_password, verify_password
 from core.clock import Clock
 from core.db import writer
 from vault.blind import normalise_email, normalise_phone
@@ -22,15 +25,24 @@ from vault.cipher import ERASED, Erased
 from vault.consent import Consent
 from vault.errors import DuplicateLookup, UnknownSubject
 from vault.service import Sealed, SubjectKey, Vault
-from commerce.customers import errors
-from commerce.customers.models import TABLE, Customer
-from commerce.customers.passwords import DUMMY_HASH, hash_password, verify_password
 
 __all__ = [
-    "Address", "Registration", "Profile", "register", "authenticate", "profiles_by_ids", "subjects_by_ids",
-    "add_address", "set_consent", "consents_by_ids", "consent_history_by_ids", "find_by_email", "find_by_phone",
+    "LOCK_AFTER_FAILURES",
+    "PASSWORD_MIN",
+    "Address",
+    "Profile",
+    "Registration",
+    "add_address",
+    "authenticate",
+    "consent_history_by_ids",
+    "consents_by_ids",
     "erase",
-    "PASSWORD_MIN", "LOCK_AFTER_FAILURES",
+    "find_by_email",
+    "find_by_phone",
+    "profiles_by_ids",
+    "register",
+    "set_consent",
+    "subjects_by_ids",
 ]
 
 PASSWORD_MIN = 8
@@ -71,7 +83,7 @@ class Profile:
     email: str | Erased
     first_name: str | Erased
     last_name: str | Erased
-    phone: str | None | Erased
+    phone: str | Erased | None
     addresses: tuple[Address, ...] | Erased
 
     @property
@@ -113,9 +125,13 @@ def _check_password(password: str) -> None:
 def validate_registration(reg: Registration) -> list[errors.CustomerError]:
     """Every problem at once, so a form can show them all."""
     problems: list[errors.CustomerError] = []
-    for check in (lambda: _check_email(reg.email), lambda: _check_password(reg.password),
-                  lambda: _check_name(reg.first_name, "firstName"), lambda: _check_name(reg.last_name, "lastName"),
-                  lambda: _check_phone(reg.phone)):
+    for check in (
+        lambda: _check_email(reg.email),
+        lambda: _check_password(reg.password),
+        lambda: _check_name(reg.first_name, "firstName"),
+        lambda: _check_name(reg.last_name, "lastName"),
+        lambda: _check_phone(reg.phone),
+    ):
         try:
             check()
         except errors.CustomerError as problem:
@@ -137,9 +153,12 @@ def _check_address(address: Address) -> Address:
     if country is None or not country.isalpha() or len(country) != 2:
         raise errors.InvalidAddress("country")
     return Address(
-        name=need(address.name, "name", 200), line1=need(address.line1, "line1", 200),
-        line2=need(address.line2, "line2", 200, optional=True), postal_code=need(address.postal_code, "postalCode", 16),
-        city=need(address.city, "city", 100), country=country.upper(),
+        name=need(address.name, "name", 200),
+        line1=need(address.line1, "line1", 200),
+        line2=need(address.line2, "line2", 200, optional=True),
+        postal_code=need(address.postal_code, "postalCode", 16),
+        city=need(address.city, "city", 100),
+        country=country.upper(),
     )  # type: ignore[arg-type]
 
 
@@ -167,14 +186,30 @@ async def register(engine: AsyncEngine, vault: Vault, clock: Clock, reg: Registr
         raise errors.EmailTaken()  # cheap early answer; the unique index below is what guarantees it
     password_hash = await hash_password(reg.password)
     async with writer(engine).begin() as conn:
-        return await _insert_customer(conn, vault, clock, email=email, phone=phone, password_hash=password_hash,
-                                      first_name=_check_name(reg.first_name, "firstName"),
-                                      last_name=_check_name(reg.last_name, "lastName"))
+        return await _insert_customer(
+            conn,
+            vault,
+            clock,
+            email=email,
+            phone=phone,
+            password_hash=password_hash,
+            first_name=_check_name(reg.first_name, "firstName"),
+            last_name=_check_name(reg.last_name, "lastName"),
+        )
 
 
-async def _insert_customer(conn: AsyncConnection, vault: Vault, clock: Clock, *, email: str, phone: str | None,
-                           password_hash: str, first_name: str, last_name: str,
-                           addresses: Sequence[Address] = ()) -> int:
+async def _insert_customer(
+    conn: AsyncConnection,
+    vault: Vault,
+    clock: Clock,
+    *,
+    email: str,
+    phone: str | None,
+    password_hash: str,
+    first_name: str,
+    last_name: str,
+    addresses: Sequence[Address] = (),
+) -> int:
     key = await vault.create_subject(conn)
     try:
         await vault.add_lookup(conn, key.subject, "email", email, unique=True)
@@ -182,24 +217,45 @@ async def _insert_customer(conn: AsyncConnection, vault: Vault, clock: Clock, *,
         raise errors.EmailTaken() from None
     if phone is not None:
         await vault.add_lookup(conn, key.subject, "phone", phone, unique=False)
-    result = await conn.execute(insert(Customer).values(
-        subject_id=key.subject,
-        email_sealed=_seal(vault, key, "email", email),
-        first_name_sealed=_seal(vault, key, "first_name", first_name),
-        last_name_sealed=_seal(vault, key, "last_name", last_name),
-        phone_sealed=_seal(vault, key, "phone", phone),
-        addresses_sealed=_seal(vault, key, "addresses", _addresses_json(addresses)) if addresses else None,
-        profile_version=1, password_hash=password_hash, failed_logins=0, created_at=clock.now(),
-    ).returning(Customer.id))
+    result = await conn.execute(
+        insert(Customer)
+        .values(
+            subject_id=key.subject,
+            email_sealed=_seal(vault, key, "email", email),
+            first_name_sealed=_seal(vault, key, "first_name", first_name),
+            last_name_sealed=_seal(vault, key, "last_name", last_name),
+            phone_sealed=_seal(vault, key, "phone", phone),
+            addresses_sealed=_seal(vault, key, "addresses", _addresses_json(addresses)) if addresses else None,
+            profile_version=1,
+            password_hash=password_hash,
+            failed_logins=0,
+            created_at=clock.now(),
+        )
+        .returning(Customer.id)
+    )
     return result.scalar_one()
 
 
-async def insert_customer(conn: AsyncConnection, vault: Vault, clock: Clock, reg: Registration,
-                          password_hash: str, addresses: Sequence[Address] = ()) -> int:
+async def insert_customer(
+    conn: AsyncConnection,
+    vault: Vault,
+    clock: Clock,
+    reg: Registration,
+    password_hash: str,
+    addresses: Sequence[Address] = (),
+) -> int:
     """Seeding and benchmarks: one customer inside the caller's unit of work, hash given."""
-    return await _insert_customer(conn, vault, clock, email=_check_email(reg.email), phone=_check_phone(reg.phone),
-                                  password_hash=password_hash, first_name=reg.first_name.strip(),
-                                  last_name=reg.last_name.strip(), addresses=[_check_address(a) for a in addresses])
+    return await _insert_customer(
+        conn,
+        vault,
+        clock,
+        email=_check_email(reg.email),
+        phone=_check_phone(reg.phone),
+        password_hash=password_hash,
+        first_name=reg.first_name.strip(),
+        last_name=reg.last_name.strip(),
+        addresses=[_check_address(a) for a in addresses],
+    )
 
 
 def _lock_for(failures: int) -> timedelta:
@@ -225,8 +281,9 @@ async def authenticate(engine: AsyncEngine, vault: Vault, clock: Clock, email: s
     if not await verify_password(password_hash, password):
         raise errors.InvalidCredentials()
     async with writer(engine).begin() as conn:
-        await conn.execute(update(Customer).where(Customer.id == customer_id)
-                           .values(failed_logins=0, locked_until=None))
+        await conn.execute(
+            update(Customer).where(Customer.id == customer_id).values(failed_logins=0, locked_until=None)
+        )
     return customer_id
 
 
@@ -234,20 +291,27 @@ async def _claim_attempt(engine: AsyncEngine, subject: str, now: datetime) -> tu
     """(id, password hash) when this attempt may check the password, already counted as a failure;
     the time left when the account is locked; None when there is no such customer."""
     async with writer(engine).begin() as conn:
-        row = (await conn.execute(
-            select(Customer.id, Customer.password_hash, Customer.failed_logins, Customer.locked_until)
-            .where(Customer.subject_id == subject).with_for_update()  # attempts on one account queue here
-        )).first()
+        row = (
+            await conn.execute(
+                select(Customer.id, Customer.password_hash, Customer.failed_logins, Customer.locked_until)
+                .where(Customer.subject_id == subject)
+                .with_for_update()  # attempts on one account queue here
+            )
+        ).first()
         if row is None:
             return None
         customer_id, password_hash, failures, locked_until = row
         if locked_until is not None and locked_until > now:
             return locked_until - now
         failures += 1
-        await conn.execute(update(Customer).where(Customer.id == customer_id).values(
-            failed_logins=failures,
-            locked_until=now + _lock_for(failures) if failures >= LOCK_AFTER_FAILURES else locked_until,
-        ))
+        await conn.execute(
+            update(Customer)
+            .where(Customer.id == customer_id)
+            .values(
+                failed_logins=failures,
+                locked_until=now + _lock_for(failures) if failures >= LOCK_AFTER_FAILURES else locked_until,
+            )
+        )
     return customer_id, password_hash
 
 
@@ -263,8 +327,15 @@ _PII_COLUMNS = ("email", "first_name", "last_name", "phone", "addresses")
 
 async def profiles_by_ids(engine: AsyncEngine, vault: Vault, ids: Sequence[int]) -> dict[int, Profile]:
     """Decrypted profiles for a batch: one query for the rows, one for their data keys."""
-    stmt = select(Customer.id, Customer.subject_id, Customer.email_sealed, Customer.first_name_sealed,
-                  Customer.last_name_sealed, Customer.phone_sealed, Customer.addresses_sealed).where(Customer.id.in_(ids))
+    stmt = select(
+        Customer.id,
+        Customer.subject_id,
+        Customer.email_sealed,
+        Customer.first_name_sealed,
+        Customer.last_name_sealed,
+        Customer.phone_sealed,
+        Customer.addresses_sealed,
+    ).where(Customer.id.in_(ids))
     async with engine.connect() as conn:
         rows = (await conn.execute(stmt)).all()
         sealed = [Sealed(row[1], TABLE, column, blob) for row in rows for column, blob in zip(_PII_COLUMNS, row[2:])]
@@ -274,7 +345,12 @@ async def profiles_by_ids(engine: AsyncEngine, vault: Vault, ids: Sequence[int])
     for n, row in enumerate(rows):
         email, first, last, phone, addresses = values[n * width : (n + 1) * width]
         found[row[0]] = Profile(
-            id=row[0], subject=row[1], email=email, first_name=first, last_name=last, phone=phone,  # type: ignore[arg-type]
+            id=row[0],
+            subject=row[1],
+            email=email,
+            first_name=first,
+            last_name=last,
+            phone=phone,  # type: ignore[arg-type]
             addresses=ERASED if addresses is ERASED else _addresses_from_json(addresses),  # type: ignore[arg-type]
         )
     return found
@@ -306,8 +382,11 @@ async def add_address(engine: AsyncEngine, vault: Vault, customer_id: int, addre
     conditional on the profile version read, so no path can lose a change silently."""
     address = _check_address(address)
     async with writer(engine).begin() as conn:
-        stmt = select(Customer.subject_id, Customer.profile_version, Customer.addresses_sealed).where(
-            Customer.id == customer_id).with_for_update()
+        stmt = (
+            select(Customer.subject_id, Customer.profile_version, Customer.addresses_sealed)
+            .where(Customer.id == customer_id)
+            .with_for_update()
+        )
         row = (await conn.execute(stmt)).first()
         if row is None:
             raise errors.CustomerNotFound()
@@ -323,16 +402,20 @@ async def add_address(engine: AsyncEngine, vault: Vault, customer_id: int, addre
         except UnknownSubject:
             raise errors.CustomerNotFound() from None
         result = await conn.execute(
-            update(Customer).where(Customer.id == customer_id, Customer.profile_version == version)
-            .values(addresses_sealed=_seal(vault, key, "addresses", _addresses_json([*addresses, address])),
-                    profile_version=version + 1)
+            update(Customer)
+            .where(Customer.id == customer_id, Customer.profile_version == version)
+            .values(
+                addresses_sealed=_seal(vault, key, "addresses", _addresses_json([*addresses, address])),
+                profile_version=version + 1,
+            )
         )
         if result.rowcount != 1:
             raise errors.ProfileConflict()
 
 
-async def set_consent(engine: AsyncEngine, vault: Vault, customer_id: int, purpose: str, granted: bool, *,
-                      channel: str, method: str) -> None:
+async def set_consent(
+    engine: AsyncEngine, vault: Vault, customer_id: int, purpose: str, granted: bool, *, channel: str, method: str
+) -> None:
     subject = (await subjects_by_ids(engine, [customer_id])).get(customer_id)
     if subject is None:
         raise errors.CustomerNotFound()
@@ -366,6 +449,9 @@ async def erase(engine: AsyncEngine, vault: Vault, customer_id: int) -> bool:
     if subject is None:
         raise errors.CustomerNotFound()
     async with writer(engine).begin() as conn:
-        await conn.execute(update(Customer).where(Customer.id == customer_id)
-                           .values(password_hash="", failed_logins=0, locked_until=None))
+        await conn.execute(
+            update(Customer)
+            .where(Customer.id == customer_id)
+            .values(password_hash="", failed_logins=0, locked_until=None)
+        )
         return await vault.shred(conn, subject)

@@ -25,16 +25,16 @@ from decimal import ROUND_HALF_UP, Decimal
 from commerce.pricing.money import MINOR_UNITS, quantize
 
 __all__ = [
-    "PERCENTAGE",
     "FIXED_AMOUNT",
-    "LineInput",
-    "Promotion",
-    "PricedLine",
+    "PERCENTAGE",
     "AppliedDiscount",
+    "LineInput",
     "PricedCart",
-    "price_cart",
+    "PricedLine",
+    "Promotion",
     "code_problem",
     "normalize_code",
+    "price_cart",
 ]
 
 PERCENTAGE = "percentage"
@@ -207,13 +207,23 @@ def price_cart(
 
     priced = tuple(
         PricedLine(
-            key=line.key, variant_id=line.variant_id, quantity=line.quantity, unit_price=quantize(line.unit_price, currency),
-            subtotal=_major(sub, currency), discount=_major(sub - left, currency), total=_major(left, currency),
+            key=line.key,
+            variant_id=line.variant_id,
+            quantity=line.quantity,
+            unit_price=quantize(line.unit_price, currency),
+            subtotal=_major(sub, currency),
+            discount=_major(sub - left, currency),
+            total=_major(left, currency),
         )
         for line, sub, left in zip(lines, subtotals, remaining)
     )
     discount_total = _major(sum(subtotals) - sum(remaining), currency)
     return PricedCart(
-        currency=currency, lines=priced, discounts=tuple(applied), subtotal=cart_subtotal,
-        discount_total=discount_total, total=_major(sum(remaining), currency), unapplied_codes=unapplied,
+        currency=currency,
+        lines=priced,
+        discounts=tuple(applied),
+        subtotal=cart_subtotal,
+        discount_total=discount_total,
+        total=_major(sum(remaining), currency),
+        unapplied_codes=unapplied,
     )

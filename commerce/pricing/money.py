@@ -14,4 +14,3 @@ def quantize(amount: Decimal, currency: str) -> Decimal:
     """Round to the currency's minor unit, half-up (the Polish retail convention)."""
     exponent = Decimal(1).scaleb(-MINOR_UNITS.get(currency, 2))
     return amount.quantize(exponent, rounding=ROUND_HALF_UP)
-

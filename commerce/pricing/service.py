@@ -19,7 +19,7 @@ from commerce.pricing.engine import LineInput, PricedCart, Promotion, code_probl
 from commerce.pricing.price_book import prices_by_variant_ids
 from commerce.pricing.promotion_models import PromotionRow, PromotionUsage
 
-__all__ = ["CartLineRef", "price_lines", "check_codes", "load_promotions", "customer_usage"]
+__all__ = ["CartLineRef", "check_codes", "customer_usage", "load_promotions", "price_lines"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,11 +31,21 @@ class CartLineRef:
 
 def _promotion(row: Any, times_used: int) -> Promotion:
     return Promotion(
-        id=row.id, description=row.description, kind=row.kind, value=Decimal(row.value), code=row.code,
-        currency=row.currency, min_subtotal=Decimal(row.min_subtotal) if row.min_subtotal is not None else None,
-        product_ids=frozenset(row.product_ids or ()), category_ids=frozenset(row.category_ids or ()),
-        channels=frozenset(row.channels or ()), starts_at=row.starts_at, ends_at=row.ends_at,
-        usage_limit=row.usage_limit, usage_limit_per_customer=row.usage_limit_per_customer, times_used=times_used,
+        id=row.id,
+        description=row.description,
+        kind=row.kind,
+        value=Decimal(row.value),
+        code=row.code,
+        currency=row.currency,
+        min_subtotal=Decimal(row.min_subtotal) if row.min_subtotal is not None else None,
+        product_ids=frozenset(row.product_ids or ()),
+        category_ids=frozenset(row.category_ids or ()),
+        channels=frozenset(row.channels or ()),
+        starts_at=row.starts_at,
+        ends_at=row.ends_at,
+        usage_limit=row.usage_limit,
+        usage_limit_per_customer=row.usage_limit_per_customer,
+        times_used=times_used,
     )
 
 
@@ -104,10 +114,16 @@ async def price_lines(
         if line.variant_id not in prices or line.variant_id not in scopes:
             continue
         product_id, category_id = scopes[line.variant_id]
-        inputs.append(LineInput(
-            key=line.key, variant_id=line.variant_id, product_id=product_id, category_id=category_id,
-            unit_price=prices[line.variant_id], quantity=line.quantity,
-        ))
+        inputs.append(
+            LineInput(
+                key=line.key,
+                variant_id=line.variant_id,
+                product_id=product_id,
+                category_id=category_id,
+                unit_price=prices[line.variant_id],
+                quantity=line.quantity,
+            )
+        )
     limited = [p.id for p in promotions if p.usage_limit_per_customer is not None]
     usage = await customer_usage(engine, customer_key, limited)
     return price_cart(inputs, promotions, codes, currency=currency, channel=channel, now=now, customer_usage=usage)

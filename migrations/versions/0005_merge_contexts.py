@@ -3,6 +3,7 @@
 Revision ID: 0005
 Revises: 0002, 0003, 0004
 """
+
 from collections.abc import Sequence
 
 revision: str = "0005"

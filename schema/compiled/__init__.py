@@ -58,7 +58,9 @@ class CompiledQueries:
         self._plans.put(id(operation), (operation, plan))
         return plan if plan is not _UNSUPPORTED else None
 
-    async def try_execute(self, prepared: Any, variables: dict[str, Any] | None, context: Any) -> ExecutionResult | None:
+    async def try_execute(
+        self, prepared: Any, variables: dict[str, Any] | None, context: Any
+    ) -> ExecutionResult | None:
         """The result, or None to have graphql-core run the operation instead."""
         plan = self.plan_for(prepared)
         if plan is None:

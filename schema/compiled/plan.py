@@ -47,7 +47,7 @@ from graphql import (
 from graphql.execution import default_field_resolver
 from strawberry.schema import schema_converter
 
-__all__ = ["Unsupported", "Completion", "FieldPlan", "ObjectPlan", "OperationPlan", "Planner"]
+__all__ = ["Completion", "FieldPlan", "ObjectPlan", "OperationPlan", "Planner", "Unsupported"]
 
 LEAF, LIST, OBJECT, ABSTRACT = "leaf", "list", "object", "abstract"
 TYPENAME = "__typename"
@@ -230,7 +230,11 @@ class Planner:
         return is_abstract_type(conditional_type) and self.schema.is_sub_type(conditional_type, object_type)
 
     def _plan_field(
-        self, parent_type: GraphQLObjectType, key: str, nodes: list[FieldNode], fragments: dict[str, FragmentDefinitionNode]
+        self,
+        parent_type: GraphQLObjectType,
+        key: str,
+        nodes: list[FieldNode],
+        fragments: dict[str, FragmentDefinitionNode],
     ) -> FieldPlan | None:
         name = nodes[0].name.value
         if name == TYPENAME:

@@ -226,7 +226,9 @@ class Run:
             return self._complete_abstract(completion, value, field, path, next_level)
         raise Abandon(f"unknown completion {kind}")
 
-    def _complete_list(self, completion: Completion, value: Any, field: FieldPlan, path: Path, next_level: Level) -> Any:
+    def _complete_list(
+        self, completion: Completion, value: Any, field: FieldPlan, path: Path, next_level: Level
+    ) -> Any:
         if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
             raise Abandon(f"{field.key} is not a list")
         item = completion.item
@@ -236,7 +238,13 @@ class Run:
         return [self._complete(item, v, field, Path(path, index, None), next_level) for index, v in enumerate(value)]
 
     def _queue(
-        self, object_type: GraphQLObjectType, plan: ObjectPlan, value: Any, field: FieldPlan, path: Path, next_level: Level
+        self,
+        object_type: GraphQLObjectType,
+        plan: ObjectPlan,
+        value: Any,
+        field: FieldPlan,
+        path: Path,
+        next_level: Level,
     ) -> dict[str, Any]:
         """An empty result dict for `value`, filled in when the next level runs."""
         if is_awaitable(value):
@@ -251,7 +259,9 @@ class Run:
         items.append((value, out, path))
         return out
 
-    def _complete_abstract(self, completion: Completion, value: Any, field: FieldPlan, path: Path, next_level: Level) -> Any:
+    def _complete_abstract(
+        self, completion: Completion, value: Any, field: FieldPlan, path: Path, next_level: Level
+    ) -> Any:
         """Interfaces and unions: the runtime type as graphql-core finds it, then its own plan."""
         abstract_type = completion.abstract_type
         resolve_type = abstract_type.resolve_type or default_type_resolver
@@ -300,4 +310,3 @@ def _discard(awaitables: list[Any]) -> None:
     for awaitable in awaitables:
         if iscoroutine(awaitable):
             awaitable.close()
-

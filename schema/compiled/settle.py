@@ -26,7 +26,7 @@ __all__ = ["settle"]
 class _Step:
     """One awaitable in flight: its iterator, its context, and the future it waits on."""
 
-    __slots__ = ("index", "iterator", "context", "blocked_on")
+    __slots__ = ("blocked_on", "context", "index", "iterator")
 
     def __init__(self, index: int, awaitable: Awaitable[Any]) -> None:
         self.index = index

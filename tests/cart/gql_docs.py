@@ -38,7 +38,9 @@ def line(variant: dict[str, Any], quantity: int = 1) -> dict[str, Any]:
     return {"variantId": variant["id"], "quantity": quantity}
 
 
-async def mutate(gql: Any, document: str, variables: dict[str, Any], headers: dict[str, str] | None = None) -> dict[str, Any]:
+async def mutate(
+    gql: Any, document: str, variables: dict[str, Any], headers: dict[str, str] | None = None
+) -> dict[str, Any]:
     """The payload of the one mutation in `document`."""
     data = await gql.data(document, variables, headers=headers or {})
     return next(iter(data.values()))

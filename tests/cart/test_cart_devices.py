@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import pytest
 from sqlalchemy import update
 
@@ -60,7 +62,8 @@ async def test_another_customer_can_neither_read_nor_change_my_cart(gql, token_f
     assert anonymous["data"]["cart"] is None
     assert anonymous["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
     assert quantities((await gql.data(READ, {"id": mine["id"]}, headers=device(token_for, "web", "1")))["cart"]) == {
-        v[0]["sku"]: 1}
+        v[0]["sku"]: 1
+    }
 
 
 async def test_a_call_center_agent_may_work_on_a_customers_cart(gql, token_for):
@@ -132,9 +135,19 @@ async def test_merge_unites_discount_codes_and_revalidates_them(gql, token_for, 
     from commerce.pricing.promotion_models import PromotionRow
 
     async with engine.begin() as conn:
-        await conn.execute(PromotionRow.__table__.insert().values(
-            code="SPRING5", description="5 off", kind="fixed_amount", value=5, currency="PLN",
-            product_ids=[], category_ids=[], channels=[], active=True))
+        await conn.execute(
+            PromotionRow.__table__.insert().values(
+                code="SPRING5",
+                description="5 off",
+                kind="fixed_amount",
+                value=5,
+                currency="PLN",
+                product_ids=[],
+                category_ids=[],
+                channels=[],
+                active=True,
+            )
+        )
     web = device(token_for, "web")
     v = await variants(gql, min_available=1)
     own = (await mutate(gql, CREATE, {"lines": [line(v[0])]}, web))["cart"]
@@ -161,11 +174,14 @@ async def test_attaching_needs_a_signed_in_customer(gql):
     assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
 
 
-@pytest.mark.parametrize("strategy, expected", [
-    ("merge", {0: 2, 1: 1, 2: 1}),
-    ("keep_guest", {0: 1, 2: 1}),
-    ("keep_customer", {0: 1, 1: 1}),
-])
+@pytest.mark.parametrize(
+    "strategy, expected",
+    [
+        ("merge", {0: 2, 1: 1, 2: 1}),
+        ("keep_guest", {0: 1, 2: 1}),
+        ("keep_customer", {0: 1, 1: 1}),
+    ],
+)
 async def test_merge_strategy_setting(gql, token_for, runtime, strategy, expected):
     runtime.services.settings = runtime.settings.replace(cart_merge_strategy=strategy)
     web = device(token_for, "web")
@@ -185,30 +201,41 @@ async def test_devices_creating_a_cart_at_the_same_moment_get_one_cart(gql, toke
     from commerce.cart.models import CartRow
 
     v = await variants(gql, min_available=8)
-    payloads = await asyncio.gather(*[
-        mutate(gql, CREATE, {"lines": [line(v[0])]}, device(token_for, channel, "5"))
-        for channel in ("web", "mobile", "store", "call-center") * 2
-    ])
+    payloads = await asyncio.gather(
+        *[
+            mutate(gql, CREATE, {"lines": [line(v[0])]}, device(token_for, channel, "5"))
+            for channel in ("web", "mobile", "store", "call-center") * 2
+        ]
+    )
     assert len({p["cart"]["id"] for p in payloads}) == 1
     async with engine.connect() as conn:
-        active = (await conn.execute(select(func.count()).select_from(CartRow).where(
-            CartRow.customer_key == 5, CartRow.status == "active"))).scalar_one()
+        active = (
+            await conn.execute(
+                select(func.count()).select_from(CartRow).where(CartRow.customer_key == 5, CartRow.status == "active")
+            )
+        ).scalar_one()
     assert active == 1
     final = (await gql.data(READ, {"id": payloads[0]["cart"]["id"]}, headers=device(token_for, "web", "5")))["cart"]
     assert quantities(final) == {v[0]["sku"]: 8}
 
 
 async def test_the_database_refuses_a_second_active_cart_for_a_customer(engine):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from sqlalchemy.exc import IntegrityError
 
     from commerce.cart.models import CartRow
     from core.db import writer
 
-    now = datetime.now(timezone.utc)
-    row = {"customer_key": 9, "status": "active", "version": 1, "discount_codes": "", "created_at": now,
-           "updated_at": now}
+    now = datetime.now(UTC)
+    row = {
+        "customer_key": 9,
+        "status": "active",
+        "version": 1,
+        "discount_codes": "",
+        "created_at": now,
+        "updated_at": now,
+    }
     async with writer(engine).begin() as conn:
         await conn.execute(CartRow.__table__.insert().values(id="a" * 22, **row))
     with pytest.raises(IntegrityError):
@@ -249,7 +276,9 @@ async def test_a_customers_carts_can_be_exported_and_erased(gql, token_for, engi
         assert (await gql.data(READ, {"id": cart_id}, headers=web))["cart"] is None
 
 
-async def test_two_devices_attaching_the_same_guest_cart_at_once_both_get_the_customers_cart(gql, token_for, runtime, clock):
+async def test_two_devices_attaching_the_same_guest_cart_at_once_both_get_the_customers_cart(
+    gql, token_for, runtime, clock
+):
     """The second attach finds the guest cart merged meanwhile: it answers with the merged cart, as a retry does."""
     from commerce.cart import service
     from commerce.cart.service import CartRules
@@ -268,8 +297,9 @@ async def test_two_devices_attaching_the_same_guest_cart_at_once_both_get_the_cu
         await service.attach_to_customer(engine, guest_key, 21, now=clock.now(), rules=rules, check_codes=no_problems)
         return [None] * len(codes)
 
-    cart, _ = await service.attach_to_customer(engine, guest_key, 21, now=clock.now(), rules=rules,
-                                               check_codes=other_device_attaches_meanwhile)
+    cart, _ = await service.attach_to_customer(
+        engine, guest_key, 21, now=clock.now(), rules=rules, check_codes=other_device_attaches_meanwhile
+    )
     assert cart.id == own_key
     final = (await gql.data(READ, {"id": own["id"]}, headers=web))["cart"]
     assert quantities(final) == {v[0]["sku"]: 1, v[1]["sku"]: 1}
@@ -287,8 +317,9 @@ def _phone_creates_the_first_cart_right_after_the_look(monkeypatch, runtime, clo
         found = await looked(conn, customer_key, lock=lock)
         if lock and found is None:
             monkeypatch.setattr(service, "_active_of", looked)
-            await service.create_cart(engine, customer_key=customer_key, lines=[LineAdd(variant_key, 1)],
-                                      now=clock.now(), rules=rules)
+            await service.create_cart(
+                engine, customer_key=customer_key, lines=[LineAdd(variant_key, 1)], now=clock.now(), rules=rules
+            )
         return found
 
     monkeypatch.setattr(service, "_active_of", phone_creates_a_cart_right_after)
@@ -315,16 +346,33 @@ async def test_attach_while_another_device_creates_the_customers_first_cart_merg
     assert (await gql.data(READ, {"id": guest["id"]}, headers=web))["cart"]["id"] == attached["cart"]["id"]
 
 
-async def test_a_guest_code_the_customer_may_not_use_is_dropped_when_the_guest_cart_becomes_theirs(gql, token_for, engine, clock):
+async def test_a_guest_code_the_customer_may_not_use_is_dropped_when_the_guest_cart_becomes_theirs(
+    gql, token_for, engine, clock
+):
     """As when merging into an existing cart: the codes are checked again for the customer who signs in."""
     from commerce.pricing.promotion_models import PromotionRow, PromotionUsage
 
     async with engine.begin() as conn:
-        promotion_id = (await conn.execute(PromotionRow.__table__.insert().values(
-            code="ONCE", description="once per customer", kind="percentage", value=50, product_ids=[],
-            category_ids=[], channels=[], usage_limit_per_customer=1, active=True))).inserted_primary_key[0]
-        await conn.execute(PromotionUsage.__table__.insert().values(
-            promotion_id=promotion_id, customer_key=41, order_ref="earlier-order", used_at=clock.now()))
+        promotion_id = (
+            await conn.execute(
+                PromotionRow.__table__.insert().values(
+                    code="ONCE",
+                    description="once per customer",
+                    kind="percentage",
+                    value=50,
+                    product_ids=[],
+                    category_ids=[],
+                    channels=[],
+                    usage_limit_per_customer=1,
+                    active=True,
+                )
+            )
+        ).inserted_primary_key[0]
+        await conn.execute(
+            PromotionUsage.__table__.insert().values(
+                promotion_id=promotion_id, customer_key=41, order_ref="earlier-order", used_at=clock.now()
+            )
+        )
     v = await variants(gql, min_available=1)
     guest = (await mutate(gql, CREATE, {"lines": [line(v[0])]}))["cart"]
     held = await mutate(gql, CODES, {"cartId": guest["id"], "codes": ["ONCE", "WELCOME10"]})

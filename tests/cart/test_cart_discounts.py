@@ -13,8 +13,10 @@ async def test_welcome10_gives_the_same_ten_percent_in_every_channel(gql):
     payload = await mutate(gql, CODES, {"cartId": cart["id"], "codes": [" welcome10 "], "v": cart["version"]})
     assert payload["userErrors"] == []
     assert payload["cart"]["discountCodes"] == ["WELCOME10"]
-    seen = [(await gql.data(READ, {"id": cart["id"]}, headers={"X-Channel": c}))["cart"]
-            for c in ("web", "mobile", "store", "call-center")]
+    seen = [
+        (await gql.data(READ, {"id": cart["id"]}, headers={"X-Channel": c}))["cart"]
+        for c in ("web", "mobile", "store", "call-center")
+    ]
     assert all(s == seen[0] for s in seen)
     priced = seen[0]
     subtotal = Decimal(priced["subtotal"]["amount"])
@@ -42,7 +44,9 @@ async def test_codes_can_be_cleared(gql):
 async def test_a_category_code_discounts_only_that_categorys_lines(gql, engine):
     from commerce.pricing.promotion_models import PromotionRow
 
-    data = await gql.data('{ products(first: 20) { edges { node { category { id slug } variants { id sku quantityAvailable } } } } }')
+    data = await gql.data(
+        "{ products(first: 20) { edges { node { category { id slug } variants { id sku quantityAvailable } } } } }"
+    )
     nodes = [e["node"] for e in data["products"]["edges"] if e["node"]["variants"][0]["quantityAvailable"] > 0]
     kitchen = next(n for n in nodes if n["category"]["slug"] == "kitchen")
     other = next(n for n in nodes if n["category"]["slug"] != "kitchen")
@@ -50,14 +54,25 @@ async def test_a_category_code_discounts_only_that_categorys_lines(gql, engine):
 
     category_key = int(from_global_id(kitchen["category"]["id"], "Category")[1])
     async with engine.begin() as conn:
-        await conn.execute(PromotionRow.__table__.insert().values(
-            code="KITCHEN20", description="20% off kitchen", kind="percentage", value=20,
-            product_ids=[], category_ids=[category_key], channels=[], active=True))
+        await conn.execute(
+            PromotionRow.__table__.insert().values(
+                code="KITCHEN20",
+                description="20% off kitchen",
+                kind="percentage",
+                value=20,
+                product_ids=[],
+                category_ids=[category_key],
+                channels=[],
+                active=True,
+            )
+        )
     cart = (await mutate(gql, CREATE, {"lines": [line(kitchen["variants"][0]), line(other["variants"][0])]}))["cart"]
     priced = (await mutate(gql, CODES, {"cartId": cart["id"], "codes": ["KITCHEN20"]}))["cart"]
     by_sku = {x["variant"]["sku"]: x for x in priced["lines"]}
     k, o = by_sku[kitchen["variants"][0]["sku"]], by_sku[other["variants"][0]["sku"]]
-    assert Decimal(k["total"]["amount"]) == (Decimal(k["unitPrice"]["amount"]) * Decimal("0.8")).quantize(Decimal("0.01"))
+    assert Decimal(k["total"]["amount"]) == (Decimal(k["unitPrice"]["amount"]) * Decimal("0.8")).quantize(
+        Decimal("0.01")
+    )
     assert o["total"]["amount"] == o["unitPrice"]["amount"]
 
 
@@ -77,7 +92,9 @@ async def test_a_code_no_promotion_could_have_is_invalid_not_a_server_error(gql)
     cart = (await mutate(gql, CREATE, {}))["cart"]
     payload = await mutate(gql, CODES, {"cartId": cart["id"], "codes": ["WELCOME10", "WEL\x00COME", "X" * 5000]})
     assert [(e["code"], e["field"]) for e in payload["userErrors"]] == [
-        ("DISCOUNT_CODE_INVALID", ["codes", "1"]), ("DISCOUNT_CODE_INVALID", ["codes", "2"])]
+        ("DISCOUNT_CODE_INVALID", ["codes", "1"]),
+        ("DISCOUNT_CODE_INVALID", ["codes", "2"]),
+    ]
     assert payload["cart"]["discountCodes"] == []
 
 
@@ -91,14 +108,31 @@ async def test_a_codes_window_holds_from_its_first_instant_to_before_its_end_wha
 
     local = clock.now().astimezone(ZoneInfo("Europe/Warsaw"))
     async with engine.begin() as conn:
-        for code, starts, ends in [("STARTS", local, None), ("ENDS", None, local), ("SOON", local + timedelta(seconds=1), None)]:
-            await conn.execute(PromotionRow.__table__.insert().values(
-                code=code, description=code, kind="percentage", value=10, product_ids=[], category_ids=[], channels=[],
-                starts_at=starts, ends_at=ends, active=True))
+        for code, starts, ends in [
+            ("STARTS", local, None),
+            ("ENDS", None, local),
+            ("SOON", local + timedelta(seconds=1), None),
+        ]:
+            await conn.execute(
+                PromotionRow.__table__.insert().values(
+                    code=code,
+                    description=code,
+                    kind="percentage",
+                    value=10,
+                    product_ids=[],
+                    category_ids=[],
+                    channels=[],
+                    starts_at=starts,
+                    ends_at=ends,
+                    active=True,
+                )
+            )
     cart = (await mutate(gql, CREATE, {}))["cart"]
     payload = await mutate(gql, CODES, {"cartId": cart["id"], "codes": ["STARTS", "ENDS", "SOON"]})
     assert [(e["code"], e["field"]) for e in payload["userErrors"]] == [
-        ("DISCOUNT_CODE_EXPIRED", ["codes", "1"]), ("DISCOUNT_CODE_EXPIRED", ["codes", "2"])]
+        ("DISCOUNT_CODE_EXPIRED", ["codes", "1"]),
+        ("DISCOUNT_CODE_EXPIRED", ["codes", "2"]),
+    ]
     clock.advance(timedelta(seconds=1))
     payload = await mutate(gql, CODES, {"cartId": cart["id"], "codes": ["STARTS", "SOON"]})
     assert payload["userErrors"] == [] and payload["cart"]["discountCodes"] == ["STARTS", "SOON"]

@@ -75,13 +75,27 @@ async def test_update_sets_quantities_zero_removes_and_unknown_lines_are_refused
     v = await variants(gql, min_available=3)
     cart = (await mutate(gql, CREATE, {"lines": [line(v[0], 1), line(v[1], 1)]}))["cart"]
     first, second = cart["lines"]
-    payload = await mutate(gql, UPDATE, {"cartId": cart["id"], "lines": [
-        {"lineId": first["id"], "quantity": 3}, {"lineId": second["id"], "quantity": 0}]})
+    payload = await mutate(
+        gql,
+        UPDATE,
+        {
+            "cartId": cart["id"],
+            "lines": [{"lineId": first["id"], "quantity": 3}, {"lineId": second["id"], "quantity": 0}],
+        },
+    )
     assert payload["userErrors"] == []
     assert quantities(payload["cart"]) == {v[0]["sku"]: 3}
-    refused = await mutate(gql, UPDATE, {"cartId": cart["id"], "lines": [
-        {"lineId": first["id"], "quantity": 2}, {"lineId": second["id"], "quantity": 1}]})
-    assert [(e["code"], e["field"]) for e in refused["userErrors"]] == [("CART_LINE_NOT_FOUND", ["lines", "1", "lineId"])]
+    refused = await mutate(
+        gql,
+        UPDATE,
+        {
+            "cartId": cart["id"],
+            "lines": [{"lineId": first["id"], "quantity": 2}, {"lineId": second["id"], "quantity": 1}],
+        },
+    )
+    assert [(e["code"], e["field"]) for e in refused["userErrors"]] == [
+        ("CART_LINE_NOT_FOUND", ["lines", "1", "lineId"])
+    ]
     assert quantities(refused["cart"]) == {v[0]["sku"]: 3}
 
 
@@ -109,9 +123,9 @@ async def test_concurrent_adds_of_the_same_variant_all_count(gql):
     v = max(await variants(gql, min_available=1), key=lambda x: x["quantityAvailable"])
     adds = min(20, v["quantityAvailable"])
     cart = (await mutate(gql, CREATE, {}))["cart"]
-    payloads = await asyncio.gather(*[
-        mutate(gql, ADD, {"cartId": cart["id"], "lines": [line(v, 1)]}) for _ in range(adds)
-    ])
+    payloads = await asyncio.gather(
+        *[mutate(gql, ADD, {"cartId": cart["id"], "lines": [line(v, 1)]}) for _ in range(adds)]
+    )
     assert all(p["userErrors"] == [] for p in payloads)
     final = (await gql.data(READ, {"id": cart["id"]}))["cart"]
     assert quantities(final) == {v["sku"]: adds}
@@ -141,7 +155,6 @@ async def test_a_cart_id_the_database_cannot_store_reads_as_unknown(gql):
         assert body.get("errors") is None and body["data"]["cart"] is None
         payload = await mutate(gql, ADD, {"cartId": cart_id, "lines": [line(v[0])]})
         assert [e["code"] for e in payload["userErrors"]] == ["CART_NOT_FOUND"]
-
 
 
 async def test_a_line_whose_variant_is_withdrawn_from_sale_leaves_the_cart_readable(gql, engine):
@@ -176,4 +189,5 @@ async def test_an_unknown_cart_is_reported_on_the_argument_that_names_it(gql, to
         assert [(e["code"], e["field"]) for e in payload["userErrors"]] == [("CART_NOT_FOUND", ["cartId"])]
     body = await gql.execute(READ, {"id": "not a global id"})
     assert [(e["extensions"]["code"], e["extensions"].get("field")) for e in body["errors"]] == [
-        ("BAD_USER_INPUT", ["id"])]
+        ("BAD_USER_INPUT", ["id"])
+    ]

@@ -17,8 +17,8 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from core.ids import from_global_id
-from tests.live_server import free_port, serving
 from tests.cart.gql_docs import ADD, CART_FIELDS, CREATE, line, mutate, quantities, variants
+from tests.live_server import free_port, serving
 
 SUBSCRIBE = f"subscription($id: ID!) {{ cartUpdated(cartId: $id) {{ {CART_FIELDS} }} }}"
 GUARD = 15  # seconds: only so that a broken server fails the test instead of hanging it
@@ -30,8 +30,9 @@ async def subscription(port: int, cart_id: str, init: dict[str, str]) -> AsyncIt
     async with connect(f"ws://127.0.0.1:{port}/graphql", subprotocols=["graphql-transport-ws"]) as ws:
         await ws.send(json.dumps({"type": "connection_init", "payload": init}))
         assert json.loads(await asyncio.wait_for(ws.recv(), GUARD))["type"] == "connection_ack"
-        await ws.send(json.dumps({"id": "1", "type": "subscribe",
-                                  "payload": {"query": SUBSCRIBE, "variables": {"id": cart_id}}}))
+        await ws.send(
+            json.dumps({"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIBE, "variables": {"id": cart_id}}})
+        )
         yield ws
 
 
@@ -80,11 +81,21 @@ async def test_a_bad_token_is_refused_at_connection_init(runtime):
 async def gateway_process(settings: Any, tmp: Path) -> AsyncIterator[int]:
     """A separate `python -m gateway serve` on the same database (another replica)."""
     port = free_port()
-    env = {**os.environ, "OMNIGATE_DATABASE_URL": settings.database_url, "OMNIGATE_PORT": str(port),
-           "OMNIGATE_JWT_SECRET": settings.jwt_secret, "OMNIGATE_KEK_FILE": str(tmp / f"kek-{port}.json"),
-           "OMNIGATE_LOG_LEVEL": "WARNING"}
-    process = subprocess.Popen([sys.executable, "-m", "gateway", "serve"], cwd=ROOT, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "OMNIGATE_DATABASE_URL": settings.database_url,
+        "OMNIGATE_PORT": str(port),
+        "OMNIGATE_JWT_SECRET": settings.jwt_secret,
+        "OMNIGATE_KEK_FILE": str(tmp / f"kek-{port}.json"),
+        "OMNIGATE_LOG_LEVEL": "WARNING",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gateway", "serve"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         async with httpx.AsyncClient() as client:
             for _ in range(300):
@@ -111,8 +122,11 @@ async def test_a_change_through_one_replica_reaches_a_subscriber_on_another(gql,
         async with subscription(port_a, cart["id"], auth) as ws:
             assert (await next_message(ws))["type"] == "next"
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port_b}") as b:
-                response = await b.post("/graphql", headers={**auth, "X-Channel": "mobile"}, json={
-                    "query": ADD, "variables": {"cartId": cart["id"], "lines": [line(v[1], 1)]}})
+                response = await b.post(
+                    "/graphql",
+                    headers={**auth, "X-Channel": "mobile"},
+                    json={"query": ADD, "variables": {"cartId": cart["id"], "lines": [line(v[1], 1)]}},
+                )
                 assert response.json()["data"]["cartLinesAdd"]["userErrors"] == []
             update = (await next_message(ws))["payload"]["data"]["cartUpdated"]
             assert quantities(update) == {v[0]["sku"]: 1, v[1]["sku"]: 1}
@@ -126,12 +140,11 @@ async def test_an_unexpected_error_in_a_subscription_is_masked(gql, runtime, tok
     async def broken(*_: Any, **__: Any) -> Any:
         raise RuntimeError("internal detail that must not reach the client")
 
-    async with serving(runtime) as port:
-        async with subscription(port, cart["id"], {}) as ws:
-            assert (await next_message(ws))["type"] == "next"
-            monkeypatch.setattr(service, "get_cart", broken)
-            await runtime.services.broadcaster.publish(f"cart:{from_global_id(cart['id'], 'Cart')[1]}")
-            message = await next_message(ws)
+    async with serving(runtime) as port, subscription(port, cart["id"], {}) as ws:
+        assert (await next_message(ws))["type"] == "next"
+        monkeypatch.setattr(service, "get_cart", broken)
+        await runtime.services.broadcaster.publish(f"cart:{from_global_id(cart['id'], 'Cart')[1]}")
+        message = await next_message(ws)
     error = message["payload"]["errors"][0]
     assert error["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
     assert "internal detail" not in json.dumps(message)
@@ -146,8 +159,9 @@ async def test_subscribers_hear_changes_again_after_the_listening_connection_is_
     broadcaster = runtime.services.broadcaster
     async with broadcaster.subscribe("cart:lost") as messages:
         async with engine.connect() as conn:
-            await conn.execute(text("SELECT pg_terminate_backend(:pid)"),
-                               {"pid": broadcaster._connection.get_server_pid()})
+            await conn.execute(
+                text("SELECT pg_terminate_backend(:pid)"), {"pid": broadcaster._connection.get_server_pid()}
+            )
             await conn.commit()
         assert await asyncio.wait_for(anext(messages), GUARD) == ""  # listening again: re-read what you hold
         await broadcaster.publish("cart:lost", "after")
@@ -163,19 +177,22 @@ async def test_after_login_merges_a_guest_cart_its_owner_follows_it_and_the_anon
     v = await variants(gql, min_available=2)
     own = (await mutate(gql, CREATE, {"lines": [line(v[0])]}, web))["cart"]
     guest = (await mutate(gql, CREATE, {"lines": [line(v[1])]}))["cart"]
-    async with serving(runtime) as port:
-        async with subscription(port, guest["id"], {}) as anonymous, \
-                subscription(port, guest["id"], {"Authorization": web["Authorization"]}) as owner:
-            assert (await next_message(anonymous))["type"] == "next"
-            assert (await next_message(owner))["type"] == "next"
-            await mutate(gql, ATTACH, {"cartId": guest["id"]}, web)
-            followed = (await next_message(owner))["payload"]["data"]["cartUpdated"]
-            assert followed["id"] == own["id"]
-            assert quantities(followed) == {v[0]["sku"]: 1, v[1]["sku"]: 1}
-            assert await next_message(anonymous) == {"id": "1", "type": "complete"}  # not a word of the customer's cart
-            await mutate(gql, ADD, {"cartId": own["id"], "lines": [line(v[0])]}, web)  # the owner hears the merged cart
-            assert quantities((await next_message(owner))["payload"]["data"]["cartUpdated"]) == {
-                v[0]["sku"]: 2, v[1]["sku"]: 1}
+    async with (
+        serving(runtime) as port, subscription(port, guest["id"], {}) as anonymous,
+        subscription(port, guest["id"], {"Authorization": web["Authorization"]}) as owner,
+    ):
+        assert (await next_message(anonymous))["type"] == "next"
+        assert (await next_message(owner))["type"] == "next"
+        await mutate(gql, ATTACH, {"cartId": guest["id"]}, web)
+        followed = (await next_message(owner))["payload"]["data"]["cartUpdated"]
+        assert followed["id"] == own["id"]
+        assert quantities(followed) == {v[0]["sku"]: 1, v[1]["sku"]: 1}
+        assert await next_message(anonymous) == {"id": "1", "type": "complete"}  # not a word of the customer's cart
+        await mutate(gql, ADD, {"cartId": own["id"], "lines": [line(v[0])]}, web)  # the owner hears the merged cart
+        assert quantities((await next_message(owner))["payload"]["data"]["cartUpdated"]) == {
+            v[0]["sku"]: 2,
+            v[1]["sku"]: 1,
+        }
 
 
 async def test_a_subscription_stops_showing_the_cart_once_its_token_has_expired(gql, runtime, token_for, clock):

@@ -32,7 +32,7 @@ async def test_products_page_through_the_whole_catalog_without_gaps_or_repeats(g
 
 
 async def test_a_variant_has_the_same_price_in_every_channel(gql):
-    query = '{ products(first: 3) { edges { node { variants { sku price { amount currency } } } } } }'
+    query = "{ products(first: 3) { edges { node { variants { sku price { amount currency } } } } } }"
     answers = []
     for channel in ("web", "mobile", "store", "call-center"):
         answers.append(await gql.data(query, headers={"X-Channel": channel}))
@@ -74,7 +74,9 @@ async def test_filter_available_at_location_lists_only_what_is_on_that_shelf(gql
 
 
 async def test_filter_by_category_and_search_by_name_or_sku(gql):
-    by_category = await gql.data('{ products(first: 100, filter: {categorySlug: "kitchen"}) { totalCount edges { node { category { slug } } } } }')
+    by_category = await gql.data(
+        '{ products(first: 100, filter: {categorySlug: "kitchen"}) { totalCount edges { node { category { slug } } } } }'
+    )
     assert by_category["products"]["totalCount"] > 0
     assert {e["node"]["category"]["slug"] for e in by_category["products"]["edges"]} == {"kitchen"}
 

@@ -19,10 +19,13 @@ mutation($email: String!, $password: String!) {
 PASSWORD = "correct horse battery"
 
 
-async def register(gql: Any, email: str, first: str = "Ada", last: str = "Lovelace", phone: str | None = None,
-                   password: str = PASSWORD) -> dict[str, Any]:
-    data = await gql.data(REGISTER, {"input": {"email": email, "password": password, "firstName": first,
-                                               "lastName": last, "phone": phone}})
+async def register(
+    gql: Any, email: str, first: str = "Ada", last: str = "Lovelace", phone: str | None = None, password: str = PASSWORD
+) -> dict[str, Any]:
+    data = await gql.data(
+        REGISTER,
+        {"input": {"email": email, "password": password, "firstName": first, "lastName": last, "phone": phone}},
+    )
     payload = data["customerRegister"]
     assert payload["userErrors"] == [], payload["userErrors"]
     return payload["customer"]

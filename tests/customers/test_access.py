@@ -49,8 +49,11 @@ async def test_store_staff_look_up_a_customer_only_at_the_till(gql, token_for):
 
 async def test_a_customer_cannot_list_customers(gql):
     mine = await register(gql, "lister@example.com")
-    body = await gql.execute("query($ids: [ID!]!) { customers(ids: $ids) { email } }", {"ids": [mine["id"]]},
-                             headers=await sign_in(gql, "lister@example.com"))
+    body = await gql.execute(
+        "query($ids: [ID!]!) { customers(ids: $ids) { email } }",
+        {"ids": [mine["id"]]},
+        headers=await sign_in(gql, "lister@example.com"),
+    )
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
 
 
@@ -69,7 +72,7 @@ async def test_staff_load_many_customers_with_a_constant_number_of_queries(gql, 
 
 async def test_the_dpo_finds_a_customer_by_email_through_the_blind_index(gql, token_for):
     created = await register(gql, "findme@example.com")
-    query = 'query($e: String!) { customerByEmail(email: $e) { id firstName } }'
+    query = "query($e: String!) { customerByEmail(email: $e) { id firstName } }"
     data = await gql.data(query, {"e": " FindMe@Example.com"}, headers=token_for("dpo"))
     assert data["customerByEmail"]["id"] == created["id"]
     assert (await gql.data(query, {"e": "other@example.com"}, headers=token_for("dpo")))["customerByEmail"] is None
@@ -79,7 +82,7 @@ async def test_an_agent_finds_callers_by_phone_however_the_number_is_written(gql
     first = await register(gql, "flat1@example.com", phone="+48 600 700 800")
     second = await register(gql, "flat2@example.com", phone="0048-600-700-800")
     await register(gql, "other@example.com", phone="+48 600 700 801")
-    query = 'query($p: String!) { customersByPhone(phone: $p) { id } }'
+    query = "query($p: String!) { customersByPhone(phone: $p) { id } }"
     found = (await gql.data(query, {"p": "+48 (600) 700800"}, headers=token_for("agent")))["customersByPhone"]
     assert [c["id"] for c in found] == [first["id"], second["id"]]
     body = await gql.execute(query, {"p": "+48 600 700 800"}, headers=await sign_in(gql, "flat1@example.com"))

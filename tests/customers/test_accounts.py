@@ -15,21 +15,29 @@ async def test_a_registered_customer_signs_in_and_reads_their_own_profile(gql):
     assert created["email"] == "ada@example.com"
     assert created["phone"] == "+48600123456"
     me = (await gql.data(ME, headers=await sign_in(gql, "ADA@example.com")))["me"]
-    assert me == {"id": created["id"], "email": "ada@example.com", "firstName": "Ada", "lastName": "Lovelace",
-                  "phone": "+48600123456", "addresses": []}
+    assert me == {
+        "id": created["id"],
+        "email": "ada@example.com",
+        "firstName": "Ada",
+        "lastName": "Lovelace",
+        "phone": "+48600123456",
+        "addresses": [],
+    }
 
 
 async def test_the_token_lives_as_long_as_the_setting_says(gql, clock, settings):
     await register(gql, "ttl@example.com")
-    payload = (await gql.data(SIGN_IN, {"email": "ttl@example.com", "password": "correct horse battery"}))
+    payload = await gql.data(SIGN_IN, {"email": "ttl@example.com", "password": "correct horse battery"})
     expires = payload["customerAccessTokenCreate"]["accessToken"]["expiresAt"]
     expected = clock.now().replace(microsecond=0) + timedelta(seconds=settings.customer_token_ttl_seconds)
     assert expires.startswith(expected.isoformat()[:19])
 
 
 async def test_registration_reports_every_problem_with_a_stable_code(gql):
-    data = await gql.data(REGISTER, {"input": {"email": "not-an-email", "password": "short", "firstName": " ",
-                                               "lastName": "X", "phone": "12"}})
+    data = await gql.data(
+        REGISTER,
+        {"input": {"email": "not-an-email", "password": "short", "firstName": " ", "lastName": "X", "phone": "12"}},
+    )
     errors = data["customerRegister"]["userErrors"]
     assert data["customerRegister"]["customer"] is None
     assert {(e["code"], tuple(e["field"])) for e in errors} == {
@@ -42,17 +50,31 @@ async def test_registration_reports_every_problem_with_a_stable_code(gql):
 
 
 async def test_control_characters_are_refused_in_an_email_and_a_name(gql):
-    data = await gql.data(REGISTER, {"input": {"email": "a\x00b@example.com", "password": "correct horse battery",
-                                               "firstName": "\x00", "lastName": "Nowak\x1b[2J"}})
+    data = await gql.data(
+        REGISTER,
+        {
+            "input": {
+                "email": "a\x00b@example.com",
+                "password": "correct horse battery",
+                "firstName": "\x00",
+                "lastName": "Nowak\x1b[2J",
+            }
+        },
+    )
     errors = data["customerRegister"]["userErrors"]
     assert {(e["code"], e["field"][-1]) for e in errors} == {
-        ("INVALID_EMAIL", "email"), ("INVALID_NAME", "firstName"), ("INVALID_NAME", "lastName")}
+        ("INVALID_EMAIL", "email"),
+        ("INVALID_NAME", "firstName"),
+        ("INVALID_NAME", "lastName"),
+    }
 
 
 async def test_an_email_can_hold_only_one_account_whatever_its_case(gql):
     await register(gql, "twice@example.com")
-    data = await gql.data(REGISTER, {"input": {"email": "TWICE@example.com ", "password": "another password",
-                                               "firstName": "B", "lastName": "C"}})
+    data = await gql.data(
+        REGISTER,
+        {"input": {"email": "TWICE@example.com ", "password": "another password", "firstName": "B", "lastName": "C"}},
+    )
     assert [e["code"] for e in data["customerRegister"]["userErrors"]] == ["EMAIL_TAKEN"]
 
 
@@ -108,8 +130,14 @@ async def test_a_customer_adds_an_address_to_their_address_book(gql):
     headers = await sign_in(gql, (await register(gql, "home@example.com"))["email"])
     add = """mutation($input: AddressInput!) { customerAddressAdd(input: $input) {
         customer { addresses { name line1 line2 postalCode city country } } userErrors { code field } } }"""
-    home = {"name": "Ada Lovelace", "line1": "ul. Długa 5", "line2": None, "postalCode": "80-001", "city": "Gdańsk",
-            "country": "pl"}
+    home = {
+        "name": "Ada Lovelace",
+        "line1": "ul. Długa 5",
+        "line2": None,
+        "postalCode": "80-001",
+        "city": "Gdańsk",
+        "country": "pl",
+    }
     data = await gql.data(add, {"input": home}, headers=headers)
     assert data["customerAddressAdd"]["customer"]["addresses"] == [{**home, "country": "PL"}]
     bad = await gql.data(add, {"input": {**home, "country": "Poland"}}, headers=headers)
@@ -127,8 +155,15 @@ async def test_an_erased_customer_reads_placeholders_not_errors(gql, engine, run
     headers = await sign_in(gql, "gone@example.com")
     await erase(engine, runtime.services.vault, int(from_global_id(created["id"])[1]))
     me = (await gql.data(ME.replace("addresses", "erased addresses"), headers=headers))["me"]
-    assert me == {"id": created["id"], "email": "[erased]", "firstName": "[erased]", "lastName": "[erased]",
-                  "phone": "[erased]", "erased": True, "addresses": []}
+    assert me == {
+        "id": created["id"],
+        "email": "[erased]",
+        "firstName": "[erased]",
+        "lastName": "[erased]",
+        "phone": "[erased]",
+        "erased": True,
+        "addresses": [],
+    }
     failed = await gql.data(SIGN_IN, {"email": "gone@example.com", "password": "correct horse battery"})
     assert failed["customerAccessTokenCreate"]["userErrors"][0]["code"] == "INVALID_CREDENTIALS"
 
@@ -136,8 +171,9 @@ async def test_an_erased_customer_reads_placeholders_not_errors(gql, engine, run
 async def test_two_simultaneous_registrations_of_one_email_make_one_account(gql):
     import asyncio
 
-    variables = {"input": {"email": "race@example.com", "password": "correct horse battery", "firstName": "R",
-                           "lastName": "C"}}
+    variables = {
+        "input": {"email": "race@example.com", "password": "correct horse battery", "firstName": "R", "lastName": "C"}
+    }
     results = await asyncio.gather(*(gql.data(REGISTER, variables) for _ in range(3)))
     codes = sorted(e["code"] for r in results for e in r["customerRegister"]["userErrors"])
     assert codes == ["EMAIL_TAKEN", "EMAIL_TAKEN"]
@@ -162,12 +198,15 @@ async def test_an_email_is_one_account_whatever_its_unicode_form(gql):
     composed = unicodedata.normalize("NFC", "zoë@example.com")
     created = await register(gql, composed)
     for variant in (unicodedata.normalize("NFD", composed), "ＺＯË@example.com"):
-        again = await gql.data(REGISTER, {"input": {"email": variant, "password": "another password",
-                                                    "firstName": "B", "lastName": "C"}})
+        again = await gql.data(
+            REGISTER, {"input": {"email": variant, "password": "another password", "firstName": "B", "lastName": "C"}}
+        )
         assert [e["code"] for e in again["customerRegister"]["userErrors"]] == ["EMAIL_TAKEN"]
         headers = await sign_in(gql, variant)
-        assert (await gql.data("{ me { id email } }", headers=headers))["me"] == {"id": created["id"],
-                                                                                 "email": composed}
+        assert (await gql.data("{ me { id email } }", headers=headers))["me"] == {
+            "id": created["id"],
+            "email": composed,
+        }
 
 
 async def test_after_erasure_the_email_is_free_for_a_new_account_and_signs_in_to_it(gql, engine, runtime):
@@ -188,9 +227,24 @@ async def test_two_addresses_added_at_once_from_two_devices_are_both_kept(gql):
     headers = await sign_in(gql, (await register(gql, "two-devices@example.com"))["email"])
     add = "mutation($input: AddressInput!) { customerAddressAdd(input: $input) { userErrors { code } } }"
     cities = [f"City {n}" for n in range(4)]
-    results = await asyncio.gather(*(gql.data(add, {"input": {"name": "Ada", "line1": "ul. Długa 5", "postalCode": "80-001",
-                                                              "city": city, "country": "PL"}}, headers=headers)
-                                     for city in cities))
+    results = await asyncio.gather(
+        *(
+            gql.data(
+                add,
+                {
+                    "input": {
+                        "name": "Ada",
+                        "line1": "ul. Długa 5",
+                        "postalCode": "80-001",
+                        "city": city,
+                        "country": "PL",
+                    }
+                },
+                headers=headers,
+            )
+            for city in cities
+        )
+    )
     assert [r["customerAddressAdd"]["userErrors"] for r in results] == [[]] * 4
     kept = (await gql.data(ME, headers=headers))["me"]["addresses"]
     assert sorted(a["city"] for a in kept) == cities

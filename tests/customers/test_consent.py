@@ -9,14 +9,20 @@ from tests.customers.helpers import register, sign_in
 
 SET = """mutation($p: String!, $g: Boolean!) { consentSet(purpose: $p, granted: $g) {
     consents { purpose granted updatedAt channel policyVersion method } userErrors { code field message } } }"""
-HISTORY = "{ me { consents { purpose granted } consentHistory { purpose granted updatedAt channel policyVersion method } } }"
+HISTORY = (
+    "{ me { consents { purpose granted } consentHistory { purpose granted updatedAt channel policyVersion method } } }"
+)
 
 
 async def test_consent_history_shows_every_change_in_order_with_policy_version_and_channel(gql, clock):
     await register(gql, "consent@example.com")
     headers = await sign_in(gql, "consent@example.com")
-    steps = [("MARKETING_EMAIL", True, "web"), ("PERSONALIZATION", True, "mobile"),
-             ("MARKETING_EMAIL", False, "mobile"), ("MARKETING_EMAIL", True, "store")]
+    steps = [
+        ("MARKETING_EMAIL", True, "web"),
+        ("PERSONALIZATION", True, "mobile"),
+        ("MARKETING_EMAIL", False, "mobile"),
+        ("MARKETING_EMAIL", True, "store"),
+    ]
     times = []
     for purpose, granted, channel in steps:
         clock.advance(timedelta(minutes=5))
@@ -26,12 +32,19 @@ async def test_consent_history_shows_every_change_in_order_with_policy_version_a
     me = (await gql.data(HISTORY, headers=headers))["me"]
     version = privacy_policy().version
     assert me["consentHistory"] == [
-        {"purpose": p, "granted": g, "updatedAt": t.isoformat(), "channel": c, "policyVersion": version,
-         "method": "self-service via api"}
+        {
+            "purpose": p,
+            "granted": g,
+            "updatedAt": t.isoformat(),
+            "channel": c,
+            "policyVersion": version,
+            "method": "self-service via api",
+        }
         for (p, g, c), t in zip(steps, times)
     ]
     assert sorted(me["consents"], key=lambda c: c["purpose"]) == [
-        {"purpose": "MARKETING_EMAIL", "granted": True}, {"purpose": "PERSONALIZATION", "granted": True},
+        {"purpose": "MARKETING_EMAIL", "granted": True},
+        {"purpose": "PERSONALIZATION", "granted": True},
     ]
 
 
@@ -58,8 +71,9 @@ async def test_consent_needs_a_signed_in_customer_and_agents_record_it_on_behalf
     assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
     on_behalf = """mutation($id: ID!) { consentSet(purpose: "MARKETING_SMS", granted: true, customerId: $id) {
         consents { purpose granted channel method } userErrors { code } } }"""
-    data = await gql.data(on_behalf, {"id": customer["id"]},
-                          headers={**token_for("agent", subject="agent-7"), "X-Channel": "call-center"})
+    data = await gql.data(
+        on_behalf, {"id": customer["id"]}, headers={**token_for("agent", subject="agent-7"), "X-Channel": "call-center"}
+    )
     [consent] = data["consentSet"]["consents"]
     assert (consent["channel"], consent["granted"]) == ("call-center", True)
     assert "agent-7" in consent["method"]
@@ -91,8 +105,9 @@ async def test_an_agent_with_a_long_identity_provider_subject_records_consent(gq
     agent = "agent-" + "x" * 90  # e.g. an IdP's `sub`: longer than the ledger's method column
     on_behalf = """mutation($id: ID!) { consentSet(purpose: "MARKETING_SMS", granted: true, customerId: $id) {
         consents { purpose granted method } userErrors { code } } }"""
-    data = await gql.data(on_behalf, {"id": customer["id"]},
-                          headers={**token_for("agent", subject=agent), "X-Channel": "call-center"})
+    data = await gql.data(
+        on_behalf, {"id": customer["id"]}, headers={**token_for("agent", subject=agent), "X-Channel": "call-center"}
+    )
     [consent] = data["consentSet"]["consents"]
     assert consent["granted"] and consent["method"].startswith("recorded by agent agent-xxx")
     assert len(consent["method"]) <= 100  # what PostgreSQL's column holds (SQLite would have kept more)

@@ -80,8 +80,9 @@ async def test_whatever_an_operator_puts_in_an_id_never_reaches_the_append_only_
 
     agent = {**token_for("agent", subject="agent-9"), "X-Channel": "call-center"}
     for key in ("jan.kowalski@example.com", "9" * 200):
-        body = await gql.execute("query($id: ID!) { customer(id: $id) { email } }",
-                                 {"id": to_global_id("Customer", key)}, headers=agent)
+        body = await gql.execute(
+            "query($id: ID!) { customer(id: $id) { email } }", {"id": to_global_id("Customer", key)}, headers=agent
+        )
         assert body["data"] == {"customer": None}
         assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"]
     assert await _audit(runtime) == []
@@ -92,6 +93,7 @@ async def test_another_spelling_of_a_customers_id_is_audited_under_their_key(gql
     from core.ids import to_global_id
 
     agent = {**token_for("agent", subject="agent-9"), "X-Channel": "call-center"}
-    await gql.data("query($id: ID!) { customer(id: $id) { email } }", {"id": to_global_id("Customer", "0001")},
-                   headers=agent)
+    await gql.data(
+        "query($id: ID!) { customer(id: $id) { email } }", {"id": to_global_id("Customer", "0001")}, headers=agent
+    )
     assert {r.subject for r in await _audit(runtime)} == {"1"}

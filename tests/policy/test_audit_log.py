@@ -23,8 +23,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _entry(subject: str, actor: str = "agent-1") -> AuditEntry:
-    return AuditEntry(actor=actor, role="agent", channel="call-center", operation="query customer",
-                      fields="Customer.email Customer.id", subject=subject, outcome="allowed", trace_id="a" * 32)
+    return AuditEntry(
+        actor=actor,
+        role="agent",
+        channel="call-center",
+        operation="query customer",
+        fields="Customer.email Customer.id",
+        subject=subject,
+        outcome="allowed",
+        trace_id="a" * 32,
+    )
 
 
 async def _five_records(engine: AsyncEngine, clock: FrozenClock) -> None:
@@ -71,7 +79,10 @@ async def test_an_empty_log_verifies(engine: AsyncEngine) -> None:
 
 
 async def test_one_changed_byte_is_reported_at_exactly_that_record(
-    engine: AsyncEngine, clock: FrozenClock, settings: Settings, monkeypatch: pytest.MonkeyPatch,
+    engine: AsyncEngine,
+    clock: FrozenClock,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     await _five_records(engine, clock)
@@ -93,8 +104,14 @@ async def test_the_audit_verify_command_exits_non_zero_on_a_broken_chain(
     env = {**os.environ, "OMNIGATE_DATABASE_URL": settings.database_url}
 
     def run() -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "gateway", "audit-verify"], cwd=ROOT, env=env,
-                              capture_output=True, text=True, timeout=60)
+        return subprocess.run(
+            [sys.executable, "-m", "gateway", "audit-verify"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
     intact = await asyncio.to_thread(run)
     assert intact.returncode == 0 and "intact: 5 records" in intact.stdout
@@ -186,7 +203,9 @@ asyncio.run(main(sys.argv[1], sys.argv[2]))
 """
 
 
-async def test_gateway_processes_appending_at_once_keep_one_unbroken_chain(engine: AsyncEngine, settings: Settings) -> None:
+async def test_gateway_processes_appending_at_once_keep_one_unbroken_chain(
+    engine: AsyncEngine, settings: Settings
+) -> None:
     def run_all() -> list[int]:
         processes = [
             subprocess.Popen([sys.executable, "-c", _WRITER, settings.database_url, f"gw-{n}"], cwd=ROOT)

@@ -39,7 +39,7 @@ def _jwks() -> bytes:
 
 
 class _JwksHandler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         body = _jwks()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -77,8 +77,12 @@ def _idp_token(key: Any = RSA_KEY, algorithm: str = "RS256", kid: str | None = "
     now = int(time.time())
     body = {"sub": "u-77", "iss": ISSUER, "aud": "omnigate", "iat": now, "exp": now + 600, "roles": ["omnigate-agent"]}
     body.update(claims)
-    return jwt.encode({k: v for k, v in body.items() if v is not None}, key, algorithm=algorithm,
-                      headers={"kid": kid} if kid is not None else None)
+    return jwt.encode(
+        {k: v for k, v in body.items() if v is not None},
+        key,
+        algorithm=algorithm,
+        headers={"kid": kid} if kid is not None else None,
+    )
 
 
 def test_an_rs256_token_from_the_identity_provider_maps_to_our_role(runtime: Runtime) -> None:
@@ -105,7 +109,9 @@ def test_an_identity_provider_customer_must_be_named_by_their_customer_key(runti
 
 
 def _public_pem() -> bytes:
-    return RSA_KEY.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return RSA_KEY.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
 
 
 def _hs256_with(secret: bytes, **headers: Any) -> str:
@@ -114,12 +120,22 @@ def _hs256_with(secret: bytes, **headers: Any) -> str:
     Signed by hand: PyJWT refuses a PEM as an HMAC key, an attacker's tool does not.
     """
     now = int(time.time())
-    claims = {"sub": "u-77", "iss": ISSUER, "aud": "omnigate", "iat": now, "exp": now + 600, "role": "admin",
-              "roles": ["omnigate-admin"]}
+    claims = {
+        "sub": "u-77",
+        "iss": ISSUER,
+        "aud": "omnigate",
+        "iat": now,
+        "exp": now + 600,
+        "role": "admin",
+        "roles": ["omnigate-admin"],
+    }
+
     def b64(data: bytes) -> str:
         return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
-    signing_input = f"{b64(json.dumps({'alg': 'HS256', 'typ': 'JWT', **headers}).encode())}.{b64(json.dumps(claims).encode())}"
+    signing_input = (
+        f"{b64(json.dumps({'alg': 'HS256', 'typ': 'JWT', **headers}).encode())}.{b64(json.dumps(claims).encode())}"
+    )
     return f"{signing_input}.{b64(hmac.new(secret, signing_input.encode(), hashlib.sha256).digest())}"
 
 
@@ -146,9 +162,21 @@ def test_an_hs256_token_signed_with_the_identity_providers_public_key_is_refused
         (lambda: _idp_token(exp=None), "not valid"),
         (lambda: _idp_token(EC_KEY, "ES256", "rsa-1"), "not valid"),
     ],
-    ids=["unmapped role", "no role", "staff without store", "wrong issuer", "wrong audience", "expired",
-         "key not in the JWKS", "unknown kid", "a path as kid", "no kid", "not before later", "no expiry",
-         "key of another type"],
+    ids=[
+        "unmapped role",
+        "no role",
+        "staff without store",
+        "wrong issuer",
+        "wrong audience",
+        "expired",
+        "key not in the JWKS",
+        "unknown kid",
+        "a path as kid",
+        "no kid",
+        "not before later",
+        "no expiry",
+        "key of another type",
+    ],
 )
 def test_an_untrustworthy_identity_provider_token_is_refused(runtime: Runtime, token: Any, why: str) -> None:
     with pytest.raises(InvalidToken, match=why):

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 import strawberry
+from graphql import ExecutionResult, parse, subscribe
 from sqlalchemy import select
 from strawberry.types import Info
 
@@ -20,8 +21,6 @@ from commerce.catalog.entities import Channel
 from core.ids import from_global_id, to_global_id
 from gateway.runtime import Runtime
 from policies.access import parse_policy
-from graphql import ExecutionResult, parse, subscribe
-
 from policies.principal import Principal, Role
 from schema.authorization import authorize
 from schema.context import Context
@@ -146,14 +145,25 @@ ERASE = "mutation($id: ID!) { dataSubjectErase(customerId: $id) }"
 STORE = {"X-Channel": "store"}
 
 OWN_DATA_MATRIX = [
-    Row("customer: A's profile (web)", CUSTOMER_A, lambda w: {"id": w.customer_a_id},
-        only("customer_a", "agent", "dpo", "admin")),
-    Row("customer: A's profile at the till", CUSTOMER_A, lambda w: {"id": w.customer_a_id},
-        only("customer_a", "staff_waw", "staff_krk", "agent", "dpo", "admin"), headers=STORE),
+    Row(
+        "customer: A's profile (web)",
+        CUSTOMER_A,
+        lambda w: {"id": w.customer_a_id},
+        only("customer_a", "agent", "dpo", "admin"),
+    ),
+    Row(
+        "customer: A's profile at the till",
+        CUSTOMER_A,
+        lambda w: {"id": w.customer_a_id},
+        only("customer_a", "staff_waw", "staff_krk", "agent", "dpo", "admin"),
+        headers=STORE,
+    ),
     Row("node: A's customer", NODE, lambda w: {"id": w.customer_a_id}, only("customer_a", "agent", "dpo", "admin")),
     Row("node: B's customer", NODE, lambda w: {"id": w.customer_b_id}, only("customer_b", "agent", "dpo", "admin")),
     Row("me", "{ me { email } }", lambda w: {}, only("customer_a", "customer_b")),
-    Row("order: A's, collected at ST-WAW", ORDER, lambda w: {}, only("customer_a", "staff_waw", "agent", "dpo", "admin")),
+    Row(
+        "order: A's, collected at ST-WAW", ORDER, lambda w: {}, only("customer_a", "staff_waw", "agent", "dpo", "admin")
+    ),
     Row("dataSubjectErase", ERASE, lambda w: {"id": w.customer_a_id}, only("dpo")),
     Row("a mutation with no rule", "mutation { unruledMutation }", lambda w: {}, only()),
 ]
@@ -182,7 +192,9 @@ async def _audit_rows(runtime: Runtime) -> list[AuditRecord]:
 
 
 async def test_an_agent_reading_a_customer_is_audited_without_pii(own_data_runtime: Runtime, gql, world: World) -> None:  # type: ignore[no-untyped-def]
-    await gql.data(CUSTOMER_A, {"id": world.customer_a_id}, headers={**world.headers["agent"], "X-Channel": "call-center"})
+    await gql.data(
+        CUSTOMER_A, {"id": world.customer_a_id}, headers={**world.headers["agent"], "X-Channel": "call-center"}
+    )
     rows = await _audit_rows(own_data_runtime)
     assert [(r.actor, r.role, r.channel, r.operation, r.fields, r.subject, r.outcome) for r in rows] == [
         ("agent-1", "agent", "call-center", "query customer", "Customer.email Customer.id", "1001", "allowed"),
@@ -193,7 +205,9 @@ async def test_an_agent_reading_a_customer_is_audited_without_pii(own_data_runti
     assert (await verify_chain(own_data_runtime.services.engine)).checked == 2
 
 
-async def test_a_customer_reading_their_own_data_leaves_no_audit_record(own_data_runtime: Runtime, gql, world: World) -> None:  # type: ignore[no-untyped-def]
+async def test_a_customer_reading_their_own_data_leaves_no_audit_record(
+    own_data_runtime: Runtime, gql, world: World
+) -> None:  # type: ignore[no-untyped-def]
     await gql.data(CUSTOMER_A, {"id": world.customer_a_id}, headers=world.headers["customer_a"])
     await gql.data("{ me { email } }", headers=world.headers["customer_a"])
     assert await _audit_rows(own_data_runtime) == []
@@ -208,7 +222,9 @@ async def test_a_refused_look_up_by_staff_is_audited_as_denied(own_data_runtime:
     ]
 
 
-async def test_an_agent_attempting_a_data_subject_request_is_audited_as_denied(own_data_runtime: Runtime, gql, world: World) -> None:  # type: ignore[no-untyped-def]
+async def test_an_agent_attempting_a_data_subject_request_is_audited_as_denied(
+    own_data_runtime: Runtime, gql, world: World
+) -> None:  # type: ignore[no-untyped-def]
     body = await gql.execute(ERASE, {"id": world.customer_b_id}, headers=world.headers["agent"])
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     rows = await _audit_rows(own_data_runtime)
@@ -238,11 +254,16 @@ async def test_the_dpo_erasing_a_customer_is_audited(own_data_runtime: Runtime, 
 async def test_subscribing_to_another_customers_changes_is_refused(
     own_data_runtime: Runtime, principal: Principal, allowed: bool
 ) -> None:
-    context = Context(services=own_data_runtime.services, channel=Channel(1, "web", "Web", "WEB", "PLN"),
-                      principal=principal)
+    context = Context(
+        services=own_data_runtime.services, channel=Channel(1, "web", "Web", "WEB", "PLN"), principal=principal
+    )
     document = parse("subscription($id: ID!) { customerChanged(customerId: $id) }")
-    stream = subscribe(own_data_runtime.executor.graphql_schema, document, context_value=context,
-                       variable_values={"id": to_global_id("Customer", "1001")})
+    stream = subscribe(
+        own_data_runtime.executor.graphql_schema,
+        document,
+        context_value=context,
+        variable_values={"id": to_global_id("Customer", "1001")},
+    )
     if inspect.isawaitable(stream):
         stream = await stream
     if not allowed:

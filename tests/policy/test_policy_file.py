@@ -21,7 +21,7 @@ VALID = '"Query.products" = { everyone = true }\n'
 
 def _policy(tmp_path: Path, rules: str, extra: str = "") -> Path:
     path = tmp_path / "access.toml"
-    path.write_text(f'{extra}\n[rules]\n{rules}', encoding="utf-8")
+    path.write_text(f"{extra}\n[rules]\n{rules}", encoding="utf-8")
     return path
 
 
@@ -61,7 +61,9 @@ def test_the_server_command_refuses_to_start_on_a_bad_policy(
 
 
 def test_root_fields_without_a_rule_are_reported_with_their_default(tmp_path: Path) -> None:
-    public = validate_policy(load_policy(_policy(tmp_path, VALID, '[defaults]\nQuery = "public"')), build_schema()._schema)
+    public = validate_policy(
+        load_policy(_policy(tmp_path, VALID, '[defaults]\nQuery = "public"')), build_schema()._schema
+    )
     assert "Query.channels (default: public)" in public.uncovered
     assert not any(line.startswith("Query.products") for line in public.uncovered)
     silent = validate_policy(load_policy(_policy(tmp_path, VALID)), build_schema()._schema)
@@ -89,13 +91,15 @@ def test_the_policy_answers_who_may_run_what() -> None:
     from policies.access import Grant, parse_policy
     from policies.principal import Role
 
-    policy = parse_policy({
-        "defaults": {"Query": "public", "Mutation": "deny"},
-        "rules": {
-            "Query.customer": {"customer": "self", "agent": True, "dpo": ["self", "at_till"]},
-            "Mutation.dataSubjectErase": {"everyone": True, "anonymous": False, "customer": False},
-        },
-    })
+    policy = parse_policy(
+        {
+            "defaults": {"Query": "public", "Mutation": "deny"},
+            "rules": {
+                "Query.customer": {"customer": "self", "agent": True, "dpo": ["self", "at_till"]},
+                "Mutation.dataSubjectErase": {"everyone": True, "anonymous": False, "customer": False},
+            },
+        }
+    )
     assert policy.grant(Role.AGENT, "Query", "customer") == Grant()
     assert policy.grant(Role.CUSTOMER, "Query", "customer") == Grant(("self",))
     assert policy.grant(Role.DPO, "Query", "customer") == Grant(("self", "at_till"))

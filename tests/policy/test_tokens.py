@@ -20,8 +20,14 @@ QUERY = "{ channels { code } }"
 
 def _claims(settings: Settings, **overrides: Any) -> dict[str, Any]:
     now = int(time.time())
-    claims = {"sub": "agent-1", "role": "agent", "iss": settings.jwt_issuer, "aud": settings.jwt_audience,
-              "iat": now, "exp": now + 600}
+    claims = {
+        "sub": "agent-1",
+        "role": "agent",
+        "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience,
+        "iat": now,
+        "exp": now + 600,
+    }
     claims.update(overrides)
     return {k: v for k, v in claims.items() if v is not None}
 
@@ -128,7 +134,9 @@ async def test_a_token_issued_in_the_future_is_refused(gql, settings: Settings) 
 @pytest.mark.parametrize("exp", ["soon", True, None], ids=["a string", "a boolean", "missing"])
 async def test_a_token_without_a_numeric_expiry_is_refused(gql, settings: Settings, exp: Any) -> None:  # type: ignore[no-untyped-def]
     claims = {**_claims(settings), "exp": exp}
-    await _refused(gql, jwt.encode({k: v for k, v in claims.items() if v is not None}, settings.jwt_secret, algorithm="HS256"))
+    await _refused(
+        gql, jwt.encode({k: v for k, v in claims.items() if v is not None}, settings.jwt_secret, algorithm="HS256")
+    )
 
 
 async def test_tokens_are_checked_against_the_gateways_clock(gql, token_for, clock: FrozenClock) -> None:  # type: ignore[no-untyped-def]

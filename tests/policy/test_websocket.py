@@ -149,15 +149,20 @@ async def test_each_role_may_or_may_not_follow_a_customers_cart(runtime, world) 
                 if role in allowed and not (data.get("cartUpdated") and not payload.get("errors")):
                     wrong.append(f"{role} {channel}: refused {payload}")
                 denial = "UNAUTHENTICATED" if role == "anonymous" else "FORBIDDEN"
-                if role not in allowed and (data.get("cartUpdated") or
-                                            [e["extensions"]["code"] for e in payload.get("errors", [])] != [denial]):
+                if role not in allowed and (
+                    data.get("cartUpdated") or [e["extensions"]["code"] for e in payload.get("errors", [])] != [denial]
+                ):
                     wrong.append(f"{role} {channel}: {payload}")
     assert not wrong, "\n".join(wrong)
 
 
 async def test_a_malformed_operation_over_websocket_is_a_clear_error(runtime) -> None:  # type: ignore[no-untyped-def]
-    malformed = [{"query": 5}, {"query": ""}, {"query": "{ channels { code } }", "variables": "first=1"},
-                 {"query": "{ channels { code } }", "operationName": 7}]
+    malformed = [
+        {"query": 5},
+        {"query": ""},
+        {"query": "{ channels { code } }", "variables": "first=1"},
+        {"query": "{ channels { code } }", "operationName": 7},
+    ]
     async with serving(runtime) as port:
         for payload in malformed:
             async with _socket(port, {}) as ws:

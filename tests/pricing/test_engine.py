@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from hypothesis import given, settings
@@ -10,14 +10,21 @@ from hypothesis import strategies as st
 
 from commerce.pricing.engine import FIXED_AMOUNT, PERCENTAGE, LineInput, Promotion, price_cart
 
-NOW = datetime(2026, 11, 24, 12, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 24, 12, tzinfo=UTC)
 CHANNELS = ("web", "mobile", "store", "call-center")
 CENT = Decimal("0.01")
 
 prices = st.decimals(min_value=Decimal("0.01"), max_value=Decimal("9999.99"), places=2)
 lines = st.lists(
-    st.builds(LineInput, key=st.integers(1, 10**6), variant_id=st.integers(1, 50), product_id=st.integers(1, 10),
-              category_id=st.integers(1, 4) | st.none(), unit_price=prices, quantity=st.integers(1, 99)),
+    st.builds(
+        LineInput,
+        key=st.integers(1, 10**6),
+        variant_id=st.integers(1, 50),
+        product_id=st.integers(1, 10),
+        category_id=st.integers(1, 4) | st.none(),
+        unit_price=prices,
+        quantity=st.integers(1, 99),
+    ),
     max_size=8,
 )
 
@@ -28,13 +35,19 @@ def promotions(draw: st.DrawFn) -> list[Promotion]:
     for pid in range(1, draw(st.integers(0, 4)) + 1):
         kind = draw(st.sampled_from([PERCENTAGE, FIXED_AMOUNT]))
         value = draw(st.decimals(min_value=0, max_value=100, places=2) if kind == PERCENTAGE else prices)
-        found.append(Promotion(
-            id=pid, description=f"promo {pid}", kind=kind, value=value, currency="PLN",
-            code=draw(st.sampled_from([None, f"CODE{pid}"])),
-            min_subtotal=draw(st.none() | prices),
-            product_ids=frozenset(draw(st.sets(st.integers(1, 10), max_size=3))),
-            category_ids=frozenset(draw(st.sets(st.integers(1, 4), max_size=2))),
-        ))
+        found.append(
+            Promotion(
+                id=pid,
+                description=f"promo {pid}",
+                kind=kind,
+                value=value,
+                currency="PLN",
+                code=draw(st.sampled_from([None, f"CODE{pid}"])),
+                min_subtotal=draw(st.none() | prices),
+                product_ids=frozenset(draw(st.sets(st.integers(1, 10), max_size=3))),
+                category_ids=frozenset(draw(st.sets(st.integers(1, 4), max_size=2))),
+            )
+        )
     return found
 
 
@@ -65,7 +78,9 @@ def _line(key: int, price: str, quantity: int = 1, category: int | None = 1, pro
 
 def test_percentage_rounds_half_up_and_the_remainder_goes_to_the_largest_share():
     ten = Promotion(1, "10% off", PERCENTAGE, Decimal(10), code="WELCOME10")
-    cart = price_cart([_line(1, "0.35"), _line(2, "0.70")], [ten], ["welcome10"], currency="PLN", channel="web", now=NOW)
+    cart = price_cart(
+        [_line(1, "0.35"), _line(2, "0.70")], [ten], ["welcome10"], currency="PLN", channel="web", now=NOW
+    )
     assert cart.discounts[0].amount == Decimal("0.11")  # 10% of 1.05 = 0.105 -> 0.11 (half-up)
     assert [line.discount for line in cart.lines] == [Decimal("0.04"), Decimal("0.07")]
     assert cart.total == Decimal("0.94")
@@ -79,13 +94,23 @@ def test_scope_minimum_window_and_channel_rules():
     used_up = Promotion(5, "once", PERCENTAGE, Decimal(50), code="ONCE", usage_limit_per_customer=1)
     lines = [_line(1, "30.00", category=2), _line(2, "50.00", category=3)]
     codes = ["BIG", "APP", "LATER", "ONCE", "NOPE"]
-    web = price_cart(lines, [kitchen, big, app_only, later, used_up], codes, currency="PLN", channel="web", now=NOW,
-                     customer_usage={5: 1})
+    web = price_cart(
+        lines,
+        [kitchen, big, app_only, later, used_up],
+        codes,
+        currency="PLN",
+        channel="web",
+        now=NOW,
+        customer_usage={5: 1},
+    )
     assert [d.description for d in web.discounts] == ["kitchen 5 off"]
     assert web.lines[0].discount == Decimal("5.00") and web.lines[1].discount == 0
     assert web.unapplied_codes == {
-        "BIG": "DISCOUNT_MIN_SUBTOTAL_NOT_MET", "APP": "DISCOUNT_CODE_NOT_IN_CHANNEL",
-        "LATER": "DISCOUNT_CODE_EXPIRED", "ONCE": "DISCOUNT_CODE_USAGE_LIMIT_REACHED", "NOPE": "DISCOUNT_CODE_INVALID",
+        "BIG": "DISCOUNT_MIN_SUBTOTAL_NOT_MET",
+        "APP": "DISCOUNT_CODE_NOT_IN_CHANNEL",
+        "LATER": "DISCOUNT_CODE_EXPIRED",
+        "ONCE": "DISCOUNT_CODE_USAGE_LIMIT_REACHED",
+        "NOPE": "DISCOUNT_CODE_INVALID",
     }
     mobile = price_cart(lines, [kitchen, big, app_only], ["APP"], currency="PLN", channel="mobile", now=NOW)
     assert mobile.total == Decimal("74.00")
@@ -102,7 +127,9 @@ def test_a_code_is_valid_from_its_start_inclusive_to_its_end_exclusive_whatever_
 
     warsaw = ZoneInfo("Europe/Warsaw")
     start = NOW.astimezone(warsaw)  # the same instant, written in local time
-    window = Promotion(1, "weekend", PERCENTAGE, Decimal(10), code="WKND", starts_at=start, ends_at=start + timedelta(days=2))
+    window = Promotion(
+        1, "weekend", PERCENTAGE, Decimal(10), code="WKND", starts_at=start, ends_at=start + timedelta(days=2)
+    )
     line = [_line(1, "10.00")]
 
     def problem(at: datetime) -> str | None:
@@ -118,8 +145,14 @@ def test_fixed_discounts_together_larger_than_the_cart_never_go_below_zero_and_l
     first = Promotion(1, "8 off", FIXED_AMOUNT, Decimal(8), currency="PLN")
     second = Promotion(2, "5 off", FIXED_AMOUNT, Decimal(5), code="FIVE", currency="PLN")
     third = Promotion(3, "50%", PERCENTAGE, Decimal(50), code="HALF")
-    cart = price_cart([_line(1, "3.33"), _line(2, "6.67")], [first, second, third], ["FIVE", "HALF"],
-                      currency="PLN", channel="web", now=NOW)
+    cart = price_cart(
+        [_line(1, "3.33"), _line(2, "6.67")],
+        [first, second, third],
+        ["FIVE", "HALF"],
+        currency="PLN",
+        channel="web",
+        now=NOW,
+    )
     assert [(d.promotion_id, d.amount) for d in cart.discounts] == [(1, Decimal("8.00")), (2, Decimal("2.00"))]
     assert cart.total == Decimal("0.00") and all(line.total == 0 for line in cart.lines)
 
@@ -128,5 +161,8 @@ def test_a_currency_without_minor_units_rounds_to_whole_units():
     ten = Promotion(1, "10% off", PERCENTAGE, Decimal(10), code="TEN")
     cart = price_cart([_line(1, "1005"), _line(2, "3")], [ten], ["TEN"], currency="JPY", channel="web", now=NOW)
     assert cart.discounts[0].amount == Decimal("101")  # 100.8 -> 101
-    assert [line.total for line in cart.lines] == [Decimal("904"), Decimal("3")]  # 100.7 + 0.3: the leftover unit to the larger remainder
+    assert [line.total for line in cart.lines] == [
+        Decimal("904"),
+        Decimal("3"),
+    ]  # 100.7 + 0.3: the leftover unit to the larger remainder
     assert cart.total == Decimal("907") and cart.total.as_tuple().exponent == 0

@@ -41,30 +41,54 @@ CORPUS: list[tuple[str, dict[str, Any] | None, bool]] = [
     (STOREFRONT, {"first": 7}, True),
     (STOREFRONT, {"first": 3, "after": to_global_id("ProductCursor", 10)}, True),
     (BENCH_QUERY, {"first": 24}, True),
-    ("{ __typename channels { __typename code kind currency } locations { code kind city clickAndCollect } }", None, True),
+    (
+        "{ __typename channels { __typename code kind currency } locations { code kind city clickAndCollect } }",
+        None,
+        True,
+    ),
     ("{ stores: locations(kind: STORE) { code name } warehouses: locations(kind: WAREHOUSE) { code } }", None, True),
     ("query($k: LocationKind) { locations(kind: $k) { code } }", {"k": "STORE"}, True),
     ("query Q { products(first: 4) { edges { node { ...ProductCard } } } }" + PRODUCT_FIELDS, None, True),
     ("{ products(first: 2) { edges { node { id } } edges { node { name id } cursor } } }", None, True),
     ("{ a: products(first: 2) { totalCount } b: products(first: 3) { edges { cursor } } }", None, True),
-    ('{ products(first: 50, filter: {categorySlug: "kitchen"}) { totalCount edges { node { category { slug } } } } }',
-     None, True),
-    ("query($f: ProductFilter, $s: String) { products(first: 50, filter: $f, search: $s) { totalCount edges { node { name } } } }",
-     {"f": {"categorySlug": "toys"}, "s": "a"}, True),
+    (
+        '{ products(first: 50, filter: {categorySlug: "kitchen"}) { totalCount edges { node { category { slug } } } } }',
+        None,
+        True,
+    ),
+    (
+        "query($f: ProductFilter, $s: String) { products(first: 50, filter: $f, search: $s) { totalCount edges { node { name } } } }",
+        {"f": {"categorySlug": "toys"}, "s": "a"},
+        True,
+    ),
     ('{ product(slug: "product-3") { id name description variants { id sku name } } }', None, True),
     ('{ product(slug: "no-such-product") { id } }', None, True),
     ("query($id: ID) { product(id: $id) { slug } }", {"id": to_global_id("Product", 5)}, True),
-    ("query($p: ID!, $v: ID!, $c: ID!, $l: ID!) { p: node(id: $p) { __typename id ... on Product { slug } }"
-     " v: node(id: $v) { __typename ... on ProductVariant { sku quantityAvailable } }"
-     " c: node(id: $c) { ... on Category { name } } l: node(id: $l) { id ... on Location { code } } }",
-     {"p": to_global_id("Product", 3), "v": to_global_id("ProductVariant", 4), "c": to_global_id("Category", 2),
-      "l": to_global_id("Location", 1)}, True),
+    (
+        "query($p: ID!, $v: ID!, $c: ID!, $l: ID!) { p: node(id: $p) { __typename id ... on Product { slug } }"
+        " v: node(id: $v) { __typename ... on ProductVariant { sku quantityAvailable } }"
+        " c: node(id: $c) { ... on Category { name } } l: node(id: $l) { id ... on Location { code } } }",
+        {
+            "p": to_global_id("Product", 3),
+            "v": to_global_id("ProductVariant", 4),
+            "c": to_global_id("Category", 2),
+            "l": to_global_id("Location", 1),
+        },
+        True,
+    ),
     ("query($id: ID!) { node(id: $id) { id } }", {"id": to_global_id("Product", 999999)}, True),
     ("query($id: ID!) { node(id: $id) { id ... on Channel { code } } }", {"id": to_global_id("Channel", 1)}, True),
-    ("{ products(first: 2) { edges { node { id name @skip(if: true) slug @include(if: false) category @include(if: true) { slug } } } } }",
-     None, True),
-    ("query($loc: ID) { products(first: 3) { edges { node { variants { all: quantityAvailable"
-     " here: quantityAvailable(locationId: $loc) } } } } }", {"loc": to_global_id("Location", 2)}, True),
+    (
+        "{ products(first: 2) { edges { node { id name @skip(if: true) slug @include(if: false) category @include(if: true) { slug } } } } }",
+        None,
+        True,
+    ),
+    (
+        "query($loc: ID) { products(first: 3) { edges { node { variants { all: quantityAvailable"
+        " here: quantityAvailable(locationId: $loc) } } } } }",
+        {"loc": to_global_id("Location", 2)},
+        True,
+    ),
     # @skip on a variable is left to graphql-core
     ("query($no: Boolean!) { products(first: 2) { edges { node { id name @skip(if: $no) } } } }", {"no": True}, False),
     # one field error: the compiled path locates it and propagates its null as graphql-core does
@@ -75,10 +99,17 @@ CORPUS: list[tuple[str, dict[str, Any] | None, bool]] = [
     ("{ product { id } }", None, True),
     ('{ node(id: "%%%") { id } }', None, True),
     ('{ ok: locations(kind: STORE) { code } bad: product(slug: "a", id: "b") { id } }', None, True),
-    ('{ a: product(slug: "product-3") { name variants { sku quantityAvailable(locationId: "bad") } }'
-     ' b: product(slug: "product-6") { name } }', None, True),
-    ('query($v: ID!) { node(id: $v) { id ... on ProductVariant { sku quantityAvailable(locationId: "bad") } } }',
-     {"v": to_global_id("ProductVariant", 5)}, True),
+    (
+        '{ a: product(slug: "product-3") { name variants { sku quantityAvailable(locationId: "bad") } }'
+        ' b: product(slug: "product-6") { name } }',
+        None,
+        True,
+    ),
+    (
+        'query($v: ID!) { node(id: $v) { id ... on ProductVariant { sku quantityAvailable(locationId: "bad") } } }',
+        {"v": to_global_id("ProductVariant", 5)},
+        True,
+    ),
     # several errors (their order is graphql-core's timing) and bad variables: graphql-core answers
     ('{ products(first: 2) { edges { node { variants { quantityAvailable(locationId: "bad") } } } } }', None, False),
     ("query($first: Int) { products(first: $first) { totalCount } }", {"first": "many"}, False),
@@ -133,7 +164,9 @@ async def test_compiled_and_graphql_core_answers_are_identical_for_the_whole_cor
 
 
 async def test_compiled_answers_keep_the_response_key_order_of_the_document(gql, interpreted, spy):
-    query = "{ products(first: 2) { edges { node { name id ...F slug } } } } fragment F on Product { slug description id }"
+    query = (
+        "{ products(first: 2) { edges { node { name id ...F slug } } } } fragment F on Product { slug description id }"
+    )
     expected = (await interpreted.execute(query))["data"]
     answer = (await gql.execute(query))["data"]
     assert list(answer["products"]["edges"][0]["node"]) == list(expected["products"]["edges"][0]["node"])
@@ -172,8 +205,10 @@ async def test_a_cached_plan_serves_later_requests_with_other_variables(gql, int
 
 
 async def test_one_failing_field_is_answered_without_running_the_query_twice(gql, interpreted, spy, count_statements):
-    query = ('{ a: product(slug: "product-3") { name variants { sku quantityAvailable(locationId: "bad") } }'
-             ' b: product(slug: "product-6") { name } }')
+    query = (
+        '{ a: product(slug: "product-3") { name variants { sku quantityAvailable(locationId: "bad") } }'
+        ' b: product(slug: "product-6") { name } }'
+    )
     await gql.data("{ channels { code } }")  # warm the channel directory
     spy.answered.clear()
     with count_statements as counter:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import inspect, select, table, column, update
+from sqlalchemy import column, inspect, select, table, update
 
 from commerce.customers.models import Customer
 from commerce.customers.service import profiles_by_ids
@@ -15,16 +15,24 @@ PEOPLE = [
     ("zofia.kowalska@example.com", "Zofia", "Kowalska", "+48 601 234 567"),
     ("jan.nowak@example.org", "Jan", "Nowakowski", "0048 602 345 678"),
 ]
-ADDRESS = {"name": "Zofia Kowalska", "line1": "ul. Marszałkowska 140", "line2": "lokal 12", "postalCode": "00-061",
-           "city": "Szczebrzeszyn", "country": "PL"}
+ADDRESS = {
+    "name": "Zofia Kowalska",
+    "line1": "ul. Marszałkowska 140",
+    "line2": "lokal 12",
+    "postalCode": "00-061",
+    "city": "Szczebrzeszyn",
+    "country": "PL",
+}
 
 
 async def _all_values(engine) -> list[tuple[str, str, object]]:
     """(table, column, value) for every value of every column of every table."""
     async with engine.connect() as conn:
-        tables = await conn.run_sync(lambda sync: {
-            name: [c["name"] for c in inspect(sync).get_columns(name)] for name in inspect(sync).get_table_names()
-        })
+        tables = await conn.run_sync(
+            lambda sync: {
+                name: [c["name"] for c in inspect(sync).get_columns(name)] for name in inspect(sync).get_table_names()
+            }
+        )
         found = []
         for name, columns in tables.items():
             rows = await conn.execute(select(*[column(c) for c in columns]).select_from(table(name)))
@@ -47,7 +55,9 @@ async def test_no_email_name_phone_or_address_is_stored_in_plaintext_anywhere(gq
     headers = await sign_in(gql, PEOPLE[0][0])
     add = "mutation($a: AddressInput!) { customerAddressAdd(input: $a) { userErrors { code } } }"
     assert (await gql.data(add, {"a": ADDRESS}, headers=headers))["customerAddressAdd"]["userErrors"] == []
-    assert (await gql.data("{ me { addresses { city } } }", headers=headers))["me"]["addresses"][0]["city"] == "Szczebrzeszyn"
+    assert (await gql.data("{ me { addresses { city } } }", headers=headers))["me"]["addresses"][0][
+        "city"
+    ] == "Szczebrzeszyn"
 
     values = await _all_values(engine)
     assert {t for t, _, _ in values} >= {"customers", "vault_data_keys", "vault_lookups", "vault_subjects"}
@@ -88,8 +98,9 @@ async def test_erasure_leaves_no_password_hash_behind(gql, engine, runtime):
     kept = int(from_global_id((await register(gql, "kept@example.com"))["id"])[1])
     assert await erase(engine, runtime.services.vault, gone)
     async with engine.connect() as conn:
-        hashes = dict((await conn.execute(select(Customer.id, Customer.password_hash)
-                                          .where(Customer.id.in_([gone, kept])))).all())
+        hashes = dict(
+            (await conn.execute(select(Customer.id, Customer.password_hash).where(Customer.id.in_([gone, kept])))).all()
+        )
     assert hashes[kept].startswith("$argon2id$")
     assert hashes[gone] == ""  # a hash of the person's secret is their data too
     await sign_in(gql, "kept@example.com")

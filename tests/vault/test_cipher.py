@@ -21,8 +21,11 @@ def test_a_sealed_value_opens_only_in_its_own_place(value, version, table, colum
     assert key_version_of(blob) == version
     assert open_sealed(KEY, context, blob) == value
     assert len(value.encode()) < 8 or value.encode() not in blob  # (short values may recur by chance)
-    for elsewhere in (field_context(table, column, subject + "x"), field_context(table, column + "x", subject),
-                      field_context(table + "x", column, subject)):
+    for elsewhere in (
+        field_context(table, column, subject + "x"),
+        field_context(table, column + "x", subject),
+        field_context(table + "x", column, subject),
+    ):
         with pytest.raises(DecryptionFailed):
             open_sealed(KEY, elsewhere, blob)
 
@@ -35,8 +38,14 @@ def test_an_email_finds_the_same_index_whatever_its_case_or_padding(local, pad):
 
 
 def test_phones_are_compared_as_digits_with_the_international_prefix():
-    same = ["+48 600 100 200", "+48-600-100-200", "0048600100200", "+48 (600) 100200",
-            "＋４８ ６００ １００ ２００", "+٤٨ ٦٠٠ ١٠٠ ٢٠٠"]  # fullwidth (an IME), Arabic-Indic digits
+    same = [
+        "+48 600 100 200",
+        "+48-600-100-200",
+        "0048600100200",
+        "+48 (600) 100200",
+        "＋４８ ６００ １００ ２００",
+        "+٤٨ ٦٠٠ ١٠٠ ٢٠٠",
+    ]  # fullwidth (an IME), Arabic-Indic digits
     assert len({blind_index(b"b" * 32, "phone", p) for p in same}) == 1
     assert blind_index(b"b" * 32, "phone", "600 100 200") != blind_index(b"b" * 32, "phone", same[0])
 

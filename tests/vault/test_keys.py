@@ -18,16 +18,21 @@ from vault.keys import KeyConfigError, add_kek_version, load_blind_index_key, lo
 from vault.service import Vault
 
 NEW_KEK = base64.b64encode(b"a-brand-new-kek-version-2-32byte").decode()
-READ = """query($ids: [ID!]!) { customers(ids: $ids) { id email firstName lastName phone erased addresses { city } } }"""
+READ = (
+    """query($ids: [ID!]!) { customers(ids: $ids) { id email firstName lastName phone erased addresses { city } } }"""
+)
 
 
 async def _customers(gql, count: int) -> list[dict]:
-    return [await register(gql, f"person{n}@example.com", first=f"Person{n}", phone=f"+48 600 000 00{n}")
-            for n in range(count)]
+    return [
+        await register(gql, f"person{n}@example.com", first=f"Person{n}", phone=f"+48 600 000 00{n}")
+        for n in range(count)
+    ]
 
 
 async def test_after_kek_rotation_everyone_decrypts_and_shredding_erases_only_that_customer(
-        gql, engine, runtime, settings, clock, token_for):
+    gql, engine, runtime, settings, clock, token_for
+):
     people = await _customers(gql, 3)
     ids = [p["id"] for p in people]
     old_vault = runtime.services.vault
@@ -48,17 +53,25 @@ async def test_after_kek_rotation_everyone_decrypts_and_shredding_erases_only_th
     victim = int(from_global_id(ids[1])[1])
     assert await customers.erase(engine, rotated, victim)
     data = (await gql.data(READ, {"ids": ids}, headers=dpo))["customers"]
-    assert data[1] == {"id": ids[1], "email": "[erased]", "firstName": "[erased]", "lastName": "[erased]",
-                       "phone": "[erased]", "erased": True, "addresses": []}
+    assert data[1] == {
+        "id": ids[1],
+        "email": "[erased]",
+        "firstName": "[erased]",
+        "lastName": "[erased]",
+        "phone": "[erased]",
+        "erased": True,
+        "addresses": [],
+    }
     assert [c["email"] for c in (data[0], data[2])] == [people[0]["email"], people[2]["email"]]
     # Gone from look-ups too: no sign-in, no search by email.
-    find = 'query($e: String!) { customerByEmail(email: $e) { id } }'
+    find = "query($e: String!) { customerByEmail(email: $e) { id } }"
     assert (await gql.data(find, {"e": people[1]["email"]}, headers=dpo))["customerByEmail"] is None
     await sign_in(gql, people[0]["email"])
 
 
 async def test_a_replica_given_a_new_kek_version_not_yet_active_writes_what_every_replica_reads(
-        gql, engine, runtime, settings, clock):
+    gql, engine, runtime, settings, clock
+):
     old_replica = runtime.services.vault
     staged = settings.replace(kek=f"{settings.kek},2:{NEW_KEK}", kek_active_version=1)
     runtime.services.vault = Vault.from_settings(staged, engine, clock)
@@ -70,8 +83,9 @@ async def test_a_replica_given_a_new_kek_version_not_yet_active_writes_what_ever
         Vault.from_settings(settings.replace(kek_active_version=2), engine, clock)  # not configured here
 
 
-async def test_rotate_kek_command_rewraps_every_data_key_and_reports_counts(gql, database_url, settings, engine,
-                                                                            clock, monkeypatch, capsys):
+async def test_rotate_kek_command_rewraps_every_data_key_and_reports_counts(
+    gql, database_url, settings, engine, clock, monkeypatch, capsys
+):
     await _customers(gql, 2)
     monkeypatch.setenv("OMNIGATE_DATABASE_URL", database_url)
     monkeypatch.setenv("OMNIGATE_KEK", f"{settings.kek},2:{NEW_KEK}")

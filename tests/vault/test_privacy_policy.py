@@ -13,13 +13,16 @@ def test_the_shipped_policy_names_the_four_purposes_and_a_notice_version():
     assert policy.version
 
 
-@pytest.mark.parametrize("text", [
-    '[purposes.ANALYTICS]\ndescription = "x"\n',                                  # no notice version
-    '[notice]\nversion = "1"\n',                                                  # no purposes
-    '[notice]\nversion = "1"\n[purposes.analytics]\ndescription = "x"\n',         # not UPPER_SNAKE
-    '[notice]\nversion = "1"\n[purposes.ANALYTICS]\ndescription = "x"\nlegal_basis = 3\n',  # unknown key
-    '[notice\nversion = "1"\n',                                                   # not TOML
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        '[purposes.ANALYTICS]\ndescription = "x"\n',  # no notice version
+        '[notice]\nversion = "1"\n',  # no purposes
+        '[notice]\nversion = "1"\n[purposes.analytics]\ndescription = "x"\n',  # not UPPER_SNAKE
+        '[notice]\nversion = "1"\n[purposes.ANALYTICS]\ndescription = "x"\nlegal_basis = 3\n',  # unknown key
+        '[notice\nversion = "1"\n',  # not TOML
+    ],
+)
 def test_a_broken_policy_file_is_refused_at_load(tmp_path, text):
     path = tmp_path / "privacy.toml"
     path.write_text(text)
