@@ -23,7 +23,7 @@ from commerce.pricing.engine import PricedCart, PricedLine
 from core.ids import InvalidGlobalId, from_global_id, int_key, to_global_id
 from policies.principal import Principal, Role
 from schema.catalog import ProductVariant
-from schema.errors import UserError, forbidden, not_found, unauthenticated, user_error
+from schema.errors import UserError, forbidden, not_found, unauthenticated, user_error, user_errors
 from schema.loaders import Loaders
 from schema.money import Money
 from schema.node import Node, decode_id, register_node
@@ -224,7 +224,7 @@ async def _payload(info: Info, cart_id: str | None, change: Callable[[], Awaitab
         cart = await change()
     except CartInputErrors as errors:
         current = await _current(info, cart_id)
-        return CartPayload(cart=current, user_errors=[user_error(p) for p in errors.problems])
+        return CartPayload(cart=current, user_errors=user_errors(errors))
     except CartVersionConflict as conflict:
         return CartPayload(cart=await _current(info, cart_id), user_errors=[user_error(conflict)])
     except CartForbidden:

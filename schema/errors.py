@@ -12,7 +12,18 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 
-__all__ = ["ClientError", "UserError", "bad_input", "forbidden", "not_found", "unauthenticated", "user_error"]
+from core.errors import DomainError
+
+__all__ = [
+    "ClientError",
+    "UserError",
+    "bad_input",
+    "forbidden",
+    "not_found",
+    "unauthenticated",
+    "user_error",
+    "user_errors",
+]
 
 
 class ClientError(GraphQLError):
@@ -46,7 +57,12 @@ class UserError:
     message: str
 
 
-def user_error(error: Any, field: Sequence[str] | None = None) -> UserError:
-    """A domain error (anything with `code` and a message) as a `userErrors` entry."""
-    path = field if field is not None else getattr(error, "field", None)
+def user_error(error: DomainError, field: Sequence[str] | None = None) -> UserError:
+    """One domain error as a `userErrors` entry."""
+    path = field if field is not None else error.field
     return UserError(code=error.code, field=list(path) if path else None, message=str(error))
+
+
+def user_errors(error: DomainError) -> list[UserError]:
+    """Every problem a domain error stands for, as `userErrors`: the one mapping for all contexts."""
+    return [user_error(problem) for problem in error.problems()]

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+from core.errors import DomainError
 from vault.cipher import DecryptionFailed
 from vault.keys import KeyConfigError
 
 __all__ = ["DecryptionFailed", "DuplicateLookup", "KeyConfigError", "UnknownPurpose", "UnknownSubject", "VaultError"]
 
 
-class VaultError(Exception):
+class VaultError(DomainError):
     code = "VAULT_ERROR"
-    field: tuple[str, ...] | None = None
 
 
 class DuplicateLookup(VaultError):

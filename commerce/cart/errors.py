@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from core.errors import DomainError, DomainErrors
+
 __all__ = [
     "CartError",
     "CartForbidden",
@@ -14,12 +16,8 @@ __all__ = [
 ]
 
 
-class CartError(Exception):
+class CartError(DomainError):
     code = "CART_ERROR"
-
-    def __init__(self, message: str, field: Sequence[str] | None = None) -> None:
-        super().__init__(message)
-        self.field = list(field) if field else None
 
 
 class CartNotFound(CartError):
@@ -44,11 +42,7 @@ class LineProblem(CartError):
         self.code = code
 
 
-class CartInputErrors(CartError):
+class CartInputErrors(DomainErrors, CartError):
     """Every problem found in the input; the cart was left as it was."""
 
     code = "CART_INPUT_INVALID"
-
-    def __init__(self, problems: Sequence[CartError]) -> None:
-        super().__init__(str(problems[0]) if problems else "invalid input")
-        self.problems = list(problems)

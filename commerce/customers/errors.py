@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from core.errors import DomainError
+
 __all__ = [
     "CustomerError",
     "CustomerNotFound",
@@ -19,14 +21,8 @@ __all__ = [
 ]
 
 
-class CustomerError(Exception):
+class CustomerError(DomainError):
     code = "CUSTOMER_ERROR"
-    field: tuple[str, ...] | None = None
-
-    def __init__(self, message: str, field: tuple[str, ...] | None = None) -> None:
-        super().__init__(message)
-        if field is not None:
-            self.field = field
 
 
 class InvalidEmail(CustomerError):
