@@ -11,7 +11,9 @@ from strawberry.types import Info
 
 from schema.cart import CartMutation, CartQuery, CartSubscription
 from schema.catalog import CatalogQuery
+from schema.collections import CollectionQuery
 from schema.customers import CustomerMutation, CustomerQuery
+from schema.listing import ListingQuery
 from schema.node import Node, resolve_node
 from schema.scalars import scalar_map
 
@@ -25,7 +27,7 @@ class NodeQuery:
         return await resolve_node(info, id)
 
 
-QUERIES: tuple[type, ...] = (NodeQuery, CatalogQuery, CustomerQuery, CartQuery)
+QUERIES: tuple[type, ...] = (NodeQuery, CatalogQuery, ListingQuery, CollectionQuery, CustomerQuery, CartQuery)
 MUTATIONS: tuple[type, ...] = (CustomerMutation, CartMutation)
 SUBSCRIPTIONS: tuple[type, ...] = (CartSubscription,)
 
