@@ -95,7 +95,8 @@ class GraphQLWebSocket(GraphQL):
 
     async def get_context(self, request: Any, response: Any) -> SocketContext:  # type: ignore[override]
         channel = await self.runtime.channels.get(None)
-        assert channel is not None, "the default channel must exist"
+        if channel is None:
+            raise RuntimeError("the default channel must exist")
         return SocketContext(services=self.runtime.services, channel=channel, request=request)
 
     async def on_ws_connect(self, context: SocketContext) -> None:  # type: ignore[override]

@@ -367,7 +367,8 @@ class AuditUnavailable(ClientError):
 
     def __init__(self, trace_id: str) -> None:
         super().__init__(
-            f"This access could not be recorded in the audit log, so its result is withheld. Quote trace id {trace_id}.",
+            "This access could not be recorded in the audit log, so its result is withheld. "
+            f"Quote trace id {trace_id}.",
             "AUDIT_UNAVAILABLE",
             traceId=trace_id,
         )

@@ -225,7 +225,7 @@ class Executor:
             operation_name=prepared.name,
         )
         if hasattr(result, "__await__"):
-            result = await result  # type: ignore[misc]
+            result = await result
         if result.errors and result.data is None and _is_variable_error(result.errors):
             raise RequestError([_with_code(e, "BAD_USER_INPUT") for e in result.errors])
         result.errors = mask_errors(result.errors)

@@ -7,6 +7,7 @@ version in force and how the decision was given. Withdrawing is one call, like g
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -42,7 +43,7 @@ _COLUMNS = (
 )
 
 
-METHOD_LENGTH = ConsentRecord.__table__.c.method.type.length
+METHOD_LENGTH: int = ConsentRecord.method.type.length
 
 
 def _fitted(method: str) -> str:
@@ -55,7 +56,7 @@ def _fitted(method: str) -> str:
     return f"{method[: METHOD_LENGTH - len(digest) - 2]}…#{digest}"
 
 
-def _consent(row: Sequence) -> Consent:
+def _consent(row: Sequence[Any]) -> Consent:
     return Consent(*row[1:])
 
 

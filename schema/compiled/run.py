@@ -97,7 +97,7 @@ class Run:
             raise
         if awaitables:
             results = await settle(awaitables)
-            for (field, out, path), result in zip(pending, results):
+            for (field, out, path), result in zip(pending, results, strict=True):
                 if isinstance(result, BaseException) and not isinstance(result, Exception):
                     raise result  # cancelled: not a field error
                 out[field.key] = self._complete_field(field, result, path, next_level)
