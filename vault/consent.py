@@ -7,10 +7,10 @@ version in force and how the decision was given. Withdrawing is one call, like g
 from __future__ import annotations
 
 import hashlib
-from typing import Any
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine

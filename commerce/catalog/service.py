@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVarTuple, Unpack
+from typing import TypeVarTuple
 
 from sqlalchemy import and_, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -124,7 +124,7 @@ async def variant_scopes(engine: AsyncEngine, ids: Sequence[int]) -> dict[int, t
 _Row = TypeVarTuple("_Row")
 
 
-def _filtered(stmt: Select[Unpack[_Row]], query: ProductQuery) -> Select[Unpack[_Row]]:
+def _filtered(stmt: Select[*_Row], query: ProductQuery) -> Select[*_Row]:
     stmt = stmt.where(m.Product.published.is_(True))
     if query.category_slug is not None:
         stmt = stmt.join(m.Category, m.Category.id == m.Product.category_id).where(
