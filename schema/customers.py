@@ -109,7 +109,7 @@ class Customer(Node):
 
     @classmethod
     def of(cls, key: int) -> Customer:
-        return cls(id=to_global_id("Customer", key), key=key)
+        return cls(id=strawberry.ID(to_global_id("Customer", key)), key=key)
 
     @strawberry.field
     async def email(self, info: Info) -> str:
