@@ -57,7 +57,11 @@ class Channel(Node):
     @classmethod
     def of(cls, c: entities.Channel) -> Channel:
         return cls(
-            id=to_global_id("Channel", c.id), code=c.code, name=c.name, kind=ChannelKind(c.kind), currency=c.currency
+            id=strawberry.ID(to_global_id("Channel", c.id)),
+            code=c.code,
+            name=c.name,
+            kind=ChannelKind(c.kind),
+            currency=c.currency,
         )
 
 
@@ -73,7 +77,7 @@ class Location(Node):
     @classmethod
     def of(cls, loc: entities.Location) -> Location:
         return cls(
-            id=to_global_id("Location", loc.id),
+            id=strawberry.ID(to_global_id("Location", loc.id)),
             code=loc.code,
             name=loc.name,
             kind=LocationKind(loc.kind),
@@ -90,7 +94,7 @@ class Category(Node):
 
     @classmethod
     def of(cls, c: entities.Category) -> Category:
-        return cls(id=to_global_id("Category", c.id), slug=c.slug, name=c.name)
+        return cls(id=strawberry.ID(to_global_id("Category", c.id)), slug=c.slug, name=c.name)
 
 
 @strawberry.type(description="On hand minus reserved, at one location.")
@@ -115,7 +119,7 @@ class Image:
     @classmethod
     def of(cls, media: entities.Media) -> Image:
         return cls(
-            id=to_global_id("ProductImage", media.id),
+            id=strawberry.ID(to_global_id("ProductImage", media.id)),
             url=media.url,
             alt_text=media.alt_text,
             width=media.width,
@@ -171,7 +175,7 @@ class ProductVariant(Node):
 
     @classmethod
     def of(cls, v: entities.Variant) -> ProductVariant:
-        return cls(id=to_global_id("ProductVariant", v.id), key=v.id, product_key=v.product_id, sku=v.sku, name=v.name)
+        return cls(id=strawberry.ID(to_global_id("ProductVariant", v.id)), key=v.id, product_key=v.product_id, sku=v.sku, name=v.name)
 
     async def _price(self, info: Info) -> PriceEntry:
         entry: PriceEntry | None = await info.context.loaders.prices.load(self.key)
@@ -235,7 +239,7 @@ class Product(Node):
     @classmethod
     def of(cls, p: entities.Product) -> Product:
         return cls(
-            id=to_global_id("Product", p.id),
+            id=strawberry.ID(to_global_id("Product", p.id)),
             key=p.id,
             category_key=p.category_id,
             slug=p.slug,
@@ -284,7 +288,7 @@ class Product(Node):
     @strawberry.field(description="What the variants differ in, each with its values in display order.")
     async def options(self, info: Info) -> list[ProductOption]:
         return [
-            ProductOption(id=to_global_id("ProductOption", o.id), name=o.name, values=list(o.values))
+            ProductOption(id=strawberry.ID(to_global_id("ProductOption", o.id)), name=o.name, values=list(o.values))
             for o in await info.context.loaders.options.load(self.key)
         ]
 

@@ -55,7 +55,7 @@ class Collection(Node):
     @classmethod
     def of(cls, c: entities.Collection) -> Collection:
         return cls(
-            id=to_global_id("Collection", c.id),
+            id=strawberry.ID(to_global_id("Collection", c.id)),
             entity=c,
             handle=c.handle,
             title=c.title,

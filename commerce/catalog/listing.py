@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, TypeVarTuple
 
 from sqlalchemy import Numeric, and_, case, exists, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -48,7 +48,7 @@ DEFAULT_PRICE_BUCKETS = (Decimal(50), Decimal(100), Decimal(200), Decimal(500))
 _NO_PRICE_LAST = Decimal("9999999999.99")  # an unpriced product sorts after every priced one, either way
 _NO_PRICE_FIRST = Decimal(-1)
 
-_S = TypeVar("_S", bound=Select[*tuple[Any, ...]])
+_Row = TypeVarTuple("_Row")
 _PRODUCT_COLUMNS = (m.Product.id, m.Product.slug, m.Product.name, m.Product.description, m.Product.category_id)
 
 
@@ -199,7 +199,7 @@ def _conditions(query: ProductQuery) -> list[ColumnElement[bool]]:
     return conditions
 
 
-def _filtered(stmt: _S, query: ProductQuery) -> _S:
+def _filtered(stmt: Select[*_Row], query: ProductQuery) -> Select[*_Row]:
     return stmt.where(m.Product.published.is_(True), *_conditions(query))
 
 
