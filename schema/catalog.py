@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from enum import Enum
 from typing import Any
@@ -157,12 +158,17 @@ def _location_key(location_id: strawberry.ID | None) -> int | None:
     return decode_int_id(location_id, "Location", "locationId") if location_id is not None else None
 
 
-async def _sellable(info: Info, variant_id: int, location_key: int | None) -> bool:
-    """Priced in the channel's currency and in stock (at `location_key`, or anywhere)."""
-    if await info.context.loaders.prices.load(variant_id) is None:
-        return False
-    stock = await info.context.loaders.stock.load(variant_id)
-    return any(level.available > 0 for level in stock if location_key is None or level.location_id == location_key)
+async def _sellable(info: Info, variant_ids: list[int], location_key: int | None) -> list[bool]:
+    """For each variant: priced in the channel's currency and in stock (at `location_key`, or anywhere).
+
+    Loads for all of them at once, so a product's variants cost one batch, not one each."""
+    loaders = info.context.loaders
+    prices, stock = await asyncio.gather(loaders.prices.load_many(variant_ids), loaders.stock.load_many(variant_ids))
+    return [
+        price is not None
+        and any(level.available > 0 for level in levels if location_key is None or level.location_id == location_key)
+        for price, levels in zip(prices, stock, strict=True)
+    ]
 
 
 @strawberry.type
@@ -175,7 +181,13 @@ class ProductVariant(Node):
 
     @classmethod
     def of(cls, v: entities.Variant) -> ProductVariant:
-        return cls(id=strawberry.ID(to_global_id("ProductVariant", v.id)), key=v.id, product_key=v.product_id, sku=v.sku, name=v.name)
+        return cls(
+            id=strawberry.ID(to_global_id("ProductVariant", v.id)),
+            key=v.id,
+            product_key=v.product_id,
+            sku=v.sku,
+            name=v.name,
+        )
 
     async def _price(self, info: Info) -> PriceEntry:
         entry: PriceEntry | None = await info.context.loaders.prices.load(self.key)
@@ -201,7 +213,7 @@ class ProductVariant(Node):
         location_key = _location_key(location_id)
         if await info.context.loaders.products.load(self.product_key) is None:
             return False  # its product was withdrawn from sale
-        return await _sellable(info, self.key, location_key)
+        return (await _sellable(info, [self.key], location_key))[0]
 
     @strawberry.field(description="This variant's value for each of its product's options, in option order.")
     async def selected_options(self, info: Info) -> list[SelectedOption]:
@@ -262,7 +274,7 @@ class Product(Node):
     async def available_for_sale(self, info: Info, location_id: strawberry.ID | None = None) -> bool:
         location_key = _location_key(location_id)
         variants = await info.context.loaders.variants_by_product.load(self.key)
-        return any([await _sellable(info, v.id, location_key) for v in variants])
+        return any(await _sellable(info, [v.id for v in variants], location_key))
 
     @strawberry.field(description="The lowest and highest variant price in the channel's currency.")
     async def price_range(self, info: Info) -> PriceRange:

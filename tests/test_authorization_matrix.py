@@ -87,6 +87,21 @@ MATRIX: list[Row] = [
     Row("locations", "{ locations { code } }", _no_vars, everyone()),
     Row("products", "{ products(first: 2) { edges { node { name } } } }", _no_vars, everyone()),
     Row("product", "query($id: ID) { product(id: $id) { name } }", lambda w: {"id": w.product_id}, everyone()),
+    Row(
+        "products: sorted, with facets",
+        """{ products(first: 2, sortKey: PRICE, reverse: true) { edges { node { name availableForSale
+        priceRange { min { amount } } media { url } options { name } variants { compareAtPrice { amount }
+        selectedOptions { name value } } } } facets { categories { count } inStockAtStores { count } } } }""",
+        _no_vars,
+        everyone(),
+    ),
+    Row("collections", "{ collections { edges { node { handle } } } }", _no_vars, everyone()),
+    Row(
+        "collection",
+        '{ collection(handle: "sale") { title products(first: 2) { edges { node { name } } } } }',
+        _no_vars,
+        everyone(),
+    ),
     # customers: A's data is A's, and operators' (staff only at the till)
     Row("me", "{ me { id email } }", _no_vars, {**everyone(EMPTY), "customer_a": ALLOW, "customer_b": ALLOW}),
     Row(
