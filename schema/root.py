@@ -9,6 +9,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import Info
 
+from schema.accounts import AccountMutation
 from schema.cart import CartMutation, CartQuery, CartSubscription
 from schema.catalog import CatalogQuery
 from schema.collections import CollectionQuery
@@ -28,7 +29,7 @@ class NodeQuery:
 
 
 QUERIES: tuple[type, ...] = (NodeQuery, CatalogQuery, ListingQuery, CollectionQuery, CustomerQuery, CartQuery)
-MUTATIONS: tuple[type, ...] = (CustomerMutation, CartMutation)
+MUTATIONS: tuple[type, ...] = (CustomerMutation, AccountMutation, CartMutation)
 SUBSCRIPTIONS: tuple[type, ...] = (CartSubscription,)
 
 

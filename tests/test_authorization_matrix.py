@@ -176,6 +176,40 @@ MATRIX: list[Row] = [
         _no_vars,
         only("customer_a", "customer_b"),
     ),
+    # account security: a token argument is its own capability; a password change is one's own
+    Row(
+        "customerAccessTokenDelete",
+        'mutation { customerAccessTokenDelete(token: "not-a-token") { deletedAccessToken userErrors { code } } }',
+        _no_vars,
+        only("anonymous", "customer_a", "customer_b"),
+    ),
+    Row(
+        "customerAccessTokenRenew",
+        """mutation { customerAccessTokenRenew(customerAccessToken: "not-a-token") {
+        accessToken { token } userErrors { code } } }""",
+        _no_vars,
+        only("anonymous", "customer_a", "customer_b"),
+    ),
+    Row(
+        "customerPasswordChange",
+        """mutation { customerPasswordChange(currentPassword: "not-the-password", newPassword: "a new password") {
+        accessToken { token } userErrors { code } } }""",
+        _no_vars,
+        only("customer_a", "customer_b"),
+    ),
+    Row(
+        "customerPasswordResetRequest",
+        'mutation { customerPasswordResetRequest(email: "nobody@example.com") { userErrors { code } } }',
+        _no_vars,
+        only("anonymous", "customer_a", "customer_b"),
+    ),
+    Row(
+        "customerPasswordReset",
+        """mutation { customerPasswordReset(token: "not-a-reset-token-0123456789", password: "a new password") {
+        customer { id } userErrors { code } } }""",
+        _no_vars,
+        only("anonymous", "customer_a", "customer_b"),
+    ),
     # carts: a guest cart's id is its capability; a customer's cart is theirs (and their agent's,
     # and store staff's at the till)
     Row(

@@ -16,8 +16,10 @@ __all__ = [
     "PasswordTooLong",
     "PasswordTooShort",
     "ProfileConflict",
+    "ResetTokenInvalid",
     "TooManyAddresses",
     "TooManyAttempts",
+    "WrongPassword",
 ]
 
 
@@ -113,3 +115,19 @@ class ProfileConflict(CustomerError):
 
     def __init__(self) -> None:
         super().__init__("The profile changed meanwhile: try again.")
+
+
+class WrongPassword(CustomerError):
+    code = "INVALID_CREDENTIALS"
+    field = ("currentPassword",)
+
+    def __init__(self) -> None:
+        super().__init__("The current password is not right.")
+
+
+class ResetTokenInvalid(CustomerError):
+    code = "RESET_TOKEN_INVALID"
+    field = ("token",)
+
+    def __init__(self) -> None:
+        super().__init__("This reset link is not valid any more: it was used or has expired. Ask for a new one.")
