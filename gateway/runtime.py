@@ -70,7 +70,7 @@ def build_runtime(
         broadcaster=create_broadcaster(engine),
         limiter=RateLimiter(
             load_limits(settings.limits_file or None),  # a malformed limits file stops start-up here
-            RedisBuckets(settings.redis_url) if settings.redis_url else MemoryBuckets(),
+            RedisBuckets(settings.redis_url, settings.redis_prefix) if settings.redis_url else MemoryBuckets(),
         ),
     )
     executor = Executor(build_schema(), settings)

@@ -132,7 +132,8 @@ async def notify_ready_for_pickup(
 
 
 def _retry_pause(attempts: int) -> timedelta:
-    return min(RETRY_BASE * 2 ** max(attempts - 1, 0), RETRY_MAX)
+    pause: timedelta = RETRY_BASE * 2 ** max(attempts - 1, 0)
+    return min(pause, RETRY_MAX)
 
 
 async def _claim(engine: AsyncEngine, now: datetime, limit: int) -> list[EmailOutbox]:
