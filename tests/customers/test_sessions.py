@@ -101,10 +101,12 @@ async def test_a_signed_out_token_is_refused_by_another_replica_at_once(gql, set
     await register(gql, "replicas@example.com")
     headers = await sign_in(gql, "replicas@example.com")
     keys = {"KEK": settings.kek, "BLIND_INDEX_KEY": settings.blind_index_key}  # the same vault as this replica
-    async with gateway_process(settings, tmp_path, REDIS_URL="redis://127.0.0.1:6379/0", **keys) as port:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as other:
-            before = await other.post("/graphql", json={"query": ME}, headers=headers)
-            assert before.status_code == 200 and before.json()["data"]["me"] is not None
-            await gql.data(DELETE, {"token": _token(headers)})  # signed out through this replica
-            after = await other.post("/graphql", json={"query": ME}, headers=headers)
-            assert after.status_code == 401
+    async with (
+        gateway_process(settings, tmp_path, REDIS_URL="redis://127.0.0.1:6379/0", **keys) as port,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as other,
+    ):
+        before = await other.post("/graphql", json={"query": ME}, headers=headers)
+        assert before.status_code == 200 and before.json()["data"]["me"] is not None
+        await gql.data(DELETE, {"token": _token(headers)})  # signed out through this replica
+        after = await other.post("/graphql", json={"query": ME}, headers=headers)
+        assert after.status_code == 401
