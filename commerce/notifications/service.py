@@ -136,7 +136,18 @@ def _retry_pause(attempts: int) -> timedelta:
     return min(pause, RETRY_MAX)
 
 
-async def _claim(engine: AsyncEngine, now: datetime, limit: int) -> list[EmailOutbox]:
+@dataclass(frozen=True, slots=True)
+class _Claimed:
+    id: int
+    customer_key: int
+    subject_id: str
+    template: str
+    language: str
+    payload_sealed: bytes
+    attempts: int
+
+
+async def _claim(engine: AsyncEngine, now: datetime, limit: int) -> list[_Claimed]:
     """Due messages this sender now holds a lease on (another sender skips them meanwhile)."""
     async with writer(engine).begin() as conn:
         due = select(EmailOutbox.id).where(EmailOutbox.status == PENDING, EmailOutbox.next_attempt_at <= now)
@@ -150,8 +161,20 @@ async def _claim(engine: AsyncEngine, now: datetime, limit: int) -> list[EmailOu
             .returning(EmailOutbox.id)
         )
         mine = list(claimed.scalars())
-        rows = await conn.execute(select(EmailOutbox).where(EmailOutbox.id.in_(mine)).order_by(EmailOutbox.id))
-        return list(rows.scalars())
+        rows = await conn.execute(
+            select(
+                EmailOutbox.id,
+                EmailOutbox.customer_key,
+                EmailOutbox.subject_id,
+                EmailOutbox.template,
+                EmailOutbox.language,
+                EmailOutbox.payload_sealed,
+                EmailOutbox.attempts,
+            )
+            .where(EmailOutbox.id.in_(mine))
+            .order_by(EmailOutbox.id)
+        )
+        return [_Claimed(*row) for row in rows]
 
 
 async def _finish(engine: AsyncEngine, message_id: int, **values: object) -> None:
@@ -159,7 +182,7 @@ async def _finish(engine: AsyncEngine, message_id: int, **values: object) -> Non
         await conn.execute(update(EmailOutbox).where(EmailOutbox.id == message_id).values(**values))
 
 
-async def _compose(engine: AsyncEngine, vault: Vault, row: EmailOutbox, sender_address: str) -> EmailMessage | None:
+async def _compose(engine: AsyncEngine, vault: Vault, row: _Claimed, sender_address: str) -> EmailMessage | None:
     """The message, or None when its recipient was erased (nothing can or may be sent)."""
     profiles = await customers.profiles_by_ids(engine, vault, [row.customer_key])
     profile = profiles.get(row.customer_key)
