@@ -32,7 +32,7 @@ class Inbox:
         self.messages: list[EmailMessage] = []
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's name
-        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))  # type: ignore[arg-type]
+        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
         return "250 Message accepted for delivery"
 
 
@@ -48,7 +48,7 @@ def smtp() -> Any:
 
 
 @pytest.fixture
-def settings(settings, smtp):  # type: ignore[no-untyped-def]
+def settings(settings, smtp):
     return settings.replace(smtp_host="127.0.0.1", smtp_port=smtp[1], smtp_from="Shop <shop@omnigate.example>")
 
 
