@@ -16,6 +16,7 @@ import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
 
 from core.ids import from_global_id
 from tests.cart.gql_docs import ADD, CART_FIELDS, CREATE, line, mutate, quantities, variants
@@ -28,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @asynccontextmanager
 async def subscription(port: int, cart_id: str, init: dict[str, str]) -> AsyncIterator[ClientConnection]:
-    async with connect(f"ws://127.0.0.1:{port}/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+    async with connect(f"ws://127.0.0.1:{port}/graphql", subprotocols=[Subprotocol("graphql-transport-ws")]) as ws:
         await ws.send(json.dumps({"type": "connection_init", "payload": init}))
         assert json.loads(await asyncio.wait_for(ws.recv(), GUARD))["type"] == "connection_ack"
         await ws.send(
@@ -72,7 +73,7 @@ async def test_another_customer_cannot_subscribe_to_my_cart(gql, runtime, token_
 async def test_a_bad_token_is_refused_at_connection_init(runtime):
     async with (
         serving(runtime) as port,
-        connect(f"ws://127.0.0.1:{port}/graphql", subprotocols=["graphql-transport-ws"]) as ws,
+        connect(f"ws://127.0.0.1:{port}/graphql", subprotocols=[Subprotocol("graphql-transport-ws")]) as ws,
     ):
         await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": "Bearer nope"}}))
         with pytest.raises(ConnectionClosed):
