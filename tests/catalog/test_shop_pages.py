@@ -90,6 +90,21 @@ async def test_a_category_page_and_a_product_page_cost_a_fixed_number_of_stateme
         counter.count = 0
     assert product_counts["product-3"] == product_counts["product-8"], product_counts
 
+    collection_page = """query($first: Int) { collection(handle: "editors-picks") { title
+        products(first: $first) { edges { node { name availableForSale featuredImage { url }
+        variants { price { amount } compareAtPrice { amount } selectedOptions { name value }
+        product { slug } } } } } } }"""
+    collection_counts = {}
+    for first in (2, 6):
+        with count_statements as counter:
+            data = await gql.data(collection_page, {"first": first})
+        assert len(data["collection"]["products"]["edges"]) == first
+        collection_counts[first] = counter.count
+        counter.count = 0
+    assert collection_counts[2] == collection_counts[6], collection_counts
+    # the figures today, so that a new statement is a deliberate change
+    assert (counts[3], product_counts["product-3"], collection_counts[2]) == (14, 9, 8)
+
 
 async def test_a_product_page_shows_media_options_the_chosen_variant_and_its_sale_price(gql):
     store = await _store(gql)
