@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 import commerce.cart.models
 import commerce.catalog.models
 import commerce.customers.models
+import commerce.events.models
 import commerce.inventory.models
 import commerce.pricing.models
 import commerce.pricing.promotion_models  # noqa: F401
