@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,7 +36,9 @@ class Movement:
     actor: str | None
 
 
-async def _log(session: AsyncSession, location_id: int, variant_id: int, on_hand: int, reserved: int, why: Movement) -> None:
+async def _log(
+    session: AsyncSession, location_id: int, variant_id: int, on_hand: int, reserved: int, why: Movement
+) -> None:
     await record_movement(
         session,
         location_id=location_id,
@@ -59,7 +62,7 @@ async def reserve(session: AsyncSession, location_id: int, variant_id: int, quan
         )
         .values(reserved=StockLevel.reserved + quantity)
     )
-    if result.rowcount != 1:
+    if cast("CursorResult[Any]", result).rowcount != 1:
         return False
     await _log(session, location_id, variant_id, 0, quantity, why)
     return True
@@ -87,7 +90,7 @@ async def consume(session: AsyncSession, location_id: int, variant_id: int, quan
 
 async def restock(session: AsyncSession, location_id: int, variant_id: int, quantity: int, why: Movement) -> None:
     """Returned units are back on the shelf at this location (its stock row is created if needed)."""
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     stmt = insert(StockLevel).values(variant_id=variant_id, location_id=location_id, on_hand=quantity, reserved=0)
     await session.execute(
         stmt.on_conflict_do_update(
@@ -100,7 +103,5 @@ async def restock(session: AsyncSession, location_id: int, variant_id: int, quan
 async def allocation_order(session: AsyncSession) -> Sequence[int]:
     """Where a shipped order's stock comes from, in the order tried: warehouses first, then stores
     (each by id). A line is taken whole from the first location that has all of it."""
-    rows = await session.execute(
-        select(Location.id).order_by((Location.kind == "WAREHOUSE").desc(), Location.id)
-    )
+    rows = await session.execute(select(Location.id).order_by((Location.kind == "WAREHOUSE").desc(), Location.id))
     return list(rows.scalars())

@@ -11,7 +11,12 @@ from core.db import Base
 
 STANDARD = "standard"
 # code, rate: seeded by the migration that creates the table
-TAX_CLASSES = (("standard", Decimal("0.23")), ("reduced", Decimal("0.08")), ("super_reduced", Decimal("0.05")), ("zero", Decimal("0.00")))
+TAX_CLASSES = (
+    ("standard", Decimal("0.23")),
+    ("reduced", Decimal("0.08")),
+    ("super_reduced", Decimal("0.05")),
+    ("zero", Decimal("0.00")),
+)
 
 
 class TaxClass(Base):

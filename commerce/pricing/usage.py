@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,7 +28,7 @@ def _scope(customer_key: int | None) -> str | None:
 
 async def _take(session: AsyncSession, promotion_id: int, scope: str, limit: int | None) -> bool:
     """One use under `limit` (None: unlimited, still counted), with one conditional update."""
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     await session.execute(
         insert(PromotionUsageCounter)
         .values(promotion_id=promotion_id, scope=scope, used=0)
@@ -39,7 +40,7 @@ async def _take(session: AsyncSession, promotion_id: int, scope: str, limit: int
     if limit is not None:
         stmt = stmt.where(PromotionUsageCounter.used < limit)
     result = await session.execute(stmt.values(used=PromotionUsageCounter.used + 1))
-    return bool(result.rowcount)
+    return bool(cast("CursorResult[Any]", result).rowcount)
 
 
 async def claim(
@@ -67,7 +68,9 @@ async def claim(
         if not ok:
             refused.append(promotion_id)
             continue
-        session.add(PromotionUsage(promotion_id=promotion_id, customer_key=customer_key, order_ref=order_ref, used_at=now))
+        session.add(
+            PromotionUsage(promotion_id=promotion_id, customer_key=customer_key, order_ref=order_ref, used_at=now)
+        )
     return refused
 
 
@@ -89,5 +92,7 @@ async def release(
             .values(used=PromotionUsageCounter.used - 1)
         )
     await session.execute(
-        delete(PromotionUsage).where(PromotionUsage.order_ref == order_ref, PromotionUsage.promotion_id.in_(promotion_ids))
+        delete(PromotionUsage).where(
+            PromotionUsage.order_ref == order_ref, PromotionUsage.promotion_id.in_(promotion_ids)
+        )
     )
