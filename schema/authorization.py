@@ -148,12 +148,16 @@ async def _own_order(check: Check) -> bool:
 
 @condition("order_store")
 async def _order_store(check: Check) -> bool:
-    """Staff of the order's store: where it is collected, or the till's store that sold it."""
+    """Staff of the order's store (where it is collected, or whose till sold it) or of the store
+    serving it: the store taking its return, or the till serving its customer (store channel).
+    A step on the order (`orderId` argument) is for the order's own store only."""
     location = check.principal.location
     if location is None:
         return False
-    if hasattr(check.source, "store_code"):
-        return bool(check.source.store_code == location)
+    source = check.source
+    if hasattr(source, "store_code"):
+        serving = (source.store_code, getattr(source, "serving_store_code", None))
+        return location in serving or check.channel_kind == "STORE"
     found = await _order_of_arg(check)
     return found is not None and await _location_code(check, found[1]) == location
 

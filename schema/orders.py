@@ -104,6 +104,7 @@ class Order(Node):
     record: strawberry.Private[records.Order]
     store_code: strawberry.Private[str | None]  # the pickup store, or the store that sold it at the till
     from_checkout: strawberry.Private[bool]  # placed (or replayed) by this request's checkoutComplete
+    serving_store_code: strawberry.Private[str | None] = None  # the store that just took its return
 
     @property
     def customer_key(self) -> int | None:
@@ -263,11 +264,10 @@ def order_services(info: Info) -> OrderServices:
     )
 
 
-async def present(info: Info, order: records.Order, *, from_checkout: bool = False) -> Order:
-    code = None
-    if order.pickup_location_id is not None:
-        found = await info.context.loaders.locations.load(order.pickup_location_id)
-        code = found.code if found else None
+async def present(
+    info: Info, order: records.Order, *, from_checkout: bool = False, serving_location: int | None = None
+) -> Order:
+    code = await _code(info, order.pickup_location_id)
     return Order(
         id=strawberry.ID(to_global_id("Order", order.id)),
         number=order.number,
@@ -280,7 +280,13 @@ async def present(info: Info, order: records.Order, *, from_checkout: bool = Fal
         record=order,
         store_code=code,
         from_checkout=from_checkout,
+        serving_store_code=await _code(info, serving_location),
     )
+
+
+async def _code(info: Info, location_id: int | None) -> str | None:
+    found = await info.context.loaders.locations.load(location_id) if location_id is not None else None
+    return found.code if found else None
 
 
 def _address(value: AddressInput | None) -> AddressValue | None:
@@ -322,7 +328,11 @@ def _actor(info: Info) -> str | None:
 
 
 async def _payload(
-    info: Info, change: Callable[[], Awaitable[records.Order]], *, from_checkout: bool = False
+    info: Info,
+    change: Callable[[], Awaitable[records.Order]],
+    *,
+    from_checkout: bool = False,
+    serving_location: int | None = None,
 ) -> OrderPayload:
     try:
         order = await change()
@@ -330,7 +340,8 @@ async def _payload(
         raise denied_cart(info) from None
     except DomainError as error:
         return OrderPayload(order=None, user_errors=user_errors(error))
-    return OrderPayload(order=await present(info, order, from_checkout=from_checkout), user_errors=[])
+    shown = await present(info, order, from_checkout=from_checkout, serving_location=serving_location)
+    return OrderPayload(order=shown, user_errors=[])
 
 
 def _page(orders: list[records.Order], first: int) -> tuple[list[records.Order], bool]:
@@ -459,7 +470,9 @@ class OrderMutation:
             service.ReturnLine(_optional_key(line.order_line_id, "OrderLine") or 0, line.quantity) for line in lines
         ]
         return await _payload(
-            info, lambda: service.return_lines(order_services(info), key, returned, location, actor=_actor(info))
+            info,
+            lambda: service.return_lines(order_services(info), key, returned, location, actor=_actor(info)),
+            serving_location=location,
         )
 
 
