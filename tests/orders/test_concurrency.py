@@ -85,10 +85,7 @@ async def test_a_code_limited_to_three_uses_is_used_three_times_whatever_the_con
     for headers, cart in zip(people, carts, strict=True):
         await gql.data(codes, {"id": cart}, headers=headers)
     responses = await asyncio.gather(
-        *(
-            gql.post(CHECKOUT, {"input": checkout_input(c, "k")}, headers=h)
-            for h, c in zip(people, carts, strict=True)
-        )
+        *(gql.post(CHECKOUT, {"input": checkout_input(c, "k")}, headers=h) for h, c in zip(people, carts, strict=True))
     )
     payloads = [r.json()["data"]["checkoutComplete"] for r in responses]
     assert sum(1 for p in payloads if p["order"] is not None) == 3
