@@ -12,6 +12,7 @@ from strawberry.types import Info
 from schema.cart import CartMutation, CartQuery, CartSubscription
 from schema.catalog import CatalogQuery
 from schema.customers import CustomerMutation, CustomerQuery
+from schema.inventory import InventoryMutation
 from schema.node import Node, resolve_node
 from schema.scalars import scalar_map
 
@@ -26,7 +27,7 @@ class NodeQuery:
 
 
 QUERIES: tuple[type, ...] = (NodeQuery, CatalogQuery, CustomerQuery, CartQuery)
-MUTATIONS: tuple[type, ...] = (CustomerMutation, CartMutation)
+MUTATIONS: tuple[type, ...] = (CustomerMutation, CartMutation, InventoryMutation)
 SUBSCRIPTIONS: tuple[type, ...] = (CartSubscription,)
 
 

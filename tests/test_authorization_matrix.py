@@ -253,6 +253,14 @@ MATRIX: list[Row] = [
         lambda w: {"id": next(w.extra["spare_guest_carts"])},
         only("customer_a", "customer_b"),
     ),
+    # inventory: the warehouse/ERP system (and an administrator) set on-hand counts
+    Row(
+        "stockSync",
+        """mutation($sku: String!) { stockSync(levels: [{sku: $sku, locationCode: "WH-STRYKOW", onHand: 50}]) {
+        updated userErrors { code } } }""",
+        lambda w: {"sku": w.extra["sku"]},
+        only("admin", "integration"),
+    ),
 ]
 
 
@@ -306,6 +314,7 @@ async def world(runtime: Runtime, token_for, gql) -> World:  # type: ignore[no-u
     w.headers = role_headers(token_for, w)
     variants = await catalog.variants_by_product_ids(runtime.services.engine, [products[0].id])
     w.extra["variant"] = to_global_id("ProductVariant", variants[products[0].id][0].id)
+    w.extra["sku"] = variants[products[0].id][0].sku
     w.extra["guest_cart"] = await _cart(gql, w.extra["variant"], {})
     w.extra["cart_a"] = await _cart(gql, w.extra["variant"], w.headers["customer_a"])
     lines = await gql.data(

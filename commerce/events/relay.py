@@ -27,14 +27,13 @@ from typing import Any, Protocol, TextIO
 
 import httpx
 from sqlalchemy import and_, exists, func, literal, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import aliased
 
 from commerce.events.models import DEAD, DELIVERED, PENDING, OutboxDelivery, OutboxEndpoint, OutboxEvent
 from commerce.events.webhooks import EVENT_ID_HEADER, EVENT_TYPE_HEADER, SIGNATURE_HEADER, Endpoint, sign
 from core.clock import Clock
-from core.db import writer
+from core.db import dialect_insert, writer
 from core.settings import Settings
 
 __all__ = [
@@ -204,10 +203,6 @@ def _wanted(patterns: Iterable[str]) -> Any:
     return or_(*(OutboxEvent.event_type.like(_like(p), escape="\\") for p in patterns))
 
 
-def _insert(conn: AsyncConnection) -> Any:
-    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-
-
 class Relay:
     def __init__(self, engine: AsyncEngine, sinks: Sequence[Sink], options: RelayOptions, clock: Clock) -> None:
         names = [s.name for s in sinks]
@@ -258,7 +253,7 @@ class Relay:
         now = self._clock.now()
         async with self._engine.begin() as conn:
             await conn.execute(
-                _insert(conn)(OutboxEndpoint)
+                dialect_insert(conn.dialect, OutboxEndpoint)
                 .values(name=sink.name, low_watermark=0, created_at=now)
                 .on_conflict_do_nothing(index_elements=["name"])
             )
@@ -279,7 +274,7 @@ class Relay:
             ).all()
             if rows:
                 await conn.execute(
-                    _insert(conn)(OutboxDelivery)
+                    dialect_insert(conn.dialect, OutboxDelivery)
                     .values(
                         [
                             {
