@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -48,6 +49,8 @@ __all__ = [
     "backlog",
     "retry_dead",
 ]
+
+log = logging.getLogger(__name__)
 
 FANOUT_HORIZON = timedelta(minutes=5)  # longer than any write transaction may stay open
 LEASE_MARGIN = timedelta(seconds=30)
@@ -377,6 +380,13 @@ class Relay:
                 elif item.attempts >= self._options.max_attempts:
                     values = {"status": DEAD, "last_error": item.outcome}
                     report.dead += 1
+                    log.warning(
+                        "event %s to endpoint %s dead-lettered after %s attempts: %s",
+                        item.event.id,
+                        sink.name,
+                        item.attempts,
+                        item.outcome,
+                    )
                 else:
                     values = {"next_attempt_at": now + self._options.backoff(item.attempts), "last_error": item.outcome}
                     report.retried += 1

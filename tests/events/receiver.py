@@ -1,8 +1,8 @@
 """A real webhook receiver on a loopback port the OS picks: plain asyncio HTTP/1.1, keep-alive.
 
 It records every attempt (event id, aggregate, whether it answered 2xx, whether the signature
-verified) and can be told to fail: `fail_first` attempts of every event, or every attempt of
-the events `always_fail` names.
+verified) and can be told to fail: `fail_first` attempts of every event, every attempt of the
+events `always_fail` names, or everything while it is `down`.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ class Receiver:
     secret: str
     fail_first: int = 0
     always_fail: set[int] = field(default_factory=set)
+    down: bool = False  # every attempt fails
     attempts: list[Attempt] = field(default_factory=list)
     port: int = 0
 
@@ -46,7 +47,7 @@ class Receiver:
 
     def _answer(self, event_id: int) -> bool:
         earlier = sum(1 for a in self.attempts if a.event_id == event_id)
-        return event_id not in self.always_fail and earlier >= self.fail_first
+        return not self.down and event_id not in self.always_fail and earlier >= self.fail_first
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
