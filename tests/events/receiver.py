@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from commerce.events.webhooks import SIGNATURE_HEADER, verify_signature
 
@@ -25,7 +26,7 @@ class Attempt:
     aggregate: str
     ok: bool
     signed: bool
-    body: dict[str, object]
+    body: dict[str, Any]
     headers: dict[str, str]
 
 

@@ -59,7 +59,7 @@ def _assert_in_order_per_aggregate(attempts: list[Attempt]) -> None:
     """No attempt at an aggregate's next event before its previous event was delivered."""
     delivered_upto: dict[str, int] = defaultdict(lambda: -1)
     for attempt in attempts:
-        seq = attempt.body["data"]["seq"]  # type: ignore[index]
+        seq = attempt.body["data"]["seq"]
         assert seq == delivered_upto[attempt.aggregate] + 1, f"{attempt.aggregate}: seq {seq} out of order"
         if attempt.ok:
             delivered_upto[attempt.aggregate] = seq
