@@ -41,7 +41,7 @@ async def _emit(runtime: Runtime, count: int) -> None:
             )
 
 
-async def test_relay_once_delivers_to_the_configured_webhook_and_exits(cli_env: Path, runtime: Runtime, capsys) -> None:  # type: ignore[no-untyped-def]
+async def test_relay_once_delivers_to_the_configured_webhook_and_exits(cli_env: Path, runtime: Runtime, capsys) -> None:
     await _emit(runtime, 3)
     async with receiving(Receiver(SECRET)) as receiver:
         cli_env.write_text(f'[[endpoints]]\nname = "erp"\nurl = "{receiver.url}"\nsecret = "{SECRET}"\n')
@@ -51,14 +51,14 @@ async def test_relay_once_delivers_to_the_configured_webhook_and_exits(cli_env: 
     assert "delivered 3" in capsys.readouterr().out
 
 
-async def test_relay_stdout_prints_json_lines_only(cli_env: Path, runtime: Runtime, capsys) -> None:  # type: ignore[no-untyped-def]
+async def test_relay_stdout_prints_json_lines_only(cli_env: Path, runtime: Runtime, capsys) -> None:
     await _emit(runtime, 2)
     assert await _run("events", "relay", "--once", "--stdout") == 0
     out = capsys.readouterr().out.splitlines()
     assert [json.loads(line)["data"] for line in out] == [{"seq": 0}, {"seq": 1}]
 
 
-async def test_status_shows_dead_letters_and_retry_dead_puts_them_back(  # type: ignore[no-untyped-def]
+async def test_status_shows_dead_letters_and_retry_dead_puts_them_back(
     cli_env: Path, runtime: Runtime, capsys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("OMNIGATE_WEBHOOK_MAX_ATTEMPTS", "1")
@@ -76,13 +76,13 @@ async def test_status_shows_dead_letters_and_retry_dead_puts_them_back(  # type:
     assert "2 dead-lettered deliveries are back in line" in out and "no undelivered events" in out
 
 
-async def test_a_bad_webhooks_file_stops_the_relay_with_a_message(cli_env: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+async def test_a_bad_webhooks_file_stops_the_relay_with_a_message(cli_env: Path, capsys) -> None:
     cli_env.write_text('[[endpoints]]\nname = "erp"\nurl = "https://erp.example/in"\nsecret = "short"\n')
     assert await _run("events", "relay", "--once") == 2
     assert "secret" in capsys.readouterr().err
 
 
-async def test_stock_import_applies_good_lines_and_names_the_refused_ones(  # type: ignore[no-untyped-def]
+async def test_stock_import_applies_good_lines_and_names_the_refused_ones(
     cli_env: Path, runtime: Runtime, tmp_path: Path, capsys
 ) -> None:
     async with runtime.services.sessions() as session, session.begin():
@@ -113,7 +113,7 @@ async def test_stock_import_applies_good_lines_and_names_the_refused_ones(  # ty
     assert movements == [(12, "wms-nightly")] and levels[waw] == 10
 
 
-async def test_stock_import_refuses_a_file_without_the_documented_header(cli_env: Path, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+async def test_stock_import_refuses_a_file_without_the_documented_header(cli_env: Path, tmp_path: Path, capsys) -> None:
     csv_file = tmp_path / "counts.csv"
     csv_file.write_text("sku,qty\nA,1\n")
     assert await _run("stock", "import", str(csv_file)) == 2

@@ -65,7 +65,7 @@ def _assert_in_order_per_aggregate(attempts: list[Attempt]) -> None:
             delivered_upto[attempt.aggregate] = seq
 
 
-async def test_a_receiver_that_fails_twice_still_gets_every_event_in_order_and_signed(  # type: ignore[no-untyped-def]
+async def test_a_receiver_that_fails_twice_still_gets_every_event_in_order_and_signed(
     runtime: Runtime, http_client
 ) -> None:
     await _emit_interleaved(runtime, aggregates=3, per_aggregate=4)
@@ -81,14 +81,14 @@ async def test_a_receiver_that_fails_twice_still_gets_every_event_in_order_and_s
     assert first.body["aggregate"] == {"type": "order", "id": "0"} and first.body["data"] == {"orderKey": "0", "seq": 0}
 
 
-async def test_a_signature_does_not_verify_with_another_secret_or_body(runtime: Runtime, http_client) -> None:  # type: ignore[no-untyped-def]
+async def test_a_signature_does_not_verify_with_another_secret_or_body(runtime: Runtime, http_client) -> None:
     await _emit_interleaved(runtime, aggregates=1, per_aggregate=1)
     async with receiving(Receiver("another-secret-0123456789")) as receiver:
         await _relay(runtime, receiver, http_client).drain()
     assert receiver.attempts and not any(a.signed for a in receiver.attempts)
 
 
-async def test_an_event_is_dead_lettered_after_the_maximum_attempts_and_can_be_retried(  # type: ignore[no-untyped-def]
+async def test_an_event_is_dead_lettered_after_the_maximum_attempts_and_can_be_retried(
     runtime: Runtime, http_client
 ) -> None:
     await _emit_interleaved(runtime, aggregates=2, per_aggregate=2)
@@ -110,9 +110,7 @@ async def test_an_event_is_dead_lettered_after_the_maximum_attempts_and_can_be_r
     assert await backlog(runtime.services.engine) == {}
 
 
-async def test_the_relay_resumes_where_it_stopped_without_sending_anything_twice(  # type: ignore[no-untyped-def]
-    runtime: Runtime, http_client
-) -> None:
+async def test_the_relay_resumes_where_it_stopped_without_sending_anything_twice(runtime: Runtime, http_client) -> None:
     await _emit_interleaved(runtime, aggregates=2, per_aggregate=2)
     async with receiving(Receiver(SECRET)) as receiver:
         assert (await _relay(runtime, receiver, http_client).drain()).delivered == 4
@@ -122,7 +120,7 @@ async def test_the_relay_resumes_where_it_stopped_without_sending_anything_twice
     assert len(ids) == len(set(ids)) == 5
 
 
-async def test_two_relay_replicas_share_the_work_and_keep_the_order(runtime: Runtime, http_client) -> None:  # type: ignore[no-untyped-def]
+async def test_two_relay_replicas_share_the_work_and_keep_the_order(runtime: Runtime, http_client) -> None:
     await _emit_interleaved(runtime, aggregates=6, per_aggregate=5)
     options = RelayOptions(
         max_attempts=10, backoff_seconds=0.01, backoff_max_seconds=0.02, batch_size=4, poll_seconds=0.01
@@ -137,7 +135,7 @@ async def test_two_relay_replicas_share_the_work_and_keep_the_order(runtime: Run
     assert len(delivered) == len(set(delivered)) == 30  # claimed by one replica at a time: never twice
 
 
-async def test_an_endpoint_gets_only_the_event_types_it_asked_for(runtime: Runtime, http_client) -> None:  # type: ignore[no-untyped-def]
+async def test_an_endpoint_gets_only_the_event_types_it_asked_for(runtime: Runtime, http_client) -> None:
     async with runtime.services.sessions() as session, session.begin():
         for event_type in ("order.placed", "stock.moved", "order_line.x", "orderXplaced"):
             await emit(session, aggregate_type="order", aggregate_id="1", event_type=event_type, payload={"seq": 0})

@@ -46,7 +46,7 @@ async def _levels(runtime: Runtime, variant_id: int) -> dict[int, tuple[int, int
         return {loc: (on_hand, reserved) for loc, on_hand, reserved in rows}
 
 
-async def test_counts_apply_per_line_and_a_count_below_reserved_is_refused_alone(  # type: ignore[no-untyped-def]
+async def test_counts_apply_per_line_and_a_count_below_reserved_is_refused_alone(
     gql, token_for, runtime: Runtime, shelf: Shelf
 ) -> None:
     levels = [
@@ -70,7 +70,7 @@ async def test_counts_apply_per_line_and_a_count_below_reserved_is_refused_alone
     assert await _levels(runtime, shelf.variant_id) == {shelf.waw: (10, 3), shelf.krk: (7, 0)}
 
 
-async def test_each_change_is_a_stock_movement_and_a_stock_moved_event(  # type: ignore[no-untyped-def]
+async def test_each_change_is_a_stock_movement_and_a_stock_moved_event(
     gql, token_for, runtime: Runtime, shelf: Shelf
 ) -> None:
     levels = [
@@ -93,7 +93,7 @@ async def test_each_change_is_a_stock_movement_and_a_stock_moved_event(  # type:
     assert await _levels(runtime, shelf.variant_id) == {shelf.waw: (4, 3), shelf.krk: (0, 0)}
 
 
-async def test_a_count_may_equal_what_is_reserved_but_not_fall_below_it(  # type: ignore[no-untyped-def]
+async def test_a_count_may_equal_what_is_reserved_but_not_fall_below_it(
     gql, token_for, runtime: Runtime, shelf: Shelf
 ) -> None:
     async with runtime.services.sessions() as session, session.begin():
@@ -112,7 +112,7 @@ async def test_a_count_may_equal_what_is_reserved_but_not_fall_below_it(  # type
     assert await _levels(runtime, shelf.variant_id) == {shelf.waw: (5, 5)}
 
 
-async def test_too_many_counts_in_one_call_are_refused_whole(gql, token_for, shelf: Shelf) -> None:  # type: ignore[no-untyped-def]
+async def test_too_many_counts_in_one_call_are_refused_whole(gql, token_for, shelf: Shelf) -> None:
     from commerce.inventory.sync import MAX_COUNTS_PER_SYNC
 
     levels = [{"sku": shelf.sku, "locationCode": "ST-WAW", "onHand": 10}] * (MAX_COUNTS_PER_SYNC + 1)
@@ -122,7 +122,7 @@ async def test_too_many_counts_in_one_call_are_refused_whole(gql, token_for, she
 
 
 @pytest.mark.parametrize("role", ["staff", "agent", "customer"])
-async def test_only_the_integration_role_and_admins_sync_stock(gql, token_for, shelf: Shelf, role: str) -> None:  # type: ignore[no-untyped-def]
+async def test_only_the_integration_role_and_admins_sync_stock(gql, token_for, shelf: Shelf, role: str) -> None:
     kwargs = {"staff": {"location": "ST-WAW"}, "customer": {"subject": "1"}}.get(role, {})
     body = await gql.execute(
         SYNC, {"levels": [{"sku": shelf.sku, "locationCode": "ST-WAW", "onHand": 0}]}, headers=token_for(role, **kwargs)
