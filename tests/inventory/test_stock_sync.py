@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from sqlalchemy import delete, select, update
@@ -129,3 +131,50 @@ async def test_only_the_integration_role_and_admins_sync_stock(gql, token_for, s
     )
     assert body["data"] is None or body["data"]["stockSync"] is None
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_counts_racing_reservations_never_fall_below_what_is_reserved(
+    gql, token_for, runtime: Runtime, shelf: Shelf
+) -> None:
+    """Checkouts reserve with a conditional update while the ERP lowers the count: no 500, no oversell.
+
+    The sync reads `reserved` under the stock row's lock; without it, on PostgreSQL a
+    reservation committed between its read and its update would break the CHECK (a 500).
+    """
+    from core.db import writer
+
+    engine = runtime.services.engine
+    async with runtime.services.sessions() as session, session.begin():
+        await session.execute(
+            update(StockLevel)
+            .where(StockLevel.variant_id == shelf.variant_id, StockLevel.location_id == shelf.waw)
+            .values(on_hand=20, reserved=0)
+        )
+    at_waw = (StockLevel.variant_id == shelf.variant_id) & (StockLevel.location_id == shelf.waw)
+
+    async def reserve(i: int) -> int:
+        await asyncio.sleep(i * 0.01)
+        async with writer(engine).begin() as conn:
+            taken = await conn.execute(
+                update(StockLevel)
+                .where(at_waw, StockLevel.on_hand - StockLevel.reserved >= 1)
+                .values(reserved=StockLevel.reserved + 1)
+            )
+            await asyncio.sleep(0.02)  # a checkout's transaction does more before it commits
+            return int(taken.rowcount)
+
+    async def count(i: int, on_hand: int) -> dict[str, Any]:
+        await asyncio.sleep(i * 0.04)
+        levels = [{"sku": shelf.sku, "locationCode": "ST-WAW", "onHand": on_hand}]
+        body = await gql.data(SYNC, {"levels": levels}, headers=token_for("integration"))
+        return dict(body["stockSync"])
+
+    counts = (16, 14, 12, 11, 10, 9, 8)
+    # both at once: the syncs start while the reservations are still coming
+    reservations, syncs = await asyncio.gather(
+        asyncio.gather(*(reserve(i) for i in range(30))),
+        asyncio.gather(*(count(i, n) for i, n in enumerate(counts))),
+    )
+    assert all(s["updated"] == 1 or [e["code"] for e in s["userErrors"]] == ["BELOW_RESERVED"] for s in syncs)
+    on_hand, reserved = (await _levels(runtime, shelf.variant_id))[shelf.waw]
+    assert reserved == sum(reservations) <= on_hand
