@@ -21,13 +21,14 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TextIO
 
 import httpx
-from sqlalchemy import and_, exists, func, literal, or_, select, update
+from sqlalchemy import exists, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import aliased
 
@@ -369,28 +370,39 @@ class Relay:
         return await self._record(sink, claimed)
 
     async def _record(self, sink: Sink, claimed: Sequence[_Claimed]) -> RelayReport:
+        """One UPDATE per outcome (delivered, dead, retry after n attempts), not one per event."""
         now = self._clock.now()
         report = RelayReport()
+        groups: dict[tuple[str, str | None, int], list[int]] = defaultdict(list)
+        for item in claimed:
+            if item.outcome is None:
+                groups[(DELIVERED, None, 0)].append(item.event.id)
+                report.delivered += 1
+            elif item.attempts >= self._options.max_attempts:
+                groups[(DEAD, item.outcome, 0)].append(item.event.id)
+                report.dead += 1
+                log.warning(
+                    "event %s to endpoint %s dead-lettered after %s attempts: %s",
+                    item.event.id,
+                    sink.name,
+                    item.attempts,
+                    item.outcome,
+                )
+            else:
+                groups[(PENDING, item.outcome, item.attempts)].append(item.event.id)
+                report.retried += 1
         async with self._engine.begin() as conn:
-            for item in claimed:
-                row = and_(OutboxDelivery.endpoint == sink.name, OutboxDelivery.event_id == item.event.id)
-                if item.outcome is None:
-                    values: dict[str, Any] = {"status": DELIVERED, "delivered_at": now, "last_error": None}
-                    report.delivered += 1
-                elif item.attempts >= self._options.max_attempts:
-                    values = {"status": DEAD, "last_error": item.outcome}
-                    report.dead += 1
-                    log.warning(
-                        "event %s to endpoint %s dead-lettered after %s attempts: %s",
-                        item.event.id,
-                        sink.name,
-                        item.attempts,
-                        item.outcome,
-                    )
-                else:
-                    values = {"next_attempt_at": now + self._options.backoff(item.attempts), "last_error": item.outcome}
-                    report.retried += 1
-                await conn.execute(update(OutboxDelivery).where(row).values(**values))
+            for (status, error, attempts), event_ids in groups.items():
+                values: dict[str, Any] = {"status": status, "last_error": error}
+                if status == DELIVERED:
+                    values["delivered_at"] = now
+                elif status == PENDING:
+                    values["next_attempt_at"] = now + self._options.backoff(attempts)
+                await conn.execute(
+                    update(OutboxDelivery)
+                    .where(OutboxDelivery.endpoint == sink.name, OutboxDelivery.event_id.in_(event_ids))
+                    .values(**values)
+                )
         return report
 
     async def _next_due(self) -> datetime | None:

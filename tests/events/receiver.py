@@ -38,6 +38,7 @@ class Receiver:
     down: bool = False  # every attempt fails
     attempts: list[Attempt] = field(default_factory=list)
     port: int = 0
+    connections: set[asyncio.StreamWriter] = field(default_factory=set)
 
     @property
     def url(self) -> str:
@@ -51,6 +52,7 @@ class Receiver:
         return not self.down and event_id not in self.always_fail and earlier >= self.fail_first
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections.add(writer)
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -68,6 +70,7 @@ class Receiver:
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
+            self.connections.discard(writer)
             writer.close()
 
 
@@ -79,4 +82,6 @@ async def receiving(receiver: Receiver) -> AsyncIterator[Receiver]:
         yield receiver
     finally:
         server.close()
+        for writer in list(receiver.connections):  # kept-alive connections end with the server
+            writer.close()
         await server.wait_closed()
