@@ -2,9 +2,10 @@
 
 A count sets `on_hand` at one location; `reserved` (what orders hold) never changes here, so a
 count below it is refused for that line (`BELOW_RESERVED`) while the other lines apply. All
-the lines of one call are one transaction; the stock rows are locked in (variant, location)
-order, so a sync and a checkout wait for each other instead of deadlocking. `updated` counts
-the lines applied, whether or not their count differed from what was on hand.
+the lines of one call are one transaction; the stock rows are locked in (location, variant)
+order, the order checkout locks them in, so a sync and a checkout wait for each other instead
+of deadlocking. `updated` counts the lines applied, whether or not their count differed from
+what was on hand.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ async def sync_counts(
             wanted[(variant, location)] = (i, count.on_hand)
     if not wanted:
         return result
-    keys = sorted(wanted)
+    keys = sorted(wanted, key=lambda k: (k[1], k[0]))  # (location, variant): the order checkout locks in
     async with sqlite_write_queue(engine), session_factory(engine)() as session, session.begin():
         # Rows a count creates: absent ones start empty (racing another creator is harmless).
         await session.execute(
@@ -87,7 +88,7 @@ async def sync_counts(
         locked = await session.execute(
             select(StockLevel.variant_id, StockLevel.location_id, StockLevel.on_hand, StockLevel.reserved)
             .where(tuple_(StockLevel.variant_id, StockLevel.location_id).in_(keys))
-            .order_by(StockLevel.variant_id, StockLevel.location_id)
+            .order_by(StockLevel.location_id, StockLevel.variant_id)
             .with_for_update()
         )
         for variant, location, on_hand, reserved in locked:
