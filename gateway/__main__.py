@@ -154,6 +154,8 @@ def _integration(settings: Settings, args: argparse.Namespace) -> int:
         return asyncio.run(integration.event_status(settings))
     if args.events_command == "retry-dead":
         return asyncio.run(integration.retry_dead_letters(settings, args.endpoint))
+    if args.events_command == "prune":
+        return asyncio.run(integration.prune_events(settings, args.days))
     try:
         return asyncio.run(integration.relay_events(settings, once=args.once, stdout=args.stdout))
     except WebhookConfigError as exc:
@@ -200,6 +202,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     event_commands.add_parser("status", help="undelivered events per endpoint (pending, dead-lettered)")
     retry = event_commands.add_parser("retry-dead", help="put dead-lettered deliveries back in line")
     retry.add_argument("--endpoint", help="only this endpoint's (default: all)")
+    prune = event_commands.add_parser("prune", help="delete delivered events older than --days (never pending or dead)")
+    prune.add_argument("--days", type=int, default=30)
     stock = commands.add_parser("stock", help="stock from the ERP/WMS")
     stock_commands = stock.add_subparsers(dest="stock_command", required=True)
     stock_import = stock_commands.add_parser(

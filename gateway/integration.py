@@ -7,19 +7,20 @@ import contextlib
 import csv
 import signal
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import TextIO
 
 import httpx
 
-from commerce.events.relay import Relay, RelayOptions, Sink, StdoutSink, WebhookSink, backlog, retry_dead
+from commerce.events.relay import Relay, RelayOptions, Sink, StdoutSink, WebhookSink, backlog, prune, retry_dead
 from commerce.events.webhooks import load_endpoints
 from commerce.inventory.sync import MAX_COUNTS_PER_SYNC, StockCount, sync_counts
 from core.clock import SystemClock
 from core.db import create_engine
 from core.settings import Settings
 
-__all__ = ["CSV_COLUMNS", "event_status", "import_stock", "relay_events", "retry_dead_letters"]
+__all__ = ["CSV_COLUMNS", "event_status", "import_stock", "prune_events", "relay_events", "retry_dead_letters"]
 
 CSV_COLUMNS = ("sku", "location_code", "on_hand")
 
@@ -79,6 +80,17 @@ async def retry_dead_letters(settings: Settings, endpoint: str | None, out: Text
     finally:
         await engine.dispose()
     print(f"{count} dead-lettered deliveries are back in line", file=out)
+    return 0
+
+
+async def prune_events(settings: Settings, days: int, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    engine = create_engine(settings.database_url)
+    try:
+        events, deliveries = await prune(engine, SystemClock().now() - timedelta(days=days))
+    finally:
+        await engine.dispose()
+    print(f"deleted {events} events and {deliveries} deliveries older than {days} days", file=out)
     return 0
 
 

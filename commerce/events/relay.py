@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol, TextIO
 
 import httpx
-from sqlalchemy import exists, func, literal, or_, select, update
+from sqlalchemy import delete, exists, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import aliased
 
@@ -48,6 +48,7 @@ __all__ = [
     "StdoutSink",
     "WebhookSink",
     "backlog",
+    "prune",
     "retry_dead",
 ]
 
@@ -441,3 +442,14 @@ async def retry_dead(engine: AsyncEngine, clock: Clock, endpoint: str | None = N
             stmt.values(status=PENDING, attempts=0, next_attempt_at=clock.now(), last_error=literal(None))
         )
     return int(result.rowcount or 0)
+
+
+async def prune(engine: AsyncEngine, before: datetime) -> tuple[int, int]:
+    """Forget events created before `before` that no endpoint still has pending or dead-lettered,
+    with their deliveries. Returns (events, deliveries) deleted."""
+    unfinished = exists().where(OutboxDelivery.event_id == OutboxEvent.id, OutboxDelivery.status != DELIVERED)
+    done = select(OutboxEvent.id).where(OutboxEvent.created_at < before, ~unfinished)
+    async with writer(engine).begin() as conn:
+        deliveries = await conn.execute(delete(OutboxDelivery).where(OutboxDelivery.event_id.in_(done)))
+        events = await conn.execute(delete(OutboxEvent).where(OutboxEvent.id.in_(done)))
+    return int(events.rowcount or 0), int(deliveries.rowcount or 0)

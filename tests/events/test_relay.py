@@ -7,6 +7,7 @@ import io
 import json
 from collections import defaultdict
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -15,7 +16,7 @@ from sqlalchemy import func, select
 
 from commerce.events.models import DEAD, DELIVERED, OutboxDelivery, OutboxEvent
 from commerce.events.outbox import emit
-from commerce.events.relay import Relay, RelayOptions, StdoutSink, WebhookSink, backlog, retry_dead
+from commerce.events.relay import Relay, RelayOptions, StdoutSink, WebhookSink, backlog, prune, retry_dead
 from commerce.events.webhooks import Endpoint, WebhookConfigError, load_endpoints
 from core.clock import SystemClock
 from gateway.runtime import Runtime
@@ -178,3 +179,27 @@ def test_the_webhooks_file_is_checked(tmp_path: Path) -> None:
         good.write_text(broken)
         with pytest.raises(WebhookConfigError):
             load_endpoints(good)
+
+
+async def test_prune_forgets_delivered_events_and_keeps_what_is_unfinished(runtime: Runtime) -> None:
+    old = datetime.now(UTC) - timedelta(days=40)
+    async with runtime.services.sessions() as session, session.begin():
+        for aggregate in ("done", "stuck", "new"):
+            await emit(
+                session,
+                aggregate_type="order",
+                aggregate_id=aggregate,
+                event_type=f"order.{aggregate}",
+                payload={},
+                occurred_at=old if aggregate != "new" else None,
+            )
+    relay = Relay(runtime.services.engine, [StdoutSink(io.StringIO(), events=("order.done",))], FAST, SystemClock())
+    await relay.drain()
+    waiting = Relay(
+        runtime.services.engine, [StdoutSink(io.StringIO(), name="wms", events=("order.stuck",))], FAST, SystemClock()
+    )
+    await waiting._fan_out(waiting._sinks[0])  # fanned out, not delivered yet
+    assert await prune(runtime.services.engine, datetime.now(UTC) - timedelta(days=30)) == (1, 1)
+    async with runtime.services.sessions() as session:
+        left = (await session.execute(select(OutboxEvent.aggregate_id).order_by(OutboxEvent.id))).scalars().all()
+    assert left == ["stuck", "new"]
