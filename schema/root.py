@@ -12,6 +12,7 @@ from strawberry.types import Info
 from schema.cart import CartMutation, CartQuery, CartSubscription
 from schema.catalog import CatalogQuery
 from schema.customers import CustomerMutation, CustomerQuery
+from schema.inventory import InventoryMutation
 from schema.node import Node, resolve_node
 from schema.orders import OrderMutation, OrderQuery
 from schema.scalars import scalar_map
@@ -27,7 +28,7 @@ class NodeQuery:
 
 
 QUERIES: tuple[type, ...] = (NodeQuery, CatalogQuery, CustomerQuery, CartQuery, OrderQuery)
-MUTATIONS: tuple[type, ...] = (CustomerMutation, CartMutation, OrderMutation)
+MUTATIONS: tuple[type, ...] = (CustomerMutation, CartMutation, OrderMutation, InventoryMutation)
 SUBSCRIPTIONS: tuple[type, ...] = (CartSubscription,)
 
 

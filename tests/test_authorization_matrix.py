@@ -334,6 +334,14 @@ MATRIX: list[Row] = [
         lambda w: {"id": w.extra["order_a"], "line": w.extra["order_a_line"], "loc": to_global_id("Location", 2)},
         only("staff_waw", "agent", "admin"),
     ),
+    # inventory: the warehouse/ERP system (and an administrator) set on-hand counts
+    Row(
+        "stockSync",
+        """mutation($sku: String!) { stockSync(levels: [{sku: $sku, locationCode: "WH-STRYKOW", onHand: 50}]) {
+        updated userErrors { code } } }""",
+        lambda w: {"sku": w.extra["sku"]},
+        only("admin", "integration"),
+    ),
 ]
 
 
@@ -388,6 +396,7 @@ async def world(runtime: Runtime, token_for, gql) -> World:
     variants = await catalog.variants_by_product_ids(runtime.services.engine, [products[0].id])
     w.extra["variant"] = to_global_id("ProductVariant", variants[products[0].id][0].id)
     await _orders_of_a(runtime, gql, w)  # before A's cart: an order closes the cart it was placed from
+    w.extra["sku"] = variants[products[0].id][0].sku
     w.extra["guest_cart"] = await _cart(gql, w.extra["variant"], {})
     w.extra["cart_a"] = await _cart(gql, w.extra["variant"], w.headers["customer_a"])
     lines = await gql.data(
