@@ -28,7 +28,6 @@ import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
 from sqlalchemy import text
@@ -65,7 +64,7 @@ class Run:
         n = 0
         while time.monotonic() < deadline:
             n += 1
-            variant = random.choice(variants)
+            variant = random.choice(variants)  # noqa: S311 - load shape, not a secret
             response = await http.post(
                 "/graphql",
                 json={"query": CREATE, "variables": {"lines": [{"variantId": variant, "quantity": 1}]}},
@@ -162,7 +161,8 @@ async def bench(url: str, label: str, port: int, clients: int, seconds: float, w
     p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000
     refused = ", ".join(f"{code} {n}" for code, n in sorted(run.refused.items())) or "none"
     print(
-        f"{label:<11} {clients} clients  {len(lat) / elapsed:6.1f} checkouts/s   p50 {p50:6.1f} ms   p99 {p99:6.1f} ms   "
+        f"{label:<11} {clients} clients  {len(lat) / elapsed:6.1f} checkouts/s   "
+        f"p50 {p50:6.1f} ms   p99 {p99:6.1f} ms   "
         f"placed {run.placed}   refused: {refused}   oversold units {oversold}   reserved mismatches {mismatched}"
     )
     return oversold + mismatched

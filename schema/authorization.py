@@ -139,11 +139,13 @@ async def _own_order(check: Check) -> bool:
     from the cart the caller holds (how a guest sees the order they just placed)."""
     if getattr(check.source, "from_checkout", False):
         return True
+    p = check.principal
+    if p.role is not Role.CUSTOMER or p.subject is None:
+        return False
     if "orderId" in check.args:
         found = await _order_of_arg(check)
-        p = check.principal
-        return found is not None and p.role is Role.CUSTOMER and found[0] is not None and str(found[0]) == p.subject
-    return _is_self(check)
+        return found is not None and found[0] is not None and str(found[0]) == p.subject
+    return check.subject == p.subject
 
 
 @condition("order_store")

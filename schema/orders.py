@@ -28,13 +28,22 @@ from core.ids import InvalidGlobalId, from_global_id, int_key, to_global_id
 from policies.principal import Role
 from schema.cart import cart_authorizer, denied_cart
 from schema.catalog import Channel, Location
+from schema.context import Services
 from schema.customers import Address, AddressInput, Customer
 from schema.errors import UserError, user_errors
 from schema.money import Money
 from schema.node import Node, decode_id, decode_int_id, register_node
 from schema.pagination import PageInfo, check_first, decode_cursor, encode_cursor
 
-__all__ = ["Order", "OrderConnection", "OrderMutation", "OrderQuery", "customer_orders", "order_services"]
+__all__ = [
+    "Order",
+    "OrderConnection",
+    "OrderMutation",
+    "OrderQuery",
+    "customer_orders",
+    "order_services",
+    "order_services_of",
+]
 
 
 @strawberry.enum
@@ -249,7 +258,11 @@ class OrderFilter:
 
 
 def order_services(info: Info) -> OrderServices:
-    s = info.context.services
+    return order_services_of(info.context.services)
+
+
+def order_services_of(s: Services) -> OrderServices:
+    """What the orders context is given, from the gateway's services and settings."""
     settings = s.settings
     return OrderServices(
         engine=s.engine,
@@ -290,8 +303,10 @@ async def _code(info: Info, location_id: int | None) -> str | None:
 
 
 def _address(value: AddressInput | None) -> AddressValue | None:
-    if value is None:
-        return None
+    return _address_of(value) if value is not None else None
+
+
+def _address_of(value: AddressInput) -> AddressValue:
     return AddressValue(
         name=value.name,
         line1=value.line1,
@@ -409,8 +424,7 @@ class OrderMutation:
         cart_key = decode_id(input.cart_id, "Cart", "input.cartId")
         invoice = None
         if input.invoice is not None:
-            invoice_address = _address(input.invoice.address)
-            assert invoice_address is not None
+            invoice_address = _address_of(input.invoice.address)
             invoice = checkouts.Invoice(input.invoice.company_name, input.invoice.tax_id, invoice_address)
         request = checkouts.CheckoutRequest(
             cart_id=cart_key,
