@@ -48,7 +48,7 @@ from commerce.orders.unit import OrderServices, unit_of_work
 from commerce.payments.provider import PaymentDeclined, PaymentError, PaymentRequest, PaymentTimeout
 from commerce.pricing import service as pricing
 from commerce.pricing import usage
-from commerce.pricing.engine import PricedCart
+from commerce.pricing.engine import CodeProblem, PricedCart
 from commerce.pricing.tax import tax_rates_by_variant_ids, vat_included
 from core.errors import DomainError
 
@@ -63,14 +63,7 @@ PAYMENT_METHODS = (*PROVIDER_METHODS, "cash_on_pickup", "cash")
 MAX_KEY = 128
 # A held code that stopped applying for one of these reasons refuses the checkout (the customer
 # removes it and sees the new total); one that merely does not apply to this cart does not.
-REFUSED_CODES = frozenset(
-    {
-        "DISCOUNT_CODE_USAGE_LIMIT_REACHED",
-        "DISCOUNT_CODE_EXPIRED",
-        "DISCOUNT_CODE_INVALID",
-        "DISCOUNT_CODE_NOT_IN_CHANNEL",
-    }
-)
+REFUSED_CODES = frozenset(CodeProblem)
 ORDERS_TABLE = "orders"
 
 
@@ -130,56 +123,104 @@ async def _fulfillment(services: OrderServices, req: CheckoutRequest) -> tuple[i
     """The location the order is collected or sold at, and the checked shipping address."""
     problems: list[DomainError] = []
     if not 1 <= len(req.idempotency_key) <= MAX_KEY:
-        problems.append(_problem("IDEMPOTENCY_KEY_INVALID", f"Give 1 to {MAX_KEY} characters.", "idempotencyKey"))
+        problems.append(
+            _problem(
+                errors.OrderErrorCode.IDEMPOTENCY_KEY_INVALID, f"Give 1 to {MAX_KEY} characters.", "idempotencyKey"
+            )
+        )
     if req.fulfillment_method not in r.FULFILLMENT_METHODS:
-        problems.append(_problem("FULFILLMENT_METHOD_INVALID", "Unknown fulfillment method.", "fulfillmentMethod"))
+        problems.append(
+            _problem(
+                errors.OrderErrorCode.FULFILLMENT_METHOD_INVALID, "Unknown fulfillment method.", "fulfillmentMethod"
+            )
+        )
     method = req.payment_method
     if method not in PAYMENT_METHODS:
         problems.append(
-            _problem("PAYMENT_METHOD_INVALID", f"Pay by {', '.join(PAYMENT_METHODS)}.", "payment", "method")
+            _problem(
+                errors.OrderErrorCode.PAYMENT_METHOD_INVALID,
+                f"Pay by {', '.join(PAYMENT_METHODS)}.",
+                "payment",
+                "method",
+            )
         )
     elif method == "cash_on_pickup" and req.fulfillment_method != r.RESERVE_AND_COLLECT:
         problems.append(
-            _problem("PAYMENT_METHOD_NOT_ALLOWED", "Cash on pickup is for reserve & collect only.", "payment", "method")
+            _problem(
+                errors.OrderErrorCode.PAYMENT_METHOD_NOT_ALLOWED,
+                "Cash on pickup is for reserve & collect only.",
+                "payment",
+                "method",
+            )
         )
     elif method == "cash" and req.fulfillment_method != r.IN_STORE:
-        problems.append(_problem("PAYMENT_METHOD_NOT_ALLOWED", "Cash is taken at the till only.", "payment", "method"))
+        problems.append(
+            _problem(
+                errors.OrderErrorCode.PAYMENT_METHOD_NOT_ALLOWED, "Cash is taken at the till only.", "payment", "method"
+            )
+        )
     if req.loyalty_points_to_redeem:
         problems.append(
-            _problem("LOYALTY_UNAVAILABLE", "Loyalty points cannot be redeemed yet.", "loyaltyPointsToRedeem")
+            _problem(
+                errors.OrderErrorCode.LOYALTY_UNAVAILABLE,
+                "Loyalty points cannot be redeemed yet.",
+                "loyaltyPointsToRedeem",
+            )
         )
     address = None
     location_id: int | None = None
     if req.fulfillment_method == r.SHIP_TO_ADDRESS:
         if req.shipping_address is None:
-            problems.append(_problem("ADDRESS_REQUIRED", "A shipped order needs an address.", "shippingAddress"))
+            problems.append(
+                _problem(errors.OrderErrorCode.ADDRESS_REQUIRED, "A shipped order needs an address.", "shippingAddress")
+            )
         else:
             try:
                 address = customers.check_address(req.shipping_address)
             except DomainError as bad:
                 problems.append(_problem(bad.code, str(bad), "shippingAddress", *(bad.field or ())[1:]))
     elif req.shipping_address is not None:
-        problems.append(_problem("ADDRESS_NOT_ALLOWED", "Only shipped orders take an address.", "shippingAddress"))
+        problems.append(
+            _problem(
+                errors.OrderErrorCode.ADDRESS_NOT_ALLOWED, "Only shipped orders take an address.", "shippingAddress"
+            )
+        )
     if req.fulfillment_method in r.COLLECT:
         location = await _location(services, req.pickup_location_id)
         if location is None or location.kind != "STORE" or not location.click_and_collect:
             problems.append(
-                _problem("PICKUP_LOCATION_INVALID", "Choose a store that offers click & collect.", "pickupLocationId")
+                _problem(
+                    errors.OrderErrorCode.PICKUP_LOCATION_INVALID,
+                    "Choose a store that offers click & collect.",
+                    "pickupLocationId",
+                )
             )
         else:
             location_id = location.id
     elif req.fulfillment_method == r.IN_STORE:
         if req.till_location_id is None:
             problems.append(
-                _problem("IN_STORE_AT_TILL_ONLY", "In-store sales are made at a store's till.", "fulfillmentMethod")
+                _problem(
+                    errors.OrderErrorCode.IN_STORE_AT_TILL_ONLY,
+                    "In-store sales are made at a store's till.",
+                    "fulfillmentMethod",
+                )
             )
         elif req.pickup_location_id not in (None, req.till_location_id):
             problems.append(
-                _problem("PICKUP_LOCATION_INVALID", "An in-store sale is the till's store.", "pickupLocationId")
+                _problem(
+                    errors.OrderErrorCode.PICKUP_LOCATION_INVALID,
+                    "An in-store sale is the till's store.",
+                    "pickupLocationId",
+                )
             )
         location_id = req.till_location_id
     elif req.pickup_location_id is not None:
-        problems.append(_problem("PICKUP_LOCATION_INVALID", "Only collected orders name a store.", "pickupLocationId"))
+        problems.append(
+            _problem(
+                errors.OrderErrorCode.PICKUP_LOCATION_INVALID, "Only collected orders name a store.", "pickupLocationId"
+            )
+        )
     if problems:
         raise errors.OrderInputErrors(problems)
     return location_id, address
@@ -203,7 +244,7 @@ async def _plan(
     now: datetime,
 ) -> _Plan:
     if not cart.lines:
-        raise errors.CartNotReady("The cart is empty.", "CART_EMPTY")
+        raise errors.CartNotReady("The cart is empty.", errors.OrderErrorCode.CART_EMPTY)
     refs = [pricing.CartLineRef(line.id, line.variant_id, line.quantity) for line in cart.lines]
     priced = await pricing.price_lines(
         services.engine,
@@ -225,7 +266,9 @@ async def _plan(
         if variant is None or line.id not in on_sale:
             problems.append(
                 errors.OrderProblem(
-                    "VARIANT_NOT_AVAILABLE", "This item is no longer for sale.", ["cart", "lines", str(i)]
+                    errors.OrderErrorCode.VARIANT_NOT_AVAILABLE,
+                    "This item is no longer for sale.",
+                    ["cart", "lines", str(i)],
                 )
             )
             continue
@@ -533,7 +576,9 @@ async def checkout(
         if existing is not None:
             return await _replay(services, existing, cart)
         if cart.status != ACTIVE:
-            raise errors.CartNotReady("This cart is closed: an order was placed from it.", "CART_CLOSED")
+            raise errors.CartNotReady(
+                "This cart is closed: an order was placed from it.", errors.OrderErrorCode.CART_CLOSED
+            )
         plan = await _plan(services, req, cart, location_id, address, now)
         try:
             order = await _reserve(services, plan, req, now)
@@ -543,7 +588,9 @@ async def checkout(
             continue
         break
     else:
-        raise errors.CartNotReady("The cart keeps changing: reload it and try again.", "CART_VERSION_CONFLICT")
+        raise errors.CartNotReady(
+            "The cart keeps changing: reload it and try again.", errors.OrderErrorCode.CART_VERSION_CONFLICT
+        )
     order_id = order.id
     try:
         payment_status, reference = await _authorize(services, order, req)

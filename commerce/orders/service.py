@@ -201,7 +201,7 @@ async def return_lines(
 ) -> r.Order:
     """Goods come back at `location_id` (any store): restocked there, refunded, order updated."""
     if (await catalog.locations_by_ids(services.engine, [location_id])).get(location_id) is None:
-        raise errors.OrderProblem("LOCATION_NOT_FOUND", "No such location.", ["locationId"])
+        raise errors.OrderProblem(errors.OrderErrorCode.LOCATION_NOT_FOUND, "No such location.", ["locationId"])
     now = services.clock.now()
     async with unit_of_work(services) as session:
         row, current = await _locked(session, order_id)
@@ -215,7 +215,9 @@ async def return_lines(
             if line is None:
                 problems.append(
                     errors.OrderProblem(
-                        "ORDER_LINE_NOT_FOUND", "No such line in this order.", ["lines", str(i), "orderLineId"]
+                        errors.OrderErrorCode.ORDER_LINE_NOT_FOUND,
+                        "No such line in this order.",
+                        ["lines", str(i), "orderLineId"],
                     )
                 )
                 continue
@@ -224,7 +226,7 @@ async def return_lines(
                 left = line.quantity - line.quantity_returned
                 problems.append(
                     errors.OrderProblem(
-                        "RETURN_QUANTITY_INVALID",
+                        errors.OrderErrorCode.RETURN_QUANTITY_INVALID,
                         f"Between 1 and {left} can be returned.",
                         ["lines", str(i), "quantity"],
                     )
@@ -232,7 +234,9 @@ async def return_lines(
                 continue
             wanted[line.id] = total
         if not lines:
-            problems.append(errors.OrderProblem("RETURN_LINES_REQUIRED", "Name the lines returned.", ["lines"]))
+            problems.append(
+                errors.OrderProblem(errors.OrderErrorCode.RETURN_LINES_REQUIRED, "Name the lines returned.", ["lines"])
+            )
         if problems:
             raise errors.OrderInputErrors(problems)
         why = stock.Movement("order.returned", str(order_id), actor)
