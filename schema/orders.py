@@ -31,9 +31,11 @@ from schema.catalog import Channel, Location
 from schema.context import Services
 from schema.customers import Address, AddressInput, Customer
 from schema.errors import UserError, user_errors
+from schema.execution import current_trace_id
 from schema.money import Money
 from schema.node import Node, decode_id, decode_int_id, register_node
 from schema.pagination import PageInfo, check_first, decode_cursor, encode_cursor
+from vault.audit import AuditEntry
 
 __all__ = [
     "Order",
@@ -274,6 +276,7 @@ def order_services_of(s: Services) -> OrderServices:
         reservation_ttl=timedelta(seconds=settings.reservation_ttl_seconds),
         payment_timeout=float(settings.payment_timeout_seconds),
         pending_timeout=timedelta(seconds=settings.checkout_pending_timeout_seconds),
+        audit=s.audit,
     )
 
 
@@ -334,6 +337,25 @@ async def _till_location(info: Info) -> int | None:
         return None
     found = [loc for loc in await catalog.list_locations(info.context.services.engine) if loc.code == code]
     return found[0].id if found else None
+
+
+def _audit(info: Info, operation: str) -> AuditEntry | None:
+    """The audit record of this operator's action (roles the policy audits), written by the order
+    service in the action's own transaction once it knows whose order it is."""
+    context = info.context
+    principal = context.principal
+    if not context.services.policy.is_audited(principal):
+        return None
+    return AuditEntry(
+        actor=principal.subject or principal.role.value,
+        role=principal.role.value,
+        channel=context.channel.code,
+        operation=f"mutation {operation}",
+        fields="Order.status",
+        subject="",
+        outcome="allowed",
+        trace_id=current_trace_id(),
+    )
 
 
 def _actor(info: Info) -> str | None:
@@ -440,6 +462,7 @@ class OrderMutation:
             till_location_id=await _till_location(info),
             actor=_actor(info),
             loyalty_points_to_redeem=input.loyalty_points_to_redeem or 0,
+            audit=_audit(info, "checkoutComplete"),
         )
 
         async def change() -> records.Order:
@@ -456,23 +479,39 @@ class OrderMutation:
     async def order_mark_ready_for_pickup(self, info: Info, order_id: strawberry.ID) -> OrderPayload:
         key = decode_int_id(order_id, "Order", "orderId")
         return await _payload(
-            info, lambda: service.mark_ready_for_pickup(order_services(info), key, actor=_actor(info))
+            info,
+            lambda: service.mark_ready_for_pickup(
+                order_services(info), key, actor=_actor(info), audit=_audit(info, "orderMarkReadyForPickup")
+            ),
         )
 
     @strawberry.mutation(description="Store staff of the pickup location: handed over (and paid, if due at pickup).")
     async def order_confirm_pickup(self, info: Info, order_id: strawberry.ID) -> OrderPayload:
         key = decode_int_id(order_id, "Order", "orderId")
-        return await _payload(info, lambda: service.confirm_pickup(order_services(info), key, actor=_actor(info)))
+        return await _payload(
+            info,
+            lambda: service.confirm_pickup(
+                order_services(info), key, actor=_actor(info), audit=_audit(info, "orderConfirmPickup")
+            ),
+        )
 
     @strawberry.mutation(description="The warehouse (integration role): the parcel left.")
     async def order_mark_shipped(self, info: Info, order_id: strawberry.ID) -> OrderPayload:
         key = decode_int_id(order_id, "Order", "orderId")
-        return await _payload(info, lambda: service.mark_shipped(order_services(info), key, actor=_actor(info)))
+        return await _payload(
+            info,
+            lambda: service.mark_shipped(
+                order_services(info), key, actor=_actor(info), audit=_audit(info, "orderMarkShipped")
+            ),
+        )
 
     @strawberry.mutation(description="Before hand-over or shipping: stock released, payment voided.")
     async def order_cancel(self, info: Info, order_id: strawberry.ID) -> OrderPayload:
         key = decode_int_id(order_id, "Order", "orderId")
-        return await _payload(info, lambda: service.cancel(order_services(info), key, actor=_actor(info)))
+        return await _payload(
+            info,
+            lambda: service.cancel(order_services(info), key, actor=_actor(info), audit=_audit(info, "orderCancel")),
+        )
 
     @strawberry.mutation(description="Goods returned at a store (any store): restocked there and refunded.")
     async def order_return_lines(
@@ -485,7 +524,14 @@ class OrderMutation:
         ]
         return await _payload(
             info,
-            lambda: service.return_lines(order_services(info), key, returned, location, actor=_actor(info)),
+            lambda: service.return_lines(
+                order_services(info),
+                key,
+                returned,
+                location,
+                actor=_actor(info),
+                audit=_audit(info, "orderReturnLines"),
+            ),
             serving_location=location,
         )
 

@@ -44,13 +44,14 @@ from commerce.orders import errors
 from commerce.orders import records as r
 from commerce.orders.events import order_event
 from commerce.orders.models import OrderLineRow, OrderRow
-from commerce.orders.unit import OrderServices, unit_of_work
+from commerce.orders.unit import OrderServices, audit_action, unit_of_work
 from commerce.payments.provider import PaymentDeclined, PaymentError, PaymentRequest, PaymentTimeout
 from commerce.pricing import service as pricing
 from commerce.pricing import usage
 from commerce.pricing.engine import CodeProblem, PricedCart
 from commerce.pricing.tax import tax_rates_by_variant_ids, vat_included
 from core.errors import DomainError
+from vault.audit import AuditEntry
 
 __all__ = ["PAYMENT_METHODS", "CheckoutRequest", "Invoice", "checkout"]
 
@@ -89,6 +90,7 @@ class CheckoutRequest:
     till_location_id: int | None = None  # the store of the staff member checking out at its till
     actor: str | None = None  # the operator placing it for the customer (till, call center)
     loyalty_points_to_redeem: int = 0
+    audit: AuditEntry | None = None  # an operator placing it: recorded in the confirming transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -456,7 +458,9 @@ def _placed_status(method: str) -> str:
     return {r.RESERVE_AND_COLLECT: r.RESERVED, r.IN_STORE: r.COMPLETED}.get(method, r.PLACED)
 
 
-async def _confirm(services: OrderServices, order: r.Order, payment_status: str, reference: str | None) -> bool:
+async def _confirm(
+    services: OrderServices, order: r.Order, payment_status: str, reference: str | None, audit: AuditEntry | None
+) -> bool:
     """Step 4, success: False when the order is no longer PENDING (the expiry command failed it)."""
     now = services.clock.now()
     status = _placed_status(order.fulfillment_method)
@@ -485,6 +489,7 @@ async def _confirm(services: OrderServices, order: r.Order, payment_status: str,
             currency=order.currency,
             lines=[(ln.sku, ln.variant_id, ln.location_id, ln.quantity) for ln in order.lines],
         )
+        await audit_action(services, session, audit, order.customer_key)
     return True
 
 
@@ -601,7 +606,7 @@ async def checkout(
             services, order_id, r.DECLINED if isinstance(failure, PaymentDeclined) else r.VOIDED, "order.payment_failed"
         )
         raise
-    if not await _confirm(services, order, payment_status, reference):
+    if not await _confirm(services, order, payment_status, reference, req.audit):
         if reference:
             await _void_quietly(services, reference)
         raise PaymentTimeout("The checkout took too long and was released; nothing was charged.")

@@ -32,10 +32,11 @@ from commerce.orders import records as r
 from commerce.orders.checkout import fail_pending
 from commerce.orders.events import order_event
 from commerce.orders.models import OrderLineRow, OrderReturnRow, OrderRow
-from commerce.orders.unit import OrderServices, unit_of_work
+from commerce.orders.unit import OrderServices, audit_action, unit_of_work
 from commerce.pricing import usage
 from commerce.pricing.money import quantize
 from core.errors import DomainError
+from vault.audit import AuditEntry
 from vault.service import ERASED, Sealed
 
 __all__ = [
@@ -117,7 +118,13 @@ async def _event(
 
 
 async def _step(
-    services: OrderServices, order_id: int, step: _Step, actor: str | None, *, stock_change: str | None
+    services: OrderServices,
+    order_id: int,
+    step: _Step,
+    actor: str | None,
+    *,
+    stock_change: str | None,
+    audit: AuditEntry | None = None,
 ) -> tuple[r.Order, str | None]:
     """Run `step` on the locked order: `stock_change` "consume" (goods leave) or "release" (held
     stock let go). Returns the order and the payment call now due ("capture" or "void")."""
@@ -144,6 +151,7 @@ async def _step(
         row.status = step.target
         row.updated_at = now
         await _event(session, row, lines, step.name)
+        await audit_action(services, session, audit, row.customer_key)
     return r.to_order(row, lines), due
 
 
@@ -163,27 +171,35 @@ async def _pay(services: OrderServices, order: r.Order, due: str | None, amount:
         logger.error("payment %s failed for order %s: %s", due, order.id, type(error).__name__)
 
 
-async def mark_ready_for_pickup(services: OrderServices, order_id: int, *, actor: str | None) -> r.Order:
-    order, _ = await _step(services, order_id, READY, actor, stock_change=None)
+async def mark_ready_for_pickup(
+    services: OrderServices, order_id: int, *, actor: str | None, audit: AuditEntry | None = None
+) -> r.Order:
+    order, _ = await _step(services, order_id, READY, actor, stock_change=None, audit=audit)
     return order
 
 
-async def confirm_pickup(services: OrderServices, order_id: int, *, actor: str | None) -> r.Order:
+async def confirm_pickup(
+    services: OrderServices, order_id: int, *, actor: str | None, audit: AuditEntry | None = None
+) -> r.Order:
     """Handed over at the store: stock leaves, the payment is captured (cash on pickup: paid now)."""
-    order, due = await _step(services, order_id, PICKUP, actor, stock_change="consume")
+    order, due = await _step(services, order_id, PICKUP, actor, stock_change="consume", audit=audit)
     await _pay(services, order, due)
     return order
 
 
-async def mark_shipped(services: OrderServices, order_id: int, *, actor: str | None) -> r.Order:
-    order, due = await _step(services, order_id, SHIP, actor, stock_change="consume")
+async def mark_shipped(
+    services: OrderServices, order_id: int, *, actor: str | None, audit: AuditEntry | None = None
+) -> r.Order:
+    order, due = await _step(services, order_id, SHIP, actor, stock_change="consume", audit=audit)
     await _pay(services, order, due)
     return order
 
 
-async def cancel(services: OrderServices, order_id: int, *, actor: str | None) -> r.Order:
+async def cancel(
+    services: OrderServices, order_id: int, *, actor: str | None, audit: AuditEntry | None = None
+) -> r.Order:
     """Before hand-over or shipping: held stock is released, the authorization voided."""
-    order, due = await _step(services, order_id, CANCEL, actor, stock_change="release")
+    order, due = await _step(services, order_id, CANCEL, actor, stock_change="release", audit=audit)
     await _pay(services, order, due)
     return order
 
@@ -197,7 +213,13 @@ def _refund_for(line: r.OrderLine, quantity: int, currency: str) -> Decimal:
 
 
 async def return_lines(
-    services: OrderServices, order_id: int, lines: Sequence[ReturnLine], location_id: int, *, actor: str | None
+    services: OrderServices,
+    order_id: int,
+    lines: Sequence[ReturnLine],
+    location_id: int,
+    *,
+    actor: str | None,
+    audit: AuditEntry | None = None,
 ) -> r.Order:
     """Goods come back at `location_id` (any store): restocked there, refunded, order updated."""
     if (await catalog.locations_by_ids(services.engine, [location_id])).get(location_id) is None:
@@ -273,6 +295,7 @@ async def return_lines(
             )
         )
         await _event(session, row, updated, "returned", returnLocationId=location_id, refund=refund)
+        await audit_action(services, session, audit, row.customer_key)
     order = r.to_order(row, updated)
     await _pay(services, order, "refund" if paid else None, refund)
     return order
