@@ -109,6 +109,10 @@ class _CartMoved(Exception):
     """The cart changed between pricing and locking: price it again."""
 
 
+class _KeyTaken(Exception):
+    """The owner's idempotency key already names an order (found after the rollback)."""
+
+
 class _Replay(Exception):
     def __init__(self, order_id: int) -> None:
         self.order_id = order_id
@@ -347,6 +351,36 @@ async def _hold_stock(session: AsyncSession, plan: _Plan, req: CheckoutRequest, 
     return held
 
 
+def _priced_lines(plan: _Plan) -> list[tuple[int, Decimal, dict[str, object]]]:
+    """(cart line id, VAT, column values) per line: the snapshot with its VAT, rounded per line."""
+    by_key = {p.key: p for p in plan.priced.lines}
+    found = []
+    for _i, line, sku, name, rate in plan.lines:
+        p = by_key[line.id]
+        tax = vat_included(p.total, rate, plan.priced.currency)
+        found.append(
+            (
+                line.id,
+                tax,
+                {
+                    "variant_id": line.variant_id,
+                    "sku": sku,
+                    "name": name,
+                    "quantity": line.quantity,
+                    "quantity_returned": 0,
+                    "unit_price": p.unit_price,
+                    "subtotal": p.subtotal,
+                    "discount": p.discount,
+                    "total": p.total,
+                    "tax_rate": rate,
+                    "tax_amount": tax,
+                    "amount_refunded": Decimal(0),
+                },
+            )
+        )
+    return found
+
+
 async def _reserve(services: OrderServices, plan: _Plan, req: CheckoutRequest, now: datetime) -> r.Order:
     """Step 2 in one unit of work; returns the PENDING order."""
     owner = carts.cart_owner(plan.cart)
@@ -386,13 +420,16 @@ async def _reserve(services: OrderServices, plan: _Plan, req: CheckoutRequest, n
             placed_at=now,
             updated_at=now,
         )
+        order.subject_id, order.shipping_address_sealed, order.invoice_sealed = await _seal(
+            services, session, plan, req
+        )
+        lines = _priced_lines(plan)
+        order.tax_total = sum((tax for _, tax, _ in lines), Decimal(0))
         session.add(order)
         try:
             await session.flush()
-        except IntegrityError:  # the key was used for another of this owner's carts
-            raise errors.IdempotencyKeyReused(
-                "This idempotency key was used for another checkout: use a new key.", ["input", "idempotencyKey"]
-            ) from None
+        except IntegrityError:  # the key names an earlier order of this owner's
+            raise _KeyTaken() from None
         if await usage.claim(
             session, promotion_ids, customer_key=plan.cart.customer_key, order_ref=r.order_number(order.id), now=now
         ):
@@ -400,36 +437,11 @@ async def _reserve(services: OrderServices, plan: _Plan, req: CheckoutRequest, n
                 "A discount code has been used up meanwhile: remove it and try again.", ["cart", "discountCodes"]
             )
         held = await _hold_stock(session, plan, req, order.id)
-        by_key = {p.key: p for p in priced.lines}
-        tax_total = Decimal(0)
-        line_rows = []
-        for _i, line, sku, name, rate in plan.lines:
-            p = by_key[line.id]
-            tax = vat_included(p.total, rate, priced.currency)
-            tax_total += tax
-            line_rows.append(
-                OrderLineRow(
-                    order_id=order.id,
-                    variant_id=line.variant_id,
-                    location_id=held[line.id],
-                    sku=sku,
-                    name=name,
-                    quantity=line.quantity,
-                    quantity_returned=0,
-                    unit_price=p.unit_price,
-                    subtotal=p.subtotal,
-                    discount=p.discount,
-                    total=p.total,
-                    tax_rate=rate,
-                    tax_amount=tax,
-                    amount_refunded=Decimal(0),
-                )
-            )
+        line_rows = [
+            OrderLineRow(order_id=order.id, location_id=held[cart_line_id], **fields)
+            for cart_line_id, _, fields in lines
+        ]
         session.add_all(line_rows)
-        order.tax_total = tax_total
-        order.subject_id, order.shipping_address_sealed, order.invoice_sealed = await _seal(
-            services, session, plan, req
-        )
         await session.flush()
         return r.to_order(order, [r.line_of(row) for row in line_rows])
 
@@ -577,10 +589,10 @@ async def checkout(
         if cart is None:
             raise errors.CartNotReady("No such cart (or it expired).")
         authorize(cart)
-        existing = await _existing(services, carts.cart_owner(cart), req.idempotency_key)
-        if existing is not None:
-            return await _replay(services, existing, cart)
-        if cart.status != ACTIVE:
+        if cart.status != ACTIVE:  # placed (or being placed) from: a retry finds its order by the key
+            existing = await _existing(services, carts.cart_owner(cart), req.idempotency_key)
+            if existing is not None:
+                return await _replay(services, existing, cart)
             raise errors.CartNotReady(
                 "This cart is closed: an order was placed from it.", errors.OrderErrorCode.CART_CLOSED
             )
@@ -589,6 +601,11 @@ async def checkout(
             order = await _reserve(services, plan, req, now)
         except _Replay as replay:
             return await _replay(services, replay.order_id, cart)
+        except _KeyTaken:  # this owner used the key before (a declined payment, or another cart)
+            existing = await _existing(services, carts.cart_owner(cart), req.idempotency_key)
+            if existing is None:
+                raise _CartMoved() from None  # cannot be: the key's order is never deleted
+            return await _replay(services, existing, cart)
         except _CartMoved:
             continue
         break

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from commerce.catalog.models import Product, ProductVariant
@@ -29,13 +29,13 @@ async def tax_rates_by_variant_ids(engine: AsyncEngine, variant_ids: Sequence[in
     """The VAT rate of each variant's product (its tax class; the standard rate when unknown)."""
     if not variant_ids:
         return {}
+    standard = select(TaxClass.rate).where(TaxClass.code == STANDARD).scalar_subquery()
     stmt = (
-        select(ProductVariant.id, TaxClass.rate)
+        select(ProductVariant.id, func.coalesce(TaxClass.rate, standard))
         .join(Product, Product.id == ProductVariant.product_id)
         .outerjoin(TaxClass, TaxClass.code == Product.tax_class)
         .where(ProductVariant.id.in_(variant_ids))
     )
     async with engine.connect() as conn:
         rows = (await conn.execute(stmt)).all()
-        standard = (await conn.execute(select(TaxClass.rate).where(TaxClass.code == STANDARD))).scalar_one()
-    return {vid: Decimal(rate if rate is not None else standard) for vid, rate in rows}
+    return {vid: Decimal(rate) for vid, rate in rows}
