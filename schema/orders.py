@@ -20,6 +20,7 @@ from commerce.cart.service import CartRules
 from commerce.catalog import service as catalog
 from commerce.customers.service import Address as AddressValue
 from commerce.orders import checkout as checkouts
+from commerce.orders import exchange as exchanges
 from commerce.orders import records, service
 from commerce.orders.unit import OrderServices
 from commerce.payments.provider import PaymentError
@@ -40,6 +41,7 @@ from vault.audit import AuditEntry
 __all__ = [
     "Order",
     "OrderConnection",
+    "OrderExchangeMutation",
     "OrderMutation",
     "OrderQuery",
     "customer_orders",
@@ -247,6 +249,14 @@ class CheckoutInput:
 class ReturnLineInput:
     order_line_id: strawberry.ID
     quantity: int
+
+
+@strawberry.type
+class OrderExchangePayload:
+    returned: Order | None = strawberry.field(description="The original order, with the goods taken back.")
+    order: Order | None = strawberry.field(description="The new sale.")
+    difference: Money | None = strawberry.field(description="Positive: charged for the new goods; negative: refunded.")
+    user_errors: list[UserError]
 
 
 @strawberry.input
@@ -533,6 +543,59 @@ class OrderMutation:
                 audit=_audit(info, "orderReturnLines"),
             ),
             serving_location=location,
+        )
+
+
+@strawberry.type
+class OrderExchangeMutation:
+    @strawberry.mutation(
+        description="Staff at the till: goods of an order come back and the cart is sold in their place, "
+        "the difference charged or refunded; both orders join the customer's history."
+    )
+    async def order_exchange(
+        self,
+        info: Info,
+        order_id: strawberry.ID,
+        lines: list[ReturnLineInput],
+        cart_id: strawberry.ID,
+        idempotency_key: str,
+        payment: PaymentInput,
+    ) -> OrderExchangePayload:
+        context = info.context
+        key = decode_int_id(order_id, "Order", "orderId")
+        cart_key = decode_id(cart_id, "Cart", "cartId")
+        returned = [
+            service.ReturnLine(_optional_key(line.order_line_id, "OrderLine") or 0, line.quantity) for line in lines
+        ]
+        till = await _till_location(info)
+        sale = checkouts.CheckoutRequest(
+            cart_id=cart_key,
+            idempotency_key=idempotency_key,
+            fulfillment_method=FulfillmentMethod.IN_STORE.value,
+            payment_method=payment.method,
+            payment_token=payment.token,
+            channel_code=context.channel.code,
+            currency=context.channel.currency,
+            till_location_id=till,
+            actor=_actor(info),
+            audit=_audit(info, "orderExchange"),
+        )
+        try:
+            done = await exchanges.exchange(order_services(info), key, returned, sale, authorize=cart_authorizer(info))
+        except CartForbidden:
+            raise denied_cart(info) from None
+        except exchanges.ExchangeFailed as failure:
+            shown = await present(info, failure.returned, serving_location=till)
+            return OrderExchangePayload(returned=shown, order=None, difference=None, user_errors=user_errors(failure))
+        except DomainError as error:
+            return OrderExchangePayload(returned=None, order=None, difference=None, user_errors=user_errors(error))
+        finally:
+            await context.services.broadcaster.publish(f"cart:{cart_key}")
+        return OrderExchangePayload(
+            returned=await present(info, done.returned, serving_location=till),
+            order=await present(info, done.sale, from_checkout=True),
+            difference=Money(amount=done.difference, currency=done.sale.currency),
+            user_errors=[],
         )
 
 

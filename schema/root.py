@@ -14,7 +14,7 @@ from schema.catalog import CatalogQuery
 from schema.customers import CustomerMutation, CustomerQuery
 from schema.inventory import InventoryMutation
 from schema.node import Node, resolve_node
-from schema.orders import OrderMutation, OrderQuery
+from schema.orders import OrderExchangeMutation, OrderMutation, OrderQuery
 from schema.scalars import scalar_map
 
 __all__ = ["build_schema"]
@@ -28,7 +28,7 @@ class NodeQuery:
 
 
 QUERIES: tuple[type, ...] = (NodeQuery, CatalogQuery, CustomerQuery, CartQuery, OrderQuery)
-MUTATIONS: tuple[type, ...] = (CustomerMutation, CartMutation, OrderMutation, InventoryMutation)
+MUTATIONS: tuple[type, ...] = (CustomerMutation, CartMutation, OrderMutation, OrderExchangeMutation, InventoryMutation)
 SUBSCRIPTIONS: tuple[type, ...] = (CartSubscription,)
 
 

@@ -91,6 +91,7 @@ class CheckoutRequest:
     actor: str | None = None  # the operator placing it for the customer (till, call center)
     loyalty_points_to_redeem: int = 0
     audit: AuditEntry | None = None  # an operator placing it: recorded in the confirming transaction
+    credit: Decimal = Decimal(0)  # already paid (an exchange's returned goods): only the rest is charged
 
 
 @dataclass(frozen=True, slots=True)
@@ -453,15 +454,16 @@ async def _authorize(services: OrderServices, order: r.Order, req: CheckoutReque
     """The payment status and provider reference the order is confirmed with; raises `PaymentError`."""
     if req.payment_method == "cash_on_pickup":
         return r.DUE_AT_PICKUP, None
-    if req.payment_method == "cash":
+    due = order.total - req.credit
+    if req.payment_method == "cash" or due <= 0:
         return r.CAPTURED, None
-    payment = PaymentRequest(order.number, order.total, order.currency, req.payment_method, req.payment_token)
+    payment = PaymentRequest(order.number, due, order.currency, req.payment_method, req.payment_token)
     try:
         authorization = await asyncio.wait_for(services.payments.authorize(payment), services.payment_timeout)
     except TimeoutError:
         raise PaymentTimeout("The payment provider did not answer in time; nothing was charged.") from None
     if req.fulfillment_method == r.IN_STORE:  # paid at the till: taken at once
-        await services.payments.capture(authorization.reference, order.total)
+        await services.payments.capture(authorization.reference, due)
         return r.CAPTURED, authorization.reference
     return r.AUTHORIZED, authorization.reference
 

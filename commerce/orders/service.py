@@ -51,6 +51,7 @@ __all__ = [
     "mark_shipped",
     "order_location",
     "orders_of_customer",
+    "refund",
     "return_lines",
     "shipping_address",
 ]
@@ -220,8 +221,11 @@ async def return_lines(
     *,
     actor: str | None,
     audit: AuditEntry | None = None,
+    refund_now: bool = True,
 ) -> r.Order:
-    """Goods come back at `location_id` (any store): restocked there, refunded, order updated."""
+    """Goods come back at `location_id` (any store): restocked there, refunded, order updated.
+    `refund_now=False` records the refund but leaves the provider call to the caller (an exchange
+    nets it against the new sale)."""
     if (await catalog.locations_by_ids(services.engine, [location_id])).get(location_id) is None:
         raise errors.OrderProblem(errors.OrderErrorCode.LOCATION_NOT_FOUND, "No such location.", ["locationId"])
     now = services.clock.now()
@@ -297,8 +301,14 @@ async def return_lines(
         await _event(session, row, updated, "returned", returnLocationId=location_id, refund=refund)
         await audit_action(services, session, audit, row.customer_key)
     order = r.to_order(row, updated)
-    await _pay(services, order, "refund" if paid else None, refund)
+    if refund_now:
+        await _pay(services, order, "refund" if paid else None, refund)
     return order
+
+
+async def refund(services: OrderServices, order: r.Order, amount: Decimal) -> None:
+    """Pay back `amount` of a captured order through its provider (cash: handed over at the till)."""
+    await _pay(services, order, "refund", amount)
 
 
 def _returned(line: r.OrderLine, quantity: int, refund: Decimal) -> r.OrderLine:
