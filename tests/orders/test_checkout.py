@@ -263,3 +263,42 @@ async def test_discount_usage_limits_hold_and_usages_are_recorded(gql: Any, engi
     async with engine.connect() as conn:
         used = (await conn.execute(text("SELECT count(*) FROM promotion_usages"))).scalar()
     assert used == 1
+
+
+async def test_a_crash_between_reserving_and_confirming_is_cleaned_up_by_expiry(
+    gql: Any, engine: Any, customer: Any, runtime: Any, clock: Any
+) -> None:
+    from datetime import timedelta
+
+    from commerce.orders.service import expire_reservations
+    from schema.orders import order_services_of
+
+    class Crashing:
+        async def authorize(self, request: Any) -> Any:
+            raise RuntimeError("the process died here")
+
+    await set_stock(engine, VARIANT, WAW, 3)
+    cart = await new_cart(gql, customer, [(VARIANT, 1)])
+    healthy, runtime.services.payments = runtime.services.payments, Crashing()
+    body = await gql.execute(
+        "mutation($i: CheckoutInput!) { checkoutComplete(input: $i) { order { id } } }",
+        {
+            "i": {
+                "cartId": cart,
+                "idempotencyKey": "crash",
+                "fulfillmentMethod": "CLICK_AND_COLLECT",
+                "pickupLocationId": "TG9jYXRpb246Mg",
+                "payment": {"method": "card"},
+            }
+        },
+        headers=customer,
+    )
+    runtime.services.payments = healthy
+    assert body["errors"][0]["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
+    assert await stock_of(engine, VARIANT, WAW) == (3, 1)  # held by the PENDING order
+    services = order_services_of(runtime.services)
+    assert (await expire_reservations(services)).checkouts_failed == 0  # not yet overdue
+    clock.advance(timedelta(minutes=16))
+    assert (await expire_reservations(services)).checkouts_failed == 1
+    assert (await expire_reservations(services)).checkouts_failed == 0
+    assert await stock_of(engine, VARIANT, WAW) == (3, 0)
