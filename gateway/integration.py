@@ -13,7 +13,9 @@ from typing import TextIO
 
 import httpx
 
-from commerce.events.relay import Relay, RelayOptions, Sink, StdoutSink, WebhookSink, backlog, prune, retry_dead
+from commerce.events.admin import backlog, prune, retry_dead
+from commerce.events.relay import Relay, RelayOptions
+from commerce.events.sinks import Sink, StdoutSink, WebhookSink
 from commerce.events.webhooks import load_endpoints
 from commerce.inventory.errors import InventoryErrorCode
 from commerce.inventory.sync import MAX_COUNTS_PER_SYNC, StockCount, sync_counts

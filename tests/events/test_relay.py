@@ -14,9 +14,11 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from commerce.events.admin import backlog, prune, retry_dead
 from commerce.events.models import DEAD, DELIVERED, OutboxDelivery, OutboxEvent
 from commerce.events.outbox import emit
-from commerce.events.relay import Relay, RelayOptions, StdoutSink, WebhookSink, backlog, prune, retry_dead
+from commerce.events.relay import Relay, RelayOptions
+from commerce.events.sinks import StdoutSink, WebhookSink
 from commerce.events.webhooks import Endpoint, WebhookConfigError, load_endpoints
 from core.clock import SystemClock
 from gateway.runtime import Runtime
