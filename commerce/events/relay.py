@@ -111,7 +111,8 @@ class Relay:
         names = [s.name for s in sinks]
         if len(set(names)) != len(names):
             raise ValueError("two sinks share a name: each keeps its own delivery state")
-        self._engine = writer(engine)
+        self._engine = writer(engine)  # fan-out, claim, record: write transactions
+        self._reader = engine
         self._sinks = list(sinks)
         self._options = options
         self._clock = clock
@@ -305,7 +306,7 @@ class Relay:
         return report
 
     async def _next_due(self) -> datetime | None:
-        async with self._engine.connect() as conn:
+        async with self._reader.connect() as conn:
             due: datetime | None = (
                 await conn.execute(
                     select(func.min(OutboxDelivery.next_attempt_at)).where(
