@@ -335,3 +335,23 @@ async def test_staff_list_their_stores_pickups_newest_first_page_by_page(gql: An
     assert first["pageInfo"]["hasNextPage"] and not rest["pageInfo"]["hasNextPage"]
     listed = [e["node"]["id"] for e in first["edges"] + rest["edges"]]
     assert listed == [o["id"] for o in reversed(waw)]
+
+
+async def test_an_order_history_costs_the_same_queries_for_one_order_or_many(
+    gql: Any, engine: Any, customer: Any, count_statements: Any
+) -> None:
+    await set_stock(engine, VARIANT, WAW, 10)
+    history = """{ me { orders { edges { node { number channel { code } pickupLocation { code }
+        lines { sku taxAmount { amount } } payment { status } } } } } }"""
+
+    async def cost() -> int:
+        count_statements.count = 0
+        with count_statements:
+            await gql.data(history, headers=customer)
+        return int(count_statements.count)
+
+    await placed(gql, customer, await new_cart(gql, customer, [(VARIANT, 1)]), "one")
+    one = await cost()
+    for n in range(3):
+        await placed(gql, customer, await new_cart(gql, customer, [(VARIANT, 1)]), f"more-{n}")
+    assert await cost() == one
