@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from enum import Enum
 from typing import Annotated, Any
@@ -13,6 +13,7 @@ from strawberry.types import Info
 from commerce.catalog import entities, service
 from commerce.catalog.service import ProductQuery
 from core.ids import int_key, to_global_id
+from schema.batch import batched, one
 from schema.errors import bad_input
 from schema.money import Money
 from schema.node import Node, decode_int_id, register_node
@@ -90,7 +91,7 @@ class StockLevel:
 
     @strawberry.field
     async def location(self, info: Info) -> Location:
-        return Location.of(await info.context.loaders.locations.load(self.location_id))
+        return await one(_locations, self, info.context)
 
 
 @strawberry.type
@@ -106,23 +107,15 @@ class ProductVariant(Node):
 
     @strawberry.field(description="The one price for the request's channel currency.")
     async def price(self, info: Info) -> Money:
-        amount: Decimal | None = await info.context.loaders.prices.load(self.key)
-        if amount is None:
-            raise LookupError(f"variant {self.key} has no price in {info.context.channel.currency}")
-        return Money(amount=amount, currency=info.context.channel.currency)
+        return await one(_prices, self, info.context)
 
     @strawberry.field(description="At one location, or summed over all locations.")
     async def quantity_available(self, info: Info, location_id: strawberry.ID | None = None) -> int:
-        stock = await info.context.loaders.stock.load(self.key)
-        if location_id is None:
-            return sum(level.available for level in stock)
-        location_key = decode_int_id(location_id, "Location", "locationId")
-        return sum(level.available for level in stock if level.location_id == location_key)
+        return await one(_quantities_available, self, info.context, {"locationId": location_id})
 
     @strawberry.field
     async def stock(self, info: Info) -> list[StockLevel]:
-        stock = await info.context.loaders.stock.load(self.key)
-        return [StockLevel(location_id=level.location_id, available=level.available) for level in stock]
+        return await one(_stock_levels, self, info.context)
 
 
 @strawberry.type
@@ -147,14 +140,67 @@ class Product(Node):
 
     @strawberry.field
     async def category(self, info: Info) -> Category | None:
-        if self.category_key is None:
-            return None
-        category = await info.context.loaders.categories.load(self.category_key)
-        return Category.of(category) if category else None
+        return await one(_categories, self, info.context)
 
     @strawberry.field
     async def variants(self, info: Info) -> list[ProductVariant]:
-        return [ProductVariant.of(v) for v in await info.context.loaders.variants_by_product.load(self.key)]
+        return await one(_variants, self, info.context)
+
+
+# ---------------------------------------------------------------- batch resolvers
+# Each resolves its field for a whole level of objects with one loader call (schema/batch.py).
+
+
+@batched("StockLevel", "location")
+async def _locations(levels: Sequence[StockLevel], context: Any, args: dict[str, Any]) -> list[Any]:
+    found = await context.loaders.locations.load_many([level.location_id for level in levels])
+    return [Location.of(location) for location in found]
+
+
+@batched("ProductVariant", "price")
+async def _prices(variants: Sequence[ProductVariant], context: Any, args: dict[str, Any]) -> list[Any]:
+    currency = context.channel.currency
+    amounts: list[Decimal | None] = await context.loaders.prices.load_many([v.key for v in variants])
+    return [
+        Money(amount=amount, currency=currency)
+        if amount is not None
+        else LookupError(f"variant {variant.key} has no price in {currency}")
+        for variant, amount in zip(variants, amounts)
+    ]
+
+
+@batched("ProductVariant", "quantityAvailable")
+async def _quantities_available(
+    variants: Sequence[ProductVariant], context: Any, args: dict[str, Any]
+) -> list[Any]:
+    stock = await context.loaders.stock.load_many([v.key for v in variants])
+    location_id = args.get("locationId")
+    if location_id is None:
+        return [sum(level.available for level in levels) for levels in stock]
+    location_key = decode_int_id(location_id, "Location", "locationId")
+    return [sum(level.available for level in levels if level.location_id == location_key) for levels in stock]
+
+
+@batched("ProductVariant", "stock")
+async def _stock_levels(variants: Sequence[ProductVariant], context: Any, args: dict[str, Any]) -> list[Any]:
+    stock = await context.loaders.stock.load_many([v.key for v in variants])
+    return [[StockLevel(location_id=level.location_id, available=level.available) for level in levels] for levels in stock]
+
+
+@batched("Product", "category")
+async def _categories(products: Sequence[Product], context: Any, args: dict[str, Any]) -> list[Any]:
+    keys = [p.category_key for p in products if p.category_key is not None]
+    found = dict(zip(keys, await context.loaders.categories.load_many(keys))) if keys else {}
+    return [
+        Category.of(category) if (category := found.get(p.category_key)) is not None else None  # type: ignore[arg-type]
+        for p in products
+    ]
+
+
+@batched("Product", "variants")
+async def _variants(products: Sequence[Product], context: Any, args: dict[str, Any]) -> list[Any]:
+    found = await context.loaders.variants_by_product.load_many([p.key for p in products])
+    return [[ProductVariant.of(v) for v in variants] for variants in found]
 
 
 @strawberry.type

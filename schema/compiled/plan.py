@@ -47,6 +47,8 @@ from graphql import (
 from graphql.execution import default_field_resolver
 from strawberry.schema import schema_converter
 
+from schema.batch import BatchResolver, batch_resolver
+
 __all__ = ["Completion", "FieldPlan", "ObjectPlan", "OperationPlan", "Planner", "Unsupported"]
 
 LEAF, LIST, OBJECT, ABSTRACT = "leaf", "list", "object", "abstract"
@@ -87,7 +89,9 @@ class FieldPlan:
     (every other field: the same function graphql-core would call, so wrappers that enforce
     authorization or tracing on `GraphQLField.resolve` still run). `args` holds arguments coerced
     once at plan time; it is None when they depend on variables (coerced once per request).
-    `info_head` is the field-constant start of its `GraphQLResolveInfo`.
+    `info_head` is the field-constant start of its `GraphQLResolveInfo`. `batch`, when set,
+    resolves the field for all objects of a level in one call (schema/batch.py): only for a
+    field whose `resolve` nothing wraps, so no access check or span is ever skipped.
     """
 
     key: str
@@ -100,6 +104,7 @@ class FieldPlan:
     resolve: Callable[..., Any] | None = None
     args: dict[str, Any] | None = None
     info_head: tuple[Any, ...] = ()
+    batch: BatchResolver | None = None
 
 
 @dataclass(slots=True, eq=False)
@@ -248,6 +253,8 @@ class Planner:
         plan.attribute = _attribute_name(definition) if not definition.args else None
         if plan.attribute is None:
             plan.resolve = definition.resolve or default_field_resolver
+            if not hasattr(plan.resolve, "__wrapped__"):  # guarded or traced: every object through resolve
+                plan.batch = batch_resolver(parent_type.name, name)
             plan.info_head = (name, nodes, definition.type, parent_type)
             if not any(_uses_variables(a.value) for a in nodes[0].arguments or ()):
                 plan.args = get_argument_values(definition, nodes[0])

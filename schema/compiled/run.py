@@ -42,6 +42,9 @@ __all__ = ["Abandon", "Run"]
 # The objects of one plan at one level: (source object, its result dict, its path).
 Items = list[tuple[Any, dict[str, Any], Path | None]]
 Level = dict[ObjectPlan, Items]
+# A field awaiting its value: (field, the object's result dict, its path), or for a batch
+# resolver (field, every object of the level, None).
+Pending = tuple[FieldPlan, dict[str, Any] | Items, Path | None]
 
 
 class Abandon(Exception):
@@ -62,6 +65,7 @@ class Run:
         helpers = GraphQLResolveInfoHelpers(gather=_gather, track=self.tracked.extend)
         # The request-constant end of every GraphQLResolveInfo (see FieldPlan.info_head).
         self.info_tail = (schema, plan.fragments, None, plan.operation, variables, context, is_awaitable, None, helpers)
+        self.context = context
         self.arguments: dict[FieldPlan, dict[str, Any]] = {}
         self.failures: list[tuple[Exception, FieldPlan, Path]] = []
 
@@ -86,7 +90,7 @@ class Run:
     async def _run_level(self, level: Level) -> Level:
         """Fill in every field of every object of this level; returns the objects of the next."""
         next_level: Level = {}
-        pending: list[tuple[FieldPlan, dict[str, Any], Path]] = []
+        pending: list[Pending] = []
         awaitables: list[Awaitable[Any]] = []
         try:
             for object_plan, items in level.items():
@@ -100,15 +104,29 @@ class Run:
             for (field, out, path), result in zip(pending, results):
                 if isinstance(result, BaseException) and not isinstance(result, Exception):
                     raise result  # cancelled: not a field error
-                out[field.key] = self._complete_field(field, result, path, next_level)
+                if isinstance(out, list):
+                    self._complete_batch(field, out, result, next_level)
+                else:
+                    assert path is not None
+                    out[field.key] = self._complete_field(field, result, path, next_level)
         return next_level
+
+    def _complete_batch(self, field: FieldPlan, items: Items, values: Any, next_level: Level) -> None:
+        """A batch resolver's values, one per object; an exception it raised is every object's error."""
+        key, typename = field.key, field.parent_type.name
+        if isinstance(values, Exception):
+            values = [values] * len(items)
+        elif not isinstance(values, list) or len(values) != len(items):
+            raise Abandon(f"batch resolver of {key} answered {type(values).__name__}, not one value per object")
+        for (_, out, path), value in zip(items, values):
+            out[key] = self._complete_field(field, value, Path(path, key, typename), next_level)
 
     def _start_field(
         self,
         field: FieldPlan,
         items: Items,
         next_level: Level,
-        pending: list[tuple[FieldPlan, dict[str, Any], Path]],
+        pending: list[Pending],
         awaitables: list[Awaitable[Any]],
     ) -> None:
         """Read or resolve `field` on every object; awaitable results are left for the caller."""
@@ -130,6 +148,16 @@ class Run:
                     out[key] = self._complete(completion, value, field, Path(path, key, typename), next_level)
             return
         args = field.args if field.args is not None else self._arguments(field)
+        if field.batch is not None:
+            for _, out, _ in items:
+                out[key] = None  # keeps the response key in document order until the values are in
+            try:
+                batch: Any = field.batch([source for source, _, _ in items], self.context, args)
+            except Exception as error:
+                batch = _failed(error)
+            pending.append((field, items, None))
+            awaitables.append(batch)
+            return
         resolve = field.resolve
         head, tail = field.info_head, self.info_tail
         for source, out, path in items:
@@ -298,6 +326,11 @@ def _leaf(completion: Completion, value: Any) -> Any:
     if coerced is None or coerced is Undefined:
         raise Abandon("leaf coerced to null")
     return coerced
+
+
+async def _failed(error: Exception) -> Any:
+    """A batch resolver that raised before returning its awaitable: its error, awaited like the others."""
+    return error
 
 
 async def _gather(values: Any) -> list[Any]:
