@@ -27,7 +27,7 @@ from commerce.catalog import service as catalog
 from commerce.catalog.service import ProductQuery
 from commerce.inventory.service import stock_by_variant_ids
 from commerce.pricing.price_book import prices_by_variant_ids
-from core.db import create_engine
+from core.db import ReadScope, create_engine
 from core.ids import to_global_id
 from core.settings import Settings
 from gateway.process import tune_gc
@@ -84,7 +84,11 @@ def create_handwritten_app(settings: Settings) -> Starlette:
     async def storefront(request: Request) -> Response:
         params = orjson.loads(await request.body())
         first = int((params.get("variables") or {}).get("first", 24))
-        body = {"data": await storefront_page(engine, first)}
+        reads = ReadScope(engine)  # one connection and one read-only transaction, as the gateway's queries
+        try:
+            body = {"data": await storefront_page(reads, first)}
+        finally:
+            await reads.aclose()
         return Response(orjson.dumps(body), media_type="application/json")
 
     return Starlette(routes=[Route("/graphql", storefront, methods=["POST"])])

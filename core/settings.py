@@ -44,6 +44,14 @@ class Settings:
     document_cache_size: int = 512
     max_body_bytes: int = 1_000_000  # a POST body larger than this is refused (413) unread
     compiled_queries: bool = True
+    # persisted operations (gateway/persisted.py)
+    trusted_documents_dir: str = ""  # .graphql files loaded at start-up, known by their SHA-256
+    trusted_documents_only: bool = False  # refuse every other document (production hardening)
+    persisted_query_cache_size: int = 10_000  # APQ registrations kept (LRU)
+    # HTTP caching of public reads (gateway/caching.py)
+    cache_policy_file: str = ""  # cache hints per type/field; empty: the packaged policies/cache.toml
+    response_cache: bool = False  # keep anonymous responses for their max-age (in-process, or Redis)
+    redis_url: str = ""  # a shared response cache for every replica, e.g. redis://127.0.0.1:6379/0
     # vault (development defaults; production must set its own)
     kek_file: str = "./var/kek.json"
     kek: str = field(default="", repr=False)  # key material: never in a repr

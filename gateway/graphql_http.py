@@ -16,6 +16,7 @@ from starlette.responses import HTMLResponse, Response
 from strawberry.http.ides import get_graphql_ide_html
 
 from gateway.auth import AuthenticationError, authenticate
+from gateway.persisted import PersistedQueryError
 from gateway.runtime import Runtime
 from gateway.telemetry import execute_traced
 from schema.authorization import AuditUnavailable, write_audit
@@ -152,7 +153,7 @@ async def graphql_endpoint(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     settings = runtime.settings
     accept = request.headers.get("accept", "")
-    if request.method == "GET" and "query" not in request.query_params:
+    if request.method == "GET" and "query" not in request.query_params and "extensions" not in request.query_params:
         if settings.graphiql and "text/html" in accept:
             return HTMLResponse(get_graphql_ide_html())
         return Response("GraphQL: POST a JSON body, or GET with ?query=", status_code=400, media_type="text/plain")
@@ -161,9 +162,15 @@ async def graphql_endpoint(request: Request) -> Response:
         return Response("Accept application/graphql-response+json or application/json.", status_code=406)
     try:
         params = await _read_params(request, settings.max_body_bytes)
+        extensions = params.get("extensions")
+        params["query"] = runtime.persisted.resolve(
+            params.get("query"), extensions if isinstance(extensions, dict) else None
+        )
         query, operation_name, variables = check_params(params)
     except HttpProblem as problem:
         return _http_problem(problem, media_type)
+    except PersistedQueryError as refused:
+        return _request_error([refused.error], media_type)
     try:
         prepared = runtime.executor.prepare(query, operation_name)
     except RequestError as failure:
@@ -192,13 +199,20 @@ async def graphql_endpoint(request: Request) -> Response:
         error = GraphQLError(str(exc), extensions={"code": "UNAUTHENTICATED"})
         return _respond(_error_body([error]), media_type, 401, headers={"WWW-Authenticate": "Bearer"})
 
-    context = Context(services=runtime.services, channel=channel, principal=principal, request=request)
+    context = Context(
+        services=runtime.services,
+        channel=channel,
+        principal=principal,
+        request=request,
+        read_only=prepared.operation_type is OperationType.QUERY,
+    )
     try:
         try:
             result: ExecutionResult = await execute_traced(runtime, prepared, variables, context)
         except RequestError as failure:
             return _request_error(failure.errors, media_type)
         finally:
+            await context.aclose()
             await write_audit(context, current_trace_id())
     except AuditUnavailable as failure:
         return _respond(_error_body([failure]), media_type, 500)

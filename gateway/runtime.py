@@ -12,6 +12,7 @@ from core.clock import Clock, SystemClock
 from core.db import create_engine, session_factory
 from core.settings import Settings
 from gateway.channels import ChannelDirectory
+from gateway.persisted import PersistedDocuments
 from gateway.telemetry import Telemetry
 from gateway.tokens import TokenService
 from policies.access import load_policy
@@ -34,6 +35,7 @@ class Runtime:
     channels: ChannelDirectory
     tokens: TokenService
     telemetry: Telemetry
+    persisted: PersistedDocuments
 
     async def aclose(self) -> None:
         await self.services.broadcaster.aclose()
@@ -77,4 +79,5 @@ def build_runtime(
         channels=ChannelDirectory(engine),
         tokens=tokens,
         telemetry=telemetry,
+        persisted=PersistedDocuments.from_settings(settings),
     )

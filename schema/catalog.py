@@ -170,9 +170,7 @@ async def _prices(variants: Sequence[ProductVariant], context: Any, args: dict[s
 
 
 @batched("ProductVariant", "quantityAvailable")
-async def _quantities_available(
-    variants: Sequence[ProductVariant], context: Any, args: dict[str, Any]
-) -> list[Any]:
+async def _quantities_available(variants: Sequence[ProductVariant], context: Any, args: dict[str, Any]) -> list[Any]:
     stock = await context.loaders.stock.load_many([v.key for v in variants])
     location_id = args.get("locationId")
     if location_id is None:
@@ -184,7 +182,9 @@ async def _quantities_available(
 @batched("ProductVariant", "stock")
 async def _stock_levels(variants: Sequence[ProductVariant], context: Any, args: dict[str, Any]) -> list[Any]:
     stock = await context.loaders.stock.load_many([v.key for v in variants])
-    return [[StockLevel(location_id=level.location_id, available=level.available) for level in levels] for levels in stock]
+    return [
+        [StockLevel(location_id=level.location_id, available=level.available) for level in levels] for levels in stock
+    ]
 
 
 @batched("Product", "category")
@@ -217,7 +217,7 @@ class ProductConnection:
 
     @strawberry.field
     async def total_count(self, info: Info) -> int:
-        return await service.count_products(info.context.services.engine, self.query)
+        return await service.count_products(info.context.reads, self.query)
 
 
 @strawberry.input
@@ -234,7 +234,7 @@ class CatalogQuery:
 
     @strawberry.field
     async def locations(self, info: Info, kind: LocationKind | None = None) -> list[Location]:
-        found = await service.list_locations(info.context.services.engine, kind.value if kind else None)
+        found = await service.list_locations(info.context.reads, kind.value if kind else None)
         return [Location.of(loc) for loc in found]
 
     @strawberry.field
@@ -256,9 +256,7 @@ class CatalogQuery:
             available_at_location_id=location_key,
             search=search,
         )
-        products, has_next = await service.page_products(
-            info.context.services.engine, query, first=limit, after_id=after_id
-        )
+        products, has_next = await service.page_products(info.context.reads, query, first=limit, after_id=after_id)
         edges = [ProductEdge(node=Product.of(p), cursor=encode_cursor("Product", p.id)) for p in products]
         page_info = PageInfo(
             has_next_page=has_next,
@@ -275,7 +273,7 @@ class CatalogQuery:
         if id is not None:
             found = await info.context.loaders.products.load(decode_int_id(id, "Product"))
         else:
-            found = await service.product_by_slug(info.context.services.engine, slug or "")
+            found = await service.product_by_slug(info.context.reads, slug or "")
         return Product.of(found) if found else None
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from commerce.catalog.entities import Channel
 from core.broadcast import Broadcaster, LocalBroadcaster
 from core.clock import Clock
+from core.db import Connectable, ReadScope
 from core.settings import Settings
 from policies.access import AccessPolicy
 from policies.principal import ANONYMOUS, Principal
@@ -55,6 +56,8 @@ class Context:
     channel: Channel
     principal: Principal = ANONYMOUS
     request: Any = None
+    read_only: bool = False  # a query: its catalog reads share one connection and transaction (`reads`)
+    reads: Connectable = field(init=False)
     loaders: Loaders = field(init=False)
     # audited accesses seen while executing: (operation, type, subject, outcome) -> fields
     # customers this request created: their registrant may read them (condition `created_in_request`)
@@ -62,7 +65,14 @@ class Context:
     audit_records: dict[tuple[str, str, str, str], set[str]] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.loaders = Loaders(self.services.engine, currency=self.channel.currency, vault=self.services.vault)
+        engine = self.services.engine
+        self.reads = ReadScope(engine) if self.read_only else engine
+        self.loaders = Loaders(engine, currency=self.channel.currency, vault=self.services.vault, reads=self.reads)
+
+    async def aclose(self) -> None:
+        """Return the request's read connection to the pool (after execution, whatever happened)."""
+        if isinstance(self.reads, ReadScope):
+            await self.reads.aclose()
 
     @property
     def settings(self) -> Settings:

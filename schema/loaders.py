@@ -18,6 +18,7 @@ from commerce.catalog import service as catalog
 from commerce.customers import service as customers
 from commerce.inventory import service as inventory
 from commerce.pricing.price_book import prices_by_variant_ids
+from core.db import Connectable
 from vault.service import Vault
 
 __all__ = ["BatchLoader", "Loaders"]
@@ -115,15 +116,21 @@ def _loader(fetch: Callable[[list[K]], Awaitable[dict[K, V]]], default: V | None
 class Loaders:
     """Created per request (never shared: a loader caches what one principal may see)."""
 
-    def __init__(self, engine: AsyncEngine, *, currency: str, vault: Vault | None = None) -> None:
-        self.categories = _loader(lambda ids: catalog.categories_by_ids(engine, ids))
-        self.products = _loader(lambda ids: catalog.products_by_ids(engine, ids))
-        self.variants = _loader(lambda ids: catalog.variants_by_ids(engine, ids))
-        self.variants_by_product = _loader(lambda ids: catalog.variants_by_product_ids(engine, ids), [])
-        self.locations = _loader(lambda ids: catalog.locations_by_ids(engine, ids))
-        self.stock = _loader(lambda ids: inventory.stock_by_variant_ids(engine, ids), [])
-        self.prices = _loader(lambda ids: prices_by_variant_ids(engine, ids, currency))
+    def __init__(
+        self, engine: AsyncEngine, *, currency: str, vault: Vault | None = None, reads: Connectable | None = None
+    ) -> None:
+        """`reads` is where catalog reads go (a request's ReadScope); personal data always uses `engine`."""
+        catalog_reads = engine if reads is None else reads
+        self.categories = _loader(lambda ids: catalog.categories_by_ids(catalog_reads, ids))
+        self.products = _loader(lambda ids: catalog.products_by_ids(catalog_reads, ids))
+        self.variants = _loader(lambda ids: catalog.variants_by_ids(catalog_reads, ids))
+        self.variants_by_product = _loader(lambda ids: catalog.variants_by_product_ids(catalog_reads, ids), [])
+        self.locations = _loader(lambda ids: catalog.locations_by_ids(catalog_reads, ids))
+        self.stock = _loader(lambda ids: inventory.stock_by_variant_ids(catalog_reads, ids), [])
+        self.prices = _loader(lambda ids: prices_by_variant_ids(catalog_reads, ids, currency))
         if vault is not None:  # personal data: decrypted per batch, one query for rows and one for keys
             self.customer_profiles = _loader(lambda ids: customers.profiles_by_ids(engine, vault, ids))
             self.customer_consents = _loader(lambda ids: customers.consents_by_ids(engine, vault, ids), [])
-            self.customer_consent_history = _loader(lambda ids: customers.consent_history_by_ids(engine, vault, ids), [])
+            self.customer_consent_history = _loader(
+                lambda ids: customers.consent_history_by_ids(engine, vault, ids), []
+            )

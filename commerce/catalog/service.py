@@ -6,12 +6,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import and_, exists, func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import Select
 
 from commerce.catalog import models as m
 from commerce.catalog.entities import Category, Channel, Location, Product, Variant
 from commerce.inventory.models import StockLevel
+from core.db import Connectable
 
 __all__ = [
     "ProductQuery",
@@ -49,7 +49,7 @@ class ProductQuery:
     search: str | None = None
 
 
-async def list_channels(engine: AsyncEngine) -> list[Channel]:
+async def list_channels(engine: Connectable) -> list[Channel]:
     stmt = select(m.Channel.id, m.Channel.code, m.Channel.name, m.Channel.kind, m.Channel.currency).order_by(
         m.Channel.id
     )
@@ -57,7 +57,7 @@ async def list_channels(engine: AsyncEngine) -> list[Channel]:
         return [Channel(*row) for row in await conn.execute(stmt)]
 
 
-async def list_locations(engine: AsyncEngine, kind: str | None = None) -> list[Location]:
+async def list_locations(engine: Connectable, kind: str | None = None) -> list[Location]:
     stmt = select(*_LOCATION_COLUMNS).order_by(m.Location.id)
     if kind is not None:
         stmt = stmt.where(m.Location.kind == kind)
@@ -65,38 +65,38 @@ async def list_locations(engine: AsyncEngine, kind: str | None = None) -> list[L
         return [Location(*row) for row in await conn.execute(stmt)]
 
 
-async def locations_by_ids(engine: AsyncEngine, ids: Sequence[int]) -> dict[int, Location]:
+async def locations_by_ids(engine: Connectable, ids: Sequence[int]) -> dict[int, Location]:
     async with engine.connect() as conn:
         rows = await conn.execute(select(*_LOCATION_COLUMNS).where(m.Location.id.in_(ids)))
         return {row[0]: Location(*row) for row in rows}
 
 
-async def categories_by_ids(engine: AsyncEngine, ids: Sequence[int]) -> dict[int, Category]:
+async def categories_by_ids(engine: Connectable, ids: Sequence[int]) -> dict[int, Category]:
     stmt = select(m.Category.id, m.Category.slug, m.Category.name).where(m.Category.id.in_(ids))
     async with engine.connect() as conn:
         return {row[0]: Category(*row) for row in await conn.execute(stmt)}
 
 
-async def products_by_ids(engine: AsyncEngine, ids: Sequence[int]) -> dict[int, Product]:
+async def products_by_ids(engine: Connectable, ids: Sequence[int]) -> dict[int, Product]:
     stmt = select(*_PRODUCT_COLUMNS).where(m.Product.id.in_(ids), m.Product.published.is_(True))
     async with engine.connect() as conn:
         return {row[0]: Product(*row) for row in await conn.execute(stmt)}
 
 
-async def product_by_slug(engine: AsyncEngine, slug: str) -> Product | None:
+async def product_by_slug(engine: Connectable, slug: str) -> Product | None:
     stmt = select(*_PRODUCT_COLUMNS).where(m.Product.slug == slug, m.Product.published.is_(True))
     async with engine.connect() as conn:
         row = (await conn.execute(stmt)).first()
     return Product(*row) if row else None
 
 
-async def variants_by_ids(engine: AsyncEngine, ids: Sequence[int]) -> dict[int, Variant]:
+async def variants_by_ids(engine: Connectable, ids: Sequence[int]) -> dict[int, Variant]:
     stmt = select(*_VARIANT_COLUMNS).where(m.ProductVariant.id.in_(ids), m.ProductVariant.published.is_(True))
     async with engine.connect() as conn:
         return {row[0]: Variant(*row) for row in await conn.execute(stmt)}
 
 
-async def variants_by_product_ids(engine: AsyncEngine, product_ids: Sequence[int]) -> dict[int, list[Variant]]:
+async def variants_by_product_ids(engine: Connectable, product_ids: Sequence[int]) -> dict[int, list[Variant]]:
     stmt = (
         select(*_VARIANT_COLUMNS)
         .where(m.ProductVariant.product_id.in_(product_ids), m.ProductVariant.published.is_(True))
@@ -109,7 +109,7 @@ async def variants_by_product_ids(engine: AsyncEngine, product_ids: Sequence[int
     return grouped
 
 
-async def variant_scopes(engine: AsyncEngine, ids: Sequence[int]) -> dict[int, tuple[int, int | None]]:
+async def variant_scopes(engine: Connectable, ids: Sequence[int]) -> dict[int, tuple[int, int | None]]:
     """Product and category of each published variant: what pricing scopes promotions by (one query)."""
     stmt = (
         select(m.ProductVariant.id, m.ProductVariant.product_id, m.Product.category_id)
@@ -146,7 +146,7 @@ def _filtered(stmt: Select, query: ProductQuery) -> Select:
 
 
 async def page_products(
-    engine: AsyncEngine, query: ProductQuery, *, first: int, after_id: int | None = None
+    engine: Connectable, query: ProductQuery, *, first: int, after_id: int | None = None
 ) -> tuple[list[Product], bool]:
     """One page in id order (keyset pagination) and whether another page follows."""
     stmt = _filtered(select(*_PRODUCT_COLUMNS), query)
@@ -158,7 +158,7 @@ async def page_products(
     return products[:first], len(products) > first
 
 
-async def count_products(engine: AsyncEngine, query: ProductQuery) -> int:
+async def count_products(engine: Connectable, query: ProductQuery) -> int:
     stmt = _filtered(select(func.count()).select_from(m.Product), query)
     async with engine.connect() as conn:
         return int((await conn.execute(stmt)).scalar_one())

@@ -58,3 +58,23 @@ async def test_a_context_variable_set_by_one_awaitable_never_leaks_into_another_
     await settle([traced("a"), untraced(), traced("b")])
     assert seen == {"a": "a", "untraced": "root", "b": "b"}
     assert current_span.get() == "root"
+
+
+async def test_an_awaitable_waiting_for_a_lock_another_holds_still_finishes():
+    """settle must step whichever future is done: waiting for all first would deadlock here."""
+    lock = asyncio.Lock()
+    order: list[str] = []
+
+    async def holder() -> str:
+        async with lock:
+            await asyncio.sleep(0.01)
+            order.append("holder")
+        return "held"
+
+    async def waiter() -> str:
+        async with lock:
+            order.append("waiter")
+        return "waited"
+
+    assert await asyncio.wait_for(settle([holder(), waiter()]), 2) == ["held", "waited"]
+    assert order == ["holder", "waiter"]
