@@ -178,7 +178,8 @@ async def test_after_login_merges_a_guest_cart_its_owner_follows_it_and_the_anon
     own = (await mutate(gql, CREATE, {"lines": [line(v[0])]}, web))["cart"]
     guest = (await mutate(gql, CREATE, {"lines": [line(v[1])]}))["cart"]
     async with (
-        serving(runtime) as port, subscription(port, guest["id"], {}) as anonymous,
+        serving(runtime) as port,
+        subscription(port, guest["id"], {}) as anonymous,
         subscription(port, guest["id"], {"Authorization": web["Authorization"]}) as owner,
     ):
         assert (await next_message(anonymous))["type"] == "next"
