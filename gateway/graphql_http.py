@@ -7,6 +7,8 @@ that cannot run (unparsable, invalid, unknown channel) is a 4xx. With `applicati
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any
 
 import orjson
@@ -15,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from strawberry.http.ides import get_graphql_ide_html
 
+from gateway import caching
 from gateway.auth import AuthenticationError, authenticate
 from gateway.persisted import PersistedQueryError
 from gateway.runtime import Runtime
@@ -24,6 +27,8 @@ from schema.context import Context
 from schema.execution import RequestError, current_trace_id
 
 __all__ = ["HttpProblem", "check_params", "graphql_endpoint"]
+
+logger = logging.getLogger("omnigate.http")
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
@@ -193,8 +198,19 @@ async def graphql_endpoint(request: Request) -> Response:
             extensions={"code": "UNKNOWN_CHANNEL"},
         )
         return _request_error([error], media_type)
+    authorization = request.headers.get("authorization")
+    max_age = 0
+    if authorization is None and prepared.operation_type is OperationType.QUERY:
+        max_age = runtime.cache_hints.max_age(prepared.document)
+    cache_key = None
+    if max_age and runtime.response_cache is not None:
+        runtime.watch_catalog()
+        cache_key = caching.cache_key(query, operation_name, variables, channel.code, media_type)
+        hit = await runtime.response_cache.get(cache_key)
+        if hit is not None:
+            return _public(hit.body, hit.etag, hit.media_type, hit.age_left(), request)
     try:
-        principal = await authenticate(request.headers.get("authorization"), runtime)
+        principal = await authenticate(authorization, runtime)
     except AuthenticationError as exc:
         error = GraphQLError(str(exc), extensions={"code": "UNAUTHENTICATED"})
         return _respond(_error_body([error]), media_type, 401, headers={"WWW-Authenticate": "Bearer"})
@@ -220,4 +236,22 @@ async def graphql_endpoint(request: Request) -> Response:
     if result.errors:
         body["errors"] = [e.formatted for e in result.errors]
     body["data"] = result.data
-    return _respond(body, media_type)
+    if not max_age or result.errors:
+        return _respond(body, media_type, headers={"Cache-Control": caching.NO_STORE})
+    content = orjson.dumps(body)
+    etag = caching.etag_of(content)
+    if cache_key is not None and runtime.response_cache is not None:
+        entry = caching.CachedResponse(content, etag, media_type, time.time() + max_age)
+        try:
+            await runtime.response_cache.put(cache_key, entry)
+        except Exception as error:  # Redis away: answer uncached
+            logger.warning("could not store a response: %s", type(error).__name__)
+    return _public(content, etag, media_type, max_age, request)
+
+
+def _public(content: bytes, etag: str, media_type: str, max_age: int, request: Request) -> Response:
+    """A public answer, or 304 when the client already holds this very one (If-None-Match)."""
+    headers = {"Cache-Control": f"public, max-age={max_age}", "ETag": etag, "Vary": "Accept, X-Channel, Authorization"}
+    if caching.etag_matches(request.headers.get("if-none-match", ""), etag):
+        return Response(status_code=304, headers=headers)
+    return Response(content, media_type=media_type, headers=headers)

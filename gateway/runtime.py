@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from opentelemetry.sdk.trace import TracerProvider
@@ -11,6 +12,15 @@ from core.broadcast import create_broadcaster
 from core.clock import Clock, SystemClock
 from core.db import create_engine, session_factory
 from core.settings import Settings
+from gateway.caching import (
+    CacheHints,
+    InProcessResponseCache,
+    RedisResponseCache,
+    ResponseCache,
+    announce_catalog_writes,
+    load_cache_hints,
+    watch_catalog,
+)
 from gateway.channels import ChannelDirectory
 from gateway.persisted import PersistedDocuments
 from gateway.telemetry import Telemetry
@@ -36,8 +46,20 @@ class Runtime:
     tokens: TokenService
     telemetry: Telemetry
     persisted: PersistedDocuments
+    cache_hints: CacheHints
+    response_cache: ResponseCache | None = None
+    _cache_watch: asyncio.Task[None] | None = None
+
+    def watch_catalog(self) -> None:
+        """Empty the response cache on every catalog change (started by the first request)."""
+        if self.response_cache is not None and self._cache_watch is None:
+            self._cache_watch = asyncio.ensure_future(watch_catalog(self.services.broadcaster, self.response_cache))
 
     async def aclose(self) -> None:
+        if self._cache_watch is not None:
+            self._cache_watch.cancel()
+        if self.response_cache is not None:
+            await self.response_cache.aclose()
         await self.services.broadcaster.aclose()
         await self.services.engine.dispose()
         self.telemetry.shutdown()
@@ -72,6 +94,10 @@ def build_runtime(
     telemetry.instrument_schema(executor.graphql_schema)  # outermost: root-field spans cover the policy check
     if settings.compiled_queries:
         executor.compiler = CompiledQueries(executor.graphql_schema, settings.document_cache_size)
+    response_cache: ResponseCache | None = None
+    if settings.response_cache:
+        response_cache = RedisResponseCache(settings.redis_url) if settings.redis_url else InProcessResponseCache()
+        announce_catalog_writes(engine, services.broadcaster)
     return Runtime(
         settings=settings,
         services=services,
@@ -80,4 +106,6 @@ def build_runtime(
         tokens=tokens,
         telemetry=telemetry,
         persisted=PersistedDocuments.from_settings(settings),
+        cache_hints=load_cache_hints(executor.graphql_schema, settings.cache_policy_file or None),
+        response_cache=response_cache,
     )
