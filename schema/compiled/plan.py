@@ -72,6 +72,7 @@ class Completion:
     kind: str
     nullable: bool
     coerce: Callable[[Any], Any] | None = None
+    own_class: type | None = None  # object: values of exactly this class pass `is_type_of` unasked
     item: Completion | None = None
     object_type: GraphQLObjectType | None = None
     plan: ObjectPlan | None = None
@@ -154,6 +155,22 @@ def _attribute_name(definition: GraphQLField) -> str | None:
     if strawberry_field.default_resolver is not getattr:
         return None
     return strawberry_field.python_name
+
+
+def _own_class(object_type: GraphQLObjectType) -> type | None:
+    """The strawberry class whose instances strawberry's own `is_type_of` always accepts.
+
+    Strawberry's generated check is an isinstance test against the class (and its interfaces),
+    unless the object was `strawberry.cast` to another type; a type with an `is_type_of` of its
+    own gets None here, and the runner asks it for every value.
+    """
+    definition = (object_type.extensions or {}).get("strawberry-definition")
+    if definition is None or getattr(definition, "is_type_of", None) is not None:
+        return None
+    if getattr(definition, "concrete_of", None) is not None:
+        return None
+    origin = getattr(definition, "origin", None)
+    return origin if isinstance(origin, type) else None
 
 
 def _uses_variables(value: ValueNode) -> bool:
@@ -273,7 +290,7 @@ class Planner:
         selection_sets = [n.selection_set for n in nodes if n.selection_set is not None]
         if is_object_type(type_):
             plan = self.plan_object(type_, selection_sets, fragments)
-            return Completion(OBJECT, nullable, object_type=type_, plan=plan)
+            return Completion(OBJECT, nullable, object_type=type_, plan=plan, own_class=_own_class(type_))
         if is_abstract_type(type_):
             return Completion(ABSTRACT, nullable, abstract_type=type_, nodes=nodes)
         raise Unsupported(f"output type {type_}")

@@ -33,6 +33,7 @@ from graphql.execution import default_type_resolver
 from graphql.execution.values import VariableValues
 from graphql.pyutils import Path, is_awaitable
 from graphql.type.definition import GraphQLResolveInfoHelpers
+from strawberry.types.cast import get_strawberry_type_cast
 
 from schema.compiled.plan import ABSTRACT, LEAF, LIST, OBJECT, Completion, FieldPlan, ObjectPlan, OperationPlan, Planner
 from schema.compiled.settle import settle
@@ -118,6 +119,15 @@ class Run:
             values = [values] * len(items)
         elif not isinstance(values, list) or len(values) != len(items):
             raise Abandon(f"batch resolver of {key} answered {type(values).__name__}, not one value per object")
+        completion = field.completion
+        assert completion is not None
+        if completion.kind is LEAF:  # no path to build unless a value fails
+            for (_, out, path), value in zip(items, values):
+                if value is None or isinstance(value, Exception):
+                    out[key] = self._complete_field(field, value, Path(path, key, typename), next_level)
+                else:
+                    out[key] = _leaf(completion, value)
+            return
         for (_, out, path), value in zip(items, values):
             out[key] = self._complete_field(field, value, Path(path, key, typename), next_level)
 
@@ -249,6 +259,13 @@ class Run:
             return self._complete_list(completion, value, field, path, next_level)
         if kind is OBJECT:
             assert completion.object_type is not None and completion.plan is not None
+            if type(value) is completion.own_class and get_strawberry_type_cast(value) is None:
+                items = next_level.get(completion.plan)
+                if items is None:
+                    items = next_level[completion.plan] = []
+                out: dict[str, Any] = {}
+                items.append((value, out, path))
+                return out
             return self._queue(completion.object_type, completion.plan, value, field, path, next_level)
         if kind is ABSTRACT:
             return self._complete_abstract(completion, value, field, path, next_level)
