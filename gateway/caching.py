@@ -8,9 +8,10 @@ answer with errors) is `private, no-store`.
 The optional response cache (`OMNIGATE_RESPONSE_CACHE=true`) keeps cacheable answers for their
 max-age, in-process, or in Redis for every replica when `OMNIGATE_REDIS_URL` is set. It is
 emptied when the catalog changes: a write to products, variants, categories, prices or stock
-is announced on the broadcast topic `catalog` (PostgreSQL triggers, migration 0050, so every
-replica hears every writer; on SQLite the engine's own statements), and each replica empties
-its cache when it hears it.
+is announced on the broadcast topics `catalog` and `stock` (PostgreSQL triggers, migration
+0050, so every replica hears every writer; on SQLite the engine's own statements), and each
+replica empties its cache when it hears it. The pricing cache (commerce/pricing/cache.py)
+listens the same way to `catalog` and `pricing`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import tomllib
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from graphql import (
@@ -49,17 +51,27 @@ __all__ = [
     "CachedResponse",
     "InProcessResponseCache",
     "RedisResponseCache",
-    "announce_catalog_writes",
+    "announce_writes",
     "etag_of",
     "load_cache_hints",
-    "watch_catalog",
+    "watch",
 ]
 
 logger = logging.getLogger("omnigate.caching")
 
 DEFAULT_CACHE_FILE = Path(__file__).resolve().parent.parent / "policies" / "cache.toml"
-CATALOG_TOPIC = "catalog"
-CATALOG_TABLES = ("products", "product_variants", "categories", "prices", "stock_levels")
+CATALOG_TOPIC = "catalog"  # products, variants, categories, prices
+STOCK_TOPIC = "stock"
+PRICING_TOPIC = "pricing"  # promotions and their usage
+TOPICS = {
+    "products": CATALOG_TOPIC,
+    "product_variants": CATALOG_TOPIC,
+    "categories": CATALOG_TOPIC,
+    "prices": CATALOG_TOPIC,
+    "stock_levels": STOCK_TOPIC,
+    "promotions": PRICING_TOPIC,
+    "promotion_usages": PRICING_TOPIC,
+}
 NO_STORE = "private, no-store"
 
 
@@ -181,6 +193,9 @@ class InProcessResponseCache:
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
 
+    def forget_all(self) -> None:
+        self._entries.clear()
+
     async def clear(self) -> None:
         self._entries.clear()
 
@@ -234,45 +249,58 @@ def cache_key(*parts: Any) -> str:
     return hashlib.sha256(repr(parts).encode()).hexdigest()
 
 
-async def watch_catalog(broadcaster: Broadcaster, cache: ResponseCache, ready: asyncio.Event | None = None) -> None:
-    """Empty `cache` whenever the catalog changes, until cancelled."""
-    async with broadcaster.subscribe(CATALOG_TOPIC) as changes:
-        if ready is not None:
-            ready.set()
-        async for _ in changes:
-            try:
-                await cache.clear()
-            except Exception as error:  # Redis away: its entries still expire by themselves
-                logger.warning("could not empty the response cache: %s", type(error).__name__)
+_WRITE = re.compile(r"^\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+\"?(\w+)", re.IGNORECASE)
 
 
-_WRITE = re.compile(r"^\s*(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+\"?(\w+)", re.IGNORECASE)
+def announce_writes(engine: AsyncEngine, broadcaster: Broadcaster, on_change: Callable[[str], None]) -> None:
+    """This process's committed writes to cached tables: `on_change(topic)` at once, then the broadcast.
 
-
-def announce_catalog_writes(engine: AsyncEngine, broadcaster: Broadcaster) -> None:
-    """On SQLite (one host), announce this process's committed catalog writes on the `catalog` topic.
-
-    PostgreSQL needs none of this: triggers (migration 0050) notify every replica of every writer.
+    `on_change` runs synchronously at commit, so the very next request of this process already
+    misses the cache. Other processes hear it through the broadcast: on PostgreSQL the triggers
+    of migration 0050 send it for every writer; on SQLite (one host) this hook publishes it.
     """
-    if engine.dialect.name != "sqlite":
-        return
+    publish = engine.dialect.name == "sqlite"
 
     def on_execute(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         match = _WRITE.match(statement)
-        if match and match.group(2).lower() in CATALOG_TABLES:
-            conn.info["omnigate_catalog_written"] = True
+        topic = TOPICS.get(match.group(1).lower()) if match else None
+        if topic is not None:
+            conn.info.setdefault("omnigate_changed", set()).add(topic)
 
     def on_commit(conn: Any) -> None:
-        if conn.info.pop("omnigate_catalog_written", False):
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
-                return
-            loop.call_soon(lambda: asyncio.ensure_future(broadcaster.publish(CATALOG_TOPIC, "")))
+        for topic in conn.info.pop("omnigate_changed", ()):
+            on_change(topic)
+            if publish:
+                _soon(broadcaster.publish(topic, ""))
 
     def on_rollback(conn: Any) -> None:
-        conn.info.pop("omnigate_catalog_written", None)
+        conn.info.pop("omnigate_changed", None)
 
     event.listen(engine.sync_engine, "after_cursor_execute", on_execute)
     event.listen(engine.sync_engine, "commit", on_commit)
     event.listen(engine.sync_engine, "rollback", on_rollback)
+
+
+def _soon(awaitable: Any) -> None:
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    task = loop.create_task(awaitable)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
+_background: set[asyncio.Task[Any]] = set()
+
+
+async def watch(broadcaster: Broadcaster, topic: str, on_change: Callable[[str], Awaitable[None] | None]) -> None:
+    """Call `on_change(topic)` for every message on `topic`, until cancelled."""
+    async with broadcaster.subscribe(topic) as messages:
+        async for _ in messages:
+            try:
+                outcome = on_change(topic)
+                if outcome is not None:
+                    await outcome
+            except Exception as error:  # Redis away: its entries still expire by themselves
+                logger.warning("could not empty a cache on %s: %s", topic, type(error).__name__)

@@ -156,6 +156,7 @@ def _get_refused(media_type: str) -> Response:
 
 async def graphql_endpoint(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
+    runtime.watch_changes()
     settings = runtime.settings
     accept = request.headers.get("accept", "")
     if request.method == "GET" and "query" not in request.query_params and "extensions" not in request.query_params:
@@ -204,7 +205,6 @@ async def graphql_endpoint(request: Request) -> Response:
         max_age = runtime.cache_hints.max_age(prepared.document)
     cache_key = None
     if max_age and runtime.response_cache is not None:
-        runtime.watch_catalog()
         cache_key = caching.cache_key(query, operation_name, variables, channel.code, media_type)
         hit = await runtime.response_cache.get(cache_key)
         if hit is not None:

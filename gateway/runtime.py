@@ -3,24 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from dataclasses import dataclass
 
 from opentelemetry.sdk.trace import TracerProvider
 
 from commerce.cart.service import CartRules
+from commerce.pricing.cache import PricingCache
 from core.broadcast import create_broadcaster
 from core.clock import Clock, SystemClock
 from core.db import create_engine, session_factory
 from core.settings import Settings
-from gateway.caching import (
-    CacheHints,
-    InProcessResponseCache,
-    RedisResponseCache,
-    ResponseCache,
-    announce_catalog_writes,
-    load_cache_hints,
-    watch_catalog,
-)
+from gateway import caching
+from gateway.caching import CacheHints, InProcessResponseCache, RedisResponseCache, ResponseCache, load_cache_hints
 from gateway.channels import ChannelDirectory
 from gateway.persisted import PersistedDocuments
 from gateway.telemetry import Telemetry
@@ -48,16 +43,32 @@ class Runtime:
     persisted: PersistedDocuments
     cache_hints: CacheHints
     response_cache: ResponseCache | None = None
-    _cache_watch: asyncio.Task[None] | None = None
+    _watches: list[asyncio.Task[None]] | None = None
 
-    def watch_catalog(self) -> None:
-        """Empty the response cache on every catalog change (started by the first request)."""
-        if self.response_cache is not None and self._cache_watch is None:
-            self._cache_watch = asyncio.ensure_future(watch_catalog(self.services.broadcaster, self.response_cache))
+    def watch_changes(self) -> None:
+        """Empty the caches whenever the broadcast says what they hold changed (from the first request)."""
+        if self._watches is not None:
+            return
+        broadcaster = self.services.broadcaster
+        self._watches = [
+            asyncio.ensure_future(caching.watch(broadcaster, topic, self.on_change))
+            for topic in (caching.CATALOG_TOPIC, caching.STOCK_TOPIC, caching.PRICING_TOPIC)
+        ]
+
+    def on_change(self, topic: str) -> Awaitable[None] | None:
+        if topic in (caching.CATALOG_TOPIC, caching.PRICING_TOPIC):
+            self.services.pricing_cache.clear()
+        cache = self.response_cache
+        if topic in (caching.CATALOG_TOPIC, caching.STOCK_TOPIC) and cache is not None:
+            if isinstance(cache, InProcessResponseCache):
+                cache.forget_all()  # at once: the next request must not be answered from it
+                return None
+            return cache.clear()
+        return None
 
     async def aclose(self) -> None:
-        if self._cache_watch is not None:
-            self._cache_watch.cancel()
+        for task in self._watches or ():
+            task.cancel()
         if self.response_cache is not None:
             await self.response_cache.aclose()
         await self.services.broadcaster.aclose()
@@ -88,6 +99,7 @@ def build_runtime(
         audit=AuditLog(engine, clock),
         tracer=telemetry.tracer,
         broadcaster=create_broadcaster(engine),
+        pricing_cache=PricingCache(),
     )
     executor = Executor(build_schema(), settings)
     authorize(executor.schema, policy)  # an unknown role, type, field or condition stops start-up here
@@ -97,8 +109,7 @@ def build_runtime(
     response_cache: ResponseCache | None = None
     if settings.response_cache:
         response_cache = RedisResponseCache(settings.redis_url) if settings.redis_url else InProcessResponseCache()
-        announce_catalog_writes(engine, services.broadcaster)
-    return Runtime(
+    runtime = Runtime(
         settings=settings,
         services=services,
         executor=executor,
@@ -109,3 +120,10 @@ def build_runtime(
         cache_hints=load_cache_hints(executor.graphql_schema, settings.cache_policy_file or None),
         response_cache=response_cache,
     )
+    caching.announce_writes(engine, services.broadcaster, lambda topic: _later(runtime.on_change(topic)))
+    return runtime
+
+
+def _later(outcome: Awaitable[None] | None) -> None:
+    if outcome is not None:
+        asyncio.ensure_future(outcome)

@@ -10,6 +10,7 @@ from opentelemetry.trace import NoOpTracer, Tracer
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from commerce.catalog.entities import Channel
+from commerce.pricing.cache import PricingCache
 from core.broadcast import Broadcaster, LocalBroadcaster
 from core.clock import Clock
 from core.db import Connectable, ReadScope
@@ -48,6 +49,7 @@ class Services:
     audit: AuditLog  # who accessed whose data (written by schema.authorization)
     tracer: Tracer = field(default_factory=NoOpTracer)  # the runtime's: for a span of one's own
     broadcaster: Broadcaster = field(default_factory=LocalBroadcaster)  # "cart X changed", across replicas
+    pricing_cache: PricingCache = field(default_factory=PricingCache)  # emptied on change (gateway.runtime)
 
 
 @dataclass(slots=True, eq=False)
