@@ -23,9 +23,9 @@ import re
 import time
 import tomllib
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from graphql import (
@@ -214,7 +214,7 @@ class RedisResponseCache:
         self._redis = redis.Redis.from_url(url)
 
     async def get(self, key: str) -> CachedResponse | None:
-        raw = await self._redis.hgetall(self.PREFIX + key)
+        raw: dict[Any, Any] = await self._redis.hgetall(self.PREFIX + key)
         if not raw:
             return None
         return CachedResponse(
@@ -252,7 +252,9 @@ def cache_key(*parts: Any) -> str:
 _WRITE = re.compile(r"^\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+\"?(\w+)", re.IGNORECASE)
 
 
-def announce_writes(engine: AsyncEngine, broadcaster: Broadcaster, on_change: Callable[[str], None]) -> None:
+def announce_writes(
+    engine: AsyncEngine, broadcaster: Broadcaster, on_change: Callable[[str], Awaitable[None] | None]
+) -> None:
     """This process's committed writes to cached tables: `on_change(topic)` at once, then the broadcast.
 
     `on_change` runs synchronously at commit, so the very next request of this process already
@@ -269,7 +271,9 @@ def announce_writes(engine: AsyncEngine, broadcaster: Broadcaster, on_change: Ca
 
     def on_commit(conn: Any) -> None:
         for topic in conn.info.pop("omnigate_changed", ()):
-            on_change(topic)
+            outcome = on_change(topic)  # what is in-process is forgotten now; Redis a moment later
+            if outcome is not None:
+                _soon(outcome)
             if publish:
                 _soon(broadcaster.publish(topic, ""))
 

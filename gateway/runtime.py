@@ -120,10 +120,5 @@ def build_runtime(
         cache_hints=load_cache_hints(executor.graphql_schema, settings.cache_policy_file or None),
         response_cache=response_cache,
     )
-    caching.announce_writes(engine, services.broadcaster, lambda topic: _later(runtime.on_change(topic)))
+    caching.announce_writes(engine, services.broadcaster, runtime.on_change)
     return runtime
-
-
-def _later(outcome: Awaitable[None] | None) -> None:
-    if outcome is not None:
-        asyncio.ensure_future(outcome)

@@ -109,7 +109,7 @@ class BatchLoader(Generic[K, V]):
             done.set_result(None)
 
 
-def _loader(fetch: Callable[[list[K]], Awaitable[dict[K, V]]], default: V | None = None) -> BatchLoader[K, V]:
+def _loader(fetch: Callable[[list[Any]], Awaitable[dict[Any, Any]]], default: Any = None) -> BatchLoader[Any, Any]:
     return BatchLoader(fetch, default)
 
 
