@@ -18,10 +18,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from cachetools import LRUCache
 from graphql import GraphQLError
 
 from core.settings import Settings
-from schema.execution import _LRU
 
 __all__ = ["PersistedDocuments", "PersistedQueryError", "sha256_hex"]
 
@@ -46,7 +46,7 @@ class PersistedDocuments:
     def __init__(self, trusted: dict[str, str], *, trusted_only: bool, cache_size: int) -> None:
         self.trusted = trusted
         self.trusted_only = trusted_only
-        self._registered = _LRU(cache_size)
+        self._registered: LRUCache[str, str] = LRUCache(maxsize=cache_size)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PersistedDocuments:
@@ -98,7 +98,7 @@ class PersistedDocuments:
 
     def register(self, digest: str, query: str) -> None:
         """Called before the document is parsed: an invalid one is registered too, and refused when run."""
-        self._registered.put(digest, query)
+        self._registered[digest] = query
 
 
 def load_trusted_documents(directory: str) -> dict[str, str]:

@@ -11,13 +11,20 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.sql.elements import ColumnElement
 
 from commerce.catalog import service as catalog
 from commerce.pricing.cache import PricingCache
-from commerce.pricing.engine import LineInput, PricedCart, Promotion, code_problem, normalize_code, price_cart
+from commerce.pricing.engine import (
+    LineInput,
+    PricedCart,
+    Promotion,
+    PromotionKind,
+    code_problem,
+    normalize_code,
+    price_cart,
+)
 from commerce.pricing.price_book import prices_by_variant_ids
 from commerce.pricing.promotion_models import PromotionRow, PromotionUsage
 
@@ -35,7 +42,7 @@ def _promotion(row: Any, times_used: int) -> Promotion:
     return Promotion(
         id=row.id,
         description=row.description,
-        kind=row.kind,
+        kind=PromotionKind(row.kind),
         value=Decimal(row.value),
         code=row.code,
         currency=row.currency,
