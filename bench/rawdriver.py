@@ -118,7 +118,7 @@ def create_rawdriver_app(settings: Settings) -> Starlette:
 
         page = sqlite_page
     else:
-        import asyncpg
+        import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
 
         dsn = url.replace("postgresql+asyncpg://", "postgresql://")
         pools: list[Any] = []

@@ -107,7 +107,7 @@ def recreate_postgres_database(url: str) -> None:
     """A fresh database of the URL's name (dropped first: the benchmark owns it)."""
     import asyncio
 
-    import asyncpg
+    import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
     from sqlalchemy.engine import make_url
 
     name = make_url(url).database

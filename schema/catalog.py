@@ -169,7 +169,7 @@ async def _prices(variants: Sequence[ProductVariant], context: Any, args: dict[s
         Money(amount=amount, currency=currency)
         if amount is not None
         else LookupError(f"variant {variant.key} has no price in {currency}")
-        for variant, amount in zip(variants, amounts)
+        for variant, amount in zip(variants, amounts, strict=True)
     ]
 
 
@@ -194,7 +194,7 @@ async def _stock_levels(variants: Sequence[ProductVariant], context: Any, args: 
 @batched("Product", "category")
 async def _categories(products: Sequence[Product], context: Any, args: dict[str, Any]) -> list[Any]:
     keys = [p.category_key for p in products if p.category_key is not None]
-    found = dict(zip(keys, await context.loaders.categories.load_many(keys))) if keys else {}
+    found = dict(zip(keys, await context.loaders.categories.load_many(keys), strict=True)) if keys else {}
     return [
         Category.of(category) if (category := found.get(p.category_key)) is not None else None  # type: ignore[arg-type]
         for p in products

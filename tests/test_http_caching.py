@@ -59,7 +59,7 @@ async def test_anything_personal_is_private_no_store(http: httpx.AsyncClient, to
 
 
 @pytest.fixture
-async def cached_http(settings: Settings):  # type: ignore[no-untyped-def]
+async def cached_http(settings: Settings):
     runtime = build_runtime(settings.replace(response_cache=True))
     app = create_app(runtime.settings, runtime=runtime)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:

@@ -18,7 +18,7 @@ APQ = {"persistedQuery": {"version": 1, "sha256Hash": sha256_hex(QUERY)}}
 
 
 @pytest.fixture
-async def client_for(settings: Settings):  # type: ignore[no-untyped-def]
+async def client_for(settings: Settings):
     """An HTTP client on an app built with these settings changes."""
     clients: list[tuple[httpx.AsyncClient, object]] = []
 

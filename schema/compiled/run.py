@@ -122,13 +122,13 @@ class Run:
         completion = field.completion
         assert completion is not None
         if completion.kind is LEAF:  # no path to build unless a value fails
-            for (_, out, path), value in zip(items, values):
+            for (_, out, path), value in zip(items, values, strict=True):
                 if value is None or isinstance(value, Exception):
                     out[key] = self._complete_field(field, value, Path(path, key, typename), next_level)
                 else:
                     out[key] = _leaf(completion, value)
             return
-        for (_, out, path), value in zip(items, values):
+        for (_, out, path), value in zip(items, values, strict=True):
             out[key] = self._complete_field(field, value, Path(path, key, typename), next_level)
 
     def _start_field(
