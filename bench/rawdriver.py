@@ -127,7 +127,11 @@ def create_rawdriver_app(settings: Settings) -> Starlette:
             if not pools:
                 pools.append(await asyncpg.create_pool(dsn, min_size=1, max_size=10))
             async with pools[0].acquire() as conn, conn.transaction(readonly=True):
-                return await storefront_page(conn.fetch, lambda i: f"${i}", "true", first)
+
+                async def fetch(sql: str, params: Sequence[Any]) -> Any:
+                    return await conn.fetch(sql, *params)
+
+                return await storefront_page(fetch, lambda i: f"${i}", "true", first)
 
         page = pg_page
 
