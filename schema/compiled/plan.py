@@ -40,6 +40,7 @@ from graphql import (
     VariableNode,
     get_argument_values,
     is_abstract_type,
+    specified_scalar_types,
     is_leaf_type,
     is_object_type,
     type_from_ast,
@@ -73,6 +74,7 @@ class Completion:
     nullable: bool
     coerce: Callable[[Any], Any] | None = None
     own_class: type | None = None  # object: values of exactly this class pass `is_type_of` unasked
+    serializes_as_is: type | None = None  # leaf: values of exactly this type are their own JSON
     item: Completion | None = None
     object_type: GraphQLObjectType | None = None
     plan: ObjectPlan | None = None
@@ -155,6 +157,11 @@ def _attribute_name(definition: GraphQLField) -> str | None:
     if strawberry_field.default_resolver is not getattr:
         return None
     return strawberry_field.python_name
+
+
+# graphql-core's String, ID and Boolean return a value of exactly this type unchanged (Int and
+# Float check their range, so they always go through `coerce_output_value`).
+_SERIALIZED_AS_IS: dict[str, type] = {"String": str, "ID": str, "Boolean": bool}
 
 
 def _own_class(object_type: GraphQLObjectType) -> type | None:
@@ -286,7 +293,8 @@ class Planner:
         if isinstance(type_, GraphQLList):
             return Completion(LIST, nullable, item=self._completion(type_.of_type, nodes, fragments))
         if is_leaf_type(type_):
-            return Completion(LEAF, nullable, coerce=type_.coerce_output_value)
+            as_is = _SERIALIZED_AS_IS.get(type_.name) if specified_scalar_types.get(type_.name) is type_ else None
+            return Completion(LEAF, nullable, coerce=type_.coerce_output_value, serializes_as_is=as_is)
         selection_sets = [n.selection_set for n in nodes if n.selection_set is not None]
         if is_object_type(type_):
             plan = self.plan_object(type_, selection_sets, fragments)

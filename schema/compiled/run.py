@@ -151,8 +151,10 @@ class Run:
         if field.attribute is not None:
             attribute = field.attribute
             if completion.kind is LEAF:
+                as_is = completion.serializes_as_is
                 for source, out, _ in items:
-                    out[key] = _leaf(completion, getattr(source, attribute))
+                    value = getattr(source, attribute)
+                    out[key] = value if type(value) is as_is else _leaf(completion, value)
             else:
                 for source, out, path in items:
                     value = getattr(source, attribute)
@@ -335,6 +337,8 @@ class Run:
 
 def _leaf(completion: Completion, value: Any) -> Any:
     """A scalar or enum value as graphql-core serializes it; null only where the type allows."""
+    if type(value) is completion.serializes_as_is:  # a str for String or ID, a bool for Boolean
+        return value
     if value is None or value is Undefined:
         if completion.nullable:
             return None
