@@ -62,22 +62,26 @@ class BatchLoader(Generic[K, V]):
     def _batch_of(self, keys: list[K]) -> Awaitable[Any]:
         """What to await until all of `keys` are in `_values` (one future when they share a batch)."""
         batches: dict[asyncio.Future[None], None] = {}
+        waiting = self._waiting
         for key in keys:
-            future = self._waiting.get(key)
+            future = waiting.get(key)
             if future is None:
-                future = self._waiting[key] = self._enqueue(key)
+                batch = self._open
+                if batch is None or len(batch[0]) >= MAX_BATCH_SIZE:
+                    batch = self._start_batch()
+                batch[0].append(key)
+                future = waiting[key] = batch[1]
             batches[future] = None
         if len(batches) == 1:
             return next(iter(batches))
         return asyncio.gather(*batches)
 
-    def _enqueue(self, key: K) -> asyncio.Future[None]:
-        if self._open is None or len(self._open[0]) >= MAX_BATCH_SIZE:
-            loop = asyncio.get_running_loop()
-            self._open = ([], loop.create_future())
-            loop.call_soon(self._dispatch, self._open)
-        self._open[0].append(key)
-        return self._open[1]
+    def _start_batch(self) -> tuple[list[K], asyncio.Future[None]]:
+        loop = asyncio.get_running_loop()
+        batch: tuple[list[K], asyncio.Future[None]] = ([], loop.create_future())
+        self._open = batch
+        loop.call_soon(self._dispatch, batch)
+        return batch
 
     def _dispatch(self, batch: tuple[list[K], asyncio.Future[None]]) -> None:
         task = asyncio.ensure_future(self._run(batch))

@@ -40,9 +40,9 @@ from graphql import (
     VariableNode,
     get_argument_values,
     is_abstract_type,
-    specified_scalar_types,
     is_leaf_type,
     is_object_type,
+    specified_scalar_types,
     type_from_ast,
 )
 from graphql.execution import default_field_resolver
@@ -159,9 +159,9 @@ def _attribute_name(definition: GraphQLField) -> str | None:
     return strawberry_field.python_name
 
 
-# graphql-core's String, ID and Boolean return a value of exactly this type unchanged (Int and
-# Float check their range, so they always go through `coerce_output_value`).
-_SERIALIZED_AS_IS: dict[str, type] = {"String": str, "ID": str, "Boolean": bool}
+# graphql-core's String, ID, Boolean and Int return a value of exactly this type unchanged (Int
+# when it fits in 32 bits, which the runner checks).
+_SERIALIZED_AS_IS: dict[str, type] = {"String": str, "ID": str, "Boolean": bool, "Int": int}
 
 
 def _own_class(object_type: GraphQLObjectType) -> type | None:

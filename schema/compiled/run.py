@@ -33,7 +33,9 @@ from graphql.execution import default_type_resolver
 from graphql.execution.values import VariableValues
 from graphql.pyutils import Path, is_awaitable
 from graphql.type.definition import GraphQLResolveInfoHelpers
-from strawberry.types.cast import get_strawberry_type_cast
+from graphql.type.scalars import GRAPHQL_MAX_INT as MAX_INT
+from graphql.type.scalars import GRAPHQL_MIN_INT as MIN_INT
+from strawberry.types.cast import TYPE_CAST_ATTRIBUTE
 
 from schema.compiled.plan import ABSTRACT, LEAF, LIST, OBJECT, Completion, FieldPlan, ObjectPlan, OperationPlan, Planner
 from schema.compiled.settle import settle
@@ -152,6 +154,8 @@ class Run:
             attribute = field.attribute
             if completion.kind is LEAF:
                 as_is = completion.serializes_as_is
+                if as_is is int:  # a range to check: _leaf does
+                    as_is = None
                 for source, out, _ in items:
                     value = getattr(source, attribute)
                     out[key] = value if type(value) is as_is else _leaf(completion, value)
@@ -264,7 +268,7 @@ class Run:
             return self._complete_list(completion, value, field, path, next_level)
         if kind is OBJECT:
             assert completion.object_type is not None and completion.plan is not None
-            if type(value) is completion.own_class and get_strawberry_type_cast(value) is None:
+            if type(value) is completion.own_class and _not_cast(value):
                 items = next_level.get(completion.plan)
                 if items is None:
                     items = next_level[completion.plan] = []
@@ -335,9 +339,17 @@ class Run:
         return GraphQLResolveInfo(*head, path, *self.info_tail)  # type: ignore[call-arg]  # plan-time prefix
 
 
+def _not_cast(value: Any) -> bool:
+    """Not `strawberry.cast` to another type (which sets an attribute on the object itself)."""
+    attributes = getattr(value, "__dict__", None)
+    return attributes is None or TYPE_CAST_ATTRIBUTE not in attributes
+
+
 def _leaf(completion: Completion, value: Any) -> Any:
     """A scalar or enum value as graphql-core serializes it; null only where the type allows."""
-    if type(value) is completion.serializes_as_is:  # a str for String or ID, a bool for Boolean
+    as_is = completion.serializes_as_is
+    # a str for String or ID, a bool for Boolean, an int for Int (in Int's 32 bits)
+    if type(value) is as_is and (as_is is not int or MIN_INT <= value <= MAX_INT):
         return value
     if value is None or value is Undefined:
         if completion.nullable:
