@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from core.db import create_engine, is_sqlite
 from core.migrate import migrate
@@ -91,10 +92,31 @@ def _serve(settings: Settings, *, demo: bool, workers: int) -> None:
     from gateway.app import create_app
     from gateway.process import tune_gc
 
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level.lower(),
+        "access_log": False,
+    }
+    if workers > 1:  # each worker process builds its own app from the environment
+        if is_sqlite(settings.database_url):
+            raise SystemExit("--workers needs PostgreSQL: SQLite's caches and write queue are one process's")
+        print(f"Omnigate on http://{settings.host}:{settings.port}/graphql, {workers} workers")
+        uvicorn.run("gateway.__main__:worker_app", factory=True, workers=workers, **options)
+        return
     app = create_app(settings)
     tune_gc()
     print(f"Omnigate on http://{settings.host}:{settings.port}/graphql")
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(), access_log=False)
+    uvicorn.run(app, **options)
+
+
+def worker_app() -> Any:
+    """One `serve --workers N` worker's app (uvicorn imports this in every worker process)."""
+    from gateway.app import create_app
+    from gateway.process import tune_gc
+
+    tune_gc()
+    return create_app(Settings.from_env())
 
 
 def _mint(settings: Settings, args: argparse.Namespace) -> str:

@@ -345,11 +345,15 @@ def _not_cast(value: Any) -> bool:
     return attributes is None or TYPE_CAST_ATTRIBUTE not in attributes
 
 
+def _fits_int(value: Any) -> bool:
+    return bool(MIN_INT <= value <= MAX_INT)
+
+
 def _leaf(completion: Completion, value: Any) -> Any:
     """A scalar or enum value as graphql-core serializes it; null only where the type allows."""
     as_is = completion.serializes_as_is
     # a str for String or ID, a bool for Boolean, an int for Int (in Int's 32 bits)
-    if type(value) is as_is and (as_is is not int or MIN_INT <= value <= MAX_INT):
+    if type(value) is as_is and (as_is is not int or _fits_int(value)):
         return value
     if value is None or value is Undefined:
         if completion.nullable:
