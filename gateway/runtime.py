@@ -58,6 +58,8 @@ class Runtime:
     def on_change(self, topic: str) -> Awaitable[None] | None:
         if topic in (caching.CATALOG_TOPIC, caching.PRICING_TOPIC):
             self.services.pricing_cache.clear()
+        if topic in (caching.CATALOG_TOPIC, caching.STOCK_TOPIC):
+            self.services.product_counts.clear()
         cache = self.response_cache
         if topic in (caching.CATALOG_TOPIC, caching.STOCK_TOPIC) and cache is not None:
             if isinstance(cache, InProcessResponseCache):

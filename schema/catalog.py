@@ -219,9 +219,15 @@ class ProductConnection:
     page_info: PageInfo
     query: strawberry.Private[ProductQuery]
 
-    @strawberry.field
+    @strawberry.field(
+        description="How many products match the filter: counted once, then kept until the catalog changes."
+    )
     async def total_count(self, info: Info) -> int:
-        return await service.count_products(info.context.reads, self.query)
+        counts = info.context.services.product_counts
+        count = counts.get(self.query)
+        if count is None:
+            count = counts.put(self.query, await service.count_products(info.context.reads, self.query))
+        return count
 
 
 @strawberry.input

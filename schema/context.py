@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from opentelemetry.trace import NoOpTracer, Tracer
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from commerce.catalog.counts import CountCache
 from commerce.catalog.entities import Channel
 from commerce.pricing.cache import PricingCache
 from core.broadcast import Broadcaster, LocalBroadcaster
@@ -53,6 +54,7 @@ class Services:
     tracer: Tracer = field(default_factory=NoOpTracer)  # the runtime's: for a span of one's own
     broadcaster: Broadcaster = field(default_factory=LocalBroadcaster)  # "cart X changed", across replicas
     pricing_cache: PricingCache = field(default_factory=PricingCache)  # emptied on change (gateway.runtime)
+    product_counts: CountCache = field(default_factory=CountCache)  # totalCount per filter, emptied likewise
 
 
 @dataclass(slots=True, eq=False)
