@@ -7,7 +7,7 @@ import asyncio
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,13 +38,32 @@ async def _seed(settings: Settings, products: int) -> None:
     engine = create_engine(settings.database_url)
     started = time.perf_counter()
     try:
-        report = await seed(engine, products=products, settings=settings)
+        report = await seed(engine, products=products, settings=settings, progress=_progress_bar(started))
     finally:
         await engine.dispose()
     if report.seeded:
         print(f"seeded {report.products} products, {report.variants} variants in {time.perf_counter() - started:.1f}s")
     else:
         print("the database already has data: nothing seeded")
+
+
+def _progress_bar(started: float) -> Callable[[int, int], None] | None:
+    """A one-line bar on a terminal (stderr), for seeds large enough to wait for."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int) -> None:
+        if total < 100_000:
+            return
+        width = 30
+        filled = width * done // total
+        rate = done / max(time.perf_counter() - started, 1e-9)
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done:,}/{total:,} products, {rate:,.0f}/s")
+        if done == total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return show
 
 
 async def _rotate_kek(settings: Settings, *, new_version: bool, retire: bool) -> None:
