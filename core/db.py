@@ -152,15 +152,20 @@ class ReadScope:
     Only for operations that do not write: a reader's snapshot must not hide its own writes.
     """
 
-    __slots__ = ("_connection", "_lock", "engine")
+    __slots__ = ("_closed", "_connection", "_lock", "engine")
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._connection: AsyncConnection | None = None
         self._lock = asyncio.Lock()
+        self._closed = False
 
     @asynccontextmanager
     async def connect(self) -> AsyncIterator[AsyncConnection]:
+        if self._closed:  # a straggler (a loader batch outliving a cancelled request): its own connection
+            async with self.engine.connect() as own:
+                yield own
+            return
         async with self._lock:
             if self._connection is None:
                 connection = await self.engine.connect()
@@ -170,9 +175,12 @@ class ReadScope:
             yield self._connection
 
     async def aclose(self) -> None:
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            await connection.close()
+        """After the statement in flight, if any: stragglers then use connections of their own."""
+        self._closed = True
+        async with self._lock:
+            connection, self._connection = self._connection, None
+            if connection is not None:
+                await connection.close()
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -39,7 +39,7 @@ from graphql import (
     is_leaf_type,
     visit,
 )
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.broadcast import Broadcaster
@@ -278,7 +278,10 @@ def announce_writes(
                 _soon(broadcaster.publish(topic, ""))
 
     def on_rollback(conn: Any) -> None:
-        conn.info.pop("omnigate_changed", None)
+        try:
+            conn.info.pop("omnigate_changed", None)
+        except exc.SQLAlchemyError:  # an invalidated connection (a cancelled statement): nothing was written
+            return
 
     event.listen(engine.sync_engine, "after_cursor_execute", on_execute)
     event.listen(engine.sync_engine, "commit", on_commit)

@@ -44,10 +44,37 @@ async def settle(awaitables: list[Awaitable[Any]]) -> list[Any]:
             running = _advance(running, results)
             if running:
                 await _wait([step.blocked_on for step in running])
-    finally:
-        for step in running:  # only when cancelled: nothing must be left suspended
-            step.iterator.close()
+    except BaseException:
+        # Cancelled (a client went away): as Task.cancel() does, cancel what each awaitable
+        # waits on and throw CancelledError into it, so its `finally` and `async with` blocks
+        # run, awaiting if they must (a connection going back to the pool); then re-raise.
+        await asyncio.gather(*(_cancel(step) for step in running), return_exceptions=True)
+        raise
     return results
+
+
+async def _cancel(step: _Step) -> None:
+    """Run one suspended awaitable to its end with CancelledError, as its Task would."""
+    if step.blocked_on is not None and not step.blocked_on.done():
+        step.blocked_on.cancel()
+    throw: BaseException | None = asyncio.CancelledError()
+    while True:
+        try:
+            if throw is not None:
+                yielded = step.context.run(step.iterator.throw, throw)
+            else:
+                yielded = step.context.run(step.iterator.send, None)
+        except BaseException:  # StopIteration, CancelledError or whatever its cleanup raised
+            return
+        throw = None
+        if yielded is None:
+            await asyncio.sleep(0)
+            continue
+        yielded._asyncio_future_blocking = False
+        try:
+            await asyncio.wait((yielded,))
+        except BaseException as again:  # cancelled again while cleaning up: pass it on
+            throw = again
 
 
 def _advance(running: list[_Step], results: list[Any]) -> list[_Step]:
