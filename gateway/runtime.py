@@ -23,6 +23,7 @@ from gateway.tokens import TokenService
 from policies.access import load_policy
 from schema.authorization import authorize
 from schema.compiled import CompiledQueries
+from schema.compiled.selfcheck import check as compiled_self_check
 from schema.context import Services
 from schema.execution import Executor
 from schema.root import build_schema
@@ -106,7 +107,7 @@ def build_runtime(
     executor = Executor(build_schema(), settings)
     authorize(executor.schema, policy)  # an unknown role, type, field or condition stops start-up here
     telemetry.instrument_schema(executor.graphql_schema)  # outermost: root-field spans cover the policy check
-    if settings.compiled_queries:
+    if settings.compiled_queries and compiled_self_check(executor.graphql_schema):
         executor.compiler = CompiledQueries(executor.graphql_schema, settings.document_cache_size)
     response_cache: ResponseCache | None = None
     if settings.response_cache:
