@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TypeVarTuple
+from typing import Any, TypeVarTuple
 
 from sqlalchemy import and_, exists, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Select
 
 from commerce.catalog import models as m
@@ -28,6 +30,8 @@ __all__ = [
     "variants_by_ids",
     "variants_by_product_ids",
 ]
+
+ESTIMATE_ABOVE = 10_000  # totalCount beyond this many matches is PostgreSQL's estimate
 
 _PRODUCT_COLUMNS = (m.Product.id, m.Product.slug, m.Product.name, m.Product.description, m.Product.category_id)
 _VARIANT_COLUMNS = (m.ProductVariant.id, m.ProductVariant.product_id, m.ProductVariant.sku, m.ProductVariant.name)
@@ -163,9 +167,30 @@ async def page_products(
 
 
 async def count_products(engine: Connectable, query: ProductQuery) -> int:
-    stmt = _filtered(select(func.count()).select_from(m.Product), query)
+    """How many products match: exact up to `ESTIMATE_ABOVE`, PostgreSQL's estimate beyond.
+
+    Counting 100,000 matches of a broad search among a million products visits every one of
+    them (half a second); the planner's estimate costs one EXPLAIN (a millisecond) and is within
+    a few percent after ANALYZE. Below the threshold, where a shopper could page to the end,
+    the count is exact. SQLite (small catalogs) always counts.
+    """
     async with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            estimate = await _estimated_rows(conn, _filtered(select(m.Product.id), query))
+            if estimate >= ESTIMATE_ABOVE:
+                return estimate
+        stmt = _filtered(select(func.count()).select_from(m.Product), query)
         return int((await conn.execute(stmt)).scalar_one())
+
+
+async def _estimated_rows(conn: AsyncConnection, stmt: Select[Any]) -> int:
+    """The planner's row estimate for `stmt` (EXPLAIN, parameters bound as the driver binds them)."""
+    compiled = stmt.compile(dialect=conn.dialect)
+    params = compiled.construct_params()
+    positional = tuple(params[name] for name in compiled.positiontup or ())
+    found = (await conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + compiled.string, positional)).scalar_one()
+    plan = json.loads(found) if isinstance(found, str) else found
+    return int(plan[0]["Plan"]["Plan Rows"])
 
 
 def search_text(name: str, skus: Iterable[str]) -> str:
