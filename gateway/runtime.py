@@ -13,6 +13,7 @@ from commerce.pricing.cache import PricingCache
 from core.broadcast import create_broadcaster
 from core.clock import Clock, SystemClock
 from core.db import create_engine, session_factory
+from core.ratelimit import MemoryBuckets, RedisBuckets
 from core.settings import Settings
 from gateway import caching
 from gateway.caching import CacheHints, InProcessResponseCache, RedisResponseCache, ResponseCache, load_cache_hints
@@ -21,11 +22,13 @@ from gateway.persisted import PersistedDocuments
 from gateway.telemetry import Telemetry
 from gateway.tokens import TokenService
 from policies.access import load_policy
+from policies.limits import load_limits
 from schema.authorization import authorize
 from schema.compiled import CompiledQueries
 from schema.compiled.selfcheck import check as compiled_self_check
 from schema.context import Services
 from schema.execution import Executor
+from schema.ratelimits import RateLimiter
 from schema.root import build_schema
 from vault.audit import AuditLog
 from vault.service import Vault
@@ -75,6 +78,7 @@ class Runtime:
         if self.response_cache is not None:
             await self.response_cache.aclose()
         await self.services.broadcaster.aclose()
+        await self.services.limiter.aclose()
         await self.services.engine.dispose()
         self.telemetry.shutdown()
 
@@ -103,6 +107,10 @@ def build_runtime(
         tracer=telemetry.tracer,
         broadcaster=create_broadcaster(engine),
         pricing_cache=PricingCache(),
+        limiter=RateLimiter(
+            load_limits(settings.limits_file or None),  # a malformed limits file stops start-up here
+            RedisBuckets(settings.redis_url, settings.redis_prefix) if settings.redis_url else MemoryBuckets(),
+        ),
     )
     executor = Executor(build_schema(), settings)
     authorize(executor.schema, policy)  # an unknown role, type, field or condition stops start-up here

@@ -15,10 +15,13 @@ from commerce.pricing.cache import PricingCache
 from core.broadcast import Broadcaster, LocalBroadcaster
 from core.clock import Clock
 from core.db import Connectable, ReadScope
+from core.ratelimit import MemoryBuckets
 from core.settings import Settings
 from policies.access import AccessPolicy
+from policies.limits import load_limits
 from policies.principal import ANONYMOUS, Principal
 from schema.loaders import Loaders
+from schema.ratelimits import RateLimiter
 from vault.audit import AuditLog
 from vault.service import Vault
 
@@ -36,7 +39,9 @@ class Token(Protocol):
 class Tokens(Protocol):
     """Issues signed access tokens (implemented in `gateway.tokens`)."""
 
-    def issue(self, principal: Principal, ttl: timedelta) -> Token: ...
+    def issue(self, principal: Principal, ttl: timedelta, generation: int = 0) -> Token: ...
+
+    def verify_session(self, token: str) -> tuple[Principal, Any]: ...  # (bearer, TokenSession | None)
 
 
 @dataclass(slots=True, eq=False)
@@ -55,6 +60,7 @@ class Services:
     broadcaster: Broadcaster = field(default_factory=LocalBroadcaster)  # "cart X changed", across replicas
     pricing_cache: PricingCache = field(default_factory=PricingCache)  # emptied on change (gateway.runtime)
     product_counts: CountCache = field(default_factory=CountCache)  # totalCount per filter, emptied likewise
+    limiter: RateLimiter = field(default_factory=lambda: RateLimiter(load_limits(), MemoryBuckets()))
 
 
 @dataclass(slots=True, eq=False)

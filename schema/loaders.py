@@ -14,10 +14,11 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from commerce.catalog import merchandising
 from commerce.catalog import service as catalog
 from commerce.customers import service as customers
 from commerce.inventory import service as inventory
-from commerce.pricing.price_book import prices_by_variant_ids
+from commerce.pricing.price_book import price_entries_by_variant_ids
 from core.db import Connectable
 from vault.service import Vault
 
@@ -131,7 +132,13 @@ class Loaders:
         self.variants_by_product = _loader(lambda ids: catalog.variants_by_product_ids(catalog_reads, ids), [])
         self.locations = _loader(lambda ids: catalog.locations_by_ids(catalog_reads, ids))
         self.stock = _loader(lambda ids: inventory.stock_by_variant_ids(catalog_reads, ids), [])
-        self.prices = _loader(lambda ids: prices_by_variant_ids(catalog_reads, ids, currency))
+        # the channel currency's price book entry (price and compare-at price) per variant
+        self.prices = _loader(lambda ids: price_entries_by_variant_ids(catalog_reads, ids, currency))
+        self.media = _loader(lambda ids: merchandising.media_by_product_ids(engine, ids), [])
+        self.options = _loader(lambda ids: merchandising.options_by_product_ids(engine, ids), [])
+        self.selected_options = _loader(lambda ids: merchandising.selected_options_by_variant_ids(engine, ids), [])
+        self.tags = _loader(lambda ids: merchandising.tags_by_product_ids(engine, ids), [])
+        self.collections = _loader(lambda ids: merchandising.collections_by_ids(engine, ids))
         if vault is not None:  # personal data: decrypted per batch, one query for rows and one for keys
             self.customer_profiles = _loader(lambda ids: customers.profiles_by_ids(engine, vault, ids))
             self.customer_consents = _loader(lambda ids: customers.consents_by_ids(engine, vault, ids), [])
