@@ -25,10 +25,11 @@ from starlette.routing import Route
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from commerce.catalog.listing import ProductSort
 from core.ids import to_global_id
 from core.settings import Settings
 from gateway.process import tune_gc
-from schema.pagination import encode_cursor
+from schema.listing import _encode_cursor
 
 __all__ = ["create_rawdriver_app"]
 
@@ -76,7 +77,7 @@ async def storefront_page(fetch: Fetch, placeholder: Callable[[int], str], true:
 
     edges = [
         {
-            "cursor": encode_cursor("Product", p[0]),
+            "cursor": _encode_cursor(ProductSort(), (None, p[0])),  # the listing's cursor, default order
             "node": {
                 "id": to_global_id("Product", p[0]),
                 "slug": p[1],
