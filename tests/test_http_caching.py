@@ -86,3 +86,40 @@ async def test_the_response_cache_answers_without_sql_until_the_stock_changes(ca
     variant = answer["data"]["product"]["variants"][0]
     assert variant["sku"] == sku
     assert variant["quantityAvailable"] >= 1000
+
+
+async def test_the_redis_response_cache_is_shared_and_emptied_on_a_stock_change(settings: Settings):
+    """Two replicas (runtimes) on one Redis: one fills the cache, the other answers from it."""
+    import redis.asyncio as redis
+
+    url = "redis://127.0.0.1:6379/15"
+    try:
+        await redis.Redis.from_url(url).ping()
+    except (OSError, redis.ConnectionError):
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    first_replica = build_runtime(settings.replace(response_cache=True, redis_url=url))
+    second_replica = build_runtime(settings.replace(response_cache=True, redis_url=url))
+    assert first_replica.response_cache is not None
+    await first_replica.response_cache.clear()
+    try:
+        apps = [create_app(r.settings, runtime=r) for r in (first_replica, second_replica)]
+        async with (
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=apps[0]), base_url="http://a") as a,
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=apps[1]), base_url="http://b") as b,
+        ):
+            first = (await post(a, STOCK)).json()
+            await post(b, "{ channels { code } }")  # warm the second replica's channel directory
+            with StatementCounter(second_replica.services.engine) as counter:
+                assert (await post(b, STOCK)).json() == first
+            assert counter.count == 0  # the second replica answered from Redis
+            async with first_replica.services.engine.begin() as conn:
+                await conn.execute(update(StockLevel).values(on_hand=StockLevel.reserved + 2000))
+            for _ in range(100):
+                answer = (await post(b, STOCK)).json()
+                if answer != first:
+                    break
+                await asyncio.sleep(0.05)
+            assert answer["data"]["product"]["variants"][0]["quantityAvailable"] >= 2000
+    finally:
+        await first_replica.aclose()
+        await second_replica.aclose()
