@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any, TypeVarTuple
 
 from sqlalchemy import Numeric, and_, case, exists, func, literal, or_, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import ColumnElement, Select
 
@@ -282,7 +283,11 @@ async def count_products(engine: Connectable, query: ProductQuery) -> int:
     """
     async with engine.connect() as conn:
         if conn.dialect.name == "postgresql":
-            estimate = await _estimated_rows(conn, _filtered(select(m.Product.id), query))
+            try:
+                async with conn.begin_nested():  # a failed EXPLAIN must not abort the request's reads
+                    estimate = await _estimated_rows(conn, _filtered(select(m.Product.id), query))
+            except DBAPIError:  # a parameter EXPLAIN cannot type, say: count instead
+                estimate = 0
             if estimate >= ESTIMATE_ABOVE:
                 return estimate
         stmt = _filtered(select(func.count()).select_from(m.Product), query)

@@ -103,8 +103,10 @@ async def test_a_category_page_and_a_product_page_cost_a_fixed_number_of_stateme
         collection_counts[first] = counter.count
         counter.count = 0
     assert collection_counts[2] == collection_counts[6], collection_counts
-    # the figures today, so that a new statement is a deliberate change
-    assert (counts[3], product_counts["product-3"], collection_counts[2]) == (14, 9, 8)
+    # the figures today, so that a new statement is a deliberate change; on PostgreSQL each of
+    # the two counts asks the planner's estimate first (EXPLAIN in a savepoint: three more each)
+    estimates = 6 if runtime.services.engine.dialect.name == "postgresql" else 0
+    assert (counts[3], product_counts["product-3"], collection_counts[2]) == (14 + estimates, 9, 8)
 
 
 async def test_a_product_page_shows_media_options_the_chosen_variant_and_its_sale_price(gql):
