@@ -24,14 +24,15 @@ from starlette.routing import Route
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from commerce.catalog import service as catalog
+from commerce.catalog.listing import ProductSort
 from commerce.catalog.service import ProductQuery
 from commerce.inventory.service import stock_by_variant_ids
 from commerce.pricing.price_book import prices_by_variant_ids
-from core.db import create_engine
+from core.db import ReadScope, create_engine
 from core.ids import to_global_id
 from core.settings import Settings
 from gateway.process import tune_gc
-from schema.pagination import encode_cursor
+from schema.listing import _encode_cursor
 
 __all__ = ["create_handwritten_app", "storefront_page"]
 
@@ -54,7 +55,7 @@ async def storefront_page(engine: Any, first: int) -> dict[str, Any]:
 
     edges = [
         {
-            "cursor": encode_cursor("Product", p.id),
+            "cursor": _encode_cursor(ProductSort(), (None, p.id)),  # the listing's cursor, default order
             "node": {
                 "id": to_global_id("Product", p.id),
                 "slug": p.slug,
@@ -84,7 +85,11 @@ def create_handwritten_app(settings: Settings) -> Starlette:
     async def storefront(request: Request) -> Response:
         params = orjson.loads(await request.body())
         first = int((params.get("variables") or {}).get("first", 24))
-        body = {"data": await storefront_page(engine, first)}
+        reads = ReadScope(engine)  # one connection and one read-only transaction, as the gateway's queries
+        try:
+            body = {"data": await storefront_page(reads, first)}
+        finally:
+            await reads.aclose()
         return Response(orjson.dumps(body), media_type="application/json")
 
     return Starlette(routes=[Route("/graphql", storefront, methods=["POST"])])

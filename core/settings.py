@@ -44,6 +44,13 @@ class Settings:
     document_cache_size: int = 512
     max_body_bytes: int = 1_000_000  # a POST body larger than this is refused (413) unread
     compiled_queries: bool = True
+    # persisted operations (gateway/persisted.py)
+    trusted_documents_dir: str = ""  # .graphql files loaded at start-up, known by their SHA-256
+    trusted_documents_only: bool = False  # refuse every other document (production hardening)
+    persisted_query_cache_size: int = 10_000  # APQ registrations kept (LRU)
+    # HTTP caching of public reads (gateway/caching.py)
+    cache_policy_file: str = ""  # cache hints per type/field; empty: the packaged policies/cache.toml
+    response_cache: bool = False  # keep anonymous responses for their max-age (in-process, or Redis)
     # vault (development defaults; production must set its own)
     kek_file: str = "./var/kek.json"
     kek: str = field(default="", repr=False)  # key material: never in a repr
@@ -70,7 +77,7 @@ class Settings:
     password_reset_ttl_seconds: int = 3600
     # rate limits (policies/limits.toml unless this names another file); shared through Redis when set
     limits_file: str = ""
-    redis_url: str = ""  # e.g. redis://127.0.0.1:6379/0; empty: limits are kept per process
+    redis_url: str = ""  # e.g. redis://127.0.0.1:6379/0: rate limits and the response cache; empty: per process
     redis_prefix: str = "omnigate:rl:"  # the rate-limit keys' prefix (several deployments, one Redis)
     # email: the outbox is sent over SMTP by `python -m gateway mail send`, or by `serve` every
     # mail_send_interval_seconds when smtp_host is set (0: only by the command)

@@ -7,8 +7,9 @@ import asyncio
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from core.db import create_engine, is_sqlite
 from core.migrate import migrate
@@ -37,13 +38,32 @@ async def _seed(settings: Settings, products: int) -> None:
     engine = create_engine(settings.database_url)
     started = time.perf_counter()
     try:
-        report = await seed(engine, products=products, settings=settings)
+        report = await seed(engine, products=products, settings=settings, progress=_progress_bar(started))
     finally:
         await engine.dispose()
     if report.seeded:
         print(f"seeded {report.products} products, {report.variants} variants in {time.perf_counter() - started:.1f}s")
     else:
         print("the database already has data: nothing seeded")
+
+
+def _progress_bar(started: float) -> Callable[[int, int], None] | None:
+    """A one-line bar on a terminal (stderr), for seeds large enough to wait for."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int) -> None:
+        if total < 100_000:
+            return
+        width = 30
+        filled = width * done // total
+        rate = done / max(time.perf_counter() - started, 1e-9)
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done:,}/{total:,} products, {rate:,.0f}/s")
+        if done == total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return show
 
 
 async def _rotate_kek(settings: Settings, *, new_version: bool, retire: bool) -> None:
@@ -125,10 +145,31 @@ def _serve(settings: Settings, *, demo: bool, workers: int) -> None:
     from gateway.app import create_app
     from gateway.process import tune_gc
 
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level.lower(),
+        "access_log": False,
+    }
+    if workers > 1:  # each worker process builds its own app from the environment
+        if is_sqlite(settings.database_url):
+            raise SystemExit("--workers needs PostgreSQL: SQLite's caches and write queue are one process's")
+        print(f"Omnigate on http://{settings.host}:{settings.port}/graphql, {workers} workers")
+        uvicorn.run("gateway.__main__:worker_app", factory=True, workers=workers, **options)
+        return
     app = create_app(settings)
     tune_gc()
     print(f"Omnigate on http://{settings.host}:{settings.port}/graphql")
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(), access_log=False)
+    uvicorn.run(app, **options)
+
+
+def worker_app() -> Any:
+    """One `serve --workers N` worker's app (uvicorn imports this in every worker process)."""
+    from gateway.app import create_app
+    from gateway.process import tune_gc
+
+    tune_gc()
+    return create_app(Settings.from_env())
 
 
 def _mint(settings: Settings, args: argparse.Namespace) -> str:

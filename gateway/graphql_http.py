@@ -7,6 +7,8 @@ that cannot run (unparsable, invalid, unknown channel) is a 4xx. With `applicati
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any
 
 import orjson
@@ -15,7 +17,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from strawberry.http.ides import get_graphql_ide_html
 
+from gateway import caching
 from gateway.auth import AuthenticationError, authenticate
+from gateway.persisted import PersistedQueryError
 from gateway.runtime import Runtime
 from gateway.telemetry import execute_traced
 from schema.authorization import AuditUnavailable, write_audit
@@ -24,6 +28,8 @@ from schema.execution import RequestError, current_trace_id
 from schema.ratelimits import RATE_LIMITED
 
 __all__ = ["HttpProblem", "check_params", "graphql_endpoint"]
+
+logger = logging.getLogger("omnigate.http")
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
@@ -155,9 +161,10 @@ def _throttled(error: GraphQLError) -> bool:
 
 async def graphql_endpoint(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
+    runtime.watch_changes()
     settings = runtime.settings
     accept = request.headers.get("accept", "")
-    if request.method == "GET" and "query" not in request.query_params:
+    if request.method == "GET" and "query" not in request.query_params and "extensions" not in request.query_params:
         if settings.graphiql and "text/html" in accept:
             return HTMLResponse(get_graphql_ide_html())
         return Response("GraphQL: POST a JSON body, or GET with ?query=", status_code=400, media_type="text/plain")
@@ -166,9 +173,15 @@ async def graphql_endpoint(request: Request) -> Response:
         return Response("Accept application/graphql-response+json or application/json.", status_code=406)
     try:
         params = await _read_params(request, settings.max_body_bytes)
+        extensions = params.get("extensions")
+        params["query"] = runtime.persisted.resolve(
+            params.get("query"), extensions if isinstance(extensions, dict) else None
+        )
         query, operation_name, variables = check_params(params)
     except HttpProblem as problem:
         return _http_problem(problem, media_type)
+    except PersistedQueryError as refused:
+        return _request_error([refused.error], media_type)
     try:
         prepared = runtime.executor.prepare(query, operation_name)
     except RequestError as failure:
@@ -192,19 +205,36 @@ async def graphql_endpoint(request: Request) -> Response:
             extensions={"code": "UNKNOWN_CHANNEL"},
         )
         return _request_error([error], media_type)
+    authorization = request.headers.get("authorization")
+    max_age = 0
+    if authorization is None and prepared.operation_type is OperationType.QUERY:
+        max_age = runtime.cache_hints.max_age(prepared.document)
+    cache_key = None
+    if max_age and runtime.response_cache is not None:
+        cache_key = caching.cache_key(query, operation_name, variables, channel.code, media_type)
+        hit = await runtime.response_cache.get(cache_key)
+        if hit is not None:
+            return _public(hit.body, hit.etag, hit.media_type, hit.age_left(), request)
     try:
-        principal = await authenticate(request.headers.get("authorization"), runtime)
+        principal = await authenticate(authorization, runtime)
     except AuthenticationError as exc:
         error = GraphQLError(str(exc), extensions={"code": "UNAUTHENTICATED"})
         return _respond(_error_body([error]), media_type, 401, headers={"WWW-Authenticate": "Bearer"})
 
-    context = Context(services=runtime.services, channel=channel, principal=principal, request=request)
+    context = Context(
+        services=runtime.services,
+        channel=channel,
+        principal=principal,
+        request=request,
+        read_only=prepared.operation_type is OperationType.QUERY,
+    )
     try:
         try:
             result: ExecutionResult = await execute_traced(runtime, prepared, variables, context)
         except RequestError as failure:
             return _request_error(failure.errors, media_type)
         finally:
+            await context.aclose()
             await write_audit(context, current_trace_id())
     except AuditUnavailable as failure:
         return _respond(_error_body([failure]), media_type, 500)
@@ -215,4 +245,22 @@ async def graphql_endpoint(request: Request) -> Response:
     waits = [int((e.extensions or {}).get("retryAfter", 1)) for e in result.errors or () if _throttled(e)]
     if waits:  # the client must slow down: say so in HTTP too, for proxies and retry logic
         return _respond(body, media_type, 429, headers={"Retry-After": str(max(waits))})
-    return _respond(body, media_type)
+    if not max_age or result.errors:
+        return _respond(body, media_type, headers={"Cache-Control": caching.NO_STORE})
+    content = orjson.dumps(body)
+    etag = caching.etag_of(content)
+    if cache_key is not None and runtime.response_cache is not None:
+        entry = caching.CachedResponse(content, etag, media_type, time.time() + max_age)
+        try:
+            await runtime.response_cache.put(cache_key, entry)
+        except Exception as error:  # Redis away: answer uncached
+            logger.warning("could not store a response: %s", type(error).__name__)
+    return _public(content, etag, media_type, max_age, request)
+
+
+def _public(content: bytes, etag: str, media_type: str, max_age: int, request: Request) -> Response:
+    """A public answer, or 304 when the client already holds this very one (If-None-Match)."""
+    headers = {"Cache-Control": f"public, max-age={max_age}", "ETag": etag, "Vary": "Accept, X-Channel, Authorization"}
+    if caching.etag_matches(request.headers.get("if-none-match", ""), etag):
+        return Response(status_code=304, headers=headers)
+    return Response(content, media_type=media_type, headers=headers)

@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
 from dataclasses import dataclass
 
 from opentelemetry.sdk.trace import TracerProvider
 
 from commerce.cart.service import CartRules
+from commerce.pricing.cache import PricingCache
 from core.broadcast import create_broadcaster
 from core.clock import Clock, SystemClock
 from core.db import create_engine, session_factory
 from core.ratelimit import MemoryBuckets, RedisBuckets
 from core.settings import Settings
+from gateway import caching
+from gateway.caching import CacheHints, InProcessResponseCache, RedisResponseCache, ResponseCache, load_cache_hints
 from gateway.channels import ChannelDirectory
+from gateway.persisted import PersistedDocuments
 from gateway.telemetry import Telemetry
 from gateway.tokens import TokenService
 from policies.access import load_policy
 from policies.limits import load_limits
 from schema.authorization import authorize
 from schema.compiled import CompiledQueries
+from schema.compiled.selfcheck import check as compiled_self_check
 from schema.context import Services
 from schema.execution import Executor
 from schema.ratelimits import RateLimiter
@@ -37,8 +44,39 @@ class Runtime:
     channels: ChannelDirectory
     tokens: TokenService
     telemetry: Telemetry
+    persisted: PersistedDocuments
+    cache_hints: CacheHints
+    response_cache: ResponseCache | None = None
+    _watches: list[asyncio.Task[None]] | None = None
+
+    def watch_changes(self) -> None:
+        """Empty the caches whenever the broadcast says what they hold changed (from the first request)."""
+        if self._watches is not None:
+            return
+        broadcaster = self.services.broadcaster
+        self._watches = [
+            asyncio.ensure_future(caching.watch(broadcaster, topic, self.on_change))
+            for topic in (caching.CATALOG_TOPIC, caching.STOCK_TOPIC, caching.PRICING_TOPIC)
+        ]
+
+    def on_change(self, topic: str) -> Awaitable[None] | None:
+        if topic in (caching.CATALOG_TOPIC, caching.PRICING_TOPIC):
+            self.services.pricing_cache.clear()
+        if topic in (caching.CATALOG_TOPIC, caching.STOCK_TOPIC):
+            self.services.product_counts.clear()
+        cache = self.response_cache
+        if topic in (caching.CATALOG_TOPIC, caching.STOCK_TOPIC) and cache is not None:
+            if isinstance(cache, InProcessResponseCache):
+                cache.forget_all()  # at once: the next request must not be answered from it
+                return None
+            return cache.clear()
+        return None
 
     async def aclose(self) -> None:
+        for task in self._watches or ():
+            task.cancel()
+        if self.response_cache is not None:
+            await self.response_cache.aclose()
         await self.services.broadcaster.aclose()
         await self.services.limiter.aclose()
         await self.services.engine.dispose()
@@ -68,6 +106,7 @@ def build_runtime(
         audit=AuditLog(engine, clock),
         tracer=telemetry.tracer,
         broadcaster=create_broadcaster(engine),
+        pricing_cache=PricingCache(),
         limiter=RateLimiter(
             load_limits(settings.limits_file or None),  # a malformed limits file stops start-up here
             RedisBuckets(settings.redis_url, settings.redis_prefix) if settings.redis_url else MemoryBuckets(),
@@ -76,13 +115,21 @@ def build_runtime(
     executor = Executor(build_schema(), settings)
     authorize(executor.schema, policy)  # an unknown role, type, field or condition stops start-up here
     telemetry.instrument_schema(executor.graphql_schema)  # outermost: root-field spans cover the policy check
-    if settings.compiled_queries:
+    if settings.compiled_queries and compiled_self_check(executor.graphql_schema):
         executor.compiler = CompiledQueries(executor.graphql_schema, settings.document_cache_size)
-    return Runtime(
+    response_cache: ResponseCache | None = None
+    if settings.response_cache:
+        response_cache = RedisResponseCache(settings.redis_url) if settings.redis_url else InProcessResponseCache()
+    runtime = Runtime(
         settings=settings,
         services=services,
         executor=executor,
         channels=ChannelDirectory(engine),
         tokens=tokens,
         telemetry=telemetry,
+        persisted=PersistedDocuments.from_settings(settings),
+        cache_hints=load_cache_hints(executor.graphql_schema, settings.cache_policy_file or None),
+        response_cache=response_cache,
     )
+    caching.announce_writes(engine, services.broadcaster, runtime.on_change)
+    return runtime

@@ -223,6 +223,7 @@ async def _price(info: Info, cart: service.Cart) -> PricedCart:
         channel=channel.code,
         now=_now(info),
         customer_key=cart.customer_key,
+        cache=info.context.services.pricing_cache,
     )
 
 

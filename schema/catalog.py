@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from enum import Enum
 from typing import Any
 
@@ -13,6 +13,7 @@ from strawberry.types import Info
 from commerce.catalog import entities, service
 from commerce.pricing.price_book import PriceEntry
 from core.ids import int_key, to_global_id
+from schema.batch import batched, one
 from schema.errors import bad_input
 from schema.money import Money
 from schema.node import Node, decode_int_id, register_node
@@ -105,7 +106,8 @@ class StockLevel:
 
     @strawberry.field
     async def location(self, info: Info) -> Location:
-        return Location.of(await info.context.loaders.locations.load(self.location_id))
+        location: Location = await one(_locations, self, info.context)
+        return location
 
 
 @strawberry.type(description="One of a product's images: stored on a CDN, only its address and shape here.")
@@ -197,7 +199,8 @@ class ProductVariant(Node):
 
     @strawberry.field(description="The one price for the request's channel currency.")
     async def price(self, info: Info) -> Money:
-        return Money(amount=(await self._price(info)).amount, currency=info.context.channel.currency)
+        price: Money = await one(_prices, self, info.context)
+        return price
 
     @strawberry.field(description="The regular price while `price` is a sale price; null when not on sale.")
     async def compare_at_price(self, info: Info) -> Money | None:
@@ -222,16 +225,13 @@ class ProductVariant(Node):
 
     @strawberry.field(description="At one location, or summed over all locations.")
     async def quantity_available(self, info: Info, location_id: strawberry.ID | None = None) -> int:
-        stock = await info.context.loaders.stock.load(self.key)
-        if location_id is None:
-            return sum(level.available for level in stock)
-        location_key = decode_int_id(location_id, "Location", "locationId")
-        return sum(level.available for level in stock if level.location_id == location_key)
+        quantity: int = await one(_quantities_available, self, info.context, {"locationId": location_id})
+        return quantity
 
     @strawberry.field
     async def stock(self, info: Info) -> list[StockLevel]:
-        stock = await info.context.loaders.stock.load(self.key)
-        return [StockLevel(location_id=level.location_id, available=level.available) for level in stock]
+        levels: list[StockLevel] = await one(_stock_levels, self, info.context)
+        return levels
 
     @strawberry.field(description="The product this variant belongs to (null once it is withdrawn from sale).")
     async def product(self, info: Info) -> Product | None:
@@ -261,14 +261,13 @@ class Product(Node):
 
     @strawberry.field
     async def category(self, info: Info) -> Category | None:
-        if self.category_key is None:
-            return None
-        category = await info.context.loaders.categories.load(self.category_key)
-        return Category.of(category) if category else None
+        category: Category | None = await one(_categories, self, info.context)
+        return category
 
     @strawberry.field
     async def variants(self, info: Info) -> list[ProductVariant]:
-        return [ProductVariant.of(v) for v in await info.context.loaders.variants_by_product.load(self.key)]
+        variants: list[ProductVariant] = await one(_variants, self, info.context)
+        return variants
 
     @strawberry.field(description="Any variant is available for sale (somewhere, or at `locationId`).")
     async def available_for_sale(self, info: Info, location_id: strawberry.ID | None = None) -> bool:
@@ -364,3 +363,59 @@ _node_by_key("Location", "locations", Location.of)
 async def _channel_node(info: Info, key: str) -> Channel | None:
     channels = await service.list_channels(info.context.services.engine)
     return next((Channel.of(c) for c in channels if str(c.id) == key), None)
+
+
+# ---------------------------------------------------------------- batch resolvers
+# Each resolves its field for a whole level of objects with one loader call (schema/batch.py).
+
+
+@batched("StockLevel", "location")
+async def _locations(levels: Sequence[StockLevel], context: Any, args: dict[str, Any]) -> list[Any]:
+    found = await context.loaders.locations.load_many([level.location_id for level in levels])
+    return [Location.of(location) for location in found]
+
+
+@batched("ProductVariant", "price")
+async def _prices(variants: Sequence[ProductVariant], context: Any, args: dict[str, Any]) -> list[Any]:
+    currency = context.channel.currency
+    entries: list[PriceEntry | None] = await context.loaders.prices.load_many([v.key for v in variants])
+    return [
+        Money(amount=entry.amount, currency=currency)
+        if entry is not None
+        else LookupError(f"variant {variant.key} has no price in {currency}")
+        for variant, entry in zip(variants, entries, strict=True)
+    ]
+
+
+@batched("ProductVariant", "quantityAvailable")
+async def _quantities_available(variants: Sequence[ProductVariant], context: Any, args: dict[str, Any]) -> list[Any]:
+    stock = await context.loaders.stock.load_many([v.key for v in variants])
+    location_id = args.get("locationId")
+    if location_id is None:
+        return [sum(level.available for level in levels) for levels in stock]
+    location_key = decode_int_id(location_id, "Location", "locationId")
+    return [sum(level.available for level in levels if level.location_id == location_key) for levels in stock]
+
+
+@batched("ProductVariant", "stock")
+async def _stock_levels(variants: Sequence[ProductVariant], context: Any, args: dict[str, Any]) -> list[Any]:
+    stock = await context.loaders.stock.load_many([v.key for v in variants])
+    return [
+        [StockLevel(location_id=level.location_id, available=level.available) for level in levels] for levels in stock
+    ]
+
+
+@batched("Product", "category")
+async def _categories(products: Sequence[Product], context: Any, args: dict[str, Any]) -> list[Any]:
+    keys = [p.category_key for p in products if p.category_key is not None]
+    found = dict(zip(keys, await context.loaders.categories.load_many(keys), strict=True)) if keys else {}
+    return [
+        Category.of(category) if (category := found.get(p.category_key)) is not None else None  # type: ignore[arg-type]
+        for p in products
+    ]
+
+
+@batched("Product", "variants")
+async def _variants(products: Sequence[Product], context: Any, args: dict[str, Any]) -> list[Any]:
+    found = await context.loaders.variants_by_product.load_many([p.key for p in products])
+    return [[ProductVariant.of(v) for v in variants] for variants in found]

@@ -9,11 +9,14 @@ from typing import Any, Protocol
 from opentelemetry.trace import NoOpTracer, Tracer
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from commerce.catalog.counts import CountCache
 from commerce.catalog.entities import Channel
 from commerce.payments.provider import PaymentProvider
 from commerce.payments.test_provider import TestPaymentProvider
+from commerce.pricing.cache import PricingCache
 from core.broadcast import Broadcaster, LocalBroadcaster
 from core.clock import Clock
+from core.db import Connectable, ReadScope
 from core.ratelimit import MemoryBuckets
 from core.settings import Settings
 from policies.access import AccessPolicy
@@ -58,6 +61,8 @@ class Services:
     tracer: Tracer = field(default_factory=NoOpTracer)  # the runtime's: for a span of one's own
     broadcaster: Broadcaster = field(default_factory=LocalBroadcaster)  # "cart X changed", across replicas
     payments: PaymentProvider = field(default_factory=TestPaymentProvider)  # card and BLIK (test: see its module)
+    pricing_cache: PricingCache = field(default_factory=PricingCache)  # emptied on change (gateway.runtime)
+    product_counts: CountCache = field(default_factory=CountCache)  # totalCount per filter, emptied likewise
     limiter: RateLimiter = field(default_factory=lambda: RateLimiter(load_limits(), MemoryBuckets()))
 
 
@@ -67,6 +72,8 @@ class Context:
     channel: Channel
     principal: Principal = ANONYMOUS
     request: Any = None
+    read_only: bool = False  # a query: its catalog reads share one connection and transaction (`reads`)
+    reads: Connectable = field(init=False)
     loaders: Loaders = field(init=False)
     # audited accesses seen while executing: (operation, type, subject, outcome) -> fields
     # customers this request created: their registrant may read them (condition `created_in_request`)
@@ -74,7 +81,14 @@ class Context:
     audit_records: dict[tuple[str, str, str, str], set[str]] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.loaders = Loaders(self.services.engine, currency=self.channel.currency, vault=self.services.vault)
+        engine = self.services.engine
+        self.reads = ReadScope(engine) if self.read_only else engine
+        self.loaders = Loaders(engine, currency=self.channel.currency, vault=self.services.vault, reads=self.reads)
+
+    async def aclose(self) -> None:
+        """Return the request's read connection to the pool (after execution, whatever happened)."""
+        if isinstance(self.reads, ReadScope):
+            await self.reads.aclose()
 
     @property
     def settings(self) -> Settings:

@@ -184,9 +184,15 @@ class ProductConnection:
     page_info: PageInfo
     query: strawberry.Private[ProductQuery]
 
-    @strawberry.field
+    @strawberry.field(
+        description="How many products match: exact up to 10,000, an estimate beyond; kept until the catalog changes."
+    )
     async def total_count(self, info: Info) -> int:
-        return await listing.count_products(info.context.services.engine, self.query)
+        counts = info.context.services.product_counts
+        count = counts.get(self.query)
+        if count is None:
+            count = counts.put(self.query, await listing.count_products(info.context.reads, self.query))
+        return count
 
     @strawberry.field(description="Counts per category, option value, price range and store, for filter menus.")
     def facets(self) -> ProductFacets:
@@ -218,9 +224,7 @@ async def product_connection(
 ) -> ProductConnection:
     limit = check_first(first, info.context.settings.max_page_size)
     after_key = _decode_cursor(sort, after)
-    page, has_next = await listing.page_products(
-        info.context.services.engine, query, first=limit, after=after_key, sort=sort
-    )
+    page, has_next = await listing.page_products(info.context.reads, query, first=limit, after=after_key, sort=sort)
     edges = [ProductEdge(node=Product.of(p), cursor=_encode_cursor(sort, key)) for p, key in page]
     page_info = PageInfo(
         has_next_page=has_next,

@@ -11,19 +11,22 @@ repriced or removed: the next page starts after that key, never at an offset.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, TypeVarTuple
 
 from sqlalchemy import Numeric, and_, case, exists, func, literal, or_, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import ColumnElement, Select
 
 from commerce.catalog import models as m
 from commerce.catalog.entities import Category, Location, Product
 from commerce.inventory.models import StockLevel
 from commerce.pricing.models import Price
+from core.db import Connectable
 
 __all__ = [
     "DEFAULT_PRICE_BUCKETS",
@@ -240,7 +243,7 @@ def _after(value: Any, after: SortKey, descending: bool) -> ColumnElement[bool]:
 
 
 async def page_products(
-    engine: AsyncEngine,
+    engine: Connectable,
     query: ProductQuery,
     *,
     first: int,
@@ -267,10 +270,38 @@ def _plain(value: Any) -> Any:
     return str(value) if isinstance(value, Decimal) else value
 
 
-async def count_products(engine: AsyncEngine, query: ProductQuery) -> int:
-    stmt = _filtered(select(func.count()).select_from(m.Product), query)
+ESTIMATE_ABOVE = 10_000  # totalCount beyond this many matches is PostgreSQL's estimate
+
+
+async def count_products(engine: Connectable, query: ProductQuery) -> int:
+    """How many products match: exact up to `ESTIMATE_ABOVE`, PostgreSQL's estimate beyond.
+
+    Counting 100,000 matches of a broad search among a million products visits every one of
+    them (half a second); the planner's estimate costs one EXPLAIN (a millisecond) and is within
+    a few percent after ANALYZE. Below the threshold, where a shopper could page to the end,
+    the count is exact. SQLite (small catalogs) always counts.
+    """
     async with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            try:
+                async with conn.begin_nested():  # a failed EXPLAIN must not abort the request's reads
+                    estimate = await _estimated_rows(conn, _filtered(select(m.Product.id), query))
+            except DBAPIError:  # a parameter EXPLAIN cannot type, say: count instead
+                estimate = 0
+            if estimate >= ESTIMATE_ABOVE:
+                return estimate
+        stmt = _filtered(select(func.count()).select_from(m.Product), query)
         return int((await conn.execute(stmt)).scalar_one())
+
+
+async def _estimated_rows(conn: AsyncConnection, stmt: Any) -> int:
+    """The planner's row estimate for `stmt` (EXPLAIN, parameters bound as the driver binds them)."""
+    compiled = stmt.compile(dialect=conn.dialect)
+    params = compiled.construct_params()
+    positional = tuple(params[name] for name in compiled.positiontup or ())
+    found = (await conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + compiled.string, positional)).scalar_one()
+    plan = json.loads(found) if isinstance(found, str) else found
+    return int(plan[0]["Plan"]["Plan Rows"])
 
 
 # ---------------------------------------------------------------- facets

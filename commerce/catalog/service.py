@@ -11,6 +11,7 @@ from commerce.catalog import listing
 from commerce.catalog import models as m
 from commerce.catalog.entities import Category, Channel, Location, Product, Variant
 from commerce.catalog.listing import ProductQuery, count_products
+from core.db import Connectable
 
 __all__ = [
     "ProductQuery",
@@ -42,7 +43,7 @@ _LOCATION_COLUMNS = (
 )
 
 
-async def list_channels(engine: AsyncEngine) -> list[Channel]:
+async def list_channels(engine: Connectable) -> list[Channel]:
     stmt = select(m.Channel.id, m.Channel.code, m.Channel.name, m.Channel.kind, m.Channel.currency).order_by(
         m.Channel.id
     )
@@ -50,7 +51,7 @@ async def list_channels(engine: AsyncEngine) -> list[Channel]:
         return [Channel(*row) for row in await conn.execute(stmt)]
 
 
-async def list_locations(engine: AsyncEngine, kind: str | None = None) -> list[Location]:
+async def list_locations(engine: Connectable, kind: str | None = None) -> list[Location]:
     stmt = select(*_LOCATION_COLUMNS).order_by(m.Location.id)
     if kind is not None:
         stmt = stmt.where(m.Location.kind == kind)
@@ -58,7 +59,7 @@ async def list_locations(engine: AsyncEngine, kind: str | None = None) -> list[L
         return [Location(*row) for row in await conn.execute(stmt)]
 
 
-async def locations_by_ids(engine: AsyncEngine, ids: Sequence[int]) -> dict[int, Location]:
+async def locations_by_ids(engine: Connectable, ids: Sequence[int]) -> dict[int, Location]:
     async with engine.connect() as conn:
         rows = await conn.execute(select(*_LOCATION_COLUMNS).where(m.Location.id.in_(ids)))
         return {row[0]: Location(*row) for row in rows}
@@ -71,26 +72,26 @@ async def location_ids_by_codes(engine: AsyncEngine, codes: Iterable[str]) -> di
         return {code: id_ for code, id_ in rows}
 
 
-async def categories_by_ids(engine: AsyncEngine, ids: Sequence[int]) -> dict[int, Category]:
+async def categories_by_ids(engine: Connectable, ids: Sequence[int]) -> dict[int, Category]:
     stmt = select(m.Category.id, m.Category.slug, m.Category.name).where(m.Category.id.in_(ids))
     async with engine.connect() as conn:
         return {row[0]: Category(*row) for row in await conn.execute(stmt)}
 
 
-async def products_by_ids(engine: AsyncEngine, ids: Sequence[int]) -> dict[int, Product]:
+async def products_by_ids(engine: Connectable, ids: Sequence[int]) -> dict[int, Product]:
     stmt = select(*_PRODUCT_COLUMNS).where(m.Product.id.in_(ids), m.Product.published.is_(True))
     async with engine.connect() as conn:
         return {row[0]: Product(*row) for row in await conn.execute(stmt)}
 
 
-async def product_by_slug(engine: AsyncEngine, slug: str) -> Product | None:
+async def product_by_slug(engine: Connectable, slug: str) -> Product | None:
     stmt = select(*_PRODUCT_COLUMNS).where(m.Product.slug == slug, m.Product.published.is_(True))
     async with engine.connect() as conn:
         row = (await conn.execute(stmt)).first()
     return Product(*row) if row else None
 
 
-async def variants_by_ids(engine: AsyncEngine, ids: Sequence[int]) -> dict[int, Variant]:
+async def variants_by_ids(engine: Connectable, ids: Sequence[int]) -> dict[int, Variant]:
     stmt = select(*_VARIANT_COLUMNS).where(m.ProductVariant.id.in_(ids), m.ProductVariant.published.is_(True))
     async with engine.connect() as conn:
         return {row[0]: Variant(*row) for row in await conn.execute(stmt)}
@@ -120,7 +121,7 @@ async def variant_ids_by_skus(engine: AsyncEngine, skus: Iterable[str]) -> dict[
         return {sku: id_ for sku, id_ in rows}
 
 
-async def variants_by_product_ids(engine: AsyncEngine, product_ids: Sequence[int]) -> dict[int, list[Variant]]:
+async def variants_by_product_ids(engine: Connectable, product_ids: Sequence[int]) -> dict[int, list[Variant]]:
     stmt = (
         select(*_VARIANT_COLUMNS)
         .where(m.ProductVariant.product_id.in_(product_ids), m.ProductVariant.published.is_(True))
@@ -133,7 +134,7 @@ async def variants_by_product_ids(engine: AsyncEngine, product_ids: Sequence[int
     return grouped
 
 
-async def variant_scopes(engine: AsyncEngine, ids: Sequence[int]) -> dict[int, tuple[int, int | None]]:
+async def variant_scopes(engine: Connectable, ids: Sequence[int]) -> dict[int, tuple[int, int | None]]:
     """Product and category of each published variant: what pricing scopes promotions by (one query)."""
     stmt = (
         select(m.ProductVariant.id, m.ProductVariant.product_id, m.Product.category_id)
@@ -145,7 +146,7 @@ async def variant_scopes(engine: AsyncEngine, ids: Sequence[int]) -> dict[int, t
 
 
 async def page_products(
-    engine: AsyncEngine, query: ProductQuery, *, first: int, after_id: int | None = None
+    engine: Connectable, query: ProductQuery, *, first: int, after_id: int | None = None
 ) -> tuple[list[Product], bool]:
     """One page in id order (keyset pagination) and whether another page follows."""
     page, has_next = await listing.page_products(

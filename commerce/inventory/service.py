@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from commerce.inventory.models import StockLevel
+from core.db import Connectable
 
 __all__ = ["Availability", "stock_by_variant_ids"]
 
@@ -20,7 +20,7 @@ class Availability:
     available: int  # on hand minus reserved
 
 
-async def stock_by_variant_ids(engine: AsyncEngine, variant_ids: Sequence[int]) -> dict[int, list[Availability]]:
+async def stock_by_variant_ids(engine: Connectable, variant_ids: Sequence[int]) -> dict[int, list[Availability]]:
     stmt = (
         select(StockLevel.variant_id, StockLevel.location_id, StockLevel.on_hand - StockLevel.reserved)
         .where(StockLevel.variant_id.in_(variant_ids))

@@ -7,14 +7,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from commerce.pricing.models import Price
+from core.db import Connectable
 
 __all__ = ["PriceEntry", "price_entries_by_variant_ids", "prices_by_variant_ids"]
 
 
-async def prices_by_variant_ids(engine: AsyncEngine, variant_ids: Sequence[int], currency: str) -> dict[int, Decimal]:
+async def prices_by_variant_ids(engine: Connectable, variant_ids: Sequence[int], currency: str) -> dict[int, Decimal]:
     stmt = select(Price.variant_id, Price.amount).where(Price.variant_id.in_(variant_ids), Price.currency == currency)
     async with engine.connect() as conn:
         return {row[0]: Decimal(row[1]) for row in await conn.execute(stmt)}
@@ -29,7 +29,7 @@ class PriceEntry:
 
 
 async def price_entries_by_variant_ids(
-    engine: AsyncEngine, variant_ids: Sequence[int], currency: str
+    engine: Connectable, variant_ids: Sequence[int], currency: str
 ) -> dict[int, PriceEntry]:
     """The storefront's view of the one price book: each price with its compare-at price.
 

@@ -11,10 +11,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from commerce.catalog import service as catalog
+from commerce.pricing.cache import PricingCache
 from commerce.pricing.engine import (
     LineInput,
     PricedCart,
@@ -57,22 +58,27 @@ def _promotion(row: Any, times_used: int) -> Promotion:
     )
 
 
-async def load_promotions(engine: AsyncEngine, codes: Iterable[str]) -> list[Promotion]:
+async def load_promotions(
+    engine: AsyncEngine, codes: Iterable[str], cache: PricingCache | None = None
+) -> list[Promotion]:
     """The active automatic promotions plus those of `codes` (unknown codes are simply absent)."""
+    if cache is not None:
+        return await cache.promotions(codes, lambda: _load_promotions(engine, None))
     # Only what a promotion's code could be (the column's 64 characters, no NUL, which PostgreSQL
     # refuses in text with an error rather than a miss): anything else is simply unknown.
     wanted = sorted({code for code in map(normalize_code, codes) if 0 < len(code) <= 64 and "\x00" not in code})
-    condition: ColumnElement[bool] = PromotionRow.code.is_(None)
-    if wanted:
-        condition = or_(condition, PromotionRow.code.in_(wanted))
+    return await _load_promotions(engine, wanted)
+
+
+async def _load_promotions(engine: AsyncEngine, wanted: list[str] | None) -> list[Promotion]:
+    """Active promotions: automatic ones plus those coded `wanted`; every active one for None."""
+    condition: ColumnElement[bool] = PromotionRow.active.is_(True)
+    if wanted is not None:
+        condition = and_(condition, or_(PromotionRow.code.is_(None), PromotionRow.code.in_(wanted)))
     used = (
         select(func.count()).select_from(PromotionUsage).where(PromotionUsage.promotion_id == PromotionRow.id)
     ).scalar_subquery()
-    stmt = (
-        select(PromotionRow.__table__, used.label("times_used"))
-        .where(PromotionRow.active.is_(True), condition)
-        .order_by(PromotionRow.id)
-    )
+    stmt = select(PromotionRow.__table__, used.label("times_used")).where(condition).order_by(PromotionRow.id)
     async with engine.connect() as conn:
         rows = (await conn.execute(stmt)).all()
     return [_promotion(row, row.times_used) for row in rows]
@@ -91,10 +97,16 @@ async def customer_usage(engine: AsyncEngine, customer_key: int | None, promotio
 
 
 async def check_codes(
-    engine: AsyncEngine, codes: Sequence[str], *, channel: str, now: datetime, customer_key: int | None
+    engine: AsyncEngine,
+    codes: Sequence[str],
+    *,
+    channel: str,
+    now: datetime,
+    customer_key: int | None,
+    cache: PricingCache | None = None,
 ) -> list[str | None]:
     """For each code, why it cannot be held now (a stable code), or None."""
-    promotions = [p for p in await load_promotions(engine, codes) if p.code]
+    promotions = [p for p in await load_promotions(engine, codes, cache) if p.code]
     by_code = {p.code: p for p in promotions}
     usage = await customer_usage(engine, customer_key, [p.id for p in promotions])
     return [code_problem(by_code.get(normalize_code(c)), channel=channel, now=now, customer_usage=usage) for c in codes]
@@ -109,14 +121,25 @@ async def price_lines(
     channel: str,
     now: datetime,
     customer_key: int | None,
+    cache: PricingCache | None = None,
 ) -> PricedCart:
-    """Lines priced from the price book of `currency`, with the promotions that apply now."""
+    """Lines priced from the price book of `currency`, with the promotions that apply now.
+
+    With `cache`, promotions, prices and scopes come from it (see commerce/pricing/cache.py).
+    """
     variant_ids = [line.variant_id for line in lines]
-    promotions = await load_promotions(engine, codes)
-    prices = await prices_by_variant_ids(engine, variant_ids, currency) if lines else {}
+    promotions = await load_promotions(engine, codes, cache)
     # Only what is for sale now: a line whose variant or product was withdrawn, or that has no
     # price in this currency, is left out of the priced cart (its totals, and the lines it shows).
-    scopes = await catalog.variant_scopes(engine, variant_ids) if lines else {}
+    if not lines:
+        prices: dict[int, Decimal] = {}
+        scopes: dict[int, tuple[int, int | None]] = {}
+    elif cache is not None:
+        prices = await cache.prices(variant_ids, currency, lambda ids: prices_by_variant_ids(engine, ids, currency))
+        scopes = await cache.scopes(variant_ids, lambda ids: catalog.variant_scopes(engine, ids))
+    else:
+        prices = await prices_by_variant_ids(engine, variant_ids, currency)
+        scopes = await catalog.variant_scopes(engine, variant_ids)
     inputs = []
     for line in lines:
         if line.variant_id not in prices or line.variant_id not in scopes:

@@ -42,10 +42,13 @@ from graphql import (
     is_abstract_type,
     is_leaf_type,
     is_object_type,
+    specified_scalar_types,
     type_from_ast,
 )
 from graphql.execution import default_field_resolver
 from strawberry.schema import schema_converter
+
+from schema.batch import BatchResolver, batch_resolver
 
 __all__ = ["Completion", "FieldPlan", "ObjectPlan", "OperationPlan", "Planner", "Unsupported"]
 
@@ -70,6 +73,8 @@ class Completion:
     kind: str
     nullable: bool
     coerce: Callable[[Any], Any] | None = None
+    own_class: type | None = None  # object: values of exactly this class pass `is_type_of` unasked
+    serializes_as_is: type | None = None  # leaf: values of exactly this type are their own JSON
     item: Completion | None = None
     object_type: GraphQLObjectType | None = None
     plan: ObjectPlan | None = None
@@ -87,7 +92,9 @@ class FieldPlan:
     (every other field: the same function graphql-core would call, so wrappers that enforce
     authorization or tracing on `GraphQLField.resolve` still run). `args` holds arguments coerced
     once at plan time; it is None when they depend on variables (coerced once per request).
-    `info_head` is the field-constant start of its `GraphQLResolveInfo`.
+    `info_head` is the field-constant start of its `GraphQLResolveInfo`. `batch`, when set,
+    resolves the field for all objects of a level in one call (schema/batch.py): only for a
+    field whose `resolve` nothing wraps, so no access check or span is ever skipped.
     """
 
     key: str
@@ -100,6 +107,7 @@ class FieldPlan:
     resolve: Callable[..., Any] | None = None
     args: dict[str, Any] | None = None
     info_head: tuple[Any, ...] = ()
+    batch: BatchResolver | None = None
 
 
 @dataclass(slots=True, eq=False)
@@ -149,6 +157,27 @@ def _attribute_name(definition: GraphQLField) -> str | None:
     if strawberry_field.default_resolver is not getattr:
         return None
     return strawberry_field.python_name
+
+
+# graphql-core's String, ID, Boolean and Int return a value of exactly this type unchanged (Int
+# when it fits in 32 bits, which the runner checks).
+_SERIALIZED_AS_IS: dict[str, type] = {"String": str, "ID": str, "Boolean": bool, "Int": int}
+
+
+def _own_class(object_type: GraphQLObjectType) -> type | None:
+    """The strawberry class whose instances strawberry's own `is_type_of` always accepts.
+
+    Strawberry's generated check is an isinstance test against the class (and its interfaces),
+    unless the object was `strawberry.cast` to another type; a type with an `is_type_of` of its
+    own gets None here, and the runner asks it for every value.
+    """
+    definition = (object_type.extensions or {}).get("strawberry-definition")
+    if definition is None or getattr(definition, "is_type_of", None) is not None:
+        return None
+    if getattr(definition, "concrete_of", None) is not None:
+        return None
+    origin = getattr(definition, "origin", None)
+    return origin if isinstance(origin, type) else None
 
 
 def _uses_variables(value: ValueNode) -> bool:
@@ -248,6 +277,8 @@ class Planner:
         plan.attribute = _attribute_name(definition) if not definition.args else None
         if plan.attribute is None:
             plan.resolve = definition.resolve or default_field_resolver
+            if not hasattr(plan.resolve, "__wrapped__"):  # guarded or traced: every object through resolve
+                plan.batch = batch_resolver(parent_type.name, name)
             plan.info_head = (name, nodes, definition.type, parent_type)
             if not any(_uses_variables(a.value) for a in nodes[0].arguments or ()):
                 plan.args = get_argument_values(definition, nodes[0])
@@ -262,11 +293,12 @@ class Planner:
         if isinstance(type_, GraphQLList):
             return Completion(LIST, nullable, item=self._completion(type_.of_type, nodes, fragments))
         if is_leaf_type(type_):
-            return Completion(LEAF, nullable, coerce=type_.coerce_output_value)
+            as_is = _SERIALIZED_AS_IS.get(type_.name) if specified_scalar_types.get(type_.name) is type_ else None
+            return Completion(LEAF, nullable, coerce=type_.coerce_output_value, serializes_as_is=as_is)
         selection_sets = [n.selection_set for n in nodes if n.selection_set is not None]
         if is_object_type(type_):
             plan = self.plan_object(type_, selection_sets, fragments)
-            return Completion(OBJECT, nullable, object_type=type_, plan=plan)
+            return Completion(OBJECT, nullable, object_type=type_, plan=plan, own_class=_own_class(type_))
         if is_abstract_type(type_):
             return Completion(ABSTRACT, nullable, abstract_type=type_, nodes=nodes)
         raise Unsupported(f"output type {type_}")

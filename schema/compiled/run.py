@@ -33,6 +33,9 @@ from graphql.execution import default_type_resolver
 from graphql.execution.values import VariableValues
 from graphql.pyutils import Path, is_awaitable
 from graphql.type.definition import GraphQLResolveInfoHelpers
+from graphql.type.scalars import GRAPHQL_MAX_INT as MAX_INT
+from graphql.type.scalars import GRAPHQL_MIN_INT as MIN_INT
+from strawberry.types.cast import TYPE_CAST_ATTRIBUTE
 
 from schema.compiled.plan import ABSTRACT, LEAF, LIST, OBJECT, Completion, FieldPlan, ObjectPlan, OperationPlan, Planner
 from schema.compiled.settle import settle
@@ -42,6 +45,9 @@ __all__ = ["Abandon", "Run"]
 # The objects of one plan at one level: (source object, its result dict, its path).
 Items = list[tuple[Any, dict[str, Any], Path | None]]
 Level = dict[ObjectPlan, Items]
+# A field awaiting its value: (field, the object's result dict, its path), or for a batch
+# resolver (field, every object of the level, None).
+Pending = tuple[FieldPlan, dict[str, Any] | Items, Path | None]
 
 
 class Abandon(Exception):
@@ -62,6 +68,7 @@ class Run:
         helpers = GraphQLResolveInfoHelpers(gather=_gather, track=self.tracked.extend)
         # The request-constant end of every GraphQLResolveInfo (see FieldPlan.info_head).
         self.info_tail = (schema, plan.fragments, None, plan.operation, variables, context, is_awaitable, None, helpers)
+        self.context = context
         self.arguments: dict[FieldPlan, dict[str, Any]] = {}
         self.failures: list[tuple[Exception, FieldPlan, Path]] = []
 
@@ -86,7 +93,7 @@ class Run:
     async def _run_level(self, level: Level) -> Level:
         """Fill in every field of every object of this level; returns the objects of the next."""
         next_level: Level = {}
-        pending: list[tuple[FieldPlan, dict[str, Any], Path]] = []
+        pending: list[Pending] = []
         awaitables: list[Awaitable[Any]] = []
         try:
             for object_plan, items in level.items():
@@ -100,15 +107,38 @@ class Run:
             for (field, out, path), result in zip(pending, results, strict=True):
                 if isinstance(result, BaseException) and not isinstance(result, Exception):
                     raise result  # cancelled: not a field error
-                out[field.key] = self._complete_field(field, result, path, next_level)
+                if isinstance(out, list):
+                    self._complete_batch(field, out, result, next_level)
+                else:
+                    assert path is not None
+                    out[field.key] = self._complete_field(field, result, path, next_level)
         return next_level
+
+    def _complete_batch(self, field: FieldPlan, items: Items, values: Any, next_level: Level) -> None:
+        """A batch resolver's values, one per object; an exception it raised is every object's error."""
+        key, typename = field.key, field.parent_type.name
+        if isinstance(values, Exception):
+            values = [values] * len(items)
+        elif not isinstance(values, list) or len(values) != len(items):
+            raise Abandon(f"batch resolver of {key} answered {type(values).__name__}, not one value per object")
+        completion = field.completion
+        assert completion is not None
+        if completion.kind is LEAF:  # no path to build unless a value fails
+            for (_, out, path), value in zip(items, values, strict=True):
+                if value is None or isinstance(value, Exception):
+                    out[key] = self._complete_field(field, value, Path(path, key, typename), next_level)
+                else:
+                    out[key] = _leaf(completion, value)
+            return
+        for (_, out, path), value in zip(items, values, strict=True):
+            out[key] = self._complete_field(field, value, Path(path, key, typename), next_level)
 
     def _start_field(
         self,
         field: FieldPlan,
         items: Items,
         next_level: Level,
-        pending: list[tuple[FieldPlan, dict[str, Any], Path]],
+        pending: list[Pending],
         awaitables: list[Awaitable[Any]],
     ) -> None:
         """Read or resolve `field` on every object; awaitable results are left for the caller."""
@@ -123,14 +153,28 @@ class Run:
         if field.attribute is not None:
             attribute = field.attribute
             if completion.kind is LEAF:
+                as_is = completion.serializes_as_is
+                if as_is is int:  # a range to check: _leaf does
+                    as_is = None
                 for source, out, _ in items:
-                    out[key] = _leaf(completion, getattr(source, attribute))
+                    value = getattr(source, attribute)
+                    out[key] = value if type(value) is as_is else _leaf(completion, value)
             else:
                 for source, out, path in items:
                     value = getattr(source, attribute)
                     out[key] = self._complete(completion, value, field, Path(path, key, typename), next_level)
             return
         args = field.args if field.args is not None else self._arguments(field)
+        if field.batch is not None:
+            for _, out, _ in items:
+                out[key] = None  # keeps the response key in document order until the values are in
+            try:
+                batch: Any = field.batch([source for source, _, _ in items], self.context, args)
+            except Exception as error:
+                batch = _failed(error)
+            pending.append((field, items, None))
+            awaitables.append(batch)
+            return
         resolve = field.resolve
         assert resolve is not None
         head, tail = field.info_head, self.info_tail
@@ -224,6 +268,13 @@ class Run:
             return self._complete_list(completion, value, field, path, next_level)
         if kind is OBJECT:
             assert completion.object_type is not None and completion.plan is not None
+            if type(value) is completion.own_class and _not_cast(value):
+                items = next_level.get(completion.plan)
+                if items is None:
+                    items = next_level[completion.plan] = []
+                out: dict[str, Any] = {}
+                items.append((value, out, path))
+                return out
             return self._queue(completion.object_type, completion.plan, value, field, path, next_level)
         if kind is ABSTRACT:
             return self._complete_abstract(completion, value, field, path, next_level)
@@ -288,8 +339,22 @@ class Run:
         return GraphQLResolveInfo(*head, path, *self.info_tail)  # type: ignore[call-arg]  # plan-time prefix
 
 
+def _not_cast(value: Any) -> bool:
+    """Not `strawberry.cast` to another type (which sets an attribute on the object itself)."""
+    attributes = getattr(value, "__dict__", None)
+    return attributes is None or TYPE_CAST_ATTRIBUTE not in attributes
+
+
+def _fits_int(value: Any) -> bool:
+    return bool(MIN_INT <= value <= MAX_INT)
+
+
 def _leaf(completion: Completion, value: Any) -> Any:
     """A scalar or enum value as graphql-core serializes it; null only where the type allows."""
+    as_is = completion.serializes_as_is
+    # a str for String or ID, a bool for Boolean, an int for Int (in Int's 32 bits)
+    if type(value) is as_is and (as_is is not int or _fits_int(value)):
+        return value
     if value is None or value is Undefined:
         if completion.nullable:
             return None
@@ -301,6 +366,11 @@ def _leaf(completion: Completion, value: Any) -> Any:
     if coerced is None or coerced is Undefined:
         raise Abandon("leaf coerced to null")
     return coerced
+
+
+async def _failed(error: Exception) -> Any:
+    """A batch resolver that raised before returning its awaitable: its error, awaited like the others."""
+    return error
 
 
 async def _gather(values: Any) -> list[Any]:

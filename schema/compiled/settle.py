@@ -6,8 +6,8 @@ of the request's CPU. `settle` steps the coroutines itself, exactly as a Task wo
 
 1. Start every awaitable (one `send(None)` each) before waiting for any, so that the DataLoader
    loads of all of them are queued before a loader dispatches its batch (batching intact).
-2. Wait, in one `asyncio.wait`, for the futures they are blocked on; step again those whose
-   future is done; repeat until all have finished.
+2. Wait, in one `asyncio.wait`, until any future they are blocked on is done; step again
+   those whose future is done; repeat until all have finished.
 
 Each awaitable is stepped inside its own copy of the context, as a Task does, so a context
 variable (an OpenTelemetry span, say) set by one resolver never leaks into another.
@@ -44,16 +44,47 @@ async def settle(awaitables: list[Awaitable[Any]]) -> list[Any]:
             running = _advance(running, results)
             if running:
                 await _wait([step.blocked_on for step in running])
-    finally:
-        for step in running:  # only when cancelled: nothing must be left suspended
-            step.iterator.close()
+    except BaseException:
+        # Cancelled (a client went away): as Task.cancel() does, cancel what each awaitable
+        # waits on and throw CancelledError into it, so its `finally` and `async with` blocks
+        # run, awaiting if they must (a connection going back to the pool); then re-raise.
+        await asyncio.gather(*(_cancel(step) for step in running), return_exceptions=True)
+        raise
     return results
 
 
+async def _cancel(step: _Step) -> None:
+    """Run one suspended awaitable to its end with CancelledError, as its Task would."""
+    if step.blocked_on is not None and not step.blocked_on.done():
+        step.blocked_on.cancel()
+    throw: BaseException | None = asyncio.CancelledError()
+    while True:
+        try:
+            if throw is not None:
+                yielded = step.context.run(step.iterator.throw, throw)
+            else:
+                yielded = step.context.run(step.iterator.send, None)
+        except BaseException:  # StopIteration, CancelledError or whatever its cleanup raised
+            return
+        throw = None
+        if yielded is None:
+            await asyncio.sleep(0)
+            continue
+        yielded._asyncio_future_blocking = False
+        try:
+            await asyncio.wait((yielded,))
+        except BaseException as again:  # cancelled again while cleaning up: pass it on
+            throw = again
+
+
 def _advance(running: list[_Step], results: list[Any]) -> list[_Step]:
-    """Step each awaitable once; returns those still blocked, on a future in `blocked_on`."""
+    """Step each awaitable whose future is done; returns those still blocked, on a future in `blocked_on`."""
     blocked: list[_Step] = []
     for step in running:
+        waiting_on = step.blocked_on
+        if waiting_on is not None and not waiting_on.done():
+            blocked.append(step)  # not yet: stepping it now would only yield the same future again
+            continue
         try:
             yielded = step.context.run(step.iterator.send, None)
         except StopIteration as stop:
@@ -74,16 +105,19 @@ def _advance(running: list[_Step], results: list[Any]) -> list[_Step]:
 
 
 async def _wait(blocked_on: list[Any]) -> None:
-    """Until every future is done; a bare `yield` (asyncio.sleep(0)) just waits one loop turn.
+    """Until any of the futures is done; a bare `yield` (asyncio.sleep(0)) just waits one loop turn.
 
-    One at a time on purpose: the futures of one DataLoader batch are all completed together,
-    so after the first of them the rest are usually done already, and the wait costs one
-    callback per batch instead of one per future.
+    Any, not all: one awaitable may wait for another to move on (a lock the other holds, say),
+    so waiting for every future before stepping again could wait forever. With batch resolvers
+    a level has a handful of awaitables, so watching them all costs a few callbacks.
     """
-    waited = False
+    pending = set()
     for future in blocked_on:
-        if future is not None and not future.done():
-            await asyncio.wait((future,))
-            waited = True
-    if not waited:
-        await asyncio.sleep(0)
+        if future is None or future.done():
+            await asyncio.sleep(0)
+            return
+        pending.add(future)
+    if len(pending) == 1:
+        await asyncio.wait(pending)
+    else:
+        await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)

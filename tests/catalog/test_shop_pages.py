@@ -65,11 +65,12 @@ def _variables(store: str, first: int, sort: str = "PRICE", **more: Any) -> dict
     return {"slug": "kitchen", "first": first, "sort": sort, "store": store, **more}
 
 
-async def test_a_category_page_and_a_product_page_cost_a_fixed_number_of_statements(gql, count_statements):
+async def test_a_category_page_and_a_product_page_cost_a_fixed_number_of_statements(gql, count_statements, runtime):
     store = await _store(gql)
     await gql.data("{ channels { code } }")  # warm the channel directory
     counts = {}
     for first in (3, 40):
+        runtime.services.product_counts.clear()  # count every time (totalCount is kept per filter)
         with count_statements as counter:
             data = await gql.data(CATEGORY_PAGE, _variables(store, first, filter={"categorySlug": "kitchen"}))
         assert len(data["products"]["edges"]) == min(first, data["products"]["totalCount"])
@@ -102,8 +103,10 @@ async def test_a_category_page_and_a_product_page_cost_a_fixed_number_of_stateme
         collection_counts[first] = counter.count
         counter.count = 0
     assert collection_counts[2] == collection_counts[6], collection_counts
-    # the figures today, so that a new statement is a deliberate change
-    assert (counts[3], product_counts["product-3"], collection_counts[2]) == (14, 9, 8)
+    # the figures today, so that a new statement is a deliberate change; on PostgreSQL each of
+    # the two counts asks the planner's estimate first (EXPLAIN in a savepoint: three more each)
+    estimates = 6 if runtime.services.engine.dialect.name == "postgresql" else 0
+    assert (counts[3], product_counts["product-3"], collection_counts[2]) == (14 + estimates, 9, 8)
 
 
 async def test_a_product_page_shows_media_options_the_chosen_variant_and_its_sale_price(gql):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from contextvars import ContextVar
 
+import pytest
 from aiodataloader import DataLoader
 
 from schema.compiled.settle import settle
@@ -58,3 +59,56 @@ async def test_a_context_variable_set_by_one_awaitable_never_leaks_into_another_
     await settle([traced("a"), untraced(), traced("b")])
     assert seen == {"a": "a", "untraced": "root", "b": "b"}
     assert current_span.get() == "root"
+
+
+async def test_an_awaitable_waiting_for_a_lock_another_holds_still_finishes():
+    """settle must step whichever future is done: waiting for all first would deadlock here."""
+    lock = asyncio.Lock()
+    order: list[str] = []
+
+    async def holder() -> str:
+        async with lock:
+            await asyncio.sleep(0.01)
+            order.append("holder")
+        return "held"
+
+    async def waiter() -> str:
+        async with lock:
+            order.append("waiter")
+        return "waited"
+
+    assert await asyncio.wait_for(settle([holder(), waiter()]), 2) == ["held", "waited"]
+    assert order == ["holder", "waiter"]
+
+
+async def test_cancelling_throws_cancelled_error_into_each_awaitable_and_lets_its_cleanup_await():
+    """As with Tasks: `finally` and `async with` blocks run, and may await (a connection's release)."""
+    cleaned: list[str] = []
+    started = asyncio.Event()
+
+    class Connection:
+        async def __aenter__(self) -> None:
+            return None
+
+        async def __aexit__(self, *exc: object) -> None:
+            await asyncio.sleep(0.01)  # giving a connection back takes a round trip
+            cleaned.append("released")
+
+    async def resolver(name: str) -> None:
+        try:
+            async with Connection():
+                started.set()
+                await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            cleaned.append(f"{name} cancelled")
+            raise
+        finally:
+            await asyncio.sleep(0)
+            cleaned.append(f"{name} finally")
+
+    running = asyncio.ensure_future(settle([resolver("a"), resolver("b")]))
+    await started.wait()
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    assert sorted(cleaned) == ["a cancelled", "a finally", "b cancelled", "b finally", "released", "released"]

@@ -1,0 +1,313 @@
+"""HTTP caching of public reads: Cache-Control from per-field hints, ETag and 304, a response cache.
+
+Hints come from policies/cache.toml (see the comments there). For an anonymous query the
+answer's max-age is the smallest hint of every field its document touches, worked out once per
+document; anything personal (an Authorization header, a field without a hint, a mutation, an
+answer with errors) is `private, no-store`.
+
+The optional response cache (`OMNIGATE_RESPONSE_CACHE=true`) keeps cacheable answers for their
+max-age, in-process, or in Redis for every replica when `OMNIGATE_REDIS_URL` is set. It is
+emptied when the catalog changes: a write to products, variants, categories, prices or stock
+is announced on the broadcast topics `catalog` and `stock` (PostgreSQL triggers, migration
+0050, so every replica hears every writer; on SQLite the engine's own statements), and each
+replica empties its cache when it hears it. The pricing cache (commerce/pricing/cache.py)
+listens the same way to `catalog` and `pricing`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import re
+import time
+import tomllib
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    GraphQLSchema,
+    TypeInfo,
+    TypeInfoVisitor,
+    Visitor,
+    get_named_type,
+    is_leaf_type,
+    visit,
+)
+from sqlalchemy import event, exc
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from core.broadcast import Broadcaster
+
+__all__ = [
+    "CATALOG_TOPIC",
+    "DEFAULT_CACHE_FILE",
+    "CacheHints",
+    "CachedResponse",
+    "InProcessResponseCache",
+    "RedisResponseCache",
+    "announce_writes",
+    "etag_of",
+    "load_cache_hints",
+    "watch",
+]
+
+logger = logging.getLogger("omnigate.caching")
+
+DEFAULT_CACHE_FILE = Path(__file__).resolve().parent.parent / "policies" / "cache.toml"
+CATALOG_TOPIC = "catalog"  # products, variants, categories, prices
+STOCK_TOPIC = "stock"
+PRICING_TOPIC = "pricing"  # promotions and their usage
+TOPICS = {
+    "products": CATALOG_TOPIC,
+    "product_variants": CATALOG_TOPIC,
+    "categories": CATALOG_TOPIC,
+    "prices": CATALOG_TOPIC,
+    "stock_levels": STOCK_TOPIC,
+    "promotions": PRICING_TOPIC,
+    "promotion_usages": PRICING_TOPIC,
+}
+NO_STORE = "private, no-store"
+
+
+class CacheHints:
+    """Hints per type and field, checked against the schema; max-age per document, cached."""
+
+    def __init__(self, schema: GraphQLSchema, types: dict[str, int], fields: dict[str, int]) -> None:
+        problems = [f"[types] {name}: no such type" for name in types if name not in schema.type_map]
+        for target in fields:
+            type_name, _, field_name = target.partition(".")
+            owner = schema.type_map.get(type_name)
+            if owner is None or field_name not in getattr(owner, "fields", {}):
+                problems.append(f"[fields] {target}: no such field")
+        if problems:
+            raise ValueError("the cache hints do not match the schema: " + "; ".join(problems))
+        self.schema = schema
+        self.types = types
+        self.fields = fields
+        self._documents: OrderedDict[int, tuple[DocumentNode, int]] = OrderedDict()
+
+    def max_age(self, document: DocumentNode) -> int:
+        """Seconds an anonymous answer to `document` may be reused (0: not at all)."""
+        cached = self._documents.get(id(document))
+        if cached is not None and cached[0] is document:
+            return cached[1]
+        age = self._compute(document)
+        self._documents[id(document)] = (document, age)
+        while len(self._documents) > 1024:
+            self._documents.popitem(last=False)
+        return age
+
+    def _compute(self, document: DocumentNode) -> int:
+        type_info = TypeInfo(self.schema)
+        hints = self
+        ages: list[int] = []
+
+        class Touched(Visitor):
+            def enter_field(self, node: FieldNode, *_: Any) -> None:
+                parent = type_info.get_parent_type()
+                definition = type_info.get_field_def()
+                name = node.name.value
+                if name == "__typename":
+                    return
+                if parent is None or definition is None or name.startswith("__"):
+                    ages.append(0)  # introspection, or something validation would refuse
+                    return
+                own = hints.fields.get(f"{parent.name}.{name}")
+                if own is not None:
+                    ages.append(own)
+                    return
+                returned = get_named_type(definition.type)
+                if is_leaf_type(returned):
+                    if returned.name in hints.types:
+                        ages.append(hints.types[returned.name])
+                    return  # a scalar inherits its parent's hint
+                ages.append(hints.types.get(returned.name, 0))
+
+        visit(document, TypeInfoVisitor(type_info, Touched()))
+        return max(0, min(ages)) if ages else 0
+
+
+def load_cache_hints(schema: GraphQLSchema, path: str | None = None) -> CacheHints:
+    raw = tomllib.loads(Path(path or DEFAULT_CACHE_FILE).read_text(encoding="utf-8"))
+    types = {str(k): int(v) for k, v in raw.get("types", {}).items()}
+    fields = {str(k): int(v) for k, v in raw.get("fields", {}).items()}
+    return CacheHints(schema, types, fields)
+
+
+def etag_of(body: bytes) -> str:
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
+def etag_matches(if_none_match: str, etag: str) -> bool:
+    if not if_none_match:
+        return False
+    if if_none_match.strip() == "*":
+        return True
+    return any(tag.strip().removeprefix("W/") == etag for tag in if_none_match.split(","))
+
+
+@dataclass(frozen=True, slots=True)
+class CachedResponse:
+    body: bytes
+    etag: str
+    media_type: str
+    expires_at: float  # time.time()
+
+    def age_left(self) -> int:
+        return max(0, int(self.expires_at - time.time()))
+
+
+class ResponseCache(Protocol):
+    async def get(self, key: str) -> CachedResponse | None: ...
+    async def put(self, key: str, response: CachedResponse) -> None: ...
+    async def clear(self) -> None: ...
+    async def aclose(self) -> None: ...
+
+
+class InProcessResponseCache:
+    """A bounded LRU of answers, each dropped when its max-age has passed."""
+
+    def __init__(self, max_entries: int = 10_000) -> None:
+        self.max_entries = max_entries
+        self._entries: OrderedDict[str, CachedResponse] = OrderedDict()
+
+    async def get(self, key: str) -> CachedResponse | None:
+        found = self._entries.get(key)
+        if found is None:
+            return None
+        if found.expires_at <= time.time():
+            del self._entries[key]
+            return None
+        self._entries.move_to_end(key)
+        return found
+
+    async def put(self, key: str, response: CachedResponse) -> None:
+        self._entries[key] = response
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    def forget_all(self) -> None:
+        self._entries.clear()
+
+    async def clear(self) -> None:
+        self._entries.clear()
+
+    async def aclose(self) -> None:
+        self._entries.clear()
+
+
+class RedisResponseCache:
+    """Answers in Redis (SET with EX = their max-age), shared by every replica."""
+
+    PREFIX = "omnigate:response:"
+
+    def __init__(self, url: str) -> None:
+        import redis.asyncio as redis
+
+        self._redis = redis.Redis.from_url(url)
+
+    async def get(self, key: str) -> CachedResponse | None:
+        raw: dict[Any, Any] = await self._redis.hgetall(self.PREFIX + key)
+        if not raw:
+            return None
+        return CachedResponse(
+            raw[b"body"], raw[b"etag"].decode(), raw[b"media_type"].decode(), float(raw[b"expires_at"])
+        )
+
+    async def put(self, key: str, response: CachedResponse) -> None:
+        name = self.PREFIX + key
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(
+                name,
+                mapping={
+                    "body": response.body,
+                    "etag": response.etag,
+                    "media_type": response.media_type,
+                    "expires_at": str(response.expires_at),
+                },
+            )
+            pipe.expire(name, max(1, response.age_left()))
+            await pipe.execute()
+
+    async def clear(self) -> None:
+        keys = [key async for key in self._redis.scan_iter(match=self.PREFIX + "*", count=500)]
+        for start in range(0, len(keys), 500):
+            await self._redis.unlink(*keys[start : start + 500])
+
+    async def aclose(self) -> None:
+        await self._redis.aclose()
+
+
+def cache_key(*parts: Any) -> str:
+    return hashlib.sha256(repr(parts).encode()).hexdigest()
+
+
+_WRITE = re.compile(r"^\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+\"?(\w+)", re.IGNORECASE)
+
+
+def announce_writes(
+    engine: AsyncEngine, broadcaster: Broadcaster, on_change: Callable[[str], Awaitable[None] | None]
+) -> None:
+    """This process's committed writes to cached tables: `on_change(topic)` at once, then the broadcast.
+
+    `on_change` runs synchronously at commit, so the very next request of this process already
+    misses the cache. Other processes hear it through the broadcast: on PostgreSQL the triggers
+    of migration 0050 send it for every writer; on SQLite (one host) this hook publishes it.
+    """
+    publish = engine.dialect.name == "sqlite"
+
+    def on_execute(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        match = _WRITE.match(statement)
+        topic = TOPICS.get(match.group(1).lower()) if match else None
+        if topic is not None:
+            conn.info.setdefault("omnigate_changed", set()).add(topic)
+
+    def on_commit(conn: Any) -> None:
+        for topic in conn.info.pop("omnigate_changed", ()):
+            outcome = on_change(topic)  # what is in-process is forgotten now; Redis a moment later
+            if outcome is not None:
+                _soon(outcome)
+            if publish:
+                _soon(broadcaster.publish(topic, ""))
+
+    def on_rollback(conn: Any) -> None:
+        try:
+            conn.info.pop("omnigate_changed", None)
+        except exc.SQLAlchemyError:  # an invalidated connection (a cancelled statement): nothing was written
+            return
+
+    event.listen(engine.sync_engine, "after_cursor_execute", on_execute)
+    event.listen(engine.sync_engine, "commit", on_commit)
+    event.listen(engine.sync_engine, "rollback", on_rollback)
+
+
+def _soon(awaitable: Any) -> None:
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    task = loop.create_task(awaitable)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
+_background: set[asyncio.Task[Any]] = set()
+
+
+async def watch(broadcaster: Broadcaster, topic: str, on_change: Callable[[str], Awaitable[None] | None]) -> None:
+    """Call `on_change(topic)` for every message on `topic`, until cancelled."""
+    async with broadcaster.subscribe(topic) as messages:
+        async for _ in messages:
+            try:
+                outcome = on_change(topic)
+                if outcome is not None:
+                    await outcome
+            except Exception as error:  # Redis away: its entries still expire by themselves
+                logger.warning("could not empty a cache on %s: %s", topic, type(error).__name__)

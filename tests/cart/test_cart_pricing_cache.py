@@ -1,0 +1,49 @@
+"""Pricing reads promotions, prices and scopes from a cache, and never shows a stale one after a change."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import event, update
+
+from commerce.pricing.models import Price
+from core.ids import from_global_id
+from tests.cart.gql_docs import ADD, CREATE, line, variants
+
+
+async def mutate(gql: Any, document: str, variables: dict[str, Any]) -> dict[str, Any]:
+    data = await gql.data(document, variables)
+    payload = next(iter(data.values()))
+    assert payload["userErrors"] == [], payload["userErrors"]
+    return payload["cart"]
+
+
+async def test_a_second_change_reads_no_promotions_prices_or_scopes_from_the_database(gql, engine):
+    v = await variants(gql)
+    cart = await mutate(gql, CREATE, {"lines": [line(v[0])]})
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement.lower())
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        await mutate(gql, ADD, {"cartId": cart["id"], "lines": [line(v[0])]})
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
+    assert not [s for s in statements if "from promotions" in s or "from prices" in s], statements
+    # the write itself still checks the variant is for sale, once; pricing asks the cache
+    assert len([s for s in statements if "join products" in s]) == 1, statements
+
+
+async def test_a_price_change_is_in_the_next_cart_change_at_once(gql, engine):
+    v = await variants(gql)
+    cart = await mutate(gql, CREATE, {"lines": [line(v[0])]})
+    old = Decimal(cart["lines"][0]["unitPrice"]["amount"])
+    variant_key = int(from_global_id(v[0]["id"], "ProductVariant")[1])
+    async with engine.begin() as conn:
+        await conn.execute(update(Price).where(Price.variant_id == variant_key).values(amount=old + 7))
+    changed = await mutate(gql, ADD, {"cartId": cart["id"], "lines": [line(v[0])]})
+    assert Decimal(changed["lines"][0]["unitPrice"]["amount"]) == old + 7
+    assert Decimal(changed["total"]["amount"]) == 2 * (old + 7)

@@ -1,0 +1,51 @@
+"""BatchLoader: keys asked for in one loop turn are fetched together; each key once per request."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from schema.loaders import BatchLoader
+
+
+def recording(batches: list[list[int]], fail: bool = False):
+    async def fetch(keys: list[int]) -> dict[int, str]:
+        batches.append(list(keys))
+        await asyncio.sleep(0)
+        if fail:
+            raise LookupError("database is down")
+        return {k: f"v{k}" for k in keys if k != 404}
+
+    return fetch
+
+
+async def test_loads_and_load_many_of_one_turn_share_one_fetch_and_absent_keys_get_the_default():
+    batches: list[list[int]] = []
+    loader = BatchLoader(recording(batches), default="none")
+    one, many, again = await asyncio.gather(loader.load(1), loader.load_many([2, 404, 1]), loader.load(2))
+    assert (one, many, again) == ("v1", ["v2", "none", "v1"], "v2")
+    assert batches == [[1, 2, 404]]
+    assert await loader.load_many([1, 2]) == ["v1", "v2"]  # cached: no second fetch
+    assert batches == [[1, 2, 404]]
+
+
+async def test_a_key_already_being_fetched_is_not_fetched_again():
+    batches: list[list[int]] = []
+    loader = BatchLoader(recording(batches))
+    first = asyncio.ensure_future(loader.load_many([1, 2]))
+    while not batches:  # until the first batch is on its way
+        await asyncio.sleep(0)
+    assert await loader.load_many([2, 3]) == ["v2", "v3"]
+    assert await first == ["v1", "v2"]
+    assert batches == [[1, 2], [3]]
+
+
+async def test_a_failed_fetch_fails_every_caller_and_is_retried_next_time():
+    batches: list[list[int]] = []
+    loader = BatchLoader(recording(batches, fail=True))
+    results = await asyncio.gather(loader.load(1), loader.load_many([1, 2]), return_exceptions=True)
+    assert all(isinstance(r, LookupError) for r in results)
+    with pytest.raises(LookupError):
+        await loader.load(1)
+    assert batches == [[1, 2], [1]]
