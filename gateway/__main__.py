@@ -129,6 +129,18 @@ def _mint(settings: Settings, args: argparse.Namespace) -> str:
     return TokenService(settings, SystemClock()).issue(principal, timedelta(seconds=args.ttl)).token
 
 
+async def _mail_send(settings: Settings, limit: int) -> None:
+    from gateway.mail import deliver_once
+    from gateway.runtime import build_runtime
+
+    runtime = build_runtime(settings)
+    try:
+        report = await deliver_once(runtime.services, limit)
+    finally:
+        await runtime.aclose()
+    print(f"email: {report.sent} sent, {report.retrying} to retry later, {report.failed} given up")
+
+
 async def _audit_verify(settings: Settings) -> int:
     from vault.audit import verify_chain
 
@@ -194,6 +206,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     token.add_argument("--location", help="the store's code (for --role staff)")
     token.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
     commands.add_parser("audit-verify", help="check the audit log's hash chain; exit 1 at the first broken record")
+    mail = commands.add_parser("mail", help="the email outbox")
+    mail_commands = mail.add_subparsers(dest="mail_command", required=True)
+    send = mail_commands.add_parser("send", help="send the due messages once over SMTP (OMNIGATE_SMTP_*)")
+    send.add_argument("--limit", type=int, default=100, help="at most this many messages")
     events = commands.add_parser("events", help="the outbox: relay events to webhooks, see or retry what is stuck")
     event_commands = events.add_subparsers(dest="events_command", required=True)
     relay = event_commands.add_parser("relay", help="deliver outbox events to the endpoints in OMNIGATE_WEBHOOKS_FILE")
@@ -217,10 +233,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if args.command == "serve":
         from policies.access import PolicyError
+        from policies.limits import LimitsError
 
         try:
             _serve(settings, demo=args.demo, workers=args.workers)
-        except PolicyError as exc:
+        except (PolicyError, LimitsError) as exc:
             print(f"Omnigate cannot start: {exc}", file=sys.stderr)
             return 2
     elif args.command == "migrate":
@@ -239,6 +256,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         asyncio.run(_seed(settings, args.products))
     elif args.command == "audit-verify":
         return asyncio.run(_audit_verify(settings))
+    elif args.command == "mail":
+        asyncio.run(_mail_send(settings, args.limit))
     elif args.command in {"events", "stock"}:
         return _integration(settings, args)
     return 0
