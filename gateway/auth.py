@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
+from core.ids import int_key
 from gateway.tokens import InvalidToken
-from policies.principal import ANONYMOUS, Principal
+from policies.principal import ANONYMOUS, Principal, Role
 
 if TYPE_CHECKING:
     from gateway.runtime import Runtime
@@ -26,7 +27,13 @@ async def authenticate(authorization: str | None, runtime: Runtime) -> Principal
         raise AuthenticationError("Send `Authorization: Bearer <token>`.")
     try:
         if runtime.tokens.may_fetch:  # PyJWKClient fetches the JWKS synchronously now and then
-            return await asyncio.to_thread(runtime.tokens.verify, token.strip())
-        return runtime.tokens.verify(token.strip())
+            principal = await asyncio.to_thread(runtime.tokens.verify, token.strip())
+        else:
+            principal = runtime.tokens.verify(token.strip())
     except InvalidToken as exc:
         raise AuthenticationError(str(exc)) from None
+    key = int_key(principal.subject or "") if principal.role is Role.CUSTOMER else None
+    if key is not None and await runtime.erased.is_erased(key):
+        # Erased (GDPR Art. 17): the token stops working now, not when it expires.
+        raise AuthenticationError("This account no longer exists.")
+    return principal

@@ -12,6 +12,7 @@ from core.clock import Clock, SystemClock
 from core.db import create_engine, session_factory
 from core.settings import Settings
 from gateway.channels import ChannelDirectory
+from gateway.privacy import ErasedCustomers, build_requests
 from gateway.telemetry import Telemetry
 from gateway.tokens import TokenService
 from policies.access import load_policy
@@ -34,8 +35,10 @@ class Runtime:
     channels: ChannelDirectory
     tokens: TokenService
     telemetry: Telemetry
+    erased: ErasedCustomers
 
     async def aclose(self) -> None:
+        await self.erased.aclose()
         await self.services.broadcaster.aclose()
         await self.services.engine.dispose()
         self.telemetry.shutdown()
@@ -53,6 +56,8 @@ def build_runtime(
     tokens = TokenService(settings, clock)
     vault = Vault.from_settings(settings, engine, clock)
     policy = load_policy(settings.policy_file or None)
+    broadcaster = create_broadcaster(engine)
+    erased = ErasedCustomers(engine, broadcaster, settings.erased_check_ttl_seconds)
     services = Services(
         settings=settings,
         engine=engine,
@@ -63,7 +68,8 @@ def build_runtime(
         policy=policy,
         audit=AuditLog(engine, clock),
         tracer=telemetry.tracer,
-        broadcaster=create_broadcaster(engine),
+        broadcaster=broadcaster,
+        requests=build_requests(settings, engine, vault, clock, erased),  # retention.toml checked here
     )
     executor = Executor(build_schema(), settings)
     authorize(executor.schema, policy)  # an unknown role, type, field or condition stops start-up here
@@ -77,4 +83,5 @@ def build_runtime(
         channels=ChannelDirectory(engine),
         tokens=tokens,
         telemetry=telemetry,
+        erased=erased,
     )

@@ -16,7 +16,8 @@ import commerce.inventory.models
 import commerce.pricing.models
 import commerce.pricing.promotion_models  # noqa: F401
 import vault.audit_models
-import vault.models  # noqa: F401
+import vault.models
+import vault.requests.models  # noqa: F401
 from core.db import Base, create_engine
 
 target_metadata = Base.metadata

@@ -17,6 +17,7 @@ from policies.access import AccessPolicy
 from policies.principal import ANONYMOUS, Principal
 from schema.loaders import Loaders
 from vault.audit import AuditLog
+from vault.requests.service import DataSubjectRequests
 from vault.service import Vault
 
 __all__ = ["Context", "Services"]
@@ -47,6 +48,7 @@ class Services:
     audit: AuditLog  # who accessed whose data (written by schema.authorization)
     tracer: Tracer = field(default_factory=NoOpTracer)  # the runtime's: for a span of one's own
     broadcaster: Broadcaster = field(default_factory=LocalBroadcaster)  # "cart X changed", across replicas
+    requests: DataSubjectRequests | None = None  # data-subject requests over every registered source
 
 
 @dataclass(slots=True, eq=False)

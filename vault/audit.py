@@ -19,6 +19,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
@@ -50,8 +51,10 @@ class AuditEntry:
     trace_id: str
 
 
-def record_hash(seq: int, recorded_at: datetime, entry: AuditEntry | AuditRecord, prev_hash: str) -> str:
-    """SHA-256 over a canonical JSON of the record's content and the previous record's hash."""
+def record_hash(seq: int, recorded_at: datetime, entry: AuditEntry | AuditRecord | Any, prev_hash: str) -> str:
+    """SHA-256 over a canonical JSON of the record's content and the previous record's hash.
+
+    `entry` is an entry to append, or a stored record (whose subject column is `customer_key`)."""
     content = [
         seq,
         recorded_at.isoformat(timespec="microseconds"),
@@ -60,12 +63,18 @@ def record_hash(seq: int, recorded_at: datetime, entry: AuditEntry | AuditRecord
         entry.channel,
         entry.operation,
         entry.fields,
-        entry.subject,
+        _subject_of(entry),
         entry.outcome,
         entry.trace_id,
         prev_hash,
     ]
     return hashlib.sha256(json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode()).hexdigest()
+
+
+def _subject_of(entry: Any) -> str:
+    """An entry's or ORM record's `subject`; a table row's `customer_key` (the column's name)."""
+    subject = getattr(entry, "subject", None)
+    return str(subject if subject is not None else entry.customer_key)
 
 
 class AuditAppendFailed(RuntimeError):
@@ -115,7 +124,7 @@ class AuditLog:
                         "channel": entry.channel,
                         "operation": entry.operation,
                         "fields": entry.fields,
-                        "subject": entry.subject,
+                        "customer_key": entry.subject,
                         "outcome": entry.outcome,
                         "trace_id": entry.trace_id,
                         "prev_hash": prev,

@@ -24,6 +24,7 @@ from vault.blind import normalise_email, normalise_phone
 from vault.cipher import ERASED, Erased
 from vault.consent import Consent
 from vault.errors import DuplicateLookup, UnknownSubject
+from vault.models import Subject
 from vault.service import Sealed, SubjectKey, Vault
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "consent_history_by_ids",
     "consents_by_ids",
     "erase",
+    "erased_among",
     "find_by_email",
     "find_by_phone",
     "profiles_by_ids",
@@ -316,6 +318,17 @@ async def _claim_attempt(engine: AsyncEngine, subject: str, now: datetime) -> tu
 
 
 # ---------------------------------------------------------------- reading
+async def erased_among(engine: AsyncEngine, ids: Sequence[int]) -> set[int]:
+    """The customers among `ids` whose data was erased: their tokens must sign in no one."""
+    stmt = (
+        select(Customer.id)
+        .join(Subject, Subject.id == Customer.subject_id)
+        .where(Customer.id.in_(ids), Subject.erased_at.is_not(None))
+    )
+    async with engine.connect() as conn:
+        return set((await conn.execute(stmt)).scalars())
+
+
 async def subjects_by_ids(engine: AsyncEngine, ids: Sequence[int]) -> dict[int, str]:
     async with engine.connect() as conn:
         rows = await conn.execute(select(Customer.id, Customer.subject_id).where(Customer.id.in_(ids)))

@@ -1,0 +1,60 @@
+"""The carts context's personal data for data-subject requests: every cart held for the
+customer and the guest carts that merged into them (other devices); erased by deletion."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import or_, select
+
+from commerce.cart.models import CartLineRow, CartRow
+from commerce.cart.service import erase_customer_carts
+from vault.requests.sources import DataSubject, Retained, SourceContext
+
+__all__ = ["CartSource"]
+
+
+class CartSource:
+    name = "carts"
+    tables = ("carts", "cart_lines")
+
+    def describe(self) -> tuple[str, ...]:
+        return ("carts",)
+
+    async def export(self, ctx: SourceContext, subject: DataSubject) -> list[dict[str, Any]]:
+        async with ctx.engine.connect() as conn:
+            own = select(CartRow.id).where(CartRow.customer_key == subject.customer_key)
+            carts = (
+                await conn.execute(
+                    select(CartRow)
+                    .where(or_(CartRow.customer_key == subject.customer_key, CartRow.merged_into.in_(own)))
+                    .order_by(CartRow.created_at, CartRow.id)
+                )
+            ).all()
+            ids = [c.id for c in carts]
+            lines = (
+                await conn.execute(
+                    select(CartLineRow.cart_id, CartLineRow.variant_id, CartLineRow.quantity)
+                    .where(CartLineRow.cart_id.in_(ids))
+                    .order_by(CartLineRow.id)
+                )
+            ).all()
+        by_cart: dict[str, list[dict[str, int]]] = {}
+        for line in lines:
+            by_cart.setdefault(line.cart_id, []).append({"variantId": line.variant_id, "quantity": line.quantity})
+        return [
+            {
+                "id": c.id,
+                "status": c.status,
+                "mergedInto": c.merged_into,
+                "discountCodes": [code for code in c.discount_codes.split(",") if code],
+                "createdAt": c.created_at.isoformat(),
+                "updatedAt": c.updated_at.isoformat(),
+                "lines": by_cart.get(c.id, []),
+            }
+            for c in carts
+        ]
+
+    async def erase(self, ctx: SourceContext, subject: DataSubject) -> list[Retained]:
+        await erase_customer_carts(ctx.engine, subject.customer_key)
+        return []

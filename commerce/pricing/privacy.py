@@ -1,0 +1,45 @@
+"""Promotion uses for data-subject requests: exported with the order they belong to; on erasure
+the person is removed and the order reference stays (the promotion's total limit still counts it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select, update
+
+from commerce.pricing.promotion_models import PromotionRow, PromotionUsage
+from core.db import writer
+from vault.requests.sources import DataSubject, Retained, SourceContext
+
+__all__ = ["PromotionUsageSource"]
+
+
+class PromotionUsageSource:
+    name = "promotionUsages"
+    tables = ("promotion_usages",)
+
+    def describe(self) -> tuple[str, ...]:
+        return ("promotion_usages",)
+
+    async def export(self, ctx: SourceContext, subject: DataSubject) -> list[dict[str, Any]]:
+        stmt = (
+            select(PromotionRow.code, PromotionRow.description, PromotionUsage.order_ref, PromotionUsage.used_at)
+            .join(PromotionRow, PromotionRow.id == PromotionUsage.promotion_id)
+            .where(PromotionUsage.customer_key == subject.customer_key)
+            .order_by(PromotionUsage.id)
+        )
+        async with ctx.engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [
+            {"code": r.code, "promotion": r.description, "orderRef": r.order_ref, "usedAt": r.used_at.isoformat()}
+            for r in rows
+        ]
+
+    async def erase(self, ctx: SourceContext, subject: DataSubject) -> list[Retained]:
+        async with writer(ctx.engine).begin() as conn:
+            await conn.execute(
+                update(PromotionUsage)
+                .where(PromotionUsage.customer_key == subject.customer_key)
+                .values(customer_key=None)
+            )
+        return []

@@ -1,0 +1,112 @@
+"""The protocol every context holding personal data implements, and the registry of them.
+
+A source exports what it holds about one person (JSON-ready values), erases or anonymises it,
+and says which retention categories (`policies/retention.toml`) its data falls under and which
+tables it covers: a test checks that every table with a `customer_key` or `subject_id` column
+is covered by some registered source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from core.clock import Clock
+from policies.retention import RetentionPolicy
+from vault.service import Vault
+
+__all__ = ["DataSubject", "PersonalDataSource", "Retained", "SourceContext", "SourceRegistry"]
+
+
+@dataclass(frozen=True, slots=True)
+class DataSubject:
+    """One person: the vault's opaque subject id and the key the commerce contexts know them by."""
+
+    subject_id: str
+    customer_key: int
+
+
+@dataclass(frozen=True, slots=True)
+class Retained:
+    """What an erasure kept, and why (GDPR Art. 17(3)): never personal data itself."""
+
+    category: str
+    reason: str
+    legal_basis: str
+    until: datetime
+
+    def as_json(self) -> dict[str, str]:
+        return {
+            "category": self.category,
+            "reason": self.reason,
+            "legalBasis": self.legal_basis,
+            "until": self.until.isoformat(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SourceContext:
+    """What a source may use: the database, the vault (keys stay inside it), time, the policy."""
+
+    engine: AsyncEngine
+    vault: Vault
+    clock: Clock
+    retention: RetentionPolicy
+
+    def retained(self, category: str, since: datetime | None = None) -> Retained:
+        """The `retained` entry for `category`, its period counted from `since` (default: now)."""
+        found = self.retention.category(category)
+        if found.period is None:
+            raise ValueError(f"category {category!r} has no retention period")
+        return Retained(category, found.reason, found.retained_basis, found.period.until(since or self.clock.now()))
+
+
+class PersonalDataSource(Protocol):
+    """One context's personal data about a person. Every method is idempotent."""
+
+    name: str  # the section of the export document, e.g. "profile"
+    tables: tuple[str, ...]  # the tables whose personal references it exports and erases
+
+    def describe(self) -> tuple[str, ...]:
+        """The retention categories (policies/retention.toml) of what this source holds."""
+        ...
+
+    async def export(self, ctx: SourceContext, subject: DataSubject) -> Any:
+        """Everything held about `subject`, decrypted, as JSON-ready values."""
+        ...
+
+    async def erase(self, ctx: SourceContext, subject: DataSubject) -> list[Retained]:
+        """Erase or anonymise `subject`'s data; what must be kept is returned with its reason."""
+        ...
+
+
+class SourceRegistry:
+    """The sources the composition root registered, in erasure order."""
+
+    def __init__(self, sources: Iterable[PersonalDataSource] = ()) -> None:
+        self._sources: list[PersonalDataSource] = []
+        for source in sources:
+            self.register(source)
+
+    def register(self, source: PersonalDataSource) -> None:
+        if any(s.name == source.name for s in self._sources):
+            raise ValueError(f"a personal-data source named {source.name!r} is already registered")
+        self._sources.append(source)
+
+    @property
+    def sources(self) -> Sequence[PersonalDataSource]:
+        return tuple(self._sources)
+
+    def covered_tables(self) -> set[str]:
+        return {table for source in self._sources for table in source.tables}
+
+    def categories(self) -> set[str]:
+        return {category for source in self._sources for category in source.describe()}
+
+    def validate(self, retention: RetentionPolicy) -> None:
+        """Start-up check: every category a source names is in the retention policy."""
+        retention.require(self.categories())
