@@ -168,6 +168,14 @@ class CustomerRegisterInput:
     phone: str | None = None
 
 
+@strawberry.input(description="Rectification (GDPR Art. 16): null leaves a field unchanged; an empty phone removes it.")
+class CustomerUpdateInput:
+    email: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    phone: str | None = None
+
+
 @strawberry.type
 class CustomerPayload:
     customer: Customer | None
@@ -298,6 +306,35 @@ class CustomerMutation:
             user_errors.append(user_error(problem))
         current = await service.consents_by_ids(services.engine, services.vault, [key])
         return ConsentPayload(consents=[Consent.of(c) for c in current.get(key, [])], user_errors=user_errors)
+
+    @strawberry.mutation(
+        description="Rectify a profile (GDPR Art. 16): the signed-in customer their own; an agent or the DPO "
+        "passes `customerId` (audited). A new email must not belong to another account."
+    )
+    async def customer_update(
+        self,
+        info: Info,
+        input: CustomerUpdateInput,
+        customer_id: Annotated[strawberry.ID | None, strawberry.argument(description="Agents and the DPO.")] = None,
+    ) -> CustomerPayload:
+        # Who may name whom is the policy's (`self_or_unnamed` for customers); an operator names someone.
+        key = (
+            _signed_in_customer(info.context.principal)
+            if customer_id is None
+            else decode_int_id(customer_id, "Customer", "customerId")
+        )
+        change = service.ProfileUpdate(
+            email=input.email, first_name=input.first_name, last_name=input.last_name, phone=input.phone
+        )
+        problems = service.validate_update(change)
+        if problems:
+            return CustomerPayload(customer=None, user_errors=[user_error(p) for p in problems])
+        services = info.context.services
+        try:
+            await service.update_profile(services.engine, services.vault, key, change)
+        except customer_errors.CustomerError as problem:
+            return CustomerPayload(customer=None, user_errors=[user_error(problem)])
+        return CustomerPayload(customer=Customer.of(key), user_errors=[])
 
     @strawberry.mutation(description="Add an address to the signed-in customer's address book.")
     async def customer_address_add(self, info: Info, input: AddressInput) -> CustomerPayload:

@@ -223,6 +223,10 @@ class Vault:
         except IntegrityError:  # the unit of work is aborted: the caller reports and rolls back
             raise DuplicateLookup(kind) from None
 
+    async def remove_lookups(self, conn: AsyncConnection, subject: str, kind: str) -> None:
+        """Drop the subject's blind indexes of `kind` (rectification re-keys them)."""
+        await conn.execute(delete(Lookup).where(Lookup.subject_id == subject, Lookup.kind == kind))
+
     async def lookup(self, kind: str, value: str, conn: AsyncConnection | None = None) -> list[str]:
         stmt = select(Lookup.subject_id).where(Lookup.kind == kind, Lookup.digest == self.blind_index(kind, value))
         if conn is not None:

@@ -32,6 +32,7 @@ __all__ = [
     "PASSWORD_MIN",
     "Address",
     "Profile",
+    "ProfileUpdate",
     "Registration",
     "add_address",
     "authenticate",
@@ -45,6 +46,7 @@ __all__ = [
     "register",
     "set_consent",
     "subjects_by_ids",
+    "update_profile",
 ]
 
 PASSWORD_MIN = 8
@@ -73,6 +75,16 @@ class Registration:
     password: str
     first_name: str
     last_name: str
+    phone: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileUpdate:
+    """A rectification (GDPR Art. 16): None leaves a field as it is; an empty phone removes it."""
+
+    email: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
     phone: str | None = None
 
 
@@ -421,6 +433,80 @@ async def add_address(engine: AsyncEngine, vault: Vault, customer_id: int, addre
                 addresses_sealed=_seal(vault, key, "addresses", _addresses_json([*addresses, address])),
                 profile_version=version + 1,
             )
+        )
+        if result.rowcount != 1:
+            raise errors.ProfileConflict()
+
+
+def validate_update(change: ProfileUpdate) -> list[errors.CustomerError]:
+    """Every problem at once, like registration."""
+    checks = []
+    if change.email is not None:
+        checks.append(lambda: _check_email(change.email or ""))
+    if change.first_name is not None:
+        checks.append(lambda: _check_name(change.first_name or "", "firstName"))
+    if change.last_name is not None:
+        checks.append(lambda: _check_name(change.last_name or "", "lastName"))
+    if change.phone is not None:
+        checks.append(lambda: _check_phone(change.phone))
+    problems: list[errors.CustomerError] = []
+    for check in checks:
+        try:
+            check()
+        except errors.CustomerError as problem:
+            problems.append(problem)
+    return problems
+
+
+async def update_profile(engine: AsyncEngine, vault: Vault, customer_id: int, change: ProfileUpdate) -> None:
+    """Rectify the profile: changed values re-sealed, a changed email or phone re-keys its blind
+    index in the same unit of work. An email another person holds raises `EmailTaken`."""
+    problems = validate_update(change)
+    if problems:
+        raise problems[0]
+    email = _check_email(change.email) if change.email is not None else None
+    if email is not None:
+        holder = await vault.lookup_by_email(email)
+        owner = (await subjects_by_ids(engine, [customer_id])).get(customer_id)
+        if holder is not None and holder != owner:
+            raise errors.EmailTaken()  # early answer; the unique index below guarantees it
+    async with writer(engine).begin() as conn:
+        row = (
+            await conn.execute(
+                select(Customer.subject_id, Customer.profile_version).where(Customer.id == customer_id).with_for_update()
+            )
+        ).first()
+        if row is None:
+            raise errors.CustomerNotFound()
+        subject, version = row
+        try:
+            key = await vault.open_subject(conn, subject)
+        except UnknownSubject:
+            raise errors.CustomerNotFound() from None  # erased: nothing to rectify
+        values: dict[str, object] = {}
+        if email is not None:
+            await vault.remove_lookups(conn, subject, "email")
+            try:
+                await vault.add_lookup(conn, subject, "email", email, unique=True)
+            except DuplicateLookup:
+                raise errors.EmailTaken() from None
+            values["email_sealed"] = _seal(vault, key, "email", email)
+        if change.phone is not None:
+            phone = _check_phone(change.phone)
+            await vault.remove_lookups(conn, subject, "phone")
+            if phone is not None:
+                await vault.add_lookup(conn, subject, "phone", phone, unique=False)
+            values["phone_sealed"] = _seal(vault, key, "phone", phone)
+        if change.first_name is not None:
+            values["first_name_sealed"] = _seal(vault, key, "first_name", _check_name(change.first_name, "firstName"))
+        if change.last_name is not None:
+            values["last_name_sealed"] = _seal(vault, key, "last_name", _check_name(change.last_name, "lastName"))
+        if not values:
+            return
+        result = await conn.execute(
+            update(Customer)
+            .where(Customer.id == customer_id, Customer.profile_version == version)
+            .values(**values, profile_version=version + 1)
         )
         if result.rowcount != 1:
             raise errors.ProfileConflict()
