@@ -155,6 +155,19 @@ MATRIX: list[Row] = [
         only("agent", "admin"),
     ),
     Row(
+        "customerUpdate for oneself",
+        """mutation { customerUpdate(input: {firstName: "Adela"}) { customer { id firstName } userErrors { code } } }""",
+        _no_vars,
+        only("customer_a", "customer_b"),
+    ),
+    Row(
+        "customerUpdate on A's behalf",
+        """mutation($id: ID!) { customerUpdate(input: {lastName: "Nowak-Kowalska"}, customerId: $id) {
+        customer { id lastName } userErrors { code } } }""",
+        lambda w: {"id": w.customer_a_id},
+        only("customer_a", "agent", "dpo"),
+    ),
+    Row(
         "customerAddressAdd",
         """mutation { customerAddressAdd(input: {name: "N", line1: "Prosta 1",
         postalCode: "00-001", city: "Warszawa", country: "PL"}) { customer { id } userErrors { code } } }""",
@@ -256,6 +269,43 @@ MATRIX: list[Row] = [
 ]
 
 
+# data-subject requests: the DPO only (each row gets its own database, so erasing A is harmless)
+DSR_FIELDS = "request { id status customerId export retained { category } } userErrors { code }"
+MATRIX += [
+    Row(
+        "dataSubjectRequests",
+        "{ dataSubjectRequests(first: 5) { id kind status customerId } }",
+        _no_vars,
+        only("dpo"),
+    ),
+    Row(
+        "dataSubjectExport of A",
+        f"mutation($id: ID!) {{ dataSubjectExport(customerId: $id) {{ {DSR_FIELDS} }} }}",
+        lambda w: {"id": w.customer_a_id},
+        only("dpo"),
+    ),
+    Row(
+        "dataSubjectErase of A",
+        f"mutation($id: ID!) {{ dataSubjectErase(customerId: $id) {{ {DSR_FIELDS} }} }}",
+        lambda w: {"id": w.customer_a_id},
+        only("dpo"),
+    ),
+    Row(
+        "dataSubjectRequestExtend of A's request",
+        """mutation($id: ID!) { dataSubjectRequestExtend(requestId: $id, reason: "Many records to collect.") {
+        request { id dueAt extensionReason } userErrors { code } } }""",
+        lambda w: {"id": w.extra["request_a"]},
+        only("dpo"),
+    ),
+    Row(
+        "node: A's data-subject request",
+        "query($id: ID!) { node(id: $id) { id ... on DataSubjectRequest { status } } }",
+        lambda w: {"id": w.extra["request_a"]},
+        only("dpo"),
+    ),
+]
+
+
 def _root_fields(document: str) -> set[tuple[str, str]]:
     found = set()
     for definition in parse(document).definitions:
@@ -312,6 +362,10 @@ async def world(runtime: Runtime, token_for, gql) -> World:  # type: ignore[no-u
     )
     w.extra["cart_a_line"] = lines["cart"]["lines"][0]["id"]
     w.extra["spare_guest_carts"] = iter([await _cart(gql, w.extra["variant"], {}) for _ in ROLES])
+    requests = runtime.services.requests
+    subject = (await customers.subjects_by_ids(runtime.services.engine, [int(w.customer_a_key)]))[int(w.customer_a_key)]
+    opened = await requests.open("EXPORT", customer_key=int(w.customer_a_key), subject_id=subject, requested_by="dpo-1")
+    w.extra["request_a"] = to_global_id("DataSubjectRequest", opened.id)
     return w
 
 
