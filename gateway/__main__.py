@@ -8,6 +8,7 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
+from typing import Any
 from pathlib import Path
 
 from core.db import create_engine, is_sqlite
@@ -175,6 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     token.add_argument("--location", help="the store's code (for --role staff)")
     token.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
     commands.add_parser("audit-verify", help="check the audit log's hash chain; exit 1 at the first broken record")
+    _privacy_commands(commands)
     args = parser.parse_args(argv)
 
     settings = Settings.from_env()
@@ -203,7 +205,57 @@ def main(argv: Sequence[str] | None = None) -> int:
         asyncio.run(_seed(settings, args.products))
     elif args.command == "audit-verify":
         return asyncio.run(_audit_verify(settings))
+    elif args.command in ("dsr", "retention", "ropa", "backup", "restore"):
+        return _privacy(settings, args)
     return 0
+
+
+def _privacy_commands(commands: Any) -> None:
+    dsr = commands.add_parser("dsr", help="data-subject requests (the DPO): export, erase, list, run")
+    dsr_commands = dsr.add_subparsers(dest="dsr_command", required=True)
+    export = dsr_commands.add_parser("export", help="print everything held about a person as JSON (Art. 15, 20)")
+    export.add_argument("--email", required=True, help="found by blind index, never printed; '-' reads stdin")
+    export.add_argument("--operator", help="who runs it, for the audit log (default: cli:<user>)")
+    erase = dsr_commands.add_parser("erase", help="erase a person (Art. 17); prints what is retained and why")
+    erase.add_argument("--email", required=True, help="found by blind index, never printed; '-' reads stdin")
+    erase.add_argument("--confirm", action="store_true", help="erasure cannot be undone")
+    erase.add_argument("--operator", help="who runs it, for the audit log (default: cli:<user>)")
+    listing = dsr_commands.add_parser("list", help="requests, newest first")
+    listing.add_argument("--overdue", action="store_true", help="only open requests past their due date")
+    dsr_commands.add_parser("run", help="finish every interrupted or queued request (each step idempotent)")
+    retention = commands.add_parser("retention", help="the retention job (policies/retention.toml)")
+    retention_commands = retention.add_subparsers(dest="retention_command", required=True)
+    run = retention_commands.add_parser("run", help="delete what outlived its period; prints counts per category")
+    run.add_argument("--dry-run", action="store_true", help="count only; change nothing")
+    ropa = commands.add_parser("ropa", help="the record of processing activities (Art. 30) from the policy files")
+    ropa.add_argument("--json", action="store_true", help="JSON instead of Markdown")
+    backup = commands.add_parser("backup", help="a consistent copy of the SQLite database (PostgreSQL: pg_dump)")
+    backup.add_argument("file")
+    restore = commands.add_parser(
+        "restore", help="restore a backup, then replay the erasure ledger (run before serving)"
+    )
+    restore.add_argument("file", nargs="?")
+    restore.add_argument("--replay-only", action="store_true", help="after pg_restore: only replay the ledger")
+
+
+def _privacy(settings: Settings, args: argparse.Namespace) -> int:
+    from gateway import privacy_cli as cli
+
+    if args.command == "dsr":
+        if args.dsr_command == "export":
+            return asyncio.run(cli.dsr_export(settings, args.email, operator=args.operator))
+        if args.dsr_command == "erase":
+            return asyncio.run(cli.dsr_erase(settings, args.email, confirm=args.confirm, operator=args.operator))
+        if args.dsr_command == "list":
+            return asyncio.run(cli.dsr_list(settings, overdue=args.overdue))
+        return asyncio.run(cli.dsr_run(settings))
+    if args.command == "retention":
+        return asyncio.run(cli.retention_run(settings, dry_run=args.dry_run))
+    if args.command == "ropa":
+        return cli.ropa(settings, as_json=args.json)
+    if args.command == "backup":
+        return asyncio.run(cli.backup(settings, args.file))
+    return asyncio.run(cli.restore(settings, args.file, replay_only=args.replay_only))
 
 
 if __name__ == "__main__":

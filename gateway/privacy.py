@@ -16,6 +16,7 @@ import time
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from commerce.cart.privacy import CartSource
+from commerce.cart.service import CartRules
 from commerce.customers import service as customers
 from commerce.customers.privacy import CustomerSource
 from commerce.pricing.privacy import PromotionUsageSource
@@ -34,12 +35,13 @@ __all__ = ["ERASED_TOPIC", "ErasedCustomers", "build_requests", "load_retention"
 ERASED_TOPIC = "vault.subject-erased"
 
 
-def personal_data_sources() -> SourceRegistry:
+def personal_data_sources(settings: Settings | None = None) -> SourceRegistry:
     """Every context's personal-data source, in erasure order: the data first, then the profile
     (its key shredded), then what is kept as proof (consents, access log, the requests)."""
+    settings = settings or Settings()
     return SourceRegistry(
         [
-            CartSource(),
+            CartSource(CartRules.of(settings)),
             PromotionUsageSource(),
             CustomerSource(),
             KeySource(),
@@ -116,7 +118,7 @@ def build_requests(
 ) -> DataSubjectRequests:
     """The request service over every registered source; the retention policy checked against them."""
     retention = load_retention(settings)
-    registry = personal_data_sources()
+    registry = personal_data_sources(settings)
     registry.validate(retention)
     return DataSubjectRequests(
         SourceContext(engine=engine, vault=vault, clock=clock, retention=retention),

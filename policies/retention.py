@@ -139,15 +139,18 @@ def _category(name: str, body: Any, source: str) -> Category:
     if not isinstance(recipients, list) or not all(isinstance(r, str) and r.strip() for r in recipients):
         raise RetentionPolicyError(f"{where}: recipients is a list of strings")
     extra: dict[str, Any] = {}
-    if values["on_erasure"] == "retain" or "period" in body:
-        retain = {key: _text(body, key, where) for key in _RETAIN_REQUIRED}
-        if retain["counted_from"] not in _COUNTED_FROM:
+    if values["on_erasure"] == "retain":
+        extra = {key: _text(body, key, where) for key in ("reason", "retained_basis")}
+        if "period" not in body:
+            raise RetentionPolicyError(f"{where}: a retained category needs a `period`")
+    if "period" in body:
+        counted_from = body.get("counted_from", "event")
+        if counted_from not in _COUNTED_FROM:
             raise RetentionPolicyError(f"{where}: counted_from must be one of {sorted(_COUNTED_FROM)}")
         try:
-            period = Period.parse(retain["period"], retain["counted_from"])
+            extra["period"] = Period.parse(_text(body, "period", where), counted_from)
         except ValueError as exc:
             raise RetentionPolicyError(f"{where}: {exc}") from None
-        extra = {"reason": retain["reason"], "retained_basis": retain["retained_basis"], "period": period}
     return Category(name=name, recipients=tuple(recipients), **values, **extra)
 
 

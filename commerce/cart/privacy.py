@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 
 from commerce.cart.models import CartLineRow, CartRow
-from commerce.cart.service import erase_customer_carts
+from commerce.cart.service import CartRules, delete_expired_guest_carts, erase_customer_carts
 from vault.requests.sources import DataSubject, Retained, SourceContext
 
 __all__ = ["CartSource"]
@@ -17,6 +17,9 @@ __all__ = ["CartSource"]
 class CartSource:
     name = "carts"
     tables = ("carts", "cart_lines")
+
+    def __init__(self, rules: CartRules) -> None:
+        self.rules = rules  # the guest-cart lifetime the retention job applies
 
     def describe(self) -> tuple[str, ...]:
         return ("carts",)
@@ -58,3 +61,16 @@ class CartSource:
     async def erase(self, ctx: SourceContext, subject: DataSubject) -> list[Retained]:
         await erase_customer_carts(ctx.engine, subject.customer_key)
         return []
+
+    async def expire(self, ctx: SourceContext, *, dry_run: bool) -> dict[str, int]:
+        """Abandoned guest carts (no person, but what a device put in them)."""
+        now = ctx.clock.now()
+        if not dry_run:
+            return {"carts": await delete_expired_guest_carts(ctx.engine, now=now, rules=self.rules)}
+        stmt = (
+            select(func.count())
+            .select_from(CartRow)
+            .where(CartRow.customer_key.is_(None), CartRow.updated_at <= now - self.rules.guest_ttl)
+        )
+        async with ctx.engine.connect() as conn:
+            return {"carts": int((await conn.execute(stmt)).scalar_one())}

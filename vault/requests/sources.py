@@ -19,7 +19,7 @@ from core.clock import Clock
 from policies.retention import RetentionPolicy
 from vault.service import Vault
 
-__all__ = ["DataSubject", "PersonalDataSource", "Retained", "SourceContext", "SourceRegistry"]
+__all__ = ["DataSubject", "ExpiringSource", "PersonalDataSource", "Retained", "SourceContext", "SourceRegistry"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +84,14 @@ class PersonalDataSource(Protocol):
         ...
 
 
+class ExpiringSource(PersonalDataSource, Protocol):
+    """A source whose records outlive their purpose in the normal course (the retention job)."""
+
+    async def expire(self, ctx: SourceContext, *, dry_run: bool) -> dict[str, int]:
+        """Delete (or, with `dry_run`, only count) what has outlived its period: category -> count."""
+        ...
+
+
 class SourceRegistry:
     """The sources the composition root registered, in erasure order."""
 
@@ -100,6 +108,9 @@ class SourceRegistry:
     @property
     def sources(self) -> Sequence[PersonalDataSource]:
         return tuple(self._sources)
+
+    def expiring(self) -> list[ExpiringSource]:
+        return [s for s in self._sources if callable(getattr(s, "expire", None))]  # type: ignore[misc]
 
     def covered_tables(self) -> set[str]:
         return {table for source in self._sources for table in source.tables}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from core.db import writer
 from vault.audit_models import AuditRecord
@@ -83,6 +83,30 @@ class ConsentSource:
             ).scalar_one()
         return [] if last is None else [ctx.retained("consents", last)]
 
+    async def expire(self, ctx: SourceContext, *, dry_run: bool) -> dict[str, int]:
+        """The proof of an erased person's consents, once its period after their last decision ended."""
+        period = ctx.retention.category("consents").period
+        assert period is not None
+        now = ctx.clock.now()
+        last = (
+            select(ConsentRecord.subject_id, func.max(ConsentRecord.recorded_at).label("last"))
+            .join(Subject, Subject.id == ConsentRecord.subject_id)
+            .where(Subject.erased_at.is_not(None))
+            .group_by(ConsentRecord.subject_id)
+        )
+        async with writer(ctx.engine).begin() as conn:
+            expired = [s for s, at in await conn.execute(last) if period.until(at) <= now]
+            count = 0
+            for n in range(0, len(expired), 500):
+                chunk = expired[n : n + 500]
+                if dry_run:
+                    stmt = select(func.count()).select_from(ConsentRecord).where(ConsentRecord.subject_id.in_(chunk))
+                    count += (await conn.execute(stmt)).scalar_one()
+                else:
+                    result = await conn.execute(delete(ConsentRecord).where(ConsentRecord.subject_id.in_(chunk)))
+                    count += result.rowcount or 0
+        return {"consents": count}
+
 
 class AccessLogSource:
     """Who accessed the person's data (Art. 15(1)(c): the recipients), from the audit trail."""
@@ -158,3 +182,16 @@ class RequestSource:
 
     async def erase(self, ctx: SourceContext, subject: DataSubject) -> list[Retained]:
         return [ctx.retained("data_subject_requests")]
+
+    async def expire(self, ctx: SourceContext, *, dry_run: bool) -> dict[str, int]:
+        """Finished requests older than their period (received + period)."""
+        period = ctx.retention.category("data_subject_requests").period
+        assert period is not None
+        t = DataSubjectRequestRow
+        async with writer(ctx.engine).begin() as conn:
+            rows = (await conn.execute(select(t.id, t.received_at).where(t.status.in_(("COMPLETED", "REJECTED"))))).all()
+            expired = [r.id for r in rows if period.until(r.received_at) <= ctx.clock.now()]
+            if expired and not dry_run:
+                for n in range(0, len(expired), 500):
+                    await conn.execute(delete(t).where(t.id.in_(expired[n : n + 500])))
+        return {"data_subject_requests": len(expired)}
