@@ -8,8 +8,8 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from core.db import create_engine, is_sqlite
 from core.migrate import migrate

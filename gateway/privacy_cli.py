@@ -174,7 +174,7 @@ def _row(r: Request, now: Any) -> str:
 
 async def dsr_list(settings: Settings, *, overdue: bool, limit: int = 100) -> int:
     async with _tools(settings) as tools:
-        found = await tools.requests.list(limit, overdue=overdue)
+        found = await tools.requests.recent(limit, overdue=overdue)
         now = tools.requests.ctx.clock.now()
     print(f"{'id':>6}  {'kind':<8} {'status':<11} {'customer':>10}  {'received':<10}  {'due':<18} completed")
     for r in found:
@@ -217,8 +217,8 @@ def ropa(settings: Settings, *, as_json: bool, out: TextIO | None = None) -> int
 def _sqlite_path(settings: Settings) -> Path:
     if not is_sqlite(settings.database_url):
         raise SystemExit(
-            "PostgreSQL: back up with `pg_dump -Fc -f omnigate.dump \"$DATABASE\"`, restore with `pg_restore "
-            "--clean -d \"$DATABASE\" omnigate.dump`, then run `python -m gateway restore --replay-only` "
+            'PostgreSQL: back up with `pg_dump -Fc -f omnigate.dump "$DATABASE"`, restore with `pg_restore '
+            '--clean -d "$DATABASE" omnigate.dump`, then run `python -m gateway restore --replay-only` '
             "before serving (see README)"
         )
     database = make_url(settings.database_url).database

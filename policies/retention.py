@@ -109,6 +109,13 @@ class RetentionPolicy:
         except KeyError:
             raise RetentionPolicyError(f"retention.toml has no category {name!r}") from None
 
+    def period(self, name: str) -> Period:
+        """The category's period; a category without one is a policy error."""
+        found = self.category(name).period
+        if found is None:
+            raise RetentionPolicyError(f"retention.toml: category {name!r} needs a `period`")
+        return found
+
     def require(self, names: set[str] | frozenset[str]) -> None:
         """Every category a personal-data source names is described here (checked at start-up)."""
         missing = sorted(set(names) - set(self.categories))
@@ -138,9 +145,10 @@ def _category(name: str, body: Any, source: str) -> Category:
     recipients = body.get("recipients", [])
     if not isinstance(recipients, list) or not all(isinstance(r, str) and r.strip() for r in recipients):
         raise RetentionPolicyError(f"{where}: recipients is a list of strings")
-    extra: dict[str, Any] = {}
+    reason = retained_basis = ""
+    period: Period | None = None
     if values["on_erasure"] == "retain":
-        extra = {key: _text(body, key, where) for key in ("reason", "retained_basis")}
+        reason, retained_basis = _text(body, "reason", where), _text(body, "retained_basis", where)
         if "period" not in body:
             raise RetentionPolicyError(f"{where}: a retained category needs a `period`")
     if "period" in body:
@@ -148,10 +156,21 @@ def _category(name: str, body: Any, source: str) -> Category:
         if counted_from not in _COUNTED_FROM:
             raise RetentionPolicyError(f"{where}: counted_from must be one of {sorted(_COUNTED_FROM)}")
         try:
-            extra["period"] = Period.parse(_text(body, "period", where), counted_from)
+            period = Period.parse(_text(body, "period", where), counted_from)
         except ValueError as exc:
             raise RetentionPolicyError(f"{where}: {exc}") from None
-    return Category(name=name, recipients=tuple(recipients), **values, **extra)
+    return Category(
+        name=name,
+        description=values["description"],
+        purpose=values["purpose"],
+        legal_basis=values["legal_basis"],
+        recipients=tuple(recipients),
+        retention=values["retention"],
+        on_erasure=values["on_erasure"],
+        reason=reason,
+        retained_basis=retained_basis,
+        period=period,
+    )
 
 
 def parse_retention_policy(data: dict[str, Any], source: str = "retention.toml") -> RetentionPolicy:

@@ -40,7 +40,9 @@ class DataSubjectRequestStatus(Enum):
     REJECTED = "REJECTED"
 
 
-@strawberry.type(description="What an erasure kept, and why (GDPR Art. 17(3)(b)): e.g. orders for the accounting period.")
+@strawberry.type(
+    description="What an erasure kept, and why (GDPR Art. 17(3)(b)): e.g. orders for the accounting period."
+)
 class RetainedData:
     category: str
     reason: str
@@ -71,10 +73,10 @@ class DataSubjectRequest(Node):
     @classmethod
     def of(cls, request: Request) -> DataSubjectRequest:
         return cls(
-            id=to_global_id("DataSubjectRequest", request.id),
+            id=strawberry.ID(to_global_id("DataSubjectRequest", request.id)),
             kind=DataSubjectRequestKind(request.kind),
             status=DataSubjectRequestStatus(request.status),
-            customer_id=to_global_id("Customer", request.customer_key),
+            customer_id=strawberry.ID(to_global_id("Customer", request.customer_key)),
             received_at=request.received_at,
             due_at=request.due_at,
             completed_at=request.completed_at,
@@ -114,7 +116,9 @@ class DataSubjectRequestPayload:
 
 @strawberry.type
 class DataSubjectQuery:
-    @strawberry.field(description="The DPO: requests, newest first; `after` is the last request's id of the previous page.")
+    @strawberry.field(
+        description="The DPO: requests, newest first; `after` is the last request's id of the previous page."
+    )
     async def data_subject_requests(
         self, info: Info, first: int = 20, after: str | None = None, overdue: bool = False
     ) -> list[DataSubjectRequest]:
@@ -122,7 +126,7 @@ class DataSubjectQuery:
         if not 0 <= first <= limit:
             raise bad_input(f"`first` must be between 0 and {limit}.", ["first"])
         after_key = decode_int_id(after, "DataSubjectRequest", "after") if after is not None else None
-        found = await _service(info).list(first, after_key, overdue=overdue)
+        found = await _service(info).recent(first, after_key, overdue=overdue)
         return [DataSubjectRequest.of(r) for r in found]
 
 

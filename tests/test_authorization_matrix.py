@@ -156,7 +156,8 @@ MATRIX: list[Row] = [
     ),
     Row(
         "customerUpdate for oneself",
-        """mutation { customerUpdate(input: {firstName: "Adela"}) { customer { id firstName } userErrors { code } } }""",
+        """mutation { customerUpdate(input: {firstName: "Adela"}) {
+        customer { id firstName } userErrors { code } } }""",
         _no_vars,
         only("customer_a", "customer_b"),
     ),

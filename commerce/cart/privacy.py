@@ -15,8 +15,8 @@ __all__ = ["CartSource"]
 
 
 class CartSource:
-    name = "carts"
-    tables = ("carts", "cart_lines")
+    name: str = "carts"
+    tables: tuple[str, ...] = ("carts", "cart_lines")
 
     def __init__(self, rules: CartRules) -> None:
         self.rules = rules  # the guest-cart lifetime the retention job applies

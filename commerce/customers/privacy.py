@@ -3,6 +3,7 @@ book (decrypted for an export), the sign-in credentials; erased by crypto-shredd
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import asdict
 from typing import Any
 
@@ -17,8 +18,8 @@ __all__ = ["CustomerSource"]
 
 
 class CustomerSource:
-    name = "profile"
-    tables = ("customers",)
+    name: str = "profile"
+    tables: tuple[str, ...] = ("customers",)
 
     def describe(self) -> tuple[str, ...]:
         return ("profile", "credentials")
@@ -48,8 +49,6 @@ class CustomerSource:
         }
 
     async def erase(self, ctx: SourceContext, subject: DataSubject) -> list[Retained]:
-        try:
+        with contextlib.suppress(errors.CustomerNotFound):  # nothing left (a replay on an older backup)
             await service.erase(ctx.engine, ctx.vault, subject.customer_key)
-        except errors.CustomerNotFound:
-            pass  # nothing left to erase (a replayed erasure on an older backup)
         return []

@@ -473,7 +473,9 @@ async def update_profile(engine: AsyncEngine, vault: Vault, customer_id: int, ch
     async with writer(engine).begin() as conn:
         row = (
             await conn.execute(
-                select(Customer.subject_id, Customer.profile_version).where(Customer.id == customer_id).with_for_update()
+                select(Customer.subject_id, Customer.profile_version)
+                .where(Customer.id == customer_id)
+                .with_for_update()
             )
         ).first()
         if row is None:

@@ -15,8 +15,8 @@ __all__ = ["PromotionUsageSource"]
 
 
 class PromotionUsageSource:
-    name = "promotionUsages"
-    tables = ("promotion_usages",)
+    name: str = "promotionUsages"
+    tables: tuple[str, ...] = ("promotion_usages",)
 
     def describe(self) -> tuple[str, ...]:
         return ("promotion_usages",)

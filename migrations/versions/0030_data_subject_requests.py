@@ -40,9 +40,7 @@ def upgrade() -> None:
         sa.Column("retained", sa.JSON(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_vault_subject_requests")),
     )
-    op.create_index(
-        "ix_vault_subject_requests_customer_key", "vault_subject_requests", ["customer_key"], unique=False
-    )
+    op.create_index("ix_vault_subject_requests_customer_key", "vault_subject_requests", ["customer_key"], unique=False)
     op.create_index("ix_vault_subject_requests_subject_id", "vault_subject_requests", ["subject_id"], unique=False)
     op.create_index(
         "ix_vault_subject_requests_status_due", "vault_subject_requests", ["status", "due_at"], unique=False

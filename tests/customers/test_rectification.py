@@ -14,7 +14,7 @@ BY_EMAIL = "query($e: String!) { customerByEmail(email: $e) { id } }"
 BY_PHONE = "query($p: String!) { customersByPhone(phone: $p) { id } }"
 
 
-async def test_a_customer_corrects_their_email_and_phone_and_signs_in_with_the_new_email(gql, token_for) -> None:
+async def test_a_customer_corrects_their_email_and_phone_and_signs_in_with_the_new_email(gql, token_for):
     me = await register(gql, "old@example.com", first="Ola", phone="+48 600 000 001")
     headers = await sign_in(gql, "old@example.com")
     changed = (
@@ -39,13 +39,13 @@ async def test_a_customer_corrects_their_email_and_phone_and_signs_in_with_the_n
     await register(gql, "old@example.com")  # the old address is free for someone else
 
 
-async def test_an_email_that_belongs_to_someone_else_is_refused_and_nothing_changes(gql) -> None:
+async def test_an_email_that_belongs_to_someone_else_is_refused_and_nothing_changes(gql):
     await register(gql, "taken@example.com")
     await register(gql, "mine@example.com", first="Mia")
     headers = await sign_in(gql, "mine@example.com")
-    refused = (
-        await gql.data(UPDATE, {"input": {"email": "TAKEN@example.com", "firstName": "Maja"}}, headers=headers)
-    )["customerUpdate"]
+    refused = (await gql.data(UPDATE, {"input": {"email": "TAKEN@example.com", "firstName": "Maja"}}, headers=headers))[
+        "customerUpdate"
+    ]
     assert [(e["code"], e["field"]) for e in refused["userErrors"]] == [("EMAIL_TAKEN", ["input", "email"])]
     me = (await gql.data("{ me { email firstName } }", headers=headers))["me"]
     assert me == {"email": "mine@example.com", "firstName": "Mia"}
@@ -55,9 +55,7 @@ async def test_an_email_that_belongs_to_someone_else_is_refused_and_nothing_chan
     assert sorted(e["code"] for e in invalid["userErrors"]) == ["INVALID_EMAIL", "INVALID_NAME"]
 
 
-async def test_an_agent_or_the_dpo_rectifies_on_the_customers_behalf_and_it_is_audited(
-    gql, runtime, token_for
-) -> None:
+async def test_an_agent_or_the_dpo_rectifies_on_the_customers_behalf_and_it_is_audited(gql, runtime, token_for):
     customer = await register(gql, "behalf@example.com", last="Kowalsky")
     dpo = token_for("dpo", subject="dpo-2")
     fixed = (await gql.data(UPDATE, {"input": {"lastName": "Kowalski"}, "id": customer["id"]}, headers=dpo))[
@@ -70,7 +68,7 @@ async def test_an_agent_or_the_dpo_rectifies_on_the_customers_behalf_and_it_is_a
     assert "Kowalsk" not in " ".join(f"{r.fields} {r.subject} {r.operation}" for r in records)
 
 
-async def test_a_customer_cannot_rectify_another_customers_data(gql) -> None:
+async def test_a_customer_cannot_rectify_another_customers_data(gql):
     victim = await register(gql, "victim@example.com", first="Vera")
     await register(gql, "intruder@example.com")
     intruder = await sign_in(gql, "intruder@example.com")

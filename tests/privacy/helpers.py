@@ -15,7 +15,9 @@ EXPORT = f"mutation($id: ID!) {{ dataSubjectExport(customerId: $id) {{ {REQUEST_
 ERASE = f"mutation($id: ID!) {{ dataSubjectErase(customerId: $id) {{ {REQUEST_FIELDS} }} }}"
 EXTEND = f"""mutation($id: ID!, $reason: String!) {{ dataSubjectRequestExtend(requestId: $id, reason: $reason) {{
     {REQUEST_FIELDS} }} }}"""
-LIST = "query($overdue: Boolean) { dataSubjectRequests(first: 50, overdue: $overdue) { id kind status customerId dueAt } }"
+LIST = (
+    "query($overdue: Boolean) { dataSubjectRequests(first: 50, overdue: $overdue) { id kind status customerId dueAt } }"
+)
 
 
 async def dpo_export(gql: Any, dpo: dict[str, str], customer_id: str) -> dict[str, Any]:
@@ -38,7 +40,7 @@ async def find_in_database(engine: AsyncEngine, needles: list[str]) -> list[str]
             if not columns:
                 continue
             for row in await conn.execute(select(*columns)):
-                for column, value in zip(columns, row):
+                for column, value in zip(columns, row, strict=True):
                     if value is None:
                         continue
                     text = value.decode("latin-1") if isinstance(value, bytes) else str(value)

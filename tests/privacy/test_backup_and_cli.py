@@ -6,7 +6,7 @@ import io
 import json
 from pathlib import Path
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]
 import pytest
 
 from gateway import privacy_cli as cli
@@ -25,7 +25,7 @@ def sqlite_only(settings) -> None:  # type: ignore[no-untyped-def]
 
 async def test_a_restored_older_backup_replays_the_erasures_since_and_the_person_stays_erased(
     gql, runtime, settings, token_for, tmp_path: Path, sqlite_only
-) -> None:
+):
     gone = await register(gql, "restored@example.com", first="Regina", phone="+48 603 111 222")
     kept = await register(gql, "kept@example.com", first="Karol")
     token = await sign_in(gql, "restored@example.com")
@@ -49,7 +49,7 @@ async def test_a_restored_older_backup_replays_the_erasures_since_and_the_person
 
 async def test_the_cli_finds_the_person_by_blind_index_and_never_prints_or_audits_the_email(
     gql, runtime, settings, capsys
-) -> None:
+):
     await register(gql, "cli.person@example.com", first="Celina")
     out = io.StringIO()
     assert await cli.dsr_export(settings, "CLI.Person@example.com", out=out, operator="dpo-cli") == 0
@@ -81,7 +81,7 @@ async def test_retention_run_counts_then_deletes_what_outlived_its_period(gql, r
     assert "carts: deleted 0" in capsys.readouterr().out
 
 
-def test_the_record_of_processing_comes_from_the_policy_files(settings, capsys) -> None:
+def test_the_record_of_processing_comes_from_the_policy_files(settings, capsys):
     assert cli.ropa(settings, as_json=True) == 0
     record = json.loads(capsys.readouterr().out)
     assert {a["category"] for a in record["activities"]} >= {"profile", "consents", "access_log"}

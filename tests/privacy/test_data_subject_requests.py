@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]
 from sqlalchemy import insert, select
 
+from commerce.customers.service import subjects_by_ids
 from commerce.pricing.promotion_models import PromotionRow, PromotionUsage
 from core.clock import FrozenClock
-from commerce.customers.service import subjects_by_ids
 from core.ids import from_global_id, to_global_id
 from gateway.runtime import Runtime
 from tests.customers.helpers import register, sign_in
@@ -65,9 +65,7 @@ async def _customer_who_did_everything(gql: Any, runtime: Runtime, token_for: An
     return {"customer": customer, "key": key, "token": me, "carts": {laptop, phone_guest}}
 
 
-async def test_the_export_holds_everything_about_the_person_and_validates_against_its_schema(
-    gql, runtime, token_for
-) -> None:
+async def test_the_export_holds_everything_about_the_person_and_validates_against_its_schema(gql, runtime, token_for):
     person = await _customer_who_did_everything(gql, runtime, token_for)
     dpo = token_for("dpo", subject="dpo-1")
     payload = await dpo_export(gql, dpo, person["customer"]["id"])
@@ -98,7 +96,7 @@ async def test_the_export_holds_everything_about_the_person_and_validates_agains
 
 async def test_the_erasure_leaves_no_personal_data_keeps_what_the_law_requires_and_ends_the_session(
     gql, runtime, token_for
-) -> None:
+):
     person = await _customer_who_did_everything(gql, runtime, token_for)
     other = await register(gql, "jan.nowak@example.com", first="Jan", last="Nowak", phone="+48 602 000 111")
     dpo = token_for("dpo", subject="dpo-1")
@@ -136,7 +134,7 @@ async def test_the_erasure_leaves_no_personal_data_keeps_what_the_law_requires_a
     }
 
 
-async def test_an_erasure_is_audited_under_the_customer_with_no_personal_data(gql, runtime, token_for) -> None:
+async def test_an_erasure_is_audited_under_the_customer_with_no_personal_data(gql, runtime, token_for):
     customer = await register(gql, "audited@example.com", first="Zofia")
     dpo = token_for("dpo", subject="dpo-9")
     await dpo_erase(gql, dpo, customer["id"])
@@ -151,7 +149,7 @@ async def test_an_erasure_is_audited_under_the_customer_with_no_personal_data(gq
     assert (await verify_chain(runtime.services.engine)).ok
 
 
-async def test_an_unknown_person_is_rejected_and_said_so(gql, token_for) -> None:
+async def test_an_unknown_person_is_rejected_and_said_so(gql, token_for):
     payload = await dpo_export(gql, token_for("dpo"), "Q3VzdG9tZXI6OTk5OTk5")
     assert payload["request"]["status"] == "REJECTED" and payload["request"]["completedAt"] is not None
     assert [e["code"] for e in payload["userErrors"]] == ["NOT_FOUND"]
@@ -159,7 +157,7 @@ async def test_an_unknown_person_is_rejected_and_said_so(gql, token_for) -> None
 
 async def test_the_deadline_is_a_month_and_extends_once_by_two_months_for_a_reason(
     gql, runtime, token_for, clock: FrozenClock
-) -> None:
+):
     customer = await register(gql, "slow@example.com")
     service = runtime.services.requests
     key = int(from_global_id(customer["id"])[1])
@@ -193,7 +191,7 @@ async def test_the_deadline_is_a_month_and_extends_once_by_two_months_for_a_reas
 
 async def test_an_interrupted_erasure_stays_in_progress_and_resumes_where_it_stopped(
     gql, runtime, token_for, monkeypatch
-) -> None:
+):
     customer = await register(gql, "interrupted@example.com", first="Iga")
     service = runtime.services.requests
     sources = {s.name: s for s in service.registry.sources}

@@ -102,6 +102,13 @@ def _request(row: Any) -> Request:
 _T = DataSubjectRequestRow
 
 
+def _found(request: Request | None) -> Request:
+    """A request just written in this unit of work (its absence is a bug, not a client's error)."""
+    if request is None:
+        raise RequestNotFound()
+    return request
+
+
 class DataSubjectRequests:
     def __init__(
         self,
@@ -125,7 +132,7 @@ class DataSubjectRequests:
                 row = (await own.execute(stmt)).first()
         return _request(row) if row is not None else None
 
-    async def list(self, first: int = 20, after: int | None = None, *, overdue: bool = False) -> list[Request]:
+    async def recent(self, first: int = 20, after: int | None = None, *, overdue: bool = False) -> list[Request]:
         """Newest first; `after` is the id of the last request of the previous page."""
         stmt = select(_T).order_by(_T.id.desc()).limit(first)
         if after is not None:
@@ -178,8 +185,7 @@ class DataSubjectRequests:
             )
             request_id = result.scalar_one()
             found = await self.get(request_id, conn)
-        assert found is not None
-        return found
+        return _found(found)
 
     async def extend(self, request_id: int, reason: str, months: int = MAX_EXTENSION_MONTHS) -> Request:
         """Push the deadline back once, by 1 or 2 months, for the recorded reason (Art. 12(3))."""
@@ -202,8 +208,7 @@ class DataSubjectRequests:
                 .values(due_at=Period(months=months).until(row.due_at), extension_reason=reason)
             )
             found = await self.get(request_id, conn)
-        assert found is not None
-        return found
+        return _found(found)
 
     async def run(self, request_id: int, progress: Progress | None = None) -> Request:
         """Carry the request out, or finish what an interrupted run began. Safe to call again."""
@@ -217,8 +222,7 @@ class DataSubjectRequests:
             await self._erase(request, subject, progress)
         await self._set(request_id, status=COMPLETED, completed_at=self.ctx.clock.now())
         found = await self.get(request_id)
-        assert found is not None
-        return found
+        return _found(found)
 
     async def _erase(self, request: Request, subject: DataSubject, progress: Progress | None) -> None:
         if request.status == PENDING:

@@ -20,8 +20,8 @@ class KeySource:
     """The person's data keys and blind indexes: shredding them makes every sealed copy unreadable,
     backups included once the KEK that wrapped them is retired."""
 
-    name = "keys"
-    tables = ("vault_subjects", "vault_data_keys", "vault_lookups")
+    name: str = "keys"
+    tables: tuple[str, ...] = ("vault_subjects", "vault_data_keys", "vault_lookups")
 
     def describe(self) -> tuple[str, ...]:
         return ("profile",)
@@ -29,14 +29,16 @@ class KeySource:
     async def export(self, ctx: SourceContext, subject: DataSubject) -> dict[str, Any]:
         async with ctx.engine.connect() as conn:
             row = (
-                await conn.execute(select(Subject.created_at, Subject.erased_at).where(Subject.id == subject.subject_id))
+                await conn.execute(
+                    select(Subject.created_at, Subject.erased_at).where(Subject.id == subject.subject_id)
+                )
             ).first()
-            lookups = (
-                await conn.execute(select(Lookup.kind).where(Lookup.subject_id == subject.subject_id))
-            ).scalars()
+            lookups = (await conn.execute(select(Lookup.kind).where(Lookup.subject_id == subject.subject_id))).scalars()
             kinds = sorted(set(lookups))
             keys = (
-                await conn.execute(select(func.count()).select_from(DataKey).where(DataKey.subject_id == subject.subject_id))
+                await conn.execute(
+                    select(func.count()).select_from(DataKey).where(DataKey.subject_id == subject.subject_id)
+                )
             ).scalar_one()
         return {
             "createdAt": row.created_at.isoformat() if row else None,
@@ -54,8 +56,8 @@ class KeySource:
 class ConsentSource:
     """The consent ledger: kept after erasure as proof (Art. 7(1)); it names an opaque id only."""
 
-    name = "consents"
-    tables = ("vault_consents",)
+    name: str = "consents"
+    tables: tuple[str, ...] = ("vault_consents",)
 
     def describe(self) -> tuple[str, ...]:
         return ("consents",)
@@ -85,8 +87,7 @@ class ConsentSource:
 
     async def expire(self, ctx: SourceContext, *, dry_run: bool) -> dict[str, int]:
         """The proof of an erased person's consents, once its period after their last decision ended."""
-        period = ctx.retention.category("consents").period
-        assert period is not None
+        period = ctx.retention.period("consents")
         now = ctx.clock.now()
         last = (
             select(ConsentRecord.subject_id, func.max(ConsentRecord.recorded_at).label("last"))
@@ -111,8 +112,8 @@ class ConsentSource:
 class AccessLogSource:
     """Who accessed the person's data (Art. 15(1)(c): the recipients), from the audit trail."""
 
-    name = "accessLog"
-    tables = ("audit_log",)
+    name: str = "accessLog"
+    tables: tuple[str, ...] = ("audit_log",)
 
     def describe(self) -> tuple[str, ...]:
         return ("access_log",)
@@ -153,8 +154,8 @@ class AccessLogSource:
 class RequestSource:
     """The person's data-subject requests: kept as proof that each was answered (Art. 5(2))."""
 
-    name = "requests"
-    tables = ("vault_subject_requests",)
+    name: str = "requests"
+    tables: tuple[str, ...] = ("vault_subject_requests",)
 
     def describe(self) -> tuple[str, ...]:
         return ("data_subject_requests",)
@@ -185,11 +186,12 @@ class RequestSource:
 
     async def expire(self, ctx: SourceContext, *, dry_run: bool) -> dict[str, int]:
         """Finished requests older than their period (received + period)."""
-        period = ctx.retention.category("data_subject_requests").period
-        assert period is not None
+        period = ctx.retention.period("data_subject_requests")
         t = DataSubjectRequestRow
         async with writer(ctx.engine).begin() as conn:
-            rows = (await conn.execute(select(t.id, t.received_at).where(t.status.in_(("COMPLETED", "REJECTED"))))).all()
+            rows = (
+                await conn.execute(select(t.id, t.received_at).where(t.status.in_(("COMPLETED", "REJECTED"))))
+            ).all()
             expired = [r.id for r in rows if period.until(r.received_at) <= ctx.clock.now()]
             if expired and not dry_run:
                 for n in range(0, len(expired), 500):
