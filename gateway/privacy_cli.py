@@ -33,7 +33,7 @@ from gateway.privacy import ERASED_TOPIC, build_requests, load_retention
 from policies.privacy import privacy_policy
 from policies.ropa import as_markdown, record_of_processing
 from vault.audit import AuditEntry, AuditLog
-from vault.requests.service import COMPLETED, DataSubjectRequests, Request
+from vault.requests.service import DataSubjectRequests, Request
 from vault.requests.sources import DataSubject
 from vault.service import Vault
 
@@ -186,11 +186,7 @@ async def dsr_run(settings: Settings) -> int:
     """Finish every request an interrupted run left PENDING or IN_PROGRESS."""
     async with _tools(settings) as tools:
         ids = await tools.requests.unfinished()
-        for request_id in ids:
-            print(f"request {request_id}:", file=sys.stderr)
-            request = await tools.requests.run(request_id, progress_bar())
-            if request.status != COMPLETED:
-                print(f"request {request_id} is {request.status}", file=sys.stderr)
+        await tools.requests.run_many(ids, progress_bar())
     print(f"{len(ids)} request(s) finished")
     return 0
 

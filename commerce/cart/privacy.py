@@ -3,12 +3,14 @@ customer and the guest carts that merged into them (other devices); erased by de
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import delete, func, or_, select
 
 from commerce.cart.models import CartLineRow, CartRow
 from commerce.cart.service import CartRules, delete_expired_guest_carts, erase_customer_carts
+from core.db import writer
 from vault.requests.sources import DataSubject, Retained, SourceContext
 
 __all__ = ["CartSource"]
@@ -61,6 +63,14 @@ class CartSource:
     async def erase(self, ctx: SourceContext, subject: DataSubject) -> list[Retained]:
         await erase_customer_carts(ctx.engine, subject.customer_key)
         return []
+
+    async def erase_many(self, ctx: SourceContext, subjects: Sequence[DataSubject]) -> dict[str, list[Retained]]:
+        keys = [s.customer_key for s in subjects]
+        async with writer(ctx.engine).begin() as conn:
+            own = select(CartRow.id).where(CartRow.customer_key.in_(keys))
+            await conn.execute(delete(CartRow).where(CartRow.merged_into.in_(own)))
+            await conn.execute(delete(CartRow).where(CartRow.customer_key.in_(keys)))
+        return {s.subject_id: [] for s in subjects}
 
     async def expire(self, ctx: SourceContext, *, dry_run: bool) -> dict[str, int]:
         """Abandoned guest carts (no person, but what a device put in them)."""

@@ -4,6 +4,7 @@ book (decrypted for an export), the sign-in credentials; erased by crypto-shredd
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -52,3 +53,7 @@ class CustomerSource:
         with contextlib.suppress(errors.CustomerNotFound):  # nothing left (a replay on an older backup)
             await service.erase(ctx.engine, ctx.vault, subject.customer_key)
         return []
+
+    async def erase_many(self, ctx: SourceContext, subjects: Sequence[DataSubject]) -> dict[str, list[Retained]]:
+        await service.erase_many(ctx.engine, ctx.vault, [s.customer_key for s in subjects])
+        return {s.subject_id: [] for s in subjects}

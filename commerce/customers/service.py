@@ -39,6 +39,7 @@ __all__ = [
     "consent_history_by_ids",
     "consents_by_ids",
     "erase",
+    "erase_many",
     "erased_among",
     "find_by_email",
     "find_by_phone",
@@ -541,6 +542,18 @@ async def consents_by_ids(engine: AsyncEngine, vault: Vault, ids: Sequence[int])
 async def consent_history_by_ids(engine: AsyncEngine, vault: Vault, ids: Sequence[int]) -> dict[int, list[Consent]]:
     """Every consent decision, oldest first, per customer."""
     return await _by_customer(engine, ids, vault.consent_history)
+
+
+async def erase_many(engine: AsyncEngine, vault: Vault, customer_ids: Sequence[int]) -> None:
+    """`erase` for a batch of customers in one unit of work (unknown ids are skipped)."""
+    subjects = await subjects_by_ids(engine, customer_ids)
+    async with writer(engine).begin() as conn:
+        await conn.execute(
+            update(Customer)
+            .where(Customer.id.in_(list(subjects)))
+            .values(password_hash="", failed_logins=0, locked_until=None)
+        )
+        await vault.shred_many(conn, list(subjects.values()))
 
 
 async def erase(engine: AsyncEngine, vault: Vault, customer_id: int) -> bool:

@@ -3,6 +3,7 @@ the person is removed and the order reference stays (the promotion's total limit
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select, update
@@ -36,10 +37,13 @@ class PromotionUsageSource:
         ]
 
     async def erase(self, ctx: SourceContext, subject: DataSubject) -> list[Retained]:
+        return (await self.erase_many(ctx, [subject]))[subject.subject_id]
+
+    async def erase_many(self, ctx: SourceContext, subjects: Sequence[DataSubject]) -> dict[str, list[Retained]]:
         async with writer(ctx.engine).begin() as conn:
             await conn.execute(
                 update(PromotionUsage)
-                .where(PromotionUsage.customer_key == subject.customer_key)
+                .where(PromotionUsage.customer_key.in_([s.customer_key for s in subjects]))
                 .values(customer_key=None)
             )
-        return []
+        return {s.subject_id: [] for s in subjects}

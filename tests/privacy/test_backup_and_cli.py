@@ -90,3 +90,22 @@ def test_the_record_of_processing_comes_from_the_policy_files(settings, capsys):
     markdown = capsys.readouterr().out
     assert markdown.startswith("# Record of processing activities (GDPR Art. 30)")
     assert "| consents:" in markdown and "MARKETING_EMAIL" in markdown
+
+
+async def test_dsr_run_finishes_queued_erasures_in_one_batch(gql, runtime, settings, capsys):  # type: ignore[no-untyped-def]
+    from commerce.customers.service import subjects_by_ids
+    from core.ids import from_global_id
+
+    service = runtime.services.requests
+    people = [await register(gql, f"queued{n}@example.com", first=f"Queued{n}") for n in range(3)]
+    keys = [int(from_global_id(p["id"])[1]) for p in people]
+    subjects = await subjects_by_ids(runtime.services.engine, keys)
+    for key in keys:
+        await service.open("ERASURE", customer_key=key, subject_id=subjects[key], requested_by="dpo-1")
+    assert await cli.dsr_run(settings) == 0
+    assert "3 request(s) finished" in capsys.readouterr().out
+    assert await service.unfinished() == []
+    finished = await service.recent(10)
+    assert {r.status for r in finished} == {"COMPLETED"}
+    assert {r.retained[0].category for r in finished} == {"access_log"}
+    assert await find_in_database(runtime.services.engine, ["queued0@", "queued1@", "Queued2"]) == []

@@ -196,13 +196,13 @@ async def test_an_interrupted_erasure_stays_in_progress_and_resumes_where_it_sto
     service = runtime.services.requests
     sources = {s.name: s for s in service.registry.sources}
     calls: list[str] = []
-    original = sources["keys"].erase
+    original = sources["keys"].erase_many  # type: ignore[attr-defined]
 
-    async def crash(ctx: Any, subject: Any) -> Any:
+    async def crash(ctx: Any, subjects: Any) -> Any:
         calls.append("keys")
         raise OSError("the machine lost power")
 
-    monkeypatch.setattr(sources["keys"], "erase", crash)
+    monkeypatch.setattr(sources["keys"], "erase_many", crash)
     response = await gql.post(
         "mutation($id: ID!) { dataSubjectErase(customerId: $id) { request { status } } }",
         {"id": customer["id"]},
@@ -214,7 +214,7 @@ async def test_an_interrupted_erasure_stays_in_progress_and_resumes_where_it_sto
     assert request is not None and request.status == "IN_PROGRESS"
     assert request.steps_done == ("carts", "promotionUsages", "profile")
 
-    monkeypatch.setattr(sources["keys"], "erase", original)
+    monkeypatch.setattr(sources["keys"], "erase_many", original)
     finished = await service.run(pending)
     assert finished.status == "COMPLETED" and finished.steps_done[-1] == "requests"
     assert len(finished.steps_done) == len(set(finished.steps_done)) == len(service.registry.sources)

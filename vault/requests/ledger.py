@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -31,18 +31,28 @@ class ErasureLedger:
         self.path = Path(path)
 
     def append(self, entry: LedgerEntry) -> None:
+        self.append_many([entry])
+
+    def append_many(self, entries: Sequence[LedgerEntry]) -> None:
+        """Appended in one write and made durable (fsync) before the erasures begin."""
+        if not entries:
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = json.dumps(
-            {
-                "subject_id": entry.subject_id,
-                "customer_key": entry.customer_key,
-                "requested_at": entry.requested_at.isoformat(),
-            },
-            separators=(",", ":"),
+        lines = "".join(
+            json.dumps(
+                {
+                    "subject_id": e.subject_id,
+                    "customer_key": e.customer_key,
+                    "requested_at": e.requested_at.isoformat(),
+                },
+                separators=(",", ":"),
+            )
+            + "\n"
+            for e in entries
         )
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
-            os.write(fd, (line + "\n").encode())
+            os.write(fd, lines.encode())
             os.fsync(fd)
         finally:
             os.close(fd)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.db import writer
@@ -28,7 +28,7 @@ from vault.requests.errors import AlreadyExtended, InvalidExtension, RequestClos
 from vault.requests.export import build_export
 from vault.requests.ledger import ErasureLedger, LedgerEntry
 from vault.requests.models import DataSubjectRequestRow
-from vault.requests.sources import DataSubject, Retained, SourceContext, SourceRegistry
+from vault.requests.sources import DataSubject, Retained, SourceContext, SourceRegistry, erase_all
 
 __all__ = [
     "COMPLETED",
@@ -49,6 +49,7 @@ MAX_EXTENSION_MONTHS = 2
 MAX_REASON = 2000
 EXPORT_READABLE_FOR = timedelta(days=30)  # after that the DPO opens a new request
 OPEN = (PENDING, IN_PROGRESS)
+BATCH = 500  # people per batch erasure (and per IN (...) list)
 
 OnErased = Callable[[DataSubject], Awaitable[None]]
 Progress = Callable[[str, int, int], None]  # (step, done, total)
@@ -131,6 +132,12 @@ class DataSubjectRequests:
             async with self.ctx.engine.connect() as own:
                 row = (await own.execute(stmt)).first()
         return _request(row) if row is not None else None
+
+    async def _many(self, request_ids: Sequence[int]) -> list[Request]:
+        async with self.ctx.engine.connect() as conn:
+            return [
+                _request(row) for row in await conn.execute(select(_T).where(_T.id.in_(request_ids)).order_by(_T.id))
+            ]
 
     async def recent(self, first: int = 20, after: int | None = None, *, overdue: bool = False) -> list[Request]:
         """Newest first; `after` is the id of the last request of the previous page."""
@@ -225,43 +232,69 @@ class DataSubjectRequests:
         return _found(found)
 
     async def _erase(self, request: Request, subject: DataSubject, progress: Progress | None) -> None:
-        if request.status == PENDING:
+        await self._erase_batch([request], progress)
+
+    async def run_many(self, request_ids: Sequence[int], progress: Progress | None = None) -> int:
+        """Finish many requests, erasures in batches of BATCH (a few statements per source per
+        batch instead of per person). Returns how many were looked at."""
+        for start in range(0, len(request_ids), BATCH):
+            found = await self._many(request_ids[start : start + BATCH])
+            open_ = [r for r in found if r.status in OPEN and r.subject is not None]
+            erasures = [r for r in open_ if r.kind == ERASURE]
+            if erasures:
+                await self._erase_batch(erasures, None)
+            await self._set([r.id for r in open_], status=COMPLETED, completed_at=self.ctx.clock.now())
+            if progress is not None:
+                progress("requests", min(start + BATCH, len(request_ids)), len(request_ids))
+        return len(request_ids)
+
+    async def _erase_batch(self, requests: Sequence[Request], progress: Progress | None) -> None:
+        """Every registered source erases the batch's people, in order; each finished source is
+        recorded on each request, so an interrupted batch resumes with the next source."""
+        pending = [r for r in requests if r.status == PENDING]
+        if pending:
             # Written down before anything is erased: a backup restored later replays it.
-            self.ledger.append(LedgerEntry(subject.subject_id, subject.customer_key, request.received_at))
-            await self._set(request.id, status=IN_PROGRESS)
+            self.ledger.append_many(
+                [LedgerEntry(r.subject_id or "", r.customer_key, r.received_at) for r in pending if r.subject_id]
+            )
+            await self._set([r.id for r in pending], status=IN_PROGRESS)
         sources = self.registry.sources
-        done = set(request.steps_done)
+        state = {r.id: (list(r.steps_done), [x.as_json() for x in r.retained]) for r in requests}
         for n, source in enumerate(sources):
             if progress is not None:
                 progress(source.name, n, len(sources))
-            if source.name in done:
+            todo = [r for r in requests if source.name not in state[r.id][0]]
+            subjects = [s for s in (r.subject for r in todo) if s is not None]
+            if not subjects:
                 continue
-            retained = await source.erase(self.ctx, subject)
-            await self._step_done(request.id, source.name, retained)
+            retained = await erase_all(source, self.ctx, subjects)
+            for r in todo:
+                steps, kept = state[r.id]
+                steps.append(source.name)
+                kept.extend(x.as_json() for x in retained.get(r.subject_id or "", []))
+            await self._record_steps([(r.id, *state[r.id]) for r in todo])
         if progress is not None:
             progress("done", len(sources), len(sources))
         if self.on_erased is not None:
-            await self.on_erased(subject)
+            for r in requests:
+                if r.subject is not None:
+                    await self.on_erased(r.subject)
 
-    async def _step_done(self, request_id: int, step: str, retained: Sequence[Retained]) -> None:
+    async def _record_steps(self, rows: Sequence[tuple[int, list[str], list[dict[str, str]]]]) -> None:
+        """Each request's finished steps and what they retained, in one statement for the batch."""
+        stmt = (
+            update(_T)
+            .where(_T.id == bindparam("request_id"), or_(_T.status == PENDING, _T.status == IN_PROGRESS))
+            .values(steps_done=bindparam("steps"), retained=bindparam("kept"))
+        )
         async with writer(self.ctx.engine).begin() as conn:
-            row = (
-                await conn.execute(select(_T.steps_done, _T.retained).where(_T.id == request_id).with_for_update())
-            ).first()
-            if row is None or step in (row.steps_done or ()):
-                return
-            await conn.execute(
-                update(_T)
-                .where(_T.id == request_id)
-                .values(
-                    steps_done=[*(row.steps_done or ()), step],
-                    retained=[*(row.retained or ()), *(r.as_json() for r in retained)],
-                )
-            )
+            await conn.execute(stmt, [{"request_id": i, "steps": steps, "kept": kept} for i, steps, kept in rows])
 
-    async def _set(self, request_id: int, **values: Any) -> None:
+    async def _set(self, request_ids: int | Sequence[int], **values: Any) -> None:
+        """Change open requests only: a finished one never reopens."""
+        ids = [request_ids] if isinstance(request_ids, int) else list(request_ids)
         async with writer(self.ctx.engine).begin() as conn:
-            await conn.execute(update(_T).where(_T.id == request_id, _T.status.in_(OPEN)).values(**values))
+            await conn.execute(update(_T).where(_T.id.in_(ids), _T.status.in_(OPEN)).values(**values))
 
     # ---------------------------------------------------------------- after a restore
     async def replay_ledger(self, progress: Progress | None = None) -> int:
@@ -270,21 +303,24 @@ class DataSubjectRequests:
         entries = {e.subject_id: e for e in self.ledger.entries()}
         if not entries:
             return 0
+        erased: set[str] = set()
+        ids = list(entries)
         async with self.ctx.engine.connect() as conn:
-            erased = set(
-                (
-                    await conn.execute(
-                        select(Subject.id).where(Subject.id.in_(list(entries)), Subject.erased_at.is_not(None))
-                    )
-                ).scalars()
-            )
-        todo = [e for s, e in entries.items() if s not in erased]
-        for n, entry in enumerate(todo):
+            for start in range(0, len(ids), BATCH):
+                stmt = select(Subject.id).where(
+                    Subject.id.in_(ids[start : start + BATCH]), Subject.erased_at.is_not(None)
+                )
+                erased |= set((await conn.execute(stmt)).scalars())
+        todo = [DataSubject(e.subject_id, e.customer_key) for s, e in entries.items() if s not in erased]
+        for start in range(0, len(todo), BATCH):
+            batch = todo[start : start + BATCH]
             if progress is not None:
-                progress("replay", n, len(todo))
-            subject = DataSubject(entry.subject_id, entry.customer_key)
+                progress("replay", start, len(todo))
             for source in self.registry.sources:
-                await source.erase(self.ctx, subject)
+                await erase_all(source, self.ctx, batch)
             if self.on_erased is not None:
-                await self.on_erased(subject)
+                for subject in batch:
+                    await self.on_erased(subject)
+        if progress is not None:
+            progress("replay", len(todo), len(todo))
         return len(todo)

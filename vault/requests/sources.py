@@ -19,7 +19,16 @@ from core.clock import Clock
 from policies.retention import RetentionPolicy
 from vault.service import Vault
 
-__all__ = ["DataSubject", "ExpiringSource", "PersonalDataSource", "Retained", "SourceContext", "SourceRegistry"]
+__all__ = [
+    "BatchErasingSource",
+    "DataSubject",
+    "ExpiringSource",
+    "PersonalDataSource",
+    "Retained",
+    "SourceContext",
+    "SourceRegistry",
+    "erase_all",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +99,25 @@ class ExpiringSource(PersonalDataSource, Protocol):
     async def expire(self, ctx: SourceContext, *, dry_run: bool) -> dict[str, int]:
         """Delete (or, with `dry_run`, only count) what has outlived its period: category -> count."""
         ...
+
+
+class BatchErasingSource(PersonalDataSource, Protocol):
+    """A source that erases many people in a few set-based statements (a batch erasure)."""
+
+    async def erase_many(self, ctx: SourceContext, subjects: Sequence[DataSubject]) -> dict[str, list[Retained]]:
+        """`erase` for each subject; what was retained, by subject id."""
+        ...
+
+
+async def erase_all(
+    source: PersonalDataSource, ctx: SourceContext, subjects: Sequence[DataSubject]
+) -> dict[str, list[Retained]]:
+    """Erase `subjects` from `source`: in one batch where the source can, else one by one."""
+    many = getattr(source, "erase_many", None)
+    if callable(many):
+        found: dict[str, list[Retained]] = await many(ctx, subjects)
+        return found
+    return {s.subject_id: await source.erase(ctx, s) for s in subjects}
 
 
 class SourceRegistry:

@@ -3,6 +3,7 @@ audit trail of accesses, and the data-subject requests themselves."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -48,9 +49,12 @@ class KeySource:
         }
 
     async def erase(self, ctx: SourceContext, subject: DataSubject) -> list[Retained]:
+        return (await self.erase_many(ctx, [subject]))[subject.subject_id]
+
+    async def erase_many(self, ctx: SourceContext, subjects: Sequence[DataSubject]) -> dict[str, list[Retained]]:
         async with writer(ctx.engine).begin() as conn:
-            await ctx.vault.shred(conn, subject.subject_id)
-        return []
+            await ctx.vault.shred_many(conn, [s.subject_id for s in subjects])
+        return {s.subject_id: [] for s in subjects}
 
 
 class ConsentSource:
@@ -77,13 +81,21 @@ class ConsentSource:
         ]
 
     async def erase(self, ctx: SourceContext, subject: DataSubject) -> list[Retained]:
+        return (await self.erase_many(ctx, [subject]))[subject.subject_id]
+
+    async def erase_many(self, ctx: SourceContext, subjects: Sequence[DataSubject]) -> dict[str, list[Retained]]:
+        """Nothing is deleted: each person's proof is kept for its period after their last decision."""
+        stmt = (
+            select(ConsentRecord.subject_id, func.max(ConsentRecord.recorded_at))
+            .where(ConsentRecord.subject_id.in_([s.subject_id for s in subjects]))
+            .group_by(ConsentRecord.subject_id)
+        )
         async with ctx.engine.connect() as conn:
-            last = (
-                await conn.execute(
-                    select(func.max(ConsentRecord.recorded_at)).where(ConsentRecord.subject_id == subject.subject_id)
-                )
-            ).scalar_one()
-        return [] if last is None else [ctx.retained("consents", last)]
+            last = {subject: at for subject, at in await conn.execute(stmt)}
+        return {
+            s.subject_id: [ctx.retained("consents", last[s.subject_id])] if s.subject_id in last else []
+            for s in subjects
+        }
 
     async def expire(self, ctx: SourceContext, *, dry_run: bool) -> dict[str, int]:
         """The proof of an erased person's consents, once its period after their last decision ended."""
@@ -150,6 +162,9 @@ class AccessLogSource:
     async def erase(self, ctx: SourceContext, subject: DataSubject) -> list[Retained]:
         return [ctx.retained("access_log")]  # append-only: the erasure itself is recorded there too
 
+    async def erase_many(self, ctx: SourceContext, subjects: Sequence[DataSubject]) -> dict[str, list[Retained]]:
+        return {s.subject_id: [ctx.retained("access_log")] for s in subjects}
+
 
 class RequestSource:
     """The person's data-subject requests: kept as proof that each was answered (Art. 5(2))."""
@@ -183,6 +198,9 @@ class RequestSource:
 
     async def erase(self, ctx: SourceContext, subject: DataSubject) -> list[Retained]:
         return [ctx.retained("data_subject_requests")]
+
+    async def erase_many(self, ctx: SourceContext, subjects: Sequence[DataSubject]) -> dict[str, list[Retained]]:
+        return {s.subject_id: [ctx.retained("data_subject_requests")] for s in subjects}
 
     async def expire(self, ctx: SourceContext, *, dry_run: bool) -> dict[str, int]:
         """Finished requests older than their period (received + period)."""
