@@ -36,7 +36,7 @@ from graphql import (
 )
 
 from core.ids import InvalidGlobalId, from_global_id, int_key
-from policies.access import ROOT_TYPES, AccessPolicy, PolicyError, Rule
+from policies.access import ROOT_TYPES, AccessPolicy, PolicyError, Rule, SubjectKind
 from policies.principal import Principal, Role
 from schema.errors import ClientError, forbidden, unauthenticated
 from vault.audit import AuditEntry
@@ -159,9 +159,17 @@ def validate_policy(policy: AccessPolicy, schema: GraphQLSchema) -> PolicyReport
         if gql_field is None:
             problems.append(f"rule {target!r}: {type_name} has no field {field_name!r}")
             continue
-        if rule.subject is not None and rule.subject.kind == "arg" and rule.subject.name not in gql_field.args:
+        if (
+            rule.subject is not None
+            and rule.subject.kind is SubjectKind.ARG
+            and rule.subject.name not in gql_field.args
+        ):
             problems.append(f"rule {target!r}: the field has no argument {rule.subject.name!r}")
-        if rule.subject is not None and rule.subject.kind == "attr" and not _has_attribute(gql_type, rule.subject.name):
+        if (
+            rule.subject is not None
+            and rule.subject.kind is SubjectKind.ATTR
+            and not _has_attribute(gql_type, rule.subject.name)
+        ):
             problems.append(
                 f"rule {target!r}: subject names {rule.subject.name!r}, which {type_name} objects do not have"
             )
@@ -194,7 +202,7 @@ def _has_attribute(gql_type: GraphQLObjectType | GraphQLInterfaceType, name: str
     """
     definition = (gql_type.extensions or {}).get("strawberry-definition")
     origin = getattr(definition, "origin", None)
-    if origin is None:
+    if definition is None or origin is None:
         return True  # not a strawberry type: nothing to check against
     names = {f.python_name for f in definition.fields} | {f.name for f in dataclasses.fields(origin)}
     return name in names or hasattr(origin, name)
@@ -307,7 +315,7 @@ def _subject(rule: Rule, source: Any, args: dict[str, Any]) -> str | None:
     ref = rule.subject
     if ref is None:
         return None
-    if ref.kind == "attr":
+    if ref.kind is SubjectKind.ATTR:
         value = getattr(source, ref.name, None)
         return None if value is None else str(value)
     raw = args.get(ref.name)
@@ -374,7 +382,8 @@ class AuditUnavailable(ClientError):
 
     def __init__(self, trace_id: str) -> None:
         super().__init__(
-            f"This access could not be recorded in the audit log, so its result is withheld. Quote trace id {trace_id}.",
+            "This access could not be recorded in the audit log, so its result is withheld. "
+            f"Quote trace id {trace_id}.",
             "AUDIT_UNAVAILABLE",
             traceId=trace_id,
         )

@@ -52,7 +52,7 @@ class CartSource:
                 "id": c.id,
                 "status": c.status,
                 "mergedInto": c.merged_into,
-                "discountCodes": [code for code in c.discount_codes.split(",") if code],
+                "discountCodes": list(c.discount_codes),
                 "createdAt": c.created_at.isoformat(),
                 "updatedAt": c.updated_at.isoformat(),
                 "lines": by_cart.get(c.id, []),

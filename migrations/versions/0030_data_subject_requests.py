@@ -5,7 +5,7 @@
 Renamed in place (ALTER TABLE ... RENAME COLUMN) so that the append-only triggers stay.
 
 Revision ID: 0030
-Revises: 0005
+Revises: 0060
 Create Date: 2026-11-30 06:00:00
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 import core.db
 
 revision: str = "0030"
-down_revision: str | Sequence[str] | None = "0005"
+down_revision: str | Sequence[str] | None = "0060"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
