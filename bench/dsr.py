@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -39,13 +40,13 @@ from gateway.seed import seed
 from vault.audit import AuditEntry, AuditLog
 from vault.service import Vault
 
-KEYS = {
+KEYS: dict[str, Any] = {
     "kek": "1:" + base64.b64encode(b"omnigate-bench-kek-only-32bytes!").decode(),
     "blind_index_key": base64.b64encode(b"omnigate-bench-blind-index-32byt").decode(),
 }
 
 
-async def _customers(engine, vault, clock, count: int, prefix: str) -> list[tuple[int, str]]:  # type: ignore[no-untyped-def]
+async def _customers(engine, vault, clock, count: int, prefix: str) -> list[tuple[int, str]]:
     password_hash = await hash_password("bench password")
     made = []
     async with writer(engine).begin() as conn:
@@ -75,13 +76,13 @@ async def _customers(engine, vault, clock, count: int, prefix: str) -> list[tupl
     return made
 
 
-async def customers_subject(conn, key: int) -> str:  # type: ignore[no-untyped-def]
+async def customers_subject(conn, key: int) -> str:
     from commerce.customers.models import Customer
 
     return str((await conn.execute(select(Customer.subject_id).where(Customer.id == key))).scalar_one())
 
 
-async def _long_history(engine, vault, clock, audit: AuditLog, key: int, subject: str, size: int) -> None:  # type: ignore[no-untyped-def]
+async def _long_history(engine, vault, clock, audit: AuditLog, key: int, subject: str, size: int) -> None:
     async with writer(engine).begin() as conn:
         promotion = (await conn.execute(select(PromotionRow.id).limit(1))).scalar_one()
         await conn.execute(

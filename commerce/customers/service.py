@@ -458,7 +458,7 @@ async def add_address(engine: AsyncEngine, vault: Vault, customer_id: int, addre
 
 def validate_update(change: ProfileUpdate) -> list[errors.CustomerError]:
     """Every problem at once, like registration."""
-    checks = []
+    checks: list[Callable[[], object]] = []
     if change.email is not None:
         checks.append(lambda: _check_email(change.email or ""))
     if change.first_name is not None:

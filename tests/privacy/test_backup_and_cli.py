@@ -18,7 +18,7 @@ CUSTOMER = "query($id: ID!) { customer(id: $id) { email erased } }"
 
 
 @pytest.fixture
-def sqlite_only(settings) -> None:  # type: ignore[no-untyped-def]
+def sqlite_only(settings) -> None:
     if not settings.database_url.startswith("sqlite"):
         pytest.skip("the backup command copies SQLite files; PostgreSQL uses pg_dump (README)")
 
@@ -92,7 +92,7 @@ def test_the_record_of_processing_comes_from_the_policy_files(settings, capsys):
     assert "| consents:" in markdown and "MARKETING_EMAIL" in markdown
 
 
-async def test_dsr_run_finishes_queued_erasures_in_one_batch(gql, runtime, settings, capsys):  # type: ignore[no-untyped-def]
+async def test_dsr_run_finishes_queued_erasures_in_one_batch(gql, runtime, settings, capsys):
     from commerce.customers.service import subjects_by_ids
     from core.ids import from_global_id
 

@@ -196,7 +196,7 @@ async def test_an_interrupted_erasure_stays_in_progress_and_resumes_where_it_sto
     service = runtime.services.requests
     sources = {s.name: s for s in service.registry.sources}
     calls: list[str] = []
-    original = sources["keys"].erase_many  # type: ignore[attr-defined]
+    original = sources["keys"].erase_many
 
     async def crash(ctx: Any, subjects: Any) -> Any:
         calls.append("keys")

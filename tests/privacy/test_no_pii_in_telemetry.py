@@ -36,7 +36,7 @@ def _span_text(exporter: InMemorySpanExporter) -> str:
     )
 
 
-async def test_the_whole_scenario_leaves_no_personal_data_in_logs_or_spans(settings, clock, token_for, caplog):  # type: ignore[no-untyped-def]
+async def test_the_whole_scenario_leaves_no_personal_data_in_logs_or_spans(settings, clock, token_for, caplog):
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))

@@ -9,7 +9,7 @@ from vault.errors import UnknownSubject
 from vault.service import Sealed
 
 
-async def test_the_accounting_key_survives_erasure_and_dies_with_its_retention(runtime) -> None:  # type: ignore[no-untyped-def]
+async def test_the_accounting_key_survives_erasure_and_dies_with_its_retention(runtime) -> None:
     vault = runtime.services.vault
     async with writer(runtime.services.engine).begin() as conn:
         personal = await vault.create_subject(conn)
