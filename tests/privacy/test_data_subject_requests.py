@@ -220,3 +220,23 @@ async def test_an_interrupted_erasure_stays_in_progress_and_resumes_where_it_sto
     assert len(finished.steps_done) == len(set(finished.steps_done)) == len(service.registry.sources)
     assert await service.unfinished() == []
     assert [e.customer_key for e in service.ledger.entries()] == [int(from_global_id(customer["id"])[1])]
+
+
+async def test_an_open_websocket_of_an_erased_customer_is_refused_its_next_operation(gql, runtime, token_for):
+    import asyncio
+    import json
+
+    from tests.live_server import serving
+    from tests.policy.test_websocket import GUARD, _send, _socket
+
+    customer = await register(gql, "socket@example.com", first="Sonia")
+    me = await sign_in(gql, "socket@example.com")
+    async with serving(runtime) as port, _socket(port, me) as ws:
+        await _send(ws, "{ me { firstName } }", id="1")
+        first = json.loads(await asyncio.wait_for(ws.recv(), GUARD))
+        assert first["payload"]["data"]["me"]["firstName"] == "Sonia"
+        await asyncio.wait_for(ws.recv(), GUARD)  # complete
+        await dpo_erase(gql, token_for("dpo"), customer["id"])
+        await _send(ws, "{ me { firstName } }", id="2")
+        refused = json.loads(await asyncio.wait_for(ws.recv(), GUARD))
+    assert refused["type"] == "error" and [e["extensions"]["code"] for e in refused["payload"]] == ["UNAUTHENTICATED"]
