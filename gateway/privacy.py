@@ -19,6 +19,7 @@ from commerce.cart.privacy import CartSource
 from commerce.cart.service import CartRules
 from commerce.customers import service as customers
 from commerce.customers.privacy import CustomerSource
+from commerce.orders.privacy import OrderSource
 from commerce.pricing.privacy import PromotionUsageSource
 from core.broadcast import Broadcaster
 from core.clock import Clock
@@ -43,6 +44,7 @@ def personal_data_sources(settings: Settings | None = None) -> SourceRegistry:
         [
             CartSource(CartRules.of(settings)),
             PromotionUsageSource(),
+            OrderSource(),
             CustomerSource(),
             KeySource(),
             ConsentSource(),

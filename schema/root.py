@@ -13,7 +13,9 @@ from schema.cart import CartMutation, CartQuery, CartSubscription
 from schema.catalog import CatalogQuery
 from schema.customers import CustomerMutation, CustomerQuery
 from schema.data_subject import DataSubjectMutation, DataSubjectQuery
+from schema.inventory import InventoryMutation
 from schema.node import Node, resolve_node
+from schema.orders import OrderExchangeMutation, OrderMutation, OrderQuery
 from schema.scalars import scalar_map
 
 __all__ = ["build_schema"]
@@ -26,8 +28,15 @@ class NodeQuery:
         return await resolve_node(info, id)
 
 
-QUERIES: tuple[type, ...] = (NodeQuery, CatalogQuery, CustomerQuery, CartQuery, DataSubjectQuery)
-MUTATIONS: tuple[type, ...] = (CustomerMutation, CartMutation, DataSubjectMutation)
+QUERIES: tuple[type, ...] = (NodeQuery, CatalogQuery, CustomerQuery, CartQuery, OrderQuery, DataSubjectQuery)
+MUTATIONS: tuple[type, ...] = (
+    CustomerMutation,
+    CartMutation,
+    OrderMutation,
+    OrderExchangeMutation,
+    InventoryMutation,
+    DataSubjectMutation,
+)
 SUBSCRIPTIONS: tuple[type, ...] = (CartSubscription,)
 
 

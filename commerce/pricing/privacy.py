@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
-from commerce.pricing.promotion_models import PromotionRow, PromotionUsage
+from commerce.pricing.promotion_models import PromotionRow, PromotionUsage, PromotionUsageCounter
 from core.db import writer
 from vault.requests.sources import DataSubject, Retained, SourceContext
 
@@ -17,7 +17,7 @@ __all__ = ["PromotionUsageSource"]
 
 class PromotionUsageSource:
     name: str = "promotionUsages"
-    tables: tuple[str, ...] = ("promotion_usages",)
+    tables: tuple[str, ...] = ("promotion_usages", "promotion_usage_counters")
 
     def describe(self) -> tuple[str, ...]:
         return ("promotion_usages",)
@@ -40,10 +40,14 @@ class PromotionUsageSource:
         return (await self.erase_many(ctx, [subject]))[subject.subject_id]
 
     async def erase_many(self, ctx: SourceContext, subjects: Sequence[DataSubject]) -> dict[str, list[Retained]]:
+        """Uses keep their order reference (the total limit still counts them); the person goes,
+        and so do their per-customer counters (`c:<key>`: a key nobody will have again)."""
+        keys = [s.customer_key for s in subjects]
         async with writer(ctx.engine).begin() as conn:
             await conn.execute(
-                update(PromotionUsage)
-                .where(PromotionUsage.customer_key.in_([s.customer_key for s in subjects]))
-                .values(customer_key=None)
+                update(PromotionUsage).where(PromotionUsage.customer_key.in_(keys)).values(customer_key=None)
+            )
+            await conn.execute(
+                delete(PromotionUsageCounter).where(PromotionUsageCounter.scope.in_([f"c:{k}" for k in keys]))
             )
         return {s.subject_id: [] for s in subjects}

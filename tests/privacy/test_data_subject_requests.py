@@ -14,6 +14,7 @@ from core.clock import FrozenClock
 from core.ids import from_global_id, to_global_id
 from gateway.runtime import Runtime
 from tests.customers.helpers import register, sign_in
+from tests.orders import helpers as orders
 from tests.privacy.helpers import EXTEND, LIST, dpo_erase, dpo_export, find_in_database
 from vault.audit import verify_chain
 from vault.audit_models import AuditRecord
@@ -47,6 +48,7 @@ async def _customer_who_did_everything(gql: Any, runtime: Runtime, token_for: An
     await gql.data(CONSENT, {"p": "MARKETING_EMAIL", "g": True}, headers=me)
     await gql.data(CONSENT, {"p": "MARKETING_EMAIL", "g": False}, headers=me)
     await gql.data(ADD_ADDRESS, {"a": ADDRESS}, headers=me)
+    orders = await _orders(gql, runtime, token_for, me, customer["id"])  # their carts close at checkout
     variant = await _variant(gql)
     laptop = (await gql.data(CART_CREATE, {"v": variant}, headers=me))["cartCreate"]["cart"]["id"]
     phone_guest = (await gql.data(CART_CREATE, {"v": variant}))["cartCreate"]["cart"]["id"]  # the other device
@@ -62,7 +64,53 @@ async def _customer_who_did_everything(gql: Any, runtime: Runtime, token_for: An
         )
     agent = {**token_for("agent", subject="agent-7"), "X-Channel": "call-center"}
     assert (await gql.data(LOOKUP, {"e": EMAIL}, headers=agent))["customerByEmail"]["firstName"] == "Ewa"
-    return {"customer": customer, "key": key, "token": me, "carts": {laptop, phone_guest}}
+    return {"customer": customer, "key": key, "token": me, "carts": {laptop, phone_guest}, "orders": orders}
+
+
+INVOICE = {
+    "companyName": "Kowalska Consulting",
+    "taxId": "PL5260001246",
+    "address": {**ADDRESS, "line1": "Aleje Ujazdowskie 9"},
+}
+CARD = "4242424242424242"
+
+
+async def _orders(gql: Any, runtime: Runtime, token_for: Any, me: dict[str, str], customer_id: str) -> dict[str, Any]:
+    """A web order shipped with a VAT invoice, a click & collect order collected and partly
+    returned, and a sale at the till for the customer: every one through the API."""
+    engine = runtime.services.engine
+    for store in (orders.WAREHOUSE, orders.WAW, orders.KRK):
+        await orders.set_stock(engine, 1, store, 10, only_here=False)
+    web_cart = await orders.new_cart(gql, me, [(1, 1)])
+    web = await gql.data(
+        orders.CHECKOUT,
+        {
+            "input": {
+                **orders.checkout_input(web_cart, "web-1", "SHIP_TO_ADDRESS", token=CARD, address=ADDRESS),
+                "invoice": INVOICE,
+            }
+        },
+        headers=me,
+    )
+    assert web["checkoutComplete"]["userErrors"] == [], web
+    collect = await orders.placed(gql, me, await orders.new_cart(gql, me, [(1, 2)]), "collect-1", token=CARD)
+    staff = {**token_for("staff", subject="staff-waw", location="ST-WAW"), "X-Channel": "store"}
+    await gql.data(orders.READY, {"id": collect["id"]}, headers=staff)
+    await gql.data(orders.PICKUP, {"id": collect["id"]}, headers=staff)
+    returned = await gql.data(
+        orders.RETURN,
+        {
+            "id": collect["id"],
+            "lines": [{"orderLineId": collect["lines"][0]["id"], "quantity": 1}],
+            "location": orders.location_id(orders.WAW),
+        },
+        headers=staff,
+    )
+    assert returned["orderReturnLines"]["userErrors"] == []
+    till = {**token_for("staff", subject="staff-krk", location="ST-KRK"), "X-Channel": "store"}
+    till_cart = await orders.new_cart(gql, till, [(1, 1)], customerId=customer_id)
+    at_till = await orders.placed(gql, till, till_cart, "till-1", method="IN_STORE", location=None, payment="cash")
+    return {"web": web["checkoutComplete"]["order"], "collect": collect, "till": at_till}
 
 
 async def test_the_export_holds_everything_about_the_person_and_validates_against_its_schema(gql, runtime, token_for):
@@ -83,12 +131,20 @@ async def test_the_export_holds_everything_about_the_person_and_validates_agains
         ("MARKETING_EMAIL", True),
         ("MARKETING_EMAIL", False),
     ]
-    assert {c["id"] for c in data["carts"]} == {from_global_id(c)[1] for c in person["carts"]}
+    assert {c["id"] for c in data["carts"]} >= {from_global_id(c)[1] for c in person["carts"]}
     assert all(c["lines"] for c in data["carts"] if c["status"] == "active")
     assert [u["orderRef"] for u in data["promotionUsages"]] == ["WEB-000123"]
     assert {(a["actor"], a["operation"]) for a in data["accessLog"]} >= {("agent-7", "query customerByEmail")}
     assert [r["kind"] for r in data["requests"]] == ["EXPORT"]
     assert sorted(data["keys"]["indexedFor"]) == ["email", "phone"]
+    placed = {o["number"]: o for o in data["orders"]}
+    assert set(placed) == {o["number"] for o in person["orders"].values()}
+    web = placed[person["orders"]["web"]["number"]]
+    assert web["shippingAddress"]["line1"] == ADDRESS["line1"] and web["invoice"]["taxId"] == INVOICE["taxId"]
+    assert web["lines"][0]["taxRate"] and web["payment"]["method"] == "card"
+    collect = placed[person["orders"]["collect"]["number"]]
+    assert collect["fulfillmentMethod"] == "CLICK_AND_COLLECT" and collect["returns"][0]["lines"][0]["quantity"] == 1
+    assert placed[person["orders"]["till"]["number"]]["channel"] == "store"
     assert {p["code"] for p in document["purposes"]} >= {"MARKETING_EMAIL", "profile", "consents"}
     assert {r["category"]: r["period"] for r in document["retention"]}["consents"] == "P6Y"
     assert document["subject"] == {"customerKey": person["key"], "erased": False, "erasedAt": None}
@@ -105,11 +161,18 @@ async def test_the_erasure_leaves_no_personal_data_keeps_what_the_law_requires_a
     request = payload["request"]
     assert request["kind"] == "ERASURE" and request["status"] == "COMPLETED" and request["export"] is None
     retained = {r["category"]: r for r in request["retained"]}
-    assert set(retained) == {"consents", "access_log", "data_subject_requests"}
+    assert set(retained) == {"orders", "invoices", "consents", "access_log", "data_subject_requests"}
+    assert retained["orders"]["until"].startswith(f"{int(request['completedAt'][:4]) + 5}-12-31")
     assert "7(1)" in retained["consents"]["legalBasis"] and retained["consents"]["until"] > request["completedAt"]
 
-    needles = [EMAIL, "Ewa", "Kowalska", "601234567", "601 234 567", "Marszalkowska", "00-061"]
+    needles = [EMAIL, "Ewa", "Kowalska", "601234567", "601 234 567", "Marszalkowska", "00-061", "Ujazdowskie"]
+    needles += [INVOICE["taxId"], INVOICE["companyName"], CARD]
     assert await find_in_database(runtime.services.engine, needles) == []
+    agent = token_for("agent", subject="agent-7")
+    for order in person["orders"].values():  # kept for the accounting period, with amounts and VAT
+        kept = (await gql.data(orders.READ_ORDER, {"id": order["id"]}, headers=agent))["order"]
+        assert kept["total"] == order["total"] and kept["taxTotal"] == order["taxTotal"]
+        assert kept["lines"][0]["taxAmount"] == order["lines"][0]["taxAmount"]
 
     refused = await gql.post("{ me { id } }", headers=person["token"])
     assert refused.status_code == 401
@@ -120,7 +183,6 @@ async def test_the_erasure_leaves_no_personal_data_keeps_what_the_law_requires_a
     assert exported["data"]["carts"] == [] and exported["data"]["promotionUsages"] == []
     assert [c["granted"] for c in exported["data"]["consents"]] == [True, False]  # the proof stays
 
-    agent = token_for("agent", subject="agent-7")
     them = await gql.data(
         "query($id: ID!) { customer(id: $id) { email firstName phone } }", {"id": other["id"]}, headers=agent
     )
@@ -212,7 +274,8 @@ async def test_an_interrupted_erasure_stays_in_progress_and_resumes_where_it_sto
     [pending] = await service.unfinished()
     request = await service.get(pending)
     assert request is not None and request.status == "IN_PROGRESS"
-    assert request.steps_done == ("carts", "promotionUsages", "profile")
+    before_keys = [s.name for s in service.registry.sources]
+    assert request.steps_done == tuple(before_keys[: before_keys.index("keys")])
 
     monkeypatch.setattr(sources["keys"], "erase_many", original)
     finished = await service.run(pending)
