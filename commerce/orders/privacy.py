@@ -166,7 +166,7 @@ class OrderSource:
                     .group_by(OrderRow.subject_id)
                 )
             ).all()
-            due = [(s, n) for s, at, n in invoiced if invoices_period.until(at) <= now]
+            due = [(str(s), int(n)) for s, at, n in invoiced if invoices_period.until(at) <= now]
             ownerless = (
                 await conn.execute(select(OrderRow.id, OrderRow.placed_at).where(OrderRow.customer_key.is_(None)))
             ).all()

@@ -166,7 +166,7 @@ async def test_the_erasure_leaves_no_personal_data_keeps_what_the_law_requires_a
     assert "7(1)" in retained["consents"]["legalBasis"] and retained["consents"]["until"] > request["completedAt"]
 
     needles = [EMAIL, "Ewa", "Kowalska", "601234567", "601 234 567", "Marszalkowska", "00-061", "Ujazdowskie"]
-    needles += [INVOICE["taxId"], INVOICE["companyName"], CARD]
+    needles += [str(INVOICE["taxId"]), str(INVOICE["companyName"]), CARD]
     assert await find_in_database(runtime.services.engine, needles) == []
     agent = token_for("agent", subject="agent-7")
     for order in person["orders"].values():  # kept for the accounting period, with amounts and VAT
