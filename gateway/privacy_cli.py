@@ -193,10 +193,7 @@ async def dsr_run(settings: Settings) -> int:
 
 async def retention_run(settings: Settings, *, dry_run: bool) -> int:
     async with _tools(settings) as tools:
-        counts: dict[str, int] = {}
-        for source in tools.requests.registry.expiring():
-            for category, n in (await source.expire(tools.requests.ctx, dry_run=dry_run)).items():
-                counts[category] = counts.get(category, 0) + n
+        counts = await tools.requests.expire(dry_run=dry_run)
     verb = "would delete" if dry_run else "deleted"
     for category, n in sorted(counts.items()):
         print(f"{category}: {verb} {n}")

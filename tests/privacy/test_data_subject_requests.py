@@ -303,3 +303,48 @@ async def test_an_open_websocket_of_an_erased_customer_is_refused_its_next_opera
         await _send(ws, "{ me { firstName } }", id="2")
         refused = json.loads(await asyncio.wait_for(ws.recv(), GUARD))
     assert refused["type"] == "error" and [e["extensions"]["code"] for e in refused["payload"]] == ["UNAUTHENTICATED"]
+
+
+async def test_the_retention_job_shreds_invoices_and_deletes_ownerless_orders_when_the_period_ends(
+    gql, runtime, token_for, clock: FrozenClock
+):
+    customer = await register(gql, "invoiced@example.com", first="Iwona")
+    me = await sign_in(gql, "invoiced@example.com")
+    await orders.set_stock(runtime.services.engine, 1, orders.WAREHOUSE, 5, only_here=False)
+    cart = await orders.new_cart(gql, me, [(1, 1)])
+    placed = await gql.data(
+        orders.CHECKOUT,
+        {"input": {**orders.checkout_input(cart, "inv-1", "SHIP_TO_ADDRESS", address=ADDRESS), "invoice": INVOICE}},
+        headers=me,
+    )
+    assert placed["checkoutComplete"]["userErrors"] == []
+    await dpo_erase(gql, token_for("dpo"), customer["id"])
+    service = runtime.services.requests
+    assert await service.expire(dry_run=True) == {
+        "carts": 0,
+        "consents": 0,
+        "data_subject_requests": 0,
+        "invoices": 0,
+        "orders": 0,
+    }
+    clock.advance(timedelta(days=365 * 6 + 2))  # past 5 years from the end of the year of the sale
+    due = await service.expire(dry_run=True)
+    assert (due["invoices"], due["orders"], due["data_subject_requests"]) == (1, 1, 1)
+    assert await _accounting_keys(runtime) == 1  # the invoice outlived the erasure until now
+    assert await service.expire(dry_run=False) == due
+    assert await _accounting_keys(runtime) == 0
+    assert await service.expire(dry_run=True) == dict.fromkeys(due, 0)
+    order = await gql.data(
+        orders.READ_ORDER, {"id": placed["checkoutComplete"]["order"]["id"]}, headers=token_for("agent")
+    )
+    assert order["order"] is None
+
+
+async def _accounting_keys(runtime: Runtime) -> int:
+    from sqlalchemy import func
+
+    from vault.models import ACCOUNTING, DataKey
+
+    async with runtime.services.engine.connect() as conn:
+        stmt = select(func.count()).select_from(DataKey).where(DataKey.purpose == ACCOUNTING)
+        return int((await conn.execute(stmt)).scalar_one())

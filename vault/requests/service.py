@@ -296,6 +296,16 @@ class DataSubjectRequests:
         async with writer(self.ctx.engine).begin() as conn:
             await conn.execute(update(_T).where(_T.id.in_(ids), _T.status.in_(OPEN)).values(**values))
 
+    # ---------------------------------------------------------------- the retention job
+    async def expire(self, *, dry_run: bool) -> dict[str, int]:
+        """What every source holds past its period (policies/retention.toml), deleted or, with
+        `dry_run`, only counted: category -> count."""
+        counts: dict[str, int] = {}
+        for source in self.registry.expiring():
+            for category, n in (await source.expire(self.ctx, dry_run=dry_run)).items():
+                counts[category] = counts.get(category, 0) + n
+        return counts
+
     # ---------------------------------------------------------------- after a restore
     async def replay_ledger(self, progress: Progress | None = None) -> int:
         """Erase again everyone the ledger names whom this database does not show erased (a backup
