@@ -3,8 +3,8 @@ history, and how long a batch of many erasures takes.
 
     .venv/bin/python bench/dsr.py [--orders 1000] [--batch 10000]
 
-One SQLite database. The heavy customer has `--orders` orders (when the orders context is
-present; otherwise as many promotion uses, consent decisions and audited staff accesses),
+One SQLite database. The heavy customer has `--orders` shipped orders (address sealed, two
+lines each), as many promotion uses, consent decisions and audited staff accesses,
 and the batch is `--batch` ordinary customers, each with a consent and a cart, all queued as
 ERASURE requests and finished by one `dsr run` (`run_many`: each source erases 500 people
 at a time in a few statements, each step idempotent). Bar: one export or erasure under 2 s on SQLite.
@@ -15,9 +15,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import json
 import sys
 import tempfile
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,7 @@ from commerce.cart.models import CartLineRow, CartRow
 from commerce.catalog.models import ProductVariant
 from commerce.customers import service as customers
 from commerce.customers.passwords import hash_password
+from commerce.orders.models import OrderLineRow, OrderRow
 from commerce.pricing.promotion_models import PromotionRow, PromotionUsage
 from core.clock import SystemClock
 from core.db import create_engine, writer
@@ -83,14 +86,58 @@ async def customers_subject(conn, key: int) -> str:
 
 
 async def _long_history(engine, vault, clock, audit: AuditLog, key: int, subject: str, size: int) -> None:
+    """`size` shipped orders (address sealed, two lines each), promotion uses, consent decisions and
+    audited staff accesses: a long-standing customer's history."""
+    address = json.dumps({"name": "Ada Nowak", "line1": "ul. Prosta 1", "postalCode": "00-001", "city": "Warszawa"})
     async with writer(engine).begin() as conn:
+        sealing = await vault.open_subject(conn, subject)
+        now = clock.now()
+        money = {"subtotal": Decimal("246.00"), "discount_total": Decimal(0), "total": Decimal("246.00")}
+        orders = [
+            {
+                "owner_key": f"customer:{key}",
+                "idempotency_key": f"bench-{n}",
+                "cart_id": f"bench-cart-{n}",
+                "cart_version": 1,
+                "customer_key": key,
+                "subject_id": subject,
+                "status": "SHIPPED",
+                "channel_code": "web",
+                "fulfillment_method": "SHIP_TO_ADDRESS",
+                "shipping_address_sealed": vault.encrypt(sealing, "orders", "shipping_address", address),
+                "currency": "PLN",
+                **money,
+                "tax_total": Decimal("46.00"),
+                "discount_codes": "",
+                "promotion_ids": [],
+                "payment_method": "card",
+                "payment_status": "CAPTURED",
+                "placed_at": now,
+                "updated_at": now,
+            }
+            for n in range(size)
+        ]
+        ids = (await conn.execute(insert(OrderRow).returning(OrderRow.id), orders)).scalars().all()
+        line = {
+            "variant_id": 1,
+            "location_id": 1,
+            "sku": "BENCH-1",
+            "name": "Bench product",
+            "quantity": 1,
+            "quantity_returned": 0,
+            "unit_price": Decimal("123.00"),
+            "subtotal": Decimal("123.00"),
+            "discount": Decimal(0),
+            "total": Decimal("123.00"),
+            "tax_rate": Decimal("0.23"),
+            "tax_amount": Decimal("23.00"),
+            "amount_refunded": Decimal(0),
+        }
+        await conn.execute(insert(OrderLineRow), [{"order_id": i, **line} for i in ids for _ in range(2)])
         promotion = (await conn.execute(select(PromotionRow.id).limit(1))).scalar_one()
         await conn.execute(
             insert(PromotionUsage),
-            [
-                {"promotion_id": promotion, "customer_key": key, "order_ref": f"WEB-{n:06d}", "used_at": clock.now()}
-                for n in range(size)
-            ],
+            [{"promotion_id": promotion, "customer_key": key, "order_ref": f"OG-{i:07d}", "used_at": now} for i in ids],
         )
         for n in range(size):
             await vault.record_consent(conn, subject, "MARKETING_SMS", n % 2 == 0, channel="web", method="bench")
@@ -122,7 +169,8 @@ async def main(orders: int, batch: int) -> None:
             document = await requests.export_document(request)
             export_s = time.perf_counter() - started
             assert document is not None
-            print(f"export of a customer with a history of {orders}: {export_s:.3f} s")
+            exported = len(document["data"]["orders"])
+            print(f"export of a customer with {orders} orders: {export_s:.3f} s ({exported} exported)")
 
             started = time.perf_counter()
             request = await requests.open("ERASURE", customer_key=key, subject_id=subject, requested_by="bench")
