@@ -137,7 +137,7 @@ class OrderSource:
                 await conn.execute(
                     update(OrderRow)
                     .where(OrderRow.id == bindparam("order_id"))
-                    .values(customer_key=None, owner_key=bindparam("owner"), placed_by=None),
+                    .values(customer_key=None, owner_key=bindparam("owner")),
                     [{"order_id": r.id, "owner": f"erased:{r.id}"} for r in rows],
                 )
         last: dict[int, datetime] = {}
