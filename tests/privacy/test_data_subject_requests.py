@@ -64,6 +64,9 @@ async def _customer_who_did_everything(gql: Any, runtime: Runtime, token_for: An
         )
     agent = {**token_for("agent", subject="agent-7"), "X-Channel": "call-center"}
     assert (await gql.data(LOOKUP, {"e": EMAIL}, headers=agent))["customerByEmail"]["firstName"] == "Ewa"
+    till = {**token_for("staff", subject="staff-gdn", location="ST-GDN"), "X-Channel": "store"}
+    seen = await gql.data("query($id: ID!) { customer(id: $id) { lastName } }", {"id": customer["id"]}, headers=till)
+    assert seen["customer"]["lastName"] == "Kowalska"
     return {"customer": customer, "key": key, "token": me, "carts": {laptop, phone_guest}, "orders": orders}
 
 
@@ -134,7 +137,10 @@ async def test_the_export_holds_everything_about_the_person_and_validates_agains
     assert {c["id"] for c in data["carts"]} >= {from_global_id(c)[1] for c in person["carts"]}
     assert all(c["lines"] for c in data["carts"] if c["status"] == "active")
     assert [u["orderRef"] for u in data["promotionUsages"]] == ["WEB-000123"]
-    assert {(a["actor"], a["operation"]) for a in data["accessLog"]} >= {("agent-7", "query customerByEmail")}
+    assert {(a["actor"], a["operation"]) for a in data["accessLog"]} >= {
+        ("agent-7", "query customerByEmail"),
+        ("staff-gdn", "query customer"),
+    }
     assert [r["kind"] for r in data["requests"]] == ["EXPORT"]
     assert sorted(data["keys"]["indexedFor"]) == ["email", "phone"]
     placed = {o["number"]: o for o in data["orders"]}
