@@ -124,8 +124,13 @@ def _serve(settings: Settings, *, demo: bool, workers: int) -> None:
         asyncio.run(_migrate(settings))
         asyncio.run(_seed(settings, 200))
     from gateway.app import create_app
+    from gateway.privacy_cli import replay_erasures
     from gateway.process import tune_gc
 
+    # A database restored behind our back (a snapshot, a failover) must not bring anyone erased back.
+    replayed = asyncio.run(replay_erasures(settings))
+    if replayed:
+        print(f"erased again from the erasure ledger before serving: {replayed}")
     app = create_app(settings)
     tune_gc()
     print(f"Omnigate on http://{settings.host}:{settings.port}/graphql")

@@ -44,6 +44,7 @@ __all__ = [
     "dsr_list",
     "dsr_run",
     "progress_bar",
+    "replay_erasures",
     "restore",
     "retention_run",
     "ropa",
@@ -251,7 +252,13 @@ async def restore(settings: Settings, backup_file: str | None, *, replay_only: b
         await migrate(engine)
     finally:
         await engine.dispose()
-    async with _tools(settings) as tools:
-        replayed = await tools.requests.replay_ledger(progress_bar())
+    replayed = await replay_erasures(settings, progress_bar())
     print(f"restored; erased again from the ledger: {replayed}")
     return 0
+
+
+async def replay_erasures(settings: Settings, progress: Callable[[str, int, int], None] | None = None) -> int:
+    """Erase again everyone the erasure ledger names whom the database does not show erased
+    (run by `restore`, and by `serve` before it listens). Cheap when there is nothing to do."""
+    async with _tools(settings) as tools:
+        return await tools.requests.replay_ledger(progress)
