@@ -18,7 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from commerce.cart.privacy import CartSource
 from commerce.cart.service import CartRules
 from commerce.customers import service as customers
+from commerce.customers.account_privacy import AccountSecuritySource
 from commerce.customers.privacy import CustomerSource
+from commerce.notifications.privacy import EmailOutboxSource
 from commerce.orders.privacy import OrderSource
 from commerce.pricing.privacy import PromotionUsageSource
 from core.broadcast import Broadcaster
@@ -45,6 +47,8 @@ def personal_data_sources(settings: Settings | None = None) -> SourceRegistry:
             CartSource(CartRules.of(settings)),
             PromotionUsageSource(),
             OrderSource(),
+            AccountSecuritySource(),
+            EmailOutboxSource(),
             CustomerSource(),
             KeySource(),
             ConsentSource(),

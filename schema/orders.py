@@ -7,6 +7,7 @@ only shows orders and turns domain errors into `userErrors`.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -129,8 +130,9 @@ class Order(Node):
 
     @strawberry.field
     async def channel(self, info: Info) -> Channel:
-        channels = await catalog.list_channels(info.context.services.engine)
-        found = next(c for c in channels if c.code == self.record.channel_code)
+        found = await info.context.loaders.channels_by_code.load(self.record.channel_code)
+        if found is None:
+            raise LookupError(f"channel {self.record.channel_code!r} of an order no longer exists")
         return Channel.of(found)
 
     @strawberry.field
@@ -397,7 +399,8 @@ def _page(orders: list[records.Order], first: int) -> tuple[list[records.Order],
 
 async def _connection(info: Info, orders: list[records.Order], first: int, after_id: int | None) -> OrderConnection:
     shown, has_next = _page(orders, first)
-    edges = [OrderEdge(node=await present(info, o), cursor=encode_cursor("Order", o.id)) for o in shown]
+    nodes = await asyncio.gather(*(present(info, o) for o in shown))  # one batch of locations
+    edges = [OrderEdge(node=node, cursor=encode_cursor("Order", o.id)) for node, o in zip(nodes, shown, strict=True)]
     return OrderConnection(
         edges=edges,
         page_info=PageInfo(

@@ -49,7 +49,7 @@ from commerce.payments.provider import PaymentDeclined, PaymentError, PaymentReq
 from commerce.pricing import service as pricing
 from commerce.pricing import usage
 from commerce.pricing.engine import CodeProblem, PricedCart
-from commerce.pricing.tax import tax_rates_by_variant_ids, vat_included
+from commerce.pricing.tax import taxed_variants, vat_included
 from core.errors import DomainError
 from vault.audit import AuditEntry
 
@@ -263,8 +263,7 @@ async def _plan(
         customer_key=cart.customer_key,
     )
     ids = [line.variant_id for line in cart.lines]
-    variants = await catalog.variants_by_ids(services.engine, ids)
-    rates = await tax_rates_by_variant_ids(services.engine, ids)
+    variants = await taxed_variants(services.engine, ids)
     on_sale = {p.key for p in priced.lines}
     problems: list[DomainError] = []
     planned = []
@@ -279,7 +278,7 @@ async def _plan(
                 )
             )
             continue
-        planned.append((i, line, variant.sku, variant.name, rates.get(line.variant_id, Decimal("0.23"))))
+        planned.append((i, line, variant.sku, variant.name, variant.rate))
     for i, code in enumerate(cart.codes):
         why = priced.unapplied_codes.get(code)
         if why in REFUSED_CODES:  # accepted into the cart, but no longer good: never drop it silently
