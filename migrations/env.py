@@ -13,6 +13,7 @@ import commerce.cart.models
 import commerce.catalog.models
 import commerce.customers.models
 import commerce.inventory.models
+import commerce.loyalty.models
 import commerce.pricing.models
 import commerce.pricing.promotion_models  # noqa: F401
 import vault.audit_models
