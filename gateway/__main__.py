@@ -82,6 +82,17 @@ async def _expire_carts(settings: Settings) -> int:
         await engine.dispose()
 
 
+async def _expire_points(settings: Settings) -> int:
+    from commerce.loyalty.service import expire_points
+    from core.clock import SystemClock
+
+    engine = create_engine(settings.database_url)
+    try:
+        return await expire_points(engine, SystemClock().now())
+    finally:
+        await engine.dispose()
+
+
 def _serve(settings: Settings, *, demo: bool, workers: int) -> None:
     import uvicorn
 
@@ -168,6 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--retire", action="store_true", help="then drop KEK versions no data key uses from the KEK file"
     )
     commands.add_parser("expire-carts", help="delete guest carts idle longer than OMNIGATE_GUEST_CART_TTL_SECONDS")
+    commands.add_parser("expire-points", help="expire loyalty points past their date, oldest first (idempotent)")
     token = commands.add_parser("token", help="mint an access token for an operator or a test")
     token.add_argument("--role", required=True, choices=["customer", "staff", "agent", "dpo", "admin"])
     token.add_argument("--customer", help="the customer's ID (for --role customer)")
@@ -181,10 +193,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if args.command == "serve":
         from policies.access import PolicyError
+        from policies.loyalty import LoyaltyPolicyError
 
         try:
             _serve(settings, demo=args.demo, workers=args.workers)
-        except PolicyError as exc:
+        except (PolicyError, LoyaltyPolicyError) as exc:
             print(f"Omnigate cannot start: {exc}", file=sys.stderr)
             return 2
     elif args.command == "migrate":
@@ -192,6 +205,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("database is up to date")
     elif args.command == "expire-carts":
         print(f"deleted {asyncio.run(_expire_carts(settings))} expired guest carts")
+    elif args.command == "expire-points":
+        print(f"expired {asyncio.run(_expire_points(settings))} loyalty points")
     elif args.command == "token":
         print(_mint(settings, args))
     elif args.command == "rotate-kek":

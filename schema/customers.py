@@ -19,10 +19,12 @@ from strawberry.types import Info
 from commerce.customers import errors as customer_errors
 from commerce.customers import service
 from commerce.customers.service import Profile
+from commerce.loyalty import service as loyalty
 from core.ids import int_key, to_global_id
 from policies.principal import Principal, Role
 from schema.cart import Cart, customer_cart
 from schema.errors import UserError, bad_input, forbidden, unauthenticated, user_error
+from schema.loyalty import LoyaltyAccount, loyalty_account
 from schema.node import Node, decode_int_id, register_node
 from vault.cipher import ERASED
 from vault.errors import VaultError
@@ -148,6 +150,10 @@ class Customer(Node):
     async def cart(self, info: Info) -> Cart | None:
         return await customer_cart(info, self.key)
 
+    @strawberry.field(description="Points, tier and card: one account, the same in every channel.")
+    async def loyalty(self, info: Info) -> LoyaltyAccount:
+        return await loyalty_account(info, self.key, (await _profile(info, self.key)).subject)
+
 
 async def _existing(info: Info, key: int) -> Customer | None:
     return Customer.of(key) if await info.context.loaders.customer_profiles.load(key) is not None else None
@@ -253,6 +259,8 @@ class CustomerMutation:
         except customer_errors.CustomerError as problem:
             return CustomerPayload(customer=None, user_errors=[user_error(problem)])
         info.context.created_subjects.add(str(key))
+        profile = await _profile(info, key)  # every account gets its loyalty card at registration
+        await loyalty.card_number(services.engine, services.vault, key, profile.subject, services.clock.now())
         return CustomerPayload(customer=Customer.of(key), user_errors=[])
 
     @strawberry.mutation

@@ -12,6 +12,7 @@ from strawberry.types import Info
 from schema.cart import CartMutation, CartQuery, CartSubscription
 from schema.catalog import CatalogQuery
 from schema.customers import CustomerMutation, CustomerQuery
+from schema.loyalty import LoyaltyMutation, LoyaltyQuery
 from schema.node import Node, resolve_node
 from schema.scalars import scalar_map
 
@@ -25,8 +26,8 @@ class NodeQuery:
         return await resolve_node(info, id)
 
 
-QUERIES: tuple[type, ...] = (NodeQuery, CatalogQuery, CustomerQuery, CartQuery)
-MUTATIONS: tuple[type, ...] = (CustomerMutation, CartMutation)
+QUERIES: tuple[type, ...] = (NodeQuery, CatalogQuery, CustomerQuery, CartQuery, LoyaltyQuery)
+MUTATIONS: tuple[type, ...] = (CustomerMutation, CartMutation, LoyaltyMutation)
 SUBSCRIPTIONS: tuple[type, ...] = (CartSubscription,)
 
 
