@@ -13,6 +13,11 @@ the cart total, no line is discounted below zero, and the total is never negativ
 Promotions apply in order: automatic ones (no code) first, then coded ones in the order the
 cart holds the codes; each sees what the previous left. A promotion that names channels
 applies only there; one that names none applies in every channel.
+
+Loyalty points to redeem come last, after every promotion: worth `points x point_value`,
+at most `max_share` of what the promotions left (rounded down to whole minor units), and
+shared over the lines like any discount. More than the share raises `PointsOverShare`,
+naming the input field; the balance itself is the loyalty context's to check.
 """
 
 from __future__ import annotations
@@ -20,8 +25,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
+from commerce.pricing.errors import PointsNotRedeemableHere, PointsOverShare
 from commerce.pricing.money import MINOR_UNITS, quantize
 
 __all__ = [
@@ -29,6 +35,7 @@ __all__ = [
     "PERCENTAGE",
     "AppliedDiscount",
     "LineInput",
+    "LoyaltyRedemption",
     "PricedCart",
     "PricedLine",
     "Promotion",
@@ -81,6 +88,16 @@ class Promotion:
 
 
 @dataclass(frozen=True, slots=True)
+class LoyaltyRedemption:
+    """Points a customer asks to pay with, and the programme's terms (policies/loyalty.toml)."""
+
+    points: int
+    point_value: Decimal  # in `currency`, per point
+    max_share: Decimal  # of the total after promotions, 0..1
+    currency: str  # the programme's currency: points pay only in it
+
+
+@dataclass(frozen=True, slots=True)
 class PricedLine:
     key: int
     variant_id: int
@@ -109,6 +126,8 @@ class PricedCart:
     total: Decimal
     # code -> why it does not apply now (a stable code), for codes held but not applied
     unapplied_codes: Mapping[str, str] = field(default_factory=dict)
+    loyalty_points: int = 0  # points redeemed (their value is inside `discount_total` and the lines)
+    loyalty_discount: Decimal = Decimal(0)
 
 
 def code_problem(
@@ -172,8 +191,9 @@ def price_cart(
     channel: str,
     now: datetime,
     customer_usage: Mapping[int, int] | None = None,
+    loyalty: LoyaltyRedemption | None = None,
 ) -> PricedCart:
-    """Price `lines` with the automatic promotions and those of `codes` that apply now."""
+    """Price `lines` with the automatic promotions and those of `codes` that apply now, then `loyalty`."""
     usage = customer_usage or {}
     subtotals = [_minor(line.unit_price * line.quantity, currency) for line in lines]
     remaining = list(subtotals)
@@ -205,6 +225,8 @@ def price_cart(
             remaining[i] -= share
         applied.append(AppliedDiscount(promotion.id, promotion.code, promotion.description, _major(units, currency)))
 
+    loyalty_units = _redeem(loyalty, remaining, currency) if loyalty is not None and loyalty.points else 0
+
     priced = tuple(
         PricedLine(
             key=line.key,
@@ -226,4 +248,23 @@ def price_cart(
         discount_total=discount_total,
         total=_major(sum(remaining), currency),
         unapplied_codes=unapplied,
+        loyalty_points=loyalty.points if loyalty_units else 0,
+        loyalty_discount=_major(loyalty_units, currency),
     )
+
+
+def _redeem(loyalty: LoyaltyRedemption, remaining: list[int], currency: str) -> int:
+    """Take the points' value off `remaining` (in place), shared over the lines; the minor units taken."""
+    if loyalty.points < 0:
+        raise PointsNotRedeemableHere("Points to redeem cannot be negative.")
+    if loyalty.currency != currency:
+        raise PointsNotRedeemableHere(f"Points pay only for orders in {loyalty.currency}.")
+    per_point = _minor(loyalty.point_value, currency)
+    cap = int((Decimal(sum(remaining)) * loyalty.max_share).to_integral_value(ROUND_FLOOR))
+    units = loyalty.points * per_point
+    if units > cap:
+        raise PointsOverShare(cap // per_point if per_point else 0)
+    eligible = [i for i, left in enumerate(remaining) if left > 0]
+    for i, share in zip(eligible, _share(units, [remaining[i] for i in eligible]), strict=True):
+        remaining[i] -= share
+    return units

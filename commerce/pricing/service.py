@@ -15,9 +15,18 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from commerce.catalog import service as catalog
-from commerce.pricing.engine import LineInput, PricedCart, Promotion, code_problem, normalize_code, price_cart
+from commerce.pricing.engine import (
+    LineInput,
+    LoyaltyRedemption,
+    PricedCart,
+    Promotion,
+    code_problem,
+    normalize_code,
+    price_cart,
+)
 from commerce.pricing.price_book import prices_by_variant_ids
 from commerce.pricing.promotion_models import PromotionRow, PromotionUsage
+from policies.loyalty import LoyaltyPolicy, loyalty_policy
 
 __all__ = ["CartLineRef", "check_codes", "customer_usage", "load_promotions", "price_lines"]
 
@@ -101,8 +110,11 @@ async def price_lines(
     channel: str,
     now: datetime,
     customer_key: int | None,
+    loyalty_points: int = 0,
+    loyalty: LoyaltyPolicy | None = None,
 ) -> PricedCart:
-    """Lines priced from the price book of `currency`, with the promotions that apply now."""
+    """Lines priced from the price book of `currency`, with the promotions that apply now, then
+    `loyalty_points` redeemed on the terms of the loyalty policy (`PointsOverShare` past its share)."""
     variant_ids = [line.variant_id for line in lines]
     promotions = await load_promotions(engine, codes)
     prices = await prices_by_variant_ids(engine, variant_ids, currency) if lines else {}
@@ -126,4 +138,19 @@ async def price_lines(
         )
     limited = [p.id for p in promotions if p.usage_limit_per_customer is not None]
     usage = await customer_usage(engine, customer_key, limited)
-    return price_cart(inputs, promotions, codes, currency=currency, channel=channel, now=now, customer_usage=usage)
+    terms = loyalty or loyalty_policy()
+    redemption = (
+        LoyaltyRedemption(loyalty_points, terms.point_value, terms.max_redeem_share, terms.currency)
+        if loyalty_points
+        else None
+    )
+    return price_cart(
+        inputs,
+        promotions,
+        codes,
+        currency=currency,
+        channel=channel,
+        now=now,
+        customer_usage=usage,
+        loyalty=redemption,
+    )
