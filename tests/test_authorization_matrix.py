@@ -21,7 +21,7 @@ from commerce.loyalty import service as loyalty
 from core.ids import to_global_id
 from gateway.runtime import Runtime
 
-ROLES = ("anonymous", "customer_a", "customer_b", "staff_waw", "staff_krk", "agent", "dpo", "admin")
+ROLES = ("anonymous", "customer_a", "customer_b", "staff_waw", "staff_krk", "agent", "dpo", "admin", "integration")
 ALLOW = "allow"
 EMPTY = "empty"  # allowed, and answers null: e.g. `me` for someone who is not a customer
 DENY = "deny"  # FORBIDDEN when signed in, UNAUTHENTICATED when anonymous; no data either way
@@ -168,7 +168,7 @@ MATRIX: list[Row] = [
         "cart: a guest cart",
         "query($id: ID!) { cart(id: $id) { id lines { quantity } } }",
         lambda w: {"id": w.extra["guest_cart"]},
-        everyone(),
+        {**everyone(), "integration": DENY},  # a system has no business with carts
     ),
     Row(
         "cart: A's cart online",
@@ -318,6 +318,7 @@ def role_headers(token_for, w: World) -> dict[str, dict[str, str]]:  # type: ign
         "agent": token_for("agent", subject="agent-1"),
         "dpo": token_for("dpo", subject="dpo-1"),
         "admin": token_for("admin", subject="admin-1"),
+        "integration": token_for("integration", subject="erp-1"),
     }
 
 
