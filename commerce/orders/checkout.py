@@ -40,7 +40,7 @@ from commerce.catalog import service as catalog
 from commerce.catalog.entities import Location
 from commerce.customers import service as customers
 from commerce.inventory import stock
-from commerce.orders import errors
+from commerce.orders import errors, points
 from commerce.orders import records as r
 from commerce.orders.events import order_event
 from commerce.orders.models import OrderLineRow, OrderRow
@@ -134,10 +134,8 @@ async def _fulfillment(services: OrderServices, req: CheckoutRequest) -> tuple[i
         )
     elif method == "cash" and req.fulfillment_method != r.IN_STORE:
         problems.append(_problem("PAYMENT_METHOD_NOT_ALLOWED", "Cash is taken at the till only.", "payment", "method"))
-    if req.loyalty_points_to_redeem:
-        problems.append(
-            _problem("LOYALTY_UNAVAILABLE", "Loyalty points cannot be redeemed yet.", "loyaltyPointsToRedeem")
-        )
+    if req.loyalty_points_to_redeem < 0:
+        problems.append(_problem("INVALID_POINTS", "Points to redeem cannot be negative.", "loyaltyPointsToRedeem"))
     address = None
     location_id: int | None = None
     if req.fulfillment_method == r.SHIP_TO_ADDRESS:
@@ -194,6 +192,8 @@ async def _plan(
 ) -> _Plan:
     if not cart.lines:
         raise errors.CartNotReady("The cart is empty.", "CART_EMPTY")
+    if req.loyalty_points_to_redeem and cart.customer_key is None:
+        raise _problem("LOYALTY_SIGN_IN_REQUIRED", "Sign in to pay with loyalty points.", "loyaltyPointsToRedeem")
     refs = [pricing.CartLineRef(line.id, line.variant_id, line.quantity) for line in cart.lines]
     priced = await pricing.price_lines(
         services.engine,
@@ -203,6 +203,7 @@ async def _plan(
         channel=req.channel_code,
         now=now,
         customer_key=cart.customer_key,
+        loyalty_points=req.loyalty_points_to_redeem,  # the last discount, capped by the policy's share
     )
     ids = [line.variant_id for line in cart.lines]
     variants = await catalog.variants_by_ids(services.engine, ids)
@@ -337,6 +338,8 @@ async def _reserve(services: OrderServices, plan: _Plan, req: CheckoutRequest, n
                 "A discount code has been used up meanwhile: remove it and try again.", ["cart", "discountCodes"]
             )
         held = await _hold_stock(session, plan, req, order.id)
+        # with the order, or not at all; after stock, as every order step locks (stock, then the account)
+        await points.hold(session, order, req.loyalty_points_to_redeem, now, req.actor)
         by_key = {p.key: p for p in priced.lines}
         tax_total = Decimal(0)
         for _i, line, sku, name, rate in plan.lines:
@@ -409,6 +412,8 @@ async def _confirm(services: OrderServices, order: r.Order, payment_status: str,
             why = stock.Movement("order.sold_in_store", str(order.id), order.placed_by)
             for line in sorted(order.lines, key=lambda ln: (ln.location_id, ln.variant_id)):
                 await stock.consume(session, line.location_id, line.variant_id, line.quantity, why)
+            row = (await session.execute(select(OrderRow).where(OrderRow.id == order.id))).scalar_one()
+            await points.earn(session, row, now)  # fulfilled at once: points earned with the sale
         await carts.end_checkout(await session.connection(), order.cart_id, ordered=True, now=now)
         await order_event(
             session,
@@ -443,6 +448,7 @@ async def fail_pending(services: OrderServices, order_id: int, payment_status: s
         await usage.release(
             session, row.promotion_ids or [], customer_key=row.customer_key, order_ref=r.order_number(order_id)
         )
+        await points.give_back(session, row, now, "payment not completed")
         row.status = r.FAILED
         row.payment_status = payment_status
         row.updated_at = now
