@@ -93,6 +93,40 @@ async def _expire_points(settings: Settings) -> int:
         await engine.dispose()
 
 
+async def _expire_reservations(settings: Settings) -> str:
+    from datetime import timedelta
+
+    from commerce.cart.service import CartRules
+    from commerce.orders.service import expire_reservations
+    from commerce.orders.unit import OrderServices
+    from commerce.payments.test_provider import TestPaymentProvider
+    from core.clock import SystemClock
+    from core.db import session_factory
+    from vault.service import Vault
+
+    engine = create_engine(settings.database_url)
+    clock = SystemClock()
+    try:
+        report = await expire_reservations(
+            OrderServices(
+                engine=engine,
+                sessions=session_factory(engine),
+                vault=Vault.from_settings(settings, engine, clock),
+                clock=clock,
+                payments=TestPaymentProvider(),
+                cart_rules=CartRules.of(settings),
+                reservation_ttl=timedelta(seconds=settings.reservation_ttl_seconds),
+                pending_timeout=timedelta(seconds=settings.checkout_pending_timeout_seconds),
+            )
+        )
+    finally:
+        await engine.dispose()
+    return (
+        f"released {report.reservations_released} overdue reservations, "
+        f"failed {report.checkouts_failed} abandoned checkouts"
+    )
+
+
 def _serve(settings: Settings, *, demo: bool, workers: int) -> None:
     import uvicorn
 
@@ -180,6 +214,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     commands.add_parser("expire-carts", help="delete guest carts idle longer than OMNIGATE_GUEST_CART_TTL_SECONDS")
     commands.add_parser("expire-points", help="expire loyalty points past their date, oldest first (idempotent)")
+    commands.add_parser(
+        "expire-reservations",
+        help="release reserve & collect orders past reservedUntil and checkouts stuck waiting for payment "
+        "(idempotent: run it from cron on every replica)",
+    )
     token = commands.add_parser("token", help="mint an access token for an operator or a test")
     token.add_argument("--role", required=True, choices=["customer", "staff", "agent", "dpo", "admin", "integration"])
     token.add_argument("--customer", help="the customer's ID (for --role customer)")
@@ -207,6 +246,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"deleted {asyncio.run(_expire_carts(settings))} expired guest carts")
     elif args.command == "expire-points":
         print(f"expired {asyncio.run(_expire_points(settings))} loyalty points")
+    elif args.command == "expire-reservations":
+        print(asyncio.run(_expire_reservations(settings)))
     elif args.command == "token":
         print(_mint(settings, args))
     elif args.command == "rotate-kek":

@@ -14,6 +14,7 @@ from schema.catalog import CatalogQuery
 from schema.customers import CustomerMutation, CustomerQuery
 from schema.loyalty import LoyaltyMutation, LoyaltyQuery
 from schema.node import Node, resolve_node
+from schema.orders import OrderMutation, OrderQuery
 from schema.scalars import scalar_map
 
 __all__ = ["build_schema"]
@@ -26,8 +27,8 @@ class NodeQuery:
         return await resolve_node(info, id)
 
 
-QUERIES: tuple[type, ...] = (NodeQuery, CatalogQuery, CustomerQuery, CartQuery, LoyaltyQuery)
-MUTATIONS: tuple[type, ...] = (CustomerMutation, CartMutation, LoyaltyMutation)
+QUERIES: tuple[type, ...] = (NodeQuery, CatalogQuery, CustomerQuery, CartQuery, OrderQuery, LoyaltyQuery)
+MUTATIONS: tuple[type, ...] = (CustomerMutation, CartMutation, OrderMutation, LoyaltyMutation)
 SUBSCRIPTIONS: tuple[type, ...] = (CartSubscription,)
 
 

@@ -61,6 +61,16 @@ logger = logging.getLogger("omnigate.orders")
 PROVIDER_METHODS = ("card", "blik")
 PAYMENT_METHODS = (*PROVIDER_METHODS, "cash_on_pickup", "cash")
 MAX_KEY = 128
+# A held code that stopped applying for one of these reasons refuses the checkout (the customer
+# removes it and sees the new total); one that merely does not apply to this cart does not.
+REFUSED_CODES = frozenset(
+    {
+        "DISCOUNT_CODE_USAGE_LIMIT_REACHED",
+        "DISCOUNT_CODE_EXPIRED",
+        "DISCOUNT_CODE_INVALID",
+        "DISCOUNT_CODE_NOT_IN_CHANNEL",
+    }
+)
 ORDERS_TABLE = "orders"
 
 
@@ -221,6 +231,14 @@ async def _plan(
             )
             continue
         planned.append((i, line, variant.sku, variant.name, rates.get(line.variant_id, Decimal("0.23"))))
+    for i, code in enumerate(cart.codes):
+        why = priced.unapplied_codes.get(code)
+        if why in REFUSED_CODES:  # accepted into the cart, but no longer good: never drop it silently
+            problems.append(
+                errors.OrderProblem(
+                    why, f"The code {code!r} cannot be used now: remove it.", ["cart", "discountCodes", str(i)]
+                )
+            )
     if problems:
         raise errors.OrderInputErrors(problems)
     subject = None
