@@ -93,6 +93,23 @@ async def _expire_points(settings: Settings) -> int:
         await engine.dispose()
 
 
+async def _rebuild_recommendations(settings: Settings) -> str:
+    from commerce.recommendations.service import rebuild
+    from core.clock import SystemClock
+    from vault.service import Vault
+
+    engine = create_engine(settings.database_url)
+    clock = SystemClock()
+    try:
+        report = await rebuild(engine, Vault.from_settings(settings, engine, clock), clock.now())
+    finally:
+        await engine.dispose()
+    return (
+        f"co-purchase statistics rebuilt from {report.orders} orders of {report.customers} consenting customers: "
+        f"{report.pairs} product pairs"
+    )
+
+
 async def _expire_reservations(settings: Settings) -> str:
     from datetime import timedelta
 
@@ -219,6 +236,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="release reserve & collect orders past reservedUntil and checkouts stuck waiting for payment "
         "(idempotent: run it from cron on every replica)",
     )
+    recommend = commands.add_parser("recommendations", help="personalization: the co-purchase statistics")
+    recommend.add_argument(
+        "action",
+        choices=["rebuild"],
+        help="rebuild: recount from the orders of customers who consent to PERSONALIZATION now "
+        "(removes a withdrawn customer's contribution; idempotent, run it from cron)",
+    )
     token = commands.add_parser("token", help="mint an access token for an operator or a test")
     token.add_argument("--role", required=True, choices=["customer", "staff", "agent", "dpo", "admin", "integration"])
     token.add_argument("--customer", help="the customer's ID (for --role customer)")
@@ -244,6 +268,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("database is up to date")
     elif args.command == "expire-carts":
         print(f"deleted {asyncio.run(_expire_carts(settings))} expired guest carts")
+    elif args.command == "recommendations":
+        print(asyncio.run(_rebuild_recommendations(settings)))
     elif args.command == "expire-points":
         print(f"expired {asyncio.run(_expire_points(settings))} loyalty points")
     elif args.command == "expire-reservations":

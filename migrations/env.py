@@ -18,7 +18,8 @@ import commerce.loyalty.models
 import commerce.orders.models
 import commerce.pricing.models
 import commerce.pricing.promotion_models
-import commerce.pricing.tax_models  # noqa: F401
+import commerce.pricing.tax_models
+import commerce.recommendations.models  # noqa: F401
 import vault.audit_models
 import vault.models  # noqa: F401
 from core.db import Base, create_engine

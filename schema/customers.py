@@ -20,12 +20,15 @@ from commerce.customers import errors as customer_errors
 from commerce.customers import service
 from commerce.customers.service import Profile
 from commerce.loyalty import service as loyalty
+from commerce.recommendations import service as recommendations
 from core.ids import int_key, to_global_id
 from policies.principal import Principal, Role
 from schema.cart import Cart, customer_cart
+from schema.catalog import Product
 from schema.errors import UserError, bad_input, forbidden, unauthenticated, user_error
 from schema.loyalty import LoyaltyAccount, loyalty_account
 from schema.node import Node, decode_int_id, register_node
+from schema.pagination import check_first
 from vault.cipher import ERASED
 from vault.errors import VaultError
 
@@ -38,6 +41,7 @@ ERASED_PLACEHOLDER = "[erased]"
 OPERATOR_ROLES = frozenset({Role.STAFF, Role.AGENT, Role.DPO, Role.ADMIN})
 CONSENT_ON_BEHALF_ROLES = frozenset({Role.AGENT, Role.ADMIN})
 MAX_CUSTOMERS_PER_QUERY = 100
+MAX_RECOMMENDATIONS = 20
 
 
 def _signed_in_customer(principal: Principal) -> int:
@@ -152,6 +156,17 @@ class Customer(Node):
     @strawberry.field(description="The customer's active cart: the same on every device and channel.")
     async def cart(self, info: Info) -> Cart | None:
         return await customer_cart(info, self.key)
+
+    @strawberry.field(
+        description="Products often bought together with what the customer bought, in any channel; "
+        "empty unless they consent to PERSONALIZATION (asked on every request)."
+    )
+    async def recommendations(self, info: Info, first: int | None = 5) -> list[Product]:
+        limit = check_first(first, MAX_RECOMMENDATIONS)
+        services = info.context.services
+        keys = await recommendations.recommend(services.engine, services.vault, self.key, limit)
+        found = await info.context.loaders.products.load_many(keys)
+        return [Product.of(p) for p in found if p is not None]
 
     @strawberry.field(description="Points, tier and card: one account, the same in every channel.")
     async def loyalty(self, info: Info) -> LoyaltyAccount:

@@ -269,6 +269,19 @@ MATRIX: list[Row] = [
         {**everyone(EMPTY), "customer_a": ALLOW, "customer_b": ALLOW},
     ),
     Row(
+        "customer: A's recommendations online",
+        "query($id: ID!) { customer(id: $id) { recommendations(first: 3) { id name } } }",
+        lambda w: {"id": w.customer_a_id},
+        only("customer_a", "agent", "dpo", "admin"),
+    ),
+    Row(
+        "customer: A's recommendations at the till",
+        "query($id: ID!) { customer(id: $id) { recommendations { id } } }",
+        lambda w: {"id": w.customer_a_id},
+        only("customer_a", "staff_waw", "staff_krk", "agent", "dpo", "admin"),
+        headers={"X-Channel": "store"},
+    ),
+    Row(
         "customerByLoyaltyCard at the till",
         "query($n: String!) { customerByLoyaltyCard(cardNumber: $n) { id loyalty { balance } } }",
         lambda w: {"n": w.extra["card_a"]},
