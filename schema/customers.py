@@ -28,6 +28,7 @@ from schema.catalog import Product
 from schema.errors import UserError, bad_input, forbidden, unauthenticated, user_error
 from schema.loyalty import LoyaltyAccount, loyalty_account
 from schema.node import Node, decode_int_id, register_node
+from schema.offers import PersonalOffer, offers_of
 from schema.pagination import check_first
 from vault.cipher import ERASED
 from vault.errors import VaultError
@@ -167,6 +168,10 @@ class Customer(Node):
         keys = await recommendations.recommend(services.engine, services.vault, self.key, limit)
         found = await info.context.loaders.products.load_many(keys)
         return [Product.of(p) for p in found if p is not None]
+
+    @strawberry.field(description="Promotions meant for this customer now, in this channel (personal offers).")
+    async def offers(self, info: Info) -> list[PersonalOffer]:
+        return await offers_of(info, self.key)
 
     @strawberry.field(description="Points, tier and card: one account, the same in every channel.")
     async def loyalty(self, info: Info) -> LoyaltyAccount:

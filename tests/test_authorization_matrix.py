@@ -282,6 +282,19 @@ MATRIX: list[Row] = [
         headers={"X-Channel": "store"},
     ),
     Row(
+        "customer: A's personal offers online",
+        "query($id: ID!) { customer(id: $id) { offers { description code } } }",
+        lambda w: {"id": w.customer_a_id},
+        only("customer_a", "agent", "dpo", "admin"),
+    ),
+    Row(
+        "customer: A's personal offers at the till",
+        "query($id: ID!) { customer(id: $id) { offers { description } } }",
+        lambda w: {"id": w.customer_a_id},
+        only("customer_a", "staff_waw", "staff_krk", "agent", "dpo", "admin"),
+        headers={"X-Channel": "store"},
+    ),
+    Row(
         "customerByLoyaltyCard at the till",
         "query($n: String!) { customerByLoyaltyCard(cardNumber: $n) { id loyalty { balance } } }",
         lambda w: {"n": w.extra["card_a"]},

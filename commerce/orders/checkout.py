@@ -214,6 +214,7 @@ async def _plan(
         now=now,
         customer_key=cart.customer_key,
         loyalty_points=req.loyalty_points_to_redeem,  # the last discount, capped by the policy's share
+        vault=services.vault,  # personal offers by purchase history (with consent)
     )
     ids = [line.variant_id for line in cart.lines]
     variants = await catalog.variants_by_ids(services.engine, ids)

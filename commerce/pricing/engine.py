@@ -14,6 +14,10 @@ Promotions apply in order: automatic ones (no code) first, then coded ones in th
 cart holds the codes; each sees what the previous left. A promotion that names channels
 applies only there; one that names none applies in every channel.
 
+A personal offer is a promotion with a target: loyalty tiers, and/or customers who bought from
+given categories in a period. It applies only when the `Audience` (the customer's tier, and
+their purchases by category, present only with PERSONALIZATION consent) qualifies.
+
 Loyalty points to redeem come last, after every promotion: worth `points x point_value`,
 at most `max_share` of what the promotions left (rounded down to whole minor units), and
 shared over the lines like any discount. More than the share raises `PointsOverShare`,
@@ -34,6 +38,7 @@ __all__ = [
     "FIXED_AMOUNT",
     "PERCENTAGE",
     "AppliedDiscount",
+    "Audience",
     "LineInput",
     "LoyaltyRedemption",
     "PricedCart",
@@ -80,11 +85,45 @@ class Promotion:
     usage_limit: int | None = None  # uses in total, over all customers
     usage_limit_per_customer: int | None = None
     times_used: int = 0
+    target_tiers: frozenset[str] = frozenset()  # empty: any tier
+    target_category_ids: frozenset[int] = frozenset()  # empty: no purchase condition
+    target_bought_from: datetime | None = None  # the period the purchase must fall in
+    target_bought_until: datetime | None = None
+
+    @property
+    def is_targeted(self) -> bool:
+        return bool(self.target_tiers or self.target_category_ids)
+
+    def targets(self, audience: Audience | None) -> bool:
+        """Whether the promotion is for this customer (an untargeted one is for everyone)."""
+        if not self.is_targeted:
+            return True
+        if audience is None:
+            return False
+        if self.target_tiers and audience.tier not in self.target_tiers:
+            return False
+        if not self.target_category_ids:
+            return True
+        return any(
+            category in self.target_category_ids
+            and (self.target_bought_from is None or at >= self.target_bought_from)
+            and (self.target_bought_until is None or at < self.target_bought_until)
+            for category, at in audience.purchases
+        )
 
     def covers(self, line: LineInput) -> bool:
         if not self.product_ids and not self.category_ids:
             return True
         return line.product_id in self.product_ids or line.category_id in self.category_ids
+
+
+@dataclass(frozen=True, slots=True)
+class Audience:
+    """Who the cart is for, as far as personal offers need: their loyalty tier, and what they bought
+    (category, when) - empty unless they consent to PERSONALIZATION."""
+
+    tier: str | None = None
+    purchases: tuple[tuple[int, datetime], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,12 +231,14 @@ def price_cart(
     now: datetime,
     customer_usage: Mapping[int, int] | None = None,
     loyalty: LoyaltyRedemption | None = None,
+    audience: Audience | None = None,
 ) -> PricedCart:
     """Price `lines` with the automatic promotions and those of `codes` that apply now, then `loyalty`."""
     usage = customer_usage or {}
     subtotals = [_minor(line.unit_price * line.quantity, currency) for line in lines]
     remaining = list(subtotals)
     cart_subtotal = _major(sum(subtotals), currency)
+    promotions = [p for p in promotions if p.targets(audience)]  # a personal offer not for them: absent
     by_code = {normalize_code(p.code): p for p in promotions if p.code}
     held = list(dict.fromkeys(normalize_code(c) for c in codes))
     ordered = [p for p in promotions if not p.code] + [by_code[c] for c in held if c in by_code]
@@ -248,7 +289,7 @@ def price_cart(
         discount_total=discount_total,
         total=_major(sum(remaining), currency),
         unapplied_codes=unapplied,
-        loyalty_points=loyalty.points if loyalty_units else 0,
+        loyalty_points=loyalty.points if loyalty is not None and loyalty_units else 0,
         loyalty_discount=_major(loyalty_units, currency),
     )
 
