@@ -206,6 +206,25 @@ async def _audit_verify(settings: Settings) -> int:
     return 1
 
 
+def _integration(settings: Settings, args: argparse.Namespace) -> int:
+    from commerce.events.webhooks import WebhookConfigError
+    from gateway import integration
+
+    if args.command == "stock":
+        return asyncio.run(integration.import_stock(settings, args.file, args.actor))
+    if args.events_command == "status":
+        return asyncio.run(integration.event_status(settings))
+    if args.events_command == "retry-dead":
+        return asyncio.run(integration.retry_dead_letters(settings, args.endpoint))
+    if args.events_command == "prune":
+        return asyncio.run(integration.prune_events(settings, args.days))
+    try:
+        return asyncio.run(integration.relay_events(settings, once=args.once, stdout=args.stdout))
+    except WebhookConfigError as exc:
+        print(f"cannot relay: {exc}", file=sys.stderr)
+        return 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gateway", description="Omnigate commerce gateway")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -250,6 +269,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     token.add_argument("--location", help="the store's code (for --role staff)")
     token.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
     commands.add_parser("audit-verify", help="check the audit log's hash chain; exit 1 at the first broken record")
+    events = commands.add_parser("events", help="the outbox: relay events to webhooks, see or retry what is stuck")
+    event_commands = events.add_subparsers(dest="events_command", required=True)
+    relay = event_commands.add_parser("relay", help="deliver outbox events to the endpoints in OMNIGATE_WEBHOOKS_FILE")
+    relay.add_argument("--once", action="store_true", help="deliver what is due, then exit")
+    relay.add_argument("--stdout", action="store_true", help="print events as JSON lines instead of calling webhooks")
+    event_commands.add_parser("status", help="undelivered events per endpoint (pending, dead-lettered)")
+    retry = event_commands.add_parser("retry-dead", help="put dead-lettered deliveries back in line")
+    retry.add_argument("--endpoint", help="only this endpoint's (default: all)")
+    prune = event_commands.add_parser("prune", help="delete delivered events older than --days (never pending or dead)")
+    prune.add_argument("--days", type=int, default=30)
+    stock = commands.add_parser("stock", help="stock from the ERP/WMS")
+    stock_commands = stock.add_subparsers(dest="stock_command", required=True)
+    stock_import = stock_commands.add_parser(
+        "import", help="apply on-hand counts from a CSV (sku,location_code,on_hand)"
+    )
+    stock_import.add_argument("file", type=Path)
+    stock_import.add_argument("--actor", default="stock-import", help="who the stock movements name")
     args = parser.parse_args(argv)
 
     settings = Settings.from_env()
@@ -285,6 +321,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         asyncio.run(_seed(settings, args.products))
     elif args.command == "audit-verify":
         return asyncio.run(_audit_verify(settings))
+    elif args.command in {"events", "stock"}:
+        return _integration(settings, args)
     return 0
 
 

@@ -38,7 +38,7 @@ from graphql import (
 from commerce.catalog import service as catalog
 from commerce.orders import service as orders
 from core.ids import InvalidGlobalId, from_global_id, int_key
-from policies.access import ROOT_TYPES, AccessPolicy, PolicyError, Rule
+from policies.access import ROOT_TYPES, AccessPolicy, PolicyError, Rule, SubjectKind
 from policies.principal import Principal, Role
 from schema.errors import ClientError, forbidden, unauthenticated
 from vault.audit import AuditEntry
@@ -139,21 +139,27 @@ async def _own_order(check: Check) -> bool:
     from the cart the caller holds (how a guest sees the order they just placed)."""
     if getattr(check.source, "from_checkout", False):
         return True
+    p = check.principal
+    if p.role is not Role.CUSTOMER or p.subject is None:
+        return False
     if "orderId" in check.args:
         found = await _order_of_arg(check)
-        p = check.principal
-        return found is not None and p.role is Role.CUSTOMER and found[0] is not None and str(found[0]) == p.subject
-    return _is_self(check)
+        return found is not None and found[0] is not None and str(found[0]) == p.subject
+    return check.subject == p.subject
 
 
 @condition("order_store")
 async def _order_store(check: Check) -> bool:
-    """Staff of the order's store: where it is collected, or the till's store that sold it."""
+    """Staff of the order's store (where it is collected, or whose till sold it) or of the store
+    serving it: the store taking its return, or the till serving its customer (store channel).
+    A step on the order (`orderId` argument) is for the order's own store only."""
     location = check.principal.location
     if location is None:
         return False
-    if hasattr(check.source, "store_code"):
-        return bool(check.source.store_code == location)
+    source = check.source
+    if hasattr(source, "store_code"):
+        serving = (source.store_code, getattr(source, "serving_store_code", None))
+        return location in serving or check.channel_kind == "STORE"
     found = await _order_of_arg(check)
     return found is not None and await _location_code(check, found[1]) == location
 
@@ -217,9 +223,17 @@ def validate_policy(policy: AccessPolicy, schema: GraphQLSchema) -> PolicyReport
         if gql_field is None:
             problems.append(f"rule {target!r}: {type_name} has no field {field_name!r}")
             continue
-        if rule.subject is not None and rule.subject.kind == "arg" and rule.subject.name not in gql_field.args:
+        if (
+            rule.subject is not None
+            and rule.subject.kind is SubjectKind.ARG
+            and rule.subject.name not in gql_field.args
+        ):
             problems.append(f"rule {target!r}: the field has no argument {rule.subject.name!r}")
-        if rule.subject is not None and rule.subject.kind == "attr" and not _has_attribute(gql_type, rule.subject.name):
+        if (
+            rule.subject is not None
+            and rule.subject.kind is SubjectKind.ATTR
+            and not _has_attribute(gql_type, rule.subject.name)
+        ):
             problems.append(
                 f"rule {target!r}: subject names {rule.subject.name!r}, which {type_name} objects do not have"
             )
@@ -252,7 +266,7 @@ def _has_attribute(gql_type: GraphQLObjectType | GraphQLInterfaceType, name: str
     """
     definition = (gql_type.extensions or {}).get("strawberry-definition")
     origin = getattr(definition, "origin", None)
-    if origin is None:
+    if definition is None or origin is None:
         return True  # not a strawberry type: nothing to check against
     names = {f.python_name for f in definition.fields} | {f.name for f in dataclasses.fields(origin)}
     return name in names or hasattr(origin, name)
@@ -365,7 +379,7 @@ def _subject(rule: Rule, source: Any, args: dict[str, Any]) -> str | None:
     ref = rule.subject
     if ref is None:
         return None
-    if ref.kind == "attr":
+    if ref.kind is SubjectKind.ATTR:
         value = getattr(source, ref.name, None)
         return None if value is None else str(value)
     raw = args.get(ref.name)
@@ -432,7 +446,8 @@ class AuditUnavailable(ClientError):
 
     def __init__(self, trace_id: str) -> None:
         super().__init__(
-            f"This access could not be recorded in the audit log, so its result is withheld. Quote trace id {trace_id}.",
+            "This access could not be recorded in the audit log, so its result is withheld. "
+            f"Quote trace id {trace_id}.",
             "AUDIT_UNAVAILABLE",
             traceId=trace_id,
         )

@@ -28,13 +28,22 @@ from core.ids import InvalidGlobalId, from_global_id, int_key, to_global_id
 from policies.principal import Role
 from schema.cart import cart_authorizer, denied_cart
 from schema.catalog import Channel, Location
+from schema.context import Services
 from schema.customers import Address, AddressInput, Customer
 from schema.errors import UserError, user_errors
 from schema.money import Money
 from schema.node import Node, decode_id, decode_int_id, register_node
 from schema.pagination import PageInfo, check_first, decode_cursor, encode_cursor
 
-__all__ = ["Order", "OrderConnection", "OrderMutation", "OrderQuery", "customer_orders", "order_services"]
+__all__ = [
+    "Order",
+    "OrderConnection",
+    "OrderMutation",
+    "OrderQuery",
+    "customer_orders",
+    "order_services",
+    "order_services_of",
+]
 
 
 @strawberry.enum
@@ -104,6 +113,7 @@ class Order(Node):
     record: strawberry.Private[records.Order]
     store_code: strawberry.Private[str | None]  # the pickup store, or the store that sold it at the till
     from_checkout: strawberry.Private[bool]  # placed (or replayed) by this request's checkoutComplete
+    serving_store_code: strawberry.Private[str | None] = None  # the store that just took its return
 
     @property
     def customer_key(self) -> int | None:
@@ -248,7 +258,11 @@ class OrderFilter:
 
 
 def order_services(info: Info) -> OrderServices:
-    s = info.context.services
+    return order_services_of(info.context.services)
+
+
+def order_services_of(s: Services) -> OrderServices:
+    """What the orders context is given, from the gateway's services and settings."""
     settings = s.settings
     return OrderServices(
         engine=s.engine,
@@ -263,11 +277,10 @@ def order_services(info: Info) -> OrderServices:
     )
 
 
-async def present(info: Info, order: records.Order, *, from_checkout: bool = False) -> Order:
-    code = None
-    if order.pickup_location_id is not None:
-        found = await info.context.loaders.locations.load(order.pickup_location_id)
-        code = found.code if found else None
+async def present(
+    info: Info, order: records.Order, *, from_checkout: bool = False, serving_location: int | None = None
+) -> Order:
+    code = await _code(info, order.pickup_location_id)
     return Order(
         id=strawberry.ID(to_global_id("Order", order.id)),
         number=order.number,
@@ -280,12 +293,20 @@ async def present(info: Info, order: records.Order, *, from_checkout: bool = Fal
         record=order,
         store_code=code,
         from_checkout=from_checkout,
+        serving_store_code=await _code(info, serving_location),
     )
 
 
+async def _code(info: Info, location_id: int | None) -> str | None:
+    found = await info.context.loaders.locations.load(location_id) if location_id is not None else None
+    return found.code if found else None
+
+
 def _address(value: AddressInput | None) -> AddressValue | None:
-    if value is None:
-        return None
+    return _address_of(value) if value is not None else None
+
+
+def _address_of(value: AddressInput) -> AddressValue:
     return AddressValue(
         name=value.name,
         line1=value.line1,
@@ -322,7 +343,11 @@ def _actor(info: Info) -> str | None:
 
 
 async def _payload(
-    info: Info, change: Callable[[], Awaitable[records.Order]], *, from_checkout: bool = False
+    info: Info,
+    change: Callable[[], Awaitable[records.Order]],
+    *,
+    from_checkout: bool = False,
+    serving_location: int | None = None,
 ) -> OrderPayload:
     try:
         order = await change()
@@ -330,7 +355,8 @@ async def _payload(
         raise denied_cart(info) from None
     except DomainError as error:
         return OrderPayload(order=None, user_errors=user_errors(error))
-    return OrderPayload(order=await present(info, order, from_checkout=from_checkout), user_errors=[])
+    shown = await present(info, order, from_checkout=from_checkout, serving_location=serving_location)
+    return OrderPayload(order=shown, user_errors=[])
 
 
 def _page(orders: list[records.Order], first: int) -> tuple[list[records.Order], bool]:
@@ -398,8 +424,7 @@ class OrderMutation:
         cart_key = decode_id(input.cart_id, "Cart", "input.cartId")
         invoice = None
         if input.invoice is not None:
-            invoice_address = _address(input.invoice.address)
-            assert invoice_address is not None
+            invoice_address = _address_of(input.invoice.address)
             invoice = checkouts.Invoice(input.invoice.company_name, input.invoice.tax_id, invoice_address)
         request = checkouts.CheckoutRequest(
             cart_id=cart_key,
@@ -459,7 +484,9 @@ class OrderMutation:
             service.ReturnLine(_optional_key(line.order_line_id, "OrderLine") or 0, line.quantity) for line in lines
         ]
         return await _payload(
-            info, lambda: service.return_lines(order_services(info), key, returned, location, actor=_actor(info))
+            info,
+            lambda: service.return_lines(order_services(info), key, returned, location, actor=_actor(info)),
+            serving_location=location,
         )
 
 

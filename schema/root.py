@@ -12,6 +12,7 @@ from strawberry.types import Info
 from schema.cart import CartMutation, CartQuery, CartSubscription
 from schema.catalog import CatalogQuery
 from schema.customers import CustomerMutation, CustomerQuery
+from schema.inventory import InventoryMutation
 from schema.loyalty import LoyaltyMutation, LoyaltyQuery
 from schema.node import Node, resolve_node
 from schema.orders import OrderMutation, OrderQuery
@@ -28,7 +29,7 @@ class NodeQuery:
 
 
 QUERIES: tuple[type, ...] = (NodeQuery, CatalogQuery, CustomerQuery, CartQuery, OrderQuery, LoyaltyQuery)
-MUTATIONS: tuple[type, ...] = (CustomerMutation, CartMutation, OrderMutation, LoyaltyMutation)
+MUTATIONS: tuple[type, ...] = (CustomerMutation, CartMutation, OrderMutation, InventoryMutation, LoyaltyMutation)
 SUBSCRIPTIONS: tuple[type, ...] = (CartSubscription,)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeVarTuple
 
 from sqlalchemy import and_, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -19,10 +20,12 @@ __all__ = [
     "count_products",
     "list_channels",
     "list_locations",
+    "location_ids_by_codes",
     "locations_by_ids",
     "page_products",
     "product_by_slug",
     "products_by_ids",
+    "variant_ids_by_skus",
     "variant_scopes",
     "variants_by_ids",
     "variants_by_product_ids",
@@ -71,6 +74,13 @@ async def locations_by_ids(engine: AsyncEngine, ids: Sequence[int]) -> dict[int,
         return {row[0]: Location(*row) for row in rows}
 
 
+async def location_ids_by_codes(engine: AsyncEngine, codes: Iterable[str]) -> dict[str, int]:
+    """Location id per code, for the codes that exist (stock counts name locations by code)."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(select(m.Location.code, m.Location.id).where(m.Location.code.in_(set(codes))))
+        return {code: id_ for code, id_ in rows}
+
+
 async def categories_by_ids(engine: AsyncEngine, ids: Sequence[int]) -> dict[int, Category]:
     stmt = select(m.Category.id, m.Category.slug, m.Category.name).where(m.Category.id.in_(ids))
     async with engine.connect() as conn:
@@ -94,6 +104,15 @@ async def variants_by_ids(engine: AsyncEngine, ids: Sequence[int]) -> dict[int, 
     stmt = select(*_VARIANT_COLUMNS).where(m.ProductVariant.id.in_(ids), m.ProductVariant.published.is_(True))
     async with engine.connect() as conn:
         return {row[0]: Variant(*row) for row in await conn.execute(stmt)}
+
+
+async def variant_ids_by_skus(engine: AsyncEngine, skus: Iterable[str]) -> dict[str, int]:
+    """Variant id per SKU, published or not (a warehouse counts both), for the SKUs that exist."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            select(m.ProductVariant.sku, m.ProductVariant.id).where(m.ProductVariant.sku.in_(set(skus)))
+        )
+        return {sku: id_ for sku, id_ in rows}
 
 
 async def variants_by_product_ids(engine: AsyncEngine, product_ids: Sequence[int]) -> dict[int, list[Variant]]:
@@ -120,7 +139,10 @@ async def variant_scopes(engine: AsyncEngine, ids: Sequence[int]) -> dict[int, t
         return {row[0]: (row[1], row[2]) for row in await conn.execute(stmt)}
 
 
-def _filtered(stmt: Select, query: ProductQuery) -> Select:
+_Row = TypeVarTuple("_Row")
+
+
+def _filtered(stmt: Select[*_Row], query: ProductQuery) -> Select[*_Row]:
     stmt = stmt.where(m.Product.published.is_(True))
     if query.category_slug is not None:
         stmt = stmt.join(m.Category, m.Category.id == m.Product.category_id).where(

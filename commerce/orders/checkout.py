@@ -25,7 +25,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
@@ -304,8 +304,8 @@ async def _hold_stock(session: AsyncSession, plan: _Plan, req: CheckoutRequest, 
     return held
 
 
-async def _reserve(services: OrderServices, plan: _Plan, req: CheckoutRequest, now: datetime) -> int:
-    """Step 2 in one unit of work; returns the PENDING order's id."""
+async def _reserve(services: OrderServices, plan: _Plan, req: CheckoutRequest, now: datetime) -> r.Order:
+    """Step 2 in one unit of work; returns the PENDING order."""
     owner = carts.cart_owner(plan.cart)
     async with unit_of_work(services) as session:
         conn = await session.connection()
@@ -361,11 +361,12 @@ async def _reserve(services: OrderServices, plan: _Plan, req: CheckoutRequest, n
         await points.hold(session, order, req.loyalty_points_to_redeem, now, req.actor)
         by_key = {p.key: p for p in priced.lines}
         tax_total = Decimal(0)
+        line_rows = []
         for _i, line, sku, name, rate in plan.lines:
             p = by_key[line.id]
             tax = vat_included(p.total, rate, priced.currency)
             tax_total += tax
-            session.add(
+            line_rows.append(
                 OrderLineRow(
                     order_id=order.id,
                     variant_id=line.variant_id,
@@ -383,12 +384,13 @@ async def _reserve(services: OrderServices, plan: _Plan, req: CheckoutRequest, n
                     amount_refunded=Decimal(0),
                 )
             )
+        session.add_all(line_rows)
         order.tax_total = tax_total
         order.subject_id, order.shipping_address_sealed, order.invoice_sealed = await _seal(
             services, session, plan, req
         )
         await session.flush()
-        return order.id
+        return r.to_order(order, [r.line_of(row) for row in line_rows])
 
 
 # ---------------------------------------------------------------- steps 3 and 4
@@ -513,8 +515,10 @@ async def _replay(services: OrderServices, order_id: int, cart: carts.Cart) -> r
 
 
 async def _existing(services: OrderServices, owner: str, key: str) -> int | None:
-    async with services.sessions() as session:
-        return await _by_key(session, owner, key)
+    """A read on a plain connection (never the writer's: on SQLite that would take the write lock)."""
+    stmt = select(OrderRow.id).where(OrderRow.owner_key == owner, OrderRow.idempotency_key == key)
+    async with services.engine.connect() as conn:
+        return (await conn.execute(stmt)).scalar()
 
 
 # ---------------------------------------------------------------- the whole
@@ -539,7 +543,7 @@ async def checkout(
             raise errors.CartNotReady("This cart is closed: an order was placed from it.", "CART_CLOSED")
         plan = await _plan(services, req, cart, location_id, address, now)
         try:
-            order_id = await _reserve(services, plan, req, now)
+            order = await _reserve(services, plan, req, now)
         except _Replay as replay:
             return await _replay(services, replay.order_id, cart)
         except _CartMoved:
@@ -547,7 +551,7 @@ async def checkout(
         break
     else:
         raise errors.CartNotReady("The cart keeps changing: reload it and try again.", "CART_VERSION_CONFLICT")
-    order = (await r.orders_by_ids(services.engine, [order_id], visible_only=False))[order_id]
+    order_id = order.id
     try:
         payment_status, reference = await _authorize(services, order, req)
     except PaymentError as failure:
@@ -561,8 +565,12 @@ async def checkout(
         if reference:
             await _void_quietly(services, reference)
         raise PaymentTimeout("The checkout took too long and was released; nothing was charged.")
-    placed = (await r.orders_by_ids(services.engine, [order_id]))[order_id]
-    return placed
+    return replace(
+        order,
+        status=_placed_status(order.fulfillment_method),
+        payment_status=payment_status,
+        payment_reference=reference,
+    )
 
 
 async def _void_quietly(services: OrderServices, reference: str) -> None:

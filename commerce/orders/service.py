@@ -302,7 +302,7 @@ async def expire_reservations(services: OrderServices) -> ExpiryReport:
     (a crash between reserving and confirming). Idempotent, safe on every replica at once: each
     order is changed in its own unit of work, on its locked row, only if still due."""
     now = services.clock.now()
-    async with services.sessions() as session:
+    async with AsyncSession(services.engine) as session:  # reads: not the writer's connection
         overdue = list(
             (
                 await session.execute(

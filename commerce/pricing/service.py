@@ -22,6 +22,7 @@ from commerce.pricing.engine import (
     LoyaltyRedemption,
     PricedCart,
     Promotion,
+    PromotionKind,
     code_problem,
     normalize_code,
     price_cart,
@@ -53,7 +54,7 @@ def _promotion(row: Any, times_used: int) -> Promotion:
     return Promotion(
         id=row.id,
         description=row.description,
-        kind=row.kind,
+        kind=PromotionKind(row.kind),
         value=Decimal(row.value),
         code=row.code,
         currency=row.currency,

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from commerce.pricing.engine import PERCENTAGE, LineInput, LoyaltyRedemption, Promotion, price_cart
+from commerce.pricing.engine import LineInput, LoyaltyRedemption, Promotion, PromotionKind, price_cart
 from commerce.pricing.errors import PointsNotRedeemableHere, PointsOverShare
 
 NOW = datetime(2026, 11, 30, tzinfo=UTC)
@@ -34,7 +34,7 @@ def _price(lines: list[LineInput], points: int, promotions: list[Promotion] | No
 
 
 def test_points_come_after_promotions_and_are_shared_over_the_lines() -> None:
-    tenth = Promotion(id=1, description="10%", kind=PERCENTAGE, value=Decimal(10))
+    tenth = Promotion(id=1, description="10%", kind=PromotionKind.PERCENTAGE, value=Decimal(10))
     cart = _price([_line(1, "100.00"), _line(2, "50.00")], 5000, [tenth])  # 150 -> 135 -> 85
     assert cart.loyalty_points == 5000 and cart.loyalty_discount == Decimal("50.00")
     assert cart.discount_total == Decimal("65.00") and cart.total == Decimal("85.00")

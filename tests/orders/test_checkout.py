@@ -191,14 +191,14 @@ async def test_reserve_and_collect_holds_until_reserved_until_then_expiry_releas
     from datetime import timedelta
 
     from commerce.orders.service import expire_reservations
-    from schema.orders import order_services
+    from schema.orders import order_services_of
 
     await set_stock(engine, VARIANT, WAW, 3)
     cart = await new_cart(gql, customer, [(VARIANT, 1)])
     order = await placed(gql, customer, cart, "r", method="RESERVE_AND_COLLECT", payment="cash_on_pickup")
     assert order["status"] == "RESERVED" and order["payment"]["status"] == "DUE_AT_PICKUP"
     assert order["reservedUntil"] is not None
-    services = order_services(_Info(runtime))
+    services = order_services_of(runtime.services)
     assert (await expire_reservations(services)).reservations_released == 0
     clock.advance(timedelta(hours=49))
     assert (await expire_reservations(services)).reservations_released == 1
@@ -263,10 +263,3 @@ async def test_discount_usage_limits_hold_and_usages_are_recorded(gql: Any, engi
     async with engine.connect() as conn:
         used = (await conn.execute(text("SELECT count(*) FROM promotion_usages"))).scalar()
     assert used == 1
-
-
-class _Info:
-    """Just enough of a resolver's `info` for `order_services` (the CLI builds the same)."""
-
-    def __init__(self, runtime: Any) -> None:
-        self.context = type("C", (), {"services": runtime.services})()
