@@ -417,8 +417,9 @@ def _placed_status(method: str) -> str:
     return {r.RESERVE_AND_COLLECT: r.RESERVED, r.IN_STORE: r.COMPLETED}.get(method, r.PLACED)
 
 
-async def _confirm(services: OrderServices, order: r.Order, payment_status: str, reference: str | None) -> bool:
-    """Step 4, success: False when the order is no longer PENDING (the expiry command failed it)."""
+async def _confirm(services: OrderServices, order: r.Order, payment_status: str, reference: str | None) -> int | None:
+    """Step 4, success: the loyalty points the order earned (a till sale earns at once, others 0);
+    None when the order is no longer PENDING (the expiry command failed it)."""
     now = services.clock.now()
     status = _placed_status(order.fulfillment_method)
     async with unit_of_work(services) as session:
@@ -428,13 +429,15 @@ async def _confirm(services: OrderServices, order: r.Order, payment_status: str,
             .values(status=status, payment_status=payment_status, payment_reference=reference, updated_at=now)
         )
         if cast("CursorResult[Any]", result).rowcount != 1:
-            return False
+            return None
+        earned = 0
         if status == r.COMPLETED:  # sold at the till: the goods leave with the customer now
             why = stock.Movement("order.sold_in_store", str(order.id), order.placed_by)
             for line in sorted(order.lines, key=lambda ln: (ln.location_id, ln.variant_id)):
                 await stock.consume(session, line.location_id, line.variant_id, line.quantity, why)
             row = (await session.execute(select(OrderRow).where(OrderRow.id == order.id))).scalar_one()
             await points.earn(session, row, now)  # fulfilled at once: points earned with the sale
+            earned = row.loyalty_points_earned
         await carts.end_checkout(await session.connection(), order.cart_id, ordered=True, now=now)
         await order_event(
             session,
@@ -448,7 +451,7 @@ async def _confirm(services: OrderServices, order: r.Order, payment_status: str,
             currency=order.currency,
             lines=[(ln.sku, ln.variant_id, ln.location_id, ln.quantity) for ln in order.lines],
         )
-    return True
+    return earned
 
 
 async def fail_pending(services: OrderServices, order_id: int, payment_status: str, reason: str) -> bool:
@@ -561,7 +564,8 @@ async def checkout(
             services, order_id, r.DECLINED if isinstance(failure, PaymentDeclined) else r.VOIDED, "order.payment_failed"
         )
         raise
-    if not await _confirm(services, order, payment_status, reference):
+    earned = await _confirm(services, order, payment_status, reference)
+    if earned is None:
         if reference:
             await _void_quietly(services, reference)
         raise PaymentTimeout("The checkout took too long and was released; nothing was charged.")
@@ -570,6 +574,7 @@ async def checkout(
         status=_placed_status(order.fulfillment_method),
         payment_status=payment_status,
         payment_reference=reference,
+        loyalty_points_earned=earned,
     )
 
 

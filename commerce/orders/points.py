@@ -46,6 +46,7 @@ async def give_back(session: AsyncSession, row: OrderRow, now: datetime, reason:
 async def earn(session: AsyncSession, row: OrderRow, now: datetime) -> None:
     if row.customer_key is None or row.currency != loyalty_policy().currency:
         return
+
     row.loyalty_points_earned = await loyalty.earn_for_order(
         session, row.customer_key, _key(row), row.channel_code, Decimal(row.total), now
     )
