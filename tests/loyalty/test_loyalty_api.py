@@ -144,7 +144,7 @@ async def test_a_customer_never_reads_another_customers_points(gql, runtime: Run
     assert (await gql.data(query, {"id": a_id}, headers=a))["customer"]["loyalty"]["balance"] == 0
 
 
-async def test_expire_points_command_expires_what_is_due_once(runtime: Runtime, clock) -> None:  # type: ignore[no-untyped-def]
+async def test_expire_points_command_expires_what_is_due_once(runtime: Runtime, clock) -> None:
     from datetime import timedelta
 
     engine = runtime.services.engine

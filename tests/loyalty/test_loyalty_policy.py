@@ -67,7 +67,7 @@ def test_months_are_calendar_months_clamped_to_the_month_end() -> None:
     assert add_months(datetime(2026, 11, 30, tzinfo=UTC), 24) == datetime(2028, 11, 30, tzinfo=UTC)
 
 
-def test_expire_points_command_runs_and_reports(settings: Settings, monkeypatch, capsys, runtime) -> None:  # type: ignore[no-untyped-def]
+def test_expire_points_command_runs_and_reports(settings: Settings, monkeypatch, capsys, runtime) -> None:
     monkeypatch.setenv("OMNIGATE_DATABASE_URL", settings.database_url)
     assert main(["expire-points"]) == 0
     assert capsys.readouterr().out.strip() == "expired 0 loyalty points"

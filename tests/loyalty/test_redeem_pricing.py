@@ -21,7 +21,7 @@ def _line(key: int, price: str, quantity: int = 1) -> LineInput:
     return LineInput(key, key, key, None, Decimal(price), quantity)
 
 
-def _price(lines: list[LineInput], points: int, promotions: list[Promotion] | None = None, currency: str = "PLN"):  # type: ignore[no-untyped-def]
+def _price(lines: list[LineInput], points: int, promotions: list[Promotion] | None = None, currency: str = "PLN"):
     return price_cart(
         lines,
         promotions or [],
