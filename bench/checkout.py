@@ -58,12 +58,19 @@ class Run:
         self.refused: dict[str, int] = {}
 
     async def client(
-        self, http: httpx.AsyncClient, token: str, variants: list[str], location: str, deadline: float
+        self,
+        http: httpx.AsyncClient,
+        tokens: TokenService,
+        who: int,
+        variants: list[str],
+        location: str,
+        deadline: float,
     ) -> None:
-        headers = {"Authorization": f"Bearer {token}"}
         n = 0
         while time.monotonic() < deadline:
-            n += 1
+            n += 1  # each round another customer (a refused one would otherwise keep the line in their cart)
+            customer = Principal(Role.CUSTOMER, subject=str(who * 100_000 + n))
+            headers = {"Authorization": f"Bearer {tokens.issue(customer, timedelta(hours=1)).token}"}
             variant = random.choice(variants)  # noqa: S311 - load shape, not a secret
             response = await http.post(
                 "/graphql",
@@ -131,10 +138,6 @@ async def bench(url: str, label: str, port: int, clients: int, seconds: float, w
     server = start_server(url, port, workdir)
     try:
         tokens = TokenService(Settings(jwt_secret=SECRET), SystemClock())
-        people = [
-            tokens.issue(Principal(Role.CUSTOMER, subject=str(70000 + n)), timedelta(hours=1)).token
-            for n in range(clients)
-        ]
         limits = httpx.Limits(max_connections=clients * 2, max_keepalive_connections=clients * 2)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=60) as http:
             await wait_ready(http)
@@ -145,12 +148,14 @@ async def bench(url: str, label: str, port: int, clients: int, seconds: float, w
             ]
             warm = Run()
             await asyncio.gather(
-                *[warm.client(http, t, stocked[40:60], waw, time.monotonic() + 1.0) for t in people[:4]]
+                *[warm.client(http, tokens, w, stocked[40:60], waw, time.monotonic() + 1.0) for w in (1, 2, 3, 4)]
             )
             before = await stock_snapshot(url)
             run = Run()
             started = time.monotonic()
-            await asyncio.gather(*[run.client(http, t, stocked[:40], waw, started + seconds) for t in people])
+            await asyncio.gather(
+                *[run.client(http, tokens, 10 + c, stocked[:40], waw, started + seconds) for c in range(clients)]
+            )
             elapsed = time.monotonic() - started
     finally:
         server.terminate()

@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from commerce.events.outbox import emit  # noqa: E402
-from commerce.events.relay import Relay, RelayOptions, WebhookSink  # noqa: E402
+from commerce.events.relay import Relay, RelayOptions  # noqa: E402
+from commerce.events.sinks import WebhookSink  # noqa: E402
 from commerce.events.webhooks import Endpoint  # noqa: E402
 from core.clock import SystemClock  # noqa: E402
 from core.db import create_engine, session_factory  # noqa: E402

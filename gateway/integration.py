@@ -13,8 +13,11 @@ from typing import TextIO
 
 import httpx
 
-from commerce.events.relay import Relay, RelayOptions, Sink, StdoutSink, WebhookSink, backlog, prune, retry_dead
+from commerce.events.admin import backlog, prune, retry_dead
+from commerce.events.relay import Relay, RelayOptions
+from commerce.events.sinks import Sink, StdoutSink, WebhookSink
 from commerce.events.webhooks import load_endpoints
+from commerce.inventory.errors import InventoryErrorCode
 from commerce.inventory.sync import MAX_COUNTS_PER_SYNC, StockCount, sync_counts
 from core.clock import SystemClock
 from core.db import create_engine
@@ -107,12 +110,14 @@ def _read_counts(path: Path) -> tuple[list[tuple[int, StockCount]], list[str]]:
             line = reader.line_num
             sku, location, raw = ((row.get(c) or "").strip() for c in CSV_COLUMNS)
             if not sku or not location:
-                problems.append(f"line {line}: MISSING_VALUE: sku and location_code are required")
+                problems.append(f"line {line}: {InventoryErrorCode.MISSING_VALUE}: sku and location_code are required")
                 continue
             try:
                 on_hand = int(raw)
             except ValueError:
-                problems.append(f"line {line}: INVALID_QUANTITY: on_hand {raw!r} is not a whole number")
+                problems.append(
+                    f"line {line}: {InventoryErrorCode.INVALID_QUANTITY}: on_hand {raw!r} is not a whole number"
+                )
                 continue
             counts.append((line, StockCount(sku=sku, location_code=location, on_hand=on_hand)))
     return counts, problems

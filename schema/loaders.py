@@ -28,6 +28,10 @@ def _loader(fetch: Callable[[Sequence[K]], Awaitable[dict[K, V]]], default: Any 
     return DataLoader(batch, max_batch_size=1000)
 
 
+async def _channels_by_code(engine: AsyncEngine) -> dict[str, Any]:
+    return {c.code: c for c in await catalog.list_channels(engine)}
+
+
 class Loaders:
     """Created per request (never shared: a loader caches what one principal may see)."""
 
@@ -37,6 +41,7 @@ class Loaders:
         self.variants: DataLoader = _loader(lambda ids: catalog.variants_by_ids(engine, ids))
         self.variants_by_product: DataLoader = _loader(lambda ids: catalog.variants_by_product_ids(engine, ids), [])
         self.locations: DataLoader = _loader(lambda ids: catalog.locations_by_ids(engine, ids))
+        self.channels_by_code: DataLoader = _loader(lambda codes: _channels_by_code(engine))
         self.stock: DataLoader = _loader(lambda ids: inventory.stock_by_variant_ids(engine, ids), [])
         self.prices: DataLoader = _loader(lambda ids: prices_by_variant_ids(engine, ids, currency))
         if vault is not None:  # personal data: decrypted per batch, one query for rows and one for keys

@@ -15,7 +15,7 @@ from schema.customers import CustomerMutation, CustomerQuery
 from schema.inventory import InventoryMutation
 from schema.loyalty import LoyaltyMutation, LoyaltyQuery
 from schema.node import Node, resolve_node
-from schema.orders import OrderMutation, OrderQuery
+from schema.orders import OrderExchangeMutation, OrderMutation, OrderQuery
 from schema.scalars import scalar_map
 
 __all__ = ["build_schema"]
@@ -29,7 +29,14 @@ class NodeQuery:
 
 
 QUERIES: tuple[type, ...] = (NodeQuery, CatalogQuery, CustomerQuery, CartQuery, OrderQuery, LoyaltyQuery)
-MUTATIONS: tuple[type, ...] = (CustomerMutation, CartMutation, OrderMutation, InventoryMutation, LoyaltyMutation)
+MUTATIONS: tuple[type, ...] = (
+    CustomerMutation,
+    CartMutation,
+    OrderMutation,
+    OrderExchangeMutation,
+    InventoryMutation,
+    LoyaltyMutation,
+)
 SUBSCRIPTIONS: tuple[type, ...] = (CartSubscription,)
 
 

@@ -402,6 +402,19 @@ MATRIX: list[Row] = [
         lambda w: {"id": w.extra["order_a"], "line": w.extra["order_a_line"], "loc": to_global_id("Location", 2)},
         only("staff_waw", "agent", "admin"),
     ),
+    Row(
+        "orderExchange at the till",
+        """mutation($id: ID!, $line: ID!, $cart: ID!) { orderExchange(orderId: $id,
+        lines: [{orderLineId: $line, quantity: 1}], cartId: $cart, idempotencyKey: "x", payment: {method: "card"}) {
+        order { id } userErrors { code } } }""",
+        lambda w: {
+            "id": w.extra["order_a"],
+            "line": w.extra["order_a_line"],
+            "cart": next(w.extra["spare_guest_carts"]),
+        },
+        only("staff_waw", "staff_krk"),
+        headers={"X-Channel": "store"},
+    ),
     # inventory: the warehouse/ERP system (and an administrator) set on-hand counts
     Row(
         "stockSync",

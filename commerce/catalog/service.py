@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TypeVarTuple
 
 from sqlalchemy import and_, exists, func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.sql import Select
 
 from commerce.catalog import models as m
@@ -25,6 +25,7 @@ __all__ = [
     "page_products",
     "product_by_slug",
     "products_by_ids",
+    "sku_and_location_code",
     "variant_ids_by_skus",
     "variant_scopes",
     "variants_by_ids",
@@ -104,6 +105,21 @@ async def variants_by_ids(engine: AsyncEngine, ids: Sequence[int]) -> dict[int, 
     stmt = select(*_VARIANT_COLUMNS).where(m.ProductVariant.id.in_(ids), m.ProductVariant.published.is_(True))
     async with engine.connect() as conn:
         return {row[0]: Variant(*row) for row in await conn.execute(stmt)}
+
+
+async def sku_and_location_code(
+    conn: AsyncSession | AsyncConnection, variant_id: int, location_id: int
+) -> tuple[str | None, str | None]:
+    """A variant's SKU and a location's code in one query, on the caller's connection (its transaction)."""
+    row = (
+        await conn.execute(
+            select(
+                select(m.ProductVariant.sku).where(m.ProductVariant.id == variant_id).scalar_subquery(),
+                select(m.Location.code).where(m.Location.id == location_id).scalar_subquery(),
+            )
+        )
+    ).one()
+    return row[0], row[1]
 
 
 async def variant_ids_by_skus(engine: AsyncEngine, skus: Iterable[str]) -> dict[str, int]:

@@ -12,45 +12,32 @@ Each round, for every endpoint (a webhook from the webhooks file, or stdout):
    them in the same aggregate. A replica that dies mid-delivery leaves a lease that runs out.
 3. deliver outside any transaction, then record: `delivered`; or a retry after an exponential
    backoff; or, after `max_attempts`, `dead` (the dead-letter state: it no longer holds back
-   the aggregate's later events; `python -m gateway events retry-dead` puts it back in line).
+   the aggregate's later events; `commerce.events.admin.retry_dead` puts it back in line).
+Sinks (webhook, stdout) are in `commerce.events.sinks`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol, TextIO
+from typing import Any
 
-import httpx
-from sqlalchemy import delete, exists, func, literal, or_, select, update
+from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import aliased
 
 from commerce.events.models import DEAD, DELIVERED, PENDING, OutboxDelivery, OutboxEndpoint, OutboxEvent
-from commerce.events.webhooks import EVENT_ID_HEADER, EVENT_TYPE_HEADER, SIGNATURE_HEADER, Endpoint, sign
+from commerce.events.sinks import OutboundEvent, Sink
 from core.clock import Clock
 from core.db import dialect_insert, writer
 from core.settings import Settings
 
-__all__ = [
-    "FANOUT_HORIZON",
-    "OutboundEvent",
-    "Relay",
-    "RelayOptions",
-    "RelayReport",
-    "Sink",
-    "StdoutSink",
-    "WebhookSink",
-    "backlog",
-    "prune",
-    "retry_dead",
-]
+__all__ = ["FANOUT_HORIZON", "Relay", "RelayOptions", "RelayReport"]
 
 log = logging.getLogger(__name__)
 
@@ -82,95 +69,6 @@ class RelayOptions:
     def backoff(self, attempts: int) -> timedelta:
         """The wait after the `attempts`-th failure: base, 2 x base, 4 x base, ... up to the cap."""
         return timedelta(seconds=min(self.backoff_max_seconds, self.backoff_seconds * 2 ** max(0, attempts - 1)))
-
-
-@dataclass(frozen=True, slots=True)
-class OutboundEvent:
-    id: int
-    type: str
-    aggregate_type: str
-    aggregate_id: str
-    occurred_at: datetime
-    data: dict[str, Any]
-
-    def body(self) -> dict[str, Any]:
-        """The JSON every endpoint receives (and `--stdout` prints, one per line)."""
-        return {
-            "id": self.id,
-            "type": self.type,
-            "aggregate": {"type": self.aggregate_type, "id": self.aggregate_id},
-            "occurredAt": self.occurred_at.isoformat(),
-            "data": self.data,
-        }
-
-    def json_bytes(self) -> bytes:
-        return json.dumps(self.body(), separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()
-
-
-class Sink(Protocol):
-    """Where one endpoint's events go. `deliver` returns None on success, else a short reason."""
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def event_patterns(self) -> Sequence[str]: ...
-
-    async def deliver(self, event: OutboundEvent) -> str | None: ...
-
-
-class WebhookSink:
-    """POSTs each event as signed JSON; any 2xx is a delivery, anything else a failure to retry."""
-
-    def __init__(self, endpoint: Endpoint, client: httpx.AsyncClient, clock: Clock) -> None:
-        self._endpoint = endpoint
-        self._client = client
-        self._clock = clock
-
-    @property
-    def name(self) -> str:
-        return self._endpoint.name
-
-    @property
-    def event_patterns(self) -> Sequence[str]:
-        return self._endpoint.events
-
-    async def deliver(self, event: OutboundEvent) -> str | None:
-        body = event.json_bytes()
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": "omnigate-relay",
-            EVENT_ID_HEADER: str(event.id),
-            EVENT_TYPE_HEADER: event.type,
-            SIGNATURE_HEADER: sign(self._endpoint.secret, int(self._clock.now().timestamp()), body),
-        }
-        try:
-            response = await self._client.post(self._endpoint.url, content=body, headers=headers)
-        except httpx.HTTPError as exc:
-            return type(exc).__name__  # never the URL or a body: they may carry secrets
-        return None if response.is_success else f"HTTP {response.status_code}"
-
-
-class StdoutSink:
-    """Prints each event as one JSON line: for piping into another tool, or watching."""
-
-    def __init__(self, stream: TextIO, name: str = "stdout", events: Sequence[str] = ("*",)) -> None:
-        self._stream = stream
-        self._name = name
-        self._events = tuple(events)
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def event_patterns(self) -> Sequence[str]:
-        return self._events
-
-    async def deliver(self, event: OutboundEvent) -> str | None:
-        self._stream.write(event.json_bytes().decode() + "\n")
-        self._stream.flush()
-        return None
 
 
 @dataclass(slots=True)
@@ -213,7 +111,8 @@ class Relay:
         names = [s.name for s in sinks]
         if len(set(names)) != len(names):
             raise ValueError("two sinks share a name: each keeps its own delivery state")
-        self._engine = writer(engine)
+        self._engine = writer(engine)  # fan-out, claim, record: write transactions
+        self._reader = engine
         self._sinks = list(sinks)
         self._options = options
         self._clock = clock
@@ -407,7 +306,7 @@ class Relay:
         return report
 
     async def _next_due(self) -> datetime | None:
-        async with self._engine.connect() as conn:
+        async with self._reader.connect() as conn:
             due: datetime | None = (
                 await conn.execute(
                     select(func.min(OutboxDelivery.next_attempt_at)).where(
@@ -416,40 +315,3 @@ class Relay:
                 )
             ).scalar_one_or_none()
         return due
-
-
-async def backlog(engine: AsyncEngine) -> dict[str, dict[str, int]]:
-    """Deliveries per endpoint and status (`pending`, `dead`): what a backlog metric reports."""
-    stmt = (
-        select(OutboxDelivery.endpoint, OutboxDelivery.status, func.count())
-        .where(OutboxDelivery.status != DELIVERED)
-        .group_by(OutboxDelivery.endpoint, OutboxDelivery.status)
-    )
-    result: dict[str, dict[str, int]] = {}
-    async with engine.connect() as conn:
-        for endpoint, status, count in await conn.execute(stmt):
-            result.setdefault(endpoint, {})[status] = count
-    return result
-
-
-async def retry_dead(engine: AsyncEngine, clock: Clock, endpoint: str | None = None) -> int:
-    """Put dead-lettered deliveries back in line (attempts reset): after the receiver is fixed."""
-    stmt = update(OutboxDelivery).where(OutboxDelivery.status == DEAD)
-    if endpoint is not None:
-        stmt = stmt.where(OutboxDelivery.endpoint == endpoint)
-    async with writer(engine).begin() as conn:
-        result = await conn.execute(
-            stmt.values(status=PENDING, attempts=0, next_attempt_at=clock.now(), last_error=literal(None))
-        )
-    return int(result.rowcount or 0)
-
-
-async def prune(engine: AsyncEngine, before: datetime) -> tuple[int, int]:
-    """Forget events created before `before` that no endpoint still has pending or dead-lettered,
-    with their deliveries. Returns (events, deliveries) deleted."""
-    unfinished = exists().where(OutboxDelivery.event_id == OutboxEvent.id, OutboxDelivery.status != DELIVERED)
-    done = select(OutboxEvent.id).where(OutboxEvent.created_at < before, ~unfinished)
-    async with writer(engine).begin() as conn:
-        deliveries = await conn.execute(delete(OutboxDelivery).where(OutboxDelivery.event_id.in_(done)))
-        events = await conn.execute(delete(OutboxEvent).where(OutboxEvent.id.in_(done)))
-    return int(events.rowcount or 0), int(deliveries.rowcount or 0)

@@ -17,7 +17,7 @@ from sqlalchemy import select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from commerce.catalog import service as catalog
-from commerce.inventory.errors import CountProblem
+from commerce.inventory.errors import CountProblem, InventoryErrorCode
 from commerce.inventory.models import StockLevel
 from commerce.inventory.movements import record_movement
 from core.db import dialect_insert, session_factory, sqlite_write_queue
@@ -41,7 +41,7 @@ class SyncResult:
     problems: list[CountProblem] = field(default_factory=list)
 
 
-def _problem(code: str, message: str, prefix: str, index: int, name: str) -> CountProblem:
+def _problem(code: InventoryErrorCode, message: str, prefix: str, index: int, name: str) -> CountProblem:
     return CountProblem(code, message, [prefix, str(index), name])
 
 
@@ -52,7 +52,9 @@ async def sync_counts(
     result = SyncResult()
     if len(counts) > MAX_COUNTS_PER_SYNC:
         result.problems.append(
-            CountProblem("TOO_MANY_COUNTS", f"At most {MAX_COUNTS_PER_SYNC} counts per call.", [prefix])
+            CountProblem(
+                InventoryErrorCode.TOO_MANY_COUNTS, f"At most {MAX_COUNTS_PER_SYNC} counts per call.", [prefix]
+            )
         )
         return result
     variants = await catalog.variant_ids_by_skus(engine, {c.sku for c in counts})
@@ -61,17 +63,33 @@ async def sync_counts(
     for i, count in enumerate(counts):
         variant, location = variants.get(count.sku), locations.get(count.location_code)
         if variant is None:
-            result.problems.append(_problem("SKU_NOT_FOUND", f"No variant has SKU {count.sku!r}.", prefix, i, "sku"))
+            result.problems.append(
+                _problem(InventoryErrorCode.SKU_NOT_FOUND, f"No variant has SKU {count.sku!r}.", prefix, i, "sku")
+            )
         elif location is None:
             result.problems.append(
-                _problem("LOCATION_NOT_FOUND", f"No location {count.location_code!r}.", prefix, i, "locationCode")
+                _problem(
+                    InventoryErrorCode.LOCATION_NOT_FOUND,
+                    f"No location {count.location_code!r}.",
+                    prefix,
+                    i,
+                    "locationCode",
+                )
             )
         elif count.on_hand < 0:
-            result.problems.append(_problem("INVALID_QUANTITY", "A count cannot be negative.", prefix, i, "onHand"))
+            result.problems.append(
+                _problem(InventoryErrorCode.INVALID_QUANTITY, "A count cannot be negative.", prefix, i, "onHand")
+            )
         elif (variant, location) in wanted:
             first = wanted[(variant, location)][0]
             result.problems.append(
-                _problem("DUPLICATE_COUNT", f"Counted already at index {first}: that count applies.", prefix, i, "sku")
+                _problem(
+                    InventoryErrorCode.DUPLICATE_COUNT,
+                    f"Counted already at index {first}: that count applies.",
+                    prefix,
+                    i,
+                    "sku",
+                )
             )
         else:
             wanted[(variant, location)] = (i, count.on_hand)
@@ -96,7 +114,7 @@ async def sync_counts(
             if counted < reserved:
                 result.problems.append(
                     _problem(
-                        "BELOW_RESERVED",
+                        InventoryErrorCode.BELOW_RESERVED,
                         f"{counted} on hand is fewer than the {reserved} that orders hold reserved there.",
                         prefix,
                         index,

@@ -14,9 +14,11 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from commerce.events.admin import backlog, prune, retry_dead
 from commerce.events.models import DEAD, DELIVERED, OutboxDelivery, OutboxEvent
 from commerce.events.outbox import emit
-from commerce.events.relay import Relay, RelayOptions, StdoutSink, WebhookSink, backlog, prune, retry_dead
+from commerce.events.relay import Relay, RelayOptions
+from commerce.events.sinks import StdoutSink, WebhookSink
 from commerce.events.webhooks import Endpoint, WebhookConfigError, load_endpoints
 from core.clock import SystemClock
 from gateway.runtime import Runtime
@@ -203,3 +205,20 @@ async def test_prune_forgets_delivered_events_and_keeps_what_is_unfinished(runti
     async with runtime.services.sessions() as session:
         left = (await session.execute(select(OutboxEvent.aggregate_id).order_by(OutboxEvent.id))).scalars().all()
     assert left == ["stuck", "new"]
+
+
+async def test_an_event_committed_after_a_newer_one_is_still_delivered(runtime: Runtime) -> None:
+    """PostgreSQL hands out ids at insert: a transaction holding id N may commit after N+1 was relayed."""
+    if runtime.services.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite runs one writer at a time: ids commit in order there")
+    out = io.StringIO()
+    relay = Relay(runtime.services.engine, [StdoutSink(out)], FAST, SystemClock())
+    async with runtime.services.sessions() as slow:
+        await slow.begin()
+        await emit(slow, aggregate_type="order", aggregate_id="slow", event_type="order.placed", payload={"seq": 0})
+        await _emit_interleaved(runtime, aggregates=1, per_aggregate=1)  # a newer id, committed first
+        await relay.drain()
+        await slow.commit()
+    await relay.drain()
+    delivered = [json.loads(line)["aggregate"]["id"] for line in out.getvalue().splitlines()]
+    assert delivered == ["0", "slow"]

@@ -89,9 +89,10 @@ async def test_each_change_is_a_stock_movement_and_a_stock_moved_event(
     assert [(m.location_id, m.variant_id, m.on_hand_delta, m.reserved_delta, m.reason, m.actor) for m in movements] == [
         (shelf.waw, shelf.variant_id, -6, 0, "sync", "erp-1")
     ]
-    assert [(e.event_type, e.aggregate_id, e.payload["onHandDelta"]) for e in events] == [
-        ("stock.moved", f"{shelf.waw}:{shelf.variant_id}", -6)
-    ]
+    assert [(e.event_type, e.aggregate_id) for e in events] == [("stock.moved", f"{shelf.waw}:{shelf.variant_id}")]
+    payload = events[0].payload  # the ERP's own names, and the level after the change
+    assert (payload["sku"], payload["locationCode"], payload["onHandDelta"]) == (shelf.sku, "ST-WAW", -6)
+    assert (payload["onHand"], payload["reserved"], payload["reason"]) == (4, 3, "sync")
     assert await _levels(runtime, shelf.variant_id) == {shelf.waw: (4, 3), shelf.krk: (0, 0)}
 
 
