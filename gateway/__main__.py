@@ -83,6 +83,34 @@ async def _expire_carts(settings: Settings) -> int:
         await engine.dispose()
 
 
+async def _expire_points(settings: Settings) -> int:
+    from commerce.loyalty.service import expire_points
+    from core.clock import SystemClock
+
+    engine = create_engine(settings.database_url)
+    try:
+        return await expire_points(engine, SystemClock().now())
+    finally:
+        await engine.dispose()
+
+
+async def _rebuild_recommendations(settings: Settings) -> str:
+    from commerce.recommendations.service import rebuild
+    from core.clock import SystemClock
+    from vault.service import Vault
+
+    engine = create_engine(settings.database_url)
+    clock = SystemClock()
+    try:
+        report = await rebuild(engine, Vault.from_settings(settings, engine, clock), clock.now())
+    finally:
+        await engine.dispose()
+    return (
+        f"co-purchase statistics rebuilt from {report.orders} orders of {report.customers} consenting customers: "
+        f"{report.pairs} product pairs"
+    )
+
+
 async def _expire_reservations(settings: Settings) -> str:
     from datetime import timedelta
 
@@ -239,10 +267,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--retire", action="store_true", help="then drop KEK versions no data key uses from the KEK file"
     )
     commands.add_parser("expire-carts", help="delete guest carts idle longer than OMNIGATE_GUEST_CART_TTL_SECONDS")
+    commands.add_parser("expire-points", help="expire loyalty points past their date, oldest first (idempotent)")
     commands.add_parser(
         "expire-reservations",
         help="release reserve & collect orders past reservedUntil and checkouts stuck waiting for payment "
         "(idempotent: run it from cron on every replica)",
+    )
+    recommend = commands.add_parser("recommendations", help="personalization: the co-purchase statistics")
+    recommend.add_argument(
+        "action",
+        choices=["rebuild"],
+        help="rebuild: recount from the orders of customers who consent to PERSONALIZATION now "
+        "(removes a withdrawn customer's contribution; idempotent, run it from cron)",
     )
     token = commands.add_parser("token", help="mint an access token for an operator or a test")
     token.add_argument("--role", required=True, choices=["customer", "staff", "agent", "dpo", "admin", "integration"])
@@ -280,10 +316,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         from policies.access import PolicyError
         from policies.limits import LimitsError
+        from policies.loyalty import LoyaltyPolicyError
 
         try:
             _serve(settings, demo=args.demo, workers=args.workers)
-        except (PolicyError, LimitsError) as exc:
+        except (PolicyError, LimitsError, LoyaltyPolicyError) as exc:
             print(f"Omnigate cannot start: {exc}", file=sys.stderr)
             return 2
     elif args.command == "migrate":
@@ -291,6 +328,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("database is up to date")
     elif args.command == "expire-carts":
         print(f"deleted {asyncio.run(_expire_carts(settings))} expired guest carts")
+    elif args.command == "recommendations":
+        print(asyncio.run(_rebuild_recommendations(settings)))
+    elif args.command == "expire-points":
+        print(f"expired {asyncio.run(_expire_points(settings))} loyalty points")
     elif args.command == "expire-reservations":
         print(asyncio.run(_expire_reservations(settings)))
     elif args.command == "token":

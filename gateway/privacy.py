@@ -20,9 +20,11 @@ from commerce.cart.service import CartRules
 from commerce.customers import service as customers
 from commerce.customers.account_privacy import AccountSecuritySource
 from commerce.customers.privacy import CustomerSource
+from commerce.loyalty.privacy import LoyaltySource
 from commerce.notifications.privacy import EmailOutboxSource
 from commerce.orders.privacy import OrderSource
 from commerce.pricing.privacy import PromotionUsageSource
+from commerce.recommendations.privacy import RecommendationInputSource
 from core.broadcast import Broadcaster
 from core.clock import Clock
 from core.settings import Settings
@@ -47,6 +49,8 @@ def personal_data_sources(settings: Settings | None = None) -> SourceRegistry:
             CartSource(CartRules.of(settings)),
             PromotionUsageSource(),
             OrderSource(),
+            LoyaltySource(),
+            RecommendationInputSource(),
             AccountSecuritySource(),
             EmailOutboxSource(),
             CustomerSource(),

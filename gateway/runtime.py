@@ -18,6 +18,7 @@ from gateway.telemetry import Telemetry
 from gateway.tokens import TokenService
 from policies.access import load_policy
 from policies.limits import load_limits
+from policies.loyalty import loyalty_policy
 from schema.authorization import authorize
 from schema.compiled import CompiledQueries
 from schema.context import Services
@@ -55,6 +56,7 @@ def build_runtime(
     clock = clock or SystemClock()
     telemetry = Telemetry.build(settings, tracer_provider)
     CartRules.of(settings)  # a bad cart setting fails at start-up, not on a customer's request
+    loyalty_policy()  # so does a bad policies/loyalty.toml (LoyaltyPolicyError names the key)
     engine = create_engine(settings.database_url, echo=settings.database_echo, pool_size=settings.database_pool_size)
     telemetry.instrument_engine(engine)
     tokens = TokenService(settings, clock)

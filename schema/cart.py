@@ -223,6 +223,7 @@ async def _price(info: Info, cart: service.Cart) -> PricedCart:
         channel=channel.code,
         now=_now(info),
         customer_key=cart.customer_key,
+        vault=info.context.services.vault,  # personal offers by purchase history (with consent)
     )
 
 

@@ -19,11 +19,17 @@ from strawberry.types import Info
 from commerce.customers import errors as customer_errors
 from commerce.customers import service
 from commerce.customers.service import Profile
+from commerce.loyalty import service as loyalty
+from commerce.recommendations import service as recommendations
 from core.ids import int_key, to_global_id
 from policies.principal import Principal, Role
 from schema.cart import Cart, customer_cart
+from schema.catalog import Product
 from schema.errors import UserError, bad_input, forbidden, unauthenticated, user_error
+from schema.loyalty import LoyaltyAccount, loyalty_account
 from schema.node import Node, decode_int_id, register_node
+from schema.offers import PersonalOffer, offers_of
+from schema.pagination import check_first
 from schema.ratelimits import limit
 from schema.sessions import issue_customer_token
 from vault.cipher import ERASED
@@ -38,6 +44,7 @@ ERASED_PLACEHOLDER = "[erased]"
 OPERATOR_ROLES = frozenset({Role.STAFF, Role.AGENT, Role.DPO, Role.ADMIN})
 CONSENT_ON_BEHALF_ROLES = frozenset({Role.AGENT, Role.ADMIN})
 MAX_CUSTOMERS_PER_QUERY = 100
+MAX_RECOMMENDATIONS = 20
 
 
 def _signed_in_customer(principal: Principal) -> int:
@@ -152,6 +159,25 @@ class Customer(Node):
     @strawberry.field(description="The customer's active cart: the same on every device and channel.")
     async def cart(self, info: Info) -> Cart | None:
         return await customer_cart(info, self.key)
+
+    @strawberry.field(
+        description="Products often bought together with what the customer bought, in any channel; "
+        "empty unless they consent to PERSONALIZATION (asked on every request)."
+    )
+    async def recommendations(self, info: Info, first: int | None = 5) -> list[Product]:
+        limit = check_first(first, MAX_RECOMMENDATIONS)
+        services = info.context.services
+        keys = await recommendations.recommend(services.engine, services.vault, self.key, limit)
+        found = await info.context.loaders.products.load_many(keys)
+        return [Product.of(p) for p in found if p is not None]
+
+    @strawberry.field(description="Promotions meant for this customer now, in this channel (personal offers).")
+    async def offers(self, info: Info) -> list[PersonalOffer]:
+        return await offers_of(info, self.key)
+
+    @strawberry.field(description="Points, tier and card: one account, the same in every channel.")
+    async def loyalty(self, info: Info) -> LoyaltyAccount:
+        return await loyalty_account(info, self.key, (await _profile(info, self.key)).subject)
 
     @strawberry.field(description="Web, mobile, store and call-center orders together, newest first.")
     async def orders(
@@ -275,6 +301,8 @@ class CustomerMutation:
         except customer_errors.CustomerError as problem:
             return CustomerPayload(customer=None, user_errors=[user_error(problem)])
         info.context.created_subjects.add(str(key))
+        profile = await _profile(info, key)  # every account gets its loyalty card at registration
+        await loyalty.card_number(services.engine, services.vault, key, profile.subject, services.clock.now())
         return CustomerPayload(customer=Customer.of(key), user_errors=[])
 
     @strawberry.mutation

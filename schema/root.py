@@ -17,6 +17,7 @@ from schema.customers import CustomerMutation, CustomerQuery
 from schema.data_subject import DataSubjectMutation, DataSubjectQuery
 from schema.inventory import InventoryMutation
 from schema.listing import ListingQuery
+from schema.loyalty import LoyaltyMutation, LoyaltyQuery
 from schema.node import Node, resolve_node
 from schema.orders import OrderExchangeMutation, OrderMutation, OrderQuery
 from schema.scalars import scalar_map
@@ -39,6 +40,7 @@ QUERIES: tuple[type, ...] = (
     CustomerQuery,
     CartQuery,
     OrderQuery,
+    LoyaltyQuery,
     DataSubjectQuery,
 )
 MUTATIONS: tuple[type, ...] = (
@@ -48,6 +50,7 @@ MUTATIONS: tuple[type, ...] = (
     OrderMutation,
     OrderExchangeMutation,
     InventoryMutation,
+    LoyaltyMutation,
     DataSubjectMutation,
 )
 SUBSCRIPTIONS: tuple[type, ...] = (CartSubscription,)

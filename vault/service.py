@@ -370,3 +370,12 @@ class Vault:
 
     async def consent_history(self, subjects: Sequence[str]) -> dict[str, list[ledger.Consent]]:
         return await ledger.consent_history(self.engine, subjects)
+
+    async def permitted(self, subjects: Sequence[str], activity: str) -> set[str]:
+        """Which of `subjects` currently consent to the purpose `activity` needs (privacy.toml
+        `[processing]`): read from the ledger on every call, so a withdrawal counts at once."""
+        if not subjects:
+            return set()
+        purpose = self.policy.consent_for(activity)
+        current = await ledger.current_consents(self.engine, subjects)
+        return {s for s, consents in current.items() if any(c.purpose == purpose and c.granted for c in consents)}

@@ -113,7 +113,17 @@ async def _orders(gql: Any, runtime: Runtime, token_for: Any, me: dict[str, str]
     till = {**token_for("staff", subject="staff-krk", location="ST-KRK"), "X-Channel": "store"}
     till_cart = await orders.new_cart(gql, till, [(1, 1)], customerId=customer_id)
     at_till = await orders.placed(gql, till, till_cart, "till-1", method="IN_STORE", location=None, payment="cash")
-    return {"web": web["checkoutComplete"]["order"], "collect": collect, "till": at_till}
+    redeem_input = {**orders.checkout_input(await orders.new_cart(gql, me, [(1, 1)]), "redeem-1", token=CARD)}
+    redeemed = await gql.data(orders.CHECKOUT, {"input": {**redeem_input, "loyaltyPointsToRedeem": 5}}, headers=me)
+    assert redeemed["checkoutComplete"]["userErrors"] == [], redeemed
+    card = await gql.data("{ me { loyalty { cardNumber balance } } }", headers=me)
+    return {
+        "web": web["checkoutComplete"]["order"],
+        "collect": collect,
+        "till": at_till,
+        "redeemed": redeemed["checkoutComplete"]["order"],
+        "card": card["me"]["loyalty"]["cardNumber"],
+    }
 
 
 async def test_the_export_holds_everything_about_the_person_and_validates_against_its_schema(gql, runtime, token_for):
@@ -142,9 +152,13 @@ async def test_the_export_holds_everything_about_the_person_and_validates_agains
         ("staff-gdn", "query customer"),
     }
     assert [r["kind"] for r in data["requests"]] == ["EXPORT"]
-    assert sorted(data["keys"]["indexedFor"]) == ["email", "phone"]
+    assert sorted(data["keys"]["indexedFor"]) == ["email", "loyalty_card", "phone"]
     placed = {o["number"]: o for o in data["orders"]}
-    assert set(placed) == {o["number"] for o in person["orders"].values()}
+    assert set(placed) == {o["number"] for k, o in person["orders"].items() if k != "card"}
+    loyalty = data["loyalty"]
+    assert loyalty["cardNumber"] == person["orders"]["card"]
+    assert {"EARN", "REDEEM"} <= {e["kind"] for e in loyalty["entries"]}
+    assert isinstance(data["recommendationInputs"], list)
     web = placed[person["orders"]["web"]["number"]]
     assert web["shippingAddress"]["line1"] == ADDRESS["line1"] and web["invoice"]["taxId"] == INVOICE["taxId"]
     assert web["lines"][0]["taxRate"] and web["payment"]["method"] == "card"
@@ -172,10 +186,12 @@ async def test_the_erasure_leaves_no_personal_data_keeps_what_the_law_requires_a
     assert "7(1)" in retained["consents"]["legalBasis"] and retained["consents"]["until"] > request["completedAt"]
 
     needles = [EMAIL, "Ewa", "Kowalska", "601234567", "601 234 567", "Marszalkowska", "00-061", "Ujazdowskie"]
-    needles += [str(INVOICE["taxId"]), str(INVOICE["companyName"]), CARD]
+    needles += [str(INVOICE["taxId"]), str(INVOICE["companyName"]), CARD, person["orders"]["card"]]
     assert await find_in_database(runtime.services.engine, needles) == []
     agent = token_for("agent", subject="agent-7")
-    for order in person["orders"].values():  # kept for the accounting period, with amounts and VAT
+    for name, order in person["orders"].items():  # kept for the accounting period, with amounts and VAT
+        if name == "card":
+            continue
         kept = (await gql.data(orders.READ_ORDER, {"id": order["id"]}, headers=agent))["order"]
         assert kept["total"] == order["total"] and kept["taxTotal"] == order["taxTotal"]
         assert kept["lines"][0]["taxAmount"] == order["lines"][0]["taxAmount"]
