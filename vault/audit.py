@@ -54,7 +54,7 @@ class AuditEntry:
 def record_hash(seq: int, recorded_at: datetime, entry: AuditEntry | AuditRecord | Row[Any], prev_hash: str) -> str:
     """SHA-256 over a canonical JSON of the record's content and the previous record's hash.
 
-    `entry` is an entry to append, or a stored record (whose subject column is `customer_key`)."""
+    `entry` is an entry to append, or a stored record (its `subject` is the column `customer_key`)."""
     content = [
         seq,
         recorded_at.isoformat(timespec="microseconds"),
@@ -72,9 +72,8 @@ def record_hash(seq: int, recorded_at: datetime, entry: AuditEntry | AuditRecord
 
 
 def _subject_of(entry: Any) -> str:
-    """An entry's or ORM record's `subject`; a table row's `customer_key` (the column's name)."""
-    subject = getattr(entry, "subject", None)
-    return str(subject if subject is not None else entry.customer_key)
+    """The record's subject (stored in the column `customer_key`, keyed `subject` in code)."""
+    return str(entry.subject)
 
 
 class AuditAppendFailed(RuntimeError):
@@ -130,7 +129,7 @@ class AuditLog:
                     "channel": entry.channel,
                     "operation": entry.operation,
                     "fields": entry.fields,
-                    "customer_key": entry.subject,
+                    "subject": entry.subject,
                     "outcome": entry.outcome,
                     "trace_id": entry.trace_id,
                     "prev_hash": prev,

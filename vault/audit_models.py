@@ -30,7 +30,7 @@ class AuditRecord(Base):
     fields: Mapped[str] = mapped_column(Text, nullable=False)
     # Whose data: a customer's key, never PII. The column follows the convention for personal
     # references (`customer_key`); the attribute keeps the audit vocabulary.
-    subject: Mapped[str] = mapped_column("customer_key", String(64), nullable=False, index=True)
+    subject: Mapped[str] = mapped_column("customer_key", String(64), key="subject", nullable=False, index=True)
     outcome: Mapped[str] = mapped_column(String(8), nullable=False)
     trace_id: Mapped[str] = mapped_column(String(32), nullable=False)
     prev_hash: Mapped[str] = mapped_column(String(64), nullable=False)
