@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import uuid
 from collections.abc import AsyncIterator
@@ -33,6 +34,8 @@ def settings(request, settings):
     if request.param == "in-process":
         return settings
     if not _redis_reachable():
+        if os.environ.get("CI"):  # .ci/run starts Redis: in CI its absence is a failure
+            pytest.fail("CI needs Redis at 127.0.0.1:6379")
         pytest.skip("no Redis at 127.0.0.1:6379")
     return settings.replace(redis_url="redis://127.0.0.1:6379/0", redis_prefix=f"omnigate-test:{uuid.uuid4().hex}:")
 
