@@ -191,6 +191,18 @@ def _mint(settings: Settings, args: argparse.Namespace) -> str:
     return TokenService(settings, SystemClock()).issue(principal, timedelta(seconds=args.ttl)).token
 
 
+async def _mail_send(settings: Settings, limit: int) -> None:
+    from gateway.mail import deliver_once
+    from gateway.runtime import build_runtime
+
+    runtime = build_runtime(settings)
+    try:
+        report = await deliver_once(runtime.services, limit)
+    finally:
+        await runtime.aclose()
+    print(f"email: {report.sent} sent, {report.retrying} to retry later, {report.failed} given up")
+
+
 async def _audit_verify(settings: Settings) -> int:
     from vault.audit import verify_chain
 
@@ -286,17 +298,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     stock_import.add_argument("file", type=Path)
     stock_import.add_argument("--actor", default="stock-import", help="who the stock movements name")
+    mail = commands.add_parser("mail", help="the email outbox")
+    mail_commands = mail.add_subparsers(dest="mail_command", required=True)
+    send = mail_commands.add_parser("send", help="send the due messages once over SMTP (OMNIGATE_SMTP_*)")
+    send.add_argument("--limit", type=int, default=100, help="at most this many messages")
     args = parser.parse_args(argv)
 
     settings = Settings.from_env()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if args.command == "serve":
         from policies.access import PolicyError
+        from policies.limits import LimitsError
         from policies.loyalty import LoyaltyPolicyError
 
         try:
             _serve(settings, demo=args.demo, workers=args.workers)
-        except (PolicyError, LoyaltyPolicyError) as exc:
+        except (PolicyError, LimitsError, LoyaltyPolicyError) as exc:
             print(f"Omnigate cannot start: {exc}", file=sys.stderr)
             return 2
     elif args.command == "migrate":
@@ -323,6 +340,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_audit_verify(settings))
     elif args.command in {"events", "stock"}:
         return _integration(settings, args)
+    elif args.command == "mail":
+        asyncio.run(_mail_send(settings, args.limit))
     return 0
 
 

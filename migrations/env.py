@@ -12,9 +12,11 @@ from sqlalchemy.engine import Connection
 import commerce.cart.models
 import commerce.catalog.models
 import commerce.customers.models
+import commerce.customers.session_models
 import commerce.events.models
 import commerce.inventory.models
 import commerce.loyalty.models
+import commerce.notifications.models
 import commerce.orders.models
 import commerce.pricing.models
 import commerce.pricing.promotion_models

@@ -9,10 +9,13 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import Info
 
+from schema.accounts import AccountMutation
 from schema.cart import CartMutation, CartQuery, CartSubscription
 from schema.catalog import CatalogQuery
+from schema.collections import CollectionQuery
 from schema.customers import CustomerMutation, CustomerQuery
 from schema.inventory import InventoryMutation
+from schema.listing import ListingQuery
 from schema.loyalty import LoyaltyMutation, LoyaltyQuery
 from schema.node import Node, resolve_node
 from schema.orders import OrderExchangeMutation, OrderMutation, OrderQuery
@@ -28,9 +31,19 @@ class NodeQuery:
         return await resolve_node(info, id)
 
 
-QUERIES: tuple[type, ...] = (NodeQuery, CatalogQuery, CustomerQuery, CartQuery, OrderQuery, LoyaltyQuery)
+QUERIES: tuple[type, ...] = (
+    NodeQuery,
+    CatalogQuery,
+    ListingQuery,
+    CollectionQuery,
+    CustomerQuery,
+    CartQuery,
+    OrderQuery,
+    LoyaltyQuery,
+)
 MUTATIONS: tuple[type, ...] = (
     CustomerMutation,
+    AccountMutation,
     CartMutation,
     OrderMutation,
     OrderExchangeMutation,
