@@ -92,6 +92,11 @@ class Settings:
     mail_send_interval_seconds: int = 10
     # policies
     policy_file: str = ""  # the access policy; empty: the packaged policies/access.toml
+    retention_file: str = ""  # the retention policy; empty: the packaged policies/retention.toml
+    # data-subject requests: every erasure is appended here before it starts, outside the database,
+    # so that `restore` can replay it on an older backup (keep it on durable storage shared by replicas)
+    erasure_ledger_file: str = "./var/erasure-ledger.jsonl"
+    erased_check_ttl_seconds: int = 5  # a replica re-reads "is this customer erased?" at least this often
     # cart
     cart_max_line_quantity: int = 99
     cart_max_lines: int = 100

@@ -35,6 +35,10 @@ async def authenticate(authorization: str | None, runtime: Runtime) -> Principal
         raise AuthenticationError(str(exc)) from None
     if principal.role is Role.CUSTOMER and session is not None:
         await _check_signed_in(runtime, principal, session)
+    key = int_key(principal.subject or "") if principal.role is Role.CUSTOMER else None
+    if key is not None and await runtime.erased.is_erased(key):
+        # Erased (GDPR Art. 17): the token stops working now, not when it expires.
+        raise AuthenticationError("This account no longer exists.")
     return principal
 
 

@@ -19,10 +19,12 @@ from gateway import caching
 from gateway.caching import CacheHints, InProcessResponseCache, RedisResponseCache, ResponseCache, load_cache_hints
 from gateway.channels import ChannelDirectory
 from gateway.persisted import PersistedDocuments
+from gateway.privacy import ErasedCustomers, build_requests
 from gateway.telemetry import Telemetry
 from gateway.tokens import TokenService
 from policies.access import load_policy
 from policies.limits import load_limits
+from policies.loyalty import loyalty_policy
 from schema.authorization import authorize
 from schema.compiled import CompiledQueries
 from schema.compiled.selfcheck import check as compiled_self_check
@@ -46,6 +48,7 @@ class Runtime:
     telemetry: Telemetry
     persisted: PersistedDocuments
     cache_hints: CacheHints
+    erased: ErasedCustomers
     response_cache: ResponseCache | None = None
     _watches: list[asyncio.Task[None]] | None = None
 
@@ -73,6 +76,7 @@ class Runtime:
         return None
 
     async def aclose(self) -> None:
+        await self.erased.aclose()
         for task in self._watches or ():
             task.cancel()
         if self.response_cache is not None:
@@ -90,11 +94,14 @@ def build_runtime(
     clock = clock or SystemClock()
     telemetry = Telemetry.build(settings, tracer_provider)
     CartRules.of(settings)  # a bad cart setting fails at start-up, not on a customer's request
+    loyalty_policy()  # so does a bad policies/loyalty.toml (LoyaltyPolicyError names the key)
     engine = create_engine(settings.database_url, echo=settings.database_echo, pool_size=settings.database_pool_size)
     telemetry.instrument_engine(engine)
     tokens = TokenService(settings, clock)
     vault = Vault.from_settings(settings, engine, clock)
     policy = load_policy(settings.policy_file or None)
+    broadcaster = create_broadcaster(engine)
+    erased = ErasedCustomers(engine, broadcaster, settings.erased_check_ttl_seconds)
     services = Services(
         settings=settings,
         engine=engine,
@@ -105,8 +112,9 @@ def build_runtime(
         policy=policy,
         audit=AuditLog(engine, clock),
         tracer=telemetry.tracer,
-        broadcaster=create_broadcaster(engine),
+        broadcaster=broadcaster,
         pricing_cache=PricingCache(),
+        requests=build_requests(settings, engine, vault, clock, erased),  # retention.toml checked here
         limiter=RateLimiter(
             load_limits(settings.limits_file or None),  # a malformed limits file stops start-up here
             RedisBuckets(settings.redis_url, settings.redis_prefix) if settings.redis_url else MemoryBuckets(),
@@ -130,6 +138,7 @@ def build_runtime(
         persisted=PersistedDocuments.from_settings(settings),
         cache_hints=load_cache_hints(executor.graphql_schema, settings.cache_policy_file or None),
         response_cache=response_cache,
+        erased=erased,
     )
     caching.announce_writes(engine, services.broadcaster, runtime.on_change)
     return runtime

@@ -94,6 +94,13 @@ def _is_self(check: Check) -> bool:
     return p.role is Role.CUSTOMER and p.subject is not None and check.subject == p.subject
 
 
+@condition("self_or_unnamed")
+def _self_or_unnamed(check: Check) -> bool:
+    """A customer acting on their own data: the subject argument is absent or names them."""
+    p = check.principal
+    return p.role is Role.CUSTOMER and (check.subject is None or check.subject == p.subject)
+
+
 @condition("created_in_request")
 def _created_in_request(check: Check) -> bool:
     """The subject was created by this very request (a registrant sees the account just made)."""

@@ -224,6 +224,7 @@ async def _price(info: Info, cart: service.Cart) -> PricedCart:
         now=_now(info),
         customer_key=cart.customer_key,
         cache=info.context.services.pricing_cache,
+        vault=info.context.services.vault,  # personal offers by purchase history (with consent)
     )
 
 

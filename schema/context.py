@@ -25,6 +25,7 @@ from policies.principal import ANONYMOUS, Principal
 from schema.loaders import Loaders
 from schema.ratelimits import RateLimiter
 from vault.audit import AuditLog
+from vault.requests.service import DataSubjectRequests
 from vault.service import Vault
 
 __all__ = ["Context", "Services"]
@@ -64,6 +65,7 @@ class Services:
     pricing_cache: PricingCache = field(default_factory=PricingCache)  # emptied on change (gateway.runtime)
     product_counts: CountCache = field(default_factory=CountCache)  # totalCount per filter, emptied likewise
     limiter: RateLimiter = field(default_factory=lambda: RateLimiter(load_limits(), MemoryBuckets()))
+    requests: DataSubjectRequests | None = None  # data-subject requests over every registered source
 
 
 @dataclass(slots=True, eq=False)

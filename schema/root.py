@@ -14,8 +14,10 @@ from schema.cart import CartMutation, CartQuery, CartSubscription
 from schema.catalog import CatalogQuery
 from schema.collections import CollectionQuery
 from schema.customers import CustomerMutation, CustomerQuery
+from schema.data_subject import DataSubjectMutation, DataSubjectQuery
 from schema.inventory import InventoryMutation
 from schema.listing import ListingQuery
+from schema.loyalty import LoyaltyMutation, LoyaltyQuery
 from schema.node import Node, resolve_node
 from schema.orders import OrderExchangeMutation, OrderMutation, OrderQuery
 from schema.scalars import scalar_map
@@ -38,6 +40,8 @@ QUERIES: tuple[type, ...] = (
     CustomerQuery,
     CartQuery,
     OrderQuery,
+    LoyaltyQuery,
+    DataSubjectQuery,
 )
 MUTATIONS: tuple[type, ...] = (
     CustomerMutation,
@@ -46,6 +50,8 @@ MUTATIONS: tuple[type, ...] = (
     OrderMutation,
     OrderExchangeMutation,
     InventoryMutation,
+    LoyaltyMutation,
+    DataSubjectMutation,
 )
 SUBSCRIPTIONS: tuple[type, ...] = (CartSubscription,)
 

@@ -52,7 +52,9 @@ class AuditEntry:
 
 
 def record_hash(seq: int, recorded_at: datetime, entry: AuditEntry | AuditRecord | Row[Any], prev_hash: str) -> str:
-    """SHA-256 over a canonical JSON of the record's content and the previous record's hash."""
+    """SHA-256 over a canonical JSON of the record's content and the previous record's hash.
+
+    `entry` is an entry to append, or a stored record (its `subject` is the column `customer_key`)."""
     content = [
         seq,
         recorded_at.isoformat(timespec="microseconds"),
@@ -61,12 +63,17 @@ def record_hash(seq: int, recorded_at: datetime, entry: AuditEntry | AuditRecord
         entry.channel,
         entry.operation,
         entry.fields,
-        entry.subject,
+        _subject_of(entry),
         entry.outcome,
         entry.trace_id,
         prev_hash,
     ]
     return hashlib.sha256(json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode()).hexdigest()
+
+
+def _subject_of(entry: Any) -> str:
+    """The record's subject (stored in the column `customer_key`, keyed `subject` in code)."""
+    return str(entry.subject)
 
 
 class AuditAppendFailed(RuntimeError):

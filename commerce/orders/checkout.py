@@ -40,7 +40,7 @@ from commerce.catalog import service as catalog
 from commerce.catalog.entities import Location
 from commerce.customers import service as customers
 from commerce.inventory import stock
-from commerce.orders import errors
+from commerce.orders import errors, points
 from commerce.orders import records as r
 from commerce.orders.events import order_event
 from commerce.orders.models import OrderLineRow, OrderRow
@@ -166,12 +166,10 @@ async def _fulfillment(services: OrderServices, req: CheckoutRequest) -> tuple[i
                 errors.OrderErrorCode.PAYMENT_METHOD_NOT_ALLOWED, "Cash is taken at the till only.", "payment", "method"
             )
         )
-    if req.loyalty_points_to_redeem:
+    if req.loyalty_points_to_redeem < 0:
         problems.append(
             _problem(
-                errors.OrderErrorCode.LOYALTY_UNAVAILABLE,
-                "Loyalty points cannot be redeemed yet.",
-                "loyaltyPointsToRedeem",
+                errors.OrderErrorCode.INVALID_POINTS, "Points to redeem cannot be negative.", "loyaltyPointsToRedeem"
             )
         )
     address = None
@@ -252,6 +250,12 @@ async def _plan(
 ) -> _Plan:
     if not cart.lines:
         raise errors.CartNotReady("The cart is empty.", errors.OrderErrorCode.CART_EMPTY)
+    if req.loyalty_points_to_redeem and cart.customer_key is None:
+        raise _problem(
+            errors.OrderErrorCode.LOYALTY_SIGN_IN_REQUIRED,
+            "Sign in to pay with loyalty points.",
+            "loyaltyPointsToRedeem",
+        )
     refs = [pricing.CartLineRef(line.id, line.variant_id, line.quantity) for line in cart.lines]
     priced = await pricing.price_lines(
         services.engine,
@@ -261,6 +265,8 @@ async def _plan(
         channel=req.channel_code,
         now=now,
         customer_key=cart.customer_key,
+        loyalty_points=req.loyalty_points_to_redeem,  # the last discount, capped by the policy's share
+        vault=services.vault,  # personal offers by purchase history (with consent)
     )
     ids = [line.variant_id for line in cart.lines]
     variants = await taxed_variants(services.engine, ids)
@@ -301,7 +307,9 @@ async def _plan(
 async def _seal(
     services: OrderServices, session: AsyncSession, plan: _Plan, req: CheckoutRequest
 ) -> tuple[str | None, bytes | None, bytes | None]:
-    """The address and invoice sealed under the customer's subject (a guest gets a subject of its own)."""
+    """The address sealed under the customer's subject (a guest gets a subject of its own); the invoice
+    under that subject's accounting-only key, which outlives an erasure for the accounting retention
+    period (policies/retention.toml `invoices`) and is then shredded by the retention job."""
     if plan.address is None and req.invoice is None:
         return None, None, None
     conn = await session.connection()
@@ -315,10 +323,11 @@ async def _seal(
             {"companyName": req.invoice.company_name, "taxId": req.invoice.tax_id, "address": asdict(invoice_address)},
             ensure_ascii=False,
         )
+    accounting = await vault.open_accounting(conn, key.subject) if invoice is not None else None
     return (
         key.subject,
         vault.encrypt(key, ORDERS_TABLE, "shipping_address", address),
-        vault.encrypt(key, ORDERS_TABLE, "invoice", invoice),
+        vault.encrypt(accounting, ORDERS_TABLE, "invoice", invoice) if accounting is not None else None,
     )
 
 
@@ -437,6 +446,8 @@ async def _reserve(services: OrderServices, plan: _Plan, req: CheckoutRequest, n
                 "A discount code has been used up meanwhile: remove it and try again.", ["cart", "discountCodes"]
             )
         held = await _hold_stock(session, plan, req, order.id)
+        # with the order, or not at all; after stock, as every order step locks (stock, then the account)
+        await points.hold(session, order, req.loyalty_points_to_redeem, now, req.actor)
         line_rows = [
             OrderLineRow(order_id=order.id, location_id=held[cart_line_id], **fields)
             for cart_line_id, _, fields in lines
@@ -473,8 +484,9 @@ def _placed_status(method: str) -> str:
 
 async def _confirm(
     services: OrderServices, order: r.Order, payment_status: str, reference: str | None, audit: AuditEntry | None
-) -> bool:
-    """Step 4, success: False when the order is no longer PENDING (the expiry command failed it)."""
+) -> int | None:
+    """Step 4, success: the loyalty points the order earned (a till sale earns at once, others 0);
+    None when the order is no longer PENDING (the expiry command failed it)."""
     now = services.clock.now()
     status = _placed_status(order.fulfillment_method)
     async with unit_of_work(services) as session:
@@ -484,11 +496,15 @@ async def _confirm(
             .values(status=status, payment_status=payment_status, payment_reference=reference, updated_at=now)
         )
         if cast("CursorResult[Any]", result).rowcount != 1:
-            return False
+            return None
+        earned = 0
         if status == r.COMPLETED:  # sold at the till: the goods leave with the customer now
             why = stock.Movement("order.sold_in_store", str(order.id), order.placed_by)
             for line in sorted(order.lines, key=lambda ln: (ln.location_id, ln.variant_id)):
                 await stock.consume(session, line.location_id, line.variant_id, line.quantity, why)
+            row = (await session.execute(select(OrderRow).where(OrderRow.id == order.id))).scalar_one()
+            await points.earn(session, row, now)  # fulfilled at once: points earned with the sale
+            earned = row.loyalty_points_earned
         await carts.end_checkout(await session.connection(), order.cart_id, ordered=True, now=now)
         await order_event(
             session,
@@ -503,7 +519,7 @@ async def _confirm(
             lines=[(ln.sku, ln.variant_id, ln.location_id, ln.quantity) for ln in order.lines],
         )
         await audit_action(services, session, audit, order.customer_key)
-    return True
+    return earned
 
 
 async def fail_pending(services: OrderServices, order_id: int, payment_status: str, reason: str) -> bool:
@@ -524,6 +540,7 @@ async def fail_pending(services: OrderServices, order_id: int, payment_status: s
         await usage.release(
             session, row.promotion_ids or [], customer_key=row.customer_key, order_ref=r.order_number(order_id)
         )
+        await points.give_back(session, row, now, "payment not completed")
         row.status = r.FAILED
         row.payment_status = payment_status
         row.updated_at = now
@@ -624,7 +641,8 @@ async def checkout(
             services, order_id, r.DECLINED if isinstance(failure, PaymentDeclined) else r.VOIDED, "order.payment_failed"
         )
         raise
-    if not await _confirm(services, order, payment_status, reference, req.audit):
+    earned = await _confirm(services, order, payment_status, reference, req.audit)
+    if earned is None:
         if reference:
             await _void_quietly(services, reference)
         raise PaymentTimeout("The checkout took too long and was released; nothing was charged.")
@@ -633,6 +651,7 @@ async def checkout(
         status=_placed_status(order.fulfillment_method),
         payment_status=payment_status,
         payment_reference=reference,
+        loyalty_points_earned=earned,
     )
 
 

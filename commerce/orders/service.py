@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from commerce.catalog import service as catalog
 from commerce.inventory import stock
-from commerce.orders import errors
+from commerce.orders import errors, points
 from commerce.orders import records as r
 from commerce.orders.checkout import fail_pending
 from commerce.orders.events import order_event
@@ -143,7 +143,10 @@ async def _step(
         if step.target in (r.COMPLETED, r.SHIPPED) and row.payment_status in (r.AUTHORIZED, r.DUE_AT_PICKUP):
             due = "capture" if row.payment_status == r.AUTHORIZED else None
             row.payment_status = r.CAPTURED  # cash on pickup: paid at the till as the goods are handed over
+        if step.target in (r.COMPLETED, r.SHIPPED):
+            await points.earn(session, row, now)  # fulfilled: points earned, once per order
         elif step.target == r.CANCELLED:
+            await points.give_back(session, row, now, f"order {step.name}")  # a cancelled order earns nothing
             due = "void" if row.payment_status == r.AUTHORIZED else None
             row.payment_status = r.VOIDED
             await usage.release(
@@ -288,16 +291,19 @@ async def return_lines(
         if paid:
             row.payment_status = r.REFUNDED if row.amount_refunded >= Decimal(row.total) else r.PARTIALLY_REFUNDED
         row.updated_at = now
-        session.add(
-            OrderReturnRow(
-                order_id=order_id,
-                location_id=location_id,
-                lines=[[k, v] for k, v in sorted(wanted.items())],
-                refund=refund,
-                actor=actor,
-                created_at=now,
-            )
+        returned = OrderReturnRow(
+            order_id=order_id,
+            location_id=location_id,
+            lines=[[k, v] for k, v in sorted(wanted.items())],
+            refund=refund,
+            actor=actor,
+            created_at=now,
         )
+        session.add(returned)
+        await session.flush()
+        await points.reverse(session, row, str(returned.id), refund, now)  # the returned share of what it earned
+        if all_back:
+            await points.give_back(session, row, now, "order returned")
         await _event(session, row, updated, "returned", returnLocationId=location_id, refund=refund)
         await audit_action(services, session, audit, row.customer_key)
     order = r.to_order(row, updated)

@@ -145,7 +145,7 @@ async def test_an_operators_step_is_audited_in_its_own_transaction(gql: Any, eng
         actions = (
             await conn.execute(
                 text(
-                    "SELECT actor, role, subject FROM audit_log WHERE operation = 'mutation orderCancel' AND fields = 'Order.status'"
+                    "SELECT actor, role, customer_key FROM audit_log WHERE operation = 'mutation orderCancel' AND fields = 'Order.status'"
                 )
             )
         ).all()
