@@ -1,8 +1,11 @@
 """Carts in GraphQL: `cart(id)`, the cart mutations and `cartUpdated`.
 
-Which roles may use each cart operation is in policies/access.toml; whose cart it is is
-decided here in one place, `_authorize_cart`, on the cart row the mutation has locked. Domain errors become `userErrors` in one place, `_payload`. Prices come from
-the pricing engine for the request's channel, every time a cart is shown.
+Who may use each cart operation, and who may read or change whose cart, is in
+policies/access.toml (`[types.Cart]` for reading, `[changes.Cart]` for changing): the rule for
+a change is evaluated by the cart service on the row it has locked, through `_authorizer`, and
+the audit of an operator's change commits in that same transaction. Domain errors become
+`userErrors` in one place, `_payload`. Prices come from the pricing engine for the request's
+channel, every time a cart is shown.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from datetime import datetime
 
 import strawberry
+from sqlalchemy.ext.asyncio import AsyncConnection
 from strawberry.types import Info
 
 from commerce.cart import service
@@ -21,7 +25,8 @@ from commerce.cart.service import CartRules, LineAdd, LineSet
 from commerce.pricing import service as pricing
 from commerce.pricing.engine import PricedCart, PricedLine
 from core.ids import InvalidGlobalId, from_global_id, int_key, to_global_id
-from policies.principal import Principal, Role
+from policies.principal import Principal
+from schema.authorization import permits
 from schema.catalog import ProductVariant
 from schema.errors import UserError, forbidden, not_found, unauthenticated, user_error, user_errors
 from schema.loaders import Loaders
@@ -132,24 +137,17 @@ def _now(info: Info) -> datetime:
 
 
 def _customer_key(principal: Principal) -> int | None:
-    return int_key(principal.subject or "") if principal.role is Role.CUSTOMER else None
+    return int_key(principal.customer_subject or "")
 
 
-def _authorize_cart(principal: Principal, channel_kind: str, cart: service.Cart) -> None:
-    """A guest cart: whoever holds its id. A customer's cart: that customer, an agent, or store
-    staff at the till (the store channel), as for reading the customer (policies/access.toml)."""
-    if cart.customer_key is None or _customer_key(principal) == cart.customer_key:
-        return
-    if principal.role is Role.AGENT or (
-        principal.role is Role.STAFF and channel_kind == "STORE" and principal.location
-    ):
-        return
-    raise CartForbidden("This cart belongs to someone else.")
+def _authorizer(info: Info) -> service.Authorize:
+    """The policy's `[changes.Cart]` rule, for the service to evaluate on the row it has locked."""
 
+    async def authorize(conn: AsyncConnection, cart: service.Cart) -> None:
+        if not await permits(info, "Cart", cart, change=True, conn=conn):
+            raise CartForbidden("This cart belongs to someone else.")
 
-def _authorizer(info: Info) -> Callable[[service.Cart], None]:
-    principal, channel_kind = info.context.principal, info.context.channel.kind
-    return lambda cart: _authorize_cart(principal, channel_kind, cart)
+    return authorize
 
 
 def _denied(info: Info) -> Exception:
@@ -209,7 +207,8 @@ async def _load(info: Info, cart_id: str, field: str = "cartId") -> service.Cart
     cart = await service.get_cart(info.context.services.engine, key, now=_now(info), rules=_rules(info))
     if cart is None:
         raise CartNotFound("No such cart (or it expired).", [field])
-    _authorizer(info)(cart)
+    if not await permits(info, "Cart", cart):  # the policy's `[types.Cart]` rule: who may read it
+        raise CartForbidden("This cart belongs to someone else.")
     return cart
 
 

@@ -20,7 +20,7 @@ from commerce.customers import errors as customer_errors
 from commerce.customers import service
 from commerce.customers.service import Profile
 from core.ids import int_key, to_global_id
-from policies.principal import Principal, Role
+from policies.principal import Principal
 from schema.cart import Cart, customer_cart
 from schema.errors import UserError, bad_input, forbidden, unauthenticated, user_error
 from schema.node import Node, decode_int_id, register_node
@@ -30,8 +30,6 @@ from vault.errors import VaultError
 __all__ = ["ERASED_PLACEHOLDER", "Address", "Consent", "Customer", "CustomerMutation", "CustomerQuery"]
 
 ERASED_PLACEHOLDER = "[erased]"
-OPERATOR_ROLES = frozenset({Role.STAFF, Role.AGENT, Role.DPO, Role.ADMIN})
-CONSENT_ON_BEHALF_ROLES = frozenset({Role.AGENT, Role.ADMIN})
 MAX_CUSTOMERS_PER_QUERY = 100
 
 
@@ -39,7 +37,7 @@ def _signed_in_customer(principal: Principal) -> int:
     """The signed-in customer's key: anonymous callers sign in first; operators are not customers."""
     if principal.is_anonymous:
         raise unauthenticated("Sign in as a customer first.")
-    key = int_key(principal.subject or "") if principal.role is Role.CUSTOMER else None
+    key = int_key(principal.customer_subject or "")
     if key is None:
         raise forbidden("Only a signed-in customer can do this for themself; operators name the customer.")
     return key
@@ -198,7 +196,7 @@ class CustomerQuery:
     @strawberry.field(description="The signed-in customer.")
     async def me(self, info: Info) -> Customer | None:
         principal = info.context.principal
-        if principal.role is not Role.CUSTOMER:
+        if principal.customer_subject is None:
             return None
         return await _existing(info, _signed_in_customer(principal))
 
@@ -263,7 +261,7 @@ class CustomerMutation:
         except customer_errors.CustomerError as problem:
             return AccessTokenPayload(access_token=None, user_errors=[user_error(problem)])
         ttl = timedelta(seconds=info.context.settings.customer_token_ttl_seconds)
-        issued = services.tokens.issue(Principal(Role.CUSTOMER, subject=str(key)), ttl)
+        issued = services.tokens.issue(Principal.customer(str(key)), ttl)
         return AccessTokenPayload(
             access_token=AccessToken(token=issued.token, expires_at=issued.expires_at), user_errors=[]
         )
@@ -284,8 +282,7 @@ class CustomerMutation:
             key = _signed_in_customer(principal)
             method = "self-service via api"
         else:
-            if principal.role not in CONSENT_ON_BEHALF_ROLES:
-                raise forbidden("Only agents record consent on a customer's behalf.")
+            # Who may name a customer here is the policy's rule for `Mutation.consentSet`.
             key = decode_int_id(customer_id, "Customer", "customerId")
             method = f"recorded by {principal.role.value} {principal.subject} on the customer's request"
         services = info.context.services

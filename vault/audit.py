@@ -22,7 +22,7 @@ from datetime import datetime
 
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from core.clock import Clock
 from core.db import is_sqlite, writer
@@ -80,10 +80,17 @@ class AuditLog:
         self._postgres = not is_sqlite(str(engine.url))
         self._clock = clock
 
-    async def append(self, entries: Sequence[AuditEntry]) -> list[int]:
-        """The sequence numbers given to `entries`, in order."""
+    async def append(self, entries: Sequence[AuditEntry], conn: AsyncConnection | None = None) -> list[int]:
+        """The sequence numbers given to `entries`, in order.
+
+        With `conn`, inside that connection's transaction (a change and the audit of it commit
+        together): its writers are already queued (the advisory lock; SQLite's write lock), so
+        no retry is needed, and a failure fails the change.
+        """
         if not entries:
             return []
+        if conn is not None:
+            return await self._append_in(conn, entries)
         for attempt in range(_ATTEMPTS):
             try:
                 return await self._append_once(entries)
@@ -95,35 +102,38 @@ class AuditLog:
 
     async def _append_once(self, entries: Sequence[AuditEntry]) -> list[int]:
         async with self._engine.begin() as conn:
-            if self._postgres:
-                await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK})
-            head = (
-                await conn.execute(select(_table.c.seq, _table.c.hash).order_by(_table.c.seq.desc()).limit(1))
-            ).first()
-            seq, prev = (head.seq, head.hash) if head else (0, GENESIS)
-            now = self._clock.now()
-            rows = []
-            for entry in entries:
-                seq += 1
-                digest = record_hash(seq, now, entry, prev)
-                rows.append(
-                    {
-                        "seq": seq,
-                        "recorded_at": now,
-                        "actor": entry.actor,
-                        "role": entry.role,
-                        "channel": entry.channel,
-                        "operation": entry.operation,
-                        "fields": entry.fields,
-                        "subject": entry.subject,
-                        "outcome": entry.outcome,
-                        "trace_id": entry.trace_id,
-                        "prev_hash": prev,
-                        "hash": digest,
-                    }
-                )
-                prev = digest
-            await conn.execute(_table.insert(), rows)
+            return await self._append_in(conn, entries)
+
+    async def _append_in(self, conn: AsyncConnection, entries: Sequence[AuditEntry]) -> list[int]:
+        if self._postgres:
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK})
+        head = (
+            await conn.execute(select(_table.c.seq, _table.c.hash).order_by(_table.c.seq.desc()).limit(1))
+        ).first()
+        seq, prev = (head.seq, head.hash) if head else (0, GENESIS)
+        now = self._clock.now()
+        rows = []
+        for entry in entries:
+            seq += 1
+            digest = record_hash(seq, now, entry, prev)
+            rows.append(
+                {
+                    "seq": seq,
+                    "recorded_at": now,
+                    "actor": entry.actor,
+                    "role": entry.role,
+                    "channel": entry.channel,
+                    "operation": entry.operation,
+                    "fields": entry.fields,
+                    "subject": entry.subject,
+                    "outcome": entry.outcome,
+                    "trace_id": entry.trace_id,
+                    "prev_hash": prev,
+                    "hash": digest,
+                }
+            )
+            prev = digest
+        await conn.execute(_table.insert(), rows)
         return [row["seq"] for row in rows]
 
 
