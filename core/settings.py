@@ -50,6 +50,10 @@ class Settings:
     blind_index_key: str = field(default="", repr=False)
     kek_active_version: int = 0  # the KEK version new data keys are wrapped by; 0: the highest configured
     vault_encryption: bool = True  # test-only switch, for the vault benchmark's baseline
+    # audit log: the chain's HMAC key (held like the KEK, never in the database) and its checkpoints
+    audit_key: str = field(default="", repr=False)
+    audit_checkpoint_file: str = "./var/audit-checkpoints.jsonl"  # signed heads, appended JSON lines
+    audit_checkpoint_interval_seconds: int = 60  # 0: no checkpoints
     # auth
     jwt_secret: str = field(default="dev-only-secret-change-me-in-production-0123456789", repr=False)
     jwt_issuer: str = "omnigate"

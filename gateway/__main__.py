@@ -130,18 +130,45 @@ def _mint(settings: Settings, args: argparse.Namespace) -> str:
 
 
 async def _audit_verify(settings: Settings) -> int:
-    from vault.audit import verify_chain
+    from pathlib import Path
 
+    from vault.audit import verify_chain
+    from vault.audit_checkpoints import CheckpointError, latest_checkpoint
+    from vault.keys import load_audit_key
+
+    key = load_audit_key(settings)
+    try:
+        checkpoint = latest_checkpoint(Path(settings.audit_checkpoint_file), key)
+    except CheckpointError as problem:
+        print(f"audit checkpoints not trustworthy: {problem}")
+        return 1
     engine = create_engine(settings.database_url)
     try:
-        report = await verify_chain(engine)
+        report = await verify_chain(engine, key, checkpoint)
     finally:
         await engine.dispose()
+    against = f", up to the signed checkpoint at record {checkpoint.seq}" if checkpoint else " (no checkpoint yet)"
     if report.ok:
-        print(f"audit log intact: {report.checked} records")
+        print(f"audit log intact: {report.checked} records{against}")
         return 0
     print(f"audit log broken at record {report.broken_seq}: {report.reason} ({report.checked} records before it hold)")
     return 1
+
+
+async def _audit_rechain(settings: Settings) -> int:
+    from vault.audit import AuditAppendFailed, rechain
+    from vault.keys import load_audit_key
+
+    engine = create_engine(settings.database_url)
+    try:
+        count = await rechain(engine, load_audit_key(settings))
+    except AuditAppendFailed as problem:
+        print(f"audit log not re-chained: {problem}")
+        return 1
+    finally:
+        await engine.dispose()
+    print(f"audit log re-chained under the audit key: {count} records")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -174,7 +201,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     token.add_argument("--subject", help="the operator's name (default: the role)")
     token.add_argument("--location", help="the store's code (for --role staff)")
     token.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
-    commands.add_parser("audit-verify", help="check the audit log's hash chain; exit 1 at the first broken record")
+    commands.add_parser(
+        "audit-verify",
+        help="check the audit log's keyed chain and its latest signed checkpoint; exit 1 at the first broken record",
+    )
+    commands.add_parser(
+        "audit-rechain",
+        help="once, after upgrading: key a chain written with unkeyed SHA-256 (refused if that chain is broken)",
+    )
     args = parser.parse_args(argv)
 
     settings = Settings.from_env()
@@ -203,6 +237,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         asyncio.run(_seed(settings, args.products))
     elif args.command == "audit-verify":
         return asyncio.run(_audit_verify(settings))
+    elif args.command == "audit-rechain":
+        return asyncio.run(_audit_rechain(settings))
     return 0
 
 

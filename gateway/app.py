@@ -29,7 +29,7 @@ def create_app(settings: Settings, clock: Clock | None = None, runtime: Runtime 
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await runtime.services.broadcaster.start()
+        await runtime.start()
         yield
         await runtime.aclose()
 

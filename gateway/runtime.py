@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from opentelemetry.sdk.trace import TracerProvider
 
@@ -21,6 +22,8 @@ from schema.context import Services
 from schema.execution import Executor
 from schema.root import build_schema
 from vault.audit import AuditLog
+from vault.audit_checkpoints import CheckpointWriter
+from vault.keys import load_audit_key
 from vault.service import Vault
 
 __all__ = ["Runtime", "build_runtime"]
@@ -34,8 +37,15 @@ class Runtime:
     channels: ChannelDirectory
     tokens: TokenService
     telemetry: Telemetry
+    checkpoints: CheckpointWriter  # signed heads of the audit chain, outside the database
+
+    async def start(self) -> None:
+        """What runs beside the requests: the broadcaster's listener, the audit checkpoints."""
+        await self.services.broadcaster.start()
+        self.checkpoints.start()
 
     async def aclose(self) -> None:
+        await self.checkpoints.aclose()
         await self.services.broadcaster.aclose()
         await self.services.engine.dispose()
         self.telemetry.shutdown()
@@ -52,6 +62,7 @@ def build_runtime(
     telemetry.instrument_engine(engine)
     tokens = TokenService(settings, clock)
     vault = Vault.from_settings(settings, engine, clock)
+    audit_key = load_audit_key(settings)
     policy = load_policy(settings.policy_file or None)
     services = Services(
         settings=settings,
@@ -61,7 +72,7 @@ def build_runtime(
         tokens=tokens,
         vault=vault,
         policy=policy,
-        audit=AuditLog(engine, clock),
+        audit=AuditLog(engine, clock, audit_key),
         tracer=telemetry.tracer,
         broadcaster=create_broadcaster(engine),
     )
@@ -77,4 +88,11 @@ def build_runtime(
         channels=ChannelDirectory(engine),
         tokens=tokens,
         telemetry=telemetry,
+        checkpoints=CheckpointWriter(
+            engine,
+            audit_key,
+            Path(settings.audit_checkpoint_file),
+            settings.audit_checkpoint_interval_seconds,
+            clock,
+        ),
     )

@@ -6,7 +6,6 @@ from sqlalchemy import select
 
 from core.ids import from_global_id
 from gateway.runtime import Runtime
-from vault.audit import verify_chain
 from vault.audit_models import AuditRecord
 
 CREATE = "mutation($v: ID!) { cartCreate(lines: [{variantId: $v, quantity: 1}]) { cart { id } } }"
@@ -37,7 +36,7 @@ async def test_an_agent_changing_a_customers_cart_is_audited_by_subject_only(gql
         ("agent-9", "agent", "mutation cartLinesAdd", "7", "allowed")
     }
     assert "Cart.lines" in " ".join(r.fields for r in records)
-    assert (await verify_chain(runtime.services.engine)).checked == len(records)
+    assert (await runtime.services.audit.verify()).checked == len(records)
 
 
 async def test_a_guest_cart_has_no_subject_and_leaves_no_audit_record(gql, runtime, token_for):
@@ -109,9 +108,7 @@ async def _customer_cart(gql, token_for, variant: str) -> str:  # type: ignore[n
     return (await gql.data(CREATE, {"v": variant}, headers=customer))["cartCreate"]["cart"]["id"]
 
 
-async def test_an_operators_change_is_audited_even_when_the_payload_shows_nothing_of_the_cart(
-    gql, runtime, token_for
-):
+async def test_an_operators_change_is_audited_even_when_the_payload_shows_nothing_of_the_cart(gql, runtime, token_for):
     """The change itself is the access: recorded in its own transaction, whatever the client selects."""
     variant = await _variant(gql)
     cart = await _customer_cart(gql, token_for, variant)
@@ -127,7 +124,7 @@ async def test_an_operators_change_is_audited_even_when_the_payload_shows_nothin
     assert [(r.actor, r.operation, r.fields, r.subject, r.outcome) for r in records] == [
         (actor, "mutation cartLinesAdd", "Cart (changed)", "7", "allowed") for actor in operators
     ]
-    assert (await verify_chain(runtime.services.engine)).ok
+    assert (await runtime.services.audit.verify()).ok
 
 
 async def test_a_change_whose_audit_cannot_be_written_does_not_happen(gql, runtime, token_for, monkeypatch):
@@ -145,7 +142,7 @@ async def test_a_change_whose_audit_cannot_be_written_does_not_happen(gql, runti
     body = await gql.execute(ADD_ERRORS_ONLY, {"id": cart, "v": variant}, headers=agent)
     assert body["errors"] and body["data"] is None
     owner = token_for("customer", subject="7")
-    lines = (await gql.data("query($id: ID!) { cart(id: $id) { lines { quantity } } }", {"id": cart}, headers=owner))
+    lines = await gql.data("query($id: ID!) { cart(id: $id) { lines { quantity } } }", {"id": cart}, headers=owner)
     assert lines["cart"]["lines"] == [{"quantity": 1}], "the change committed without its audit record"
 
 
