@@ -23,6 +23,7 @@ import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -43,7 +44,7 @@ from vault.cipher import field_context, open_sealed, seal
 from vault.service import Sealed, Vault
 
 CUSTOMERS = 100
-KEYS = {
+KEYS: dict[str, Any] = {
     "kek": "1:" + base64.b64encode(b"omnigate-bench-kek-only-32bytes!").decode(),
     "blind_index_key": base64.b64encode(b"omnigate-bench-blind-index-32byt").decode(),
 }
@@ -129,7 +130,7 @@ async def _decrypt_many_per_field(settings: Settings) -> float:
                 )
             ).all()
         columns = ("email", "first_name", "last_name", "phone", "addresses")
-        items = [Sealed(r[0], "customers", c, b) for r in rows for c, b in zip(columns, r[1:])]
+        items = [Sealed(r[0], "customers", c, b) for r in rows for c, b in zip(columns, r[1:], strict=True)]
         await vault.decrypt_many(items)
         times = []
         for _ in range(20):
@@ -159,7 +160,8 @@ async def run(reps: int) -> float:
         amortised = await _decrypt_many_per_field(variants["encrypted"][3])
         print(f"per field: encrypt {encrypt * 1e6:.1f} us, decrypt {decrypt * 1e6:.1f} us (AES-256-GCM, 22-byte value)")
         print(
-            f"per field in decrypt_many (100 customers x 5 fields, incl. key query and unwraps): {amortised * 1e6:.1f} us"
+            "per field in decrypt_many (100 customers x 5 fields, incl. key query and unwraps): "
+            f"{amortised * 1e6:.1f} us"
         )
 
         async def once(name: str) -> float:

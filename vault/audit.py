@@ -24,8 +24,9 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import Row, insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -76,17 +77,19 @@ class Checkpoint:
     at: datetime
 
 
-def record_hash(key: bytes, seq: int, recorded_at: datetime, entry: AuditEntry | AuditRecord, prev_hash: str) -> str:
+def record_hash(
+    key: bytes, seq: int, recorded_at: datetime, entry: AuditEntry | AuditRecord | Row[Any], prev_hash: str
+) -> str:
     """HMAC-SHA256 (under the audit key) of a canonical JSON of the record's content and the previous record's hash."""
     return hmac.new(key, _content(seq, recorded_at, entry, prev_hash), hashlib.sha256).hexdigest()
 
 
-def plain_hash(seq: int, recorded_at: datetime, entry: AuditEntry | AuditRecord, prev_hash: str) -> str:
+def plain_hash(seq: int, recorded_at: datetime, entry: AuditEntry | AuditRecord | Row[Any], prev_hash: str) -> str:
     """The unkeyed SHA-256 the chain used before it was keyed (migration 0006): only to say so."""
     return hashlib.sha256(_content(seq, recorded_at, entry, prev_hash)).hexdigest()
 
 
-def _content(seq: int, recorded_at: datetime, entry: AuditEntry | AuditRecord, prev_hash: str) -> bytes:
+def _content(seq: int, recorded_at: datetime, entry: AuditEntry | AuditRecord | Row[Any], prev_hash: str) -> bytes:
     content = [
         seq,
         recorded_at.isoformat(timespec="microseconds"),
@@ -137,7 +140,7 @@ class AuditLog:
             except IntegrityError:
                 # Another writer took the head: chain onto the new one, after a random pause that
                 # grows, so that writers racing in step fall out of step instead of all retrying at once.
-                await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+                await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # noqa: S311 - retry jitter, not a secret
         raise AuditAppendFailed("could not append to the audit log: too much contention")
 
     async def _append_once(self, entries: Sequence[AuditEntry]) -> list[int]:
@@ -150,7 +153,7 @@ class AuditLog:
         head = (await conn.execute(select(_table.c.seq, _table.c.hash).order_by(_table.c.seq.desc()).limit(1))).first()
         seq, prev = (head.seq, head.hash) if head else (0, GENESIS)
         now = self._clock.now()
-        rows = []
+        rows: list[dict[str, Any]] = []
         for entry in entries:
             seq += 1
             digest = record_hash(self._key, seq, now, entry, prev)
@@ -171,7 +174,7 @@ class AuditLog:
                 }
             )
             prev = digest
-        await conn.execute(_table.insert(), rows)
+        await conn.execute(insert(AuditRecord), rows)
         return [row["seq"] for row in rows]
 
 

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 import strawberry
-from graphql import ExecutionResult, parse, subscribe
+from graphql import ExecutionResult, GraphQLObjectType, parse, subscribe
 from sqlalchemy import select
 from strawberry.types import Info
 
@@ -66,7 +66,7 @@ admin = true
 
 
 @pytest.fixture
-def world(token_for) -> World:  # type: ignore[no-untyped-def]
+def world(token_for) -> World:
     """The stand-in customers 1001 and 1002 of the test-only schema, one person per role."""
     w = World(headers={}, product_id="")
     w.headers = role_headers(token_for, w)
@@ -177,7 +177,7 @@ def own_data_runtime(runtime: Runtime) -> Runtime:
 
 
 @pytest.mark.parametrize("row", [pytest.param(r, id=r.name) for r in OWN_DATA_MATRIX])
-async def test_own_data_only(row: Row, own_data_runtime: Runtime, gql, world: World) -> None:  # type: ignore[no-untyped-def]
+async def test_own_data_only(row: Row, own_data_runtime: Runtime, gql, world: World) -> None:
     await assert_matrix_row(gql, world, row)
     for role in ROLES:
         if row.expect[role] != "allow":
@@ -190,7 +190,7 @@ async def _audit_rows(runtime: Runtime) -> list[AuditRecord]:
         return list((await session.scalars(select(AuditRecord).order_by(AuditRecord.seq))).all())
 
 
-async def test_an_agent_reading_a_customer_is_audited_without_pii(own_data_runtime: Runtime, gql, world: World) -> None:  # type: ignore[no-untyped-def]
+async def test_an_agent_reading_a_customer_is_audited_without_pii(own_data_runtime: Runtime, gql, world: World) -> None:
     await gql.data(
         CUSTOMER_A, {"id": world.customer_a_id}, headers={**world.headers["agent"], "X-Channel": "call-center"}
     )
@@ -206,13 +206,13 @@ async def test_an_agent_reading_a_customer_is_audited_without_pii(own_data_runti
 
 async def test_a_customer_reading_their_own_data_leaves_no_audit_record(
     own_data_runtime: Runtime, gql, world: World
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     await gql.data(CUSTOMER_A, {"id": world.customer_a_id}, headers=world.headers["customer_a"])
     await gql.data("{ me { email } }", headers=world.headers["customer_a"])
     assert await _audit_rows(own_data_runtime) == []
 
 
-async def test_a_refused_look_up_by_staff_is_audited_as_denied(own_data_runtime: Runtime, gql, world: World) -> None:  # type: ignore[no-untyped-def]
+async def test_a_refused_look_up_by_staff_is_audited_as_denied(own_data_runtime: Runtime, gql, world: World) -> None:
     body = await gql.execute(CUSTOMER_A, {"id": world.customer_a_id}, headers=world.headers["staff_krk"])
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     rows = await _audit_rows(own_data_runtime)
@@ -223,7 +223,7 @@ async def test_a_refused_look_up_by_staff_is_audited_as_denied(own_data_runtime:
 
 async def test_an_agent_attempting_a_data_subject_request_is_audited_as_denied(
     own_data_runtime: Runtime, gql, world: World
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     body = await gql.execute(ERASE, {"id": world.customer_b_id}, headers=world.headers["agent"])
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     rows = await _audit_rows(own_data_runtime)
@@ -232,7 +232,7 @@ async def test_an_agent_attempting_a_data_subject_request_is_audited_as_denied(
     ]
 
 
-async def test_the_dpo_erasing_a_customer_is_audited(own_data_runtime: Runtime, gql, world: World) -> None:  # type: ignore[no-untyped-def]
+async def test_the_dpo_erasing_a_customer_is_audited(own_data_runtime: Runtime, gql, world: World) -> None:
     await gql.data(ERASE, {"id": world.customer_b_id}, headers=world.headers["dpo"])
     rows = await _audit_rows(own_data_runtime)
     assert [(r.role, r.operation, r.fields, r.subject) for r in rows] == [
@@ -269,9 +269,10 @@ async def test_subscribing_to_another_customers_changes_is_refused(
         assert isinstance(stream, ExecutionResult)
         assert [e.extensions["code"] for e in stream.errors or []] == ["FORBIDDEN"]
         return
+    assert not isinstance(stream, ExecutionResult)
     first = await anext(stream)
     assert first.errors is None and first.data == {"customerChanged": f"changed {to_global_id('Customer', '1001')}"}
-    await stream.aclose()
+    await stream.aclose()  # type: ignore[attr-defined]  # graphql-core's stream is an async generator
 
 
 def test_personal_fields_stay_guarded_under_wrappers_composed_later(own_data_runtime: Runtime) -> None:
@@ -281,6 +282,7 @@ def test_personal_fields_stay_guarded_under_wrappers_composed_later(own_data_run
 
     gql_schema = own_data_runtime.executor.graphql_schema
     customer = gql_schema.type_map["Customer"]
+    assert isinstance(customer, GraphQLObjectType)
     assert is_guarded(customer.fields["email"]) and is_guarded(gql_schema.query_type.fields["customer"])
     inner = customer.fields["email"].resolve
     traced = functools.wraps(inner)(lambda *a, **k: inner(*a, **k))  # as a tracing wrapper would compose

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import select
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.typing import Subprotocol
 
 from core.settings import Settings
 from gateway.runtime import build_runtime
@@ -28,7 +29,7 @@ SUBSCRIBE = "subscription($id: ID!) { cartUpdated(cartId: $id) { id version } }"
 
 @asynccontextmanager
 async def _socket(port: int, init: dict[str, str]) -> AsyncIterator[ClientConnection]:
-    async with connect(f"ws://127.0.0.1:{port}/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+    async with connect(f"ws://127.0.0.1:{port}/graphql", subprotocols=[Subprotocol("graphql-transport-ws")]) as ws:
         await ws.send(json.dumps({"type": "connection_init", "payload": init}))
         assert json.loads(await asyncio.wait_for(ws.recv(), GUARD))["type"] == "connection_ack"
         yield ws
@@ -134,7 +135,7 @@ async def test_an_anonymous_subscriber_to_a_customers_cart_is_told_to_sign_in(gq
     assert [e["extensions"]["code"] for e in message["payload"]["errors"]] == ["UNAUTHENTICATED"]  # as over HTTP
 
 
-async def test_each_role_may_or_may_not_follow_a_customers_cart(runtime, world) -> None:  # type: ignore[no-untyped-def]
+async def test_each_role_may_or_may_not_follow_a_customers_cart(runtime, world) -> None:  # noqa: F811 - the imported fixture
     """The cart rules of the HTTP matrix hold for `cartUpdated`, online and at the till."""
     readers = {"customer_a", "agent", "dpo", "admin"}  # the DPO and admins read (audited), as over HTTP
     expected = {"online": readers, "store": readers | {"staff_waw", "staff_krk"}}
@@ -157,7 +158,7 @@ async def test_each_role_may_or_may_not_follow_a_customers_cart(runtime, world) 
     assert not wrong, "\n".join(wrong)
 
 
-async def test_a_malformed_operation_over_websocket_is_a_clear_error(runtime) -> None:  # type: ignore[no-untyped-def]
+async def test_a_malformed_operation_over_websocket_is_a_clear_error(runtime) -> None:
     malformed = [
         {"query": 5},
         {"query": ""},
