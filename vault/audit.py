@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, insert, select, text
+from sqlalchemy import Row, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -230,7 +230,7 @@ async def verify_chain(
                 prev, expected_seq, checked = row.hash, expected_seq + 1, checked + 1
 
 
-def _mismatch(row: AuditRecord) -> str:
+def _mismatch(row: Row[Any]) -> str:
     if plain_hash(row.seq, row.recorded_at, row, row.prev_hash) == row.hash:
         return "its hash is unkeyed SHA-256 (written before the chain was keyed: see `audit-rechain`), or was forged"
     return "its content does not match its hash (or the audit key is not the one it was written with)"
@@ -284,7 +284,9 @@ async def rechain(engine: AsyncEngine, key: bytes) -> int:
         prev = GENESIS
         for row in rows:
             digest = record_hash(key, row.seq, row.recorded_at, row, prev)
-            await conn.execute(_table.update().where(_table.c.seq == row.seq).values(prev_hash=prev, hash=digest))
+            await conn.execute(
+                update(AuditRecord).where(AuditRecord.seq == row.seq).values(prev_hash=prev, hash=digest)
+            )
             prev = digest
         for statement in restore:
             await conn.execute(text(statement))

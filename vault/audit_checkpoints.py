@@ -13,6 +13,7 @@ with O_APPEND, so lines do not interleave; the latest checkpoint is the highest 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -113,10 +114,8 @@ class CheckpointWriter:
         if task is None:
             return
         task.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await task
-        except asyncio.CancelledError:
-            pass
         await self._safely()
 
     async def _run(self) -> None:

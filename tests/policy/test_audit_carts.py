@@ -103,7 +103,7 @@ ADD_ERRORS_ONLY = """mutation($id: ID!, $v: ID!) { cartLinesAdd(cartId: $id, lin
 READ = "query($id: ID!) { cart(id: $id) { id } }"
 
 
-async def _customer_cart(gql, token_for, variant: str) -> str:  # type: ignore[no-untyped-def]
+async def _customer_cart(gql, token_for, variant: str) -> str:
     customer = token_for("customer", subject="7")
     return (await gql.data(CREATE, {"v": variant}, headers=customer))["cartCreate"]["cart"]["id"]
 
@@ -132,7 +132,7 @@ async def test_a_change_whose_audit_cannot_be_written_does_not_happen(gql, runti
     cart = await _customer_cart(gql, token_for, variant)
     original = runtime.services.audit.append
 
-    async def failing_inside_the_change(entries, conn=None):  # type: ignore[no-untyped-def]
+    async def failing_inside_the_change(entries, conn=None):
         if conn is not None:
             raise OSError("the audit table is full")
         return await original(entries, conn)

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -21,8 +21,8 @@ from core.settings import Settings
 from gateway.__main__ import main
 from tests.conftest import TEST_VAULT_KEYS
 from vault.audit import AuditEntry, AuditLog, plain_hash, record_hash, verify_chain
-from vault.audit_models import AuditRecord
 from vault.audit_checkpoints import CheckpointError, CheckpointWriter, latest_checkpoint
+from vault.audit_models import AuditRecord
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = base64.b64decode(TEST_VAULT_KEYS["audit_key"])
@@ -172,7 +172,7 @@ async def test_a_record_rewritten_with_a_recomputed_hash_still_breaks_the_next_l
     assert report.broken_seq == 3 and "link" in report.reason
 
 
-async def _rechain_from(engine: AsyncEngine, seq: int, digest) -> None:  # type: ignore[no-untyped-def]
+async def _rechain_from(engine: AsyncEngine, seq: int, digest) -> None:
     """Rewrite every record from `seq` on with hashes `digest` computes, each linked to the one before."""
     async with engine.begin() as conn:
         rows = (await conn.execute(select(AUDIT).order_by(AUDIT.c.seq))).all()
@@ -219,7 +219,7 @@ async def test_a_cut_tail_is_found_against_the_latest_signed_checkpoint(
     writer = CheckpointWriter(engine, KEY, path, 60, clock)
     assert await writer.write_once() is None  # an empty log: nothing to sign
     await _five_records(engine, clock)
-    assert (await writer.write_once()).seq == 5  # type: ignore[union-attr]
+    assert (await writer.write_once()).seq == 5
     assert await writer.write_once() is None  # no new record: no new line
     await _tamper(engine, "DELETE FROM audit_log WHERE seq >= 4")
 
@@ -233,7 +233,7 @@ async def test_a_cut_tail_is_found_against_the_latest_signed_checkpoint(
 
 async def test_the_audit_verify_command_reports_a_cut_tail_and_a_forged_checkpoint(
     engine: AsyncEngine, clock: FrozenClock, settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     for name, value in _command_env(settings).items():
         monkeypatch.setenv(name, value)
     path = Path(settings.audit_checkpoint_file)
@@ -319,7 +319,7 @@ async def test_gateway_processes_appending_at_once_keep_one_unbroken_chain(
 
 async def test_the_gateway_signs_the_head_outside_the_database_while_it_runs(
     settings: Settings, clock: FrozenClock, token_for
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """A checkpoint every interval while the log grows, and a last one at shutdown."""
     from gateway.runtime import build_runtime
 
@@ -332,11 +332,11 @@ async def test_the_gateway_signs_the_head_outside_the_database_while_it_runs(
             if path.exists():
                 break
             await asyncio.sleep(0.1)
-        assert latest_checkpoint(path, KEY).seq == 2  # type: ignore[union-attr]
+        assert latest_checkpoint(path, KEY).seq == 2
         await runtime.services.audit.append([_entry("1003")])
     finally:
         await runtime.aclose()
-    assert latest_checkpoint(path, KEY).seq == 3  # type: ignore[union-attr]
+    assert latest_checkpoint(path, KEY).seq == 3
     assert path.stat().st_mode & 0o077 == 0, "the checkpoint file is readable by others"
 
 
@@ -349,7 +349,7 @@ async def _unkeyed_records(engine: AsyncEngine, clock: FrozenClock, subjects: li
             digest = plain_hash(seq, clock.now(), entry, prev)
             values = {f: getattr(entry, f) for f in ("actor", "role", "channel", "operation", "fields", "outcome")}
             await conn.execute(
-                AUDIT.insert().values(
+                insert(AuditRecord).values(
                     seq=seq,
                     recorded_at=clock.now(),
                     subject=subject,
@@ -364,7 +364,7 @@ async def _unkeyed_records(engine: AsyncEngine, clock: FrozenClock, subjects: li
 
 async def test_an_unkeyed_log_from_before_the_upgrade_is_re_chained_once_and_then_verifies(
     engine: AsyncEngine, clock: FrozenClock, settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     for name, value in _command_env(settings).items():
         monkeypatch.setenv(name, value)
     await _unkeyed_records(engine, clock, ["1001", "1002", "1003"])
