@@ -334,6 +334,16 @@ async def permits(info: Any, type_name: str, obj: Any, *, change: bool = False, 
     return allowed
 
 
+async def require(info: Any, type_name: str, obj: Any) -> None:
+    """`permits` to read, or the refusal a guarded field gives (UNAUTHENTICATED / FORBIDDEN).
+
+    For a look-up that must refuse before it finds out whether the object exists, so that the
+    answer tells a caller who may not read it nothing about its existence.
+    """
+    if not await permits(info, type_name, obj):
+        raise _denied(info.context.principal)
+
+
 async def _await_then_resolve(
     outcomes: list[Any],
     resolve: Callable[..., Any],

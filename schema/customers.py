@@ -10,6 +10,7 @@ schema/authorization.py enforces it on every `Customer` field and root field.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -21,6 +22,7 @@ from commerce.customers import service
 from commerce.customers.service import Profile
 from core.ids import int_key, to_global_id
 from policies.principal import Principal
+from schema.authorization import require
 from schema.cart import Cart, customer_cart
 from schema.errors import UserError, bad_input, forbidden, unauthenticated, user_error
 from schema.node import Node, decode_int_id, register_node
@@ -153,8 +155,19 @@ async def _existing(info: Info, key: int) -> Customer | None:
 
 @register_node("Customer")
 async def _customer_node(info: Info, key: str) -> Customer | None:
+    """Access first, existence after: whoever may not read this customer gets the same refusal
+    whether or not they exist (an id that is no key names no one: nothing of it is audited)."""
     number = int_key(key)
+    await require(info, "Customer", Customer.of(number) if number is not None else _NO_ONE)
     return await _existing(info, number) if number is not None else None
+
+
+@dataclass(frozen=True)
+class _NoOne:
+    key: None = None
+
+
+_NO_ONE = _NoOne()
 
 
 @strawberry.input
