@@ -41,6 +41,7 @@ class Settings:
     max_query_chars: int = 50_000  # a longer document is refused unparsed (comments cost no tokens, only memory)
     max_query_cost: int = 50_000
     max_page_size: int = 100
+    max_string_chars: int = 10_000  # any string argument, in the document or the variables
     document_cache_size: int = 512
     max_body_bytes: int = 1_000_000  # a POST body larger than this is refused (413) unread
     compiled_queries: bool = True

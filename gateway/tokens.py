@@ -18,7 +18,6 @@ to ours so:
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -90,7 +89,7 @@ class TokenService:
             exp = jwt.decode(token, options={"verify_signature": False}).get("exp")
         except jwt.PyJWTError:
             return None
-        return datetime.fromtimestamp(int(exp), UTC) if _a_time(exp) else None
+        return datetime.fromtimestamp(int(exp), UTC) if isinstance(exp, int | float) and _a_time(exp) else None
 
     def verify(self, token: str) -> Principal:
         if len(token) > MAX_TOKEN_LENGTH:

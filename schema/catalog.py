@@ -178,6 +178,9 @@ class ProductConnection:
         return await service.count_products(info.context.services.engine, self.query)
 
 
+MAX_SEARCH_CHARS = 200  # a name or a SKU; a longer pattern only costs the database
+
+
 @strawberry.input
 class ProductFilter:
     category_slug: str | None = None
@@ -205,6 +208,8 @@ class CatalogQuery:
         search: Annotated[str | None, strawberry.argument(description="Matches name or SKU.")] = None,
     ) -> ProductConnection:
         limit = check_first(first, info.context.settings.max_page_size)
+        if search is not None and len(search) > MAX_SEARCH_CHARS:
+            raise bad_input(f"Search for at most {MAX_SEARCH_CHARS} characters.", ["search"])
         after_id = decode_cursor("Product", after)
         location_key = None
         if filter and filter.available_at_location_id is not None:

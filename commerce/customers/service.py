@@ -20,6 +20,7 @@ from commerce.customers.models import TABLE, Customer
 from commerce.customers.passwords import DUMMY_HASH, hash_password, verify_password
 from core.clock import Clock
 from core.db import writer
+from core.text import visible_text
 from vault.blind import normalise_email, normalise_phone
 from vault.cipher import ERASED, Erased
 from vault.consent import Consent
@@ -101,7 +102,7 @@ def _check_email(email: str) -> str:
 
 def _check_name(value: str, field: str) -> str:
     value = value.strip()
-    if not 1 <= len(value) <= 100 or _CONTROL.search(value):
+    if not 1 <= len(value) <= 100 or not visible_text(value):
         raise errors.InvalidName(field)
     return value
 
@@ -144,7 +145,7 @@ def _check_address(address: Address) -> Address:
     def optional(value: str | None, field: str, limit: int) -> str | None:
         if value is None or not value.strip():
             return None
-        if len(value.strip()) > limit or _CONTROL.search(value):
+        if len(value.strip()) > limit or not visible_text(value.strip()):
             raise errors.InvalidAddress(field)
         return value.strip()
 

@@ -193,7 +193,7 @@ async def test_a_validly_signed_token_with_an_absurd_start_is_refused(gql, setti
     await _refused(gql, _signed(settings, **{claim: 10**20}))
 
 
-async def test_an_absurd_expiry_refuses_the_websocket_cleanly(settings: Settings, clock) -> None:  # type: ignore[no-untyped-def]
+async def test_an_absurd_expiry_refuses_the_websocket_cleanly(settings: Settings, clock) -> None:
     """Once this dropped the connection with a stack trace; now the handshake is refused as UNAUTHENTICATED."""
     from websockets.asyncio.client import connect
     from websockets.exceptions import ConnectionClosed
