@@ -153,6 +153,13 @@ async def _existing(info: Info, key: int) -> Customer | None:
     return Customer.of(key) if await info.context.loaders.customer_profiles.load(key) is not None else None
 
 
+def _client(info: Info) -> str:
+    """Who is signing in, as far as sign-in throttling goes: the peer's network address (behind a
+    proxy, run uvicorn with --forwarded-allow-ips so that it is the client's, not the proxy's)."""
+    peer = getattr(info.context.request, "client", None)
+    return peer.host if peer is not None else "unknown"
+
+
 @register_node("Customer")
 async def _customer_node(info: Info, key: str) -> Customer | None:
     """Access first, existence after: whoever may not read this customer gets the same refusal
@@ -270,7 +277,9 @@ class CustomerMutation:
     async def customer_access_token_create(self, info: Info, email: str, password: str) -> AccessTokenPayload:
         services = info.context.services
         try:
-            key = await service.authenticate(services.engine, services.vault, services.clock, email, password)
+            key = await service.authenticate(
+                services.engine, services.vault, services.clock, email, password, client=_client(info)
+            )
         except customer_errors.CustomerError as problem:
             return AccessTokenPayload(access_token=None, user_errors=[user_error(problem)])
         ttl = timedelta(seconds=info.context.settings.customer_token_ttl_seconds)

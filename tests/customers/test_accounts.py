@@ -318,3 +318,45 @@ async def test_names_in_any_script_are_accepted(gql, name: str) -> None:
     )
     assert data["customerRegister"]["userErrors"] == []
     assert data["customerRegister"]["customer"]["firstName"] == name
+
+
+async def test_the_lock_answers_alike_whether_or_not_the_email_has_an_account(gql):
+    """Failures on an unknown email count and lock exactly like those on a known one."""
+    await register(gql, "known@example.com")
+    answers: dict[str, list[dict]] = {"known@example.com": [], "nobody@example.com": []}
+    for email, seen in answers.items():
+        for _ in range(LOCK_AFTER_FAILURES + 2):
+            seen.append(await gql.data(SIGN_IN, {"email": email, "password": "guess guess"}))
+    assert answers["known@example.com"] == answers["nobody@example.com"]
+    codes = [a["customerAccessTokenCreate"]["userErrors"][0]["code"] for a in answers["nobody@example.com"]]
+    assert codes == ["INVALID_CREDENTIALS"] * LOCK_AFTER_FAILURES + ["TOO_MANY_ATTEMPTS"] * 2
+
+
+async def test_a_stranger_failing_on_purpose_does_not_lock_the_owner_out(gql, runtime):
+    """The lock is per (account, client): the owner signs in from their own address meanwhile."""
+    import httpx
+
+    from gateway.app import create_app
+    from tests.conftest import GraphQLClient
+
+    await register(gql, "owner@example.com")
+    app = create_app(runtime.settings, runtime=runtime)
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        stranger = GraphQLClient(http)
+        for _ in range(LOCK_AFTER_FAILURES + 3):
+            await stranger.data(SIGN_IN, {"email": "owner@example.com", "password": "guess guess"})
+        locked = await stranger.data(SIGN_IN, {"email": "owner@example.com", "password": "correct horse battery"})
+        assert locked["customerAccessTokenCreate"]["userErrors"][0]["code"] == "TOO_MANY_ATTEMPTS"
+    await sign_in(gql, "owner@example.com")  # the owner, from another address: not locked
+
+
+async def test_the_sign_in_bookkeeping_holds_no_email_and_no_address(gql, engine):
+    from sqlalchemy import text
+
+    for _ in range(2):
+        await gql.data(SIGN_IN, {"email": "nobody@example.com", "password": "guess guess"})
+    async with engine.connect() as conn:
+        rows = (await conn.execute(text("SELECT * FROM sign_in_throttles"))).all()
+    assert len(rows) == 1 and rows[0].failures == 2
+    assert "nobody" not in str(rows) and "127.0.0.1" not in str(rows)
