@@ -45,6 +45,10 @@ class Settings:
     document_cache_size: int = 512
     max_body_bytes: int = 1_000_000  # a POST body larger than this is refused (413) unread
     compiled_queries: bool = True
+    # WebSocket bounds, per gateway process: anyone holding a guest cart's id may follow it
+    ws_max_connections_per_client: int = 20  # open WebSockets per client address
+    ws_max_operations_per_connection: int = 20  # operations (subscriptions) running on one WebSocket
+    ws_max_subscriptions_per_cart: int = 10  # `cartUpdated` subscribers of one cart
     # vault (development defaults; production must set its own)
     kek_file: str = "./var/kek.json"
     kek: str = field(default="", repr=False)  # key material: never in a repr

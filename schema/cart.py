@@ -27,8 +27,9 @@ from commerce.pricing.engine import PricedCart, PricedLine
 from core.ids import InvalidGlobalId, from_global_id, int_key, to_global_id
 from policies.principal import Principal
 from schema.authorization import permits
+from schema.cart_feed import TooManyFollowers
 from schema.catalog import ProductVariant
-from schema.errors import UserError, forbidden, not_found, unauthenticated, user_error, user_errors
+from schema.errors import ClientError, UserError, forbidden, not_found, unauthenticated, user_error, user_errors
 from schema.loaders import Loaders
 from schema.money import Money
 from schema.node import Node, decode_id, register_node
@@ -410,37 +411,52 @@ class CartMutation:
         return CartPayload(cart=present(cart), user_errors=[])
 
 
+def _reader(info: Info) -> Callable[[str], Awaitable[service.Cart | None]]:
+    """How a cart's hub reads it: with nothing of one subscriber's request in it."""
+    services, rules = info.context.services, _rules(info)
+
+    async def read(cart_id: str) -> service.Cart | None:
+        return await service.get_cart(services.engine, cart_id, now=services.clock.now(), rules=rules)
+
+    return read
+
+
 @strawberry.type
 class CartSubscription:
     @strawberry.subscription(description="The cart now, then again after every change (from any device or replica).")
     async def cart_updated(self, info: Info, cart_id: strawberry.ID) -> AsyncGenerator[Cart, None]:
         services = info.context.services
-        last: tuple[str, int] | None = None
+        key = decode_id(cart_id, "Cart", "cartId")
+        channel = info.context.channel
         try:
-            cart = await _load(info, cart_id)
-        except CartForbidden:
-            raise _denied(info) from None
-        except CartNotFound:
-            raise not_found("No such cart (or it expired).") from None
-        while True:
-            # Subscribe first, then read: a change between the two is not missed.
-            async with services.broadcaster.subscribe(f"cart:{cart.id}") as messages:
-                following = cart.id
+            async with services.cart_feeds.follow(key, _reader(info)) as hub:
+                seen, last = 0, None
                 while True:
-                    try:
-                        cart = await _load(info, cart_id)
-                    except CartError:
-                        return  # expired, or merged into a cart this principal may not see
+                    seen, cart = await hub.next(seen)  # one read per change, shared by every subscriber
+                    if cart is None:
+                        if last is None:
+                            raise not_found("No such cart (or it expired).")
+                        return  # expired meanwhile
+                    if not await permits(info, "Cart", cart):
+                        if last is None:
+                            raise _denied(info)
+                        return  # merged into a cart this principal may not see
                     if (cart.id, cart.version) != last:
                         last = (cart.id, cart.version)
                         # Fresh loaders per event: a long subscription must not serve cached stock or prices.
-                        info.context.loaders = Loaders(
-                            services.engine, currency=info.context.channel.currency, vault=services.vault
-                        )
-                        yield present(cart)
-                    if cart.id != following:
-                        break  # merged into another cart: follow that one
-                    await anext(messages)
+                        info.context.loaders = Loaders(services.engine, currency=channel.currency, vault=services.vault)
+                        shown = present(cart)
+                        shown.pricing["priced"] = hub.priced(cart, channel.code, _pricer(info, cart))
+                        yield shown
+        except TooManyFollowers:
+            limit = info.context.settings.ws_max_subscriptions_per_cart
+            raise ClientError(
+                f"This cart already has {limit} subscribers: close one first.", "TOO_MANY_SUBSCRIPTIONS"
+            ) from None
+
+
+def _pricer(info: Info, cart: service.Cart) -> Callable[[], Awaitable[PricedCart]]:
+    return lambda: _price(info, cart)
 
 
 @register_node("Cart")

@@ -15,6 +15,7 @@ from core.clock import Clock
 from core.settings import Settings
 from policies.access import AccessPolicy
 from policies.principal import ANONYMOUS, Principal
+from schema.cart_feed import CartFeeds
 from schema.loaders import Loaders
 from vault.audit import AuditLog
 from vault.service import Vault
@@ -50,6 +51,11 @@ class Services:
     audit: AuditLog  # who accessed whose data (written by schema.authorization)
     tracer: Tracer = field(default_factory=NoOpTracer)  # the runtime's: for a span of one's own
     broadcaster: Broadcaster = field(default_factory=LocalBroadcaster)  # "cart X changed", across replicas
+    cart_feeds: CartFeeds | None = None  # `cartUpdated`'s one reader per followed cart (built with the broadcaster)
+
+    def __post_init__(self) -> None:
+        if self.cart_feeds is None:
+            self.cart_feeds = CartFeeds(self.broadcaster, self.settings.ws_max_subscriptions_per_cart)
 
 
 @dataclass(slots=True, eq=False)
