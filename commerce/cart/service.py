@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
@@ -25,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from commerce.cart.errors import (
     CartError,
+    CartErrorCode,
     CartForbidden,
     CartInputErrors,
     CartNotFound,
@@ -40,13 +42,13 @@ from core.ids import new_token
 from core.settings import Settings
 
 __all__ = [
-    "MERGE_STRATEGIES",
     "Authorize",
     "Cart",
     "CartLine",
     "CartRules",
     "LineAdd",
     "LineSet",
+    "MergeStrategy",
     "active_cart_of",
     "add_lines",
     "attach_to_customer",
@@ -61,7 +63,14 @@ __all__ = [
     "update_lines",
 ]
 
-MERGE_STRATEGIES = ("merge", "keep_guest", "keep_customer")
+
+class MergeStrategy(StrEnum):
+    """What a guest cart does when its holder signs in (`OMNIGATE_CART_MERGE_STRATEGY`)."""
+
+    MERGE = "merge"  # lines and codes of both carts, quantities added up to the limits
+    KEEP_GUEST = "keep_guest"  # the guest cart replaces the customer's (unless it is empty)
+    KEEP_CUSTOMER = "keep_customer"  # the customer's cart stays as it is
+
 
 CodeChecker = Callable[[Sequence[str]], Any]  # async (codes) -> [problem code | None] per code
 # Evaluates the access policy's rule for changing this cart on the row locked in `conn` (and
@@ -74,18 +83,21 @@ class CartRules:
     max_line_quantity: int
     max_lines: int
     guest_ttl: timedelta
-    merge_strategy: str
+    merge_strategy: MergeStrategy
     max_codes: int
 
     @classmethod
     def of(cls, settings: Settings) -> CartRules:
-        if settings.cart_merge_strategy not in MERGE_STRATEGIES:
-            raise ValueError(f"cart_merge_strategy must be one of {', '.join(MERGE_STRATEGIES)}")
+        try:
+            strategy = MergeStrategy(settings.cart_merge_strategy)
+        except ValueError:
+            known = ", ".join(MergeStrategy)
+            raise ValueError(f"cart_merge_strategy must be one of {known}") from None
         return cls(
             settings.cart_max_line_quantity,
             settings.cart_max_lines,
             timedelta(seconds=settings.guest_cart_ttl_seconds),
-            settings.cart_merge_strategy,
+            strategy,
             settings.cart_max_discount_codes,
         )
 
@@ -125,10 +137,6 @@ class LineSet:
 # What `new_token()` makes (url-safe base64, at most the column's 43 characters). Anything else is no
 # cart, and is never sent to the database: PostgreSQL refuses a NUL byte with an error, not a miss.
 _CART_ID = re.compile(r"[A-Za-z0-9_-]{1,43}")
-
-
-def _codes(raw: str) -> tuple[str, ...]:
-    return tuple(c for c in raw.split(",") if c)
 
 
 @asynccontextmanager
@@ -181,7 +189,7 @@ async def _read(conn: Any, cart_id: str, *, lock: bool = False) -> Cart | None:
         row.status,
         row.merged_into,
         row.version,
-        _codes(row.discount_codes),
+        tuple(row.discount_codes),
         lines,
         row.created_at,
         row.updated_at,
@@ -243,14 +251,16 @@ def _check_quantity(
 ) -> LineProblem | None:
     low = 0 if allow_zero else 1
     if not low <= quantity <= rules.max_line_quantity:
-        return LineProblem("QUANTITY_OUT_OF_RANGE", f"Quantity must be {low} to {rules.max_line_quantity}.", field)
+        return LineProblem(
+            CartErrorCode.QUANTITY_OUT_OF_RANGE, f"Quantity must be {low} to {rules.max_line_quantity}.", field
+        )
     return None
 
 
 def _check_stock(variant_id: int, total: int, known: _Catalog, field: list[str]) -> LineProblem | None:
     available = known.available.get(variant_id, 0)
     if total > available:
-        return LineProblem("INSUFFICIENT_STOCK", f"Only {available} available.", field)
+        return LineProblem(CartErrorCode.INSUFFICIENT_STOCK, f"Only {available} available.", field)
     return None
 
 
@@ -265,7 +275,11 @@ def held_codes(codes: Sequence[str], rules: CartRules) -> list[str]:
     held = list(dict.fromkeys(normalize_code(c) for c in codes if c.strip()))
     if len(held) > rules.max_codes:
         raise CartInputErrors(
-            [LineProblem("TOO_MANY_DISCOUNT_CODES", f"A cart holds at most {rules.max_codes} codes.", ["codes"])]
+            [
+                LineProblem(
+                    CartErrorCode.TOO_MANY_DISCOUNT_CODES, f"A cart holds at most {rules.max_codes} codes.", ["codes"]
+                )
+            ]
         )
     return held
 
@@ -343,7 +357,7 @@ def _validate_adds(
         problem = _check_quantity(add.quantity, rules, qty_field)
         if problem is None and add.variant_id not in known.published:
             problem = LineProblem(
-                "VARIANT_NOT_FOUND", "No such product variant for sale.", [prefix, str(i), "variantId"]
+                CartErrorCode.VARIANT_NOT_FOUND, "No such product variant for sale.", [prefix, str(i), "variantId"]
             )
         if problem is None:
             total = current.get(add.variant_id, 0) + adding.get(add.variant_id, 0) + add.quantity
@@ -353,7 +367,9 @@ def _validate_adds(
         else:
             adding[add.variant_id] = adding.get(add.variant_id, 0) + add.quantity
     if not problems and len(set(current) | set(adding)) > rules.max_lines:
-        problems.append(LineProblem("TOO_MANY_LINES", f"A cart holds at most {rules.max_lines} lines.", [prefix]))
+        problems.append(
+            LineProblem(CartErrorCode.TOO_MANY_LINES, f"A cart holds at most {rules.max_lines} lines.", [prefix])
+        )
     _raise_if(problems)
     return adding
 
@@ -390,7 +406,7 @@ async def create_cart(
                             customer_key=customer_key,
                             status=ACTIVE,
                             version=1,
-                            discount_codes="",
+                            discount_codes=[],
                             created_at=now,
                             updated_at=now,
                         )
@@ -441,7 +457,9 @@ async def update_lines(
             qty_field = ["lines", str(i), "quantity"]
             problem = None
             if line is None:
-                problem = LineProblem("CART_LINE_NOT_FOUND", "No such line in this cart.", ["lines", str(i), "lineId"])
+                problem = LineProblem(
+                    CartErrorCode.CART_LINE_NOT_FOUND, "No such line in this cart.", ["lines", str(i), "lineId"]
+                )
             else:
                 problem = _check_quantity(change.quantity, rules, qty_field, allow_zero=True)
                 if problem is None and change.quantity > line.quantity:  # only growing needs stock
@@ -475,7 +493,7 @@ async def remove_lines(
         held = {line.id for line in cart.lines}
         _raise_if(
             [
-                LineProblem("CART_LINE_NOT_FOUND", "No such line in this cart.", ["lineIds", str(i)])
+                LineProblem(CartErrorCode.CART_LINE_NOT_FOUND, "No such line in this cart.", ["lineIds", str(i)])
                 for i, line_id in enumerate(line_ids)
                 if line_id not in held
             ]
@@ -507,7 +525,7 @@ async def set_discount_codes(
             ]
         )
         held = held_codes(codes, rules)
-        await _bump(conn, cart, now, discount_codes=",".join(held))
+        await _bump(conn, cart, now, discount_codes=held)
         return await _changed(conn, cart, now, codes=tuple(held))
 
 
@@ -535,8 +553,10 @@ async def attach_to_customer(
     own = await active_cart_of(engine, customer_key)
     known = await _catalog(engine, [line.variant_id for line in guest.lines])
     codes: list[str] = []  # the codes the customer's cart ends with, checked for this customer
-    if own is None or rules.merge_strategy != "keep_customer":
-        wanted = list(dict.fromkeys((own.codes if own and rules.merge_strategy == "merge" else ()) + guest.codes))
+    if own is None or rules.merge_strategy is not MergeStrategy.KEEP_CUSTOMER:
+        wanted = list(
+            dict.fromkeys((own.codes if own and rules.merge_strategy is MergeStrategy.MERGE else ()) + guest.codes)
+        )
         if wanted:
             checked = zip(wanted, await check_codes(wanted), strict=True)
             codes = [c for c, problem in checked if not problem][: rules.max_codes]
@@ -572,19 +592,19 @@ async def _attach_locked(
         return guest, ()
     target = await _active_of(conn, customer_key, lock=True)
     if target is None:  # no cart yet: the guest cart simply becomes theirs
-        values = {"discount_codes": ",".join(codes)} if own is None else {}
+        values = {"discount_codes": codes} if own is None else {}
         await _bump(conn, guest, now, customer_key=customer_key, **values)
         fresh = await _reread(conn, cart_id)
         return fresh, (cart_id,)
     strategy = rules.merge_strategy
-    if strategy == "keep_guest" and not guest.lines:
-        strategy = "keep_customer"  # an empty guest cart (a visit before signing in) never empties theirs
-    if strategy == "keep_guest":
+    if strategy is MergeStrategy.KEEP_GUEST and not guest.lines:
+        strategy = MergeStrategy.KEEP_CUSTOMER  # an empty guest cart (a visit before signing in) never empties theirs
+    if strategy is MergeStrategy.KEEP_GUEST:
         await conn.execute(delete(CartLineRow).where(CartLineRow.cart_id == target.id))
         current: dict[int, int] = {}
     else:
         current = {line.variant_id: line.quantity for line in target.lines}
-    if strategy != "keep_customer":
+    if strategy is not MergeStrategy.KEEP_CUSTOMER:
         for line in guest.lines:
             if line.variant_id not in known.published:
                 continue
@@ -596,8 +616,8 @@ async def _attach_locked(
                 current[line.variant_id] = have + add
     # Codes were united and checked for the cart read before the lock; should another device
     # have made the customer's cart meanwhile, its codes stay as they are.
-    united = strategy != "keep_customer" and own is not None and own.id == target.id
-    values = {"discount_codes": ",".join(codes)} if united else {}
+    united = strategy is not MergeStrategy.KEEP_CUSTOMER and own is not None and own.id == target.id
+    values = {"discount_codes": codes} if united else {}
     await _bump(conn, target, now, **values)
     await _bump(conn, guest, now, status=MERGED, merged_into=target.id)
     fresh = await _reread(conn, target.id)
