@@ -45,7 +45,7 @@ def _policy(tmp_path: Path, rules: str, extra: str = "") -> Path:
         ('"Query.products" = { customer = "self | " }', "", "give true, false, a condition name"),
         (VALID, '[changes.Cart]\nsubject = "attr:customer_key"\nagent = "telepathy"', "unknown condition(s)"),
         (VALID, '[changes.Ghost]\nsubject = "attr:key"\nagent = true', "[changes.Ghost]: no object type"),
-        (VALID, '[changes.Cart]\nagent = true', "name whose object it is"),
+        (VALID, "[changes.Cart]\nagent = true", "name whose object it is"),
         (VALID, '[changes.Cart]\nsubject = "attr:owner"\nagent = true', "'owner', which Cart objects"),
     ],
 )
