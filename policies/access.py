@@ -76,10 +76,11 @@ class Grant:
     when any of its alternatives does (`"self | unowned"`)."""
 
     conditions: tuple[str, ...] = ()
+    clauses: tuple[tuple[str, ...], ...] = field(init=False, repr=False, compare=False)  # split once
 
-    @property
-    def clauses(self) -> tuple[tuple[str, ...], ...]:
-        return tuple(tuple(name.strip() for name in clause.split("|")) for clause in self.conditions)
+    def __post_init__(self) -> None:
+        split = tuple(tuple(name.strip() for name in clause.split("|")) for clause in self.conditions)
+        object.__setattr__(self, "clauses", split)
 
 
 @dataclass(frozen=True, slots=True)
