@@ -161,3 +161,35 @@ async def test_refused_operator_reads_and_changes_of_a_cart_are_audited(gql, run
         ("staff-waw", "query cart", "7", "denied"),
         ("dpo-1", "query cart", "7", "allowed"),
     }
+
+
+async def test_operators_changing_carts_while_others_read_customers_keep_one_unbroken_chain(gql, runtime, token_for):
+    """Audit records written inside cart changes and after reads interleave: every one lands, in one chain."""
+    import asyncio
+
+    variant = await _variant(gql)
+    carts = []
+    for key in ("7", "8", "9"):
+        owner = token_for("customer", subject=key)
+        carts.append((await gql.data(CREATE, {"v": variant}, headers=owner))["cartCreate"]["cart"]["id"])
+    agents = [{**token_for("agent", subject=f"agent-{n}"), "X-Channel": "call-center"} for n in range(3)]
+
+    async def change(n: int) -> None:
+        for _ in range(3):
+            body = await gql.data(ADD_ERRORS_ONLY, {"id": carts[n], "v": variant}, headers=agents[n])
+            assert body["cartLinesAdd"]["userErrors"] == []
+
+    async def read(n: int) -> None:
+        for _ in range(3):
+            await gql.data('{ customer(id: "Q3VzdG9tZXI6MQ") { id } }', headers=agents[n])
+
+    await asyncio.gather(*(change(n) for n in range(3)), *(read(n) for n in range(3)))
+    records = await _audit(runtime)
+    changes = [r for r in records if r.operation == "mutation cartLinesAdd"]
+    assert sorted((r.actor, r.subject) for r in changes) == sorted(
+        (f"agent-{n}", key) for n, key in enumerate(("7", "8", "9")) for _ in range(3)
+    )
+    assert {r.operation for r in records} == {"mutation cartLinesAdd", "query customer"}
+    assert {r.actor for r in records if r.operation == "query customer"} == {"agent-0", "agent-1", "agent-2"}
+    report = await runtime.services.audit.verify()
+    assert report.ok and report.checked == len(records)
