@@ -7,9 +7,14 @@ resolver already there. Fields the policy leaves open (the public catalog) are n
 so they cost nothing. Wrapping the graphql-core field, not the strawberry resolver, means
 every executor (graphql-core's, a compiled fast path) goes through the same check.
 
+A rule that needs a row read inside a transaction (whose cart it is) is evaluated by
+`permits`, which the service calls with the row it has locked: `[types.X]` for reading,
+`[changes.X]` for changing. `require` refuses before a look-up says whether anything exists.
+
 Conditions are named in the policy and implemented here, in `CONDITIONS`. Accesses to a
 customer's data by the roles the policy audits are collected in the request's Context and
-written once after execution by `write_audit`.
+written once after execution by `write_audit`; a granted change is written by `permits` in
+the change's own transaction.
 """
 
 from __future__ import annotations
@@ -50,6 +55,8 @@ __all__ = [
     "authorize",
     "condition",
     "is_guarded",
+    "permits",
+    "require",
     "validate_policy",
     "write_audit",
 ]
