@@ -152,6 +152,8 @@ async def test_refused_operator_reads_and_changes_of_a_cart_are_audited(gql, run
     off_till = token_for("staff", subject="staff-waw", location="ST-WAW")  # online, not at the till
     body = await gql.execute(READ, {"id": cart}, headers=off_till)
     assert [e["extensions"]["code"] for e in body["errors"]] == ["FORBIDDEN"]
+    body = await gql.execute(ADD_ERRORS_ONLY, {"id": cart, "v": variant}, headers=off_till)
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["FORBIDDEN"]
     dpo = token_for("dpo", subject="dpo-1")
     assert (await gql.data(READ, {"id": cart}, headers=dpo))["cart"]["id"] == cart  # the DPO reads ...
     body = await gql.execute(ADD_ERRORS_ONLY, {"id": cart, "v": variant}, headers=dpo)
@@ -159,7 +161,9 @@ async def test_refused_operator_reads_and_changes_of_a_cart_are_audited(gql, run
     got = {(r.actor, r.operation, r.subject, r.outcome) for r in await _audit(runtime)}
     assert got == {
         ("staff-waw", "query cart", "7", "denied"),
+        ("staff-waw", "mutation cartLinesAdd", "7", "denied"),
         ("dpo-1", "query cart", "7", "allowed"),
+        ("dpo-1", "mutation cartLinesAdd", "7", "denied"),
     }
 
 
