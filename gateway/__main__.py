@@ -129,6 +129,18 @@ def _mint(settings: Settings, args: argparse.Namespace) -> str:
     return TokenService(settings, SystemClock()).issue(principal, timedelta(seconds=args.ttl)).token
 
 
+async def _mail_send(settings: Settings, limit: int) -> None:
+    from gateway.mail import deliver_once
+    from gateway.runtime import build_runtime
+
+    runtime = build_runtime(settings)
+    try:
+        report = await deliver_once(runtime.services, limit)
+    finally:
+        await runtime.aclose()
+    print(f"email: {report.sent} sent, {report.retrying} to retry later, {report.failed} given up")
+
+
 async def _audit_verify(settings: Settings) -> int:
     from pathlib import Path
 
@@ -209,16 +221,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         "audit-rechain",
         help="once, after upgrading: key a chain written with unkeyed SHA-256 (refused if that chain is broken)",
     )
+    mail = commands.add_parser("mail", help="the email outbox")
+    mail_commands = mail.add_subparsers(dest="mail_command", required=True)
+    send = mail_commands.add_parser("send", help="send the due messages once over SMTP (OMNIGATE_SMTP_*)")
+    send.add_argument("--limit", type=int, default=100, help="at most this many messages")
     args = parser.parse_args(argv)
 
     settings = Settings.from_env()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if args.command == "serve":
         from policies.access import PolicyError
+        from policies.limits import LimitsError
 
         try:
             _serve(settings, demo=args.demo, workers=args.workers)
-        except PolicyError as exc:
+        except (PolicyError, LimitsError) as exc:
             print(f"Omnigate cannot start: {exc}", file=sys.stderr)
             return 2
     elif args.command == "migrate":
@@ -239,6 +256,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_audit_verify(settings))
     elif args.command == "audit-rechain":
         return asyncio.run(_audit_rechain(settings))
+    elif args.command == "mail":
+        asyncio.run(_mail_send(settings, args.limit))
     return 0
 
 
