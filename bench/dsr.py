@@ -41,6 +41,7 @@ from core.settings import Settings
 from gateway.privacy import build_requests
 from gateway.seed import seed
 from vault.audit import AuditEntry, AuditLog
+from vault.keys import load_audit_key
 from vault.service import Vault
 
 KEYS: dict[str, Any] = {
@@ -161,7 +162,9 @@ async def main(orders: int, batch: int) -> None:
             vault = Vault.from_settings(settings, engine, clock)
             requests = build_requests(settings, engine, vault, clock)
             [(key, subject)] = await _customers(engine, vault, clock, 1, "heavy")
-            await _long_history(engine, vault, clock, AuditLog(engine, clock), key, subject, orders)
+            await _long_history(
+                engine, vault, clock, AuditLog(engine, clock, load_audit_key(settings)), key, subject, orders
+            )
 
             started = time.perf_counter()
             request = await requests.open("EXPORT", customer_key=key, subject_id=subject, requested_by="bench")

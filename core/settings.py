@@ -41,6 +41,7 @@ class Settings:
     max_query_chars: int = 50_000  # a longer document is refused unparsed (comments cost no tokens, only memory)
     max_query_cost: int = 50_000
     max_page_size: int = 100
+    max_string_chars: int = 10_000  # any string argument, in the document or the variables
     document_cache_size: int = 512
     max_body_bytes: int = 1_000_000  # a POST body larger than this is refused (413) unread
     compiled_queries: bool = True
@@ -51,12 +52,20 @@ class Settings:
     # HTTP caching of public reads (gateway/caching.py)
     cache_policy_file: str = ""  # cache hints per type/field; empty: the packaged policies/cache.toml
     response_cache: bool = False  # keep anonymous responses for their max-age (in-process, or Redis)
+    # WebSocket bounds, per gateway process: anyone holding a guest cart's id may follow it
+    ws_max_connections_per_client: int = 20  # open WebSockets per client address
+    ws_max_operations_per_connection: int = 20  # operations (subscriptions) running on one WebSocket
+    ws_max_subscriptions_per_cart: int = 10  # `cartUpdated` subscribers of one cart
     # vault (development defaults; production must set its own)
     kek_file: str = "./var/kek.json"
     kek: str = field(default="", repr=False)  # key material: never in a repr
     blind_index_key: str = field(default="", repr=False)
     kek_active_version: int = 0  # the KEK version new data keys are wrapped by; 0: the highest configured
     vault_encryption: bool = True  # test-only switch, for the vault benchmark's baseline
+    # audit log: the chain's HMAC key (held like the KEK, never in the database) and its checkpoints
+    audit_key: str = field(default="", repr=False)
+    audit_checkpoint_file: str = "./var/audit-checkpoints.jsonl"  # signed heads, appended JSON lines
+    audit_checkpoint_interval_seconds: int = 60  # 0: no checkpoints
     # auth
     jwt_secret: str = field(default="dev-only-secret-change-me-in-production-0123456789", repr=False)
     jwt_issuer: str = "omnigate"

@@ -250,15 +250,26 @@ async def _mail_send(settings: Settings, limit: int) -> None:
 
 
 async def _audit_verify(settings: Settings) -> int:
-    from vault.audit import verify_chain
+    from pathlib import Path
 
+    from vault.audit import verify_chain
+    from vault.audit_checkpoints import CheckpointError, latest_checkpoint
+    from vault.keys import load_audit_key
+
+    key = load_audit_key(settings)
+    try:
+        checkpoint = latest_checkpoint(Path(settings.audit_checkpoint_file), key)
+    except CheckpointError as problem:
+        print(f"audit checkpoints not trustworthy: {problem}")
+        return 1
     engine = create_engine(settings.database_url)
     try:
-        report = await verify_chain(engine)
+        report = await verify_chain(engine, key, checkpoint)
     finally:
         await engine.dispose()
+    against = f", up to the signed checkpoint at record {checkpoint.seq}" if checkpoint else " (no checkpoint yet)"
     if report.ok:
-        print(f"audit log intact: {report.checked} records")
+        print(f"audit log intact: {report.checked} records{against}")
         return 0
     print(f"audit log broken at record {report.broken_seq}: {report.reason} ({report.checked} records before it hold)")
     return 1
@@ -281,6 +292,22 @@ def _integration(settings: Settings, args: argparse.Namespace) -> int:
     except WebhookConfigError as exc:
         print(f"cannot relay: {exc}", file=sys.stderr)
         return 2
+
+
+async def _audit_rechain(settings: Settings) -> int:
+    from vault.audit import AuditAppendFailed, rechain
+    from vault.keys import load_audit_key
+
+    engine = create_engine(settings.database_url)
+    try:
+        count = await rechain(engine, load_audit_key(settings))
+    except AuditAppendFailed as problem:
+        print(f"audit log not re-chained: {problem}")
+        return 1
+    finally:
+        await engine.dispose()
+    print(f"audit log re-chained under the audit key: {count} records")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -326,7 +353,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     token.add_argument("--subject", help="the operator's or system's name (default: the role)")
     token.add_argument("--location", help="the store's code (for --role staff)")
     token.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
-    commands.add_parser("audit-verify", help="check the audit log's hash chain; exit 1 at the first broken record")
+    commands.add_parser(
+        "audit-verify",
+        help="check the audit log's keyed chain and its latest signed checkpoint; exit 1 at the first broken record",
+    )
+    commands.add_parser(
+        "audit-rechain",
+        help="once, after upgrading: key a chain written with unkeyed SHA-256 (refused if that chain is broken)",
+    )
     events = commands.add_parser("events", help="the outbox: relay events to webhooks, see or retry what is stuck")
     event_commands = events.add_subparsers(dest="events_command", required=True)
     relay = event_commands.add_parser("relay", help="deliver outbox events to the endpoints in OMNIGATE_WEBHOOKS_FILE")
@@ -389,6 +423,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _privacy(settings, args)
     elif args.command in {"events", "stock"}:
         return _integration(settings, args)
+    elif args.command == "audit-rechain":
+        return asyncio.run(_audit_rechain(settings))
     elif args.command == "mail":
         asyncio.run(_mail_send(settings, args.limit))
     return 0

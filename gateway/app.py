@@ -30,7 +30,7 @@ def create_app(settings: Settings, clock: Clock | None = None, runtime: Runtime 
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await runtime.services.broadcaster.start()
+        await runtime.start()
         async with background_mail(runtime.services):
             yield
         await runtime.aclose()

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import logging
 import traceback
+from collections import Counter
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
 from graphql import ExecutionResult, GraphQLError, OperationType
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -92,9 +94,31 @@ class GraphQLWebSocket(GraphQL):
 
     def __init__(self, runtime: Runtime) -> None:
         super().__init__(
-            runtime.executor.schema, graphql_ide=None, subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,)
+            runtime.executor.schema,
+            graphql_ide=None,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            max_subscriptions_per_connection=runtime.settings.ws_max_operations_per_connection,
         )
         self.runtime = runtime
+        self._connections: Counter[str] = Counter()  # open WebSockets per client address, in this process
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A client over `ws_max_connections_per_client` open WebSockets is refused at the handshake (HTTP 403)."""
+        if scope["type"] != "websocket":
+            await super().__call__(scope, receive, send)
+            return
+        client = scope["client"][0] if scope.get("client") else "unknown"
+        if self._connections[client] >= self.runtime.settings.ws_max_connections_per_client:
+            await receive()  # the websocket.connect event
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        self._connections[client] += 1
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._connections[client] -= 1
+            if not self._connections[client]:
+                del self._connections[client]
 
     async def get_context(self, request: Any, response: Any) -> SocketContext:  # type: ignore[override]
         channel = await self.runtime.channels.get(None)

@@ -33,6 +33,7 @@ from gateway.privacy import ERASED_TOPIC, build_requests, load_retention
 from policies.privacy import privacy_policy
 from policies.ropa import as_markdown, record_of_processing
 from vault.audit import AuditEntry, AuditLog
+from vault.keys import load_audit_key
 from vault.requests.service import DataSubjectRequests, Request
 from vault.requests.sources import DataSubject
 from vault.service import Vault
@@ -108,7 +109,7 @@ async def _tools(settings: Settings, operator: str | None = None) -> AsyncIterat
             engine=engine,
             vault=vault,
             requests=requests,
-            audit=AuditLog(engine, clock),
+            audit=AuditLog(engine, clock, load_audit_key(settings)),
             operator=(operator or f"cli:{getpass.getuser()}")[:100],
             run_id=secrets.token_hex(16),
         )

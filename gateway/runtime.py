@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 from dataclasses import dataclass
+from pathlib import Path
 
 from opentelemetry.sdk.trace import TracerProvider
 
@@ -33,6 +34,8 @@ from schema.execution import Executor
 from schema.ratelimits import RateLimiter
 from schema.root import build_schema
 from vault.audit import AuditLog
+from vault.audit_checkpoints import CheckpointWriter
+from vault.keys import load_audit_key
 from vault.service import Vault
 
 __all__ = ["Runtime", "build_runtime"]
@@ -49,6 +52,7 @@ class Runtime:
     persisted: PersistedDocuments
     cache_hints: CacheHints
     erased: ErasedCustomers
+    checkpoints: CheckpointWriter  # signed heads of the audit chain, outside the database
     response_cache: ResponseCache | None = None
     _watches: list[asyncio.Task[None]] | None = None
 
@@ -75,7 +79,13 @@ class Runtime:
             return cache.clear()
         return None
 
+    async def start(self) -> None:
+        """What runs beside the requests: the broadcaster's listener, the audit checkpoints."""
+        await self.services.broadcaster.start()
+        self.checkpoints.start()
+
     async def aclose(self) -> None:
+        await self.checkpoints.aclose()
         await self.erased.aclose()
         for task in self._watches or ():
             task.cancel()
@@ -99,6 +109,7 @@ def build_runtime(
     telemetry.instrument_engine(engine)
     tokens = TokenService(settings, clock)
     vault = Vault.from_settings(settings, engine, clock)
+    audit_key = load_audit_key(settings)
     policy = load_policy(settings.policy_file or None)
     broadcaster = create_broadcaster(engine)
     erased = ErasedCustomers(engine, broadcaster, settings.erased_check_ttl_seconds)
@@ -110,7 +121,7 @@ def build_runtime(
         tokens=tokens,
         vault=vault,
         policy=policy,
-        audit=AuditLog(engine, clock),
+        audit=AuditLog(engine, clock, audit_key),
         tracer=telemetry.tracer,
         broadcaster=broadcaster,
         pricing_cache=PricingCache(),
@@ -139,6 +150,13 @@ def build_runtime(
         cache_hints=load_cache_hints(executor.graphql_schema, settings.cache_policy_file or None),
         response_cache=response_cache,
         erased=erased,
+        checkpoints=CheckpointWriter(
+            engine,
+            audit_key,
+            Path(settings.audit_checkpoint_file),
+            settings.audit_checkpoint_interval_seconds,
+            clock,
+        ),
     )
     caching.announce_writes(engine, services.broadcaster, runtime.on_change)
     return runtime

@@ -17,6 +17,7 @@ to ours so:
 
 from __future__ import annotations
 
+import math
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -102,7 +103,7 @@ class TokenService:
             exp = jwt.decode(token, options={"verify_signature": False}).get("exp")
         except jwt.PyJWTError:
             return None
-        return datetime.fromtimestamp(int(exp), UTC) if isinstance(exp, int | float) else None
+        return datetime.fromtimestamp(int(exp), UTC) if isinstance(exp, int | float) and _a_time(exp) else None
 
     def verify(self, token: str) -> Principal:
         return self.verify_session(token)[0]
@@ -142,11 +143,23 @@ class TokenService:
         return _principal(role, str(claims["sub"]), claims.get("loc")), session
 
 
+# The latest time a claim may name: a signed `exp` of 10**20 (or NaN, or infinity, which JSON
+# parsers accept) is no time at all, and must be refused here, not crash whatever reads it later.
+_LATEST = datetime(9999, 1, 1, tzinfo=UTC).timestamp()
+
+
+def _a_time(value: object) -> bool:
+    """A number of seconds since the epoch that a `datetime` can hold (finite, from 1970 to 9999)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return math.isfinite(value) and 0 <= value <= _LATEST
+
+
 def _check_times(claims: dict[str, object], clock: Clock) -> None:
     """`exp` (a number) has not passed; `nbf` and `iat`, when present, have come (give or take CLOCK_SKEW)."""
     now = clock.now().timestamp()
     times = {name: claims.get(name) for name in ("exp", "nbf", "iat")}
-    if any(v is not None and (isinstance(v, bool) or not isinstance(v, int | float)) for v in times.values()):
+    if any(v is not None and not _a_time(v) for v in times.values()):
         raise InvalidToken("The token is not valid.")
     if times["exp"] is None or times["exp"] <= now:  # type: ignore[operator]
         raise InvalidToken("The token has expired: sign in again.")

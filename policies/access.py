@@ -1,7 +1,8 @@
 """Who may run which operation and read which field: `access.toml` loaded, checked, and asked.
 
 The policy is data. A rule names, per role, `true` (always), a condition (`"self"`) or a
-list of conditions that must all hold; a role the rule does not name is refused. Conditions
+list of conditions that must all hold; a condition may offer alternatives (`"self | unowned"`:
+either holds). A role the rule does not name is refused. Conditions
 are only *named* here: the code that evaluates them lives in one registry in `schema`
 (`schema/authorization.py`), which also checks this file against the built schema.
 
@@ -71,9 +72,15 @@ class SubjectRef:
 
 @dataclass(frozen=True, slots=True)
 class Grant:
-    """One role's permission: allowed when every named condition holds (none: always)."""
+    """One role's permission: allowed when every clause holds (none: always); a clause holds
+    when any of its alternatives does (`"self | unowned"`)."""
 
     conditions: tuple[str, ...] = ()
+    clauses: tuple[tuple[str, ...], ...] = field(init=False, repr=False, compare=False)  # split once
+
+    def __post_init__(self) -> None:
+        split = tuple(tuple(name.strip() for name in clause.split("|")) for clause in self.conditions)
+        object.__setattr__(self, "clauses", split)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +95,7 @@ class Rule:
 
     @property
     def conditions(self) -> set[str]:
-        return {c for g in self.grants.values() for c in g.conditions}
+        return {name for g in self.grants.values() for clause in g.clauses for name in clause}
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +104,8 @@ class AccessPolicy:
     personal: Mapping[str, Rule]  # type name -> the rule for every field of that type
     defaults: Mapping[str, str]  # root type -> "public" | "deny"
     audit_roles: frozenset[Role] = field(default_factory=frozenset)
+    # type name -> who may change such an object: evaluated by the service on the row it locked
+    changes: Mapping[str, Rule] = field(default_factory=dict)
 
     def rule_for(self, type_name: str, field_name: str) -> Rule | None:
         """The field's own rule, else its personal type's rule, else None (unprotected)."""
@@ -119,7 +128,16 @@ class AccessPolicy:
         return principal.role in self.audit_roles
 
     def condition_names(self) -> set[str]:
-        return {c for rule in (*self.rules.values(), *self.personal.values()) for c in rule.conditions}
+        every = (*self.rules.values(), *self.personal.values(), *self.changes.values())
+        return {c for rule in every for c in rule.conditions}
+
+    def read_rule(self, type_name: str) -> Rule:
+        """Who may read an object of a personal type (refused to all when the type has no rule)."""
+        return self.personal.get(type_name) or Rule(target=type_name, grants={})
+
+    def change_rule(self, type_name: str) -> Rule:
+        """Who may change an object of `type_name` (refused to all when `[changes]` has no rule)."""
+        return self.changes.get(type_name) or Rule(target=f"{type_name} (change)", grants={})
 
 
 def load_policy(path: str | Path | None = None) -> AccessPolicy:
@@ -134,7 +152,7 @@ def load_policy(path: str | Path | None = None) -> AccessPolicy:
 
 
 def parse_policy(raw: Mapping[str, Any], source: str = "access.toml") -> AccessPolicy:
-    unknown = set(raw) - {"defaults", "audit", "types", "rules", "version"}
+    unknown = set(raw) - {"defaults", "audit", "types", "changes", "rules", "version"}
     if unknown:
         raise PolicyError(f"{source}: unknown section(s) {sorted(unknown)}")
     defaults = dict(raw.get("defaults", {}))
@@ -153,6 +171,13 @@ def parse_policy(raw: Mapping[str, Any], source: str = "access.toml") -> AccessP
         if "subject" not in body:
             raise PolicyError(f"{where}: a personal type must name its subject (subject = 'attr:NAME')")
         personal[type_name] = _rule(type_name, body, where)
+    changes: dict[str, Rule] = {}
+    for type_name, body in raw.get("changes", {}).items():
+        where = f"{source} [changes.{type_name}]"
+        _check_keys(body, _RULE_KEYS, where)
+        if "subject" not in body:
+            raise PolicyError(f"{where}: name whose object it is (subject = 'attr:NAME')")
+        changes[type_name] = _rule(f"{type_name} (change)", body, where)
     rules: dict[str, Rule] = {}
     for target, body in raw.get("rules", {}).items():
         where = f"{source} [rules] {target!r}"
@@ -162,7 +187,7 @@ def parse_policy(raw: Mapping[str, Any], source: str = "access.toml") -> AccessP
             raise PolicyError(f"{where}: name the field as 'Type.field'")
         _check_keys(body, _RULE_KEYS, where)
         rules[target] = _rule(target, body, where)
-    return AccessPolicy(rules=rules, personal=personal, defaults=defaults, audit_roles=audit_roles)
+    return AccessPolicy(rules=rules, personal=personal, defaults=defaults, audit_roles=audit_roles, changes=changes)
 
 
 def _check_keys(body: Mapping[str, Any], allowed: set[str], where: str) -> None:
@@ -199,8 +224,16 @@ def _grant(value: Any, where: str) -> Grant | None:
         return Grant()
     if value is False:
         return None
-    if isinstance(value, str) and value:
-        return Grant((value,))
-    if isinstance(value, list) and value and all(isinstance(v, str) and v for v in value):
-        return Grant(tuple(value))
-    raise PolicyError(f"{where}: give true, false, a condition name or a list of condition names")
+    if isinstance(value, str) and _clause(value):
+        return Grant((_clause(value),))
+    if isinstance(value, list) and value and all(isinstance(v, str) and _clause(v) for v in value):
+        return Grant(tuple(_clause(v) for v in value))
+    raise PolicyError(
+        f"{where}: give true, false, a condition name ('a | b': either) or a list of them (all must hold)"
+    )
+
+
+def _clause(raw: str) -> str:
+    """'self|unowned' spelled one way ('self | unowned'); empty when a name is missing."""
+    names = [name.strip() for name in raw.split("|")]
+    return " | ".join(names) if all(names) else ""

@@ -28,5 +28,18 @@ class Principal:
     def is_anonymous(self) -> bool:
         return self.role is Role.ANONYMOUS
 
+    @property
+    def customer_subject(self) -> str | None:
+        """The signed-in customer's key (as the token carries it); None for anyone else.
+
+        Code outside `policies` asks this instead of naming a role.
+        """
+        return self.subject if self.role is Role.CUSTOMER else None
+
+    @classmethod
+    def customer(cls, key: str) -> Principal:
+        """A signed-in customer (for issuing their token)."""
+        return cls(Role.CUSTOMER, subject=key)
+
 
 ANONYMOUS = Principal(Role.ANONYMOUS)

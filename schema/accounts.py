@@ -18,7 +18,6 @@ from commerce.customers import errors as customer_errors
 from commerce.notifications import service as notifications
 from core.db import writer
 from core.ids import int_key
-from policies.principal import Role
 from schema.customers import AccessToken, AccessTokenPayload, Customer
 from schema.customers import _signed_in_customer as signed_in_customer
 from schema.errors import UserError, user_error
@@ -56,7 +55,7 @@ def _customer_session(info: Info, token: str) -> tuple[int, object] | None:
         principal, session = info.context.services.tokens.verify_session(token)
     except Exception:  # InvalidToken and anything unparsable: not a token we can act on
         return None
-    key = int_key(principal.subject or "") if principal.role is Role.CUSTOMER else None
+    key = int_key(principal.customer_subject or "")
     return (key, session) if key is not None and session is not None else None
 
 

@@ -7,9 +7,14 @@ resolver already there. Fields the policy leaves open (the public catalog) are n
 so they cost nothing. Wrapping the graphql-core field, not the strawberry resolver, means
 every executor (graphql-core's, a compiled fast path) goes through the same check.
 
+A rule that needs a row read inside a transaction (whose cart it is) is evaluated by
+`permits`, which the service calls with the row it has locked: `[types.X]` for reading,
+`[changes.X]` for changing. `require` refuses before a look-up says whether anything exists.
+
 Conditions are named in the policy and implemented here, in `CONDITIONS`. Accesses to a
 customer's data by the roles the policy audits are collected in the request's Context and
-written once after execution by `write_audit`.
+written once after execution by `write_audit`; a granted change is written by `permits` in
+the change's own transaction.
 """
 
 from __future__ import annotations
@@ -38,9 +43,10 @@ from graphql import (
 from commerce.catalog import service as catalog
 from commerce.orders import service as orders
 from core.ids import InvalidGlobalId, from_global_id, int_key
-from policies.access import ROOT_TYPES, AccessPolicy, PolicyError, Rule, SubjectKind
+from policies.access import ROOT_TYPES, AccessPolicy, Grant, PolicyError, Rule, SubjectKind
 from policies.principal import Principal, Role
 from schema.errors import ClientError, forbidden, unauthenticated
+from schema.execution import current_trace_id
 from vault.audit import AuditEntry
 
 __all__ = [
@@ -51,6 +57,8 @@ __all__ = [
     "authorize",
     "condition",
     "is_guarded",
+    "permits",
+    "require",
     "validate_policy",
     "write_audit",
 ]
@@ -90,8 +98,15 @@ def condition(name: str) -> Callable[[Condition], Condition]:
 @condition("self")
 def _is_self(check: Check) -> bool:
     """Own data only: the signed-in customer is the subject."""
-    p = check.principal
-    return p.role is Role.CUSTOMER and p.subject is not None and check.subject == p.subject
+    own = check.principal.customer_subject
+    return own is not None and check.subject == own
+
+
+@condition("unowned")
+def _unowned(check: Check) -> bool:
+    """No customer is the subject: a guest's cart (open to whoever holds its unguessable id), or an
+    operation that names no customer (it acts on the caller's own account)."""
+    return check.subject is None
 
 
 @condition("self_or_unnamed")
@@ -217,6 +232,11 @@ def validate_policy(policy: AccessPolicy, schema: GraphQLSchema) -> PolicyReport
             problems.append(f"[types.{name}]: no object type {name!r} in the schema")
         elif rule.subject is not None and not _has_attribute(types[name], rule.subject.name):
             problems.append(f"[types.{name}]: subject names {rule.subject.name!r}, which {name} objects do not have")
+    for name, rule in policy.changes.items():
+        if name not in types or isinstance(types[name], GraphQLInterfaceType):
+            problems.append(f"[changes.{name}]: no object type {name!r} in the schema")
+        elif rule.subject is not None and not _has_attribute(types[name], rule.subject.name):
+            problems.append(f"[changes.{name}]: subject names {rule.subject.name!r}, which {name} objects do not have")
     for target, rule in policy.rules.items():
         type_name, field_name = target.split(".")
         gql_type = types.get(type_name)
@@ -341,8 +361,7 @@ def _guard(resolve: Callable[..., Any], rule: Rule, policy: AccessPolicy, target
             _note(info, policy, rule, audited_type, subject, allowed=False)
             raise _denied(principal)
         if grant.conditions:
-            check = Check(principal, info, source, args, subject)
-            outcomes = [CONDITIONS[name](check) for name in grant.conditions]
+            outcomes = _outcomes(grant, Check(principal, info, source, args, subject))
             if any(inspect.isawaitable(o) for o in outcomes):
                 return _await_then_resolve(outcomes, resolve, source, info, args, policy, rule, audited_type, subject)
             if not all(outcomes):
@@ -354,6 +373,68 @@ def _guard(resolve: Callable[..., Any], rule: Rule, policy: AccessPolicy, target
     guarded.__wrapped__ = resolve  # type: ignore[attr-defined]
     guarded.__omnigate_guarded__ = True  # type: ignore[attr-defined]
     return guarded
+
+
+def _outcomes(grant: Grant, check: Check) -> list[bool | Awaitable[bool]]:
+    """One outcome per clause of `grant`: whether any of its alternatives holds (awaitable when one is)."""
+    outcomes: list[bool | Awaitable[bool]] = []
+    for clause in grant.clauses:
+        results = [CONDITIONS[name](check) for name in clause]
+        if any(inspect.isawaitable(r) for r in results):
+            outcomes.append(_any_of(results))
+        else:
+            outcomes.append(any(results))
+    return outcomes
+
+
+async def _any_of(results: list[bool | Awaitable[bool]]) -> bool:
+    held = False
+    for result in results:  # every one awaited: none is left un-awaited
+        held = (await result if inspect.isawaitable(result) else result) or held
+    return held
+
+
+async def _holds(grant: Grant | None, check: Check) -> bool:
+    if grant is None:
+        return False
+    for outcome in _outcomes(grant, check):
+        if not (await outcome if inspect.isawaitable(outcome) else outcome):
+            return False
+    return True
+
+
+async def permits(info: Any, type_name: str, obj: Any, *, change: bool = False, conn: Any = None) -> bool:
+    """May this request read (or, with `change`, change) `obj`, an object of personal type `type_name`?
+
+    For a rule that needs the row itself (whose cart it is): the service calls this with the row
+    it has locked. The policy's `[types.X]` rule decides reading, `[changes.X]` changing. The
+    access is audited like any other (roles in `[audit]`, objects with a subject): a refusal is
+    written after execution; a granted change is written through `conn`, the change's own
+    transaction, so the change and its audit record commit together or not at all.
+    """
+    info = getattr(info, "_raw_info", info)  # strawberry's Info wraps graphql-core's
+    context = info.context
+    policy: AccessPolicy = context.services.policy
+    rule = policy.change_rule(type_name) if change else policy.read_rule(type_name)
+    subject = _subject(rule, obj, {})
+    check = Check(context.principal, info, obj, {}, subject)
+    allowed = await _holds(rule.grant_for(context.principal.role), check)
+    if allowed and conn is not None and _audited(policy, rule, context.principal, subject):
+        entry = _entry(context, (_operation(info), type_name, str(subject), "allowed"), f"{type_name} (changed)")
+        await context.services.audit.append([entry], conn=conn)
+    else:
+        _note(info, policy, rule, type_name, subject, allowed=allowed)
+    return allowed
+
+
+async def require(info: Any, type_name: str, obj: Any) -> None:
+    """`permits` to read, or the refusal a guarded field gives (UNAUTHENTICATED / FORBIDDEN).
+
+    For a look-up that must refuse before it finds out whether the object exists, so that the
+    answer tells a caller who may not read it nothing about its existence.
+    """
+    if not await permits(info, type_name, obj):
+        raise _denied(info.context.principal)
 
 
 async def _await_then_resolve(
@@ -406,10 +487,14 @@ def _note(
 ) -> None:
     """Collect an audited access in the request's Context (written once, after execution)."""
     context = info.context
-    if subject is None or not rule.audit or not policy.is_audited(context.principal):
+    if not _audited(policy, rule, context.principal, subject):
         return
-    key = (_operation(info), type_name, subject, "allowed" if allowed else "denied")
+    key = (_operation(info), type_name, str(subject), "allowed" if allowed else "denied")
     context.audit_records.setdefault(key, set()).add(info.field_name)
+
+
+def _audited(policy: AccessPolicy, rule: Rule, principal: Principal, subject: str | None) -> bool:
+    return subject is not None and rule.audit and policy.is_audited(principal)
 
 
 def _operation(info: GraphQLResolveInfo) -> str:
@@ -460,6 +545,22 @@ class AuditUnavailable(ClientError):
         )
 
 
+def _entry(context: Any, key: tuple[str, str, str, str], fields: str, trace_id: str | None = None) -> AuditEntry:
+    """The audit record of one access: `key` is (operation, type, subject, outcome)."""
+    operation, _type_name, subject, outcome = key
+    principal: Principal = context.principal
+    return AuditEntry(
+        actor=principal.subject or principal.role.value,
+        role=principal.role.value,
+        channel=context.channel.code,
+        operation=operation,
+        fields=fields,
+        subject=subject,
+        outcome=outcome,
+        trace_id=trace_id or current_trace_id(),
+    )
+
+
 async def write_audit(context: Any, trace_id: str) -> None:
     """Append the request's collected accesses to the audit log, in one transaction.
 
@@ -470,19 +571,9 @@ async def write_audit(context: Any, trace_id: str) -> None:
     audit = context.services.audit
     if not records or audit is None:
         return
-    principal: Principal = context.principal
     entries = [
-        AuditEntry(
-            actor=principal.subject or principal.role.value,
-            role=principal.role.value,
-            channel=context.channel.code,
-            operation=operation,
-            fields=" ".join(f"{type_name}.{f}" for f in sorted(fields)),
-            subject=subject,
-            outcome=outcome,
-            trace_id=trace_id,
-        )
-        for (operation, type_name, subject, outcome), fields in sorted(records.items())
+        _entry(context, key, " ".join(f"{key[1]}.{f}" for f in sorted(fields)), trace_id)
+        for key, fields in sorted(records.items())
     ]
     records.clear()
     try:

@@ -1,9 +1,11 @@
 """Carts in GraphQL: `cart(id)`, the cart mutations and `cartUpdated`.
 
-Which roles may use each cart operation is in policies/access.toml; whose cart it is is
-decided here in one place, `_authorize_cart`, on the cart row the mutation has locked. Domain
-errors become `userErrors` in one place, `_payload`. Prices come from the pricing engine for
-the request's channel, every time a cart is shown.
+Who may use each cart operation, and who may read or change whose cart, is in
+policies/access.toml (`[types.Cart]` for reading, `[changes.Cart]` for changing): the rule for
+a change is evaluated by the cart service on the row it has locked, through `_authorizer`, and
+the audit of an operator's change commits in that same transaction. Domain errors become
+`userErrors` in one place, `_payload`. Prices come from the pricing engine for the request's
+channel, every time a cart is shown.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from enum import Enum
 from typing import Annotated
 
 import strawberry
+from sqlalchemy.ext.asyncio import AsyncConnection
 from strawberry.types import Info
 
 from commerce.cart import service
@@ -24,9 +27,11 @@ from commerce.cart.service import CartRules, LineAdd, LineSet
 from commerce.pricing import service as pricing
 from commerce.pricing.engine import PricedCart, PricedLine
 from core.ids import InvalidGlobalId, from_global_id, int_key, to_global_id
-from policies.principal import Principal, Role
+from policies.principal import Principal
+from schema.authorization import permits
+from schema.cart_feed import TooManyFollowers
 from schema.catalog import ProductVariant
-from schema.errors import UserError, forbidden, not_found, unauthenticated, user_error, user_errors
+from schema.errors import ClientError, UserError, forbidden, not_found, unauthenticated, user_error, user_errors
 from schema.loaders import Loaders
 from schema.money import Money
 from schema.node import Node, decode_id, decode_int_id, register_node
@@ -157,29 +162,28 @@ def _now(info: Info) -> datetime:
 
 
 def _customer_key(principal: Principal) -> int | None:
-    return int_key(principal.subject or "") if principal.role is Role.CUSTOMER else None
+    return int_key(principal.customer_subject or "")
 
 
-def _authorize_cart(principal: Principal, channel_kind: str, cart: service.Cart) -> None:
-    """A guest cart: whoever holds its id. A customer's cart: that customer, an agent, or store
-    staff at the till (the store channel), as for reading the customer (policies/access.toml)."""
-    if cart.customer_key is None or _customer_key(principal) == cart.customer_key:
-        return
-    if principal.role is Role.AGENT or (
-        principal.role is Role.STAFF and channel_kind == "STORE" and principal.location
-    ):
-        return
-    raise CartForbidden("This cart belongs to someone else.")
+def _authorizer(info: Info) -> service.Authorize:
+    """The policy's `[changes.Cart]` rule, for the service to evaluate on the row it has locked."""
+
+    async def authorize(conn: AsyncConnection, cart: service.Cart) -> None:
+        if not await permits(info, "Cart", cart, change=True, conn=conn):
+            raise CartForbidden("This cart belongs to someone else.")
+
+    return authorize
 
 
-def _authorizer(info: Info) -> Callable[[service.Cart], None]:
-    principal, channel_kind = info.context.principal, info.context.channel.kind
-    return lambda cart: _authorize_cart(principal, channel_kind, cart)
+def cart_authorizer(info: Info) -> Callable[[service.Cart], Awaitable[None]]:
+    """What checkout asks before it uses a cart: the same `[changes.Cart]` rule as every cart
+    operation (audited with the request's other accesses)."""
 
+    async def authorize(cart: service.Cart) -> None:
+        if not await permits(info, "Cart", cart, change=True):
+            raise CartForbidden("This cart belongs to someone else.")
 
-def cart_authorizer(info: Info) -> Callable[[service.Cart], None]:
-    """What checkout asks before it uses a cart: the same rule as every cart operation."""
-    return _authorizer(info)
+    return authorize
 
 
 def denied_cart(info: Info) -> Exception:
@@ -245,7 +249,8 @@ async def _load(info: Info, cart_id: str, field: str = "cartId") -> service.Cart
     cart = await service.get_cart(info.context.services.engine, key, now=_now(info), rules=_rules(info))
     if cart is None:
         raise CartNotFound("No such cart (or it expired).", [field])
-    _authorizer(info)(cart)
+    if not await permits(info, "Cart", cart):  # the policy's `[types.Cart]` rule: who may read it
+        raise CartForbidden("This cart belongs to someone else.")
     return cart
 
 
@@ -464,37 +469,52 @@ class CartMutation:
         return CartPayload(cart=present(cart), user_errors=[])
 
 
+def _reader(info: Info) -> Callable[[str], Awaitable[service.Cart | None]]:
+    """How a cart's hub reads it: with nothing of one subscriber's request in it."""
+    services, rules = info.context.services, _rules(info)
+
+    async def read(cart_id: str) -> service.Cart | None:
+        return await service.get_cart(services.engine, cart_id, now=services.clock.now(), rules=rules)
+
+    return read
+
+
 @strawberry.type
 class CartSubscription:
     @strawberry.subscription(description="The cart now, then again after every change (from any device or replica).")
     async def cart_updated(self, info: Info, cart_id: strawberry.ID) -> AsyncGenerator[Cart, None]:
         services = info.context.services
-        last: tuple[str, int] | None = None
+        key = decode_id(cart_id, "Cart", "cartId")
+        channel = info.context.channel
         try:
-            cart = await _load(info, cart_id)
-        except CartForbidden:
-            raise _denied(info) from None
-        except CartNotFound:
-            raise not_found("No such cart (or it expired).") from None
-        while True:
-            # Subscribe first, then read: a change between the two is not missed.
-            async with services.broadcaster.subscribe(f"cart:{cart.id}") as messages:
-                following = cart.id
+            async with services.cart_feeds.follow(key, _reader(info)) as hub:
+                seen, last = 0, None
                 while True:
-                    try:
-                        cart = await _load(info, cart_id)
-                    except CartError:
-                        return  # expired, or merged into a cart this principal may not see
+                    seen, cart = await hub.next(seen)  # one read per change, shared by every subscriber
+                    if cart is None:
+                        if last is None:
+                            raise not_found("No such cart (or it expired).")
+                        return  # expired meanwhile
+                    if not await permits(info, "Cart", cart):
+                        if last is None:
+                            raise _denied(info)
+                        return  # merged into a cart this principal may not see
                     if (cart.id, cart.version) != last:
                         last = (cart.id, cart.version)
                         # Fresh loaders per event: a long subscription must not serve cached stock or prices.
-                        info.context.loaders = Loaders(
-                            services.engine, currency=info.context.channel.currency, vault=services.vault
-                        )
-                        yield present(cart)
-                    if cart.id != following:
-                        break  # merged into another cart: follow that one
-                    await anext(messages)
+                        info.context.loaders = Loaders(services.engine, currency=channel.currency, vault=services.vault)
+                        shown = present(cart)
+                        shown.pricing["priced"] = hub.priced(cart, channel.code, _pricer(info, cart))
+                        yield shown
+        except TooManyFollowers:
+            limit = info.context.settings.ws_max_subscriptions_per_cart
+            raise ClientError(
+                f"This cart already has {limit} subscribers: close one first.", "TOO_MANY_SUBSCRIPTIONS"
+            ) from None
+
+
+def _pricer(info: Info, cart: service.Cart) -> Callable[[], Awaitable[PricedCart]]:
+    return lambda: _price(info, cart)
 
 
 @register_node("Cart")

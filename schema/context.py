@@ -22,6 +22,7 @@ from core.settings import Settings
 from policies.access import AccessPolicy
 from policies.limits import load_limits
 from policies.principal import ANONYMOUS, Principal
+from schema.cart_feed import CartFeeds
 from schema.loaders import Loaders
 from schema.ratelimits import RateLimiter
 from vault.audit import AuditLog
@@ -66,6 +67,11 @@ class Services:
     product_counts: CountCache = field(default_factory=CountCache)  # totalCount per filter, emptied likewise
     limiter: RateLimiter = field(default_factory=lambda: RateLimiter(load_limits(), MemoryBuckets()))
     requests: DataSubjectRequests | None = None  # data-subject requests over every registered source
+    cart_feeds: CartFeeds | None = None  # `cartUpdated`'s one reader per followed cart (built with the broadcaster)
+
+    def __post_init__(self) -> None:
+        if self.cart_feeds is None:
+            self.cart_feeds = CartFeeds(self.broadcaster, self.settings.ws_max_subscriptions_per_cart)
 
 
 @dataclass(slots=True, eq=False)

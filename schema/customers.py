@@ -10,6 +10,7 @@ schema/authorization.py enforces it on every `Customer` field and root field.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -22,7 +23,8 @@ from commerce.customers.service import Profile
 from commerce.loyalty import service as loyalty
 from commerce.recommendations import service as recommendations
 from core.ids import int_key, to_global_id
-from policies.principal import Principal, Role
+from policies.principal import Principal
+from schema.authorization import require
 from schema.cart import Cart, customer_cart
 from schema.catalog import Product
 from schema.errors import UserError, bad_input, forbidden, unauthenticated, user_error
@@ -41,8 +43,6 @@ if TYPE_CHECKING:
 __all__ = ["ERASED_PLACEHOLDER", "Address", "Consent", "Customer", "CustomerMutation", "CustomerQuery"]
 
 ERASED_PLACEHOLDER = "[erased]"
-OPERATOR_ROLES = frozenset({Role.STAFF, Role.AGENT, Role.DPO, Role.ADMIN})
-CONSENT_ON_BEHALF_ROLES = frozenset({Role.AGENT, Role.ADMIN})
 MAX_CUSTOMERS_PER_QUERY = 100
 MAX_RECOMMENDATIONS = 20
 
@@ -51,7 +51,7 @@ def _signed_in_customer(principal: Principal) -> int:
     """The signed-in customer's key: anonymous callers sign in first; operators are not customers."""
     if principal.is_anonymous:
         raise unauthenticated("Sign in as a customer first.")
-    key = int_key(principal.subject or "") if principal.role is Role.CUSTOMER else None
+    key = int_key(principal.customer_subject or "")
     if key is None:
         raise forbidden("Only a signed-in customer can do this for themself; operators name the customer.")
     return key
@@ -192,10 +192,28 @@ async def _existing(info: Info, key: int) -> Customer | None:
     return Customer.of(key) if await info.context.loaders.customer_profiles.load(key) is not None else None
 
 
+def _client(info: Info) -> str:
+    """Who is signing in, as far as sign-in throttling goes: the peer's network address (behind a
+    proxy, run uvicorn with --forwarded-allow-ips so that it is the client's, not the proxy's)."""
+    peer = getattr(info.context.request, "client", None)
+    return peer.host if peer is not None else "unknown"
+
+
 @register_node("Customer")
 async def _customer_node(info: Info, key: str) -> Customer | None:
+    """Access first, existence after: whoever may not read this customer gets the same refusal
+    whether or not they exist (an id that is no key names no one: nothing of it is audited)."""
     number = int_key(key)
+    await require(info, "Customer", Customer.of(number) if number is not None else _NO_ONE)
     return await _existing(info, number) if number is not None else None
+
+
+@dataclass(frozen=True)
+class _NoOne:
+    key: None = None
+
+
+_NO_ONE = _NoOne()
 
 
 @strawberry.input
@@ -245,7 +263,7 @@ class CustomerQuery:
     @strawberry.field(description="The signed-in customer.")
     async def me(self, info: Info) -> Customer | None:
         principal = info.context.principal
-        if principal.role is not Role.CUSTOMER:
+        if principal.customer_subject is None:
             return None
         return await _existing(info, _signed_in_customer(principal))
 
@@ -310,7 +328,9 @@ class CustomerMutation:
         await limit(info, "sign_in", email=email)
         services = info.context.services
         try:
-            key = await service.authenticate(services.engine, services.vault, services.clock, email, password)
+            key = await service.authenticate(
+                services.engine, services.vault, services.clock, email, password, client=_client(info)
+            )
         except customer_errors.CustomerError as problem:
             return AccessTokenPayload(access_token=None, user_errors=[user_error(problem)])
         issued = await issue_customer_token(info, key)
@@ -334,8 +354,7 @@ class CustomerMutation:
             key = _signed_in_customer(principal)
             method = "self-service via api"
         else:
-            if principal.role not in CONSENT_ON_BEHALF_ROLES:
-                raise forbidden("Only agents record consent on a customer's behalf.")
+            # Who may name a customer here is the policy's rule for `Mutation.consentSet`.
             key = decode_int_id(customer_id, "Customer", "customerId")
             method = f"recorded by {principal.role.value} {principal.subject} on the customer's request"
         services = info.context.services

@@ -33,6 +33,7 @@ from graphql import (
 from opentelemetry import trace
 
 from core.settings import Settings
+from schema.inputs import string_input_rule, variable_errors
 from schema.limits import limit_rules
 
 __all__ = ["Executor", "PreparedOperation", "RequestError", "current_trace_id", "mask_errors", "record_exception_type"]
@@ -129,6 +130,7 @@ class Executor:
                 max_cost=settings.max_query_cost,
                 max_page_size=settings.max_page_size,
             ),
+            string_input_rule(settings.max_string_chars),
         ]
         if not settings.introspection:
             from graphql.validation import NoSchemaIntrospectionCustomRule
@@ -187,9 +189,16 @@ class Executor:
             operation = named
         return PreparedOperation(document, operation, operation.operation)
 
+    def check_variables(self, variables: dict[str, Any] | None) -> None:
+        """Refuse, before anything runs, a variable no database could take (see schema/inputs.py)."""
+        errors = variable_errors(variables, self.settings.max_string_chars)
+        if errors:
+            raise RequestError(errors)
+
     async def execute(
         self, prepared: PreparedOperation, variables: dict[str, Any] | None, context: Any
     ) -> ExecutionResult:
+        self.check_variables(variables)
         if self.compiler is not None and prepared.operation_type is OperationType.QUERY:
             result = await self.compiler.try_execute(prepared, variables, context)
             if result is not None:
@@ -214,6 +223,9 @@ class Executor:
         self, prepared: PreparedOperation, variables: dict[str, Any] | None, context: Any
     ) -> AsyncGenerator[ExecutionResult, None] | ExecutionResult:
         """The subscription's events (errors masked), or one result when it cannot start (refused, bad variables)."""
+        errors = variable_errors(variables, self.settings.max_string_chars)
+        if errors:
+            return ExecutionResult(data=None, errors=errors)
         started = subscribe(
             self.graphql_schema,
             prepared.document,

@@ -199,8 +199,13 @@ class ProductConnection:
         return ProductFacets(query=self.query)
 
 
+MAX_SEARCH_CHARS = 200  # a name or a SKU; a longer pattern only costs the database
+
+
 def product_query(info: Info, filter: ProductFilter | None, search: str | None, **scope: Any) -> ProductQuery:
     """The domain query for a filter input, in the request channel's currency."""
+    if search is not None and len(search) > MAX_SEARCH_CHARS:
+        raise bad_input(f"Search for at most {MAX_SEARCH_CHARS} characters.", ["search"])
     f = filter or ProductFilter()
     location_key = None
     if f.available_at_location_id is not None:

@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from commerce.customers import sessions
-from policies.principal import Principal, Role
+from policies.principal import Principal
 
 __all__ = ["issue_customer_token"]
 
@@ -17,4 +17,4 @@ async def issue_customer_token(info: Any, customer_key: int, generation: int | N
     if generation is None:
         generation = await sessions.token_generation(services.engine, customer_key)
     ttl = timedelta(seconds=info.context.settings.customer_token_ttl_seconds)
-    return services.tokens.issue(Principal(Role.CUSTOMER, subject=str(customer_key)), ttl, generation)
+    return services.tokens.issue(Principal.customer(str(customer_key)), ttl, generation)

@@ -25,6 +25,7 @@ from tests.database import TEST_PRODUCTS, TemplateDatabase, test_database_url_fr
 TEST_VAULT_KEYS: dict[str, Any] = {
     "kek": "1:" + base64.b64encode(b"omnigate-test-kek-v1-32-bytes!!!").decode(),
     "blind_index_key": base64.b64encode(b"omnigate-test-blind-index-key-32").decode(),
+    "audit_key": base64.b64encode(b"omnigate-test-audit-chain-key-32").decode(),
 }
 
 
@@ -59,6 +60,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         database_url=database_url,
         kek_file=str(tmp_path / "kek.json"),
         erasure_ledger_file=str(tmp_path / "erasure-ledger.jsonl"),
+        audit_checkpoint_file=str(tmp_path / "audit-checkpoints.jsonl"),
         **TEST_VAULT_KEYS,
         jwt_secret="test-secret-0123456789-0123456789-0123456789",
     )

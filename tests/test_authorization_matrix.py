@@ -229,8 +229,8 @@ MATRIX: list[Row] = [
         _no_vars,
         only("anonymous", "customer_a", "customer_b"),
     ),
-    # carts: a guest cart's id is its capability; a customer's cart is theirs (and their agent's,
-    # and store staff's at the till)
+    # carts: a guest cart's id is its capability; a customer's cart is theirs, their agent's and
+    # store staff's at the till (to read and change), and the DPO's and admins' (to read only)
     Row(
         "cart: a guest cart",
         "query($id: ID!) { cart(id: $id) { id lines { quantity } } }",
@@ -241,20 +241,39 @@ MATRIX: list[Row] = [
         "cart: A's cart online",
         "query($id: ID!) { cart(id: $id) { id lines { quantity } } }",
         lambda w: {"id": w.extra["cart_a"]},
-        only("customer_a", "agent"),
+        only("customer_a", "agent", "dpo", "admin"),
     ),
     Row(
         "cart: A's cart at the till",
         "query($id: ID!) { cart(id: $id) { id } }",
         lambda w: {"id": w.extra["cart_a"]},
-        only("customer_a", "staff_waw", "staff_krk", "agent"),
+        only("customer_a", "staff_waw", "staff_krk", "agent", "dpo", "admin"),
         headers={"X-Channel": "store"},
     ),
     Row(
         "node: A's cart",
         "query($id: ID!) { node(id: $id) { id ... on Cart { lines { quantity } } } }",
         lambda w: {"id": w.extra["cart_a"]},
-        only("customer_a", "agent"),
+        only("customer_a", "agent", "dpo", "admin"),
+    ),
+    Row(
+        "customer: A's cart, the other way to read it (agrees with cart(id))",
+        "query($id: ID!) { customer(id: $id) { cart { id lines { quantity } } } }",
+        lambda w: {"id": w.customer_a_id},
+        only("customer_a", "agent", "dpo", "admin"),
+    ),
+    Row(
+        "customer: A's cart at the till",
+        "query($id: ID!) { customer(id: $id) { cart { id } } }",
+        lambda w: {"id": w.customer_a_id},
+        only("customer_a", "staff_waw", "staff_krk", "agent", "dpo", "admin"),
+        headers={"X-Channel": "store"},
+    ),
+    Row(
+        "customerByEmail: A's cart",
+        "query($e: String!) { customerByEmail(email: $e) { cart { id } } }",
+        lambda w: {"e": w.extra["email_a"]},
+        only("agent", "dpo", "admin"),
     ),
     Row(
         "node: a line of A's cart is not a node",
@@ -292,6 +311,13 @@ MATRIX: list[Row] = [
         CART_ADD,
         lambda w: {"id": w.extra["cart_a"], "v": w.extra["variant"]},
         only("customer_a", "agent"),
+    ),
+    Row(
+        "cartLinesAdd to A's cart at the till",
+        CART_ADD,
+        lambda w: {"id": w.extra["cart_a"], "v": w.extra["variant"]},
+        only("customer_a", "staff_waw", "staff_krk", "agent"),
+        headers={"X-Channel": "store"},
     ),
     Row(
         "cartLinesUpdate on A's cart",

@@ -1,8 +1,12 @@
-"""The audit trail: who read or changed whose data, append-only and hash-chained.
+"""The audit trail: who read or changed whose data, append-only and chained by a keyed hash.
 
-Each record's hash covers its content, its sequence number and the previous record's hash,
-so changing, removing or reordering any record breaks the chain from there on, and
-`verify_chain` names the first broken record. Records carry keys only, never PII.
+Each record's hash is an HMAC-SHA256, under the audit key (held like the KEK, never in the
+database), of its content, its sequence number and the previous record's hash. Changing,
+removing or reordering any record therefore breaks the chain from there on, and whoever can
+write the database but lacks the key cannot compute a chain that holds again. Cutting the
+tail leaves a shorter chain that holds: the signed checkpoints the gateway writes outside the
+database (`vault.audit_checkpoints`) show what the log had reached. `verify_chain` names the
+first record that does not hold. Records carry keys only, never PII.
 
 Appends are serialized by the database, so several gateway processes stay correct: the
 sequence number is the primary key (a writer that raced on the same head is refused and
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import json
 import random
 from collections.abc import Sequence
@@ -21,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, insert, select, text
+from sqlalchemy import Row, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -29,7 +34,19 @@ from core.clock import Clock
 from core.db import is_sqlite, writer
 from vault.audit_models import AuditRecord
 
-__all__ = ["GENESIS", "AuditEntry", "AuditLog", "ChainReport", "record_hash", "verify_chain"]
+__all__ = [
+    "GENESIS",
+    "AuditAppendFailed",
+    "AuditEntry",
+    "AuditLog",
+    "ChainReport",
+    "Checkpoint",
+    "head",
+    "plain_hash",
+    "rechain",
+    "record_hash",
+    "verify_chain",
+]
 
 GENESIS = "0" * 64
 _ADVISORY_LOCK = 0x0A0D17  # pg_advisory_xact_lock key for audit appends
@@ -51,10 +68,28 @@ class AuditEntry:
     trace_id: str
 
 
-def record_hash(seq: int, recorded_at: datetime, entry: AuditEntry | AuditRecord | Row[Any], prev_hash: str) -> str:
-    """SHA-256 over a canonical JSON of the record's content and the previous record's hash.
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """The head of the chain as the gateway saw it: the log had reached record `seq`, with `hash`."""
 
-    `entry` is an entry to append, or a stored record (its `subject` is the column `customer_key`)."""
+    seq: int
+    hash: str
+    at: datetime
+
+
+def record_hash(
+    key: bytes, seq: int, recorded_at: datetime, entry: AuditEntry | AuditRecord | Row[Any], prev_hash: str
+) -> str:
+    """HMAC-SHA256 (under the audit key) of a canonical JSON of the record's content and the previous record's hash."""
+    return hmac.new(key, _content(seq, recorded_at, entry, prev_hash), hashlib.sha256).hexdigest()
+
+
+def plain_hash(seq: int, recorded_at: datetime, entry: AuditEntry | AuditRecord | Row[Any], prev_hash: str) -> str:
+    """The unkeyed SHA-256 the chain used before it was keyed (migration 0006): only to say so."""
+    return hashlib.sha256(_content(seq, recorded_at, entry, prev_hash)).hexdigest()
+
+
+def _content(seq: int, recorded_at: datetime, entry: AuditEntry | AuditRecord | Row[Any], prev_hash: str) -> bytes:
     content = [
         seq,
         recorded_at.isoformat(timespec="microseconds"),
@@ -68,7 +103,7 @@ def record_hash(seq: int, recorded_at: datetime, entry: AuditEntry | AuditRecord
         entry.trace_id,
         prev_hash,
     ]
-    return hashlib.sha256(json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode()).hexdigest()
+    return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def _subject_of(entry: Any) -> str:
@@ -83,15 +118,27 @@ class AuditAppendFailed(RuntimeError):
 class AuditLog:
     """Appends entries to the chain, several per call in one transaction."""
 
-    def __init__(self, engine: AsyncEngine, clock: Clock) -> None:
+    def __init__(self, engine: AsyncEngine, clock: Clock, key: bytes) -> None:
         self._engine = writer(engine)
         self._postgres = not is_sqlite(str(engine.url))
         self._clock = clock
+        self._key = key
 
-    async def append(self, entries: Sequence[AuditEntry]) -> list[int]:
-        """The sequence numbers given to `entries`, in order."""
+    async def verify(self, checkpoint: Checkpoint | None = None) -> ChainReport:
+        """`verify_chain` under this log's key."""
+        return await verify_chain(self._engine, self._key, checkpoint)
+
+    async def append(self, entries: Sequence[AuditEntry], conn: AsyncConnection | None = None) -> list[int]:
+        """The sequence numbers given to `entries`, in order.
+
+        With `conn`, inside that connection's transaction (a change and the audit of it commit
+        together): its writers are already queued (the advisory lock; SQLite's write lock), so
+        no retry is needed, and a failure fails the change.
+        """
         if not entries:
             return []
+        if conn is not None:
+            return await self.append_in(conn, entries)
         for attempt in range(_ATTEMPTS):
             try:
                 return await self._append_once(entries)
@@ -119,7 +166,7 @@ class AuditLog:
         rows: list[dict[str, Any]] = []
         for entry in entries:
             seq += 1
-            digest = record_hash(seq, now, entry, prev)
+            digest = record_hash(self._key, seq, now, entry, prev)
             rows.append(
                 {
                     "seq": seq,
@@ -152,8 +199,25 @@ class ChainReport:
         return self.broken_seq is None
 
 
-async def verify_chain(engine: AsyncEngine, batch: int = 1000) -> ChainReport:
-    """Walk the chain from the first record; report the first record that does not hold."""
+async def head(engine: AsyncEngine) -> Checkpoint | None:
+    """The last record's sequence number and hash (None for an empty log), for a checkpoint."""
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                select(_table.c.seq, _table.c.hash, _table.c.recorded_at).order_by(_table.c.seq.desc()).limit(1)
+            )
+        ).first()
+    return Checkpoint(row.seq, row.hash, row.recorded_at) if row else None
+
+
+async def verify_chain(
+    engine: AsyncEngine, key: bytes, checkpoint: Checkpoint | None = None, batch: int = 1000
+) -> ChainReport:
+    """Walk the chain from the first record; report the first record that does not hold.
+
+    With `checkpoint` (the latest signed head), a log that ends before it, or whose record at
+    the checkpoint differs from it, is reported too: the tail was cut or rewritten.
+    """
     expected_seq, prev, checked = 1, GENESIS, 0
     async with engine.connect() as conn:
         while True:
@@ -163,12 +227,77 @@ async def verify_chain(engine: AsyncEngine, batch: int = 1000) -> ChainReport:
                 )
             ).all()
             if not rows:
-                return ChainReport(checked)
+                return _against(checkpoint, checked)
             for row in rows:
                 if row.seq != expected_seq:
                     return ChainReport(checked, expected_seq, f"record {expected_seq} is missing")
                 if row.prev_hash != prev:
                     return ChainReport(checked, row.seq, "its link to the previous record does not match")
-                if record_hash(row.seq, row.recorded_at, row, row.prev_hash) != row.hash:
-                    return ChainReport(checked, row.seq, "its content does not match its hash")
+                if not hmac.compare_digest(record_hash(key, row.seq, row.recorded_at, row, row.prev_hash), row.hash):
+                    return ChainReport(checked, row.seq, _mismatch(row))
+                if checkpoint is not None and row.seq == checkpoint.seq and row.hash != checkpoint.hash:
+                    return ChainReport(checked, row.seq, f"it differs from the signed checkpoint of {checkpoint.at}")
                 prev, expected_seq, checked = row.hash, expected_seq + 1, checked + 1
+
+
+def _mismatch(row: Row[Any]) -> str:
+    if plain_hash(row.seq, row.recorded_at, row, row.prev_hash) == row.hash:
+        return "its hash is unkeyed SHA-256 (written before the chain was keyed: see `audit-rechain`), or was forged"
+    return "its content does not match its hash (or the audit key is not the one it was written with)"
+
+
+def _against(checkpoint: Checkpoint | None, checked: int) -> ChainReport:
+    if checkpoint is None or checked >= checkpoint.seq:
+        return ChainReport(checked)
+    return ChainReport(
+        checked,
+        checked + 1,
+        f"record {checked + 1} is missing: the signed checkpoint of {checkpoint.at} saw the log reach record "
+        f"{checkpoint.seq} (the tail was cut)",
+    )
+
+
+_TRIGGERS = {  # the append-only triggers of migration 0003, lifted for a re-chain only
+    "sqlite": (
+        ["DROP TRIGGER audit_log_no_update"],
+        [
+            "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log "
+            "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END"
+        ],
+    ),
+    "postgresql": (
+        ["ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only"],
+        ["ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only"],
+    ),
+}
+
+
+async def rechain(engine: AsyncEngine, key: bytes) -> int:
+    """Key a chain written with unkeyed SHA-256 (before this version): every hash recomputed as
+    an HMAC under `key`, in one transaction. Refused unless the unkeyed chain holds whole, so a
+    tampered log is never laundered. Needs the rights to lift the append-only trigger. Returns
+    how many records were re-chained."""
+    async with writer(engine).begin() as conn:
+        rows = (await conn.execute(select(_table).order_by(_table.c.seq))).all()
+        prev = GENESIS
+        for expected, row in enumerate(rows, start=1):
+            if (
+                row.seq != expected
+                or row.prev_hash != prev
+                or plain_hash(row.seq, row.recorded_at, row, prev) != row.hash
+            ):
+                raise AuditAppendFailed(f"record {expected} does not hold under unkeyed SHA-256: not re-chained")
+            prev = row.hash
+        lift, restore = _TRIGGERS[conn.dialect.name]
+        for statement in lift:
+            await conn.execute(text(statement))
+        prev = GENESIS
+        for row in rows:
+            digest = record_hash(key, row.seq, row.recorded_at, row, prev)
+            await conn.execute(
+                update(AuditRecord).where(AuditRecord.seq == row.seq).values(prev_hash=prev, hash=digest)
+            )
+            prev = digest
+        for statement in restore:
+            await conn.execute(text(statement))
+    return len(rows)

@@ -40,6 +40,7 @@ __all__ = [
     "LocalKeyRing",
     "UnwrapError",
     "add_kek_version",
+    "load_audit_key",
     "load_blind_index_key",
     "load_key_ring",
 ]
@@ -201,28 +202,41 @@ def load_key_ring(settings: Settings) -> LocalKeyRing:
 
 def load_blind_index_key(settings: Settings) -> bytes:
     """Separate from the KEK: rotating the KEK must not change any blind index."""
-    if settings.blind_index_key.strip():
-        return _b64key(settings.blind_index_key, "OMNIGATE_BLIND_INDEX_KEY")
+    return _held_like_the_kek(settings, settings.blind_index_key, "BLIND_INDEX_KEY", "blind_index_key")
+
+
+def load_audit_key(settings: Settings) -> bytes:
+    """The key of the audit chain's HMACs and checkpoints: whoever can write the database but
+    does not hold it cannot rewrite the audit log unnoticed. Never stored in the database."""
+    return _held_like_the_kek(settings, settings.audit_key, "AUDIT_KEY", "audit_key")
+
+
+def _held_like_the_kek(settings: Settings, value: str, variable: str, file_field: str) -> bytes:
+    """A key of its own (the setting `OMNIGATE_<variable>`), held where the KEK is: required in
+    production; in development derived from KEK version 1 or kept in the KEK file."""
+    if value.strip():
+        return _b64key(value, f"OMNIGATE_{variable}")
     if settings.is_production:
-        raise KeyConfigError("production needs OMNIGATE_BLIND_INDEX_KEY")
+        raise KeyConfigError(f"production needs OMNIGATE_{variable}")
     if settings.kek.strip():
         # Development only: derived from KEK version 1, which rotation never changes. Once
         # version 1 is retired the key would silently change (every look-up lost, every email
-        # free to register again), so that is refused instead.
+        # free to register again, every audit record unverifiable), so that is refused instead.
         first = _parse_kek_setting(settings.kek).get(1)
         if first is None:
-            raise KeyConfigError(
-                "OMNIGATE_KEK has no version 1 to derive the blind-index key from: set OMNIGATE_BLIND_INDEX_KEY"
-            )
-        return hmac.new(first, b"omnigate blind index key v1", hashlib.sha256).digest()
+            raise KeyConfigError(f"OMNIGATE_KEK has no version 1 to derive {file_field} from: set OMNIGATE_{variable}")
+        label = (
+            b"omnigate blind index key v1" if file_field == "blind_index_key" else f"omnigate {file_field} v1".encode()
+        )
+        return hmac.new(first, label, hashlib.sha256).digest()
     data = _file_data(settings)
-    if "blind_index_key" not in data:
+    if file_field not in data:
         with _changing(Path(settings.kek_file)):
             data = _file_data(settings)
-            if "blind_index_key" not in data:
-                data["blind_index_key"] = _new_key()
+            if file_field not in data:
+                data[file_field] = _new_key()
                 _write_file(Path(settings.kek_file), data)
-    return _b64key(data["blind_index_key"], "the KEK file's blind_index_key")
+    return _b64key(data[file_field], f"the KEK file's {file_field}")
 
 
 def add_kek_version(settings: Settings) -> int:

@@ -11,7 +11,7 @@ writer never waits for a second connection while it holds the lock.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -42,6 +42,7 @@ from core.ids import new_token
 from core.settings import Settings
 
 __all__ = [
+    "Authorize",
     "Cart",
     "CartLine",
     "CartRules",
@@ -75,7 +76,9 @@ class MergeStrategy(StrEnum):
 
 
 CodeChecker = Callable[[Sequence[str]], Any]  # async (codes) -> [problem code | None] per code
-Authorize = Callable[["Cart"], None]  # raises CartForbidden when the caller may not touch this cart
+# Evaluates the access policy's rule for changing this cart on the row locked in `conn` (and
+# audits the access in that same transaction); raises CartForbidden when the caller may not.
+Authorize = Callable[[AsyncConnection, "Cart"], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,7 +312,7 @@ async def _locked(
     if merged_into:
         cart = await _read(conn, merged_into, lock=True)
     cart = _usable(cart, now, rules)
-    authorize(cart)
+    await authorize(conn, cart)
     if expected_version is not None and (merged_into or cart.version != expected_version):
         raise CartVersionConflict(f"The cart is at version {cart.version}, not {expected_version}: reload it.")
     return cart

@@ -31,3 +31,20 @@ class Customer(Base):
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class SignInThrottle(Base):
+    """Failed sign-ins per (email as typed, client), whether or not the email has an account.
+
+    `key` is a keyed hash of the email's blind index and the client's address: no email and no
+    address is readable here. Keyed by what was typed, not by the account, so an unknown email
+    is throttled exactly like a known one (the answers do not tell them apart), and by client,
+    so a stranger's failures do not lock the owner out of their own account.
+    """
+
+    __tablename__ = "sign_in_throttles"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)

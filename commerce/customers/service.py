@@ -6,20 +6,24 @@ through the vault; this module never sees a key and never logs a value.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from commerce.customers import errors
-from commerce.customers.models import TABLE, Customer
+from commerce.customers.models import TABLE, Customer, SignInThrottle
 from commerce.customers.passwords import DUMMY_HASH, hash_password, verify_password
 from core.clock import Clock
 from core.db import writer
+from core.text import visible_text
 from vault.blind import normalise_email, normalise_phone
 from vault.cipher import ERASED, Erased
 from vault.consent import Consent
@@ -56,6 +60,7 @@ PASSWORD_MAX = 256  # Argon2 hashes anything, but a megabyte "password" is a den
 LOCK_AFTER_FAILURES = 5
 LOCK_BASE = timedelta(seconds=30)
 LOCK_MAX = timedelta(hours=1)
+THROTTLE_MEMORY = timedelta(days=1)  # a (email, client) with no attempt for this long starts afresh
 MAX_ADDRESSES = 20
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s.]{2,}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # no mail server delivers these; in a name they garble the page
@@ -117,7 +122,7 @@ def _check_email(email: str) -> str:
 
 def _check_name(value: str, field: str) -> str:
     value = value.strip()
-    if not 1 <= len(value) <= 100 or _CONTROL.search(value):
+    if not 1 <= len(value) <= 100 or not visible_text(value):
         raise errors.InvalidName(field)
     return value
 
@@ -160,7 +165,7 @@ def _check_address(address: Address) -> Address:
     def optional(value: str | None, field: str, limit: int) -> str | None:
         if value is None or not value.strip():
             return None
-        if len(value.strip()) > limit or _CONTROL.search(value):
+        if len(value.strip()) > limit or not visible_text(value.strip()):
             raise errors.InvalidAddress(field)
         return value.strip()
 
@@ -296,57 +301,82 @@ def _lock_for(failures: int) -> timedelta:
     return lock
 
 
-async def authenticate(engine: AsyncEngine, vault: Vault, clock: Clock, email: str, password: str) -> int:
-    """The customer's id for good credentials; `InvalidCredentials` (same for an unknown email) or
-    `TooManyAttempts` after LOCK_AFTER_FAILURES failures in a row, locked for 30 s, doubling each time.
+async def authenticate(
+    engine: AsyncEngine, vault: Vault, clock: Clock, email: str, password: str, *, client: str
+) -> int:
+    """The customer's id for good credentials; else `InvalidCredentials`, or `TooManyAttempts`
+    after LOCK_AFTER_FAILURES failures in a row from this `client` (its network address) for
+    this email, locked for 30 s, doubling each time.
 
-    Each attempt is counted as a failure *before* its password is checked (and forgiven when it
-    is right), so a burst of parallel guesses gets no more checks than the lock allows."""
-    subject = await vault.lookup_by_email(email) if len(password) <= PASSWORD_MAX else None
+    The lock is per (email as typed, client): someone elsewhere failing on purpose does not lock
+    the owner out, and an email with no account is counted and locked exactly like one with an
+    account, so no answer tells which emails have accounts. Each attempt is counted as a failure
+    *before* its password is checked (and forgiven when it is right), so a burst of parallel
+    guesses gets no more checks than the lock allows."""
     now = clock.now()
-    claim = await _claim_attempt(engine, subject, now) if subject is not None else None
-    if claim is None:
+    throttle = _throttle_key(vault, email, client)
+    locked = await _claim_attempt(engine, throttle, now)
+    if locked is not None:
+        await verify_password(DUMMY_HASH, password)  # the same work whatever the answer
+        raise errors.TooManyAttempts(max(1, int(locked.total_seconds())))
+    subject = await vault.lookup_by_email(email) if len(password) <= PASSWORD_MAX else None
+    found = await _password_of(engine, subject) if subject is not None else None
+    if found is None:
         await verify_password(DUMMY_HASH, password)  # the same work as for a real account
         raise errors.InvalidCredentials()
-    if isinstance(claim, timedelta):
-        await verify_password(DUMMY_HASH, password)
-        raise errors.TooManyAttempts(max(1, int(claim.total_seconds())))
-    customer_id, password_hash = claim
+    customer_id, password_hash = found
     if not await verify_password(password_hash, password):
         raise errors.InvalidCredentials()
     async with writer(engine).begin() as conn:
-        await conn.execute(
-            update(Customer).where(Customer.id == customer_id).values(failed_logins=0, locked_until=None)
-        )
+        await conn.execute(delete(SignInThrottle).where(SignInThrottle.key == throttle))
     return customer_id
 
 
-async def _claim_attempt(engine: AsyncEngine, subject: str, now: datetime) -> tuple[int, str] | timedelta | None:
-    """(id, password hash) when this attempt may check the password, already counted as a failure;
-    the time left when the account is locked; None when there is no such customer."""
+def _throttle_key(vault: Vault, email: str, client: str) -> str:
+    """A keyed hash of the email's blind index and the client: neither readable in the table."""
+    digest = hashlib.sha256(vault.blind_index("email", email) + b"\x00" + client.encode("utf-8", "replace"))
+    return digest.hexdigest()
+
+
+async def _claim_attempt(engine: AsyncEngine, key: str, now: datetime) -> timedelta | None:
+    """The time left when (email, client) is locked; else None, this attempt already counted as a failure."""
+    upsert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
     async with writer(engine).begin() as conn:
-        row = (
+        await conn.execute(
+            upsert(SignInThrottle)
+            .values(key=key, failures=0, locked_until=None, updated_at=now)
+            .on_conflict_do_nothing(index_elements=["key"])
+        )
+        failures, locked_until = (
             await conn.execute(
-                select(Customer.id, Customer.password_hash, Customer.failed_logins, Customer.locked_until)
-                .where(Customer.subject_id == subject)
-                .with_for_update()  # attempts on one account queue here
+                select(SignInThrottle.failures, SignInThrottle.locked_until)
+                .where(SignInThrottle.key == key)
+                .with_for_update()  # attempts on one (email, client) queue here
             )
-        ).first()
-        if row is None:
-            return None
-        customer_id, password_hash, failures, locked_until = row
+        ).one()
         if locked_until is not None and locked_until > now:
             return locked_until - now
         failures += 1
         await conn.execute(
-            update(Customer)
-            .where(Customer.id == customer_id)
+            update(SignInThrottle)
+            .where(SignInThrottle.key == key)
             .values(
-                failed_logins=failures,
+                failures=failures,
                 locked_until=now + _lock_for(failures) if failures >= LOCK_AFTER_FAILURES else locked_until,
+                updated_at=now,
             )
         )
-    return customer_id, password_hash
+        # Forget what is long over (an unknown email's row stays until then): bounded by attempts per day.
+        await conn.execute(delete(SignInThrottle).where(SignInThrottle.updated_at < now - THROTTLE_MEMORY))
+    return None
+
+
+async def _password_of(engine: AsyncEngine, subject: str) -> tuple[int, str] | None:
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(select(Customer.id, Customer.password_hash).where(Customer.subject_id == subject))
+        ).first()
+    return (row.id, row.password_hash) if row else None
 
 
 # ---------------------------------------------------------------- reading

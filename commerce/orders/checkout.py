@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -596,7 +596,7 @@ async def _existing(services: OrderServices, owner: str, key: str) -> int | None
 
 
 async def checkout(
-    services: OrderServices, req: CheckoutRequest, *, authorize: Callable[[carts.Cart], None]
+    services: OrderServices, req: CheckoutRequest, *, authorize: Callable[[carts.Cart], Awaitable[None]]
 ) -> r.Order:
     """Place an order from a cart (see the module's docstring). `authorize` raises when the caller
     may not use the cart. Raises `DomainError`s the client can act on; nothing is kept then."""
@@ -606,7 +606,7 @@ async def checkout(
         cart = await carts.get_cart(services.engine, req.cart_id, now=now, rules=services.cart_rules)
         if cart is None:
             raise errors.CartNotReady("No such cart (or it expired).")
-        authorize(cart)
+        await authorize(cart)
         if cart.status != ACTIVE:  # placed (or being placed) from: a retry finds its order by the key
             existing = await _existing(services, carts.cart_owner(cart), req.idempotency_key)
             if existing is not None:

@@ -12,7 +12,7 @@ stands and its whole refund is paid out, so the customer is never left without g
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
@@ -52,7 +52,7 @@ async def exchange(
     lines: Sequence[service.ReturnLine],
     sale: CheckoutRequest,
     *,
-    authorize: Callable[[carts.Cart], None],
+    authorize: Callable[[carts.Cart], Awaitable[None]],
 ) -> Exchange:
     """`sale` is an IN_STORE checkout at the till's store, where the goods come back too."""
     if sale.till_location_id is None:

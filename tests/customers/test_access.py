@@ -87,3 +87,19 @@ async def test_an_agent_finds_callers_by_phone_however_the_number_is_written(gql
     assert [c["id"] for c in found] == [first["id"], second["id"]]
     body = await gql.execute(query, {"p": "+48 600 700 800"}, headers=await sign_in(gql, "flat1@example.com"))
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_whoever_may_not_read_a_customer_cannot_tell_whether_they_exist(gql):
+    """node(id) and customer(id) answer an existing, a missing and a malformed customer id alike."""
+    from core.ids import to_global_id
+
+    existing = (await register(gql, "b@example.com"))["id"]
+    missing = to_global_id("Customer", "99999")
+    no_key = to_global_id("Customer", "not-a-number")
+    await register(gql, "a@example.com")
+    alice = await sign_in(gql, "a@example.com")
+    for headers in ({}, alice):
+        for query in (NODE, CUSTOMER):
+            answers = [await gql.execute(query, {"id": id}, headers=headers) for id in (existing, missing, no_key)]
+            assert answers[0] == answers[1] == answers[2], answers
+            assert answers[0]["errors"]

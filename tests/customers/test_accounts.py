@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from commerce.customers.service import LOCK_AFTER_FAILURES
 from tests.customers.helpers import REGISTER, SIGN_IN, register, sign_in
 
@@ -54,9 +56,9 @@ async def test_control_characters_are_refused_in_an_email_and_a_name(gql):
         REGISTER,
         {
             "input": {
-                "email": "a\x00b@example.com",
+                "email": "a\x01b@example.com",
                 "password": "correct horse battery",
-                "firstName": "\x00",
+                "firstName": "\x07",
                 "lastName": "Nowak\x1b[2J",
             }
         },
@@ -142,7 +144,7 @@ async def test_a_customer_adds_an_address_to_their_address_book(gql):
     assert data["customerAddressAdd"]["customer"]["addresses"] == [{**home, "country": "PL"}]
     bad = await gql.data(add, {"input": {**home, "country": "Poland"}}, headers=headers)
     assert bad["customerAddressAdd"]["userErrors"] == [{"code": "INVALID_ADDRESS", "field": ["input", "country"]}]
-    bad = await gql.data(add, {"input": {**home, "city": "Gdańsk\x00"}}, headers=headers)
+    bad = await gql.data(add, {"input": {**home, "city": "Gdańsk\x1b"}}, headers=headers)
     assert bad["customerAddressAdd"]["userErrors"] == [{"code": "INVALID_ADDRESS", "field": ["input", "city"]}]
     assert len((await gql.data(ME, headers=headers))["me"]["addresses"]) == 1
 
@@ -268,3 +270,100 @@ async def test_a_full_address_book_says_so(gql):
     [error] = (await gql.data(add, {"input": home}, headers=headers))["customerAddressAdd"]["userErrors"]
     assert (error["code"], error["field"]) == ("TOO_MANY_ADDRESSES", None)
     assert str(MAX_ADDRESSES) in error["message"]
+
+
+INVISIBLE_OR_REVERSED = {
+    "zero-width spaces only": "\u200b\u200b\u200b",
+    "a right-to-left override": "Ada\u202egnp.exe",
+    "a bidirectional isolate": "\u2067Ada\u2069",
+    "a soft hyphen and a word joiner only": "\u00ad\u2060",
+    "Hangul fillers only": "\u3164\u3164",
+    "braille blanks only": "\u2800\u2800",
+    "ideographic spaces only": "\u3000\u3000",
+    "a line separator": "Ada\u2028Nowak",
+    "private use": "Ada\ue000",
+}
+
+
+@pytest.mark.parametrize("name", list(INVISIBLE_OR_REVERSED.values()), ids=list(INVISIBLE_OR_REVERSED))
+async def test_a_name_or_address_line_a_person_cannot_read_as_written_is_refused(gql, name: str) -> None:
+    data = await gql.data(
+        REGISTER,
+        {
+            "input": {
+                "email": "ada@example.com",
+                "password": "correct horse battery",
+                "firstName": name,
+                "lastName": name,
+            }
+        },
+    )
+    errors = data["customerRegister"]["userErrors"]
+    assert {(e["code"], e["field"][-1]) for e in errors} == {
+        ("INVALID_NAME", "firstName"),
+        ("INVALID_NAME", "lastName"),
+    }
+    headers = await sign_in(gql, (await register(gql, "home@example.com"))["email"])
+    add = "mutation($input: AddressInput!) { customerAddressAdd(input: $input) { userErrors { code field } } }"
+    address = {"name": name, "line1": "Prosta 1", "postalCode": "00-001", "city": name, "country": "PL"}
+    errors = (await gql.data(add, {"input": address}, headers=headers))["customerAddressAdd"]["userErrors"]
+    assert errors == [{"code": "INVALID_ADDRESS", "field": ["input", "name"]}]
+
+
+@pytest.mark.parametrize("name", ["Zoë", "محمد", "क्षत्रिय", "O'Neil-Smith", "李 小龙", "\u0915\u094d\u200d\u0937"])
+async def test_names_in_any_script_are_accepted(gql, name: str) -> None:
+    data = await gql.data(
+        REGISTER,
+        {
+            "input": {
+                "email": "ada@example.com",
+                "password": "correct horse battery",
+                "firstName": name,
+                "lastName": name,
+            }
+        },
+    )
+    assert data["customerRegister"]["userErrors"] == []
+    assert data["customerRegister"]["customer"]["firstName"] == name
+
+
+async def test_the_lock_answers_alike_whether_or_not_the_email_has_an_account(gql):
+    """Failures on an unknown email count and lock exactly like those on a known one."""
+    await register(gql, "known@example.com")
+    answers: dict[str, list[dict]] = {"known@example.com": [], "nobody@example.com": []}
+    for email, seen in answers.items():
+        for _ in range(LOCK_AFTER_FAILURES + 2):
+            seen.append(await gql.data(SIGN_IN, {"email": email, "password": "guess guess"}))
+    assert answers["known@example.com"] == answers["nobody@example.com"]
+    codes = [a["customerAccessTokenCreate"]["userErrors"][0]["code"] for a in answers["nobody@example.com"]]
+    assert codes == ["INVALID_CREDENTIALS"] * LOCK_AFTER_FAILURES + ["TOO_MANY_ATTEMPTS"] * 2
+
+
+async def test_a_stranger_failing_on_purpose_does_not_lock_the_owner_out(gql, runtime):
+    """The lock is per (account, client): the owner signs in from their own address meanwhile."""
+    import httpx
+
+    from gateway.app import create_app
+    from tests.conftest import GraphQLClient
+
+    await register(gql, "owner@example.com")
+    app = create_app(runtime.settings, runtime=runtime)
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        stranger = GraphQLClient(http)
+        for _ in range(LOCK_AFTER_FAILURES + 3):
+            await stranger.data(SIGN_IN, {"email": "owner@example.com", "password": "guess guess"})
+        locked = await stranger.data(SIGN_IN, {"email": "owner@example.com", "password": "correct horse battery"})
+        assert locked["customerAccessTokenCreate"]["userErrors"][0]["code"] == "TOO_MANY_ATTEMPTS"
+    await sign_in(gql, "owner@example.com")  # the owner, from another address: not locked
+
+
+async def test_the_sign_in_bookkeeping_holds_no_email_and_no_address(gql, engine):
+    from sqlalchemy import text
+
+    for _ in range(2):
+        await gql.data(SIGN_IN, {"email": "nobody@example.com", "password": "guess guess"})
+    async with engine.connect() as conn:
+        rows = (await conn.execute(text("SELECT * FROM sign_in_throttles"))).all()
+    assert len(rows) == 1 and rows[0].failures == 2
+    assert "nobody" not in str(rows) and "127.0.0.1" not in str(rows)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import pytest
 
+from tests.conftest import TEST_VAULT_KEYS
 from tests.orders.helpers import (
     ADDRESS,
     CANCEL,
@@ -150,4 +152,4 @@ async def test_an_operators_step_is_audited_in_its_own_transaction(gql: Any, eng
             )
         ).all()
     assert [tuple(a) for a in actions] == [("agent-7", "agent", "31")]
-    assert (await verify_chain(engine)).ok
+    assert (await verify_chain(engine, base64.b64decode(TEST_VAULT_KEYS["audit_key"]))).ok

@@ -27,7 +27,6 @@ from schema.context import Context
 from schema.execution import Executor
 from schema.node import Node
 from tests.test_authorization_matrix import ROLES, Row, World, assert_matrix_row, only, role_headers
-from vault.audit import verify_chain
 from vault.audit_models import AuditRecord
 
 POLICY = """
@@ -202,7 +201,7 @@ async def test_an_agent_reading_a_customer_is_audited_without_pii(own_data_runti
     ]
     assert rows[0].trace_id == rows[1].trace_id and len(rows[0].trace_id) == 32
     assert all("example.com" not in repr(vars(r)) for r in rows)
-    assert (await verify_chain(own_data_runtime.services.engine)).checked == 2
+    assert (await own_data_runtime.services.audit.verify()).checked == 2
 
 
 async def test_a_customer_reading_their_own_data_leaves_no_audit_record(

@@ -41,6 +41,12 @@ def _policy(tmp_path: Path, rules: str, extra: str = "") -> Path:
         ('"Query.products" = { admin = "yes please" }', "", "unknown condition(s) ['yes please']"),
         ('"Query.products" = { admin = 1 }', "", "give true, false, a condition name"),
         (VALID, '[defaults]\nQuery = "maybe"', "must be one of ['deny', 'public']"),
+        ('"Query.products" = { customer = "self | telepathy" }', "", "unknown condition(s) ['telepathy']"),
+        ('"Query.products" = { customer = "self | " }', "", "give true, false, a condition name"),
+        (VALID, '[changes.Cart]\nsubject = "attr:customer_key"\nagent = "telepathy"', "unknown condition(s)"),
+        (VALID, '[changes.Ghost]\nsubject = "attr:key"\nagent = true', "[changes.Ghost]: no object type"),
+        (VALID, "[changes.Cart]\nagent = true", "name whose object it is"),
+        (VALID, '[changes.Cart]\nsubject = "attr:owner"\nagent = true', "'owner', which Cart objects"),
     ],
 )
 def test_a_policy_naming_something_unknown_stops_start_up(

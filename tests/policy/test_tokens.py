@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
@@ -191,3 +192,41 @@ async def test_the_token_command_mints_an_integration_token_that_reads_no_custom
         "query($id: ID!) { customer(id: $id) { email } }", {"id": to_global_id("Customer", 1)}, headers=headers
     )
     assert body["data"]["customer"] is None and body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+ABSURD_TIMES = [10**20, -(10**20), float("inf"), float("nan"), 1e308]
+
+
+@pytest.mark.parametrize("exp", ABSURD_TIMES, ids=["10**20", "-10**20", "infinity", "NaN", "1e308"])
+async def test_a_validly_signed_token_with_an_absurd_expiry_is_refused(gql, settings: Settings, exp: Any) -> None:
+    await _refused(gql, _signed(settings, exp=exp))
+
+
+@pytest.mark.parametrize("claim", ["nbf", "iat"])
+async def test_a_validly_signed_token_with_an_absurd_start_is_refused(gql, settings: Settings, claim: str) -> None:
+    await _refused(gql, _signed(settings, **{claim: 10**20}))
+
+
+async def test_an_absurd_expiry_refuses_the_websocket_cleanly(settings: Settings, clock) -> None:
+    """Once this dropped the connection with a stack trace; now the handshake is refused as UNAUTHENTICATED."""
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+    from websockets.typing import Subprotocol
+
+    from gateway.runtime import build_runtime
+    from tests.live_server import serving
+
+    runtime = build_runtime(settings, clock)
+    try:
+        async with (
+            serving(runtime) as port,
+            connect(f"ws://127.0.0.1:{port}/graphql", subprotocols=[Subprotocol("graphql-transport-ws")]) as ws,
+        ):
+            token = _signed(settings, exp=10**20)
+            await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}))
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] != "connection_ack"
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
+    finally:
+        await runtime.aclose()
