@@ -7,19 +7,34 @@ import asyncio
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
 from core.db import create_engine, is_sqlite
 from core.migrate import migrate
-from core.settings import Settings
+from core.settings import Settings, SettingsError
+from gateway.startup import (
+    StartupError,
+    check_database,
+    check_port,
+    database_url,
+    listen,
+    warn_unknown_variables,
+)
 
 __all__ = ["main"]
+
+T = TypeVar("T")
 
 
 def _ensure_sqlite_dir(url: str) -> None:
     if is_sqlite(url) and ":///" in url and ":memory:" not in url:
-        Path(url.split(":///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(url.split(":///", 1)[1]).parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StartupError("OMNIGATE_DATABASE_URL", f"cannot create the folder {folder}: {exc.strerror}") from None
 
 
 async def _migrate(settings: Settings) -> None:
@@ -82,22 +97,30 @@ async def _expire_carts(settings: Settings) -> int:
         await engine.dispose()
 
 
-def _serve(settings: Settings, *, demo: bool, workers: int) -> None:
-    import uvicorn
-
-    if demo:
-        asyncio.run(_migrate(settings))
-        asyncio.run(_seed(settings, 200))
+async def _serve(settings: Settings, *, demo: bool, host_from: str, port_from: str) -> None:
+    """Check the database, bind the port, then serve; print the address only once it listens."""
     from gateway.app import create_app
     from gateway.process import tune_gc
+    from gateway.serving import start
 
+    database_url(settings.database_url)  # the cheap checks first: a typo is reported at once
+    check_port(settings.port, port_from)
+    if demo:
+        _ensure_sqlite_dir(settings.database_url)
+    await check_database(settings)
+    if demo:
+        await _migrate(settings)
+        await _seed(settings, 200)
+    sock = listen(settings.host, settings.port, host_from=host_from, port_from=port_from)
     app = create_app(settings)
     tune_gc()
-    print(f"Omnigate on http://{settings.host}:{settings.port}/graphql")
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(), access_log=False)
+    running = await start(app, sock, log_level=settings.log_level.lower(), access_log=False)
+    host = settings.host if ":" not in settings.host else f"[{settings.host}]"
+    print(f"Omnigate on http://{host}:{running.port}/graphql", flush=True)
+    await running.wait()
 
 
-def _mint(settings: Settings, args: argparse.Namespace) -> str:
+async def _mint(settings: Settings, args: argparse.Namespace) -> str:
     from datetime import timedelta
 
     from core.clock import SystemClock
@@ -108,7 +131,7 @@ def _mint(settings: Settings, args: argparse.Namespace) -> str:
     role = Role(args.role)
     if role is Role.CUSTOMER:
         if not args.customer:
-            raise SystemExit("--role customer needs --customer ID")
+            raise StartupError("--customer", "--role customer needs --customer ID")
         try:
             raw = (
                 args.customer
@@ -119,14 +142,41 @@ def _mint(settings: Settings, args: argparse.Namespace) -> str:
             raw = ""
         key = int_key(raw)
         if key is None:
-            raise SystemExit("--customer takes a Customer ID (global or its number)")
+            raise StartupError("--customer", "takes a Customer ID (global or its number)")
         subject = str(key)  # one spelling: "0001" and "1" are the same customer
     else:
         subject = args.subject or role.value
     if role is Role.STAFF and not args.location:
-        raise SystemExit("--role staff needs --location CODE")
+        raise StartupError("--location", "--role staff needs --location CODE")
+    if args.location:
+        await _check_location(settings, args.location)
     principal = Principal(role=role, subject=subject, location=args.location)
     return TokenService(settings, SystemClock()).issue(principal, timedelta(seconds=args.ttl)).token
+
+
+async def _check_location(settings: Settings, code: str) -> None:
+    """A token for a store that does not exist would be refused everywhere: say so now."""
+    from commerce.catalog.service import list_locations
+
+    await check_database(settings)
+    engine = create_engine(settings.database_url)
+    try:
+        known = sorted(location.code for location in await list_locations(engine))
+    finally:
+        await engine.dispose()
+    if code not in known:
+        raise StartupError("--location", f"no location has the code {code!r} (known: {', '.join(known) or 'none'})")
+
+
+def _positive(text: str) -> int:
+    """An argparse type: a whole number above zero."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be above zero, not {value}")
+    return value
 
 
 async def _audit_verify(settings: Settings) -> int:
@@ -144,17 +194,23 @@ async def _audit_verify(settings: Settings) -> int:
     return 1
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gateway", description="Omnigate commerce gateway")
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m gateway",
+        description="Omnigate commerce gateway. Settings come from OMNIGATE_* variables (README: Settings).",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="serve GraphQL on OMNIGATE_HOST:OMNIGATE_PORT")
+    serve.add_argument("--host", help="the address to listen on (default: OMNIGATE_HOST, 127.0.0.1)")
+    serve.add_argument(
+        "--port", type=int, help="the TCP port to listen on; 0 picks a free one (default: OMNIGATE_PORT, 8000)"
+    )
     serve.add_argument(
         "--demo", action="store_true", help="migrate and seed demo data first (if the database is empty)"
     )
-    serve.add_argument("--workers", type=int, default=1)
     commands.add_parser("migrate", help="upgrade the database schema (Alembic)")
     seed = commands.add_parser("seed", help="fill an empty database with demo data")
-    seed.add_argument("--products", type=int, default=200)
+    seed.add_argument("--products", type=_positive, default=200, help="how many demo products (default: 200)")
     rotate = commands.add_parser(
         "rotate-kek", help="re-wrap every data key under a new KEK version (data untouched, no downtime)"
     )
@@ -169,41 +225,81 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     commands.add_parser("expire-carts", help="delete guest carts idle longer than OMNIGATE_GUEST_CART_TTL_SECONDS")
     token = commands.add_parser("token", help="mint an access token for an operator or a test")
-    token.add_argument("--role", required=True, choices=["customer", "staff", "agent", "dpo", "admin"])
-    token.add_argument("--customer", help="the customer's ID (for --role customer)")
+    token.add_argument(
+        "--role",
+        required=True,
+        choices=["customer", "staff", "agent", "dpo", "admin"],
+        help="whom the token speaks for",
+    )
+    token.add_argument("--customer", help="the customer's ID, global or its number (for --role customer)")
     token.add_argument("--subject", help="the operator's name (default: the role)")
-    token.add_argument("--location", help="the store's code (for --role staff)")
-    token.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
+    token.add_argument("--location", help="the store's code, one of the database's locations (for --role staff)")
+    token.add_argument("--ttl", type=_positive, default=3600, help="seconds until it expires (default: 3600)")
     commands.add_parser("audit-verify", help="check the audit log's hash chain; exit 1 at the first broken record")
-    args = parser.parse_args(argv)
+    return parser
 
-    settings = Settings.from_env()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; a setting it cannot work with is one line on stderr and exit status 2."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        warn_unknown_variables()
+        return _run(args, settings)
+    except (StartupError, SettingsError) as exc:
+        print(f"Omnigate cannot start: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from policies.access import PolicyError
+    from vault.keys import KeyConfigError
+
     if args.command == "serve":
-        from policies.access import PolicyError
-
+        host_from = "OMNIGATE_HOST" if args.host is None else "--host"
+        port_from = "OMNIGATE_PORT" if args.port is None else "--port"
+        settings = settings.replace(
+            host=settings.host if args.host is None else args.host,
+            port=settings.port if args.port is None else args.port,
+        )
         try:
-            _serve(settings, demo=args.demo, workers=args.workers)
-        except PolicyError as exc:
+            asyncio.run(_serve(settings, demo=args.demo, host_from=host_from, port_from=port_from))
+        except (PolicyError, KeyConfigError) as exc:
             print(f"Omnigate cannot start: {exc}", file=sys.stderr)
             return 2
     elif args.command == "migrate":
-        asyncio.run(_migrate(settings))
+        asyncio.run(_checked(settings, _migrate(settings), create_sqlite_dir=True))
         print("database is up to date")
     elif args.command == "expire-carts":
-        print(f"deleted {asyncio.run(_expire_carts(settings))} expired guest carts")
+        print(f"deleted {asyncio.run(_checked(settings, _expire_carts(settings)))} expired guest carts")
     elif args.command == "token":
-        print(_mint(settings, args))
+        print(asyncio.run(_mint(settings, args)))
     elif args.command == "rotate-kek":
-        asyncio.run(
-            _rotate_kek(settings, new_version=not args.no_new_version and not settings.kek.strip(), retire=args.retire)
-        )
+        new_version = not args.no_new_version and not settings.kek.strip()
+        asyncio.run(_checked(settings, _rotate_kek(settings, new_version=new_version, retire=args.retire)))
     elif args.command == "seed":
-        asyncio.run(_migrate(settings))
-        asyncio.run(_seed(settings, args.products))
+        asyncio.run(_checked(settings, _migrate_and_seed(settings, args.products), create_sqlite_dir=True))
     elif args.command == "audit-verify":
-        return asyncio.run(_audit_verify(settings))
+        return asyncio.run(_checked(settings, _audit_verify(settings)))
     return 0
+
+
+async def _migrate_and_seed(settings: Settings, products: int) -> None:
+    await _migrate(settings)
+    await _seed(settings, products)
+
+
+async def _checked(settings: Settings, work: Coroutine[Any, Any, T], *, create_sqlite_dir: bool = False) -> T:
+    """`work`, once the database answered (else StartupError instead of a driver's traceback)."""
+    try:
+        if create_sqlite_dir:
+            _ensure_sqlite_dir(settings.database_url)
+        await check_database(settings)
+    except BaseException:
+        work.close()
+        raise
+    return await work
 
 
 if __name__ == "__main__":

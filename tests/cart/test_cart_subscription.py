@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,11 +15,10 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from core.ids import from_global_id
 from tests.cart.gql_docs import ADD, CART_FIELDS, CREATE, line, mutate, quantities, variants
-from tests.live_server import free_port, serving
+from tests.live_server import gateway_process, serving
 
 SUBSCRIBE = f"subscription($id: ID!) {{ cartUpdated(cartId: $id) {{ {CART_FIELDS} }} }}"
 GUARD = 15  # seconds: only so that a broken server fails the test instead of hanging it
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @asynccontextmanager
@@ -77,39 +73,14 @@ async def test_a_bad_token_is_refused_at_connection_init(runtime):
             assert ws.close_code == 4403
 
 
-@asynccontextmanager
-async def gateway_process(settings: Any, tmp: Path) -> AsyncIterator[int]:
-    """A separate `python -m gateway serve` on the same database (another replica)."""
-    port = free_port()
-    env = {
-        **os.environ,
+def replica_env(settings: Any, tmp: Path, name: str) -> dict[str, str]:
+    """The environment of a separate `python -m gateway serve` on the same database (another replica)."""
+    return {
         "OMNIGATE_DATABASE_URL": settings.database_url,
-        "OMNIGATE_PORT": str(port),
         "OMNIGATE_JWT_SECRET": settings.jwt_secret,
-        "OMNIGATE_KEK_FILE": str(tmp / f"kek-{port}.json"),
+        "OMNIGATE_KEK_FILE": str(tmp / f"kek-{name}.json"),
         "OMNIGATE_LOG_LEVEL": "WARNING",
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "serve"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        async with httpx.AsyncClient() as client:
-            for _ in range(300):
-                try:
-                    if (await client.get(f"http://127.0.0.1:{port}/health")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    await asyncio.sleep(0.05)
-            else:
-                raise RuntimeError("the gateway process did not start")
-        yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=GUARD)
 
 
 async def test_a_change_through_one_replica_reaches_a_subscriber_on_another(gql, settings, token_for, tmp_path):
@@ -118,18 +89,21 @@ async def test_a_change_through_one_replica_reaches_a_subscriber_on_another(gql,
     auth = token_for("customer", subject="1")
     v = await variants(gql, min_available=2)
     cart = (await mutate(gql, CREATE, {"lines": [line(v[0])]}, auth))["cart"]
-    async with gateway_process(settings, tmp_path) as port_a, gateway_process(settings, tmp_path) as port_b:
-        async with subscription(port_a, cart["id"], auth) as ws:
-            assert (await next_message(ws))["type"] == "next"
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port_b}") as b:
-                response = await b.post(
-                    "/graphql",
-                    headers={**auth, "X-Channel": "mobile"},
-                    json={"query": ADD, "variables": {"cartId": cart["id"], "lines": [line(v[1], 1)]}},
-                )
-                assert response.json()["data"]["cartLinesAdd"]["userErrors"] == []
-            update = (await next_message(ws))["payload"]["data"]["cartUpdated"]
-            assert quantities(update) == {v[0]["sku"]: 1, v[1]["sku"]: 1}
+    async with (
+        gateway_process(replica_env(settings, tmp_path, "a")) as port_a,
+        gateway_process(replica_env(settings, tmp_path, "b")) as port_b,
+        subscription(port_a, cart["id"], auth) as ws,
+    ):
+        assert (await next_message(ws))["type"] == "next"
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port_b}") as b:
+            response = await b.post(
+                "/graphql",
+                headers={**auth, "X-Channel": "mobile"},
+                json={"query": ADD, "variables": {"cartId": cart["id"], "lines": [line(v[1], 1)]}},
+            )
+            assert response.json()["data"]["cartLinesAdd"]["userErrors"] == []
+        update = (await next_message(ws))["payload"]["data"]["cartUpdated"]
+        assert quantities(update) == {v[0]["sku"]: 1, v[1]["sku"]: 1}
 
 
 async def test_an_unexpected_error_in_a_subscription_is_masked(gql, runtime, token_for, monkeypatch):
@@ -178,7 +152,8 @@ async def test_after_login_merges_a_guest_cart_its_owner_follows_it_and_the_anon
     own = (await mutate(gql, CREATE, {"lines": [line(v[0])]}, web))["cart"]
     guest = (await mutate(gql, CREATE, {"lines": [line(v[1])]}))["cart"]
     async with (
-        serving(runtime) as port, subscription(port, guest["id"], {}) as anonymous,
+        serving(runtime) as port,
+        subscription(port, guest["id"], {}) as anonymous,
         subscription(port, guest["id"], {"Authorization": web["Authorization"]}) as owner,
     ):
         assert (await next_message(anonymous))["type"] == "next"
