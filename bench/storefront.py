@@ -49,7 +49,8 @@ wrk.headers["Accept"] = "application/json"
 wrk.body = [==[%s]==]
 function done(summary, latency, requests)
   local e = summary.errors
-  io.write(string.format('BENCH_RESULT {"requests": %%d, "seconds": %%f, "non2xx": %%d, "p50_ms": %%f, "p99_ms": %%f}\\n',
+  io.write(string.format('BENCH_RESULT {"requests": %%d, "seconds": %%f, "non2xx": %%d, '
+    .. '"p50_ms": %%f, "p99_ms": %%f}\\n',
     summary.requests, summary.duration / 1e6, e.status + e.connect + e.read + e.write + e.timeout,
     latency:percentile(50) / 1000, latency:percentile(99) / 1000))
 end
@@ -191,7 +192,7 @@ def combine(slices: list[dict[str, float]]) -> dict[str, float]:
 
 def same_answer(targets: list[Target]) -> bool:
     answers = [post(t.url) for t in targets]
-    for target, answer in zip(targets, answers):
+    for target, answer in zip(targets, answers, strict=True):
         if answer.get("errors") or not answer.get("data"):
             print(f"{target.name} answered with errors: {json.dumps(answer)[:300]}")
             return False

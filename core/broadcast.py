@@ -91,7 +91,7 @@ class PostgresBroadcaster(LocalBroadcaster):
         async with self._starting:
             if self._connection is not None:
                 return
-            import asyncpg
+            import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
 
             dsn = make_url(self._engine.url).set(drivername="postgresql").render_as_string(hide_password=False)
             connection = await asyncpg.connect(dsn)

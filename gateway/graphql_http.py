@@ -182,7 +182,8 @@ async def graphql_endpoint(request: Request) -> Response:
     channel = await runtime.channels.get(request.headers.get("x-channel"))
     if channel is None:
         error = GraphQLError(
-            f"Unknown channel {request.headers.get('x-channel', '')[:40]!r}: send X-Channel with one of the `channels` codes.",
+            f"Unknown channel {request.headers.get('x-channel', '')[:40]!r}: "
+            "send X-Channel with one of the `channels` codes.",
             extensions={"code": "UNKNOWN_CHANNEL"},
         )
         return _request_error([error], media_type)

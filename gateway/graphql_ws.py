@@ -17,7 +17,7 @@ import traceback
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from graphql import ExecutionResult, GraphQLError, OperationType
 from starlette.websockets import WebSocket
@@ -28,6 +28,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     Operation,
 )
+from strawberry.types.execution import ExecutionResult as StrawberryResult
 
 from gateway.auth import AuthenticationError, authenticate
 from gateway.graphql_http import HttpProblem, check_params
@@ -64,7 +65,7 @@ class _Handler(BaseGraphQLTransportWSHandler):
 
     async def run_operation(self, operation: Operation) -> None:
         try:
-            await self.view.serve_operation(operation, self.context)
+            await cast("GraphQLWebSocket", self.view).serve_operation(operation, cast("SocketContext", self.context))
             await operation.send_operation_message({"id": operation.id, "type": "complete"})
         except Exception as error:
             # The type and the stack, never the message: it may quote personal data.
@@ -95,7 +96,8 @@ class GraphQLWebSocket(GraphQL):
 
     async def get_context(self, request: Any, response: Any) -> SocketContext:  # type: ignore[override]
         channel = await self.runtime.channels.get(None)
-        assert channel is not None, "the default channel must exist"
+        if channel is None:
+            raise RuntimeError("the default channel must exist")
         return SocketContext(services=self.runtime.services, channel=channel, request=request)
 
     async def on_ws_connect(self, context: SocketContext) -> None:  # type: ignore[override]
@@ -155,7 +157,7 @@ class GraphQLWebSocket(GraphQL):
                 await operation.send_initial_errors(failure.errors)
                 return
             await write_audit(context, current_trace_id())
-            await operation.send_next(result)
+            await operation.send_next(_for_strawberry(result))
             return
         events = await executor.subscribe(prepared, variables, context)
         if isinstance(events, ExecutionResult):  # refused, or the variables do not fit
@@ -166,9 +168,14 @@ class GraphQLWebSocket(GraphQL):
             async for result in events:
                 if self._expired(connection):  # the last event: no data, UNAUTHENTICATED; then `complete`
                     context.audit_records.clear()  # nothing of this event is shown
-                    await operation.send_next(ExecutionResult(data=None, errors=[_unauthenticated()]))
+                    await operation.send_next(StrawberryResult(data=None, errors=[_unauthenticated()]))
                     return
                 await write_audit(context, current_trace_id())
-                await operation.send_next(result)
+                await operation.send_next(_for_strawberry(result))
         finally:
             await events.aclose()
+
+
+def _for_strawberry(result: ExecutionResult) -> StrawberryResult:
+    """graphql-core's result (what our executor returns) in the shape strawberry's protocol sends."""
+    return StrawberryResult(data=result.data, errors=result.errors, extensions=result.extensions)

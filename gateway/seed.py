@@ -55,7 +55,7 @@ SIZES = ["S", "M", "L"]
 BATCH = 2_000
 DEMO_CUSTOMER = customers.Registration(
     email="demo@example.com",
-    password="demo-password",
+    password="demo-password",  # noqa: S106 - the README's published demo account
     first_name="Demo",
     last_name="Customer",
     phone="+48 600 100 200",
@@ -165,11 +165,12 @@ async def seed(
     async with writer(engine).begin() as conn:
         if (await conn.execute(select(func.count()).select_from(catalog.Channel))).scalar_one():
             return SeedReport(seeded=False)
-        await _insert(conn, catalog.Channel, [dict(zip(("code", "name", "kind", "currency"), c)) for c in CHANNELS])
+        channel_rows = [dict(zip(("code", "name", "kind", "currency"), c, strict=True)) for c in CHANNELS]
+        await _insert(conn, catalog.Channel, channel_rows)
         await _insert(
             conn,
             catalog.Location,
-            [dict(zip(("code", "name", "kind", "city", "click_and_collect"), loc)) for loc in LOCATIONS],
+            [dict(zip(("code", "name", "kind", "city", "click_and_collect"), loc, strict=True)) for loc in LOCATIONS],
         )
         await _insert(
             conn,

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import jwt
+from jwt.types import Options
 
 from core.clock import Clock
 from core.ids import int_key
@@ -31,12 +32,14 @@ __all__ = ["InvalidToken", "IssuedToken", "TokenService", "parse_role_map"]
 
 ALGORITHM = "HS256"
 CLOCK_SKEW = 30  # seconds an issuer's clock may run ahead of ours (nbf, iat); never added to exp
-MAX_TOKEN_LENGTH = 8192
-MAX_SUBJECT_LENGTH = (
-    100  # the audit log's `actor` column  # ours are a few hundred bytes; an IdP's with many roles a few kB
-)
+MAX_TOKEN_LENGTH = 8192  # ours are a few hundred bytes; an IdP's with many roles a few kB
+MAX_SUBJECT_LENGTH = 100  # the audit log's `actor` column
+
+
 # PyJWT would check exp, nbf and iat against the wall clock; the gateway's Clock decides instead.
-_TIME_CLAIMS_OURS = {"verify_exp": False, "verify_nbf": False, "verify_iat": False}
+def _options(*required: str) -> Options:
+    """PyJWT's options: these claims required; the times are checked by us (`_check_times`)."""
+    return {"require": list(required), "verify_exp": False, "verify_nbf": False, "verify_iat": False}
 
 
 class InvalidToken(Exception):
@@ -103,7 +106,7 @@ class TokenService:
                 algorithms=[ALGORITHM],
                 audience=self._audience,
                 issuer=self._issuer,
-                options={"require": ["exp", "iat", "sub", "role"], **_TIME_CLAIMS_OURS},
+                options=_options("exp", "iat", "sub", "role"),
             )
         except jwt.PyJWTError:
             raise InvalidToken("The token is not valid.") from None
@@ -187,7 +190,7 @@ class _IdentityProvider:
                 algorithms=[key.algorithm_name],
                 audience=self._audience,
                 issuer=self._issuer,
-                options={"require": ["exp", "sub"], **_TIME_CLAIMS_OURS},
+                options=_options("exp", "sub"),
             )
         except jwt.PyJWKClientConnectionError:
             raise InvalidToken("The identity provider's keys cannot be fetched: try again later.") from None

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 __all__ = ["ANONYMOUS", "Principal", "Role"]
 
 
-class Role(str, Enum):
+class Role(StrEnum):
     ANONYMOUS = "anonymous"
     CUSTOMER = "customer"
     STAFF = "staff"

@@ -187,7 +187,7 @@ def _has_attribute(gql_type: GraphQLObjectType | GraphQLInterfaceType, name: str
     """
     definition = (gql_type.extensions or {}).get("strawberry-definition")
     origin = getattr(definition, "origin", None)
-    if origin is None:
+    if definition is None or origin is None:
         return True  # not a strawberry type: nothing to check against
     names = {f.python_name for f in definition.fields} | {f.name for f in dataclasses.fields(origin)}
     return name in names or hasattr(origin, name)
@@ -367,7 +367,8 @@ class AuditUnavailable(ClientError):
 
     def __init__(self, trace_id: str) -> None:
         super().__init__(
-            f"This access could not be recorded in the audit log, so its result is withheld. Quote trace id {trace_id}.",
+            "This access could not be recorded in the audit log, so its result is withheld. "
+            f"Quote trace id {trace_id}.",
             "AUDIT_UNAVAILABLE",
             traceId=trace_id,
         )

@@ -1,8 +1,9 @@
 """Carts in GraphQL: `cart(id)`, the cart mutations and `cartUpdated`.
 
 Which roles may use each cart operation is in policies/access.toml; whose cart it is is
-decided here in one place, `_authorize_cart`, on the cart row the mutation has locked. Domain errors become `userErrors` in one place, `_payload`. Prices come from
-the pricing engine for the request's channel, every time a cart is shown.
+decided here in one place, `_authorize_cart`, on the cart row the mutation has locked. Domain
+errors become `userErrors` in one place, `_payload`. Prices come from the pricing engine for
+the request's channel, every time a cart is shown.
 """
 
 from __future__ import annotations

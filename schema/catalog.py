@@ -47,7 +47,11 @@ class Channel(Node):
     @classmethod
     def of(cls, c: entities.Channel) -> Channel:
         return cls(
-            id=to_global_id("Channel", c.id), code=c.code, name=c.name, kind=ChannelKind(c.kind), currency=c.currency
+            id=strawberry.ID(to_global_id("Channel", c.id)),
+            code=c.code,
+            name=c.name,
+            kind=ChannelKind(c.kind),
+            currency=c.currency,
         )
 
 
@@ -63,7 +67,7 @@ class Location(Node):
     @classmethod
     def of(cls, loc: entities.Location) -> Location:
         return cls(
-            id=to_global_id("Location", loc.id),
+            id=strawberry.ID(to_global_id("Location", loc.id)),
             code=loc.code,
             name=loc.name,
             kind=LocationKind(loc.kind),
@@ -80,7 +84,7 @@ class Category(Node):
 
     @classmethod
     def of(cls, c: entities.Category) -> Category:
-        return cls(id=to_global_id("Category", c.id), slug=c.slug, name=c.name)
+        return cls(id=strawberry.ID(to_global_id("Category", c.id)), slug=c.slug, name=c.name)
 
 
 @strawberry.type(description="On hand minus reserved, at one location.")
@@ -102,7 +106,7 @@ class ProductVariant(Node):
 
     @classmethod
     def of(cls, v: entities.Variant) -> ProductVariant:
-        return cls(id=to_global_id("ProductVariant", v.id), key=v.id, sku=v.sku, name=v.name)
+        return cls(id=strawberry.ID(to_global_id("ProductVariant", v.id)), key=v.id, sku=v.sku, name=v.name)
 
     @strawberry.field(description="The one price for the request's channel currency.")
     async def price(self, info: Info) -> Money:
@@ -137,7 +141,7 @@ class Product(Node):
     @classmethod
     def of(cls, p: entities.Product) -> Product:
         return cls(
-            id=to_global_id("Product", p.id),
+            id=strawberry.ID(to_global_id("Product", p.id)),
             key=p.id,
             category_key=p.category_id,
             slug=p.slug,

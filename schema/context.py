@@ -23,8 +23,11 @@ __all__ = ["Context", "Services"]
 
 
 class Token(Protocol):
-    token: str
-    expires_at: datetime
+    @property
+    def token(self) -> str: ...
+
+    @property
+    def expires_at(self) -> datetime: ...
 
 
 class Tokens(Protocol):

@@ -109,7 +109,7 @@ class Customer(Node):
 
     @classmethod
     def of(cls, key: int) -> Customer:
-        return cls(id=to_global_id("Customer", key), key=key)
+        return cls(id=strawberry.ID(to_global_id("Customer", key)), key=key)
 
     @strawberry.field
     async def email(self, info: Info) -> str:
@@ -216,7 +216,7 @@ class CustomerQuery:
             raise bad_input(f"Ask for at most {MAX_CUSTOMERS_PER_QUERY} customers at once.", ["ids"])
         keys = [decode_int_id(i, "Customer", "ids") for i in ids]
         profiles = await info.context.loaders.customer_profiles.load_many(keys)
-        return [Customer.of(k) if p is not None else None for k, p in zip(keys, profiles)]
+        return [Customer.of(k) if p is not None else None for k, p in zip(keys, profiles, strict=True)]
 
     @strawberry.field(description="Agents and the DPO: find a customer by email (matched by blind index).")
     async def customer_by_email(self, info: Info, email: str) -> Customer | None:

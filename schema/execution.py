@@ -12,7 +12,7 @@ import logging
 import traceback
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -203,9 +203,10 @@ class Executor:
                 raise RequestError([_op_error("Several operations in the document: name one in `operationName`.")])
             operation = operations[0]
         else:
-            operation = next((op for op in operations if op.name and op.name.value == operation_name), None)
-            if operation is None:
+            named = next((op for op in operations if op.name and op.name.value == operation_name), None)
+            if named is None:
                 raise RequestError([_op_error(f"No operation named {operation_name!r} in the document.")])
+            operation = named
         return PreparedOperation(document, operation, operation.operation)
 
     async def execute(
@@ -225,7 +226,7 @@ class Executor:
             operation_name=prepared.name,
         )
         if hasattr(result, "__await__"):
-            result = await result  # type: ignore[misc]
+            result = await result
         if result.errors and result.data is None and _is_variable_error(result.errors):
             raise RequestError([_with_code(e, "BAD_USER_INPUT") for e in result.errors])
         result.errors = mask_errors(result.errors)
@@ -233,7 +234,7 @@ class Executor:
 
     async def subscribe(
         self, prepared: PreparedOperation, variables: dict[str, Any] | None, context: Any
-    ) -> AsyncIterator[ExecutionResult] | ExecutionResult:
+    ) -> AsyncGenerator[ExecutionResult, None] | ExecutionResult:
         """The subscription's events (errors masked), or one result when it cannot start (refused, bad variables)."""
         started = subscribe(
             self.graphql_schema,
@@ -250,7 +251,7 @@ class Executor:
         return _masked(started)
 
 
-async def _masked(events: AsyncIterator[ExecutionResult]) -> AsyncIterator[ExecutionResult]:
+async def _masked(events: AsyncIterator[ExecutionResult]) -> AsyncGenerator[ExecutionResult, None]:
     """Each event with its errors masked; an error raised by the source stream ends it as a last event."""
     try:
         async for result in events:

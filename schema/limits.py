@@ -177,7 +177,8 @@ def limit_rules(*, max_depth: int, max_aliases: int, max_cost: int, max_page_siz
                 )
             if measure.cost > max_cost:
                 self._refuse(
-                    f"This query costs {measure.cost}, more than the {max_cost} allowed. Ask for fewer fields or smaller pages.",
+                    f"This query costs {measure.cost}, more than the {max_cost} allowed. "
+                    "Ask for fewer fields or smaller pages.",
                     node,
                     "QUERY_TOO_COSTLY",
                     cost=measure.cost,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from aiodataloader import DataLoader
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -20,7 +20,7 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 
-def _loader(fetch: Callable[[Sequence[K]], Awaitable[dict[K, V]]], default: V | None = None) -> DataLoader:
+def _loader(fetch: Callable[[Sequence[K]], Awaitable[dict[K, V]]], default: Any = None) -> DataLoader:
     async def batch(keys: list[K]) -> list[V | None]:
         found = await fetch(keys)
         return [found.get(key, default) for key in keys]

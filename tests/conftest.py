@@ -141,7 +141,7 @@ def count_statements(engine: AsyncEngine) -> StatementCounter:
 
 
 @pytest.fixture
-def token_for(runtime: Runtime):  # type: ignore[no-untyped-def]
+def token_for(runtime: Runtime):
     """Mints a bearer header for a role: `token_for("staff", location="ST-WAW")`."""
     from datetime import timedelta
 

@@ -38,7 +38,7 @@ class TemplateDatabase:
     def is_postgres(self) -> bool:
         return bool(self.base_url) and self.base_url.startswith("postgresql")
 
-    async def build(self, seed_fn) -> None:  # type: ignore[no-untyped-def]
+    async def build(self, seed_fn) -> None:
         if self.is_postgres:
             self.template_url = await self._create_pg_database(f"omnigate_tpl_{self.run_id}")
         else:

@@ -265,7 +265,7 @@ def _root_fields(document: str) -> set[tuple[str, str]]:
     return found
 
 
-def role_headers(token_for, w: World) -> dict[str, dict[str, str]]:  # type: ignore[no-untyped-def]
+def role_headers(token_for, w: World) -> dict[str, dict[str, str]]:
     """One signed-in person per role; customers A and B are `w`'s two customers."""
     return {
         "anonymous": {},
@@ -293,7 +293,7 @@ async def _cart(gql: Any, variant: str, headers: dict[str, str]) -> str:
 
 
 @pytest.fixture
-async def world(runtime: Runtime, token_for, gql) -> World:  # type: ignore[no-untyped-def]
+async def world(runtime: Runtime, token_for, gql) -> World:
     products, _ = await catalog.page_products(runtime.services.engine, catalog.ProductQuery(), first=1, after_id=None)
     w = World(
         headers={},
@@ -316,7 +316,7 @@ async def world(runtime: Runtime, token_for, gql) -> World:  # type: ignore[no-u
 
 
 @pytest.mark.parametrize("row", [pytest.param(row, id=row.name) for row in MATRIX])
-async def test_each_role_may_or_may_not_run_the_operation(row: Row, gql, world: World) -> None:  # type: ignore[no-untyped-def]
+async def test_each_role_may_or_may_not_run_the_operation(row: Row, gql, world: World) -> None:
     await assert_matrix_row(gql, world, row)
 
 
@@ -392,7 +392,7 @@ async def gql_interpreted(runtime: Runtime) -> Any:
 QUERY_ROWS = [row for row in MATRIX if parse(row.document).definitions[0].operation.value == "query"]
 
 
-async def test_the_compiled_query_path_answers_every_role_exactly_as_graphql_core(  # type: ignore[no-untyped-def]
+async def test_the_compiled_query_path_answers_every_role_exactly_as_graphql_core(
     gql, gql_interpreted, runtime: Runtime, world: World
 ) -> None:
     """Same bodies, errors included, with compiled queries on and off: the fast path bypasses no guard."""
@@ -412,7 +412,7 @@ async def test_the_compiled_query_path_answers_every_role_exactly_as_graphql_cor
     assert not not_compiled, not_compiled
 
 
-async def test_aliases_and_fragments_do_not_reach_another_customers_data(gql, world: World) -> None:  # type: ignore[no-untyped-def]
+async def test_aliases_and_fragments_do_not_reach_another_customers_data(gql, world: World) -> None:
     document = """query($a: ID!, $b: ID!, $cart: ID!) {
         mine: customer(id: $a) { ...Person }
         theirs: node(id: $b) { ... on Customer { ...Person } }

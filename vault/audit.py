@@ -19,8 +19,9 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import Row, insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -50,7 +51,7 @@ class AuditEntry:
     trace_id: str
 
 
-def record_hash(seq: int, recorded_at: datetime, entry: AuditEntry | AuditRecord, prev_hash: str) -> str:
+def record_hash(seq: int, recorded_at: datetime, entry: AuditEntry | AuditRecord | Row[Any], prev_hash: str) -> str:
     """SHA-256 over a canonical JSON of the record's content and the previous record's hash."""
     content = [
         seq,
@@ -90,7 +91,7 @@ class AuditLog:
             except IntegrityError:
                 # Another writer took the head: chain onto the new one, after a random pause that
                 # grows, so that writers racing in step fall out of step instead of all retrying at once.
-                await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+                await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # noqa: S311 - retry jitter, not a secret
         raise AuditAppendFailed("could not append to the audit log: too much contention")
 
     async def _append_once(self, entries: Sequence[AuditEntry]) -> list[int]:
@@ -102,7 +103,7 @@ class AuditLog:
             ).first()
             seq, prev = (head.seq, head.hash) if head else (0, GENESIS)
             now = self._clock.now()
-            rows = []
+            rows: list[dict[str, Any]] = []
             for entry in entries:
                 seq += 1
                 digest = record_hash(seq, now, entry, prev)
@@ -123,7 +124,7 @@ class AuditLog:
                     }
                 )
                 prev = digest
-            await conn.execute(_table.insert(), rows)
+            await conn.execute(insert(AuditRecord), rows)
         return [row["seq"] for row in rows]
 
 

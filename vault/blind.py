@@ -20,7 +20,7 @@ __all__ = ["blind_index", "normalise_email", "normalise_phone"]
 
 def normalise_email(email: str) -> str:
     """Case, padding and Unicode form folded (NFKC: "zoë" typed composed or decomposed, fullwidth
-    "ＡＤＡ"), so that one address looks up one account however a keyboard spelt it."""
+    "ＡＤＡ"), so that one address looks up one account however a keyboard spelt it."""  # noqa: RUF002 - fullwidth on purpose
     return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", email).lower()).strip()
 
 

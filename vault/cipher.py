@@ -72,7 +72,8 @@ def seal(aead: AESGCM, key_version: int, context: bytes, value: str) -> bytes:
 def key_version_of(blob: bytes) -> int:
     if len(blob) < _HEADER.size + NONCE_BYTES + 16 or blob[0] != ENCRYPTED:
         raise DecryptionFailed("not a vault ciphertext")
-    return _HEADER.unpack_from(blob)[1]
+    version: int = _HEADER.unpack_from(blob)[1]
+    return version
 
 
 def open_sealed(aead: AESGCM, context: bytes, blob: bytes) -> str:

@@ -10,6 +10,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -42,7 +43,7 @@ _COLUMNS = (
 )
 
 
-METHOD_LENGTH = ConsentRecord.__table__.c.method.type.length
+METHOD_LENGTH: int = ConsentRecord.method.type.length
 
 
 def _fitted(method: str) -> str:
@@ -55,7 +56,7 @@ def _fitted(method: str) -> str:
     return f"{method[: METHOD_LENGTH - len(digest) - 2]}…#{digest}"
 
 
-def _consent(row: Sequence) -> Consent:
+def _consent(row: Sequence[Any]) -> Consent:
     return Consent(*row[1:])
 
 

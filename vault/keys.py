@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -140,7 +140,7 @@ def _new_key() -> str:
     return base64.b64encode(secrets.token_bytes(KEY_BYTES)).decode()
 
 
-def _read_file(path: Path) -> dict:
+def _read_file(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
@@ -150,7 +150,7 @@ def _read_file(path: Path) -> dict:
     return data
 
 
-def _write_file(path: Path, data: dict) -> None:
+def _write_file(path: Path, data: dict[str, Any]) -> None:
     """Atomically, readable by the owner only (a temporary file of its own: mkstemp makes it 0600)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
     with os.fdopen(fd, "w") as f:
@@ -173,7 +173,7 @@ def _changing(path: Path) -> Iterator[None]:
         os.close(fd)  # releases the lock
 
 
-def _file_data(settings: Settings) -> dict:
+def _file_data(settings: Settings) -> dict[str, Any]:
     path = Path(settings.kek_file)
     if not path.exists():
         if settings.is_production:

@@ -158,10 +158,10 @@ class Vault:
         One query reads the data keys of the whole batch (on `conn` when given, saving a checkout).
         """
         versions = [None if i.blob is None or is_plain(i.blob) else key_version_of(i.blob) for i in items]
-        wanted = {(i.subject, v) for i, v in zip(items, versions) if v is not None}
+        wanted = {(i.subject, v) for i, v in zip(items, versions, strict=True) if v is not None}
         keys = await self._data_keys(wanted, conn) if wanted else {}
         out: list[str | Erased | None] = []
-        for item, version in zip(items, versions):
+        for item, version in zip(items, versions, strict=True):
             if item.blob is None:
                 out.append(None)
             elif version is None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -140,6 +140,14 @@ async def _unit_of_work(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
 
 def _expired(row: Any, now: datetime, rules: CartRules) -> bool:
     return row.customer_key is None and row.updated_at <= now - rules.guest_ttl
+
+
+async def _reread(conn: Any, cart_id: str) -> Cart:
+    """A cart this transaction has just written: it cannot be missing."""
+    cart = await _read(conn, cart_id)
+    if cart is None:
+        raise RuntimeError("a cart vanished inside its own transaction")
+    return cart
 
 
 async def _read(conn: Any, cart_id: str, *, lock: bool = False) -> Cart | None:
@@ -374,7 +382,7 @@ async def create_cart(
                 if cart is None:
                     cart_id = new_token()
                     await conn.execute(
-                        CartRow.__table__.insert().values(
+                        insert(CartRow).values(
                             id=cart_id,
                             customer_key=customer_key,
                             status=ACTIVE,
@@ -384,8 +392,7 @@ async def create_cart(
                             updated_at=now,
                         )
                     )
-                    cart = await _read(conn, cart_id)
-                    assert cart is not None
+                    cart = await _reread(conn, cart_id)
                 adding = _validate_adds(cart, lines, known, rules)
                 return await _apply_adds(conn, cart, adding, now) if adding else cart
         except IntegrityError:
@@ -492,7 +499,7 @@ async def set_discount_codes(
         _raise_if(
             [
                 LineProblem(problem, f"The code {normalize_code(code)[:64]!r} cannot be used.", ["codes", str(i)])
-                for i, (code, problem) in enumerate(zip(codes, problems))
+                for i, (code, problem) in enumerate(zip(codes, problems, strict=True))
                 if problem
             ]
         )
@@ -528,7 +535,8 @@ async def attach_to_customer(
     if own is None or rules.merge_strategy != "keep_customer":
         wanted = list(dict.fromkeys((own.codes if own and rules.merge_strategy == "merge" else ()) + guest.codes))
         if wanted:
-            codes = [c for c, problem in zip(wanted, await check_codes(wanted)) if not problem][: rules.max_codes]
+            checked = zip(wanted, await check_codes(wanted), strict=True)
+            codes = [c for c, problem in checked if not problem][: rules.max_codes]
     for attempt in range(2):
         try:
             async with _unit_of_work(engine) as conn:
@@ -563,8 +571,7 @@ async def _attach_locked(
     if target is None:  # no cart yet: the guest cart simply becomes theirs
         values = {"discount_codes": ",".join(codes)} if own is None else {}
         await _bump(conn, guest, now, customer_key=customer_key, **values)
-        fresh = await _read(conn, cart_id)
-        assert fresh is not None
+        fresh = await _reread(conn, cart_id)
         return fresh, (cart_id,)
     strategy = rules.merge_strategy
     if strategy == "keep_guest" and not guest.lines:
@@ -590,8 +597,7 @@ async def _attach_locked(
     values = {"discount_codes": ",".join(codes)} if united else {}
     await _bump(conn, target, now, **values)
     await _bump(conn, guest, now, status=MERGED, merged_into=target.id)
-    fresh = await _read(conn, target.id)
-    assert fresh is not None
+    fresh = await _reread(conn, target.id)
     return fresh, (target.id, cart_id)
 
 

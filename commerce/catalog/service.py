@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeVarTuple
 
 from sqlalchemy import and_, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -120,7 +121,10 @@ async def variant_scopes(engine: AsyncEngine, ids: Sequence[int]) -> dict[int, t
         return {row[0]: (row[1], row[2]) for row in await conn.execute(stmt)}
 
 
-def _filtered(stmt: Select, query: ProductQuery) -> Select:
+_Row = TypeVarTuple("_Row")
+
+
+def _filtered(stmt: Select[*_Row], query: ProductQuery) -> Select[*_Row]:
     stmt = stmt.where(m.Product.published.is_(True))
     if query.category_slug is not None:
         stmt = stmt.join(m.Category, m.Category.id == m.Product.category_id).where(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
@@ -125,13 +125,14 @@ def _check_password(password: str) -> None:
 def validate_registration(reg: Registration) -> list[errors.CustomerError]:
     """Every problem at once, so a form can show them all."""
     problems: list[errors.CustomerError] = []
-    for check in (
+    checks: tuple[Callable[[], object], ...] = (
         lambda: _check_email(reg.email),
         lambda: _check_password(reg.password),
         lambda: _check_name(reg.first_name, "firstName"),
         lambda: _check_name(reg.last_name, "lastName"),
         lambda: _check_phone(reg.phone),
-    ):
+    )
+    for check in checks:
         try:
             check()
         except errors.CustomerError as problem:
@@ -140,26 +141,30 @@ def validate_registration(reg: Registration) -> list[errors.CustomerError]:
 
 
 def _check_address(address: Address) -> Address:
-    def need(value: str | None, field: str, limit: int, optional: bool = False) -> str | None:
+    def optional(value: str | None, field: str, limit: int) -> str | None:
         if value is None or not value.strip():
-            if optional:
-                return None
-            raise errors.InvalidAddress(field)
+            return None
         if len(value.strip()) > limit or _CONTROL.search(value):
             raise errors.InvalidAddress(field)
         return value.strip()
 
+    def need(value: str | None, field: str, limit: int) -> str:
+        given = optional(value, field, limit)
+        if given is None:
+            raise errors.InvalidAddress(field)
+        return given
+
     country = need(address.country, "country", 2)
-    if country is None or not country.isalpha() or len(country) != 2:
+    if not country.isalpha() or len(country) != 2:
         raise errors.InvalidAddress("country")
     return Address(
         name=need(address.name, "name", 200),
         line1=need(address.line1, "line1", 200),
-        line2=need(address.line2, "line2", 200, optional=True),
+        line2=optional(address.line2, "line2", 200),
         postal_code=need(address.postal_code, "postalCode", 16),
         city=need(address.city, "city", 100),
         country=country.upper(),
-    )  # type: ignore[arg-type]
+    )
 
 
 def _addresses_json(addresses: Sequence[Address]) -> str:
@@ -258,8 +263,16 @@ async def insert_customer(
     )
 
 
+def _required(value: str | Erased | None) -> str | Erased:
+    """A NOT NULL personal column's decrypted value."""
+    if value is None:
+        raise RuntimeError("a required personal field has no value")
+    return value
+
+
 def _lock_for(failures: int) -> timedelta:
-    return min(LOCK_BASE * 2 ** (failures - LOCK_AFTER_FAILURES), LOCK_MAX)
+    lock: timedelta = min(LOCK_BASE * 2 ** (failures - LOCK_AFTER_FAILURES), LOCK_MAX)
+    return lock
 
 
 async def authenticate(engine: AsyncEngine, vault: Vault, clock: Clock, email: str, password: str) -> int:
@@ -338,7 +351,11 @@ async def profiles_by_ids(engine: AsyncEngine, vault: Vault, ids: Sequence[int])
     ).where(Customer.id.in_(ids))
     async with engine.connect() as conn:
         rows = (await conn.execute(stmt)).all()
-        sealed = [Sealed(row[1], TABLE, column, blob) for row in rows for column, blob in zip(_PII_COLUMNS, row[2:])]
+        sealed = [
+            Sealed(row[1], TABLE, column, blob)
+            for row in rows
+            for column, blob in zip(_PII_COLUMNS, row[2:], strict=True)
+        ]
         values = await vault.decrypt_many(sealed, conn)
     width = len(_PII_COLUMNS)
     found: dict[int, Profile] = {}
@@ -347,10 +364,10 @@ async def profiles_by_ids(engine: AsyncEngine, vault: Vault, ids: Sequence[int])
         found[row[0]] = Profile(
             id=row[0],
             subject=row[1],
-            email=email,
-            first_name=first,
-            last_name=last,
-            phone=phone,  # type: ignore[arg-type]
+            email=_required(email),
+            first_name=_required(first),
+            last_name=_required(last),
+            phone=phone,
             addresses=ERASED if addresses is ERASED else _addresses_from_json(addresses),  # type: ignore[arg-type]
         )
     return found

@@ -201,7 +201,7 @@ def price_cart(
         units = _discount_units(promotion, sum(remaining[i] for i in eligible), currency)
         if units == 0:
             continue
-        for i, share in zip(eligible, _share(units, [remaining[i] for i in eligible])):
+        for i, share in zip(eligible, _share(units, [remaining[i] for i in eligible]), strict=True):
             remaining[i] -= share
         applied.append(AppliedDiscount(promotion.id, promotion.code, promotion.description, _major(units, currency)))
 
@@ -215,7 +215,7 @@ def price_cart(
             discount=_major(sub - left, currency),
             total=_major(left, currency),
         )
-        for line, sub, left in zip(lines, subtotals, remaining)
+        for line, sub, left in zip(lines, subtotals, remaining, strict=True)
     )
     discount_total = _major(sum(subtotals) - sum(remaining), currency)
     return PricedCart(

@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from commerce.catalog import service as catalog
@@ -54,7 +54,7 @@ async def load_promotions(engine: AsyncEngine, codes: Iterable[str]) -> list[Pro
     # Only what a promotion's code could be (the column's 64 characters, no NUL, which PostgreSQL
     # refuses in text with an error rather than a miss): anything else is simply unknown.
     wanted = sorted({code for code in map(normalize_code, codes) if 0 < len(code) <= 64 and "\x00" not in code})
-    condition = PromotionRow.code.is_(None)
+    condition: ColumnElement[bool] = PromotionRow.code.is_(None)
     if wanted:
         condition = or_(condition, PromotionRow.code.in_(wanted))
     used = (

@@ -257,7 +257,7 @@ class Planner:
         self, type_: GraphQLOutputType, nodes: list[FieldNode], fragments: dict[str, FragmentDefinitionNode]
     ) -> Completion:
         nullable = not isinstance(type_, GraphQLNonNull)
-        if not nullable:
+        if isinstance(type_, GraphQLNonNull):
             type_ = type_.of_type
         if isinstance(type_, GraphQLList):
             return Completion(LIST, nullable, item=self._completion(type_.of_type, nodes, fragments))

@@ -97,7 +97,7 @@ class Run:
             raise
         if awaitables:
             results = await settle(awaitables)
-            for (field, out, path), result in zip(pending, results):
+            for (field, out, path), result in zip(pending, results, strict=True):
                 if isinstance(result, BaseException) and not isinstance(result, Exception):
                     raise result  # cancelled: not a field error
                 out[field.key] = self._complete_field(field, result, path, next_level)
@@ -118,6 +118,7 @@ class Run:
                 out[key] = field.typename
             return
         completion = field.completion
+        assert completion is not None
         typename = field.parent_type.name
         if field.attribute is not None:
             attribute = field.attribute
@@ -131,11 +132,13 @@ class Run:
             return
         args = field.args if field.args is not None else self._arguments(field)
         resolve = field.resolve
+        assert resolve is not None
         head, tail = field.info_head, self.info_tail
         for source, out, path in items:
             field_path = Path(path, key, typename)
             try:
-                value = resolve(source, GraphQLResolveInfo(*head, field_path, *tail), **args)
+                info = GraphQLResolveInfo(*head, field_path, *tail)  # type: ignore[call-arg]  # plan-time prefix
+                value = resolve(source, info, **args)
             except Exception as error:
                 value = error  # graphql-core treats a raised and a returned error alike
             if is_awaitable(value):
@@ -282,7 +285,7 @@ class Run:
         definition = field.definition
         assert definition is not None
         head = field.info_head or (field.nodes[0].name.value, field.nodes, definition.type, field.parent_type)
-        return GraphQLResolveInfo(*head, path, *self.info_tail)
+        return GraphQLResolveInfo(*head, path, *self.info_tail)  # type: ignore[call-arg]  # plan-time prefix
 
 
 def _leaf(completion: Completion, value: Any) -> Any:

@@ -305,7 +305,7 @@ async def test_two_devices_attaching_the_same_guest_cart_at_once_both_get_the_cu
     assert quantities(final) == {v[0]["sku"]: 1, v[1]["sku"]: 1}
 
 
-def _phone_creates_the_first_cart_right_after_the_look(monkeypatch, runtime, clock, variant_key: int) -> None:  # type: ignore[no-untyped-def]
+def _phone_creates_the_first_cart_right_after_the_look(monkeypatch, runtime, clock, variant_key: int) -> None:
     """Another device makes the customer's first cart between a service's locked look and its write."""
     from commerce.cart import service
     from commerce.cart.service import CartRules, LineAdd
@@ -313,7 +313,7 @@ def _phone_creates_the_first_cart_right_after_the_look(monkeypatch, runtime, clo
     engine, rules = runtime.services.engine, CartRules.of(runtime.settings)
     looked = service._active_of
 
-    async def phone_creates_a_cart_right_after(conn, customer_key, *, lock=False):  # type: ignore[no-untyped-def]
+    async def phone_creates_a_cart_right_after(conn, customer_key, *, lock=False):
         found = await looked(conn, customer_key, lock=lock)
         if lock and found is None:
             monkeypatch.setattr(service, "_active_of", looked)

@@ -40,7 +40,7 @@ async def test_consent_history_shows_every_change_in_order_with_policy_version_a
             "policyVersion": version,
             "method": "self-service via api",
         }
-        for (p, g, c), t in zip(steps, times)
+        for (p, g, c), t in zip(steps, times, strict=True)
     ]
     assert sorted(me["consents"], key=lambda c: c["purpose"]) == [
         {"purpose": "MARKETING_EMAIL", "granted": True},

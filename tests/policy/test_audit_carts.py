@@ -19,7 +19,7 @@ async def _audit(runtime: Runtime) -> list[AuditRecord]:
         return list((await session.scalars(select(AuditRecord).order_by(AuditRecord.seq))).all())
 
 
-async def _variant(gql) -> str:  # type: ignore[no-untyped-def]
+async def _variant(gql) -> str:
     data = await gql.data("{ products(first: 1) { edges { node { variants { id } } } } }")
     return data["products"]["edges"][0]["node"]["variants"][0]["id"]
 

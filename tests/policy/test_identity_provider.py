@@ -140,7 +140,7 @@ def _hs256_with(secret: bytes, **headers: Any) -> str:
 
 
 @pytest.mark.parametrize("headers", [{}, {"kid": "rsa-1"}], ids=["no kid", "the RSA key's kid"])
-def test_an_hs256_token_signed_with_the_identity_providers_public_key_is_refused(runtime: Runtime, headers) -> None:  # type: ignore[no-untyped-def]
+def test_an_hs256_token_signed_with_the_identity_providers_public_key_is_refused(runtime: Runtime, headers) -> None:
     with pytest.raises(InvalidToken, match="not valid"):
         runtime.tokens.verify(_hs256_with(_public_pem(), **headers))
 
@@ -183,13 +183,13 @@ def test_an_untrustworthy_identity_provider_token_is_refused(runtime: Runtime, t
         runtime.tokens.verify(token())
 
 
-async def test_an_identity_provider_token_is_accepted_over_http(gql) -> None:  # type: ignore[no-untyped-def]
+async def test_an_identity_provider_token_is_accepted_over_http(gql) -> None:
     await gql.data("{ channels { code } }", headers={"Authorization": f"Bearer {_idp_token()}"})
     response = await gql.post("{ channels { code } }", headers={"Authorization": f"Bearer {_idp_token(roles=['x'])}"})
     assert response.status_code == 401
     assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
 
 
-def test_our_own_hs256_tokens_still_work_beside_the_identity_provider(runtime: Runtime, token_for) -> None:  # type: ignore[no-untyped-def]
+def test_our_own_hs256_tokens_still_work_beside_the_identity_provider(runtime: Runtime, token_for) -> None:
     token = token_for("admin")["Authorization"].split()[1]
     assert runtime.tokens.verify(token).role is Role.ADMIN

@@ -67,7 +67,7 @@ admin = true
 
 
 @pytest.fixture
-def world(token_for) -> World:  # type: ignore[no-untyped-def]
+def world(token_for) -> World:
     """The stand-in customers 1001 and 1002 of the test-only schema, one person per role."""
     w = World(headers={}, product_id="")
     w.headers = role_headers(token_for, w)
@@ -178,7 +178,7 @@ def own_data_runtime(runtime: Runtime) -> Runtime:
 
 
 @pytest.mark.parametrize("row", [pytest.param(r, id=r.name) for r in OWN_DATA_MATRIX])
-async def test_own_data_only(row: Row, own_data_runtime: Runtime, gql, world: World) -> None:  # type: ignore[no-untyped-def]
+async def test_own_data_only(row: Row, own_data_runtime: Runtime, gql, world: World) -> None:
     await assert_matrix_row(gql, world, row)
     for role in ROLES:
         if row.expect[role] != "allow":
@@ -191,7 +191,7 @@ async def _audit_rows(runtime: Runtime) -> list[AuditRecord]:
         return list((await session.scalars(select(AuditRecord).order_by(AuditRecord.seq))).all())
 
 
-async def test_an_agent_reading_a_customer_is_audited_without_pii(own_data_runtime: Runtime, gql, world: World) -> None:  # type: ignore[no-untyped-def]
+async def test_an_agent_reading_a_customer_is_audited_without_pii(own_data_runtime: Runtime, gql, world: World) -> None:
     await gql.data(
         CUSTOMER_A, {"id": world.customer_a_id}, headers={**world.headers["agent"], "X-Channel": "call-center"}
     )
@@ -207,13 +207,13 @@ async def test_an_agent_reading_a_customer_is_audited_without_pii(own_data_runti
 
 async def test_a_customer_reading_their_own_data_leaves_no_audit_record(
     own_data_runtime: Runtime, gql, world: World
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     await gql.data(CUSTOMER_A, {"id": world.customer_a_id}, headers=world.headers["customer_a"])
     await gql.data("{ me { email } }", headers=world.headers["customer_a"])
     assert await _audit_rows(own_data_runtime) == []
 
 
-async def test_a_refused_look_up_by_staff_is_audited_as_denied(own_data_runtime: Runtime, gql, world: World) -> None:  # type: ignore[no-untyped-def]
+async def test_a_refused_look_up_by_staff_is_audited_as_denied(own_data_runtime: Runtime, gql, world: World) -> None:
     body = await gql.execute(CUSTOMER_A, {"id": world.customer_a_id}, headers=world.headers["staff_krk"])
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     rows = await _audit_rows(own_data_runtime)
@@ -224,7 +224,7 @@ async def test_a_refused_look_up_by_staff_is_audited_as_denied(own_data_runtime:
 
 async def test_an_agent_attempting_a_data_subject_request_is_audited_as_denied(
     own_data_runtime: Runtime, gql, world: World
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     body = await gql.execute(ERASE, {"id": world.customer_b_id}, headers=world.headers["agent"])
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     rows = await _audit_rows(own_data_runtime)
@@ -233,7 +233,7 @@ async def test_an_agent_attempting_a_data_subject_request_is_audited_as_denied(
     ]
 
 
-async def test_the_dpo_erasing_a_customer_is_audited(own_data_runtime: Runtime, gql, world: World) -> None:  # type: ignore[no-untyped-def]
+async def test_the_dpo_erasing_a_customer_is_audited(own_data_runtime: Runtime, gql, world: World) -> None:
     await gql.data(ERASE, {"id": world.customer_b_id}, headers=world.headers["dpo"])
     rows = await _audit_rows(own_data_runtime)
     assert [(r.role, r.operation, r.fields, r.subject) for r in rows] == [

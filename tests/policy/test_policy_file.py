@@ -82,7 +82,7 @@ async def test_a_query_with_no_rule_is_refused_when_the_default_is_deny(tmp_path
     assert body["data"] is None  # channels is non-null: the whole answer is withheld, never partial
 
 
-def test_the_shipped_policy_leaves_the_public_catalog_untouched(runtime) -> None:  # type: ignore[no-untyped-def]
+def test_the_shipped_policy_leaves_the_public_catalog_untouched(runtime) -> None:
     query = runtime.executor.graphql_schema.query_type
     assert not any(is_guarded(query.fields[name]) for name in ("products", "product", "node", "channels"))
 

@@ -134,7 +134,7 @@ async def test_an_anonymous_subscriber_to_a_customers_cart_is_told_to_sign_in(gq
     assert [e["extensions"]["code"] for e in message["payload"]["errors"]] == ["UNAUTHENTICATED"]  # as over HTTP
 
 
-async def test_each_role_may_or_may_not_follow_a_customers_cart(runtime, world) -> None:  # type: ignore[no-untyped-def]
+async def test_each_role_may_or_may_not_follow_a_customers_cart(runtime, world) -> None:  # noqa: F811 - the imported fixture
     """The cart rules of the HTTP matrix hold for `cartUpdated`, online and at the till."""
     expected = {"online": {"customer_a", "agent"}, "store": {"customer_a", "staff_waw", "staff_krk", "agent"}}
     wrong = []
@@ -156,7 +156,7 @@ async def test_each_role_may_or_may_not_follow_a_customers_cart(runtime, world) 
     assert not wrong, "\n".join(wrong)
 
 
-async def test_a_malformed_operation_over_websocket_is_a_clear_error(runtime) -> None:  # type: ignore[no-untyped-def]
+async def test_a_malformed_operation_over_websocket_is_a_clear_error(runtime) -> None:
     malformed = [
         {"query": 5},
         {"query": ""},

@@ -65,7 +65,7 @@ def test_totals_add_up_in_minor_units_never_negative_and_are_the_same_in_every_c
     assert cart.subtotal == sum((line.subtotal for line in cart.lines), Decimal("0.00"))
     assert cart.total == cart.subtotal - sum((d.amount for d in cart.discounts), Decimal("0.00"))
     assert cart.total == sum((line.total for line in cart.lines), Decimal("0.00"))
-    for given_line, priced in zip(lines, cart.lines):
+    for given_line, priced in zip(lines, cart.lines, strict=True):
         assert priced.subtotal == given_line.unit_price * given_line.quantity
         assert priced.total == priced.subtotal - priced.discount and priced.discount >= 0
     assert cart.discount_total == sum((d.amount for d in cart.discounts), Decimal("0.00"))

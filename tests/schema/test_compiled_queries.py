@@ -140,7 +140,7 @@ def spy(runtime: Runtime) -> CompilerSpy:
 
 
 @pytest.fixture
-async def interpreted_runtime(runtime: Runtime, clock) -> AsyncIterator[Runtime]:  # type: ignore[no-untyped-def]
+async def interpreted_runtime(runtime: Runtime, clock) -> AsyncIterator[Runtime]:
     other = build_runtime(runtime.settings.replace(compiled_queries=False), clock)
     assert other.executor.compiler is None
     yield other

@@ -37,7 +37,7 @@ async def _all_values(engine) -> list[tuple[str, str, object]]:
         for name, columns in tables.items():
             rows = await conn.execute(select(*[column(c) for c in columns]).select_from(table(name)))
             for row in rows:
-                found += [(name, c, v) for c, v in zip(columns, row)]
+                found += [(name, c, v) for c, v in zip(columns, row, strict=True)]
     return found
 
 

@@ -43,8 +43,8 @@ def test_phones_are_compared_as_digits_with_the_international_prefix():
         "+48-600-100-200",
         "0048600100200",
         "+48 (600) 100200",
-        "＋４８ ６００ １００ ２００",
-        "+٤٨ ٦٠٠ ١٠٠ ٢٠٠",
+        "＋４８ ６００ １００ ２００",  # noqa: RUF001 - fullwidth digits on purpose
+        "+٤٨ ٦٠٠ ١٠٠ ٢٠٠",  # noqa: RUF001 - Arabic-Indic digits on purpose
     ]  # fullwidth (an IME), Arabic-Indic digits
     assert len({blind_index(b"b" * 32, "phone", p) for p in same}) == 1
     assert blind_index(b"b" * 32, "phone", "600 100 200") != blind_index(b"b" * 32, "phone", same[0])
