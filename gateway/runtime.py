@@ -12,6 +12,7 @@ from core.clock import Clock, SystemClock
 from core.db import create_engine, session_factory
 from core.settings import Settings
 from gateway.channels import ChannelDirectory
+from gateway.outage import OutageLog
 from gateway.telemetry import Telemetry
 from gateway.tokens import TokenService
 from policies.access import load_policy
@@ -34,6 +35,7 @@ class Runtime:
     channels: ChannelDirectory
     tokens: TokenService
     telemetry: Telemetry
+    outage: OutageLog
 
     async def aclose(self) -> None:
         await self.services.broadcaster.aclose()
@@ -70,6 +72,7 @@ def build_runtime(
     telemetry.instrument_schema(executor.graphql_schema)  # outermost: root-field spans cover the policy check
     if settings.compiled_queries:
         executor.compiler = CompiledQueries(executor.graphql_schema, settings.document_cache_size)
+        executor.compiler.on_fallback = telemetry.metrics.record_fallback
     return Runtime(
         settings=settings,
         services=services,
@@ -77,4 +80,5 @@ def build_runtime(
         channels=ChannelDirectory(engine),
         tokens=tokens,
         telemetry=telemetry,
+        outage=OutageLog(settings.database_retry_after_seconds),
     )

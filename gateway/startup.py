@@ -5,17 +5,15 @@ Each check raises `StartupError`; the command line prints it and exits with stat
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import logging
 import socket
 from collections.abc import Mapping
 
-from sqlalchemy import text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
-from core.db import create_engine
+from core.db import create_engine, ping
 from core.settings import Settings, unknown_variables
 from gateway.serving import bind
 
@@ -53,8 +51,7 @@ async def check_database(settings: Settings) -> None:
         raise StartupError(DATABASE_URL, f"{shown}: no database driver for {url.drivername!r} ({exc})") from None
     timeout = settings.database_timeout_seconds
     try:
-        async with asyncio.timeout(timeout), engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
+        await ping(engine, timeout)
     except TimeoutError:
         raise StartupError(DATABASE_URL, f"{shown} did not answer within {timeout:g} s") from None
     except (OSError, DBAPIError) as exc:
