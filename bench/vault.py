@@ -23,6 +23,7 @@ import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -43,7 +44,7 @@ from vault.cipher import field_context, open_sealed, seal
 from vault.service import Sealed, Vault
 
 CUSTOMERS = 100
-KEYS = {
+KEYS: dict[str, Any] = {
     "kek": "1:" + base64.b64encode(b"omnigate-bench-kek-only-32bytes!").decode(),
     "blind_index_key": base64.b64encode(b"omnigate-bench-blind-index-32byt").decode(),
 }

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -45,6 +44,7 @@ from functools import cache
 from inspect import isawaitable
 from typing import Any
 
+from cachetools import LRUCache
 from graphql import (
     ExecutionResult,
     GraphQLError,
@@ -302,19 +302,15 @@ class _DocumentCache:
     """
 
     def __init__(self, maxsize: int) -> None:
-        self.maxsize = max(1, maxsize)
-        self._data: OrderedDict[int, tuple[Node, str]] = OrderedDict()
+        self._data: LRUCache[int, tuple[Node, str]] = LRUCache(max(1, maxsize))
 
     def text(self, document: Node) -> str:
         key = id(document)
         entry = self._data.get(key)
         if entry is not None and entry[0] is document:
-            self._data.move_to_end(key)
             return entry[1]
         text = sanitize_document(document)
         self._data[key] = (document, text)
-        while len(self._data) > self.maxsize:
-            self._data.popitem(last=False)
         return text
 
     def __len__(self) -> int:

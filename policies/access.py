@@ -13,6 +13,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ __all__ = [
     "Grant",
     "PolicyError",
     "Rule",
+    "SubjectKind",
     "SubjectRef",
     "load_policy",
     "parse_policy",
@@ -41,11 +43,18 @@ class PolicyError(ValueError):
     """The policy file is malformed or names something that does not exist."""
 
 
+class SubjectKind(StrEnum):
+    """Where a rule finds whose data a field is."""
+
+    ATTR = "attr"  # an attribute of the parent object
+    ARG = "arg"  # an argument carrying the customer's global ID
+
+
 @dataclass(frozen=True, slots=True)
 class SubjectRef:
     """Where the subject's key (a customer's key) is: an attribute of the parent object, or an argument."""
 
-    kind: str  # "attr" | "arg"
+    kind: SubjectKind
     name: str
     id_type: str | None = None  # for "arg": the global ID's type, e.g. "Customer"
 
@@ -54,9 +63,9 @@ class SubjectRef:
         # "attr:key" | "arg:customerId:Customer" | "arg:id:Customer"
         parts = raw.split(":")
         if parts[0] == "attr" and len(parts) == 2 and parts[1]:
-            return cls("attr", parts[1])
+            return cls(SubjectKind.ATTR, parts[1])
         if parts[0] == "arg" and len(parts) in (2, 3) and parts[1]:
-            return cls("arg", parts[1], parts[2] if len(parts) == 3 else None)
+            return cls(SubjectKind.ARG, parts[1], parts[2] if len(parts) == 3 else None)
         raise PolicyError(f"{where}: subject must be 'attr:NAME' or 'arg:NAME[:IdType]', not {raw!r}")
 
 

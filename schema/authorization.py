@@ -36,7 +36,7 @@ from graphql import (
 )
 
 from core.ids import InvalidGlobalId, from_global_id, int_key
-from policies.access import ROOT_TYPES, AccessPolicy, PolicyError, Rule
+from policies.access import ROOT_TYPES, AccessPolicy, PolicyError, Rule, SubjectKind
 from policies.principal import Principal, Role
 from schema.errors import ClientError, forbidden, unauthenticated
 from vault.audit import AuditEntry
@@ -152,9 +152,17 @@ def validate_policy(policy: AccessPolicy, schema: GraphQLSchema) -> PolicyReport
         if gql_field is None:
             problems.append(f"rule {target!r}: {type_name} has no field {field_name!r}")
             continue
-        if rule.subject is not None and rule.subject.kind == "arg" and rule.subject.name not in gql_field.args:
+        if (
+            rule.subject is not None
+            and rule.subject.kind is SubjectKind.ARG
+            and rule.subject.name not in gql_field.args
+        ):
             problems.append(f"rule {target!r}: the field has no argument {rule.subject.name!r}")
-        if rule.subject is not None and rule.subject.kind == "attr" and not _has_attribute(gql_type, rule.subject.name):
+        if (
+            rule.subject is not None
+            and rule.subject.kind is SubjectKind.ATTR
+            and not _has_attribute(gql_type, rule.subject.name)
+        ):
             problems.append(
                 f"rule {target!r}: subject names {rule.subject.name!r}, which {type_name} objects do not have"
             )
@@ -300,7 +308,7 @@ def _subject(rule: Rule, source: Any, args: dict[str, Any]) -> str | None:
     ref = rule.subject
     if ref is None:
         return None
-    if ref.kind == "attr":
+    if ref.kind is SubjectKind.ATTR:
         value = getattr(source, ref.name, None)
         return None if value is None else str(value)
     raw = args.get(ref.name)

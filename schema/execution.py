@@ -11,12 +11,12 @@ from __future__ import annotations
 import logging
 import traceback
 import uuid
-from collections import OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import strawberry
+from cachetools import LRUCache
 from graphql import (
     DocumentNode,
     ExecutionResult,
@@ -67,29 +67,6 @@ class PreparedOperation:
     @property
     def name(self) -> str | None:
         return self.operation.name.value if self.operation.name else None
-
-
-class _LRU:
-    """A tiny bounded LRU map; functools.lru_cache would also cache the exceptions' absence."""
-
-    def __init__(self, maxsize: int) -> None:
-        self.maxsize = maxsize
-        self._data: OrderedDict[Any, Any] = OrderedDict()
-
-    def get(self, key: Any) -> Any:
-        value = self._data.get(key)
-        if value is not None:
-            self._data.move_to_end(key)
-        return value
-
-    def put(self, key: Any, value: Any) -> None:
-        self._data[key] = value
-        self._data.move_to_end(key)
-        while len(self._data) > self.maxsize:
-            self._data.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._data)
 
 
 def current_trace_id() -> str:
@@ -184,7 +161,8 @@ class Executor:
             from graphql.validation import NoSchemaIntrospectionCustomRule
 
             self.rules.append(NoSchemaIntrospectionCustomRule)
-        self._documents = _LRU(settings.document_cache_size)
+        # parsed and validated documents (or why they were refused), bounded: strawberry's own caches are not
+        self._documents: LRUCache[str, Any] = LRUCache(settings.document_cache_size)
         self.compiler: Any = None  # set by gateway when compiled queries are on
 
     @property
@@ -212,14 +190,14 @@ class Executor:
             document = parse(query, max_tokens=self.settings.max_tokens, no_location=False)
         except GraphQLSyntaxError as error:
             failure = RequestError([_with_code(error, "GRAPHQL_PARSE_FAILED")])
-            self._documents.put(query, failure)
+            self._documents[query] = failure
             raise failure from None
         errors = validate(self.graphql_schema, document, self.rules, max_errors=20)
         if errors:
             failure = RequestError([_with_code(e, "GRAPHQL_VALIDATION_FAILED") for e in errors])
-            self._documents.put(query, failure)
+            self._documents[query] = failure
             raise failure
-        self._documents.put(query, document)
+        self._documents[query] = document
         return document
 
     def prepare(self, query: str, operation_name: str | None) -> PreparedOperation:

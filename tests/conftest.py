@@ -22,7 +22,7 @@ from tests.database import TEST_PRODUCTS, TemplateDatabase, database_url_from_en
 
 # Fixed vault keys, the same for the template's seed and every test's runtime (so the demo
 # customer decrypts). Test-only values: never use them anywhere else.
-TEST_VAULT_KEYS = {
+TEST_VAULT_KEYS: dict[str, Any] = {
     "kek": "1:" + base64.b64encode(b"omnigate-test-kek-v1-32-bytes!!!").decode(),
     "blind_index_key": base64.b64encode(b"omnigate-test-blind-index-key-32").decode(),
 }

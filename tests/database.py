@@ -74,7 +74,7 @@ class TemplateDatabase:
     async def _create_pg_database(self, name: str, template: str | None = None) -> str:
         suffix = f' TEMPLATE "{template}"' if template else ""
         await self._admin(f'CREATE DATABASE "{name}"{suffix}')
-        return make_url(self.base_url).set(database=name).render_as_string(hide_password=False)
+        return make_url(self.base_url or "").set(database=name).render_as_string(hide_password=False)
 
     async def _admin(self, statement: str) -> None:
         assert self.base_url

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from enum import StrEnum
 
 from core.errors import DomainError, DomainErrors
 
 __all__ = [
     "CartError",
+    "CartErrorCode",
     "CartForbidden",
     "CartInputErrors",
     "CartNotFound",
@@ -16,28 +18,44 @@ __all__ = [
 ]
 
 
+class CartErrorCode(StrEnum):
+    """Every code a cart operation reports (discount codes' own problems are pricing's `CodeProblem`)."""
+
+    CART_ERROR = "CART_ERROR"
+    CART_NOT_FOUND = "CART_NOT_FOUND"
+    FORBIDDEN = "FORBIDDEN"
+    CART_VERSION_CONFLICT = "CART_VERSION_CONFLICT"
+    CART_INPUT_INVALID = "CART_INPUT_INVALID"
+    CART_LINE_NOT_FOUND = "CART_LINE_NOT_FOUND"
+    VARIANT_NOT_FOUND = "VARIANT_NOT_FOUND"
+    QUANTITY_OUT_OF_RANGE = "QUANTITY_OUT_OF_RANGE"
+    INSUFFICIENT_STOCK = "INSUFFICIENT_STOCK"
+    TOO_MANY_LINES = "TOO_MANY_LINES"
+    TOO_MANY_DISCOUNT_CODES = "TOO_MANY_DISCOUNT_CODES"
+
+
 class CartError(DomainError):
-    code = "CART_ERROR"
+    code: str = CartErrorCode.CART_ERROR
 
 
 class CartNotFound(CartError):
-    code = "CART_NOT_FOUND"
+    code: str = CartErrorCode.CART_NOT_FOUND
 
 
 class CartForbidden(CartError):
-    code = "FORBIDDEN"
+    code: str = CartErrorCode.FORBIDDEN
 
 
 class CartVersionConflict(CartError):
     """The cart changed since the client read it: nothing was applied."""
 
-    code = "CART_VERSION_CONFLICT"
+    code: str = CartErrorCode.CART_VERSION_CONFLICT
 
 
 class LineProblem(CartError):
     """One problem with one input line; `code` is set per instance."""
 
-    def __init__(self, code: str, message: str, field: Sequence[str]) -> None:
+    def __init__(self, code: str, message: str, field: Sequence[str]) -> None:  # a CartErrorCode or CodeProblem
         super().__init__(message, field)
         self.code = code
 
@@ -45,4 +63,4 @@ class LineProblem(CartError):
 class CartInputErrors(DomainErrors, CartError):
     """Every problem found in the input; the cart was left as it was."""
 
-    code = "CART_INPUT_INVALID"
+    code: str = CartErrorCode.CART_INPUT_INVALID

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
@@ -25,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from commerce.cart.errors import (
     CartError,
+    CartErrorCode,
     CartForbidden,
     CartInputErrors,
     CartNotFound,
@@ -40,12 +42,12 @@ from core.ids import new_token
 from core.settings import Settings
 
 __all__ = [
-    "MERGE_STRATEGIES",
     "Cart",
     "CartLine",
     "CartRules",
     "LineAdd",
     "LineSet",
+    "MergeStrategy",
     "active_cart_of",
     "add_lines",
     "attach_to_customer",
@@ -60,7 +62,14 @@ __all__ = [
     "update_lines",
 ]
 
-MERGE_STRATEGIES = ("merge", "keep_guest", "keep_customer")
+
+class MergeStrategy(StrEnum):
+    """What a guest cart does when its holder signs in (`OMNIGATE_CART_MERGE_STRATEGY`)."""
+
+    MERGE = "merge"  # lines and codes of both carts, quantities added up to the limits
+    KEEP_GUEST = "keep_guest"  # the guest cart replaces the customer's (unless it is empty)
+    KEEP_CUSTOMER = "keep_customer"  # the customer's cart stays as it is
+
 
 CodeChecker = Callable[[Sequence[str]], Any]  # async (codes) -> [problem code | None] per code
 Authorize = Callable[["Cart"], None]  # raises CartForbidden when the caller may not touch this cart
@@ -71,18 +80,21 @@ class CartRules:
     max_line_quantity: int
     max_lines: int
     guest_ttl: timedelta
-    merge_strategy: str
+    merge_strategy: MergeStrategy
     max_codes: int
 
     @classmethod
     def of(cls, settings: Settings) -> CartRules:
-        if settings.cart_merge_strategy not in MERGE_STRATEGIES:
-            raise ValueError(f"cart_merge_strategy must be one of {', '.join(MERGE_STRATEGIES)}")
+        try:
+            strategy = MergeStrategy(settings.cart_merge_strategy)
+        except ValueError:
+            known = ", ".join(MergeStrategy)
+            raise ValueError(f"cart_merge_strategy must be one of {known}") from None
         return cls(
             settings.cart_max_line_quantity,
             settings.cart_max_lines,
             timedelta(seconds=settings.guest_cart_ttl_seconds),
-            settings.cart_merge_strategy,
+            strategy,
             settings.cart_max_discount_codes,
         )
 
@@ -240,14 +252,16 @@ def _check_quantity(
 ) -> LineProblem | None:
     low = 0 if allow_zero else 1
     if not low <= quantity <= rules.max_line_quantity:
-        return LineProblem("QUANTITY_OUT_OF_RANGE", f"Quantity must be {low} to {rules.max_line_quantity}.", field)
+        return LineProblem(
+            CartErrorCode.QUANTITY_OUT_OF_RANGE, f"Quantity must be {low} to {rules.max_line_quantity}.", field
+        )
     return None
 
 
 def _check_stock(variant_id: int, total: int, known: _Catalog, field: list[str]) -> LineProblem | None:
     available = known.available.get(variant_id, 0)
     if total > available:
-        return LineProblem("INSUFFICIENT_STOCK", f"Only {available} available.", field)
+        return LineProblem(CartErrorCode.INSUFFICIENT_STOCK, f"Only {available} available.", field)
     return None
 
 
@@ -262,7 +276,11 @@ def held_codes(codes: Sequence[str], rules: CartRules) -> list[str]:
     held = list(dict.fromkeys(normalize_code(c) for c in codes if c.strip()))
     if len(held) > rules.max_codes:
         raise CartInputErrors(
-            [LineProblem("TOO_MANY_DISCOUNT_CODES", f"A cart holds at most {rules.max_codes} codes.", ["codes"])]
+            [
+                LineProblem(
+                    CartErrorCode.TOO_MANY_DISCOUNT_CODES, f"A cart holds at most {rules.max_codes} codes.", ["codes"]
+                )
+            ]
         )
     return held
 
@@ -340,7 +358,7 @@ def _validate_adds(
         problem = _check_quantity(add.quantity, rules, qty_field)
         if problem is None and add.variant_id not in known.published:
             problem = LineProblem(
-                "VARIANT_NOT_FOUND", "No such product variant for sale.", [prefix, str(i), "variantId"]
+                CartErrorCode.VARIANT_NOT_FOUND, "No such product variant for sale.", [prefix, str(i), "variantId"]
             )
         if problem is None:
             total = current.get(add.variant_id, 0) + adding.get(add.variant_id, 0) + add.quantity
@@ -350,7 +368,9 @@ def _validate_adds(
         else:
             adding[add.variant_id] = adding.get(add.variant_id, 0) + add.quantity
     if not problems and len(set(current) | set(adding)) > rules.max_lines:
-        problems.append(LineProblem("TOO_MANY_LINES", f"A cart holds at most {rules.max_lines} lines.", [prefix]))
+        problems.append(
+            LineProblem(CartErrorCode.TOO_MANY_LINES, f"A cart holds at most {rules.max_lines} lines.", [prefix])
+        )
     _raise_if(problems)
     return adding
 
@@ -438,7 +458,9 @@ async def update_lines(
             qty_field = ["lines", str(i), "quantity"]
             problem = None
             if line is None:
-                problem = LineProblem("CART_LINE_NOT_FOUND", "No such line in this cart.", ["lines", str(i), "lineId"])
+                problem = LineProblem(
+                    CartErrorCode.CART_LINE_NOT_FOUND, "No such line in this cart.", ["lines", str(i), "lineId"]
+                )
             else:
                 problem = _check_quantity(change.quantity, rules, qty_field, allow_zero=True)
                 if problem is None and change.quantity > line.quantity:  # only growing needs stock
@@ -472,7 +494,7 @@ async def remove_lines(
         held = {line.id for line in cart.lines}
         _raise_if(
             [
-                LineProblem("CART_LINE_NOT_FOUND", "No such line in this cart.", ["lineIds", str(i)])
+                LineProblem(CartErrorCode.CART_LINE_NOT_FOUND, "No such line in this cart.", ["lineIds", str(i)])
                 for i, line_id in enumerate(line_ids)
                 if line_id not in held
             ]
@@ -532,8 +554,10 @@ async def attach_to_customer(
     own = await active_cart_of(engine, customer_key)
     known = await _catalog(engine, [line.variant_id for line in guest.lines])
     codes: list[str] = []  # the codes the customer's cart ends with, checked for this customer
-    if own is None or rules.merge_strategy != "keep_customer":
-        wanted = list(dict.fromkeys((own.codes if own and rules.merge_strategy == "merge" else ()) + guest.codes))
+    if own is None or rules.merge_strategy is not MergeStrategy.KEEP_CUSTOMER:
+        wanted = list(
+            dict.fromkeys((own.codes if own and rules.merge_strategy is MergeStrategy.MERGE else ()) + guest.codes)
+        )
         if wanted:
             checked = zip(wanted, await check_codes(wanted), strict=True)
             codes = [c for c, problem in checked if not problem][: rules.max_codes]
@@ -574,14 +598,14 @@ async def _attach_locked(
         fresh = await _reread(conn, cart_id)
         return fresh, (cart_id,)
     strategy = rules.merge_strategy
-    if strategy == "keep_guest" and not guest.lines:
-        strategy = "keep_customer"  # an empty guest cart (a visit before signing in) never empties theirs
-    if strategy == "keep_guest":
+    if strategy is MergeStrategy.KEEP_GUEST and not guest.lines:
+        strategy = MergeStrategy.KEEP_CUSTOMER  # an empty guest cart (a visit before signing in) never empties theirs
+    if strategy is MergeStrategy.KEEP_GUEST:
         await conn.execute(delete(CartLineRow).where(CartLineRow.cart_id == target.id))
         current: dict[int, int] = {}
     else:
         current = {line.variant_id: line.quantity for line in target.lines}
-    if strategy != "keep_customer":
+    if strategy is not MergeStrategy.KEEP_CUSTOMER:
         for line in guest.lines:
             if line.variant_id not in known.published:
                 continue
@@ -593,7 +617,7 @@ async def _attach_locked(
                 current[line.variant_id] = have + add
     # Codes were united and checked for the cart read before the lock; should another device
     # have made the customer's cart meanwhile, its codes stay as they are.
-    united = strategy != "keep_customer" and own is not None and own.id == target.id
+    united = strategy is not MergeStrategy.KEEP_CUSTOMER and own is not None and own.id == target.id
     values = {"discount_codes": ",".join(codes)} if united else {}
     await _bump(conn, target, now, **values)
     await _bump(conn, guest, now, status=MERGED, merged_into=target.id)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from core.errors import DomainError
 
 __all__ = [
     "CustomerError",
+    "CustomerErrorCode",
     "CustomerNotFound",
     "EmailTaken",
     "InvalidAddress",
@@ -21,12 +24,30 @@ __all__ = [
 ]
 
 
+class CustomerErrorCode(StrEnum):
+    """Every code an account operation reports."""
+
+    CUSTOMER_ERROR = "CUSTOMER_ERROR"
+    INVALID_EMAIL = "INVALID_EMAIL"
+    PASSWORD_TOO_SHORT = "PASSWORD_TOO_SHORT"  # noqa: S105 - an error code, not a password
+    PASSWORD_TOO_LONG = "PASSWORD_TOO_LONG"  # noqa: S105 - an error code, not a password
+    EMAIL_TAKEN = "EMAIL_TAKEN"
+    INVALID_NAME = "INVALID_NAME"
+    INVALID_PHONE = "INVALID_PHONE"
+    INVALID_ADDRESS = "INVALID_ADDRESS"
+    TOO_MANY_ADDRESSES = "TOO_MANY_ADDRESSES"
+    INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
+    TOO_MANY_ATTEMPTS = "TOO_MANY_ATTEMPTS"
+    NOT_FOUND = "NOT_FOUND"
+    CONFLICT = "CONFLICT"
+
+
 class CustomerError(DomainError):
-    code = "CUSTOMER_ERROR"
+    code: str = CustomerErrorCode.CUSTOMER_ERROR
 
 
 class InvalidEmail(CustomerError):
-    code = "INVALID_EMAIL"
+    code: str = CustomerErrorCode.INVALID_EMAIL
     field = ("input", "email")
 
     def __init__(self) -> None:
@@ -34,7 +55,7 @@ class InvalidEmail(CustomerError):
 
 
 class PasswordTooShort(CustomerError):
-    code = "PASSWORD_TOO_SHORT"
+    code: str = CustomerErrorCode.PASSWORD_TOO_SHORT
     field = ("input", "password")
 
     def __init__(self, minimum: int) -> None:
@@ -42,7 +63,7 @@ class PasswordTooShort(CustomerError):
 
 
 class PasswordTooLong(CustomerError):
-    code = "PASSWORD_TOO_LONG"
+    code: str = CustomerErrorCode.PASSWORD_TOO_LONG
     field = ("input", "password")
 
     def __init__(self, maximum: int) -> None:
@@ -50,7 +71,7 @@ class PasswordTooLong(CustomerError):
 
 
 class EmailTaken(CustomerError):
-    code = "EMAIL_TAKEN"
+    code: str = CustomerErrorCode.EMAIL_TAKEN
     field = ("input", "email")
 
     def __init__(self) -> None:
@@ -58,14 +79,14 @@ class EmailTaken(CustomerError):
 
 
 class InvalidName(CustomerError):
-    code = "INVALID_NAME"
+    code: str = CustomerErrorCode.INVALID_NAME
 
     def __init__(self, field: str) -> None:
         super().__init__("Enter a name (1 to 100 characters).", ("input", field))
 
 
 class InvalidPhone(CustomerError):
-    code = "INVALID_PHONE"
+    code: str = CustomerErrorCode.INVALID_PHONE
     field = ("input", "phone")
 
     def __init__(self) -> None:
@@ -73,28 +94,28 @@ class InvalidPhone(CustomerError):
 
 
 class InvalidAddress(CustomerError):
-    code = "INVALID_ADDRESS"
+    code: str = CustomerErrorCode.INVALID_ADDRESS
 
     def __init__(self, field: str) -> None:
         super().__init__(f"The address's {field} is missing or too long.", ("input", field))
 
 
 class TooManyAddresses(CustomerError):
-    code = "TOO_MANY_ADDRESSES"
+    code: str = CustomerErrorCode.TOO_MANY_ADDRESSES
 
     def __init__(self, maximum: int) -> None:
         super().__init__(f"The address book is full: it holds at most {maximum} addresses.")
 
 
 class InvalidCredentials(CustomerError):
-    code = "INVALID_CREDENTIALS"
+    code: str = CustomerErrorCode.INVALID_CREDENTIALS
 
     def __init__(self) -> None:
         super().__init__("The email or password is not right.")
 
 
 class TooManyAttempts(CustomerError):
-    code = "TOO_MANY_ATTEMPTS"
+    code: str = CustomerErrorCode.TOO_MANY_ATTEMPTS
 
     def __init__(self, retry_after_seconds: int) -> None:
         super().__init__(f"Too many failed sign-ins: try again in {retry_after_seconds} seconds.")
@@ -102,14 +123,14 @@ class TooManyAttempts(CustomerError):
 
 
 class CustomerNotFound(CustomerError):
-    code = "NOT_FOUND"
+    code: str = CustomerErrorCode.NOT_FOUND
 
     def __init__(self) -> None:
         super().__init__("No such customer.")
 
 
 class ProfileConflict(CustomerError):
-    code = "CONFLICT"
+    code: str = CustomerErrorCode.CONFLICT
 
     def __init__(self) -> None:
         super().__init__("The profile changed meanwhile: try again.")

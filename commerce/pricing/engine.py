@@ -21,24 +21,38 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
+from enum import StrEnum
 
 from commerce.pricing.money import MINOR_UNITS, quantize
 
 __all__ = [
-    "FIXED_AMOUNT",
-    "PERCENTAGE",
     "AppliedDiscount",
+    "CodeProblem",
     "LineInput",
     "PricedCart",
     "PricedLine",
     "Promotion",
+    "PromotionKind",
     "code_problem",
     "normalize_code",
     "price_cart",
 ]
 
-PERCENTAGE = "percentage"
-FIXED_AMOUNT = "fixed_amount"
+
+class CodeProblem(StrEnum):
+    """Why a discount code cannot be used: the stable error codes a client sees."""
+
+    INVALID = "DISCOUNT_CODE_INVALID"
+    EXPIRED = "DISCOUNT_CODE_EXPIRED"
+    NOT_IN_CHANNEL = "DISCOUNT_CODE_NOT_IN_CHANNEL"
+    USAGE_LIMIT_REACHED = "DISCOUNT_CODE_USAGE_LIMIT_REACHED"
+
+
+class PromotionKind(StrEnum):
+    """How a promotion's `value` reads (the database's CHECK lists the same values)."""
+
+    PERCENTAGE = "percentage"  # percent off the lines in scope
+    FIXED_AMOUNT = "fixed_amount"  # an amount in the promotion's currency, spread over the lines
 
 
 def normalize_code(code: str) -> str:
@@ -60,7 +74,7 @@ class LineInput:
 class Promotion:
     id: int
     description: str
-    kind: str  # PERCENTAGE | FIXED_AMOUNT
+    kind: PromotionKind
     value: Decimal  # percent (10 = 10%) or an amount in `currency`
     code: str | None = None  # None: applies automatically
     currency: str | None = None  # FIXED_AMOUNT only: the currency `value` is in
@@ -113,21 +127,21 @@ class PricedCart:
 
 def code_problem(
     promotion: Promotion | None, *, channel: str, now: datetime, customer_usage: Mapping[int, int]
-) -> str | None:
+) -> CodeProblem | None:
     """Why a code cannot be used at all now (a stable error code), or None when it can."""
     if promotion is None:
-        return "DISCOUNT_CODE_INVALID"
+        return CodeProblem.INVALID
     if (promotion.starts_at and now < promotion.starts_at) or (promotion.ends_at and now >= promotion.ends_at):
-        return "DISCOUNT_CODE_EXPIRED"
+        return CodeProblem.EXPIRED
     if promotion.channels and channel not in promotion.channels:
-        return "DISCOUNT_CODE_NOT_IN_CHANNEL"
+        return CodeProblem.NOT_IN_CHANNEL
     if promotion.usage_limit is not None and promotion.times_used >= promotion.usage_limit:
-        return "DISCOUNT_CODE_USAGE_LIMIT_REACHED"
+        return CodeProblem.USAGE_LIMIT_REACHED
     if (
         promotion.usage_limit_per_customer is not None
         and customer_usage.get(promotion.id, 0) >= promotion.usage_limit_per_customer
     ):
-        return "DISCOUNT_CODE_USAGE_LIMIT_REACHED"
+        return CodeProblem.USAGE_LIMIT_REACHED
     return None
 
 
@@ -153,10 +167,10 @@ def _share(amount: int, weights: Sequence[int]) -> list[int]:
 
 
 def _discount_units(promotion: Promotion, base_units: int, currency: str) -> int:
-    if promotion.kind == PERCENTAGE:
+    if promotion.kind is PromotionKind.PERCENTAGE:
         percent = min(max(promotion.value, Decimal(0)), Decimal(100))
         units = int((Decimal(base_units) * percent / 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
-    elif promotion.kind == FIXED_AMOUNT and promotion.currency in (None, currency):
+    elif promotion.kind is PromotionKind.FIXED_AMOUNT and promotion.currency in (None, currency):
         units = _minor(max(promotion.value, Decimal(0)), currency)
     else:  # a fixed amount in another currency does not apply
         units = 0

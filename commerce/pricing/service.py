@@ -15,7 +15,15 @@ from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from commerce.catalog import service as catalog
-from commerce.pricing.engine import LineInput, PricedCart, Promotion, code_problem, normalize_code, price_cart
+from commerce.pricing.engine import (
+    LineInput,
+    PricedCart,
+    Promotion,
+    PromotionKind,
+    code_problem,
+    normalize_code,
+    price_cart,
+)
 from commerce.pricing.price_book import prices_by_variant_ids
 from commerce.pricing.promotion_models import PromotionRow, PromotionUsage
 
@@ -33,7 +41,7 @@ def _promotion(row: Any, times_used: int) -> Promotion:
     return Promotion(
         id=row.id,
         description=row.description,
-        kind=row.kind,
+        kind=PromotionKind(row.kind),
         value=Decimal(row.value),
         code=row.code,
         currency=row.currency,

@@ -16,12 +16,12 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from cachetools import LRUCache
 from graphql import ExecutionResult, GraphQLSchema
 from graphql.execution.values import get_variable_values
 
 from schema.compiled.plan import OperationPlan, Planner, Unsupported
 from schema.compiled.run import Run
-from schema.execution import _LRU
 
 __all__ = ["CompiledQueries"]
 
@@ -40,7 +40,7 @@ class CompiledQueries:
     def __init__(self, schema: GraphQLSchema, cache_size: int) -> None:
         self.schema = schema
         self.planner = Planner(schema)
-        self._plans = _LRU(cache_size)
+        self._plans: LRUCache[int, Any] = LRUCache(cache_size)
         self.on_fallback: Callable[[str], None] = lambda reason: None  # the gateway counts them
 
     def plan_for(self, prepared: Any) -> OperationPlan | None:
@@ -67,7 +67,7 @@ class CompiledQueries:
         except Exception as error:  # e.g. an argument literal graphql-core will refuse: let it say so
             logger.debug("query not compiled: %s", type(error).__name__)  # never the message: it may quote input
             plan = PLANNING_FAILED
-        self._plans.put(id(operation), (operation, plan))
+        self._plans[id(operation)] = (operation, plan)
         return plan
 
     async def try_execute(

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC
+from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import insert, update
 
 from commerce.inventory.models import StockLevel
 from core.ids import from_global_id
@@ -136,7 +137,7 @@ async def test_merge_unites_discount_codes_and_revalidates_them(gql, token_for, 
 
     async with engine.begin() as conn:
         await conn.execute(
-            PromotionRow.__table__.insert().values(
+            insert(PromotionRow).values(
                 code="SPRING5",
                 description="5 off",
                 kind="fixed_amount",
@@ -237,10 +238,10 @@ async def test_the_database_refuses_a_second_active_cart_for_a_customer(engine):
         "updated_at": now,
     }
     async with writer(engine).begin() as conn:
-        await conn.execute(CartRow.__table__.insert().values(id="a" * 22, **row))
+        await conn.execute(insert(CartRow).values(id="a" * 22, **row))
     with pytest.raises(IntegrityError):
         async with writer(engine).begin() as conn:
-            await conn.execute(CartRow.__table__.insert().values(id="b" * 22, **row))
+            await conn.execute(insert(CartRow).values(id="b" * 22, **row))
 
 
 async def test_customer_cart_is_the_active_cart_priced_for_the_channel(gql, token_for, runtime):
@@ -253,10 +254,11 @@ async def test_customer_cart_is_the_active_cart_priced_for_the_channel(gql, toke
     v = await variants(gql, min_available=1)
     mine = (await mutate(gql, CREATE, {"lines": [line(v[0])]}, device(token_for, "mobile", "3")))["cart"]
     context = Context(services=runtime.services, channel=Channel(1, "web", "Web shop", "WEB", "PLN"))
-    info = SimpleNamespace(context=context)
+    info: Any = SimpleNamespace(context=context)  # all a resolver reads of its info
     found = await customer_cart(info, 3)
     assert found is not None and found.id == mine["id"]
-    assert (await found.total(info)).amount == (await found.subtotal(info)).amount
+    priced: Any = found  # its price fields are strawberry resolvers, called here directly
+    assert (await priced.total(info)).amount == (await priced.subtotal(info)).amount
     assert await customer_cart(info, 4) is None
 
 
@@ -355,7 +357,7 @@ async def test_a_guest_code_the_customer_may_not_use_is_dropped_when_the_guest_c
     async with engine.begin() as conn:
         promotion_id = (
             await conn.execute(
-                PromotionRow.__table__.insert().values(
+                insert(PromotionRow).values(
                     code="ONCE",
                     description="once per customer",
                     kind="percentage",
@@ -369,7 +371,7 @@ async def test_a_guest_code_the_customer_may_not_use_is_dropped_when_the_guest_c
             )
         ).inserted_primary_key[0]
         await conn.execute(
-            PromotionUsage.__table__.insert().values(
+            insert(PromotionUsage).values(
                 promotion_id=promotion_id, customer_key=41, order_ref="earlier-order", used_at=clock.now()
             )
         )
@@ -393,10 +395,11 @@ async def test_an_expected_version_read_on_the_guest_cart_never_passes_on_the_ca
     guest = (await mutate(gql, ADD, {"cartId": guest["id"], "lines": [line(v[1])]}))["cart"]
     merged = (await mutate(gql, ATTACH, {"cartId": guest["id"]}, web))["cart"]
     assert merged["version"] == guest["version"]  # the coincidence this test is about
-    for document, variables in [
+    cases: list[tuple[str, dict[str, Any]]] = [
         (ADD, {"lines": [line(v[2])]}),
         (CODES, {"codes": ["WELCOME10"]}),
-    ]:
+    ]
+    for document, variables in cases:
         stale = await mutate(gql, document, {"cartId": guest["id"], "v": guest["version"], **variables}, web)
         assert [e["code"] for e in stale["userErrors"]] == ["CART_VERSION_CONFLICT"]
         assert stale["cart"]["id"] == merged["id"] and stale["cart"]["version"] == merged["version"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from sqlalchemy import insert
+
 from tests.cart.gql_docs import CODES, CREATE, READ, line, mutate, variants
 
 
@@ -55,7 +57,7 @@ async def test_a_category_code_discounts_only_that_categorys_lines(gql, engine):
     category_key = int(from_global_id(kitchen["category"]["id"], "Category")[1])
     async with engine.begin() as conn:
         await conn.execute(
-            PromotionRow.__table__.insert().values(
+            insert(PromotionRow).values(
                 code="KITCHEN20",
                 description="20% off kitchen",
                 kind="percentage",
@@ -114,7 +116,7 @@ async def test_a_codes_window_holds_from_its_first_instant_to_before_its_end_wha
             ("SOON", local + timedelta(seconds=1), None),
         ]:
             await conn.execute(
-                PromotionRow.__table__.insert().values(
+                insert(PromotionRow).values(
                     code=code,
                     description=code,
                     kind="percentage",

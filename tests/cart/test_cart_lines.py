@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 from commerce.cart.service import CartRules, delete_expired_guest_carts
 from core.ids import to_global_id
@@ -178,13 +179,14 @@ async def test_a_line_whose_variant_is_withdrawn_from_sale_leaves_the_cart_reada
 async def test_an_unknown_cart_is_reported_on_the_argument_that_names_it(gql, token_for):
     unknown = to_global_id("Cart", "no-such-cart")
     customer = token_for("customer", subject="71")
-    for document, variables, headers in [
+    cases: list[tuple[str, dict[str, Any], dict[str, str]]] = [
         (ADD, {"cartId": unknown, "lines": []}, {}),
         (UPDATE, {"cartId": unknown, "lines": []}, {}),
         (REMOVE, {"cartId": unknown, "lineIds": []}, {}),
         (CODES, {"cartId": unknown, "codes": []}, {}),
         (ATTACH, {"cartId": unknown}, customer),
-    ]:
+    ]
+    for document, variables, headers in cases:
         payload = await mutate(gql, document, variables, headers)
         assert [(e["code"], e["field"]) for e in payload["userErrors"]] == [("CART_NOT_FOUND", ["cartId"])]
     body = await gql.execute(READ, {"id": "not a global id"})

@@ -13,6 +13,7 @@ import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
 
 from core.ids import from_global_id
 from tests.cart.gql_docs import ADD, CART_FIELDS, CREATE, line, mutate, quantities, variants
@@ -24,7 +25,7 @@ GUARD = 15  # seconds: only so that a broken server fails the test instead of ha
 
 @asynccontextmanager
 async def subscription(port: int, cart_id: str, init: dict[str, str]) -> AsyncIterator[ClientConnection]:
-    async with connect(f"ws://127.0.0.1:{port}/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+    async with connect(f"ws://127.0.0.1:{port}/graphql", subprotocols=[Subprotocol("graphql-transport-ws")]) as ws:
         await ws.send(json.dumps({"type": "connection_init", "payload": init}))
         assert json.loads(await asyncio.wait_for(ws.recv(), GUARD))["type"] == "connection_ack"
         await ws.send(
@@ -68,7 +69,7 @@ async def test_another_customer_cannot_subscribe_to_my_cart(gql, runtime, token_
 async def test_a_bad_token_is_refused_at_connection_init(runtime):
     async with (
         serving(runtime) as port,
-        connect(f"ws://127.0.0.1:{port}/graphql", subprotocols=["graphql-transport-ws"]) as ws,
+        connect(f"ws://127.0.0.1:{port}/graphql", subprotocols=[Subprotocol("graphql-transport-ws")]) as ws,
     ):
         await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": "Bearer nope"}}))
         with pytest.raises(ConnectionClosed):

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 import strawberry
-from graphql import ExecutionResult, parse, subscribe
+from graphql import ExecutionResult, GraphQLObjectType, parse, subscribe
 from sqlalchemy import select
 from strawberry.types import Info
 
@@ -270,9 +270,10 @@ async def test_subscribing_to_another_customers_changes_is_refused(
         assert isinstance(stream, ExecutionResult)
         assert [e.extensions["code"] for e in stream.errors or []] == ["FORBIDDEN"]
         return
+    assert not isinstance(stream, ExecutionResult)
     first = await anext(stream)
     assert first.errors is None and first.data == {"customerChanged": f"changed {to_global_id('Customer', '1001')}"}
-    await stream.aclose()
+    await stream.aclose()  # type: ignore[attr-defined]  # graphql-core's stream is an async generator
 
 
 def test_personal_fields_stay_guarded_under_wrappers_composed_later(own_data_runtime: Runtime) -> None:
@@ -282,6 +283,7 @@ def test_personal_fields_stay_guarded_under_wrappers_composed_later(own_data_run
 
     gql_schema = own_data_runtime.executor.graphql_schema
     customer = gql_schema.type_map["Customer"]
+    assert isinstance(customer, GraphQLObjectType)
     assert is_guarded(customer.fields["email"]) and is_guarded(gql_schema.query_type.fields["customer"])
     inner = customer.fields["email"].resolve
     traced = functools.wraps(inner)(lambda *a, **k: inner(*a, **k))  # as a tracing wrapper would compose

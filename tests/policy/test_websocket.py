@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import select
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.typing import Subprotocol
 
 from core.settings import Settings
 from gateway.runtime import build_runtime
@@ -28,7 +29,7 @@ SUBSCRIBE = "subscription($id: ID!) { cartUpdated(cartId: $id) { id version } }"
 
 @asynccontextmanager
 async def _socket(port: int, init: dict[str, str]) -> AsyncIterator[ClientConnection]:
-    async with connect(f"ws://127.0.0.1:{port}/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+    async with connect(f"ws://127.0.0.1:{port}/graphql", subprotocols=[Subprotocol("graphql-transport-ws")]) as ws:
         await ws.send(json.dumps({"type": "connection_init", "payload": init}))
         assert json.loads(await asyncio.wait_for(ws.recv(), GUARD))["type"] == "connection_ack"
         yield ws

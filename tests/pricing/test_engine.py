@@ -8,7 +8,7 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from commerce.pricing.engine import FIXED_AMOUNT, PERCENTAGE, LineInput, Promotion, price_cart
+from commerce.pricing.engine import LineInput, Promotion, PromotionKind, price_cart
 
 NOW = datetime(2026, 11, 24, 12, tzinfo=UTC)
 CHANNELS = ("web", "mobile", "store", "call-center")
@@ -33,8 +33,8 @@ lines = st.lists(
 def promotions(draw: st.DrawFn) -> list[Promotion]:
     found = []
     for pid in range(1, draw(st.integers(0, 4)) + 1):
-        kind = draw(st.sampled_from([PERCENTAGE, FIXED_AMOUNT]))
-        value = draw(st.decimals(min_value=0, max_value=100, places=2) if kind == PERCENTAGE else prices)
+        kind = draw(st.sampled_from([PromotionKind.PERCENTAGE, PromotionKind.FIXED_AMOUNT]))
+        value = draw(st.decimals(min_value=0, max_value=100, places=2) if kind == PromotionKind.PERCENTAGE else prices)
         found.append(
             Promotion(
                 id=pid,
@@ -77,7 +77,7 @@ def _line(key: int, price: str, quantity: int = 1, category: int | None = 1, pro
 
 
 def test_percentage_rounds_half_up_and_the_remainder_goes_to_the_largest_share():
-    ten = Promotion(1, "10% off", PERCENTAGE, Decimal(10), code="WELCOME10")
+    ten = Promotion(1, "10% off", PromotionKind.PERCENTAGE, Decimal(10), code="WELCOME10")
     cart = price_cart(
         [_line(1, "0.35"), _line(2, "0.70")], [ten], ["welcome10"], currency="PLN", channel="web", now=NOW
     )
@@ -87,11 +87,17 @@ def test_percentage_rounds_half_up_and_the_remainder_goes_to_the_largest_share()
 
 
 def test_scope_minimum_window_and_channel_rules():
-    kitchen = Promotion(1, "kitchen 5 off", FIXED_AMOUNT, Decimal(5), currency="PLN", category_ids=frozenset({2}))
-    big = Promotion(2, "20% over 100", PERCENTAGE, Decimal(20), code="BIG", min_subtotal=Decimal(100))
-    app_only = Promotion(3, "app 1 off", FIXED_AMOUNT, Decimal(1), code="APP", channels=frozenset({"mobile"}))
-    later = Promotion(4, "later", PERCENTAGE, Decimal(50), code="LATER", starts_at=NOW + timedelta(days=1))
-    used_up = Promotion(5, "once", PERCENTAGE, Decimal(50), code="ONCE", usage_limit_per_customer=1)
+    kitchen = Promotion(
+        1, "kitchen 5 off", PromotionKind.FIXED_AMOUNT, Decimal(5), currency="PLN", category_ids=frozenset({2})
+    )
+    big = Promotion(2, "20% over 100", PromotionKind.PERCENTAGE, Decimal(20), code="BIG", min_subtotal=Decimal(100))
+    app_only = Promotion(
+        3, "app 1 off", PromotionKind.FIXED_AMOUNT, Decimal(1), code="APP", channels=frozenset({"mobile"})
+    )
+    later = Promotion(
+        4, "later", PromotionKind.PERCENTAGE, Decimal(50), code="LATER", starts_at=NOW + timedelta(days=1)
+    )
+    used_up = Promotion(5, "once", PromotionKind.PERCENTAGE, Decimal(50), code="ONCE", usage_limit_per_customer=1)
     lines = [_line(1, "30.00", category=2), _line(2, "50.00", category=3)]
     codes = ["BIG", "APP", "LATER", "ONCE", "NOPE"]
     web = price_cart(
@@ -117,7 +123,7 @@ def test_scope_minimum_window_and_channel_rules():
 
 
 def test_a_fixed_discount_larger_than_the_cart_stops_at_zero():
-    huge = Promotion(1, "1000 off", FIXED_AMOUNT, Decimal(1000), currency="PLN")
+    huge = Promotion(1, "1000 off", PromotionKind.FIXED_AMOUNT, Decimal(1000), currency="PLN")
     cart = price_cart([_line(1, "9.99", 3)], [huge], [], currency="PLN", channel="web", now=NOW)
     assert cart.total == Decimal("0.00") and cart.discounts[0].amount == Decimal("29.97")
 
@@ -128,7 +134,13 @@ def test_a_code_is_valid_from_its_start_inclusive_to_its_end_exclusive_whatever_
     warsaw = ZoneInfo("Europe/Warsaw")
     start = NOW.astimezone(warsaw)  # the same instant, written in local time
     window = Promotion(
-        1, "weekend", PERCENTAGE, Decimal(10), code="WKND", starts_at=start, ends_at=start + timedelta(days=2)
+        1,
+        "weekend",
+        PromotionKind.PERCENTAGE,
+        Decimal(10),
+        code="WKND",
+        starts_at=start,
+        ends_at=start + timedelta(days=2),
     )
     line = [_line(1, "10.00")]
 
@@ -142,9 +154,9 @@ def test_a_code_is_valid_from_its_start_inclusive_to_its_end_exclusive_whatever_
 
 
 def test_fixed_discounts_together_larger_than_the_cart_never_go_below_zero_and_later_ones_get_nothing():
-    first = Promotion(1, "8 off", FIXED_AMOUNT, Decimal(8), currency="PLN")
-    second = Promotion(2, "5 off", FIXED_AMOUNT, Decimal(5), code="FIVE", currency="PLN")
-    third = Promotion(3, "50%", PERCENTAGE, Decimal(50), code="HALF")
+    first = Promotion(1, "8 off", PromotionKind.FIXED_AMOUNT, Decimal(8), currency="PLN")
+    second = Promotion(2, "5 off", PromotionKind.FIXED_AMOUNT, Decimal(5), code="FIVE", currency="PLN")
+    third = Promotion(3, "50%", PromotionKind.PERCENTAGE, Decimal(50), code="HALF")
     cart = price_cart(
         [_line(1, "3.33"), _line(2, "6.67")],
         [first, second, third],
@@ -158,7 +170,7 @@ def test_fixed_discounts_together_larger_than_the_cart_never_go_below_zero_and_l
 
 
 def test_a_currency_without_minor_units_rounds_to_whole_units():
-    ten = Promotion(1, "10% off", PERCENTAGE, Decimal(10), code="TEN")
+    ten = Promotion(1, "10% off", PromotionKind.PERCENTAGE, Decimal(10), code="TEN")
     cart = price_cart([_line(1, "1005"), _line(2, "3")], [ten], ["TEN"], currency="JPY", channel="web", now=NOW)
     assert cart.discounts[0].amount == Decimal("101")  # 100.8 -> 101
     assert [line.total for line in cart.lines] == [

@@ -96,7 +96,7 @@ async def test_rotate_kek_command_rewraps_every_data_key_and_reports_counts(
     assert "v2=3" in out
     only_new = Vault.from_settings(settings.replace(kek=f"2:{NEW_KEK}"), engine, clock)
     profiles = await customers.profiles_by_ids(engine, only_new, [1, 2, 3])
-    assert sorted(p.first_name for p in profiles.values()) == ["Demo", "Person0", "Person1"]
+    assert sorted(str(p.first_name) for p in profiles.values()) == ["Demo", "Person0", "Person1"]
 
 
 def test_development_creates_a_kek_file_on_first_use_and_reuses_it(tmp_path):
