@@ -120,7 +120,7 @@ async def _serve(settings: Settings, *, demo: bool, host_from: str, port_from: s
     await running.wait()
 
 
-async def _mint(settings: Settings, args: argparse.Namespace) -> str:
+def _mint(settings: Settings, args: argparse.Namespace) -> str:
     from datetime import timedelta
 
     from core.clock import SystemClock
@@ -149,7 +149,7 @@ async def _mint(settings: Settings, args: argparse.Namespace) -> str:
     if role is Role.STAFF and not args.location:
         raise StartupError("--location", "--role staff needs --location CODE")
     if args.location:
-        await _check_location(settings, args.location)
+        asyncio.run(_check_location(settings, args.location))
     principal = Principal(role=role, subject=subject, location=args.location)
     return TokenService(settings, SystemClock()).issue(principal, timedelta(seconds=args.ttl)).token
 
@@ -274,7 +274,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     elif args.command == "expire-carts":
         print(f"deleted {asyncio.run(_checked(settings, _expire_carts(settings)))} expired guest carts")
     elif args.command == "token":
-        print(asyncio.run(_mint(settings, args)))
+        print(_mint(settings, args))
     elif args.command == "rotate-kek":
         new_version = not args.no_new_version and not settings.kek.strip()
         asyncio.run(_checked(settings, _rotate_kek(settings, new_version=new_version, retire=args.retire)))

@@ -230,9 +230,7 @@ async def _graphql(request: Request, runtime: Runtime) -> Response:
             return _request_error(failure.errors, media_type)
         finally:
             await write_audit(context, current_trace_id())
-    except AuditUnavailable as failure:
-        if is_database_unavailable(failure):
-            return _unavailable(runtime, [unavailable_error(current_trace_id())], media_type)
+    except AuditUnavailable as failure:  # its own code says the result was withheld, whatever the cause
         return _respond(_error_body([failure]), media_type, 500)
     if result.errors and any((e.extensions or {}).get("code") == SERVICE_UNAVAILABLE for e in result.errors):
         return _unavailable(runtime, result.errors, media_type, result.data)
