@@ -101,7 +101,7 @@ async def _serve(settings: Settings, *, demo: bool, host_from: str, port_from: s
     """Check the database, bind the port, then serve; print the address only once it listens."""
     from gateway.app import create_app
     from gateway.process import tune_gc
-    from gateway.serving import start
+    from gateway.serving import serving_line, start
 
     database_url(settings.database_url)  # the cheap checks first: a typo is reported at once
     check_port(settings.port, port_from)
@@ -115,8 +115,7 @@ async def _serve(settings: Settings, *, demo: bool, host_from: str, port_from: s
     app = create_app(settings)
     tune_gc()
     running = await start(app, sock, log_level=settings.log_level.lower(), access_log=False)
-    host = settings.host if ":" not in settings.host else f"[{settings.host}]"
-    print(f"Omnigate on http://{host}:{running.port}/graphql", flush=True)
+    print(serving_line(settings.host, running.port), flush=True)
     await running.wait()
 
 
@@ -264,7 +263,9 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             port=settings.port if args.port is None else args.port,
         )
         try:
-            asyncio.run(_serve(settings, demo=args.demo, host_from=host_from, port_from=port_from))
+            from gateway.serving import run
+
+            run(_serve(settings, demo=args.demo, host_from=host_from, port_from=port_from))
         except (PolicyError, KeyConfigError) as exc:
             print(f"Omnigate cannot start: {exc}", file=sys.stderr)
             return 2

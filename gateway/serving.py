@@ -9,13 +9,37 @@ once the server really accepts connections.
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
+from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import uvicorn
 
-__all__ = ["NotifyingServer", "Running", "bind", "start"]
+__all__ = ["NotifyingServer", "Running", "bind", "port_from_serving_line", "run", "serving_line", "start"]
+
+T = TypeVar("T")
+_SERVING_LINE = re.compile(r"^Omnigate on http://(?:\[[^\]]*\]|[^:/]+):(\d+)/graphql\s*$")
+
+
+def serving_line(host: str, port: int) -> str:
+    """What a server prints once it listens: scripts and tests wait for it, and read the port."""
+    shown = f"[{host}]" if ":" in host else host
+    return f"Omnigate on http://{shown}:{port}/graphql"
+
+
+def port_from_serving_line(line: str | bytes) -> int | None:
+    """The port of a `serving_line`, or None for any other line."""
+    text = line.decode(errors="replace") if isinstance(line, bytes) else line
+    match = _SERVING_LINE.match(text)
+    return int(match.group(1)) if match else None
+
+
+def run(main: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run` on the event loop uvicorn itself would pick (uvloop when installed)."""
+    with asyncio.Runner(loop_factory=uvicorn.Config(app="unused:app").get_loop_factory()) as runner:
+        return runner.run(main)
 
 
 def bind(host: str, port: int) -> socket.socket:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Mapping
@@ -17,12 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from gateway.app import create_app
-from gateway.serving import bind, start
+from gateway.serving import bind, port_from_serving_line, start
 
 __all__ = ["ROOT", "gateway_process", "serving"]
 
 ROOT = Path(__file__).resolve().parents[1]
-SERVING_LINE = re.compile(rb"^Omnigate on http://[^:/]+:(\d+)/graphql")
 START_TIMEOUT = 60.0
 
 
@@ -79,9 +77,9 @@ async def gateway_process(env: Mapping[str, str], *args: str) -> AsyncIterator[i
 
 async def _printed_port(stdout: asyncio.StreamReader) -> int | None:
     while line := await stdout.readline():
-        match = SERVING_LINE.match(line)
-        if match:
-            return int(match.group(1))
+        port = port_from_serving_line(line)
+        if port is not None:
+            return port
     return None
 
 
