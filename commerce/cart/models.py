@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, UtcDateTime
@@ -32,7 +32,7 @@ class CartRow(Base):
     status: Mapped[str] = mapped_column(String(16), default=ACTIVE)
     merged_into: Mapped[str | None] = mapped_column(String(43))
     version: Mapped[int] = mapped_column(Integer, default=1)
-    discount_codes: Mapped[str] = mapped_column(Text, default="")  # upper-cased, comma-separated, in order
+    discount_codes: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")  # upper-cased, in order
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
 

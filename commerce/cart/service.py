@@ -136,10 +136,6 @@ class LineSet:
 _CART_ID = re.compile(r"[A-Za-z0-9_-]{1,43}")
 
 
-def _codes(raw: str) -> tuple[str, ...]:
-    return tuple(c for c in raw.split(",") if c)
-
-
 @asynccontextmanager
 async def _unit_of_work(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """One transaction that writes (BEGIN IMMEDIATE on SQLite, whose writers here take turns).
@@ -190,7 +186,7 @@ async def _read(conn: Any, cart_id: str, *, lock: bool = False) -> Cart | None:
         row.status,
         row.merged_into,
         row.version,
-        _codes(row.discount_codes),
+        tuple(row.discount_codes),
         lines,
         row.created_at,
         row.updated_at,
@@ -407,7 +403,7 @@ async def create_cart(
                             customer_key=customer_key,
                             status=ACTIVE,
                             version=1,
-                            discount_codes="",
+                            discount_codes=[],
                             created_at=now,
                             updated_at=now,
                         )
@@ -526,7 +522,7 @@ async def set_discount_codes(
             ]
         )
         held = held_codes(codes, rules)
-        await _bump(conn, cart, now, discount_codes=",".join(held))
+        await _bump(conn, cart, now, discount_codes=held)
         return await _changed(conn, cart, now, codes=tuple(held))
 
 
@@ -593,7 +589,7 @@ async def _attach_locked(
         return guest, ()
     target = await _active_of(conn, customer_key, lock=True)
     if target is None:  # no cart yet: the guest cart simply becomes theirs
-        values = {"discount_codes": ",".join(codes)} if own is None else {}
+        values = {"discount_codes": codes} if own is None else {}
         await _bump(conn, guest, now, customer_key=customer_key, **values)
         fresh = await _reread(conn, cart_id)
         return fresh, (cart_id,)
@@ -618,7 +614,7 @@ async def _attach_locked(
     # Codes were united and checked for the cart read before the lock; should another device
     # have made the customer's cart meanwhile, its codes stay as they are.
     united = strategy is not MergeStrategy.KEEP_CUSTOMER and own is not None and own.id == target.id
-    values = {"discount_codes": ",".join(codes)} if united else {}
+    values = {"discount_codes": codes} if united else {}
     await _bump(conn, target, now, **values)
     await _bump(conn, guest, now, status=MERGED, merged_into=target.id)
     fresh = await _reread(conn, target.id)

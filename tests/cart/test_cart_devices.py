@@ -233,7 +233,7 @@ async def test_the_database_refuses_a_second_active_cart_for_a_customer(engine):
         "customer_key": 9,
         "status": "active",
         "version": 1,
-        "discount_codes": "",
+        "discount_codes": [],
         "created_at": now,
         "updated_at": now,
     }

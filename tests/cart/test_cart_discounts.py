@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select, text
 
+from commerce.cart.models import CartRow
+from core.db import create_engine
+from core.migrate import migrate
 from tests.cart.gql_docs import CODES, CREATE, READ, line, mutate, variants
 
 
@@ -138,3 +141,25 @@ async def test_a_codes_window_holds_from_its_first_instant_to_before_its_end_wha
     clock.advance(timedelta(seconds=1))
     payload = await mutate(gql, CODES, {"cartId": cart["id"], "codes": ["STARTS", "SOON"]})
     assert payload["userErrors"] == [] and payload["cart"]["discountCodes"] == ["STARTS", "SOON"]
+
+
+async def test_codes_held_before_the_json_column_survive_the_migration(tmp_path):
+    """Carts written when codes were a comma-joined string keep their codes, in order, after 0060."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
+    try:
+        await migrate(engine, "0005")
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO carts (id, status, version, discount_codes, created_at, updated_at) "
+                    "VALUES ('c1', 'active', 1, 'WELCOME10,SUMMER', :now, :now), "
+                    "('c2', 'active', 1, '', :now, :now)"
+                ),
+                {"now": "2026-01-01 00:00:00.000000"},
+            )
+        await migrate(engine)
+        async with engine.connect() as conn:
+            rows = (await conn.execute(select(CartRow.id, CartRow.discount_codes).order_by(CartRow.id))).all()
+        assert [tuple(row) for row in rows] == [("c1", ["WELCOME10", "SUMMER"]), ("c2", [])]
+    finally:
+        await engine.dispose()
