@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 import logging
 import socket
+import sqlite3
 from collections.abc import Mapping
 
 from sqlalchemy.engine import URL, make_url
@@ -50,6 +51,10 @@ async def check_database(settings: Settings) -> None:
     except (NoSuchModuleError, ArgumentError, ImportError) as exc:
         raise StartupError(DATABASE_URL, f"{shown}: no database driver for {url.drivername!r} ({exc})") from None
     timeout = settings.database_timeout_seconds
+    if url.get_backend_name() == "sqlite":
+        await engine.dispose()
+        _check_sqlite_file(url.database or ":memory:", shown)
+        return
     try:
         await ping(engine, timeout)
     except TimeoutError:
@@ -60,6 +65,19 @@ async def check_database(settings: Settings) -> None:
         raise StartupError(DATABASE_URL, f"cannot reach {shown}: {type(cause).__name__}: {reason}") from None
     finally:
         await engine.dispose()
+
+
+def _check_sqlite_file(path: str, shown: str) -> None:
+    """Open the file with the standard library: aiosqlite's thread would outlive a failed check's
+    event loop (and print a traceback of its own when the command exits)."""
+    try:
+        connection = sqlite3.connect(path, timeout=1)
+        try:
+            connection.execute("SELECT 1")
+        finally:
+            connection.close()
+    except sqlite3.Error as exc:
+        raise StartupError(DATABASE_URL, f"cannot reach {shown}: {type(exc).__name__}: {exc}") from None
 
 
 def check_port(port: int, port_from: str) -> None:
