@@ -73,6 +73,24 @@ class Settings:
         "omnigate-admin=admin,omnigate-dpo=dpo,omnigate-agent=agent,omnigate-staff=staff,customer=customer"
     )
     customer_token_ttl_seconds: int = 3600
+    # password reset: the link emailed ({token} is replaced), and how long it works
+    password_reset_url: str = "http://127.0.0.1:8000/account/reset?token={token}"  # noqa: S105 (a URL)
+    password_reset_ttl_seconds: int = 3600
+    # rate limits (policies/limits.toml unless this names another file); shared through Redis when set
+    limits_file: str = ""
+    redis_url: str = ""  # e.g. redis://127.0.0.1:6379/0; empty: limits are kept per process
+    redis_prefix: str = "omnigate:rl:"  # the rate-limit keys' prefix (several deployments, one Redis)
+    # email: the outbox is sent over SMTP by `python -m gateway mail send`, or by `serve` every
+    # mail_send_interval_seconds when smtp_host is set (0: only by the command)
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_username: str = ""
+    smtp_password: str = field(default="", repr=False)
+    smtp_tls: bool = False  # implicit TLS (port 465)
+    smtp_starttls: bool = False  # require STARTTLS (otherwise used when the server offers it)
+    smtp_timeout_seconds: int = 30
+    smtp_from: str = "Omnigate <no-reply@omnigate.example>"
+    mail_send_interval_seconds: int = 10
     # policies
     policy_file: str = ""  # the access policy; empty: the packaged policies/access.toml
     # cart

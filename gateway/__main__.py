@@ -178,6 +178,18 @@ def _positive(text: str) -> int:
     return value
 
 
+async def _mail_send(settings: Settings, limit: int) -> None:
+    from gateway.mail import deliver_once
+    from gateway.runtime import build_runtime
+
+    runtime = build_runtime(settings)
+    try:
+        report = await deliver_once(runtime.services, limit)
+    finally:
+        await runtime.aclose()
+    print(f"email: {report.sent} sent, {report.retrying} to retry later, {report.failed} given up")
+
+
 async def _audit_verify(settings: Settings) -> int:
     from vault.audit import verify_chain
 
@@ -235,6 +247,10 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--location", help="the store's code, one of the database's locations (for --role staff)")
     token.add_argument("--ttl", type=_positive, default=3600, help="seconds until it expires (default: 3600)")
     commands.add_parser("audit-verify", help="check the audit log's hash chain; exit 1 at the first broken record")
+    mail = commands.add_parser("mail", help="the email outbox")
+    mail_commands = mail.add_subparsers(dest="mail_command", required=True)
+    send = mail_commands.add_parser("send", help="send the due messages once over SMTP (OMNIGATE_SMTP_*)")
+    send.add_argument("--limit", type=_positive, default=100, help="at most this many messages")
     return parser
 
 
@@ -253,6 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     from policies.access import PolicyError
+    from policies.limits import LimitsError
     from vault.keys import KeyConfigError
 
     if args.command == "serve":
@@ -266,7 +283,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             from gateway.serving import run
 
             run(_serve(settings, demo=args.demo, host_from=host_from, port_from=port_from))
-        except (PolicyError, KeyConfigError) as exc:
+        except (PolicyError, LimitsError, KeyConfigError) as exc:
             print(f"Omnigate cannot start: {exc}", file=sys.stderr)
             return 2
     elif args.command == "migrate":
@@ -283,6 +300,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         asyncio.run(_checked(settings, _migrate_and_seed(settings, args.products), create_sqlite_dir=True))
     elif args.command == "audit-verify":
         return asyncio.run(_checked(settings, _audit_verify(settings)))
+    elif args.command == "mail":
+        asyncio.run(_checked(settings, _mail_send(settings, args.limit)))
     return 0
 
 

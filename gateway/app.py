@@ -17,6 +17,7 @@ from core.db import is_database_unavailable, ping
 from core.settings import Settings
 from gateway.graphql_http import graphql_endpoint
 from gateway.graphql_ws import GraphQLWebSocket
+from gateway.mail import background_mail
 from gateway.runtime import Runtime, build_runtime
 
 __all__ = ["create_app"]
@@ -54,7 +55,8 @@ def create_app(settings: Settings, clock: Clock | None = None, runtime: Runtime 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await runtime.services.broadcaster.start()
-        yield
+        async with background_mail(runtime.services):
+            yield
         await runtime.aclose()
 
     app = Starlette(

@@ -10,16 +10,19 @@ from commerce.cart.service import CartRules
 from core.broadcast import create_broadcaster
 from core.clock import Clock, SystemClock
 from core.db import create_engine, session_factory
+from core.ratelimit import MemoryBuckets, RedisBuckets
 from core.settings import Settings
 from gateway.channels import ChannelDirectory
 from gateway.outage import OutageLog
 from gateway.telemetry import Telemetry
 from gateway.tokens import TokenService
 from policies.access import load_policy
+from policies.limits import load_limits
 from schema.authorization import authorize
 from schema.compiled import CompiledQueries
 from schema.context import Services
 from schema.execution import Executor
+from schema.ratelimits import RateLimiter
 from schema.root import build_schema
 from vault.audit import AuditLog
 from vault.service import Vault
@@ -39,6 +42,7 @@ class Runtime:
 
     async def aclose(self) -> None:
         await self.services.broadcaster.aclose()
+        await self.services.limiter.aclose()
         await self.services.engine.dispose()
         self.telemetry.shutdown()
 
@@ -66,6 +70,10 @@ def build_runtime(
         audit=AuditLog(engine, clock),
         tracer=telemetry.tracer,
         broadcaster=create_broadcaster(engine),
+        limiter=RateLimiter(
+            load_limits(settings.limits_file or None),  # a malformed limits file stops start-up here
+            RedisBuckets(settings.redis_url, settings.redis_prefix) if settings.redis_url else MemoryBuckets(),
+        ),
     )
     executor = Executor(build_schema(), settings)
     authorize(executor.schema, policy)  # an unknown role, type, field or condition stops start-up here

@@ -12,7 +12,9 @@ from sqlalchemy.engine import Connection
 import commerce.cart.models
 import commerce.catalog.models
 import commerce.customers.models
+import commerce.customers.session_models
 import commerce.inventory.models
+import commerce.notifications.models
 import commerce.pricing.models
 import commerce.pricing.promotion_models  # noqa: F401
 import vault.audit_models

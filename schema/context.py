@@ -12,10 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from commerce.catalog.entities import Channel
 from core.broadcast import Broadcaster, LocalBroadcaster
 from core.clock import Clock
+from core.ratelimit import MemoryBuckets
 from core.settings import Settings
 from policies.access import AccessPolicy
+from policies.limits import load_limits
 from policies.principal import ANONYMOUS, Principal
 from schema.loaders import Loaders
+from schema.ratelimits import RateLimiter
 from vault.audit import AuditLog
 from vault.service import Vault
 
@@ -33,7 +36,9 @@ class Token(Protocol):
 class Tokens(Protocol):
     """Issues signed access tokens (implemented in `gateway.tokens`)."""
 
-    def issue(self, principal: Principal, ttl: timedelta) -> Token: ...
+    def issue(self, principal: Principal, ttl: timedelta, generation: int = 0) -> Token: ...
+
+    def verify_session(self, token: str) -> tuple[Principal, Any]: ...  # (bearer, TokenSession | None)
 
 
 @dataclass(slots=True, eq=False)
@@ -50,6 +55,7 @@ class Services:
     audit: AuditLog  # who accessed whose data (written by schema.authorization)
     tracer: Tracer = field(default_factory=NoOpTracer)  # the runtime's: for a span of one's own
     broadcaster: Broadcaster = field(default_factory=LocalBroadcaster)  # "cart X changed", across replicas
+    limiter: RateLimiter = field(default_factory=lambda: RateLimiter(load_limits(), MemoryBuckets()))
 
 
 @dataclass(slots=True, eq=False)

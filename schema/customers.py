@@ -10,7 +10,7 @@ schema/authorization.py enforces it on every `Customer` field and root field.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any
 
 import strawberry
@@ -24,6 +24,8 @@ from policies.principal import Principal, Role
 from schema.cart import Cart, customer_cart
 from schema.errors import UserError, bad_input, forbidden, unauthenticated, user_error
 from schema.node import Node, decode_int_id, register_node
+from schema.ratelimits import limit
+from schema.sessions import issue_customer_token
 from vault.cipher import ERASED
 from vault.errors import VaultError
 
@@ -243,6 +245,7 @@ def _registration(input: CustomerRegisterInput) -> service.Registration:
 class CustomerMutation:
     @strawberry.mutation
     async def customer_register(self, info: Info, input: CustomerRegisterInput) -> CustomerPayload:
+        await limit(info, "register")
         registration = _registration(input)
         problems = service.validate_registration(registration)
         if problems:
@@ -257,13 +260,13 @@ class CustomerMutation:
 
     @strawberry.mutation
     async def customer_access_token_create(self, info: Info, email: str, password: str) -> AccessTokenPayload:
+        await limit(info, "sign_in", email=email)
         services = info.context.services
         try:
             key = await service.authenticate(services.engine, services.vault, services.clock, email, password)
         except customer_errors.CustomerError as problem:
             return AccessTokenPayload(access_token=None, user_errors=[user_error(problem)])
-        ttl = timedelta(seconds=info.context.settings.customer_token_ttl_seconds)
-        issued = services.tokens.issue(Principal(Role.CUSTOMER, subject=str(key)), ttl)
+        issued = await issue_customer_token(info, key)
         return AccessTokenPayload(
             access_token=AccessToken(token=issued.token, expires_at=issued.expires_at), user_errors=[]
         )

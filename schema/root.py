@@ -9,9 +9,12 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import Info
 
+from schema.accounts import AccountMutation
 from schema.cart import CartMutation, CartQuery, CartSubscription
 from schema.catalog import CatalogQuery
+from schema.collections import CollectionQuery
 from schema.customers import CustomerMutation, CustomerQuery
+from schema.listing import ListingQuery
 from schema.node import Node, resolve_node
 from schema.scalars import scalar_map
 
@@ -25,8 +28,8 @@ class NodeQuery:
         return await resolve_node(info, id)
 
 
-QUERIES: tuple[type, ...] = (NodeQuery, CatalogQuery, CustomerQuery, CartQuery)
-MUTATIONS: tuple[type, ...] = (CustomerMutation, CartMutation)
+QUERIES: tuple[type, ...] = (NodeQuery, CatalogQuery, ListingQuery, CollectionQuery, CustomerQuery, CartQuery)
+MUTATIONS: tuple[type, ...] = (CustomerMutation, AccountMutation, CartMutation)
 SUBSCRIPTIONS: tuple[type, ...] = (CartSubscription,)
 
 

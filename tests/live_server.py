@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Mapping
@@ -18,10 +19,18 @@ from typing import Any
 from gateway.app import create_app
 from gateway.serving import bind, port_from_serving_line, start
 
-__all__ = ["ROOT", "gateway_process", "serving"]
+__all__ = ["ROOT", "free_port", "gateway_process", "serving"]
 
 ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT = 60.0
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now, for third-party servers that cannot report the port
+    they bound (an SMTP test server). Racy by nature: our own servers bind port 0 instead."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 @asynccontextmanager

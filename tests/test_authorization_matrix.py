@@ -87,6 +87,21 @@ MATRIX: list[Row] = [
     Row("locations", "{ locations { code } }", _no_vars, everyone()),
     Row("products", "{ products(first: 2) { edges { node { name } } } }", _no_vars, everyone()),
     Row("product", "query($id: ID) { product(id: $id) { name } }", lambda w: {"id": w.product_id}, everyone()),
+    Row(
+        "products: sorted, with facets",
+        """{ products(first: 2, sortKey: PRICE, reverse: true) { edges { node { name availableForSale
+        priceRange { min { amount } } media { url } options { name } variants { compareAtPrice { amount }
+        selectedOptions { name value } } } } facets { categories { count } inStockAtStores { count } } } }""",
+        _no_vars,
+        everyone(),
+    ),
+    Row("collections", "{ collections { edges { node { handle } } } }", _no_vars, everyone()),
+    Row(
+        "collection",
+        '{ collection(handle: "sale") { title products(first: 2) { edges { node { name } } } } }',
+        _no_vars,
+        everyone(),
+    ),
     # customers: A's data is A's, and operators' (staff only at the till)
     Row("me", "{ me { id email } }", _no_vars, {**everyone(EMPTY), "customer_a": ALLOW, "customer_b": ALLOW}),
     Row(
@@ -160,6 +175,40 @@ MATRIX: list[Row] = [
         postalCode: "00-001", city: "Warszawa", country: "PL"}) { customer { id } userErrors { code } } }""",
         _no_vars,
         only("customer_a", "customer_b"),
+    ),
+    # account security: a token argument is its own capability; a password change is one's own
+    Row(
+        "customerAccessTokenDelete",
+        'mutation { customerAccessTokenDelete(token: "not-a-token") { deletedAccessToken userErrors { code } } }',
+        _no_vars,
+        only("anonymous", "customer_a", "customer_b"),
+    ),
+    Row(
+        "customerAccessTokenRenew",
+        """mutation { customerAccessTokenRenew(customerAccessToken: "not-a-token") {
+        accessToken { token } userErrors { code } } }""",
+        _no_vars,
+        only("anonymous", "customer_a", "customer_b"),
+    ),
+    Row(
+        "customerPasswordChange",
+        """mutation { customerPasswordChange(currentPassword: "not-the-password", newPassword: "a new password") {
+        accessToken { token } userErrors { code } } }""",
+        _no_vars,
+        only("customer_a", "customer_b"),
+    ),
+    Row(
+        "customerPasswordResetRequest",
+        'mutation { customerPasswordResetRequest(email: "nobody@example.com") { userErrors { code } } }',
+        _no_vars,
+        only("anonymous", "customer_a", "customer_b"),
+    ),
+    Row(
+        "customerPasswordReset",
+        """mutation { customerPasswordReset(token: "not-a-reset-token-0123456789", password: "a new password") {
+        customer { id } userErrors { code } } }""",
+        _no_vars,
+        only("anonymous", "customer_a", "customer_b"),
     ),
     # carts: a guest cart's id is its capability; a customer's cart is theirs (and their agent's,
     # and store staff's at the till)

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import TypeVarTuple
 
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.sql import Select
 
+from commerce.catalog import listing
 from commerce.catalog import models as m
 from commerce.catalog.entities import Category, Channel, Location, Product, Variant
-from commerce.inventory.models import StockLevel
+from commerce.catalog.listing import ProductQuery, count_products
 
 __all__ = [
     "ProductQuery",
@@ -39,15 +37,6 @@ _LOCATION_COLUMNS = (
     m.Location.city,
     m.Location.click_and_collect,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class ProductQuery:
-    """A filter over published products; `search` matches name or SKU, case-insensitively."""
-
-    category_slug: str | None = None
-    available_at_location_id: int | None = None
-    search: str | None = None
 
 
 async def list_channels(engine: AsyncEngine) -> list[Channel]:
@@ -121,51 +110,14 @@ async def variant_scopes(engine: AsyncEngine, ids: Sequence[int]) -> dict[int, t
         return {row[0]: (row[1], row[2]) for row in await conn.execute(stmt)}
 
 
-_Row = TypeVarTuple("_Row")
-
-
-def _filtered(stmt: Select[*_Row], query: ProductQuery) -> Select[*_Row]:
-    stmt = stmt.where(m.Product.published.is_(True))
-    if query.category_slug is not None:
-        stmt = stmt.join(m.Category, m.Category.id == m.Product.category_id).where(
-            m.Category.slug == query.category_slug
-        )
-    if query.available_at_location_id is not None:
-        in_stock = (
-            select(StockLevel.variant_id)
-            .join(m.ProductVariant, m.ProductVariant.id == StockLevel.variant_id)
-            .where(
-                and_(
-                    m.ProductVariant.product_id == m.Product.id,
-                    m.ProductVariant.published.is_(True),
-                    StockLevel.location_id == query.available_at_location_id,
-                    StockLevel.on_hand - StockLevel.reserved > 0,
-                )
-            )
-        )
-        stmt = stmt.where(exists(in_stock))
-    if query.search:
-        stmt = stmt.where(m.Product.search_text.contains(query.search.strip().lower(), autoescape=True))
-    return stmt
-
-
 async def page_products(
     engine: AsyncEngine, query: ProductQuery, *, first: int, after_id: int | None = None
 ) -> tuple[list[Product], bool]:
     """One page in id order (keyset pagination) and whether another page follows."""
-    stmt = _filtered(select(*_PRODUCT_COLUMNS), query)
-    if after_id is not None:
-        stmt = stmt.where(m.Product.id > after_id)
-    stmt = stmt.order_by(m.Product.id).limit(first + 1)
-    async with engine.connect() as conn:
-        products = [Product(*row) for row in await conn.execute(stmt)]
-    return products[:first], len(products) > first
-
-
-async def count_products(engine: AsyncEngine, query: ProductQuery) -> int:
-    stmt = _filtered(select(func.count()).select_from(m.Product), query)
-    async with engine.connect() as conn:
-        return int((await conn.execute(stmt)).scalar_one())
+    page, has_next = await listing.page_products(
+        engine, query, first=first, after=(None, after_id) if after_id is not None else None
+    )
+    return [product for product, _ in page], has_next
 
 
 def search_text(name: str, skus: Iterable[str]) -> str:

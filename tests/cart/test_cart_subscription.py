@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -16,8 +17,9 @@ from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
 from core.ids import from_global_id
+from tests import live_server
 from tests.cart.gql_docs import ADD, CART_FIELDS, CREATE, line, mutate, quantities, variants
-from tests.live_server import gateway_process, serving
+from tests.live_server import serving
 
 SUBSCRIBE = f"subscription($id: ID!) {{ cartUpdated(cartId: $id) {{ {CART_FIELDS} }} }}"
 GUARD = 15  # seconds: only so that a broken server fails the test instead of hanging it
@@ -77,14 +79,19 @@ async def test_a_bad_token_is_refused_at_connection_init(runtime):
         assert ws.close_code == 4403
 
 
-def replica_env(settings: Any, tmp: Path, name: str) -> dict[str, str]:
-    """The environment of a separate `python -m gateway serve` on the same database (another replica)."""
-    return {
+@asynccontextmanager
+async def gateway_process(settings: Any, tmp: Path, **extra_env: str) -> AsyncIterator[int]:
+    """A separate `python -m gateway serve` on the same database (another replica), on a port it
+    picks and reports; `extra_env` adds OMNIGATE_* variables, e.g. REDIS_URL="redis://..."."""
+    env = {
+        **{f"OMNIGATE_{name}": value for name, value in extra_env.items()},
         "OMNIGATE_DATABASE_URL": settings.database_url,
         "OMNIGATE_JWT_SECRET": settings.jwt_secret,
-        "OMNIGATE_KEK_FILE": str(tmp / f"kek-{name}.json"),
+        "OMNIGATE_KEK_FILE": str(tmp / f"kek-{uuid.uuid4().hex[:8]}.json"),
         "OMNIGATE_LOG_LEVEL": "WARNING",
     }
+    async with live_server.gateway_process(env) as port:
+        yield port
 
 
 async def test_a_change_through_one_replica_reaches_a_subscriber_on_another(gql, settings, token_for, tmp_path):
@@ -94,8 +101,8 @@ async def test_a_change_through_one_replica_reaches_a_subscriber_on_another(gql,
     v = await variants(gql, min_available=2)
     cart = (await mutate(gql, CREATE, {"lines": [line(v[0])]}, auth))["cart"]
     async with (
-        gateway_process(replica_env(settings, tmp_path, "a")) as port_a,
-        gateway_process(replica_env(settings, tmp_path, "b")) as port_b,
+        gateway_process(settings, tmp_path) as port_a,
+        gateway_process(settings, tmp_path) as port_b,
         subscription(port_a, cart["id"], auth) as ws,
     ):
         assert (await next_message(ws))["type"] == "next"
