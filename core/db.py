@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
@@ -19,6 +20,7 @@ __all__ = [
     "Base",
     "UtcDateTime",
     "create_engine",
+    "dialect_insert",
     "is_database_unavailable",
     "is_sqlite",
     "ping",
@@ -135,6 +137,11 @@ def _sqlite_begin(conn: Any) -> None:
     # SQLite takes its write lock lazily, and a reader that later writes can fail with
     # SQLITE_BUSY at once; writers ask for BEGIN IMMEDIATE (see `writer`) and queue instead.
     conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("sqlite_immediate") else "BEGIN")
+
+
+def dialect_insert(dialect: Dialect, table: Any) -> Any:
+    """An INSERT with `on_conflict_do_nothing/do_update` for `dialect` (PostgreSQL or SQLite)."""
+    return (postgresql.insert if dialect.name == "postgresql" else sqlite.insert)(table)
 
 
 def writer(engine: AsyncEngine) -> AsyncEngine:

@@ -106,6 +106,18 @@ class Settings:
     # In every case the guest cart is closed and its id points to the customer's cart.
     cart_merge_strategy: str = "merge"
     guest_cart_ttl_seconds: int = 30 * 24 * 3600  # idle guest carts expire (python -m gateway expire-carts)
+    # orders
+    reservation_ttl_seconds: int = 48 * 3600  # reserve & collect holds stock this long (expire-reservations)
+    payment_timeout_seconds: int = 15  # the payment provider's time to answer an authorization
+    checkout_pending_timeout_seconds: int = 900  # a checkout stuck waiting for payment longer is failed
+    # events (python -m gateway events relay)
+    webhooks_file: str = ""  # the webhook endpoints (TOML or JSON); empty: none configured
+    webhook_max_attempts: int = 8  # after this many failed attempts a delivery is dead-lettered
+    webhook_backoff_seconds: int = 5  # wait before the first retry; it doubles with every further failure
+    webhook_backoff_max_seconds: int = 3600  # the longest wait between two attempts
+    webhook_timeout_seconds: int = 10  # per HTTP attempt (also how long a claimed delivery stays leased)
+    relay_batch_size: int = 100  # deliveries claimed per endpoint per round
+    relay_poll_ms: int = 1000  # how often an idle relay looks for new events
     # runtime
     environment: str = "development"
     log_level: str = "INFO"

@@ -97,6 +97,40 @@ async def _expire_carts(settings: Settings) -> int:
         await engine.dispose()
 
 
+async def _expire_reservations(settings: Settings) -> str:
+    from datetime import timedelta
+
+    from commerce.cart.service import CartRules
+    from commerce.orders.service import expire_reservations
+    from commerce.orders.unit import OrderServices
+    from commerce.payments.test_provider import TestPaymentProvider
+    from core.clock import SystemClock
+    from core.db import session_factory
+    from vault.service import Vault
+
+    engine = create_engine(settings.database_url)
+    clock = SystemClock()
+    try:
+        report = await expire_reservations(
+            OrderServices(
+                engine=engine,
+                sessions=session_factory(engine),
+                vault=Vault.from_settings(settings, engine, clock),
+                clock=clock,
+                payments=TestPaymentProvider(),
+                cart_rules=CartRules.of(settings),
+                reservation_ttl=timedelta(seconds=settings.reservation_ttl_seconds),
+                pending_timeout=timedelta(seconds=settings.checkout_pending_timeout_seconds),
+            )
+        )
+    finally:
+        await engine.dispose()
+    return (
+        f"released {report.reservations_released} overdue reservations, "
+        f"failed {report.checkouts_failed} abandoned checkouts"
+    )
+
+
 async def _serve(settings: Settings, *, demo: bool, host_from: str, port_from: str) -> None:
     """Check the database, bind the port, then serve; print the address only once it listens."""
     from gateway.app import create_app
@@ -205,6 +239,25 @@ async def _audit_verify(settings: Settings) -> int:
     return 1
 
 
+def _integration(settings: Settings, args: argparse.Namespace) -> int:
+    from commerce.events.webhooks import WebhookConfigError
+    from gateway import integration
+
+    if args.command == "stock":
+        return asyncio.run(integration.import_stock(settings, args.file, args.actor))
+    if args.events_command == "status":
+        return asyncio.run(integration.event_status(settings))
+    if args.events_command == "retry-dead":
+        return asyncio.run(integration.retry_dead_letters(settings, args.endpoint))
+    if args.events_command == "prune":
+        return asyncio.run(integration.prune_events(settings, args.days))
+    try:
+        return asyncio.run(integration.relay_events(settings, once=args.once, stdout=args.stdout))
+    except WebhookConfigError as exc:
+        print(f"cannot relay: {exc}", file=sys.stderr)
+        return 2
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m gateway",
@@ -235,18 +288,40 @@ def _parser() -> argparse.ArgumentParser:
         "--retire", action="store_true", help="then drop KEK versions no data key uses from the KEK file"
     )
     commands.add_parser("expire-carts", help="delete guest carts idle longer than OMNIGATE_GUEST_CART_TTL_SECONDS")
+    commands.add_parser(
+        "expire-reservations",
+        help="release reserve & collect orders past reservedUntil and checkouts stuck waiting for payment "
+        "(idempotent: run it from cron on every replica)",
+    )
     token = commands.add_parser("token", help="mint an access token for an operator or a test")
     token.add_argument(
         "--role",
         required=True,
-        choices=["customer", "staff", "agent", "dpo", "admin"],
+        choices=["customer", "staff", "agent", "dpo", "admin", "integration"],
         help="whom the token speaks for",
     )
     token.add_argument("--customer", help="the customer's ID, global or its number (for --role customer)")
-    token.add_argument("--subject", help="the operator's name (default: the role)")
+    token.add_argument("--subject", help="the operator's or system's name (default: the role)")
     token.add_argument("--location", help="the store's code, one of the database's locations (for --role staff)")
     token.add_argument("--ttl", type=_positive, default=3600, help="seconds until it expires (default: 3600)")
     commands.add_parser("audit-verify", help="check the audit log's hash chain; exit 1 at the first broken record")
+    events = commands.add_parser("events", help="the outbox: relay events to webhooks, see or retry what is stuck")
+    event_commands = events.add_subparsers(dest="events_command", required=True)
+    relay = event_commands.add_parser("relay", help="deliver outbox events to the endpoints in OMNIGATE_WEBHOOKS_FILE")
+    relay.add_argument("--once", action="store_true", help="deliver what is due, then exit")
+    relay.add_argument("--stdout", action="store_true", help="print events as JSON lines instead of calling webhooks")
+    event_commands.add_parser("status", help="undelivered events per endpoint (pending, dead-lettered)")
+    retry = event_commands.add_parser("retry-dead", help="put dead-lettered deliveries back in line")
+    retry.add_argument("--endpoint", help="only this endpoint's (default: all)")
+    prune = event_commands.add_parser("prune", help="delete delivered events older than --days (never pending or dead)")
+    prune.add_argument("--days", type=_positive, default=30, help="age in days (default: 30)")
+    stock = commands.add_parser("stock", help="stock from the ERP/WMS")
+    stock_commands = stock.add_subparsers(dest="stock_command", required=True)
+    stock_import = stock_commands.add_parser(
+        "import", help="apply on-hand counts from a CSV (sku,location_code,on_hand)"
+    )
+    stock_import.add_argument("file", type=Path, help="the CSV file")
+    stock_import.add_argument("--actor", default="stock-import", help="who the stock movements name")
     mail = commands.add_parser("mail", help="the email outbox")
     mail_commands = mail.add_subparsers(dest="mail_command", required=True)
     send = mail_commands.add_parser("send", help="send the due messages once over SMTP (OMNIGATE_SMTP_*)")
@@ -291,6 +366,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         print("database is up to date")
     elif args.command == "expire-carts":
         print(f"deleted {asyncio.run(_checked(settings, _expire_carts(settings)))} expired guest carts")
+    elif args.command == "expire-reservations":
+        print(asyncio.run(_checked(settings, _expire_reservations(settings))))
     elif args.command == "token":
         print(_mint(settings, args))
     elif args.command == "rotate-kek":
@@ -300,6 +377,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         asyncio.run(_checked(settings, _migrate_and_seed(settings, args.products), create_sqlite_dir=True))
     elif args.command == "audit-verify":
         return asyncio.run(_checked(settings, _audit_verify(settings)))
+    elif args.command in {"events", "stock"}:
+        return _integration(settings, args)
     elif args.command == "mail":
         asyncio.run(_checked(settings, _mail_send(settings, args.limit)))
     return 0

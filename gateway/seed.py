@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from commerce.catalog import models as catalog
@@ -181,7 +181,7 @@ def _catalog_rows(products: int) -> _CatalogRows:
                         "variant_id": variant_id,
                         "location_id": location_id,
                         "on_hand": on_hand,
-                        "reserved": min(on_hand, (i + location_id) % 3),
+                        "reserved": 0,  # only orders hold stock
                     }
                 )
     return rows
@@ -278,6 +278,11 @@ async def seed(
         await _insert(conn, catalog.ProductMedia, rows.media)
         await _insert(conn, catalog.ProductTag, rows.tags)
         await _seed_collections(conn, products)
+        # VAT classes: books at the super-reduced rate; everything else standard (the column's default).
+        books = [row["id"] for row in rows.products if CATEGORIES[row["category_id"] - 1][0] == "books"]
+        await conn.execute(
+            update(catalog.Product).where(catalog.Product.id.in_(books)).values(tax_class="super_reduced")
+        )
         await _seed_customers(conn, vault, clock)
         await _seed_promotions(conn)
     return SeedReport(seeded=True, products=len(rows.products), variants=len(rows.variants))

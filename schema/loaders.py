@@ -29,6 +29,10 @@ def _loader(fetch: Callable[[Sequence[K]], Awaitable[dict[K, V]]], default: Any 
     return DataLoader(batch, max_batch_size=1000)
 
 
+async def _channels_by_code(engine: AsyncEngine) -> dict[str, Any]:
+    return {c.code: c for c in await catalog.list_channels(engine)}
+
+
 class Loaders:
     """Created per request (never shared: a loader caches what one principal may see)."""
 
@@ -38,6 +42,7 @@ class Loaders:
         self.variants: DataLoader = _loader(lambda ids: catalog.variants_by_ids(engine, ids))
         self.variants_by_product: DataLoader = _loader(lambda ids: catalog.variants_by_product_ids(engine, ids), [])
         self.locations: DataLoader = _loader(lambda ids: catalog.locations_by_ids(engine, ids))
+        self.channels_by_code: DataLoader = _loader(lambda codes: _channels_by_code(engine))
         self.stock: DataLoader = _loader(lambda ids: inventory.stock_by_variant_ids(engine, ids), [])
         # the channel currency's price book entry (price and compare-at price) per variant
         self.prices: DataLoader = _loader(lambda ids: price_entries_by_variant_ids(engine, ids, currency))

@@ -14,8 +14,10 @@ from schema.cart import CartMutation, CartQuery, CartSubscription
 from schema.catalog import CatalogQuery
 from schema.collections import CollectionQuery
 from schema.customers import CustomerMutation, CustomerQuery
+from schema.inventory import InventoryMutation
 from schema.listing import ListingQuery
 from schema.node import Node, resolve_node
+from schema.orders import OrderExchangeMutation, OrderMutation, OrderQuery
 from schema.scalars import scalar_map
 
 __all__ = ["build_schema"]
@@ -28,8 +30,23 @@ class NodeQuery:
         return await resolve_node(info, id)
 
 
-QUERIES: tuple[type, ...] = (NodeQuery, CatalogQuery, ListingQuery, CollectionQuery, CustomerQuery, CartQuery)
-MUTATIONS: tuple[type, ...] = (CustomerMutation, AccountMutation, CartMutation)
+QUERIES: tuple[type, ...] = (
+    NodeQuery,
+    CatalogQuery,
+    ListingQuery,
+    CollectionQuery,
+    CustomerQuery,
+    CartQuery,
+    OrderQuery,
+)
+MUTATIONS: tuple[type, ...] = (
+    CustomerMutation,
+    AccountMutation,
+    CartMutation,
+    OrderMutation,
+    OrderExchangeMutation,
+    InventoryMutation,
+)
 SUBSCRIPTIONS: tuple[type, ...] = (CartSubscription,)
 
 

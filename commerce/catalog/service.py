@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from commerce.catalog import listing
 from commerce.catalog import models as m
@@ -18,10 +18,13 @@ __all__ = [
     "count_products",
     "list_channels",
     "list_locations",
+    "location_ids_by_codes",
     "locations_by_ids",
     "page_products",
     "product_by_slug",
     "products_by_ids",
+    "sku_and_location_code",
+    "variant_ids_by_skus",
     "variant_scopes",
     "variants_by_ids",
     "variants_by_product_ids",
@@ -61,6 +64,13 @@ async def locations_by_ids(engine: AsyncEngine, ids: Sequence[int]) -> dict[int,
         return {row[0]: Location(*row) for row in rows}
 
 
+async def location_ids_by_codes(engine: AsyncEngine, codes: Iterable[str]) -> dict[str, int]:
+    """Location id per code, for the codes that exist (stock counts name locations by code)."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(select(m.Location.code, m.Location.id).where(m.Location.code.in_(set(codes))))
+        return {code: id_ for code, id_ in rows}
+
+
 async def categories_by_ids(engine: AsyncEngine, ids: Sequence[int]) -> dict[int, Category]:
     stmt = select(m.Category.id, m.Category.slug, m.Category.name).where(m.Category.id.in_(ids))
     async with engine.connect() as conn:
@@ -84,6 +94,30 @@ async def variants_by_ids(engine: AsyncEngine, ids: Sequence[int]) -> dict[int, 
     stmt = select(*_VARIANT_COLUMNS).where(m.ProductVariant.id.in_(ids), m.ProductVariant.published.is_(True))
     async with engine.connect() as conn:
         return {row[0]: Variant(*row) for row in await conn.execute(stmt)}
+
+
+async def sku_and_location_code(
+    conn: AsyncSession | AsyncConnection, variant_id: int, location_id: int
+) -> tuple[str | None, str | None]:
+    """A variant's SKU and a location's code in one query, on the caller's connection (its transaction)."""
+    row = (
+        await conn.execute(
+            select(
+                select(m.ProductVariant.sku).where(m.ProductVariant.id == variant_id).scalar_subquery(),
+                select(m.Location.code).where(m.Location.id == location_id).scalar_subquery(),
+            )
+        )
+    ).one()
+    return row[0], row[1]
+
+
+async def variant_ids_by_skus(engine: AsyncEngine, skus: Iterable[str]) -> dict[str, int]:
+    """Variant id per SKU, published or not (a warehouse counts both), for the SKUs that exist."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            select(m.ProductVariant.sku, m.ProductVariant.id).where(m.ProductVariant.sku.in_(set(skus)))
+        )
+        return {sku: id_ for sku, id_ in rows}
 
 
 async def variants_by_product_ids(engine: AsyncEngine, product_ids: Sequence[int]) -> dict[int, list[Variant]]:
