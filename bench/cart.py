@@ -1,8 +1,8 @@
 """Cart write path under load: many clients on their own carts, and many on one shared cart.
 
-    .venv/bin/python bench/cart.py [--seconds 4] [--port 18450]
+    .venv/bin/python bench/cart.py [--seconds 4]
 
-Starts its own gateway (uvicorn, pinned to CPU 0 with taskset) on a fresh SQLite database
+Starts its own gateway (on a free port, pinned to CPU 0 with taskset) on a fresh SQLite database
 (or OMNIGATE_DATABASE_URL), runs the clients in this process pinned to CPU 1, and prints
 throughput and latency percentiles of `cartLinesAdd` at 1, 8 and 50 clients (each on its own
 cart) and at 20 clients sharing one cart. After every run it reads the carts back and checks
@@ -27,9 +27,9 @@ from typing import Any
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.servers import ROOT, start_server
 
 SECRET = "bench-secret-0123456789-0123456789-0123456789"
 CREATE = "mutation { cartCreate { cart { id } userErrors { code } } }"
@@ -39,11 +39,11 @@ READ = "query($id: ID!) { cart(id: $id) { lines { quantity variant { id } } } }"
 VARIANTS = "{ products(first: 100) { edges { node { variants { id quantityAvailable } } } } }"
 
 
-def start_server(database_url: str, port: int, workdir: Path) -> subprocess.Popen[bytes]:
+def start_gateway(database_url: str, workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """Seed, then serve on port 0 (pinned to CPU 0); returns the server and the port it printed."""
     env = {
         **os.environ,
         "OMNIGATE_DATABASE_URL": database_url,
-        "OMNIGATE_PORT": str(port),
         "OMNIGATE_JWT_SECRET": SECRET,
         "OMNIGATE_KEK_FILE": str(workdir / "kek.json"),
         "OMNIGATE_LOG_LEVEL": "WARNING",
@@ -56,13 +56,7 @@ def start_server(database_url: str, port: int, workdir: Path) -> subprocess.Pope
         check=True,
         stdout=subprocess.DEVNULL,
     )
-    return subprocess.Popen(
-        [*pin, sys.executable, "-m", "gateway", "serve"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    return start_server([*pin, sys.executable, "-m", "gateway", "serve", "--port", "0"], env)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -72,17 +66,6 @@ def cpu_seconds(pid: int) -> float:
     except OSError:
         return float("nan")
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-async def wait_ready(client: httpx.AsyncClient) -> None:
-    for _ in range(400):
-        try:
-            if (await client.get("/health")).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        await asyncio.sleep(0.05)
-    raise SystemExit("the gateway did not start")
 
 
 async def gql(client: httpx.AsyncClient, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -158,17 +141,15 @@ async def scenario(
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=4.0)
-    parser.add_argument("--port", type=int, default=18450)
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
         os.sched_setaffinity(0, {1})
     with tempfile.TemporaryDirectory() as tmp:
         url = os.environ.get("OMNIGATE_DATABASE_URL") or f"sqlite+aiosqlite:///{tmp}/bench.db"
-        server = start_server(url, args.port, Path(tmp))
+        server, port = start_gateway(url, Path(tmp))
         try:
             limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{args.port}", limits=limits, timeout=30) as http:
-                await wait_ready(http)
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=30) as http:
                 data = await gql(http, VARIANTS)
                 stocked = [
                     v["id"]

@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.cart import SECRET, gql, start_server, wait_ready  # noqa: E402
+from bench.cart import SECRET, gql, start_gateway  # noqa: E402
 from core.clock import SystemClock  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from gateway.tokens import TokenService  # noqa: E402
@@ -134,13 +134,12 @@ async def audit(url: str, before: dict[tuple[int, int], int]) -> tuple[int, int]
     return oversold, mismatched
 
 
-async def bench(url: str, label: str, port: int, clients: int, seconds: float, workdir: Path) -> int:
-    server = start_server(url, port, workdir)
+async def bench(url: str, label: str, clients: int, seconds: float, workdir: Path) -> int:
+    server, port = start_gateway(url, workdir)  # on a port it picks; ready once it printed it
     try:
         tokens = TokenService(Settings(jwt_secret=SECRET), SystemClock())
         limits = httpx.Limits(max_connections=clients * 2, max_keepalive_connections=clients * 2)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=60) as http:
-            await wait_ready(http)
             waw = next(loc["id"] for loc in (await gql(http, LOCATIONS))["locations"] if loc["code"] == "ST-WAW")
             data = await gql(http, VARIANTS.replace("$loc", f'"{waw}"'))
             stocked = [
@@ -200,7 +199,6 @@ async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--clients", type=int, default=20)
-    parser.add_argument("--port", type=int, default=18470)
     parser.add_argument("--postgres", default=DEFAULT_PG, help="a PostgreSQL server URL (a database is made per run)")
     parser.add_argument("--no-postgres", action="store_true")
     args = parser.parse_args()
@@ -209,14 +207,12 @@ async def main() -> int:
     print(f"checkoutComplete, click & collect, {args.seconds:.0f} s per database; server on CPU 0, clients on CPU 1")
     problems = 0
     with tempfile.TemporaryDirectory() as tmp:
-        problems += await bench(
-            f"sqlite+aiosqlite:///{tmp}/bench.db", "SQLite", args.port, args.clients, args.seconds, Path(tmp)
-        )
+        problems += await bench(f"sqlite+aiosqlite:///{tmp}/bench.db", "SQLite", args.clients, args.seconds, Path(tmp))
         if not args.no_postgres:
             url = await create_pg(args.postgres)
             if url is not None:
                 try:
-                    problems += await bench(url, "PostgreSQL", args.port + 1, args.clients, args.seconds, Path(tmp))
+                    problems += await bench(url, "PostgreSQL", args.clients, args.seconds, Path(tmp))
                 finally:
                     await drop_pg(args.postgres, url)
     print("nothing oversold" if problems == 0 else f"STOCK PROBLEMS: {problems}")

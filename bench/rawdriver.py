@@ -29,7 +29,8 @@ from commerce.catalog.listing import ProductSort
 from core.ids import to_global_id
 from core.settings import Settings
 from gateway.process import tune_gc
-from schema.listing import _encode_cursor
+from gateway.serving import bind, run, serving_line, start
+from schema.listing import listing_cursor
 
 __all__ = ["create_rawdriver_app"]
 
@@ -77,7 +78,7 @@ async def storefront_page(fetch: Fetch, placeholder: Callable[[int], str], true:
 
     edges = [
         {
-            "cursor": _encode_cursor(ProductSort(), (None, p[0])),  # the listing's cursor, default order
+            "cursor": listing_cursor(ProductSort(), (None, p[0])),  # the listing's cursor, default order
             "node": {
                 "id": to_global_id("Product", p[0]),
                 "slug": p[1],
@@ -145,15 +146,20 @@ def create_rawdriver_app(settings: Settings) -> Starlette:
 
 
 def main() -> None:
-    import uvicorn
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=18002)
+    parser.add_argument("--port", type=int, default=18002, help="0 picks a free port (printed when listening)")
     args = parser.parse_args()
     app = create_rawdriver_app(Settings.from_env())
     tune_gc()
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    run(_serve(app, args.host, args.port))
+
+
+async def _serve(app: Starlette, host: str, port: int) -> None:
+    """Served like `python -m gateway serve`: bound first, its address printed once it listens."""
+    running = await start(app, bind(host, port), log_level="warning", access_log=False)
+    print(serving_line(host, running.port), flush=True)
+    await running.wait()
 
 
 if __name__ == "__main__":

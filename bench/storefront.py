@@ -31,7 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.servers import ROOT, start_server
+
 PYTHON = sys.executable
 PAGE_SIZE = 24
 
@@ -60,12 +63,12 @@ end
 
 @dataclass
 class Target:
-    """One server under test: its name, command line and extra environment."""
+    """One server under test: its name, command line (told to listen on port 0) and extra environment."""
 
     name: str
     command: list[str]
     env: dict[str, str]
-    port: int
+    port: int = 0  # the one it printed once listening
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -163,24 +166,8 @@ def post(url: str, body: str = BODY, timeout: float = 5.0) -> dict[str, Any]:
 
 
 def start(target: Target, base_env: dict[str, str]) -> None:
-    """Start the server on core 0 and wait until it answers the query (30 s at most)."""
-    target.process = subprocess.Popen(
-        pinned(0, target.command),
-        env={**base_env, **target.env},
-        cwd=ROOT,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if target.process.poll() is not None:
-            raise SystemExit(f"{target.name} exited with {target.process.returncode}")
-        try:
-            post(target.url, timeout=1.0)
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"{target.name} did not answer within 30 s")
+    """Start the server on core 0; it is ready once it printed the port it listens on."""
+    target.process, target.port = start_server(pinned(0, target.command), {**base_env, **target.env}, new_session=True)
 
 
 def stop(target: Target) -> None:
@@ -307,7 +294,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of unmeasured load per server first")
     parser.add_argument("--clients", default="1,16", help="concurrent clients per point, comma-separated")
     parser.add_argument("--products", type=int, default=10_000)
-    parser.add_argument("--port", type=int, default=18000, help="first of three ports the servers listen on")
     parser.add_argument(
         "--interpreted",
         action="store_true",
@@ -339,27 +325,16 @@ def main() -> None:
         "PYTHONPATH": str(ROOT),
     }
     targets = [
-        Target(
-            "handwritten",
-            [PYTHON, str(ROOT / "bench" / "handwritten.py"), "--port", str(args.port + 1)],
-            {},
-            args.port + 1,
-        ),
-        Target("gateway", [PYTHON, "-m", "gateway", "serve"], {"OMNIGATE_PORT": str(args.port)}, args.port),
-        Target(
-            "rawdriver",
-            [PYTHON, str(ROOT / "bench" / "rawdriver.py"), "--port", str(args.port + 3)],
-            {},
-            args.port + 3,
-        ),
+        Target("handwritten", [PYTHON, str(ROOT / "bench" / "handwritten.py"), "--port", "0"], {}),
+        Target("gateway", [PYTHON, "-m", "gateway", "serve", "--port", "0"], {}),
+        Target("rawdriver", [PYTHON, str(ROOT / "bench" / "rawdriver.py"), "--port", "0"], {}),
     ]
     if args.interpreted:
         targets.append(
             Target(
                 "gateway-interpreted",
-                [PYTHON, "-m", "gateway", "serve"],
-                {"OMNIGATE_PORT": str(args.port + 2), "OMNIGATE_COMPILED_QUERIES": "false"},
-                args.port + 2,
+                [PYTHON, "-m", "gateway", "serve", "--port", "0"],
+                {"OMNIGATE_COMPILED_QUERIES": "false"},
             )
         )
     try:

@@ -24,7 +24,9 @@ __all__ = [
     "UtcDateTime",
     "create_engine",
     "dialect_insert",
+    "is_database_unavailable",
     "is_sqlite",
+    "ping",
     "session_factory",
     "sqlite_write_queue",
     "writer",
@@ -70,6 +72,59 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
+
+
+# SQLSTATE classes that mean "the server is not there for us now", not "the statement is wrong":
+# 08 connection exception, 57P01-57P03 shutdown/crash/starting up, 53300 too many connections.
+_UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300")
+# What SQLite says when its file cannot be opened or read (a missing folder, a lost disk).
+_SQLITE_UNAVAILABLE = ("unable to open database file", "disk i/o error")
+
+
+def is_database_unavailable(error: BaseException) -> bool:
+    """Whether `error` (or what caused it) means the database cannot be reached right now.
+
+    Such a failure is nobody's mistake and passes by itself: callers answer "retry later"
+    instead of an internal error. Anything else (a constraint, a bad statement) is not this.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if _unavailable(current):
+            return True
+        original = getattr(current, "orig", None)
+        if isinstance(original, BaseException) and _unavailable(original):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _unavailable(error: BaseException) -> bool:
+    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    if isinstance(error, OSError | PoolTimeout):  # refused, reset, unreachable, timed out; pool exhausted
+        return True
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    sqlstate = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
+    if isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATES):
+        return True
+    name = type(error).__name__
+    if name in ("ConnectionDoesNotExistError", "CannotConnectNowError", "ConnectionFailureError"):
+        return True  # asyncpg's, when not wrapped
+    if name == "InterfaceError" and "connection is closed" in str(error):
+        return True
+    return name == "OperationalError" and str(error).strip().lower() in _SQLITE_UNAVAILABLE
+
+
+async def ping(engine: AsyncEngine, timeout: float) -> None:
+    """`SELECT 1` within `timeout` seconds, or raise (TimeoutError, or the driver's error)."""
+    from sqlalchemy import text
+
+    async with asyncio.timeout(timeout), engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -7,14 +7,17 @@ and passes the object down. No other module reads the environment.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, get_type_hints
 
-__all__ = ["PREFIX", "Settings", "SettingsError"]
+__all__ = ["PREFIX", "Settings", "SettingsError", "unknown_variables"]
 
 PREFIX = "OMNIGATE_"
+# `OMNIGATE_*` variables that are not settings of the gateway (the test suite's and CI's own).
+OTHER_VARIABLES = frozenset({"OMNIGATE_TEST_DATABASE_URL", "OMNIGATE_PG_URL"})
 
 
 class SettingsError(ValueError):
@@ -29,6 +32,11 @@ class Settings:
     database_url: str = "sqlite+aiosqlite:///./var/omnigate.db"
     database_pool_size: int = 10
     database_echo: bool = False
+    # how long start-up and /ready wait for the database to answer before calling it unreachable
+    database_timeout_seconds: float = 2.0
+    # while the database is unreachable: the Retry-After of the 503 answers, and how often the
+    # outage is logged (once per interval, with the count of refused requests)
+    database_retry_after_seconds: int = 5
     # HTTP
     host: str = "127.0.0.1"
     port: int = 8000
@@ -136,6 +144,11 @@ class Settings:
     log_level: str = "INFO"
     # tracing (the exporter itself is chosen by the standard OTEL_* variables)
     trace_resolvers: bool = False  # a span per custom resolver, not only per root field: costly
+    # the operation span is named `query Storefront` instead of `query`: for deployments whose
+    # operation names are known (persisted queries), else span names are unbounded
+    trace_operation_name: bool = False
+    # metrics (exported through the OTEL_* variables; and on /metrics for Prometheus with this)
+    metrics_prometheus: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -148,6 +161,11 @@ class Settings:
                 values[f.name] = _parse(f.name, raw, hints[f.name])
         values.update(overrides)
         return cls(**values)
+
+    @classmethod
+    def variable(cls, name: str) -> str:
+        """The environment variable of a setting: `port` -> `OMNIGATE_PORT`."""
+        return PREFIX + name.upper()
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
@@ -170,4 +188,21 @@ def _parse(name: str, raw: str, hint: Any) -> Any:
             return int(raw)
         except ValueError:
             raise SettingsError(f"{PREFIX}{name.upper()} must be a whole number, not {raw!r}") from None
+    if hint is float:
+        try:
+            return float(raw)
+        except ValueError:
+            raise SettingsError(f"{PREFIX}{name.upper()} must be a number, not {raw!r}") from None
     return raw
+
+
+def unknown_variables(env: Mapping[str, str] | None = None) -> list[tuple[str, str | None]]:
+    """`OMNIGATE_*` variables that name no setting, each with the nearest known name (a typo's fix)."""
+    env = os.environ if env is None else env
+    known = {Settings.variable(f.name) for f in fields(Settings)} | OTHER_VARIABLES
+    suffixes = {name.removeprefix(PREFIX): name for name in known}  # the shared prefix would make all alike
+    found = []
+    for name in sorted(n for n in env if n.startswith(PREFIX) and n not in known):
+        nearest = difflib.get_close_matches(name.removeprefix(PREFIX), list(suffixes), n=1, cutoff=0.6)
+        found.append((name, suffixes[nearest[0]] if nearest else None))
+    return found

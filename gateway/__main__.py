@@ -7,20 +7,34 @@ import asyncio
 import logging
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from core.db import create_engine, is_sqlite
 from core.migrate import migrate
-from core.settings import Settings
+from core.settings import Settings, SettingsError
+from gateway.startup import (
+    StartupError,
+    check_database,
+    check_port,
+    database_url,
+    listen,
+    warn_unknown_variables,
+)
 
 __all__ = ["main"]
+
+T = TypeVar("T")
 
 
 def _ensure_sqlite_dir(url: str) -> None:
     if is_sqlite(url) and ":///" in url and ":memory:" not in url:
-        Path(url.split(":///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(url.split(":///", 1)[1]).parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StartupError("OMNIGATE_DATABASE_URL", f"cannot create the folder {folder}: {exc.strerror}") from None
 
 
 async def _migrate(settings: Settings) -> None:
@@ -66,6 +80,34 @@ def _progress_bar(started: float) -> Callable[[int, int], None] | None:
     return show
 
 
+async def _expire_points(settings: Settings) -> int:
+    from commerce.loyalty.service import expire_points
+    from core.clock import SystemClock
+
+    engine = create_engine(settings.database_url)
+    try:
+        return await expire_points(engine, SystemClock().now())
+    finally:
+        await engine.dispose()
+
+
+async def _rebuild_recommendations(settings: Settings) -> str:
+    from commerce.recommendations.service import rebuild
+    from core.clock import SystemClock
+    from vault.service import Vault
+
+    engine = create_engine(settings.database_url)
+    clock = SystemClock()
+    try:
+        report = await rebuild(engine, Vault.from_settings(settings, engine, clock), clock.now())
+    finally:
+        await engine.dispose()
+    return (
+        f"co-purchase statistics rebuilt from {report.orders} orders of {report.customers} consenting customers: "
+        f"{report.pairs} product pairs"
+    )
+
+
 async def _rotate_kek(settings: Settings, *, new_version: bool, retire: bool) -> None:
     from core.clock import SystemClock
     from vault.keys import add_kek_version, retire_kek_versions
@@ -102,34 +144,6 @@ async def _expire_carts(settings: Settings) -> int:
         await engine.dispose()
 
 
-async def _expire_points(settings: Settings) -> int:
-    from commerce.loyalty.service import expire_points
-    from core.clock import SystemClock
-
-    engine = create_engine(settings.database_url)
-    try:
-        return await expire_points(engine, SystemClock().now())
-    finally:
-        await engine.dispose()
-
-
-async def _rebuild_recommendations(settings: Settings) -> str:
-    from commerce.recommendations.service import rebuild
-    from core.clock import SystemClock
-    from vault.service import Vault
-
-    engine = create_engine(settings.database_url)
-    clock = SystemClock()
-    try:
-        report = await rebuild(engine, Vault.from_settings(settings, engine, clock), clock.now())
-    finally:
-        await engine.dispose()
-    return (
-        f"co-purchase statistics rebuilt from {report.orders} orders of {report.customers} consenting customers: "
-        f"{report.pairs} product pairs"
-    )
-
-
 async def _expire_reservations(settings: Settings) -> str:
     from datetime import timedelta
 
@@ -164,36 +178,61 @@ async def _expire_reservations(settings: Settings) -> str:
     )
 
 
-def _serve(settings: Settings, *, demo: bool, workers: int) -> None:
-    import uvicorn
-
-    if demo:
-        asyncio.run(_migrate(settings))
-        asyncio.run(_seed(settings, 200))
+async def _serve(settings: Settings, *, demo: bool, host_from: str, port_from: str) -> None:
+    """Check the database, bind the port, then serve; print the address only once it listens."""
     from gateway.app import create_app
-    from gateway.privacy_cli import replay_erasures
     from gateway.process import tune_gc
+    from gateway.serving import serving_line, start
 
-    # A database restored behind our back (a snapshot, a failover) must not bring anyone erased back.
-    replayed = asyncio.run(replay_erasures(settings))
-    if replayed:
-        print(f"erased again from the erasure ledger before serving: {replayed}")
-    options: dict[str, Any] = {
-        "host": settings.host,
-        "port": settings.port,
-        "log_level": settings.log_level.lower(),
-        "access_log": False,
-    }
-    if workers > 1:  # each worker process builds its own app from the environment
-        if is_sqlite(settings.database_url):
-            raise SystemExit("--workers needs PostgreSQL: SQLite's caches and write queue are one process's")
-        print(f"Omnigate on http://{settings.host}:{settings.port}/graphql, {workers} workers")
-        uvicorn.run("gateway.__main__:worker_app", factory=True, workers=workers, **options)
-        return
+    database_url(settings.database_url)  # the cheap checks first: a typo is reported at once
+    check_port(settings.port, port_from)
+    if demo:
+        _ensure_sqlite_dir(settings.database_url)
+    await check_database(settings)
+    if demo:
+        await _migrate(settings)
+        await _seed(settings, 200)
+    await _replay_erasures(settings)
+    sock = listen(settings.host, settings.port, host_from=host_from, port_from=port_from)
     app = create_app(settings)
     tune_gc()
-    print(f"Omnigate on http://{settings.host}:{settings.port}/graphql")
-    uvicorn.run(app, **options)
+    running = await start(app, sock, log_level=settings.log_level.lower(), access_log=False)
+    print(serving_line(settings.host, running.port), flush=True)
+    await running.wait()
+
+
+async def _replay_erasures(settings: Settings) -> None:
+    """A database restored behind our back (a snapshot, a failover) must not bring anyone erased back."""
+    from gateway.privacy_cli import replay_erasures
+
+    replayed = await replay_erasures(settings)
+    if replayed:
+        print(f"erased again from the erasure ledger before serving: {replayed}")
+
+
+def _serve_workers(settings: Settings, workers: int, *, demo: bool) -> None:
+    """`serve --workers N`: uvicorn binds the port, then starts N processes that each build the app."""
+    import uvicorn
+
+    from gateway.serving import serving_line
+
+    if is_sqlite(settings.database_url):
+        raise StartupError("--workers", "needs PostgreSQL: SQLite's caches and write queue belong to one process")
+    database_url(settings.database_url)
+    asyncio.run(check_database(settings))
+    if demo:
+        asyncio.run(_migrate_and_seed(settings, 200))
+    asyncio.run(_replay_erasures(settings))
+    print(f"{serving_line(settings.host, settings.port)} ({workers} workers)", flush=True)
+    uvicorn.run(
+        "gateway.__main__:worker_app",
+        factory=True,
+        workers=workers,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+    )
 
 
 def worker_app() -> Any:
@@ -216,7 +255,7 @@ def _mint(settings: Settings, args: argparse.Namespace) -> str:
     role = Role(args.role)
     if role is Role.CUSTOMER:
         if not args.customer:
-            raise SystemExit("--role customer needs --customer ID")
+            raise StartupError("--customer", "--role customer needs --customer ID")
         try:
             raw = (
                 args.customer
@@ -227,14 +266,41 @@ def _mint(settings: Settings, args: argparse.Namespace) -> str:
             raw = ""
         key = int_key(raw)
         if key is None:
-            raise SystemExit("--customer takes a Customer ID (global or its number)")
+            raise StartupError("--customer", "takes a Customer ID (global or its number)")
         subject = str(key)  # one spelling: "0001" and "1" are the same customer
     else:
         subject = args.subject or role.value
     if role is Role.STAFF and not args.location:
-        raise SystemExit("--role staff needs --location CODE")
+        raise StartupError("--location", "--role staff needs --location CODE")
+    if args.location:
+        asyncio.run(_check_location(settings, args.location))
     principal = Principal(role=role, subject=subject, location=args.location)
     return TokenService(settings, SystemClock()).issue(principal, timedelta(seconds=args.ttl)).token
+
+
+async def _check_location(settings: Settings, code: str) -> None:
+    """A token for a store that does not exist would be refused everywhere: say so now."""
+    from commerce.catalog.service import list_locations
+
+    await check_database(settings)
+    engine = create_engine(settings.database_url)
+    try:
+        known = sorted(location.code for location in await list_locations(engine))
+    finally:
+        await engine.dispose()
+    if code not in known:
+        raise StartupError("--location", f"no location has the code {code!r} (known: {', '.join(known) or 'none'})")
+
+
+def _positive(text: str) -> int:
+    """An argparse type: a whole number above zero."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be above zero, not {value}")
+    return value
 
 
 async def _mail_send(settings: Settings, limit: int) -> None:
@@ -275,6 +341,22 @@ async def _audit_verify(settings: Settings) -> int:
     return 1
 
 
+async def _audit_rechain(settings: Settings) -> int:
+    from vault.audit import AuditAppendFailed, rechain
+    from vault.keys import load_audit_key
+
+    engine = create_engine(settings.database_url)
+    try:
+        count = await rechain(engine, load_audit_key(settings))
+    except AuditAppendFailed as problem:
+        print(f"audit log not re-chained: {problem}")
+        return 1
+    finally:
+        await engine.dispose()
+    print(f"audit log re-chained under the audit key: {count} records")
+    return 0
+
+
 def _integration(settings: Settings, args: argparse.Namespace) -> int:
     from commerce.events.webhooks import WebhookConfigError
     from gateway import integration
@@ -294,33 +376,26 @@ def _integration(settings: Settings, args: argparse.Namespace) -> int:
         return 2
 
 
-async def _audit_rechain(settings: Settings) -> int:
-    from vault.audit import AuditAppendFailed, rechain
-    from vault.keys import load_audit_key
-
-    engine = create_engine(settings.database_url)
-    try:
-        count = await rechain(engine, load_audit_key(settings))
-    except AuditAppendFailed as problem:
-        print(f"audit log not re-chained: {problem}")
-        return 1
-    finally:
-        await engine.dispose()
-    print(f"audit log re-chained under the audit key: {count} records")
-    return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gateway", description="Omnigate commerce gateway")
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m gateway",
+        description="Omnigate commerce gateway. Settings come from OMNIGATE_* variables (README: Settings).",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="serve GraphQL on OMNIGATE_HOST:OMNIGATE_PORT")
+    serve.add_argument("--host", help="the address to listen on (default: OMNIGATE_HOST, 127.0.0.1)")
+    serve.add_argument(
+        "--port", type=int, help="the TCP port to listen on; 0 picks a free one (default: OMNIGATE_PORT, 8000)"
+    )
     serve.add_argument(
         "--demo", action="store_true", help="migrate and seed demo data first (if the database is empty)"
     )
-    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument(
+        "--workers", type=_positive, default=1, help="worker processes on this machine (PostgreSQL only; default: 1)"
+    )
     commands.add_parser("migrate", help="upgrade the database schema (Alembic)")
     seed = commands.add_parser("seed", help="fill an empty database with demo data")
-    seed.add_argument("--products", type=int, default=200)
+    seed.add_argument("--products", type=_positive, default=200, help="how many demo products (default: 200)")
     rotate = commands.add_parser(
         "rotate-kek", help="re-wrap every data key under a new KEK version (data untouched, no downtime)"
     )
@@ -333,13 +408,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rotate.add_argument(
         "--retire", action="store_true", help="then drop KEK versions no data key uses from the KEK file"
     )
-    commands.add_parser("expire-carts", help="delete guest carts idle longer than OMNIGATE_GUEST_CART_TTL_SECONDS")
     commands.add_parser("expire-points", help="expire loyalty points past their date, oldest first (idempotent)")
-    commands.add_parser(
-        "expire-reservations",
-        help="release reserve & collect orders past reservedUntil and checkouts stuck waiting for payment "
-        "(idempotent: run it from cron on every replica)",
-    )
     recommend = commands.add_parser("recommendations", help="personalization: the co-purchase statistics")
     recommend.add_argument(
         "action",
@@ -347,12 +416,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="rebuild: recount from the orders of customers who consent to PERSONALIZATION now "
         "(removes a withdrawn customer's contribution; idempotent, run it from cron)",
     )
+    commands.add_parser("expire-carts", help="delete guest carts idle longer than OMNIGATE_GUEST_CART_TTL_SECONDS")
+    commands.add_parser(
+        "expire-reservations",
+        help="release reserve & collect orders past reservedUntil and checkouts stuck waiting for payment "
+        "(idempotent: run it from cron on every replica)",
+    )
     token = commands.add_parser("token", help="mint an access token for an operator or a test")
-    token.add_argument("--role", required=True, choices=["customer", "staff", "agent", "dpo", "admin", "integration"])
-    token.add_argument("--customer", help="the customer's ID (for --role customer)")
+    token.add_argument(
+        "--role",
+        required=True,
+        choices=["customer", "staff", "agent", "dpo", "admin", "integration"],
+        help="whom the token speaks for",
+    )
+    token.add_argument("--customer", help="the customer's ID, global or its number (for --role customer)")
     token.add_argument("--subject", help="the operator's or system's name (default: the role)")
-    token.add_argument("--location", help="the store's code (for --role staff)")
-    token.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
+    token.add_argument("--location", help="the store's code, one of the database's locations (for --role staff)")
+    token.add_argument("--ttl", type=_positive, default=3600, help="seconds until it expires (default: 3600)")
     commands.add_parser(
         "audit-verify",
         help="check the audit log's keyed chain and its latest signed checkpoint; exit 1 at the first broken record",
@@ -370,64 +450,104 @@ def main(argv: Sequence[str] | None = None) -> int:
     retry = event_commands.add_parser("retry-dead", help="put dead-lettered deliveries back in line")
     retry.add_argument("--endpoint", help="only this endpoint's (default: all)")
     prune = event_commands.add_parser("prune", help="delete delivered events older than --days (never pending or dead)")
-    prune.add_argument("--days", type=int, default=30)
+    prune.add_argument("--days", type=_positive, default=30, help="age in days (default: 30)")
     stock = commands.add_parser("stock", help="stock from the ERP/WMS")
     stock_commands = stock.add_subparsers(dest="stock_command", required=True)
     stock_import = stock_commands.add_parser(
         "import", help="apply on-hand counts from a CSV (sku,location_code,on_hand)"
     )
-    stock_import.add_argument("file", type=Path)
+    stock_import.add_argument("file", type=Path, help="the CSV file")
     stock_import.add_argument("--actor", default="stock-import", help="who the stock movements name")
     mail = commands.add_parser("mail", help="the email outbox")
     mail_commands = mail.add_subparsers(dest="mail_command", required=True)
     send = mail_commands.add_parser("send", help="send the due messages once over SMTP (OMNIGATE_SMTP_*)")
-    send.add_argument("--limit", type=int, default=100, help="at most this many messages")
+    send.add_argument("--limit", type=_positive, default=100, help="at most this many messages")
     _privacy_commands(commands)
-    args = parser.parse_args(argv)
+    return parser
 
-    settings = Settings.from_env()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; a setting it cannot work with is one line on stderr and exit status 2."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        warn_unknown_variables()
+        return _run(args, settings)
+    except (StartupError, SettingsError) as exc:
+        print(f"Omnigate cannot start: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from policies.access import PolicyError
+    from policies.limits import LimitsError
+    from policies.loyalty import LoyaltyPolicyError
+    from vault.keys import KeyConfigError
+
     if args.command == "serve":
-        from policies.access import PolicyError
-        from policies.limits import LimitsError
-        from policies.loyalty import LoyaltyPolicyError
-
+        host_from = "OMNIGATE_HOST" if args.host is None else "--host"
+        port_from = "OMNIGATE_PORT" if args.port is None else "--port"
+        settings = settings.replace(
+            host=settings.host if args.host is None else args.host,
+            port=settings.port if args.port is None else args.port,
+        )
         try:
-            _serve(settings, demo=args.demo, workers=args.workers)
-        except (PolicyError, LimitsError, LoyaltyPolicyError) as exc:
+            from gateway.serving import run
+
+            if args.workers > 1:
+                _serve_workers(settings, args.workers, demo=args.demo)
+            else:
+                run(_serve(settings, demo=args.demo, host_from=host_from, port_from=port_from))
+        except (PolicyError, LimitsError, LoyaltyPolicyError, KeyConfigError) as exc:
             print(f"Omnigate cannot start: {exc}", file=sys.stderr)
             return 2
     elif args.command == "migrate":
-        asyncio.run(_migrate(settings))
+        asyncio.run(_checked(settings, _migrate(settings), create_sqlite_dir=True))
         print("database is up to date")
     elif args.command == "expire-carts":
-        print(f"deleted {asyncio.run(_expire_carts(settings))} expired guest carts")
+        print(f"deleted {asyncio.run(_checked(settings, _expire_carts(settings)))} expired guest carts")
     elif args.command == "recommendations":
-        print(asyncio.run(_rebuild_recommendations(settings)))
+        print(asyncio.run(_checked(settings, _rebuild_recommendations(settings))))
     elif args.command == "expire-points":
-        print(f"expired {asyncio.run(_expire_points(settings))} loyalty points")
+        print(f"expired {asyncio.run(_checked(settings, _expire_points(settings)))} loyalty points")
     elif args.command == "expire-reservations":
-        print(asyncio.run(_expire_reservations(settings)))
+        print(asyncio.run(_checked(settings, _expire_reservations(settings))))
     elif args.command == "token":
         print(_mint(settings, args))
     elif args.command == "rotate-kek":
-        asyncio.run(
-            _rotate_kek(settings, new_version=not args.no_new_version and not settings.kek.strip(), retire=args.retire)
-        )
+        new_version = not args.no_new_version and not settings.kek.strip()
+        asyncio.run(_checked(settings, _rotate_kek(settings, new_version=new_version, retire=args.retire)))
     elif args.command == "seed":
-        asyncio.run(_migrate(settings))
-        asyncio.run(_seed(settings, args.products))
+        asyncio.run(_checked(settings, _migrate_and_seed(settings, args.products), create_sqlite_dir=True))
     elif args.command == "audit-verify":
-        return asyncio.run(_audit_verify(settings))
+        return asyncio.run(_checked(settings, _audit_verify(settings)))
+    elif args.command == "audit-rechain":
+        return asyncio.run(_checked(settings, _audit_rechain(settings)))
     elif args.command in ("dsr", "retention", "ropa", "backup", "restore"):
         return _privacy(settings, args)
     elif args.command in {"events", "stock"}:
         return _integration(settings, args)
-    elif args.command == "audit-rechain":
-        return asyncio.run(_audit_rechain(settings))
     elif args.command == "mail":
-        asyncio.run(_mail_send(settings, args.limit))
+        asyncio.run(_checked(settings, _mail_send(settings, args.limit)))
     return 0
+
+
+async def _migrate_and_seed(settings: Settings, products: int) -> None:
+    await _migrate(settings)
+    await _seed(settings, products)
+
+
+async def _checked(settings: Settings, work: Coroutine[Any, Any, T], *, create_sqlite_dir: bool = False) -> T:
+    """`work`, once the database answered (else StartupError instead of a driver's traceback)."""
+    try:
+        if create_sqlite_dir:
+            _ensure_sqlite_dir(settings.database_url)
+        await check_database(settings)
+    except BaseException:
+        work.close()
+        raise
+    return await work
 
 
 def _privacy_commands(commands: Any) -> None:

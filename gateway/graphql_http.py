@@ -17,14 +17,15 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from strawberry.http.ides import get_graphql_ide_html
 
+from core.db import is_database_unavailable
 from gateway import caching
 from gateway.auth import AuthenticationError, authenticate
 from gateway.persisted import PersistedQueryError
 from gateway.runtime import Runtime
-from gateway.telemetry import execute_traced
+from gateway.telemetry import execute_traced, record_refused
 from schema.authorization import AuditUnavailable, write_audit
 from schema.context import Context
-from schema.execution import RequestError, current_trace_id
+from schema.execution import SERVICE_UNAVAILABLE, RequestError, current_trace_id, unavailable_error
 from schema.ratelimits import RATE_LIMITED
 
 __all__ = ["HttpProblem", "check_params", "graphql_endpoint"]
@@ -33,6 +34,7 @@ logger = logging.getLogger("omnigate.http")
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
+HTTP_UNAVAILABLE = 503
 
 
 def _negotiate(accept: str) -> str | None:
@@ -160,8 +162,34 @@ def _throttled(error: GraphQLError) -> bool:
 
 
 async def graphql_endpoint(request: Request) -> Response:
+    """A GraphQL request; 503 with Retry-After (SERVICE_UNAVAILABLE, retryable) while the database is away."""
     runtime: Runtime = request.app.state.runtime
     runtime.watch_changes()
+    try:
+        response = await _graphql(request, runtime)
+    except Exception as error:
+        if not is_database_unavailable(error):
+            raise
+        return _unavailable(
+            runtime, [unavailable_error(current_trace_id())], _negotiate(request.headers.get("accept", ""))
+        )
+    if response.status_code != HTTP_UNAVAILABLE:
+        runtime.outage.answered()
+    return response
+
+
+def _unavailable(runtime: Runtime, errors: list[GraphQLError], media_type: str | None, data: Any = None) -> Response:
+    """Retry later: the status, the header and the error code all say so; the outage is counted, not traced back."""
+    runtime.outage.refused()
+    runtime.telemetry.metrics.record_database_unavailable()
+    body: dict[str, Any] = {"errors": [e.formatted for e in errors]}
+    if data is not None:
+        body["data"] = data
+    retry_after = {"Retry-After": str(runtime.settings.database_retry_after_seconds)}
+    return _respond(body, media_type or JSON, HTTP_UNAVAILABLE, headers=retry_after)
+
+
+async def _graphql(request: Request, runtime: Runtime) -> Response:
     settings = runtime.settings
     accept = request.headers.get("accept", "")
     if request.method == "GET" and "query" not in request.query_params and "extensions" not in request.query_params:
@@ -187,6 +215,7 @@ async def graphql_endpoint(request: Request) -> Response:
     except RequestError as failure:
         if request.method == "GET" and _is_mutation(query, operation_name, settings.max_tokens):
             return _get_refused(media_type)  # the spec decides GET by the operation type, valid or not
+        record_refused(runtime.telemetry, failure.errors)
         return _request_error(failure.errors, media_type)
 
     if request.method == "GET" and prepared.operation_type is not OperationType.QUERY:
@@ -236,8 +265,10 @@ async def graphql_endpoint(request: Request) -> Response:
         finally:
             await context.aclose()
             await write_audit(context, current_trace_id())
-    except AuditUnavailable as failure:
+    except AuditUnavailable as failure:  # its own code says the result was withheld, whatever the cause
         return _respond(_error_body([failure]), media_type, 500)
+    if result.errors and any((e.extensions or {}).get("code") == SERVICE_UNAVAILABLE for e in result.errors):
+        return _unavailable(runtime, result.errors, media_type, result.data)
     body: dict[str, Any] = {}
     if result.errors:
         body["errors"] = [e.formatted for e in result.errors]

@@ -19,6 +19,7 @@ from core.settings import Settings
 from gateway import caching
 from gateway.caching import CacheHints, InProcessResponseCache, RedisResponseCache, ResponseCache, load_cache_hints
 from gateway.channels import ChannelDirectory
+from gateway.outage import OutageLog
 from gateway.persisted import PersistedDocuments
 from gateway.privacy import ErasedCustomers, build_requests
 from gateway.telemetry import Telemetry
@@ -53,6 +54,7 @@ class Runtime:
     cache_hints: CacheHints
     erased: ErasedCustomers
     checkpoints: CheckpointWriter  # signed heads of the audit chain, outside the database
+    outage: OutageLog  # a database outage logged once per interval, with a count
     response_cache: ResponseCache | None = None
     _watches: list[asyncio.Task[None]] | None = None
 
@@ -136,6 +138,7 @@ def build_runtime(
     telemetry.instrument_schema(executor.graphql_schema)  # outermost: root-field spans cover the policy check
     if settings.compiled_queries and compiled_self_check(executor.graphql_schema):
         executor.compiler = CompiledQueries(executor.graphql_schema, settings.document_cache_size)
+        executor.compiler.on_fallback = telemetry.metrics.record_fallback
     response_cache: ResponseCache | None = None
     if settings.response_cache:
         response_cache = RedisResponseCache(settings.redis_url) if settings.redis_url else InProcessResponseCache()
@@ -157,6 +160,7 @@ def build_runtime(
             settings.audit_checkpoint_interval_seconds,
             clock,
         ),
+        outage=OutageLog(settings.database_retry_after_seconds),
     )
     caching.announce_writes(engine, services.broadcaster, runtime.on_change)
     return runtime

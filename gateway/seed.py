@@ -43,18 +43,18 @@ LOCATIONS = [
     ("ST-KRK", "Kraków Galeria", "STORE", "Kraków", True),
     ("ST-GDN", "Gdańsk Outlet", "STORE", "Gdańsk", False),
 ]
+# Each category with the adjectives and nouns its products are named from, so a product's
+# name fits its category (no kettles under Toys).
 CATEGORIES = [
-    ("outdoor", "Outdoor"),
-    ("kitchen", "Kitchen"),
-    ("electronics", "Electronics"),
-    ("garden", "Garden"),
-    ("toys", "Toys"),
-    ("books", "Books"),
-    ("sport", "Sport"),
-    ("home", "Home"),
+    ("outdoor", "Outdoor", ["Trail", "Alpine", "Nordic", "Compact"], ["Tent", "Lantern", "Backpack", "Sleeping Bag"]),
+    ("kitchen", "Kitchen", ["Classic", "Steel", "Family", "Compact"], ["Kettle", "Blender", "Frying Pan", "Mug"]),
+    ("electronics", "Electronics", ["Studio", "Pro", "Smart", "Travel"], ["Headphones", "Speaker", "Charger", "Radio"]),
+    ("garden", "Garden", ["Eco", "Sturdy", "Green", "Classic"], ["Hose", "Planter", "Pruner", "Watering Can"]),
+    ("toys", "Toys", ["Happy", "Junior", "Rainbow", "Wooden"], ["Puzzle", "Building Blocks", "Plush Bear", "Kite"]),
+    ("books", "Books", ["Illustrated", "Pocket", "Complete", "Weekend"], ["Cookbook", "Atlas", "Field Guide", "Novel"]),
+    ("sport", "Sport", ["Pro", "Urban", "Training", "Team"], ["Yoga Mat", "Football", "Running Jacket", "Dumbbells"]),
+    ("home", "Home", ["Nordic", "Cosy", "Studio", "Classic"], ["Lamp", "Blanket", "Cushion", "Rug"]),
 ]
-ADJECTIVES = ["Trail", "Urban", "Classic", "Nordic", "Compact", "Pro", "Eco", "Family", "Travel", "Studio"]
-NOUNS = ["Backpack", "Kettle", "Headphones", "Lantern", "Blender", "Tent", "Jacket", "Speaker", "Mug", "Lamp"]
 SIZES = ["S", "M", "L"]
 COLOURS = ["Black", "Sand"]  # every fourth product also comes in colours: a variant per size and colour
 MEDIA_BASE_URL = "https://cdn.omnigate.example/products"  # images live on a CDN; the database keeps addresses
@@ -135,7 +135,10 @@ def _catalog_rows(products: int) -> _CatalogRows:
     rows = _CatalogRows()
     variant_id = option_id = 0
     for i in range(1, products + 1):
-        name = f"{ADJECTIVES[i % len(ADJECTIVES)]} {NOUNS[(i // len(ADJECTIVES)) % len(NOUNS)]} {i}"
+        category = i % len(CATEGORIES)
+        _, _, adjectives, nouns = CATEGORIES[category]
+        turn = i // len(CATEGORIES)
+        name = f"{adjectives[(turn // len(nouns)) % len(adjectives)]} {nouns[turn % len(nouns)]} {i}"
         options, combinations = _variant_combinations(i)
         skus = ["-".join([f"SKU-{i:06d}", *(value.upper() for value in combo)]) for combo in combinations]
         on_sale = i % 5 == 0
@@ -145,7 +148,7 @@ def _catalog_rows(products: int) -> _CatalogRows:
                 "slug": f"product-{i}",
                 "name": name,
                 "description": f"{name}: demo product number {i}.",
-                "category_id": 1 + i % len(CATEGORIES),
+                "category_id": 1 + category,
                 "published": True,
                 "search_text": search_text(name, skus),
             }
@@ -283,7 +286,7 @@ async def seed(
         await _insert(
             conn,
             catalog.Category,
-            [{"id": n, "slug": slug, "name": name} for n, (slug, name) in enumerate(CATEGORIES, start=1)],
+            [{"id": n, "slug": slug, "name": name} for n, (slug, name, _, _) in enumerate(CATEGORIES, start=1)],
         )
         rows = _catalog_rows(products)
         for done, (table, table_rows) in enumerate(

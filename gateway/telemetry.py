@@ -12,7 +12,18 @@ What is traced, and what is deliberately left out:
   `trace_resolvers` (expensive: off by default);
 - one CLIENT span per SQL statement, its text with placeholders, never the parameters.
 Errors put status ERROR and an `error.type` code on the span, never a message: messages of
-both our errors and unexpected ones may quote what the user sent.
+both our errors and unexpected ones may quote what the user sent. A request refused before it
+runs (unparsable, invalid) still gets its operation span, in error.
+
+HTTP and database spans follow the stable semantic conventions (`http.request.method`,
+`url.path`, `http.route`, `db.system.name`, `db.query.text`): `OTEL_SEMCONV_STABILITY_OPT_IN`
+defaults to `http,database` here (an operator may still set it, e.g. `http/dup` during a
+migration of dashboards). The HTTP span carries no user agent and no host header; a SQL span
+is named by its operation and the database (`SELECT omnigate`), a SQLite one by `main`, never
+by its file's path.
+
+Metrics (gateway/metrics.py) are recorded beside the spans: HTTP request duration here,
+GraphQL operations in `execute_traced`.
 
 The exporter follows the standard `OTEL_*` variables (read by the OpenTelemetry SDK, as every
 OpenTelemetry deployment expects): OTLP over HTTP when `OTEL_EXPORTER_OTLP_ENDPOINT` or
@@ -25,9 +36,11 @@ can be matched with the caller's trace.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from inspect import isawaitable
 from typing import Any
 
@@ -55,6 +68,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.settings import Settings
+from gateway.metrics import Metrics, build_meter_provider, gravest
 from schema.execution import RequestError, record_exception_type
 
 __all__ = [
@@ -62,6 +76,7 @@ __all__ = [
     "build_tracer_provider",
     "execute_traced",
     "operation_span",
+    "record_refused",
     "record_result",
     "sanitize_document",
     "trace_resolvers",
@@ -72,6 +87,20 @@ DEFAULT_SERVICE_NAME = "omnigate"
 MAX_DOCUMENT_CHARS = 8_000
 PLACEHOLDER = "?"
 REDACTED_HEADERS = ["authorization", "cookie", "set-cookie", "proxy-authorization", "x-api-key"]
+# Request headers the HTTP instrumentation would copy into attributes on its own (a host name,
+# a browser's fingerprint): it never sees them.
+UNRECORDED_HEADERS = frozenset({b"host", b"user-agent"})
+UNKNOWN_OPERATION = "GraphQL Operation"  # the conventions' span name when the type is not known
+SEMCONV_OPT_IN = "OTEL_SEMCONV_STABILITY_OPT_IN"
+
+
+def prefer_stable_semantic_conventions(env: dict[str, str] | os._Environ[str] | None = None) -> None:
+    """Have the HTTP and SQLAlchemy instrumentations emit the stable attribute names.
+
+    They read the variable once per process, at their first use: call this before building any
+    instrumented object (`Telemetry.build` does). An operator's own setting is left alone.
+    """
+    (os.environ if env is None else env).setdefault(SEMCONV_OPT_IN, "http,database")
 
 
 # --- the provider --------------------------------------------------------------------------
@@ -93,13 +122,18 @@ def _exporter_from_env(env: Mapping[str, str]) -> SpanExporter | None:
     raise ValueError(f"OTEL_TRACES_EXPORTER={chosen!r} is not supported here: use otlp, console or none")
 
 
-def build_tracer_provider(settings: Settings, env: Mapping[str, str] | None = None) -> TracerProvider:
-    """The process's provider: a resource naming this service, and the exporter `OTEL_*` asks for."""
-    env = os.environ if env is None else env
-    # OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES win over our defaults.
+def service_resource(settings: Settings) -> Resource:
+    """This service, as traces and metrics name it (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES win)."""
     resource = Resource({"deployment.environment.name": settings.environment}).merge(Resource.create())
     if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
         resource = resource.merge(Resource({SERVICE_NAME: DEFAULT_SERVICE_NAME}))
+    return resource
+
+
+def build_tracer_provider(settings: Settings, env: Mapping[str, str] | None = None) -> TracerProvider:
+    """The process's provider: a resource naming this service, and the exporter `OTEL_*` asks for."""
+    env = os.environ if env is None else env
+    resource = service_resource(settings)
     exporter = _exporter_from_env(env)
     if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true" or exporter is None:
         return TracerProvider(resource=resource, sampler=ALWAYS_OFF)
@@ -110,27 +144,34 @@ def build_tracer_provider(settings: Settings, env: Mapping[str, str] | None = No
 
 @dataclass(slots=True, eq=False)
 class Telemetry:
-    """The tracer of one runtime; tests hand in a provider with an in-memory exporter."""
+    """The tracer and the metrics of one runtime; tests hand in a provider with an in-memory exporter."""
 
     provider: TracerProvider
     tracer: Tracer
     documents: _DocumentCache
+    metrics: Metrics
     trace_resolvers: bool = False
+    operation_in_span_name: bool = False
     owns_provider: bool = True
 
     @classmethod
     def build(cls, settings: Settings, provider: TracerProvider | None = None) -> Telemetry:
+        prefer_stable_semantic_conventions()
         owns = provider is None
         provider = provider or build_tracer_provider(settings)
+        meter_provider, registry = build_meter_provider(settings, service_resource(settings))
         return cls(
             provider=provider,
             tracer=provider.get_tracer(TRACER_NAME),
             documents=_DocumentCache(settings.document_cache_size),
+            metrics=Metrics(meter_provider, registry),
             trace_resolvers=settings.trace_resolvers,
+            operation_in_span_name=settings.trace_operation_name,
             owns_provider=owns,
         )
 
     def instrument_engine(self, engine: AsyncEngine) -> None:
+        self.metrics.watch_pool(engine)
         if self.provider.sampler is ALWAYS_OFF:
             return  # nothing would be recorded: statement hooks would be pure cost on every query
         _instrument_engine(engine, self.provider)
@@ -139,9 +180,10 @@ class Telemetry:
         trace_resolvers(schema, self.tracer, all_resolvers=self.trace_resolvers)
 
     def asgi(self, app: Any) -> Any:
-        return _asgi_middleware(app, self.provider)
+        return _asgi_middleware(app, self.provider, self.metrics)
 
     def shutdown(self) -> None:
+        self.metrics.shutdown()
         if self.owns_provider:
             self.provider.shutdown()
 
@@ -151,9 +193,11 @@ class Telemetry:
 _HIDDEN = "omnigate.hidden_from_tracing"
 
 
-def _asgi_middleware(app: Any, provider: TracerProvider) -> Any:
-    """The ASGI OpenTelemetry middleware, shown a scope without the query string or the client."""
+def _asgi_middleware(app: Any, provider: TracerProvider, metrics: Metrics) -> Any:
+    """The ASGI OpenTelemetry middleware, shown a scope without the query string, the client, the
+    host or the user agent; the request's route and duration are added here, once it ran."""
     from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+    from opentelemetry.metrics import NoOpMeterProvider
 
     sanitize = REDACTED_HEADERS + [
         h.strip()
@@ -170,17 +214,31 @@ def _asgi_middleware(app: Any, provider: TracerProvider) -> Any:
             await app(scope, receive, send)
             return
         traceresponse = _traceresponse()
+        server_span = trace.get_current_span()
+        started = time.perf_counter()
+        status = 500  # unless the app answers
 
         async def send_with_trace(message: dict[str, Any]) -> None:
-            if message.get("type") == "http.response.start" and traceresponse:
-                message = {**message, "headers": [*message.get("headers", []), (b"traceresponse", traceresponse)]}
+            nonlocal status
+            if message.get("type") == "http.response.start":
+                status = int(message.get("status", 500))
+                route = _route(scope)  # routed by now; the span ends with the response's last byte
+                if route:
+                    server_span.set_attribute("http.route", route)
+                    server_span.update_name(f"{scope.get('method', 'HTTP')} {route}")
+                if traceresponse:
+                    message = {**message, "headers": [*message.get("headers", []), (b"traceresponse", traceresponse)]}
             await send(message)
 
-        await app(scope, receive, send_with_trace)
+        try:
+            await app(scope, receive, send_with_trace)
+        finally:
+            metrics.record_http(scope.get("method", "_OTHER"), _route(scope), status, time.perf_counter() - started)
 
     traced = OpenTelemetryMiddleware(
         restore,
         tracer_provider=provider,
+        meter_provider=NoOpMeterProvider(),  # the duration is recorded in `restore`, with the route
         exclude_spans=["receive", "send"],
         http_capture_headers_sanitize_fields=sanitize,
     )
@@ -189,10 +247,19 @@ def _asgi_middleware(app: Any, provider: TracerProvider) -> Any:
         if scope.get("type") not in ("http", "websocket"):
             await traced(scope, receive, send)
             return
-        hidden = {"query_string": scope.get("query_string", b""), "client": scope.get("client")}
-        await traced({**scope, "query_string": b"", "client": None, _HIDDEN: hidden}, receive, send)
+        headers = scope.get("headers", [])
+        hidden = {"query_string": scope.get("query_string", b""), "client": scope.get("client"), "headers": headers}
+        shown = [(name, value) for name, value in headers if name.lower() not in UNRECORDED_HEADERS]
+        await traced({**scope, "query_string": b"", "client": None, "headers": shown, _HIDDEN: hidden}, receive, send)
 
     return hide
+
+
+def _route(scope: dict[str, Any]) -> str | None:
+    """The route template Starlette matched (`/graphql`), never the raw path; None when none did."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return f"{scope.get('root_path', '')}{path}" if isinstance(path, str) else None
 
 
 def _traceresponse() -> bytes:
@@ -255,7 +322,9 @@ def operation_span(telemetry: Telemetry, prepared: Any) -> Iterator[Span]:
     """The span of one GraphQL operation, for HTTP and WebSocket alike.
 
     Named `{graphql.operation.type}` as the current semantic conventions recommend (the
-    client-chosen operation name would make span names unbounded; it is an attribute).
+    client-chosen operation name would make span names unbounded; it is an attribute), or
+    `{type} {name}` with `OMNIGATE_TRACE_OPERATION_NAME` (the conventions allow it where the
+    operations are known, e.g. persisted queries).
     Its kind is INTERNAL, not SERVER: the HTTP request already has the one SERVER span.
     Call `record_result` with the result before the block ends.
     """
@@ -264,10 +333,13 @@ def operation_span(telemetry: Telemetry, prepared: Any) -> Iterator[Span]:
         "graphql.operation.type": operation_type,
         "graphql.document": telemetry.documents.text(prepared.document),
     }
+    name = operation_type
     if prepared.name:
         attributes["graphql.operation.name"] = prepared.name
+        if telemetry.operation_in_span_name:
+            name = f"{operation_type} {prepared.name}"
     with telemetry.tracer.start_as_current_span(
-        operation_type,
+        name,
         kind=SpanKind.INTERNAL,
         attributes=attributes,
         record_exception=False,
@@ -286,26 +358,54 @@ def operation_span(telemetry: Telemetry, prepared: Any) -> Iterator[Span]:
 async def execute_traced(
     runtime: Any, prepared: Any, variables: dict[str, Any] | None, context: Any
 ) -> ExecutionResult:
-    """`runtime.executor.execute` inside its operation span (queries and mutations, any transport)."""
-    with operation_span(runtime.telemetry, prepared) as span:
-        try:
-            result: ExecutionResult = await runtime.executor.execute(prepared, variables, context)
-        except RequestError as failure:  # variables that do not fit: the client's error
-            record_result(span, errors=failure.errors)
-            raise
-        record_result(span, result)
-        return result
+    """`runtime.executor.execute` inside its operation span (queries and mutations, any transport),
+    counted and timed in the operation metrics."""
+    telemetry: Telemetry = runtime.telemetry
+    started = time.perf_counter()
+    codes: list[str] = []
+    try:
+        with operation_span(telemetry, prepared) as span:
+            try:
+                result: ExecutionResult = await runtime.executor.execute(prepared, variables, context)
+            except RequestError as failure:  # variables that do not fit: the client's error
+                codes = record_result(span, errors=failure.errors)
+                raise
+            codes = record_result(span, result)
+            return result
+    except BaseException as exc:
+        codes = codes or [_error_type(exc)]
+        raise
+    finally:
+        telemetry.metrics.record_operation(
+            prepared.operation_type.value, prepared.name, codes, time.perf_counter() - started
+        )
 
 
-def record_result(span: Span, result: ExecutionResult | None = None, errors: list[GraphQLError] | None = None) -> None:
-    """Status ERROR with the count and codes of the errors, never their messages."""
+def record_refused(telemetry: Telemetry, errors: list[GraphQLError], prepared: Any = None) -> None:
+    """An operation refused before it ran (unparsable, invalid, no such operation): its span, in
+    error, and its count. Named by its type when the document parsed far enough to tell it."""
+    operation_type = prepared.operation_type.value if prepared is not None else None
+    with telemetry.tracer.start_as_current_span(
+        operation_type or UNKNOWN_OPERATION, kind=SpanKind.INTERNAL, record_exception=False
+    ) as span:
+        if operation_type:
+            span.set_attribute("graphql.operation.type", operation_type)
+        codes = record_result(span, errors=errors)
+    telemetry.metrics.record_operation(operation_type, prepared.name if prepared is not None else None, codes, None)
+
+
+def record_result(
+    span: Span, result: ExecutionResult | None = None, errors: list[GraphQLError] | None = None
+) -> list[str]:
+    """Status ERROR with the count and codes of the errors, never their messages; returns the codes."""
     errors = list(result.errors or []) if result is not None else list(errors or [])
     if not errors:
-        return
-    codes = sorted({str((e.extensions or {}).get("code") or "GRAPHQL_ERROR") for e in errors})
+        return []
+    codes = [str((e.extensions or {}).get("code") or "GRAPHQL_ERROR") for e in errors]
     span.set_attribute("graphql.error.count", len(errors))
-    span.set_attribute("graphql.error.codes", codes)
-    _fail(span, "INTERNAL_SERVER_ERROR" if "INTERNAL_SERVER_ERROR" in codes else codes[0])  # the gravest first
+    span.set_attribute("graphql.error.codes", sorted(set(codes)))
+    _fail(span, gravest(codes))
+    return codes
 
 
 def _error_type(exc: BaseException) -> str:
@@ -413,16 +513,54 @@ def _instrument_engine(engine: AsyncEngine, provider: TracerProvider) -> None:
     status that names the exception type instead of quoting the driver's message (PostgreSQL's
     DETAIL repeats the offending values)."""
     from opentelemetry.instrumentation.sqlalchemy import __version__
-    from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer, _handle_error
+    from opentelemetry.instrumentation.sqlalchemy.engine import _handle_error
     from opentelemetry.metrics import NoOpMeterProvider
 
     sync_engine = engine.sync_engine
     tracer = provider.get_tracer("opentelemetry.instrumentation.sqlalchemy", __version__)
     usage = NoOpMeterProvider().get_meter("omnigate").create_up_down_counter("db.client.connections.usage")
-    EngineTracer(tracer, sync_engine, usage, enable_commenter=False)
+    _engine_tracer_class()(tracer, sync_engine, usage, enable_commenter=False)  # the pool: gateway/metrics.py
     if event.contains(sync_engine, "handle_error", _handle_error):
         event.remove(sync_engine, "handle_error", _handle_error)
     event.listen(sync_engine, "handle_error", _statement_failed)
+
+
+# A SQLite database's name is its file's path: a detail of the host, useless to group by.
+SQLITE_NAMESPACE = "main"  # what SQLite itself calls the database a connection opened
+_NAMESPACE_KEYS = ("db.namespace", "db.name")
+
+
+@cache
+def _engine_tracer_class() -> type:
+    """The instrumentation's EngineTracer, naming a SQLite database `main` instead of by its path."""
+    from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
+
+    class NamedEngineTracer(EngineTracer):
+        def _operation_name(self, db_name: Any, statement: Any) -> str:
+            return str(super()._operation_name(self._namespace(db_name), statement))
+
+        def _set_db_client_span_attributes(self, span: Span, statement: Any, db_name: Any, attrs: Any) -> None:
+            if self.vendor == "sqlite":
+                attrs = {k: v for k, v in attrs.items() if k not in _NAMESPACE_KEYS}
+                attrs["db.namespace"] = SQLITE_NAMESPACE
+            super()._set_db_client_span_attributes(span, statement, db_name, attrs)
+            if not isinstance(statement, str):
+                return
+            # db.operation.name is the statement's first word; the instrumentation appends the database.
+            words = statement.split(maxsplit=1)
+            if words:
+                span.set_attribute("db.operation.name", words[0].upper())
+
+        def _namespace(self, db_name: Any) -> Any:
+            if self.vendor == "sqlite":
+                return SQLITE_NAMESPACE
+            return db_name or self._database  # asyncpg's cursor does not tell it: the URL does
+
+        def __init__(self, tracer: Tracer, engine: Any, *args: Any, **kwargs: Any) -> None:
+            super().__init__(tracer, engine, *args, **kwargs)
+            self._database = engine.url.database
+
+    return NamedEngineTracer
 
 
 def _statement_failed(context: Any) -> None:

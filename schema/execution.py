@@ -32,11 +32,21 @@ from graphql import (
 )
 from opentelemetry import trace
 
+from core.db import is_database_unavailable
 from core.settings import Settings
 from schema.inputs import string_input_rule, variable_errors
 from schema.limits import limit_rules
 
-__all__ = ["Executor", "PreparedOperation", "RequestError", "current_trace_id", "mask_errors", "record_exception_type"]
+__all__ = [
+    "SERVICE_UNAVAILABLE",
+    "Executor",
+    "PreparedOperation",
+    "RequestError",
+    "current_trace_id",
+    "mask_errors",
+    "record_exception_type",
+    "unavailable_error",
+]
 
 logger = logging.getLogger("omnigate.graphql")
 
@@ -84,8 +94,22 @@ def record_exception_type(error: BaseException, span: trace.Span | None = None) 
         )
 
 
+SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+
+
+def unavailable_error(trace_id: str, located: GraphQLError | None = None) -> GraphQLError:
+    """The database cannot be reached: nobody's mistake, and retrying later will work."""
+    return GraphQLError(
+        "The service is temporarily unavailable: retry shortly.",
+        nodes=located.nodes if located else None,
+        path=located.path if located else None,
+        extensions={"code": SERVICE_UNAVAILABLE, "retryable": True, "traceId": trace_id},
+    )
+
+
 def mask_errors(errors: list[GraphQLError] | None) -> list[GraphQLError] | None:
-    """Errors we raised on purpose pass through; anything else becomes INTERNAL_SERVER_ERROR."""
+    """Errors we raised on purpose pass through; the database being unreachable becomes
+    SERVICE_UNAVAILABLE (retryable); anything else becomes INTERNAL_SERVER_ERROR."""
     if not errors:
         return errors
     masked: list[GraphQLError] = []
@@ -95,6 +119,9 @@ def mask_errors(errors: list[GraphQLError] | None) -> list[GraphQLError] | None:
             masked.append(_with_code(error, "BAD_USER_INPUT"))
             continue
         trace_id = current_trace_id()
+        if is_database_unavailable(original):  # not a bug: no stack; the gateway logs the outage
+            masked.append(unavailable_error(trace_id, error))
+            continue
         # The type and the stack, never the message: it may quote input (an email, a name).
         logger.error(
             "unexpected %s (trace %s) at %s\n%s",

@@ -71,7 +71,7 @@ class ProductFilter:
 
 
 # ---------------------------------------------------------------- cursors
-def _encode_cursor(sort: ProductSort, key: SortKey) -> str:
+def listing_cursor(sort: ProductSort, key: SortKey) -> str:
     payload = orjson.dumps([sort.key, sort.reverse, key[0], key[1]])
     return base64.urlsafe_b64encode(payload).decode().rstrip("=")
 
@@ -230,7 +230,7 @@ async def product_connection(
     limit = check_first(first, info.context.settings.max_page_size)
     after_key = _decode_cursor(sort, after)
     page, has_next = await listing.page_products(info.context.reads, query, first=limit, after=after_key, sort=sort)
-    edges = [ProductEdge(node=Product.of(p), cursor=_encode_cursor(sort, key)) for p, key in page]
+    edges = [ProductEdge(node=Product.of(p), cursor=listing_cursor(sort, key)) for p, key in page]
     page_info = PageInfo(
         has_next_page=has_next,
         has_previous_page=after_key is not None,

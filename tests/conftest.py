@@ -18,7 +18,7 @@ from core.settings import Settings
 from gateway.app import create_app
 from gateway.runtime import Runtime, build_runtime
 from gateway.seed import seed
-from tests.database import TEST_PRODUCTS, TemplateDatabase, test_database_url_from_env
+from tests.database import TEST_PRODUCTS, TemplateDatabase, database_url_from_env
 
 # Fixed vault keys, the same for the template's seed and every test's runtime (so the demo
 # customer decrypts). Test-only values: never use them anywhere else.
@@ -31,7 +31,7 @@ TEST_VAULT_KEYS: dict[str, Any] = {
 
 @pytest.fixture(scope="session")
 async def template_db(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[TemplateDatabase]:
-    template = TemplateDatabase(test_database_url_from_env(), Path(tmp_path_factory.mktemp("db")))
+    template = TemplateDatabase(database_url_from_env(), Path(tmp_path_factory.mktemp("db")))
     try:
         await template.build(lambda engine: seed(engine, products=TEST_PRODUCTS, settings=Settings(**TEST_VAULT_KEYS)))
     except OSError as exc:  # PostgreSQL unreachable

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from core.db import create_engine
 from core.migrate import migrate
 
-__all__ = ["TemplateDatabase"]
+__all__ = ["TEST_PRODUCTS", "TemplateDatabase", "database_url_from_env"]
 
 TEST_PRODUCTS = 60
 
@@ -86,5 +86,5 @@ class TemplateDatabase:
             await engine.dispose()
 
 
-def test_database_url_from_env() -> str | None:
+def database_url_from_env() -> str | None:
     return os.environ.get("OMNIGATE_TEST_DATABASE_URL") or None

@@ -112,9 +112,9 @@ async def test_a_storefront_query_has_a_server_span_an_operation_span_and_sql_sp
         return chain
 
     assert all(server.context.span_id in ancestors(statement) for statement in sql)
-    page = [s for s in sql if "FROM products" in s.attributes.get("db.statement", "")]
+    page = [s for s in sql if "FROM products" in s.attributes.get("db.query.text", "")]
     assert page and all(s.parent.span_id == root_field.context.span_id for s in page)
-    variants = [s for s in sql if "FROM product_variants" in s.attributes.get("db.statement", "")]
+    variants = [s for s in sql if "FROM product_variants" in s.attributes.get("db.query.text", "")]
     assert variants and all(operation.context.span_id in ancestors(s) for s in variants)  # loaders, too
     assert all(s.status.status_code is not StatusCode.ERROR for s in spans)
 
@@ -348,3 +348,60 @@ async def test_every_response_names_its_trace_in_a_traceresponse_header(traced, 
     server = _one(_spans(exporter), lambda s: s.kind is SpanKind.SERVER)
     assert version == "00" and int(flags, 16) & 1  # sampled
     assert trace_id == format(server.context.trace_id, "032x") and span_id == format(server.context.span_id, "016x")
+
+
+async def test_http_and_database_spans_carry_the_stable_semantic_convention_names(traced_runtime, exporter):
+    runtime, client = traced_runtime
+    response = await client.post("{ channels { code } }", headers={"User-Agent": "Secret-Browser/1.0"})
+    assert response.status_code == 200
+    spans = _spans(exporter)
+    server = _one(spans, lambda s: s.kind is SpanKind.SERVER)
+    assert server.name == "POST /graphql"
+    assert server.attributes["http.request.method"] == "POST"
+    assert server.attributes["http.route"] == "/graphql"
+    assert server.attributes["url.path"] == "/graphql"
+    assert server.attributes["http.response.status_code"] == 200
+    old_or_revealing = {"http.method", "http.target", "http.status_code", "http.user_agent", "user_agent.original"}
+    assert not old_or_revealing & set(server.attributes or {})
+    assert "http.host" not in server.attributes and "http.server_name" not in server.attributes
+    assert "Secret-Browser" not in _everything_recorded(spans) and "test" not in server.attributes.values()
+
+    sql = [s for s in spans if s.kind is SpanKind.CLIENT]
+    assert sql
+    database = runtime.services.engine.url.database
+    for statement in sql:
+        assert statement.attributes["db.system.name"] in ("sqlite", "postgresql")
+        assert statement.attributes["db.query.text"]
+        assert statement.attributes["db.operation.name"] == statement.attributes["db.query.text"].split()[0].upper()
+        assert not {"db.statement", "db.system", "db.name", "db.operation"} & set(statement.attributes or {})
+    if runtime.services.engine.dialect.name == "sqlite":
+        assert all(s.name.split()[-1] == "main" and s.attributes["db.namespace"] == "main" for s in sql)
+        assert database not in _everything_recorded(sql)  # the file's path: a detail of the host
+    else:
+        assert all(s.name.endswith(f" {database}") for s in sql), [s.name for s in sql]
+
+
+@pytest.mark.parametrize(
+    ("document", "code"),
+    [
+        ("{ products(first: 2) { noSuchField } }", "GRAPHQL_VALIDATION_FAILED"),
+        ("{ products(first: ", "GRAPHQL_PARSE_FAILED"),
+    ],
+)
+async def test_an_operation_refused_before_it_runs_has_its_span_in_error(traced, exporter, document, code):
+    body = await traced.execute(document)
+    assert body["errors"][0]["extensions"]["code"] == code
+    operation = _one(_spans(exporter), lambda s: s.kind is SpanKind.INTERNAL)
+    assert operation.name in ("query", "GraphQL Operation")
+    assert operation.status.status_code is StatusCode.ERROR
+    assert operation.attributes["error.type"] == code
+    assert operation.attributes["graphql.error.count"] == len(body["errors"])
+
+
+async def test_the_operation_name_goes_into_the_span_name_only_when_asked(settings, clock, exporter):
+    query = "query Storefront { channels { code } }"
+    async for _, client in _traced_client(settings.replace(trace_operation_name=True), clock, exporter):
+        await client.data(query)
+        await client.data("{ channels { code } }")
+    names = {s.name for s in _spans(exporter) if s.attributes.get("graphql.operation.type")}
+    assert names == {"query Storefront", "query"}

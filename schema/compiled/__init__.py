@@ -13,6 +13,7 @@ running it), and the executor then runs graphql-core, which produces the proper 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from cachetools import LRUCache
@@ -26,7 +27,11 @@ __all__ = ["CompiledQueries"]
 
 logger = logging.getLogger("omnigate.graphql.compiled")
 
-_UNSUPPORTED = object()
+# Why a query went to graphql-core instead (a bounded set: the value of a metric's attribute).
+UNSUPPORTED_DOCUMENT = "unsupported_document"  # the plan builder does not handle what it asks for
+PLANNING_FAILED = "planning_failed"  # e.g. an argument literal graphql-core will refuse
+INVALID_VARIABLES = "invalid_variables"  # graphql-core reports them
+EXECUTION_ABANDONED = "execution_abandoned"  # something went wrong while running the plan
 
 
 class CompiledQueries:
@@ -36,9 +41,15 @@ class CompiledQueries:
         self.schema = schema
         self.planner = Planner(schema)
         self._plans: LRUCache[int, Any] = LRUCache(cache_size)
+        self.on_fallback: Callable[[str], None] = lambda reason: None  # the gateway counts them
 
     def plan_for(self, prepared: Any) -> OperationPlan | None:
-        """The cached plan of `prepared.operation`, or None when the compiled path cannot run it.
+        """The cached plan of `prepared.operation`, or None when the compiled path cannot run it."""
+        plan = self._plan_or_reason(prepared)
+        return None if isinstance(plan, str) else plan
+
+    def _plan_or_reason(self, prepared: Any) -> OperationPlan | str:
+        """The cached plan of `prepared.operation`, or why the compiled path cannot run it.
 
         Keyed by the operation node's id; the entry keeps the node alive, and the identity check
         makes sure a recycled id can never return another operation's plan.
@@ -46,32 +57,36 @@ class CompiledQueries:
         operation = prepared.operation
         entry = self._plans.get(id(operation))
         if entry is not None and entry[0] is operation:
-            return entry[1] if entry[1] is not _UNSUPPORTED else None
+            return entry[1]
+        plan: OperationPlan | str
         try:
-            plan: Any = self.planner.plan_operation(prepared.document, operation)
+            plan = self.planner.plan_operation(prepared.document, operation)
         except Unsupported as reason:
             logger.debug("query not compiled: %s", reason)
-            plan = _UNSUPPORTED
+            plan = UNSUPPORTED_DOCUMENT
         except Exception as error:  # e.g. an argument literal graphql-core will refuse: let it say so
             logger.debug("query not compiled: %s", type(error).__name__)  # never the message: it may quote input
-            plan = _UNSUPPORTED
+            plan = PLANNING_FAILED
         self._plans[id(operation)] = (operation, plan)
-        return plan if plan is not _UNSUPPORTED else None
+        return plan
 
     async def try_execute(
         self, prepared: Any, variables: dict[str, Any] | None, context: Any
     ) -> ExecutionResult | None:
         """The result, or None to have graphql-core run the operation instead."""
-        plan = self.plan_for(prepared)
-        if plan is None:
+        plan = self._plan_or_reason(prepared)
+        if isinstance(plan, str):
+            self.on_fallback(plan)
             return None
         coerced = get_variable_values(self.schema, prepared.operation.variable_definitions or (), variables or {})
         if isinstance(coerced, list):  # invalid variables: graphql-core reports them
+            self.on_fallback(INVALID_VARIABLES)
             return None
         try:
             data, errors = await Run(plan, self.planner, self.schema, coerced, context).execute()
         except Exception as error:
             # The type only: a resolver's message may quote personal data (graphql-core logs the rest).
             logger.debug("compiled query abandoned (%s); graphql-core runs it", type(error).__name__)
+            self.on_fallback(EXECUTION_ABANDONED)
             return None
         return ExecutionResult(data=data, errors=errors)

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,12 +17,12 @@ from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
 from core.ids import from_global_id
+from tests import live_server
 from tests.cart.gql_docs import ADD, CART_FIELDS, CREATE, line, mutate, quantities, variants
-from tests.live_server import free_port, serving
+from tests.live_server import serving
 
 SUBSCRIBE = f"subscription($id: ID!) {{ cartUpdated(cartId: $id) {{ {CART_FIELDS} }} }}"
 GUARD = 15  # seconds: only so that a broken server fails the test instead of hanging it
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @asynccontextmanager
@@ -83,39 +81,17 @@ async def test_a_bad_token_is_refused_at_connection_init(runtime):
 
 @asynccontextmanager
 async def gateway_process(settings: Any, tmp: Path, **extra_env: str) -> AsyncIterator[int]:
-    """A separate `python -m gateway serve` on the same database (another replica); `extra_env`
-    adds OMNIGATE_* variables, e.g. REDIS_URL="redis://..."."""
-    port = free_port()
+    """A separate `python -m gateway serve` on the same database (another replica), on a port it
+    picks and reports; `extra_env` adds OMNIGATE_* variables, e.g. REDIS_URL="redis://..."."""
     env = {
-        **os.environ,
         **{f"OMNIGATE_{name}": value for name, value in extra_env.items()},
         "OMNIGATE_DATABASE_URL": settings.database_url,
-        "OMNIGATE_PORT": str(port),
         "OMNIGATE_JWT_SECRET": settings.jwt_secret,
-        "OMNIGATE_KEK_FILE": str(tmp / f"kek-{port}.json"),
+        "OMNIGATE_KEK_FILE": str(tmp / f"kek-{uuid.uuid4().hex[:8]}.json"),
         "OMNIGATE_LOG_LEVEL": "WARNING",
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "serve"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        async with httpx.AsyncClient() as client:
-            for _ in range(300):
-                try:
-                    if (await client.get(f"http://127.0.0.1:{port}/health")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    await asyncio.sleep(0.05)
-            else:
-                raise RuntimeError("the gateway process did not start")
+    async with live_server.gateway_process(env) as port:
         yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=GUARD)
 
 
 async def test_a_change_through_one_replica_reaches_a_subscriber_on_another(gql, settings, token_for, tmp_path):
