@@ -15,6 +15,7 @@ from core.clock import Clock
 from core.settings import Settings
 from gateway.graphql_http import graphql_endpoint
 from gateway.graphql_ws import GraphQLWebSocket
+from gateway.pages import page_routes
 from gateway.runtime import Runtime, build_runtime
 
 __all__ = ["create_app"]
@@ -38,6 +39,7 @@ def create_app(settings: Settings, clock: Clock | None = None, runtime: Runtime 
             Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", GraphQLWebSocket(runtime)),
             Route("/health", health, methods=["GET"]),
+            *page_routes(console=settings.console),
         ],
         lifespan=lifespan,
         middleware=[Middleware(runtime.telemetry.asgi)],  # the one SERVER span per request

@@ -12,10 +12,10 @@ from typing import Any
 import orjson
 from graphql import ExecutionResult, GraphQLError, OperationDefinitionNode, OperationType, parse
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
-from strawberry.http.ides import get_graphql_ide_html
+from starlette.responses import Response
 
 from gateway.auth import AuthenticationError, authenticate
+from gateway.pages import graphiql_page
 from gateway.runtime import Runtime
 from gateway.telemetry import execute_traced
 from schema.authorization import AuditUnavailable, write_audit
@@ -154,7 +154,7 @@ async def graphql_endpoint(request: Request) -> Response:
     accept = request.headers.get("accept", "")
     if request.method == "GET" and "query" not in request.query_params:
         if settings.graphiql and "text/html" in accept:
-            return HTMLResponse(get_graphql_ide_html())
+            return graphiql_page()
         return Response("GraphQL: POST a JSON body, or GET with ?query=", status_code=400, media_type="text/plain")
     media_type = _negotiate(accept)
     if media_type is None:
