@@ -81,6 +81,10 @@ class Settings:
     # In every case the guest cart is closed and its id points to the customer's cart.
     cart_merge_strategy: str = "merge"
     guest_cart_ttl_seconds: int = 30 * 24 * 3600  # idle guest carts expire (python -m gateway expire-carts)
+    # orders
+    reservation_ttl_seconds: int = 48 * 3600  # reserve & collect holds stock this long (expire-reservations)
+    payment_timeout_seconds: int = 15  # the payment provider's time to answer an authorization
+    checkout_pending_timeout_seconds: int = 900  # a checkout stuck waiting for payment longer is failed
     # runtime
     environment: str = "development"
     log_level: str = "INFO"

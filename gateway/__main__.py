@@ -82,6 +82,40 @@ async def _expire_carts(settings: Settings) -> int:
         await engine.dispose()
 
 
+async def _expire_reservations(settings: Settings) -> str:
+    from datetime import timedelta
+
+    from commerce.cart.service import CartRules
+    from commerce.orders.service import expire_reservations
+    from commerce.orders.unit import OrderServices
+    from commerce.payments.test_provider import TestPaymentProvider
+    from core.clock import SystemClock
+    from core.db import session_factory
+    from vault.service import Vault
+
+    engine = create_engine(settings.database_url)
+    clock = SystemClock()
+    try:
+        report = await expire_reservations(
+            OrderServices(
+                engine=engine,
+                sessions=session_factory(engine),
+                vault=Vault.from_settings(settings, engine, clock),
+                clock=clock,
+                payments=TestPaymentProvider(),
+                cart_rules=CartRules.of(settings),
+                reservation_ttl=timedelta(seconds=settings.reservation_ttl_seconds),
+                pending_timeout=timedelta(seconds=settings.checkout_pending_timeout_seconds),
+            )
+        )
+    finally:
+        await engine.dispose()
+    return (
+        f"released {report.reservations_released} overdue reservations, "
+        f"failed {report.checkouts_failed} abandoned checkouts"
+    )
+
+
 def _serve(settings: Settings, *, demo: bool, workers: int) -> None:
     import uvicorn
 
@@ -168,10 +202,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--retire", action="store_true", help="then drop KEK versions no data key uses from the KEK file"
     )
     commands.add_parser("expire-carts", help="delete guest carts idle longer than OMNIGATE_GUEST_CART_TTL_SECONDS")
+    commands.add_parser(
+        "expire-reservations",
+        help="release reserve & collect orders past reservedUntil and checkouts stuck waiting for payment "
+        "(idempotent: run it from cron on every replica)",
+    )
     token = commands.add_parser("token", help="mint an access token for an operator or a test")
-    token.add_argument("--role", required=True, choices=["customer", "staff", "agent", "dpo", "admin"])
+    token.add_argument("--role", required=True, choices=["customer", "staff", "agent", "dpo", "admin", "integration"])
     token.add_argument("--customer", help="the customer's ID (for --role customer)")
-    token.add_argument("--subject", help="the operator's name (default: the role)")
+    token.add_argument("--subject", help="the operator's or system's name (default: the role)")
     token.add_argument("--location", help="the store's code (for --role staff)")
     token.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
     commands.add_parser("audit-verify", help="check the audit log's hash chain; exit 1 at the first broken record")
@@ -192,6 +231,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("database is up to date")
     elif args.command == "expire-carts":
         print(f"deleted {asyncio.run(_expire_carts(settings))} expired guest carts")
+    elif args.command == "expire-reservations":
+        print(asyncio.run(_expire_reservations(settings)))
     elif args.command == "token":
         print(_mint(settings, args))
     elif args.command == "rotate-kek":

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from commerce.catalog import models as catalog
@@ -114,7 +114,7 @@ def _catalog_rows(products: int) -> tuple[list[dict], list[dict], list[dict], li
                         "variant_id": variant_id,
                         "location_id": location_id,
                         "on_hand": on_hand,
-                        "reserved": min(on_hand, (i + location_id) % 3),
+                        "reserved": 0,  # only orders hold stock
                     }
                 )
     return product_rows, variant_rows, price_rows, stock_rows
@@ -179,6 +179,11 @@ async def seed(
         await _insert(conn, catalog.ProductVariant, variant_rows)
         await _insert(conn, Price, price_rows)
         await _insert(conn, StockLevel, stock_rows)
+        # VAT classes: books at the super-reduced rate; everything else standard (the column's default).
+        books = [row["id"] for row in product_rows if CATEGORIES[row["category_id"] - 1][0] == "books"]
+        await conn.execute(
+            update(catalog.Product).where(catalog.Product.id.in_(books)).values(tax_class="super_reduced")
+        )
         await _seed_customers(conn, vault, clock)
         await _seed_promotions(conn)
     return SeedReport(seeded=True, products=len(product_rows), variants=len(variant_rows))

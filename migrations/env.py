@@ -12,9 +12,12 @@ from sqlalchemy.engine import Connection
 import commerce.cart.models
 import commerce.catalog.models
 import commerce.customers.models
+import commerce.events.models
 import commerce.inventory.models
+import commerce.orders.models
 import commerce.pricing.models
-import commerce.pricing.promotion_models  # noqa: F401
+import commerce.pricing.promotion_models
+import commerce.pricing.tax_models  # noqa: F401
 import vault.audit_models
 import vault.models  # noqa: F401
 from core.db import Base, create_engine

@@ -15,6 +15,7 @@ class Role(StrEnum):
     AGENT = "agent"
     DPO = "dpo"
     ADMIN = "admin"
+    INTEGRATION = "integration"  # a warehouse or ERP system: its own operations, never customer data
 
 
 @dataclass(frozen=True, slots=True)

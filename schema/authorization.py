@@ -35,6 +35,8 @@ from graphql import (
     default_field_resolver,
 )
 
+from commerce.catalog import service as catalog
+from commerce.orders import service as orders
 from core.ids import InvalidGlobalId, from_global_id, int_key
 from policies.access import ROOT_TYPES, AccessPolicy, PolicyError, Rule, SubjectKind
 from policies.principal import Principal, Role
@@ -109,6 +111,73 @@ def _pickup_location(check: Check) -> bool:
     """Staff of the store where the order is collected (the parent's `pickup_location_code`)."""
     location = getattr(check.source, "pickup_location_code", None)
     return check.principal.location is not None and location == check.principal.location
+
+
+async def _location_code(check: Check, location_id: int | None) -> str | None:
+    if location_id is None:
+        return None
+    found = await catalog.locations_by_ids(check.info.context.services.engine, [location_id])
+    return found[location_id].code if location_id in found else None
+
+
+def _arg_key(raw: Any, type_name: str) -> int | None:
+    try:
+        return int_key(from_global_id(str(raw), type_name)[1]) if raw is not None else None
+    except InvalidGlobalId:
+        return None
+
+
+async def _order_of_arg(check: Check) -> tuple[int | None, int | None] | None:
+    """(customer key, store id) of the order named by the `orderId` argument, if it exists."""
+    order_id = _arg_key(check.args.get("orderId"), "Order")
+    return await orders.order_location(check.info.context.services.engine, order_id) if order_id else None
+
+
+@condition("own_order")
+async def _own_order(check: Check) -> bool:
+    """The signed-in customer's own order, or the order this request's checkout placed (or replayed)
+    from the cart the caller holds (how a guest sees the order they just placed)."""
+    if getattr(check.source, "from_checkout", False):
+        return True
+    if "orderId" in check.args:
+        found = await _order_of_arg(check)
+        p = check.principal
+        return found is not None and p.role is Role.CUSTOMER and found[0] is not None and str(found[0]) == p.subject
+    return _is_self(check)
+
+
+@condition("order_store")
+async def _order_store(check: Check) -> bool:
+    """Staff of the order's store (where it is collected, or whose till sold it) or of the store
+    serving it: the store taking its return, or the till serving its customer (store channel).
+    A step on the order (`orderId` argument) is for the order's own store only."""
+    location = check.principal.location
+    if location is None:
+        return False
+    source = check.source
+    if hasattr(source, "store_code"):
+        serving = (source.store_code, getattr(source, "serving_store_code", None))
+        return location in serving or check.channel_kind == "STORE"
+    found = await _order_of_arg(check)
+    return found is not None and await _location_code(check, found[1]) == location
+
+
+@condition("own_store_filter")
+async def _own_store_filter(check: Check) -> bool:
+    """The list is filtered to the staff member's own store (`filter.pickupLocationId`)."""
+    location = check.principal.location
+    raw = (check.args.get("filter") or {}).get("pickupLocationId")
+    return location is not None and await _location_code(check, _arg_key(raw, "Location")) == location
+
+
+@condition("at_own_store")
+async def _at_own_store(check: Check) -> bool:
+    """The `locationId` argument is the staff member's own store (a return taken over its counter)."""
+    location = check.principal.location
+    return (
+        location is not None
+        and await _location_code(check, _arg_key(check.args.get("locationId"), "Location")) == location
+    )
 
 
 @dataclass(frozen=True, slots=True)

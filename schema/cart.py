@@ -12,6 +12,7 @@ import asyncio
 import dataclasses
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 from strawberry.types import Info
@@ -27,9 +28,18 @@ from schema.catalog import ProductVariant
 from schema.errors import UserError, forbidden, not_found, unauthenticated, user_error, user_errors
 from schema.loaders import Loaders
 from schema.money import Money
-from schema.node import Node, decode_id, register_node
+from schema.node import Node, decode_id, decode_int_id, register_node
 
-__all__ = ["Cart", "CartLine", "CartMutation", "CartQuery", "CartSubscription", "customer_cart"]
+__all__ = [
+    "Cart",
+    "CartLine",
+    "CartMutation",
+    "CartQuery",
+    "CartSubscription",
+    "cart_authorizer",
+    "customer_cart",
+    "denied_cart",
+]
 
 
 @strawberry.type
@@ -151,6 +161,15 @@ def _authorize_cart(principal: Principal, channel_kind: str, cart: service.Cart)
 def _authorizer(info: Info) -> Callable[[service.Cart], None]:
     principal, channel_kind = info.context.principal, info.context.channel.kind
     return lambda cart: _authorize_cart(principal, channel_kind, cart)
+
+
+def cart_authorizer(info: Info) -> Callable[[service.Cart], None]:
+    """What checkout asks before it uses a cart: the same rule as every cart operation."""
+    return _authorizer(info)
+
+
+def denied_cart(info: Info) -> Exception:
+    return _denied(info)
 
 
 def _denied(info: Info) -> Exception:
@@ -275,14 +294,31 @@ class CartQuery:
 @strawberry.type
 class CartMutation:
     @strawberry.mutation
-    async def cart_create(self, info: Info, lines: list[CartLineInput] | None = []) -> CartPayload:  # noqa: B006
-        """A new guest cart; for a signed-in customer, their one active cart with these lines added."""
+    async def cart_create(
+        self,
+        info: Info,
+        lines: list[CartLineInput] | None = [],  # noqa: B006
+        customer_id: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(description="Staff at the till and agents: the customer they serve."),
+        ] = None,
+    ) -> CartPayload:
+        """A new guest cart; for a signed-in customer (or the customer an operator serves), their one
+        active cart with these lines added."""
         services = info.context.services
+        customer_key = _customer_key(info.context.principal)
+        if customer_id is not None:
+            named = decode_int_id(customer_id, "Customer", "customerId")
+            if info.context.principal.is_anonymous:
+                raise unauthenticated("Sign in first.")
+            if customer_key is not None and customer_key != named:
+                raise forbidden("A customer opens carts for themself only.")
+            customer_key = named
 
         async def change() -> service.Cart:
             return await service.create_cart(
                 services.engine,
-                customer_key=_customer_key(info.context.principal),
+                customer_key=customer_key,
                 lines=_adds(lines or []),
                 now=_now(info),
                 rules=_rules(info),

@@ -10,6 +10,8 @@ from opentelemetry.trace import NoOpTracer, Tracer
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from commerce.catalog.entities import Channel
+from commerce.payments.provider import PaymentProvider
+from commerce.payments.test_provider import TestPaymentProvider
 from core.broadcast import Broadcaster, LocalBroadcaster
 from core.clock import Clock
 from core.settings import Settings
@@ -50,6 +52,7 @@ class Services:
     audit: AuditLog  # who accessed whose data (written by schema.authorization)
     tracer: Tracer = field(default_factory=NoOpTracer)  # the runtime's: for a span of one's own
     broadcaster: Broadcaster = field(default_factory=LocalBroadcaster)  # "cart X changed", across replicas
+    payments: PaymentProvider = field(default_factory=TestPaymentProvider)  # card and BLIK (test: see its module)
 
 
 @dataclass(slots=True, eq=False)

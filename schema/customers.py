@@ -11,7 +11,7 @@ schema/authorization.py enforces it on every `Customer` field and root field.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry.types import Info
@@ -26,6 +26,9 @@ from schema.errors import UserError, bad_input, forbidden, unauthenticated, user
 from schema.node import Node, decode_int_id, register_node
 from vault.cipher import ERASED
 from vault.errors import VaultError
+
+if TYPE_CHECKING:
+    from schema.orders import OrderConnection
 
 __all__ = ["ERASED_PLACEHOLDER", "Address", "Consent", "Customer", "CustomerMutation", "CustomerQuery"]
 
@@ -147,6 +150,14 @@ class Customer(Node):
     @strawberry.field(description="The customer's active cart: the same on every device and channel.")
     async def cart(self, info: Info) -> Cart | None:
         return await customer_cart(info, self.key)
+
+    @strawberry.field(description="Web, mobile, store and call-center orders together, newest first.")
+    async def orders(
+        self, info: Info, first: int | None = 20, after: str | None = None
+    ) -> Annotated[OrderConnection, strawberry.lazy("schema.orders")]:
+        from schema.orders import customer_orders
+
+        return await customer_orders(info, self.key, first, after)
 
 
 async def _existing(info: Info, key: int) -> Customer | None:

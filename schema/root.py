@@ -13,6 +13,7 @@ from schema.cart import CartMutation, CartQuery, CartSubscription
 from schema.catalog import CatalogQuery
 from schema.customers import CustomerMutation, CustomerQuery
 from schema.node import Node, resolve_node
+from schema.orders import OrderMutation, OrderQuery
 from schema.scalars import scalar_map
 
 __all__ = ["build_schema"]
@@ -25,8 +26,8 @@ class NodeQuery:
         return await resolve_node(info, id)
 
 
-QUERIES: tuple[type, ...] = (NodeQuery, CatalogQuery, CustomerQuery, CartQuery)
-MUTATIONS: tuple[type, ...] = (CustomerMutation, CartMutation)
+QUERIES: tuple[type, ...] = (NodeQuery, CatalogQuery, CustomerQuery, CartQuery, OrderQuery)
+MUTATIONS: tuple[type, ...] = (CustomerMutation, CartMutation, OrderMutation)
 SUBSCRIPTIONS: tuple[type, ...] = (CartSubscription,)
 
 

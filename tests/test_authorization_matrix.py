@@ -20,7 +20,7 @@ from commerce.customers import service as customers
 from core.ids import to_global_id
 from gateway.runtime import Runtime
 
-ROLES = ("anonymous", "customer_a", "customer_b", "staff_waw", "staff_krk", "agent", "dpo", "admin")
+ROLES = ("anonymous", "customer_a", "customer_b", "staff_waw", "staff_krk", "agent", "dpo", "admin", "integration")
 ALLOW = "allow"
 EMPTY = "empty"  # allowed, and answers null: e.g. `me` for someone who is not a customer
 DENY = "deny"  # FORBIDDEN when signed in, UNAUTHENTICATED when anonymous; no data either way
@@ -74,6 +74,10 @@ def _no_vars(world: World) -> dict[str, Any]:
 CART_ADD = """mutation($id: ID!, $v: ID!) { cartLinesAdd(cartId: $id, lines: [{variantId: $v, quantity: 1}]) {
     cart { id } userErrors { code } } }"""
 CART_CREATE = "mutation($v: ID!) { cartCreate(lines: [{variantId: $v, quantity: 1}]) { cart { id } } }"
+CHECKOUT = """mutation($cart: ID!, $loc: ID) { checkoutComplete(input: {cartId: $cart, idempotencyKey: "matrix",
+    fulfillmentMethod: CLICK_AND_COLLECT, pickupLocationId: $loc, payment: {method: "card"}}) {
+    order { id status } userErrors { code } } }"""
+ORDER_STEP = "mutation($id: ID!) {{ {name}(orderId: $id) {{ order {{ id status }} userErrors {{ code }} }} }}"
 
 
 MATRIX: list[Row] = [
@@ -167,7 +171,7 @@ MATRIX: list[Row] = [
         "cart: a guest cart",
         "query($id: ID!) { cart(id: $id) { id lines { quantity } } }",
         lambda w: {"id": w.extra["guest_cart"]},
-        everyone(),
+        {**everyone(), "integration": DENY},  # a system has no business with carts
     ),
     Row(
         "cart: A's cart online",
@@ -253,6 +257,83 @@ MATRIX: list[Row] = [
         lambda w: {"id": next(w.extra["spare_guest_carts"])},
         only("customer_a", "customer_b"),
     ),
+    # orders: A's order is A's, its store's staff's (ST-WAW), and operators'; each step names who may run it
+    Row(
+        "order: A's order",
+        "query($id: ID!) { order(id: $id) { id status lines { sku } } }",
+        lambda w: {"id": w.extra["order_a"]},
+        only("customer_a", "staff_waw", "agent", "dpo", "admin", "integration"),
+    ),
+    Row(
+        "order: A's order at another store's till",
+        "query($id: ID!) { order(id: $id) { id status } }",
+        lambda w: {"id": w.extra["order_a"]},
+        only("customer_a", "staff_waw", "staff_krk", "agent", "dpo", "admin", "integration"),
+        headers={"X-Channel": "store"},
+    ),
+    Row(
+        "orders: ST-WAW's pickups",
+        "query($loc: ID!) { orders(filter: {pickupLocationId: $loc}) { edges { node { id status } } } }",
+        lambda w: {"loc": to_global_id("Location", 2)},
+        only("staff_waw", "agent", "admin"),
+    ),
+    Row(
+        "customer: A's orders",
+        "query($id: ID!) { customer(id: $id) { orders { edges { node { id } } } } }",
+        lambda w: {"id": w.customer_a_id},
+        only("customer_a", "agent", "dpo", "admin"),
+    ),
+    Row(
+        "checkoutComplete online",
+        CHECKOUT,
+        lambda w: {"cart": next(w.extra["spare_guest_carts"]), "loc": to_global_id("Location", 2)},
+        only("anonymous", "customer_a", "customer_b", "agent"),
+    ),
+    Row(
+        "checkoutComplete at the till",
+        CHECKOUT,
+        lambda w: {"cart": next(w.extra["spare_guest_carts"]), "loc": to_global_id("Location", 2)},
+        only("anonymous", "customer_a", "customer_b", "staff_waw", "staff_krk", "agent"),
+        headers={"X-Channel": "store"},
+    ),
+    Row(
+        "cartCreate for A at the till",
+        "mutation($id: ID!) { cartCreate(customerId: $id) { cart { id } userErrors { code } } }",
+        lambda w: {"id": w.customer_a_id},
+        only("customer_a", "staff_waw", "staff_krk", "agent"),
+        headers={"X-Channel": "store"},
+    ),
+    Row(
+        "orderMarkReadyForPickup of A's ST-WAW order",
+        ORDER_STEP.format(name="orderMarkReadyForPickup"),
+        lambda w: {"id": w.extra["order_a"]},
+        only("staff_waw", "admin"),
+    ),
+    Row(
+        "orderConfirmPickup of A's ST-WAW order",
+        ORDER_STEP.format(name="orderConfirmPickup"),
+        lambda w: {"id": w.extra["order_a"]},
+        only("staff_waw", "admin"),
+    ),
+    Row(
+        "orderMarkShipped of A's shipped order",
+        ORDER_STEP.format(name="orderMarkShipped"),
+        lambda w: {"id": w.extra["order_a_shipped"]},
+        only("admin", "integration"),
+    ),
+    Row(
+        "orderCancel of A's order",
+        ORDER_STEP.format(name="orderCancel"),
+        lambda w: {"id": w.extra["order_a"]},
+        only("customer_a", "agent", "admin"),
+    ),
+    Row(
+        "orderReturnLines of A's order at ST-WAW",
+        """mutation($id: ID!, $line: ID!, $loc: ID!) { orderReturnLines(orderId: $id,
+        lines: [{orderLineId: $line, quantity: 1}], locationId: $loc) { order { id status } userErrors { code } } }""",
+        lambda w: {"id": w.extra["order_a"], "line": w.extra["order_a_line"], "loc": to_global_id("Location", 2)},
+        only("staff_waw", "agent", "admin"),
+    ),
 ]
 
 
@@ -276,6 +357,7 @@ def role_headers(token_for, w: World) -> dict[str, dict[str, str]]:
         "agent": token_for("agent", subject="agent-1"),
         "dpo": token_for("dpo", subject="dpo-1"),
         "admin": token_for("admin", subject="admin-1"),
+        "integration": token_for("integration", subject="erp-1"),
     }
 
 
@@ -305,14 +387,42 @@ async def world(runtime: Runtime, token_for, gql) -> World:
     w.headers = role_headers(token_for, w)
     variants = await catalog.variants_by_product_ids(runtime.services.engine, [products[0].id])
     w.extra["variant"] = to_global_id("ProductVariant", variants[products[0].id][0].id)
+    await _orders_of_a(runtime, gql, w)  # before A's cart: an order closes the cart it was placed from
     w.extra["guest_cart"] = await _cart(gql, w.extra["variant"], {})
     w.extra["cart_a"] = await _cart(gql, w.extra["variant"], w.headers["customer_a"])
     lines = await gql.data(
         "query($id: ID!) { cart(id: $id) { lines { id } } }", {"id": w.extra["cart_a"]}, headers=w.headers["customer_a"]
     )
     w.extra["cart_a_line"] = lines["cart"]["lines"][0]["id"]
-    w.extra["spare_guest_carts"] = iter([await _cart(gql, w.extra["variant"], {}) for _ in ROLES])
+    w.extra["spare_guest_carts"] = iter([await _cart(gql, w.extra["variant"], {}) for _ in range(2 * len(ROLES))])
     return w
+
+
+async def _orders_of_a(runtime: Runtime, gql: Any, w: World) -> None:
+    """A's click & collect order at ST-WAW, then A's shipped order (plenty of stock for both)."""
+    from sqlalchemy import update
+
+    from commerce.inventory.models import StockLevel
+    from core.db import writer
+
+    async with writer(runtime.services.engine).begin() as conn:
+        await conn.execute(update(StockLevel).values(on_hand=1000, reserved=0))
+    a = w.headers["customer_a"]
+    first = await _cart(gql, w.extra["variant"], a)
+    collect = await gql.data(CHECKOUT, {"cart": first, "loc": to_global_id("Location", 2)}, headers=a)
+    order = collect["checkoutComplete"]["order"]
+    w.extra["order_a"] = order["id"]
+    lines = await gql.data("query($id: ID!) { order(id: $id) { lines { id } } }", {"id": order["id"]}, headers=a)
+    w.extra["order_a_line"] = lines["order"]["lines"][0]["id"]
+    cart = await _cart(gql, w.extra["variant"], a)
+    shipped = await gql.data(
+        """mutation($cart: ID!) { checkoutComplete(input: {cartId: $cart, idempotencyKey: "ship",
+        fulfillmentMethod: SHIP_TO_ADDRESS, payment: {method: "card"}, shippingAddress: {name: "A", line1: "Prosta 1",
+        postalCode: "00-001", city: "Warszawa", country: "PL"}}) { order { id } userErrors { code } } }""",
+        {"cart": cart},
+        headers=a,
+    )
+    w.extra["order_a_shipped"] = shipped["checkoutComplete"]["order"]["id"]
 
 
 @pytest.mark.parametrize("row", [pytest.param(row, id=row.name) for row in MATRIX])

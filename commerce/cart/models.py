@@ -11,6 +11,9 @@ from core.db import Base, UtcDateTime
 
 ACTIVE = "active"
 MERGED = "merged"  # a guest cart that joined a customer's cart at login: see merged_into
+CHECKING_OUT = "checking_out"  # an order is being placed from it (payment pending): no changes meanwhile
+ORDERED = "ordered"  # closed by the order placed from it; the customer's next cartCreate starts afresh
+ABANDONED = "abandoned"  # its checkout failed after the customer had already started a new cart
 
 
 class CartRow(Base):

@@ -33,7 +33,7 @@ from commerce.cart.errors import (
     CartVersionConflict,
     LineProblem,
 )
-from commerce.cart.models import ACTIVE, MERGED, CartLineRow, CartRow
+from commerce.cart.models import ABANDONED, ACTIVE, CHECKING_OUT, MERGED, ORDERED, CartLineRow, CartRow
 from commerce.catalog import service as catalog
 from commerce.inventory import service as inventory
 from commerce.pricing.engine import normalize_code
@@ -51,9 +51,12 @@ __all__ = [
     "active_cart_of",
     "add_lines",
     "attach_to_customer",
+    "begin_checkout",
+    "cart_owner",
     "carts_of_customer",
     "create_cart",
     "delete_expired_guest_carts",
+    "end_checkout",
     "erase_customer_carts",
     "get_cart",
     "held_codes",
@@ -646,3 +649,36 @@ async def erase_customer_carts(engine: AsyncEngine, customer_key: int) -> int:
         await conn.execute(delete(CartRow).where(CartRow.merged_into.in_(ids)))
         result = await conn.execute(delete(CartRow).where(CartRow.id.in_(ids)))
         return int(result.rowcount or 0)
+
+
+# ---------------------------------------------------------------- checkout (in the order's unit of work)
+
+
+def cart_owner(cart: Cart) -> str:
+    """Whose idempotency keys a checkout of this cart uses: the customer's, or the guest cart's own."""
+    return f"customer:{cart.customer_key}" if cart.customer_key is not None else f"cart:{cart.id}"
+
+
+async def begin_checkout(conn: AsyncConnection, cart_id: str, version: int, now: datetime) -> Cart | None:
+    """Lock the cart; if it is active at `version`, mark it as checking out (no change may land
+    while the payment is pending) and return it as it was. None: it changed or closed meanwhile."""
+    cart = await _read(conn, cart_id, lock=True)
+    if cart is None or cart.status != ACTIVE or cart.version != version:
+        return None
+    await _bump(conn, cart, now, status=CHECKING_OUT)
+    return cart
+
+
+async def end_checkout(conn: AsyncConnection, cart_id: str, *, ordered: bool, now: datetime) -> int | None:
+    """Close the cart for its order (`ordered`), or reopen it after a failed payment. Returns its new
+    version. A cart the customer replaced meanwhile (they made a new one) is not reopened but abandoned."""
+    cart = await _read(conn, cart_id, lock=True)
+    if cart is None or cart.status != CHECKING_OUT:
+        return None
+    status = ORDERED
+    if not ordered:
+        status = ACTIVE
+        if cart.customer_key is not None and await _active_of(conn, cart.customer_key) is not None:
+            status = ABANDONED
+    await _bump(conn, cart, now, status=status)
+    return cart.version + 1

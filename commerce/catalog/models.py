@@ -48,6 +48,8 @@ class Product(Base):
     published: Mapped[bool] = mapped_column(Boolean, default=True)
     # Lower-cased name and SKUs, so `search` is one indexed-friendly LIKE on both backends.
     search_text: Mapped[str] = mapped_column(Text, default="")
+    # The VAT class (commerce/pricing/tax_models.py): what rate its gross prices include.
+    tax_class: Mapped[str] = mapped_column(String(16), default="standard", server_default="standard")
 
 
 class ProductVariant(Base):

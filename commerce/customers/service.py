@@ -34,6 +34,7 @@ __all__ = [
     "Registration",
     "add_address",
     "authenticate",
+    "check_address",
     "consent_history_by_ids",
     "consents_by_ids",
     "erase",
@@ -165,6 +166,11 @@ def _check_address(address: Address) -> Address:
         city=need(address.city, "city", 100),
         country=country.upper(),
     )
+
+
+def check_address(address: Address) -> Address:
+    """The address trimmed and upper-cased where it should be; `InvalidAddress` naming the bad field."""
+    return _check_address(address)
 
 
 def _addresses_json(addresses: Sequence[Address]) -> str:

@@ -46,3 +46,18 @@ class PromotionUsage(Base):
     customer_key: Mapped[int | None] = mapped_column(Integer, index=True)  # no FK: customers live elsewhere
     order_ref: Mapped[str] = mapped_column(String(64))
     used_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class PromotionUsageCounter(Base):
+    """Uses of a promotion so far, in total (`scope` "*") and per customer (`scope` "c:<key>").
+
+    Checkout claims a use with one conditional update (`used = used + 1 WHERE used < limit`), so
+    two concurrent orders can never both take the last use: limits hold without counting at read time.
+    """
+
+    __tablename__ = "promotion_usage_counters"
+    __table_args__ = (CheckConstraint("used >= 0", name="used_not_negative"),)
+
+    promotion_id: Mapped[int] = mapped_column(ForeignKey("promotions.id", ondelete="CASCADE"), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(24), primary_key=True)
+    used: Mapped[int] = mapped_column(Integer, default=0)

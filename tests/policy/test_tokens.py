@@ -177,3 +177,17 @@ async def test_the_token_command_mints_a_customer_token_the_gateway_accepts(gql,
     assert seen == {(to_global_id("Customer", 1), "demo@example.com")}
     with _pytest.raises(SystemExit):
         main(["token", "--role", "customer", "--customer", "abc"])
+
+
+async def test_the_token_command_mints_an_integration_token_that_reads_no_customer(gql, settings, monkeypatch, capsys):  # type: ignore[no-untyped-def]
+    from core.ids import to_global_id
+    from gateway.__main__ import main
+
+    monkeypatch.setenv("OMNIGATE_JWT_SECRET", settings.jwt_secret)
+    assert main(["token", "--role", "integration", "--subject", "erp"]) == 0
+    headers = {"Authorization": f"Bearer {capsys.readouterr().out.strip()}"}
+    assert (await gql.data("{ channels { code } }", headers=headers))["channels"]  # the token is accepted
+    body = await gql.execute(
+        "query($id: ID!) { customer(id: $id) { email } }", {"id": to_global_id("Customer", 1)}, headers=headers
+    )
+    assert body["data"]["customer"] is None and body["errors"][0]["extensions"]["code"] == "FORBIDDEN"

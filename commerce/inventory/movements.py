@@ -1,0 +1,70 @@
+"""The stock movement log: every change of on-hand or reserved stock, who made it, why and for which order.
+
+`record_movement` runs in the caller's transaction, next to the stock update it explains, and
+emits a `stock.moved` outbox event for the warehouse and ERP (aggregate: the stock level,
+`"<location_id>:<variant_id>"`). The caller has just updated (and so locked) that stock row,
+which keeps one stock level's events in order.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from commerce.events.outbox import emit
+from commerce.inventory.models import StockMovement
+
+__all__ = ["STOCK_LEVEL_AGGREGATE", "STOCK_MOVED", "record_movement", "stock_level_key"]
+
+STOCK_LEVEL_AGGREGATE = "stock_level"
+STOCK_MOVED = "stock.moved"
+
+
+def stock_level_key(location_id: int, variant_id: int) -> str:
+    """The aggregate id of one stock level in events."""
+    return f"{location_id}:{variant_id}"
+
+
+async def record_movement(
+    session: AsyncSession,
+    *,
+    location_id: int,
+    variant_id: int,
+    on_hand_delta: int,
+    reserved_delta: int,
+    reason: str,
+    order_key: str | None,
+    actor: str | None,
+    at: datetime | None = None,
+) -> None:
+    """Log one stock change and tell the outbox. `actor` stays in the log, never in the event."""
+    at = at or datetime.now(UTC)
+    await session.execute(
+        insert(StockMovement).values(
+            location_id=location_id,
+            variant_id=variant_id,
+            on_hand_delta=on_hand_delta,
+            reserved_delta=reserved_delta,
+            reason=reason,
+            order_key=order_key,
+            actor=actor,
+            at=at,
+        )
+    )
+    await emit(
+        session,
+        aggregate_type=STOCK_LEVEL_AGGREGATE,
+        aggregate_id=stock_level_key(location_id, variant_id),
+        event_type=STOCK_MOVED,
+        payload={
+            "locationId": location_id,
+            "variantId": variant_id,
+            "onHandDelta": on_hand_delta,
+            "reservedDelta": reserved_delta,
+            "reason": reason,
+            "orderKey": order_key,
+        },
+        occurred_at=at,
+    )

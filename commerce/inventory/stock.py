@@ -1,0 +1,107 @@
+"""Changing stock, inside the caller's unit of work: reserve, release, hand over, restock.
+
+Every change is one conditional or relative UPDATE (never read-modify-write), so concurrent
+checkouts in any number of gateway replicas can never oversell: `reserve` raises `reserved`
+only `WHERE on_hand - reserved >= n`, and the table's CHECKs are the backstop. Every change
+is also written to the stock movement log (with its outbox event) by `record_movement`.
+
+Callers that touch several rows touch them in (location, variant) order, so two units of work
+never wait on each other's rows in opposite orders.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from commerce.catalog.models import Location
+from commerce.inventory.models import StockLevel
+from commerce.inventory.movements import record_movement
+
+__all__ = ["Movement", "allocation_order", "consume", "release", "reserve", "restock"]
+
+
+@dataclass(frozen=True, slots=True)
+class Movement:
+    """Why stock moved, for the movement log: the reason, the order, who did it."""
+
+    reason: str  # e.g. "order.reserved", "order.handed_over", "order.returned"
+    order_key: str | None
+    actor: str | None
+
+
+async def _log(
+    session: AsyncSession, location_id: int, variant_id: int, on_hand: int, reserved: int, why: Movement
+) -> None:
+    await record_movement(
+        session,
+        location_id=location_id,
+        variant_id=variant_id,
+        on_hand_delta=on_hand,
+        reserved_delta=reserved,
+        reason=why.reason,
+        order_key=why.order_key,
+        actor=why.actor,
+    )
+
+
+async def reserve(session: AsyncSession, location_id: int, variant_id: int, quantity: int, why: Movement) -> bool:
+    """Hold `quantity` units at the location if that many are available; False (nothing held) if not."""
+    result = await session.execute(
+        update(StockLevel)
+        .where(
+            StockLevel.location_id == location_id,
+            StockLevel.variant_id == variant_id,
+            StockLevel.on_hand - StockLevel.reserved >= quantity,
+        )
+        .values(reserved=StockLevel.reserved + quantity)
+    )
+    if cast("CursorResult[Any]", result).rowcount != 1:
+        return False
+    await _log(session, location_id, variant_id, 0, quantity, why)
+    return True
+
+
+async def release(session: AsyncSession, location_id: int, variant_id: int, quantity: int, why: Movement) -> None:
+    """Let go of held units (a cancelled, expired or failed order)."""
+    await session.execute(
+        update(StockLevel)
+        .where(StockLevel.location_id == location_id, StockLevel.variant_id == variant_id)
+        .values(reserved=StockLevel.reserved - quantity)
+    )
+    await _log(session, location_id, variant_id, 0, -quantity, why)
+
+
+async def consume(session: AsyncSession, location_id: int, variant_id: int, quantity: int, why: Movement) -> None:
+    """Held units leave the building (hand-over, shipping, a sale at the till)."""
+    await session.execute(
+        update(StockLevel)
+        .where(StockLevel.location_id == location_id, StockLevel.variant_id == variant_id)
+        .values(on_hand=StockLevel.on_hand - quantity, reserved=StockLevel.reserved - quantity)
+    )
+    await _log(session, location_id, variant_id, -quantity, -quantity, why)
+
+
+async def restock(session: AsyncSession, location_id: int, variant_id: int, quantity: int, why: Movement) -> None:
+    """Returned units are back on the shelf at this location (its stock row is created if needed)."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(StockLevel).values(variant_id=variant_id, location_id=location_id, on_hand=quantity, reserved=0)
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["variant_id", "location_id"], set_={"on_hand": StockLevel.on_hand + quantity}
+        )
+    )
+    await _log(session, location_id, variant_id, quantity, 0, why)
+
+
+async def allocation_order(session: AsyncSession) -> Sequence[int]:
+    """Where a shipped order's stock comes from, in the order tried: warehouses first, then stores
+    (each by id). A line is taken whole from the first location that has all of it."""
+    rows = await session.execute(select(Location.id).order_by((Location.kind == "WAREHOUSE").desc(), Location.id))
+    return list(rows.scalars())

@@ -1,0 +1,566 @@
+"""checkoutComplete: a cart becomes an order, stock is held, the payment is authorized.
+
+The flow never holds a database transaction across a call to the payment provider:
+
+1. Read and price the cart (pricing engine), snapshot the lines, check the fulfillment.
+2. One unit of work: lock the cart (it must still be at the version priced; it becomes
+   `checking_out`), write the order as PENDING with its lines, claim promotion uses, hold
+   stock with one conditional update per line, seal the address in the vault. Any line short
+   of stock: `INSUFFICIENT_STOCK` naming every such line, and nothing at all is kept.
+3. Authorize the payment (outside any transaction).
+4. One unit of work: confirm (PLACED, RESERVED or, at the till, COMPLETED; the cart is closed)
+   or compensate (FAILED; stock, promotion uses and the cart given back).
+
+A crash between 2 and 4 leaves a PENDING order that `expire-reservations` fails later.
+
+Idempotency: the key is scoped to the cart's owner (the customer, or the guest cart itself) and
+unique per owner in the database. A retry finds the order by the key, waits while it is
+PENDING, and returns it; the same key for another cart, or for this cart after it changed, is
+`IDEMPOTENCY_KEY_REUSED`. Retries serialize on the cart row, so only one attempt reserves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from commerce.cart import service as carts
+from commerce.cart.models import ACTIVE
+from commerce.catalog import service as catalog
+from commerce.catalog.entities import Location
+from commerce.customers import service as customers
+from commerce.inventory import stock
+from commerce.orders import errors
+from commerce.orders import records as r
+from commerce.orders.events import order_event
+from commerce.orders.models import OrderLineRow, OrderRow
+from commerce.orders.unit import OrderServices, unit_of_work
+from commerce.payments.provider import PaymentDeclined, PaymentError, PaymentRequest, PaymentTimeout
+from commerce.pricing import service as pricing
+from commerce.pricing import usage
+from commerce.pricing.engine import PricedCart
+from commerce.pricing.tax import tax_rates_by_variant_ids, vat_included
+from core.errors import DomainError
+
+__all__ = ["PAYMENT_METHODS", "CheckoutRequest", "Invoice", "checkout"]
+
+logger = logging.getLogger("omnigate.orders")
+
+# Methods a customer may choose, the same in every channel. "cash" is paid at the till (IN_STORE);
+# "cash_on_pickup" is paid at the till when a reserve & collect order is collected.
+PROVIDER_METHODS = ("card", "blik")
+PAYMENT_METHODS = (*PROVIDER_METHODS, "cash_on_pickup", "cash")
+MAX_KEY = 128
+# A held code that stopped applying for one of these reasons refuses the checkout (the customer
+# removes it and sees the new total); one that merely does not apply to this cart does not.
+REFUSED_CODES = frozenset(
+    {
+        "DISCOUNT_CODE_USAGE_LIMIT_REACHED",
+        "DISCOUNT_CODE_EXPIRED",
+        "DISCOUNT_CODE_INVALID",
+        "DISCOUNT_CODE_NOT_IN_CHANNEL",
+    }
+)
+ORDERS_TABLE = "orders"
+
+
+@dataclass(frozen=True, slots=True)
+class Invoice:
+    company_name: str
+    tax_id: str
+    address: customers.Address
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutRequest:
+    cart_id: str
+    idempotency_key: str
+    fulfillment_method: str
+    payment_method: str
+    channel_code: str
+    currency: str
+    pickup_location_id: int | None = None
+    shipping_address: customers.Address | None = None
+    invoice: Invoice | None = None
+    payment_token: str | None = None
+    till_location_id: int | None = None  # the store of the staff member checking out at its till
+    actor: str | None = None  # the operator placing it for the customer (till, call center)
+    loyalty_points_to_redeem: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """Everything read and decided before the unit of work that reserves."""
+
+    cart: carts.Cart
+    priced: PricedCart
+    lines: list[tuple[int, carts.CartLine, str, str, Decimal]]  # index in cart, line, sku, name, tax rate
+    pickup_location_id: int | None
+    address: customers.Address | None
+    subject_id: str | None  # the customer's vault subject (None: a guest)
+
+
+class _CartMoved(Exception):
+    """The cart changed between pricing and locking: price it again."""
+
+
+class _Replay(Exception):
+    def __init__(self, order_id: int) -> None:
+        self.order_id = order_id
+
+
+# ---------------------------------------------------------------- validation
+
+
+def _problem(code: str, message: str, *field: str) -> errors.OrderProblem:
+    return errors.OrderProblem(code, message, ["input", *field])
+
+
+async def _fulfillment(services: OrderServices, req: CheckoutRequest) -> tuple[int | None, customers.Address | None]:
+    """The location the order is collected or sold at, and the checked shipping address."""
+    problems: list[DomainError] = []
+    if not 1 <= len(req.idempotency_key) <= MAX_KEY:
+        problems.append(_problem("IDEMPOTENCY_KEY_INVALID", f"Give 1 to {MAX_KEY} characters.", "idempotencyKey"))
+    if req.fulfillment_method not in r.FULFILLMENT_METHODS:
+        problems.append(_problem("FULFILLMENT_METHOD_INVALID", "Unknown fulfillment method.", "fulfillmentMethod"))
+    method = req.payment_method
+    if method not in PAYMENT_METHODS:
+        problems.append(
+            _problem("PAYMENT_METHOD_INVALID", f"Pay by {', '.join(PAYMENT_METHODS)}.", "payment", "method")
+        )
+    elif method == "cash_on_pickup" and req.fulfillment_method != r.RESERVE_AND_COLLECT:
+        problems.append(
+            _problem("PAYMENT_METHOD_NOT_ALLOWED", "Cash on pickup is for reserve & collect only.", "payment", "method")
+        )
+    elif method == "cash" and req.fulfillment_method != r.IN_STORE:
+        problems.append(_problem("PAYMENT_METHOD_NOT_ALLOWED", "Cash is taken at the till only.", "payment", "method"))
+    if req.loyalty_points_to_redeem:
+        problems.append(
+            _problem("LOYALTY_UNAVAILABLE", "Loyalty points cannot be redeemed yet.", "loyaltyPointsToRedeem")
+        )
+    address = None
+    location_id: int | None = None
+    if req.fulfillment_method == r.SHIP_TO_ADDRESS:
+        if req.shipping_address is None:
+            problems.append(_problem("ADDRESS_REQUIRED", "A shipped order needs an address.", "shippingAddress"))
+        else:
+            try:
+                address = customers.check_address(req.shipping_address)
+            except DomainError as bad:
+                problems.append(_problem(bad.code, str(bad), "shippingAddress", *(bad.field or ())[1:]))
+    elif req.shipping_address is not None:
+        problems.append(_problem("ADDRESS_NOT_ALLOWED", "Only shipped orders take an address.", "shippingAddress"))
+    if req.fulfillment_method in r.COLLECT:
+        location = await _location(services, req.pickup_location_id)
+        if location is None or location.kind != "STORE" or not location.click_and_collect:
+            problems.append(
+                _problem("PICKUP_LOCATION_INVALID", "Choose a store that offers click & collect.", "pickupLocationId")
+            )
+        else:
+            location_id = location.id
+    elif req.fulfillment_method == r.IN_STORE:
+        if req.till_location_id is None:
+            problems.append(
+                _problem("IN_STORE_AT_TILL_ONLY", "In-store sales are made at a store's till.", "fulfillmentMethod")
+            )
+        elif req.pickup_location_id not in (None, req.till_location_id):
+            problems.append(
+                _problem("PICKUP_LOCATION_INVALID", "An in-store sale is the till's store.", "pickupLocationId")
+            )
+        location_id = req.till_location_id
+    elif req.pickup_location_id is not None:
+        problems.append(_problem("PICKUP_LOCATION_INVALID", "Only collected orders name a store.", "pickupLocationId"))
+    if problems:
+        raise errors.OrderInputErrors(problems)
+    return location_id, address
+
+
+async def _location(services: OrderServices, location_id: int | None) -> Location | None:
+    if location_id is None:
+        return None
+    return (await catalog.locations_by_ids(services.engine, [location_id])).get(location_id)
+
+
+# ---------------------------------------------------------------- planning (reads only)
+
+
+async def _plan(
+    services: OrderServices,
+    req: CheckoutRequest,
+    cart: carts.Cart,
+    location_id: int | None,
+    address: customers.Address | None,
+    now: datetime,
+) -> _Plan:
+    if not cart.lines:
+        raise errors.CartNotReady("The cart is empty.", "CART_EMPTY")
+    refs = [pricing.CartLineRef(line.id, line.variant_id, line.quantity) for line in cart.lines]
+    priced = await pricing.price_lines(
+        services.engine,
+        refs,
+        cart.codes,
+        currency=req.currency,
+        channel=req.channel_code,
+        now=now,
+        customer_key=cart.customer_key,
+    )
+    ids = [line.variant_id for line in cart.lines]
+    variants = await catalog.variants_by_ids(services.engine, ids)
+    rates = await tax_rates_by_variant_ids(services.engine, ids)
+    on_sale = {p.key for p in priced.lines}
+    problems: list[DomainError] = []
+    planned = []
+    for i, line in enumerate(cart.lines):
+        variant = variants.get(line.variant_id)
+        if variant is None or line.id not in on_sale:
+            problems.append(
+                errors.OrderProblem(
+                    "VARIANT_NOT_AVAILABLE", "This item is no longer for sale.", ["cart", "lines", str(i)]
+                )
+            )
+            continue
+        planned.append((i, line, variant.sku, variant.name, rates.get(line.variant_id, Decimal("0.23"))))
+    for i, code in enumerate(cart.codes):
+        why = priced.unapplied_codes.get(code)
+        if why in REFUSED_CODES:  # accepted into the cart, but no longer good: never drop it silently
+            problems.append(
+                errors.OrderProblem(
+                    why, f"The code {code!r} cannot be used now: remove it.", ["cart", "discountCodes", str(i)]
+                )
+            )
+    if problems:
+        raise errors.OrderInputErrors(problems)
+    subject = None
+    if cart.customer_key is not None and (address is not None or req.invoice is not None):
+        subject = (await customers.subjects_by_ids(services.engine, [cart.customer_key])).get(cart.customer_key)
+    return _Plan(cart, priced, planned, location_id, address, subject)
+
+
+# ---------------------------------------------------------------- step 2: reserve
+
+
+async def _seal(
+    services: OrderServices, session: AsyncSession, plan: _Plan, req: CheckoutRequest
+) -> tuple[str | None, bytes | None, bytes | None]:
+    """The address and invoice sealed under the customer's subject (a guest gets a subject of its own)."""
+    if plan.address is None and req.invoice is None:
+        return None, None, None
+    conn = await session.connection()
+    vault = services.vault
+    key = await vault.open_subject(conn, plan.subject_id) if plan.subject_id else await vault.create_subject(conn)
+    address = json.dumps(asdict(plan.address), ensure_ascii=False) if plan.address else None
+    invoice = None
+    if req.invoice is not None:
+        invoice_address = customers.check_address(req.invoice.address)
+        invoice = json.dumps(
+            {"companyName": req.invoice.company_name, "taxId": req.invoice.tax_id, "address": asdict(invoice_address)},
+            ensure_ascii=False,
+        )
+    return (
+        key.subject,
+        vault.encrypt(key, ORDERS_TABLE, "shipping_address", address),
+        vault.encrypt(key, ORDERS_TABLE, "invoice", invoice),
+    )
+
+
+async def _by_key(session: AsyncSession, owner: str, key: str) -> int | None:
+    stmt = select(OrderRow.id).where(OrderRow.owner_key == owner, OrderRow.idempotency_key == key)
+    return (await session.execute(stmt)).scalar()
+
+
+async def _hold_stock(session: AsyncSession, plan: _Plan, req: CheckoutRequest, order_id: int) -> dict[int, int]:
+    """Each line's location, its stock held; raises `InsufficientStock` for every line short of it."""
+    why = stock.Movement("order.reserved", str(order_id), req.actor)
+    if plan.pickup_location_id is not None:
+        candidates: Sequence[int] = [plan.pickup_location_id]
+    else:
+        candidates = await stock.allocation_order(session)
+    held: dict[int, int] = {}
+    problems: list[DomainError] = []
+    # One order of row locks for every checkout: by variant, then location.
+    for i, line, sku, _name, _rate in sorted(plan.lines, key=lambda p: p[1].variant_id):
+        for location_id in candidates:
+            if await stock.reserve(session, location_id, line.variant_id, line.quantity, why):
+                held[line.id] = location_id
+                break
+        else:
+            problems.append(
+                errors.InsufficientStock(f"Not enough {sku} in stock for {line.quantity}.", ["cart", "lines", str(i)])
+            )
+    if problems:
+        raise errors.OrderInputErrors(sorted(problems, key=lambda p: p.field or ()))
+    return held
+
+
+async def _reserve(services: OrderServices, plan: _Plan, req: CheckoutRequest, now: datetime) -> int:
+    """Step 2 in one unit of work; returns the PENDING order's id."""
+    owner = carts.cart_owner(plan.cart)
+    async with unit_of_work(services) as session:
+        conn = await session.connection()
+        if await carts.begin_checkout(conn, plan.cart.id, plan.cart.version, now) is None:
+            existing = await _by_key(session, owner, req.idempotency_key)
+            if existing is not None:
+                raise _Replay(existing)
+            raise _CartMoved()
+        priced = plan.priced
+        promotion_ids = [d.promotion_id for d in priced.discounts]
+        order = OrderRow(
+            owner_key=owner,
+            idempotency_key=req.idempotency_key,
+            cart_id=plan.cart.id,
+            cart_version=plan.cart.version,
+            customer_key=plan.cart.customer_key,
+            status=r.PENDING,
+            channel_code=req.channel_code,
+            fulfillment_method=req.fulfillment_method,
+            pickup_location_id=plan.pickup_location_id,
+            reserved_until=now + services.reservation_ttl if req.fulfillment_method == r.RESERVE_AND_COLLECT else None,
+            currency=priced.currency,
+            subtotal=priced.subtotal,
+            discount_total=priced.discount_total,
+            total=priced.total,
+            tax_total=Decimal(0),
+            discount_codes=",".join(d.code for d in priced.discounts if d.code),
+            promotion_ids=promotion_ids,
+            payment_method=req.payment_method,
+            payment_status=r.PENDING,
+            amount_refunded=Decimal(0),
+            loyalty_points_earned=0,
+            loyalty_points_redeemed=0,
+            placed_by=req.actor,
+            placed_at=now,
+            updated_at=now,
+        )
+        session.add(order)
+        try:
+            await session.flush()
+        except IntegrityError:  # the key was used for another of this owner's carts
+            raise errors.IdempotencyKeyReused(
+                "This idempotency key was used for another checkout: use a new key.", ["input", "idempotencyKey"]
+            ) from None
+        if await usage.claim(
+            session, promotion_ids, customer_key=plan.cart.customer_key, order_ref=r.order_number(order.id), now=now
+        ):
+            raise errors.DiscountUsageLimitReached(
+                "A discount code has been used up meanwhile: remove it and try again.", ["cart", "discountCodes"]
+            )
+        held = await _hold_stock(session, plan, req, order.id)
+        by_key = {p.key: p for p in priced.lines}
+        tax_total = Decimal(0)
+        for _i, line, sku, name, rate in plan.lines:
+            p = by_key[line.id]
+            tax = vat_included(p.total, rate, priced.currency)
+            tax_total += tax
+            session.add(
+                OrderLineRow(
+                    order_id=order.id,
+                    variant_id=line.variant_id,
+                    location_id=held[line.id],
+                    sku=sku,
+                    name=name,
+                    quantity=line.quantity,
+                    quantity_returned=0,
+                    unit_price=p.unit_price,
+                    subtotal=p.subtotal,
+                    discount=p.discount,
+                    total=p.total,
+                    tax_rate=rate,
+                    tax_amount=tax,
+                    amount_refunded=Decimal(0),
+                )
+            )
+        order.tax_total = tax_total
+        order.subject_id, order.shipping_address_sealed, order.invoice_sealed = await _seal(
+            services, session, plan, req
+        )
+        await session.flush()
+        return order.id
+
+
+# ---------------------------------------------------------------- steps 3 and 4
+
+
+async def _authorize(services: OrderServices, order: r.Order, req: CheckoutRequest) -> tuple[str, str | None]:
+    """The payment status and provider reference the order is confirmed with; raises `PaymentError`."""
+    if req.payment_method == "cash_on_pickup":
+        return r.DUE_AT_PICKUP, None
+    if req.payment_method == "cash":
+        return r.CAPTURED, None
+    payment = PaymentRequest(order.number, order.total, order.currency, req.payment_method, req.payment_token)
+    try:
+        authorization = await asyncio.wait_for(services.payments.authorize(payment), services.payment_timeout)
+    except TimeoutError:
+        raise PaymentTimeout("The payment provider did not answer in time; nothing was charged.") from None
+    if req.fulfillment_method == r.IN_STORE:  # paid at the till: taken at once
+        await services.payments.capture(authorization.reference, order.total)
+        return r.CAPTURED, authorization.reference
+    return r.AUTHORIZED, authorization.reference
+
+
+def _placed_status(method: str) -> str:
+    return {r.RESERVE_AND_COLLECT: r.RESERVED, r.IN_STORE: r.COMPLETED}.get(method, r.PLACED)
+
+
+async def _confirm(services: OrderServices, order: r.Order, payment_status: str, reference: str | None) -> bool:
+    """Step 4, success: False when the order is no longer PENDING (the expiry command failed it)."""
+    now = services.clock.now()
+    status = _placed_status(order.fulfillment_method)
+    async with unit_of_work(services) as session:
+        result = await session.execute(
+            update(OrderRow)
+            .where(OrderRow.id == order.id, OrderRow.status == r.PENDING)
+            .values(status=status, payment_status=payment_status, payment_reference=reference, updated_at=now)
+        )
+        if cast("CursorResult[Any]", result).rowcount != 1:
+            return False
+        if status == r.COMPLETED:  # sold at the till: the goods leave with the customer now
+            why = stock.Movement("order.sold_in_store", str(order.id), order.placed_by)
+            for line in sorted(order.lines, key=lambda ln: (ln.location_id, ln.variant_id)):
+                await stock.consume(session, line.location_id, line.variant_id, line.quantity, why)
+        await carts.end_checkout(await session.connection(), order.cart_id, ordered=True, now=now)
+        await order_event(
+            session,
+            order_id=order.id,
+            event_type="order.placed",
+            status=status,
+            fulfillment_method=order.fulfillment_method,
+            pickup_location_id=order.pickup_location_id,
+            channel=order.channel_code,
+            total=order.total,
+            currency=order.currency,
+            lines=[(ln.sku, ln.variant_id, ln.location_id, ln.quantity) for ln in order.lines],
+        )
+    return True
+
+
+async def fail_pending(services: OrderServices, order_id: int, payment_status: str, reason: str) -> bool:
+    """Step 4, failure (and the expiry command's recovery): FAILED, stock, promotion uses and cart
+    given back, in one unit of work. False when the order was no longer PENDING."""
+    now = services.clock.now()
+    async with unit_of_work(services) as session:
+        row = (
+            await session.execute(select(OrderRow).where(OrderRow.id == order_id).with_for_update())
+        ).scalar_one_or_none()
+        if row is None or row.status != r.PENDING:
+            return False
+        version = await carts.end_checkout(await session.connection(), row.cart_id, ordered=False, now=now)
+        lines = (await r.lines_of(session, [order_id]))[order_id]
+        why = stock.Movement(reason, str(order_id), None)
+        for line in sorted(lines, key=lambda ln: (ln.location_id, ln.variant_id)):
+            await stock.release(session, line.location_id, line.variant_id, line.quantity, why)
+        await usage.release(
+            session, row.promotion_ids or [], customer_key=row.customer_key, order_ref=r.order_number(order_id)
+        )
+        row.status = r.FAILED
+        row.payment_status = payment_status
+        row.updated_at = now
+        if version is not None:
+            row.cart_version = version  # a retry of this key on the cart as it is now gets the same answer
+    return True
+
+
+# ---------------------------------------------------------------- replays
+
+
+async def _settled(services: OrderServices, order_id: int) -> r.Order:
+    """The order once it is no longer PENDING (a concurrent attempt is authorizing it)."""
+    deadline = asyncio.get_running_loop().time() + services.replay_wait
+    while True:
+        found = (await r.orders_by_ids(services.engine, [order_id], visible_only=False)).get(order_id)
+        if found is None:
+            raise errors.OrderNotFound("No such order.")
+        if found.status != r.PENDING:
+            return found
+        if asyncio.get_running_loop().time() >= deadline:
+            raise errors.CheckoutInProgress("This checkout is still waiting for the payment: retry shortly.")
+        await asyncio.sleep(0.02)
+
+
+async def _replay(services: OrderServices, order_id: int, cart: carts.Cart) -> r.Order:
+    """The order an earlier attempt with this key made, if it was for this very cart."""
+    order = await _settled(services, order_id)
+    reused = errors.IdempotencyKeyReused(
+        "This idempotency key was used for another cart or an earlier version of it: use a new key.",
+        ["input", "idempotencyKey"],
+    )
+    if order.cart_id != cart.id:
+        raise reused
+    if order.status == r.FAILED:
+        current = await carts.get_cart(services.engine, cart.id, now=services.clock.now(), rules=services.cart_rules)
+        if current is None or current.status != ACTIVE or current.version != order.cart_version:
+            raise reused
+        if order.payment_status == r.DECLINED:
+            raise PaymentDeclined("The payment was declined; nothing was charged. Use a new key to try again.")
+        raise PaymentTimeout("The payment did not go through; nothing was charged. Use a new key to try again.")
+    return order
+
+
+async def _existing(services: OrderServices, owner: str, key: str) -> int | None:
+    async with services.sessions() as session:
+        return await _by_key(session, owner, key)
+
+
+# ---------------------------------------------------------------- the whole
+
+
+async def checkout(
+    services: OrderServices, req: CheckoutRequest, *, authorize: Callable[[carts.Cart], None]
+) -> r.Order:
+    """Place an order from a cart (see the module's docstring). `authorize` raises when the caller
+    may not use the cart. Raises `DomainError`s the client can act on; nothing is kept then."""
+    location_id, address = await _fulfillment(services, req)
+    for _attempt in range(3):
+        now = services.clock.now()
+        cart = await carts.get_cart(services.engine, req.cart_id, now=now, rules=services.cart_rules)
+        if cart is None:
+            raise errors.CartNotReady("No such cart (or it expired).")
+        authorize(cart)
+        existing = await _existing(services, carts.cart_owner(cart), req.idempotency_key)
+        if existing is not None:
+            return await _replay(services, existing, cart)
+        if cart.status != ACTIVE:
+            raise errors.CartNotReady("This cart is closed: an order was placed from it.", "CART_CLOSED")
+        plan = await _plan(services, req, cart, location_id, address, now)
+        try:
+            order_id = await _reserve(services, plan, req, now)
+        except _Replay as replay:
+            return await _replay(services, replay.order_id, cart)
+        except _CartMoved:
+            continue
+        break
+    else:
+        raise errors.CartNotReady("The cart keeps changing: reload it and try again.", "CART_VERSION_CONFLICT")
+    order = (await r.orders_by_ids(services.engine, [order_id], visible_only=False))[order_id]
+    try:
+        payment_status, reference = await _authorize(services, order, req)
+    except PaymentError as failure:
+        if isinstance(failure, PaymentTimeout):
+            await _void_quietly(services, order.number)
+        await fail_pending(
+            services, order_id, r.DECLINED if isinstance(failure, PaymentDeclined) else r.VOIDED, "order.payment_failed"
+        )
+        raise
+    if not await _confirm(services, order, payment_status, reference):
+        if reference:
+            await _void_quietly(services, reference)
+        raise PaymentTimeout("The checkout took too long and was released; nothing was charged.")
+    placed = (await r.orders_by_ids(services.engine, [order_id]))[order_id]
+    return placed
+
+
+async def _void_quietly(services: OrderServices, reference: str) -> None:
+    """Void what may have been authorized; a failure is logged (the provider expires holds anyway)."""
+    try:
+        await asyncio.wait_for(services.payments.void(reference), services.payment_timeout)
+    except Exception as error:  # a compensation must not mask the original failure
+        logger.warning("payment void failed for %s: %s", reference, type(error).__name__)

@@ -1,0 +1,404 @@
+"""What happens to an order after checkout: the state machine, returns, expiry, and reading.
+
+    PLACED (ship) ------------------------------> SHIPPED ----\
+    PLACED (collect) | RESERVED -> READY_FOR_PICKUP -> COMPLETED -+-> PARTIALLY_RETURNED -> RETURNED
+    PLACED | RESERVED | READY_FOR_PICKUP -> CANCELLED            (IN_STORE sales start COMPLETED)
+
+A step the order's status (or fulfillment method) does not allow is `INVALID_TRANSITION` and
+changes nothing. Each step is one unit of work on the locked order row: the status, the stock
+movements and the outbox event commit together. Payment calls (capture, void, refund) follow
+the commit, never inside it; the order records what is due, so a failed call can be retried
+from the event. Checkout itself is in `checkout.py`.
+
+Hooks for other contexts (loyalty, data-subject requests): `mark_shipped`/`confirm_pickup` are
+where an order is fulfilled, `cancel` and `expire_reservations` where it is given up,
+`return_lines` where goods come back; `checkout.checkout` is where a cart is priced and paid.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from commerce.catalog import service as catalog
+from commerce.inventory import stock
+from commerce.orders import errors
+from commerce.orders import records as r
+from commerce.orders.checkout import fail_pending
+from commerce.orders.events import order_event
+from commerce.orders.models import OrderLineRow, OrderReturnRow, OrderRow
+from commerce.orders.unit import OrderServices, unit_of_work
+from commerce.pricing import usage
+from commerce.pricing.money import quantize
+from core.errors import DomainError
+from vault.service import ERASED, Sealed
+
+__all__ = [
+    "OrderFilter",
+    "ReturnLine",
+    "cancel",
+    "confirm_pickup",
+    "expire_reservations",
+    "get_order",
+    "list_orders",
+    "mark_ready_for_pickup",
+    "mark_shipped",
+    "order_location",
+    "orders_of_customer",
+    "return_lines",
+    "shipping_address",
+]
+
+logger = logging.getLogger("omnigate.orders")
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnLine:
+    line_id: int
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """One transition: the statuses it starts from, the methods it applies to, where it leads."""
+
+    name: str
+    sources: tuple[str, ...]
+    methods: tuple[str, ...]
+    target: str
+
+
+READY = _Step("ready_for_pickup", (r.PLACED, r.RESERVED), r.COLLECT, r.READY_FOR_PICKUP)
+PICKUP = _Step("picked_up", (r.READY_FOR_PICKUP,), r.COLLECT, r.COMPLETED)
+SHIP = _Step("shipped", (r.PLACED,), (r.SHIP_TO_ADDRESS,), r.SHIPPED)
+CANCEL = _Step("cancelled", (r.PLACED, r.RESERVED, r.READY_FOR_PICKUP), r.FULFILLMENT_METHODS, r.CANCELLED)
+EXPIRE = _Step("expired", (r.RESERVED, r.READY_FOR_PICKUP), (r.RESERVE_AND_COLLECT,), r.CANCELLED)
+RETURNABLE = (r.COMPLETED, r.SHIPPED, r.PARTIALLY_RETURNED)
+
+
+async def _locked(session: AsyncSession, order_id: int) -> tuple[OrderRow, list[r.OrderLine]]:
+    row = (
+        await session.execute(select(OrderRow).where(OrderRow.id == order_id).with_for_update())
+    ).scalar_one_or_none()
+    if row is None or row.status not in r.VISIBLE:
+        raise errors.OrderNotFound("No such order.", ["orderId"])
+    return row, (await r.lines_of(session, [order_id]))[order_id]
+
+
+def _check(step: _Step, row: OrderRow) -> None:
+    if row.status not in step.sources or row.fulfillment_method not in step.methods:
+        raise errors.InvalidTransition(
+            f"A {row.fulfillment_method} order that is {row.status} cannot be {step.name.replace('_', ' ')}.",
+            ["orderId"],
+        )
+
+
+async def _event(
+    session: AsyncSession, row: OrderRow, lines: Sequence[r.OrderLine], event: str, **extra: object
+) -> None:
+    await order_event(
+        session,
+        order_id=row.id,
+        event_type=f"order.{event}",
+        status=row.status,
+        fulfillment_method=row.fulfillment_method,
+        pickup_location_id=row.pickup_location_id,
+        channel=row.channel_code,
+        total=Decimal(row.total),
+        currency=row.currency,
+        lines=[(ln.sku, ln.variant_id, ln.location_id, ln.quantity) for ln in lines],
+        extra=dict(extra),
+    )
+
+
+async def _step(
+    services: OrderServices, order_id: int, step: _Step, actor: str | None, *, stock_change: str | None
+) -> tuple[r.Order, str | None]:
+    """Run `step` on the locked order: `stock_change` "consume" (goods leave) or "release" (held
+    stock let go). Returns the order and the payment call now due ("capture" or "void")."""
+    now = services.clock.now()
+    async with unit_of_work(services) as session:
+        row, lines = await _locked(session, order_id)
+        _check(step, row)
+        why = stock.Movement(f"order.{step.name}", str(order_id), actor)
+        for line in sorted(lines, key=lambda ln: (ln.location_id, ln.variant_id)):
+            if stock_change == "consume":
+                await stock.consume(session, line.location_id, line.variant_id, line.quantity, why)
+            elif stock_change == "release":
+                await stock.release(session, line.location_id, line.variant_id, line.quantity, why)
+        due = None
+        if step.target in (r.COMPLETED, r.SHIPPED) and row.payment_status in (r.AUTHORIZED, r.DUE_AT_PICKUP):
+            due = "capture" if row.payment_status == r.AUTHORIZED else None
+            row.payment_status = r.CAPTURED  # cash on pickup: paid at the till as the goods are handed over
+        elif step.target == r.CANCELLED:
+            due = "void" if row.payment_status == r.AUTHORIZED else None
+            row.payment_status = r.VOIDED
+            await usage.release(
+                session, row.promotion_ids or [], customer_key=row.customer_key, order_ref=r.order_number(order_id)
+            )
+        row.status = step.target
+        row.updated_at = now
+        await _event(session, row, lines, step.name)
+    return r.to_order(row, lines), due
+
+
+async def _pay(services: OrderServices, order: r.Order, due: str | None, amount: Decimal | None = None) -> None:
+    """The payment call a committed step made due. A failure is logged for reconciliation; the
+    order's event says what is due, so a payment worker can retry it."""
+    if due is None or order.payment_reference is None:
+        return
+    try:
+        if due == "capture":
+            await services.payments.capture(order.payment_reference, order.total)
+        elif due == "void":
+            await services.payments.void(order.payment_reference)
+        elif due == "refund" and amount:
+            await services.payments.refund(order.payment_reference, amount)
+    except Exception as error:  # the order change is committed: report, do not undo
+        logger.error("payment %s failed for order %s: %s", due, order.id, type(error).__name__)
+
+
+async def mark_ready_for_pickup(services: OrderServices, order_id: int, *, actor: str | None) -> r.Order:
+    order, _ = await _step(services, order_id, READY, actor, stock_change=None)
+    return order
+
+
+async def confirm_pickup(services: OrderServices, order_id: int, *, actor: str | None) -> r.Order:
+    """Handed over at the store: stock leaves, the payment is captured (cash on pickup: paid now)."""
+    order, due = await _step(services, order_id, PICKUP, actor, stock_change="consume")
+    await _pay(services, order, due)
+    return order
+
+
+async def mark_shipped(services: OrderServices, order_id: int, *, actor: str | None) -> r.Order:
+    order, due = await _step(services, order_id, SHIP, actor, stock_change="consume")
+    await _pay(services, order, due)
+    return order
+
+
+async def cancel(services: OrderServices, order_id: int, *, actor: str | None) -> r.Order:
+    """Before hand-over or shipping: held stock is released, the authorization voided."""
+    order, due = await _step(services, order_id, CANCEL, actor, stock_change="release")
+    await _pay(services, order, due)
+    return order
+
+
+def _refund_for(line: r.OrderLine, quantity: int, currency: str) -> Decimal:
+    """What `quantity` more returned units of the line refund: the rest of the line when it is
+    returned whole, so a line's refunds add up to exactly what was paid for it."""
+    if line.quantity_returned + quantity == line.quantity:
+        return line.total - line.amount_refunded
+    return quantize(line.total * quantity / line.quantity, currency)
+
+
+async def return_lines(
+    services: OrderServices, order_id: int, lines: Sequence[ReturnLine], location_id: int, *, actor: str | None
+) -> r.Order:
+    """Goods come back at `location_id` (any store): restocked there, refunded, order updated."""
+    if (await catalog.locations_by_ids(services.engine, [location_id])).get(location_id) is None:
+        raise errors.OrderProblem("LOCATION_NOT_FOUND", "No such location.", ["locationId"])
+    now = services.clock.now()
+    async with unit_of_work(services) as session:
+        row, current = await _locked(session, order_id)
+        if row.status not in RETURNABLE:
+            raise errors.InvalidTransition(f"A {row.status} order cannot be returned.", ["orderId"])
+        by_id = {line.id: line for line in current}
+        problems: list[DomainError] = []
+        wanted: dict[int, int] = {}
+        for i, item in enumerate(lines):
+            line = by_id.get(item.line_id)
+            if line is None:
+                problems.append(
+                    errors.OrderProblem(
+                        "ORDER_LINE_NOT_FOUND", "No such line in this order.", ["lines", str(i), "orderLineId"]
+                    )
+                )
+                continue
+            total = wanted.get(line.id, 0) + item.quantity
+            if item.quantity < 1 or line.quantity_returned + total > line.quantity:
+                left = line.quantity - line.quantity_returned
+                problems.append(
+                    errors.OrderProblem(
+                        "RETURN_QUANTITY_INVALID",
+                        f"Between 1 and {left} can be returned.",
+                        ["lines", str(i), "quantity"],
+                    )
+                )
+                continue
+            wanted[line.id] = total
+        if not lines:
+            problems.append(errors.OrderProblem("RETURN_LINES_REQUIRED", "Name the lines returned.", ["lines"]))
+        if problems:
+            raise errors.OrderInputErrors(problems)
+        why = stock.Movement("order.returned", str(order_id), actor)
+        refund = Decimal(0)
+        updated = []
+        for line in current:
+            quantity = wanted.get(line.id, 0)
+            if quantity:
+                line_refund = _refund_for(line, quantity, row.currency)
+                refund += line_refund
+                await stock.restock(session, location_id, line.variant_id, quantity, why)
+                line = _returned(line, quantity, line_refund)
+                await session.execute(
+                    update(OrderLineRow)
+                    .where(OrderLineRow.id == line.id)
+                    .values(quantity_returned=line.quantity_returned, amount_refunded=line.amount_refunded)
+                )
+            updated.append(line)
+        all_back = all(line.quantity_returned == line.quantity for line in updated)
+        row.status = r.RETURNED if all_back else r.PARTIALLY_RETURNED
+        paid = row.payment_status in (r.CAPTURED, r.PARTIALLY_REFUNDED)
+        row.amount_refunded = Decimal(row.amount_refunded) + refund
+        if paid:
+            row.payment_status = r.REFUNDED if row.amount_refunded >= Decimal(row.total) else r.PARTIALLY_REFUNDED
+        row.updated_at = now
+        session.add(
+            OrderReturnRow(
+                order_id=order_id,
+                location_id=location_id,
+                lines=[[k, v] for k, v in sorted(wanted.items())],
+                refund=refund,
+                actor=actor,
+                created_at=now,
+            )
+        )
+        await _event(session, row, updated, "returned", returnLocationId=location_id, refund=refund)
+    order = r.to_order(row, updated)
+    await _pay(services, order, "refund" if paid else None, refund)
+    return order
+
+
+def _returned(line: r.OrderLine, quantity: int, refund: Decimal) -> r.OrderLine:
+    from dataclasses import replace
+
+    return replace(
+        line, quantity_returned=line.quantity_returned + quantity, amount_refunded=line.amount_refunded + refund
+    )
+
+
+# ---------------------------------------------------------------- expiry
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiryReport:
+    reservations_released: int
+    checkouts_failed: int
+
+
+async def expire_reservations(services: OrderServices) -> ExpiryReport:
+    """Release reserve & collect orders past `reservedUntil`, and fail checkouts stuck PENDING
+    (a crash between reserving and confirming). Idempotent, safe on every replica at once: each
+    order is changed in its own unit of work, on its locked row, only if still due."""
+    now = services.clock.now()
+    async with services.sessions() as session:
+        overdue = list(
+            (
+                await session.execute(
+                    select(OrderRow.id).where(
+                        OrderRow.fulfillment_method == r.RESERVE_AND_COLLECT,
+                        OrderRow.status.in_(EXPIRE.sources),
+                        OrderRow.reserved_until <= now,
+                    )
+                )
+            ).scalars()
+        )
+        stuck = list(
+            (
+                await session.execute(
+                    select(OrderRow.id, OrderRow.payment_method).where(
+                        OrderRow.status == r.PENDING, OrderRow.placed_at <= now - services.pending_timeout
+                    )
+                )
+            ).all()
+        )
+    released = 0
+    for order_id in overdue:
+        try:
+            order, due = await _step(services, order_id, EXPIRE, "expire-reservations", stock_change="release")
+        except (errors.InvalidTransition, errors.OrderNotFound):
+            continue  # collected, cancelled or expired meanwhile (another replica)
+        await _pay(services, order, due)
+        released += 1
+    failed = 0
+    for order_id, _method in stuck:
+        if await fail_pending(services, order_id, r.VOIDED, "order.checkout_abandoned"):
+            try:
+                await services.payments.void(r.order_number(order_id))
+            except Exception as error:
+                logger.warning("void of abandoned checkout %s failed: %s", order_id, type(error).__name__)
+            failed += 1
+    return ExpiryReport(released, failed)
+
+
+# ---------------------------------------------------------------- reading
+
+
+@dataclass(frozen=True, slots=True)
+class OrderFilter:
+    statuses: tuple[str, ...] = ()
+    pickup_location_id: int | None = None
+    channel: str | None = None
+    customer_key: int | None = None
+
+
+async def get_order(engine: AsyncEngine, order_id: int) -> r.Order | None:
+    return (await r.orders_by_ids(engine, [order_id])).get(order_id)
+
+
+async def order_location(engine: AsyncEngine, order_id: int) -> tuple[int | None, int | None] | None:
+    """(customer key, pickup or selling store id) of a visible order: what access rules look at."""
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                select(OrderRow.customer_key, OrderRow.pickup_location_id).where(
+                    OrderRow.id == order_id, OrderRow.status.in_(r.VISIBLE)
+                )
+            )
+        ).first()
+    return (row[0], row[1]) if row else None
+
+
+async def list_orders(engine: AsyncEngine, where: OrderFilter, *, first: int, after_id: int | None) -> list[r.Order]:
+    """Newest first (web, mobile, store and call-center orders together); `first + 1` are read so
+    the caller can tell whether there is a next page."""
+    statuses = [s for s in where.statuses if s in r.VISIBLE] if where.statuses else list(r.VISIBLE)
+    stmt = select(OrderRow.id).where(OrderRow.status.in_(statuses))
+    if where.pickup_location_id is not None:
+        stmt = stmt.where(OrderRow.pickup_location_id == where.pickup_location_id)
+    if where.channel is not None:
+        stmt = stmt.where(OrderRow.channel_code == where.channel)
+    if where.customer_key is not None:
+        stmt = stmt.where(OrderRow.customer_key == where.customer_key)
+    if after_id is not None:
+        stmt = stmt.where(OrderRow.id < after_id)
+    async with engine.connect() as conn:
+        ids = list((await conn.execute(stmt.order_by(OrderRow.id.desc()).limit(first + 1))).scalars())
+    found = await r.orders_by_ids(engine, ids)
+    return [found[i] for i in ids if i in found]
+
+
+async def orders_of_customer(
+    engine: AsyncEngine, customer_key: int, *, first: int, after_id: int | None
+) -> list[r.Order]:
+    return await list_orders(engine, OrderFilter(customer_key=customer_key), first=first, after_id=after_id)
+
+
+async def shipping_address(services: OrderServices, order: r.Order) -> dict[str, str | None] | None:
+    """The sealed shipping address, opened by the vault; None when there is none or it was erased."""
+    if order.shipping_address_sealed is None or order.subject_id is None:
+        return None
+    [value] = await services.vault.decrypt_many(
+        [Sealed(order.subject_id, "orders", "shipping_address", order.shipping_address_sealed)]
+    )
+    if value is ERASED or value is None:
+        return None
+    import json
+
+    loaded: dict[str, str | None] = json.loads(str(value))
+    return loaded

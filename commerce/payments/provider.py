@@ -1,0 +1,64 @@
+"""The payment provider interface: the same four calls for every method and channel.
+
+Checkout never calls a provider inside a database write transaction: it reserves and writes
+the order as PENDING, commits, authorizes, then confirms or compensates. `reference` is the
+order's own reference, so a provider can make every call idempotent on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Protocol
+
+from core.errors import DomainError
+
+__all__ = [
+    "Authorization",
+    "PaymentDeclined",
+    "PaymentError",
+    "PaymentProvider",
+    "PaymentRequest",
+    "PaymentTimeout",
+]
+
+
+class PaymentError(DomainError):
+    code = "PAYMENT_FAILED"
+
+
+class PaymentDeclined(PaymentError):
+    code = "PAYMENT_DECLINED"
+
+
+class PaymentTimeout(PaymentError):
+    """The provider did not answer in time: the authorization is voided, nothing is kept."""
+
+    code = "PAYMENT_TIMEOUT"
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentRequest:
+    reference: str  # the order's reference: idempotent at the provider
+    amount: Decimal
+    currency: str
+    method: str  # "card" | "blik"
+    token: str | None = None  # the card token or BLIK code the client collected
+
+
+@dataclass(frozen=True, slots=True)
+class Authorization:
+    reference: str  # the provider's id of this payment
+    amount: Decimal
+
+
+class PaymentProvider(Protocol):
+    async def authorize(self, request: PaymentRequest) -> Authorization:
+        """Hold the amount; raises `PaymentDeclined` or `PaymentTimeout`."""
+        ...
+
+    async def capture(self, reference: str, amount: Decimal) -> None: ...
+
+    async def void(self, reference: str) -> None: ...
+
+    async def refund(self, reference: str, amount: Decimal) -> None: ...

@@ -1,0 +1,483 @@
+"""Orders in GraphQL: checkout, the order steps, `order(id)`, `orders(filter)`, `Customer.orders`.
+
+Who may see an order and run each step is in policies/access.toml (the `Order` type rule and
+the conditions `own_order`, `order_store`, `own_store_filter`, `at_own_store`); this module
+only shows orders and turns domain errors into `userErrors`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from decimal import Decimal
+from enum import Enum
+
+import strawberry
+from strawberry.types import Info
+
+from commerce.cart.errors import CartForbidden
+from commerce.cart.service import CartRules
+from commerce.catalog import service as catalog
+from commerce.customers.service import Address as AddressValue
+from commerce.orders import checkout as checkouts
+from commerce.orders import records, service
+from commerce.orders.unit import OrderServices
+from commerce.payments.provider import PaymentError
+from core.errors import DomainError
+from core.ids import InvalidGlobalId, from_global_id, int_key, to_global_id
+from policies.principal import Role
+from schema.cart import cart_authorizer, denied_cart
+from schema.catalog import Channel, Location
+from schema.customers import Address, AddressInput, Customer
+from schema.errors import UserError, user_errors
+from schema.money import Money
+from schema.node import Node, decode_id, decode_int_id, register_node
+from schema.pagination import PageInfo, check_first, decode_cursor, encode_cursor
+
+__all__ = ["Order", "OrderConnection", "OrderMutation", "OrderQuery", "customer_orders", "order_services"]
+
+
+@strawberry.enum
+class FulfillmentMethod(Enum):
+    SHIP_TO_ADDRESS = "SHIP_TO_ADDRESS"
+    CLICK_AND_COLLECT = "CLICK_AND_COLLECT"
+    RESERVE_AND_COLLECT = "RESERVE_AND_COLLECT"
+    IN_STORE = "IN_STORE"
+
+
+@strawberry.enum
+class OrderStatus(Enum):
+    PLACED = "PLACED"
+    RESERVED = "RESERVED"
+    READY_FOR_PICKUP = "READY_FOR_PICKUP"
+    COMPLETED = "COMPLETED"
+    SHIPPED = "SHIPPED"
+    CANCELLED = "CANCELLED"
+    RETURNED = "RETURNED"
+    PARTIALLY_RETURNED = "PARTIALLY_RETURNED"
+
+
+@strawberry.enum
+class PaymentStatus(Enum):
+    AUTHORIZED = "AUTHORIZED"
+    CAPTURED = "CAPTURED"
+    DUE_AT_PICKUP = "DUE_AT_PICKUP"
+    DECLINED = "DECLINED"
+    VOIDED = "VOIDED"
+    REFUNDED = "REFUNDED"
+    PARTIALLY_REFUNDED = "PARTIALLY_REFUNDED"
+
+
+@strawberry.type
+class OrderLine:
+    id: strawberry.ID
+    sku: str
+    name: str = strawberry.field(description="A snapshot: later catalog changes do not alter it.")
+    quantity: int
+    quantity_returned: int
+    unit_price: Money
+    total: Money = strawberry.field(description="Gross (VAT included), after discounts.")
+    tax_rate: Decimal = strawberry.field(description='e.g. "0.23"')
+    tax_amount: Money
+
+
+@strawberry.type
+class Payment:
+    method: str
+    status: PaymentStatus
+    amount: Money
+    refunded: Money
+
+
+@strawberry.type
+class Order(Node):
+    id: strawberry.ID
+    number: str
+    status: OrderStatus
+    placed_at: datetime
+    fulfillment_method: FulfillmentMethod
+    reserved_until: datetime | None = strawberry.field(
+        description="RESERVE_AND_COLLECT: when the held stock is released."
+    )
+    loyalty_points_earned: int
+    loyalty_points_redeemed: int
+    record: strawberry.Private[records.Order]
+    store_code: strawberry.Private[str | None]  # the pickup store, or the store that sold it at the till
+    from_checkout: strawberry.Private[bool]  # placed (or replayed) by this request's checkoutComplete
+    serving_store_code: strawberry.Private[str | None] = None  # the store that just took its return
+
+    @property
+    def customer_key(self) -> int | None:
+        """Whose order this is (None: a guest's): the subject policies/access.toml checks and audits."""
+        return self.record.customer_key
+
+    def _money(self, amount: Decimal) -> Money:
+        return Money(amount=amount, currency=self.record.currency)
+
+    @strawberry.field
+    async def channel(self, info: Info) -> Channel:
+        channels = await catalog.list_channels(info.context.services.engine)
+        found = next(c for c in channels if c.code == self.record.channel_code)
+        return Channel.of(found)
+
+    @strawberry.field
+    def lines(self) -> list[OrderLine]:
+        return [
+            OrderLine(
+                id=strawberry.ID(to_global_id("OrderLine", line.id)),
+                sku=line.sku,
+                name=line.name,
+                quantity=line.quantity,
+                quantity_returned=line.quantity_returned,
+                unit_price=self._money(line.unit_price),
+                total=self._money(line.total),
+                tax_rate=line.tax_rate,
+                tax_amount=self._money(line.tax_amount),
+            )
+            for line in self.record.lines
+        ]
+
+    @strawberry.field
+    def subtotal(self) -> Money:
+        return self._money(self.record.subtotal)
+
+    @strawberry.field
+    def discount_total(self) -> Money:
+        return self._money(self.record.discount_total)
+
+    @strawberry.field
+    def total(self) -> Money:
+        return self._money(self.record.total)
+
+    @strawberry.field
+    def tax_total(self) -> Money:
+        return self._money(self.record.tax_total)
+
+    @strawberry.field(description="The discount codes the order used.")
+    def discount_codes(self) -> list[str]:
+        return list(self.record.discount_codes)
+
+    @strawberry.field
+    async def pickup_location(self, info: Info) -> Location | None:
+        if self.record.pickup_location_id is None:
+            return None
+        found = await info.context.loaders.locations.load(self.record.pickup_location_id)
+        return Location.of(found) if found else None
+
+    @strawberry.field(description="SHIP_TO_ADDRESS only; null once the customer's data was erased.")
+    async def shipping_address(self, info: Info) -> Address | None:
+        value = await service.shipping_address(order_services(info), self.record)
+        return Address.of(AddressValue(**value)) if value else None  # type: ignore[arg-type]
+
+    @strawberry.field(description="Null for a guest order.")
+    def customer(self) -> Customer | None:
+        return Customer.of(self.record.customer_key) if self.record.customer_key is not None else None
+
+    @strawberry.field
+    def payment(self) -> Payment:
+        r = self.record
+        return Payment(
+            method=r.payment_method,
+            status=PaymentStatus(r.payment_status),
+            amount=self._money(r.total),
+            refunded=self._money(r.amount_refunded),
+        )
+
+
+@strawberry.type
+class OrderEdge:
+    node: Order
+    cursor: str
+
+
+@strawberry.type
+class OrderConnection:
+    edges: list[OrderEdge]
+    page_info: PageInfo
+
+
+@strawberry.type
+class OrderPayload:
+    order: Order | None
+    user_errors: list[UserError]
+
+
+@strawberry.input
+class PaymentInput:
+    method: str = strawberry.field(description='"card", "blik", "cash_on_pickup" (reserve & collect), "cash" (till).')
+    token: str | None = strawberry.field(
+        default=None, description="The card token or BLIK code; test cards are listed in commerce/payments."
+    )
+
+
+@strawberry.input
+class InvoiceInput:
+    company_name: str
+    tax_id: str
+    address: AddressInput
+
+
+@strawberry.input
+class CheckoutInput:
+    cart_id: strawberry.ID
+    idempotency_key: str = strawberry.field(
+        description="A retry with the same key returns the same order, never a second one. After a declined "
+        "payment the key keeps answering PAYMENT_DECLINED: pay again with a new key."
+    )
+    fulfillment_method: FulfillmentMethod
+    payment: PaymentInput
+    pickup_location_id: strawberry.ID | None = None
+    shipping_address: AddressInput | None = None
+    loyalty_points_to_redeem: int | None = 0
+    invoice: InvoiceInput | None = None
+
+
+@strawberry.input
+class ReturnLineInput:
+    order_line_id: strawberry.ID
+    quantity: int
+
+
+@strawberry.input
+class OrderFilter:
+    status: list[OrderStatus] | None = None
+    pickup_location_id: strawberry.ID | None = None
+    channel: str | None = None
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def order_services(info: Info) -> OrderServices:
+    s = info.context.services
+    settings = s.settings
+    return OrderServices(
+        engine=s.engine,
+        sessions=s.sessions,
+        vault=s.vault,
+        clock=s.clock,
+        payments=s.payments,
+        cart_rules=CartRules.of(settings),
+        reservation_ttl=timedelta(seconds=settings.reservation_ttl_seconds),
+        payment_timeout=float(settings.payment_timeout_seconds),
+        pending_timeout=timedelta(seconds=settings.checkout_pending_timeout_seconds),
+    )
+
+
+async def present(
+    info: Info, order: records.Order, *, from_checkout: bool = False, serving_location: int | None = None
+) -> Order:
+    code = await _code(info, order.pickup_location_id)
+    return Order(
+        id=strawberry.ID(to_global_id("Order", order.id)),
+        number=order.number,
+        status=OrderStatus(order.status),
+        placed_at=order.placed_at,
+        fulfillment_method=FulfillmentMethod(order.fulfillment_method),
+        reserved_until=order.reserved_until,
+        loyalty_points_earned=order.loyalty_points_earned,
+        loyalty_points_redeemed=order.loyalty_points_redeemed,
+        record=order,
+        store_code=code,
+        from_checkout=from_checkout,
+        serving_store_code=await _code(info, serving_location),
+    )
+
+
+async def _code(info: Info, location_id: int | None) -> str | None:
+    found = await info.context.loaders.locations.load(location_id) if location_id is not None else None
+    return found.code if found else None
+
+
+def _address(value: AddressInput | None) -> AddressValue | None:
+    if value is None:
+        return None
+    return AddressValue(
+        name=value.name,
+        line1=value.line1,
+        line2=value.line2,
+        postal_code=value.postal_code,
+        city=value.city,
+        country=value.country,
+    )
+
+
+def _optional_key(global_id: str | None, type_name: str) -> int | None:
+    """An int key, or 0 (matches nothing: reported by the service) for an undecodable id."""
+    if global_id is None:
+        return None
+    try:
+        return int_key(from_global_id(global_id, type_name)[1]) or 0
+    except InvalidGlobalId:
+        return 0
+
+
+async def _till_location(info: Info) -> int | None:
+    """The store whose till this request comes from (store channel, a token naming a store)."""
+    code = info.context.principal.location
+    if code is None or info.context.channel.kind != "STORE":
+        return None
+    found = [loc for loc in await catalog.list_locations(info.context.services.engine) if loc.code == code]
+    return found[0].id if found else None
+
+
+def _actor(info: Info) -> str | None:
+    """The operator acting (recorded on the order and its stock movements); customers act for themselves."""
+    principal = info.context.principal
+    return None if principal.role in (Role.ANONYMOUS, Role.CUSTOMER) else principal.subject
+
+
+async def _payload(
+    info: Info,
+    change: Callable[[], Awaitable[records.Order]],
+    *,
+    from_checkout: bool = False,
+    serving_location: int | None = None,
+) -> OrderPayload:
+    try:
+        order = await change()
+    except CartForbidden:
+        raise denied_cart(info) from None
+    except DomainError as error:
+        return OrderPayload(order=None, user_errors=user_errors(error))
+    shown = await present(info, order, from_checkout=from_checkout, serving_location=serving_location)
+    return OrderPayload(order=shown, user_errors=[])
+
+
+def _page(orders: list[records.Order], first: int) -> tuple[list[records.Order], bool]:
+    return orders[:first], len(orders) > first
+
+
+async def _connection(info: Info, orders: list[records.Order], first: int, after_id: int | None) -> OrderConnection:
+    shown, has_next = _page(orders, first)
+    edges = [OrderEdge(node=await present(info, o), cursor=encode_cursor("Order", o.id)) for o in shown]
+    return OrderConnection(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=has_next,
+            has_previous_page=after_id is not None,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
+    )
+
+
+async def customer_orders(info: Info, customer_key: int, first: int | None, after: str | None) -> OrderConnection:
+    """`Customer.orders`: every channel's orders together, newest first (the caller authorized the customer)."""
+    limit = check_first(first, info.context.settings.max_page_size)
+    after_id = decode_cursor("Order", after)
+    found = await service.orders_of_customer(info.context.services.engine, customer_key, first=limit, after_id=after_id)
+    return await _connection(info, found, limit, after_id)
+
+
+# ---------------------------------------------------------------- the API
+
+
+@strawberry.type
+class OrderQuery:
+    @strawberry.field(description="An order, if the caller may see it (policies/access.toml, type Order).")
+    async def order(self, info: Info, id: strawberry.ID) -> Order | None:
+        key = int_key(decode_id(id, "Order"))
+        found = await service.get_order(info.context.services.engine, key) if key else None
+        return await present(info, found) if found else None
+
+    @strawberry.field(description="Newest first. Staff: their store's pickups (filter by their store); agents, admins.")
+    async def orders(
+        self, info: Info, first: int | None = 20, after: str | None = None, filter: OrderFilter | None = None
+    ) -> OrderConnection:
+        limit = check_first(first, info.context.settings.max_page_size)
+        after_id = decode_cursor("Order", after)
+        where = service.OrderFilter()
+        if filter is not None:
+            location = None
+            if filter.pickup_location_id is not None:
+                location = decode_int_id(filter.pickup_location_id, "Location", "filter.pickupLocationId")
+            where = service.OrderFilter(
+                statuses=tuple(s.value for s in filter.status or ()),
+                pickup_location_id=location,
+                channel=filter.channel,
+            )
+        found = await service.list_orders(info.context.services.engine, where, first=limit, after_id=after_id)
+        return await _connection(info, found, limit, after_id)
+
+
+@strawberry.type
+class OrderMutation:
+    @strawberry.mutation(description="Place an order from a cart: stock is held, the payment authorized.")
+    async def checkout_complete(self, info: Info, input: CheckoutInput) -> OrderPayload:
+        context = info.context
+        cart_key = decode_id(input.cart_id, "Cart", "input.cartId")
+        invoice = None
+        if input.invoice is not None:
+            invoice_address = _address(input.invoice.address)
+            assert invoice_address is not None
+            invoice = checkouts.Invoice(input.invoice.company_name, input.invoice.tax_id, invoice_address)
+        request = checkouts.CheckoutRequest(
+            cart_id=cart_key,
+            idempotency_key=input.idempotency_key,
+            fulfillment_method=input.fulfillment_method.value,
+            payment_method=input.payment.method,
+            payment_token=input.payment.token,
+            channel_code=context.channel.code,
+            currency=context.channel.currency,
+            pickup_location_id=_optional_key(input.pickup_location_id, "Location"),
+            shipping_address=_address(input.shipping_address),
+            invoice=invoice,
+            till_location_id=await _till_location(info),
+            actor=_actor(info),
+            loyalty_points_to_redeem=input.loyalty_points_to_redeem or 0,
+        )
+
+        async def change() -> records.Order:
+            try:
+                return await checkouts.checkout(order_services(info), request, authorize=cart_authorizer(info))
+            except PaymentError:
+                raise
+            finally:  # placed, failed or unchanged: every open device re-reads the cart
+                await context.services.broadcaster.publish(f"cart:{cart_key}")
+
+        return await _payload(info, change, from_checkout=True)
+
+    @strawberry.mutation(description="Store staff of the pickup location: the order is packed and waiting.")
+    async def order_mark_ready_for_pickup(self, info: Info, order_id: strawberry.ID) -> OrderPayload:
+        key = decode_int_id(order_id, "Order", "orderId")
+        return await _payload(
+            info, lambda: service.mark_ready_for_pickup(order_services(info), key, actor=_actor(info))
+        )
+
+    @strawberry.mutation(description="Store staff of the pickup location: handed over (and paid, if due at pickup).")
+    async def order_confirm_pickup(self, info: Info, order_id: strawberry.ID) -> OrderPayload:
+        key = decode_int_id(order_id, "Order", "orderId")
+        return await _payload(info, lambda: service.confirm_pickup(order_services(info), key, actor=_actor(info)))
+
+    @strawberry.mutation(description="The warehouse (integration role): the parcel left.")
+    async def order_mark_shipped(self, info: Info, order_id: strawberry.ID) -> OrderPayload:
+        key = decode_int_id(order_id, "Order", "orderId")
+        return await _payload(info, lambda: service.mark_shipped(order_services(info), key, actor=_actor(info)))
+
+    @strawberry.mutation(description="Before hand-over or shipping: stock released, payment voided.")
+    async def order_cancel(self, info: Info, order_id: strawberry.ID) -> OrderPayload:
+        key = decode_int_id(order_id, "Order", "orderId")
+        return await _payload(info, lambda: service.cancel(order_services(info), key, actor=_actor(info)))
+
+    @strawberry.mutation(description="Goods returned at a store (any store): restocked there and refunded.")
+    async def order_return_lines(
+        self, info: Info, order_id: strawberry.ID, lines: list[ReturnLineInput], location_id: strawberry.ID
+    ) -> OrderPayload:
+        key = decode_int_id(order_id, "Order", "orderId")
+        location = decode_int_id(location_id, "Location", "locationId")
+        returned = [
+            service.ReturnLine(_optional_key(line.order_line_id, "OrderLine") or 0, line.quantity) for line in lines
+        ]
+        return await _payload(
+            info,
+            lambda: service.return_lines(order_services(info), key, returned, location, actor=_actor(info)),
+            serving_location=location,
+        )
+
+
+@register_node("Order")
+async def _order_node(info: Info, key: str) -> Order | None:
+    number = int_key(key)
+    found = await service.get_order(info.context.services.engine, number) if number else None
+    return await present(info, found) if found else None

@@ -1,0 +1,272 @@
+"""Checkout through the API: an order from a cart, stock held, payment authorized, cart closed."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from commerce.customers import service as customers
+from tests.orders.helpers import (
+    ADDRESS,
+    DECLINE_CARD,
+    KRK,
+    TIMEOUT_CARD,
+    WAREHOUSE,
+    WAW,
+    checkout,
+    new_cart,
+    placed,
+    set_stock,
+    stock_of,
+    total_reserved,
+)
+
+VARIANT = 1
+
+
+@pytest.fixture
+async def customer(runtime: Any, token_for: Any) -> dict[str, str]:
+    services = runtime.services
+    key = await customers.register(
+        services.engine,
+        services.vault,
+        services.clock,
+        customers.Registration(email="ada@example.com", password="password-ada", first_name="Ada", last_name="Nowak"),
+    )
+    return token_for("customer", subject=str(key))
+
+
+async def test_click_and_collect_holds_stock_at_the_store_and_closes_the_cart(
+    gql: Any, engine: Any, customer: Any
+) -> None:
+    await set_stock(engine, VARIANT, WAW, 5)
+    cart = await new_cart(gql, customer, [(VARIANT, 2)])
+    order = await placed(gql, customer, cart, "k1")
+    assert order["status"] == "PLACED" and order["pickupLocation"]["code"] == "ST-WAW"
+    assert order["payment"]["status"] == "AUTHORIZED" and order["lines"][0]["quantity"] == 2
+    assert await stock_of(engine, VARIANT, WAW) == (5, 2)
+    me = await gql.data("{ me { cart { id } orders { edges { node { id number } } } } }", headers=customer)
+    assert me["me"]["cart"] is None  # closed by the order: the next cartCreate starts afresh
+    assert [e["node"]["id"] for e in me["me"]["orders"]["edges"]] == [order["id"]]
+    fresh = await new_cart(gql, customer, [])
+    assert fresh != cart
+
+
+async def test_lines_are_a_vat_snapshot_that_adds_up(gql: Any, engine: Any, customer: Any) -> None:
+    await set_stock(engine, 1, WAW, 5)
+    await set_stock(engine, 3, WAW, 5)
+    cart = await new_cart(gql, customer, [(1, 3), (3, 1)])
+    await gql.data(
+        'mutation($id: ID!) { cartDiscountCodesUpdate(cartId: $id, codes: ["WELCOME10"]) { userErrors { code } } }',
+        {"id": cart},
+        headers=customer,
+    )
+    order = await placed(gql, customer, cart, "vat")
+    assert Decimal(order["discountTotal"]["amount"]) > 0
+    for line in order["lines"]:
+        gross, rate = Decimal(line["total"]["amount"]), Decimal(line["taxRate"])
+        assert rate == Decimal("0.23")
+        assert Decimal(line["taxAmount"]["amount"]) == (gross * rate / (1 + rate)).quantize(Decimal("0.01"))
+    assert Decimal(order["taxTotal"]["amount"]) == sum(Decimal(ln["taxAmount"]["amount"]) for ln in order["lines"])
+    assert Decimal(order["total"]["amount"]) == sum(Decimal(ln["total"]["amount"]) for ln in order["lines"])
+
+
+async def test_a_retry_with_the_same_key_returns_the_same_order_and_reserves_once(
+    gql: Any, engine: Any, customer: Any, runtime: Any
+) -> None:
+    await set_stock(engine, VARIANT, WAW, 5)
+    cart = await new_cart(gql, customer, [(VARIANT, 1)])
+    first = await placed(gql, customer, cart, "same")
+    again = await placed(gql, customer, cart, "same")
+    assert again["id"] == first["id"]
+    assert await stock_of(engine, VARIANT, WAW) == (5, 1)
+    assert len(runtime.services.payments.authorized) == 1
+
+
+async def test_the_same_key_for_another_cart_is_a_user_error(gql: Any, engine: Any, customer: Any) -> None:
+    await set_stock(engine, VARIANT, WAW, 5)
+    await placed(gql, customer, await new_cart(gql, customer, [(VARIANT, 1)]), "key")
+    other = await new_cart(gql, customer, [(VARIANT, 1)])
+    payload = await checkout(gql, customer, other, "key")
+    assert payload["order"] is None
+    assert [e["code"] for e in payload["userErrors"]] == ["IDEMPOTENCY_KEY_REUSED"]
+
+
+async def test_a_key_never_returns_someone_elses_order(gql: Any, engine: Any, customer: Any) -> None:
+    await set_stock(engine, VARIANT, WAW, 5)
+    await placed(gql, customer, await new_cart(gql, customer, [(VARIANT, 1)]), "shared-key")
+    guest_cart = await new_cart(gql, {}, [(VARIANT, 1)])
+    guest_order = await placed(gql, {}, guest_cart, "shared-key")  # another owner: its own order
+    mine = await gql.data("{ me { orders { edges { node { id } } } } }", headers=customer)
+    assert guest_order["id"] not in [e["node"]["id"] for e in mine["me"]["orders"]["edges"]]
+
+
+async def test_not_enough_stock_names_the_lines_and_holds_nothing(gql: Any, engine: Any, customer: Any) -> None:
+    await set_stock(engine, 1, WAW, 5)
+    await set_stock(engine, 3, WAW, 1)
+    cart = await new_cart(gql, customer, [(1, 2)])
+    await gql.data(
+        "mutation($id: ID!, $v: ID!) { cartLinesAdd(cartId: $id, lines: [{variantId: $v, quantity: 1}]) { userErrors { code } } }",
+        {"id": cart, "v": "UHJvZHVjdFZhcmlhbnQ6Mw"},
+        headers=customer,
+    )
+    await set_stock(engine, 3, WAW, 0)  # sold elsewhere meanwhile
+    payload = await checkout(gql, customer, cart, "short")
+    assert payload["order"] is None
+    assert [(e["code"], e["field"]) for e in payload["userErrors"]] == [("INSUFFICIENT_STOCK", ["cart", "lines", "1"])]
+    assert await stock_of(engine, 1, WAW) == (5, 0)
+    me = await gql.data("{ me { cart { id } } }", headers=customer)
+    assert me["me"]["cart"]["id"] == cart  # still open: the customer can fix it
+
+
+@pytest.mark.parametrize(("token", "code"), [(DECLINE_CARD, "PAYMENT_DECLINED"), (TIMEOUT_CARD, "PAYMENT_TIMEOUT")])
+async def test_a_failed_payment_leaves_nothing_reserved_and_the_cart_open(
+    gql: Any, engine: Any, customer: Any, token: str, code: str
+) -> None:
+    await set_stock(engine, VARIANT, WAW, 5)
+    cart = await new_cart(gql, customer, [(VARIANT, 2)])
+    payload = await checkout(gql, customer, cart, "pay", token=token)
+    assert payload["order"] is None and [e["code"] for e in payload["userErrors"]] == [code]
+    assert await total_reserved(engine) == 0
+    me = await gql.data("{ me { cart { id } orders { edges { node { id } } } } }", headers=customer)
+    assert me["me"]["cart"]["id"] == cart and me["me"]["orders"]["edges"] == []
+    again = await checkout(gql, customer, cart, "pay", token=token)  # the same key answers the same
+    assert [e["code"] for e in again["userErrors"]] == [code]
+    order = await placed(gql, customer, cart, "pay-2")  # a new key, a good card
+    assert order["status"] == "PLACED"
+
+
+async def test_shipping_seals_the_address_and_allocates_from_the_warehouse_first(
+    gql: Any, engine: Any, customer: Any
+) -> None:
+    await set_stock(engine, VARIANT, WAREHOUSE, 3)
+    await set_stock(engine, VARIANT, KRK, 3, only_here=False)
+    cart = await new_cart(gql, customer, [(VARIANT, 2)])
+    order = await placed(gql, customer, cart, "ship", method="SHIP_TO_ADDRESS", address=ADDRESS)
+    assert order["status"] == "PLACED" and order["pickupLocation"] is None
+    assert await stock_of(engine, VARIANT, WAREHOUSE) == (3, 2)
+    read = await gql.data(
+        "query($id: ID!) { order(id: $id) { shippingAddress { city line1 } } }", {"id": order["id"]}, headers=customer
+    )
+    assert read["order"]["shippingAddress"] == {"city": "Warszawa", "line1": "ul. Prosta 1"}
+    async with engine.connect() as conn:
+        from sqlalchemy import text
+
+        raw = (await conn.execute(text("SELECT shipping_address_sealed FROM orders"))).scalar_one()
+    assert b"Prosta" not in raw
+
+
+async def test_a_guest_shipped_order_gets_a_vault_subject_of_its_own(gql: Any, engine: Any) -> None:
+    await set_stock(engine, VARIANT, WAREHOUSE, 3)
+    cart = await new_cart(gql, {}, [(VARIANT, 1)])
+    order = await placed(gql, {}, cart, "guest", method="SHIP_TO_ADDRESS", address=ADDRESS)
+    assert order["status"] == "PLACED"
+    async with engine.connect() as conn:
+        from sqlalchemy import text
+
+        subject = (await conn.execute(text("SELECT subject_id FROM orders"))).scalar_one()
+        known = (await conn.execute(text("SELECT count(*) FROM vault_subjects WHERE id = :s"), {"s": subject})).scalar()
+    assert subject and known == 1
+
+
+async def test_collect_orders_take_no_address_and_need_a_click_and_collect_store(
+    gql: Any, engine: Any, customer: Any
+) -> None:
+    await set_stock(engine, VARIANT, WAW, 3)
+    cart = await new_cart(gql, customer, [(VARIANT, 1)])
+    with_address = await checkout(gql, customer, cart, "a", address=ADDRESS)
+    assert [e["code"] for e in with_address["userErrors"]] == ["ADDRESS_NOT_ALLOWED"]
+    outlet = await checkout(gql, customer, cart, "b", location=4)  # Gdańsk outlet: no click & collect
+    assert [e["code"] for e in outlet["userErrors"]] == ["PICKUP_LOCATION_INVALID"]
+    no_address = await checkout(gql, customer, cart, "c", method="SHIP_TO_ADDRESS")
+    assert [e["code"] for e in no_address["userErrors"]] == ["ADDRESS_REQUIRED"]
+    assert await total_reserved(engine) == 0
+
+
+async def test_reserve_and_collect_holds_until_reserved_until_then_expiry_releases_it(
+    gql: Any, engine: Any, customer: Any, runtime: Any, clock: Any, token_for: Any
+) -> None:
+    from datetime import timedelta
+
+    from commerce.orders.service import expire_reservations
+    from schema.orders import order_services
+
+    await set_stock(engine, VARIANT, WAW, 3)
+    cart = await new_cart(gql, customer, [(VARIANT, 1)])
+    order = await placed(gql, customer, cart, "r", method="RESERVE_AND_COLLECT", payment="cash_on_pickup")
+    assert order["status"] == "RESERVED" and order["payment"]["status"] == "DUE_AT_PICKUP"
+    assert order["reservedUntil"] is not None
+    services = order_services(_Info(runtime))
+    assert (await expire_reservations(services)).reservations_released == 0
+    clock.advance(timedelta(hours=49))
+    assert (await expire_reservations(services)).reservations_released == 1
+    assert (await expire_reservations(services)).reservations_released == 0  # idempotent
+    assert await stock_of(engine, VARIANT, WAW) == (3, 0)
+    read = await gql.data(
+        "query($id: ID!) { order(id: $id) { status } }", {"id": order["id"]}, headers=token_for("agent")
+    )
+    assert read["order"]["status"] == "CANCELLED"
+
+
+async def test_cash_on_pickup_is_for_reserve_and_collect_only(gql: Any, engine: Any, customer: Any) -> None:
+    await set_stock(engine, VARIANT, WAW, 3)
+    cart = await new_cart(gql, customer, [(VARIANT, 1)])
+    payload = await checkout(gql, customer, cart, "x", payment="cash_on_pickup")
+    assert [e["code"] for e in payload["userErrors"]] == ["PAYMENT_METHOD_NOT_ALLOWED"]
+
+
+async def test_staff_at_the_till_sell_in_store_for_a_customer_completed_at_once(
+    gql: Any, engine: Any, customer: Any, token_for: Any
+) -> None:
+    await set_stock(engine, VARIANT, KRK, 3)
+    till = {**token_for("staff", subject="anna", location="ST-KRK"), "X-Channel": "store"}
+    found = await gql.data('{ customerByEmail(email: "ada@example.com") { id } }', headers={**token_for("agent")})
+    cart = await new_cart(gql, till, [(VARIANT, 1)], customerId=found["customerByEmail"]["id"])
+    order = await placed(gql, till, cart, "till", method="IN_STORE", location=None, payment="cash")
+    assert order["status"] == "COMPLETED" and order["pickupLocation"]["code"] == "ST-KRK"
+    assert order["channel"]["code"] == "store" and order["payment"]["status"] == "CAPTURED"
+    assert await stock_of(engine, VARIANT, KRK) == (2, 0)
+    history = await gql.data("{ me { orders { edges { node { id } } } } }", headers=customer)
+    assert [e["node"]["id"] for e in history["me"]["orders"]["edges"]] == [order["id"]]
+
+
+async def test_in_store_sales_are_for_the_till_only(gql: Any, engine: Any, customer: Any) -> None:
+    await set_stock(engine, VARIANT, KRK, 3)
+    cart = await new_cart(gql, customer, [(VARIANT, 1)])
+    payload = await checkout(gql, customer, cart, "web", method="IN_STORE", location=KRK, payment="card")
+    assert [e["code"] for e in payload["userErrors"]] == ["IN_STORE_AT_TILL_ONLY"]
+
+
+async def test_discount_usage_limits_hold_and_usages_are_recorded(gql: Any, engine: Any, customer: Any) -> None:
+    from sqlalchemy import text
+
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO promotions (code, description, kind, value, product_ids, category_ids, channels, "
+                "usage_limit, active) VALUES ('ONCE', 'once', 'percentage', 5, '[]', '[]', '[]', 1, true)"
+            )
+        )
+    await set_stock(engine, VARIANT, WAW, 5)
+    guest = await new_cart(gql, {}, [(VARIANT, 1)])
+    mine = await new_cart(gql, customer, [(VARIANT, 1)])
+    set_codes = 'mutation($id: ID!) { cartDiscountCodesUpdate(cartId: $id, codes: ["ONCE"]) { userErrors { code } } }'
+    for cart, headers in ((guest, {}), (mine, customer)):
+        await gql.data(set_codes, {"id": cart}, headers=headers)
+    first = await placed(gql, {}, guest, "g")
+    assert Decimal(first["discountTotal"]["amount"]) > 0
+    second = await checkout(gql, customer, mine, "m")  # the code was used up meanwhile
+    assert [e["code"] for e in second["userErrors"]] == ["DISCOUNT_CODE_USAGE_LIMIT_REACHED"]
+    assert await stock_of(engine, VARIANT, WAW) == (5, 1)
+    async with engine.connect() as conn:
+        used = (await conn.execute(text("SELECT count(*) FROM promotion_usages"))).scalar()
+    assert used == 1
+
+
+class _Info:
+    """Just enough of a resolver's `info` for `order_services` (the CLI builds the same)."""
+
+    def __init__(self, runtime: Any) -> None:
+        self.context = type("C", (), {"services": runtime.services})()
