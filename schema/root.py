@@ -14,6 +14,7 @@ from schema.catalog import CatalogQuery
 from schema.customers import CustomerMutation, CustomerQuery
 from schema.node import Node, resolve_node
 from schema.orders import OrderMutation, OrderQuery
+from schema.reports import ReportQuery
 from schema.scalars import scalar_map
 
 __all__ = ["build_schema"]
@@ -26,7 +27,7 @@ class NodeQuery:
         return await resolve_node(info, id)
 
 
-QUERIES: tuple[type, ...] = (NodeQuery, CatalogQuery, CustomerQuery, CartQuery, OrderQuery)
+QUERIES: tuple[type, ...] = (NodeQuery, CatalogQuery, CustomerQuery, CartQuery, OrderQuery, ReportQuery)
 MUTATIONS: tuple[type, ...] = (CustomerMutation, CartMutation, OrderMutation)
 SUBSCRIPTIONS: tuple[type, ...] = (CartSubscription,)
 

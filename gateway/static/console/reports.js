@@ -30,7 +30,8 @@
     return date.toISOString().slice(0, 10);
   }
 
-  function series(rows, value) {
+  // Sums (revenue, returns) are 0 in a period without orders; ratios (average, share) have no value there.
+  function series(rows, value, empty) {
     const periods = [...new Set(rows.map((r) => r.periodStart))].sort();
     const channels = [...new Set(rows.map((r) => r.channel))].sort();
     const datasets = channels.map((channel, i) => {
@@ -38,13 +39,14 @@
       const byPeriod = new Map(rows.filter((r) => r.channel === channel).map((r) => [r.periodStart, value(r)]));
       return {
         label: channel,
-        data: periods.map((p) => byPeriod.get(p) ?? 0),
+        data: periods.map((p) => (byPeriod.has(p) ? byPeriod.get(p) : empty)),
         backgroundColor: style.color + "99",
         borderColor: style.color,
         borderDash: style.dash,
         borderWidth: 2 + PATTERN_WIDTH[i % PATTERN_WIDTH.length] / 4,
         pointStyle: style.point,
         pointRadius: 4,
+        spanGaps: false,
       };
     });
     return { labels: periods.map((p) => p.slice(0, 10)), datasets: datasets };
@@ -67,10 +69,10 @@
   function render() {
     const rows = report.rows;
     const money = (m) => Number(m.amount);
-    draw("revenue", "bar", series(rows, (r) => money(r.revenue)), true, report.currency);
-    draw("aov", "line", series(rows, (r) => money(r.averageOrderValue)), false, report.currency);
-    draw("share", "line", series(rows, (r) => Number(r.clickAndCollectShare) * 100), false, "% of orders");
-    draw("returns", "bar", series(rows, (r) => money(r.returns)), true, report.currency);
+    draw("revenue", "bar", series(rows, (r) => money(r.revenue), 0), true, report.currency);
+    draw("aov", "line", series(rows, (r) => money(r.averageOrderValue), null), false, report.currency);
+    draw("share", "line", series(rows, (r) => Number(r.clickAndCollectShare) * 100, null), false, "% of orders");
+    draw("returns", "bar", series(rows, (r) => money(r.returns), 0), true, report.currency);
     const columns = [
       { title: "Period", cell: (r) => (r.periodStart ? r.periodStart.slice(0, 10) : "total") },
       { title: "Channel", cell: (r) => r.channel },
@@ -82,13 +84,14 @@
       { title: "Avg order", num: true, cell: (r) => r.averageOrderValue.amount },
       { title: "C&C share", num: true, cell: (r) => (Number(r.clickAndCollectShare) * 100).toFixed(1) + " %" },
     ];
-    show(document.getElementById("table"), el("p", { class: "note" }, "Amounts in " + report.currency + "."), table(columns, rows.concat(report.totals)));
+    const totals = report.totals.map((r) => Object.assign({}, r, { periodStart: null }));
+    show(document.getElementById("table"), el("p", { class: "note" }, "Amounts in " + report.currency + "; the last rows are totals over the whole range."), table(columns, rows.concat(totals)));
     csvButton.disabled = false;
   }
 
   function csv() {
     const head = ["period_start", "channel", "orders", "items_sold", "revenue", "discounts", "returns", "average_order_value", "click_and_collect_share", "currency"];
-    const lines = report.rows.concat(report.totals).map((r) =>
+    const lines = report.rows.concat(report.totals.map((r) => Object.assign({}, r, { periodStart: null }))).map((r) =>
       [r.periodStart || "total", r.channel, r.orders, r.itemsSold, r.revenue.amount, r.discounts.amount, r.returns.amount, r.averageOrderValue.amount, r.clickAndCollectShare, report.currency]
         .map((v) => '"' + String(v).replace(/"/g, '""') + '"')
         .join(","),
