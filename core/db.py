@@ -10,12 +10,22 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["Base", "UtcDateTime", "create_engine", "is_sqlite", "session_factory", "sqlite_write_queue", "writer"]
+__all__ = [
+    "Base",
+    "UtcDateTime",
+    "create_engine",
+    "dialect_insert",
+    "is_sqlite",
+    "session_factory",
+    "sqlite_write_queue",
+    "writer",
+]
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -72,6 +82,11 @@ def _sqlite_begin(conn: Any) -> None:
     # SQLite takes its write lock lazily, and a reader that later writes can fail with
     # SQLITE_BUSY at once; writers ask for BEGIN IMMEDIATE (see `writer`) and queue instead.
     conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("sqlite_immediate") else "BEGIN")
+
+
+def dialect_insert(dialect: Dialect, table: Any) -> Any:
+    """An INSERT with `on_conflict_do_nothing/do_update` for `dialect` (PostgreSQL or SQLite)."""
+    return (postgresql.insert if dialect.name == "postgresql" else sqlite.insert)(table)
 
 
 def writer(engine: AsyncEngine) -> AsyncEngine:

@@ -66,8 +66,31 @@ class Settings:
         "omnigate-admin=admin,omnigate-dpo=dpo,omnigate-agent=agent,omnigate-staff=staff,customer=customer"
     )
     customer_token_ttl_seconds: int = 3600
+    # password reset: the link emailed ({token} is replaced), and how long it works
+    password_reset_url: str = "http://127.0.0.1:8000/account/reset?token={token}"  # noqa: S105 (a URL)
+    password_reset_ttl_seconds: int = 3600
+    # rate limits (policies/limits.toml unless this names another file); shared through Redis when set
+    limits_file: str = ""
+    redis_url: str = ""  # e.g. redis://127.0.0.1:6379/0; empty: limits are kept per process
+    redis_prefix: str = "omnigate:rl:"  # the rate-limit keys' prefix (several deployments, one Redis)
+    # email: the outbox is sent over SMTP by `python -m gateway mail send`, or by `serve` every
+    # mail_send_interval_seconds when smtp_host is set (0: only by the command)
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_username: str = ""
+    smtp_password: str = field(default="", repr=False)
+    smtp_tls: bool = False  # implicit TLS (port 465)
+    smtp_starttls: bool = False  # require STARTTLS (otherwise used when the server offers it)
+    smtp_timeout_seconds: int = 30
+    smtp_from: str = "Omnigate <no-reply@omnigate.example>"
+    mail_send_interval_seconds: int = 10
     # policies
     policy_file: str = ""  # the access policy; empty: the packaged policies/access.toml
+    retention_file: str = ""  # the retention policy; empty: the packaged policies/retention.toml
+    # data-subject requests: every erasure is appended here before it starts, outside the database,
+    # so that `restore` can replay it on an older backup (keep it on durable storage shared by replicas)
+    erasure_ledger_file: str = "./var/erasure-ledger.jsonl"
+    erased_check_ttl_seconds: int = 5  # a replica re-reads "is this customer erased?" at least this often
     # cart
     cart_max_line_quantity: int = 99
     cart_max_lines: int = 100
@@ -85,6 +108,14 @@ class Settings:
     reservation_ttl_seconds: int = 48 * 3600  # reserve & collect holds stock this long (expire-reservations)
     payment_timeout_seconds: int = 15  # the payment provider's time to answer an authorization
     checkout_pending_timeout_seconds: int = 900  # a checkout stuck waiting for payment longer is failed
+    # events (python -m gateway events relay)
+    webhooks_file: str = ""  # the webhook endpoints (TOML or JSON); empty: none configured
+    webhook_max_attempts: int = 8  # after this many failed attempts a delivery is dead-lettered
+    webhook_backoff_seconds: int = 5  # wait before the first retry; it doubles with every further failure
+    webhook_backoff_max_seconds: int = 3600  # the longest wait between two attempts
+    webhook_timeout_seconds: int = 10  # per HTTP attempt (also how long a claimed delivery stays leased)
+    relay_batch_size: int = 100  # deliveries claimed per endpoint per round
+    relay_poll_ms: int = 1000  # how often an idle relay looks for new events
     # runtime
     environment: str = "development"
     log_level: str = "INFO"

@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from core.db import create_engine, is_sqlite
 from core.migrate import migrate
@@ -82,6 +83,34 @@ async def _expire_carts(settings: Settings) -> int:
         await engine.dispose()
 
 
+async def _expire_points(settings: Settings) -> int:
+    from commerce.loyalty.service import expire_points
+    from core.clock import SystemClock
+
+    engine = create_engine(settings.database_url)
+    try:
+        return await expire_points(engine, SystemClock().now())
+    finally:
+        await engine.dispose()
+
+
+async def _rebuild_recommendations(settings: Settings) -> str:
+    from commerce.recommendations.service import rebuild
+    from core.clock import SystemClock
+    from vault.service import Vault
+
+    engine = create_engine(settings.database_url)
+    clock = SystemClock()
+    try:
+        report = await rebuild(engine, Vault.from_settings(settings, engine, clock), clock.now())
+    finally:
+        await engine.dispose()
+    return (
+        f"co-purchase statistics rebuilt from {report.orders} orders of {report.customers} consenting customers: "
+        f"{report.pairs} product pairs"
+    )
+
+
 async def _expire_reservations(settings: Settings) -> str:
     from datetime import timedelta
 
@@ -123,8 +152,13 @@ def _serve(settings: Settings, *, demo: bool, workers: int) -> None:
         asyncio.run(_migrate(settings))
         asyncio.run(_seed(settings, 200))
     from gateway.app import create_app
+    from gateway.privacy_cli import replay_erasures
     from gateway.process import tune_gc
 
+    # A database restored behind our back (a snapshot, a failover) must not bring anyone erased back.
+    replayed = asyncio.run(replay_erasures(settings))
+    if replayed:
+        print(f"erased again from the erasure ledger before serving: {replayed}")
     app = create_app(settings)
     tune_gc()
     print(f"Omnigate on http://{settings.host}:{settings.port}/graphql")
@@ -163,6 +197,18 @@ def _mint(settings: Settings, args: argparse.Namespace) -> str:
     return TokenService(settings, SystemClock()).issue(principal, timedelta(seconds=args.ttl)).token
 
 
+async def _mail_send(settings: Settings, limit: int) -> None:
+    from gateway.mail import deliver_once
+    from gateway.runtime import build_runtime
+
+    runtime = build_runtime(settings)
+    try:
+        report = await deliver_once(runtime.services, limit)
+    finally:
+        await runtime.aclose()
+    print(f"email: {report.sent} sent, {report.retrying} to retry later, {report.failed} given up")
+
+
 async def _audit_verify(settings: Settings) -> int:
     from vault.audit import verify_chain
 
@@ -176,6 +222,25 @@ async def _audit_verify(settings: Settings) -> int:
         return 0
     print(f"audit log broken at record {report.broken_seq}: {report.reason} ({report.checked} records before it hold)")
     return 1
+
+
+def _integration(settings: Settings, args: argparse.Namespace) -> int:
+    from commerce.events.webhooks import WebhookConfigError
+    from gateway import integration
+
+    if args.command == "stock":
+        return asyncio.run(integration.import_stock(settings, args.file, args.actor))
+    if args.events_command == "status":
+        return asyncio.run(integration.event_status(settings))
+    if args.events_command == "retry-dead":
+        return asyncio.run(integration.retry_dead_letters(settings, args.endpoint))
+    if args.events_command == "prune":
+        return asyncio.run(integration.prune_events(settings, args.days))
+    try:
+        return asyncio.run(integration.relay_events(settings, once=args.once, stdout=args.stdout))
+    except WebhookConfigError as exc:
+        print(f"cannot relay: {exc}", file=sys.stderr)
+        return 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -202,10 +267,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--retire", action="store_true", help="then drop KEK versions no data key uses from the KEK file"
     )
     commands.add_parser("expire-carts", help="delete guest carts idle longer than OMNIGATE_GUEST_CART_TTL_SECONDS")
+    commands.add_parser("expire-points", help="expire loyalty points past their date, oldest first (idempotent)")
     commands.add_parser(
         "expire-reservations",
         help="release reserve & collect orders past reservedUntil and checkouts stuck waiting for payment "
         "(idempotent: run it from cron on every replica)",
+    )
+    recommend = commands.add_parser("recommendations", help="personalization: the co-purchase statistics")
+    recommend.add_argument(
+        "action",
+        choices=["rebuild"],
+        help="rebuild: recount from the orders of customers who consent to PERSONALIZATION now "
+        "(removes a withdrawn customer's contribution; idempotent, run it from cron)",
     )
     token = commands.add_parser("token", help="mint an access token for an operator or a test")
     token.add_argument("--role", required=True, choices=["customer", "staff", "agent", "dpo", "admin", "integration"])
@@ -214,16 +287,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     token.add_argument("--location", help="the store's code (for --role staff)")
     token.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
     commands.add_parser("audit-verify", help="check the audit log's hash chain; exit 1 at the first broken record")
+    events = commands.add_parser("events", help="the outbox: relay events to webhooks, see or retry what is stuck")
+    event_commands = events.add_subparsers(dest="events_command", required=True)
+    relay = event_commands.add_parser("relay", help="deliver outbox events to the endpoints in OMNIGATE_WEBHOOKS_FILE")
+    relay.add_argument("--once", action="store_true", help="deliver what is due, then exit")
+    relay.add_argument("--stdout", action="store_true", help="print events as JSON lines instead of calling webhooks")
+    event_commands.add_parser("status", help="undelivered events per endpoint (pending, dead-lettered)")
+    retry = event_commands.add_parser("retry-dead", help="put dead-lettered deliveries back in line")
+    retry.add_argument("--endpoint", help="only this endpoint's (default: all)")
+    prune = event_commands.add_parser("prune", help="delete delivered events older than --days (never pending or dead)")
+    prune.add_argument("--days", type=int, default=30)
+    stock = commands.add_parser("stock", help="stock from the ERP/WMS")
+    stock_commands = stock.add_subparsers(dest="stock_command", required=True)
+    stock_import = stock_commands.add_parser(
+        "import", help="apply on-hand counts from a CSV (sku,location_code,on_hand)"
+    )
+    stock_import.add_argument("file", type=Path)
+    stock_import.add_argument("--actor", default="stock-import", help="who the stock movements name")
+    mail = commands.add_parser("mail", help="the email outbox")
+    mail_commands = mail.add_subparsers(dest="mail_command", required=True)
+    send = mail_commands.add_parser("send", help="send the due messages once over SMTP (OMNIGATE_SMTP_*)")
+    send.add_argument("--limit", type=int, default=100, help="at most this many messages")
+    _privacy_commands(commands)
     args = parser.parse_args(argv)
 
     settings = Settings.from_env()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if args.command == "serve":
         from policies.access import PolicyError
+        from policies.limits import LimitsError
+        from policies.loyalty import LoyaltyPolicyError
 
         try:
             _serve(settings, demo=args.demo, workers=args.workers)
-        except PolicyError as exc:
+        except (PolicyError, LimitsError, LoyaltyPolicyError) as exc:
             print(f"Omnigate cannot start: {exc}", file=sys.stderr)
             return 2
     elif args.command == "migrate":
@@ -231,6 +328,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("database is up to date")
     elif args.command == "expire-carts":
         print(f"deleted {asyncio.run(_expire_carts(settings))} expired guest carts")
+    elif args.command == "recommendations":
+        print(asyncio.run(_rebuild_recommendations(settings)))
+    elif args.command == "expire-points":
+        print(f"expired {asyncio.run(_expire_points(settings))} loyalty points")
     elif args.command == "expire-reservations":
         print(asyncio.run(_expire_reservations(settings)))
     elif args.command == "token":
@@ -244,7 +345,61 @@ def main(argv: Sequence[str] | None = None) -> int:
         asyncio.run(_seed(settings, args.products))
     elif args.command == "audit-verify":
         return asyncio.run(_audit_verify(settings))
+    elif args.command in ("dsr", "retention", "ropa", "backup", "restore"):
+        return _privacy(settings, args)
+    elif args.command in {"events", "stock"}:
+        return _integration(settings, args)
+    elif args.command == "mail":
+        asyncio.run(_mail_send(settings, args.limit))
     return 0
+
+
+def _privacy_commands(commands: Any) -> None:
+    dsr = commands.add_parser("dsr", help="data-subject requests (the DPO): export, erase, list, run")
+    dsr_commands = dsr.add_subparsers(dest="dsr_command", required=True)
+    export = dsr_commands.add_parser("export", help="print everything held about a person as JSON (Art. 15, 20)")
+    export.add_argument("--email", required=True, help="found by blind index, never printed; '-' reads stdin")
+    export.add_argument("--operator", help="who runs it, for the audit log (default: cli:<user>)")
+    erase = dsr_commands.add_parser("erase", help="erase a person (Art. 17); prints what is retained and why")
+    erase.add_argument("--email", required=True, help="found by blind index, never printed; '-' reads stdin")
+    erase.add_argument("--confirm", action="store_true", help="erasure cannot be undone")
+    erase.add_argument("--operator", help="who runs it, for the audit log (default: cli:<user>)")
+    listing = dsr_commands.add_parser("list", help="requests, newest first")
+    listing.add_argument("--overdue", action="store_true", help="only open requests past their due date")
+    dsr_commands.add_parser("run", help="finish every interrupted or queued request (each step idempotent)")
+    retention = commands.add_parser("retention", help="the retention job (policies/retention.toml)")
+    retention_commands = retention.add_subparsers(dest="retention_command", required=True)
+    run = retention_commands.add_parser("run", help="delete what outlived its period; prints counts per category")
+    run.add_argument("--dry-run", action="store_true", help="count only; change nothing")
+    ropa = commands.add_parser("ropa", help="the record of processing activities (Art. 30) from the policy files")
+    ropa.add_argument("--json", action="store_true", help="JSON instead of Markdown")
+    backup = commands.add_parser("backup", help="a consistent copy of the SQLite database (PostgreSQL: pg_dump)")
+    backup.add_argument("file")
+    restore = commands.add_parser(
+        "restore", help="restore a backup, then replay the erasure ledger (run before serving)"
+    )
+    restore.add_argument("file", nargs="?")
+    restore.add_argument("--replay-only", action="store_true", help="after pg_restore: only replay the ledger")
+
+
+def _privacy(settings: Settings, args: argparse.Namespace) -> int:
+    from gateway import privacy_cli as cli
+
+    if args.command == "dsr":
+        if args.dsr_command == "export":
+            return asyncio.run(cli.dsr_export(settings, args.email, operator=args.operator))
+        if args.dsr_command == "erase":
+            return asyncio.run(cli.dsr_erase(settings, args.email, confirm=args.confirm, operator=args.operator))
+        if args.dsr_command == "list":
+            return asyncio.run(cli.dsr_list(settings, overdue=args.overdue))
+        return asyncio.run(cli.dsr_run(settings))
+    if args.command == "retention":
+        return asyncio.run(cli.retention_run(settings, dry_run=args.dry_run))
+    if args.command == "ropa":
+        return cli.ropa(settings, as_json=args.json)
+    if args.command == "backup":
+        return asyncio.run(cli.backup(settings, args.file))
+    return asyncio.run(cli.restore(settings, args.file, replay_only=args.replay_only))
 
 
 if __name__ == "__main__":

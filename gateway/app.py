@@ -15,6 +15,7 @@ from core.clock import Clock
 from core.settings import Settings
 from gateway.graphql_http import graphql_endpoint
 from gateway.graphql_ws import GraphQLWebSocket
+from gateway.mail import background_mail
 from gateway.pages import page_routes
 from gateway.runtime import Runtime, build_runtime
 
@@ -31,7 +32,8 @@ def create_app(settings: Settings, clock: Clock | None = None, runtime: Runtime 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await runtime.services.broadcaster.start()
-        yield
+        async with background_mail(runtime.services):
+            yield
         await runtime.aclose()
 
     app = Starlette(

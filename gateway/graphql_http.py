@@ -21,6 +21,7 @@ from gateway.telemetry import execute_traced
 from schema.authorization import AuditUnavailable, write_audit
 from schema.context import Context
 from schema.execution import RequestError, current_trace_id
+from schema.ratelimits import RATE_LIMITED
 
 __all__ = ["HttpProblem", "check_params", "graphql_endpoint"]
 
@@ -148,6 +149,10 @@ def _get_refused(media_type: str) -> Response:
     return _respond(_error_body([error]), media_type, 405, headers={"Allow": "POST"})
 
 
+def _throttled(error: GraphQLError) -> bool:
+    return (error.extensions or {}).get("code") == RATE_LIMITED
+
+
 async def graphql_endpoint(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     settings = runtime.settings
@@ -207,4 +212,7 @@ async def graphql_endpoint(request: Request) -> Response:
     if result.errors:
         body["errors"] = [e.formatted for e in result.errors]
     body["data"] = result.data
+    waits = [int((e.extensions or {}).get("retryAfter", 1)) for e in result.errors or () if _throttled(e)]
+    if waits:  # the client must slow down: say so in HTTP too, for proxies and retry logic
+        return _respond(body, media_type, 429, headers={"Retry-After": str(max(waits))})
     return _respond(body, media_type)

@@ -30,10 +30,12 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 )
 from strawberry.types.execution import ExecutionResult as StrawberryResult
 
+from core.ids import int_key
 from gateway.auth import AuthenticationError, authenticate
 from gateway.graphql_http import HttpProblem, check_params
 from gateway.runtime import Runtime
 from gateway.telemetry import execute_traced
+from policies.principal import Role
 from schema.authorization import AuditUnavailable, write_audit
 from schema.context import Context
 from schema.execution import RequestError, current_trace_id
@@ -117,8 +119,13 @@ class GraphQLWebSocket(GraphQL):
         if authorization and not principal.is_anonymous:
             context.expires_at = self.runtime.tokens.expires_at(authorization.partition(" ")[2].strip())
 
-    def _expired(self, connection: SocketContext) -> bool:
-        return connection.expires_at is not None and self.runtime.services.clock.now() >= connection.expires_at
+    async def _expired(self, connection: SocketContext) -> bool:
+        """The token expired, or its customer was erased since (GDPR Art. 17: it stops at once)."""
+        if connection.expires_at is not None and self.runtime.services.clock.now() >= connection.expires_at:
+            return True
+        principal = connection.principal
+        key = int_key(principal.subject or "") if principal.role is Role.CUSTOMER else None
+        return key is not None and await self.runtime.erased.is_erased(key)
 
     async def serve_operation(self, operation: Operation, connection: SocketContext) -> None:
         """One operation: an `error` message when it cannot run, else its result(s) as `next`."""
@@ -140,7 +147,7 @@ class GraphQLWebSocket(GraphQL):
         except RequestError as failure:
             await operation.send_initial_errors(failure.errors)
             return
-        if self._expired(connection):
+        if await self._expired(connection):
             await operation.send_initial_errors([_unauthenticated()])
             return
         context = Context(
@@ -166,7 +173,7 @@ class GraphQLWebSocket(GraphQL):
             return
         try:
             async for result in events:
-                if self._expired(connection):  # the last event: no data, UNAUTHENTICATED; then `complete`
+                if await self._expired(connection):  # the last event: no data, UNAUTHENTICATED; then `complete`
                     context.audit_records.clear()  # nothing of this event is shown
                     await operation.send_next(StrawberryResult(data=None, errors=[_unauthenticated()]))
                     return

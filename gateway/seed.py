@@ -1,13 +1,15 @@
 """Demo data: deterministic, fast (bulk inserts), and only into an empty database.
 
 Channels web, mobile, store and call-center (all PLN); a warehouse and three stores, two of
-them click & collect; categories; N products with one to three variants, prices and stock;
+them click & collect; categories; N products with options (sizes, and colours for every fourth),
+a variant per combination of option values, media URLs, tags, prices (every fifth product on
+sale, with a compare-at price) and stock; three collections (two rule-based, one hand-picked);
 the demo customer demo@example.com / demo-password, whose personal data goes through the vault.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from sqlalchemy import func, insert, select, update
@@ -52,6 +54,14 @@ CATEGORIES = [
 ADJECTIVES = ["Trail", "Urban", "Classic", "Nordic", "Compact", "Pro", "Eco", "Family", "Travel", "Studio"]
 NOUNS = ["Backpack", "Kettle", "Headphones", "Lantern", "Blender", "Tent", "Jacket", "Speaker", "Mug", "Lamp"]
 SIZES = ["S", "M", "L"]
+COLOURS = ["Black", "Sand"]  # every fourth product also comes in colours: a variant per size and colour
+MEDIA_BASE_URL = "https://cdn.omnigate.example/products"  # images live on a CDN; the database keeps addresses
+COLLECTIONS = [
+    ("sale", "On sale", "Everything at a reduced price.", "rule", {"tag": "sale"}),
+    ("under-100", "Gifts under 100 zł", "Small presents that still delight.", "rule", {"price_max": "100"}),
+    ("editors-picks", "Editors' picks", "Hand-picked by our team, in their order.", "manual", {}),
+]
+EDITORS_PICKS = [7, 3, 12, 1, 25, 40]
 BATCH = 2_000
 DEMO_CUSTOMER = customers.Registration(
     email="demo@example.com",
@@ -77,14 +87,40 @@ async def _insert(conn: AsyncConnection, table: object, rows: list[dict]) -> Non
         await conn.execute(insert(table), rows[start : start + BATCH])  # type: ignore[arg-type]
 
 
-def _catalog_rows(products: int) -> tuple[list[dict], list[dict], list[dict], list[dict]]:
-    product_rows, variant_rows, price_rows, stock_rows = [], [], [], []
-    variant_id = 0
+@dataclass(slots=True)
+class _CatalogRows:
+    """Every catalog table's rows, keyed by the model they go into, in insertion order."""
+
+    products: list[dict] = field(default_factory=list)
+    variants: list[dict] = field(default_factory=list)
+    prices: list[dict] = field(default_factory=list)
+    stock: list[dict] = field(default_factory=list)
+    options: list[dict] = field(default_factory=list)
+    option_values: list[dict] = field(default_factory=list)
+    media: list[dict] = field(default_factory=list)
+    tags: list[dict] = field(default_factory=list)
+
+
+def _variant_combinations(i: int) -> tuple[list[tuple[str, list[str]]], list[tuple[str, ...]]]:
+    """Product i's options (name, values) and one variant per combination of their values."""
+    options = [("Size", SIZES[: 1 + i % 3])]
+    if i % 4 == 0:
+        options.append(("Colour", COLOURS))
+    combinations: list[tuple[str, ...]] = [()]
+    for _, values in options:
+        combinations = [(*combo, value) for combo in combinations for value in values]
+    return options, combinations
+
+
+def _catalog_rows(products: int) -> _CatalogRows:
+    rows = _CatalogRows()
+    variant_id = option_id = 0
     for i in range(1, products + 1):
         name = f"{ADJECTIVES[i % len(ADJECTIVES)]} {NOUNS[(i // len(ADJECTIVES)) % len(NOUNS)]} {i}"
-        variant_count = 1 + i % 3
-        skus = [f"SKU-{i:06d}-{SIZES[v]}" for v in range(variant_count)]
-        product_rows.append(
+        options, combinations = _variant_combinations(i)
+        skus = ["-".join([f"SKU-{i:06d}", *(value.upper() for value in combo)]) for combo in combinations]
+        on_sale = i % 5 == 0
+        rows.products.append(
             {
                 "id": i,
                 "slug": f"product-{i}",
@@ -95,21 +131,49 @@ def _catalog_rows(products: int) -> tuple[list[dict], list[dict], list[dict], li
                 "search_text": search_text(name, skus),
             }
         )
-        for v, sku in enumerate(skus):
-            variant_id += 1
-            variant_rows.append(
-                {"id": variant_id, "product_id": i, "sku": sku, "name": f"{name} {SIZES[v]}", "published": True}
+        rows.tags += [{"product_id": i, "tag": tag} for tag in _tags(i, name, on_sale)]
+        rows.media += [
+            {
+                "product_id": i,
+                "url": f"{MEDIA_BASE_URL}/product-{i}/{n}.jpg",
+                "alt_text": f"{name}, view {n}",
+                "width": 1600,
+                "height": 1200 if n == 1 else 1600,
+                "position": n,
+            }
+            for n in range(1, 2 + i % 3)
+        ]
+        option_ids = []
+        for position, (option_name, values) in enumerate(options):
+            option_id += 1
+            option_ids.append(option_id)
+            rows.options.append(
+                {"id": option_id, "product_id": i, "name": option_name, "position": position, "values": values}
             )
-            price_rows.append(
+        for v, (sku, combo) in enumerate(zip(skus, combinations, strict=True)):
+            variant_id += 1
+            rows.variants.append(
+                {"id": variant_id, "product_id": i, "sku": sku, "name": " / ".join([name, *combo]), "published": True}
+            )
+            rows.option_values += [
+                {"variant_id": variant_id, "option_id": oid, "value": value}
+                for oid, value in zip(option_ids, combo, strict=True)
+            ]
+            amount = Decimal(19 + (i * 37 + v * 10) % 480) + Decimal("0.99")
+            rows.prices.append(
                 {
                     "variant_id": variant_id,
                     "currency": "PLN",
-                    "amount": Decimal(19 + (i * 37 + v * 10) % 480) + Decimal("0.99"),
+                    "amount": amount,
+                    # on sale: the regular price was a quarter higher
+                    "compare_at_amount": (amount * Decimal("1.25")).quantize(Decimal("1")) + Decimal("0.99")
+                    if on_sale
+                    else None,
                 }
             )
             for location_id in range(1, len(LOCATIONS) + 1):
                 on_hand = (i * 13 + v * 5 + location_id * 7) % 25
-                stock_rows.append(
+                rows.stock.append(
                     {
                         "variant_id": variant_id,
                         "location_id": location_id,
@@ -117,7 +181,34 @@ def _catalog_rows(products: int) -> tuple[list[dict], list[dict], list[dict], li
                         "reserved": 0,  # only orders hold stock
                     }
                 )
-    return product_rows, variant_rows, price_rows, stock_rows
+    return rows
+
+
+def _tags(i: int, name: str, on_sale: bool) -> list[str]:
+    tags = ["sale"] if on_sale else []
+    if i % 7 == 0:
+        tags.append("bestseller")
+    if name.startswith("Eco"):
+        tags.append("eco")
+    return tags
+
+
+async def _seed_collections(conn: AsyncConnection, products: int) -> None:
+    """Two rule-based collections (a tag, a price ceiling) and one hand-picked, in its own order."""
+    await _insert(
+        conn,
+        catalog.Collection,
+        [
+            {"id": n, "handle": handle, "title": title, "description": description, "kind": kind, "rules": rules}
+            for n, (handle, title, description, kind, rules) in enumerate(COLLECTIONS, start=1)
+        ],
+    )
+    picks = [p for p in EDITORS_PICKS if p <= products]
+    await _insert(
+        conn,
+        catalog.CollectionProduct,
+        [{"collection_id": 3, "product_id": p, "position": n} for n, p in enumerate(picks)],
+    )
 
 
 async def _seed_customers(conn: AsyncConnection, vault: Vault, clock: Clock) -> None:
@@ -174,16 +265,21 @@ async def seed(
             catalog.Category,
             [{"id": n, "slug": slug, "name": name} for n, (slug, name) in enumerate(CATEGORIES, start=1)],
         )
-        product_rows, variant_rows, price_rows, stock_rows = _catalog_rows(products)
-        await _insert(conn, catalog.Product, product_rows)
-        await _insert(conn, catalog.ProductVariant, variant_rows)
-        await _insert(conn, Price, price_rows)
-        await _insert(conn, StockLevel, stock_rows)
+        rows = _catalog_rows(products)
+        await _insert(conn, catalog.Product, rows.products)
+        await _insert(conn, catalog.ProductVariant, rows.variants)
+        await _insert(conn, Price, rows.prices)
+        await _insert(conn, StockLevel, rows.stock)
+        await _insert(conn, catalog.ProductOption, rows.options)
+        await _insert(conn, catalog.VariantOptionValue, rows.option_values)
+        await _insert(conn, catalog.ProductMedia, rows.media)
+        await _insert(conn, catalog.ProductTag, rows.tags)
+        await _seed_collections(conn, products)
         # VAT classes: books at the super-reduced rate; everything else standard (the column's default).
-        books = [row["id"] for row in product_rows if CATEGORIES[row["category_id"] - 1][0] == "books"]
+        books = [row["id"] for row in rows.products if CATEGORIES[row["category_id"] - 1][0] == "books"]
         await conn.execute(
             update(catalog.Product).where(catalog.Product.id.in_(books)).values(tax_class="super_reduced")
         )
         await _seed_customers(conn, vault, clock)
         await _seed_promotions(conn)
-    return SeedReport(seeded=True, products=len(product_rows), variants=len(variant_rows))
+    return SeedReport(seeded=True, products=len(rows.products), variants=len(rows.variants))

@@ -17,6 +17,7 @@ to ours so:
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -28,7 +29,7 @@ from core.ids import int_key
 from core.settings import Settings
 from policies.principal import Principal, Role
 
-__all__ = ["InvalidToken", "IssuedToken", "TokenService", "parse_role_map"]
+__all__ = ["InvalidToken", "IssuedToken", "TokenService", "TokenSession", "parse_role_map"]
 
 ALGORITHM = "HS256"
 CLOCK_SKEW = 30  # seconds an issuer's clock may run ahead of ours (nbf, iat); never added to exp
@@ -52,6 +53,16 @@ class IssuedToken:
     expires_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class TokenSession:
+    """What makes one of our tokens revocable: its id (`jti`), the customer's token generation
+    it was issued in (`gen`; a password change bumps it), and its expiry."""
+
+    token_id: str | None
+    generation: int
+    expires_at: datetime
+
+
 class TokenService:
     def __init__(self, settings: Settings, clock: Clock) -> None:
         if settings.is_production and settings.jwt_secret.startswith("dev-only"):
@@ -67,17 +78,20 @@ class TokenService:
         """Whether `verify` may block on fetching an identity provider's keys (run it off the loop)."""
         return self._idp is not None
 
-    def issue(self, principal: Principal, ttl: timedelta) -> IssuedToken:
+    def issue(self, principal: Principal, ttl: timedelta, generation: int = 0) -> IssuedToken:
         now = self._clock.now()
         expires_at = now + ttl
-        claims = {
+        claims: dict[str, object] = {
             "sub": principal.subject or "",
             "role": principal.role.value,
             "iss": self._issuer,
             "aud": self._audience,
             "iat": int(now.timestamp()),
             "exp": int(expires_at.timestamp()),
+            "jti": secrets.token_urlsafe(18),  # what customerAccessTokenDelete revokes
         }
+        if generation:
+            claims["gen"] = generation
         if principal.location:
             claims["loc"] = principal.location
         return IssuedToken(jwt.encode(claims, self._secret, algorithm=ALGORITHM), expires_at)
@@ -91,6 +105,10 @@ class TokenService:
         return datetime.fromtimestamp(int(exp), UTC) if isinstance(exp, int | float) else None
 
     def verify(self, token: str) -> Principal:
+        return self.verify_session(token)[0]
+
+    def verify_session(self, token: str) -> tuple[Principal, TokenSession | None]:
+        """The bearer, and for our own tokens what could have signed them out (None for an IdP's)."""
         if len(token) > MAX_TOKEN_LENGTH:
             raise InvalidToken("The token is not valid.")
         try:
@@ -98,7 +116,7 @@ class TokenService:
         except jwt.PyJWTError:
             raise InvalidToken("The token is not valid.") from None
         if algorithm != ALGORITHM and self._idp is not None and algorithm in self._idp.algorithms:
-            return self._idp.verify(token, self._clock)
+            return self._idp.verify(token, self._clock), None
         try:
             claims = jwt.decode(
                 token,
@@ -117,7 +135,11 @@ class TokenService:
             raise InvalidToken("The token names an unknown role.") from None
         if role is Role.ANONYMOUS:
             raise InvalidToken("The token names an unknown role.")
-        return _principal(role, str(claims["sub"]), claims.get("loc"))
+        jti, gen = claims.get("jti"), claims.get("gen", 0)
+        if (jti is not None and not isinstance(jti, str)) or not isinstance(gen, int) or isinstance(gen, bool):
+            raise InvalidToken("The token is not valid.")
+        session = TokenSession(jti, gen, datetime.fromtimestamp(int(claims["exp"]), UTC))
+        return _principal(role, str(claims["sub"]), claims.get("loc")), session
 
 
 def _check_times(claims: dict[str, object], clock: Clock) -> None:

@@ -12,14 +12,19 @@ from sqlalchemy.engine import Connection
 import commerce.cart.models
 import commerce.catalog.models
 import commerce.customers.models
+import commerce.customers.session_models
 import commerce.events.models
 import commerce.inventory.models
+import commerce.loyalty.models
+import commerce.notifications.models
 import commerce.orders.models
 import commerce.pricing.models
 import commerce.pricing.promotion_models
-import commerce.pricing.tax_models  # noqa: F401
+import commerce.pricing.tax_models
+import commerce.recommendations.models  # noqa: F401
 import vault.audit_models
-import vault.models  # noqa: F401
+import vault.models
+import vault.requests.models  # noqa: F401
 from core.db import Base, create_engine
 
 target_metadata = Base.metadata

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ class Purpose:
 class PrivacyPolicy:
     version: str
     purposes: tuple[Purpose, ...]
+    processing: Mapping[str, str] = field(default_factory=dict)  # activity -> the purpose it needs consent for
 
     @property
     def purpose_codes(self) -> frozenset[str]:
@@ -40,6 +42,13 @@ class PrivacyPolicy:
 
     def knows(self, purpose: str) -> bool:
         return purpose in self.purpose_codes
+
+    def consent_for(self, activity: str) -> str:
+        """The purpose whose consent `activity` needs; an activity the file does not name is refused."""
+        try:
+            return self.processing[activity]
+        except KeyError:
+            raise PrivacyPolicyError(f"no [processing.{activity}] in the privacy policy") from None
 
 
 def _parse(data: dict[str, Any], source: str) -> PrivacyPolicy:
@@ -59,7 +68,16 @@ def _parse(data: dict[str, Any], source: str) -> PrivacyPolicy:
         if unknown:
             raise PrivacyPolicyError(f"{source}: purpose {code} has unknown keys {sorted(unknown)}")
         parsed.append(Purpose(code=code, description=body["description"]))
-    return PrivacyPolicy(version=notice["version"].strip(), purposes=tuple(parsed))
+    known = {p.code for p in parsed}
+    processing: dict[str, str] = {}
+    for activity, body in data.get("processing", {}).items():
+        if not isinstance(body, dict) or set(body) != {"consent"} or body["consent"] not in known:
+            raise PrivacyPolicyError(f"{source}: [processing.{activity}] needs consent = one of {sorted(known)}")
+        processing[activity] = body["consent"]
+    unknown = set(data) - {"notice", "purposes", "processing"}
+    if unknown:
+        raise PrivacyPolicyError(f"{source}: unknown section(s) {sorted(unknown)}")
+    return PrivacyPolicy(version=notice["version"].strip(), purposes=tuple(parsed), processing=processing)
 
 
 def load_privacy_policy(path: Path | str = DEFAULT_PATH) -> PrivacyPolicy:

@@ -94,6 +94,13 @@ def _is_self(check: Check) -> bool:
     return p.role is Role.CUSTOMER and p.subject is not None and check.subject == p.subject
 
 
+@condition("self_or_unnamed")
+def _self_or_unnamed(check: Check) -> bool:
+    """A customer acting on their own data: the subject argument is absent or names them."""
+    p = check.principal
+    return p.role is Role.CUSTOMER and (check.subject is None or check.subject == p.subject)
+
+
 @condition("created_in_request")
 def _created_in_request(check: Check) -> bool:
     """The subject was created by this very request (a registrant sees the account just made)."""
@@ -139,11 +146,13 @@ async def _own_order(check: Check) -> bool:
     from the cart the caller holds (how a guest sees the order they just placed)."""
     if getattr(check.source, "from_checkout", False):
         return True
+    p = check.principal
+    if p.role is not Role.CUSTOMER or p.subject is None:
+        return False
     if "orderId" in check.args:
         found = await _order_of_arg(check)
-        p = check.principal
-        return found is not None and p.role is Role.CUSTOMER and found[0] is not None and str(found[0]) == p.subject
-    return _is_self(check)
+        return found is not None and found[0] is not None and str(found[0]) == p.subject
+    return check.subject == p.subject
 
 
 @condition("order_store")

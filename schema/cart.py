@@ -12,6 +12,7 @@ import asyncio
 import dataclasses
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from datetime import datetime
+from enum import Enum
 from typing import Annotated
 
 import strawberry
@@ -65,6 +66,15 @@ class CartLine:
         return ProductVariant.of(found)
 
 
+@strawberry.enum
+class CartStatus(Enum):
+    ACTIVE = "ACTIVE"
+    CHECKING_OUT = "CHECKING_OUT"  # an order is being placed from it (payment pending)
+    ORDERED = "ORDERED"  # closed by its order: the customer's next cartCreate starts afresh
+    MERGED = "MERGED"  # joined a customer's cart at sign-in
+    ABANDONED = "ABANDONED"  # its checkout failed after the customer had started another cart
+
+
 @strawberry.type
 class Cart(Node):
     id: strawberry.ID = strawberry.field(
@@ -75,6 +85,10 @@ class Cart(Node):
     updated_at: datetime
     record: strawberry.Private[service.Cart]
     pricing: strawberry.Private[dict[str, asyncio.Future[PricedCart]]] = dataclasses.field(default_factory=dict)
+
+    @strawberry.field(description="ACTIVE while it can change; ORDERED once an order was placed from it.")
+    def status(self) -> CartStatus:
+        return CartStatus(self.record.status.upper())
 
     @property
     def customer_key(self) -> int | None:
@@ -209,6 +223,7 @@ async def _price(info: Info, cart: service.Cart) -> PricedCart:
         channel=channel.code,
         now=_now(info),
         customer_key=cart.customer_key,
+        vault=info.context.services.vault,  # personal offers by purchase history (with consent)
     )
 
 

@@ -2,23 +2,34 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
-from decimal import Decimal
 from enum import Enum
-from typing import Annotated, Any
+from typing import Any
 
 import strawberry
 from strawberry.types import Info
 
 from commerce.catalog import entities, service
-from commerce.catalog.service import ProductQuery
+from commerce.pricing.price_book import PriceEntry
 from core.ids import int_key, to_global_id
 from schema.errors import bad_input
 from schema.money import Money
 from schema.node import Node, decode_int_id, register_node
-from schema.pagination import PageInfo, check_first, decode_cursor, encode_cursor
 
-__all__ = ["CatalogQuery", "Category", "Channel", "Location", "Product", "ProductVariant"]
+__all__ = [
+    "CatalogQuery",
+    "Category",
+    "Channel",
+    "Image",
+    "Location",
+    "PriceRange",
+    "Product",
+    "ProductOption",
+    "ProductVariant",
+    "SelectedOption",
+    "SelectedOptionInput",
+]
 
 
 @strawberry.enum
@@ -97,23 +108,117 @@ class StockLevel:
         return Location.of(await info.context.loaders.locations.load(self.location_id))
 
 
+@strawberry.type(description="One of a product's images: stored on a CDN, only its address and shape here.")
+class Image:
+    id: strawberry.ID
+    url: str
+    alt_text: str
+    width: int | None
+    height: int | None
+    position: int
+
+    @classmethod
+    def of(cls, media: entities.Media) -> Image:
+        return cls(
+            id=strawberry.ID(to_global_id("ProductImage", media.id)),
+            url=media.url,
+            alt_text=media.alt_text,
+            width=media.width,
+            height=media.height,
+            position=media.position,
+        )
+
+
+@strawberry.type(description="A dimension the variants differ in, e.g. Size with values S, M, L.")
+class ProductOption:
+    id: strawberry.ID
+    name: str
+    values: list[str]
+
+
+@strawberry.type(description="A variant's value for one option, e.g. Size: M.")
+class SelectedOption:
+    name: str
+    value: str
+
+
+@strawberry.input(description='An option value to match, e.g. {name: "Size", value: "M"}.')
+class SelectedOptionInput:
+    name: str
+    value: str
+
+
+@strawberry.type
+class PriceRange:
+    min: Money
+    max: Money
+
+
+def _location_key(location_id: strawberry.ID | None) -> int | None:
+    return decode_int_id(location_id, "Location", "locationId") if location_id is not None else None
+
+
+async def _sellable(info: Info, variant_ids: list[int], location_key: int | None) -> list[bool]:
+    """For each variant: priced in the channel's currency and in stock (at `location_key`, or anywhere).
+
+    Loads for all of them at once, so a product's variants cost one batch, not one each."""
+    loaders = info.context.loaders
+    prices, stock = await asyncio.gather(loaders.prices.load_many(variant_ids), loaders.stock.load_many(variant_ids))
+    return [
+        price is not None
+        and any(level.available > 0 for level in levels if location_key is None or level.location_id == location_key)
+        for price, levels in zip(prices, stock, strict=True)
+    ]
+
+
 @strawberry.type
 class ProductVariant(Node):
     id: strawberry.ID
     key: strawberry.Private[int]
+    product_key: strawberry.Private[int]
     sku: str
     name: str
 
     @classmethod
     def of(cls, v: entities.Variant) -> ProductVariant:
-        return cls(id=strawberry.ID(to_global_id("ProductVariant", v.id)), key=v.id, sku=v.sku, name=v.name)
+        return cls(
+            id=strawberry.ID(to_global_id("ProductVariant", v.id)),
+            key=v.id,
+            product_key=v.product_id,
+            sku=v.sku,
+            name=v.name,
+        )
+
+    async def _price(self, info: Info) -> PriceEntry:
+        entry: PriceEntry | None = await info.context.loaders.prices.load(self.key)
+        if entry is None:
+            raise LookupError(f"variant {self.key} has no price in {info.context.channel.currency}")
+        return entry
 
     @strawberry.field(description="The one price for the request's channel currency.")
     async def price(self, info: Info) -> Money:
-        amount: Decimal | None = await info.context.loaders.prices.load(self.key)
-        if amount is None:
-            raise LookupError(f"variant {self.key} has no price in {info.context.channel.currency}")
-        return Money(amount=amount, currency=info.context.channel.currency)
+        return Money(amount=(await self._price(info)).amount, currency=info.context.channel.currency)
+
+    @strawberry.field(description="The regular price while `price` is a sale price; null when not on sale.")
+    async def compare_at_price(self, info: Info) -> Money | None:
+        entry: PriceEntry | None = await info.context.loaders.prices.load(self.key)
+        if entry is None or entry.compare_at is None:
+            return None
+        return Money(amount=entry.compare_at, currency=info.context.channel.currency)
+
+    @strawberry.field(
+        description="Published, priced in the channel's currency, and in stock somewhere (or at `locationId`)."
+    )
+    async def available_for_sale(self, info: Info, location_id: strawberry.ID | None = None) -> bool:
+        location_key = _location_key(location_id)
+        if await info.context.loaders.products.load(self.product_key) is None:
+            return False  # its product was withdrawn from sale
+        return (await _sellable(info, [self.key], location_key))[0]
+
+    @strawberry.field(description="This variant's value for each of its product's options, in option order.")
+    async def selected_options(self, info: Info) -> list[SelectedOption]:
+        chosen = await info.context.loaders.selected_options.load(self.key)
+        return [SelectedOption(name=o.name, value=o.value) for o in chosen]
 
     @strawberry.field(description="At one location, or summed over all locations.")
     async def quantity_available(self, info: Info, location_id: strawberry.ID | None = None) -> int:
@@ -127,6 +232,11 @@ class ProductVariant(Node):
     async def stock(self, info: Info) -> list[StockLevel]:
         stock = await info.context.loaders.stock.load(self.key)
         return [StockLevel(location_id=level.location_id, available=level.available) for level in stock]
+
+    @strawberry.field(description="The product this variant belongs to (null once it is withdrawn from sale).")
+    async def product(self, info: Info) -> Product | None:
+        found = await info.context.loaders.products.load(self.product_key)
+        return Product.of(found) if found else None
 
 
 @strawberry.type
@@ -160,28 +270,56 @@ class Product(Node):
     async def variants(self, info: Info) -> list[ProductVariant]:
         return [ProductVariant.of(v) for v in await info.context.loaders.variants_by_product.load(self.key)]
 
+    @strawberry.field(description="Any variant is available for sale (somewhere, or at `locationId`).")
+    async def available_for_sale(self, info: Info, location_id: strawberry.ID | None = None) -> bool:
+        location_key = _location_key(location_id)
+        variants = await info.context.loaders.variants_by_product.load(self.key)
+        return any(await _sellable(info, [v.id for v in variants], location_key))
 
-@strawberry.type
-class ProductEdge:
-    node: Product
-    cursor: str
+    @strawberry.field(description="The lowest and highest variant price in the channel's currency.")
+    async def price_range(self, info: Info) -> PriceRange:
+        variants = await info.context.loaders.variants_by_product.load(self.key)
+        entries = [e for e in await info.context.loaders.prices.load_many([v.id for v in variants]) if e is not None]
+        if not entries:
+            raise LookupError(f"product {self.key} has no price in {info.context.channel.currency}")
+        currency = info.context.channel.currency
+        amounts = [e.amount for e in entries]
+        return PriceRange(
+            min=Money(amount=min(amounts), currency=currency), max=Money(amount=max(amounts), currency=currency)
+        )
 
+    @strawberry.field(description="Images in display order (the first is the featured image).")
+    async def media(self, info: Info) -> list[Image]:
+        return [Image.of(m) for m in await info.context.loaders.media.load(self.key)]
 
-@strawberry.type
-class ProductConnection:
-    edges: list[ProductEdge]
-    page_info: PageInfo
-    query: strawberry.Private[ProductQuery]
+    @strawberry.field(description="The first image, or null.")
+    async def featured_image(self, info: Info) -> Image | None:
+        media = await info.context.loaders.media.load(self.key)
+        return Image.of(media[0]) if media else None
+
+    @strawberry.field(description="What the variants differ in, each with its values in display order.")
+    async def options(self, info: Info) -> list[ProductOption]:
+        return [
+            ProductOption(id=strawberry.ID(to_global_id("ProductOption", o.id)), name=o.name, values=list(o.values))
+            for o in await info.context.loaders.options.load(self.key)
+        ]
 
     @strawberry.field
-    async def total_count(self, info: Info) -> int:
-        return await service.count_products(info.context.services.engine, self.query)
+    async def tags(self, info: Info) -> list[str]:
+        tags: list[str] = await info.context.loaders.tags.load(self.key)
+        return tags
 
-
-@strawberry.input
-class ProductFilter:
-    category_slug: str | None = None
-    available_at_location_id: strawberry.ID | None = None
+    @strawberry.field(description="The variant with exactly these option values (e.g. Size M, Colour Black), or null.")
+    async def variant_by_selected_options(
+        self, info: Info, selected_options: list[SelectedOptionInput]
+    ) -> ProductVariant | None:
+        wanted = {(o.name, o.value) for o in selected_options}
+        variants = await info.context.loaders.variants_by_product.load(self.key)
+        chosen = await info.context.loaders.selected_options.load_many([v.id for v in variants])
+        for variant, options in zip(variants, chosen, strict=True):
+            if wanted == {(o.name, o.value) for o in options}:
+                return ProductVariant.of(variant)
+        return None
 
 
 @strawberry.type
@@ -194,37 +332,6 @@ class CatalogQuery:
     async def locations(self, info: Info, kind: LocationKind | None = None) -> list[Location]:
         found = await service.list_locations(info.context.services.engine, kind.value if kind else None)
         return [Location.of(loc) for loc in found]
-
-    @strawberry.field
-    async def products(
-        self,
-        info: Info,
-        first: int | None = 20,
-        after: str | None = None,
-        filter: ProductFilter | None = None,
-        search: Annotated[str | None, strawberry.argument(description="Matches name or SKU.")] = None,
-    ) -> ProductConnection:
-        limit = check_first(first, info.context.settings.max_page_size)
-        after_id = decode_cursor("Product", after)
-        location_key = None
-        if filter and filter.available_at_location_id is not None:
-            location_key = decode_int_id(filter.available_at_location_id, "Location", "filter.availableAtLocationId")
-        query = ProductQuery(
-            category_slug=filter.category_slug if filter else None,
-            available_at_location_id=location_key,
-            search=search,
-        )
-        products, has_next = await service.page_products(
-            info.context.services.engine, query, first=limit, after_id=after_id
-        )
-        edges = [ProductEdge(node=Product.of(p), cursor=encode_cursor("Product", p.id)) for p in products]
-        page_info = PageInfo(
-            has_next_page=has_next,
-            has_previous_page=after_id is not None,
-            start_cursor=edges[0].cursor if edges else None,
-            end_cursor=edges[-1].cursor if edges else None,
-        )
-        return ProductConnection(edges=edges, page_info=page_info, query=query)
 
     @strawberry.field
     async def product(self, info: Info, id: strawberry.ID | None = None, slug: str | None = None) -> Product | None:

@@ -14,11 +14,15 @@ from commerce.payments.provider import PaymentProvider
 from commerce.payments.test_provider import TestPaymentProvider
 from core.broadcast import Broadcaster, LocalBroadcaster
 from core.clock import Clock
+from core.ratelimit import MemoryBuckets
 from core.settings import Settings
 from policies.access import AccessPolicy
+from policies.limits import load_limits
 from policies.principal import ANONYMOUS, Principal
 from schema.loaders import Loaders
+from schema.ratelimits import RateLimiter
 from vault.audit import AuditLog
+from vault.requests.service import DataSubjectRequests
 from vault.service import Vault
 
 __all__ = ["Context", "Services"]
@@ -35,7 +39,9 @@ class Token(Protocol):
 class Tokens(Protocol):
     """Issues signed access tokens (implemented in `gateway.tokens`)."""
 
-    def issue(self, principal: Principal, ttl: timedelta) -> Token: ...
+    def issue(self, principal: Principal, ttl: timedelta, generation: int = 0) -> Token: ...
+
+    def verify_session(self, token: str) -> tuple[Principal, Any]: ...  # (bearer, TokenSession | None)
 
 
 @dataclass(slots=True, eq=False)
@@ -53,6 +59,8 @@ class Services:
     tracer: Tracer = field(default_factory=NoOpTracer)  # the runtime's: for a span of one's own
     broadcaster: Broadcaster = field(default_factory=LocalBroadcaster)  # "cart X changed", across replicas
     payments: PaymentProvider = field(default_factory=TestPaymentProvider)  # card and BLIK (test: see its module)
+    limiter: RateLimiter = field(default_factory=lambda: RateLimiter(load_limits(), MemoryBuckets()))
+    requests: DataSubjectRequests | None = None  # data-subject requests over every registered source
 
 
 @dataclass(slots=True, eq=False)

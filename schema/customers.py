@@ -10,7 +10,7 @@ schema/authorization.py enforces it on every `Customer` field and root field.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
@@ -19,11 +19,19 @@ from strawberry.types import Info
 from commerce.customers import errors as customer_errors
 from commerce.customers import service
 from commerce.customers.service import Profile
+from commerce.loyalty import service as loyalty
+from commerce.recommendations import service as recommendations
 from core.ids import int_key, to_global_id
 from policies.principal import Principal, Role
 from schema.cart import Cart, customer_cart
+from schema.catalog import Product
 from schema.errors import UserError, bad_input, forbidden, unauthenticated, user_error
+from schema.loyalty import LoyaltyAccount, loyalty_account
 from schema.node import Node, decode_int_id, register_node
+from schema.offers import PersonalOffer, offers_of
+from schema.pagination import check_first
+from schema.ratelimits import limit
+from schema.sessions import issue_customer_token
 from vault.cipher import ERASED
 from vault.errors import VaultError
 
@@ -36,6 +44,7 @@ ERASED_PLACEHOLDER = "[erased]"
 OPERATOR_ROLES = frozenset({Role.STAFF, Role.AGENT, Role.DPO, Role.ADMIN})
 CONSENT_ON_BEHALF_ROLES = frozenset({Role.AGENT, Role.ADMIN})
 MAX_CUSTOMERS_PER_QUERY = 100
+MAX_RECOMMENDATIONS = 20
 
 
 def _signed_in_customer(principal: Principal) -> int:
@@ -151,6 +160,25 @@ class Customer(Node):
     async def cart(self, info: Info) -> Cart | None:
         return await customer_cart(info, self.key)
 
+    @strawberry.field(
+        description="Products often bought together with what the customer bought, in any channel; "
+        "empty unless they consent to PERSONALIZATION (asked on every request)."
+    )
+    async def recommendations(self, info: Info, first: int | None = 5) -> list[Product]:
+        limit = check_first(first, MAX_RECOMMENDATIONS)
+        services = info.context.services
+        keys = await recommendations.recommend(services.engine, services.vault, self.key, limit)
+        found = await info.context.loaders.products.load_many(keys)
+        return [Product.of(p) for p in found if p is not None]
+
+    @strawberry.field(description="Promotions meant for this customer now, in this channel (personal offers).")
+    async def offers(self, info: Info) -> list[PersonalOffer]:
+        return await offers_of(info, self.key)
+
+    @strawberry.field(description="Points, tier and card: one account, the same in every channel.")
+    async def loyalty(self, info: Info) -> LoyaltyAccount:
+        return await loyalty_account(info, self.key, (await _profile(info, self.key)).subject)
+
     @strawberry.field(description="Web, mobile, store and call-center orders together, newest first.")
     async def orders(
         self, info: Info, first: int | None = 20, after: str | None = None
@@ -176,6 +204,14 @@ class CustomerRegisterInput:
     password: str
     first_name: str
     last_name: str
+    phone: str | None = None
+
+
+@strawberry.input(description="Rectification (GDPR Art. 16): null leaves a field unchanged; an empty phone removes it.")
+class CustomerUpdateInput:
+    email: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
     phone: str | None = None
 
 
@@ -254,6 +290,7 @@ def _registration(input: CustomerRegisterInput) -> service.Registration:
 class CustomerMutation:
     @strawberry.mutation
     async def customer_register(self, info: Info, input: CustomerRegisterInput) -> CustomerPayload:
+        await limit(info, "register")
         registration = _registration(input)
         problems = service.validate_registration(registration)
         if problems:
@@ -264,17 +301,19 @@ class CustomerMutation:
         except customer_errors.CustomerError as problem:
             return CustomerPayload(customer=None, user_errors=[user_error(problem)])
         info.context.created_subjects.add(str(key))
+        profile = await _profile(info, key)  # every account gets its loyalty card at registration
+        await loyalty.card_number(services.engine, services.vault, key, profile.subject, services.clock.now())
         return CustomerPayload(customer=Customer.of(key), user_errors=[])
 
     @strawberry.mutation
     async def customer_access_token_create(self, info: Info, email: str, password: str) -> AccessTokenPayload:
+        await limit(info, "sign_in", email=email)
         services = info.context.services
         try:
             key = await service.authenticate(services.engine, services.vault, services.clock, email, password)
         except customer_errors.CustomerError as problem:
             return AccessTokenPayload(access_token=None, user_errors=[user_error(problem)])
-        ttl = timedelta(seconds=info.context.settings.customer_token_ttl_seconds)
-        issued = services.tokens.issue(Principal(Role.CUSTOMER, subject=str(key)), ttl)
+        issued = await issue_customer_token(info, key)
         return AccessTokenPayload(
             access_token=AccessToken(token=issued.token, expires_at=issued.expires_at), user_errors=[]
         )
@@ -309,6 +348,35 @@ class CustomerMutation:
             user_errors.append(user_error(problem))
         current = await service.consents_by_ids(services.engine, services.vault, [key])
         return ConsentPayload(consents=[Consent.of(c) for c in current.get(key, [])], user_errors=user_errors)
+
+    @strawberry.mutation(
+        description="Rectify a profile (GDPR Art. 16): the signed-in customer their own; an agent or the DPO "
+        "passes `customerId` (audited). A new email must not belong to another account."
+    )
+    async def customer_update(
+        self,
+        info: Info,
+        input: CustomerUpdateInput,
+        customer_id: Annotated[strawberry.ID | None, strawberry.argument(description="Agents and the DPO.")] = None,
+    ) -> CustomerPayload:
+        # Who may name whom is the policy's (`self_or_unnamed` for customers); an operator names someone.
+        key = (
+            _signed_in_customer(info.context.principal)
+            if customer_id is None
+            else decode_int_id(customer_id, "Customer", "customerId")
+        )
+        change = service.ProfileUpdate(
+            email=input.email, first_name=input.first_name, last_name=input.last_name, phone=input.phone
+        )
+        problems = service.validate_update(change)
+        if problems:
+            return CustomerPayload(customer=None, user_errors=[user_error(p) for p in problems])
+        services = info.context.services
+        try:
+            await service.update_profile(services.engine, services.vault, key, change)
+        except customer_errors.CustomerError as problem:
+            return CustomerPayload(customer=None, user_errors=[user_error(problem)])
+        return CustomerPayload(customer=Customer.of(key), user_errors=[])
 
     @strawberry.mutation(description="Add an address to the signed-in customer's address book.")
     async def customer_address_add(self, info: Info, input: AddressInput) -> CustomerPayload:

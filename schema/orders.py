@@ -7,6 +7,7 @@ only shows orders and turns domain errors into `userErrors`.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -20,6 +21,7 @@ from commerce.cart.service import CartRules
 from commerce.catalog import service as catalog
 from commerce.customers.service import Address as AddressValue
 from commerce.orders import checkout as checkouts
+from commerce.orders import exchange as exchanges
 from commerce.orders import records, service
 from commerce.orders.unit import OrderServices
 from commerce.payments.provider import PaymentError
@@ -28,13 +30,25 @@ from core.ids import InvalidGlobalId, from_global_id, int_key, to_global_id
 from policies.principal import Role
 from schema.cart import cart_authorizer, denied_cart
 from schema.catalog import Channel, Location
+from schema.context import Services
 from schema.customers import Address, AddressInput, Customer
 from schema.errors import UserError, user_errors
+from schema.execution import current_trace_id
 from schema.money import Money
 from schema.node import Node, decode_id, decode_int_id, register_node
 from schema.pagination import PageInfo, check_first, decode_cursor, encode_cursor
+from vault.audit import AuditEntry
 
-__all__ = ["Order", "OrderConnection", "OrderMutation", "OrderQuery", "customer_orders", "order_services"]
+__all__ = [
+    "Order",
+    "OrderConnection",
+    "OrderExchangeMutation",
+    "OrderMutation",
+    "OrderQuery",
+    "customer_orders",
+    "order_services",
+    "order_services_of",
+]
 
 
 @strawberry.enum
@@ -116,8 +130,9 @@ class Order(Node):
 
     @strawberry.field
     async def channel(self, info: Info) -> Channel:
-        channels = await catalog.list_channels(info.context.services.engine)
-        found = next(c for c in channels if c.code == self.record.channel_code)
+        found = await info.context.loaders.channels_by_code.load(self.record.channel_code)
+        if found is None:
+            raise LookupError(f"channel {self.record.channel_code!r} of an order no longer exists")
         return Channel.of(found)
 
     @strawberry.field
@@ -238,6 +253,14 @@ class ReturnLineInput:
     quantity: int
 
 
+@strawberry.type
+class OrderExchangePayload:
+    returned: Order | None = strawberry.field(description="The original order, with the goods taken back.")
+    order: Order | None = strawberry.field(description="The new sale.")
+    difference: Money | None = strawberry.field(description="Positive: charged for the new goods; negative: refunded.")
+    user_errors: list[UserError]
+
+
 @strawberry.input
 class OrderFilter:
     status: list[OrderStatus] | None = None
@@ -249,7 +272,11 @@ class OrderFilter:
 
 
 def order_services(info: Info) -> OrderServices:
-    s = info.context.services
+    return order_services_of(info.context.services)
+
+
+def order_services_of(s: Services) -> OrderServices:
+    """What the orders context is given, from the gateway's services and settings."""
     settings = s.settings
     return OrderServices(
         engine=s.engine,
@@ -261,6 +288,7 @@ def order_services(info: Info) -> OrderServices:
         reservation_ttl=timedelta(seconds=settings.reservation_ttl_seconds),
         payment_timeout=float(settings.payment_timeout_seconds),
         pending_timeout=timedelta(seconds=settings.checkout_pending_timeout_seconds),
+        audit=s.audit,
     )
 
 
@@ -290,8 +318,10 @@ async def _code(info: Info, location_id: int | None) -> str | None:
 
 
 def _address(value: AddressInput | None) -> AddressValue | None:
-    if value is None:
-        return None
+    return _address_of(value) if value is not None else None
+
+
+def _address_of(value: AddressInput) -> AddressValue:
     return AddressValue(
         name=value.name,
         line1=value.line1,
@@ -319,6 +349,25 @@ async def _till_location(info: Info) -> int | None:
         return None
     found = [loc for loc in await catalog.list_locations(info.context.services.engine) if loc.code == code]
     return found[0].id if found else None
+
+
+def _audit(info: Info, operation: str) -> AuditEntry | None:
+    """The audit record of this operator's action (roles the policy audits), written by the order
+    service in the action's own transaction once it knows whose order it is."""
+    context = info.context
+    principal = context.principal
+    if not context.services.policy.is_audited(principal):
+        return None
+    return AuditEntry(
+        actor=principal.subject or principal.role.value,
+        role=principal.role.value,
+        channel=context.channel.code,
+        operation=f"mutation {operation}",
+        fields="Order.status",
+        subject="",
+        outcome="allowed",
+        trace_id=current_trace_id(),
+    )
 
 
 def _actor(info: Info) -> str | None:
@@ -350,7 +399,8 @@ def _page(orders: list[records.Order], first: int) -> tuple[list[records.Order],
 
 async def _connection(info: Info, orders: list[records.Order], first: int, after_id: int | None) -> OrderConnection:
     shown, has_next = _page(orders, first)
-    edges = [OrderEdge(node=await present(info, o), cursor=encode_cursor("Order", o.id)) for o in shown]
+    nodes = await asyncio.gather(*(present(info, o) for o in shown))  # one batch of locations
+    edges = [OrderEdge(node=node, cursor=encode_cursor("Order", o.id)) for node, o in zip(nodes, shown, strict=True)]
     return OrderConnection(
         edges=edges,
         page_info=PageInfo(
@@ -409,8 +459,7 @@ class OrderMutation:
         cart_key = decode_id(input.cart_id, "Cart", "input.cartId")
         invoice = None
         if input.invoice is not None:
-            invoice_address = _address(input.invoice.address)
-            assert invoice_address is not None
+            invoice_address = _address_of(input.invoice.address)
             invoice = checkouts.Invoice(input.invoice.company_name, input.invoice.tax_id, invoice_address)
         request = checkouts.CheckoutRequest(
             cart_id=cart_key,
@@ -426,6 +475,7 @@ class OrderMutation:
             till_location_id=await _till_location(info),
             actor=_actor(info),
             loyalty_points_to_redeem=input.loyalty_points_to_redeem or 0,
+            audit=_audit(info, "checkoutComplete"),
         )
 
         async def change() -> records.Order:
@@ -442,23 +492,39 @@ class OrderMutation:
     async def order_mark_ready_for_pickup(self, info: Info, order_id: strawberry.ID) -> OrderPayload:
         key = decode_int_id(order_id, "Order", "orderId")
         return await _payload(
-            info, lambda: service.mark_ready_for_pickup(order_services(info), key, actor=_actor(info))
+            info,
+            lambda: service.mark_ready_for_pickup(
+                order_services(info), key, actor=_actor(info), audit=_audit(info, "orderMarkReadyForPickup")
+            ),
         )
 
     @strawberry.mutation(description="Store staff of the pickup location: handed over (and paid, if due at pickup).")
     async def order_confirm_pickup(self, info: Info, order_id: strawberry.ID) -> OrderPayload:
         key = decode_int_id(order_id, "Order", "orderId")
-        return await _payload(info, lambda: service.confirm_pickup(order_services(info), key, actor=_actor(info)))
+        return await _payload(
+            info,
+            lambda: service.confirm_pickup(
+                order_services(info), key, actor=_actor(info), audit=_audit(info, "orderConfirmPickup")
+            ),
+        )
 
     @strawberry.mutation(description="The warehouse (integration role): the parcel left.")
     async def order_mark_shipped(self, info: Info, order_id: strawberry.ID) -> OrderPayload:
         key = decode_int_id(order_id, "Order", "orderId")
-        return await _payload(info, lambda: service.mark_shipped(order_services(info), key, actor=_actor(info)))
+        return await _payload(
+            info,
+            lambda: service.mark_shipped(
+                order_services(info), key, actor=_actor(info), audit=_audit(info, "orderMarkShipped")
+            ),
+        )
 
     @strawberry.mutation(description="Before hand-over or shipping: stock released, payment voided.")
     async def order_cancel(self, info: Info, order_id: strawberry.ID) -> OrderPayload:
         key = decode_int_id(order_id, "Order", "orderId")
-        return await _payload(info, lambda: service.cancel(order_services(info), key, actor=_actor(info)))
+        return await _payload(
+            info,
+            lambda: service.cancel(order_services(info), key, actor=_actor(info), audit=_audit(info, "orderCancel")),
+        )
 
     @strawberry.mutation(description="Goods returned at a store (any store): restocked there and refunded.")
     async def order_return_lines(
@@ -471,8 +537,68 @@ class OrderMutation:
         ]
         return await _payload(
             info,
-            lambda: service.return_lines(order_services(info), key, returned, location, actor=_actor(info)),
+            lambda: service.return_lines(
+                order_services(info),
+                key,
+                returned,
+                location,
+                actor=_actor(info),
+                audit=_audit(info, "orderReturnLines"),
+            ),
             serving_location=location,
+        )
+
+
+@strawberry.type
+class OrderExchangeMutation:
+    @strawberry.mutation(
+        description="Staff at the till: goods of an order come back and the cart is sold in their place, "
+        "the difference charged or refunded; both orders join the customer's history."
+    )
+    async def order_exchange(
+        self,
+        info: Info,
+        order_id: strawberry.ID,
+        lines: list[ReturnLineInput],
+        cart_id: strawberry.ID,
+        idempotency_key: str,
+        payment: PaymentInput,
+    ) -> OrderExchangePayload:
+        context = info.context
+        key = decode_int_id(order_id, "Order", "orderId")
+        cart_key = decode_id(cart_id, "Cart", "cartId")
+        returned = [
+            service.ReturnLine(_optional_key(line.order_line_id, "OrderLine") or 0, line.quantity) for line in lines
+        ]
+        till = await _till_location(info)
+        sale = checkouts.CheckoutRequest(
+            cart_id=cart_key,
+            idempotency_key=idempotency_key,
+            fulfillment_method=FulfillmentMethod.IN_STORE.value,
+            payment_method=payment.method,
+            payment_token=payment.token,
+            channel_code=context.channel.code,
+            currency=context.channel.currency,
+            till_location_id=till,
+            actor=_actor(info),
+            audit=_audit(info, "orderExchange"),
+        )
+        try:
+            done = await exchanges.exchange(order_services(info), key, returned, sale, authorize=cart_authorizer(info))
+        except CartForbidden:
+            raise denied_cart(info) from None
+        except exchanges.ExchangeFailed as failure:
+            shown = await present(info, failure.returned, serving_location=till)
+            return OrderExchangePayload(returned=shown, order=None, difference=None, user_errors=user_errors(failure))
+        except DomainError as error:
+            return OrderExchangePayload(returned=None, order=None, difference=None, user_errors=user_errors(error))
+        finally:
+            await context.services.broadcaster.publish(f"cart:{cart_key}")
+        return OrderExchangePayload(
+            returned=await present(info, done.returned, serving_location=till),
+            order=await present(info, done.sale, from_checkout=True),
+            difference=Money(amount=done.difference, currency=done.sale.currency),
+            user_errors=[],
         )
 
 

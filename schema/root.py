@@ -9,11 +9,17 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import Info
 
+from schema.accounts import AccountMutation
 from schema.cart import CartMutation, CartQuery, CartSubscription
 from schema.catalog import CatalogQuery
+from schema.collections import CollectionQuery
 from schema.customers import CustomerMutation, CustomerQuery
+from schema.data_subject import DataSubjectMutation, DataSubjectQuery
+from schema.inventory import InventoryMutation
+from schema.listing import ListingQuery
+from schema.loyalty import LoyaltyMutation, LoyaltyQuery
 from schema.node import Node, resolve_node
-from schema.orders import OrderMutation, OrderQuery
+from schema.orders import OrderExchangeMutation, OrderMutation, OrderQuery
 from schema.reports import ReportQuery
 from schema.scalars import scalar_map
 
@@ -27,8 +33,28 @@ class NodeQuery:
         return await resolve_node(info, id)
 
 
-QUERIES: tuple[type, ...] = (NodeQuery, CatalogQuery, CustomerQuery, CartQuery, OrderQuery, ReportQuery)
-MUTATIONS: tuple[type, ...] = (CustomerMutation, CartMutation, OrderMutation)
+QUERIES: tuple[type, ...] = (
+    NodeQuery,
+    CatalogQuery,
+    ListingQuery,
+    CollectionQuery,
+    CustomerQuery,
+    CartQuery,
+    OrderQuery,
+    LoyaltyQuery,
+    DataSubjectQuery,
+    ReportQuery,
+)
+MUTATIONS: tuple[type, ...] = (
+    CustomerMutation,
+    AccountMutation,
+    CartMutation,
+    OrderMutation,
+    OrderExchangeMutation,
+    InventoryMutation,
+    LoyaltyMutation,
+    DataSubjectMutation,
+)
 SUBSCRIPTIONS: tuple[type, ...] = (CartSubscription,)
 
 

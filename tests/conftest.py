@@ -58,6 +58,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
     return Settings(
         database_url=database_url,
         kek_file=str(tmp_path / "kek.json"),
+        erasure_ledger_file=str(tmp_path / "erasure-ledger.jsonl"),
         **TEST_VAULT_KEYS,
         jwt_secret="test-secret-0123456789-0123456789-0123456789",
     )

@@ -17,6 +17,7 @@ from graphql.language import FieldNode, OperationDefinitionNode
 
 from commerce.catalog import service as catalog
 from commerce.customers import service as customers
+from commerce.loyalty import service as loyalty
 from core.ids import to_global_id
 from gateway.runtime import Runtime
 
@@ -91,6 +92,21 @@ MATRIX: list[Row] = [
     Row("locations", "{ locations { code } }", _no_vars, everyone()),
     Row("products", "{ products(first: 2) { edges { node { name } } } }", _no_vars, everyone()),
     Row("product", "query($id: ID) { product(id: $id) { name } }", lambda w: {"id": w.product_id}, everyone()),
+    Row(
+        "products: sorted, with facets",
+        """{ products(first: 2, sortKey: PRICE, reverse: true) { edges { node { name availableForSale
+        priceRange { min { amount } } media { url } options { name } variants { compareAtPrice { amount }
+        selectedOptions { name value } } } } facets { categories { count } inStockAtStores { count } } } }""",
+        _no_vars,
+        everyone(),
+    ),
+    Row("collections", "{ collections { edges { node { handle } } } }", _no_vars, everyone()),
+    Row(
+        "collection",
+        '{ collection(handle: "sale") { title products(first: 2) { edges { node { name } } } } }',
+        _no_vars,
+        everyone(),
+    ),
     # customers: A's data is A's, and operators' (staff only at the till)
     Row("me", "{ me { id email } }", _no_vars, {**everyone(EMPTY), "customer_a": ALLOW, "customer_b": ALLOW}),
     Row(
@@ -159,11 +175,59 @@ MATRIX: list[Row] = [
         only("agent", "admin"),
     ),
     Row(
+        "customerUpdate for oneself",
+        """mutation { customerUpdate(input: {firstName: "Adela"}) {
+        customer { id firstName } userErrors { code } } }""",
+        _no_vars,
+        only("customer_a", "customer_b"),
+    ),
+    Row(
+        "customerUpdate on A's behalf",
+        """mutation($id: ID!) { customerUpdate(input: {lastName: "Nowak-Kowalska"}, customerId: $id) {
+        customer { id lastName } userErrors { code } } }""",
+        lambda w: {"id": w.customer_a_id},
+        only("customer_a", "agent", "dpo"),
+    ),
+    Row(
         "customerAddressAdd",
         """mutation { customerAddressAdd(input: {name: "N", line1: "Prosta 1",
         postalCode: "00-001", city: "Warszawa", country: "PL"}) { customer { id } userErrors { code } } }""",
         _no_vars,
         only("customer_a", "customer_b"),
+    ),
+    # account security: a token argument is its own capability; a password change is one's own
+    Row(
+        "customerAccessTokenDelete",
+        'mutation { customerAccessTokenDelete(token: "not-a-token") { deletedAccessToken userErrors { code } } }',
+        _no_vars,
+        only("anonymous", "customer_a", "customer_b"),
+    ),
+    Row(
+        "customerAccessTokenRenew",
+        """mutation { customerAccessTokenRenew(customerAccessToken: "not-a-token") {
+        accessToken { token } userErrors { code } } }""",
+        _no_vars,
+        only("anonymous", "customer_a", "customer_b"),
+    ),
+    Row(
+        "customerPasswordChange",
+        """mutation { customerPasswordChange(currentPassword: "not-the-password", newPassword: "a new password") {
+        accessToken { token } userErrors { code } } }""",
+        _no_vars,
+        only("customer_a", "customer_b"),
+    ),
+    Row(
+        "customerPasswordResetRequest",
+        'mutation { customerPasswordResetRequest(email: "nobody@example.com") { userErrors { code } } }',
+        _no_vars,
+        only("anonymous", "customer_a", "customer_b"),
+    ),
+    Row(
+        "customerPasswordReset",
+        """mutation { customerPasswordReset(token: "not-a-reset-token-0123456789", password: "a new password") {
+        customer { id } userErrors { code } } }""",
+        _no_vars,
+        only("anonymous", "customer_a", "customer_b"),
     ),
     # carts: a guest cart's id is its capability; a customer's cart is theirs (and their agent's,
     # and store staff's at the till)
@@ -249,6 +313,73 @@ MATRIX: list[Row] = [
         codes: ["WELCOME10"]) { cart { id } userErrors { code } } }""",
         lambda w: {"id": w.extra["cart_a"]},
         only("customer_a", "agent"),
+    ),
+    # loyalty: A's points are A's (and their agent's, the DPO's, an admin's, store staff's at the till)
+    Row(
+        "customer: A's loyalty online",
+        """query($id: ID!) { customer(id: $id) { loyalty { cardNumber balance tier pointsToNextTier
+        transactions { edges { node { kind points } } } } } }""",
+        lambda w: {"id": w.customer_a_id},
+        only("customer_a", "agent", "dpo", "admin"),
+    ),
+    Row(
+        "customer: A's loyalty at the till",
+        "query($id: ID!) { customer(id: $id) { loyalty { cardNumber balance tier } } }",
+        lambda w: {"id": w.customer_a_id},
+        only("customer_a", "staff_waw", "staff_krk", "agent", "dpo", "admin"),
+        headers={"X-Channel": "store"},
+    ),
+    Row(
+        "me: my loyalty",
+        "{ me { loyalty { balance transactions { edges { node { points } } } } } }",
+        _no_vars,
+        {**everyone(EMPTY), "customer_a": ALLOW, "customer_b": ALLOW},
+    ),
+    Row(
+        "customer: A's recommendations online",
+        "query($id: ID!) { customer(id: $id) { recommendations(first: 3) { id name } } }",
+        lambda w: {"id": w.customer_a_id},
+        only("customer_a", "agent", "dpo", "admin"),
+    ),
+    Row(
+        "customer: A's recommendations at the till",
+        "query($id: ID!) { customer(id: $id) { recommendations { id } } }",
+        lambda w: {"id": w.customer_a_id},
+        only("customer_a", "staff_waw", "staff_krk", "agent", "dpo", "admin"),
+        headers={"X-Channel": "store"},
+    ),
+    Row(
+        "customer: A's personal offers online",
+        "query($id: ID!) { customer(id: $id) { offers { description code } } }",
+        lambda w: {"id": w.customer_a_id},
+        only("customer_a", "agent", "dpo", "admin"),
+    ),
+    Row(
+        "customer: A's personal offers at the till",
+        "query($id: ID!) { customer(id: $id) { offers { description } } }",
+        lambda w: {"id": w.customer_a_id},
+        only("customer_a", "staff_waw", "staff_krk", "agent", "dpo", "admin"),
+        headers={"X-Channel": "store"},
+    ),
+    Row(
+        "customerByLoyaltyCard at the till",
+        "query($n: String!) { customerByLoyaltyCard(cardNumber: $n) { id loyalty { balance } } }",
+        lambda w: {"n": w.extra["card_a"]},
+        only("staff_waw", "staff_krk", "agent"),
+        headers={"X-Channel": "store"},
+    ),
+    Row(
+        "customerByLoyaltyCard online",
+        "query($n: String!) { customerByLoyaltyCard(cardNumber: $n) { id } }",
+        lambda w: {"n": w.extra["card_a"]},
+        only("agent"),
+    ),
+    Row(
+        "loyaltyAdjust on A",
+        """mutation($id: ID!) { loyaltyAdjust(customerId: $id, points: 5, reason: "goodwill") {
+        loyalty { balance } userErrors { code } } }""",
+        lambda w: {"id": w.customer_a_id},
+        only("agent", "admin"),
     ),
     Row(
         "cartAttachToCustomer of a guest cart",
@@ -350,6 +481,64 @@ MATRIX: list[Row] = [
         lambda w: {"id": w.extra["order_a"], "line": w.extra["order_a_line"], "loc": to_global_id("Location", 2)},
         only("staff_waw", "agent", "admin"),
     ),
+    Row(
+        "orderExchange at the till",
+        """mutation($id: ID!, $line: ID!, $cart: ID!) { orderExchange(orderId: $id,
+        lines: [{orderLineId: $line, quantity: 1}], cartId: $cart, idempotencyKey: "x", payment: {method: "card"}) {
+        order { id } userErrors { code } } }""",
+        lambda w: {
+            "id": w.extra["order_a"],
+            "line": w.extra["order_a_line"],
+            "cart": next(w.extra["spare_guest_carts"]),
+        },
+        only("staff_waw", "staff_krk"),
+        headers={"X-Channel": "store"},
+    ),
+    # inventory: the warehouse/ERP system (and an administrator) set on-hand counts
+    Row(
+        "stockSync",
+        """mutation($sku: String!) { stockSync(levels: [{sku: $sku, locationCode: "WH-STRYKOW", onHand: 50}]) {
+        updated userErrors { code } } }""",
+        lambda w: {"sku": w.extra["sku"]},
+        only("admin", "integration"),
+    ),
+]
+
+
+# data-subject requests: the DPO only (each row gets its own database, so erasing A is harmless)
+DSR_FIELDS = "request { id status customerId export retained { category } } userErrors { code }"
+MATRIX += [
+    Row(
+        "dataSubjectRequests",
+        "{ dataSubjectRequests(first: 5) { id kind status customerId } }",
+        _no_vars,
+        only("dpo"),
+    ),
+    Row(
+        "dataSubjectExport of A",
+        f"mutation($id: ID!) {{ dataSubjectExport(customerId: $id) {{ {DSR_FIELDS} }} }}",
+        lambda w: {"id": w.customer_a_id},
+        only("dpo"),
+    ),
+    Row(
+        "dataSubjectErase of A",
+        f"mutation($id: ID!) {{ dataSubjectErase(customerId: $id) {{ {DSR_FIELDS} }} }}",
+        lambda w: {"id": w.customer_a_id},
+        only("dpo"),
+    ),
+    Row(
+        "dataSubjectRequestExtend of A's request",
+        """mutation($id: ID!) { dataSubjectRequestExtend(requestId: $id, reason: "Many records to collect.") {
+        request { id dueAt extensionReason } userErrors { code } } }""",
+        lambda w: {"id": w.extra["request_a"]},
+        only("dpo"),
+    ),
+    Row(
+        "node: A's data-subject request",
+        "query($id: ID!) { node(id: $id) { id ... on DataSubjectRequest { status } } }",
+        lambda w: {"id": w.extra["request_a"]},
+        only("dpo"),
+    ),
 ]
 
 
@@ -401,9 +590,15 @@ async def world(runtime: Runtime, token_for, gql) -> World:
         extra={"email_a": "a@example.com"},
     )
     w.headers = role_headers(token_for, w)
+    services = runtime.services
+    subject_a = (await customers.subjects_by_ids(services.engine, [int(w.customer_a_key)]))[int(w.customer_a_key)]
+    w.extra["card_a"] = await loyalty.card_number(
+        services.engine, services.vault, int(w.customer_a_key), subject_a, services.clock.now()
+    )
     variants = await catalog.variants_by_product_ids(runtime.services.engine, [products[0].id])
     w.extra["variant"] = to_global_id("ProductVariant", variants[products[0].id][0].id)
     await _orders_of_a(runtime, gql, w)  # before A's cart: an order closes the cart it was placed from
+    w.extra["sku"] = variants[products[0].id][0].sku
     w.extra["guest_cart"] = await _cart(gql, w.extra["variant"], {})
     w.extra["cart_a"] = await _cart(gql, w.extra["variant"], w.headers["customer_a"])
     lines = await gql.data(
@@ -411,6 +606,10 @@ async def world(runtime: Runtime, token_for, gql) -> World:
     )
     w.extra["cart_a_line"] = lines["cart"]["lines"][0]["id"]
     w.extra["spare_guest_carts"] = iter([await _cart(gql, w.extra["variant"], {}) for _ in range(2 * len(ROLES))])
+    requests = runtime.services.requests
+    subject = (await customers.subjects_by_ids(runtime.services.engine, [int(w.customer_a_key)]))[int(w.customer_a_key)]
+    opened = await requests.open("EXPORT", customer_key=int(w.customer_a_key), subject_id=subject, requested_by="dpo-1")
+    w.extra["request_a"] = to_global_id("DataSubjectRequest", opened.id)
     return w
 
 

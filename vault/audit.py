@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import Row, insert, select, text
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from core.clock import Clock
 from core.db import is_sqlite, writer
@@ -52,7 +52,9 @@ class AuditEntry:
 
 
 def record_hash(seq: int, recorded_at: datetime, entry: AuditEntry | AuditRecord | Row[Any], prev_hash: str) -> str:
-    """SHA-256 over a canonical JSON of the record's content and the previous record's hash."""
+    """SHA-256 over a canonical JSON of the record's content and the previous record's hash.
+
+    `entry` is an entry to append, or a stored record (whose subject column is `customer_key`)."""
     content = [
         seq,
         recorded_at.isoformat(timespec="microseconds"),
@@ -61,12 +63,18 @@ def record_hash(seq: int, recorded_at: datetime, entry: AuditEntry | AuditRecord
         entry.channel,
         entry.operation,
         entry.fields,
-        entry.subject,
+        _subject_of(entry),
         entry.outcome,
         entry.trace_id,
         prev_hash,
     ]
     return hashlib.sha256(json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode()).hexdigest()
+
+
+def _subject_of(entry: Any) -> str:
+    """An entry's or ORM record's `subject`; a table row's `customer_key` (the column's name)."""
+    subject = getattr(entry, "subject", None)
+    return str(subject if subject is not None else entry.customer_key)
 
 
 class AuditAppendFailed(RuntimeError):
@@ -96,35 +104,41 @@ class AuditLog:
 
     async def _append_once(self, entries: Sequence[AuditEntry]) -> list[int]:
         async with self._engine.begin() as conn:
-            if self._postgres:
-                await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK})
-            head = (
-                await conn.execute(select(_table.c.seq, _table.c.hash).order_by(_table.c.seq.desc()).limit(1))
-            ).first()
-            seq, prev = (head.seq, head.hash) if head else (0, GENESIS)
-            now = self._clock.now()
-            rows: list[dict[str, Any]] = []
-            for entry in entries:
-                seq += 1
-                digest = record_hash(seq, now, entry, prev)
-                rows.append(
-                    {
-                        "seq": seq,
-                        "recorded_at": now,
-                        "actor": entry.actor,
-                        "role": entry.role,
-                        "channel": entry.channel,
-                        "operation": entry.operation,
-                        "fields": entry.fields,
-                        "subject": entry.subject,
-                        "outcome": entry.outcome,
-                        "trace_id": entry.trace_id,
-                        "prev_hash": prev,
-                        "hash": digest,
-                    }
-                )
-                prev = digest
-            await conn.execute(insert(AuditRecord), rows)
+            return await self.append_in(conn, entries)
+
+    async def append_in(self, conn: AsyncConnection, entries: Sequence[AuditEntry]) -> list[int]:
+        """Append within the caller's write transaction, so an operator's action and its record
+        commit together or not at all (PostgreSQL: serialized by an advisory transaction lock;
+        SQLite: the caller's BEGIN IMMEDIATE already holds the write lock)."""
+        if not entries:
+            return []
+        if self._postgres:
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK})
+        head = (await conn.execute(select(_table.c.seq, _table.c.hash).order_by(_table.c.seq.desc()).limit(1))).first()
+        seq, prev = (head.seq, head.hash) if head else (0, GENESIS)
+        now = self._clock.now()
+        rows: list[dict[str, Any]] = []
+        for entry in entries:
+            seq += 1
+            digest = record_hash(seq, now, entry, prev)
+            rows.append(
+                {
+                    "seq": seq,
+                    "recorded_at": now,
+                    "actor": entry.actor,
+                    "role": entry.role,
+                    "channel": entry.channel,
+                    "operation": entry.operation,
+                    "fields": entry.fields,
+                    "customer_key": entry.subject,
+                    "outcome": entry.outcome,
+                    "trace_id": entry.trace_id,
+                    "prev_hash": prev,
+                    "hash": digest,
+                }
+            )
+            prev = digest
+        await conn.execute(insert(AuditRecord), rows)
         return [row["seq"] for row in rows]
 
 

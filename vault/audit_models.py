@@ -13,7 +13,7 @@ __all__ = ["AuditRecord"]
 
 
 class AuditRecord(Base):
-    """Who (actor, role) did what (operation, fields) to whose data (subject: a key, never PII), when.
+    """Who (actor, role) did what (operation, fields) to whose data (`customer_key`: a key, never PII), when.
 
     `seq` is the primary key, so two writers that read the same head cannot both append:
     the database refuses the second, which retries on the new head.
@@ -28,7 +28,9 @@ class AuditRecord(Base):
     channel: Mapped[str] = mapped_column(String(32), nullable=False)
     operation: Mapped[str] = mapped_column(String(200), nullable=False)
     fields: Mapped[str] = mapped_column(Text, nullable=False)
-    subject: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    # Whose data: a customer's key, never PII. The column follows the convention for personal
+    # references (`customer_key`); the attribute keeps the audit vocabulary.
+    subject: Mapped[str] = mapped_column("customer_key", String(64), nullable=False, index=True)
     outcome: Mapped[str] = mapped_column(String(8), nullable=False)
     trace_id: Mapped[str] = mapped_column(String(32), nullable=False)
     prev_hash: Mapped[str] = mapped_column(String(64), nullable=False)

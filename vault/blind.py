@@ -15,7 +15,7 @@ import hashlib
 import hmac
 import unicodedata
 
-__all__ = ["blind_index", "normalise_email", "normalise_phone"]
+__all__ = ["blind_index", "normalise_card", "normalise_email", "normalise_phone"]
 
 
 def normalise_email(email: str) -> str:
@@ -36,7 +36,13 @@ def normalise_phone(phone: str) -> str:
     return digits
 
 
-_NORMALISERS = {"email": normalise_email, "phone": normalise_phone}
+def normalise_card(number: str) -> str:
+    """A loyalty card number as its digits only: spaces or dashes a till scanner or a person adds fall away."""
+    text = unicodedata.normalize("NFKC", number)
+    return "".join(str(unicodedata.decimal(ch)) for ch in text if ch.isdecimal())
+
+
+_NORMALISERS = {"email": normalise_email, "phone": normalise_phone, "loyalty_card": normalise_card}
 
 
 def blind_index(key: bytes, kind: str, value: str) -> bytes:

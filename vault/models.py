@@ -26,13 +26,23 @@ class Subject(Base):
     erased_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
+PERSONAL = "personal"
+ACCOUNTING = "accounting"
+
+
 class DataKey(Base):
-    """A subject's data key, wrapped by KEK `kek_version`; deleting the row shreds the subject's data."""
+    """A subject's data key, wrapped by KEK `kek_version`; deleting the row shreds the subject's data.
+
+    `purpose` "personal" keys seal the person's data and are shredded on erasure; an
+    "accounting" key seals only what accounting law makes us keep (invoice details) and is
+    shredded by the retention job when that period ends.
+    """
 
     __tablename__ = "vault_data_keys"
 
     subject_id: Mapped[str] = mapped_column(ForeignKey("vault_subjects.id", ondelete="CASCADE"), primary_key=True)
     version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(16), default=PERSONAL, server_default=PERSONAL)
     kek_version: Mapped[int] = mapped_column(Integer, index=True)
     wrapped: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -41,7 +41,7 @@ from vault.cipher import (
 )
 from vault.errors import DuplicateLookup, UnknownSubject
 from vault.keys import KeyConfigError, KeyProvider, UnwrapError, load_blind_index_key, load_key_ring
-from vault.models import DataKey, Lookup, Subject
+from vault.models import ACCOUNTING, PERSONAL, DataKey, Lookup, Subject
 
 __all__ = ["ERASED", "Erased", "RotationReport", "Sealed", "SubjectKey", "Vault"]
 
@@ -118,6 +118,7 @@ class Vault:
             insert(DataKey).values(
                 subject_id=subject,
                 version=1,
+                purpose=PERSONAL,
                 kek_version=kek_version,
                 wrapped=wrapped,
                 created_at=now,
@@ -127,9 +128,12 @@ class Vault:
 
     async def open_subject(self, conn: AsyncConnection, subject: str) -> SubjectKey:
         """The subject's current data key, to encrypt new values; a shredded subject has none."""
+        return await self._open(conn, subject, PERSONAL)
+
+    async def _open(self, conn: AsyncConnection, subject: str, purpose: str) -> SubjectKey:
         stmt = (
             select(DataKey.version, DataKey.kek_version, DataKey.wrapped)
-            .where(DataKey.subject_id == subject)
+            .where(DataKey.subject_id == subject, DataKey.purpose == purpose)
             .order_by(DataKey.version.desc())
             .limit(1)
         )
@@ -140,6 +144,44 @@ class Vault:
         return SubjectKey(
             subject, version, AESGCM(self.keys.unwrap(kek_version, wrapped, _key_context(subject, version)))
         )
+
+    async def open_accounting(self, conn: AsyncConnection, subject: str) -> SubjectKey:
+        """The subject's accounting-only data key, made on first use: it seals what accounting law
+        makes us keep (invoice details), survives the person's erasure and is shredded when the
+        retention period ends (`shred_accounting`). An erased or unknown subject raises `UnknownSubject`."""
+        erased = (await conn.execute(select(Subject.erased_at).where(Subject.id == subject).with_for_update())).first()
+        if erased is None or erased[0] is not None:
+            raise UnknownSubject()
+        try:
+            return await self._open(conn, subject, ACCOUNTING)
+        except UnknownSubject:
+            pass
+        latest = (
+            await conn.execute(select(func.max(DataKey.version)).where(DataKey.subject_id == subject))
+        ).scalar_one()
+        version = (latest or 0) + 1
+        data_key = secrets.token_bytes(DATA_KEY_BYTES)
+        kek_version, wrapped = self.keys.wrap(data_key, _key_context(subject, version))
+        await conn.execute(
+            insert(DataKey).values(
+                subject_id=subject,
+                version=version,
+                purpose=ACCOUNTING,
+                kek_version=kek_version,
+                wrapped=wrapped,
+                created_at=self.clock.now(),
+            )
+        )
+        return SubjectKey(subject, version, AESGCM(data_key))
+
+    async def shred_accounting(self, conn: AsyncConnection, subjects: Sequence[str]) -> int:
+        """Destroy the subjects' accounting keys (their retention ended): returns how many."""
+        if not subjects:
+            return 0
+        result = await conn.execute(
+            delete(DataKey).where(DataKey.subject_id.in_(subjects), DataKey.purpose == ACCOUNTING)
+        )
+        return int(result.rowcount or 0)
 
     def encrypt(self, key: SubjectKey, table: str, column: str, value: str | None) -> bytes | None:
         if value is None:
@@ -203,13 +245,26 @@ class Vault:
 
     # ---------------------------------------------------------------- erasure
     async def shred(self, conn: AsyncConnection, subject: str) -> bool:
-        """Destroy the subject's data keys and blind indexes: every copy of its data becomes unreadable."""
-        await conn.execute(delete(DataKey).where(DataKey.subject_id == subject))
+        """Destroy the subject's personal data keys and blind indexes: every copy of its data becomes
+        unreadable (an accounting key, if any, stays until its retention ends)."""
+        await conn.execute(delete(DataKey).where(DataKey.subject_id == subject, DataKey.purpose == PERSONAL))
         await conn.execute(delete(Lookup).where(Lookup.subject_id == subject))
         result = await conn.execute(
             update(Subject).where(Subject.id == subject, Subject.erased_at.is_(None)).values(erased_at=self.clock.now())
         )
         return result.rowcount == 1
+
+    async def shred_many(self, conn: AsyncConnection, subjects: Sequence[str]) -> None:
+        """`shred` for a batch of subjects, in three statements (a batch erasure)."""
+        if not subjects:
+            return
+        await conn.execute(delete(DataKey).where(DataKey.subject_id.in_(subjects), DataKey.purpose == PERSONAL))
+        await conn.execute(delete(Lookup).where(Lookup.subject_id.in_(subjects)))
+        await conn.execute(
+            update(Subject)
+            .where(Subject.id.in_(subjects), Subject.erased_at.is_(None))
+            .values(erased_at=self.clock.now())
+        )
 
     # ---------------------------------------------------------------- blind indexes
     def blind_index(self, kind: str, value: str) -> bytes:
@@ -222,6 +277,10 @@ class Vault:
             await conn.execute(insert(Lookup).values(subject_id=subject, kind=kind, digest=digest, is_unique=unique))
         except IntegrityError:  # the unit of work is aborted: the caller reports and rolls back
             raise DuplicateLookup(kind) from None
+
+    async def remove_lookups(self, conn: AsyncConnection, subject: str, kind: str) -> None:
+        """Drop the subject's blind indexes of `kind` (rectification re-keys them)."""
+        await conn.execute(delete(Lookup).where(Lookup.subject_id == subject, Lookup.kind == kind))
 
     async def lookup(self, kind: str, value: str, conn: AsyncConnection | None = None) -> list[str]:
         stmt = select(Lookup.subject_id).where(Lookup.kind == kind, Lookup.digest == self.blind_index(kind, value))
@@ -311,3 +370,12 @@ class Vault:
 
     async def consent_history(self, subjects: Sequence[str]) -> dict[str, list[ledger.Consent]]:
         return await ledger.consent_history(self.engine, subjects)
+
+    async def permitted(self, subjects: Sequence[str], activity: str) -> set[str]:
+        """Which of `subjects` currently consent to the purpose `activity` needs (privacy.toml
+        `[processing]`): read from the ledger on every call, so a withdrawal counts at once."""
+        if not subjects:
+            return set()
+        purpose = self.policy.consent_for(activity)
+        current = await ledger.current_consents(self.engine, subjects)
+        return {s for s, consents in current.items() if any(c.purpose == purpose and c.granted for c in consents)}

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Category", "Channel", "Location", "Product", "Variant"]
+__all__ = [
+    "Category",
+    "Channel",
+    "Collection",
+    "Location",
+    "Media",
+    "Product",
+    "ProductOption",
+    "SelectedOption",
+    "Variant",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,3 +58,41 @@ class Variant:
     product_id: int
     sku: str
     name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Media:
+    """An image's address on the CDN and its shape (so a page reserves the space before it loads)."""
+
+    id: int
+    product_id: int
+    url: str
+    alt_text: str
+    width: int | None
+    height: int | None
+    position: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProductOption:
+    id: int
+    product_id: int
+    name: str
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SelectedOption:
+    name: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class Collection:
+    id: int
+    handle: str
+    title: str
+    description: str
+    kind: str  # manual | rule
+    rules: dict[str, str]
+    image_url: str | None

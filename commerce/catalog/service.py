@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import TypeVarTuple
 
-from sqlalchemy import and_, exists, func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.sql import Select
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
+from commerce.catalog import listing
 from commerce.catalog import models as m
 from commerce.catalog.entities import Category, Channel, Location, Product, Variant
-from commerce.inventory.models import StockLevel
+from commerce.catalog.listing import ProductQuery, count_products
 
 __all__ = [
     "ProductQuery",
@@ -20,10 +18,13 @@ __all__ = [
     "count_products",
     "list_channels",
     "list_locations",
+    "location_ids_by_codes",
     "locations_by_ids",
     "page_products",
     "product_by_slug",
     "products_by_ids",
+    "sku_and_location_code",
+    "variant_ids_by_skus",
     "variant_scopes",
     "variants_by_ids",
     "variants_by_product_ids",
@@ -39,15 +40,6 @@ _LOCATION_COLUMNS = (
     m.Location.city,
     m.Location.click_and_collect,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class ProductQuery:
-    """A filter over published products; `search` matches name or SKU, case-insensitively."""
-
-    category_slug: str | None = None
-    available_at_location_id: int | None = None
-    search: str | None = None
 
 
 async def list_channels(engine: AsyncEngine) -> list[Channel]:
@@ -70,6 +62,13 @@ async def locations_by_ids(engine: AsyncEngine, ids: Sequence[int]) -> dict[int,
     async with engine.connect() as conn:
         rows = await conn.execute(select(*_LOCATION_COLUMNS).where(m.Location.id.in_(ids)))
         return {row[0]: Location(*row) for row in rows}
+
+
+async def location_ids_by_codes(engine: AsyncEngine, codes: Iterable[str]) -> dict[str, int]:
+    """Location id per code, for the codes that exist (stock counts name locations by code)."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(select(m.Location.code, m.Location.id).where(m.Location.code.in_(set(codes))))
+        return {code: id_ for code, id_ in rows}
 
 
 async def categories_by_ids(engine: AsyncEngine, ids: Sequence[int]) -> dict[int, Category]:
@@ -97,6 +96,30 @@ async def variants_by_ids(engine: AsyncEngine, ids: Sequence[int]) -> dict[int, 
         return {row[0]: Variant(*row) for row in await conn.execute(stmt)}
 
 
+async def sku_and_location_code(
+    conn: AsyncSession | AsyncConnection, variant_id: int, location_id: int
+) -> tuple[str | None, str | None]:
+    """A variant's SKU and a location's code in one query, on the caller's connection (its transaction)."""
+    row = (
+        await conn.execute(
+            select(
+                select(m.ProductVariant.sku).where(m.ProductVariant.id == variant_id).scalar_subquery(),
+                select(m.Location.code).where(m.Location.id == location_id).scalar_subquery(),
+            )
+        )
+    ).one()
+    return row[0], row[1]
+
+
+async def variant_ids_by_skus(engine: AsyncEngine, skus: Iterable[str]) -> dict[str, int]:
+    """Variant id per SKU, published or not (a warehouse counts both), for the SKUs that exist."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            select(m.ProductVariant.sku, m.ProductVariant.id).where(m.ProductVariant.sku.in_(set(skus)))
+        )
+        return {sku: id_ for sku, id_ in rows}
+
+
 async def variants_by_product_ids(engine: AsyncEngine, product_ids: Sequence[int]) -> dict[int, list[Variant]]:
     stmt = (
         select(*_VARIANT_COLUMNS)
@@ -121,51 +144,14 @@ async def variant_scopes(engine: AsyncEngine, ids: Sequence[int]) -> dict[int, t
         return {row[0]: (row[1], row[2]) for row in await conn.execute(stmt)}
 
 
-_Row = TypeVarTuple("_Row")
-
-
-def _filtered(stmt: Select[*_Row], query: ProductQuery) -> Select[*_Row]:
-    stmt = stmt.where(m.Product.published.is_(True))
-    if query.category_slug is not None:
-        stmt = stmt.join(m.Category, m.Category.id == m.Product.category_id).where(
-            m.Category.slug == query.category_slug
-        )
-    if query.available_at_location_id is not None:
-        in_stock = (
-            select(StockLevel.variant_id)
-            .join(m.ProductVariant, m.ProductVariant.id == StockLevel.variant_id)
-            .where(
-                and_(
-                    m.ProductVariant.product_id == m.Product.id,
-                    m.ProductVariant.published.is_(True),
-                    StockLevel.location_id == query.available_at_location_id,
-                    StockLevel.on_hand - StockLevel.reserved > 0,
-                )
-            )
-        )
-        stmt = stmt.where(exists(in_stock))
-    if query.search:
-        stmt = stmt.where(m.Product.search_text.contains(query.search.strip().lower(), autoescape=True))
-    return stmt
-
-
 async def page_products(
     engine: AsyncEngine, query: ProductQuery, *, first: int, after_id: int | None = None
 ) -> tuple[list[Product], bool]:
     """One page in id order (keyset pagination) and whether another page follows."""
-    stmt = _filtered(select(*_PRODUCT_COLUMNS), query)
-    if after_id is not None:
-        stmt = stmt.where(m.Product.id > after_id)
-    stmt = stmt.order_by(m.Product.id).limit(first + 1)
-    async with engine.connect() as conn:
-        products = [Product(*row) for row in await conn.execute(stmt)]
-    return products[:first], len(products) > first
-
-
-async def count_products(engine: AsyncEngine, query: ProductQuery) -> int:
-    stmt = _filtered(select(func.count()).select_from(m.Product), query)
-    async with engine.connect() as conn:
-        return int((await conn.execute(stmt)).scalar_one())
+    page, has_next = await listing.page_products(
+        engine, query, first=first, after=(None, after_id) if after_id is not None else None
+    )
+    return [product for product, _ in page], has_next
 
 
 def search_text(name: str, skus: Iterable[str]) -> str:

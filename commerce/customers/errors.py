@@ -19,8 +19,10 @@ __all__ = [
     "PasswordTooLong",
     "PasswordTooShort",
     "ProfileConflict",
+    "ResetTokenInvalid",
     "TooManyAddresses",
     "TooManyAttempts",
+    "WrongPassword",
 ]
 
 
@@ -40,6 +42,7 @@ class CustomerErrorCode(StrEnum):
     TOO_MANY_ATTEMPTS = "TOO_MANY_ATTEMPTS"
     NOT_FOUND = "NOT_FOUND"
     CONFLICT = "CONFLICT"
+    RESET_TOKEN_INVALID = "RESET_TOKEN_INVALID"  # noqa: S105 - an error code, not a token
 
 
 class CustomerError(DomainError):
@@ -134,3 +137,19 @@ class ProfileConflict(CustomerError):
 
     def __init__(self) -> None:
         super().__init__("The profile changed meanwhile: try again.")
+
+
+class WrongPassword(CustomerError):
+    code: str = CustomerErrorCode.INVALID_CREDENTIALS
+    field = ("currentPassword",)
+
+    def __init__(self) -> None:
+        super().__init__("The current password is not right.")
+
+
+class ResetTokenInvalid(CustomerError):
+    code: str = CustomerErrorCode.RESET_TOKEN_INVALID
+    field = ("token",)
+
+    def __init__(self) -> None:
+        super().__init__("This reset link is not valid any more: it was used or has expired. Ask for a new one.")

@@ -24,6 +24,7 @@ from vault.blind import normalise_email, normalise_phone
 from vault.cipher import ERASED, Erased
 from vault.consent import Consent
 from vault.errors import DuplicateLookup, UnknownSubject
+from vault.models import Subject
 from vault.service import Sealed, SubjectKey, Vault
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "PASSWORD_MIN",
     "Address",
     "Profile",
+    "ProfileUpdate",
     "Registration",
     "add_address",
     "authenticate",
@@ -38,12 +40,15 @@ __all__ = [
     "consent_history_by_ids",
     "consents_by_ids",
     "erase",
+    "erase_many",
+    "erased_among",
     "find_by_email",
     "find_by_phone",
     "profiles_by_ids",
     "register",
     "set_consent",
     "subjects_by_ids",
+    "update_profile",
 ]
 
 PASSWORD_MIN = 8
@@ -72,6 +77,16 @@ class Registration:
     password: str
     first_name: str
     last_name: str
+    phone: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileUpdate:
+    """A rectification (GDPR Art. 16): None leaves a field as it is; an empty phone removes it."""
+
+    email: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
     phone: str | None = None
 
 
@@ -335,6 +350,17 @@ async def _claim_attempt(engine: AsyncEngine, subject: str, now: datetime) -> tu
 
 
 # ---------------------------------------------------------------- reading
+async def erased_among(engine: AsyncEngine, ids: Sequence[int]) -> set[int]:
+    """The customers among `ids` whose data was erased: their tokens must sign in no one."""
+    stmt = (
+        select(Customer.id)
+        .join(Subject, Subject.id == Customer.subject_id)
+        .where(Customer.id.in_(ids), Subject.erased_at.is_not(None))
+    )
+    async with engine.connect() as conn:
+        return set((await conn.execute(stmt)).scalars())
+
+
 async def subjects_by_ids(engine: AsyncEngine, ids: Sequence[int]) -> dict[int, str]:
     async with engine.connect() as conn:
         rows = await conn.execute(select(Customer.id, Customer.subject_id).where(Customer.id.in_(ids)))
@@ -436,6 +462,82 @@ async def add_address(engine: AsyncEngine, vault: Vault, customer_id: int, addre
             raise errors.ProfileConflict()
 
 
+def validate_update(change: ProfileUpdate) -> list[errors.CustomerError]:
+    """Every problem at once, like registration."""
+    checks: list[Callable[[], object]] = []
+    if change.email is not None:
+        checks.append(lambda: _check_email(change.email or ""))
+    if change.first_name is not None:
+        checks.append(lambda: _check_name(change.first_name or "", "firstName"))
+    if change.last_name is not None:
+        checks.append(lambda: _check_name(change.last_name or "", "lastName"))
+    if change.phone is not None:
+        checks.append(lambda: _check_phone(change.phone))
+    problems: list[errors.CustomerError] = []
+    for check in checks:
+        try:
+            check()
+        except errors.CustomerError as problem:
+            problems.append(problem)
+    return problems
+
+
+async def update_profile(engine: AsyncEngine, vault: Vault, customer_id: int, change: ProfileUpdate) -> None:
+    """Rectify the profile: changed values re-sealed, a changed email or phone re-keys its blind
+    index in the same unit of work. An email another person holds raises `EmailTaken`."""
+    problems = validate_update(change)
+    if problems:
+        raise problems[0]
+    email = _check_email(change.email) if change.email is not None else None
+    if email is not None:
+        holder = await vault.lookup_by_email(email)
+        owner = (await subjects_by_ids(engine, [customer_id])).get(customer_id)
+        if holder is not None and holder != owner:
+            raise errors.EmailTaken()  # early answer; the unique index below guarantees it
+    async with writer(engine).begin() as conn:
+        row = (
+            await conn.execute(
+                select(Customer.subject_id, Customer.profile_version)
+                .where(Customer.id == customer_id)
+                .with_for_update()
+            )
+        ).first()
+        if row is None:
+            raise errors.CustomerNotFound()
+        subject, version = row
+        try:
+            key = await vault.open_subject(conn, subject)
+        except UnknownSubject:
+            raise errors.CustomerNotFound() from None  # erased: nothing to rectify
+        values: dict[str, object] = {}
+        if email is not None:
+            await vault.remove_lookups(conn, subject, "email")
+            try:
+                await vault.add_lookup(conn, subject, "email", email, unique=True)
+            except DuplicateLookup:
+                raise errors.EmailTaken() from None
+            values["email_sealed"] = _seal(vault, key, "email", email)
+        if change.phone is not None:
+            phone = _check_phone(change.phone)
+            await vault.remove_lookups(conn, subject, "phone")
+            if phone is not None:
+                await vault.add_lookup(conn, subject, "phone", phone, unique=False)
+            values["phone_sealed"] = _seal(vault, key, "phone", phone)
+        if change.first_name is not None:
+            values["first_name_sealed"] = _seal(vault, key, "first_name", _check_name(change.first_name, "firstName"))
+        if change.last_name is not None:
+            values["last_name_sealed"] = _seal(vault, key, "last_name", _check_name(change.last_name, "lastName"))
+        if not values:
+            return
+        result = await conn.execute(
+            update(Customer)
+            .where(Customer.id == customer_id, Customer.profile_version == version)
+            .values(**values, profile_version=version + 1)
+        )
+        if result.rowcount != 1:
+            raise errors.ProfileConflict()
+
+
 async def set_consent(
     engine: AsyncEngine, vault: Vault, customer_id: int, purpose: str, granted: bool, *, channel: str, method: str
 ) -> None:
@@ -463,6 +565,18 @@ async def consents_by_ids(engine: AsyncEngine, vault: Vault, ids: Sequence[int])
 async def consent_history_by_ids(engine: AsyncEngine, vault: Vault, ids: Sequence[int]) -> dict[int, list[Consent]]:
     """Every consent decision, oldest first, per customer."""
     return await _by_customer(engine, ids, vault.consent_history)
+
+
+async def erase_many(engine: AsyncEngine, vault: Vault, customer_ids: Sequence[int]) -> None:
+    """`erase` for a batch of customers in one unit of work (unknown ids are skipped)."""
+    subjects = await subjects_by_ids(engine, customer_ids)
+    async with writer(engine).begin() as conn:
+        await conn.execute(
+            update(Customer)
+            .where(Customer.id.in_(list(subjects)))
+            .values(password_hash="", failed_logins=0, locked_until=None)
+        )
+        await vault.shred_many(conn, list(subjects.values()))
 
 
 async def erase(engine: AsyncEngine, vault: Vault, customer_id: int) -> bool:

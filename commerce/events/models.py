@@ -1,9 +1,10 @@
 """Outbox tables: the events themselves, and each webhook endpoint's delivery of each event.
 
 An event is written in the same transaction as the change it reports (`outbox.emit`), so it
-exists exactly when the change does. The relay (`commerce.events.relay`) later fans every
-undispatched event out to one `outbox_deliveries` row per interested endpoint, and delivers
-those rows in event-id order per (endpoint, aggregate).
+exists exactly when the change does. The relay (`commerce.events.relay`) later fans each event
+out to one `outbox_deliveries` row per endpoint that wants it, and delivers those rows in
+event-id order per (endpoint, aggregate). `outbox_endpoints` keeps each endpoint's fan-out
+watermark, so every endpoint (and every relay replica) resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -11,12 +12,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Index, Integer, String, Text, text
+from sqlalchemy import JSON, BigInteger, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, UtcDateTime
 
-__all__ = ["DEAD", "DELIVERED", "PENDING", "OutboxDelivery", "OutboxEvent"]
+__all__ = ["DEAD", "DELIVERED", "PENDING", "OutboxDelivery", "OutboxEndpoint", "OutboxEvent"]
 
 # An autoincrementing 64-bit key on PostgreSQL; SQLite only autoincrements an INTEGER primary key.
 EventId = BigInteger().with_variant(Integer(), "sqlite")
@@ -30,13 +31,7 @@ class OutboxEvent(Base):
     __tablename__ = "outbox_events"
     __table_args__ = (
         Index("ix_outbox_events_aggregate", "aggregate_type", "aggregate_id", "id"),
-        # The relay's fan-out reads only what it has not dispatched yet.
-        Index(
-            "ix_outbox_events_undispatched",
-            "id",
-            sqlite_where=text("dispatched = 0"),
-            postgresql_where=text("dispatched = false"),
-        ),
+        Index("ix_outbox_events_created_at", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(EventId, primary_key=True, autoincrement=True)  # the order of events
@@ -45,7 +40,16 @@ class OutboxEvent(Base):
     event_type: Mapped[str] = mapped_column(String(64))  # e.g. "order.placed", "stock.moved"
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)  # ids and amounts only: never personal data
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    dispatched: Mapped[bool] = mapped_column(Boolean, default=False)  # fanned out to the endpoints' deliveries
+
+
+class OutboxEndpoint(Base):
+    """An endpoint the relay has served: every event below `low_watermark` has been fanned out to it."""
+
+    __tablename__ = "outbox_endpoints"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    low_watermark: Mapped[int] = mapped_column(EventId, default=0)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class OutboxDelivery(Base):

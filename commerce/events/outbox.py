@@ -58,6 +58,5 @@ async def emit(
             event_type=event_type,
             payload=to_json_payload(payload),
             created_at=occurred_at or datetime.now(UTC),
-            dispatched=False,
         )
     )

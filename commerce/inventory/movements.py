@@ -2,7 +2,10 @@
 
 `record_movement` runs in the caller's transaction, next to the stock update it explains, and
 emits a `stock.moved` outbox event for the warehouse and ERP (aggregate: the stock level,
-`"<location_id>:<variant_id>"`). The caller has just updated (and so locked) that stock row,
+`"<location_id>:<variant_id>"`), naming the SKU and location code too (the names the ERP and
+`stockSync` use) and the level after the change (`onHand`, `reserved`): a receiver that sets
+those instead of adding the deltas stays right however often an event is delivered. Call it
+after the stock update it explains. The caller has just updated (and so locked) that stock row,
 which keeps one stock level's events in order.
 """
 
@@ -10,11 +13,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from commerce.catalog.service import sku_and_location_code
 from commerce.events.outbox import emit
-from commerce.inventory.models import StockMovement
+from commerce.inventory.models import StockLevel, StockMovement
 
 __all__ = ["STOCK_LEVEL_AGGREGATE", "STOCK_MOVED", "record_movement", "stock_level_key"]
 
@@ -41,6 +45,14 @@ async def record_movement(
 ) -> None:
     """Log one stock change and tell the outbox. `actor` stays in the log, never in the event."""
     at = at or datetime.now(UTC)
+    sku, location_code = await sku_and_location_code(session, variant_id, location_id)
+    level = (
+        await session.execute(
+            select(StockLevel.on_hand, StockLevel.reserved).where(
+                StockLevel.variant_id == variant_id, StockLevel.location_id == location_id
+            )
+        )
+    ).first()
     await session.execute(
         insert(StockMovement).values(
             location_id=location_id,
@@ -61,8 +73,12 @@ async def record_movement(
         payload={
             "locationId": location_id,
             "variantId": variant_id,
+            "sku": sku,
+            "locationCode": location_code,
             "onHandDelta": on_hand_delta,
             "reservedDelta": reserved_delta,
+            "onHand": level[0] if level else None,
+            "reserved": level[1] if level else None,
             "reason": reason,
             "orderKey": order_key,
         },

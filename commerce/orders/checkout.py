@@ -25,7 +25,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
@@ -40,17 +40,18 @@ from commerce.catalog import service as catalog
 from commerce.catalog.entities import Location
 from commerce.customers import service as customers
 from commerce.inventory import stock
-from commerce.orders import errors
+from commerce.orders import errors, points
 from commerce.orders import records as r
 from commerce.orders.events import order_event
 from commerce.orders.models import OrderLineRow, OrderRow
-from commerce.orders.unit import OrderServices, unit_of_work
+from commerce.orders.unit import OrderServices, audit_action, unit_of_work
 from commerce.payments.provider import PaymentDeclined, PaymentError, PaymentRequest, PaymentTimeout
 from commerce.pricing import service as pricing
 from commerce.pricing import usage
-from commerce.pricing.engine import PricedCart
-from commerce.pricing.tax import tax_rates_by_variant_ids, vat_included
+from commerce.pricing.engine import CodeProblem, PricedCart
+from commerce.pricing.tax import taxed_variants, vat_included
 from core.errors import DomainError
+from vault.audit import AuditEntry
 
 __all__ = ["PAYMENT_METHODS", "CheckoutRequest", "Invoice", "checkout"]
 
@@ -63,14 +64,7 @@ PAYMENT_METHODS = (*PROVIDER_METHODS, "cash_on_pickup", "cash")
 MAX_KEY = 128
 # A held code that stopped applying for one of these reasons refuses the checkout (the customer
 # removes it and sees the new total); one that merely does not apply to this cart does not.
-REFUSED_CODES = frozenset(
-    {
-        "DISCOUNT_CODE_USAGE_LIMIT_REACHED",
-        "DISCOUNT_CODE_EXPIRED",
-        "DISCOUNT_CODE_INVALID",
-        "DISCOUNT_CODE_NOT_IN_CHANNEL",
-    }
-)
+REFUSED_CODES = frozenset(CodeProblem)
 ORDERS_TABLE = "orders"
 
 
@@ -96,6 +90,8 @@ class CheckoutRequest:
     till_location_id: int | None = None  # the store of the staff member checking out at its till
     actor: str | None = None  # the operator placing it for the customer (till, call center)
     loyalty_points_to_redeem: int = 0
+    audit: AuditEntry | None = None  # an operator placing it: recorded in the confirming transaction
+    credit: Decimal = Decimal(0)  # already paid (an exchange's returned goods): only the rest is charged
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +110,10 @@ class _CartMoved(Exception):
     """The cart changed between pricing and locking: price it again."""
 
 
+class _KeyTaken(Exception):
+    """The owner's idempotency key already names an order (found after the rollback)."""
+
+
 class _Replay(Exception):
     def __init__(self, order_id: int) -> None:
         self.order_id = order_id
@@ -130,56 +130,102 @@ async def _fulfillment(services: OrderServices, req: CheckoutRequest) -> tuple[i
     """The location the order is collected or sold at, and the checked shipping address."""
     problems: list[DomainError] = []
     if not 1 <= len(req.idempotency_key) <= MAX_KEY:
-        problems.append(_problem("IDEMPOTENCY_KEY_INVALID", f"Give 1 to {MAX_KEY} characters.", "idempotencyKey"))
+        problems.append(
+            _problem(
+                errors.OrderErrorCode.IDEMPOTENCY_KEY_INVALID, f"Give 1 to {MAX_KEY} characters.", "idempotencyKey"
+            )
+        )
     if req.fulfillment_method not in r.FULFILLMENT_METHODS:
-        problems.append(_problem("FULFILLMENT_METHOD_INVALID", "Unknown fulfillment method.", "fulfillmentMethod"))
+        problems.append(
+            _problem(
+                errors.OrderErrorCode.FULFILLMENT_METHOD_INVALID, "Unknown fulfillment method.", "fulfillmentMethod"
+            )
+        )
     method = req.payment_method
     if method not in PAYMENT_METHODS:
         problems.append(
-            _problem("PAYMENT_METHOD_INVALID", f"Pay by {', '.join(PAYMENT_METHODS)}.", "payment", "method")
+            _problem(
+                errors.OrderErrorCode.PAYMENT_METHOD_INVALID,
+                f"Pay by {', '.join(PAYMENT_METHODS)}.",
+                "payment",
+                "method",
+            )
         )
     elif method == "cash_on_pickup" and req.fulfillment_method != r.RESERVE_AND_COLLECT:
         problems.append(
-            _problem("PAYMENT_METHOD_NOT_ALLOWED", "Cash on pickup is for reserve & collect only.", "payment", "method")
+            _problem(
+                errors.OrderErrorCode.PAYMENT_METHOD_NOT_ALLOWED,
+                "Cash on pickup is for reserve & collect only.",
+                "payment",
+                "method",
+            )
         )
     elif method == "cash" and req.fulfillment_method != r.IN_STORE:
-        problems.append(_problem("PAYMENT_METHOD_NOT_ALLOWED", "Cash is taken at the till only.", "payment", "method"))
-    if req.loyalty_points_to_redeem:
         problems.append(
-            _problem("LOYALTY_UNAVAILABLE", "Loyalty points cannot be redeemed yet.", "loyaltyPointsToRedeem")
+            _problem(
+                errors.OrderErrorCode.PAYMENT_METHOD_NOT_ALLOWED, "Cash is taken at the till only.", "payment", "method"
+            )
+        )
+    if req.loyalty_points_to_redeem < 0:
+        problems.append(
+            _problem(
+                errors.OrderErrorCode.INVALID_POINTS, "Points to redeem cannot be negative.", "loyaltyPointsToRedeem"
+            )
         )
     address = None
     location_id: int | None = None
     if req.fulfillment_method == r.SHIP_TO_ADDRESS:
         if req.shipping_address is None:
-            problems.append(_problem("ADDRESS_REQUIRED", "A shipped order needs an address.", "shippingAddress"))
+            problems.append(
+                _problem(errors.OrderErrorCode.ADDRESS_REQUIRED, "A shipped order needs an address.", "shippingAddress")
+            )
         else:
             try:
                 address = customers.check_address(req.shipping_address)
             except DomainError as bad:
                 problems.append(_problem(bad.code, str(bad), "shippingAddress", *(bad.field or ())[1:]))
     elif req.shipping_address is not None:
-        problems.append(_problem("ADDRESS_NOT_ALLOWED", "Only shipped orders take an address.", "shippingAddress"))
+        problems.append(
+            _problem(
+                errors.OrderErrorCode.ADDRESS_NOT_ALLOWED, "Only shipped orders take an address.", "shippingAddress"
+            )
+        )
     if req.fulfillment_method in r.COLLECT:
         location = await _location(services, req.pickup_location_id)
         if location is None or location.kind != "STORE" or not location.click_and_collect:
             problems.append(
-                _problem("PICKUP_LOCATION_INVALID", "Choose a store that offers click & collect.", "pickupLocationId")
+                _problem(
+                    errors.OrderErrorCode.PICKUP_LOCATION_INVALID,
+                    "Choose a store that offers click & collect.",
+                    "pickupLocationId",
+                )
             )
         else:
             location_id = location.id
     elif req.fulfillment_method == r.IN_STORE:
         if req.till_location_id is None:
             problems.append(
-                _problem("IN_STORE_AT_TILL_ONLY", "In-store sales are made at a store's till.", "fulfillmentMethod")
+                _problem(
+                    errors.OrderErrorCode.IN_STORE_AT_TILL_ONLY,
+                    "In-store sales are made at a store's till.",
+                    "fulfillmentMethod",
+                )
             )
         elif req.pickup_location_id not in (None, req.till_location_id):
             problems.append(
-                _problem("PICKUP_LOCATION_INVALID", "An in-store sale is the till's store.", "pickupLocationId")
+                _problem(
+                    errors.OrderErrorCode.PICKUP_LOCATION_INVALID,
+                    "An in-store sale is the till's store.",
+                    "pickupLocationId",
+                )
             )
         location_id = req.till_location_id
     elif req.pickup_location_id is not None:
-        problems.append(_problem("PICKUP_LOCATION_INVALID", "Only collected orders name a store.", "pickupLocationId"))
+        problems.append(
+            _problem(
+                errors.OrderErrorCode.PICKUP_LOCATION_INVALID, "Only collected orders name a store.", "pickupLocationId"
+            )
+        )
     if problems:
         raise errors.OrderInputErrors(problems)
     return location_id, address
@@ -203,7 +249,13 @@ async def _plan(
     now: datetime,
 ) -> _Plan:
     if not cart.lines:
-        raise errors.CartNotReady("The cart is empty.", "CART_EMPTY")
+        raise errors.CartNotReady("The cart is empty.", errors.OrderErrorCode.CART_EMPTY)
+    if req.loyalty_points_to_redeem and cart.customer_key is None:
+        raise _problem(
+            errors.OrderErrorCode.LOYALTY_SIGN_IN_REQUIRED,
+            "Sign in to pay with loyalty points.",
+            "loyaltyPointsToRedeem",
+        )
     refs = [pricing.CartLineRef(line.id, line.variant_id, line.quantity) for line in cart.lines]
     priced = await pricing.price_lines(
         services.engine,
@@ -213,10 +265,11 @@ async def _plan(
         channel=req.channel_code,
         now=now,
         customer_key=cart.customer_key,
+        loyalty_points=req.loyalty_points_to_redeem,  # the last discount, capped by the policy's share
+        vault=services.vault,  # personal offers by purchase history (with consent)
     )
     ids = [line.variant_id for line in cart.lines]
-    variants = await catalog.variants_by_ids(services.engine, ids)
-    rates = await tax_rates_by_variant_ids(services.engine, ids)
+    variants = await taxed_variants(services.engine, ids)
     on_sale = {p.key for p in priced.lines}
     problems: list[DomainError] = []
     planned = []
@@ -225,11 +278,13 @@ async def _plan(
         if variant is None or line.id not in on_sale:
             problems.append(
                 errors.OrderProblem(
-                    "VARIANT_NOT_AVAILABLE", "This item is no longer for sale.", ["cart", "lines", str(i)]
+                    errors.OrderErrorCode.VARIANT_NOT_AVAILABLE,
+                    "This item is no longer for sale.",
+                    ["cart", "lines", str(i)],
                 )
             )
             continue
-        planned.append((i, line, variant.sku, variant.name, rates.get(line.variant_id, Decimal("0.23"))))
+        planned.append((i, line, variant.sku, variant.name, variant.rate))
     for i, code in enumerate(cart.codes):
         why = priced.unapplied_codes.get(code)
         if why in REFUSED_CODES:  # accepted into the cart, but no longer good: never drop it silently
@@ -252,7 +307,9 @@ async def _plan(
 async def _seal(
     services: OrderServices, session: AsyncSession, plan: _Plan, req: CheckoutRequest
 ) -> tuple[str | None, bytes | None, bytes | None]:
-    """The address and invoice sealed under the customer's subject (a guest gets a subject of its own)."""
+    """The address sealed under the customer's subject (a guest gets a subject of its own); the invoice
+    under that subject's accounting-only key, which outlives an erasure for the accounting retention
+    period (policies/retention.toml `invoices`) and is then shredded by the retention job."""
     if plan.address is None and req.invoice is None:
         return None, None, None
     conn = await session.connection()
@@ -266,10 +323,11 @@ async def _seal(
             {"companyName": req.invoice.company_name, "taxId": req.invoice.tax_id, "address": asdict(invoice_address)},
             ensure_ascii=False,
         )
+    accounting = await vault.open_accounting(conn, key.subject) if invoice is not None else None
     return (
         key.subject,
         vault.encrypt(key, ORDERS_TABLE, "shipping_address", address),
-        vault.encrypt(key, ORDERS_TABLE, "invoice", invoice),
+        vault.encrypt(accounting, ORDERS_TABLE, "invoice", invoice) if accounting is not None else None,
     )
 
 
@@ -302,8 +360,38 @@ async def _hold_stock(session: AsyncSession, plan: _Plan, req: CheckoutRequest, 
     return held
 
 
-async def _reserve(services: OrderServices, plan: _Plan, req: CheckoutRequest, now: datetime) -> int:
-    """Step 2 in one unit of work; returns the PENDING order's id."""
+def _priced_lines(plan: _Plan) -> list[tuple[int, Decimal, dict[str, object]]]:
+    """(cart line id, VAT, column values) per line: the snapshot with its VAT, rounded per line."""
+    by_key = {p.key: p for p in plan.priced.lines}
+    found = []
+    for _i, line, sku, name, rate in plan.lines:
+        p = by_key[line.id]
+        tax = vat_included(p.total, rate, plan.priced.currency)
+        found.append(
+            (
+                line.id,
+                tax,
+                {
+                    "variant_id": line.variant_id,
+                    "sku": sku,
+                    "name": name,
+                    "quantity": line.quantity,
+                    "quantity_returned": 0,
+                    "unit_price": p.unit_price,
+                    "subtotal": p.subtotal,
+                    "discount": p.discount,
+                    "total": p.total,
+                    "tax_rate": rate,
+                    "tax_amount": tax,
+                    "amount_refunded": Decimal(0),
+                },
+            )
+        )
+    return found
+
+
+async def _reserve(services: OrderServices, plan: _Plan, req: CheckoutRequest, now: datetime) -> r.Order:
+    """Step 2 in one unit of work; returns the PENDING order."""
     owner = carts.cart_owner(plan.cart)
     async with unit_of_work(services) as session:
         conn = await session.connection()
@@ -342,13 +430,16 @@ async def _reserve(services: OrderServices, plan: _Plan, req: CheckoutRequest, n
             placed_at=now,
             updated_at=now,
         )
+        order.subject_id, order.shipping_address_sealed, order.invoice_sealed = await _seal(
+            services, session, plan, req
+        )
+        lines = _priced_lines(plan)
+        order.tax_total = sum((tax for _, tax, _ in lines), Decimal(0))
         session.add(order)
         try:
             await session.flush()
-        except IntegrityError:  # the key was used for another of this owner's carts
-            raise errors.IdempotencyKeyReused(
-                "This idempotency key was used for another checkout: use a new key.", ["input", "idempotencyKey"]
-            ) from None
+        except IntegrityError:  # the key names an earlier order of this owner's
+            raise _KeyTaken() from None
         if await usage.claim(
             session, promotion_ids, customer_key=plan.cart.customer_key, order_ref=r.order_number(order.id), now=now
         ):
@@ -356,36 +447,15 @@ async def _reserve(services: OrderServices, plan: _Plan, req: CheckoutRequest, n
                 "A discount code has been used up meanwhile: remove it and try again.", ["cart", "discountCodes"]
             )
         held = await _hold_stock(session, plan, req, order.id)
-        by_key = {p.key: p for p in priced.lines}
-        tax_total = Decimal(0)
-        for _i, line, sku, name, rate in plan.lines:
-            p = by_key[line.id]
-            tax = vat_included(p.total, rate, priced.currency)
-            tax_total += tax
-            session.add(
-                OrderLineRow(
-                    order_id=order.id,
-                    variant_id=line.variant_id,
-                    location_id=held[line.id],
-                    sku=sku,
-                    name=name,
-                    quantity=line.quantity,
-                    quantity_returned=0,
-                    unit_price=p.unit_price,
-                    subtotal=p.subtotal,
-                    discount=p.discount,
-                    total=p.total,
-                    tax_rate=rate,
-                    tax_amount=tax,
-                    amount_refunded=Decimal(0),
-                )
-            )
-        order.tax_total = tax_total
-        order.subject_id, order.shipping_address_sealed, order.invoice_sealed = await _seal(
-            services, session, plan, req
-        )
+        # with the order, or not at all; after stock, as every order step locks (stock, then the account)
+        await points.hold(session, order, req.loyalty_points_to_redeem, now, req.actor)
+        line_rows = [
+            OrderLineRow(order_id=order.id, location_id=held[cart_line_id], **fields)
+            for cart_line_id, _, fields in lines
+        ]
+        session.add_all(line_rows)
         await session.flush()
-        return order.id
+        return r.to_order(order, [r.line_of(row) for row in line_rows])
 
 
 # ---------------------------------------------------------------- steps 3 and 4
@@ -395,15 +465,16 @@ async def _authorize(services: OrderServices, order: r.Order, req: CheckoutReque
     """The payment status and provider reference the order is confirmed with; raises `PaymentError`."""
     if req.payment_method == "cash_on_pickup":
         return r.DUE_AT_PICKUP, None
-    if req.payment_method == "cash":
+    due = order.total - req.credit
+    if req.payment_method == "cash" or due <= 0:
         return r.CAPTURED, None
-    payment = PaymentRequest(order.number, order.total, order.currency, req.payment_method, req.payment_token)
+    payment = PaymentRequest(order.number, due, order.currency, req.payment_method, req.payment_token)
     try:
         authorization = await asyncio.wait_for(services.payments.authorize(payment), services.payment_timeout)
     except TimeoutError:
         raise PaymentTimeout("The payment provider did not answer in time; nothing was charged.") from None
     if req.fulfillment_method == r.IN_STORE:  # paid at the till: taken at once
-        await services.payments.capture(authorization.reference, order.total)
+        await services.payments.capture(authorization.reference, due)
         return r.CAPTURED, authorization.reference
     return r.AUTHORIZED, authorization.reference
 
@@ -412,8 +483,11 @@ def _placed_status(method: str) -> str:
     return {r.RESERVE_AND_COLLECT: r.RESERVED, r.IN_STORE: r.COMPLETED}.get(method, r.PLACED)
 
 
-async def _confirm(services: OrderServices, order: r.Order, payment_status: str, reference: str | None) -> bool:
-    """Step 4, success: False when the order is no longer PENDING (the expiry command failed it)."""
+async def _confirm(
+    services: OrderServices, order: r.Order, payment_status: str, reference: str | None, audit: AuditEntry | None
+) -> int | None:
+    """Step 4, success: the loyalty points the order earned (a till sale earns at once, others 0);
+    None when the order is no longer PENDING (the expiry command failed it)."""
     now = services.clock.now()
     status = _placed_status(order.fulfillment_method)
     async with unit_of_work(services) as session:
@@ -423,11 +497,15 @@ async def _confirm(services: OrderServices, order: r.Order, payment_status: str,
             .values(status=status, payment_status=payment_status, payment_reference=reference, updated_at=now)
         )
         if cast("CursorResult[Any]", result).rowcount != 1:
-            return False
+            return None
+        earned = 0
         if status == r.COMPLETED:  # sold at the till: the goods leave with the customer now
             why = stock.Movement("order.sold_in_store", str(order.id), order.placed_by)
             for line in sorted(order.lines, key=lambda ln: (ln.location_id, ln.variant_id)):
                 await stock.consume(session, line.location_id, line.variant_id, line.quantity, why)
+            row = (await session.execute(select(OrderRow).where(OrderRow.id == order.id))).scalar_one()
+            await points.earn(session, row, now)  # fulfilled at once: points earned with the sale
+            earned = row.loyalty_points_earned
         await carts.end_checkout(await session.connection(), order.cart_id, ordered=True, now=now)
         await order_event(
             session,
@@ -441,7 +519,8 @@ async def _confirm(services: OrderServices, order: r.Order, payment_status: str,
             currency=order.currency,
             lines=[(ln.sku, ln.variant_id, ln.location_id, ln.quantity) for ln in order.lines],
         )
-    return True
+        await audit_action(services, session, audit, order.customer_key)
+    return earned
 
 
 async def fail_pending(services: OrderServices, order_id: int, payment_status: str, reason: str) -> bool:
@@ -462,6 +541,7 @@ async def fail_pending(services: OrderServices, order_id: int, payment_status: s
         await usage.release(
             session, row.promotion_ids or [], customer_key=row.customer_key, order_ref=r.order_number(order_id)
         )
+        await points.give_back(session, row, now, "payment not completed")
         row.status = r.FAILED
         row.payment_status = payment_status
         row.updated_at = now
@@ -507,8 +587,10 @@ async def _replay(services: OrderServices, order_id: int, cart: carts.Cart) -> r
 
 
 async def _existing(services: OrderServices, owner: str, key: str) -> int | None:
-    async with services.sessions() as session:
-        return await _by_key(session, owner, key)
+    """A read on a plain connection (never the writer's: on SQLite that would take the write lock)."""
+    stmt = select(OrderRow.id).where(OrderRow.owner_key == owner, OrderRow.idempotency_key == key)
+    async with services.engine.connect() as conn:
+        return (await conn.execute(stmt)).scalar()
 
 
 # ---------------------------------------------------------------- the whole
@@ -526,22 +608,31 @@ async def checkout(
         if cart is None:
             raise errors.CartNotReady("No such cart (or it expired).")
         authorize(cart)
-        existing = await _existing(services, carts.cart_owner(cart), req.idempotency_key)
-        if existing is not None:
-            return await _replay(services, existing, cart)
-        if cart.status != ACTIVE:
-            raise errors.CartNotReady("This cart is closed: an order was placed from it.", "CART_CLOSED")
+        if cart.status != ACTIVE:  # placed (or being placed) from: a retry finds its order by the key
+            existing = await _existing(services, carts.cart_owner(cart), req.idempotency_key)
+            if existing is not None:
+                return await _replay(services, existing, cart)
+            raise errors.CartNotReady(
+                "This cart is closed: an order was placed from it.", errors.OrderErrorCode.CART_CLOSED
+            )
         plan = await _plan(services, req, cart, location_id, address, now)
         try:
-            order_id = await _reserve(services, plan, req, now)
+            order = await _reserve(services, plan, req, now)
         except _Replay as replay:
             return await _replay(services, replay.order_id, cart)
+        except _KeyTaken:  # this owner used the key before (a declined payment, or another cart)
+            existing = await _existing(services, carts.cart_owner(cart), req.idempotency_key)
+            if existing is None:
+                raise _CartMoved() from None  # cannot be: the key's order is never deleted
+            return await _replay(services, existing, cart)
         except _CartMoved:
             continue
         break
     else:
-        raise errors.CartNotReady("The cart keeps changing: reload it and try again.", "CART_VERSION_CONFLICT")
-    order = (await r.orders_by_ids(services.engine, [order_id], visible_only=False))[order_id]
+        raise errors.CartNotReady(
+            "The cart keeps changing: reload it and try again.", errors.OrderErrorCode.CART_VERSION_CONFLICT
+        )
+    order_id = order.id
     try:
         payment_status, reference = await _authorize(services, order, req)
     except PaymentError as failure:
@@ -551,12 +642,18 @@ async def checkout(
             services, order_id, r.DECLINED if isinstance(failure, PaymentDeclined) else r.VOIDED, "order.payment_failed"
         )
         raise
-    if not await _confirm(services, order, payment_status, reference):
+    earned = await _confirm(services, order, payment_status, reference, req.audit)
+    if earned is None:
         if reference:
             await _void_quietly(services, reference)
         raise PaymentTimeout("The checkout took too long and was released; nothing was charged.")
-    placed = (await r.orders_by_ids(services.engine, [order_id]))[order_id]
-    return placed
+    return replace(
+        order,
+        status=_placed_status(order.fulfillment_method),
+        payment_status=payment_status,
+        payment_reference=reference,
+        loyalty_points_earned=earned,
+    )
 
 
 async def _void_quietly(services: OrderServices, reference: str) -> None:

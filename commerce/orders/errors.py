@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from enum import StrEnum
 
 from core.errors import DomainError, DomainErrors
 
@@ -15,6 +16,7 @@ __all__ = [
     "InsufficientStock",
     "InvalidTransition",
     "OrderError",
+    "OrderErrorCode",
     "OrderForbidden",
     "OrderInputErrors",
     "OrderNotFound",
@@ -22,30 +24,63 @@ __all__ = [
 ]
 
 
+class OrderErrorCode(StrEnum):
+    """Every code checkout and the order steps report (payments' own are in commerce/payments)."""
+
+    ORDER_ERROR = "ORDER_ERROR"
+    ORDER_NOT_FOUND = "ORDER_NOT_FOUND"
+    FORBIDDEN = "FORBIDDEN"
+    INVALID_TRANSITION = "INVALID_TRANSITION"
+    CART_NOT_FOUND = "CART_NOT_FOUND"
+    CART_EMPTY = "CART_EMPTY"
+    CART_CLOSED = "CART_CLOSED"
+    CART_VERSION_CONFLICT = "CART_VERSION_CONFLICT"
+    IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
+    IDEMPOTENCY_KEY_INVALID = "IDEMPOTENCY_KEY_INVALID"
+    CHECKOUT_IN_PROGRESS = "CHECKOUT_IN_PROGRESS"
+    DISCOUNT_CODE_USAGE_LIMIT_REACHED = "DISCOUNT_CODE_USAGE_LIMIT_REACHED"
+    INSUFFICIENT_STOCK = "INSUFFICIENT_STOCK"
+    ORDER_INPUT_INVALID = "ORDER_INPUT_INVALID"
+    FULFILLMENT_METHOD_INVALID = "FULFILLMENT_METHOD_INVALID"
+    PAYMENT_METHOD_INVALID = "PAYMENT_METHOD_INVALID"
+    PAYMENT_METHOD_NOT_ALLOWED = "PAYMENT_METHOD_NOT_ALLOWED"
+    INVALID_POINTS = "INVALID_POINTS"  # loyalty points to redeem below zero
+    LOYALTY_SIGN_IN_REQUIRED = "LOYALTY_SIGN_IN_REQUIRED"  # a guest has no points to pay with
+    ADDRESS_REQUIRED = "ADDRESS_REQUIRED"
+    ADDRESS_NOT_ALLOWED = "ADDRESS_NOT_ALLOWED"
+    PICKUP_LOCATION_INVALID = "PICKUP_LOCATION_INVALID"
+    IN_STORE_AT_TILL_ONLY = "IN_STORE_AT_TILL_ONLY"
+    VARIANT_NOT_AVAILABLE = "VARIANT_NOT_AVAILABLE"
+    LOCATION_NOT_FOUND = "LOCATION_NOT_FOUND"
+    ORDER_LINE_NOT_FOUND = "ORDER_LINE_NOT_FOUND"
+    RETURN_QUANTITY_INVALID = "RETURN_QUANTITY_INVALID"
+    RETURN_LINES_REQUIRED = "RETURN_LINES_REQUIRED"
+
+
 class OrderError(DomainError):
-    code = "ORDER_ERROR"
+    code: str = OrderErrorCode.ORDER_ERROR
 
 
 class OrderNotFound(OrderError):
-    code = "ORDER_NOT_FOUND"
+    code: str = OrderErrorCode.ORDER_NOT_FOUND
 
 
 class OrderForbidden(OrderError):
-    code = "FORBIDDEN"
+    code: str = OrderErrorCode.FORBIDDEN
 
 
 class InvalidTransition(OrderError):
     """The order's status does not allow this step; nothing was changed."""
 
-    code = "INVALID_TRANSITION"
+    code: str = OrderErrorCode.INVALID_TRANSITION
 
 
 class CartNotReady(OrderError):
     """No such cart, it is closed, or it is empty."""
 
-    code = "CART_NOT_FOUND"
+    code: str = OrderErrorCode.CART_NOT_FOUND
 
-    def __init__(self, message: str, code: str = "CART_NOT_FOUND") -> None:
+    def __init__(self, message: str, code: str = OrderErrorCode.CART_NOT_FOUND) -> None:
         super().__init__(message, ["input", "cartId"])
         self.code = code
 
@@ -53,17 +88,17 @@ class CartNotReady(OrderError):
 class IdempotencyKeyReused(OrderError):
     """The key was used for another cart, or for this cart before it changed: use a new key."""
 
-    code = "IDEMPOTENCY_KEY_REUSED"
+    code: str = OrderErrorCode.IDEMPOTENCY_KEY_REUSED
 
 
 class CheckoutInProgress(OrderError):
     """A checkout with this key is still waiting for the payment provider: retry shortly."""
 
-    code = "CHECKOUT_IN_PROGRESS"
+    code: str = OrderErrorCode.CHECKOUT_IN_PROGRESS
 
 
 class DiscountUsageLimitReached(OrderError):
-    code = "DISCOUNT_CODE_USAGE_LIMIT_REACHED"
+    code: str = OrderErrorCode.DISCOUNT_CODE_USAGE_LIMIT_REACHED
 
 
 class OrderProblem(OrderError):
@@ -76,13 +111,13 @@ class OrderProblem(OrderError):
 
 class InsufficientStock(OrderProblem):
     def __init__(self, message: str, field: Sequence[str]) -> None:
-        super().__init__("INSUFFICIENT_STOCK", message, field)
+        super().__init__(OrderErrorCode.INSUFFICIENT_STOCK, message, field)
 
 
 class OrderInputErrors(DomainErrors, OrderError):
     """Every problem found in the input; nothing was changed."""
 
-    code = "ORDER_INPUT_INVALID"
+    code: str = OrderErrorCode.ORDER_INPUT_INVALID
 
 
 CheckoutInvalid = OrderInputErrors

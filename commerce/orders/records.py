@@ -19,6 +19,7 @@ __all__ = [
     "VISIBLE",
     "Order",
     "OrderLine",
+    "line_of",
     "lines_of",
     "order_number",
     "orders_by_ids",
@@ -148,6 +149,26 @@ async def lines_of(conn: AsyncConnection | AsyncSession, order_ids: Sequence[int
     for row in await conn.execute(stmt.order_by(OrderLineRow.id)):
         grouped[row[0]].append(_line(row))
     return grouped
+
+
+def line_of(row: OrderLineRow) -> OrderLine:
+    """The record of a line row just written (its id assigned by a flush)."""
+    return OrderLine(
+        row.id,
+        row.variant_id,
+        row.location_id,
+        row.sku,
+        row.name,
+        row.quantity,
+        row.quantity_returned,
+        Decimal(row.unit_price),
+        Decimal(row.subtotal),
+        Decimal(row.discount),
+        Decimal(row.total),
+        Decimal(row.tax_rate),
+        Decimal(row.tax_amount),
+        Decimal(row.amount_refunded),
+    )
 
 
 def to_order(row: OrderRow, lines: Sequence[OrderLine]) -> Order:

@@ -27,15 +27,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from commerce.catalog import service as catalog
 from commerce.inventory import stock
-from commerce.orders import errors
+from commerce.orders import errors, points
 from commerce.orders import records as r
 from commerce.orders.checkout import fail_pending
 from commerce.orders.events import order_event
 from commerce.orders.models import OrderLineRow, OrderReturnRow, OrderRow
-from commerce.orders.unit import OrderServices, unit_of_work
+from commerce.orders.unit import OrderServices, audit_action, unit_of_work
 from commerce.pricing import usage
 from commerce.pricing.money import quantize
 from core.errors import DomainError
+from vault.audit import AuditEntry
 from vault.service import ERASED, Sealed
 
 __all__ = [
@@ -50,6 +51,7 @@ __all__ = [
     "mark_shipped",
     "order_location",
     "orders_of_customer",
+    "refund",
     "return_lines",
     "shipping_address",
 ]
@@ -117,7 +119,13 @@ async def _event(
 
 
 async def _step(
-    services: OrderServices, order_id: int, step: _Step, actor: str | None, *, stock_change: str | None
+    services: OrderServices,
+    order_id: int,
+    step: _Step,
+    actor: str | None,
+    *,
+    stock_change: str | None,
+    audit: AuditEntry | None = None,
 ) -> tuple[r.Order, str | None]:
     """Run `step` on the locked order: `stock_change` "consume" (goods leave) or "release" (held
     stock let go). Returns the order and the payment call now due ("capture" or "void")."""
@@ -135,7 +143,10 @@ async def _step(
         if step.target in (r.COMPLETED, r.SHIPPED) and row.payment_status in (r.AUTHORIZED, r.DUE_AT_PICKUP):
             due = "capture" if row.payment_status == r.AUTHORIZED else None
             row.payment_status = r.CAPTURED  # cash on pickup: paid at the till as the goods are handed over
+        if step.target in (r.COMPLETED, r.SHIPPED):
+            await points.earn(session, row, now)  # fulfilled: points earned, once per order
         elif step.target == r.CANCELLED:
+            await points.give_back(session, row, now, f"order {step.name}")  # a cancelled order earns nothing
             due = "void" if row.payment_status == r.AUTHORIZED else None
             row.payment_status = r.VOIDED
             await usage.release(
@@ -144,6 +155,7 @@ async def _step(
         row.status = step.target
         row.updated_at = now
         await _event(session, row, lines, step.name)
+        await audit_action(services, session, audit, row.customer_key)
     return r.to_order(row, lines), due
 
 
@@ -163,27 +175,35 @@ async def _pay(services: OrderServices, order: r.Order, due: str | None, amount:
         logger.error("payment %s failed for order %s: %s", due, order.id, type(error).__name__)
 
 
-async def mark_ready_for_pickup(services: OrderServices, order_id: int, *, actor: str | None) -> r.Order:
-    order, _ = await _step(services, order_id, READY, actor, stock_change=None)
+async def mark_ready_for_pickup(
+    services: OrderServices, order_id: int, *, actor: str | None, audit: AuditEntry | None = None
+) -> r.Order:
+    order, _ = await _step(services, order_id, READY, actor, stock_change=None, audit=audit)
     return order
 
 
-async def confirm_pickup(services: OrderServices, order_id: int, *, actor: str | None) -> r.Order:
+async def confirm_pickup(
+    services: OrderServices, order_id: int, *, actor: str | None, audit: AuditEntry | None = None
+) -> r.Order:
     """Handed over at the store: stock leaves, the payment is captured (cash on pickup: paid now)."""
-    order, due = await _step(services, order_id, PICKUP, actor, stock_change="consume")
+    order, due = await _step(services, order_id, PICKUP, actor, stock_change="consume", audit=audit)
     await _pay(services, order, due)
     return order
 
 
-async def mark_shipped(services: OrderServices, order_id: int, *, actor: str | None) -> r.Order:
-    order, due = await _step(services, order_id, SHIP, actor, stock_change="consume")
+async def mark_shipped(
+    services: OrderServices, order_id: int, *, actor: str | None, audit: AuditEntry | None = None
+) -> r.Order:
+    order, due = await _step(services, order_id, SHIP, actor, stock_change="consume", audit=audit)
     await _pay(services, order, due)
     return order
 
 
-async def cancel(services: OrderServices, order_id: int, *, actor: str | None) -> r.Order:
+async def cancel(
+    services: OrderServices, order_id: int, *, actor: str | None, audit: AuditEntry | None = None
+) -> r.Order:
     """Before hand-over or shipping: held stock is released, the authorization voided."""
-    order, due = await _step(services, order_id, CANCEL, actor, stock_change="release")
+    order, due = await _step(services, order_id, CANCEL, actor, stock_change="release", audit=audit)
     await _pay(services, order, due)
     return order
 
@@ -197,11 +217,20 @@ def _refund_for(line: r.OrderLine, quantity: int, currency: str) -> Decimal:
 
 
 async def return_lines(
-    services: OrderServices, order_id: int, lines: Sequence[ReturnLine], location_id: int, *, actor: str | None
+    services: OrderServices,
+    order_id: int,
+    lines: Sequence[ReturnLine],
+    location_id: int,
+    *,
+    actor: str | None,
+    audit: AuditEntry | None = None,
+    refund_now: bool = True,
 ) -> r.Order:
-    """Goods come back at `location_id` (any store): restocked there, refunded, order updated."""
+    """Goods come back at `location_id` (any store): restocked there, refunded, order updated.
+    `refund_now=False` records the refund but leaves the provider call to the caller (an exchange
+    nets it against the new sale)."""
     if (await catalog.locations_by_ids(services.engine, [location_id])).get(location_id) is None:
-        raise errors.OrderProblem("LOCATION_NOT_FOUND", "No such location.", ["locationId"])
+        raise errors.OrderProblem(errors.OrderErrorCode.LOCATION_NOT_FOUND, "No such location.", ["locationId"])
     now = services.clock.now()
     async with unit_of_work(services) as session:
         row, current = await _locked(session, order_id)
@@ -215,7 +244,9 @@ async def return_lines(
             if line is None:
                 problems.append(
                     errors.OrderProblem(
-                        "ORDER_LINE_NOT_FOUND", "No such line in this order.", ["lines", str(i), "orderLineId"]
+                        errors.OrderErrorCode.ORDER_LINE_NOT_FOUND,
+                        "No such line in this order.",
+                        ["lines", str(i), "orderLineId"],
                     )
                 )
                 continue
@@ -224,7 +255,7 @@ async def return_lines(
                 left = line.quantity - line.quantity_returned
                 problems.append(
                     errors.OrderProblem(
-                        "RETURN_QUANTITY_INVALID",
+                        errors.OrderErrorCode.RETURN_QUANTITY_INVALID,
                         f"Between 1 and {left} can be returned.",
                         ["lines", str(i), "quantity"],
                     )
@@ -232,7 +263,9 @@ async def return_lines(
                 continue
             wanted[line.id] = total
         if not lines:
-            problems.append(errors.OrderProblem("RETURN_LINES_REQUIRED", "Name the lines returned.", ["lines"]))
+            problems.append(
+                errors.OrderProblem(errors.OrderErrorCode.RETURN_LINES_REQUIRED, "Name the lines returned.", ["lines"])
+            )
         if problems:
             raise errors.OrderInputErrors(problems)
         why = stock.Movement("order.returned", str(order_id), actor)
@@ -258,20 +291,30 @@ async def return_lines(
         if paid:
             row.payment_status = r.REFUNDED if row.amount_refunded >= Decimal(row.total) else r.PARTIALLY_REFUNDED
         row.updated_at = now
-        session.add(
-            OrderReturnRow(
-                order_id=order_id,
-                location_id=location_id,
-                lines=[[k, v] for k, v in sorted(wanted.items())],
-                refund=refund,
-                actor=actor,
-                created_at=now,
-            )
+        returned = OrderReturnRow(
+            order_id=order_id,
+            location_id=location_id,
+            lines=[[k, v] for k, v in sorted(wanted.items())],
+            refund=refund,
+            actor=actor,
+            created_at=now,
         )
+        session.add(returned)
+        await session.flush()
+        await points.reverse(session, row, str(returned.id), refund, now)  # the returned share of what it earned
+        if all_back:
+            await points.give_back(session, row, now, "order returned")
         await _event(session, row, updated, "returned", returnLocationId=location_id, refund=refund)
+        await audit_action(services, session, audit, row.customer_key)
     order = r.to_order(row, updated)
-    await _pay(services, order, "refund" if paid else None, refund)
+    if refund_now:
+        await _pay(services, order, "refund" if paid else None, refund)
     return order
+
+
+async def refund(services: OrderServices, order: r.Order, amount: Decimal) -> None:
+    """Pay back `amount` of a captured order through its provider (cash: handed over at the till)."""
+    await _pay(services, order, "refund", amount)
 
 
 def _returned(line: r.OrderLine, quantity: int, refund: Decimal) -> r.OrderLine:
@@ -296,7 +339,7 @@ async def expire_reservations(services: OrderServices) -> ExpiryReport:
     (a crash between reserving and confirming). Idempotent, safe on every replica at once: each
     order is changed in its own unit of work, on its locked row, only if still due."""
     now = services.clock.now()
-    async with services.sessions() as session:
+    async with AsyncSession(services.engine) as session:  # reads: not the writer's connection
         overdue = list(
             (
                 await session.execute(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from enum import StrEnum
 from typing import Protocol
 
 from core.errors import DomainError
@@ -17,24 +18,31 @@ __all__ = [
     "Authorization",
     "PaymentDeclined",
     "PaymentError",
+    "PaymentErrorCode",
     "PaymentProvider",
     "PaymentRequest",
     "PaymentTimeout",
 ]
 
 
+class PaymentErrorCode(StrEnum):
+    PAYMENT_FAILED = "PAYMENT_FAILED"
+    PAYMENT_DECLINED = "PAYMENT_DECLINED"
+    PAYMENT_TIMEOUT = "PAYMENT_TIMEOUT"
+
+
 class PaymentError(DomainError):
-    code = "PAYMENT_FAILED"
+    code: str = PaymentErrorCode.PAYMENT_FAILED
 
 
 class PaymentDeclined(PaymentError):
-    code = "PAYMENT_DECLINED"
+    code: str = PaymentErrorCode.PAYMENT_DECLINED
 
 
 class PaymentTimeout(PaymentError):
     """The provider did not answer in time: the authorization is voided, nothing is kept."""
 
-    code = "PAYMENT_TIMEOUT"
+    code: str = PaymentErrorCode.PAYMENT_TIMEOUT
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,15 @@ the cart total, no line is discounted below zero, and the total is never negativ
 Promotions apply in order: automatic ones (no code) first, then coded ones in the order the
 cart holds the codes; each sees what the previous left. A promotion that names channels
 applies only there; one that names none applies in every channel.
+
+A personal offer is a promotion with a target: loyalty tiers, and/or customers who bought from
+given categories in a period. It applies only when the `Audience` (the customer's tier, and
+their purchases by category, present only with PERSONALIZATION consent) qualifies.
+
+Loyalty points to redeem come last, after every promotion: worth `points x point_value`,
+at most `max_share` of what the promotions left (rounded down to whole minor units), and
+shared over the lines like any discount. More than the share raises `PointsOverShare`,
+naming the input field; the balance itself is the loyalty context's to check.
 """
 
 from __future__ import annotations
@@ -20,15 +29,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
+from commerce.pricing.errors import PointsNotRedeemableHere, PointsOverShare
 from commerce.pricing.money import MINOR_UNITS, quantize
 
 __all__ = [
     "AppliedDiscount",
+    "Audience",
     "CodeProblem",
     "LineInput",
+    "LoyaltyRedemption",
     "PricedCart",
     "PricedLine",
     "Promotion",
@@ -87,11 +99,55 @@ class Promotion:
     usage_limit: int | None = None  # uses in total, over all customers
     usage_limit_per_customer: int | None = None
     times_used: int = 0
+    target_tiers: frozenset[str] = frozenset()  # empty: any tier
+    target_category_ids: frozenset[int] = frozenset()  # empty: no purchase condition
+    target_bought_from: datetime | None = None  # the period the purchase must fall in
+    target_bought_until: datetime | None = None
+
+    @property
+    def is_targeted(self) -> bool:
+        return bool(self.target_tiers or self.target_category_ids)
+
+    def targets(self, audience: Audience | None) -> bool:
+        """Whether the promotion is for this customer (an untargeted one is for everyone)."""
+        if not self.is_targeted:
+            return True
+        if audience is None:
+            return False
+        if self.target_tiers and audience.tier not in self.target_tiers:
+            return False
+        if not self.target_category_ids:
+            return True
+        return any(
+            category in self.target_category_ids
+            and (self.target_bought_from is None or at >= self.target_bought_from)
+            and (self.target_bought_until is None or at < self.target_bought_until)
+            for category, at in audience.purchases
+        )
 
     def covers(self, line: LineInput) -> bool:
         if not self.product_ids and not self.category_ids:
             return True
         return line.product_id in self.product_ids or line.category_id in self.category_ids
+
+
+@dataclass(frozen=True, slots=True)
+class Audience:
+    """Who the cart is for, as far as personal offers need: their loyalty tier, and what they bought
+    (category, when) - empty unless they consent to PERSONALIZATION."""
+
+    tier: str | None = None
+    purchases: tuple[tuple[int, datetime], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LoyaltyRedemption:
+    """Points a customer asks to pay with, and the programme's terms (policies/loyalty.toml)."""
+
+    points: int
+    point_value: Decimal  # in `currency`, per point
+    max_share: Decimal  # of the total after promotions, 0..1
+    currency: str  # the programme's currency: points pay only in it
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +179,8 @@ class PricedCart:
     total: Decimal
     # code -> why it does not apply now (a stable code), for codes held but not applied
     unapplied_codes: Mapping[str, str] = field(default_factory=dict)
+    loyalty_points: int = 0  # points redeemed (their value is inside `discount_total` and the lines)
+    loyalty_discount: Decimal = Decimal(0)
 
 
 def code_problem(
@@ -186,12 +244,15 @@ def price_cart(
     channel: str,
     now: datetime,
     customer_usage: Mapping[int, int] | None = None,
+    loyalty: LoyaltyRedemption | None = None,
+    audience: Audience | None = None,
 ) -> PricedCart:
-    """Price `lines` with the automatic promotions and those of `codes` that apply now."""
+    """Price `lines` with the automatic promotions and those of `codes` that apply now, then `loyalty`."""
     usage = customer_usage or {}
     subtotals = [_minor(line.unit_price * line.quantity, currency) for line in lines]
     remaining = list(subtotals)
     cart_subtotal = _major(sum(subtotals), currency)
+    promotions = [p for p in promotions if p.targets(audience)]  # a personal offer not for them: absent
     by_code = {normalize_code(p.code): p for p in promotions if p.code}
     held = list(dict.fromkeys(normalize_code(c) for c in codes))
     ordered = [p for p in promotions if not p.code] + [by_code[c] for c in held if c in by_code]
@@ -219,6 +280,8 @@ def price_cart(
             remaining[i] -= share
         applied.append(AppliedDiscount(promotion.id, promotion.code, promotion.description, _major(units, currency)))
 
+    loyalty_units = _redeem(loyalty, remaining, currency) if loyalty is not None and loyalty.points else 0
+
     priced = tuple(
         PricedLine(
             key=line.key,
@@ -240,4 +303,23 @@ def price_cart(
         discount_total=discount_total,
         total=_major(sum(remaining), currency),
         unapplied_codes=unapplied,
+        loyalty_points=loyalty.points if loyalty is not None and loyalty_units else 0,
+        loyalty_discount=_major(loyalty_units, currency),
     )
+
+
+def _redeem(loyalty: LoyaltyRedemption, remaining: list[int], currency: str) -> int:
+    """Take the points' value off `remaining` (in place), shared over the lines; the minor units taken."""
+    if loyalty.points < 0:
+        raise PointsNotRedeemableHere("Points to redeem cannot be negative.")
+    if loyalty.currency != currency:
+        raise PointsNotRedeemableHere(f"Points pay only for orders in {loyalty.currency}.")
+    per_point = _minor(loyalty.point_value, currency)
+    cap = int((Decimal(sum(remaining)) * loyalty.max_share).to_integral_value(ROUND_FLOOR))
+    units = loyalty.points * per_point
+    if units > cap:
+        raise PointsOverShare(cap // per_point if per_point else 0)
+    eligible = [i for i, left in enumerate(remaining) if left > 0]
+    for i, share in zip(eligible, _share(units, [remaining[i] for i in eligible]), strict=True):
+        remaining[i] -= share
+    return units

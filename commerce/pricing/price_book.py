@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -10,10 +11,38 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from commerce.pricing.models import Price
 
-__all__ = ["prices_by_variant_ids"]
+__all__ = ["PriceEntry", "price_entries_by_variant_ids", "prices_by_variant_ids"]
 
 
 async def prices_by_variant_ids(engine: AsyncEngine, variant_ids: Sequence[int], currency: str) -> dict[int, Decimal]:
     stmt = select(Price.variant_id, Price.amount).where(Price.variant_id.in_(variant_ids), Price.currency == currency)
     async with engine.connect() as conn:
         return {row[0]: Decimal(row[1]) for row in await conn.execute(stmt)}
+
+
+@dataclass(frozen=True, slots=True)
+class PriceEntry:
+    """A variant's price and, while it is on sale, its regular (compare-at) price."""
+
+    amount: Decimal
+    compare_at: Decimal | None
+
+
+async def price_entries_by_variant_ids(
+    engine: AsyncEngine, variant_ids: Sequence[int], currency: str
+) -> dict[int, PriceEntry]:
+    """The storefront's view of the one price book: each price with its compare-at price.
+
+    A compare-at price not above the price is no sale, and is not shown."""
+    stmt = select(Price.variant_id, Price.amount, Price.compare_at_amount).where(
+        Price.variant_id.in_(variant_ids), Price.currency == currency
+    )
+    async with engine.connect() as conn:
+        rows = (await conn.execute(stmt)).all()
+    return {
+        variant_id: PriceEntry(
+            Decimal(amount),
+            Decimal(compare_at) if compare_at is not None and Decimal(compare_at) > Decimal(amount) else None,
+        )
+        for variant_id, amount, compare_at in rows
+    }

@@ -34,6 +34,12 @@ class PromotionRow(Base):
     usage_limit: Mapped[int | None] = mapped_column(Integer)
     usage_limit_per_customer: Mapped[int | None] = mapped_column(Integer)
     active: Mapped[bool] = mapped_column(default=True)
+    # A personal offer: for these loyalty tiers, and/or for customers who bought from these categories
+    # in [target_bought_from, target_bought_until) (purchase targeting needs PERSONALIZATION consent).
+    target_tiers: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    target_category_ids: Mapped[list[int]] = mapped_column(JSON, default=list, server_default="[]")
+    target_bought_from: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    target_bought_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class PromotionUsage(Base):

@@ -11,12 +11,15 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from commerce.catalog import service as catalog
+from commerce.loyalty import service as loyalty_accounts
 from commerce.pricing.engine import (
+    Audience,
     LineInput,
+    LoyaltyRedemption,
     PricedCart,
     Promotion,
     PromotionKind,
@@ -26,8 +29,18 @@ from commerce.pricing.engine import (
 )
 from commerce.pricing.price_book import prices_by_variant_ids
 from commerce.pricing.promotion_models import PromotionRow, PromotionUsage
+from policies.loyalty import LoyaltyPolicy, loyalty_policy
+from vault.service import Vault
 
-__all__ = ["CartLineRef", "check_codes", "customer_usage", "load_promotions", "price_lines"]
+__all__ = [
+    "CartLineRef",
+    "audience_of",
+    "check_codes",
+    "customer_usage",
+    "load_promotions",
+    "offers_for",
+    "price_lines",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,17 +67,24 @@ def _promotion(row: Any, times_used: int) -> Promotion:
         usage_limit=row.usage_limit,
         usage_limit_per_customer=row.usage_limit_per_customer,
         times_used=times_used,
+        target_tiers=frozenset(row.target_tiers or ()),
+        target_category_ids=frozenset(row.target_category_ids or ()),
+        target_bought_from=row.target_bought_from,
+        target_bought_until=row.target_bought_until,
     )
 
 
-async def load_promotions(engine: AsyncEngine, codes: Iterable[str]) -> list[Promotion]:
-    """The active automatic promotions plus those of `codes` (unknown codes are simply absent)."""
+async def load_promotions(engine: AsyncEngine, codes: Iterable[str], *, targeted: bool = False) -> list[Promotion]:
+    """The active automatic promotions plus those of `codes` (unknown codes are simply absent);
+    with `targeted`, every active personal offer too, coded or not (to show a customer theirs)."""
     # Only what a promotion's code could be (the column's 64 characters, no NUL, which PostgreSQL
     # refuses in text with an error rather than a miss): anything else is simply unknown.
     wanted = sorted({code for code in map(normalize_code, codes) if 0 < len(code) <= 64 and "\x00" not in code})
     condition: ColumnElement[bool] = PromotionRow.code.is_(None)
     if wanted:
         condition = or_(condition, PromotionRow.code.in_(wanted))
+    if targeted:  # JSON has no equality on PostgreSQL: every active promotion, the caller keeps the offers
+        condition = true()
     used = (
         select(func.count()).select_from(PromotionUsage).where(PromotionUsage.promotion_id == PromotionRow.id)
     ).scalar_subquery()
@@ -109,8 +129,12 @@ async def price_lines(
     channel: str,
     now: datetime,
     customer_key: int | None,
+    loyalty_points: int = 0,
+    loyalty: LoyaltyPolicy | None = None,
+    vault: Vault | None = None,
 ) -> PricedCart:
-    """Lines priced from the price book of `currency`, with the promotions that apply now."""
+    """Lines priced from the price book of `currency`, with the promotions that apply now, then
+    `loyalty_points` redeemed on the terms of the loyalty policy (`PointsOverShare` past its share)."""
     variant_ids = [line.variant_id for line in lines]
     promotions = await load_promotions(engine, codes)
     prices = await prices_by_variant_ids(engine, variant_ids, currency) if lines else {}
@@ -134,4 +158,58 @@ async def price_lines(
         )
     limited = [p.id for p in promotions if p.usage_limit_per_customer is not None]
     usage = await customer_usage(engine, customer_key, limited)
-    return price_cart(inputs, promotions, codes, currency=currency, channel=channel, now=now, customer_usage=usage)
+    audience = None
+    if customer_key is not None and any(p.is_targeted for p in promotions):  # personal offers: who is it for?
+        needs_purchases = any(p.target_category_ids for p in promotions)
+        audience = await audience_of(engine, vault if needs_purchases else None, customer_key, now)
+    terms = loyalty or loyalty_policy()
+    redemption = (
+        LoyaltyRedemption(loyalty_points, terms.point_value, terms.max_redeem_share, terms.currency)
+        if loyalty_points
+        else None
+    )
+    return price_cart(
+        inputs,
+        promotions,
+        codes,
+        currency=currency,
+        channel=channel,
+        now=now,
+        customer_usage=usage,
+        loyalty=redemption,
+        audience=audience,
+    )
+
+
+async def audience_of(engine: AsyncEngine, vault: Vault | None, customer_key: int, now: datetime) -> Audience:
+    """The customer's tier and, with a vault and their PERSONALIZATION consent, what they bought by category."""
+    from commerce.recommendations.history import OFFERS, consented_purchases  # reads orders, which prices
+
+    tier = (await loyalty_accounts.tier_of(engine, customer_key, now)).name
+    if vault is None:
+        return Audience(tier)
+    bought = await consented_purchases(engine, vault, [customer_key], OFFERS)
+    scopes = await catalog.variant_scopes(engine, sorted({p.variant_id for p in bought})) if bought else {}
+    purchases = tuple(
+        (scopes[p.variant_id][1], p.placed_at)
+        for p in bought
+        if p.variant_id in scopes and scopes[p.variant_id][1] is not None
+    )
+    return Audience(tier, purchases)  # type: ignore[arg-type]
+
+
+async def offers_for(
+    engine: AsyncEngine, vault: Vault, customer_key: int, *, channel: str, now: datetime
+) -> list[Promotion]:
+    """The personal offers this customer may use now in `channel` (automatic ones apply by themselves)."""
+    targeted = [p for p in await load_promotions(engine, [], targeted=True) if p.is_targeted]
+    if not targeted:
+        return []
+    needs_purchases = any(p.target_category_ids for p in targeted)
+    audience = await audience_of(engine, vault if needs_purchases else None, customer_key, now)
+    usage = await customer_usage(engine, customer_key, [p.id for p in targeted])
+    return [
+        p
+        for p in targeted
+        if p.targets(audience) and code_problem(p, channel=channel, now=now, customer_usage=usage) is None
+    ]

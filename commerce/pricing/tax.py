@@ -8,16 +8,17 @@ VAT, so it always adds up to what the lines show.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from commerce.catalog.models import Product, ProductVariant
 from commerce.pricing.money import quantize
 from commerce.pricing.tax_models import STANDARD, TaxClass
 
-__all__ = ["tax_rates_by_variant_ids", "vat_included"]
+__all__ = ["TaxedVariant", "taxed_variants", "vat_included"]
 
 
 def vat_included(gross: Decimal, rate: Decimal, currency: str) -> Decimal:
@@ -25,17 +26,26 @@ def vat_included(gross: Decimal, rate: Decimal, currency: str) -> Decimal:
     return quantize(gross * rate / (1 + rate), currency)
 
 
-async def tax_rates_by_variant_ids(engine: AsyncEngine, variant_ids: Sequence[int]) -> dict[int, Decimal]:
-    """The VAT rate of each variant's product (its tax class; the standard rate when unknown)."""
+@dataclass(frozen=True, slots=True)
+class TaxedVariant:
+    """What an order line snapshots of a variant: its SKU, name and VAT rate."""
+
+    sku: str
+    name: str
+    rate: Decimal
+
+
+async def taxed_variants(engine: AsyncEngine, variant_ids: Sequence[int]) -> dict[int, TaxedVariant]:
+    """Published variants with their VAT rate, in one query (checkout's snapshot of each line)."""
     if not variant_ids:
         return {}
+    standard = select(TaxClass.rate).where(TaxClass.code == STANDARD).scalar_subquery()
     stmt = (
-        select(ProductVariant.id, TaxClass.rate)
+        select(ProductVariant.id, ProductVariant.sku, ProductVariant.name, func.coalesce(TaxClass.rate, standard))
         .join(Product, Product.id == ProductVariant.product_id)
         .outerjoin(TaxClass, TaxClass.code == Product.tax_class)
-        .where(ProductVariant.id.in_(variant_ids))
+        .where(ProductVariant.id.in_(variant_ids), ProductVariant.published.is_(True))
     )
     async with engine.connect() as conn:
         rows = (await conn.execute(stmt)).all()
-        standard = (await conn.execute(select(TaxClass.rate).where(TaxClass.code == STANDARD))).scalar_one()
-    return {vid: Decimal(rate if rate is not None else standard) for vid, rate in rows}
+    return {vid: TaxedVariant(sku, name, Decimal(rate)) for vid, sku, name, rate in rows}

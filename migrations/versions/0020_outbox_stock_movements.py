@@ -29,16 +29,16 @@ def upgrade() -> None:
         sa.Column("event_type", sa.String(length=64), nullable=False),
         sa.Column("payload", sa.JSON(), nullable=False),
         sa.Column("created_at", core.db.UtcDateTime(timezone=True), nullable=False),
-        sa.Column("dispatched", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox_events")),
     )
     op.create_index("ix_outbox_events_aggregate", "outbox_events", ["aggregate_type", "aggregate_id", "id"])
-    op.create_index(
-        "ix_outbox_events_undispatched",
-        "outbox_events",
-        ["id"],
-        sqlite_where=sa.text("dispatched = 0"),
-        postgresql_where=sa.text("dispatched = false"),
+    op.create_index("ix_outbox_events_created_at", "outbox_events", ["created_at"])
+    op.create_table(
+        "outbox_endpoints",
+        sa.Column("name", sa.String(length=64), nullable=False),
+        sa.Column("low_watermark", EVENT_ID, nullable=False),
+        sa.Column("created_at", core.db.UtcDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_outbox_endpoints")),
     )
     op.create_table(
         "outbox_deliveries",
@@ -81,6 +81,7 @@ def downgrade() -> None:
     op.drop_index("ix_outbox_deliveries_due", table_name="outbox_deliveries")
     op.drop_index("ix_outbox_deliveries_queue", table_name="outbox_deliveries")
     op.drop_table("outbox_deliveries")
-    op.drop_index("ix_outbox_events_undispatched", table_name="outbox_events")
+    op.drop_table("outbox_endpoints")
+    op.drop_index("ix_outbox_events_created_at", table_name="outbox_events")
     op.drop_index("ix_outbox_events_aggregate", table_name="outbox_events")
     op.drop_table("outbox_events")

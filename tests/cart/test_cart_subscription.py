@@ -82,11 +82,13 @@ async def test_a_bad_token_is_refused_at_connection_init(runtime):
 
 
 @asynccontextmanager
-async def gateway_process(settings: Any, tmp: Path) -> AsyncIterator[int]:
-    """A separate `python -m gateway serve` on the same database (another replica)."""
+async def gateway_process(settings: Any, tmp: Path, **extra_env: str) -> AsyncIterator[int]:
+    """A separate `python -m gateway serve` on the same database (another replica); `extra_env`
+    adds OMNIGATE_* variables, e.g. REDIS_URL="redis://..."."""
     port = free_port()
     env = {
         **os.environ,
+        **{f"OMNIGATE_{name}": value for name, value in extra_env.items()},
         "OMNIGATE_DATABASE_URL": settings.database_url,
         "OMNIGATE_PORT": str(port),
         "OMNIGATE_JWT_SECRET": settings.jwt_secret,

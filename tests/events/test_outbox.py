@@ -6,11 +6,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 
+from commerce.catalog.models import Location, ProductVariant
 from commerce.events.models import OutboxEvent
 from commerce.events.outbox import emit
-from commerce.inventory.models import StockMovement
+from commerce.inventory.models import StockLevel, StockMovement
 from commerce.inventory.movements import record_movement
 from gateway.runtime import Runtime
 
@@ -28,7 +29,7 @@ async def test_an_event_commits_with_the_callers_transaction(runtime: Runtime) -
         event = (await session.execute(select(OutboxEvent))).scalar_one()
     assert (event.aggregate_type, event.aggregate_id, event.event_type) == ("order", "42", "order.placed")
     assert event.payload == {"orderKey": "42", "total": "12.30", "at": "2026-01-02T00:00:00+00:00"}
-    assert event.created_at.tzinfo is not None and not event.dispatched
+    assert event.created_at.tzinfo is not None
 
 
 async def test_a_rolled_back_change_leaves_no_event_and_no_movement(runtime: Runtime) -> None:
@@ -52,6 +53,16 @@ async def test_a_rolled_back_change_leaves_no_event_and_no_movement(runtime: Run
 
 async def test_a_movement_is_logged_and_announced_without_its_actor(runtime: Runtime) -> None:
     async with runtime.services.sessions() as session, session.begin():
+        sku = (await session.execute(select(ProductVariant.sku).where(ProductVariant.id == 9))).scalar_one()
+        code = (await session.execute(select(Location.code).where(Location.id == 3))).scalar_one()
+        await session.execute(delete(StockLevel).where(StockLevel.variant_id == 9, StockLevel.location_id == 3))
+        session.add(StockLevel(variant_id=9, location_id=3, on_hand=4, reserved=1))
+        await session.flush()
+        await session.execute(  # a hand-over: the held unit leaves the shelf
+            update(StockLevel)
+            .where(StockLevel.variant_id == 9, StockLevel.location_id == 3)
+            .values(on_hand=StockLevel.on_hand - 1, reserved=StockLevel.reserved - 1)
+        )
         await record_movement(
             session,
             location_id=3,
@@ -76,8 +87,12 @@ async def test_a_movement_is_logged_and_announced_without_its_actor(runtime: Run
     assert event.payload == {
         "locationId": 3,
         "variantId": 9,
+        "sku": sku,
+        "locationCode": code,
         "onHandDelta": -1,
         "reservedDelta": -1,
+        "onHand": 3,  # as the caller's update left the level
+        "reserved": 0,
         "reason": "hand_over",
         "orderKey": "7",
     }

@@ -191,14 +191,14 @@ async def test_reserve_and_collect_holds_until_reserved_until_then_expiry_releas
     from datetime import timedelta
 
     from commerce.orders.service import expire_reservations
-    from schema.orders import order_services
+    from schema.orders import order_services_of
 
     await set_stock(engine, VARIANT, WAW, 3)
     cart = await new_cart(gql, customer, [(VARIANT, 1)])
     order = await placed(gql, customer, cart, "r", method="RESERVE_AND_COLLECT", payment="cash_on_pickup")
     assert order["status"] == "RESERVED" and order["payment"]["status"] == "DUE_AT_PICKUP"
     assert order["reservedUntil"] is not None
-    services = order_services(_Info(runtime))
+    services = order_services_of(runtime.services)
     assert (await expire_reservations(services)).reservations_released == 0
     clock.advance(timedelta(hours=49))
     assert (await expire_reservations(services)).reservations_released == 1
@@ -265,8 +265,93 @@ async def test_discount_usage_limits_hold_and_usages_are_recorded(gql: Any, engi
     assert used == 1
 
 
-class _Info:
-    """Just enough of a resolver's `info` for `order_services` (the CLI builds the same)."""
+async def test_a_crash_between_reserving_and_confirming_is_cleaned_up_by_expiry(
+    gql: Any, engine: Any, customer: Any, runtime: Any, clock: Any
+) -> None:
+    from datetime import timedelta
 
-    def __init__(self, runtime: Any) -> None:
-        self.context = type("C", (), {"services": runtime.services})()
+    from commerce.orders.service import expire_reservations
+    from schema.orders import order_services_of
+
+    class Crashing:
+        async def authorize(self, request: Any) -> Any:
+            raise RuntimeError("the process died here")
+
+    await set_stock(engine, VARIANT, WAW, 3)
+    cart = await new_cart(gql, customer, [(VARIANT, 1)])
+    healthy, runtime.services.payments = runtime.services.payments, Crashing()
+    body = await gql.execute(
+        "mutation($i: CheckoutInput!) { checkoutComplete(input: $i) { order { id } } }",
+        {
+            "i": {
+                "cartId": cart,
+                "idempotencyKey": "crash",
+                "fulfillmentMethod": "CLICK_AND_COLLECT",
+                "pickupLocationId": "TG9jYXRpb246Mg",
+                "payment": {"method": "card"},
+            }
+        },
+        headers=customer,
+    )
+    runtime.services.payments = healthy
+    assert body["errors"][0]["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
+    assert await stock_of(engine, VARIANT, WAW) == (3, 1)  # held by the PENDING order
+    services = order_services_of(runtime.services)
+    assert (await expire_reservations(services)).checkouts_failed == 0  # not yet overdue
+    clock.advance(timedelta(minutes=16))
+    assert (await expire_reservations(services)).checkouts_failed == 1
+    assert (await expire_reservations(services)).checkouts_failed == 0
+    assert await stock_of(engine, VARIANT, WAW) == (3, 0)
+
+
+async def test_every_open_device_hears_that_the_cart_was_ordered(
+    gql: Any, engine: Any, customer: Any, runtime: Any
+) -> None:
+    import asyncio
+
+    from core.ids import from_global_id
+
+    await set_stock(engine, VARIANT, WAW, 3)
+    cart = await new_cart(gql, customer, [(VARIANT, 1)])
+    async with runtime.services.broadcaster.subscribe(f"cart:{from_global_id(cart)[1]}") as messages:
+        await placed(gql, customer, cart, "heard")
+        await asyncio.wait_for(anext(messages), 2)
+    read = await gql.data("query($id: ID!) { cart(id: $id) { status } }", {"id": cart}, headers=customer)
+    assert read["cart"]["status"] == "ORDERED"  # what a device re-reading it sees
+
+
+async def test_staff_list_their_stores_pickups_newest_first_page_by_page(gql: Any, engine: Any, token_for: Any) -> None:
+    await set_stock(engine, VARIANT, WAW, 10)
+    await set_stock(engine, VARIANT, KRK, 10, only_here=False)
+    waw = [await placed(gql, {}, await new_cart(gql, {}, [(VARIANT, 1)]), f"w{n}") for n in range(3)]
+    await placed(gql, {}, await new_cart(gql, {}, [(VARIANT, 1)]), "k", location=KRK)
+    staff = token_for("staff", subject="ewa", location="ST-WAW")
+    page = """query($loc: ID!, $after: String) { orders(first: 2, after: $after, filter: {pickupLocationId: $loc}) {
+        edges { node { id } cursor } pageInfo { hasNextPage endCursor } } }"""
+    first = (await gql.data(page, {"loc": "TG9jYXRpb246Mg"}, headers=staff))["orders"]
+    rest = (await gql.data(page, {"loc": "TG9jYXRpb246Mg", "after": first["pageInfo"]["endCursor"]}, headers=staff))[
+        "orders"
+    ]
+    assert first["pageInfo"]["hasNextPage"] and not rest["pageInfo"]["hasNextPage"]
+    listed = [e["node"]["id"] for e in first["edges"] + rest["edges"]]
+    assert listed == [o["id"] for o in reversed(waw)]
+
+
+async def test_an_order_history_costs_the_same_queries_for_one_order_or_many(
+    gql: Any, engine: Any, customer: Any, count_statements: Any
+) -> None:
+    await set_stock(engine, VARIANT, WAW, 10)
+    history = """{ me { orders { edges { node { number channel { code } pickupLocation { code }
+        lines { sku taxAmount { amount } } payment { status } } } } } }"""
+
+    async def cost() -> int:
+        count_statements.count = 0
+        with count_statements:
+            await gql.data(history, headers=customer)
+        return int(count_statements.count)
+
+    await placed(gql, customer, await new_cart(gql, customer, [(VARIANT, 1)]), "one")
+    one = await cost()
+    for n in range(3):
+        await placed(gql, customer, await new_cart(gql, customer, [(VARIANT, 1)]), f"more-{n}")
+    assert await cost() == one

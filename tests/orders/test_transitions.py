@@ -127,3 +127,27 @@ async def test_every_state_change_writes_an_outbox_event_with_no_personal_data(
         ).all()
     assert [row[0] for row in rows] == ["order.placed", "order.shipped"]
     assert "Prosta" not in str(rows) and "Ada" not in str(rows)
+
+
+async def test_an_operators_step_is_audited_in_its_own_transaction(gql: Any, engine: Any, token_for: Any) -> None:
+    from sqlalchemy import text
+
+    from vault.audit import verify_chain
+
+    await set_stock(engine, VARIANT, WAW, 5)
+    customer = token_for("customer", subject="31")
+    order = await placed(gql, customer, await new_cart(gql, customer, [(VARIANT, 1)]), "k")
+    agent = token_for("agent", subject="agent-7")
+    await _run(gql, agent, order, "cancel")
+    refused = await _run(gql, agent, order, "cancel")  # INVALID_TRANSITION: rolled back, so no action recorded
+    assert [e["code"] for e in refused["userErrors"]] == ["INVALID_TRANSITION"]
+    async with engine.connect() as conn:
+        actions = (
+            await conn.execute(
+                text(
+                    "SELECT actor, role, customer_key FROM audit_log WHERE operation = 'mutation orderCancel' AND fields = 'Order.status'"
+                )
+            )
+        ).all()
+    assert [tuple(a) for a in actions] == [("agent-7", "agent", "31")]
+    assert (await verify_chain(engine)).ok

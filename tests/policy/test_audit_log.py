@@ -57,7 +57,7 @@ async def _tamper(engine: AsyncEngine, statement: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "statement", ["UPDATE audit_log SET subject = '1003' WHERE seq = 3", "DELETE FROM audit_log WHERE seq = 5"]
+    "statement", ["UPDATE audit_log SET customer_key = '1003' WHERE seq = 3", "DELETE FROM audit_log WHERE seq = 5"]
 )
 async def test_the_database_refuses_to_change_or_delete_an_audit_record(
     engine: AsyncEngine, clock: FrozenClock, statement: str
@@ -86,7 +86,7 @@ async def test_one_changed_byte_is_reported_at_exactly_that_record(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     await _five_records(engine, clock)
-    await _tamper(engine, "UPDATE audit_log SET subject = '1003' WHERE seq = 3")  # was '1002': one byte
+    await _tamper(engine, "UPDATE audit_log SET customer_key = '1003' WHERE seq = 3")  # was '1002': one byte
 
     report = await verify_chain(engine)
     assert (report.broken_seq, report.checked) == (3, 2)
@@ -151,7 +151,7 @@ async def test_a_record_rewritten_with_a_recomputed_hash_still_breaks_the_next_l
         row = (await conn.execute(text("SELECT * FROM audit_log WHERE seq = 2"))).mappings().one()
         forged = _entry("9999")
         new_hash = record_hash(2, clock.now(), forged, row["prev_hash"])
-        await conn.execute(text("UPDATE audit_log SET subject = '9999', hash = :h WHERE seq = 2"), {"h": new_hash})
+        await conn.execute(text("UPDATE audit_log SET customer_key = '9999', hash = :h WHERE seq = 2"), {"h": new_hash})
     report = await verify_chain(engine)
     assert report.broken_seq == 3 and "link" in report.reason
 

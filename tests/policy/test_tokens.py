@@ -179,7 +179,7 @@ async def test_the_token_command_mints_a_customer_token_the_gateway_accepts(gql,
         main(["token", "--role", "customer", "--customer", "abc"])
 
 
-async def test_the_token_command_mints_an_integration_token_that_reads_no_customer(gql, settings, monkeypatch, capsys):  # type: ignore[no-untyped-def]
+async def test_the_token_command_mints_an_integration_token_that_reads_no_customer(gql, settings, monkeypatch, capsys):
     from core.ids import to_global_id
     from gateway.__main__ import main
 

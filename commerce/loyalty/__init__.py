@@ -1,0 +1,1 @@
+"""Loyalty: one account and one append-only ledger per customer, the same in every channel."""

@@ -1,0 +1,72 @@
+"""An exchange at the till: the returned goods and the new sale as one operation for the staff.
+
+1. The return is taken on the original order (restocked at this store); its refund is recorded
+   but not yet paid out.
+2. The new sale is an IN_STORE checkout of the cart, with the refund as credit: only what the new
+   goods cost beyond it is charged.
+3. What the credit exceeds the new sale by is refunded through the original payment.
+
+Both orders are in the customer's history. Should the sale fail (stock, payment), the return
+stands and its whole refund is paid out, so the customer is never left without goods or money.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from decimal import Decimal
+
+from commerce.cart import service as carts
+from commerce.orders import records as r
+from commerce.orders import service
+from commerce.orders.checkout import CheckoutRequest, checkout
+from commerce.orders.unit import OrderServices
+from core.errors import DomainError
+
+__all__ = ["Exchange", "ExchangeFailed", "exchange"]
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    returned: r.Order
+    sale: r.Order
+    difference: Decimal  # positive: charged for the new goods; negative: refunded
+
+
+class ExchangeFailed(DomainError):
+    """The return was taken and refunded in full, but the new sale did not go through."""
+
+    def __init__(self, returned: r.Order, cause: DomainError) -> None:
+        super().__init__(str(cause), cause.field)
+        self.code = cause.code
+        self.returned = returned
+        self.cause = cause
+
+    def problems(self) -> Iterator[DomainError]:
+        yield from self.cause.problems()
+
+
+async def exchange(
+    services: OrderServices,
+    order_id: int,
+    lines: Sequence[service.ReturnLine],
+    sale: CheckoutRequest,
+    *,
+    authorize: Callable[[carts.Cart], None],
+) -> Exchange:
+    """`sale` is an IN_STORE checkout at the till's store, where the goods come back too."""
+    if sale.till_location_id is None:
+        raise DomainError("Exchanges are made at a store's till.", ["input", "cartId"])
+    before = await service.get_order(services.engine, order_id)
+    returned = await service.return_lines(
+        services, order_id, lines, sale.till_location_id, actor=sale.actor, audit=sale.audit, refund_now=False
+    )
+    credit = returned.amount_refunded - (before.amount_refunded if before else Decimal(0))
+    try:
+        placed = await checkout(services, replace(sale, credit=credit), authorize=authorize)
+    except DomainError as failure:
+        await service.refund(services, returned, credit)
+        raise ExchangeFailed(returned, failure) from None
+    if credit > placed.total:
+        await service.refund(services, returned, credit - placed.total)
+    return Exchange(returned=returned, sale=placed, difference=placed.total - credit)

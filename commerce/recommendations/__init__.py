@@ -1,0 +1,1 @@
+"""Personalization that asks first: recommendations and purchase-based offers, only with consent."""

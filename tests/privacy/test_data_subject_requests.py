@@ -1,0 +1,372 @@
+"""The DPO exports and erases a person through the API: complete, within the law, provable."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import jsonschema  # type: ignore[import-untyped]
+from sqlalchemy import insert, select
+
+from commerce.customers.service import subjects_by_ids
+from commerce.pricing.promotion_models import PromotionRow, PromotionUsage
+from core.clock import FrozenClock
+from core.ids import from_global_id, to_global_id
+from gateway.runtime import Runtime
+from tests.customers.helpers import register, sign_in
+from tests.orders import helpers as orders
+from tests.privacy.helpers import EXTEND, LIST, dpo_erase, dpo_export, find_in_database
+from vault.audit import verify_chain
+from vault.audit_models import AuditRecord
+from vault.requests.export import export_schema
+
+EMAIL = "ewa.kowalska@example.com"
+PHONE = "+48 601 234 567"
+ADDRESS = {
+    "name": "Ewa Kowalska",
+    "line1": "Ulica Marszalkowska 140",
+    "postalCode": "00-061",
+    "city": "Warszawa",
+    "country": "PL",
+}
+CONSENT = """mutation($p: String!, $g: Boolean!) { consentSet(purpose: $p, granted: $g) { userErrors { code } } }"""
+ADD_ADDRESS = """mutation($a: AddressInput!) { customerAddressAdd(input: $a) { userErrors { code } } }"""
+CART_CREATE = "mutation($v: ID!) { cartCreate(lines: [{variantId: $v, quantity: 2}]) { cart { id } } }"
+ATTACH = "mutation($id: ID!) { cartAttachToCustomer(cartId: $id) { cart { id } userErrors { code } } }"
+LOOKUP = "query($e: String!) { customerByEmail(email: $e) { id firstName } }"
+
+
+async def _variant(gql: Any) -> str:
+    data = await gql.data("{ products(first: 1) { edges { node { variants { id } } } } }")
+    return str(data["products"]["edges"][0]["node"]["variants"][0]["id"])
+
+
+async def _customer_who_did_everything(gql: Any, runtime: Runtime, token_for: Any) -> dict[str, Any]:
+    """Registered, consented and withdrew, an address, carts on two devices, a promotion used, looked up by an agent."""
+    customer = await register(gql, EMAIL, first="Ewa", last="Kowalska", phone=PHONE)
+    me = await sign_in(gql, EMAIL)
+    await gql.data(CONSENT, {"p": "MARKETING_EMAIL", "g": True}, headers=me)
+    await gql.data(CONSENT, {"p": "MARKETING_EMAIL", "g": False}, headers=me)
+    await gql.data(ADD_ADDRESS, {"a": ADDRESS}, headers=me)
+    orders = await _orders(gql, runtime, token_for, me, customer["id"])  # their carts close at checkout
+    variant = await _variant(gql)
+    laptop = (await gql.data(CART_CREATE, {"v": variant}, headers=me))["cartCreate"]["cart"]["id"]
+    phone_guest = (await gql.data(CART_CREATE, {"v": variant}))["cartCreate"]["cart"]["id"]  # the other device
+    attached = (await gql.data(ATTACH, {"id": phone_guest}, headers=me))["cartAttachToCustomer"]
+    assert attached["userErrors"] == [] and attached["cart"]["id"] == laptop
+    key = int(from_global_id(customer["id"])[1])
+    async with runtime.services.engine.begin() as conn:
+        promotion = (await conn.execute(select(PromotionRow.id).limit(1))).scalar_one()
+        await conn.execute(
+            insert(PromotionUsage).values(
+                promotion_id=promotion, customer_key=key, order_ref="WEB-000123", used_at=runtime.services.clock.now()
+            )
+        )
+    agent = {**token_for("agent", subject="agent-7"), "X-Channel": "call-center"}
+    assert (await gql.data(LOOKUP, {"e": EMAIL}, headers=agent))["customerByEmail"]["firstName"] == "Ewa"
+    till = {**token_for("staff", subject="staff-gdn", location="ST-GDN"), "X-Channel": "store"}
+    seen = await gql.data("query($id: ID!) { customer(id: $id) { lastName } }", {"id": customer["id"]}, headers=till)
+    assert seen["customer"]["lastName"] == "Kowalska"
+    return {"customer": customer, "key": key, "token": me, "carts": {laptop, phone_guest}, "orders": orders}
+
+
+INVOICE = {
+    "companyName": "Kowalska Consulting",
+    "taxId": "PL5260001246",
+    "address": {**ADDRESS, "line1": "Aleje Ujazdowskie 9"},
+}
+CARD = "4242424242424242"
+
+
+async def _orders(gql: Any, runtime: Runtime, token_for: Any, me: dict[str, str], customer_id: str) -> dict[str, Any]:
+    """A web order shipped with a VAT invoice, a click & collect order collected and partly
+    returned, and a sale at the till for the customer: every one through the API."""
+    engine = runtime.services.engine
+    for store in (orders.WAREHOUSE, orders.WAW, orders.KRK):
+        await orders.set_stock(engine, 1, store, 10, only_here=False)
+    web_cart = await orders.new_cart(gql, me, [(1, 1)])
+    web = await gql.data(
+        orders.CHECKOUT,
+        {
+            "input": {
+                **orders.checkout_input(web_cart, "web-1", "SHIP_TO_ADDRESS", token=CARD, address=ADDRESS),
+                "invoice": INVOICE,
+            }
+        },
+        headers=me,
+    )
+    assert web["checkoutComplete"]["userErrors"] == [], web
+    collect = await orders.placed(gql, me, await orders.new_cart(gql, me, [(1, 2)]), "collect-1", token=CARD)
+    staff = {**token_for("staff", subject="staff-waw", location="ST-WAW"), "X-Channel": "store"}
+    await gql.data(orders.READY, {"id": collect["id"]}, headers=staff)
+    await gql.data(orders.PICKUP, {"id": collect["id"]}, headers=staff)
+    returned = await gql.data(
+        orders.RETURN,
+        {
+            "id": collect["id"],
+            "lines": [{"orderLineId": collect["lines"][0]["id"], "quantity": 1}],
+            "location": orders.location_id(orders.WAW),
+        },
+        headers=staff,
+    )
+    assert returned["orderReturnLines"]["userErrors"] == []
+    till = {**token_for("staff", subject="staff-krk", location="ST-KRK"), "X-Channel": "store"}
+    till_cart = await orders.new_cart(gql, till, [(1, 1)], customerId=customer_id)
+    at_till = await orders.placed(gql, till, till_cart, "till-1", method="IN_STORE", location=None, payment="cash")
+    redeem_input = {**orders.checkout_input(await orders.new_cart(gql, me, [(1, 1)]), "redeem-1", token=CARD)}
+    redeemed = await gql.data(orders.CHECKOUT, {"input": {**redeem_input, "loyaltyPointsToRedeem": 5}}, headers=me)
+    assert redeemed["checkoutComplete"]["userErrors"] == [], redeemed
+    card = await gql.data("{ me { loyalty { cardNumber balance } } }", headers=me)
+    return {
+        "web": web["checkoutComplete"]["order"],
+        "collect": collect,
+        "till": at_till,
+        "redeemed": redeemed["checkoutComplete"]["order"],
+        "card": card["me"]["loyalty"]["cardNumber"],
+    }
+
+
+async def test_the_export_holds_everything_about_the_person_and_validates_against_its_schema(gql, runtime, token_for):
+    person = await _customer_who_did_everything(gql, runtime, token_for)
+    dpo = token_for("dpo", subject="dpo-1")
+    payload = await dpo_export(gql, dpo, person["customer"]["id"])
+    assert payload["userErrors"] == []
+    request = payload["request"]
+    assert request["kind"] == "EXPORT" and request["status"] == "COMPLETED"
+    assert request["customerId"] == person["customer"]["id"]
+    document = request["export"]
+    jsonschema.validate(document, export_schema())
+    data = document["data"]
+    assert data["profile"]["email"] == EMAIL and data["profile"]["phone"] == "+48601234567"
+    assert (data["profile"]["firstName"], data["profile"]["lastName"]) == ("Ewa", "Kowalska")
+    assert data["profile"]["addresses"][0]["line1"] == ADDRESS["line1"]
+    assert [(c["purpose"], c["granted"]) for c in data["consents"]] == [
+        ("MARKETING_EMAIL", True),
+        ("MARKETING_EMAIL", False),
+    ]
+    assert {c["id"] for c in data["carts"]} >= {from_global_id(c)[1] for c in person["carts"]}
+    assert all(c["lines"] for c in data["carts"] if c["status"] == "active")
+    assert [u["orderRef"] for u in data["promotionUsages"]] == ["WEB-000123"]
+    assert {(a["actor"], a["operation"]) for a in data["accessLog"]} >= {
+        ("agent-7", "query customerByEmail"),
+        ("staff-gdn", "query customer"),
+    }
+    assert [r["kind"] for r in data["requests"]] == ["EXPORT"]
+    assert sorted(data["keys"]["indexedFor"]) == ["email", "loyalty_card", "phone"]
+    placed = {o["number"]: o for o in data["orders"]}
+    assert set(placed) == {o["number"] for k, o in person["orders"].items() if k != "card"}
+    loyalty = data["loyalty"]
+    assert loyalty["cardNumber"] == person["orders"]["card"]
+    assert {"EARN", "REDEEM"} <= {e["kind"] for e in loyalty["entries"]}
+    assert isinstance(data["recommendationInputs"], list)
+    web = placed[person["orders"]["web"]["number"]]
+    assert web["shippingAddress"]["line1"] == ADDRESS["line1"] and web["invoice"]["taxId"] == INVOICE["taxId"]
+    assert web["lines"][0]["taxRate"] and web["payment"]["method"] == "card"
+    collect = placed[person["orders"]["collect"]["number"]]
+    assert collect["fulfillmentMethod"] == "CLICK_AND_COLLECT" and collect["returns"][0]["lines"][0]["quantity"] == 1
+    assert placed[person["orders"]["till"]["number"]]["channel"] == "store"
+    assert {p["code"] for p in document["purposes"]} >= {"MARKETING_EMAIL", "profile", "consents"}
+    assert {r["category"]: r["period"] for r in document["retention"]}["consents"] == "P6Y"
+    assert document["subject"] == {"customerKey": person["key"], "erased": False, "erasedAt": None}
+
+
+async def test_the_erasure_leaves_no_personal_data_keeps_what_the_law_requires_and_ends_the_session(
+    gql, runtime, token_for
+):
+    person = await _customer_who_did_everything(gql, runtime, token_for)
+    other = await register(gql, "jan.nowak@example.com", first="Jan", last="Nowak", phone="+48 602 000 111")
+    dpo = token_for("dpo", subject="dpo-1")
+    payload = await dpo_erase(gql, dpo, person["customer"]["id"])
+    assert payload["userErrors"] == []
+    request = payload["request"]
+    assert request["kind"] == "ERASURE" and request["status"] == "COMPLETED" and request["export"] is None
+    retained = {r["category"]: r for r in request["retained"]}
+    assert set(retained) == {"orders", "invoices", "consents", "access_log", "data_subject_requests"}
+    assert retained["orders"]["until"].startswith(f"{int(request['completedAt'][:4]) + 5}-12-31")
+    assert "7(1)" in retained["consents"]["legalBasis"] and retained["consents"]["until"] > request["completedAt"]
+
+    needles = [EMAIL, "Ewa", "Kowalska", "601234567", "601 234 567", "Marszalkowska", "00-061", "Ujazdowskie"]
+    needles += [str(INVOICE["taxId"]), str(INVOICE["companyName"]), CARD, person["orders"]["card"]]
+    assert await find_in_database(runtime.services.engine, needles) == []
+    agent = token_for("agent", subject="agent-7")
+    for name, order in person["orders"].items():  # kept for the accounting period, with amounts and VAT
+        if name == "card":
+            continue
+        kept = (await gql.data(orders.READ_ORDER, {"id": order["id"]}, headers=agent))["order"]
+        assert kept["total"] == order["total"] and kept["taxTotal"] == order["taxTotal"]
+        assert kept["lines"][0]["taxAmount"] == order["lines"][0]["taxAmount"]
+
+    refused = await gql.post("{ me { id } }", headers=person["token"])
+    assert refused.status_code == 401
+
+    exported = (await dpo_export(gql, dpo, person["customer"]["id"]))["request"]["export"]
+    jsonschema.validate(exported, export_schema())
+    assert exported["subject"]["erased"] is True and exported["data"]["profile"]["erased"] is True
+    assert exported["data"]["carts"] == [] and exported["data"]["promotionUsages"] == []
+    assert [c["granted"] for c in exported["data"]["consents"]] == [True, False]  # the proof stays
+
+    them = await gql.data(
+        "query($id: ID!) { customer(id: $id) { email firstName phone } }", {"id": other["id"]}, headers=agent
+    )
+    assert them["customer"] == {"email": "jan.nowak@example.com", "firstName": "Jan", "phone": "+48602000111"}
+
+    again = await register(gql, EMAIL, first="Ewa", last="Kowalska")  # a new customer, nothing of the old
+    assert again["id"] != person["customer"]["id"]
+    assert (await gql.data("{ me { email cart { id } } }", headers=await sign_in(gql, EMAIL)))["me"] == {
+        "email": EMAIL,
+        "cart": None,
+    }
+
+
+async def test_an_erasure_is_audited_under_the_customer_with_no_personal_data(gql, runtime, token_for):
+    customer = await register(gql, "audited@example.com", first="Zofia")
+    dpo = token_for("dpo", subject="dpo-9")
+    await dpo_erase(gql, dpo, customer["id"])
+    async with runtime.services.sessions() as session:
+        records = list((await session.scalars(select(AuditRecord).order_by(AuditRecord.seq))).all())
+    key = from_global_id(customer["id"])[1]
+    assert ("dpo-9", "mutation dataSubjectErase", key) in {(r.actor, r.operation, r.subject) for r in records}
+    assert {"DataSubjectRequest.retained", "DataSubjectRequest.status"} <= {
+        f for r in records for f in r.fields.split()
+    }
+    assert await find_in_database(runtime.services.engine, ["audited@example.com", "Zofia"]) == []
+    assert (await verify_chain(runtime.services.engine)).ok
+
+
+async def test_an_unknown_person_is_rejected_and_said_so(gql, token_for):
+    payload = await dpo_export(gql, token_for("dpo"), "Q3VzdG9tZXI6OTk5OTk5")
+    assert payload["request"]["status"] == "REJECTED" and payload["request"]["completedAt"] is not None
+    assert [e["code"] for e in payload["userErrors"]] == ["NOT_FOUND"]
+
+
+async def test_the_deadline_is_a_month_and_extends_once_by_two_months_for_a_reason(
+    gql, runtime, token_for, clock: FrozenClock
+):
+    customer = await register(gql, "slow@example.com")
+    service = runtime.services.requests
+    key = int(from_global_id(customer["id"])[1])
+    opened = await service.open(
+        "ERASURE",
+        customer_key=key,
+        subject_id=(await subjects_by_ids(runtime.services.engine, [key]))[key],
+        requested_by="dpo-1",
+    )
+    assert opened.status == "PENDING"
+    assert opened.received_at + timedelta(days=28) <= opened.due_at <= opened.received_at + timedelta(days=31)
+    dpo = token_for("dpo")
+    request_id = to_global_id("DataSubjectRequest", opened.id)
+    bad = (await gql.data(EXTEND, {"id": request_id, "reason": "  "}, headers=dpo))["dataSubjectRequestExtend"]
+    assert [e["code"] for e in bad["userErrors"]] == ["INVALID_REASON"]
+    reason = "The person asked for 40 000 records of recordings; collecting them takes longer."
+    extended = (await gql.data(EXTEND, {"id": request_id, "reason": reason}, headers=dpo))["dataSubjectRequestExtend"]
+    assert extended["userErrors"] == [] and extended["request"]["extensionReason"] == reason
+    due = extended["request"]["dueAt"]
+    assert due > opened.due_at.isoformat()
+    twice = (await gql.data(EXTEND, {"id": request_id, "reason": reason}, headers=dpo))["dataSubjectRequestExtend"]
+    assert [e["code"] for e in twice["userErrors"]] == ["ALREADY_EXTENDED"]
+
+    clock.advance(timedelta(days=100))
+    dpo = token_for("dpo")
+    overdue = (await gql.data(LIST, {"overdue": True}, headers=dpo))["dataSubjectRequests"]
+    assert [r["id"] for r in overdue] == [request_id]
+    await service.run(opened.id)
+    assert (await gql.data(LIST, {"overdue": True}, headers=dpo))["dataSubjectRequests"] == []
+
+
+async def test_an_interrupted_erasure_stays_in_progress_and_resumes_where_it_stopped(
+    gql, runtime, token_for, monkeypatch
+):
+    customer = await register(gql, "interrupted@example.com", first="Iga")
+    service = runtime.services.requests
+    sources = {s.name: s for s in service.registry.sources}
+    calls: list[str] = []
+    original = sources["keys"].erase_many
+
+    async def crash(ctx: Any, subjects: Any) -> Any:
+        calls.append("keys")
+        raise OSError("the machine lost power")
+
+    monkeypatch.setattr(sources["keys"], "erase_many", crash)
+    response = await gql.post(
+        "mutation($id: ID!) { dataSubjectErase(customerId: $id) { request { status } } }",
+        {"id": customer["id"]},
+        headers=token_for("dpo"),
+    )
+    assert response.json()["errors"][0]["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
+    [pending] = await service.unfinished()
+    request = await service.get(pending)
+    assert request is not None and request.status == "IN_PROGRESS"
+    before_keys = [s.name for s in service.registry.sources]
+    assert request.steps_done == tuple(before_keys[: before_keys.index("keys")])
+
+    monkeypatch.setattr(sources["keys"], "erase_many", original)
+    finished = await service.run(pending)
+    assert finished.status == "COMPLETED" and finished.steps_done[-1] == "requests"
+    assert len(finished.steps_done) == len(set(finished.steps_done)) == len(service.registry.sources)
+    assert await service.unfinished() == []
+    assert [e.customer_key for e in service.ledger.entries()] == [int(from_global_id(customer["id"])[1])]
+
+
+async def test_an_open_websocket_of_an_erased_customer_is_refused_its_next_operation(gql, runtime, token_for):
+    import asyncio
+    import json
+
+    from tests.live_server import serving
+    from tests.policy.test_websocket import GUARD, _send, _socket
+
+    customer = await register(gql, "socket@example.com", first="Sonia")
+    me = await sign_in(gql, "socket@example.com")
+    async with serving(runtime) as port, _socket(port, me) as ws:
+        await _send(ws, "{ me { firstName } }", id="1")
+        first = json.loads(await asyncio.wait_for(ws.recv(), GUARD))
+        assert first["payload"]["data"]["me"]["firstName"] == "Sonia"
+        await asyncio.wait_for(ws.recv(), GUARD)  # complete
+        await dpo_erase(gql, token_for("dpo"), customer["id"])
+        await _send(ws, "{ me { firstName } }", id="2")
+        refused = json.loads(await asyncio.wait_for(ws.recv(), GUARD))
+    assert refused["type"] == "error" and [e["extensions"]["code"] for e in refused["payload"]] == ["UNAUTHENTICATED"]
+
+
+async def test_the_retention_job_shreds_invoices_and_deletes_ownerless_orders_when_the_period_ends(
+    gql, runtime, token_for, clock: FrozenClock
+):
+    customer = await register(gql, "invoiced@example.com", first="Iwona")
+    me = await sign_in(gql, "invoiced@example.com")
+    await orders.set_stock(runtime.services.engine, 1, orders.WAREHOUSE, 5, only_here=False)
+    cart = await orders.new_cart(gql, me, [(1, 1)])
+    placed = await gql.data(
+        orders.CHECKOUT,
+        {"input": {**orders.checkout_input(cart, "inv-1", "SHIP_TO_ADDRESS", address=ADDRESS), "invoice": INVOICE}},
+        headers=me,
+    )
+    assert placed["checkoutComplete"]["userErrors"] == []
+    await dpo_erase(gql, token_for("dpo"), customer["id"])
+    service = runtime.services.requests
+    assert await service.expire(dry_run=True) == {
+        "carts": 0,
+        "consents": 0,
+        "data_subject_requests": 0,
+        "invoices": 0,
+        "orders": 0,
+    }
+    clock.advance(timedelta(days=365 * 6 + 2))  # past 5 years from the end of the year of the sale
+    due = await service.expire(dry_run=True)
+    assert (due["invoices"], due["orders"], due["data_subject_requests"]) == (1, 1, 1)
+    assert await _accounting_keys(runtime) == 1  # the invoice outlived the erasure until now
+    assert await service.expire(dry_run=False) == due
+    assert await _accounting_keys(runtime) == 0
+    assert await service.expire(dry_run=True) == dict.fromkeys(due, 0)
+    order = await gql.data(
+        orders.READ_ORDER, {"id": placed["checkoutComplete"]["order"]["id"]}, headers=token_for("agent")
+    )
+    assert order["order"] is None
+
+
+async def _accounting_keys(runtime: Runtime) -> int:
+    from sqlalchemy import func
+
+    from vault.models import ACCOUNTING, DataKey
+
+    async with runtime.services.engine.connect() as conn:
+        stmt = select(func.count()).select_from(DataKey).where(DataKey.purpose == ACCOUNTING)
+        return int((await conn.execute(stmt)).scalar_one())
