@@ -20,6 +20,7 @@ from schema.listing import ListingQuery
 from schema.loyalty import LoyaltyMutation, LoyaltyQuery
 from schema.node import Node, resolve_node
 from schema.orders import OrderExchangeMutation, OrderMutation, OrderQuery
+from schema.privacy_console import PrivacyConsoleQuery
 from schema.reports import ReportQuery
 from schema.scalars import scalar_map
 
@@ -44,6 +45,7 @@ QUERIES: tuple[type, ...] = (
     LoyaltyQuery,
     DataSubjectQuery,
     ReportQuery,
+    PrivacyConsoleQuery,
 )
 MUTATIONS: tuple[type, ...] = (
     CustomerMutation,

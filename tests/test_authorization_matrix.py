@@ -508,6 +508,13 @@ MATRIX: list[Row] = [
 # data-subject requests: the DPO only (each row gets its own database, so erasing A is harmless)
 DSR_FIELDS = "request { id status customerId export retained { category } } userErrors { code }"
 MATRIX += [
+    Row("retentionRules", "{ retentionRules { category onErasure } }", _no_vars, only("dpo", "admin")),
+    Row(
+        "customerAccessLog of A",
+        "query($id: ID!) { customerAccessLog(customerId: $id) { operation outcome } }",
+        lambda w: {"id": w.customer_a_id},
+        only("dpo"),
+    ),
     Row(
         "dataSubjectRequests",
         "{ dataSubjectRequests(first: 5) { id kind status customerId } }",

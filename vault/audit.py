@@ -29,7 +29,7 @@ from core.clock import Clock
 from core.db import is_sqlite, writer
 from vault.audit_models import AuditRecord
 
-__all__ = ["GENESIS", "AuditEntry", "AuditLog", "ChainReport", "record_hash", "verify_chain"]
+__all__ = ["GENESIS", "Access", "AuditEntry", "AuditLog", "ChainReport", "accesses_to", "record_hash", "verify_chain"]
 
 GENESIS = "0" * 64
 _ADVISORY_LOCK = 0x0A0D17  # pg_advisory_xact_lock key for audit appends
@@ -173,3 +173,34 @@ async def verify_chain(engine: AsyncEngine, batch: int = 1000) -> ChainReport:
                 if record_hash(row.seq, row.recorded_at, row, row.prev_hash) != row.hash:
                     return ChainReport(checked, row.seq, "its content does not match its hash")
                 prev, expected_seq, checked = row.hash, expected_seq + 1, checked + 1
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """One recorded access to a person's data, as the DPO is shown it."""
+
+    recorded_at: datetime
+    actor: str
+    role: str
+    channel: str
+    operation: str
+    outcome: str
+
+
+async def accesses_to(engine: AsyncEngine, customer_key: str, *, limit: int) -> list[Access]:
+    """The latest accesses to one customer's data, newest first (the audit log's subject index)."""
+    stmt = (
+        select(
+            AuditRecord.recorded_at,
+            AuditRecord.actor,
+            AuditRecord.role,
+            AuditRecord.channel,
+            AuditRecord.operation,
+            AuditRecord.outcome,
+        )
+        .where(AuditRecord.subject == customer_key)
+        .order_by(AuditRecord.seq.desc())
+        .limit(limit)
+    )
+    async with engine.connect() as conn:
+        return [Access(*row) for row in await conn.execute(stmt)]

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.console.browser import Browser, browser_page, screenshot
+from tests.customers.helpers import register
 from tests.live_server import serving
 from tests.orders.helpers import READ_ORDER, WAW, new_cart, placed, set_stock
 from tests.reports.helpers import place_sales
+
+LOOKUP_ZOFIA = '{ customerByEmail(email: "zofia@example.com") { id } }'
 
 
 async def sign_in(browser: Browser, token: str) -> None:
@@ -90,3 +95,35 @@ async def test_an_operator_without_the_role_gets_the_refusal_never_the_data(
         await screenshot(browser, request)
     assert "FORBIDDEN" in text
     assert sales.orders["web"]["number"] not in body and "call-center" not in body
+
+
+async def test_dpo_exports_then_erases_a_person_from_the_console(
+    gql: Any, runtime: Any, token_for: Any, request: pytest.FixtureRequest
+) -> None:
+    person = await register(gql, "zofia@example.com", first="Zofia", last="Kowalska")
+    async with serving(runtime) as port, browser_page(port) as browser:
+        await sign_in(browser, bearer(token_for("dpo", subject="dpo-1")))
+        page = browser.page
+        await page.goto("/console/dpo")
+        await page.fill("#email", "zofia@example.com")
+        await page.click("#find button[type=submit]")
+        async with page.expect_download() as downloading:
+            await page.get_by_role("button", name="Export (download JSON)").click()
+        exported = json.loads(Path(await (await downloading.value).path()).read_text())
+        await page.get_by_role("button", name="Erase…").click()
+        await page.locator("#kept td", has_text="retain").first.wait_for()
+        await page.fill("#confirm-email", "someone-else@example.com")  # a wrong confirmation erases nothing
+        await page.click("#erase button[type=submit]")
+        await page.locator("#erase-result .error").wait_for()
+        still_there = await gql.data(LOOKUP_ZOFIA, headers=token_for("agent"))
+        await page.fill("#confirm-email", "zofia@example.com")
+        await page.click("#erase button[type=submit]")
+        await page.locator("#erase-result .ok", has_text="completed").wait_for()
+        await page.locator("#requests td", has_text="erasure").first.wait_for()
+        requests_text = await page.locator("#requests").inner_text()
+        await screenshot(browser, request)
+    assert "zofia@example.com" in json.dumps(exported)
+    assert still_there["customerByEmail"]["id"] == person["id"]
+    gone = await gql.data(LOOKUP_ZOFIA, headers=token_for("agent"))
+    assert gone["customerByEmail"] is None
+    assert "export" in requests_text and "erasure" in requests_text and "completed" in requests_text
