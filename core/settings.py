@@ -42,6 +42,7 @@ class Settings:
     port: int = 8000
     # GraphQL safety
     graphiql: bool = True
+    console: bool = True  # the operators' pages at /console (they only run GraphQL with the operator's token)
     introspection: bool = True
     max_query_depth: int = 12
     max_aliases: int = 30

@@ -18,6 +18,7 @@ from core.settings import Settings
 from gateway.graphql_http import graphql_endpoint
 from gateway.graphql_ws import GraphQLWebSocket
 from gateway.mail import background_mail
+from gateway.pages import page_routes
 from gateway.runtime import Runtime, build_runtime
 
 __all__ = ["create_app"]
@@ -66,6 +67,7 @@ def create_app(settings: Settings, clock: Clock | None = None, runtime: Runtime 
             Route("/health", health, methods=["GET"]),
             Route("/ready", ready, methods=["GET"]),
             *([Route("/metrics", metrics, methods=["GET"])] if runtime.telemetry.metrics.prometheus else []),
+            *page_routes(console=settings.console),
         ],
         lifespan=lifespan,
         middleware=[Middleware(runtime.telemetry.asgi)],  # the one SERVER span per request

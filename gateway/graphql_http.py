@@ -14,12 +14,12 @@ from typing import Any
 import orjson
 from graphql import ExecutionResult, GraphQLError, OperationDefinitionNode, OperationType, parse
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
-from strawberry.http.ides import get_graphql_ide_html
+from starlette.responses import Response
 
 from core.db import is_database_unavailable
 from gateway import caching
 from gateway.auth import AuthenticationError, authenticate
+from gateway.pages import graphiql_page
 from gateway.persisted import PersistedQueryError
 from gateway.runtime import Runtime
 from gateway.telemetry import execute_traced, record_refused
@@ -194,7 +194,7 @@ async def _graphql(request: Request, runtime: Runtime) -> Response:
     accept = request.headers.get("accept", "")
     if request.method == "GET" and "query" not in request.query_params and "extensions" not in request.query_params:
         if settings.graphiql and "text/html" in accept:
-            return HTMLResponse(get_graphql_ide_html())
+            return graphiql_page()
         return Response("GraphQL: POST a JSON body, or GET with ?query=", status_code=400, media_type="text/plain")
     media_type = _negotiate(accept)
     if media_type is None:

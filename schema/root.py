@@ -20,6 +20,8 @@ from schema.listing import ListingQuery
 from schema.loyalty import LoyaltyMutation, LoyaltyQuery
 from schema.node import Node, resolve_node
 from schema.orders import OrderExchangeMutation, OrderMutation, OrderQuery
+from schema.privacy_console import PrivacyConsoleQuery
+from schema.reports import ReportQuery
 from schema.scalars import scalar_map
 
 __all__ = ["build_schema"]
@@ -42,6 +44,8 @@ QUERIES: tuple[type, ...] = (
     OrderQuery,
     LoyaltyQuery,
     DataSubjectQuery,
+    ReportQuery,
+    PrivacyConsoleQuery,
 )
 MUTATIONS: tuple[type, ...] = (
     CustomerMutation,

@@ -435,6 +435,22 @@ MATRIX: list[Row] = [
         only("staff_waw", "agent", "admin"),
     ),
     Row(
+        "salesReport: every store",
+        "query($from: DateTime!, $to: DateTime!) { salesReport(from: $from, to: $to) { rows { channel } } }",
+        lambda w: {"from": "2026-01-01T00:00:00+00:00", "to": "2026-02-01T00:00:00+00:00"},
+        only("admin"),
+    ),
+    Row(
+        "salesReport: ST-WAW",
+        "query($from: DateTime!, $to: DateTime!, $loc: ID) { salesReport(from: $from, to: $to, locationId: $loc) { rows { channel } } }",
+        lambda w: {
+            "from": "2026-01-01T00:00:00+00:00",
+            "to": "2026-02-01T00:00:00+00:00",
+            "loc": to_global_id("Location", 2),
+        },
+        only("staff_waw", "admin"),
+    ),
+    Row(
         "customer: A's orders",
         "query($id: ID!) { customer(id: $id) { orders { edges { node { id } } } } }",
         lambda w: {"id": w.customer_a_id},
@@ -518,6 +534,13 @@ MATRIX: list[Row] = [
 # data-subject requests: the DPO only (each row gets its own database, so erasing A is harmless)
 DSR_FIELDS = "request { id status customerId export retained { category } } userErrors { code }"
 MATRIX += [
+    Row("retentionRules", "{ retentionRules { category onErasure } }", _no_vars, only("dpo", "admin")),
+    Row(
+        "customerAccessLog of A",
+        "query($id: ID!) { customerAccessLog(customerId: $id) { operation outcome } }",
+        lambda w: {"id": w.customer_a_id},
+        only("dpo"),
+    ),
     Row(
         "dataSubjectRequests",
         "{ dataSubjectRequests(first: 5) { id kind status customerId } }",

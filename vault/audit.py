@@ -36,11 +36,13 @@ from vault.audit_models import AuditRecord
 
 __all__ = [
     "GENESIS",
+    "Access",
     "AuditAppendFailed",
     "AuditEntry",
     "AuditLog",
     "ChainReport",
     "Checkpoint",
+    "accesses_to",
     "head",
     "plain_hash",
     "rechain",
@@ -301,3 +303,34 @@ async def rechain(engine: AsyncEngine, key: bytes) -> int:
         for statement in restore:
             await conn.execute(text(statement))
     return len(rows)
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """One recorded access to a person's data, as the DPO is shown it."""
+
+    recorded_at: datetime
+    actor: str
+    role: str
+    channel: str
+    operation: str
+    outcome: str
+
+
+async def accesses_to(engine: AsyncEngine, customer_key: str, *, limit: int) -> list[Access]:
+    """The latest accesses to one customer's data, newest first (the audit log's subject index)."""
+    stmt = (
+        select(
+            AuditRecord.recorded_at,
+            AuditRecord.actor,
+            AuditRecord.role,
+            AuditRecord.channel,
+            AuditRecord.operation,
+            AuditRecord.outcome,
+        )
+        .where(AuditRecord.subject == customer_key)
+        .order_by(AuditRecord.seq.desc())
+        .limit(limit)
+    )
+    async with engine.connect() as conn:
+        return [Access(*row) for row in await conn.execute(stmt)]

@@ -38,6 +38,7 @@ class OrderRow(Base):
         Index("ix_orders_customer_placed", "customer_key", "id"),
         Index("ix_orders_pickup_status", "pickup_location_id", "status"),
         Index("ix_orders_status_reserved_until", "status", "reserved_until"),
+        Index("ix_orders_placed_at", "placed_at"),  # the sales report's range scan
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -59,6 +60,7 @@ class OrderRow(Base):
     discount_total: Mapped[Decimal] = mapped_column(MONEY)
     total: Mapped[Decimal] = mapped_column(MONEY)
     tax_total: Mapped[Decimal] = mapped_column(MONEY)
+    items_count: Mapped[int] = mapped_column(Integer, default=0)  # units sold: what the sales report counts
     discount_codes: Mapped[str] = mapped_column(Text, default="")
     promotion_ids: Mapped[list[int]] = mapped_column(JSON, default=list)  # usages to release if it fails
     payment_method: Mapped[str] = mapped_column(String(32))

@@ -1,0 +1,129 @@
+"""The console in a real browser: each page shows what the operator's token may see, and no more."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.console.browser import Browser, browser_page, screenshot
+from tests.customers.helpers import register
+from tests.live_server import serving
+from tests.orders.helpers import READ_ORDER, WAW, new_cart, placed, set_stock
+from tests.reports.helpers import place_sales
+
+LOOKUP_ZOFIA = '{ customerByEmail(email: "zofia@example.com") { id } }'
+
+
+async def sign_in(browser: Browser, token: str) -> None:
+    page = browser.page
+    await page.goto("/console/")
+    await page.fill("#token", token)
+    await page.click("#sign-in button[type=submit]")
+    await page.locator("#signed-in-as").wait_for()
+
+
+def bearer(headers: dict[str, str]) -> str:
+    return headers["Authorization"].removeprefix("Bearer ")
+
+
+async def test_admin_sees_the_sales_report_drawn_from_orders_in_every_channel(
+    gql: Any, runtime: Any, clock: Any, token_for: Any, request: pytest.FixtureRequest
+) -> None:
+    sales = await place_sales(gql, runtime, clock, token_for)
+    async with serving(runtime) as port, browser_page(port) as browser:
+        await sign_in(browser, bearer(token_for("admin", subject="ada-admin")))
+        page = browser.page
+        await page.goto("/console/reports")
+        await page.locator("#table table").wait_for()
+        await page.fill("#from", sales.first_day.date().isoformat())
+        await page.fill("#to", (sales.first_day + timedelta(days=1)).date().isoformat())
+        await page.click("#report-form button[type=submit]")
+        await page.locator("#table td", has_text="call-center").first.wait_for()
+        labels = await page.evaluate("Chart.getChart('revenue').data.datasets.map((d) => d.label)")
+        revenue = await page.evaluate(
+            "Chart.getChart('revenue').data.datasets.map((d) => d.data.reduce((a, b) => a + b, 0))"
+        )
+        table_text = await page.locator("#table").inner_text()
+        await screenshot(browser, request)
+    assert sorted(labels) == ["call-center", "mobile", "store", "web"]
+    expected = sum(float(order["total"]["amount"]) for order in sales.orders.values())
+    assert round(sum(revenue), 2) == round(expected, 2)
+    assert sales.orders["web"]["total"]["amount"] in table_text
+    assert browser.blocked == [] and browser.csp_violations == []
+
+
+async def test_staff_hand_over_a_pickup_at_their_store(
+    gql: Any, runtime: Any, engine: Any, token_for: Any, request: pytest.FixtureRequest
+) -> None:
+    await set_stock(engine, 2, WAW, 5)
+    cart = await new_cart(gql, {}, [(2, 1)])
+    order = await placed(gql, {}, cart, "guest-pickup", method="CLICK_AND_COLLECT", location=WAW)
+    staff = token_for("staff", subject="anna", location="ST-WAW")
+    async with serving(runtime) as port, browser_page(port) as browser:
+        await sign_in(browser, bearer(staff))
+        page = browser.page
+        await page.goto("/console/store")
+        waiting = page.locator("#waiting tr", has_text=order["number"])
+        await waiting.get_by_role("button", name="Mark ready").click()
+        ready = page.locator("#ready tr", has_text=order["number"])
+        await ready.get_by_role("button", name="Hand over").click()
+        await page.locator("#message .ok", has_text="handed over").wait_for()
+        await screenshot(browser, request)
+    status = (await gql.data(READ_ORDER, {"id": order["id"]}, headers=token_for("admin")))["order"]["status"]
+    assert status == "COMPLETED"
+
+
+@pytest.mark.parametrize("role", ["agent", "customer"])
+async def test_an_operator_without_the_role_gets_the_refusal_never_the_data(
+    gql: Any, runtime: Any, clock: Any, token_for: Any, role: str, request: pytest.FixtureRequest
+) -> None:
+    sales = await place_sales(gql, runtime, clock, token_for)
+    async with serving(runtime) as port, browser_page(port) as browser:
+        await sign_in(browser, bearer(token_for(role, subject="1")))
+        page = browser.page
+        await page.goto("/console/reports")
+        await page.fill("#from", sales.first_day.date().isoformat())
+        await page.click("#report-form button[type=submit]")
+        alert = page.locator("#message .error")
+        await alert.wait_for()
+        text = await alert.inner_text()
+        body = await page.locator("main").inner_text()
+        await screenshot(browser, request)
+    assert "FORBIDDEN" in text
+    assert sales.orders["web"]["number"] not in body and "call-center" not in body
+
+
+async def test_dpo_exports_then_erases_a_person_from_the_console(
+    gql: Any, runtime: Any, token_for: Any, request: pytest.FixtureRequest
+) -> None:
+    person = await register(gql, "zofia@example.com", first="Zofia", last="Kowalska")
+    async with serving(runtime) as port, browser_page(port) as browser:
+        await sign_in(browser, bearer(token_for("dpo", subject="dpo-1")))
+        page = browser.page
+        await page.goto("/console/dpo")
+        await page.fill("#email", "zofia@example.com")
+        await page.click("#find button[type=submit]")
+        async with page.expect_download() as downloading:
+            await page.get_by_role("button", name="Export (download JSON)").click()
+        exported = json.loads(Path(await (await downloading.value).path()).read_text())
+        await page.get_by_role("button", name="Erase…").click()
+        await page.locator("#kept td", has_text="retain").first.wait_for()
+        await page.fill("#confirm-email", "someone-else@example.com")  # a wrong confirmation erases nothing
+        await page.click("#erase button[type=submit]")
+        await page.locator("#erase-result .error").wait_for()
+        still_there = await gql.data(LOOKUP_ZOFIA, headers=token_for("agent"))
+        await page.fill("#confirm-email", "zofia@example.com")
+        await page.click("#erase button[type=submit]")
+        await page.locator("#erase-result .ok", has_text="completed").wait_for()
+        await page.locator("#requests td", has_text="erasure").first.wait_for()
+        requests_text = await page.locator("#requests").inner_text()
+        await screenshot(browser, request)
+    assert "zofia@example.com" in json.dumps(exported)
+    assert still_there["customerByEmail"]["id"] == person["id"]
+    gone = await gql.data(LOOKUP_ZOFIA, headers=token_for("agent"))
+    assert gone["customerByEmail"] is None
+    assert "export" in requests_text and "erasure" in requests_text and "completed" in requests_text
