@@ -66,6 +66,9 @@ class Row:
     variables: Callable[[World], dict[str, Any]]
     expect: Mapping[str, str]
     headers: Mapping[str, str] = field(default_factory=dict)  # e.g. {"X-Channel": "store"}
+    # False where reading changes what the next read sees (the access log records each read), so
+    # the two executors cannot be compared on the same data.
+    repeatable: bool = True
 
 
 def _no_vars(world: World) -> dict[str, Any]:
@@ -540,6 +543,7 @@ MATRIX += [
         "query($id: ID!) { customerAccessLog(customerId: $id) { operation outcome } }",
         lambda w: {"id": w.customer_a_id},
         only("dpo"),
+        repeatable=False,
     ),
     Row(
         "dataSubjectRequests",
@@ -752,7 +756,7 @@ def _is_query(document: str) -> bool:
     return isinstance(definition, OperationDefinitionNode) and definition.operation.value == "query"
 
 
-QUERY_ROWS = [row for row in MATRIX if _is_query(row.document)]
+QUERY_ROWS = [row for row in MATRIX if _is_query(row.document) and row.repeatable]
 
 
 async def test_the_compiled_query_path_answers_every_role_exactly_as_graphql_core(

@@ -134,7 +134,7 @@ async def test_a_change_whose_audit_cannot_be_written_does_not_happen(gql, runti
 
     async def failing_inside_the_change(entries, conn=None):
         if conn is not None:
-            raise OSError("the audit table is full")
+            raise RuntimeError("the audit table is full")
         return await original(entries, conn)
 
     monkeypatch.setattr(runtime.services.audit, "append", failing_inside_the_change)

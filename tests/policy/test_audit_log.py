@@ -184,7 +184,7 @@ async def _rechain_from(engine: AsyncEngine, seq: int, digest) -> None:
             )
             new = digest(row.seq, row.recorded_at, forged, prev)
             await conn.execute(
-                text("UPDATE audit_log SET subject = :s, prev_hash = :p, hash = :h WHERE seq = :q"),
+                text("UPDATE audit_log SET customer_key = :s, prev_hash = :p, hash = :h WHERE seq = :q"),
                 {"s": subject, "p": prev, "h": new, "q": row.seq},
             )
             prev = new
@@ -374,7 +374,7 @@ async def test_an_unkeyed_log_from_before_the_upgrade_is_re_chained_once_and_the
     assert "3 records" in capsys.readouterr().out
     assert (await verify_chain(engine, KEY)).checked == 3
     with pytest.raises(DBAPIError, match="append-only"):  # the trigger is back
-        await _sql(engine, "UPDATE audit_log SET subject = '1' WHERE seq = 1")
+        await _sql(engine, "UPDATE audit_log SET customer_key = '1' WHERE seq = 1")
     await AuditLog(engine, clock, KEY).append([_entry("1004")])
     assert (await verify_chain(engine, KEY)).checked == 4
 
@@ -385,6 +385,6 @@ async def test_a_tampered_unkeyed_log_is_not_laundered_by_a_re_chain(
     for name, value in _command_env(settings).items():
         monkeypatch.setenv(name, value)
     await _unkeyed_records(engine, clock, ["1001", "1002", "1003"])
-    await _tamper(engine, "UPDATE audit_log SET subject = '9' WHERE seq = 2")
+    await _tamper(engine, "UPDATE audit_log SET customer_key = '9' WHERE seq = 2")
     assert await asyncio.to_thread(main, ["audit-rechain"]) == 1
     assert (await verify_chain(engine, KEY)).broken_seq == 1
