@@ -36,6 +36,12 @@ class Principal:
         """
         return self.subject if self.role is Role.CUSTOMER else None
 
+    @property
+    def operator(self) -> str | None:
+        """The operator's (or system's) name when someone other than a customer acts; None for a
+        customer or an anonymous caller. Code outside `policies` asks this instead of naming a role."""
+        return None if self.role in (Role.ANONYMOUS, Role.CUSTOMER) else self.subject
+
     @classmethod
     def customer(cls, key: str) -> Principal:
         """A signed-in customer (for issuing their token)."""

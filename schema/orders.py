@@ -27,7 +27,6 @@ from commerce.orders.unit import OrderServices
 from commerce.payments.provider import PaymentError
 from core.errors import DomainError
 from core.ids import InvalidGlobalId, from_global_id, int_key, to_global_id
-from policies.principal import Role
 from schema.cart import cart_authorizer, denied_cart
 from schema.catalog import Channel, Location
 from schema.context import Services
@@ -372,8 +371,8 @@ def _audit(info: Info, operation: str) -> AuditEntry | None:
 
 def _actor(info: Info) -> str | None:
     """The operator acting (recorded on the order and its stock movements); customers act for themselves."""
-    principal = info.context.principal
-    return None if principal.role in (Role.ANONYMOUS, Role.CUSTOMER) else principal.subject
+    operator: str | None = info.context.principal.operator
+    return operator
 
 
 async def _payload(
