@@ -250,25 +250,29 @@ async def _graphql(request: Request, runtime: Runtime) -> Response:
         error = GraphQLError(str(exc), extensions={"code": "UNAUTHENTICATED"})
         return _respond(_error_body([error]), media_type, 401, headers={"WWW-Authenticate": "Bearer"})
 
-    context = Context(
-        services=runtime.services,
-        channel=channel,
-        principal=principal,
-        request=request,
-        read_only=prepared.operation_type is OperationType.QUERY,
-    )
-    try:
+    # A query that met a pooled connection the database had dropped (a restart, a cut network)
+    # runs once more: the pool has replaced its connections by then, and reading twice is safe.
+    # A mutation is never repeated here.
+    is_query = prepared.operation_type is OperationType.QUERY
+    for attempt in range(2 if is_query else 1):
+        context = Context(
+            services=runtime.services, channel=channel, principal=principal, request=request, read_only=is_query
+        )
         try:
-            result: ExecutionResult = await execute_traced(runtime, prepared, variables, context)
-        except RequestError as failure:
-            return _request_error(failure.errors, media_type)
-        finally:
-            await context.aclose()
-            await write_audit(context, current_trace_id())
-    except AuditUnavailable as failure:  # its own code says the result was withheld, whatever the cause
-        return _respond(_error_body([failure]), media_type, 500)
-    if result.errors and any((e.extensions or {}).get("code") == SERVICE_UNAVAILABLE for e in result.errors):
-        return _unavailable(runtime, result.errors, media_type, result.data)
+            try:
+                result: ExecutionResult = await execute_traced(runtime, prepared, variables, context)
+            except RequestError as failure:
+                return _request_error(failure.errors, media_type)
+            finally:
+                await context.aclose()
+                await write_audit(context, current_trace_id())
+        except AuditUnavailable as failure:  # its own code says the result was withheld, whatever the cause
+            return _respond(_error_body([failure]), media_type, 500)
+        unavailable = any((e.extensions or {}).get("code") == SERVICE_UNAVAILABLE for e in result.errors or ())
+        if not unavailable:
+            break
+        if attempt or not is_query:
+            return _unavailable(runtime, result.errors or [], media_type, result.data)
     body: dict[str, Any] = {}
     if result.errors:
         body["errors"] = [e.formatted for e in result.errors]
