@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import Enum
+from typing import Any
 
 import strawberry
 from strawberry.types import Info
@@ -369,6 +370,14 @@ def _audit(info: Info, operation: str) -> AuditEntry | None:
     )
 
 
+async def _order_step(info: Info, order_id: strawberry.ID, step: Callable[..., Any], operation: str) -> OrderPayload:
+    """One step of the order named by `orderId`, by whoever acts, audited as `operation`."""
+    key = decode_int_id(order_id, "Order", "orderId")
+    return await _payload(
+        info, lambda: step(order_services(info), key, actor=_actor(info), audit=_audit(info, operation))
+    )
+
+
 def _actor(info: Info) -> str | None:
     """The operator acting (recorded on the order and its stock movements); customers act for themselves."""
     operator: str | None = info.context.principal.operator
@@ -489,41 +498,19 @@ class OrderMutation:
 
     @strawberry.mutation(description="Store staff of the pickup location: the order is packed and waiting.")
     async def order_mark_ready_for_pickup(self, info: Info, order_id: strawberry.ID) -> OrderPayload:
-        key = decode_int_id(order_id, "Order", "orderId")
-        return await _payload(
-            info,
-            lambda: service.mark_ready_for_pickup(
-                order_services(info), key, actor=_actor(info), audit=_audit(info, "orderMarkReadyForPickup")
-            ),
-        )
+        return await _order_step(info, order_id, service.mark_ready_for_pickup, "orderMarkReadyForPickup")
 
     @strawberry.mutation(description="Store staff of the pickup location: handed over (and paid, if due at pickup).")
     async def order_confirm_pickup(self, info: Info, order_id: strawberry.ID) -> OrderPayload:
-        key = decode_int_id(order_id, "Order", "orderId")
-        return await _payload(
-            info,
-            lambda: service.confirm_pickup(
-                order_services(info), key, actor=_actor(info), audit=_audit(info, "orderConfirmPickup")
-            ),
-        )
+        return await _order_step(info, order_id, service.confirm_pickup, "orderConfirmPickup")
 
     @strawberry.mutation(description="The warehouse (integration role): the parcel left.")
     async def order_mark_shipped(self, info: Info, order_id: strawberry.ID) -> OrderPayload:
-        key = decode_int_id(order_id, "Order", "orderId")
-        return await _payload(
-            info,
-            lambda: service.mark_shipped(
-                order_services(info), key, actor=_actor(info), audit=_audit(info, "orderMarkShipped")
-            ),
-        )
+        return await _order_step(info, order_id, service.mark_shipped, "orderMarkShipped")
 
     @strawberry.mutation(description="Before hand-over or shipping: stock released, payment voided.")
     async def order_cancel(self, info: Info, order_id: strawberry.ID) -> OrderPayload:
-        key = decode_int_id(order_id, "Order", "orderId")
-        return await _payload(
-            info,
-            lambda: service.cancel(order_services(info), key, actor=_actor(info), audit=_audit(info, "orderCancel")),
-        )
+        return await _order_step(info, order_id, service.cancel, "orderCancel")
 
     @strawberry.mutation(description="Goods returned at a store (any store): restocked there and refunded.")
     async def order_return_lines(
