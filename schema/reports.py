@@ -11,9 +11,9 @@ import strawberry
 from strawberry.types import Info
 
 from commerce.orders import report
-from core.ids import InvalidGlobalId, from_global_id, int_key
 from schema.errors import bad_input
 from schema.money import Money
+from schema.node import decode_int_id
 
 __all__ = ["ReportQuery"]
 
@@ -61,18 +61,6 @@ class SalesReport:
     totals: list[SalesReportRow] = strawberry.field(description="Per channel over the whole range.")
 
 
-def _location_key(location_id: strawberry.ID | None) -> int | None:
-    if location_id is None:
-        return None
-    try:
-        key = int_key(from_global_id(location_id, "Location")[1])
-    except InvalidGlobalId:
-        key = None
-    if key is None:
-        raise bad_input("Not a location id.", ["locationId"])
-    return key
-
-
 @strawberry.type
 class ReportQuery:
     @strawberry.field(
@@ -98,7 +86,7 @@ class ReportQuery:
             end=to,
             period=report.Period(period.value),
             currency=currency,
-            location_id=_location_key(location_id),
+            location_id=None if location_id is None else decode_int_id(location_id, "Location", "locationId"),
         )
         return SalesReport(
             currency=currency,
