@@ -7,7 +7,10 @@ a broad one (a word in 1 of 10 names, ~100,000 hits on a million) and a repeated
 count kept from before: what paging costs).
 
     OMNIGATE_DATABASE_URL=postgresql+asyncpg://postgres@127.0.0.1:5432/omnigate_bench \\
-        .venv/bin/python bench/search.py [--requests 200]
+        .venv/bin/python bench/search.py [--requests 200] [--explain]
+
+`--explain` first prints the statements one request of each kind sends, each with its plan
+(PostgreSQL: EXPLAIN (ANALYZE, BUFFERS), run with the same parameters).
 
 The bar (issue 12): p99 under 50 ms at 1 client on 1,000,000 products on PostgreSQL.
 """
@@ -23,6 +26,8 @@ import time
 from pathlib import Path
 
 import httpx
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -44,6 +49,28 @@ async def timed(client: httpx.AsyncClient, term: str) -> float:
     return elapsed
 
 
+async def explain(client: httpx.AsyncClient, engine: AsyncEngine, label: str, term: str) -> None:
+    """The statements one request sends, and how PostgreSQL runs each (the plan, timed)."""
+    sent: list[tuple[str, object]] = []
+
+    def record(_conn: object, _cursor: object, statement: str, parameters: object, *_: object) -> None:
+        sent.append((statement, parameters))
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        await timed(client, term)
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
+    print(f"=== {label}: {term!r}, {len(sent)} statements")
+    for statement, parameters in sent:
+        print(f"--- {' '.join(statement.split())}\n    parameters {parameters}")
+        if engine.dialect.name != "postgresql" or not statement.lstrip().upper().startswith("SELECT"):
+            continue
+        async with engine.connect() as conn:
+            plan = await conn.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS) " + statement, parameters)  # type: ignore[arg-type]
+            print("\n".join("    " + row[0] for row in plan))
+
+
 def line(label: str, times: list[float]) -> str:
     times = sorted(times)
     p99 = times[min(len(times) - 1, int(len(times) * 0.99))]
@@ -53,6 +80,7 @@ def line(label: str, times: list[float]) -> str:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--explain", action="store_true", help="print each kind's statements and their plans first")
     args = parser.parse_args()
     settings = Settings.from_env()
     runtime = build_runtime(settings)
@@ -65,6 +93,11 @@ async def main() -> None:
         )
         for _ in range(5):
             await timed(client, "warm")
+        if args.explain:
+            await explain(client, runtime.services.engine, "selective", "000123")
+            runtime.services.product_counts.clear()
+            await explain(client, runtime.services.engine, "broad, counted", "kettle")
+            await explain(client, runtime.services.engine, "broad, count kept", "kettle")
         selective = [await timed(client, f"{rng.randrange(1, 999_999):06d}") for _ in range(args.requests)]
         broad = []
         for n in range(args.requests):
