@@ -31,7 +31,7 @@ class PaymentCallRow(Base):
     __table_args__ = (Index("ix_payment_calls_due", "status", "next_attempt_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
     action: Mapped[str] = mapped_column(String(16))
     reference: Mapped[str] = mapped_column(String(128))  # the provider's payment id
     amount: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))  # capture and refund; none for a void

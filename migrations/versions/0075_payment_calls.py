@@ -23,7 +23,7 @@ def upgrade() -> None:
         sa.Column(
             "order_id",
             sa.Integer(),
-            sa.ForeignKey("orders.id", name="fk_payment_calls_order_id_orders"),
+            sa.ForeignKey("orders.id", name="fk_payment_calls_order_id_orders", ondelete="CASCADE"),
             nullable=False,
         ),
         sa.Column("action", sa.String(16), nullable=False),
