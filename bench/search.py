@@ -3,8 +3,9 @@
 Runs against an already seeded database (`python -m gateway seed --products 1000000`), in
 process through the ASGI app (no HTTP server: the figure is the gateway's and the database's),
 and prints p50/p99 for three kinds of term: a selective one (a product number, a few hits),
-a broad one (a word in 1 of 10 names, ~100,000 hits on a million) and a repeated term (its
-count kept from before: what paging costs).
+a broad one (a word of product names, ~31,000 hits on a million) and a repeated term (its
+count kept from before: what paging costs). Then the same, fewer, as before issue 12's fixes
+(the baseline, same run): on PostgreSQL with generic plans allowed, on SQLite without FTS5.
 
     OMNIGATE_DATABASE_URL=postgresql+asyncpg://postgres@127.0.0.1:5432/omnigate_bench \\
         .venv/bin/python bench/search.py [--requests 200] [--explain]
@@ -23,7 +24,10 @@ import random
 import statistics
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 from sqlalchemy import event
@@ -31,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from commerce.catalog import listing
 from core.settings import Settings
 from gateway.app import create_app
 from gateway.runtime import build_runtime
@@ -77,20 +82,57 @@ def line(label: str, times: list[float]) -> str:
     return f"{label:<34} n={len(times):<5} p50 {statistics.median(times):7.2f} ms   p99 {p99:7.2f} ms"
 
 
+async def measure(client: httpx.AsyncClient, runtime: Any, requests: int, label: str) -> None:
+    """The three kinds of request, `requests` of each, one after another; prints their p50/p99."""
+    rng = random.Random(12)  # noqa: S311  # benchmark terms, not secrets
+    selective = [await timed(client, f"{rng.randrange(1, 999_999):06d}") for _ in range(requests)]
+    broad = []
+    for n in range(requests):
+        runtime.services.product_counts.clear()  # a fresh count every time: the worst case
+        broad.append(await timed(client, WORDS[n % len(WORDS)]))
+    repeated = [await timed(client, WORDS[n % len(WORDS)]) for n in range(requests)]
+    print(f"-- {label}")
+    print(line("selective term (a product number)", selective))
+    print(line("broad term, counted every time", broad))
+    print(line("broad term, count kept", repeated))
+
+
+@contextmanager
+def baseline(dialect: str) -> Iterator[str]:
+    """The search as it was before issue 12's fixes, to compare with in the same run."""
+    if dialect == "postgresql":  # prepared statements may fall back to PostgreSQL's generic plan
+
+        async def generic_plans_allowed(_conn: object, _query: object) -> None:
+            return None
+
+        saved = listing._plan_for_each_term  # the one thing the baseline takes away
+        listing._plan_for_each_term = generic_plans_allowed  # type: ignore[assignment]
+        try:
+            yield "baseline: generic plans allowed (before the fix)"
+        finally:
+            listing._plan_for_each_term = saved
+    else:  # every term read by LIKE from the products, as before the FTS5 table
+        saved_trigram = listing.TRIGRAM
+        listing.TRIGRAM = sys.maxsize
+        try:
+            yield "baseline: LIKE over every product (before FTS5)"
+        finally:
+            listing.TRIGRAM = saved_trigram
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--baseline-requests", type=int, default=30, help="of each kind, for the baseline (slow)")
     parser.add_argument("--explain", action="store_true", help="print each kind's statements and their plans first")
     args = parser.parse_args()
     settings = Settings.from_env()
     runtime = build_runtime(settings)
     app = create_app(settings, runtime=runtime)
-    rng = random.Random(12)  # noqa: S311  # benchmark terms, not secrets
+    dialect = runtime.services.engine.dialect.name
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as client:
         total = (await client.post("/graphql", json={"query": "{ products(first: 1) { totalCount } }"})).json()
-        print(
-            f"catalog: {total['data']['products']['totalCount']:,} products on {runtime.services.engine.dialect.name}"
-        )
+        print(f"catalog: {total['data']['products']['totalCount']:,} products on {dialect}")
         for _ in range(5):
             await timed(client, "warm")
         if args.explain:
@@ -98,16 +140,11 @@ async def main() -> None:
             runtime.services.product_counts.clear()
             await explain(client, runtime.services.engine, "broad, counted", "kettle")
             await explain(client, runtime.services.engine, "broad, count kept", "kettle")
-        selective = [await timed(client, f"{rng.randrange(1, 999_999):06d}") for _ in range(args.requests)]
-        broad = []
-        for n in range(args.requests):
-            runtime.services.product_counts.clear()  # a fresh count every time: the worst case
-            broad.append(await timed(client, WORDS[n % len(WORDS)]))
-        repeated = [await timed(client, WORDS[n % len(WORDS)]) for n in range(args.requests)]
+        await measure(client, runtime, args.requests, "as shipped")
+        if args.baseline_requests:
+            with baseline(dialect) as label:
+                await measure(client, runtime, args.baseline_requests, label)
     await runtime.aclose()
-    print(line("selective term (a product number)", selective))
-    print(line("broad term, counted every time", broad))
-    print(line("broad term, count kept", repeated))
 
 
 if __name__ == "__main__":
