@@ -395,6 +395,7 @@ async def category_facets(engine: AsyncEngine, query: ProductQuery) -> list[Cate
         query,
     ).group_by(m.Category.id, m.Category.slug, m.Category.name)
     async with engine.connect() as conn:
+        await _plan_for_each_term(conn, query)
         rows = (await conn.execute(stmt.order_by(count.desc(), m.Category.name))).all()
     return [CategoryCount(Category(row[0], row[1], row[2]), row[3]) for row in rows]
 
@@ -414,6 +415,7 @@ async def option_facets(engine: AsyncEngine, query: ProductQuery) -> list[Option
         .order_by(m.ProductOption.name, m.VariantOptionValue.value)
     )
     async with engine.connect() as conn:
+        await _plan_for_each_term(conn, query)
         return [OptionValueCount(*row) for row in await conn.execute(stmt)]
 
 
@@ -427,6 +429,7 @@ async def price_bucket_facets(
     inner = _filtered(select(bucket).select_from(m.Product), query).where(price.is_not(None)).subquery()
     stmt = select(inner.c.bucket, func.count()).group_by(inner.c.bucket)
     async with engine.connect() as conn:
+        await _plan_for_each_term(conn, query)
         counts = {row[0]: row[1] for row in await conn.execute(stmt)}
     lows = [Decimal(0), *edges]
     highs: list[Decimal | None] = [*edges, None]
@@ -459,4 +462,5 @@ async def in_stock_facets(engine: AsyncEngine, query: ProductQuery) -> list[Loca
         .order_by(m.Location.id)
     )
     async with engine.connect() as conn:
+        await _plan_for_each_term(conn, query)
         return [LocationCount(Location(*row[:6]), row[6]) for row in await conn.execute(stmt)]
