@@ -12,7 +12,6 @@ repriced or removed: the next page starts after that key, never at an offset.
 from __future__ import annotations
 
 import json
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -306,9 +305,11 @@ async def page_products(
         stmt = stmt.where(_after(value, after, sort.descending))
     order = [value] if value is not None else []
     order.append(m.Product.id)
+    # LIMIT stays a bound parameter: PostgreSQL's generic plan for a reused prepared statement
+    # guesses it, which keeps the plans made for each search term (a generic plan of a search
+    # with a literal LIMIT walks the primary key, reading every product for a rare term).
     stmt = stmt.order_by(*(o.desc() if sort.descending else o.asc() for o in order)).limit(first + 1)
     async with engine.connect() as conn:
-        await _plan_for_each_term(conn, query)
         rows = (await conn.execute(stmt)).all()
     page = [(Product(*row[:5]), (_plain(row[5]), row[0])) for row in rows[:first]]
     return page, len(rows) > first
@@ -336,7 +337,6 @@ async def count_products(engine: Connectable, query: ProductQuery) -> int:
         if conn.dialect.name != "postgresql":
             stmt = _filtered(select(func.count()).select_from(m.Product), query)
             return int((await conn.execute(stmt)).scalar_one())
-        await _plan_for_each_term(conn, query)
         try:
             async with conn.begin_nested():  # a failed EXPLAIN must not abort the request's reads
                 estimate = await _estimated_rows(conn, _filtered(select(m.Product.id), query))
@@ -346,28 +346,6 @@ async def count_products(engine: Connectable, query: ProductQuery) -> int:
             return estimate
         capped = _filtered(select(literal(1)).select_from(m.Product), query).limit(ESTIMATE_ABOVE + 1).subquery()
         return int((await conn.execute(select(func.count()).select_from(capped))).scalar_one())
-
-
-_custom_planned: weakref.WeakSet[Any] = weakref.WeakSet()  # transactions told already
-
-
-async def _plan_for_each_term(conn: AsyncConnection, query: ProductQuery) -> None:
-    """Have PostgreSQL plan a search's statements for their term, for the rest of the transaction.
-
-    asyncpg prepares statements and reuses them; after five runs PostgreSQL may keep a generic
-    plan, made without the term. With the default guess of 5,000 matches it walks the primary
-    key and filters, which for a term matching one product reads all million (0.9 s instead
-    of 5 ms from the trigram index). A term's plan costs a fraction of a millisecond.
-    """
-    if not query.search or conn.dialect.name != "postgresql":
-        return
-    transaction = conn.sync_connection.get_transaction() if conn.sync_connection is not None else None
-    if transaction is not None and transaction in _custom_planned:
-        return
-    await conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
-    transaction = conn.sync_connection.get_transaction() if conn.sync_connection is not None else None
-    if transaction is not None:
-        _custom_planned.add(transaction)
 
 
 async def _estimated_rows(conn: AsyncConnection, stmt: Any) -> int:
@@ -395,7 +373,6 @@ async def category_facets(engine: AsyncEngine, query: ProductQuery) -> list[Cate
         query,
     ).group_by(m.Category.id, m.Category.slug, m.Category.name)
     async with engine.connect() as conn:
-        await _plan_for_each_term(conn, query)
         rows = (await conn.execute(stmt.order_by(count.desc(), m.Category.name))).all()
     return [CategoryCount(Category(row[0], row[1], row[2]), row[3]) for row in rows]
 
@@ -415,7 +392,6 @@ async def option_facets(engine: AsyncEngine, query: ProductQuery) -> list[Option
         .order_by(m.ProductOption.name, m.VariantOptionValue.value)
     )
     async with engine.connect() as conn:
-        await _plan_for_each_term(conn, query)
         return [OptionValueCount(*row) for row in await conn.execute(stmt)]
 
 
@@ -429,7 +405,6 @@ async def price_bucket_facets(
     inner = _filtered(select(bucket).select_from(m.Product), query).where(price.is_not(None)).subquery()
     stmt = select(inner.c.bucket, func.count()).group_by(inner.c.bucket)
     async with engine.connect() as conn:
-        await _plan_for_each_term(conn, query)
         counts = {row[0]: row[1] for row in await conn.execute(stmt)}
     lows = [Decimal(0), *edges]
     highs: list[Decimal | None] = [*edges, None]
@@ -462,5 +437,4 @@ async def in_stock_facets(engine: AsyncEngine, query: ProductQuery) -> list[Loca
         .order_by(m.Location.id)
     )
     async with engine.connect() as conn:
-        await _plan_for_each_term(conn, query)
         return [LocationCount(Location(*row[:6]), row[6]) for row in await conn.execute(stmt)]
