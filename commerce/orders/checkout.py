@@ -419,7 +419,7 @@ async def _reserve(services: OrderServices, plan: _Plan, req: CheckoutRequest, n
             total=priced.total,
             tax_total=Decimal(0),
             items_count=sum(line.quantity for line in priced.lines),
-            discount_codes=",".join(d.code for d in priced.discounts if d.code),
+            discount_codes=[d.code for d in priced.discounts if d.code],
             promotion_ids=promotion_ids,
             payment_method=req.payment_method,
             payment_status=r.PENDING,
