@@ -46,13 +46,13 @@ async def test_orders_placed_before_the_json_column_keep_their_codes_after_0071(
             "payment_method, payment_status, amount_refunded, loyalty_points_earned, loyalty_points_redeemed, "
             "placed_at, updated_at"
         )
-        values = "'web', 'c', 1, 'PLACED', 'web', 'SHIP_TO_ADDRESS', 'PLN', 10, 0, 10, 0, 1, :codes, '[]', 'card', "
-        values += "'AUTHORIZED', 0, 0, 0, :now, :now"
+        values = ":id, :owner, 'c', 'c', 1, 'PLACED', 'web', 'SHIP_TO_ADDRESS', 'PLN', 10, 0, 10, 0, 1, :codes, "
+        values += "'[]', 'card', 'AUTHORIZED', 0, 0, 0, :now, :now"
+        insert = text(f"INSERT INTO orders (id, {columns}) VALUES ({values})")  # noqa: S608 - constants only
         async with engine.begin() as conn:
             for n, codes in enumerate(("WELCOME10,SUMMER", "")):
                 await conn.execute(
-                    text(f"INSERT INTO orders (id, {columns}) VALUES ({n + 1}, 'cart:{n}', {values})"),
-                    {"codes": codes, "now": "2026-01-01 00:00:00.000000"},
+                    insert, {"id": n + 1, "owner": f"cart:{n}", "codes": codes, "now": "2026-01-01 00:00:00.000000"}
                 )
         await migrate(engine)
         async with engine.connect() as conn:
