@@ -89,6 +89,7 @@ class Runtime:
     async def aclose(self) -> None:
         await self.checkpoints.aclose()
         await self.erased.aclose()
+        await self.services.signed_in.aclose()
         for task in self._watches or ():
             task.cancel()
         if self.response_cache is not None:
