@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from commerce.catalog.models import Product, ProductVariant
 from commerce.pricing.money import quantize
 from commerce.pricing.tax_models import STANDARD, TaxClass
+from core.db import Connectable
 
 __all__ = ["TaxedVariant", "taxed_variants", "vat_included"]
 
@@ -35,7 +35,7 @@ class TaxedVariant:
     rate: Decimal
 
 
-async def taxed_variants(engine: AsyncEngine, variant_ids: Sequence[int]) -> dict[int, TaxedVariant]:
+async def taxed_variants(engine: Connectable, variant_ids: Sequence[int]) -> dict[int, TaxedVariant]:
     """Published variants with their VAT rate, in one query (checkout's snapshot of each line)."""
     if not variant_ids:
         return {}
