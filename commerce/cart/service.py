@@ -676,16 +676,19 @@ async def begin_checkout(conn: AsyncConnection, cart_id: str, version: int, now:
     return result.rowcount == 1
 
 
+_ORDERED = (
+    update(CartRow)
+    .where(CartRow.id == bindparam("cart_key"), CartRow.status == CHECKING_OUT)
+    .values(status=ORDERED, version=CartRow.version + 1, updated_at=bindparam("now"))
+    .returning(CartRow.version)
+)
+
+
 async def end_checkout(conn: AsyncConnection, cart_id: str, *, ordered: bool, now: datetime) -> int | None:
     """Close the cart for its order (`ordered`), or reopen it after a failed payment. Returns its new
     version. A cart the customer replaced meanwhile (they made a new one) is not reopened but abandoned."""
     if ordered:  # one statement: the cart is locked by nobody else while it is checking out
-        closed = await conn.execute(
-            update(CartRow)
-            .where(CartRow.id == cart_id, CartRow.status == CHECKING_OUT)
-            .values(status=ORDERED, version=CartRow.version + 1, updated_at=now)
-            .returning(CartRow.version)
-        )
+        closed = await conn.execute(_ORDERED, {"cart_key": cart_id, "now": now})
         return closed.scalar()
     cart = await _read(conn, cart_id, lock=True)
     if cart is None or cart.status != CHECKING_OUT:

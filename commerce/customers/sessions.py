@@ -16,7 +16,7 @@ import contextlib
 import time
 from datetime import datetime
 
-from sqlalchemy import delete, exists, literal, select, update
+from sqlalchemy import bindparam, delete, exists, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -38,14 +38,18 @@ async def token_generation(engine: AsyncEngine, customer_key: int) -> int:
         return int((await conn.execute(stmt)).scalar_one_or_none() or 0)
 
 
+_STATE = select(
+    select(CustomerAccount.token_generation)
+    .where(CustomerAccount.customer_key == bindparam("customer"))
+    .scalar_subquery(),
+    exists(select(RevokedToken.token_id).where(RevokedToken.token_id == bindparam("token"))),
+)
+
+
 async def is_signed_in(engine: AsyncEngine, customer_key: int, token_id: str | None, generation: int) -> bool:
     """False when the token was signed out, or issued before the customer's sessions were ended."""
-    current = (
-        select(CustomerAccount.token_generation).where(CustomerAccount.customer_key == customer_key).scalar_subquery()
-    )
-    revoked = exists(select(RevokedToken.token_id).where(RevokedToken.token_id == (token_id or "")))
     async with engine.connect() as conn:
-        row = (await conn.execute(select(current, revoked))).one()
+        row = (await conn.execute(_STATE, {"customer": customer_key, "token": token_id or ""})).one()
     return not row[1] and generation >= int(row[0] or 0)
 
 
