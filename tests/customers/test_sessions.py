@@ -131,7 +131,7 @@ async def test_a_replica_that_hears_the_sign_out_refuses_the_token_at_once(gql, 
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://other") as http:
             for headers in (laptop, phone):  # remembered there as signed in
                 assert (await http.post("/graphql", json={"query": ME}, headers=headers)).status_code == 200
-            session_reads = []
+            session_reads: list[str] = []
             listen = (other.services.engine.sync_engine, "before_cursor_execute", _reads_of(session_reads))
             event.listen(*listen)
             for _ in range(2):
