@@ -84,6 +84,7 @@ class Runtime:
     async def start(self) -> None:
         """What runs beside the requests: the broadcaster's listener, the audit checkpoints."""
         await self.services.broadcaster.start()
+        self.services.signed_in.start()  # hears sign-outs from the first request on
         self.checkpoints.start()
 
     async def aclose(self) -> None:

@@ -119,6 +119,10 @@ class SignedIn:
             self._known[key] = (signed_in, now)
         return signed_in
 
+    def start(self) -> None:
+        """Listen for other replicas' sign-outs now (otherwise from the first check)."""
+        self._listen()
+
     def forget(self) -> None:
         self._epoch += 1
         self._known.clear()
