@@ -15,9 +15,10 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any, TypeVarTuple
 
-from sqlalchemy import Numeric, and_, case, exists, func, literal, or_, select
+from sqlalchemy import Integer, Numeric, and_, bindparam, case, exists, func, literal, or_, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import ColumnElement, Select
@@ -251,18 +252,26 @@ async def page_products(
     sort: ProductSort = ProductSort(),
 ) -> tuple[list[tuple[Product, SortKey]], bool]:
     """One page in `sort` order, each product with its key (for its cursor), and whether more follow."""
-    value = _sort_value(sort, query)
-    columns = [*_PRODUCT_COLUMNS, (value if value is not None else literal(None)).label("sort_value")]
-    stmt = _filtered(select(*columns), query)
+    stmt, value = _page_statement(query, sort)
     if after is not None:
         stmt = stmt.where(_after(value, after, sort.descending))
-    order = [value] if value is not None else []
-    order.append(m.Product.id)
-    stmt = stmt.order_by(*(o.desc() if sort.descending else o.asc() for o in order)).limit(first + 1)
     async with engine.connect() as conn:
-        rows = (await conn.execute(stmt)).all()
+        rows = (await conn.execute(stmt, {"page_limit": first + 1})).all()
     page = [(Product(*row[:5]), (_plain(row[5]), row[0])) for row in rows[:first]]
     return page, len(rows) > first
+
+
+@lru_cache(maxsize=256)
+def _page_statement(query: ProductQuery, sort: ProductSort) -> tuple[Select[Any], Any]:
+    """A first page's statement and its sort expression, built once per filter and sort (the storefront
+    asks the same few again and again; the page size is the parameter `page_limit`): building a
+    statement and its cache key costs more than running it from SQLAlchemy's compiled cache."""
+    value = _sort_value(sort, query)
+    columns = [*_PRODUCT_COLUMNS, (value if value is not None else literal(None)).label("sort_value")]
+    order = [value] if value is not None else []
+    order.append(m.Product.id)
+    stmt = _filtered(select(*columns), query).order_by(*(o.desc() if sort.descending else o.asc() for o in order))
+    return stmt.limit(bindparam("page_limit", type_=Integer)), value
 
 
 def _plain(value: Any) -> Any:

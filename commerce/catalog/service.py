@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import BindParameter, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from commerce.catalog import listing
@@ -42,6 +43,24 @@ _LOCATION_COLUMNS = (
     m.Location.click_and_collect,
 )
 
+# The loaders' statements, built once: a batch binds its ids to `ids` (an expanding IN), so running
+# one neither builds a statement nor computes its cache key (that cost more than the statement).
+_IDS: BindParameter[Any] = bindparam("ids", expanding=True)
+_LOCATIONS_BY_IDS = select(*_LOCATION_COLUMNS).where(m.Location.id.in_(_IDS))
+_CATEGORIES_BY_IDS = select(m.Category.id, m.Category.slug, m.Category.name).where(m.Category.id.in_(_IDS))
+_PRODUCTS_BY_IDS = select(*_PRODUCT_COLUMNS).where(m.Product.id.in_(_IDS), m.Product.published.is_(True))
+_VARIANTS_BY_IDS = select(*_VARIANT_COLUMNS).where(m.ProductVariant.id.in_(_IDS), m.ProductVariant.published.is_(True))
+_VARIANTS_BY_PRODUCT_IDS = (
+    select(*_VARIANT_COLUMNS)
+    .where(m.ProductVariant.product_id.in_(_IDS), m.ProductVariant.published.is_(True))
+    .order_by(m.ProductVariant.product_id, m.ProductVariant.id)
+)
+_VARIANT_SCOPES = (
+    select(m.ProductVariant.id, m.ProductVariant.product_id, m.Product.category_id)
+    .join(m.Product, m.Product.id == m.ProductVariant.product_id)
+    .where(m.ProductVariant.id.in_(_IDS), m.ProductVariant.published.is_(True), m.Product.published.is_(True))
+)
+
 
 async def list_channels(engine: Connectable) -> list[Channel]:
     stmt = select(m.Channel.id, m.Channel.code, m.Channel.name, m.Channel.kind, m.Channel.currency).order_by(
@@ -61,8 +80,8 @@ async def list_locations(engine: Connectable, kind: str | None = None) -> list[L
 
 async def locations_by_ids(engine: Connectable, ids: Sequence[int]) -> dict[int, Location]:
     async with engine.connect() as conn:
-        rows = await conn.execute(select(*_LOCATION_COLUMNS).where(m.Location.id.in_(ids)))
-        return {row[0]: Location(*row) for row in rows}
+        rows = (await conn.execute(_LOCATIONS_BY_IDS, {"ids": ids})).all()
+    return {row[0]: Location(*row) for row in rows}
 
 
 async def location_ids_by_codes(engine: AsyncEngine, codes: Iterable[str]) -> dict[str, int]:
@@ -73,15 +92,15 @@ async def location_ids_by_codes(engine: AsyncEngine, codes: Iterable[str]) -> di
 
 
 async def categories_by_ids(engine: Connectable, ids: Sequence[int]) -> dict[int, Category]:
-    stmt = select(m.Category.id, m.Category.slug, m.Category.name).where(m.Category.id.in_(ids))
     async with engine.connect() as conn:
-        return {row[0]: Category(*row) for row in await conn.execute(stmt)}
+        rows = (await conn.execute(_CATEGORIES_BY_IDS, {"ids": ids})).all()
+    return {row[0]: Category(*row) for row in rows}
 
 
 async def products_by_ids(engine: Connectable, ids: Sequence[int]) -> dict[int, Product]:
-    stmt = select(*_PRODUCT_COLUMNS).where(m.Product.id.in_(ids), m.Product.published.is_(True))
     async with engine.connect() as conn:
-        return {row[0]: Product(*row) for row in await conn.execute(stmt)}
+        rows = (await conn.execute(_PRODUCTS_BY_IDS, {"ids": ids})).all()
+    return {row[0]: Product(*row) for row in rows}
 
 
 async def product_by_slug(engine: Connectable, slug: str) -> Product | None:
@@ -92,9 +111,9 @@ async def product_by_slug(engine: Connectable, slug: str) -> Product | None:
 
 
 async def variants_by_ids(engine: Connectable, ids: Sequence[int]) -> dict[int, Variant]:
-    stmt = select(*_VARIANT_COLUMNS).where(m.ProductVariant.id.in_(ids), m.ProductVariant.published.is_(True))
     async with engine.connect() as conn:
-        return {row[0]: Variant(*row) for row in await conn.execute(stmt)}
+        rows = (await conn.execute(_VARIANTS_BY_IDS, {"ids": ids})).all()
+    return {row[0]: Variant(*row) for row in rows}
 
 
 async def sku_and_location_code(
@@ -122,27 +141,19 @@ async def variant_ids_by_skus(engine: AsyncEngine, skus: Iterable[str]) -> dict[
 
 
 async def variants_by_product_ids(engine: Connectable, product_ids: Sequence[int]) -> dict[int, list[Variant]]:
-    stmt = (
-        select(*_VARIANT_COLUMNS)
-        .where(m.ProductVariant.product_id.in_(product_ids), m.ProductVariant.published.is_(True))
-        .order_by(m.ProductVariant.product_id, m.ProductVariant.id)
-    )
-    grouped: dict[int, list[Variant]] = {pid: [] for pid in product_ids}
     async with engine.connect() as conn:
-        for row in await conn.execute(stmt):
-            grouped[row[1]].append(Variant(*row))
+        rows = (await conn.execute(_VARIANTS_BY_PRODUCT_IDS, {"ids": product_ids})).all()
+    grouped: dict[int, list[Variant]] = {pid: [] for pid in product_ids}
+    for row in rows:
+        grouped[row[1]].append(Variant(*row))
     return grouped
 
 
 async def variant_scopes(engine: Connectable, ids: Sequence[int]) -> dict[int, tuple[int, int | None]]:
     """Product and category of each published variant: what pricing scopes promotions by (one query)."""
-    stmt = (
-        select(m.ProductVariant.id, m.ProductVariant.product_id, m.Product.category_id)
-        .join(m.Product, m.Product.id == m.ProductVariant.product_id)
-        .where(m.ProductVariant.id.in_(ids), m.ProductVariant.published.is_(True), m.Product.published.is_(True))
-    )
     async with engine.connect() as conn:
-        return {row[0]: (row[1], row[2]) for row in await conn.execute(stmt)}
+        rows = (await conn.execute(_VARIANT_SCOPES, {"ids": ids})).all()
+    return {row[0]: (row[1], row[2]) for row in rows}
 
 
 async def page_products(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from commerce.inventory.models import StockLevel
 from core.db import Connectable
@@ -20,14 +20,18 @@ class Availability:
     available: int  # on hand minus reserved
 
 
+# Built once, the ids bound at each call (an expanding IN): no statement or cache key per batch.
+_STOCK_BY_VARIANT_IDS = (
+    select(StockLevel.variant_id, StockLevel.location_id, StockLevel.on_hand - StockLevel.reserved)
+    .where(StockLevel.variant_id.in_(bindparam("ids", expanding=True)))
+    .order_by(StockLevel.variant_id, StockLevel.location_id)
+)
+
+
 async def stock_by_variant_ids(engine: Connectable, variant_ids: Sequence[int]) -> dict[int, list[Availability]]:
-    stmt = (
-        select(StockLevel.variant_id, StockLevel.location_id, StockLevel.on_hand - StockLevel.reserved)
-        .where(StockLevel.variant_id.in_(variant_ids))
-        .order_by(StockLevel.variant_id, StockLevel.location_id)
-    )
-    grouped: dict[int, list[Availability]] = {vid: [] for vid in variant_ids}
     async with engine.connect() as conn:
-        for row in await conn.execute(stmt):
-            grouped[row[0]].append(Availability(*row))
+        rows = (await conn.execute(_STOCK_BY_VARIANT_IDS, {"ids": variant_ids})).all()
+    grouped: dict[int, list[Availability]] = {vid: [] for vid in variant_ids}
+    for variant_id, location_id, available in rows:
+        grouped[variant_id].append(Availability(variant_id, location_id, available))
     return grouped
