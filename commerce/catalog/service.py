@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
 
-from sqlalchemy import BindParameter, bindparam, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from commerce.catalog import listing
@@ -13,6 +12,7 @@ from commerce.catalog import models as m
 from commerce.catalog.entities import Category, Channel, Location, Product, Variant
 from commerce.catalog.listing import ProductQuery, count_products
 from core.db import Connectable
+from core.id_lists import in_ids
 
 __all__ = [
     "ProductQuery",
@@ -45,20 +45,19 @@ _LOCATION_COLUMNS = (
 
 # The loaders' statements, built once: a batch binds its ids to `ids` (an expanding IN), so running
 # one neither builds a statement nor computes its cache key (that cost more than the statement).
-_IDS: BindParameter[Any] = bindparam("ids", expanding=True)
-_LOCATIONS_BY_IDS = select(*_LOCATION_COLUMNS).where(m.Location.id.in_(_IDS))
-_CATEGORIES_BY_IDS = select(m.Category.id, m.Category.slug, m.Category.name).where(m.Category.id.in_(_IDS))
-_PRODUCTS_BY_IDS = select(*_PRODUCT_COLUMNS).where(m.Product.id.in_(_IDS), m.Product.published.is_(True))
-_VARIANTS_BY_IDS = select(*_VARIANT_COLUMNS).where(m.ProductVariant.id.in_(_IDS), m.ProductVariant.published.is_(True))
+_LOCATIONS_BY_IDS = select(*_LOCATION_COLUMNS).where(in_ids(m.Location.id))
+_CATEGORIES_BY_IDS = select(m.Category.id, m.Category.slug, m.Category.name).where(in_ids(m.Category.id))
+_PRODUCTS_BY_IDS = select(*_PRODUCT_COLUMNS).where(in_ids(m.Product.id), m.Product.published.is_(True))
+_VARIANTS_BY_IDS = select(*_VARIANT_COLUMNS).where(in_ids(m.ProductVariant.id), m.ProductVariant.published.is_(True))
 _VARIANTS_BY_PRODUCT_IDS = (
     select(*_VARIANT_COLUMNS)
-    .where(m.ProductVariant.product_id.in_(_IDS), m.ProductVariant.published.is_(True))
+    .where(in_ids(m.ProductVariant.product_id), m.ProductVariant.published.is_(True))
     .order_by(m.ProductVariant.product_id, m.ProductVariant.id)
 )
 _VARIANT_SCOPES = (
     select(m.ProductVariant.id, m.ProductVariant.product_id, m.Product.category_id)
     .join(m.Product, m.Product.id == m.ProductVariant.product_id)
-    .where(m.ProductVariant.id.in_(_IDS), m.ProductVariant.published.is_(True), m.Product.published.is_(True))
+    .where(in_ids(m.ProductVariant.id), m.ProductVariant.published.is_(True), m.Product.published.is_(True))
 )
 
 

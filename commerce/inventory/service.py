@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 
 from commerce.inventory.models import StockLevel
 from core.db import Connectable
+from core.id_lists import in_ids
 
 __all__ = ["Availability", "stock_by_variant_ids"]
 
@@ -23,7 +24,7 @@ class Availability:
 # Built once, the ids bound at each call (an expanding IN): no statement or cache key per batch.
 _STOCK_BY_VARIANT_IDS = (
     select(StockLevel.variant_id, StockLevel.location_id, StockLevel.on_hand - StockLevel.reserved)
-    .where(StockLevel.variant_id.in_(bindparam("ids", expanding=True)))
+    .where(in_ids(StockLevel.variant_id))
     .order_by(StockLevel.variant_id, StockLevel.location_id)
 )
 

@@ -10,16 +10,17 @@ from sqlalchemy import bindparam, select
 
 from commerce.pricing.models import Price
 from core.db import Connectable
+from core.id_lists import in_ids
 
 __all__ = ["PriceEntry", "price_entries_by_variant_ids", "prices_by_variant_ids"]
 
 
 # Built once, the ids and currency bound at each call: no statement or cache key per read.
 _PRICES = select(Price.variant_id, Price.amount).where(
-    Price.variant_id.in_(bindparam("ids", expanding=True)), Price.currency == bindparam("currency")
+    in_ids(Price.variant_id), Price.currency == bindparam("currency")
 )
 _PRICE_ENTRIES = select(Price.variant_id, Price.amount, Price.compare_at_amount).where(
-    Price.variant_id.in_(bindparam("ids", expanding=True)), Price.currency == bindparam("currency")
+    in_ids(Price.variant_id), Price.currency == bindparam("currency")
 )
 
 
