@@ -43,7 +43,7 @@ _LOCATION_COLUMNS = (
     m.Location.click_and_collect,
 )
 
-# The loaders' statements, built once: a batch binds its ids to `ids` (an expanding IN), so running
+# The loaders' statements, built once: a batch binds its ids to `ids` (one list, core/id_lists.py), so running
 # one neither builds a statement nor computes its cache key (that cost more than the statement).
 _LOCATIONS_BY_IDS = select(*_LOCATION_COLUMNS).where(in_ids(m.Location.id))
 _CATEGORIES_BY_IDS = select(m.Category.id, m.Category.slug, m.Category.name).where(in_ids(m.Category.id))

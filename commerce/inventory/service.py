@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from sqlalchemy import select
 
@@ -14,14 +14,15 @@ from core.id_lists import in_ids
 __all__ = ["Availability", "stock_by_variant_ids"]
 
 
-@dataclass(frozen=True, slots=True)
-class Availability:
+class Availability(NamedTuple):
+    """A stock row as read (a named tuple: built by the hundred per page, twice as fast as a dataclass)."""
+
     variant_id: int
     location_id: int
     available: int  # on hand minus reserved
 
 
-# Built once, the ids bound at each call (an expanding IN): no statement or cache key per batch.
+# Built once, the ids bound at each call as one list (core/id_lists.py): no statement or cache key per batch.
 _STOCK_BY_VARIANT_IDS = (
     select(StockLevel.variant_id, StockLevel.location_id, StockLevel.on_hand - StockLevel.reserved)
     .where(in_ids(StockLevel.variant_id))
@@ -33,6 +34,6 @@ async def stock_by_variant_ids(engine: Connectable, variant_ids: Sequence[int]) 
     async with engine.connect() as conn:
         rows = (await conn.execute(_STOCK_BY_VARIANT_IDS, {"ids": variant_ids})).all()
     grouped: dict[int, list[Availability]] = {vid: [] for vid in variant_ids}
-    for variant_id, location_id, available in rows:
-        grouped[variant_id].append(Availability(variant_id, location_id, available))
+    for row in rows:
+        grouped[row[0]].append(Availability._make(row))
     return grouped
