@@ -5,7 +5,8 @@ statement (open a cursor, execute, fetch all, close), and each round trip betwee
 loop and that thread (a queue, a wake-up, `call_soon_threadsafe`, the GIL handed over twice)
 costs far more CPU than the statement: the storefront's five SELECTs spent ~7 ms in them.
 Here the cursor does all four in one call on that thread, and hands SQLAlchemy the rows, the
-description, the row count and the last row id, as the adapter's buffered cursor did.
+description, the row count and the last row id, as the adapter's buffered cursor did; a plain
+(deferred) BEGIN, which does nothing in SQLite until the next statement, goes with that statement.
 Everything else (connections, transactions, errors, server-side cursors) is SQLAlchemy's own.
 """
 
@@ -28,9 +29,14 @@ from sqlalchemy.util.concurrency import await_
 __all__ = ["one_trip_dbapi"]
 
 
-def _run(driver: Any, operation: str, parameters: Any, many: bool) -> tuple[Any, list[Any] | None, int, int | None]:
-    """On aiosqlite's thread: the statement, its rows (if any) and counters, the cursor closed."""
-    cursor = driver._conn.cursor()
+def _run(
+    driver: Any, begin: bool, operation: str, parameters: Any, many: bool
+) -> tuple[Any, list[Any] | None, int, int | None]:
+    """On aiosqlite's thread: BEGIN if one is pending, the statement, its rows (if any) and counters."""
+    connection = driver._conn
+    if begin:
+        connection.execute("BEGIN")
+    cursor = connection.cursor()
     try:
         if many:
             cursor.executemany(operation, parameters)
@@ -49,6 +55,7 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
     """A buffered cursor whose execute is one call on aiosqlite's thread (no driver cursor kept)."""
 
     __slots__ = ("_description", "_lastrowid", "_rowcount")
+    _adapt_connection: _OneTripConnection
 
     def __init__(self, adapt_connection: Any) -> None:
         self._adapt_connection = adapt_connection
@@ -87,6 +94,12 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         self._rows.clear()
 
     def execute(self, operation: Any, parameters: Any = None) -> Any:
+        if operation == "BEGIN" and not parameters:
+            # A deferred BEGIN takes no lock and no snapshot until the first statement: it goes
+            # with that statement's trip (a read-only request makes one trip fewer).
+            self._adapt_connection._begin_pending = True
+            self._description, self._rowcount, self._lastrowid = None, -1, None
+            return None
         try:
             return await_(self._call(operation, parameters, many=False))
         except Exception as error:
@@ -99,16 +112,34 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
             self._adapt_connection._handle_exception(error)
 
     async def _call(self, operation: str, parameters: Any, *, many: bool) -> None:
-        async with self._adapt_connection._execute_mutex:
+        adapted = self._adapt_connection
+        async with adapted._execute_mutex:
+            begin, adapted._begin_pending = adapted._begin_pending, False
             driver = self._connection
-            found = await driver._execute(_run, driver, operation, parameters, many)
+            found = await driver._execute(_run, driver, begin, operation, parameters, many)
         self._description, rows, self._rowcount, self._lastrowid = found
         self._rows = collections.deque(rows) if rows else collections.deque()
 
 
 class _OneTripConnection(AsyncAdapt_aiosqlite_connection):
-    __slots__ = ()
+    __slots__ = ("_begin_pending",)
     _cursor_cls = OneTripCursor
+
+    def __init__(self, dbapi: Any, connection: Any) -> None:
+        super().__init__(dbapi, connection)
+        self._begin_pending = False  # a BEGIN sent with the next statement
+
+    def rollback(self) -> None:
+        if self._begin_pending:  # no statement since BEGIN: SQLite has begun nothing to roll back
+            self._begin_pending = False
+            return
+        super().rollback()
+
+    def commit(self) -> None:
+        if self._begin_pending:
+            self._begin_pending = False
+            return
+        super().commit()
 
 
 class _OneTripDbapi(AsyncAdapt_aiosqlite_dbapi):
