@@ -27,7 +27,7 @@ from commerce.catalog import service as catalog
 from commerce.catalog.listing import ProductSort
 from commerce.catalog.service import ProductQuery
 from commerce.inventory.service import stock_by_variant_ids
-from commerce.pricing.price_book import prices_by_variant_ids
+from commerce.pricing.price_book import price_entries_by_variant_ids
 from core.db import ReadScope, create_engine
 from core.ids import to_global_id
 from core.settings import Settings
@@ -47,7 +47,7 @@ async def storefront_page(engine: Any, first: int) -> dict[str, Any]:
     categories = await catalog.categories_by_ids(engine, sorted({p.category_id for p in products if p.category_id}))
     variants = await catalog.variants_by_product_ids(engine, product_ids)
     variant_ids = [v.id for p in products for v in variants.get(p.id, [])]
-    prices = await prices_by_variant_ids(engine, variant_ids, CURRENCY)
+    prices = await price_entries_by_variant_ids(engine, variant_ids, CURRENCY)  # the gateway's price loader's
     stock = await stock_by_variant_ids(engine, variant_ids)
 
     def category(category_id: int | None) -> dict[str, str] | None:
@@ -67,7 +67,7 @@ async def storefront_page(engine: Any, first: int) -> dict[str, Any]:
                         "id": to_global_id("ProductVariant", v.id),
                         "sku": v.sku,
                         "name": v.name,
-                        "price": {"amount": str(prices[v.id]), "currency": CURRENCY},
+                        "price": {"amount": str(prices[v.id].amount), "currency": CURRENCY},
                         "quantityAvailable": sum(level.available for level in stock.get(v.id, [])),
                     }
                     for v in variants.get(p.id, [])

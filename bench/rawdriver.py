@@ -43,7 +43,7 @@ VARIANTS = (
     "SELECT id, product_id, sku, name FROM product_variants WHERE product_id IN ({ids}) AND published = {true}"
     " ORDER BY product_id, id"
 )
-PRICES = "SELECT variant_id, amount FROM prices WHERE variant_id IN ({ids}) AND currency = {p1}"
+PRICES = "SELECT variant_id, amount, compare_at_amount FROM prices WHERE variant_id IN ({ids}) AND currency = {p1}"
 STOCK = (
     "SELECT variant_id, location_id, on_hand - reserved FROM stock_levels WHERE variant_id IN ({ids})"
     " ORDER BY variant_id, location_id"

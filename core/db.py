@@ -161,7 +161,12 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> Async
     load each request reopened a connection: a thread and the PRAGMAs.)
     """
     if is_sqlite(url):
-        engine = create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size)
+        driver: dict[str, Any] = {}
+        if url.startswith("sqlite+aiosqlite"):
+            from core.sqlite_driver import one_trip_dbapi
+
+            driver["module"] = one_trip_dbapi()  # one trip to aiosqlite's thread per statement
+        engine = create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size, **driver)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine

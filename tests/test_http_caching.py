@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 import uuid
+from decimal import Decimal
 
 import httpx
 import pytest
 from sqlalchemy import update
 
 from commerce.inventory.models import StockLevel
+from commerce.pricing.models import Price
 from core.settings import Settings
 from gateway.app import create_app
 from gateway.runtime import build_runtime
@@ -88,6 +91,34 @@ async def test_the_response_cache_answers_without_sql_until_the_stock_changes(ca
     variant = answer["data"]["product"]["variants"][0]
     assert variant["sku"] == sku
     assert variant["quantityAvailable"] >= 1000
+
+
+async def test_a_price_change_shows_at_once_uncached_and_through_the_cache_within_its_max_age(
+    http: httpx.AsyncClient, cached_http
+):
+    """Two replicas on one database: one without the response cache, one with it (issue 12)."""
+    cached, runtime = cached_http
+    before = (await post(http, PRICES)).json()
+    through_cache = await post(cached, PRICES)
+    assert through_cache.json() == before
+    max_age = int(through_cache.headers["cache-control"].rsplit("=", 1)[1])
+    await asyncio.sleep(0.05)  # the cache's watcher subscribes to catalog changes
+    with StatementCounter(runtime.services.engine) as counter:
+        assert (await post(cached, PRICES)).json() == before
+    assert counter.count == 0  # from the cache
+    async with runtime.services.engine.begin() as conn:  # a repricing, as any writer would make it
+        await conn.execute(update(Price).where(Price.currency == "PLN").values(amount=Price.amount / 2))
+
+    after = (await post(http, PRICES)).json()  # uncached: the next read has it
+    assert after != before
+    first_before = before["data"]["products"]["edges"][0]["node"]["variants"][0]["price"]["amount"]
+    first_after = after["data"]["products"]["edges"][0]["node"]["variants"][0]["price"]["amount"]
+    assert abs(Decimal(first_after) - Decimal(first_before) / 2) <= Decimal("0.005")  # halved, to the cent
+    started = time.monotonic()
+    while (answer := (await post(cached, PRICES)).json()) != after:  # the cache: emptied on the change
+        assert time.monotonic() - started < max_age, "the cached answer outlived its max-age"
+        await asyncio.sleep(0.05)
+    assert answer == after
 
 
 async def test_the_redis_response_cache_is_shared_and_emptied_on_a_stock_change(settings: Settings):

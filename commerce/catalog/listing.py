@@ -15,9 +15,25 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any, TypeVarTuple
 
-from sqlalchemy import Boolean, Numeric, and_, case, column, exists, func, literal, literal_column, or_, select, table
+from sqlalchemy import (
+    Boolean,
+    Integer,
+    Numeric,
+    and_,
+    bindparam,
+    case,
+    column,
+    exists,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    table,
+)
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.ext.compiler import compiles
@@ -298,21 +314,29 @@ async def page_products(
     sort: ProductSort = ProductSort(),
 ) -> tuple[list[tuple[Product, SortKey]], bool]:
     """One page in `sort` order, each product with its key (for its cursor), and whether more follow."""
-    value = _sort_value(sort, query)
-    columns = [*_PRODUCT_COLUMNS, (value if value is not None else literal(None)).label("sort_value")]
-    stmt = _filtered(select(*columns), query)
+    stmt, value = _page_statement(query, sort)
     if after is not None:
         stmt = stmt.where(_after(value, after, sort.descending))
+    async with engine.connect() as conn:
+        rows = (await conn.execute(stmt, {"page_limit": first + 1})).all()
+    page = [(Product(*row[:5]), (_plain(row[5]), row[0])) for row in rows[:first]]
+    return page, len(rows) > first
+
+
+@lru_cache(maxsize=256)
+def _page_statement(query: ProductQuery, sort: ProductSort) -> tuple[Select[Any], Any]:
+    """A first page's statement and its sort expression, built once per filter and sort (the storefront
+    asks the same few again and again; the page size is the parameter `page_limit`): building a
+    statement and its cache key costs more than running it from SQLAlchemy's compiled cache."""
+    value = _sort_value(sort, query)
+    columns = [*_PRODUCT_COLUMNS, (value if value is not None else literal(None)).label("sort_value")]
     order = [value] if value is not None else []
     order.append(m.Product.id)
+    stmt = _filtered(select(*columns), query).order_by(*(o.desc() if sort.descending else o.asc() for o in order))
     # LIMIT stays a bound parameter: PostgreSQL's generic plan for a reused prepared statement
     # guesses it, which keeps the plans made for each search term (a generic plan of a search
     # with a literal LIMIT walks the primary key, reading every product for a rare term).
-    stmt = stmt.order_by(*(o.desc() if sort.descending else o.asc() for o in order)).limit(first + 1)
-    async with engine.connect() as conn:
-        rows = (await conn.execute(stmt)).all()
-    page = [(Product(*row[:5]), (_plain(row[5]), row[0])) for row in rows[:first]]
-    return page, len(rows) > first
+    return stmt.limit(bindparam("page_limit", type_=Integer)), value
 
 
 def _plain(value: Any) -> Any:

@@ -12,6 +12,7 @@ from commerce.catalog import models as m
 from commerce.catalog.entities import Category, Channel, Location, Product, Variant
 from commerce.catalog.listing import ProductQuery, count_products
 from core.db import Connectable
+from core.id_lists import in_ids
 
 __all__ = [
     "ProductQuery",
@@ -42,6 +43,23 @@ _LOCATION_COLUMNS = (
     m.Location.click_and_collect,
 )
 
+# The loaders' statements, built once: a batch binds its ids to `ids` (one list, core/id_lists.py), so running
+# one neither builds a statement nor computes its cache key (that cost more than the statement).
+_LOCATIONS_BY_IDS = select(*_LOCATION_COLUMNS).where(in_ids(m.Location.id))
+_CATEGORIES_BY_IDS = select(m.Category.id, m.Category.slug, m.Category.name).where(in_ids(m.Category.id))
+_PRODUCTS_BY_IDS = select(*_PRODUCT_COLUMNS).where(in_ids(m.Product.id), m.Product.published.is_(True))
+_VARIANTS_BY_IDS = select(*_VARIANT_COLUMNS).where(in_ids(m.ProductVariant.id), m.ProductVariant.published.is_(True))
+_VARIANTS_BY_PRODUCT_IDS = (
+    select(*_VARIANT_COLUMNS)
+    .where(in_ids(m.ProductVariant.product_id), m.ProductVariant.published.is_(True))
+    .order_by(m.ProductVariant.product_id, m.ProductVariant.id)
+)
+_VARIANT_SCOPES = (
+    select(m.ProductVariant.id, m.ProductVariant.product_id, m.Product.category_id)
+    .join(m.Product, m.Product.id == m.ProductVariant.product_id)
+    .where(in_ids(m.ProductVariant.id), m.ProductVariant.published.is_(True), m.Product.published.is_(True))
+)
+
 
 async def list_channels(engine: Connectable) -> list[Channel]:
     stmt = select(m.Channel.id, m.Channel.code, m.Channel.name, m.Channel.kind, m.Channel.currency).order_by(
@@ -61,8 +79,8 @@ async def list_locations(engine: Connectable, kind: str | None = None) -> list[L
 
 async def locations_by_ids(engine: Connectable, ids: Sequence[int]) -> dict[int, Location]:
     async with engine.connect() as conn:
-        rows = await conn.execute(select(*_LOCATION_COLUMNS).where(m.Location.id.in_(ids)))
-        return {row[0]: Location(*row) for row in rows}
+        rows = (await conn.execute(_LOCATIONS_BY_IDS, {"ids": ids})).all()
+    return {row[0]: Location(*row) for row in rows}
 
 
 async def location_ids_by_codes(engine: AsyncEngine, codes: Iterable[str]) -> dict[str, int]:
@@ -73,15 +91,15 @@ async def location_ids_by_codes(engine: AsyncEngine, codes: Iterable[str]) -> di
 
 
 async def categories_by_ids(engine: Connectable, ids: Sequence[int]) -> dict[int, Category]:
-    stmt = select(m.Category.id, m.Category.slug, m.Category.name).where(m.Category.id.in_(ids))
     async with engine.connect() as conn:
-        return {row[0]: Category(*row) for row in await conn.execute(stmt)}
+        rows = (await conn.execute(_CATEGORIES_BY_IDS, {"ids": ids})).all()
+    return {row[0]: Category(*row) for row in rows}
 
 
 async def products_by_ids(engine: Connectable, ids: Sequence[int]) -> dict[int, Product]:
-    stmt = select(*_PRODUCT_COLUMNS).where(m.Product.id.in_(ids), m.Product.published.is_(True))
     async with engine.connect() as conn:
-        return {row[0]: Product(*row) for row in await conn.execute(stmt)}
+        rows = (await conn.execute(_PRODUCTS_BY_IDS, {"ids": ids})).all()
+    return {row[0]: Product(*row) for row in rows}
 
 
 async def product_by_slug(engine: Connectable, slug: str) -> Product | None:
@@ -92,9 +110,9 @@ async def product_by_slug(engine: Connectable, slug: str) -> Product | None:
 
 
 async def variants_by_ids(engine: Connectable, ids: Sequence[int]) -> dict[int, Variant]:
-    stmt = select(*_VARIANT_COLUMNS).where(m.ProductVariant.id.in_(ids), m.ProductVariant.published.is_(True))
     async with engine.connect() as conn:
-        return {row[0]: Variant(*row) for row in await conn.execute(stmt)}
+        rows = (await conn.execute(_VARIANTS_BY_IDS, {"ids": ids})).all()
+    return {row[0]: Variant(*row) for row in rows}
 
 
 async def sku_and_location_code(
@@ -122,27 +140,19 @@ async def variant_ids_by_skus(engine: AsyncEngine, skus: Iterable[str]) -> dict[
 
 
 async def variants_by_product_ids(engine: Connectable, product_ids: Sequence[int]) -> dict[int, list[Variant]]:
-    stmt = (
-        select(*_VARIANT_COLUMNS)
-        .where(m.ProductVariant.product_id.in_(product_ids), m.ProductVariant.published.is_(True))
-        .order_by(m.ProductVariant.product_id, m.ProductVariant.id)
-    )
-    grouped: dict[int, list[Variant]] = {pid: [] for pid in product_ids}
     async with engine.connect() as conn:
-        for row in await conn.execute(stmt):
-            grouped[row[1]].append(Variant(*row))
+        rows = (await conn.execute(_VARIANTS_BY_PRODUCT_IDS, {"ids": product_ids})).all()
+    grouped: dict[int, list[Variant]] = {pid: [] for pid in product_ids}
+    for row in rows:
+        grouped[row[1]].append(Variant(*row))
     return grouped
 
 
 async def variant_scopes(engine: Connectable, ids: Sequence[int]) -> dict[int, tuple[int, int | None]]:
     """Product and category of each published variant: what pricing scopes promotions by (one query)."""
-    stmt = (
-        select(m.ProductVariant.id, m.ProductVariant.product_id, m.Product.category_id)
-        .join(m.Product, m.Product.id == m.ProductVariant.product_id)
-        .where(m.ProductVariant.id.in_(ids), m.ProductVariant.published.is_(True), m.Product.published.is_(True))
-    )
     async with engine.connect() as conn:
-        return {row[0]: (row[1], row[2]) for row in await conn.execute(stmt)}
+        rows = (await conn.execute(_VARIANT_SCOPES, {"ids": ids})).all()
+    return {row[0]: (row[1], row[2]) for row in rows}
 
 
 async def page_products(

@@ -6,18 +6,28 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from commerce.pricing.models import Price
 from core.db import Connectable
+from core.id_lists import in_ids
 
 __all__ = ["PriceEntry", "price_entries_by_variant_ids", "prices_by_variant_ids"]
 
 
+# Built once, the ids and currency bound at each call: no statement or cache key per read.
+_PRICES = select(Price.variant_id, Price.amount).where(
+    in_ids(Price.variant_id), Price.currency == bindparam("currency")
+)
+_PRICE_ENTRIES = select(Price.variant_id, Price.amount, Price.compare_at_amount).where(
+    in_ids(Price.variant_id), Price.currency == bindparam("currency")
+)
+
+
 async def prices_by_variant_ids(engine: Connectable, variant_ids: Sequence[int], currency: str) -> dict[int, Decimal]:
-    stmt = select(Price.variant_id, Price.amount).where(Price.variant_id.in_(variant_ids), Price.currency == currency)
     async with engine.connect() as conn:
-        return {row[0]: Decimal(row[1]) for row in await conn.execute(stmt)}
+        rows = (await conn.execute(_PRICES, {"ids": variant_ids, "currency": currency})).all()
+    return {variant_id: Decimal(amount) for variant_id, amount in rows}
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,11 +44,8 @@ async def price_entries_by_variant_ids(
     """The storefront's view of the one price book: each price with its compare-at price.
 
     A compare-at price not above the price is no sale, and is not shown."""
-    stmt = select(Price.variant_id, Price.amount, Price.compare_at_amount).where(
-        Price.variant_id.in_(variant_ids), Price.currency == currency
-    )
     async with engine.connect() as conn:
-        rows = (await conn.execute(stmt)).all()
+        rows = (await conn.execute(_PRICE_ENTRIES, {"ids": variant_ids, "currency": currency})).all()
     return {
         variant_id: PriceEntry(
             Decimal(amount),
