@@ -42,6 +42,10 @@ from schema.compiled.settle import settle
 
 __all__ = ["Abandon", "Run"]
 
+# A response path step without NamedTuple's Python-level __new__ (Path is a plain NamedTuple:
+# the start-up self-check makes sure of it).
+_path = tuple.__new__
+
 # The objects of one plan at one level: (source object, its result dict, its path).
 Items = list[tuple[Any, dict[str, Any], Path | None]]
 Level = dict[ObjectPlan, Items]
@@ -126,12 +130,12 @@ class Run:
         if completion.kind is LEAF:  # no path to build unless a value fails
             for (_, out, path), value in zip(items, values, strict=True):
                 if value is None or isinstance(value, Exception):
-                    out[key] = self._complete_field(field, value, Path(path, key, typename), next_level)
+                    out[key] = self._complete_field(field, value, _path(Path, (path, key, typename)), next_level)
                 else:
                     out[key] = _leaf(completion, value)
             return
         for (_, out, path), value in zip(items, values, strict=True):
-            out[key] = self._complete_field(field, value, Path(path, key, typename), next_level)
+            out[key] = self._complete_field(field, value, _path(Path, (path, key, typename)), next_level)
 
     def _start_field(
         self,
@@ -162,7 +166,7 @@ class Run:
             else:
                 for source, out, path in items:
                     value = getattr(source, attribute)
-                    out[key] = self._complete(completion, value, field, Path(path, key, typename), next_level)
+                    out[key] = self._complete(completion, value, field, _path(Path, (path, key, typename)), next_level)
             return
         args = field.args if field.args is not None else self._arguments(field)
         if field.batch is not None:
@@ -179,7 +183,7 @@ class Run:
         assert resolve is not None
         head, tail = field.info_head, self.info_tail
         for source, out, path in items:
-            field_path = Path(path, key, typename)
+            field_path = _path(Path, (path, key, typename))
             try:
                 info = GraphQLResolveInfo(*head, field_path, *tail)  # type: ignore[call-arg]  # plan-time prefix
                 value = resolve(source, info, **args)
@@ -289,7 +293,10 @@ class Run:
         assert item is not None
         if item.kind is LEAF:
             return [_leaf(item, v) for v in value]
-        return [self._complete(item, v, field, Path(path, index, None), next_level) for index, v in enumerate(value)]
+        return [
+            self._complete(item, v, field, _path(Path, (path, index, None)), next_level)
+            for index, v in enumerate(value)
+        ]
 
     def _queue(
         self,
@@ -340,9 +347,12 @@ class Run:
 
 
 def _not_cast(value: Any) -> bool:
-    """Not `strawberry.cast` to another type (which sets an attribute on the object itself)."""
-    attributes = getattr(value, "__dict__", None)
-    return attributes is None or TYPE_CAST_ATTRIBUTE not in attributes
+    """Not `strawberry.cast` to another type (which sets an attribute on the object itself).
+
+    Read as strawberry reads it (`getattr`), not through `__dict__`, which Python builds afresh
+    for an object whose attributes live inline.
+    """
+    return getattr(value, TYPE_CAST_ATTRIBUTE, None) is None
 
 
 def _fits_int(value: Any) -> bool:
