@@ -134,8 +134,62 @@ class Run:
                 else:
                     out[key] = _leaf(completion, value)
             return
+        if completion.kind is OBJECT and completion.own_class is not None:
+            self._complete_batch_objects(field, completion, items, values, next_level)
+            return
+        if completion.kind is LIST and completion.item is not None and completion.item.own_class is not None:
+            self._complete_batch_lists(field, completion.item, items, values, next_level)
+            return
         for (_, out, path), value in zip(items, values, strict=True):
             out[key] = self._complete_field(field, value, _path(Path, (path, key, typename)), next_level)
+
+    def _complete_batch_objects(
+        self, field: FieldPlan, completion: Completion, items: Items, values: list[Any], next_level: Level
+    ) -> None:
+        """`_complete_field` for each object value, with the commonest case (our own class) inline."""
+        key, typename = field.key, field.parent_type.name
+        own, plan = completion.own_class, completion.plan
+        assert plan is not None
+        queued: Items | None = None
+        for (_, out, path), value in zip(items, values, strict=True):
+            if type(value) is own and getattr(value, TYPE_CAST_ATTRIBUTE, None) is None:
+                if queued is None:
+                    queued = next_level.get(plan)
+                    if queued is None:
+                        queued = next_level[plan] = []
+                result: dict[str, Any] = {}
+                queued.append((value, result, _path(Path, (path, key, typename))))
+                out[key] = result
+            else:
+                out[key] = self._complete_field(field, value, _path(Path, (path, key, typename)), next_level)
+
+    def _complete_batch_lists(
+        self, field: FieldPlan, item: Completion, items: Items, values: list[Any], next_level: Level
+    ) -> None:
+        """`_complete_field` for each list of objects, with the commonest item (our own class) inline."""
+        key, typename = field.key, field.parent_type.name
+        own, plan = item.own_class, item.plan
+        queued: Items | None = None
+        for (_, out, path), value in zip(items, values, strict=True):
+            field_path = _path(Path, (path, key, typename))
+            if type(value) is not list or item.kind is not OBJECT or plan is None:
+                out[key] = self._complete_field(field, value, field_path, next_level)
+                continue
+            completed: list[Any] = []
+            for index, element in enumerate(value):
+                if type(element) is own and getattr(element, TYPE_CAST_ATTRIBUTE, None) is None:
+                    if queued is None:
+                        queued = next_level.get(plan)
+                        if queued is None:
+                            queued = next_level[plan] = []
+                    result: dict[str, Any] = {}
+                    queued.append((element, result, _path(Path, (field_path, index, None))))
+                    completed.append(result)
+                else:
+                    completed.append(
+                        self._complete(item, element, field, _path(Path, (field_path, index, None)), next_level)
+                    )
+            out[key] = completed
 
     def _start_field(
         self,
