@@ -80,8 +80,14 @@ class BatchLoader(Generic[K, V]):
 
     def _batch_of(self, keys: list[K]) -> Awaitable[Any]:
         """What to await until all of `keys` are in `_values` (one future when they share a batch)."""
-        batches: dict[asyncio.Future[None], None] = {}
         waiting = self._waiting
+        if not waiting and len(keys) <= MAX_BATCH_SIZE:  # nothing in flight: one new batch takes them all
+            batch = self._start_batch()
+            unique = dict.fromkeys(keys, batch[1])
+            batch[0].extend(unique)
+            waiting.update(unique)
+            return batch[1]
+        batches: dict[asyncio.Future[None], None] = {}
         for key in keys:
             future = waiting.get(key)
             if future is None:
@@ -130,10 +136,14 @@ class BatchLoader(Generic[K, V]):
             if not isinstance(error, Exception):
                 raise
             return
-        values, default = self._values, self._default
+        values, default, waiting = self._values, self._default, self._waiting
         for key in keys:
             values[key] = found.get(key, default)
-            self._waiting.pop(key, None)
+        if len(waiting) == len(keys):  # only this batch's keys (each once) are waiting: all of them
+            waiting.clear()
+        else:
+            for key in keys:
+                waiting.pop(key, None)
         if not done.done():
             done.set_result(None)
 
