@@ -82,11 +82,11 @@ class BatchLoader(Generic[K, V]):
         """What to await until all of `keys` are in `_values` (one future when they share a batch)."""
         waiting = self._waiting
         if not waiting and len(keys) <= MAX_BATCH_SIZE:  # nothing in flight: one new batch takes them all
-            batch = self._start_batch()
-            unique = dict.fromkeys(keys, batch[1])
-            batch[0].extend(unique)
+            fresh = self._start_batch()
+            unique = dict.fromkeys(keys, fresh[1])
+            fresh[0].extend(unique)
             waiting.update(unique)
-            return batch[1]
+            return fresh[1]
         batches: dict[asyncio.Future[None], None] = {}
         for key in keys:
             future = waiting.get(key)

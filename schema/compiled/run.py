@@ -118,19 +118,22 @@ class Run:
                     out[field.key] = self._complete_field(field, result, path, next_level)
         return next_level
 
-    def _complete_batch(self, field: FieldPlan, items: Items, values: Any, next_level: Level) -> None:
+    def _complete_batch(self, field: FieldPlan, items: Items, answer: Any, next_level: Level) -> None:
         """A batch resolver's values, one per object; an exception it raised is every object's error."""
         key, typename = field.key, field.parent_type.name
-        if isinstance(values, Exception):
-            values = [values] * len(items)
-        elif not isinstance(values, list) or len(values) != len(items):
-            raise Abandon(f"batch resolver of {key} answered {type(values).__name__}, not one value per object")
+        values: list[Any]
+        if isinstance(answer, Exception):
+            values = [answer] * len(items)
+        elif not isinstance(answer, list) or len(answer) != len(items):
+            raise Abandon(f"batch resolver of {key} answered {type(answer).__name__}, not one value per object")
+        else:
+            values = answer
         completion = field.completion
         assert completion is not None
         if completion.kind is LEAF:  # no path to build unless a value fails
             as_is = completion.serializes_as_is
             for (_, out, path), value in zip(items, values, strict=True):
-                if type(value) is as_is and (as_is is not int or MIN_INT <= value <= MAX_INT):
+                if type(value) is as_is and (as_is is not int or _fits_int(value)):
                     out[key] = value  # what _leaf answers first, without the call
                 elif value is None or isinstance(value, Exception):
                     out[key] = self._complete_field(field, value, _path(Path, (path, key, typename)), next_level)
