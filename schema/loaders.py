@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine, Hashable, Sequence
 from contextvars import ContextVar
+from functools import cached_property
 from typing import Any, Generic, Protocol, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -157,30 +158,91 @@ async def _channels_by_code(engine: AsyncEngine) -> dict[str, Any]:
 
 
 class Loaders:
-    """Created per request (never shared: a loader caches what one principal may see)."""
+    """Created per request (never shared: a loader caches what one principal may see).
+
+    Each loader is made on first use: a request uses a few of them, and every request makes a
+    `Loaders`.
+    """
 
     def __init__(
         self, engine: AsyncEngine, *, currency: str, vault: Vault | None = None, reads: Connectable | None = None
     ) -> None:
         """`reads` is where catalog reads go (a request's ReadScope); personal data always uses `engine`."""
-        catalog_reads = engine if reads is None else reads
-        self.categories = _loader(lambda ids: catalog.categories_by_ids(catalog_reads, ids))
-        self.products = _loader(lambda ids: catalog.products_by_ids(catalog_reads, ids))
-        self.variants = _loader(lambda ids: catalog.variants_by_ids(catalog_reads, ids))
-        self.variants_by_product = _loader(lambda ids: catalog.variants_by_product_ids(catalog_reads, ids), [])
-        self.locations = _loader(lambda ids: catalog.locations_by_ids(catalog_reads, ids))
-        self.channels_by_code = _loader(lambda codes: _channels_by_code(engine))
-        self.stock = _loader(lambda ids: inventory.stock_by_variant_ids(catalog_reads, ids), [])
-        # the channel currency's price book entry (price and compare-at price) per variant
-        self.prices = _loader(lambda ids: price_entries_by_variant_ids(catalog_reads, ids, currency))
-        self.media = _loader(lambda ids: merchandising.media_by_product_ids(engine, ids), [])
-        self.options = _loader(lambda ids: merchandising.options_by_product_ids(engine, ids), [])
-        self.selected_options = _loader(lambda ids: merchandising.selected_options_by_variant_ids(engine, ids), [])
-        self.tags = _loader(lambda ids: merchandising.tags_by_product_ids(engine, ids), [])
-        self.collections = _loader(lambda ids: merchandising.collections_by_ids(engine, ids))
-        if vault is not None:  # personal data: decrypted per batch, one query for rows and one for keys
-            self.customer_profiles = _loader(lambda ids: customers.profiles_by_ids(engine, vault, ids))
-            self.customer_consents = _loader(lambda ids: customers.consents_by_ids(engine, vault, ids), [])
-            self.customer_consent_history = _loader(
-                lambda ids: customers.consent_history_by_ids(engine, vault, ids), []
-            )
+        self._engine = engine
+        self._reads: Connectable = engine if reads is None else reads
+        self._currency = currency
+        self._vault = vault
+
+    @cached_property
+    def categories(self) -> BatchLoader[Any, Any]:
+        return _loader(lambda ids: catalog.categories_by_ids(self._reads, ids))
+
+    @cached_property
+    def products(self) -> BatchLoader[Any, Any]:
+        return _loader(lambda ids: catalog.products_by_ids(self._reads, ids))
+
+    @cached_property
+    def variants(self) -> BatchLoader[Any, Any]:
+        return _loader(lambda ids: catalog.variants_by_ids(self._reads, ids))
+
+    @cached_property
+    def variants_by_product(self) -> BatchLoader[Any, Any]:
+        return _loader(lambda ids: catalog.variants_by_product_ids(self._reads, ids), [])
+
+    @cached_property
+    def locations(self) -> BatchLoader[Any, Any]:
+        return _loader(lambda ids: catalog.locations_by_ids(self._reads, ids))
+
+    @cached_property
+    def channels_by_code(self) -> BatchLoader[Any, Any]:
+        return _loader(lambda codes: _channels_by_code(self._engine))
+
+    @cached_property
+    def stock(self) -> BatchLoader[Any, Any]:
+        return _loader(lambda ids: inventory.stock_by_variant_ids(self._reads, ids), [])
+
+    @cached_property
+    def prices(self) -> BatchLoader[Any, Any]:
+        """The channel currency's price book entry (price and compare-at price) per variant."""
+        return _loader(lambda ids: price_entries_by_variant_ids(self._reads, ids, self._currency))
+
+    @cached_property
+    def media(self) -> BatchLoader[Any, Any]:
+        return _loader(lambda ids: merchandising.media_by_product_ids(self._engine, ids), [])
+
+    @cached_property
+    def options(self) -> BatchLoader[Any, Any]:
+        return _loader(lambda ids: merchandising.options_by_product_ids(self._engine, ids), [])
+
+    @cached_property
+    def selected_options(self) -> BatchLoader[Any, Any]:
+        return _loader(lambda ids: merchandising.selected_options_by_variant_ids(self._engine, ids), [])
+
+    @cached_property
+    def tags(self) -> BatchLoader[Any, Any]:
+        return _loader(lambda ids: merchandising.tags_by_product_ids(self._engine, ids), [])
+
+    @cached_property
+    def collections(self) -> BatchLoader[Any, Any]:
+        return _loader(lambda ids: merchandising.collections_by_ids(self._engine, ids))
+
+    # Personal data: decrypted per batch, one query for rows and one for keys (only with a vault).
+    @cached_property
+    def customer_profiles(self) -> BatchLoader[Any, Any]:
+        vault = self._personal()
+        return _loader(lambda ids: customers.profiles_by_ids(self._engine, vault, ids))
+
+    @cached_property
+    def customer_consents(self) -> BatchLoader[Any, Any]:
+        vault = self._personal()
+        return _loader(lambda ids: customers.consents_by_ids(self._engine, vault, ids), [])
+
+    @cached_property
+    def customer_consent_history(self) -> BatchLoader[Any, Any]:
+        vault = self._personal()
+        return _loader(lambda ids: customers.consent_history_by_ids(self._engine, vault, ids), [])
+
+    def _personal(self) -> Vault:
+        if self._vault is None:
+            raise AttributeError("no vault: these loaders read personal data")
+        return self._vault

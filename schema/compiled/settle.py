@@ -75,7 +75,7 @@ class _BatchRunner:
         """The fetch to start now, if the one in flight (if any) has finished."""
         if not self.queue:
             return None
-        if self.in_flight is not None and any(step is self.in_flight for step in running):
+        if self.in_flight is not None and self.in_flight in running:  # _Step compares by identity
             return None
         self.in_flight = self.queue.pop(0)
         return self.in_flight
@@ -173,7 +173,10 @@ def _advance(running: list[_Step], results: list[Any]) -> list[_Step]:
 
 
 def _any_done(running: list[_Step]) -> bool:
-    return any(step.blocked_on is not None and step.blocked_on.done() for step in running)
+    for step in running:  # noqa: SIM110  # a loop, not any(genexpr): no generator stepped per element
+        if step.blocked_on is not None and step.blocked_on.done():
+            return True
+    return False
 
 
 async def _wait(running: list[_Step], internal: set[Any]) -> bool:
