@@ -409,10 +409,8 @@ async def _stock_levels(variants: Sequence[ProductVariant], context: Any, args: 
 async def _categories(products: Sequence[Product], context: Any, args: dict[str, Any]) -> list[Any]:
     keys = [p.category_key for p in products if p.category_key is not None]
     found = dict(zip(keys, await context.loaders.categories.load_many(keys), strict=True)) if keys else {}
-    return [
-        Category.of(category) if (category := found.get(p.category_key)) is not None else None  # type: ignore[arg-type]
-        for p in products
-    ]
+    shown = {key: Category.of(category) for key, category in found.items() if category is not None}  # once each
+    return [shown.get(p.category_key) if p.category_key is not None else None for p in products]
 
 
 @batched("Product", "variants")

@@ -4,13 +4,21 @@
 turn of the event loop (by `load` from many resolvers, or by one `load_many` from a batched
 resolver) are fetched in one call, and every caller of that batch waits on the batch's one
 future: no future per key (aiodataloader made ~130 per storefront page).
+
+Who runs a batch's fetch: by default a Task of its own, two loop turns after its first key.
+While the compiled executor steps resolvers (`schema.compiled.settle`), it offers itself as the
+`BATCH_RUNNER`: a batch started then is fetched by settle, right after every resolver of the
+round has added its keys, inside the request's own task. Same batches, same statements, without
+a Task and its extra loop turns per batch.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Hashable, Sequence
-from typing import Any, Generic, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine, Hashable, Sequence
+from contextvars import ContextVar
+from functools import cached_property
+from typing import Any, Generic, Protocol, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -22,13 +30,24 @@ from commerce.pricing.price_book import price_entries_by_variant_ids
 from core.db import Connectable
 from vault.service import Vault
 
-__all__ = ["BatchLoader", "Loaders"]
+__all__ = ["BATCH_RUNNER", "BatchLoader", "BatchRunner", "Loaders"]
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 MAX_BATCH_SIZE = 1000
 _running: set[asyncio.Future[None]] = set()
+
+
+class BatchRunner(Protocol):
+    """Runs batch fetches itself (settle does, while it steps resolvers)."""
+
+    def run_batch(self, fetch: Coroutine[Any, Any, None], done: asyncio.Future[None]) -> bool:
+        """Take `fetch` (which completes `done`) to run; False when not stepping now."""
+        ...
+
+
+BATCH_RUNNER: ContextVar[BatchRunner | None] = ContextVar("omnigate_batch_runner", default=None)
 
 
 class BatchLoader(Generic[K, V]):
@@ -62,8 +81,14 @@ class BatchLoader(Generic[K, V]):
 
     def _batch_of(self, keys: list[K]) -> Awaitable[Any]:
         """What to await until all of `keys` are in `_values` (one future when they share a batch)."""
-        batches: dict[asyncio.Future[None], None] = {}
         waiting = self._waiting
+        if not waiting and len(keys) <= MAX_BATCH_SIZE:  # nothing in flight: one new batch takes them all
+            fresh = self._start_batch()
+            unique = dict.fromkeys(keys, fresh[1])
+            fresh[0].extend(unique)
+            waiting.update(unique)
+            return fresh[1]
+        batches: dict[asyncio.Future[None], None] = {}
         for key in keys:
             future = waiting.get(key)
             if future is None:
@@ -81,6 +106,12 @@ class BatchLoader(Generic[K, V]):
         loop = asyncio.get_running_loop()
         batch: tuple[list[K], asyncio.Future[None]] = ([], loop.create_future())
         self._open = batch
+        runner = BATCH_RUNNER.get()
+        if runner is not None:
+            fetch = self._run(batch)
+            if runner.run_batch(fetch, batch[1]):
+                return batch
+            fetch.close()  # never started: nothing to clean up
         loop.call_soon(self._dispatch, batch)
         return batch
 
@@ -106,10 +137,14 @@ class BatchLoader(Generic[K, V]):
             if not isinstance(error, Exception):
                 raise
             return
-        values, default = self._values, self._default
+        values, default, waiting = self._values, self._default, self._waiting
         for key in keys:
             values[key] = found.get(key, default)
-            self._waiting.pop(key, None)
+        if len(waiting) == len(keys):  # only this batch's keys (each once) are waiting: all of them
+            waiting.clear()
+        else:
+            for key in keys:
+                waiting.pop(key, None)
         if not done.done():
             done.set_result(None)
 
@@ -123,30 +158,91 @@ async def _channels_by_code(engine: AsyncEngine) -> dict[str, Any]:
 
 
 class Loaders:
-    """Created per request (never shared: a loader caches what one principal may see)."""
+    """Created per request (never shared: a loader caches what one principal may see).
+
+    Each loader is made on first use: a request uses a few of them, and every request makes a
+    `Loaders`.
+    """
 
     def __init__(
         self, engine: AsyncEngine, *, currency: str, vault: Vault | None = None, reads: Connectable | None = None
     ) -> None:
         """`reads` is where catalog reads go (a request's ReadScope); personal data always uses `engine`."""
-        catalog_reads = engine if reads is None else reads
-        self.categories = _loader(lambda ids: catalog.categories_by_ids(catalog_reads, ids))
-        self.products = _loader(lambda ids: catalog.products_by_ids(catalog_reads, ids))
-        self.variants = _loader(lambda ids: catalog.variants_by_ids(catalog_reads, ids))
-        self.variants_by_product = _loader(lambda ids: catalog.variants_by_product_ids(catalog_reads, ids), [])
-        self.locations = _loader(lambda ids: catalog.locations_by_ids(catalog_reads, ids))
-        self.channels_by_code = _loader(lambda codes: _channels_by_code(engine))
-        self.stock = _loader(lambda ids: inventory.stock_by_variant_ids(catalog_reads, ids), [])
-        # the channel currency's price book entry (price and compare-at price) per variant
-        self.prices = _loader(lambda ids: price_entries_by_variant_ids(catalog_reads, ids, currency))
-        self.media = _loader(lambda ids: merchandising.media_by_product_ids(engine, ids), [])
-        self.options = _loader(lambda ids: merchandising.options_by_product_ids(engine, ids), [])
-        self.selected_options = _loader(lambda ids: merchandising.selected_options_by_variant_ids(engine, ids), [])
-        self.tags = _loader(lambda ids: merchandising.tags_by_product_ids(engine, ids), [])
-        self.collections = _loader(lambda ids: merchandising.collections_by_ids(engine, ids))
-        if vault is not None:  # personal data: decrypted per batch, one query for rows and one for keys
-            self.customer_profiles = _loader(lambda ids: customers.profiles_by_ids(engine, vault, ids))
-            self.customer_consents = _loader(lambda ids: customers.consents_by_ids(engine, vault, ids), [])
-            self.customer_consent_history = _loader(
-                lambda ids: customers.consent_history_by_ids(engine, vault, ids), []
-            )
+        self._engine = engine
+        self._reads: Connectable = engine if reads is None else reads
+        self._currency = currency
+        self._vault = vault
+
+    @cached_property
+    def categories(self) -> BatchLoader[Any, Any]:
+        return _loader(lambda ids: catalog.categories_by_ids(self._reads, ids))
+
+    @cached_property
+    def products(self) -> BatchLoader[Any, Any]:
+        return _loader(lambda ids: catalog.products_by_ids(self._reads, ids))
+
+    @cached_property
+    def variants(self) -> BatchLoader[Any, Any]:
+        return _loader(lambda ids: catalog.variants_by_ids(self._reads, ids))
+
+    @cached_property
+    def variants_by_product(self) -> BatchLoader[Any, Any]:
+        return _loader(lambda ids: catalog.variants_by_product_ids(self._reads, ids), [])
+
+    @cached_property
+    def locations(self) -> BatchLoader[Any, Any]:
+        return _loader(lambda ids: catalog.locations_by_ids(self._reads, ids))
+
+    @cached_property
+    def channels_by_code(self) -> BatchLoader[Any, Any]:
+        return _loader(lambda codes: _channels_by_code(self._engine))
+
+    @cached_property
+    def stock(self) -> BatchLoader[Any, Any]:
+        return _loader(lambda ids: inventory.stock_by_variant_ids(self._reads, ids), [])
+
+    @cached_property
+    def prices(self) -> BatchLoader[Any, Any]:
+        """The channel currency's price book entry (price and compare-at price) per variant."""
+        return _loader(lambda ids: price_entries_by_variant_ids(self._reads, ids, self._currency))
+
+    @cached_property
+    def media(self) -> BatchLoader[Any, Any]:
+        return _loader(lambda ids: merchandising.media_by_product_ids(self._engine, ids), [])
+
+    @cached_property
+    def options(self) -> BatchLoader[Any, Any]:
+        return _loader(lambda ids: merchandising.options_by_product_ids(self._engine, ids), [])
+
+    @cached_property
+    def selected_options(self) -> BatchLoader[Any, Any]:
+        return _loader(lambda ids: merchandising.selected_options_by_variant_ids(self._engine, ids), [])
+
+    @cached_property
+    def tags(self) -> BatchLoader[Any, Any]:
+        return _loader(lambda ids: merchandising.tags_by_product_ids(self._engine, ids), [])
+
+    @cached_property
+    def collections(self) -> BatchLoader[Any, Any]:
+        return _loader(lambda ids: merchandising.collections_by_ids(self._engine, ids))
+
+    # Personal data: decrypted per batch, one query for rows and one for keys (only with a vault).
+    @cached_property
+    def customer_profiles(self) -> BatchLoader[Any, Any]:
+        vault = self._personal()
+        return _loader(lambda ids: customers.profiles_by_ids(self._engine, vault, ids))
+
+    @cached_property
+    def customer_consents(self) -> BatchLoader[Any, Any]:
+        vault = self._personal()
+        return _loader(lambda ids: customers.consents_by_ids(self._engine, vault, ids), [])
+
+    @cached_property
+    def customer_consent_history(self) -> BatchLoader[Any, Any]:
+        vault = self._personal()
+        return _loader(lambda ids: customers.consent_history_by_ids(self._engine, vault, ids), [])
+
+    def _personal(self) -> Vault:
+        if self._vault is None:
+            raise AttributeError("no vault: these loaders read personal data")
+        return self._vault

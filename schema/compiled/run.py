@@ -42,6 +42,10 @@ from schema.compiled.settle import settle
 
 __all__ = ["Abandon", "Run"]
 
+# A response path step without NamedTuple's Python-level __new__ (Path is a plain NamedTuple:
+# the start-up self-check makes sure of it).
+_path = tuple.__new__
+
 # The objects of one plan at one level: (source object, its result dict, its path).
 Items = list[tuple[Any, dict[str, Any], Path | None]]
 Level = dict[ObjectPlan, Items]
@@ -114,24 +118,84 @@ class Run:
                     out[field.key] = self._complete_field(field, result, path, next_level)
         return next_level
 
-    def _complete_batch(self, field: FieldPlan, items: Items, values: Any, next_level: Level) -> None:
+    def _complete_batch(self, field: FieldPlan, items: Items, answer: Any, next_level: Level) -> None:
         """A batch resolver's values, one per object; an exception it raised is every object's error."""
         key, typename = field.key, field.parent_type.name
-        if isinstance(values, Exception):
-            values = [values] * len(items)
-        elif not isinstance(values, list) or len(values) != len(items):
-            raise Abandon(f"batch resolver of {key} answered {type(values).__name__}, not one value per object")
+        values: list[Any]
+        if isinstance(answer, Exception):
+            values = [answer] * len(items)
+        elif not isinstance(answer, list) or len(answer) != len(items):
+            raise Abandon(f"batch resolver of {key} answered {type(answer).__name__}, not one value per object")
+        else:
+            values = answer
         completion = field.completion
         assert completion is not None
         if completion.kind is LEAF:  # no path to build unless a value fails
+            as_is = completion.serializes_as_is
             for (_, out, path), value in zip(items, values, strict=True):
-                if value is None or isinstance(value, Exception):
-                    out[key] = self._complete_field(field, value, Path(path, key, typename), next_level)
+                if type(value) is as_is and (as_is is not int or _fits_int(value)):
+                    out[key] = value  # what _leaf answers first, without the call
+                elif value is None or isinstance(value, Exception):
+                    out[key] = self._complete_field(field, value, _path(Path, (path, key, typename)), next_level)
                 else:
                     out[key] = _leaf(completion, value)
             return
+        if completion.kind is OBJECT and completion.own_class is not None:
+            self._complete_batch_objects(field, completion, items, values, next_level)
+            return
+        if completion.kind is LIST and completion.item is not None and completion.item.own_class is not None:
+            self._complete_batch_lists(field, completion.item, items, values, next_level)
+            return
         for (_, out, path), value in zip(items, values, strict=True):
-            out[key] = self._complete_field(field, value, Path(path, key, typename), next_level)
+            out[key] = self._complete_field(field, value, _path(Path, (path, key, typename)), next_level)
+
+    def _complete_batch_objects(
+        self, field: FieldPlan, completion: Completion, items: Items, values: list[Any], next_level: Level
+    ) -> None:
+        """`_complete_field` for each object value, with the commonest case (our own class) inline."""
+        key, typename = field.key, field.parent_type.name
+        own, plan = completion.own_class, completion.plan
+        assert plan is not None
+        queued: Items | None = None
+        for (_, out, path), value in zip(items, values, strict=True):
+            if type(value) is own and getattr(value, TYPE_CAST_ATTRIBUTE, None) is None:
+                if queued is None:
+                    queued = next_level.get(plan)
+                    if queued is None:
+                        queued = next_level[plan] = []
+                result: dict[str, Any] = {}
+                queued.append((value, result, _path(Path, (path, key, typename))))
+                out[key] = result
+            else:
+                out[key] = self._complete_field(field, value, _path(Path, (path, key, typename)), next_level)
+
+    def _complete_batch_lists(
+        self, field: FieldPlan, item: Completion, items: Items, values: list[Any], next_level: Level
+    ) -> None:
+        """`_complete_field` for each list of objects, with the commonest item (our own class) inline."""
+        key, typename = field.key, field.parent_type.name
+        own, plan = item.own_class, item.plan
+        queued: Items | None = None
+        for (_, out, path), value in zip(items, values, strict=True):
+            field_path = _path(Path, (path, key, typename))
+            if type(value) is not list or item.kind is not OBJECT or plan is None:
+                out[key] = self._complete_field(field, value, field_path, next_level)
+                continue
+            completed: list[Any] = []
+            for index, element in enumerate(value):
+                if type(element) is own and getattr(element, TYPE_CAST_ATTRIBUTE, None) is None:
+                    if queued is None:
+                        queued = next_level.get(plan)
+                        if queued is None:
+                            queued = next_level[plan] = []
+                    result: dict[str, Any] = {}
+                    queued.append((element, result, _path(Path, (field_path, index, None))))
+                    completed.append(result)
+                else:
+                    completed.append(
+                        self._complete(item, element, field, _path(Path, (field_path, index, None)), next_level)
+                    )
+            out[key] = completed
 
     def _start_field(
         self,
@@ -162,7 +226,7 @@ class Run:
             else:
                 for source, out, path in items:
                     value = getattr(source, attribute)
-                    out[key] = self._complete(completion, value, field, Path(path, key, typename), next_level)
+                    out[key] = self._complete(completion, value, field, _path(Path, (path, key, typename)), next_level)
             return
         args = field.args if field.args is not None else self._arguments(field)
         if field.batch is not None:
@@ -179,7 +243,7 @@ class Run:
         assert resolve is not None
         head, tail = field.info_head, self.info_tail
         for source, out, path in items:
-            field_path = Path(path, key, typename)
+            field_path = _path(Path, (path, key, typename))
             try:
                 info = GraphQLResolveInfo(*head, field_path, *tail)  # type: ignore[call-arg]  # plan-time prefix
                 value = resolve(source, info, **args)
@@ -289,7 +353,10 @@ class Run:
         assert item is not None
         if item.kind is LEAF:
             return [_leaf(item, v) for v in value]
-        return [self._complete(item, v, field, Path(path, index, None), next_level) for index, v in enumerate(value)]
+        return [
+            self._complete(item, v, field, _path(Path, (path, index, None)), next_level)
+            for index, v in enumerate(value)
+        ]
 
     def _queue(
         self,
@@ -340,9 +407,12 @@ class Run:
 
 
 def _not_cast(value: Any) -> bool:
-    """Not `strawberry.cast` to another type (which sets an attribute on the object itself)."""
-    attributes = getattr(value, "__dict__", None)
-    return attributes is None or TYPE_CAST_ATTRIBUTE not in attributes
+    """Not `strawberry.cast` to another type (which sets an attribute on the object itself).
+
+    Read as strawberry reads it (`getattr`), not through `__dict__`, which Python builds afresh
+    for an object whose attributes live inline.
+    """
+    return getattr(value, TYPE_CAST_ATTRIBUTE, None) is None
 
 
 def _fits_int(value: Any) -> bool:

@@ -55,6 +55,8 @@ def incompatibilities(schema: GraphQLSchema) -> list[str]:
     path = Path(Path(None, "a", "Query"), 0, None)
     if path.as_list() != ["a", 0] or path.prev is None or path.prev.typename != "Query":
         problems.append("graphql-core's Path changed")
+    elif tuple.__new__(Path, (None, "a", "Query")) != Path(None, "a", "Query"):  # how run.py builds them
+        problems.append("graphql-core's Path is no longer a plain tuple")
     problems.extend(_attribute_fields_recognised(schema))
     return problems
 

@@ -49,3 +49,10 @@ async def test_a_failed_fetch_fails_every_caller_and_is_retried_next_time():
     with pytest.raises(LookupError):
         await loader.load(1)
     assert batches == [[1, 2], [1]]
+
+
+async def test_repeated_keys_of_one_load_many_are_fetched_once_and_answered_in_place():
+    batches: list[list[int]] = []
+    loader = BatchLoader(recording(batches), default="none")
+    assert await loader.load_many([3, 1, 3, 404, 1]) == ["v3", "v1", "v3", "none", "v1"]
+    assert batches == [[3, 1, 404]]

@@ -112,3 +112,62 @@ async def test_cancelling_throws_cancelled_error_into_each_awaitable_and_lets_it
     with pytest.raises(asyncio.CancelledError):
         await running
     assert sorted(cleaned) == ["a cancelled", "a finally", "b cancelled", "b finally", "released", "released"]
+
+
+async def test_batches_started_while_settling_are_fetched_by_settle_one_after_another_without_tasks():
+    """A BatchLoader's batch is fetched inside settle once every awaitable added its keys: no Task per batch."""
+    from schema.loaders import BatchLoader
+
+    fetched: list[tuple[str, list[int]]] = []
+    in_flight: list[str] = []
+
+    def fetcher(name: str):
+        async def fetch(keys: list[int]) -> dict[int, str]:
+            in_flight.append(name)
+            assert in_flight == [name], "fetches overlap"
+            fetched.append((name, list(keys)))
+            await asyncio.sleep(0)
+            in_flight.remove(name)
+            return {k: f"{name}{k}" for k in keys}
+
+        return fetch
+
+    prices, stock = BatchLoader(fetcher("p")), BatchLoader(fetcher("s"))
+    loop = asyncio.get_running_loop()
+    created = 0
+    create_task = loop.create_task
+
+    def counting(*args, **kwargs):
+        nonlocal created
+        created += 1
+        return create_task(*args, **kwargs)
+
+    async def both(key: int) -> str:
+        price = await prices.load(key)
+        return f"{price}/{await stock.load(key)}"
+
+    loop.create_task = counting  # type: ignore[method-assign]
+    try:
+        assert await settle([both(1), both(2), both(3)]) == ["p1/s1", "p2/s2", "p3/s3"]
+    finally:
+        del loop.create_task
+    assert fetched == [("p", [1, 2, 3]), ("s", [1, 2, 3])]
+    assert created == 0
+
+
+async def test_a_fetch_waiting_on_a_batch_queued_behind_it_still_finishes():
+    from schema.loaders import BatchLoader
+
+    inner = BatchLoader(lambda keys: _values(keys, "i"))
+
+    async def outer_fetch(keys: list[int]) -> dict[int, str]:
+        found = await inner.load_many(keys)  # a batch started by a fetch: queued behind it
+        return {k: f"o{v}" for k, v in zip(keys, found, strict=True)}
+
+    outer = BatchLoader(outer_fetch)
+    assert await asyncio.wait_for(settle([outer.load(1), outer.load(2)]), 2) == ["oi1", "oi2"]
+
+
+async def _values(keys: list[int], prefix: str) -> dict[int, str]:
+    await asyncio.sleep(0)
+    return {k: f"{prefix}{k}" for k in keys}
