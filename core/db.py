@@ -150,8 +150,16 @@ def dialect_insert(dialect: Dialect, table: Any) -> Any:
 
 
 def writer(engine: AsyncEngine) -> AsyncEngine:
-    """The engine to bind units of work that write: on SQLite they take the write lock up front."""
-    return engine.execution_options(sqlite_immediate=True)
+    """The engine to bind units of work that write: on SQLite they take the write lock up front.
+
+    Made once per engine and kept on it (a new option engine per unit of work cost a logger and
+    events each time; kept on the engine itself, it goes when the engine goes)."""
+    sync_engine: Any = engine.sync_engine
+    found: AsyncEngine | None = getattr(sync_engine, "_omnigate_writer", None)
+    if found is None:
+        found = engine.execution_options(sqlite_immediate=True)
+        sync_engine._omnigate_writer = found
+    return found
 
 
 def create_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> AsyncEngine:
