@@ -16,7 +16,7 @@ the cart a change answers with is known from what it read and what RETURNING sai
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -81,6 +81,9 @@ class MergeStrategy(StrEnum):
 
 
 CodeChecker = Callable[[Sequence[str]], Any]  # async (codes) -> [problem code | None] per code
+# Which of these variants are for sale (published, of a published product). The gateway answers from
+# the pricing cache (emptied on every catalog change, across replicas); without it, the database.
+ForSale = Callable[[Sequence[int]], Awaitable[Collection[int]]]
 # Evaluates the access policy's rule for changing this cart on the row locked in `conn` (and
 # audits the access in that same transaction); raises CartForbidden when the caller may not.
 Authorize = Callable[[AsyncConnection, "Cart"], Awaitable[None]]
@@ -260,18 +263,27 @@ async def _borrowed(conn: AsyncConnection) -> AsyncIterator[AsyncConnection]:
     yield conn  # not closed here: the unit of work ends it
 
 
-async def _catalog(db: Connectable | AsyncConnection, variant_ids: Sequence[int]) -> _Catalog:
-    """Published or not, and stock; on a unit of work's connection when given one."""
+async def _catalog(
+    db: Connectable | AsyncConnection, variant_ids: Sequence[int], for_sale: Collection[int] | None = None
+) -> _Catalog:
+    """Published or not (unless `for_sale` says), and stock; on a unit of work's connection when given one."""
     ids = sorted(set(variant_ids))
     if not ids:
         return _Catalog(frozenset(), {})
     source = _Within(db) if isinstance(db, AsyncConnection) else db
     # One connection at a time per request: concurrent checkouts by one request can starve the pool.
-    for_sale = await catalog.variant_scopes(source, ids)  # published variants of published products
+    if for_sale is None:
+        for_sale = await catalog.variant_scopes(source, ids)  # published variants of published products
     stock = await inventory.stock_by_variant_ids(source, ids)
     return _Catalog(
-        frozenset(for_sale), {vid: sum(max(0, s.available) for s in levels) for vid, levels in stock.items()}
+        frozenset(v for v in ids if v in for_sale),
+        {vid: sum(max(0, s.available) for s in levels) for vid, levels in stock.items()},
     )
+
+
+async def _for_sale(check: ForSale | None, variant_ids: Sequence[int]) -> Collection[int] | None:
+    """Asked before the unit of work opens: a cache that must load does so without holding the lock."""
+    return await check(sorted(set(variant_ids))) if check is not None and variant_ids else None
 
 
 def _check_quantity(
@@ -430,8 +442,10 @@ async def create_cart(
     lines: Sequence[LineAdd],
     now: datetime,
     rules: CartRules,
+    for_sale: ForSale | None = None,
 ) -> Cart:
     """A new guest cart, or for a customer their one active cart (created when they have none)."""
+    published = await _for_sale(for_sale, [line.variant_id for line in lines])
     for attempt in range(2):
         try:
             async with _unit_of_work(engine) as conn:
@@ -449,7 +463,7 @@ async def create_cart(
                             updated_at=now,
                         )
                     )
-                known = await _catalog(conn, [line.variant_id for line in lines])
+                known = await _catalog(conn, [line.variant_id for line in lines], published)
                 adding = _validate_adds(cart, lines, known, rules)
                 return await _apply_adds(conn, cart, adding, now) if adding else cart
         except IntegrityError:
@@ -467,10 +481,12 @@ async def add_lines(
     now: datetime,
     rules: CartRules,
     authorize: Authorize,
+    for_sale: ForSale | None = None,
 ) -> Cart:
+    published = await _for_sale(for_sale, [line.variant_id for line in lines])
     async with _unit_of_work(engine) as conn:
         cart = await _locked(conn, cart_id, expected_version, now, rules, authorize)
-        known = await _catalog(conn, [line.variant_id for line in lines])
+        known = await _catalog(conn, [line.variant_id for line in lines], published)
         return await _apply_adds(conn, cart, _validate_adds(cart, lines, known, rules), now)
 
 
@@ -488,7 +504,8 @@ async def update_lines(
         cart = await _locked(conn, cart_id, expected_version, now, rules, authorize)
         by_id = {line.id: line for line in cart.lines}
         growing = [by_id[c.line_id] for c in lines if c.line_id in by_id and c.quantity > by_id[c.line_id].quantity]
-        known = await _catalog(conn, [line.variant_id for line in growing])  # only growing needs stock
+        # Only growing needs stock, and only stock: whether a line's variant is still for sale is pricing's to show.
+        known = await _catalog(conn, [line.variant_id for line in growing], for_sale=())
         problems: list[CartError] = []
         for i, change in enumerate(lines):
             line = by_id.get(change.line_id)
