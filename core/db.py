@@ -17,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
+from core.sqlite_driver import use_one_hop_cursors
+
 __all__ = [
     "Base",
     "Connectable",
@@ -170,6 +172,7 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> Async
     """
     if is_sqlite(url):
         engine = create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size)
+        event.listen(engine.sync_engine, "connect", use_one_hop_cursors)  # see core/sqlite_driver.py
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
