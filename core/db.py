@@ -165,7 +165,8 @@ def writer(engine: AsyncEngine) -> AsyncEngine:
 
 
 def create_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> AsyncEngine:
-    """An async engine tuned per backend: WAL and foreign keys on SQLite; a sized pool on both.
+    """An async engine tuned per backend: WAL, foreign keys and one-hop cursors (core/sqlite_driver.py)
+    on SQLite; a sized pool on both.
 
     (SQLite's default pool kept 5 connections and closed overflow ones at check-in, so under
     load each request reopened a connection: a thread and the PRAGMAs.)

@@ -81,8 +81,9 @@ class MergeStrategy(StrEnum):
 
 
 CodeChecker = Callable[[Sequence[str]], Any]  # async (codes) -> [problem code | None] per code
-# Which of these variants are for sale (published, of a published product). The gateway answers from
-# the pricing cache (emptied on every catalog change, across replicas); without it, the database.
+# Which of these variants are for sale (published, of a published product). The API answers from the
+# pricing cache (emptied at commit by every catalog change, across replicas by the broadcast);
+# without one, the unit of work asks the database.
 ForSale = Callable[[Sequence[int]], Awaitable[Collection[int]]]
 # Evaluates the access policy's rule for changing this cart on the row locked in `conn` (and
 # audits the access in that same transaction); raises CartForbidden when the caller may not.
@@ -271,7 +272,6 @@ async def _catalog(
     if not ids:
         return _Catalog(frozenset(), {})
     source = _Within(db) if isinstance(db, AsyncConnection) else db
-    # One connection at a time per request: concurrent checkouts by one request can starve the pool.
     if for_sale is None:
         for_sale = await catalog.variant_scopes(source, ids)  # published variants of published products
     stock = await inventory.stock_by_variant_ids(source, ids)
