@@ -71,12 +71,12 @@ return tostring(wait)
 class RedisBuckets:
     """Buckets every replica shares; the time is the Redis server's, so replicas' clocks never disagree."""
 
-    def __init__(self, url: str, prefix: str = "omnigate:rl:") -> None:
+    def __init__(self, url: str, prefix: str = "omnigate:") -> None:
         import redis.asyncio as redis
 
         self._client: Any = redis.Redis.from_url(url)
         self._script = self._client.register_script(_TAKE)
-        self._prefix = prefix
+        self._prefix = prefix + "rl:"
 
     async def take(self, key: str, capacity: int, rate: float) -> float:
         wait = await self._script(keys=[self._prefix + key], args=[capacity, repr(rate)])

@@ -96,7 +96,7 @@ class Settings:
     # rate limits (policies/limits.toml unless this names another file); shared through Redis when set
     limits_file: str = ""
     redis_url: str = ""  # e.g. redis://127.0.0.1:6379/0: rate limits and the response cache; empty: per process
-    redis_prefix: str = "omnigate:rl:"  # the rate-limit keys' prefix (several deployments, one Redis)
+    redis_prefix: str = "omnigate:"  # the prefix of every key this deployment keeps in Redis (several, one Redis)
     # email: the outbox is sent over SMTP by `python -m gateway mail send`, or by `serve` every
     # mail_send_interval_seconds when smtp_host is set (0: only by the command)
     smtp_host: str = ""

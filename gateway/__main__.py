@@ -144,6 +144,22 @@ async def _expire_carts(settings: Settings) -> int:
         await engine.dispose()
 
 
+async def _retry_payments(settings: Settings) -> str:
+    from commerce.payments.calls import retry_due
+    from commerce.payments.test_provider import TestPaymentProvider
+    from core.clock import SystemClock
+
+    engine = create_engine(settings.database_url)
+    try:
+        report = await retry_due(engine, TestPaymentProvider(), SystemClock())
+    finally:
+        await engine.dispose()
+    return (
+        f"made {report.made} due payment calls, {report.still_due} still due, "
+        f"{report.failed} failed for good (reconcile them with the provider)"
+    )
+
+
 async def _expire_reservations(settings: Settings) -> str:
     from datetime import timedelta
 
@@ -422,6 +438,9 @@ def _parser() -> argparse.ArgumentParser:
         help="release reserve & collect orders past reservedUntil and checkouts stuck waiting for payment "
         "(idempotent: run it from cron on every replica)",
     )
+    payments = commands.add_parser("payments", help="payment calls (capture, void, refund) orders made due")
+    payment_commands = payments.add_subparsers(dest="payments_command", required=True)
+    payment_commands.add_parser("retry", help="make the calls the provider refused before, if due (cron; idempotent)")
     token = commands.add_parser("token", help="mint an access token for an operator or a test")
     token.add_argument(
         "--role",
@@ -513,6 +532,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"expired {asyncio.run(_checked(settings, _expire_points(settings)))} loyalty points")
     elif args.command == "expire-reservations":
         print(asyncio.run(_checked(settings, _expire_reservations(settings))))
+    elif args.command == "payments":
+        print(asyncio.run(_checked(settings, _retry_payments(settings))))
     elif args.command == "token":
         print(_mint(settings, args))
     elif args.command == "rotate-kek":

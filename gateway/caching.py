@@ -206,15 +206,14 @@ class InProcessResponseCache:
 class RedisResponseCache:
     """Answers in Redis (SET with EX = their max-age), shared by every replica."""
 
-    PREFIX = "omnigate:response:"
-
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, prefix: str = "omnigate:") -> None:
         import redis.asyncio as redis
 
         self._redis = redis.Redis.from_url(url)
+        self._prefix = prefix + "response:"
 
     async def get(self, key: str) -> CachedResponse | None:
-        raw: dict[Any, Any] = await self._redis.hgetall(self.PREFIX + key)
+        raw: dict[Any, Any] = await self._redis.hgetall(self._prefix + key)
         if not raw:
             return None
         return CachedResponse(
@@ -222,7 +221,7 @@ class RedisResponseCache:
         )
 
     async def put(self, key: str, response: CachedResponse) -> None:
-        name = self.PREFIX + key
+        name = self._prefix + key
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(
                 name,
@@ -237,7 +236,7 @@ class RedisResponseCache:
             await pipe.execute()
 
     async def clear(self) -> None:
-        keys = [key async for key in self._redis.scan_iter(match=self.PREFIX + "*", count=500)]
+        keys = [key async for key in self._redis.scan_iter(match=self._prefix + "*", count=500)]
         for start in range(0, len(keys), 500):
             await self._redis.unlink(*keys[start : start + 500])
 

@@ -141,7 +141,11 @@ def build_runtime(
         executor.compiler.on_fallback = telemetry.metrics.record_fallback
     response_cache: ResponseCache | None = None
     if settings.response_cache:
-        response_cache = RedisResponseCache(settings.redis_url) if settings.redis_url else InProcessResponseCache()
+        response_cache = (
+            RedisResponseCache(settings.redis_url, settings.redis_prefix)
+            if settings.redis_url
+            else InProcessResponseCache()
+        )
     runtime = Runtime(
         settings=settings,
         services=services,

@@ -18,6 +18,7 @@ import commerce.inventory.models
 import commerce.loyalty.models
 import commerce.notifications.models
 import commerce.orders.models
+import commerce.payments.models
 import commerce.pricing.models
 import commerce.pricing.promotion_models
 import commerce.pricing.tax_models

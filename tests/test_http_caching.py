@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import uuid
 
 import httpx
 import pytest
@@ -90,7 +91,8 @@ async def test_the_response_cache_answers_without_sql_until_the_stock_changes(ca
 
 
 async def test_the_redis_response_cache_is_shared_and_emptied_on_a_stock_change(settings: Settings):
-    """Two replicas (runtimes) on one Redis: one fills the cache, the other answers from it."""
+    """Two replicas (runtimes) on one Redis: one fills the cache, the other answers from it; a
+    deployment with another OMNIGATE_REDIS_PREFIX on the same Redis does not."""
     import redis.asyncio as redis
 
     url = "redis://127.0.0.1:6379/15"
@@ -100,21 +102,29 @@ async def test_the_redis_response_cache_is_shared_and_emptied_on_a_stock_change(
         if os.environ.get("CI"):  # .ci/run starts Redis: in CI its absence is a failure
             pytest.fail("CI needs Redis at 127.0.0.1:6379")
         pytest.skip("no Redis on 127.0.0.1:6379")
-    first_replica = build_runtime(settings.replace(response_cache=True, redis_url=url))
-    second_replica = build_runtime(settings.replace(response_cache=True, redis_url=url))
+    # Both replicas are one deployment: one prefix, shared by them and by no other run's test.
+    settings = settings.replace(response_cache=True, redis_url=url, redis_prefix=f"omnigate-test:{uuid.uuid4().hex}:")
+    first_replica = build_runtime(settings)
+    second_replica = build_runtime(settings)
+    other_deployment = build_runtime(settings.replace(redis_prefix=f"omnigate-test:{uuid.uuid4().hex}:"))
     assert first_replica.response_cache is not None
     await first_replica.response_cache.clear()
     try:
-        apps = [create_app(r.settings, runtime=r) for r in (first_replica, second_replica)]
+        apps = [create_app(r.settings, runtime=r) for r in (first_replica, second_replica, other_deployment)]
         async with (
             httpx.AsyncClient(transport=httpx.ASGITransport(app=apps[0]), base_url="http://a") as a,
             httpx.AsyncClient(transport=httpx.ASGITransport(app=apps[1]), base_url="http://b") as b,
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=apps[2]), base_url="http://c") as c,
         ):
             first = (await post(a, STOCK)).json()
-            await post(b, "{ channels { code } }")  # warm the second replica's channel directory
+            for client in (b, c):
+                await post(client, "{ channels { code } }")  # warm the replica's channel directory
             with StatementCounter(second_replica.services.engine) as counter:
                 assert (await post(b, STOCK)).json() == first
             assert counter.count == 0  # the second replica answered from Redis
+            with StatementCounter(other_deployment.services.engine) as counter:
+                assert (await post(c, STOCK)).json() == first
+            assert counter.count > 0  # another deployment (prefix) on the same Redis does not share its answers
             async with first_replica.services.engine.begin() as conn:
                 await conn.execute(update(StockLevel).values(on_hand=StockLevel.reserved + 2000))
             for _ in range(100):
@@ -126,3 +136,4 @@ async def test_the_redis_response_cache_is_shared_and_emptied_on_a_stock_change(
     finally:
         await first_replica.aclose()
         await second_replica.aclose()
+        await other_deployment.aclose()

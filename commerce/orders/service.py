@@ -6,9 +6,9 @@
 
 A step the order's status (or fulfillment method) does not allow is `INVALID_TRANSITION` and
 changes nothing. Each step is one unit of work on the locked order row: the status, the stock
-movements and the outbox event commit together. Payment calls (capture, void, refund) follow
-the commit, never inside it; the order records what is due, so a failed call can be retried
-from the event. Checkout itself is in `checkout.py`.
+movements and the outbox event commit together. Payment calls (capture, void, refund) are
+recorded in that unit of work and made after the commit, never inside it; one the provider
+does not take is retried (`commerce.payments.calls`). Checkout itself is in `checkout.py`.
 
 Hooks for other contexts (loyalty, data-subject requests): `mark_shipped`/`confirm_pickup` are
 where an order is fulfilled, `cancel` and `expire_reservations` where it is given up,
@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import select, update
@@ -33,6 +34,8 @@ from commerce.orders.checkout import fail_pending
 from commerce.orders.events import order_event
 from commerce.orders.models import OrderLineRow, OrderReturnRow, OrderRow
 from commerce.orders.unit import OrderServices, audit_action, unit_of_work
+from commerce.payments import calls
+from commerce.payments.calls import CallAction
 from commerce.pricing import usage
 from commerce.pricing.money import quantize
 from core.errors import DomainError
@@ -126,9 +129,9 @@ async def _step(
     *,
     stock_change: str | None,
     audit: AuditEntry | None = None,
-) -> tuple[r.Order, str | None]:
+) -> tuple[r.Order, int | None]:
     """Run `step` on the locked order: `stock_change` "consume" (goods leave) or "release" (held
-    stock let go). Returns the order and the payment call now due ("capture" or "void")."""
+    stock let go). Returns the order and the payment call it made due (a capture or a void)."""
     now = services.clock.now()
     async with unit_of_work(services) as session:
         row, lines = await _locked(session, order_id)
@@ -139,15 +142,15 @@ async def _step(
                 await stock.consume(session, line.location_id, line.variant_id, line.quantity, why)
             elif stock_change == "release":
                 await stock.release(session, line.location_id, line.variant_id, line.quantity, why)
-        due = None
+        due: CallAction | None = None
         if step.target in (r.COMPLETED, r.SHIPPED) and row.payment_status in (r.AUTHORIZED, r.DUE_AT_PICKUP):
-            due = "capture" if row.payment_status == r.AUTHORIZED else None
+            due = CallAction.CAPTURE if row.payment_status == r.AUTHORIZED else None
             row.payment_status = r.CAPTURED  # cash on pickup: paid at the till as the goods are handed over
         if step.target in (r.COMPLETED, r.SHIPPED):
             await points.earn(session, row, now)  # fulfilled: points earned, once per order
         elif step.target == r.CANCELLED:
             await points.give_back(session, row, now, f"order {step.name}")  # a cancelled order earns nothing
-            due = "void" if row.payment_status == r.AUTHORIZED else None
+            due = CallAction.VOID if row.payment_status == r.AUTHORIZED else None
             row.payment_status = r.VOIDED
             await usage.release(
                 session, row.promotion_ids or [], customer_key=row.customer_key, order_ref=r.order_number(order_id)
@@ -156,23 +159,25 @@ async def _step(
         row.updated_at = now
         await _event(session, row, lines, step.name)
         await audit_action(services, session, audit, row.customer_key)
-    return r.to_order(row, lines), due
+        call = await _due(session, row, due, Decimal(row.total) if due == CallAction.CAPTURE else None, now)
+    return r.to_order(row, lines), call
 
 
-async def _pay(services: OrderServices, order: r.Order, due: str | None, amount: Decimal | None = None) -> None:
-    """The payment call a committed step made due. A failure is logged for reconciliation; the
-    order's event says what is due, so a payment worker can retry it."""
-    if due is None or order.payment_reference is None:
-        return
-    try:
-        if due == "capture":
-            await services.payments.capture(order.payment_reference, order.total)
-        elif due == "void":
-            await services.payments.void(order.payment_reference)
-        elif due == "refund" and amount:
-            await services.payments.refund(order.payment_reference, amount)
-    except Exception as error:  # the order change is committed: report, do not undo
-        logger.error("payment %s failed for order %s: %s", due, order.id, type(error).__name__)
+async def _due(
+    session: AsyncSession, row: OrderRow, action: CallAction | None, amount: Decimal | None, now: datetime
+) -> int | None:
+    """Record the payment call a step makes due, in its unit of work (none for cash: paid at the till)."""
+    if action is None or row.payment_reference is None or (action == CallAction.REFUND and not amount):
+        return None
+    return await calls.record(
+        session, order_id=row.id, action=action, reference=row.payment_reference, amount=amount, now=now
+    )
+
+
+async def _pay(services: OrderServices, call: int | None) -> None:
+    """Make the call a committed change made due; one the provider refuses waits for `payments retry`."""
+    if call is not None:
+        await calls.make(services.engine, services.payments, services.clock, call)
 
 
 async def mark_ready_for_pickup(
@@ -186,16 +191,16 @@ async def confirm_pickup(
     services: OrderServices, order_id: int, *, actor: str | None, audit: AuditEntry | None = None
 ) -> r.Order:
     """Handed over at the store: stock leaves, the payment is captured (cash on pickup: paid now)."""
-    order, due = await _step(services, order_id, PICKUP, actor, stock_change="consume", audit=audit)
-    await _pay(services, order, due)
+    order, call = await _step(services, order_id, PICKUP, actor, stock_change="consume", audit=audit)
+    await _pay(services, call)
     return order
 
 
 async def mark_shipped(
     services: OrderServices, order_id: int, *, actor: str | None, audit: AuditEntry | None = None
 ) -> r.Order:
-    order, due = await _step(services, order_id, SHIP, actor, stock_change="consume", audit=audit)
-    await _pay(services, order, due)
+    order, call = await _step(services, order_id, SHIP, actor, stock_change="consume", audit=audit)
+    await _pay(services, call)
     return order
 
 
@@ -203,8 +208,8 @@ async def cancel(
     services: OrderServices, order_id: int, *, actor: str | None, audit: AuditEntry | None = None
 ) -> r.Order:
     """Before hand-over or shipping: held stock is released, the authorization voided."""
-    order, due = await _step(services, order_id, CANCEL, actor, stock_change="release", audit=audit)
-    await _pay(services, order, due)
+    order, call = await _step(services, order_id, CANCEL, actor, stock_change="release", audit=audit)
+    await _pay(services, call)
     return order
 
 
@@ -306,15 +311,17 @@ async def return_lines(
             await points.give_back(session, row, now, "order returned")
         await _event(session, row, updated, "returned", returnLocationId=location_id, refund=refund)
         await audit_action(services, session, audit, row.customer_key)
-    order = r.to_order(row, updated)
-    if refund_now:
-        await _pay(services, order, "refund" if paid else None, refund)
-    return order
+        call = await _due(session, row, CallAction.REFUND if paid and refund_now else None, refund, now)
+    await _pay(services, call)
+    return r.to_order(row, updated)
 
 
 async def refund(services: OrderServices, order: r.Order, amount: Decimal) -> None:
     """Pay back `amount` of a captured order through its provider (cash: handed over at the till)."""
-    await _pay(services, order, "refund", amount)
+    async with unit_of_work(services) as session:
+        row = (await session.execute(select(OrderRow).where(OrderRow.id == order.id))).scalar_one()
+        call = await _due(session, row, CallAction.REFUND, amount, services.clock.now())
+    await _pay(services, call)
 
 
 def _returned(line: r.OrderLine, quantity: int, refund: Decimal) -> r.OrderLine:
@@ -363,10 +370,10 @@ async def expire_reservations(services: OrderServices) -> ExpiryReport:
     released = 0
     for order_id in overdue:
         try:
-            order, due = await _step(services, order_id, EXPIRE, "expire-reservations", stock_change="release")
+            _, call = await _step(services, order_id, EXPIRE, "expire-reservations", stock_change="release")
         except (errors.InvalidTransition, errors.OrderNotFound):
             continue  # collected, cancelled or expired meanwhile (another replica)
-        await _pay(services, order, due)
+        await _pay(services, call)
         released += 1
     failed = 0
     for order_id, _method in stuck:

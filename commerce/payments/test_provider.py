@@ -6,12 +6,16 @@
 | `4000000000000119`, BLIK `000119` | no answer in time (`PAYMENT_TIMEOUT`) |
 | anything else | approved |
 
-It keeps every call in memory, so tests can count authorizations, captures and refunds.
+It keeps every call in memory, so tests can count authorizations, captures and refunds. A test
+can make the provider refuse the next captures, voids and refunds (`unreachable`: it is down),
+or take them and lose the answer (`answers_lost`); a call with an idempotency key it already
+took is not taken again.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -34,9 +38,25 @@ class TestPaymentProvider:
     captured: list[tuple[str, Decimal]] = field(default_factory=list)
     voided: list[str] = field(default_factory=list)
     refunded: list[tuple[str, Decimal]] = field(default_factory=list)
+    unreachable: int = 0  # the next this many captures, voids and refunds fail: the provider is down
+    answers_lost: int = 0  # the next this many are taken, but the caller hears a timeout
+    _taken: set[str] = field(default_factory=set)
 
     async def _network(self) -> None:
         await asyncio.sleep(self.delay)
+
+    async def _call(self, key: str | None, take: Callable[[], None]) -> None:
+        await self._network()
+        if self.unreachable > 0:
+            self.unreachable -= 1
+            raise PaymentTimeout("The payment provider could not be reached.")
+        if key is None or key not in self._taken:
+            take()
+            if key is not None:
+                self._taken.add(key)
+        if self.answers_lost > 0:
+            self.answers_lost -= 1
+            raise PaymentTimeout("The payment provider's answer was lost.")
 
     async def authorize(self, request: PaymentRequest) -> Authorization:
         await self._network()
@@ -48,14 +68,11 @@ class TestPaymentProvider:
         self.authorized.append(request)
         return Authorization(reference=f"test_{request.reference}", amount=request.amount)
 
-    async def capture(self, reference: str, amount: Decimal) -> None:
-        await self._network()
-        self.captured.append((reference, amount))
+    async def capture(self, reference: str, amount: Decimal, *, idempotency_key: str | None = None) -> None:
+        await self._call(idempotency_key, lambda: self.captured.append((reference, amount)))
 
-    async def void(self, reference: str) -> None:
-        await self._network()
-        self.voided.append(reference)
+    async def void(self, reference: str, *, idempotency_key: str | None = None) -> None:
+        await self._call(idempotency_key, lambda: self.voided.append(reference))
 
-    async def refund(self, reference: str, amount: Decimal) -> None:
-        await self._network()
-        self.refunded.append((reference, amount))
+    async def refund(self, reference: str, amount: Decimal, *, idempotency_key: str | None = None) -> None:
+        await self._call(idempotency_key, lambda: self.refunded.append((reference, amount)))
