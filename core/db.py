@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
-from core.sqlite_driver import use_one_hop_cursors
+from core.sqlite_driver import rollback_if_open, use_one_hop_cursors
 
 __all__ = [
     "Base",
@@ -172,8 +172,11 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> Async
     load each request reopened a connection: a thread and the PRAGMAs.)
     """
     if is_sqlite(url):
-        engine = create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size)
+        engine = create_async_engine(
+            url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_reset_on_return=None
+        )
         event.listen(engine.sync_engine, "connect", use_one_hop_cursors)  # see core/sqlite_driver.py
+        event.listen(engine.sync_engine, "reset", rollback_if_open)  # the reset on return, without a needless hop
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine

@@ -18,9 +18,10 @@ import collections
 from typing import Any
 
 from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_connection, AsyncAdapt_aiosqlite_cursor
+from sqlalchemy.pool import PoolResetState
 from sqlalchemy.util.concurrency import await_
 
-__all__ = ["OneHopConnection", "use_one_hop_cursors"]
+__all__ = ["OneHopConnection", "rollback_if_open", "use_one_hop_cursors"]
 
 
 class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
@@ -107,3 +108,16 @@ def use_one_hop_cursors(dbapi_connection: Any, _record: Any) -> None:
     """A pool `connect` listener: this engine's aiosqlite connections hand out `OneHopCursor`s."""
     if type(dbapi_connection) is AsyncAdapt_aiosqlite_connection:
         dbapi_connection.__class__ = OneHopConnection
+
+
+def rollback_if_open(dbapi_connection: Any, _record: Any, state: PoolResetState) -> None:
+    """The pool's rollback-on-return (the engine is made with `pool_reset_on_return=None`), skipped
+    when no transaction is open: after a unit of work's COMMIT it was one more hop for nothing.
+
+    sqlite3's `in_transaction` reads SQLite's autocommit flag; the connection is idle here."""
+    if not state.asyncio_safe or state.transaction_was_reset:
+        return  # as SQLAlchemy's own reset: nothing to do, or not from here
+    driver = getattr(dbapi_connection, "_connection", None)
+    sqlite_connection = getattr(driver, "_connection", None)
+    if sqlite_connection is None or sqlite_connection.in_transaction:
+        dbapi_connection.rollback()

@@ -52,3 +52,26 @@ async def test_rows_rowcounts_returning_and_errors_are_as_before_with_one_hop_pe
             assert (await conn.execute(text("SELECT count(*) FROM items"))).scalar_one() == 4
     finally:
         await engine.dispose()
+
+
+async def test_a_connection_returned_inside_a_transaction_is_still_rolled_back(tmp_path: Path) -> None:
+    """The pool skips its rollback hop only when SQLite says no transaction is open."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/reset.db", pool_size=1)
+
+    def behind_sqlalchemys_back(sync_conn: Any) -> None:
+        cursor = sync_conn.connection.dbapi_connection.cursor()
+        cursor.execute("BEGIN")
+        cursor.execute("INSERT INTO items (name) VALUES ('uncommitted')")
+        cursor.close()
+
+    try:
+        async with writer(engine).begin() as conn:
+            await conn.run_sync(metadata.create_all)
+            await conn.execute(insert(items).values(name="committed"))
+        async with engine.connect() as conn:
+            await conn.commit()  # SQLAlchemy holds no transaction now; the driver will
+            await conn.run_sync(behind_sqlalchemys_back)
+        async with writer(engine).begin() as conn:  # the pool's one connection, rolled back on return
+            assert (await conn.execute(select(items.c.name))).scalars().all() == ["committed"]
+    finally:
+        await engine.dispose()
