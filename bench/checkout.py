@@ -8,7 +8,8 @@ in a loop, opens a cart with one unit of a popular variant and completes a click
 checkout at ST-WAW (test card, authorized by the built-in provider). Only 40 variants are used,
 so stock runs out during the run and some checkouts answer INSUFFICIENT_STOCK, as they must.
 
-It prints checkouts/s, p50 and p99 of `checkoutComplete`, placed and refused counts, and then
+It prints checkouts/s, p50 and p99 of `checkoutComplete`, the server's CPU per iteration (cartCreate +
+checkoutComplete, from /proc: what to compare runs by on a shared machine), placed and refused counts, and then
 reads the database: the oversold units (units placed beyond what was on hand at the start, per
 variant and store: must be 0) and whether every store's `reserved` equals its open orders' units.
 PostgreSQL: `--postgres` names a server URL (default the local one); a database is created for
@@ -37,7 +38,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.cart import SECRET, gql, start_gateway  # noqa: E402
+from bench.cart import SECRET, cpu_seconds, gql, start_gateway  # noqa: E402
 from core.clock import SystemClock  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from gateway.tokens import TokenService  # noqa: E402
@@ -151,11 +152,11 @@ async def bench(url: str, label: str, clients: int, seconds: float, workdir: Pat
             )
             before = await stock_snapshot(url)
             run = Run()
-            started = time.monotonic()
+            started, cpu = time.monotonic(), cpu_seconds(server.pid)
             await asyncio.gather(
                 *[run.client(http, tokens, 10 + c, stocked[:40], waw, started + seconds) for c in range(clients)]
             )
-            elapsed = time.monotonic() - started
+            elapsed, cpu = time.monotonic() - started, cpu_seconds(server.pid) - cpu
     finally:
         server.terminate()
         server.wait(timeout=15)
@@ -166,7 +167,7 @@ async def bench(url: str, label: str, clients: int, seconds: float, workdir: Pat
     refused = ", ".join(f"{code} {n}" for code, n in sorted(run.refused.items())) or "none"
     print(
         f"{label:<11} {clients} clients  {len(lat) / elapsed:6.1f} checkouts/s   "
-        f"p50 {p50:6.1f} ms   p99 {p99:6.1f} ms   "
+        f"p50 {p50:6.1f} ms   p99 {p99:6.1f} ms   server CPU {1000 * cpu / max(len(lat), 1):5.1f} ms/checkout   "
         f"placed {run.placed}   refused: {refused}   oversold units {oversold}   reserved mismatches {mismatched}"
     )
     return oversold + mismatched

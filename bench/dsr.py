@@ -70,7 +70,7 @@ async def _customers(engine, vault, clock, count: int, prefix: str) -> list[tupl
                     customer_key=key,
                     status="active",
                     version=1,
-                    discount_codes="",
+                    discount_codes=[],
                     created_at=now,
                     updated_at=now,
                 )
@@ -109,7 +109,7 @@ async def _long_history(engine, vault, clock, audit: AuditLog, key: int, subject
                 "currency": "PLN",
                 **money,
                 "tax_total": Decimal("46.00"),
-                "discount_codes": "",
+                "discount_codes": [],
                 "promotion_ids": [],
                 "payment_method": "card",
                 "payment_status": "CAPTURED",

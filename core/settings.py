@@ -115,6 +115,9 @@ class Settings:
     # so that `restore` can replay it on an older backup (keep it on durable storage shared by replicas)
     erasure_ledger_file: str = "./var/erasure-ledger.jsonl"
     erased_check_ttl_seconds: int = 5  # a replica re-reads "is this customer erased?" at least this often
+    # a replica re-reads "is this customer token still signed in?" at least this often (a sign-out or a
+    # new password is heard at once through the broadcast; this bounds a replica that missed it)
+    session_check_ttl_seconds: int = 5
     # cart
     cart_max_line_quantity: int = 99
     cart_max_lines: int = 100

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from commerce.customers import sessions
 from core.ids import int_key
 from gateway.tokens import InvalidToken, TokenSession
 from policies.principal import ANONYMOUS, Principal, Role
@@ -43,8 +42,9 @@ async def authenticate(authorization: str | None, runtime: Runtime) -> Principal
 
 
 async def _check_signed_in(runtime: Runtime, principal: Principal, session: TokenSession) -> None:
-    """A customer's token stops working once signed out, on every replica at once (a database read)."""
+    """A customer's token stops working once signed out: here at once, elsewhere when the broadcast
+    arrives (commerce/customers/sessions.py `SignedIn`)."""
     key = int_key(principal.subject or "")
-    engine = runtime.services.engine
-    if key is None or not await sessions.is_signed_in(engine, key, session.token_id, session.generation):
+    signed_in = runtime.services.signed_in
+    if key is None or not await signed_in.is_signed_in(key, session.token_id, session.generation):
         raise AuthenticationError("This token was signed out: sign in again.")

@@ -84,11 +84,13 @@ class Runtime:
     async def start(self) -> None:
         """What runs beside the requests: the broadcaster's listener, the audit checkpoints."""
         await self.services.broadcaster.start()
+        self.services.signed_in.start()  # hears sign-outs from the first request on
         self.checkpoints.start()
 
     async def aclose(self) -> None:
         await self.checkpoints.aclose()
         await self.erased.aclose()
+        await self.services.signed_in.aclose()
         for task in self._watches or ():
             task.cancel()
         if self.response_cache is not None:

@@ -60,6 +60,7 @@ def _customer_session(info: Info, token: str) -> tuple[int, object] | None:
 
 
 async def _password_set(info: Info, result: credentials.PasswordSet) -> CustomerPasswordPayload:
+    await info.context.services.signed_in.ended(result.customer_key)  # every older session ended
     issued = await issue_customer_token(info, result.customer_key, result.generation)
     return CustomerPasswordPayload(
         customer=Customer.of(result.customer_key),
@@ -86,6 +87,7 @@ class AccountMutation:
         if token_id is None:  # issued before tokens had ids: it can only lapse
             return AccessTokenDeletePayload(deleted_access_token=None, user_errors=[_token_invalid()])
         await sessions.revoke(services.engine, token_id, key, session.expires_at, services.clock.now())  # type: ignore[attr-defined]
+        await services.signed_in.ended(key)
         return AccessTokenDeletePayload(deleted_access_token=token, user_errors=[])
 
     @strawberry.mutation(description="A fresh token for a valid one, which is signed out in exchange.")
@@ -99,6 +101,7 @@ class AccountMutation:
                 issued = await issue_customer_token(info, key, generation)
                 expires_at = session.expires_at  # type: ignore[attr-defined]
                 await sessions.revoke(services.engine, token_id, key, expires_at, services.clock.now())
+                await services.signed_in.ended(key)
                 return AccessTokenPayload(
                     access_token=AccessToken(token=issued.token, expires_at=issued.expires_at), user_errors=[]
                 )

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from commerce.catalog.counts import CountCache
 from commerce.catalog.entities import Channel
+from commerce.customers.sessions import SignedIn
 from commerce.payments.provider import PaymentProvider
 from commerce.payments.test_provider import TestPaymentProvider
 from commerce.pricing.cache import PricingCache
@@ -68,10 +69,12 @@ class Services:
     limiter: RateLimiter = field(default_factory=lambda: RateLimiter(load_limits(), MemoryBuckets()))
     requests: DataSubjectRequests | None = None  # data-subject requests over every registered source
     cart_feeds: CartFeeds | None = None  # `cartUpdated`'s one reader per followed cart (built with the broadcaster)
+    signed_in: SignedIn = field(init=False)  # whether a customer token still signs in, kept a short while
 
     def __post_init__(self) -> None:
         if self.cart_feeds is None:
             self.cart_feeds = CartFeeds(self.broadcaster, self.settings.ws_max_subscriptions_per_cart)
+        self.signed_in = SignedIn(self.engine, self.broadcaster, self.settings.session_check_ttl_seconds)
 
 
 @dataclass(slots=True, eq=False)

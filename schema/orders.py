@@ -289,6 +289,7 @@ def order_services_of(s: Services) -> OrderServices:
         payment_timeout=float(settings.payment_timeout_seconds),
         pending_timeout=timedelta(seconds=settings.checkout_pending_timeout_seconds),
         audit=s.audit,
+        pricing_cache=s.pricing_cache,
     )
 
 
@@ -469,6 +470,9 @@ class OrderMutation:
         if input.invoice is not None:
             invoice_address = _address_of(input.invoice.address)
             invoice = checkouts.Invoice(input.invoice.company_name, input.invoice.tax_id, invoice_address)
+        pickup_key = _optional_key(input.pickup_location_id, "Location")
+        # through the request's loader: the order's answer names the same location without reading it again
+        pickup = await context.loaders.locations.load(pickup_key) if pickup_key else None
         request = checkouts.CheckoutRequest(
             cart_id=cart_key,
             idempotency_key=input.idempotency_key,
@@ -477,7 +481,8 @@ class OrderMutation:
             payment_token=input.payment.token,
             channel_code=context.channel.code,
             currency=context.channel.currency,
-            pickup_location_id=_optional_key(input.pickup_location_id, "Location"),
+            pickup_location_id=pickup_key,
+            pickup_location=pickup,
             shipping_address=_address(input.shipping_address),
             invoice=invoice,
             till_location_id=await _till_location(info),

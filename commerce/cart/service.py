@@ -209,7 +209,7 @@ async def _read(conn: Any, cart_id: str, *, lock: bool = False) -> Cart | None:
     )
 
 
-async def get_cart(engine: AsyncEngine, cart_id: str, *, now: datetime, rules: CartRules) -> Cart | None:
+async def get_cart(engine: Connectable, cart_id: str, *, now: datetime, rules: CartRules) -> Cart | None:
     """The cart, or the cart it was merged into; None when unknown or an expired guest cart."""
     async with engine.connect() as conn:
         for _ in range(3):  # a merged cart points to an active one; never a long chain
@@ -719,26 +719,33 @@ def cart_owner(cart: Cart) -> str:
     return f"customer:{cart.customer_key}" if cart.customer_key is not None else f"cart:{cart.id}"
 
 
-async def begin_checkout(conn: AsyncConnection, cart_id: str, version: int, now: datetime) -> Cart | None:
-    """Lock the cart; if it is active at `version`, mark it as checking out (no change may land
-    while the payment is pending) and return it as it was. None: it changed or closed meanwhile."""
-    cart = await _read(conn, cart_id, lock=True)
-    if cart is None or cart.status != ACTIVE or cart.version != version:
-        return None
-    await _bump(conn, cart, now, status=CHECKING_OUT)
-    return cart
+_BEGIN_CHECKOUT = (
+    update(CartRow)
+    .where(CartRow.id == bindparam("cart_key"), CartRow.status == ACTIVE, CartRow.version == bindparam("seen"))
+    .values(status=CHECKING_OUT, version=CartRow.version + 1, updated_at=bindparam("now"))
+)
+
+
+async def begin_checkout(conn: AsyncConnection, cart_id: str, version: int, now: datetime) -> bool:
+    """If the cart is active at `version`, mark it as checking out (no change may land while the
+    payment is pending): one conditional update, which locks the row. False: it changed or closed meanwhile."""
+    result = await conn.execute(_BEGIN_CHECKOUT, {"cart_key": cart_id, "seen": version, "now": now})
+    return result.rowcount == 1
+
+
+_ORDERED = (
+    update(CartRow)
+    .where(CartRow.id == bindparam("cart_key"), CartRow.status == CHECKING_OUT)
+    .values(status=ORDERED, version=CartRow.version + 1, updated_at=bindparam("now"))
+    .returning(CartRow.version)
+)
 
 
 async def end_checkout(conn: AsyncConnection, cart_id: str, *, ordered: bool, now: datetime) -> int | None:
     """Close the cart for its order (`ordered`), or reopen it after a failed payment. Returns its new
     version. A cart the customer replaced meanwhile (they made a new one) is not reopened but abandoned."""
     if ordered:  # one statement: the cart is locked by nobody else while it is checking out
-        closed = await conn.execute(
-            update(CartRow)
-            .where(CartRow.id == cart_id, CartRow.status == CHECKING_OUT)
-            .values(status=ORDERED, version=CartRow.version + 1, updated_at=now)
-            .returning(CartRow.version)
-        )
+        closed = await conn.execute(_ORDERED, {"cart_key": cart_id, "now": now})
         return closed.scalar()
     cart = await _read(conn, cart_id, lock=True)
     if cart is None or cart.status != CHECKING_OUT:

@@ -22,7 +22,7 @@ from commerce.customers import errors
 from commerce.customers.models import TABLE, Customer, SignInThrottle
 from commerce.customers.passwords import DUMMY_HASH, hash_password, verify_password
 from core.clock import Clock
-from core.db import writer
+from core.db import Connectable, writer
 from core.text import visible_text
 from vault.blind import normalise_email, normalise_phone
 from vault.cipher import ERASED, Erased
@@ -391,7 +391,7 @@ async def erased_among(engine: AsyncEngine, ids: Sequence[int]) -> set[int]:
         return set((await conn.execute(stmt)).scalars())
 
 
-async def subjects_by_ids(engine: AsyncEngine, ids: Sequence[int]) -> dict[int, str]:
+async def subjects_by_ids(engine: Connectable, ids: Sequence[int]) -> dict[int, str]:
     async with engine.connect() as conn:
         rows = await conn.execute(select(Customer.id, Customer.subject_id).where(Customer.id.in_(ids)))
         return {customer_id: subject for customer_id, subject in rows}

@@ -1,23 +1,34 @@
 """Whether a customer's token still signs them in: revoked one by one, or all at once.
 
-Every replica reads the same tables (one small indexed statement per signed-in request), so a
-token signed out on one replica is refused on every other at once, without waiting for any
-message to travel. Revocations are kept only until the token would have expired anyway.
+Every replica reads the same tables. `SignedIn` keeps the answer a short while per token (a
+signed-in request then costs no connection, no transaction and no statement): whoever ends a
+session calls `SignedIn.ended`, which forgets at once on this replica and broadcasts to the
+others, which forget too; `ttl` bounds how long a replica that missed the message (or another
+process, e.g. the CLI) may answer from memory. A "signed out" answer is final: a revoked token
+never comes back, and a generation only grows. Revocations are kept only until the token would
+have expired anyway.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
 from datetime import datetime
 
-from sqlalchemy import delete, exists, literal, select, update
+from sqlalchemy import bindparam, delete, exists, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from commerce.customers.session_models import CustomerAccount, RevokedToken
+from core.broadcast import Broadcaster
 from core.db import writer
 
-__all__ = ["bump_generation", "is_signed_in", "revoke", "token_generation"]
+__all__ = ["SESSIONS_TOPIC", "SignedIn", "bump_generation", "is_signed_in", "revoke", "token_generation"]
+
+SESSIONS_TOPIC = "customer.sessions-ended"
+MAX_KEPT = 100_000  # tokens remembered per replica; past it the memory is emptied and refilled
 
 
 async def token_generation(engine: AsyncEngine, customer_key: int) -> int:
@@ -27,14 +38,18 @@ async def token_generation(engine: AsyncEngine, customer_key: int) -> int:
         return int((await conn.execute(stmt)).scalar_one_or_none() or 0)
 
 
+_STATE = select(
+    select(CustomerAccount.token_generation)
+    .where(CustomerAccount.customer_key == bindparam("customer"))
+    .scalar_subquery(),
+    exists(select(RevokedToken.token_id).where(RevokedToken.token_id == bindparam("token"))),
+)
+
+
 async def is_signed_in(engine: AsyncEngine, customer_key: int, token_id: str | None, generation: int) -> bool:
     """False when the token was signed out, or issued before the customer's sessions were ended."""
-    current = (
-        select(CustomerAccount.token_generation).where(CustomerAccount.customer_key == customer_key).scalar_subquery()
-    )
-    revoked = exists(select(RevokedToken.token_id).where(RevokedToken.token_id == (token_id or "")))
     async with engine.connect() as conn:
-        row = (await conn.execute(select(current, revoked))).one()
+        row = (await conn.execute(_STATE, {"customer": customer_key, "token": token_id or ""})).one()
     return not row[1] and generation >= int(row[0] or 0)
 
 
@@ -76,3 +91,60 @@ async def bump_generation(conn: AsyncConnection, customer_key: int) -> int:
 def _insert(conn: AsyncConnection):  # type: ignore[no-untyped-def]
     """The dialect's INSERT, which knows ON CONFLICT (both SQLite and PostgreSQL have it)."""
     return sqlite_insert if conn.dialect.name == "sqlite" else pg_insert
+
+
+class SignedIn:
+    """`is_signed_in`, answered from a short per-replica memory (see the module's docstring)."""
+
+    def __init__(self, engine: AsyncEngine, broadcaster: Broadcaster, ttl: float) -> None:
+        self._engine = engine
+        self._broadcaster = broadcaster
+        self._ttl = ttl
+        self._known: dict[tuple[int, str | None, int], tuple[bool, float]] = {}
+        self._epoch = 0  # moves on every forget: a read that raced with one is not kept
+        self._listener: asyncio.Task[None] | None = None
+
+    async def is_signed_in(self, customer_key: int, token_id: str | None, generation: int) -> bool:
+        self._listen()
+        key = (customer_key, token_id, generation)
+        cached = self._known.get(key)
+        now = time.monotonic()
+        if cached is not None and (not cached[0] or now - cached[1] < self._ttl):
+            return cached[0]
+        epoch = self._epoch
+        signed_in = await is_signed_in(self._engine, customer_key, token_id, generation)
+        if epoch == self._epoch:
+            if len(self._known) >= MAX_KEPT:
+                self._known.clear()
+            self._known[key] = (signed_in, now)
+        return signed_in
+
+    def start(self) -> None:
+        """Listen for other replicas' sign-outs now (otherwise from the first check)."""
+        self._listen()
+
+    def forget(self) -> None:
+        self._epoch += 1
+        self._known.clear()
+
+    async def ended(self, customer_key: int) -> None:
+        """After a sign-out or a new password committed: here now, on every other replica by broadcast."""
+        self.forget()
+        await self._broadcaster.publish(SESSIONS_TOPIC, str(customer_key))
+
+    def _listen(self) -> None:
+        if self._listener is None or self._listener.done():
+            with contextlib.suppress(RuntimeError):  # no running loop: nothing to listen with
+                self._listener = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        async with self._broadcaster.subscribe(SESSIONS_TOPIC) as messages:
+            async for _ in messages:  # a hint (possibly coalesced): forget everything
+                self.forget()
+
+    async def aclose(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._listener
+            self._listener = None

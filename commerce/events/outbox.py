@@ -16,11 +16,15 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from commerce.events.models import OutboxEvent
 
 __all__ = ["emit", "to_json_payload"]
+
+# Built once, run with its values as parameters, on the unit of work's connection: a hot path (every
+# order step and stock movement) pays neither the statement's construction nor the ORM's bulk-insert path.
+_INSERT = insert(OutboxEvent)
 
 
 def _encode(value: object) -> object:
@@ -42,7 +46,7 @@ def to_json_payload(payload: Mapping[str, object]) -> dict[str, Any]:
 
 
 async def emit(
-    session: AsyncSession,
+    session: AsyncSession | AsyncConnection,
     *,
     aggregate_type: str,
     aggregate_id: str,
@@ -51,12 +55,14 @@ async def emit(
     occurred_at: datetime | None = None,
 ) -> None:
     """Add an event to the outbox within `session`'s transaction (nothing is sent here)."""
-    await session.execute(
-        insert(OutboxEvent).values(
-            aggregate_type=aggregate_type,
-            aggregate_id=aggregate_id,
-            event_type=event_type,
-            payload=to_json_payload(payload),
-            created_at=occurred_at or datetime.now(UTC),
-        )
+    conn = await session.connection() if isinstance(session, AsyncSession) else session
+    await conn.execute(
+        _INSERT,
+        {
+            "aggregate_type": aggregate_type,
+            "aggregate_id": aggregate_id,
+            "event_type": event_type,
+            "payload": to_json_payload(payload),
+            "created_at": occurred_at or datetime.now(UTC),
+        },
     )

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import insert, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import bindparam, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from commerce.catalog.service import sku_and_location_code
 from commerce.events.outbox import emit
@@ -26,13 +26,19 @@ STOCK_LEVEL_AGGREGATE = "stock_level"
 STOCK_MOVED = "stock.moved"
 
 
+_LEVEL = select(StockLevel.on_hand, StockLevel.reserved).where(
+    StockLevel.variant_id == bindparam("variant"), StockLevel.location_id == bindparam("location")
+)
+_INSERT = insert(StockMovement)  # built once; the values go as parameters
+
+
 def stock_level_key(location_id: int, variant_id: int) -> str:
     """The aggregate id of one stock level in events."""
     return f"{location_id}:{variant_id}"
 
 
 async def record_movement(
-    session: AsyncSession,
+    session: AsyncSession | AsyncConnection,
     *,
     location_id: int,
     variant_id: int,
@@ -42,31 +48,34 @@ async def record_movement(
     order_key: str | None,
     actor: str | None,
     at: datetime | None = None,
+    names: tuple[str, str] | None = None,
+    level: tuple[int, int] | None = None,
 ) -> None:
-    """Log one stock change and tell the outbox. `actor` stays in the log, never in the event."""
+    """Log one stock change and tell the outbox. `actor` stays in the log, never in the event.
+
+    `names` (SKU, location code) and `level` (on hand, reserved after the change, e.g. from the
+    update's RETURNING) spare their reads when the caller knows them already."""
     at = at or datetime.now(UTC)
-    sku, location_code = await sku_and_location_code(session, variant_id, location_id)
-    level = (
-        await session.execute(
-            select(StockLevel.on_hand, StockLevel.reserved).where(
-                StockLevel.variant_id == variant_id, StockLevel.location_id == location_id
-            )
-        )
-    ).first()
-    await session.execute(
-        insert(StockMovement).values(
-            location_id=location_id,
-            variant_id=variant_id,
-            on_hand_delta=on_hand_delta,
-            reserved_delta=reserved_delta,
-            reason=reason,
-            order_key=order_key,
-            actor=actor,
-            at=at,
-        )
+    conn = await session.connection() if isinstance(session, AsyncSession) else session
+    sku, location_code = names or await sku_and_location_code(conn, variant_id, location_id)
+    if level is None:
+        found = (await conn.execute(_LEVEL, {"variant": variant_id, "location": location_id})).first()
+        level = (found[0], found[1]) if found else None
+    await conn.execute(
+        _INSERT,
+        {
+            "location_id": location_id,
+            "variant_id": variant_id,
+            "on_hand_delta": on_hand_delta,
+            "reserved_delta": reserved_delta,
+            "reason": reason,
+            "order_key": order_key,
+            "actor": actor,
+            "at": at,
+        },
     )
     await emit(
-        session,
+        conn,
         aggregate_type=STOCK_LEVEL_AGGREGATE,
         aggregate_id=stock_level_key(location_id, variant_id),
         event_type=STOCK_MOVED,

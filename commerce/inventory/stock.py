@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from commerce.catalog.models import Location
 from commerce.inventory.models import StockLevel
@@ -36,8 +36,47 @@ class Movement:
     actor: str | None
 
 
+# Built once (the hot path of every checkout and order step); each answers the level after the change,
+# which the movement's event carries, instead of reading it again.
+_HERE = (StockLevel.location_id == bindparam("location"), StockLevel.variant_id == bindparam("variant"))
+_AFTER = (StockLevel.on_hand, StockLevel.reserved)
+_RESERVE = (
+    update(StockLevel)
+    .where(*_HERE, StockLevel.on_hand - StockLevel.reserved >= bindparam("units"))
+    .values(reserved=StockLevel.reserved + bindparam("units"))
+    .returning(*_AFTER)
+)
+_RELEASE = update(StockLevel).where(*_HERE).values(reserved=StockLevel.reserved - bindparam("units")).returning(*_AFTER)
+_CONSUME = (
+    update(StockLevel)
+    .where(*_HERE)
+    .values(on_hand=StockLevel.on_hand - bindparam("units"), reserved=StockLevel.reserved - bindparam("units"))
+    .returning(*_AFTER)
+)
+
+
+async def _connection(session: AsyncSession | AsyncConnection) -> AsyncConnection:
+    """Core statements go to the unit of work's connection: no ORM bulk-update path for a plain UPDATE."""
+    return await session.connection() if isinstance(session, AsyncSession) else session
+
+
+async def _change(
+    session: AsyncSession | AsyncConnection, stmt: Any, location_id: int, variant_id: int, quantity: int
+) -> tuple[AsyncConnection, tuple[int, int] | None]:
+    conn = await _connection(session)
+    row = (await conn.execute(stmt, {"location": location_id, "variant": variant_id, "units": quantity})).first()
+    return conn, (row[0], row[1]) if row is not None else None
+
+
 async def _log(
-    session: AsyncSession, location_id: int, variant_id: int, on_hand: int, reserved: int, why: Movement
+    session: AsyncSession | AsyncConnection,
+    location_id: int,
+    variant_id: int,
+    on_hand: int,
+    reserved: int,
+    why: Movement,
+    names: tuple[str, str] | None = None,
+    level: tuple[int, int] | None = None,
 ) -> None:
     await record_movement(
         session,
@@ -48,44 +87,42 @@ async def _log(
         reason=why.reason,
         order_key=why.order_key,
         actor=why.actor,
+        names=names,
+        level=level,
     )
 
 
-async def reserve(session: AsyncSession, location_id: int, variant_id: int, quantity: int, why: Movement) -> bool:
-    """Hold `quantity` units at the location if that many are available; False (nothing held) if not."""
-    result = await session.execute(
-        update(StockLevel)
-        .where(
-            StockLevel.location_id == location_id,
-            StockLevel.variant_id == variant_id,
-            StockLevel.on_hand - StockLevel.reserved >= quantity,
-        )
-        .values(reserved=StockLevel.reserved + quantity)
-    )
-    if cast("CursorResult[Any]", result).rowcount != 1:
+async def reserve(
+    session: AsyncSession | AsyncConnection,
+    location_id: int,
+    variant_id: int,
+    quantity: int,
+    why: Movement,
+    names: tuple[str, str] | None = None,
+) -> bool:
+    """Hold `quantity` units at the location if that many are available; False (nothing held) if not.
+    `names`: the SKU and location code, when the caller knows them (the movement's event names them)."""
+    conn, level = await _change(session, _RESERVE, location_id, variant_id, quantity)
+    if level is None:
         return False
-    await _log(session, location_id, variant_id, 0, quantity, why)
+    await _log(conn, location_id, variant_id, 0, quantity, why, names, level)
     return True
 
 
-async def release(session: AsyncSession, location_id: int, variant_id: int, quantity: int, why: Movement) -> None:
+async def release(
+    session: AsyncSession | AsyncConnection, location_id: int, variant_id: int, quantity: int, why: Movement
+) -> None:
     """Let go of held units (a cancelled, expired or failed order)."""
-    await session.execute(
-        update(StockLevel)
-        .where(StockLevel.location_id == location_id, StockLevel.variant_id == variant_id)
-        .values(reserved=StockLevel.reserved - quantity)
-    )
-    await _log(session, location_id, variant_id, 0, -quantity, why)
+    conn, level = await _change(session, _RELEASE, location_id, variant_id, quantity)
+    await _log(conn, location_id, variant_id, 0, -quantity, why, level=level)
 
 
-async def consume(session: AsyncSession, location_id: int, variant_id: int, quantity: int, why: Movement) -> None:
+async def consume(
+    session: AsyncSession | AsyncConnection, location_id: int, variant_id: int, quantity: int, why: Movement
+) -> None:
     """Held units leave the building (hand-over, shipping, a sale at the till)."""
-    await session.execute(
-        update(StockLevel)
-        .where(StockLevel.location_id == location_id, StockLevel.variant_id == variant_id)
-        .values(on_hand=StockLevel.on_hand - quantity, reserved=StockLevel.reserved - quantity)
-    )
-    await _log(session, location_id, variant_id, -quantity, -quantity, why)
+    conn, level = await _change(session, _CONSUME, location_id, variant_id, quantity)
+    await _log(conn, location_id, variant_id, -quantity, -quantity, why, level=level)
 
 
 async def restock(session: AsyncSession, location_id: int, variant_id: int, quantity: int, why: Movement) -> None:

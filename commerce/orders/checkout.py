@@ -2,7 +2,10 @@
 
 The flow never holds a database transaction across a call to the payment provider:
 
-1. Read and price the cart (pricing engine), snapshot the lines, check the fulfillment.
+1. Read and price the cart (pricing engine), snapshot the lines, check the fulfillment: the cart
+   and the variants on one connection in one read-only transaction (`ReadScope`); promotions,
+   prices and scopes from the pricing cache, as the cart showed them (emptied on any change, here
+   at once and elsewhere by broadcast; without a cache they are read).
 2. One unit of work: lock the cart (it must still be at the version priced; it becomes
    `checking_out`), write the order as PENDING with its lines, claim promotion uses, hold
    stock with one conditional update per line, seal the address in the vault. Any line short
@@ -28,11 +31,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from commerce.cart import service as carts
 from commerce.cart.models import ACTIVE
@@ -49,7 +52,8 @@ from commerce.payments.provider import PaymentDeclined, PaymentError, PaymentReq
 from commerce.pricing import service as pricing
 from commerce.pricing import usage
 from commerce.pricing.engine import CodeProblem, PricedCart
-from commerce.pricing.tax import taxed_variants, vat_included
+from commerce.pricing.tax import TaxedVariant, taxed_variants, vat_included
+from core.db import Connectable, ReadScope
 from core.errors import DomainError
 from vault.audit import AuditEntry
 
@@ -84,6 +88,7 @@ class CheckoutRequest:
     channel_code: str
     currency: str
     pickup_location_id: int | None = None
+    pickup_location: Location | None = None  # pickup_location_id's, when the caller has read it (spares a read)
     shipping_address: customers.Address | None = None
     invoice: Invoice | None = None
     payment_token: str | None = None
@@ -104,6 +109,7 @@ class _Plan:
     pickup_location_id: int | None
     address: customers.Address | None
     subject_id: str | None  # the customer's vault subject (None: a guest)
+    location_code: str | None = None  # the pickup location's (the stock movements name it)
 
 
 class _CartMoved(Exception):
@@ -126,8 +132,10 @@ def _problem(code: str, message: str, *field: str) -> errors.OrderProblem:
     return errors.OrderProblem(code, message, ["input", *field])
 
 
-async def _fulfillment(services: OrderServices, req: CheckoutRequest) -> tuple[int | None, customers.Address | None]:
-    """The location the order is collected or sold at, and the checked shipping address."""
+async def _fulfillment(
+    services: OrderServices, req: CheckoutRequest
+) -> tuple[int | None, str | None, customers.Address | None]:
+    """The location the order is collected or sold at, its code when known, and the checked shipping address."""
     problems: list[DomainError] = []
     if not 1 <= len(req.idempotency_key) <= MAX_KEY:
         problems.append(
@@ -174,6 +182,7 @@ async def _fulfillment(services: OrderServices, req: CheckoutRequest) -> tuple[i
         )
     address = None
     location_id: int | None = None
+    location_code: str | None = None
     if req.fulfillment_method == r.SHIP_TO_ADDRESS:
         if req.shipping_address is None:
             problems.append(
@@ -191,7 +200,9 @@ async def _fulfillment(services: OrderServices, req: CheckoutRequest) -> tuple[i
             )
         )
     if req.fulfillment_method in r.COLLECT:
-        location = await _location(services, req.pickup_location_id)
+        location = req.pickup_location
+        if location is None or location.id != req.pickup_location_id:
+            location = await _location(services, req.pickup_location_id)
         if location is None or location.kind != "STORE" or not location.click_and_collect:
             problems.append(
                 _problem(
@@ -201,7 +212,7 @@ async def _fulfillment(services: OrderServices, req: CheckoutRequest) -> tuple[i
                 )
             )
         else:
-            location_id = location.id
+            location_id, location_code = location.id, location.code
     elif req.fulfillment_method == r.IN_STORE:
         if req.till_location_id is None:
             problems.append(
@@ -228,7 +239,7 @@ async def _fulfillment(services: OrderServices, req: CheckoutRequest) -> tuple[i
         )
     if problems:
         raise errors.OrderInputErrors(problems)
-    return location_id, address
+    return location_id, location_code, address
 
 
 async def _location(services: OrderServices, location_id: int | None) -> Location | None:
@@ -240,14 +251,46 @@ async def _location(services: OrderServices, location_id: int | None) -> Locatio
 # ---------------------------------------------------------------- planning (reads only)
 
 
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """What step 1 reads, on one connection in one read-only transaction."""
+
+    cart: carts.Cart
+    variants: dict[int, TaxedVariant]  # published now, with the SKU and VAT each is sold with
+    subject_id: str | None  # the customer's vault subject, when an address or invoice is sealed
+    existing: int | None  # a closed cart: the order the idempotency key names, if any
+
+
+async def _read(
+    services: OrderServices, req: CheckoutRequest, address: customers.Address | None, now: datetime
+) -> _Read:
+    """One connection, held by nothing else meanwhile (a request never waits for a second one while it
+    holds one: concurrent checkouts cannot starve the pool), ended before pricing and writing."""
+    reads = ReadScope(services.engine)
+    try:
+        cart = await carts.get_cart(reads, req.cart_id, now=now, rules=services.cart_rules)
+        if cart is None:
+            raise errors.CartNotReady("No such cart (or it expired).")
+        if cart.status != ACTIVE:  # placed (or being placed) from: a retry finds its order by the key
+            return _Read(cart, {}, None, await _by_key(reads, carts.cart_owner(cart), req.idempotency_key))
+        variants = await taxed_variants(reads, [line.variant_id for line in cart.lines]) if cart.lines else {}
+        subject = None
+        if cart.customer_key is not None and (address is not None or req.invoice is not None):
+            subject = (await customers.subjects_by_ids(reads, [cart.customer_key])).get(cart.customer_key)
+        return _Read(cart, variants, subject, None)
+    finally:
+        await reads.aclose()
+
+
 async def _plan(
     services: OrderServices,
     req: CheckoutRequest,
-    cart: carts.Cart,
-    location_id: int | None,
+    read: _Read,
+    location: tuple[int | None, str | None],
     address: customers.Address | None,
     now: datetime,
 ) -> _Plan:
+    cart = read.cart
     if not cart.lines:
         raise errors.CartNotReady("The cart is empty.", errors.OrderErrorCode.CART_EMPTY)
     if req.loyalty_points_to_redeem and cart.customer_key is None:
@@ -265,11 +308,11 @@ async def _plan(
         channel=req.channel_code,
         now=now,
         customer_key=cart.customer_key,
+        cache=services.pricing_cache,
         loyalty_points=req.loyalty_points_to_redeem,  # the last discount, capped by the policy's share
         vault=services.vault,  # personal offers by purchase history (with consent)
     )
-    ids = [line.variant_id for line in cart.lines]
-    variants = await taxed_variants(services.engine, ids)
+    variants = read.variants
     on_sale = {p.key for p in priced.lines}
     problems: list[DomainError] = []
     planned = []
@@ -295,10 +338,7 @@ async def _plan(
             )
     if problems:
         raise errors.OrderInputErrors(problems)
-    subject = None
-    if cart.customer_key is not None and (address is not None or req.invoice is not None):
-        subject = (await customers.subjects_by_ids(services.engine, [cart.customer_key])).get(cart.customer_key)
-    return _Plan(cart, priced, planned, location_id, address, subject)
+    return _Plan(cart, priced, planned, location[0], address, read.subject_id, location[1])
 
 
 # ---------------------------------------------------------------- step 2: reserve
@@ -331,12 +371,37 @@ async def _seal(
     )
 
 
-async def _by_key(session: AsyncSession, owner: str, key: str) -> int | None:
-    stmt = select(OrderRow.id).where(OrderRow.owner_key == owner, OrderRow.idempotency_key == key)
-    return (await session.execute(stmt)).scalar()
+# The hot statements, built once and run with parameters (building them costs more CPU than running them).
+_BY_KEY = select(OrderRow.id).where(
+    OrderRow.owner_key == bindparam("owner"), OrderRow.idempotency_key == bindparam("key")
+)
+_INSERT_ORDER = insert(OrderRow).returning(OrderRow.id)
+_INSERT_LINES = insert(OrderLineRow).returning(OrderLineRow.id, sort_by_parameter_order=True)
+_REDEEMED = (
+    update(OrderRow).where(OrderRow.id == bindparam("order")).values(loyalty_points_redeemed=bindparam("points"))
+)
+_CONFIRM = (
+    update(OrderRow)
+    .where(OrderRow.id == bindparam("order"), OrderRow.status == r.PENDING)
+    .values(
+        status=bindparam("status"),
+        payment_status=bindparam("payment"),
+        payment_reference=bindparam("reference"),
+        updated_at=bindparam("now"),
+    )
+)
 
 
-async def _hold_stock(session: AsyncSession, plan: _Plan, req: CheckoutRequest, order_id: int) -> dict[int, int]:
+async def _by_key(conn: AsyncConnection | Connectable, owner: str, key: str) -> int | None:
+    if isinstance(conn, AsyncConnection):
+        return (await conn.execute(_BY_KEY, {"owner": owner, "key": key})).scalar()
+    async with conn.connect() as read:
+        return (await read.execute(_BY_KEY, {"owner": owner, "key": key})).scalar()
+
+
+async def _hold_stock(
+    session: AsyncSession, conn: AsyncConnection, plan: _Plan, req: CheckoutRequest, order_id: int
+) -> dict[int, int]:
     """Each line's location, its stock held; raises `InsufficientStock` for every line short of it."""
     why = stock.Movement("order.reserved", str(order_id), req.actor)
     if plan.pickup_location_id is not None:
@@ -348,7 +413,8 @@ async def _hold_stock(session: AsyncSession, plan: _Plan, req: CheckoutRequest, 
     # One order of row locks for every checkout: by variant, then location.
     for i, line, sku, _name, _rate in sorted(plan.lines, key=lambda p: p[1].variant_id):
         for location_id in candidates:
-            if await stock.reserve(session, location_id, line.variant_id, line.quantity, why):
+            known = (sku, plan.location_code) if plan.location_code and location_id == plan.pickup_location_id else None
+            if await stock.reserve(conn, location_id, line.variant_id, line.quantity, why, known):
                 held[line.id] = location_id
                 break
         else:
@@ -391,71 +457,129 @@ def _priced_lines(plan: _Plan) -> list[tuple[int, Decimal, dict[str, object]]]:
 
 
 async def _reserve(services: OrderServices, plan: _Plan, req: CheckoutRequest, now: datetime) -> r.Order:
-    """Step 2 in one unit of work; returns the PENDING order."""
+    """Step 2 in one unit of work; returns the PENDING order. Core statements on the unit of work's
+    connection (the ORM's flush costs more CPU than the SQL, and the write lock is held meanwhile)."""
     owner = carts.cart_owner(plan.cart)
     async with unit_of_work(services) as session:
         conn = await session.connection()
-        if await carts.begin_checkout(conn, plan.cart.id, plan.cart.version, now) is None:
-            existing = await _by_key(session, owner, req.idempotency_key)
+        if not await carts.begin_checkout(conn, plan.cart.id, plan.cart.version, now):
+            existing = await _by_key(conn, owner, req.idempotency_key)
             if existing is not None:
                 raise _Replay(existing)
             raise _CartMoved()
         priced = plan.priced
         promotion_ids = [d.promotion_id for d in priced.discounts]
-        order = OrderRow(
-            owner_key=owner,
-            idempotency_key=req.idempotency_key,
-            cart_id=plan.cart.id,
-            cart_version=plan.cart.version,
-            customer_key=plan.cart.customer_key,
-            status=r.PENDING,
-            channel_code=req.channel_code,
-            fulfillment_method=req.fulfillment_method,
-            pickup_location_id=plan.pickup_location_id,
-            reserved_until=now + services.reservation_ttl if req.fulfillment_method == r.RESERVE_AND_COLLECT else None,
-            currency=priced.currency,
-            subtotal=priced.subtotal,
-            discount_total=priced.discount_total,
-            total=priced.total,
-            tax_total=Decimal(0),
-            items_count=sum(line.quantity for line in priced.lines),
-            discount_codes=",".join(d.code for d in priced.discounts if d.code),
-            promotion_ids=promotion_ids,
-            payment_method=req.payment_method,
-            payment_status=r.PENDING,
-            amount_refunded=Decimal(0),
-            loyalty_points_earned=0,
-            loyalty_points_redeemed=0,
-            placed_by=req.actor,
-            placed_at=now,
-            updated_at=now,
-        )
-        order.subject_id, order.shipping_address_sealed, order.invoice_sealed = await _seal(
-            services, session, plan, req
-        )
         lines = _priced_lines(plan)
-        order.tax_total = sum((tax for _, tax, _ in lines), Decimal(0))
-        session.add(order)
+        subject_id, address_sealed, invoice_sealed = await _seal(services, session, plan, req)
+        values: dict[str, Any] = {
+            "owner_key": owner,
+            "idempotency_key": req.idempotency_key,
+            "cart_id": plan.cart.id,
+            "cart_version": plan.cart.version,
+            "customer_key": plan.cart.customer_key,
+            "subject_id": subject_id,
+            "status": r.PENDING,
+            "channel_code": req.channel_code,
+            "fulfillment_method": req.fulfillment_method,
+            "pickup_location_id": plan.pickup_location_id,
+            "reserved_until": (
+                now + services.reservation_ttl if req.fulfillment_method == r.RESERVE_AND_COLLECT else None
+            ),
+            "shipping_address_sealed": address_sealed,
+            "invoice_sealed": invoice_sealed,
+            "currency": priced.currency,
+            "subtotal": priced.subtotal,
+            "discount_total": priced.discount_total,
+            "total": priced.total,
+            "tax_total": sum((tax for _, tax, _ in lines), Decimal(0)),
+            "items_count": sum(line.quantity for line in priced.lines),
+            "discount_codes": [d.code for d in priced.discounts if d.code],
+            "promotion_ids": promotion_ids,
+            "payment_method": req.payment_method,
+            "payment_status": r.PENDING,
+            "payment_reference": None,
+            "amount_refunded": Decimal(0),
+            "loyalty_points_earned": 0,
+            "loyalty_points_redeemed": 0,
+            "placed_by": req.actor,
+            "placed_at": now,
+            "updated_at": now,
+        }
         try:
-            await session.flush()
+            order_id: int = (await conn.execute(_INSERT_ORDER, values)).scalar_one()
         except IntegrityError:  # the key names an earlier order of this owner's
             raise _KeyTaken() from None
         if await usage.claim(
-            session, promotion_ids, customer_key=plan.cart.customer_key, order_ref=r.order_number(order.id), now=now
+            session, promotion_ids, customer_key=plan.cart.customer_key, order_ref=r.order_number(order_id), now=now
         ):
             raise errors.DiscountUsageLimitReached(
                 "A discount code has been used up meanwhile: remove it and try again.", ["cart", "discountCodes"]
             )
-        held = await _hold_stock(session, plan, req, order.id)
+        held = await _hold_stock(session, conn, plan, req, order_id)
         # with the order, or not at all; after stock, as every order step locks (stock, then the account)
-        await points.hold(session, order, req.loyalty_points_to_redeem, now, req.actor)
-        line_rows = [
-            OrderLineRow(order_id=order.id, location_id=held[cart_line_id], **fields)
-            for cart_line_id, _, fields in lines
+        redeemed = await points.hold(
+            session, order_id, plan.cart.customer_key, req.channel_code, req.loyalty_points_to_redeem, now, req.actor
+        )
+        if redeemed:
+            await conn.execute(_REDEEMED, {"order": order_id, "points": redeemed})
+            values["loyalty_points_redeemed"] = redeemed
+        line_values = [
+            {"order_id": order_id, "location_id": held[cart_line_id], **fields} for cart_line_id, _, fields in lines
         ]
-        session.add_all(line_rows)
-        await session.flush()
-        return r.to_order(order, [r.line_of(row) for row in line_rows])
+        line_ids = (await conn.execute(_INSERT_LINES, line_values)).scalars().all()
+        return _pending(order_id, values, [_line(i, v) for i, v in zip(line_ids, line_values, strict=True)])
+
+
+def _line(line_id: int, v: dict[str, Any]) -> r.OrderLine:
+    return r.OrderLine(
+        line_id,
+        v["variant_id"],
+        v["location_id"],
+        v["sku"],
+        v["name"],
+        v["quantity"],
+        v["quantity_returned"],
+        v["unit_price"],
+        v["subtotal"],
+        v["discount"],
+        v["total"],
+        v["tax_rate"],
+        v["tax_amount"],
+        v["amount_refunded"],
+    )
+
+
+def _pending(order_id: int, v: dict[str, Any], lines: list[r.OrderLine]) -> r.Order:
+    """The order just written, from the values written (nothing read back)."""
+    return r.Order(
+        id=order_id,
+        status=v["status"],
+        channel_code=v["channel_code"],
+        customer_key=v["customer_key"],
+        subject_id=v["subject_id"],
+        cart_id=v["cart_id"],
+        cart_version=v["cart_version"],
+        fulfillment_method=v["fulfillment_method"],
+        pickup_location_id=v["pickup_location_id"],
+        reserved_until=v["reserved_until"],
+        shipping_address_sealed=v["shipping_address_sealed"],
+        currency=v["currency"],
+        subtotal=v["subtotal"],
+        discount_total=v["discount_total"],
+        total=v["total"],
+        tax_total=v["tax_total"],
+        discount_codes=tuple(v["discount_codes"]),
+        promotion_ids=tuple(v["promotion_ids"]),
+        payment_method=v["payment_method"],
+        payment_status=v["payment_status"],
+        payment_reference=v["payment_reference"],
+        amount_refunded=v["amount_refunded"],
+        loyalty_points_earned=v["loyalty_points_earned"],
+        loyalty_points_redeemed=v["loyalty_points_redeemed"],
+        placed_by=v["placed_by"],
+        placed_at=v["placed_at"],
+        lines=tuple(lines),
+    )
 
 
 # ---------------------------------------------------------------- steps 3 and 4
@@ -491,12 +615,12 @@ async def _confirm(
     now = services.clock.now()
     status = _placed_status(order.fulfillment_method)
     async with unit_of_work(services) as session:
-        result = await session.execute(
-            update(OrderRow)
-            .where(OrderRow.id == order.id, OrderRow.status == r.PENDING)
-            .values(status=status, payment_status=payment_status, payment_reference=reference, updated_at=now)
+        conn = await session.connection()
+        result = await conn.execute(
+            _CONFIRM,
+            {"order": order.id, "status": status, "payment": payment_status, "reference": reference, "now": now},
         )
-        if cast("CursorResult[Any]", result).rowcount != 1:
+        if result.rowcount != 1:
             return None
         earned = 0
         if status == r.COMPLETED:  # sold at the till: the goods leave with the customer now
@@ -506,9 +630,9 @@ async def _confirm(
             row = (await session.execute(select(OrderRow).where(OrderRow.id == order.id))).scalar_one()
             await points.earn(session, row, now)  # fulfilled at once: points earned with the sale
             earned = row.loyalty_points_earned
-        await carts.end_checkout(await session.connection(), order.cart_id, ordered=True, now=now)
+        await carts.end_checkout(conn, order.cart_id, ordered=True, now=now)
         await order_event(
-            session,
+            conn,
             order_id=order.id,
             event_type="order.placed",
             status=status,
@@ -588,9 +712,7 @@ async def _replay(services: OrderServices, order_id: int, cart: carts.Cart) -> r
 
 async def _existing(services: OrderServices, owner: str, key: str) -> int | None:
     """A read on a plain connection (never the writer's: on SQLite that would take the write lock)."""
-    stmt = select(OrderRow.id).where(OrderRow.owner_key == owner, OrderRow.idempotency_key == key)
-    async with services.engine.connect() as conn:
-        return (await conn.execute(stmt)).scalar()
+    return await _by_key(services.engine, owner, key)
 
 
 # ---------------------------------------------------------------- the whole
@@ -601,21 +723,19 @@ async def checkout(
 ) -> r.Order:
     """Place an order from a cart (see the module's docstring). `authorize` raises when the caller
     may not use the cart. Raises `DomainError`s the client can act on; nothing is kept then."""
-    location_id, address = await _fulfillment(services, req)
+    location_id, location_code, address = await _fulfillment(services, req)
     for _attempt in range(3):
         now = services.clock.now()
-        cart = await carts.get_cart(services.engine, req.cart_id, now=now, rules=services.cart_rules)
-        if cart is None:
-            raise errors.CartNotReady("No such cart (or it expired).")
+        read = await _read(services, req, address, now)
+        cart = read.cart
         await authorize(cart)
-        if cart.status != ACTIVE:  # placed (or being placed) from: a retry finds its order by the key
-            existing = await _existing(services, carts.cart_owner(cart), req.idempotency_key)
-            if existing is not None:
-                return await _replay(services, existing, cart)
+        if read.existing is not None:
+            return await _replay(services, read.existing, cart)
+        if cart.status != ACTIVE:
             raise errors.CartNotReady(
                 "This cart is closed: an order was placed from it.", errors.OrderErrorCode.CART_CLOSED
             )
-        plan = await _plan(services, req, cart, location_id, address, now)
+        plan = await _plan(services, req, read, (location_id, location_code), address, now)
         try:
             order = await _reserve(services, plan, req, now)
         except _Replay as replay:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from commerce.events.outbox import emit
 from commerce.orders.records import order_number
@@ -17,7 +17,7 @@ LineFigures = tuple[str, int, int, int]  # sku, variant id, location id, quantit
 
 
 async def order_event(
-    session: AsyncSession,
+    session: AsyncSession | AsyncConnection,
     *,
     order_id: int,
     event_type: str,

@@ -18,7 +18,6 @@ from sqlalchemy import (
     LargeBinary,
     Numeric,
     String,
-    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -61,7 +60,7 @@ class OrderRow(Base):
     total: Mapped[Decimal] = mapped_column(MONEY)
     tax_total: Mapped[Decimal] = mapped_column(MONEY)
     items_count: Mapped[int] = mapped_column(Integer, default=0)  # units sold: what the sales report counts
-    discount_codes: Mapped[str] = mapped_column(Text, default="")
+    discount_codes: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")  # as the cart held them
     promotion_ids: Mapped[list[int]] = mapped_column(JSON, default=list)  # usages to release if it fails
     payment_method: Mapped[str] = mapped_column(String(32))
     payment_status: Mapped[str] = mapped_column(String(24))

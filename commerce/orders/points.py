@@ -28,13 +28,22 @@ def _key(row: OrderRow) -> str:
     return str(row.id)
 
 
-async def hold(session: AsyncSession, row: OrderRow, points: int, now: datetime, actor: str | None) -> None:
-    """Redeem `points` for the new order (raises `InsufficientPoints`, naming the input field)."""
-    if points and row.customer_key is not None:
-        held = await loyalty.hold_for_checkout(
-            session, row.customer_key, _key(row), points, row.channel_code, now, actor=actor or "checkout"
-        )
-        row.loyalty_points_redeemed = held
+async def hold(
+    session: AsyncSession,
+    order_id: int,
+    customer_key: int | None,
+    channel: str,
+    points: int,
+    now: datetime,
+    actor: str | None,
+) -> int:
+    """Redeem `points` for the new order (raises `InsufficientPoints`, naming the input field); the
+    points held, which the caller records on the order (a guest, or none asked: 0)."""
+    if not points or customer_key is None:
+        return 0
+    return await loyalty.hold_for_checkout(
+        session, customer_key, str(order_id), points, channel, now, actor=actor or "checkout"
+    )
 
 
 async def give_back(session: AsyncSession, row: OrderRow, now: datetime, reason: str) -> None:

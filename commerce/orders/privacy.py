@@ -92,7 +92,7 @@ class OrderSource:
                 "discountTotal": _money(r.discount_total),
                 "total": _money(r.total),
                 "taxTotal": _money(r.tax_total),
-                "discountCodes": [c for c in str(r.discount_codes or "").split(",") if c],
+                "discountCodes": list(r.discount_codes or ()),
                 "payment": {
                     "method": r.payment_method,
                     "status": r.payment_status,

@@ -189,7 +189,7 @@ def to_order(row: OrderRow, lines: Sequence[OrderLine]) -> Order:
         discount_total=Decimal(row.discount_total),
         total=Decimal(row.total),
         tax_total=Decimal(row.tax_total),
-        discount_codes=tuple(c for c in (row.discount_codes or "").split(",") if c),
+        discount_codes=tuple(row.discount_codes or ()),
         promotion_ids=tuple(row.promotion_ids or ()),
         payment_method=row.payment_method,
         payment_status=row.payment_status,

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from commerce.cart.service import CartRules
 from commerce.payments.provider import PaymentProvider
+from commerce.pricing.cache import PricingCache
 from core.clock import Clock
 from core.db import sqlite_write_queue
 from vault.audit import AuditEntry, AuditLog
@@ -32,6 +33,7 @@ class OrderServices:
     pending_timeout: timedelta = timedelta(minutes=15)  # a checkout stuck PENDING longer is failed by expiry
     replay_wait: float = 10.0  # seconds a retry waits for the first attempt's payment to settle
     audit: AuditLog | None = None  # where an operator's action on an order is recorded, in its transaction
+    pricing_cache: PricingCache | None = None  # checkout prices as the cart showed (None: read each time)
 
 
 @asynccontextmanager

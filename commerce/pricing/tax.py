@@ -11,12 +11,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import bindparam, func, select
 
 from commerce.catalog.models import Product, ProductVariant
 from commerce.pricing.money import quantize
 from commerce.pricing.tax_models import STANDARD, TaxClass
+from core.db import Connectable
 
 __all__ = ["TaxedVariant", "taxed_variants", "vat_included"]
 
@@ -35,17 +35,20 @@ class TaxedVariant:
     rate: Decimal
 
 
-async def taxed_variants(engine: AsyncEngine, variant_ids: Sequence[int]) -> dict[int, TaxedVariant]:
+_STANDARD = select(TaxClass.rate).where(TaxClass.code == STANDARD).scalar_subquery()
+# Built once (every checkout runs it): building it cost more CPU than SQLite takes to answer it.
+_TAXED = (
+    select(ProductVariant.id, ProductVariant.sku, ProductVariant.name, func.coalesce(TaxClass.rate, _STANDARD))
+    .join(Product, Product.id == ProductVariant.product_id)
+    .outerjoin(TaxClass, TaxClass.code == Product.tax_class)
+    .where(ProductVariant.id.in_(bindparam("ids", expanding=True)), ProductVariant.published.is_(True))
+)
+
+
+async def taxed_variants(engine: Connectable, variant_ids: Sequence[int]) -> dict[int, TaxedVariant]:
     """Published variants with their VAT rate, in one query (checkout's snapshot of each line)."""
     if not variant_ids:
         return {}
-    standard = select(TaxClass.rate).where(TaxClass.code == STANDARD).scalar_subquery()
-    stmt = (
-        select(ProductVariant.id, ProductVariant.sku, ProductVariant.name, func.coalesce(TaxClass.rate, standard))
-        .join(Product, Product.id == ProductVariant.product_id)
-        .outerjoin(TaxClass, TaxClass.code == Product.tax_class)
-        .where(ProductVariant.id.in_(variant_ids), ProductVariant.published.is_(True))
-    )
     async with engine.connect() as conn:
-        rows = (await conn.execute(stmt)).all()
+        rows = (await conn.execute(_TAXED, {"ids": list(variant_ids)})).all()
     return {vid: TaxedVariant(sku, name, Decimal(rate)) for vid, sku, name, rate in rows}

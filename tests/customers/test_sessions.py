@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import httpx
 import pytest
+from sqlalchemy import event
 
+from commerce.customers.sessions import SignedIn
 from tests.cart.test_cart_subscription import gateway_process
 from tests.customers.helpers import PASSWORD, register, sign_in
 
@@ -95,18 +98,68 @@ async def test_a_password_change_needs_the_current_one_and_signs_out_every_other
     assert refused["customerAccessTokenCreate"]["userErrors"][0]["code"] == "INVALID_CREDENTIALS"
 
 
-async def test_a_signed_out_token_is_refused_by_another_replica_at_once(gql, settings, tmp_path):
+async def test_a_signed_out_token_is_refused_by_another_replica_as_the_broadcast_arrives(gql, settings, tmp_path):
     if settings.database_url.startswith("sqlite"):
         pytest.skip("replicas run on PostgreSQL; SQLite is one host")
     await register(gql, "replicas@example.com")
     headers = await sign_in(gql, "replicas@example.com")
     keys = {"KEK": settings.kek, "BLIND_INDEX_KEY": settings.blind_index_key}  # the same vault as this replica
     async with (
-        gateway_process(settings, tmp_path, REDIS_URL="redis://127.0.0.1:6379/0", **keys) as port,
+        gateway_process(
+            settings, tmp_path, REDIS_URL="redis://127.0.0.1:6379/0", SESSION_CHECK_TTL_SECONDS="60", **keys
+        ) as port,
         httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as other,
     ):
         before = await other.post("/graphql", json={"query": ME}, headers=headers)
         assert before.status_code == 200 and before.json()["data"]["me"] is not None
         await gql.data(DELETE, {"token": _token(headers)})  # signed out through this replica
-        after = await other.post("/graphql", json={"query": ME}, headers=headers)
+        # The other replica remembered the token as signed in; the sign-out's broadcast empties that
+        # memory as it arrives, long before the memory would expire (60 s there).
+        deadline = asyncio.get_running_loop().time() + 2
+        while (after := await other.post("/graphql", json={"query": ME}, headers=headers)).status_code == 200:
+            assert asyncio.get_running_loop().time() < deadline, "the sign-out never reached the other replica"
+            await asyncio.sleep(0.02)
         assert after.status_code == 401
+
+
+async def test_a_replica_that_hears_the_sign_out_refuses_the_token_at_once(gql, runtime, settings, clock):
+    """Each replica keeps "still signed in" a while; the sign-out's broadcast empties every replica's memory."""
+    from gateway.app import create_app
+    from gateway.runtime import build_runtime
+
+    await register(gql, "heard@example.com")
+    laptop, phone = await sign_in(gql, "heard@example.com"), await sign_in(gql, "heard@example.com")
+    other = build_runtime(settings, clock)  # its own caches, on the same database and the same message bus
+    bus = runtime.services.broadcaster
+    other.services.broadcaster = bus
+    other.services.signed_in = SignedIn(other.services.engine, bus, ttl=3600)  # only the message can empty it
+    try:
+        app = create_app(other.settings, runtime=other)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://other") as http:
+            for headers in (laptop, phone):  # remembered there as signed in
+                assert (await http.post("/graphql", json={"query": ME}, headers=headers)).status_code == 200
+            session_reads: list[str] = []
+            listen = (other.services.engine.sync_engine, "before_cursor_execute", _reads_of(session_reads))
+            event.listen(*listen)
+            for _ in range(2):
+                assert (await http.post("/graphql", json={"query": ME}, headers=laptop)).status_code == 200
+            event.remove(*listen)
+            assert session_reads == []  # remembered: no read of the sessions per request
+            await gql.data(DELETE, {"token": _token(laptop)}, headers=laptop)  # signed out through this replica
+            await asyncio.sleep(0.01)  # the message travels
+            assert (await http.post("/graphql", json={"query": ME}, headers=laptop)).status_code == 401
+            assert (await http.post("/graphql", json={"query": ME}, headers=phone)).status_code == 200
+            changed = await gql.data(CHANGE, {"current": PASSWORD, "new": "a brand new one"}, headers=phone)
+            assert changed["customerPasswordChange"]["userErrors"] == []
+            await asyncio.sleep(0.01)
+            assert (await http.post("/graphql", json={"query": ME}, headers=phone)).status_code == 401
+    finally:
+        await other.aclose()
+
+
+def _reads_of(found: list[str]):
+    def on_execute(_conn, _cursor, statement: str, *_args) -> None:
+        if "revoked_tokens" in statement:
+            found.append(statement)
+
+    return on_execute
