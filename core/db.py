@@ -150,12 +150,21 @@ def dialect_insert(dialect: Dialect, table: Any) -> Any:
 
 
 def writer(engine: AsyncEngine) -> AsyncEngine:
-    """The engine to bind units of work that write: on SQLite they take the write lock up front."""
-    return engine.execution_options(sqlite_immediate=True)
+    """The engine to bind units of work that write: on SQLite they take the write lock up front.
+
+    Made once per engine and kept on it (a new option engine per unit of work cost a logger and
+    events each time; kept on the engine itself, it goes when the engine goes)."""
+    sync_engine: Any = engine.sync_engine
+    found: AsyncEngine | None = getattr(sync_engine, "_omnigate_writer", None)
+    if found is None:
+        found = engine.execution_options(sqlite_immediate=True)
+        sync_engine._omnigate_writer = found
+    return found
 
 
 def create_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> AsyncEngine:
-    """An async engine tuned per backend: WAL and foreign keys on SQLite; a sized pool on both.
+    """An async engine tuned per backend: WAL, foreign keys and one-trip cursors (core/sqlite_driver.py)
+    on SQLite; a sized pool on both.
 
     (SQLite's default pool kept 5 connections and closed overflow ones at check-in, so under
     load each request reopened a connection: a thread and the PRAGMAs.)

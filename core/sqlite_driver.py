@@ -133,6 +133,9 @@ class _OneTripConnection(AsyncAdapt_aiosqlite_connection):
         if self._begin_pending:  # no statement since BEGIN: SQLite has begun nothing to roll back
             self._begin_pending = False
             return
+        driver = getattr(self._connection, "_connection", None)  # sqlite3's, idle between statements
+        if driver is not None and not driver.in_transaction:
+            return  # nothing open (the pool's reset after a COMMIT): no trip to roll nothing back
         super().rollback()
 
     def commit(self) -> None:

@@ -27,6 +27,7 @@ from commerce.cart.service import CartRules, LineAdd, LineSet
 from commerce.pricing import service as pricing
 from commerce.pricing.engine import PricedCart, PricedLine
 from core.ids import InvalidGlobalId, from_global_id, int_key, to_global_id
+from core.settings import Settings
 from policies.principal import Principal
 from schema.authorization import permits
 from schema.cart_feed import TooManyFollowers
@@ -153,8 +154,27 @@ class CartLineUpdateInput:
 # ---------------------------------------------------------------- helpers
 
 
+_RULES: dict[int, tuple[Settings, CartRules]] = {}  # by the settings object (hashing its fields costs more)
+
+
 def _rules(info: Info) -> CartRules:
-    return CartRules.of(info.context.settings)
+    settings = info.context.settings
+    found = _RULES.get(id(settings))
+    if found is None or found[0] is not settings:
+        if len(_RULES) > 16:
+            _RULES.clear()
+        found = _RULES[id(settings)] = (settings, CartRules.of(settings))
+    return found[1]
+
+
+def _for_sale(info: Info) -> service.ForSale:
+    """Whether variants are for sale, from the pricing cache (emptied on every catalog change)."""
+    services = info.context.services
+
+    def check(variant_ids: Sequence[int]) -> Awaitable[set[int]]:
+        return pricing.variants_for_sale(services.engine, variant_ids, services.pricing_cache)
+
+    return check
 
 
 def _now(info: Info) -> datetime:
@@ -343,6 +363,7 @@ class CartMutation:
                 lines=_adds(lines or []),
                 now=_now(info),
                 rules=_rules(info),
+                for_sale=_for_sale(info),
             )
 
         return await _payload(info, None, change)
@@ -363,6 +384,7 @@ class CartMutation:
                 now=_now(info),
                 rules=_rules(info),
                 authorize=_authorizer(info),
+                for_sale=_for_sale(info),
             )
 
         return await _payload(info, key, change)

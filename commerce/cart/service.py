@@ -4,15 +4,20 @@ Every change is one unit of work that locks the cart row (PostgreSQL `SELECT ...
 SQLite writers hold the database write lock from `BEGIN IMMEDIATE`), checks `expectedVersion`
 when given, writes with relative updates (`quantity = quantity + n`, upserts) and bumps
 `version`. Two devices therefore never overwrite each other silently, and concurrent adds of
-the same variant add up. Catalog and stock are read before the write transaction opens, so a
-writer never waits for a second connection while it holds the lock.
+the same variant add up. Catalog and stock are read inside that transaction, on its connection:
+one connection per change (a writer never waits for a second one while it holds the lock), and
+what is checked is what the write sees.
+
+This path is hot: its statements are built once, with bind parameters (building an upsert
+with `excluded` or a select with its joins costs more CPU than SQLite takes to run it), and
+the cart a change answers with is known from what it read and what RETURNING said, not re-read.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -76,6 +81,10 @@ class MergeStrategy(StrEnum):
 
 
 CodeChecker = Callable[[Sequence[str]], Any]  # async (codes) -> [problem code | None] per code
+# Which of these variants are for sale (published, of a published product). The API answers from the
+# pricing cache (emptied at commit by every catalog change, across replicas by the broadcast);
+# without one, the unit of work asks the database.
+ForSale = Callable[[Sequence[int]], Awaitable[Collection[int]]]
 # Evaluates the access policy's rule for changing this cart on the row locked in `conn` (and
 # audits the access in that same transaction); raises CartForbidden when the caller may not.
 Authorize = Callable[[AsyncConnection, "Cart"], Awaitable[None]]
@@ -164,24 +173,25 @@ async def _reread(conn: Any, cart_id: str) -> Cart:
     return cart
 
 
+_READ = (
+    select(
+        CartRow.__table__,
+        CartLineRow.id.label("line_id"),
+        CartLineRow.variant_id.label("line_variant"),
+        CartLineRow.quantity.label("line_quantity"),
+    )
+    .outerjoin(CartLineRow, CartLineRow.cart_id == CartRow.id)
+    .where(CartRow.id == bindparam("cart_key"))
+    .order_by(CartLineRow.id)
+)
+_READ_LOCKED = _READ.with_for_update(of=CartRow)
+
+
 async def _read(conn: Any, cart_id: str, *, lock: bool = False) -> Cart | None:
     """The cart and its lines in one query (one round trip counts: SQLite writers hold the lock meanwhile)."""
     if not _CART_ID.fullmatch(cart_id):
         return None
-    stmt = (
-        select(
-            CartRow.__table__,
-            CartLineRow.id.label("line_id"),
-            CartLineRow.variant_id.label("line_variant"),
-            CartLineRow.quantity.label("line_quantity"),
-        )
-        .outerjoin(CartLineRow, CartLineRow.cart_id == CartRow.id)
-        .where(CartRow.id == cart_id)
-        .order_by(CartLineRow.id)
-    )
-    if lock:
-        stmt = stmt.with_for_update(of=CartRow)
-    rows = (await conn.execute(stmt)).all()
+    rows = (await conn.execute(_READ_LOCKED if lock else _READ, {"cart_key": cart_id})).all()
     if not rows:
         return None
     row = rows[0]
@@ -237,16 +247,43 @@ class _Catalog:
     available: dict[int, int]
 
 
-async def _catalog(engine: AsyncEngine, variant_ids: Sequence[int]) -> _Catalog:
+class _Within:
+    """The unit of work's connection as a `Connectable`: other contexts' reads join its transaction."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    def connect(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        return _borrowed(self._conn)
+
+
+@asynccontextmanager
+async def _borrowed(conn: AsyncConnection) -> AsyncIterator[AsyncConnection]:
+    yield conn  # not closed here: the unit of work ends it
+
+
+async def _catalog(
+    db: Connectable | AsyncConnection, variant_ids: Sequence[int], for_sale: Collection[int] | None = None
+) -> _Catalog:
+    """Published or not (unless `for_sale` says), and stock; on a unit of work's connection when given one."""
     ids = sorted(set(variant_ids))
     if not ids:
         return _Catalog(frozenset(), {})
-    # One connection at a time per request: concurrent checkouts by one request can starve the pool.
-    for_sale = await catalog.variant_scopes(engine, ids)  # published variants of published products
-    stock = await inventory.stock_by_variant_ids(engine, ids)
+    source = _Within(db) if isinstance(db, AsyncConnection) else db
+    if for_sale is None:
+        for_sale = await catalog.variant_scopes(source, ids)  # published variants of published products
+    stock = await inventory.stock_by_variant_ids(source, ids)
     return _Catalog(
-        frozenset(for_sale), {vid: sum(max(0, s.available) for s in levels) for vid, levels in stock.items()}
+        frozenset(v for v in ids if v in for_sale),
+        {vid: sum(max(0, s.available) for s in levels) for vid, levels in stock.items()},
     )
+
+
+async def _for_sale(check: ForSale | None, variant_ids: Sequence[int]) -> Collection[int] | None:
+    """Asked before the unit of work opens: a cache that must load does so without holding the lock."""
+    return await check(sorted(set(variant_ids))) if check is not None and variant_ids else None
 
 
 def _check_quantity(
@@ -318,34 +355,46 @@ async def _locked(
     return cart
 
 
-async def _changed(conn: AsyncConnection, cart: Cart, now: datetime, **fields: Any) -> Cart:
-    """The cart after `_bump`: its lines read back, the row's new values known without a read."""
-    lines = await conn.execute(
-        select(CartLineRow.id, CartLineRow.variant_id, CartLineRow.quantity)
-        .where(CartLineRow.cart_id == cart.id)
-        .order_by(CartLineRow.id)
-    )
-    return replace(
-        cart, version=cart.version + 1, updated_at=now, lines=tuple(CartLine(*line) for line in lines), **fields
-    )
+def _changed(cart: Cart, now: datetime, lines: Sequence[CartLine] | None = None, **fields: Any) -> Cart:
+    """The cart after `_bump`, as this unit of work left it: known without reading it back."""
+    held = cart.lines if lines is None else tuple(sorted(lines, key=lambda line: line.id))
+    return replace(cart, version=cart.version + 1, updated_at=now, lines=held, **fields)
+
+
+_BUMP = (
+    update(CartRow)
+    .where(CartRow.id == bindparam("cart_key"), CartRow.version == bindparam("seen_version"))
+    .values(version=CartRow.version + 1, updated_at=bindparam("now"))
+)
 
 
 async def _bump(conn: AsyncConnection, cart: Cart, now: datetime, **values: Any) -> None:
-    result = await conn.execute(
-        update(CartRow)
-        .where(CartRow.id == cart.id, CartRow.version == cart.version)
-        .values(version=CartRow.version + 1, updated_at=now, **values)
-    )
+    """The next version (the optimistic check, on the row this unit of work has locked)."""
+    stmt = _BUMP.values(**values) if values else _BUMP
+    result = await conn.execute(stmt, {"cart_key": cart.id, "seen_version": cart.version, "now": now})
     if result.rowcount != 1:  # cannot happen under the row lock; refuse rather than lose a change
         raise CartVersionConflict("The cart changed meanwhile: reload it.")
 
 
-def _upsert_add(conn: AsyncConnection, cart_id: str, variant_id: int, quantity: int) -> Any:
-    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(CartLineRow).values(cart_id=cart_id, variant_id=variant_id, quantity=quantity)
+def _upsert_statement(insert: Any) -> Any:
+    stmt = insert(CartLineRow).values(
+        cart_id=bindparam("cart_key"), variant_id=bindparam("variant_key"), quantity=bindparam("adding")
+    )
     return stmt.on_conflict_do_update(
         index_elements=["cart_id", "variant_id"], set_={"quantity": CartLineRow.quantity + stmt.excluded.quantity}
-    )
+    ).returning(CartLineRow.id, CartLineRow.quantity)
+
+
+# Adds up with what is there (`quantity = quantity + excluded.quantity`); answers the line's id and new quantity.
+_UPSERT = {"postgresql": _upsert_statement(pg_insert), "sqlite": _upsert_statement(sqlite_insert)}
+
+
+async def _upsert_add(conn: AsyncConnection, cart_id: str, variant_id: int, quantity: int) -> CartLine:
+    stmt = _UPSERT["postgresql" if conn.dialect.name == "postgresql" else "sqlite"]
+    line_id, total = (
+        await conn.execute(stmt, {"cart_key": cart_id, "variant_key": variant_id, "adding": quantity})
+    ).one()
+    return CartLine(line_id, variant_id, total)
 
 
 def _validate_adds(
@@ -380,11 +429,10 @@ def _validate_adds(
 async def _apply_adds(conn: AsyncConnection, cart: Cart, adding: dict[int, int], now: datetime) -> Cart:
     lines = {line.id: line for line in cart.lines}
     for variant_id, quantity in adding.items():
-        stmt = _upsert_add(conn, cart.id, variant_id, quantity).returning(CartLineRow.id, CartLineRow.quantity)
-        line_id, total = (await conn.execute(stmt)).one()
-        lines[line_id] = CartLine(line_id, variant_id, total)
+        line = await _upsert_add(conn, cart.id, variant_id, quantity)
+        lines[line.id] = line
     await _bump(conn, cart, now)
-    return replace(cart, version=cart.version + 1, updated_at=now, lines=tuple(lines[k] for k in sorted(lines)))
+    return _changed(cart, now, list(lines.values()))
 
 
 async def create_cart(
@@ -394,18 +442,19 @@ async def create_cart(
     lines: Sequence[LineAdd],
     now: datetime,
     rules: CartRules,
+    for_sale: ForSale | None = None,
 ) -> Cart:
     """A new guest cart, or for a customer their one active cart (created when they have none)."""
-    known = await _catalog(engine, [line.variant_id for line in lines])
+    published = await _for_sale(for_sale, [line.variant_id for line in lines])
     for attempt in range(2):
         try:
             async with _unit_of_work(engine) as conn:
                 cart = await _active_of(conn, customer_key, lock=True) if customer_key is not None else None
                 if cart is None:
-                    cart_id = new_token()
+                    cart = Cart(new_token(), customer_key, ACTIVE, None, 1, (), (), now, now)
                     await conn.execute(
                         insert(CartRow).values(
-                            id=cart_id,
+                            id=cart.id,
                             customer_key=customer_key,
                             status=ACTIVE,
                             version=1,
@@ -414,7 +463,7 @@ async def create_cart(
                             updated_at=now,
                         )
                     )
-                    cart = await _reread(conn, cart_id)
+                known = await _catalog(conn, [line.variant_id for line in lines], published)
                 adding = _validate_adds(cart, lines, known, rules)
                 return await _apply_adds(conn, cart, adding, now) if adding else cart
         except IntegrityError:
@@ -432,10 +481,12 @@ async def add_lines(
     now: datetime,
     rules: CartRules,
     authorize: Authorize,
+    for_sale: ForSale | None = None,
 ) -> Cart:
-    known = await _catalog(engine, [line.variant_id for line in lines])
+    published = await _for_sale(for_sale, [line.variant_id for line in lines])
     async with _unit_of_work(engine) as conn:
         cart = await _locked(conn, cart_id, expected_version, now, rules, authorize)
+        known = await _catalog(conn, [line.variant_id for line in lines], published)
         return await _apply_adds(conn, cart, _validate_adds(cart, lines, known, rules), now)
 
 
@@ -449,11 +500,12 @@ async def update_lines(
     rules: CartRules,
     authorize: Authorize,
 ) -> Cart:
-    before = await get_cart(engine, cart_id, now=now, rules=rules)
-    known = await _catalog(engine, [line.variant_id for line in before.lines] if before else [])
     async with _unit_of_work(engine) as conn:
         cart = await _locked(conn, cart_id, expected_version, now, rules, authorize)
         by_id = {line.id: line for line in cart.lines}
+        growing = [by_id[c.line_id] for c in lines if c.line_id in by_id and c.quantity > by_id[c.line_id].quantity]
+        # Only growing needs stock, and only stock: whether a line's variant is still for sale is pricing's to show.
+        known = await _catalog(conn, [line.variant_id for line in growing], for_sale=())
         problems: list[CartError] = []
         for i, change in enumerate(lines):
             line = by_id.get(change.line_id)
@@ -470,15 +522,19 @@ async def update_lines(
             if problem:
                 problems.append(problem)
         _raise_if(problems)
+        held = dict(by_id)
         for change in lines:
             if change.quantity == 0:
                 await conn.execute(delete(CartLineRow).where(CartLineRow.id == change.line_id))
+                held.pop(change.line_id, None)
             else:
                 await conn.execute(
                     update(CartLineRow).where(CartLineRow.id == change.line_id).values(quantity=change.quantity)
                 )
+                if change.line_id in held:  # one an earlier change here removed stays removed (no row to update)
+                    held[change.line_id] = replace(held[change.line_id], quantity=change.quantity)
         await _bump(conn, cart, now)
-        return await _changed(conn, cart, now)
+        return _changed(cart, now, list(held.values()))
 
 
 async def remove_lines(
@@ -503,7 +559,8 @@ async def remove_lines(
         )
         await conn.execute(delete(CartLineRow).where(CartLineRow.id.in_(list(line_ids))))
         await _bump(conn, cart, now)
-        return await _changed(conn, cart, now)
+        gone = set(line_ids)
+        return _changed(cart, now, [line for line in cart.lines if line.id not in gone])
 
 
 async def set_discount_codes(
@@ -529,7 +586,7 @@ async def set_discount_codes(
         )
         held = held_codes(codes, rules)
         await _bump(conn, cart, now, discount_codes=held)
-        return await _changed(conn, cart, now, codes=tuple(held))
+        return _changed(cart, now, codes=tuple(held))
 
 
 async def attach_to_customer(
@@ -615,7 +672,7 @@ async def _attach_locked(
             cap = min(rules.max_line_quantity, known.available.get(line.variant_id, 0))
             add = max(0, min(have + line.quantity, cap) - have)
             if add and (line.variant_id in current or len(current) < rules.max_lines):
-                await conn.execute(_upsert_add(conn, target.id, line.variant_id, add))
+                await _upsert_add(conn, target.id, line.variant_id, add)
                 current[line.variant_id] = have + add
     # Codes were united and checked for the cart read before the lock; should another device
     # have made the customer's cart meanwhile, its codes stay as they are.

@@ -41,6 +41,7 @@ __all__ = [
     "load_promotions",
     "offers_for",
     "price_lines",
+    "variants_for_sale",
 ]
 
 
@@ -202,6 +203,13 @@ async def price_lines(
         loyalty=redemption,
         audience=audience,
     )
+
+
+async def variants_for_sale(engine: AsyncEngine, variant_ids: Sequence[int], cache: PricingCache) -> set[int]:
+    """Which variants are for sale (published, of a published product), from the scopes pricing keeps:
+    a cart change asks this instead of the database, and sees a withdrawal as soon as pricing does."""
+    scopes = await cache.scopes(variant_ids, lambda ids: catalog.variant_scopes(engine, ids))
+    return set(scopes)
 
 
 async def audience_of(engine: AsyncEngine, vault: Vault | None, customer_key: int, now: datetime) -> Audience:
