@@ -10,7 +10,8 @@ message instead of growing without bound.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
@@ -20,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.db import is_sqlite
 
-__all__ = ["Broadcaster", "LocalBroadcaster", "PostgresBroadcaster", "create_broadcaster"]
+__all__ = ["Broadcaster", "ForgetOnMessage", "LocalBroadcaster", "PostgresBroadcaster", "create_broadcaster"]
 
 PG_CHANNEL = "omnigate_events"
 
@@ -30,6 +31,35 @@ class Broadcaster(Protocol):
     async def aclose(self) -> None: ...
     async def publish(self, topic: str, message: str = "") -> None: ...
     def subscribe(self, topic: str) -> Any: ...  # async context manager yielding an async iterator of messages
+
+
+class ForgetOnMessage:
+    """Calls `forget` whenever `topic` is heard: how a replica's short-lived memory (who is erased,
+    who is still signed in) hears that another replica changed the answer. The listener starts on
+    the first `listen()` with a running loop, and again if it ever stopped."""
+
+    def __init__(self, broadcaster: Broadcaster, topic: str, forget: Callable[[], None]) -> None:
+        self._broadcaster = broadcaster
+        self._topic = topic
+        self._forget = forget
+        self._task: asyncio.Task[None] | None = None
+
+    def listen(self) -> None:
+        if self._task is None or self._task.done():
+            with contextlib.suppress(RuntimeError):  # no running loop: nothing to listen with
+                self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        async with self._broadcaster.subscribe(self._topic) as messages:
+            async for _ in messages:  # a hint (possibly coalesced): forget everything
+                self._forget()
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+            self._task = None
 
 
 class LocalBroadcaster:

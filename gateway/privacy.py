@@ -9,8 +9,6 @@ tests/test_personal_references.py fails until every table with a `customer_key` 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -25,7 +23,7 @@ from commerce.notifications.privacy import EmailOutboxSource
 from commerce.orders.privacy import OrderSource
 from commerce.pricing.privacy import PromotionUsageSource
 from commerce.recommendations.privacy import RecommendationInputSource
-from core.broadcast import Broadcaster
+from core.broadcast import Broadcaster, ForgetOnMessage
 from core.clock import Clock
 from core.settings import Settings
 from policies.retention import RetentionPolicy, load_retention_policy, retention_policy
@@ -79,10 +77,10 @@ class ErasedCustomers:
         self._broadcaster = broadcaster
         self._ttl = ttl
         self._known: dict[int, tuple[bool, float]] = {}
-        self._listener: asyncio.Task[None] | None = None
+        self._listener = ForgetOnMessage(broadcaster, ERASED_TOPIC, self.forget)
 
     async def is_erased(self, customer_key: int) -> bool:
-        self._listen()
+        self._listener.listen()
         cached = self._known.get(customer_key)
         now = time.monotonic()
         if cached is not None and (cached[0] or now - cached[1] < self._ttl):
@@ -101,22 +99,8 @@ class ErasedCustomers:
         self.forget()
         await self._broadcaster.publish(ERASED_TOPIC, str(subject.customer_key))
 
-    def _listen(self) -> None:
-        if self._listener is None or self._listener.done():
-            with contextlib.suppress(RuntimeError):  # no running loop: nothing to listen with
-                self._listener = asyncio.get_running_loop().create_task(self._run())
-
-    async def _run(self) -> None:
-        async with self._broadcaster.subscribe(ERASED_TOPIC) as messages:
-            async for _ in messages:  # a hint (possibly coalesced): forget everything
-                self.forget()
-
     async def aclose(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._listener
-            self._listener = None
+        await self._listener.aclose()
 
 
 def build_requests(

@@ -11,8 +11,6 @@ have expired anyway.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 from datetime import datetime
 
@@ -22,7 +20,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from commerce.customers.session_models import CustomerAccount, RevokedToken
-from core.broadcast import Broadcaster
+from core.broadcast import Broadcaster, ForgetOnMessage
 from core.db import writer
 
 __all__ = ["SESSIONS_TOPIC", "SignedIn", "bump_generation", "is_signed_in", "revoke", "token_generation"]
@@ -102,10 +100,10 @@ class SignedIn:
         self._ttl = ttl
         self._known: dict[tuple[int, str | None, int], tuple[bool, float]] = {}
         self._epoch = 0  # moves on every forget: a read that raced with one is not kept
-        self._listener: asyncio.Task[None] | None = None
+        self._listener = ForgetOnMessage(broadcaster, SESSIONS_TOPIC, self.forget)
 
     async def is_signed_in(self, customer_key: int, token_id: str | None, generation: int) -> bool:
-        self._listen()
+        self._listener.listen()
         key = (customer_key, token_id, generation)
         cached = self._known.get(key)
         now = time.monotonic()
@@ -121,7 +119,7 @@ class SignedIn:
 
     def start(self) -> None:
         """Listen for other replicas' sign-outs now (otherwise from the first check)."""
-        self._listen()
+        self._listener.listen()
 
     def forget(self) -> None:
         self._epoch += 1
@@ -132,19 +130,5 @@ class SignedIn:
         self.forget()
         await self._broadcaster.publish(SESSIONS_TOPIC, str(customer_key))
 
-    def _listen(self) -> None:
-        if self._listener is None or self._listener.done():
-            with contextlib.suppress(RuntimeError):  # no running loop: nothing to listen with
-                self._listener = asyncio.get_running_loop().create_task(self._run())
-
-    async def _run(self) -> None:
-        async with self._broadcaster.subscribe(SESSIONS_TOPIC) as messages:
-            async for _ in messages:  # a hint (possibly coalesced): forget everything
-                self.forget()
-
     async def aclose(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._listener
-            self._listener = None
+        await self._listener.aclose()
