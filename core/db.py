@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import weakref
 from collections.abc import AsyncIterator
@@ -31,6 +32,8 @@ __all__ = [
     "sqlite_write_queue",
     "writer",
 ]
+
+logger = logging.getLogger("omnigate.db")
 
 IDLE_BEFORE_PING_SECONDS = 30.0
 
@@ -172,9 +175,13 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> Async
     if is_sqlite(url):
         driver: dict[str, Any] = {}
         if url.startswith("sqlite+aiosqlite"):
-            from core.sqlite_driver import one_trip_dbapi
+            from core.sqlite_driver import one_trip_dbapi, unsupported
 
-            driver["module"] = one_trip_dbapi()  # one trip to aiosqlite's thread per statement
+            missing = unsupported()
+            if missing is None:
+                driver["module"] = one_trip_dbapi()  # one trip to aiosqlite's thread per statement
+            else:
+                logger.warning("SQLite: SQLAlchemy's own aiosqlite adapter (this version lacks %s)", missing)
         engine = create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size, **driver)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)

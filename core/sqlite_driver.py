@@ -8,11 +8,17 @@ Here the cursor does all four in one call on that thread, and hands SQLAlchemy t
 description, the row count and the last row id, as the adapter's buffered cursor did; a plain
 (deferred) BEGIN, which does nothing in SQLite until the next statement, goes with that statement.
 Everything else (connections, transactions, errors, server-side cursors) is SQLAlchemy's own.
+
+It leans on private parts of SQLAlchemy's adapter and of aiosqlite (pinned to the minor versions
+CI tests). `unsupported()` checks they are there; where one is missing, `core.db.create_engine`
+says so in the log and keeps SQLAlchemy's own adapter, slower but correct.
 """
 
 from __future__ import annotations
 
 import collections
+import functools
+import inspect
 import sqlite3
 from collections.abc import Sequence
 from typing import Any
@@ -26,7 +32,7 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
 from sqlalchemy.util import EMPTY_DICT
 from sqlalchemy.util.concurrency import await_
 
-__all__ = ["one_trip_dbapi"]
+__all__ = ["one_trip_dbapi", "unsupported"]
 
 
 def _run(
@@ -149,6 +155,31 @@ class _OneTripDbapi(AsyncAdapt_aiosqlite_dbapi):
     def connect(self, *arg: Any, **kw: Any) -> AsyncAdapt_aiosqlite_connection:
         adapted = super().connect(*arg, **kw)
         return _OneTripConnection(self, adapted._connection)
+
+
+def _slots(cls: type) -> set[str]:
+    return {name for klass in cls.__mro__ for name in getattr(klass, "__slots__", ())}
+
+
+@functools.cache
+def unsupported() -> str | None:
+    """What this adapter needs and the installed SQLAlchemy or aiosqlite lacks; None if nothing."""
+    needs = {
+        "aiosqlite.Connection._execute": inspect.iscoroutinefunction(getattr(aiosqlite.Connection, "_execute", None)),
+        "aiosqlite.Connection._conn": isinstance(getattr(aiosqlite.Connection, "_conn", None), property),
+        "the adapter's cursor slots": {"_adapt_connection", "_connection", "_cursor", "_rows", "_soft_closed_memoized"}
+        <= _slots(AsyncAdapt_aiosqlite_cursor),
+        "the adapter's connection slots": {"_connection", "_execute_mutex"} <= _slots(AsyncAdapt_aiosqlite_connection),
+        "the adapter's _handle_exception": callable(
+            getattr(AsyncAdapt_aiosqlite_connection, "_handle_exception", None)
+        ),
+        "the adapter's (dbapi, connection) constructor": list(
+            inspect.signature(AsyncAdapt_aiosqlite_connection.__init__).parameters
+        )[1:3]
+        == ["dbapi", "connection"],
+    }
+    missing = [name for name, there in needs.items() if not there]
+    return ", ".join(missing) or None
 
 
 def one_trip_dbapi() -> Any:

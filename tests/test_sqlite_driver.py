@@ -75,3 +75,26 @@ async def test_a_connection_returned_inside_a_transaction_is_still_rolled_back(t
             assert (await conn.execute(select(items.c.name))).scalars().all() == ["committed"]
     finally:
         await engine.dispose()
+
+
+async def test_a_sqlite_or_aiosqlite_without_what_the_one_trip_cursor_needs_keeps_sqlalchemys_adapter(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The one-trip cursor reads private parts of both libraries: if an upgrade moved one, the
+    engine says so and runs SQLAlchemy's own adapter (slower, still correct) instead of failing."""
+    from core import sqlite_driver
+
+    assert sqlite_driver.unsupported() is None  # the versions CI installs
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/supported.db")
+    assert isinstance(engine.dialect.dbapi, sqlite_driver._OneTripDbapi)
+    await engine.dispose()
+
+    sqlite_driver.unsupported.cache_clear()
+    monkeypatch.delattr(aiosqlite.core.Connection, "_execute")
+    try:
+        with caplog.at_level("WARNING", logger="omnigate.db"):
+            engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/fallback.db")
+        assert "aiosqlite.Connection._execute" in caplog.text
+        assert not isinstance(engine.dialect.dbapi, sqlite_driver._OneTripDbapi)
+    finally:
+        sqlite_driver.unsupported.cache_clear()
