@@ -159,19 +159,23 @@ async def _step(
         row.updated_at = now
         await _event(session, row, lines, step.name)
         await audit_action(services, session, audit, row.customer_key)
-        call = await _due(session, row, due, Decimal(row.total) if due == CallAction.CAPTURE else None, now)
+        amount = Decimal(row.total) if due == CallAction.CAPTURE else None
+        call = await _due(session, row.id, row.payment_reference, due, amount, now)
     return r.to_order(row, lines), call
 
 
 async def _due(
-    session: AsyncSession, row: OrderRow, action: CallAction | None, amount: Decimal | None, now: datetime
+    session: AsyncSession,
+    order_id: int,
+    reference: str | None,
+    action: CallAction | None,
+    amount: Decimal | None,
+    now: datetime,
 ) -> int | None:
     """Record the payment call a step makes due, in its unit of work (none for cash: paid at the till)."""
-    if action is None or row.payment_reference is None or (action == CallAction.REFUND and not amount):
+    if action is None or reference is None or (action == CallAction.REFUND and not amount):
         return None
-    return await calls.record(
-        session, order_id=row.id, action=action, reference=row.payment_reference, amount=amount, now=now
-    )
+    return await calls.record(session, order_id=order_id, action=action, reference=reference, amount=amount, now=now)
 
 
 async def _pay(services: OrderServices, call: int | None) -> None:
@@ -311,16 +315,19 @@ async def return_lines(
             await points.give_back(session, row, now, "order returned")
         await _event(session, row, updated, "returned", returnLocationId=location_id, refund=refund)
         await audit_action(services, session, audit, row.customer_key)
-        call = await _due(session, row, CallAction.REFUND if paid and refund_now else None, refund, now)
+        action = CallAction.REFUND if paid and refund_now else None
+        call = await _due(session, row.id, row.payment_reference, action, refund, now)
     await _pay(services, call)
     return r.to_order(row, updated)
 
 
 async def refund(services: OrderServices, order: r.Order, amount: Decimal) -> None:
     """Pay back `amount` of a captured order through its provider (cash: handed over at the till)."""
+    if order.payment_reference is None or not amount:
+        return  # nothing goes to a provider: no write transaction for it
     async with unit_of_work(services) as session:
-        row = (await session.execute(select(OrderRow).where(OrderRow.id == order.id))).scalar_one()
-        call = await _due(session, row, CallAction.REFUND, amount, services.clock.now())
+        now = services.clock.now()
+        call = await _due(session, order.id, order.payment_reference, CallAction.REFUND, amount, now)
     await _pay(services, call)
 
 
