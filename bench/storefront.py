@@ -188,7 +188,8 @@ def load(url: str, clients: int, duration: float, use_wrk: bool, workdir: Path) 
     if use_wrk:
         script = workdir / "storefront.lua"
         script.write_text(WRK_SCRIPT % BODY)
-        command = ["wrk", "-t1", f"-c{clients}", f"-d{duration:g}s", "--timeout", "10s", "-s", str(script), url]
+        seconds = max(1, round(duration))  # wrk takes whole seconds only ("2.5s" is a usage error)
+        command = ["wrk", "-t1", f"-c{clients}", f"-d{seconds}s", "--timeout", "10s", "-s", str(script), url]
     else:
         command = [
             PYTHON,
