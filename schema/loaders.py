@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine, Hashable, Sequence
 from contextvars import ContextVar
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any, Generic, Protocol, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -161,7 +161,8 @@ class Loaders:
     """Created per request (never shared: a loader caches what one principal may see).
 
     Each loader is made on first use: a request uses a few of them, and every request makes a
-    `Loaders`.
+    `Loaders`. No loader's fetch refers back to `self`: that cycle would keep every row a
+    request loaded alive until the cyclic garbage collector ran (~0.2 ms a storefront request).
     """
 
     def __init__(
@@ -175,72 +176,74 @@ class Loaders:
 
     @cached_property
     def categories(self) -> BatchLoader[Any, Any]:
-        return _loader(lambda ids: catalog.categories_by_ids(self._reads, ids))
+        return _loader(partial(catalog.categories_by_ids, self._reads))
 
     @cached_property
     def products(self) -> BatchLoader[Any, Any]:
-        return _loader(lambda ids: catalog.products_by_ids(self._reads, ids))
+        return _loader(partial(catalog.products_by_ids, self._reads))
 
     @cached_property
     def variants(self) -> BatchLoader[Any, Any]:
-        return _loader(lambda ids: catalog.variants_by_ids(self._reads, ids))
+        return _loader(partial(catalog.variants_by_ids, self._reads))
 
     @cached_property
     def variants_by_product(self) -> BatchLoader[Any, Any]:
-        return _loader(lambda ids: catalog.variants_by_product_ids(self._reads, ids), [])
+        return _loader(partial(catalog.variants_by_product_ids, self._reads), [])
 
     @cached_property
     def locations(self) -> BatchLoader[Any, Any]:
-        return _loader(lambda ids: catalog.locations_by_ids(self._reads, ids))
+        return _loader(partial(catalog.locations_by_ids, self._reads))
 
     @cached_property
     def channels_by_code(self) -> BatchLoader[Any, Any]:
-        return _loader(lambda codes: _channels_by_code(self._engine))
+        engine = self._engine
+        return _loader(lambda codes: _channels_by_code(engine))
 
     @cached_property
     def stock(self) -> BatchLoader[Any, Any]:
-        return _loader(lambda ids: inventory.stock_by_variant_ids(self._reads, ids), [])
+        return _loader(partial(inventory.stock_by_variant_ids, self._reads), [])
 
     @cached_property
     def prices(self) -> BatchLoader[Any, Any]:
         """The channel currency's price book entry (price and compare-at price) per variant."""
-        return _loader(lambda ids: price_entries_by_variant_ids(self._reads, ids, self._currency))
+        reads, currency = self._reads, self._currency
+        return _loader(lambda ids: price_entries_by_variant_ids(reads, ids, currency))
 
     @cached_property
     def media(self) -> BatchLoader[Any, Any]:
-        return _loader(lambda ids: merchandising.media_by_product_ids(self._engine, ids), [])
+        return _loader(partial(merchandising.media_by_product_ids, self._engine), [])
 
     @cached_property
     def options(self) -> BatchLoader[Any, Any]:
-        return _loader(lambda ids: merchandising.options_by_product_ids(self._engine, ids), [])
+        return _loader(partial(merchandising.options_by_product_ids, self._engine), [])
 
     @cached_property
     def selected_options(self) -> BatchLoader[Any, Any]:
-        return _loader(lambda ids: merchandising.selected_options_by_variant_ids(self._engine, ids), [])
+        return _loader(partial(merchandising.selected_options_by_variant_ids, self._engine), [])
 
     @cached_property
     def tags(self) -> BatchLoader[Any, Any]:
-        return _loader(lambda ids: merchandising.tags_by_product_ids(self._engine, ids), [])
+        return _loader(partial(merchandising.tags_by_product_ids, self._engine), [])
 
     @cached_property
     def collections(self) -> BatchLoader[Any, Any]:
-        return _loader(lambda ids: merchandising.collections_by_ids(self._engine, ids))
+        return _loader(partial(merchandising.collections_by_ids, self._engine))
 
     # Personal data: decrypted per batch, one query for rows and one for keys (only with a vault).
     @cached_property
     def customer_profiles(self) -> BatchLoader[Any, Any]:
         vault = self._personal()
-        return _loader(lambda ids: customers.profiles_by_ids(self._engine, vault, ids))
+        return _loader(partial(customers.profiles_by_ids, self._engine, vault))
 
     @cached_property
     def customer_consents(self) -> BatchLoader[Any, Any]:
         vault = self._personal()
-        return _loader(lambda ids: customers.consents_by_ids(self._engine, vault, ids), [])
+        return _loader(partial(customers.consents_by_ids, self._engine, vault), [])
 
     @cached_property
     def customer_consent_history(self) -> BatchLoader[Any, Any]:
         vault = self._personal()
-        return _loader(lambda ids: customers.consent_history_by_ids(self._engine, vault, ids), [])
+        return _loader(partial(customers.consent_history_by_ids, self._engine, vault), [])
 
     def _personal(self) -> Vault:
         if self._vault is None:

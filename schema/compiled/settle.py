@@ -115,6 +115,10 @@ async def settle(awaitables: list[Awaitable[Any]]) -> list[Any]:
             task.add_done_callback(_detached.discard)
         await asyncio.gather(*(_cancel(step) for step in running), return_exceptions=True)
         raise
+    finally:
+        # The last fetch's context holds the runner, which holds that fetch: a cycle that would
+        # keep the request's loaders and every row they cached alive until the cyclic collector.
+        runner.in_flight = None
     return results
 
 

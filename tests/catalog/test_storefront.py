@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 from core.ids import to_global_id
 
 STOREFRONT = """
@@ -130,3 +132,32 @@ async def test_storefront_query_costs_the_same_number_of_statements_whatever_the
         counter.count = 0
     # page, categories, variants, prices, stock, locations: one statement each, at any page size
     assert counts == {5: 6, 60: 6}
+
+
+async def test_a_storefront_request_leaves_nothing_for_the_cyclic_garbage_collector(gql):
+    """Everything a request loaded is freed when it ends, by reference counting alone.
+
+    A cycle (a loader's fetch referring back to its `Loaders`, settle's runner and its last
+    fetch) kept every row a page loaded alive until the cyclic collector ran: ~0.2 ms of a
+    storefront request's CPU went to collecting them.
+    """
+    await gql.data(STOREFRONT, {"first": 24})  # plans and caches made once, before counting
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        for _ in range(3):
+            await gql.data(STOREFRONT, {"first": 24})
+        gc.collect()
+        left = {type(o).__name__ for o in gc.garbage} & {
+            "Loaders",
+            "BatchLoader",
+            "Variant",
+            "PriceEntry",
+            "Availability",
+        }
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert not left
