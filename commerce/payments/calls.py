@@ -1,5 +1,9 @@
 """Payment calls an order change made due (capture, void, refund): never lost, made once.
 
+The order steps record them (capture at hand-over, void on cancel, refund on return), and so does
+checkout's compensation: the void of an authorization that timed out or came too late, and the
+expiry's of an abandoned checkout.
+
 A step that makes a call due records it in its own unit of work (`record`), so the call is as
 durable as the order change; the provider is called after the commit (`make`), never inside a
 write transaction. A call the provider did not take stays due and is retried with backoff by
