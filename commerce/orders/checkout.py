@@ -12,9 +12,13 @@ The flow never holds a database transaction across a call to the payment provide
    of stock: `INSUFFICIENT_STOCK` naming every such line, and nothing at all is kept.
 3. Authorize the payment (outside any transaction).
 4. One unit of work: confirm (PLACED, RESERVED or, at the till, COMPLETED; the cart is closed)
-   or compensate (FAILED; stock, promotion uses and the cart given back).
+   or compensate (FAILED; stock, promotion uses and the cart given back; after a timeout, a void
+   call recorded with it and made after the commit, retried by `payments retry` if refused).
 
-A crash between 2 and 4 leaves a PENDING order that `expire-reservations` fails later.
+A crash between 2 and 4 leaves a PENDING order that `expire-reservations` fails later (and voids
+the same way). A void needs the reference of what may be held: the provider's, when it answered;
+when it did not (the answer timed out or was lost), the order number, which the authorization was
+requested and keyed by (`PaymentRequest.reference`), so the provider finds it by that.
 
 Idempotency: the key is scoped to the cart's owner (the customer, or the guest cart itself) and
 unique per owner in the database. A retry finds the order by the key, waits while it is
@@ -48,6 +52,8 @@ from commerce.orders import records as r
 from commerce.orders.events import order_event
 from commerce.orders.models import OrderLineRow, OrderRow
 from commerce.orders.unit import OrderServices, audit_action, unit_of_work
+from commerce.payments import calls
+from commerce.payments.calls import CallAction
 from commerce.payments.provider import PaymentDeclined, PaymentError, PaymentRequest, PaymentTimeout
 from commerce.pricing import service as pricing
 from commerce.pricing import usage
@@ -57,7 +63,7 @@ from core.db import Connectable, ReadScope
 from core.errors import DomainError
 from vault.audit import AuditEntry
 
-__all__ = ["PAYMENT_METHODS", "CheckoutRequest", "Invoice", "checkout"]
+__all__ = ["PAYMENT_METHODS", "PROVIDER_METHODS", "CheckoutRequest", "Invoice", "checkout", "fail_pending"]
 
 logger = logging.getLogger("omnigate.orders")
 
@@ -123,6 +129,24 @@ class _KeyTaken(Exception):
 class _Replay(Exception):
     def __init__(self, order_id: int) -> None:
         self.order_id = order_id
+
+
+class _NotCaptured(PaymentError):
+    """The till's capture failed after the provider authorized: that authorization is voided by its
+    own reference. The client hears the capture's error (its code and message)."""
+
+    def __init__(self, failure: PaymentError, reference: str) -> None:
+        super().__init__(str(failure))
+        self.code = failure.code
+        self.reference = reference
+
+
+@dataclass(frozen=True, slots=True)
+class _Released:
+    """The order was no longer PENDING at confirmation (the expiry failed it): the void call recorded
+    for the authorization that came too late, if there was one."""
+
+    call: int | None
 
 
 # ---------------------------------------------------------------- validation
@@ -598,7 +622,10 @@ async def _authorize(services: OrderServices, order: r.Order, req: CheckoutReque
     except TimeoutError:
         raise PaymentTimeout("The payment provider did not answer in time; nothing was charged.") from None
     if req.fulfillment_method == r.IN_STORE:  # paid at the till: taken at once
-        await services.payments.capture(authorization.reference, due)
+        try:
+            await services.payments.capture(authorization.reference, due)
+        except PaymentError as failure:
+            raise _NotCaptured(failure, authorization.reference) from None
         return r.CAPTURED, authorization.reference
     return r.AUTHORIZED, authorization.reference
 
@@ -609,9 +636,9 @@ def _placed_status(method: str) -> str:
 
 async def _confirm(
     services: OrderServices, order: r.Order, payment_status: str, reference: str | None, audit: AuditEntry | None
-) -> int | None:
+) -> int | _Released:
     """Step 4, success: the loyalty points the order earned (a till sale earns at once, others 0);
-    None when the order is no longer PENDING (the expiry command failed it)."""
+    `_Released` when the order is no longer PENDING (the expiry command failed it)."""
     now = services.clock.now()
     status = _placed_status(order.fulfillment_method)
     async with unit_of_work(services) as session:
@@ -620,8 +647,8 @@ async def _confirm(
             _CONFIRM,
             {"order": order.id, "status": status, "payment": payment_status, "reference": reference, "now": now},
         )
-        if result.rowcount != 1:
-            return None
+        if result.rowcount != 1:  # the expiry voided by the order number; this reference it could not know
+            return _Released(await _void_due(session, order.id, reference, now))
         earned = 0
         if status == r.COMPLETED:  # sold at the till: the goods leave with the customer now
             why = stock.Movement("order.sold_in_store", str(order.id), order.placed_by)
@@ -647,9 +674,13 @@ async def _confirm(
     return earned
 
 
-async def fail_pending(services: OrderServices, order_id: int, payment_status: str, reason: str) -> bool:
+async def fail_pending(
+    services: OrderServices, order_id: int, payment_status: str, reason: str, *, void: str | None = None
+) -> bool:
     """Step 4, failure (and the expiry command's recovery): FAILED, stock, promotion uses and cart
-    given back, in one unit of work. False when the order was no longer PENDING."""
+    given back, in one unit of work. `void`: the reference of an authorization that may be held;
+    its void call is recorded in that unit of work and made after the commit. False when the order
+    was no longer PENDING (nothing changed, nothing voided)."""
     now = services.clock.now()
     async with unit_of_work(services) as session:
         row = (
@@ -671,7 +702,30 @@ async def fail_pending(services: OrderServices, order_id: int, payment_status: s
         row.updated_at = now
         if version is not None:
             row.cart_version = version  # a retry of this key on the cart as it is now gets the same answer
+        call = await _void_due(session, order_id, void, now)
+    await _make(services, call)
     return True
+
+
+async def _void_due(session: AsyncSession, order_id: int, reference: str | None, now: datetime) -> int | None:
+    """Record a void of `reference` in the caller's unit of work (none without a reference)."""
+    if reference is None:
+        return None
+    return await calls.record(
+        session, order_id=order_id, action=CallAction.VOID, reference=reference, amount=None, now=now
+    )
+
+
+async def _make(services: OrderServices, call: int | None) -> None:
+    """After the commit: one attempt, as long as an authorization may take; a refused call stays due.
+    A compensation must not mask the failure it follows: an error here (the database) is logged,
+    and the call, recorded, is left to `payments retry` (claimed: once its lease has run out)."""
+    if call is None:
+        return
+    try:
+        await calls.make(services.engine, services.payments, services.clock, call, timeout=services.payment_timeout)
+    except Exception as error:
+        logger.warning("void call %s left to payments retry: %s", call, type(error).__name__)
 
 
 # ---------------------------------------------------------------- replays
@@ -756,16 +810,17 @@ async def checkout(
     try:
         payment_status, reference = await _authorize(services, order, req)
     except PaymentError as failure:
-        if isinstance(failure, PaymentTimeout):
-            await _void_quietly(services, order.number)
         await fail_pending(
-            services, order_id, r.DECLINED if isinstance(failure, PaymentDeclined) else r.VOIDED, "order.payment_failed"
+            services,
+            order_id,
+            r.DECLINED if isinstance(failure, PaymentDeclined) else r.VOIDED,
+            "order.payment_failed",
+            void=_held(failure, order),
         )
         raise
     earned = await _confirm(services, order, payment_status, reference, req.audit)
-    if earned is None:
-        if reference:
-            await _void_quietly(services, reference)
+    if isinstance(earned, _Released):
+        await _make(services, earned.call)
         raise PaymentTimeout("The checkout took too long and was released; nothing was charged.")
     return replace(
         order,
@@ -776,9 +831,12 @@ async def checkout(
     )
 
 
-async def _void_quietly(services: OrderServices, reference: str) -> None:
-    """Void what may have been authorized; a failure is logged (the provider expires holds anyway)."""
-    try:
-        await asyncio.wait_for(services.payments.void(reference), services.payment_timeout)
-    except Exception as error:  # a compensation must not mask the original failure
-        logger.warning("payment void failed for %s: %s", reference, type(error).__name__)
+def _held(failure: PaymentError, order: r.Order) -> str | None:
+    """The reference to void after a failed payment: none after a decline (nothing is held); the
+    provider's after a failed capture at the till; after a timeout the order number, the only
+    reference there is when the answer was lost (the provider keyed the authorization by it)."""
+    if isinstance(failure, _NotCaptured):
+        return failure.reference
+    if isinstance(failure, PaymentTimeout):
+        return order.number
+    return None

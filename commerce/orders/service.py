@@ -17,7 +17,6 @@ where an order is fulfilled, `cancel` and `expire_reservations` where it is give
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,7 +29,7 @@ from commerce.catalog import service as catalog
 from commerce.inventory import stock
 from commerce.orders import errors, points
 from commerce.orders import records as r
-from commerce.orders.checkout import fail_pending
+from commerce.orders.checkout import PROVIDER_METHODS, fail_pending
 from commerce.orders.events import order_event
 from commerce.orders.models import OrderLineRow, OrderReturnRow, OrderRow
 from commerce.orders.unit import OrderServices, audit_action, unit_of_work
@@ -58,8 +57,6 @@ __all__ = [
     "return_lines",
     "shipping_address",
 ]
-
-logger = logging.getLogger("omnigate.orders")
 
 
 @dataclass(frozen=True, slots=True)
@@ -383,12 +380,11 @@ async def expire_reservations(services: OrderServices) -> ExpiryReport:
         await _pay(services, call)
         released += 1
     failed = 0
-    for order_id, _method in stuck:
-        if await fail_pending(services, order_id, r.VOIDED, "order.checkout_abandoned"):
-            try:
-                await services.payments.void(r.order_number(order_id))
-            except Exception as error:
-                logger.warning("void of abandoned checkout %s failed: %s", order_id, type(error).__name__)
+    for order_id, method in stuck:
+        # what the checkout may have authorized, by the order number it was requested under (the
+        # provider's reference is written only at confirmation): voided by a recorded call
+        void = r.order_number(order_id) if method in PROVIDER_METHODS else None
+        if await fail_pending(services, order_id, r.VOIDED, "order.checkout_abandoned", void=void):
             failed += 1
     return ExpiryReport(released, failed)
 

@@ -1,5 +1,9 @@
 """Payment calls an order change made due (capture, void, refund): never lost, made once.
 
+The order steps record them (capture at hand-over, void on cancel, refund on return), and so does
+checkout's compensation: the void of an authorization that timed out or came too late, and the
+expiry's of an abandoned checkout.
+
 A step that makes a call due records it in its own unit of work (`record`), so the call is as
 durable as the order change; the provider is called after the commit (`make`), never inside a
 write transaction. A call the provider did not take stays due and is retried with backoff by
@@ -11,6 +15,7 @@ provider that took a call whose answer was lost does not take it twice.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -71,10 +76,14 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(3600, 30 * 2 ** max(0, attempts - 1)))
 
 
-async def make(engine: AsyncEngine, payments: PaymentProvider, clock: Clock, call_id: int) -> CallStatus | None:
+async def make(
+    engine: AsyncEngine, payments: PaymentProvider, clock: Clock, call_id: int, *, timeout: float | None = None
+) -> CallStatus | None:
     """One attempt at a due call, after the commit that recorded it: DONE once the provider took it,
     DUE if it refused (tried again later), FAILED if it refused for the last time; None if the call
-    was not due now (made already, being made elsewhere, or waiting for its next attempt)."""
+    was not due now (made already, being made elsewhere, or waiting for its next attempt).
+    `timeout`: seconds the provider has to answer (a customer waiting on it) before the attempt
+    counts as refused; the call's idempotency key covers one it took meanwhile."""
     now = clock.now()
     async with sqlite_write_queue(engine), writer(engine).begin() as conn:
         claimed = await conn.execute(
@@ -93,12 +102,7 @@ async def make(engine: AsyncEngine, payments: PaymentProvider, clock: Clock, cal
     action, reference, amount, attempts = call
     key = f"payment-call-{call_id}"
     try:
-        if action == CallAction.CAPTURE:
-            await payments.capture(reference, Decimal(amount or 0), idempotency_key=key)
-        elif action == CallAction.VOID:
-            await payments.void(reference, idempotency_key=key)
-        else:
-            await payments.refund(reference, Decimal(amount or 0), idempotency_key=key)
+        await asyncio.wait_for(_call(payments, action, reference, amount, key), timeout)
     except Exception as error:  # the order change stands: the call waits for its next attempt
         failed = attempts >= MAX_ATTEMPTS
         log = logger.error if failed else logger.warning
@@ -114,6 +118,15 @@ async def make(engine: AsyncEngine, payments: PaymentProvider, clock: Clock, cal
         return status
     await _settle(engine, call_id, status=CallStatus.DONE, done_at=clock.now(), last_error=None)
     return CallStatus.DONE
+
+
+async def _call(payments: PaymentProvider, action: str, reference: str, amount: Decimal | None, key: str) -> None:
+    if action == CallAction.CAPTURE:
+        await payments.capture(reference, Decimal(amount or 0), idempotency_key=key)
+    elif action == CallAction.VOID:
+        await payments.void(reference, idempotency_key=key)
+    else:
+        await payments.refund(reference, Decimal(amount or 0), idempotency_key=key)
 
 
 async def _settle(engine: AsyncEngine, call_id: int, **values: object) -> None:

@@ -67,6 +67,9 @@ class PaymentProvider(Protocol):
 
     # `idempotency_key`: a provider that already took a call with this key does not take it again
     # (a retry whose first answer was lost; see `commerce.payments.calls`).
+    # `reference`: the provider's payment id (`Authorization.reference`). A void also takes the
+    # order's reference an authorization was requested under (`PaymentRequest.reference`): after a
+    # timeout the gateway has no other, and voids whatever that request may have held, if anything.
     async def capture(self, reference: str, amount: Decimal, *, idempotency_key: str | None = None) -> None: ...
 
     async def void(self, reference: str, *, idempotency_key: str | None = None) -> None: ...
