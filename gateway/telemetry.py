@@ -30,7 +30,10 @@ OpenTelemetry deployment expects): OTLP over HTTP when `OTEL_EXPORTER_OTLP_ENDPO
 `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is set (or `OTEL_TRACES_EXPORTER=otlp`), `console` on
 request, nothing otherwise. With nothing to export to, spans are not recorded at all, but
 trace ids still exist (and continue an incoming `traceparent`) so masked errors and logs
-can be matched with the caller's trace.
+can be matched with the caller's trace. Then tracing costs (almost) nothing: no SQL hooks, no
+resolver wrappers, and instead of the ASGI instrumentation (which collects a dozen request
+attributes for a span nobody records: ~0.15 ms of a storefront request) a middleware that only
+puts the request's trace id in context (`_untraced_asgi`).
 """
 
 from __future__ import annotations
@@ -170,16 +173,23 @@ class Telemetry:
             owns_provider=owns,
         )
 
+    @property
+    def recording(self) -> bool:
+        """False when no span can be recorded (nothing to export to): then nothing is instrumented."""
+        return self.provider.sampler is not ALWAYS_OFF
+
     def instrument_engine(self, engine: AsyncEngine) -> None:
         self.metrics.watch_pool(engine)
-        if self.provider.sampler is ALWAYS_OFF:
-            return  # nothing would be recorded: statement hooks would be pure cost on every query
-        _instrument_engine(engine, self.provider)
+        if self.recording:  # else statement hooks would be pure cost on every query
+            _instrument_engine(engine, self.provider)
 
     def instrument_schema(self, schema: GraphQLSchema) -> None:
-        trace_resolvers(schema, self.tracer, all_resolvers=self.trace_resolvers)
+        if self.recording:  # else a wrapper per root field, for spans nobody records
+            trace_resolvers(schema, self.tracer, all_resolvers=self.trace_resolvers)
 
     def asgi(self, app: Any) -> Any:
+        if not self.recording:
+            return _untraced_asgi(_asgi_completion(app, self.metrics))
         return _asgi_middleware(app, self.provider, self.metrics)
 
     def shutdown(self) -> None:
@@ -204,12 +214,77 @@ def _asgi_middleware(app: Any, provider: TracerProvider, metrics: Metrics) -> An
         for h in os.environ.get("OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS", "").split(",")
         if h.strip()
     ]
+    completion = _asgi_completion(app, metrics)
 
     async def restore(scope: dict[str, Any], receive: Any, send: Any) -> None:
         hidden = scope.get(_HIDDEN)
         if hidden is not None:
             scope = {k: v for k, v in scope.items() if k != _HIDDEN}
             scope.update(hidden)
+        await completion(scope, receive, send)
+
+    traced = OpenTelemetryMiddleware(
+        restore,
+        tracer_provider=provider,
+        meter_provider=NoOpMeterProvider(),  # the duration is recorded in `restore`, with the route
+        exclude_spans=["receive", "send"],
+        http_capture_headers_sanitize_fields=sanitize,
+    )
+
+    async def hide(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope.get("type") not in ("http", "websocket"):
+            await traced(scope, receive, send)
+            return
+        headers = scope.get("headers", [])
+        hidden = {"query_string": scope.get("query_string", b""), "client": scope.get("client"), "headers": headers}
+        shown = [(name, value) for name, value in headers if name.lower() not in UNRECORDED_HEADERS]
+        await traced({**scope, "query_string": b"", "client": None, "headers": shown, _HIDDEN: hidden}, receive, send)
+
+    return hide
+
+
+def _untraced_asgi(app: Any) -> Any:
+    """For a provider that records nothing: each request's trace id (continuing the caller's
+    `traceparent`, or new) in context, for its `traceresponse` header, masked errors and logs.
+
+    What the ASGI instrumentation leaves behind when its sampler drops the span, without the
+    attributes it collects for that span first.
+    """
+    from opentelemetry import propagate
+    from opentelemetry.instrumentation.asgi import asgi_getter
+    from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+    ids = RandomIdGenerator()
+
+    async def untraced(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope.get("type") not in ("http", "websocket"):
+            await app(scope, receive, send)
+            return
+        parent = trace.get_current_span(propagate.extract(scope, getter=asgi_getter)).get_span_context()
+        span = NonRecordingSpan(
+            SpanContext(
+                parent.trace_id if parent.is_valid else ids.generate_trace_id(),
+                ids.generate_span_id(),
+                is_remote=False,
+                trace_flags=TraceFlags(TraceFlags.DEFAULT),
+                trace_state=parent.trace_state if parent.is_valid else None,
+            )
+        )
+        token = otel_context.attach(trace.set_span_in_context(span))
+        try:
+            await app(scope, receive, send)
+        finally:
+            otel_context.detach(token)
+
+    return untraced
+
+
+def _asgi_completion(app: Any, metrics: Metrics) -> Any:
+    """Inside the request's span: its route and status on the span, its `traceresponse` header,
+    and its duration in the HTTP metrics."""
+
+    async def complete(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope.get("type") != "http":
             await app(scope, receive, send)
             return
@@ -235,24 +310,7 @@ def _asgi_middleware(app: Any, provider: TracerProvider, metrics: Metrics) -> An
         finally:
             metrics.record_http(scope.get("method", "_OTHER"), _route(scope), status, time.perf_counter() - started)
 
-    traced = OpenTelemetryMiddleware(
-        restore,
-        tracer_provider=provider,
-        meter_provider=NoOpMeterProvider(),  # the duration is recorded in `restore`, with the route
-        exclude_spans=["receive", "send"],
-        http_capture_headers_sanitize_fields=sanitize,
-    )
-
-    async def hide(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope.get("type") not in ("http", "websocket"):
-            await traced(scope, receive, send)
-            return
-        headers = scope.get("headers", [])
-        hidden = {"query_string": scope.get("query_string", b""), "client": scope.get("client"), "headers": headers}
-        shown = [(name, value) for name, value in headers if name.lower() not in UNRECORDED_HEADERS]
-        await traced({**scope, "query_string": b"", "client": None, "headers": shown, _HIDDEN: hidden}, receive, send)
-
-    return hide
+    return complete
 
 
 def _route(scope: dict[str, Any]) -> str | None:
@@ -328,6 +386,9 @@ def operation_span(telemetry: Telemetry, prepared: Any) -> Iterator[Span]:
     Its kind is INTERNAL, not SERVER: the HTTP request already has the one SERVER span.
     Call `record_result` with the result before the block ends.
     """
+    if not telemetry.recording:  # the request's (unrecorded) span and trace id stay current
+        yield trace.INVALID_SPAN
+        return
     operation_type = prepared.operation_type.value
     attributes: dict[str, Any] = {
         "graphql.operation.type": operation_type,

@@ -308,6 +308,17 @@ async def test_without_an_exporter_nothing_is_recorded_but_masked_errors_still_c
     assert body["errors"][0]["extensions"]["traceId"] == "0af7651916cd43dd8448eb211c80319c"
 
 
+async def test_without_an_exporter_every_response_still_names_its_trace(gql):
+    """The caller's trace continues (a new span id, not sampled here), or a new one starts."""
+    caller = "0af7651916cd43dd8448eb211c80319c"
+    response = await gql.post("{ channels { code } }", headers={"traceparent": f"00-{caller}-b7ad6b7169203331-01"})
+    version, trace_id, span_id, flags = response.headers["traceresponse"].split("-")
+    assert (version, trace_id, flags) == ("00", caller, "00")
+    assert span_id != "b7ad6b7169203331" and int(span_id, 16)
+    first, second = [(await gql.post("{ channels { code } }")).headers["traceresponse"].split("-")[1] for _ in range(2)]
+    assert first != second and int(first, 16) and int(second, 16)
+
+
 def _statement_hooks(runtime: Runtime) -> int:
     return len(runtime.services.engine.sync_engine.dispatch.before_cursor_execute)
 
