@@ -119,7 +119,8 @@ class CartRules:
 
 class CartLine(NamedTuple):
     """A named tuple: a cart of a hundred lines builds a hundred on every change (a frozen dataclass
-    costs twice as much to build)."""
+    costs twice as much to build). Pricing takes these as they are, as (key, variant id, quantity):
+    keep the order."""
 
     id: int
     variant_id: int

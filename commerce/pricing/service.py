@@ -135,7 +135,7 @@ async def check_codes(
 
 async def price_lines(
     engine: AsyncEngine,
-    lines: Sequence[CartLineRef],
+    lines: Sequence[tuple[int, int, int]],
     codes: Sequence[str],
     *,
     currency: str,
@@ -150,9 +150,11 @@ async def price_lines(
     """Lines priced from the price book of `currency`, with the promotions that apply now, then
     `loyalty_points` redeemed on the terms of the loyalty policy (`PointsOverShare` past its share).
 
+    `lines` are (key, variant id, quantity): `CartLineRef`s, or a cart's lines as they come (the
+    cart's own named tuples, in that order: no copy of a hundred lines on every change).
     With `cache`, promotions, prices and scopes come from it (see commerce/pricing/cache.py).
     """
-    variant_ids = [line.variant_id for line in lines]
+    variant_ids = [variant_id for _, variant_id, _ in lines]
     promotions = await load_promotions(engine, codes, cache)
     # Only what is for sale now: a line whose variant or product was withdrawn, or that has no
     # price in this currency, is left out of the priced cart (its totals, and the lines it shows).
