@@ -26,11 +26,12 @@ naming the input field; the balance itself is the loyalty context's to check.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from enum import StrEnum
+from functools import cached_property, partial
 from typing import NamedTuple
 
 from commerce.pricing.errors import PointsNotRedeemableHere, PointsOverShare
@@ -171,10 +172,12 @@ class AppliedDiscount:
     amount: Decimal
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class PricedCart:
+    """A priced cart. Its `lines` are made when first read: a cart change answers with the
+    total, and a cart of a hundred lines would build a hundred priced lines for nothing."""
+
     currency: str
-    lines: tuple[PricedLine, ...]
     discounts: tuple[AppliedDiscount, ...]
     subtotal: Decimal
     discount_total: Decimal
@@ -183,6 +186,11 @@ class PricedCart:
     unapplied_codes: Mapping[str, str] = field(default_factory=dict)
     loyalty_points: int = 0  # points redeemed (their value is inside `discount_total` and the lines)
     loyalty_discount: Decimal = Decimal(0)
+    make_lines: Callable[[], tuple[PricedLine, ...]] = field(default=tuple, repr=False, compare=False)
+
+    @cached_property
+    def lines(self) -> tuple[PricedLine, ...]:
+        return self.make_lines()
 
 
 def code_problem(
@@ -292,11 +300,9 @@ def price_cart(
 
     loyalty_units = _redeem(loyalty, remaining, currency) if loyalty is not None and loyalty.points else 0
 
-    priced = tuple(_priced_lines(lines, subtotals, remaining, digits, exponent))
     discount_total = _major(sum(subtotals) - sum(remaining), currency)
     return PricedCart(
         currency=currency,
-        lines=priced,
         discounts=tuple(applied),
         subtotal=cart_subtotal,
         discount_total=discount_total,
@@ -304,23 +310,26 @@ def price_cart(
         unapplied_codes=unapplied,
         loyalty_points=loyalty.points if loyalty is not None and loyalty_units else 0,
         loyalty_discount=_major(loyalty_units, currency),
+        # (a copy of `lines`: the caller's list may change before they are read)
+        make_lines=partial(_priced_lines, tuple(lines), subtotals, remaining, digits, exponent),
     )
 
 
 def _priced_lines(
     lines: Sequence[LineInput], subtotals: list[int], remaining: list[int], digits: int, exponent: Decimal
-) -> Iterator[PricedLine]:
-    """Each line with its amounts (the hot loop of every cart change: a line nothing discounts
-    shares one zero and has its subtotal as its total)."""
+) -> tuple[PricedLine, ...]:
+    """Each line with its amounts (a line nothing discounts shares one zero and has its subtotal as its total)."""
     shift = -digits
     zero = Decimal(0).scaleb(shift)
+    priced = []
     for line, sub, left in zip(lines, subtotals, remaining, strict=True):
         subtotal = Decimal(sub).scaleb(shift)  # as `_major_of`, inline: this runs per line
         discount, total = (
             (zero, subtotal) if left == sub else (Decimal(sub - left).scaleb(shift), Decimal(left).scaleb(shift))
         )
         unit_price = line.unit_price.quantize(exponent, ROUND_HALF_UP)
-        yield PricedLine(line.key, line.variant_id, line.quantity, unit_price, subtotal, discount, total)
+        priced.append(PricedLine(line.key, line.variant_id, line.quantity, unit_price, subtotal, discount, total))
+    return tuple(priced)
 
 
 def _redeem(loyalty: LoyaltyRedemption, remaining: list[int], currency: str) -> int:
