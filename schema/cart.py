@@ -241,7 +241,7 @@ async def _price(info: Info, cart: service.Cart) -> PricedCart:
     channel = info.context.channel
     return await pricing.price_lines(
         info.context.services.engine,
-        [pricing.CartLineRef(line.id, line.variant_id, line.quantity) for line in cart.lines],
+        cart.lines,  # (id, variant id, quantity): what pricing reads as (key, variant id, quantity)
         cart.codes,
         currency=channel.currency,
         channel=channel.code,

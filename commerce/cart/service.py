@@ -1,10 +1,12 @@
 """What carts do: create, add/update/remove lines, hold discount codes, merge at login, expire.
 
-Every change is one unit of work that locks the cart row (PostgreSQL `SELECT ... FOR UPDATE`;
-SQLite writers hold the database write lock from `BEGIN IMMEDIATE`), checks `expectedVersion`
-when given, writes with relative updates (`quantity = quantity + n`, upserts) and bumps
-`version`. Two devices therefore never overwrite each other silently, and concurrent adds of
-the same variant add up. Catalog and stock are read inside that transaction, on its connection:
+Every change is one unit of work that locks the cart row (PostgreSQL's row lock; SQLite writers
+hold the database write lock from `BEGIN IMMEDIATE`), checks `expectedVersion` when given,
+writes with relative updates (`quantity = quantity + n`, upserts) and bumps `version`. A
+change to an active cart takes the lock by bumping: one `UPDATE ... RETURNING` locks, bumps and
+reads the cart (with its lines, on SQLite), and a refusal after it rolls the bump back. Two
+devices therefore never overwrite each other silently, and concurrent adds of the same variant
+add up. Catalog and stock are read inside that transaction, on its connection:
 one connection per change (a writer never waits for a second one while it holds the lock), and
 what is checked is what the write sees.
 
@@ -15,15 +17,16 @@ the cart a change answers with is known from what it read and what RETURNING sai
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import Text, bindparam, cast, delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -114,8 +117,11 @@ class CartRules:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class CartLine:
+class CartLine(NamedTuple):
+    """A named tuple: a cart of a hundred lines builds a hundred on every change (a frozen dataclass
+    costs twice as much to build). Pricing takes these as they are, as (key, variant id, quantity):
+    keep the order."""
+
     id: int
     variant_id: int
     quantity: int
@@ -173,29 +179,67 @@ async def _reread(conn: Any, cart_id: str) -> Cart:
     return cart
 
 
-_READ = (
-    select(
-        CartRow.__table__,
-        CartLineRow.id.label("line_id"),
-        CartLineRow.variant_id.label("line_variant"),
-        CartLineRow.quantity.label("line_quantity"),
+def _lines_json(aggregate: Any, triple: Any) -> Any:
+    """The cart's lines as one JSON text of [id, variant_id, quantity] triples (in no particular order).
+
+    One row per cart instead of one per line: a joined read repeated the cart's columns on every
+    line, each decoded again (JSON codes, two timestamps), which cost more than the rest of an add."""
+    found = select(aggregate(triple(CartLineRow.id, CartLineRow.variant_id, CartLineRow.quantity)))
+    # By the bound key, not correlated: SQLite's UPDATE ... RETURNING names the cart's columns
+    # unqualified, and an unqualified `id` in here would be the line's.
+    return found.where(CartLineRow.cart_id == bindparam("cart_key")).scalar_subquery().label("lines_json")
+
+
+_LINES_JSON = {
+    "postgresql": _lines_json(lambda t: cast(func.json_agg(t), Text), func.json_build_array),
+    "sqlite": _lines_json(func.json_group_array, func.json_array),
+}
+
+
+class _Statements(NamedTuple):
+    """A backend's cart statements. On SQLite a writer holds the whole database from BEGIN
+    IMMEDIATE, so the statement that locks the cart reads its lines too. On PostgreSQL a statement
+    that waited for a row lock re-reads that row only, and sees every other row as it was when it
+    began: the line a concurrent add just committed would be missing (and stock caps passed on an
+    old quantity). There the lines come from the next statement, which sees it."""
+
+    read: Any  # the cart with its lines, as one snapshot
+    lock: Any  # the cart, locked (with its lines when `lines_in_lock`)
+    claim: Any  # the usable cart at its next version, which locks it (with its lines when `lines_in_lock`)
+    lines: Any  # the lines alone, once the cart is locked
+    lines_in_lock: bool
+
+
+def _statements(lines: Any, *, lines_in_lock: bool) -> _Statements:
+    read = select(CartRow.__table__, lines).where(CartRow.id == bindparam("cart_key"))
+    locking = (lines,) if lines_in_lock else ()
+    claim = (
+        update(CartRow)
+        .where(
+            CartRow.id == bindparam("cart_key"),
+            CartRow.status == ACTIVE,
+            or_(CartRow.customer_key.is_not(None), CartRow.updated_at > bindparam("fresh_after")),  # not expired
+        )
+        .values(version=CartRow.version + 1, updated_at=bindparam("now"))
+        .returning(*CartRow.__table__.c, *locking)
     )
-    .outerjoin(CartLineRow, CartLineRow.cart_id == CartRow.id)
-    .where(CartRow.id == bindparam("cart_key"))
-    .order_by(CartLineRow.id)
-)
-_READ_LOCKED = _READ.with_for_update(of=CartRow)
+    lock = select(CartRow.__table__, *locking).where(CartRow.id == bindparam("cart_key")).with_for_update(of=CartRow)
+    return _Statements(read, lock, claim, select(lines), lines_in_lock)
 
 
-async def _read(conn: Any, cart_id: str, *, lock: bool = False) -> Cart | None:
-    """The cart and its lines in one query (one round trip counts: SQLite writers hold the lock meanwhile)."""
-    if not _CART_ID.fullmatch(cart_id):
-        return None
-    rows = (await conn.execute(_READ_LOCKED if lock else _READ, {"cart_key": cart_id})).all()
-    if not rows:
-        return None
-    row = rows[0]
-    lines = tuple(CartLine(r.line_id, r.line_variant, r.line_quantity) for r in rows if r.line_id is not None)
+_SQL = {
+    "postgresql": _statements(_LINES_JSON["postgresql"], lines_in_lock=False),
+    "sqlite": _statements(_LINES_JSON["sqlite"], lines_in_lock=True),
+}
+
+
+def _sql(conn: Any) -> _Statements:
+    return _SQL["postgresql" if conn.dialect.name == "postgresql" else "sqlite"]
+
+
+async def _cart_of(conn: Any, sql: _Statements, row: Any, *, lines_in_row: bool) -> Cart:
+    """A cart row as a `Cart`, its lines in id order (PostgreSQL's json_agg of no line is NULL)."""
+    found = row.lines_json if lines_in_row else (await conn.execute(sql.lines, {"cart_key": row.id})).scalar()
     return Cart(
         row.id,
         row.customer_key,
@@ -203,10 +247,20 @@ async def _read(conn: Any, cart_id: str, *, lock: bool = False) -> Cart | None:
         row.merged_into,
         row.version,
         tuple(row.discount_codes),
-        lines,
+        tuple(map(CartLine._make, sorted(json.loads(found or "[]")))),
         row.created_at,
         row.updated_at,
     )
+
+
+async def _read(conn: Any, cart_id: str, *, lock: bool = False) -> Cart | None:
+    """The cart and its lines (in one query where that sees them as they are: one round trip counts,
+    SQLite writers hold the lock meanwhile)."""
+    if not _CART_ID.fullmatch(cart_id):
+        return None
+    sql = _sql(conn)
+    row = (await conn.execute(sql.lock if lock else sql.read, {"cart_key": cart_id})).first()
+    return None if row is None else await _cart_of(conn, sql, row, lines_in_row=not lock or sql.lines_in_lock)
 
 
 async def get_cart(engine: Connectable, cart_id: str, *, now: datetime, rules: CartRules) -> Cart | None:
@@ -355,10 +409,44 @@ async def _locked(
     return cart
 
 
+async def _claimed(
+    conn: AsyncConnection,
+    cart_id: str,
+    expected_version: int | None,
+    now: datetime,
+    rules: CartRules,
+    authorize: Authorize,
+) -> Cart:
+    """`_locked` then `_bump`, as one statement on the usual path: the cart at its next version.
+
+    An active, unexpired cart is bumped first and checked after (the caller may, at
+    `expected_version`); any refusal, here or in the change that follows, raises and the unit of
+    work rolls the bump back. Any other cart (merged, unknown, expired, closed) takes `_locked`'s
+    way, which follows a merge or says what is wrong."""
+    row, sql = None, _sql(conn)
+    if _CART_ID.fullmatch(cart_id):
+        values = {"cart_key": cart_id, "now": now, "fresh_after": now - rules.guest_ttl}
+        row = (await conn.execute(sql.claim, values)).first()
+    if row is None:
+        cart = await _locked(conn, cart_id, expected_version, now, rules, authorize)
+        await _bump(conn, cart, now)
+        return _changed(cart, now)
+    cart = await _cart_of(conn, sql, row, lines_in_row=sql.lines_in_lock)
+    await authorize(conn, cart)
+    seen = cart.version - 1
+    if expected_version is not None and seen != expected_version:
+        raise CartVersionConflict(f"The cart is at version {seen}, not {expected_version}: reload it.")
+    return cart
+
+
 def _changed(cart: Cart, now: datetime, lines: Sequence[CartLine] | None = None, **fields: Any) -> Cart:
     """The cart after `_bump`, as this unit of work left it: known without reading it back."""
-    held = cart.lines if lines is None else tuple(sorted(lines, key=lambda line: line.id))
-    return replace(cart, version=cart.version + 1, updated_at=now, lines=held, **fields)
+    return _holding(replace(cart, version=cart.version + 1, updated_at=now, **fields), lines)
+
+
+def _holding(cart: Cart, lines: Sequence[CartLine] | None) -> Cart:
+    """The cart with `lines` (in id order) once this unit of work wrote them; as it is for None."""
+    return cart if lines is None else replace(cart, lines=tuple(sorted(lines)))
 
 
 _BUMP = (
@@ -426,13 +514,13 @@ def _validate_adds(
     return adding
 
 
-async def _apply_adds(conn: AsyncConnection, cart: Cart, adding: dict[int, int], now: datetime) -> Cart:
+async def _apply_adds(conn: AsyncConnection, cart: Cart, adding: dict[int, int]) -> list[CartLine]:
+    """Upsert the adds; the cart's lines after them."""
     lines = {line.id: line for line in cart.lines}
     for variant_id, quantity in adding.items():
         line = await _upsert_add(conn, cart.id, variant_id, quantity)
         lines[line.id] = line
-    await _bump(conn, cart, now)
-    return _changed(cart, now, list(lines.values()))
+    return list(lines.values())
 
 
 async def create_cart(
@@ -465,7 +553,11 @@ async def create_cart(
                     )
                 known = await _catalog(conn, [line.variant_id for line in lines], published)
                 adding = _validate_adds(cart, lines, known, rules)
-                return await _apply_adds(conn, cart, adding, now) if adding else cart
+                if not adding:
+                    return cart
+                held = await _apply_adds(conn, cart, adding)
+                await _bump(conn, cart, now)
+                return _changed(cart, now, held)
         except IntegrityError:
             if attempt:  # another device created the customer's cart at the same moment: use it
                 raise
@@ -485,9 +577,9 @@ async def add_lines(
 ) -> Cart:
     published = await _for_sale(for_sale, [line.variant_id for line in lines])
     async with _unit_of_work(engine) as conn:
-        cart = await _locked(conn, cart_id, expected_version, now, rules, authorize)
+        cart = await _claimed(conn, cart_id, expected_version, now, rules, authorize)
         known = await _catalog(conn, [line.variant_id for line in lines], published)
-        return await _apply_adds(conn, cart, _validate_adds(cart, lines, known, rules), now)
+        return _holding(cart, await _apply_adds(conn, cart, _validate_adds(cart, lines, known, rules)))
 
 
 async def update_lines(
@@ -501,7 +593,7 @@ async def update_lines(
     authorize: Authorize,
 ) -> Cart:
     async with _unit_of_work(engine) as conn:
-        cart = await _locked(conn, cart_id, expected_version, now, rules, authorize)
+        cart = await _claimed(conn, cart_id, expected_version, now, rules, authorize)
         by_id = {line.id: line for line in cart.lines}
         growing = [by_id[c.line_id] for c in lines if c.line_id in by_id and c.quantity > by_id[c.line_id].quantity]
         # Only growing needs stock, and only stock: whether a line's variant is still for sale is pricing's to show.
@@ -532,9 +624,8 @@ async def update_lines(
                     update(CartLineRow).where(CartLineRow.id == change.line_id).values(quantity=change.quantity)
                 )
                 if change.line_id in held:  # one an earlier change here removed stays removed (no row to update)
-                    held[change.line_id] = replace(held[change.line_id], quantity=change.quantity)
-        await _bump(conn, cart, now)
-        return _changed(cart, now, list(held.values()))
+                    held[change.line_id] = held[change.line_id]._replace(quantity=change.quantity)
+        return _holding(cart, list(held.values()))
 
 
 async def remove_lines(
@@ -548,7 +639,7 @@ async def remove_lines(
     authorize: Authorize,
 ) -> Cart:
     async with _unit_of_work(engine) as conn:
-        cart = await _locked(conn, cart_id, expected_version, now, rules, authorize)
+        cart = await _claimed(conn, cart_id, expected_version, now, rules, authorize)
         held = {line.id for line in cart.lines}
         _raise_if(
             [
@@ -558,9 +649,8 @@ async def remove_lines(
             ]
         )
         await conn.execute(delete(CartLineRow).where(CartLineRow.id.in_(list(line_ids))))
-        await _bump(conn, cart, now)
         gone = set(line_ids)
-        return _changed(cart, now, [line for line in cart.lines if line.id not in gone])
+        return _holding(cart, [line for line in cart.lines if line.id not in gone])
 
 
 async def set_discount_codes(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from decimal import Decimal
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from commerce.pricing.engine import Promotion, normalize_code
 
@@ -21,14 +21,17 @@ __all__ = ["PricingCache"]
 K = TypeVar("K")
 V = TypeVar("V")
 
-MAX_ENTRIES = 200_000  # per kind; past it the kind is emptied and refilled as carts ask
+MAX_ENTRIES = 200_000  # per kind (per currency for prices); past it the kind is emptied and refilled as carts ask
+
+
+_ABSENT: Any = object()  # not in the cache (a cached None says: known not to exist)
 
 
 class PricingCache:
     def __init__(self) -> None:
         self.generation = 0
         self._promotions: list[Promotion] | None = None
-        self._prices: dict[tuple[int, str], Decimal | None] = {}
+        self._prices: dict[str, dict[int, Decimal | None]] = {}  # by currency, then variant
         self._scopes: dict[int, tuple[int, int | None] | None] = {}
 
     def clear(self) -> None:
@@ -56,36 +59,38 @@ class PricingCache:
         currency: str,
         load: Callable[[list[int]], Awaitable[dict[int, Decimal]]],
     ) -> dict[int, Decimal]:
-        found = await self._many(
-            self._prices, [(v, currency) for v in variant_ids], lambda keys: _by_variant(load, keys, currency)
-        )
-        return {variant: price for (variant, _), price in found.items() if price is not None}
+        book = self._prices.get(currency)
+        if book is None:
+            book = self._prices[currency] = {}
+        return await self._many(book, variant_ids, load)
 
     async def scopes(
         self, variant_ids: Sequence[int], load: Callable[[list[int]], Awaitable[dict[int, tuple[int, int | None]]]]
     ) -> dict[int, tuple[int, int | None]]:
-        found = await self._many(self._scopes, list(variant_ids), load)
-        return {variant: scope for variant, scope in found.items() if scope is not None}
+        return await self._many(self._scopes, variant_ids, load)
 
     async def _many(
-        self, cache: dict[K, V | None], keys: list[K], load: Callable[[list[K]], Awaitable[dict[K, V]]]
-    ) -> dict[K, V | None]:
-        missing = [key for key in dict.fromkeys(keys) if key not in cache]
-        result = {key: cache[key] for key in keys if key in cache}
+        self, cache: dict[K, V | None], keys: Sequence[K], load: Callable[[list[K]], Awaitable[dict[K, V]]]
+    ) -> dict[K, V]:
+        """The values of `keys` that exist, from the cache, loading (and keeping) the ones it lacks.
+
+        One pass over the keys: it runs for every line of a cart on every change."""
+        found: dict[K, V] = {}
+        missing: list[K] = []
+        for key in keys:
+            value = cache.get(key, _ABSENT)
+            if value is _ABSENT:
+                missing.append(key)
+            elif value is not None:
+                found[key] = value
         if missing:
+            missing = list(dict.fromkeys(missing))
             generation = self.generation
             loaded = await load(missing)
             fresh = {key: loaded.get(key) for key in missing}  # None: known to be absent
-            result.update(fresh)
+            found.update((key, value) for key, value in fresh.items() if value is not None)
             if generation == self.generation:
                 if len(cache) + len(fresh) > MAX_ENTRIES:
                     cache.clear()
                 cache.update(fresh)
-        return result
-
-
-async def _by_variant(
-    load: Callable[[list[int]], Awaitable[dict[int, Decimal]]], keys: list[tuple[int, str]], currency: str
-) -> dict[tuple[int, str], Decimal]:
-    found = await load([variant for variant, _ in keys])
-    return {(variant, currency): price for variant, price in found.items()}
+        return found

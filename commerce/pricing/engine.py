@@ -26,14 +26,16 @@ naming the input field; the balance itself is the loyalty context's to check.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from enum import StrEnum
+from functools import cached_property, partial
+from typing import NamedTuple
 
 from commerce.pricing.errors import PointsNotRedeemableHere, PointsOverShare
-from commerce.pricing.money import MINOR_UNITS, quantize
+from commerce.pricing.money import MINOR_UNITS, minor_exponent, quantize
 
 __all__ = [
     "AppliedDiscount",
@@ -72,8 +74,10 @@ def normalize_code(code: str) -> str:
     return code.strip().upper()
 
 
-@dataclass(frozen=True, slots=True)
-class LineInput:
+class LineInput(NamedTuple):
+    """A line to price. (Named tuples, this and `PricedLine`: a cart of a hundred lines builds a
+    hundred of each on every change, and a frozen dataclass costs three times as much to build.)"""
+
     key: int  # the caller's line key, handed back on the priced line
     variant_id: int
     product_id: int | None
@@ -150,8 +154,7 @@ class LoyaltyRedemption:
     currency: str  # the programme's currency: points pay only in it
 
 
-@dataclass(frozen=True, slots=True)
-class PricedLine:
+class PricedLine(NamedTuple):
     key: int
     variant_id: int
     quantity: int
@@ -169,10 +172,12 @@ class AppliedDiscount:
     amount: Decimal
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class PricedCart:
+    """A priced cart. Its `lines` are made when first read: a cart change answers with the
+    total, and a cart of a hundred lines would build a hundred priced lines for nothing."""
+
     currency: str
-    lines: tuple[PricedLine, ...]
     discounts: tuple[AppliedDiscount, ...]
     subtotal: Decimal
     discount_total: Decimal
@@ -181,6 +186,11 @@ class PricedCart:
     unapplied_codes: Mapping[str, str] = field(default_factory=dict)
     loyalty_points: int = 0  # points redeemed (their value is inside `discount_total` and the lines)
     loyalty_discount: Decimal = Decimal(0)
+    make_lines: Callable[[], tuple[PricedLine, ...]] = field(default=tuple, repr=False, compare=False)
+
+    @cached_property
+    def lines(self) -> tuple[PricedLine, ...]:
+        return self.make_lines()
 
 
 def code_problem(
@@ -208,7 +218,12 @@ def _minor(amount: Decimal, currency: str) -> int:
 
 
 def _major(units: int, currency: str) -> Decimal:
-    return quantize(Decimal(units).scaleb(-MINOR_UNITS.get(currency, 2)), currency)
+    return _major_of(units, MINOR_UNITS.get(currency, 2))
+
+
+def _major_of(units: int, digits: int) -> Decimal:
+    """Whole minor units as the amount (1234 -> 12.34): shifting an integer's exponent needs no rounding."""
+    return Decimal(units).scaleb(-digits)
 
 
 def _share(amount: int, weights: Sequence[int]) -> list[int]:
@@ -249,7 +264,10 @@ def price_cart(
 ) -> PricedCart:
     """Price `lines` with the automatic promotions and those of `codes` that apply now, then `loyalty`."""
     usage = customer_usage or {}
-    subtotals = [_minor(line.unit_price * line.quantity, currency) for line in lines]
+    digits, exponent = MINOR_UNITS.get(currency, 2), minor_exponent(currency)
+    subtotals = [
+        int((line.unit_price * line.quantity).quantize(exponent, ROUND_HALF_UP).scaleb(digits)) for line in lines
+    ]
     remaining = list(subtotals)
     cart_subtotal = _major(sum(subtotals), currency)
     promotions = [p for p in promotions if p.targets(audience)]  # a personal offer not for them: absent
@@ -282,22 +300,9 @@ def price_cart(
 
     loyalty_units = _redeem(loyalty, remaining, currency) if loyalty is not None and loyalty.points else 0
 
-    priced = tuple(
-        PricedLine(
-            key=line.key,
-            variant_id=line.variant_id,
-            quantity=line.quantity,
-            unit_price=quantize(line.unit_price, currency),
-            subtotal=_major(sub, currency),
-            discount=_major(sub - left, currency),
-            total=_major(left, currency),
-        )
-        for line, sub, left in zip(lines, subtotals, remaining, strict=True)
-    )
     discount_total = _major(sum(subtotals) - sum(remaining), currency)
     return PricedCart(
         currency=currency,
-        lines=priced,
         discounts=tuple(applied),
         subtotal=cart_subtotal,
         discount_total=discount_total,
@@ -305,7 +310,26 @@ def price_cart(
         unapplied_codes=unapplied,
         loyalty_points=loyalty.points if loyalty is not None and loyalty_units else 0,
         loyalty_discount=_major(loyalty_units, currency),
+        # (a copy of `lines`: the caller's list may change before they are read)
+        make_lines=partial(_priced_lines, tuple(lines), subtotals, remaining, digits, exponent),
     )
+
+
+def _priced_lines(
+    lines: Sequence[LineInput], subtotals: list[int], remaining: list[int], digits: int, exponent: Decimal
+) -> tuple[PricedLine, ...]:
+    """Each line with its amounts (a line nothing discounts shares one zero and has its subtotal as its total)."""
+    shift = -digits
+    zero = Decimal(0).scaleb(shift)
+    priced = []
+    for line, sub, left in zip(lines, subtotals, remaining, strict=True):
+        subtotal = Decimal(sub).scaleb(shift)  # as `_major_of`, inline: this runs per line
+        discount, total = (
+            (zero, subtotal) if left == sub else (Decimal(sub - left).scaleb(shift), Decimal(left).scaleb(shift))
+        )
+        unit_price = line.unit_price.quantize(exponent, ROUND_HALF_UP)
+        priced.append(PricedLine(line.key, line.variant_id, line.quantity, unit_price, subtotal, discount, total))
+    return tuple(priced)
 
 
 def _redeem(loyalty: LoyaltyRedemption, remaining: list[int], currency: str) -> int:

@@ -6,10 +6,9 @@ Cart and checkout call `price_lines`; `check_codes` tells which codes may be hel
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -45,8 +44,9 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class CartLineRef:
+class CartLineRef(NamedTuple):
+    """A line to price (a named tuple: a cart builds one per line on every change)."""
+
     key: int
     variant_id: int
     quantity: int
@@ -135,7 +135,7 @@ async def check_codes(
 
 async def price_lines(
     engine: AsyncEngine,
-    lines: Sequence[CartLineRef],
+    lines: Sequence[tuple[int, int, int]],
     codes: Sequence[str],
     *,
     currency: str,
@@ -150,9 +150,11 @@ async def price_lines(
     """Lines priced from the price book of `currency`, with the promotions that apply now, then
     `loyalty_points` redeemed on the terms of the loyalty policy (`PointsOverShare` past its share).
 
+    `lines` are (key, variant id, quantity): `CartLineRef`s, or a cart's lines as they come (the
+    cart's own named tuples, in that order: no copy of a hundred lines on every change).
     With `cache`, promotions, prices and scopes come from it (see commerce/pricing/cache.py).
     """
-    variant_ids = [line.variant_id for line in lines]
+    variant_ids = [variant_id for _, variant_id, _ in lines]
     promotions = await load_promotions(engine, codes, cache)
     # Only what is for sale now: a line whose variant or product was withdrawn, or that has no
     # price in this currency, is left out of the priced cart (its totals, and the lines it shows).
@@ -165,21 +167,11 @@ async def price_lines(
     else:
         prices = await prices_by_variant_ids(engine, variant_ids, currency)
         scopes = await catalog.variant_scopes(engine, variant_ids)
-    inputs = []
-    for line in lines:
-        if line.variant_id not in prices or line.variant_id not in scopes:
-            continue
-        product_id, category_id = scopes[line.variant_id]
-        inputs.append(
-            LineInput(
-                key=line.key,
-                variant_id=line.variant_id,
-                product_id=product_id,
-                category_id=category_id,
-                unit_price=prices[line.variant_id],
-                quantity=line.quantity,
-            )
-        )
+    inputs = [
+        LineInput(key, variant_id, *scopes[variant_id], prices[variant_id], quantity)  # product, category
+        for key, variant_id, quantity in lines
+        if variant_id in prices and variant_id in scopes
+    ]
     limited = [p.id for p in promotions if p.usage_limit_per_customer is not None]
     usage = await customer_usage(engine, customer_key, limited)
     audience = None

@@ -6,8 +6,11 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import select, update
+
 from commerce.cart.service import CartRules, delete_expired_guest_carts
-from core.ids import to_global_id
+from commerce.inventory.models import StockLevel
+from core.ids import from_global_id, to_global_id
 from tests.cart.gql_docs import ADD, ATTACH, CODES, CREATE, READ, REMOVE, UPDATE, line, mutate, quantities, variants
 
 
@@ -131,6 +134,40 @@ async def test_concurrent_adds_of_the_same_variant_all_count(gql):
     final = (await gql.data(READ, {"id": cart["id"]}))["cart"]
     assert quantities(final) == {v["sku"]: adds}
     assert final["version"] == cart["version"] + adds
+
+
+async def test_concurrent_adds_each_answer_with_every_line_of_their_version(gql):
+    """A change that waited for another's lock sees what that one wrote (on PostgreSQL a statement
+    that waits for a row lock still sees the other rows as they were when it began)."""
+    v = (await variants(gql, min_available=1))[:8]
+    cart = (await mutate(gql, CREATE, {}))["cart"]
+    payloads = await asyncio.gather(*[mutate(gql, ADD, {"cartId": cart["id"], "lines": [line(x, 1)]}) for x in v])
+    assert all(p["userErrors"] == [] for p in payloads)
+    for p in payloads:  # each add brought one new line: a cart at version n holds n - first lines
+        assert len(p["cart"]["lines"]) == p["cart"]["version"] - cart["version"]
+    assert sorted(p["cart"]["version"] for p in payloads) == [cart["version"] + i for i in range(1, len(v) + 1)]
+
+
+async def test_concurrent_adds_never_take_more_than_the_stock(gql, engine):
+    v, available = (await variants(gql, min_available=1))[0], 4
+    key = int(from_global_id(v["id"], "ProductVariant")[1])
+    async with engine.begin() as conn:  # 4 at one location, none elsewhere
+        await conn.execute(update(StockLevel).where(StockLevel.variant_id == key).values(on_hand=0, reserved=0))
+        at = select(StockLevel.location_id).where(StockLevel.variant_id == key).limit(1)
+        location = (await conn.execute(at)).scalar_one()
+        await conn.execute(
+            update(StockLevel)
+            .where(StockLevel.variant_id == key, StockLevel.location_id == location)
+            .values(on_hand=available)
+        )
+    cart = (await mutate(gql, CREATE, {}))["cart"]
+    payloads = await asyncio.gather(
+        *[mutate(gql, ADD, {"cartId": cart["id"], "lines": [line(v, 1)]}) for _ in range(available + 3)]
+    )
+    refused = [p["userErrors"][0]["code"] for p in payloads if p["userErrors"]]
+    assert refused == ["INSUFFICIENT_STOCK"] * 3
+    final = (await gql.data(READ, {"id": cart["id"]}))["cart"]
+    assert quantities(final) == {v["sku"]: available}
 
 
 async def test_an_abandoned_guest_cart_expires_and_is_cleaned_up(gql, runtime, clock):
