@@ -13,6 +13,7 @@ from strawberry.types import Info
 from commerce.catalog import entities, service
 from commerce.pricing.price_book import PriceEntry
 from core.ids import int_key, to_global_id
+from schema.bare import bare
 from schema.batch import batched, one
 from schema.errors import bad_input
 from schema.money import Money
@@ -96,7 +97,11 @@ class Category(Node):
 
     @classmethod
     def of(cls, c: entities.Category) -> Category:
-        return cls(id=strawberry.ID(to_global_id("Category", c.id)), slug=c.slug, name=c.name)
+        category = bare(cls)
+        category.id = strawberry.ID(to_global_id("Category", c.id))
+        category.slug = c.slug
+        category.name = c.name
+        return category
 
 
 @strawberry.type(description="On hand minus reserved, at one location.")
@@ -183,13 +188,13 @@ class ProductVariant(Node):
 
     @classmethod
     def of(cls, v: entities.Variant) -> ProductVariant:
-        return cls(
-            id=strawberry.ID(to_global_id("ProductVariant", v.id)),
-            key=v.id,
-            product_key=v.product_id,
-            sku=v.sku,
-            name=v.name,
-        )
+        variant = bare(cls)
+        variant.id = strawberry.ID(to_global_id("ProductVariant", v.id))
+        variant.key = v.id
+        variant.product_key = v.product_id
+        variant.sku = v.sku
+        variant.name = v.name
+        return variant
 
     async def _price(self, info: Info) -> PriceEntry:
         entry: PriceEntry | None = await info.context.loaders.prices.load(self.key)
@@ -250,14 +255,14 @@ class Product(Node):
 
     @classmethod
     def of(cls, p: entities.Product) -> Product:
-        return cls(
-            id=strawberry.ID(to_global_id("Product", p.id)),
-            key=p.id,
-            category_key=p.category_id,
-            slug=p.slug,
-            name=p.name,
-            description=p.description,
-        )
+        product = bare(cls)
+        product.id = strawberry.ID(to_global_id("Product", p.id))
+        product.key = p.id
+        product.category_key = p.category_id
+        product.slug = p.slug
+        product.name = p.name
+        product.description = p.description
+        return product
 
     @strawberry.field
     async def category(self, info: Info) -> Category | None:
@@ -380,7 +385,7 @@ async def _prices(variants: Sequence[ProductVariant], context: Any, args: dict[s
     currency = context.channel.currency
     entries: list[PriceEntry | None] = await context.loaders.prices.load_many([v.key for v in variants])
     return [
-        Money(amount=entry.amount, currency=currency)
+        Money.of(entry.amount, currency)
         if entry is not None
         else LookupError(f"variant {variant.key} has no price in {currency}")
         for variant, entry in zip(variants, entries, strict=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from graphql import (
@@ -75,6 +76,7 @@ class Completion:
     coerce: Callable[[Any], Any] | None = None
     own_class: type | None = None  # object: values of exactly this class pass `is_type_of` unasked
     serializes_as_is: type | None = None  # leaf: values of exactly this type are their own JSON
+    stringifies: type | None = None  # leaf: values of exactly this type serialize as `str(value)`
     item: Completion | None = None
     object_type: GraphQLObjectType | None = None
     plan: ObjectPlan | None = None
@@ -162,6 +164,9 @@ def _attribute_name(definition: GraphQLField) -> str | None:
 # graphql-core's String, ID, Boolean and Int return a value of exactly this type unchanged (Int
 # when it fits in 32 bits, which the runner checks).
 _SERIALIZED_AS_IS: dict[str, type] = {"String": str, "ID": str, "Boolean": bool, "Int": int}
+# Scalars whose output coercion is `str` itself, and the Python type of their values (strawberry's
+# Decimal: every price on a page).
+_STRINGIFIED: dict[str, type] = {"Decimal": Decimal}
 
 
 def _own_class(object_type: GraphQLObjectType) -> type | None:
@@ -294,7 +299,9 @@ class Planner:
             return Completion(LIST, nullable, item=self._completion(type_.of_type, nodes, fragments))
         if is_leaf_type(type_):
             as_is = _SERIALIZED_AS_IS.get(type_.name) if specified_scalar_types.get(type_.name) is type_ else None
-            return Completion(LEAF, nullable, coerce=type_.coerce_output_value, serializes_as_is=as_is)
+            coerce = type_.coerce_output_value
+            stringifies = _STRINGIFIED.get(type_.name) if coerce is str else None
+            return Completion(LEAF, nullable, coerce=coerce, serializes_as_is=as_is, stringifies=stringifies)
         selection_sets = [n.selection_set for n in nodes if n.selection_set is not None]
         if is_object_type(type_):
             plan = self.plan_object(type_, selection_sets, fragments)

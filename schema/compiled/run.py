@@ -220,9 +220,11 @@ class Run:
                 as_is = completion.serializes_as_is
                 if as_is is int:  # a range to check: _leaf does
                     as_is = None
+                as_str = completion.stringifies
                 for source, out, _ in items:
                     value = getattr(source, attribute)
-                    out[key] = value if type(value) is as_is else _leaf(completion, value)
+                    kind = type(value)
+                    out[key] = value if kind is as_is else str(value) if kind is as_str else _leaf(completion, value)
             else:
                 for source, out, path in items:
                     value = getattr(source, attribute)

@@ -1,0 +1,38 @@
+"""Constructors that skip a strawberry type's `__init__` must still set every one of its fields."""
+
+from __future__ import annotations
+
+import dataclasses
+from decimal import Decimal
+
+from commerce.catalog import entities
+from schema.catalog import Category, Product, ProductVariant
+from schema.listing import ProductEdge
+from schema.money import Money
+
+
+def _as_init_builds(obj: object) -> object:
+    """The same object built through the type's own `__init__`, from the fields `obj` has."""
+    cls = type(obj)
+    return cls(**{name: getattr(obj, name) for name in _init_fields(cls)})
+
+
+def test_every_bare_constructor_sets_every_field_as_init_would():
+    product = Product.of(entities.Product(id=7, slug="mug", name="Mug", description="A mug", category_id=3))
+    variant_row = entities.Variant(id=11, product_id=7, sku="MUG-1", name="Blue")
+    category_row = entities.Category(id=3, slug="kitchen", name="Kitchen")
+    built = [
+        product,
+        ProductVariant.of(variant_row),
+        Category.of(category_row),
+        Money.of(Decimal("9.99"), "PLN"),
+        ProductEdge.of(product, "cursor"),
+    ]
+    for obj in built:
+        assert obj == _as_init_builds(obj), type(obj).__name__
+        assert set(vars(obj)) == _init_fields(type(obj)), type(obj).__name__
+
+
+def _init_fields(cls: type) -> set[str]:
+    """The fields `__init__` sets (a field with a resolver of its own is not one of them)."""
+    return {f.name for f in dataclasses.fields(cls) if f.init}
