@@ -46,6 +46,11 @@ __all__ = ["Abandon", "Run"]
 # the start-up self-check makes sure of it).
 _path = tuple.__new__
 
+# An object of a type's own class passes strawberry's `is_type_of` unasked unless it was
+# `strawberry.cast` to another type, which sets TYPE_CAST_ATTRIBUTE on the object itself: read
+# inline as strawberry reads it (`getattr`, not `__dict__`, which Python builds afresh for an
+# object whose attributes live inline), as are the other per-object checks of the hot loops.
+
 # The objects of one plan at one level: (source object, its result dict, its path).
 Items = list[tuple[Any, dict[str, Any], Path | None]]
 Level = dict[ObjectPlan, Items]
@@ -334,7 +339,7 @@ class Run:
             return self._complete_list(completion, value, field, path, next_level)
         if kind is OBJECT:
             assert completion.object_type is not None and completion.plan is not None
-            if type(value) is completion.own_class and _not_cast(value):
+            if type(value) is completion.own_class and getattr(value, TYPE_CAST_ATTRIBUTE, None) is None:
                 items = next_level.get(completion.plan)
                 if items is None:
                     items = next_level[completion.plan] = []
@@ -349,7 +354,7 @@ class Run:
     def _complete_list(
         self, completion: Completion, value: Any, field: FieldPlan, path: Path, next_level: Level
     ) -> Any:
-        if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        if type(value) is not list and (isinstance(value, (str, bytes)) or not isinstance(value, Iterable)):
             raise Abandon(f"{field.key} is not a list")
         item = completion.item
         assert item is not None
@@ -406,15 +411,6 @@ class Run:
         assert definition is not None
         head = field.info_head or (field.nodes[0].name.value, field.nodes, definition.type, field.parent_type)
         return GraphQLResolveInfo(*head, path, *self.info_tail)  # type: ignore[call-arg]  # plan-time prefix
-
-
-def _not_cast(value: Any) -> bool:
-    """Not `strawberry.cast` to another type (which sets an attribute on the object itself).
-
-    Read as strawberry reads it (`getattr`), not through `__dict__`, which Python builds afresh
-    for an object whose attributes live inline.
-    """
-    return getattr(value, TYPE_CAST_ATTRIBUTE, None) is None
 
 
 def _fits_int(value: Any) -> bool:
