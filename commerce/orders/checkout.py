@@ -323,10 +323,9 @@ async def _plan(
             "Sign in to pay with loyalty points.",
             "loyaltyPointsToRedeem",
         )
-    refs = [pricing.CartLineRef(line.id, line.variant_id, line.quantity) for line in cart.lines]
     priced = await pricing.price_lines(
         services.engine,
-        refs,
+        cart.lines,  # (id, variant id, quantity): what pricing reads as (key, variant id, quantity)
         cart.codes,
         currency=req.currency,
         channel=req.channel_code,

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -33,7 +33,6 @@ from policies.loyalty import LoyaltyPolicy, loyalty_policy
 from vault.service import Vault
 
 __all__ = [
-    "CartLineRef",
     "audience_of",
     "check_codes",
     "customer_usage",
@@ -42,14 +41,6 @@ __all__ = [
     "price_lines",
     "variants_for_sale",
 ]
-
-
-class CartLineRef(NamedTuple):
-    """A line to price (a named tuple: a cart builds one per line on every change)."""
-
-    key: int
-    variant_id: int
-    quantity: int
 
 
 def _promotion(row: Any, times_used: int) -> Promotion:
@@ -150,8 +141,8 @@ async def price_lines(
     """Lines priced from the price book of `currency`, with the promotions that apply now, then
     `loyalty_points` redeemed on the terms of the loyalty policy (`PointsOverShare` past its share).
 
-    `lines` are (key, variant id, quantity): `CartLineRef`s, or a cart's lines as they come (the
-    cart's own named tuples, in that order: no copy of a hundred lines on every change).
+    `lines` are (key, variant id, quantity): a cart's lines as they come (the cart's own named
+    tuples, in that order: no copy of a hundred lines on every change).
     With `cache`, promotions, prices and scopes come from it (see commerce/pricing/cache.py).
     """
     variant_ids = [variant_id for _, variant_id, _ in lines]
