@@ -50,6 +50,7 @@ from graphql.execution import default_field_resolver
 from strawberry.schema import schema_converter
 
 from schema.batch import BatchResolver, batch_resolver
+from schema.compiled.direct import DirectCall, direct_call
 
 __all__ = ["Completion", "FieldPlan", "ObjectPlan", "OperationPlan", "Planner", "Unsupported"]
 
@@ -110,6 +111,7 @@ class FieldPlan:
     args: dict[str, Any] | None = None
     info_head: tuple[Any, ...] = ()
     batch: BatchResolver | None = None
+    direct: DirectCall | None = None
 
 
 @dataclass(slots=True, eq=False)
@@ -284,6 +286,7 @@ class Planner:
             plan.resolve = definition.resolve or default_field_resolver
             if not hasattr(plan.resolve, "__wrapped__"):  # guarded or traced: every object through resolve
                 plan.batch = batch_resolver(parent_type.name, name)
+                plan.direct = direct_call(definition) if plan.batch is None else None
             plan.info_head = (name, nodes, definition.type, parent_type)
             if not any(_uses_variables(a.value) for a in nodes[0].arguments or ()):
                 plan.args = get_argument_values(definition, nodes[0])

@@ -246,14 +246,14 @@ class Run:
             pending.append((field, items, None))
             awaitables.append(batch)
             return
-        resolve = field.resolve
+        resolve, direct = field.resolve, field.direct
         assert resolve is not None
         head, tail = field.info_head, self.info_tail
         for source, out, path in items:
             field_path = _path(Path, (path, key, typename))
             try:
                 info = GraphQLResolveInfo(*head, field_path, *tail)  # type: ignore[call-arg]  # plan-time prefix
-                value = resolve(source, info, **args)
+                value = resolve(source, info, **args) if direct is None else direct(source, info, args)
             except Exception as error:
                 value = error  # graphql-core treats a raised and a returned error alike
             if is_awaitable(value):

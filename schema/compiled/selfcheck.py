@@ -15,6 +15,7 @@ from typing import Any
 from graphql import GraphQLObjectType, GraphQLResolveInfo, GraphQLSchema, parse
 from graphql.pyutils import Path
 
+from schema.compiled import direct
 from schema.compiled import plan as planning
 
 __all__ = ["incompatibilities"]
@@ -87,4 +88,6 @@ def check(schema: GraphQLSchema) -> bool:
     problems: list[Any] = incompatibilities(schema) + plan_smoke_test(schema)
     for problem in problems:
         logger.error("compiled queries OFF, graphql-core answers every query: %s", problem)
+    if not direct.wrapper_codes():  # correct either way: every resolver then goes through strawberry's wrapper
+        logger.warning("strawberry's resolver wrapper not recognised: compiled queries call every resolver through it")
     return not problems

@@ -27,3 +27,21 @@ async def test_an_unrecognised_strawberry_turns_compiled_queries_off_with_an_err
         assert "compiled queries OFF" in caplog.text
     finally:
         await runtime.aclose()
+
+
+async def test_an_unrecognised_resolver_wrapper_is_said_and_only_costs_speed(
+    settings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+):
+    from schema.compiled import direct
+
+    monkeypatch.setattr(direct, "_WRAPPER_CODES", ())
+    monkeypatch.setattr(direct, "wrapper_codes", lambda: ())
+    with caplog.at_level(logging.WARNING, logger="omnigate.graphql.compiled"):
+        runtime = build_runtime(settings)
+    try:
+        assert runtime.executor.compiler is not None  # still compiled: resolvers just go through strawberry
+        assert "resolver wrapper not recognised" in caplog.text
+        definition = runtime.executor.graphql_schema.query_type.fields["products"]
+        assert direct.direct_call(definition) is None
+    finally:
+        await runtime.aclose()
