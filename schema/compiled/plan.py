@@ -84,6 +84,14 @@ class Completion:
     abstract_type: Any = None
     nodes: list[FieldNode] = field(default_factory=list)
     plans: dict[str, ObjectPlan | None] = field(default_factory=dict)
+    flat: tuple[FlatField, ...] | None = None  # object: its plan's fields when each is read off the object as it is
+
+
+# One field of an object whose every field is `__typename` or an attribute of a leaf type:
+# (response key, attribute or None, typename or None, serializes as is, stringifies, its completion).
+# Such an object (a price, a category's name and slug) is filled in where it is found instead of
+# being queued for the next level with a path of its own.
+FlatField = tuple[str, str | None, str | None, type | None, type | None, "Completion | None"]
 
 
 @dataclass(slots=True, eq=False)
@@ -308,7 +316,9 @@ class Planner:
         selection_sets = [n.selection_set for n in nodes if n.selection_set is not None]
         if is_object_type(type_):
             plan = self.plan_object(type_, selection_sets, fragments)
-            return Completion(OBJECT, nullable, object_type=type_, plan=plan, own_class=_own_class(type_))
+            own_class = _own_class(type_)
+            flat = _flat_fields(plan) if own_class is not None else None
+            return Completion(OBJECT, nullable, object_type=type_, plan=plan, own_class=own_class, flat=flat)
         if is_abstract_type(type_):
             return Completion(ABSTRACT, nullable, abstract_type=type_, nodes=nodes)
         raise Unsupported(f"output type {type_}")
@@ -324,6 +334,21 @@ class Planner:
             except Unsupported:
                 completion.plans[object_type.name] = None
         return completion.plans[object_type.name]
+
+
+def _flat_fields(plan: ObjectPlan) -> tuple[FlatField, ...] | None:
+    """The plan's fields as `FlatField`s, or None when one needs more than reading an attribute."""
+    flat: list[FlatField] = []
+    for f in plan.fields:
+        if f.typename is not None:
+            flat.append((f.key, None, f.typename, None, None, None))
+            continue
+        completion = f.completion
+        if f.attribute is None or completion is None or completion.kind != LEAF:
+            return None
+        as_is = completion.serializes_as_is
+        flat.append((f.key, f.attribute, None, None if as_is is int else as_is, completion.stringifies, completion))
+    return tuple(flat)
 
 
 def _included(directives: tuple[DirectiveNode, ...] | None) -> bool:

@@ -37,7 +37,18 @@ from graphql.type.scalars import GRAPHQL_MAX_INT as MAX_INT
 from graphql.type.scalars import GRAPHQL_MIN_INT as MIN_INT
 from strawberry.types.cast import TYPE_CAST_ATTRIBUTE
 
-from schema.compiled.plan import ABSTRACT, LEAF, LIST, OBJECT, Completion, FieldPlan, ObjectPlan, OperationPlan, Planner
+from schema.compiled.plan import (
+    ABSTRACT,
+    LEAF,
+    LIST,
+    OBJECT,
+    Completion,
+    FieldPlan,
+    FlatField,
+    ObjectPlan,
+    OperationPlan,
+    Planner,
+)
 from schema.compiled.settle import settle
 
 __all__ = ["Abandon", "Run"]
@@ -159,11 +170,14 @@ class Run:
     ) -> None:
         """`_complete_field` for each object value, with the commonest case (our own class) inline."""
         key, typename = field.key, field.parent_type.name
-        own, plan = completion.own_class, completion.plan
+        own, plan, flat = completion.own_class, completion.plan, completion.flat
         assert plan is not None
         queued: Items | None = None
         for (_, out, path), value in zip(items, values, strict=True):
             if type(value) is own and getattr(value, TYPE_CAST_ATTRIBUTE, None) is None:
+                if flat is not None:
+                    out[key] = _fill(flat, value)
+                    continue
                 if queued is None:
                     queued = next_level.get(plan)
                     if queued is None:
@@ -179,7 +193,7 @@ class Run:
     ) -> None:
         """`_complete_field` for each list of objects, with the commonest item (our own class) inline."""
         key, typename = field.key, field.parent_type.name
-        own, plan = item.own_class, item.plan
+        own, plan, flat = item.own_class, item.plan, item.flat
         queued: Items | None = None
         for (_, out, path), value in zip(items, values, strict=True):
             field_path = _path(Path, (path, key, typename))
@@ -189,6 +203,9 @@ class Run:
             completed: list[Any] = []
             for index, element in enumerate(value):
                 if type(element) is own and getattr(element, TYPE_CAST_ATTRIBUTE, None) is None:
+                    if flat is not None:
+                        completed.append(_fill(flat, element))
+                        continue
                     if queued is None:
                         queued = next_level.get(plan)
                         if queued is None:
@@ -340,6 +357,8 @@ class Run:
         if kind is OBJECT:
             assert completion.object_type is not None and completion.plan is not None
             if type(value) is completion.own_class and getattr(value, TYPE_CAST_ATTRIBUTE, None) is None:
+                if completion.flat is not None:
+                    return _fill(completion.flat, value)
                 items = next_level.get(completion.plan)
                 if items is None:
                     items = next_level[completion.plan] = []
@@ -411,6 +430,19 @@ class Run:
         assert definition is not None
         head = field.info_head or (field.nodes[0].name.value, field.nodes, definition.type, field.parent_type)
         return GraphQLResolveInfo(*head, path, *self.info_tail)  # type: ignore[call-arg]  # plan-time prefix
+
+
+def _fill(flat: tuple[FlatField, ...], source: Any) -> dict[str, Any]:
+    """The result of an object every field of which is read off it (what its level would fill in)."""
+    out: dict[str, Any] = {}
+    for key, attribute, typename, as_is, as_str, completion in flat:
+        if attribute is None:
+            out[key] = typename
+            continue
+        value = getattr(source, attribute)
+        kind = type(value)
+        out[key] = value if kind is as_is else str(value) if kind is as_str else _leaf(completion, value)  # type: ignore[arg-type]
+    return out
 
 
 def _fits_int(value: Any) -> bool:
