@@ -221,3 +221,26 @@ async def test_one_failing_field_is_answered_without_running_the_query_twice(gql
     assert spy.answered == [True]
     # two slugs, the variants, their stock: each once (a re-run would read the slugs again)
     assert counter.count == 4
+
+
+async def test_objects_read_off_their_attributes_are_filled_in_where_they_are_found(gql, interpreted, runtime, spy):
+    """A price, a category's names and pageInfo need no level of their own; a product (batched fields) does."""
+    from graphql import parse
+
+    from schema.compiled.plan import Planner
+
+    document = parse(BENCH_QUERY)
+    plan = Planner(runtime.executor.graphql_schema).plan_operation(document, document.definitions[0])  # type: ignore[arg-type]
+    connection = plan.root.fields[0].completion
+    assert connection is not None and connection.plan is not None and connection.flat is None
+    page_info, edges = (f.completion for f in connection.plan.fields)
+    assert page_info is not None and page_info.flat is not None
+    assert edges is not None and edges.item is not None and edges.item.plan is not None
+    product = edges.item.plan.fields[1].completion  # node
+    assert product is not None and product.plan is not None and product.flat is None
+    fields = {f.key: f.completion for f in product.plan.fields}
+    assert fields["category"] is not None and fields["category"].flat is not None
+
+    query = "{ products(first: 3) { pageInfo { __typename hasNextPage } edges { node { category { __typename slug id } variants { price { currency amount __typename } } } } } }"
+    assert await gql.execute(query) == await interpreted.execute(query)
+    assert spy.answered == [True]
