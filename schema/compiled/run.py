@@ -247,10 +247,8 @@ class Run:
                     value = getattr(source, attribute)
                     kind = type(value)
                     out[key] = value if kind is as_is else str(value) if kind is as_str else _leaf(completion, value)
-            else:
-                for source, out, path in items:
-                    value = getattr(source, attribute)
-                    out[key] = self._complete(completion, value, field, _path(Path, (path, key, typename)), next_level)
+            else:  # completed as a batch resolver's values are: lists and objects of our own classes inline
+                self._complete_batch(field, items, [getattr(source, attribute) for source, _, _ in items], next_level)
             return
         args = field.args if field.args is not None else self._arguments(field)
         if field.batch is not None:
