@@ -70,16 +70,16 @@ class BatchLoader(Generic[K, V]):
 
     async def load_many(self, keys: Sequence[K]) -> list[V | None]:
         values = self._values
-        missing = [key for key in keys if key not in values]
+        missing = [key for key in keys if key not in values] if values else keys  # nothing cached: all of them
         if missing:
             await self._batch_of(missing)
-        return [values[key] for key in keys]
+        return list(map(values.__getitem__, keys))
 
     def prime(self, key: K, value: V | None) -> None:
         """Remember a value read elsewhere, so loading it costs nothing."""
         self._values.setdefault(key, value)
 
-    def _batch_of(self, keys: list[K]) -> Awaitable[Any]:
+    def _batch_of(self, keys: Sequence[K]) -> Awaitable[Any]:
         """What to await until all of `keys` are in `_values` (one future when they share a batch)."""
         waiting = self._waiting
         if not waiting and len(keys) <= MAX_BATCH_SIZE:  # nothing in flight: one new batch takes them all
@@ -138,8 +138,11 @@ class BatchLoader(Generic[K, V]):
                 raise
             return
         values, default, waiting = self._values, self._default, self._waiting
-        for key in keys:
-            values[key] = found.get(key, default)
+        if len(found) == len(keys) and found.keys() == set(keys):  # every key found (a batch's keys are unique)
+            values.update(found)
+        else:
+            for key in keys:
+                values[key] = found.get(key, default)
         if len(waiting) == len(keys):  # only this batch's keys (each once) are waiting: all of them
             waiting.clear()
         else:
