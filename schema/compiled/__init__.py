@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from cachetools import LRUCache
@@ -32,6 +33,24 @@ UNSUPPORTED_DOCUMENT = "unsupported_document"  # the plan builder does not handl
 PLANNING_FAILED = "planning_failed"  # e.g. an argument literal graphql-core will refuse
 INVALID_VARIABLES = "invalid_variables"  # graphql-core reports them
 EXECUTION_ABANDONED = "execution_abandoned"  # something went wrong while running the plan
+
+
+# Coerced variables kept per plan for at most this many sets of variable values (a page size,
+# a slug: a storefront sends few); the oldest are dropped all at once beyond it.
+MAX_VARIABLE_SETS = 64
+_SCALARS = (str, int, float, bool, type(None))
+# Coerced values that no resolver can change under another request's feet.
+_IMMUTABLE = frozenset({*_SCALARS, Decimal})
+
+
+def _scalar_key(variables: dict[str, Any] | None) -> tuple[tuple[str, Any], ...] | None:
+    """The variables as a key when every value is a JSON scalar; None (not kept) otherwise."""
+    if not variables:
+        return ()
+    for value in variables.values():
+        if type(value) not in _SCALARS:
+            return None
+    return tuple(variables.items())
 
 
 class CompiledQueries:
@@ -78,12 +97,21 @@ class CompiledQueries:
         if isinstance(plan, str):
             self.on_fallback(plan)
             return None
-        coerced = get_variable_values(self.schema, prepared.operation.variable_definitions or (), variables or {})
-        if isinstance(coerced, list):  # invalid variables: graphql-core reports them
-            self.on_fallback(INVALID_VARIABLES)
-            return None
+        key = _scalar_key(variables)
+        known = plan.variables.get(key) if key is not None else None
+        if known is None:
+            coerced = get_variable_values(self.schema, prepared.operation.variable_definitions or (), variables or {})
+            if isinstance(coerced, list):  # invalid variables: graphql-core reports them
+                self.on_fallback(INVALID_VARIABLES)
+                return None
+            known = (coerced, {})
+            if key is not None and all(type(v) in _IMMUTABLE for v in coerced.coerced.values()):
+                if len(plan.variables) >= MAX_VARIABLE_SETS:
+                    plan.variables.clear()
+                plan.variables[key] = known
+        coerced, arguments = known
         try:
-            data, errors = await Run(plan, self.planner, self.schema, coerced, context).execute()
+            data, errors = await Run(plan, self.planner, self.schema, coerced, context, arguments).execute()
         except Exception as error:
             # The type only: a resolver's message may quote personal data (graphql-core logs the rest).
             logger.debug("compiled query abandoned (%s); graphql-core runs it", type(error).__name__)

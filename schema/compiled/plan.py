@@ -132,11 +132,19 @@ class ObjectPlan:
 
 @dataclass(slots=True, eq=False)
 class OperationPlan:
-    """A whole query: the root plan plus what every resolver's `info` shares."""
+    """A whole query: the root plan plus what every resolver's `info` shares.
+
+    `variables` keeps, per set of scalar variables (`{"first": 24}`), what graphql-core coerced
+    them to and the arguments worked out from them (field -> arguments), as `args` keeps the
+    arguments written into the document: requests with the same variables share both.
+    """
 
     operation: OperationDefinitionNode
     root: ObjectPlan
     fragments: dict[str, FragmentDefinitionNode]
+    variables: dict[tuple[tuple[str, Any], ...], tuple[Any, dict[FieldPlan, dict[str, Any]]]] = field(
+        default_factory=dict
+    )
 
 
 def _basic_resolver_code() -> Any:

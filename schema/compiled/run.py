@@ -78,8 +78,15 @@ class Run:
     """One request's execution of an `OperationPlan`."""
 
     def __init__(
-        self, plan: OperationPlan, planner: Planner, schema: GraphQLSchema, variables: VariableValues, context: Any
+        self,
+        plan: OperationPlan,
+        planner: Planner,
+        schema: GraphQLSchema,
+        variables: VariableValues,
+        context: Any,
+        arguments: dict[FieldPlan, dict[str, Any]] | None = None,
     ) -> None:
+        """`arguments`: the arguments already worked out from these very variables (shared across requests)."""
         self.plan = plan
         self.planner = planner
         self.schema = schema
@@ -89,7 +96,7 @@ class Run:
         # The request-constant end of every GraphQLResolveInfo (see FieldPlan.info_head).
         self.info_tail = (schema, plan.fragments, None, plan.operation, variables, context, is_awaitable, None, helpers)
         self.context = context
-        self.arguments: dict[FieldPlan, dict[str, Any]] = {}
+        self.arguments: dict[FieldPlan, dict[str, Any]] = {} if arguments is None else arguments
         self.failures: list[tuple[Exception, FieldPlan, Path]] = []
 
     async def execute(self) -> tuple[dict[str, Any] | None, list[GraphQLError] | None]:

@@ -244,3 +244,23 @@ async def test_objects_read_off_their_attributes_are_filled_in_where_they_are_fo
     query = "{ products(first: 3) { pageInfo { __typename hasNextPage } edges { node { category { __typename slug id } variants { price { currency amount __typename } } } } } }"
     assert await gql.execute(query) == await interpreted.execute(query)
     assert spy.answered == [True]
+
+
+async def test_requests_with_the_same_scalar_variables_share_one_coercion_and_others_get_their_own(
+    gql, interpreted, runtime, spy
+):
+    for first in (2, 5, 2):
+        assert await gql.execute(BENCH_QUERY, {"first": first}) == await interpreted.execute(
+            BENCH_QUERY, {"first": first}
+        )
+    compiler = runtime.executor.compiler
+    plan = compiler.plan_for(runtime.executor.prepare(BENCH_QUERY, None))
+    assert set(plan.variables) == {(("first", 2),), (("first", 5),)}
+    assert [len((await gql.data(BENCH_QUERY, {"first": n}))["products"]["edges"]) for n in (5, 2)] == [5, 2]
+
+    by_filter = "query($f: ProductFilter) { products(first: 50, filter: $f) { edges { node { category { slug } } } } }"
+    for slug in ("kitchen", "toys"):
+        data = await gql.data(by_filter, {"f": {"categorySlug": slug}})
+        assert {e["node"]["category"]["slug"] for e in data["products"]["edges"]} == {slug}
+    assert compiler.plan_for(runtime.executor.prepare(by_filter, None)).variables == {}  # an input object: not kept
+    assert spy.answered == [True] * 7
