@@ -1,0 +1,190 @@
+"""Instructions per storefront request, gateway against the hand-written endpoint: a figure noise cannot move.
+
+CPU ms per request (bench/storefront.py) moves by +-10% from run to run on a shared 2-core
+machine, more than most single changes save. Instructions executed do not: under valgrind's
+callgrind the same code, data and concurrency give the same count to ~0.2%, whatever else the
+machine is doing. So this runs each app in process (its ASGI callable, no HTTP, no load
+generator), warms it up uninstrumented, and has callgrind count only `--requests` storefront
+requests sent by `--clients` concurrent tasks (the aiosqlite threads included).
+
+    python bench/instructions.py [--requests 160] [--clients 16] [--products 10000]
+
+It prints millions of instructions per request for each, and their ratio. Two caveats:
+- valgrind hides the CPU's SHA extensions, so OpenSSL's sha256 (the gateway's ETag) runs a
+  generic loop ten times as long as it does natively; its instructions (libcrypto) are left out
+  and printed apart.
+- Instructions are not time: the gateway runs more distinct code per request, and its time per
+  instruction is higher (caches), so the CPU-time ratio is lower than this one. Use this figure
+  to tell whether a change removed work; bench/storefront.py still says where the bar stands.
+
+Needs valgrind (Debian's package; on this kind of machine it is installed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.storefront import BODY, PAGE_SIZE, PYTHON, ROOT, seed
+
+TARGETS = ("handwritten", "gateway")
+HEADERS = [(b"content-type", b"application/json"), (b"accept", b"application/json"), (b"host", b"bench")]
+
+
+def build_app(target: str) -> Any:
+    from core.settings import Settings
+
+    settings = Settings.from_env()
+    if target == "gateway":
+        from gateway.app import create_app
+
+        return create_app(settings)
+    from bench.handwritten import create_handwritten_app
+
+    return create_handwritten_app(settings)
+
+
+async def storefront_request(app: Any) -> None:
+    """One POST of the storefront query straight into the ASGI app."""
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+        "path": "/graphql", "raw_path": b"/graphql", "query_string": b"", "root_path": "", "headers": HEADERS,
+        "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80), "state": {},
+    }  # fmt: skip
+    body_sent = False
+    status: list[int] = []
+
+    async def receive() -> dict[str, Any]:
+        nonlocal body_sent
+        if not body_sent:
+            body_sent = True
+            return {"type": "http.request", "body": BODY.encode(), "more_body": False}
+        await asyncio.Event().wait()  # the client never disconnects
+        raise AssertionError("unreachable")
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            status.append(message["status"])
+
+    await app(scope, receive, send)
+    if status != [200]:
+        raise SystemExit(f"the storefront query answered {status}")
+
+
+async def _requests(app: Any, count: int, clients: int) -> None:
+    async def client(n: int) -> None:
+        for _ in range(n):
+            await storefront_request(app)
+
+    await asyncio.gather(*(client(count // clients) for _ in range(clients)))
+
+
+async def _lifespan(app: Any, measure: Any) -> None:
+    """Run `measure()` between the app's start-up and shutdown, as a server would."""
+    inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    await inbox.put({"type": "lifespan.startup"})
+    scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}
+    task = asyncio.create_task(app(scope, inbox.get, outbox.put))
+    if (await outbox.get())["type"] != "lifespan.startup.complete":
+        raise SystemExit("the app did not start")
+    await measure()
+    await inbox.put({"type": "lifespan.shutdown"})
+    await outbox.get()
+    await task
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise SystemExit(f"{name} is not installed (valgrind's package has it: apt-get install valgrind)")
+    return path
+
+
+def _instrument(on: bool) -> None:
+    switch = [_tool("callgrind_control"), "-i", "on" if on else "off", str(os.getpid())]
+    subprocess.run(switch, check=True, capture_output=True)
+
+
+def run_target(target: str, requests: int, clients: int) -> None:
+    """In the process valgrind runs: warm up, then count `requests` requests only."""
+    import uvloop
+
+    from gateway.process import tune_gc
+
+    app = build_app(target)
+
+    async def measure() -> None:
+        await _requests(app, 200, clients)  # caches, pools and plans warm; uninstrumented
+        tune_gc()  # as `serve` does once the app is built
+        _instrument(True)
+        await _requests(app, requests, clients)
+        _instrument(False)
+
+    uvloop.run(_lifespan(app, measure))  # the event loop `serve` runs on
+
+
+def count(target: str, env: dict[str, str], requests: int, clients: int) -> tuple[float, float]:
+    """(instructions per request without libcrypto, libcrypto's per request) for one target."""
+    with tempfile.TemporaryDirectory(prefix="omnigate-callgrind-") as tmp:
+        out = Path(tmp) / "callgrind.out"
+        command = [_tool("valgrind"), "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}"]
+        command += [PYTHON, __file__, "--run", target, "--requests", str(requests), "--clients", str(clients)]
+        subprocess.run(command, env=env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        report = subprocess.run(
+            [_tool("callgrind_annotate"), "--threshold=100", str(out)], capture_output=True, text=True, check=True
+        ).stdout
+    total = crypto = 0
+    for line in report.splitlines():
+        found = re.match(r"\s*([\d,]+) \(.*?\)\s+(.*)", line)
+        if not found:
+            continue
+        instructions = int(found.group(1).replace(",", ""))
+        if "PROGRAM TOTALS" in found.group(2):
+            total = instructions
+        elif "libcrypto" in found.group(2):
+            crypto += instructions
+    return (total - crypto) / requests / 1e6, crypto / requests / 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=160, help="requests counted per target")
+    parser.add_argument("--clients", type=int, default=16, help="concurrent requests")
+    parser.add_argument("--products", type=int, default=10_000)
+    parser.add_argument("--run", choices=TARGETS, help=argparse.SUPPRESS)  # inside valgrind
+    args = parser.parse_args()
+    if args.run:
+        run_target(args.run, args.requests, args.clients)
+        return
+    _tool("valgrind")
+    with tempfile.TemporaryDirectory(prefix="omnigate-bench-") as workdir:
+        env = {
+            **os.environ,
+            "OMNIGATE_DATABASE_URL": f"sqlite+aiosqlite:///{Path(workdir) / 'bench.db'}",
+            "OMNIGATE_LOG_LEVEL": "WARNING",
+            "PYTHONPATH": str(ROOT),
+            "PYTHONDONTWRITEBYTECODE": "",  # imports from .pyc: start-up under valgrind takes seconds, not minutes
+        }
+        seed(env, args.products)
+        counts = {target: count(target, env, args.requests, args.clients) for target in TARGETS}
+    print(f"storefront query, first: {PAGE_SIZE}, {args.clients} concurrent, {args.requests} requests counted")
+    for target, (instructions, crypto) in counts.items():
+        extra = f"  (+ {crypto:.2f} M in libcrypto: the ETag's sha256, SHA-NI hidden by valgrind)" if crypto else ""
+        print(f"{target:12s} {instructions:7.2f} M instructions per request{extra}")
+    ratio = counts["handwritten"][0] / counts["gateway"][0]
+    print(f"handwritten/gateway: {ratio:.3f} (instructions; the CPU-time ratio is lower, see the docstring)")
+
+
+if __name__ == "__main__":
+    main()
