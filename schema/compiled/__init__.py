@@ -43,14 +43,18 @@ _SCALARS = (str, int, float, bool, type(None))
 _IMMUTABLE = frozenset({*_SCALARS, Decimal})
 
 
-def _scalar_key(variables: dict[str, Any] | None) -> tuple[tuple[str, Any], ...] | None:
-    """The variables as a key when every value is a JSON scalar; None (not kept) otherwise."""
+def _scalar_key(variables: dict[str, Any] | None) -> tuple[tuple[str, type, Any], ...] | None:
+    """The variables as a key when every value is a JSON scalar; None (not kept) otherwise.
+
+    Each value's type is part of the key: `true == 1` and `1.0 == 1` in Python, but an Int
+    variable sent as `true` must be refused, not answered as the `1` a request before sent.
+    """
     if not variables:
         return ()
     for value in variables.values():
         if type(value) not in _SCALARS:
             return None
-    return tuple(variables.items())
+    return tuple((name, type(value), value) for name, value in variables.items())
 
 
 class CompiledQueries:

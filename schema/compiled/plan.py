@@ -142,7 +142,7 @@ class OperationPlan:
     operation: OperationDefinitionNode
     root: ObjectPlan
     fragments: dict[str, FragmentDefinitionNode]
-    variables: dict[tuple[tuple[str, Any], ...], tuple[Any, dict[FieldPlan, dict[str, Any]]]] = field(
+    variables: dict[tuple[tuple[str, type, Any], ...], tuple[Any, dict[FieldPlan, dict[str, Any]]]] = field(
         default_factory=dict
     )
 
