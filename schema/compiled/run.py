@@ -156,7 +156,7 @@ class Run:
         if completion.kind is LEAF:  # no path to build unless a value fails
             as_is = completion.serializes_as_is
             for (_, out, path), value in zip(items, values, strict=True):
-                if type(value) is as_is and (as_is is not int or MIN_INT <= value <= MAX_INT):
+                if type(value) is as_is and (as_is is not int or MIN_INT <= value <= MAX_INT):  # type: ignore[operator]  # an int: `type(value) is as_is`
                     out[key] = value  # what _leaf answers first, without the call
                 elif value is None or isinstance(value, Exception):
                     out[key] = self._complete_field(field, value, _path(Path, (path, key, typename)), next_level)
