@@ -85,6 +85,7 @@ class Completion:
     nodes: list[FieldNode] = field(default_factory=list)
     plans: dict[str, ObjectPlan | None] = field(default_factory=dict)
     flat: tuple[FlatField, ...] | None = None  # object: its plan's fields when each is read off the object as it is
+    fill: Callable[[Any], dict[str, Any]] | None = None  # `flat` as straight-line code (codegen.py), once made
 
 
 # One field of an object whose every field is `__typename` or an attribute of a leaf type:
@@ -124,10 +125,17 @@ class FieldPlan:
 
 @dataclass(slots=True, eq=False)
 class ObjectPlan:
-    """The fields to produce, in response order, for objects of one concrete type."""
+    """The fields to produce, in response order, for objects of one concrete type.
+
+    `reads` (made by the runner on first use, codegen.py) fills in the attribute leaves and
+    `__typename`s of a level's objects in one pass; `rest` are the fields left to the runner.
+    """
 
     object_type: GraphQLObjectType
     fields: list[FieldPlan]
+    reads: Callable[[Any], None] | None = None
+    rest: list[FieldPlan] | None = None
+    specialized: bool = False
 
 
 @dataclass(slots=True, eq=False)

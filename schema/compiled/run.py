@@ -37,6 +37,7 @@ from graphql.type.scalars import GRAPHQL_MAX_INT as MAX_INT
 from graphql.type.scalars import GRAPHQL_MIN_INT as MIN_INT
 from strawberry.types.cast import TYPE_CAST_ATTRIBUTE
 
+from schema.compiled.codegen import fill_function, reads_function
 from schema.compiled.plan import (
     ABSTRACT,
     LEAF,
@@ -124,8 +125,16 @@ class Run:
         awaitables: list[Awaitable[Any]] = []
         try:
             for object_plan, items in level.items():
-                for field in object_plan.fields:
-                    self._start_field(field, items, next_level, pending, awaitables)
+                if not object_plan.specialized:
+                    _specialize(object_plan)
+                reads = object_plan.reads
+                if reads is None:
+                    for field in object_plan.fields:
+                        self._start_field(field, items, next_level, pending, awaitables)
+                    continue
+                reads(items)  # the attribute leaves and typenames; every other key placed, in order
+                for field in object_plan.rest or ():
+                    self._start_field(field, items, next_level, pending, awaitables, placed=True)
         except BaseException:
             _discard(awaitables)
             raise
@@ -177,13 +186,13 @@ class Run:
     ) -> None:
         """`_complete_field` for each object value, with the commonest case (our own class) inline."""
         key, typename = field.key, field.parent_type.name
-        own, plan, flat = completion.own_class, completion.plan, completion.flat
+        own, plan, flat, fill = completion.own_class, completion.plan, completion.flat, completion.fill
         assert plan is not None
         queued: Items | None = None
         for (_, out, path), value in zip(items, values, strict=True):
             if type(value) is own and getattr(value, TYPE_CAST_ATTRIBUTE, None) is None:
                 if flat is not None:
-                    out[key] = _fill(flat, value)
+                    out[key] = fill(value) if fill is not None else _fill(flat, value)
                     continue
                 if queued is None:
                     queued = next_level.get(plan)
@@ -200,7 +209,7 @@ class Run:
     ) -> None:
         """`_complete_field` for each list of objects, with the commonest item (our own class) inline."""
         key, typename = field.key, field.parent_type.name
-        own, plan, flat = item.own_class, item.plan, item.flat
+        own, plan, flat, fill = item.own_class, item.plan, item.flat, item.fill
         queued: Items | None = None
         for (_, out, path), value in zip(items, values, strict=True):
             field_path = _path(Path, (path, key, typename))
@@ -211,7 +220,7 @@ class Run:
             for index, element in enumerate(value):
                 if type(element) is own and getattr(element, TYPE_CAST_ATTRIBUTE, None) is None:
                     if flat is not None:
-                        completed.append(_fill(flat, element))
+                        completed.append(fill(element) if fill is not None else _fill(flat, element))
                         continue
                     if queued is None:
                         queued = next_level.get(plan)
@@ -233,8 +242,12 @@ class Run:
         next_level: Level,
         pending: list[Pending],
         awaitables: list[Awaitable[Any]],
+        placed: bool = False,
     ) -> None:
-        """Read or resolve `field` on every object; awaitable results are left for the caller."""
+        """Read or resolve `field` on every object; awaitable results are left for the caller.
+
+        `placed`: every object's result already holds the field's key (ObjectPlan.reads put it there).
+        """
         key = field.key
         if field.typename is not None:
             for _, out, _ in items:
@@ -259,8 +272,9 @@ class Run:
             return
         args = field.args if field.args is not None else self._arguments(field)
         if field.batch is not None:
-            for _, out, _ in items:
-                out[key] = None  # keeps the response key in document order until the values are in
+            if not placed:
+                for _, out, _ in items:
+                    out[key] = None  # keeps the response key in document order until the values are in
             try:
                 batch: Any = field.batch([source for source, _, _ in items], self.context, args)
             except Exception as error:
@@ -363,7 +377,7 @@ class Run:
             assert completion.object_type is not None and completion.plan is not None
             if type(value) is completion.own_class and getattr(value, TYPE_CAST_ATTRIBUTE, None) is None:
                 if completion.flat is not None:
-                    return _fill(completion.flat, value)
+                    return completion.fill(value) if completion.fill is not None else _fill(completion.flat, value)
                 items = next_level.get(completion.plan)
                 if items is None:
                     items = next_level[completion.plan] = []
@@ -435,6 +449,20 @@ class Run:
         assert definition is not None
         head = field.info_head or (field.nodes[0].name.value, field.nodes, definition.type, field.parent_type)
         return GraphQLResolveInfo(*head, path, *self.info_tail)  # type: ignore[call-arg]  # plan-time prefix
+
+
+def _specialize(plan: ObjectPlan) -> None:
+    """Straight-line code for `plan` and for the objects its fields fill in where found (codegen.py)."""
+    made = reads_function(plan, _leaf)
+    if made is not None:
+        plan.reads, plan.rest = made
+    for field in plan.fields:
+        completion = field.completion
+        if completion is not None and completion.kind is LIST:
+            completion = completion.item
+        if completion is not None and completion.flat is not None and completion.fill is None:
+            completion.fill = fill_function(completion.flat, _leaf)
+    plan.specialized = True
 
 
 def _fill(flat: tuple[FlatField, ...], source: Any) -> dict[str, Any]:
