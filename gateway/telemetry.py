@@ -478,9 +478,17 @@ async def execute_traced(
     started = time.perf_counter()
     codes: list[str] = []
     try:
-        with operation_span(telemetry, prepared) as span:
+        if not telemetry.recording:  # operation_span would open no span: spare its generator
             try:
                 result: ExecutionResult = await runtime.executor.execute(prepared, variables, context)
+            except RequestError as failure:
+                codes = _error_codes(failure.errors)
+                raise
+            codes = _error_codes(result.errors)
+            return result
+        with operation_span(telemetry, prepared) as span:
+            try:
+                result = await runtime.executor.execute(prepared, variables, context)
             except RequestError as failure:  # variables that do not fit: the client's error
                 codes = record_result(span, errors=failure.errors)
                 raise
@@ -490,9 +498,9 @@ async def execute_traced(
         codes = codes or [_error_type(exc)]
         raise
     finally:
-        telemetry.metrics.record_operation(
-            prepared.operation_type.value, prepared.name, codes, time.perf_counter() - started
-        )
+        metrics = telemetry.metrics
+        if metrics.read:
+            metrics.record_operation(prepared.operation_type.value, prepared.name, codes, time.perf_counter() - started)
 
 
 def record_refused(telemetry: Telemetry, errors: list[GraphQLError], prepared: Any = None) -> None:
@@ -515,11 +523,18 @@ def record_result(
     errors = list(result.errors or []) if result is not None else list(errors or [])
     if not errors:
         return []
-    codes = [str((e.extensions or {}).get("code") or "GRAPHQL_ERROR") for e in errors]
+    codes = _error_codes(errors)
     span.set_attribute("graphql.error.count", len(errors))
     span.set_attribute("graphql.error.codes", sorted(set(codes)))
     _fail(span, gravest(codes))
     return codes
+
+
+def _error_codes(errors: list[GraphQLError] | None) -> list[str]:
+    """The errors' codes (`GRAPHQL_ERROR` for one without), as spans and metrics name them."""
+    if not errors:
+        return []
+    return [str((e.extensions or {}).get("code") or "GRAPHQL_ERROR") for e in errors]
 
 
 def _error_type(exc: BaseException) -> str:
