@@ -265,7 +265,8 @@ async def _graphql(request: Request, runtime: Runtime) -> Response:
                 return _request_error(failure.errors, media_type)
             finally:
                 await context.aclose()
-                await write_audit(context, current_trace_id())
+                if context.audit_records:  # else write_audit has nothing to append
+                    await write_audit(context, current_trace_id())
         except AuditUnavailable as failure:  # its own code says the result was withheld, whatever the cause
             return _respond(_error_body([failure]), media_type, 500)
         unavailable = any((e.extensions or {}).get("code") == SERVICE_UNAVAILABLE for e in result.errors or ())
