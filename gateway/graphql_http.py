@@ -15,6 +15,7 @@ import orjson
 from graphql import ExecutionResult, GraphQLError, OperationDefinitionNode, OperationType, parse
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from core.db import is_database_unavailable
 from gateway import caching
@@ -161,7 +162,26 @@ def _throttled(error: GraphQLError) -> bool:
     return (error.extensions or {}).get("code") == RATE_LIMITED
 
 
-async def graphql_endpoint(request: Request) -> Response:
+class _GraphQLEndpoint:
+    """The /graphql route's ASGI app: each request answered by `_answer`.
+
+    An ASGI app rather than a `func(request)` endpoint: Starlette runs those through
+    `request_response`, which builds two closures a request and wraps them in a second
+    exception-handler layer, the very handlers `ExceptionMiddleware` around the router already
+    applies (an HTTPException raised here still becomes its response there).
+    """
+
+    __name__ = "graphql_endpoint"  # the route's name, as when this was a function
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await _answer(Request(scope, receive, send))
+        await response(scope, receive, send)
+
+
+graphql_endpoint = _GraphQLEndpoint()
+
+
+async def _answer(request: Request) -> Response:
     """A GraphQL request; 503 with Retry-After (SERVICE_UNAVAILABLE, retryable) while the database is away."""
     runtime: Runtime = request.app.state.runtime
     runtime.watch_changes()
