@@ -352,7 +352,13 @@ async def _graphql(request: Request, runtime: Runtime) -> Response:
 
 def _public(content: bytes, etag: str, media_type: str, max_age: int, headers: _Headers) -> Response:
     """A public answer, or 304 when the client already holds this very one (If-None-Match)."""
-    answer = {"Cache-Control": f"public, max-age={max_age}", "ETag": etag, "Vary": "Accept, X-Channel, Authorization"}
+    answer = [(b"cache-control", b"public, max-age=%d" % max_age), (b"etag", etag.encode("latin-1")), _VARY]
     if caching.etag_matches(headers.get(b"if-none-match"), etag):
-        return Response(status_code=304, headers=answer)
-    return Response(content, media_type=media_type, headers=answer)
+        response = Response(status_code=304)
+    else:
+        response = Response(content, media_type=media_type)
+    response.raw_headers[:0] = answer  # before Content-Length and Content-Type, as a headers= mapping puts them
+    return response
+
+
+_VARY = (b"vary", b"Accept, X-Channel, Authorization")
