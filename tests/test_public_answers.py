@@ -6,6 +6,8 @@ import hashlib
 
 import httpx
 
+from gateway import caching
+
 NAMES = "{ products(first: 3) { edges { node { name slug } } } }"
 
 
@@ -27,3 +29,9 @@ async def test_a_public_answer_and_its_304_carry_exactly_these_headers(http: htt
         ("etag", etag),
         ("vary", "Accept, X-Channel, Authorization"),
     ]
+
+
+def test_the_etag_is_the_sha256_of_the_whole_answer_whatever_its_size():
+    for size in (0, 1, 63, 64, 1983, 1984, 1985, 2047, 2048, 2049, 3968, 13_833, 100_000):
+        body = bytes(range(256)) * (size // 256) + bytes(range(size % 256))
+        assert caching.etag_of(body) == '"' + hashlib.sha256(body).hexdigest()[:32] + '"', size
