@@ -290,7 +290,7 @@ def _untraced_asgi(app: Any, metrics: Metrics) -> Any:
             if kind != "http":
                 await app(scope, receive, send)
                 return
-            traceresponse = f"00-{trace_id:032x}-{span_id:016x}-{int(flags):02x}".encode()  # as _traceresponse()
+            traceresponse = b"00-%032x-%016x-%02x" % (trace_id, span_id, flags)  # as _traceresponse()
             started = time.perf_counter()
             status = 500  # unless the app answers
 
@@ -330,7 +330,10 @@ def _no_parent_without_traceparent(textmap: Any) -> bool:
 
 def _has_header(scope: dict[str, Any], name: bytes) -> bool:
     """Whether the request carries header `name` (lower case), in any case as the ASGI getter compares."""
-    return any(key.lower() == name for key, _ in scope.get("headers") or ())
+    for key, _ in scope.get("headers") or ():  # noqa: SIM110  # a loop, not any(genexpr): no generator
+        if key.lower() == name:
+            return True
+    return False
 
 
 def _asgi_completion(app: Any, metrics: Metrics) -> Any:
