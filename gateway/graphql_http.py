@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 import time
+from functools import lru_cache
 from typing import Any
 
 import orjson
 from graphql import ExecutionResult, GraphQLError, OperationDefinitionNode, OperationType, parse
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from core.db import is_database_unavailable
 from gateway import caching
@@ -37,11 +39,13 @@ JSON = "application/json"
 HTTP_UNAVAILABLE = 503
 
 
+@lru_cache(maxsize=64)
 def _negotiate(accept: str) -> str | None:
     """The response media type, or None when the client accepts neither.
 
     `application/graphql-response+json` wherever it is listed (the spec's preference), else
     `application/json` (also for `*/*`); a type given `q=0` is one the client refuses.
+    Remembered per Accept value, as a client sends the same each time (a few: bounded, clients choose it).
     """
     if not accept:
         return JSON
@@ -75,22 +79,35 @@ def _http_problem(problem: HttpProblem, media_type: str) -> Response:
     return _respond(_error_body([problem.error]), media_type, problem.status)
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The body, refused with 413 as soon as it is larger than `limit` (declared or streamed)."""
-    declared = request.headers.get("content-length", "")
+async def _read_body(request: Request, headers: _Headers, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it is larger than `limit` (declared or streamed).
+
+    Read off `receive` as `Request.stream()` reads it (a disconnect raises ClientDisconnect),
+    without an async generator resumed three times for a one-message body. Nothing else reads
+    the body of a GraphQL request.
+    """
+    declared = headers.get(b"content-length")
     if declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise HttpProblem(413, f"The body is larger than {limit} bytes.", "PAYLOAD_TOO_LARGE")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise HttpProblem(413, f"The body is larger than {limit} bytes.", "PAYLOAD_TOO_LARGE")
-        chunks.append(chunk)
+    receive = request.receive
+    while True:
+        message = await receive()
+        if message["type"] == "http.request":
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise HttpProblem(413, f"The body is larger than {limit} bytes.", "PAYLOAD_TOO_LARGE")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        elif message["type"] == "http.disconnect":
+            raise ClientDisconnect()
     return b"".join(chunks)
 
 
-async def _read_params(request: Request, max_body_bytes: int) -> dict[str, Any]:
+async def _read_params(request: Request, headers: _Headers, max_body_bytes: int) -> dict[str, Any]:
     if request.method == "GET":
         params: dict[str, Any] = dict(request.query_params)
         for name in ("variables", "extensions"):
@@ -100,16 +117,36 @@ async def _read_params(request: Request, max_body_bytes: int) -> dict[str, Any]:
                 except orjson.JSONDecodeError:
                     raise HttpProblem(400, f"`{name}` must be a JSON object.") from None
         return params
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    content_type = headers.get(b"content-type").split(";")[0].strip().lower()
     if content_type not in (JSON, GRAPHQL_RESPONSE):
         raise HttpProblem(415, "POST a JSON body with Content-Type: application/json.")
     try:
-        params = orjson.loads(await _read_body(request, max_body_bytes))
+        params = orjson.loads(await _read_body(request, headers, max_body_bytes))
     except orjson.JSONDecodeError:  # also undecodable UTF-8
         raise HttpProblem(400, "The body is not valid JSON.") from None
     if not isinstance(params, dict):
         raise HttpProblem(400, "The body must be a JSON object with `query`.")
     return params
+
+
+class _Headers:
+    """The request's headers by name, each the first of its name as Starlette's `Headers.get`
+    answers: one dict for the six an answer reads, where `Headers.get` scans the list per lookup
+    and raises (and catches) a KeyError for each header that is missing, as most are."""
+
+    __slots__ = ("_by_name",)
+
+    def __init__(self, raw: Any) -> None:
+        self._by_name: dict[bytes, bytes] = dict(reversed(raw if isinstance(raw, list) else list(raw)))
+
+    def get(self, name: bytes) -> str:
+        """The header `name` (lower case), or "" when it was not sent."""
+        value = self._by_name.get(name)
+        return "" if value is None else value.decode("latin-1")
+
+    def optional(self, name: bytes) -> str | None:
+        value = self._by_name.get(name)
+        return None if value is None else value.decode("latin-1")
 
 
 class HttpProblem(Exception):
@@ -161,7 +198,26 @@ def _throttled(error: GraphQLError) -> bool:
     return (error.extensions or {}).get("code") == RATE_LIMITED
 
 
-async def graphql_endpoint(request: Request) -> Response:
+class _GraphQLEndpoint:
+    """The /graphql route's ASGI app: each request answered by `_answer`.
+
+    An ASGI app rather than a `func(request)` endpoint: Starlette runs those through
+    `request_response`, which builds two closures a request and wraps them in a second
+    exception-handler layer, the very handlers `ExceptionMiddleware` around the router already
+    applies (an HTTPException raised here still becomes its response there).
+    """
+
+    __name__ = "graphql_endpoint"  # the route's name, as when this was a function
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await _answer(Request(scope, receive, send))
+        await response(scope, receive, send)
+
+
+graphql_endpoint = _GraphQLEndpoint()
+
+
+async def _answer(request: Request) -> Response:
     """A GraphQL request; 503 with Retry-After (SERVICE_UNAVAILABLE, retryable) while the database is away."""
     runtime: Runtime = request.app.state.runtime
     runtime.watch_changes()
@@ -191,7 +247,8 @@ def _unavailable(runtime: Runtime, errors: list[GraphQLError], media_type: str |
 
 async def _graphql(request: Request, runtime: Runtime) -> Response:
     settings = runtime.settings
-    accept = request.headers.get("accept", "")
+    headers = _Headers(request.scope["headers"])
+    accept = headers.get(b"accept")
     if request.method == "GET" and "query" not in request.query_params and "extensions" not in request.query_params:
         if settings.graphiql and "text/html" in accept:
             return graphiql_page()
@@ -200,7 +257,7 @@ async def _graphql(request: Request, runtime: Runtime) -> Response:
     if media_type is None:
         return Response("Accept application/graphql-response+json or application/json.", status_code=406)
     try:
-        params = await _read_params(request, settings.max_body_bytes)
+        params = await _read_params(request, headers, settings.max_body_bytes)
         extensions = params.get("extensions")
         params["query"] = runtime.persisted.resolve(
             params.get("query"), extensions if isinstance(extensions, dict) else None
@@ -226,15 +283,14 @@ async def _graphql(request: Request, runtime: Runtime) -> Response:
         )
         return _request_error([error], media_type)
 
-    channel = await runtime.channels.get(request.headers.get("x-channel"))
+    channel = await runtime.channels.get(headers.optional(b"x-channel"))
     if channel is None:
         error = GraphQLError(
-            f"Unknown channel {request.headers.get('x-channel', '')[:40]!r}: "
-            "send X-Channel with one of the `channels` codes.",
+            f"Unknown channel {headers.get(b'x-channel')[:40]!r}: send X-Channel with one of the `channels` codes.",
             extensions={"code": "UNKNOWN_CHANNEL"},
         )
         return _request_error([error], media_type)
-    authorization = request.headers.get("authorization")
+    authorization = headers.optional(b"authorization")
     max_age = 0
     if authorization is None and prepared.operation_type is OperationType.QUERY:
         max_age = runtime.cache_hints.max_age(prepared.document)
@@ -243,7 +299,7 @@ async def _graphql(request: Request, runtime: Runtime) -> Response:
         cache_key = caching.cache_key(query, operation_name, variables, channel.code, media_type)
         hit = await runtime.response_cache.get(cache_key)
         if hit is not None:
-            return _public(hit.body, hit.etag, hit.media_type, hit.age_left(), request)
+            return _public(hit.body, hit.etag, hit.media_type, hit.age_left(), headers)
     try:
         principal = await authenticate(authorization, runtime)
     except AuthenticationError as exc:
@@ -265,7 +321,8 @@ async def _graphql(request: Request, runtime: Runtime) -> Response:
                 return _request_error(failure.errors, media_type)
             finally:
                 await context.aclose()
-                await write_audit(context, current_trace_id())
+                if context.audit_records:  # else write_audit has nothing to append
+                    await write_audit(context, current_trace_id())
         except AuditUnavailable as failure:  # its own code says the result was withheld, whatever the cause
             return _respond(_error_body([failure]), media_type, 500)
         unavailable = any((e.extensions or {}).get("code") == SERVICE_UNAVAILABLE for e in result.errors or ())
@@ -290,12 +347,18 @@ async def _graphql(request: Request, runtime: Runtime) -> Response:
             await runtime.response_cache.put(cache_key, entry)
         except Exception as error:  # Redis away: answer uncached
             logger.warning("could not store a response: %s", type(error).__name__)
-    return _public(content, etag, media_type, max_age, request)
+    return _public(content, etag, media_type, max_age, headers)
 
 
-def _public(content: bytes, etag: str, media_type: str, max_age: int, request: Request) -> Response:
+def _public(content: bytes, etag: str, media_type: str, max_age: int, headers: _Headers) -> Response:
     """A public answer, or 304 when the client already holds this very one (If-None-Match)."""
-    headers = {"Cache-Control": f"public, max-age={max_age}", "ETag": etag, "Vary": "Accept, X-Channel, Authorization"}
-    if caching.etag_matches(request.headers.get("if-none-match", ""), etag):
-        return Response(status_code=304, headers=headers)
-    return Response(content, media_type=media_type, headers=headers)
+    answer = [(b"cache-control", b"public, max-age=%d" % max_age), (b"etag", etag.encode("latin-1")), _VARY]
+    if caching.etag_matches(headers.get(b"if-none-match"), etag):
+        response = Response(status_code=304)
+    else:
+        response = Response(content, media_type=media_type)
+    response.raw_headers[:0] = answer  # before Content-Length and Content-Type, as a headers= mapping puts them
+    return response
+
+
+_VARY = (b"vary", b"Accept, X-Channel, Authorization")

@@ -66,7 +66,7 @@ from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace import INVALID_SPAN_CONTEXT, Span, SpanKind, Status, StatusCode, Tracer
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -189,7 +189,7 @@ class Telemetry:
 
     def asgi(self, app: Any) -> Any:
         if not self.recording:
-            return _untraced_asgi(_asgi_completion(app, self.metrics))
+            return _untraced_asgi(app, self.metrics)
         return _asgi_middleware(app, self.provider, self.metrics)
 
     def shutdown(self) -> None:
@@ -243,12 +243,17 @@ def _asgi_middleware(app: Any, provider: TracerProvider, metrics: Metrics) -> An
     return hide
 
 
-def _untraced_asgi(app: Any) -> Any:
+def _untraced_asgi(app: Any, metrics: Metrics) -> Any:
     """For a provider that records nothing: each request's trace id (continuing the caller's
-    `traceparent`, or new) in context, for its `traceresponse` header, masked errors and logs.
+    `traceparent`, or new) in context, for its `traceresponse` header, masked errors and logs;
+    and the request's duration in the HTTP metrics.
 
     What the ASGI instrumentation leaves behind when its sampler drops the span, without the
-    attributes it collects for that span first.
+    attributes it collects for that span first. One layer, not `_asgi_completion` inside it:
+    the span is this function's own, so its ids are at hand and it has no name or attributes
+    to set. The default W3C propagators find a parent in nothing but `traceparent`: without
+    that header there is none, and the headers are not decoded three times (traceparent,
+    tracestate, baggage) to find that out.
     """
     from opentelemetry import propagate
     from opentelemetry.instrumentation.asgi import asgi_getter
@@ -256,28 +261,79 @@ def _untraced_asgi(app: Any) -> Any:
     from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
     ids = RandomIdGenerator()
+    flags = TraceFlags(TraceFlags.DEFAULT)
+
+    def parent_of(scope: dict[str, Any]) -> SpanContext:
+        if _no_parent_without_traceparent(propagate.get_global_textmap()) and not _has_header(scope, b"traceparent"):
+            return INVALID_SPAN_CONTEXT
+        return trace.get_current_span(propagate.extract(scope, getter=asgi_getter)).get_span_context()
 
     async def untraced(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope.get("type") not in ("http", "websocket"):
+        kind = scope.get("type")
+        if kind != "http" and kind != "websocket":
             await app(scope, receive, send)
             return
-        parent = trace.get_current_span(propagate.extract(scope, getter=asgi_getter)).get_span_context()
+        parent = parent_of(scope)
+        trace_id = parent.trace_id if parent.is_valid else ids.generate_trace_id()
+        span_id = ids.generate_span_id()
         span = NonRecordingSpan(
             SpanContext(
-                parent.trace_id if parent.is_valid else ids.generate_trace_id(),
-                ids.generate_span_id(),
+                trace_id,
+                span_id,
                 is_remote=False,
-                trace_flags=TraceFlags(TraceFlags.DEFAULT),
+                trace_flags=flags,
                 trace_state=parent.trace_state if parent.is_valid else None,
             )
         )
         token = otel_context.attach(trace.set_span_in_context(span))
         try:
-            await app(scope, receive, send)
+            if kind != "http":
+                await app(scope, receive, send)
+                return
+            traceresponse = b"00-%032x-%016x-%02x" % (trace_id, span_id, flags)  # as _traceresponse()
+            started = time.perf_counter()
+            status = 500  # unless the app answers
+
+            async def send_with_trace(message: dict[str, Any]) -> None:
+                nonlocal status
+                if message.get("type") == "http.response.start":
+                    status = int(message.get("status", 500))
+                    message = {**message, "headers": [*message.get("headers", []), (b"traceresponse", traceresponse)]}
+                await send(message)
+
+            try:
+                await app(scope, receive, send_with_trace)
+            finally:
+                if metrics.read:
+                    seconds = time.perf_counter() - started
+                    metrics.record_http(scope.get("method", "_OTHER"), _route(scope), status, seconds)
         finally:
             otel_context.detach(token)
 
     return untraced
+
+
+@cache
+def _no_parent_without_traceparent(textmap: Any) -> bool:
+    """Whether `textmap` finds no parent in a request without `traceparent`: W3C propagators
+    alone, trace context first (the default). It extracts into a fresh context when the header
+    is missing, and baggage adds no span to it. Any other propagator is asked as usual."""
+    from opentelemetry.baggage.propagation import W3CBaggagePropagator
+    from opentelemetry.propagators.composite import CompositePropagator
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    parts = getattr(textmap, "_propagators", None) if type(textmap) is CompositePropagator else [textmap]
+    if not isinstance(parts, list | tuple) or not parts or type(parts[0]) is not TraceContextTextMapPropagator:
+        return False
+    return all(type(part) in (TraceContextTextMapPropagator, W3CBaggagePropagator) for part in parts)
+
+
+def _has_header(scope: dict[str, Any], name: bytes) -> bool:
+    """Whether the request carries header `name` (lower case), in any case as the ASGI getter compares."""
+    for key, _ in scope.get("headers") or ():  # noqa: SIM110  # a loop, not any(genexpr): no generator
+        if key.lower() == name:
+            return True
+    return False
 
 
 def _asgi_completion(app: Any, metrics: Metrics) -> Any:
@@ -425,9 +481,17 @@ async def execute_traced(
     started = time.perf_counter()
     codes: list[str] = []
     try:
-        with operation_span(telemetry, prepared) as span:
+        if not telemetry.recording:  # operation_span would open no span: spare its generator
             try:
                 result: ExecutionResult = await runtime.executor.execute(prepared, variables, context)
+            except RequestError as failure:
+                codes = _error_codes(failure.errors)
+                raise
+            codes = _error_codes(result.errors)
+            return result
+        with operation_span(telemetry, prepared) as span:
+            try:
+                result = await runtime.executor.execute(prepared, variables, context)
             except RequestError as failure:  # variables that do not fit: the client's error
                 codes = record_result(span, errors=failure.errors)
                 raise
@@ -437,9 +501,9 @@ async def execute_traced(
         codes = codes or [_error_type(exc)]
         raise
     finally:
-        telemetry.metrics.record_operation(
-            prepared.operation_type.value, prepared.name, codes, time.perf_counter() - started
-        )
+        metrics = telemetry.metrics
+        if metrics.read:
+            metrics.record_operation(prepared.operation_type.value, prepared.name, codes, time.perf_counter() - started)
 
 
 def record_refused(telemetry: Telemetry, errors: list[GraphQLError], prepared: Any = None) -> None:
@@ -462,11 +526,18 @@ def record_result(
     errors = list(result.errors or []) if result is not None else list(errors or [])
     if not errors:
         return []
-    codes = [str((e.extensions or {}).get("code") or "GRAPHQL_ERROR") for e in errors]
+    codes = _error_codes(errors)
     span.set_attribute("graphql.error.count", len(errors))
     span.set_attribute("graphql.error.codes", sorted(set(codes)))
     _fail(span, gravest(codes))
     return codes
+
+
+def _error_codes(errors: list[GraphQLError] | None) -> list[str]:
+    """The errors' codes (`GRAPHQL_ERROR` for one without), as spans and metrics name them."""
+    if not errors:
+        return []
+    return [str((e.extensions or {}).get("code") or "GRAPHQL_ERROR") for e in errors]
 
 
 def _error_type(exc: BaseException) -> str:

@@ -12,7 +12,7 @@ import logging
 import traceback
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import strawberry
@@ -174,6 +174,9 @@ class Executor:
 
     def parse_and_validate(self, query: str) -> DocumentNode:
         """The validated document for `query`, from the cache when seen before."""
+        return self._validated(query).document
+
+    def _validated(self, query: str) -> _Validated:
         if len(query) > self.settings.max_query_chars:  # never cached: the caches would pin it
             raise RequestError(
                 [
@@ -199,22 +202,18 @@ class Executor:
             failure = RequestError([_with_code(e, "GRAPHQL_VALIDATION_FAILED") for e in errors])
             self._documents[query] = failure
             raise failure
-        self._documents[query] = document
-        return document
+        validated = _Validated(document)
+        self._documents[query] = validated
+        return validated
 
     def prepare(self, query: str, operation_name: str | None) -> PreparedOperation:
-        document = self.parse_and_validate(query)
-        operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-        if operation_name is None:
-            if len(operations) != 1:
-                raise RequestError([_op_error("Several operations in the document: name one in `operationName`.")])
-            operation = operations[0]
-        else:
-            named = next((op for op in operations if op.name and op.name.value == operation_name), None)
-            if named is None:
-                raise RequestError([_op_error(f"No operation named {operation_name!r} in the document.")])
-            operation = named
-        return PreparedOperation(document, operation, operation.operation)
+        """The operation to run, the same (immutable) object each time the document and name recur."""
+        validated = self._validated(query)
+        prepared = validated.operations.get(operation_name)
+        if prepared is None:
+            prepared = _select(validated.document, operation_name)
+            validated.operations[operation_name] = prepared  # only names the document has: bounded by it
+        return prepared
 
     def check_variables(self, variables: dict[str, Any] | None) -> None:
         """Refuse, before anything runs, a variable no database could take (see schema/inputs.py)."""
@@ -281,6 +280,29 @@ async def _masked(events: AsyncIterator[ExecutionResult]) -> AsyncGenerator[Exec
         aclose = getattr(events, "aclose", None)
         if aclose is not None:
             await aclose()
+
+
+@dataclass(slots=True)
+class _Validated:
+    """A document that passed validation, and its operations as `prepare` picked them by name
+    (the operation list was filtered and searched, and a PreparedOperation built, each request)."""
+
+    document: DocumentNode
+    operations: dict[str | None, PreparedOperation] = field(default_factory=dict)
+
+
+def _select(document: DocumentNode, operation_name: str | None) -> PreparedOperation:
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if operation_name is None:
+        if len(operations) != 1:
+            raise RequestError([_op_error("Several operations in the document: name one in `operationName`.")])
+        operation = operations[0]
+    else:
+        named = next((op for op in operations if op.name and op.name.value == operation_name), None)
+        if named is None:
+            raise RequestError([_op_error(f"No operation named {operation_name!r} in the document.")])
+        operation = named
+    return PreparedOperation(document, operation, operation.operation)
 
 
 def _op_error(message: str) -> GraphQLError:

@@ -1,0 +1,37 @@
+"""A public answer's headers, exactly: the same names, values and order for a 200 and for its 304."""
+
+from __future__ import annotations
+
+import hashlib
+
+import httpx
+
+from gateway import caching
+
+NAMES = "{ products(first: 3) { edges { node { name slug } } } }"
+
+
+async def test_a_public_answer_and_its_304_carry_exactly_these_headers(http: httpx.AsyncClient):
+    first = await http.post("/graphql", json={"query": NAMES})
+    etag = '"' + hashlib.sha256(first.content).hexdigest()[:32] + '"'
+    assert [(k.decode(), v.decode()) for k, v in first.headers.raw][:-1] == [
+        ("cache-control", "public, max-age=300"),
+        ("etag", etag),
+        ("vary", "Accept, X-Channel, Authorization"),
+        ("content-length", str(len(first.content))),
+        ("content-type", "application/json"),
+    ]
+    assert first.headers.raw[-1][0] == b"traceresponse"
+    again = await http.post("/graphql", json={"query": NAMES}, headers={"If-None-Match": f"W/{etag}"})
+    assert again.status_code == 304 and again.content == b""
+    assert [(k.decode(), v.decode()) for k, v in again.headers.raw][:-1] == [
+        ("cache-control", "public, max-age=300"),
+        ("etag", etag),
+        ("vary", "Accept, X-Channel, Authorization"),
+    ]
+
+
+def test_the_etag_is_the_sha256_of_the_whole_answer_whatever_its_size():
+    for size in (0, 1, 63, 64, 1983, 1984, 1985, 2047, 2048, 2049, 3968, 13_833, 100_000):
+        body = bytes(range(256)) * (size // 256) + bytes(range(size % 256))
+        assert caching.etag_of(body) == '"' + hashlib.sha256(body).hexdigest()[:32] + '"', size
