@@ -38,23 +38,39 @@ EXECUTION_ABANDONED = "execution_abandoned"  # something went wrong while runnin
 # Coerced variables kept per plan for at most this many sets of variable values (a page size,
 # a slug: a storefront sends few); the oldest are dropped all at once beyond it.
 MAX_VARIABLE_SETS = 64
-_SCALARS = (str, int, float, bool, type(None))
+# ... and only sets whose strings are this short: a key is kept for as long as its plan is.
+MAX_KEPT_CHARS = 256
+# Floats are not kept: -0.0 == 0.0 in Python, and a key must tell every value it stands for apart.
+_SCALARS = (str, int, bool, type(None))
 # Coerced values that no resolver can change under another request's feet.
-_IMMUTABLE = frozenset({*_SCALARS, Decimal})
+_IMMUTABLE = frozenset({*_SCALARS, float, Decimal})
+_ABSENT = object()  # a declared variable the request did not send (not the same as null)
 
 
-def _scalar_key(variables: dict[str, Any] | None) -> tuple[tuple[str, type, Any], ...] | None:
-    """The variables as a key when every value is a JSON scalar; None (not kept) otherwise.
+def _scalar_key(declared: tuple[str, ...], variables: dict[str, Any] | None) -> tuple[Any, ...] | None:
+    """The declared variables' values as a key, when each is a short JSON scalar; else None (not kept).
 
-    Each value's type is part of the key: `true == 1` and `1.0 == 1` in Python, but an Int
-    variable sent as `true` must be refused, not answered as the `1` a request before sent.
+    Only the operation's own variables count (graphql-core ignores the others), so a client
+    cannot grow the key with variables it makes up. Each value's type is part of the key:
+    `true == 1` in Python, but an Int variable sent as `true` must be refused, not answered as
+    the `1` a request before sent.
     """
-    if not variables:
+    if not declared:
         return ()
-    for value in variables.values():
-        if type(value) not in _SCALARS:
+    sent = variables or {}
+    key: list[Any] = []
+    chars = 0
+    for name in declared:
+        value = sent.get(name, _ABSENT)
+        kind = type(value)
+        if kind is str:
+            chars += len(value)
+            if chars > MAX_KEPT_CHARS:
+                return None
+        elif kind not in _SCALARS and value is not _ABSENT:
             return None
-    return tuple((name, type(value), value) for name, value in variables.items())
+        key.append((kind, value))
+    return tuple(key)
 
 
 class CompiledQueries:
@@ -101,7 +117,7 @@ class CompiledQueries:
         if isinstance(plan, str):
             self.on_fallback(plan)
             return None
-        key = _scalar_key(variables)
+        key = _scalar_key(plan.declared, variables)
         known = plan.variables.get(key) if key is not None else None
         if known is None:
             coerced = get_variable_values(self.schema, prepared.operation.variable_definitions or (), variables or {})

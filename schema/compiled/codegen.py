@@ -27,7 +27,13 @@ Leaf = Callable[[Completion, Any], Any]
 
 
 def _read(attribute: str, names: dict[str, Any], source: str = "source") -> str:
-    if attribute.isidentifier() and not keyword.iskeyword(attribute) and not attribute.startswith("__"):
+    # ASCII only: Python normalises identifiers in source (NFKC), getattr does not ("ﬁ" would read "fi")
+    if (
+        attribute.isascii()
+        and attribute.isidentifier()
+        and not keyword.iskeyword(attribute)
+        and not attribute.startswith("__")
+    ):
         return f"{source}.{attribute}"
     name = f"a{len(names)}"
     names[name] = attribute

@@ -150,9 +150,8 @@ class OperationPlan:
     operation: OperationDefinitionNode
     root: ObjectPlan
     fragments: dict[str, FragmentDefinitionNode]
-    variables: dict[tuple[tuple[str, type, Any], ...], tuple[Any, dict[FieldPlan, dict[str, Any]]]] = field(
-        default_factory=dict
-    )
+    declared: tuple[str, ...] = ()  # the operation's variables, in order
+    variables: dict[tuple[Any, ...], tuple[Any, dict[FieldPlan, dict[str, Any]]]] = field(default_factory=dict)
 
 
 def _basic_resolver_code() -> Any:
@@ -239,7 +238,8 @@ class Planner:
         root = self.plan_object(root_type, [operation.selection_set], fragments)
         if any(f.key.startswith("__") and f.typename is None for f in root.fields):
             raise Unsupported("introspection")
-        return OperationPlan(operation=operation, root=root, fragments=fragments)
+        declared = tuple(d.variable.name.value for d in operation.variable_definitions or ())
+        return OperationPlan(operation=operation, root=root, fragments=fragments, declared=declared)
 
     def plan_object(
         self,

@@ -119,3 +119,11 @@ def test_fields_the_generated_code_does_not_read_keep_their_place_for_the_runner
     items: list[tuple[Any, dict[str, Any], Any]] = [(_thing(), {}, None)]
     reads(items)
     assert list(items[0][1])[:4] == ["__typename", "name", "later", "price"] and items[0][1]["later"] is None
+
+
+def test_an_attribute_name_python_would_normalise_is_read_by_getattr():
+    """`source.ﬁ` in source code reads `fi` (NFKC); the generated code must read the attribute named."""
+    plan = ObjectPlan(OWNER, [_leaf_field("ligature", "ﬁ", Completion(LEAF, False, coerce=str, serializes_as_is=str))])
+    thing = SimpleNamespace(fi="wrong")
+    setattr(thing, "ﬁ", "right")  # noqa: B010  # `thing.ﬁ = ...` would set `fi`, the very point
+    assert _generated(plan, [thing]) == _generic(plan, [thing]) == [{"ligature": "right"}]

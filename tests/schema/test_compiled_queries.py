@@ -255,7 +255,7 @@ async def test_requests_with_the_same_scalar_variables_share_one_coercion_and_ot
         )
     compiler = runtime.executor.compiler
     plan = compiler.plan_for(runtime.executor.prepare(BENCH_QUERY, None))
-    assert set(plan.variables) == {(("first", int, 2),), (("first", int, 5),)}
+    assert set(plan.variables) == {((int, 2),), ((int, 5),)}
     # `true == 1` in Python: a Boolean sent for the Int must still be refused, not served as first: 1
     await gql.data(BENCH_QUERY, {"first": 1})
     refused = await gql.execute(BENCH_QUERY, {"first": True})
@@ -269,3 +269,22 @@ async def test_requests_with_the_same_scalar_variables_share_one_coercion_and_ot
         assert {e["node"]["category"]["slug"] for e in data["products"]["edges"]} == {slug}
     assert compiler.plan_for(runtime.executor.prepare(by_filter, None)).variables == {}  # an input object: not kept
     assert spy.answered == [True] * 4 + [False] + [True] * 4  # the refused one: graphql-core reports it
+
+
+async def test_kept_coercions_hold_only_the_operation_s_own_short_variables(gql, runtime):
+    """A client cannot grow what is kept: made-up variables are not part of the key, long strings are not kept."""
+    from schema.compiled import MAX_KEPT_CHARS, _scalar_key
+
+    junk = {f"j{n}": "x" * 10_000 for n in range(20)}
+    assert len((await gql.data(BENCH_QUERY, {"first": 3, **junk}))["products"]["edges"]) == 3
+    plan = runtime.executor.compiler.plan_for(runtime.executor.prepare(BENCH_QUERY, None))
+    assert set(plan.variables) == {((int, 3),)}  # the junk is ignored, as graphql-core ignores it
+
+    search = "query($s: String) { products(first: 2, search: $s) { edges { node { name } } } }"
+    await gql.post(search, {"s": "k" * (MAX_KEPT_CHARS + 1)})  # refused as too long, and not kept either
+    await gql.data(search, {"s": "kettle"})
+    searched = runtime.executor.compiler.plan_for(runtime.executor.prepare(search, None))
+    assert set(searched.variables) == {((str, "kettle"),)}
+
+    assert _scalar_key(("x",), {"x": 0.0}) is None  # -0.0 == 0.0: floats are never kept
+    assert _scalar_key(("x",), {}) != _scalar_key(("x",), {"x": None})  # absent is not null
