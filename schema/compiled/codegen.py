@@ -1,8 +1,8 @@
 """Straight-line Python for the attribute reads of a plan: one pass over a level's objects, not one per field.
 
 The runner's generic loops (run.py) read each attribute field of a level in a pass of its own over
-the objects, by `getattr(source, name)`, and fill an object read off its attributes (`_fill`) by
-looping over its fields. Here the same steps are written out once per plan, as Python source
+the objects, by `getattr(source, name)`; an object read off its attributes alone (a price) would
+need a level of its own. Here the same steps are written out once per plan, as Python source
 compiled with `compile`: `source.name` (an attribute read the interpreter specialises) for each
 field in response order, in one pass. Each value goes through the very expression the generic
 loop uses (`value if its type serializes as is, str(value) if it stringifies, else _leaf`), so
@@ -50,7 +50,7 @@ def _leaf_expression(
 
 
 def fill_function(flat: tuple[FlatField, ...], leaf: Leaf) -> Callable[[Any], dict[str, Any]]:
-    """`source -> dict` for an object whose every field is read off it (run.py's `_fill`, unrolled)."""
+    """`source -> dict` for an object whose every field is read off it (`Completion.flat`), unrolled."""
     names: dict[str, Any] = {"leaf": leaf}
     entries = []
     for key, attribute, typename, as_is, as_str, completion in flat:

@@ -85,7 +85,7 @@ class Completion:
     nodes: list[FieldNode] = field(default_factory=list)
     plans: dict[str, ObjectPlan | None] = field(default_factory=dict)
     flat: tuple[FlatField, ...] | None = None  # object: its plan's fields when each is read off the object as it is
-    fill: Callable[[Any], dict[str, Any]] | None = None  # `flat` as straight-line code (codegen.py), once made
+    fill: Callable[[Any], dict[str, Any]] | None = None  # `flat` as code (codegen.py); until made, objects are queued
 
 
 # One field of an object whose every field is `__typename` or an attribute of a leaf type:

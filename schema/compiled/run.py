@@ -45,7 +45,6 @@ from schema.compiled.plan import (
     OBJECT,
     Completion,
     FieldPlan,
-    FlatField,
     ObjectPlan,
     OperationPlan,
     Planner,
@@ -186,13 +185,13 @@ class Run:
     ) -> None:
         """`_complete_field` for each object value, with the commonest case (our own class) inline."""
         key, typename = field.key, field.parent_type.name
-        own, plan, flat, fill = completion.own_class, completion.plan, completion.flat, completion.fill
+        own, plan, fill = completion.own_class, completion.plan, completion.fill
         assert plan is not None
         queued: Items | None = None
         for (_, out, path), value in zip(items, values, strict=True):
             if type(value) is own and getattr(value, TYPE_CAST_ATTRIBUTE, None) is None:
-                if flat is not None:
-                    out[key] = fill(value) if fill is not None else _fill(flat, value)
+                if fill is not None:  # read off its attributes: filled in here, no level of its own
+                    out[key] = fill(value)
                     continue
                 if queued is None:
                     queued = next_level.get(plan)
@@ -209,7 +208,7 @@ class Run:
     ) -> None:
         """`_complete_field` for each list of objects, with the commonest item (our own class) inline."""
         key, typename = field.key, field.parent_type.name
-        own, plan, flat, fill = item.own_class, item.plan, item.flat, item.fill
+        own, plan, fill = item.own_class, item.plan, item.fill
         queued: Items | None = None
         for (_, out, path), value in zip(items, values, strict=True):
             field_path = _path(Path, (path, key, typename))
@@ -219,8 +218,8 @@ class Run:
             completed: list[Any] = []
             for index, element in enumerate(value):
                 if type(element) is own and getattr(element, TYPE_CAST_ATTRIBUTE, None) is None:
-                    if flat is not None:
-                        completed.append(fill(element) if fill is not None else _fill(flat, element))
+                    if fill is not None:
+                        completed.append(fill(element))
                         continue
                     if queued is None:
                         queued = next_level.get(plan)
@@ -376,8 +375,8 @@ class Run:
         if kind is OBJECT:
             assert completion.object_type is not None and completion.plan is not None
             if type(value) is completion.own_class and getattr(value, TYPE_CAST_ATTRIBUTE, None) is None:
-                if completion.flat is not None:
-                    return completion.fill(value) if completion.fill is not None else _fill(completion.flat, value)
+                if completion.fill is not None:
+                    return completion.fill(value)
                 items = next_level.get(completion.plan)
                 if items is None:
                     items = next_level[completion.plan] = []
@@ -463,19 +462,6 @@ def _specialize(plan: ObjectPlan) -> None:
         if completion is not None and completion.flat is not None and completion.fill is None:
             completion.fill = fill_function(completion.flat, _leaf)
     plan.specialized = True
-
-
-def _fill(flat: tuple[FlatField, ...], source: Any) -> dict[str, Any]:
-    """The result of an object every field of which is read off it (what its level would fill in)."""
-    out: dict[str, Any] = {}
-    for key, attribute, typename, as_is, as_str, completion in flat:
-        if attribute is None:
-            out[key] = typename
-            continue
-        value = getattr(source, attribute)
-        kind = type(value)
-        out[key] = value if kind is as_is else str(value) if kind is as_str else _leaf(completion, value)  # type: ignore[arg-type]
-    return out
 
 
 def _fits_int(value: Any) -> bool:
