@@ -123,7 +123,7 @@ def direct_call(definition: GraphQLField) -> DirectCall | None:
         return None
     if resolver.parent_parameter or resolver.root_parameter:
         return None
-    if any(p.name not in _own_parameters(field, resolver) for p in resolver.signature.parameters.values()):
+    if not resolver.signature.parameters.keys() <= _own_parameters(field, resolver):
         return None  # a parameter strawberry fills in some way this does not
     return DirectCall(field, info_of, converter)
 
