@@ -43,9 +43,18 @@ def _read(attribute: str, names: dict[str, Any], source: str = "source") -> str:
 def _leaf_expression(
     read: str, as_is: type | None, as_str: type | None, completion: Completion, names: dict[str, Any]
 ) -> str:
-    """`read`'s value as JSON, exactly as run.py's attribute loop computes it."""
+    """`read`'s value as JSON, exactly as run.py's attribute loop computes it.
+
+    A test that cannot pass is left out (`type(v) is None` never is): most leaves have no
+    `as_str`, and an Int has no `as_is` (its range is leaf's to check)."""
     n = len(names)
     names[f"t{n}"], names[f"s{n}"], names[f"c{n}"] = as_is, as_str, completion
+    if as_is is None and as_str is None:
+        return f"leaf(c{n}, {read})"
+    if as_str is None:
+        return f"(v if type(v := {read}) is t{n} else leaf(c{n}, v))"
+    if as_is is None:
+        return f"(str(v) if type(v := {read}) is s{n} else leaf(c{n}, v))"
     return f"(v if (k := type(v := {read})) is t{n} else str(v) if k is s{n} else leaf(c{n}, v))"
 
 
