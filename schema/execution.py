@@ -226,10 +226,14 @@ class Executor:
     ) -> ExecutionResult:
         self.check_variables(variables)
         if self.compiler is not None and prepared.operation_type is OperationType.QUERY:
+            noted = _audit_records(context)
             result = await self.compiler.try_execute(prepared, variables, context)
             if result is not None:
                 result.errors = mask_errors(result.errors)
                 return result
+            if noted is not None:  # graphql-core answers: the accesses it makes are the ones audited
+                context.audit_records.clear()
+                context.audit_records.update(noted)
         result = execute(
             self.graphql_schema,
             prepared.document,
@@ -265,6 +269,16 @@ class Executor:
             started.errors = mask_errors(started.errors)
             return started
         return _masked(started)
+
+
+def _audit_records(context: Any) -> dict[Any, set[str]] | None:
+    """A copy of the accesses the request has noted so far (schema/authorization.py), if it notes any.
+
+    An abandoned compiled attempt may have tried fields graphql-core never reaches (a sibling of a
+    refused non-null field, which graphql-core stops at): its notes are dropped with its answer.
+    """
+    records = getattr(context, "audit_records", None)
+    return None if records is None else {key: set(fields) for key, fields in records.items()}
 
 
 async def _masked(events: AsyncIterator[ExecutionResult]) -> AsyncGenerator[ExecutionResult, None]:
