@@ -7,7 +7,7 @@ To cover a new operation add a `Row` to `MATRIX`: the document, a builder for it
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -782,8 +782,8 @@ async def test_the_compiled_query_path_answers_every_role_exactly_as_graphql_cor
 AUDITED_ROLES = ("staff_waw", "staff_krk", "agent", "dpo", "admin")  # the policy's [audit] roles
 
 
-async def _audited_by(runtime: Runtime, request: Callable[[], Any]) -> list[tuple[str, ...]]:
-    """The audit records one request appended (what they say, not when or under which trace)."""
+async def _audited_by(runtime: Runtime, request: Awaitable[Any]) -> tuple[Any, list[tuple[str, ...]]]:
+    """One request's answer, and the audit records it appended (what they say, not when or under which trace)."""
     from sqlalchemy import func, select
 
     from vault.audit_models import AuditRecord
@@ -791,11 +791,11 @@ async def _audited_by(runtime: Runtime, request: Callable[[], Any]) -> list[tupl
     engine = runtime.services.engine
     async with engine.connect() as conn:
         last = (await conn.execute(select(func.coalesce(func.max(AuditRecord.seq), 0)))).scalar_one()
-    await request()
+    answer = await request
     columns = (AuditRecord.actor, AuditRecord.role, AuditRecord.operation, AuditRecord.fields)
     query = select(*columns, AuditRecord.subject, AuditRecord.outcome).where(AuditRecord.seq > last)
     async with engine.connect() as conn:
-        return sorted(tuple(row) for row in (await conn.execute(query)).all())
+        return answer, sorted(tuple(row) for row in (await conn.execute(query)).all())
 
 
 async def test_the_compiled_query_path_audits_every_access_as_graphql_core(
@@ -808,15 +808,33 @@ async def test_the_compiled_query_path_audits_every_access_as_graphql_core(
         for role in AUDITED_ROLES:
             headers = {**world.headers[role], **row.headers}
             variables = row.variables(world)
-            compiled = await _audited_by(runtime, lambda: gql.execute(row.document, variables, headers=headers))
-            interpreted = await _audited_by(
-                runtime, lambda: gql_interpreted.execute(row.document, variables, headers=headers)
+            _, compiled = await _audited_by(runtime, gql.execute(row.document, variables, headers=headers))
+            _, interpreted = await _audited_by(
+                runtime, gql_interpreted.execute(row.document, variables, headers=headers)
             )
             recorded += len(compiled)
             if compiled != interpreted:
                 different.append(f"{row.name} as {role}: compiled {compiled} != graphql-core {interpreted}")
     assert not different, "\n".join(different)
     assert recorded > 20  # the rows read customers' data as audited roles: there was something to compare
+
+
+async def test_an_agent_reads_every_order_of_a_customer_as_graphql_core_does(
+    gql, gql_interpreted, runtime: Runtime, world: World
+) -> None:
+    """An agent's grant on Order has no condition: the compiled path decides each Order field once for
+    all the customer's orders. Same answer, and the same audit record (every field read, under the
+    customer), as graphql-core's check of each field of each order."""
+    document = """query($id: ID!) { customer(id: $id) { orders(first: 10) { edges { node {
+        id number status total { amount } lines { sku } } } } } }"""
+    variables, headers = {"id": world.customer_a_id}, world.headers["agent"]
+    body, compiled = await _audited_by(runtime, gql.execute(document, variables, headers=headers))
+    expected, interpreted = await _audited_by(runtime, gql_interpreted.execute(document, variables, headers=headers))
+    assert "errors" not in body and body == expected
+    assert len(body["data"]["customer"]["orders"]["edges"]) == 2  # customer A's two orders
+    assert compiled == interpreted
+    order_fields = "Order.id Order.lines Order.number Order.status Order.total"
+    assert ("agent-1", "agent", "query customer", order_fields, world.customer_a_key, "allowed") in compiled
 
 
 async def test_aliases_and_fragments_do_not_reach_another_customers_data(gql, world: World) -> None:

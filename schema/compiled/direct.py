@@ -98,15 +98,16 @@ def _as_is(type_: Any, registry: Any) -> bool:
     return type_ is not GlobalID and _is_leaf_type(type_, registry)
 
 
-def direct_call(definition: GraphQLField) -> DirectCall | None:
-    """A `DirectCall` for this field when strawberry's wrapper would add nothing but cost; else None."""
-    resolve = definition.resolve
+def direct_call(definition: GraphQLField, resolve: Any = None) -> DirectCall | None:
+    """A `DirectCall` for this field (whose resolve is `resolve`, by default the definition's own)
+    when strawberry's wrapper would add nothing but cost; else None."""
+    resolve = definition.resolve if resolve is None else resolve
     code = getattr(resolve, "__code__", None)
     if code is None or code not in _WRAPPER_CODES:
         return None  # another strawberry, or a resolve that something of ours wraps (a guard, a span)
     if code.co_freevars != _WRAPPER_CELLS:
         return None
-    cells = dict(zip(code.co_freevars, resolve.__closure__ or (), strict=True))  # type: ignore[union-attr]
+    cells = dict(zip(code.co_freevars, resolve.__closure__ or (), strict=True))
     if cells["field_exception_handlers"].cell_contents:
         return None  # an exception handler may turn the resolver's error into a value
     info_of = cells["_strawberry_info_from_graphql"].cell_contents

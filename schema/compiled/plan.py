@@ -49,6 +49,7 @@ from graphql import (
 from graphql.execution import default_field_resolver
 from strawberry.schema import schema_converter
 
+from schema.authorization import Guard, guard_of
 from schema.batch import BatchResolver, batch_resolver
 from schema.compiled.direct import DirectCall, direct_call
 
@@ -107,6 +108,10 @@ class FieldPlan:
     `info_head` is the field-constant start of its `GraphQLResolveInfo`. `batch`, when set,
     resolves the field for all objects of a level in one call (schema/batch.py): only for a
     field whose `resolve` nothing wraps, so no access check or span is ever skipped.
+    `guard` is the access check that is the field's `resolve` (schema/authorization.py), and
+    `unguarded` the same field planned as if nothing checked it: the runner uses it for a level
+    whose objects the check grants all at once (the principal's grant has no condition), after
+    the check has noted their accesses; otherwise each object goes through `resolve`.
     """
 
     key: str
@@ -121,6 +126,8 @@ class FieldPlan:
     info_head: tuple[Any, ...] = ()
     batch: BatchResolver | None = None
     direct: DirectCall | None = None
+    guard: Guard | None = None
+    unguarded: FieldPlan | None = None
 
 
 @dataclass(slots=True, eq=False)
@@ -171,9 +178,8 @@ def _basic_resolver_code() -> Any:
 _BASIC_RESOLVER_CODE = _basic_resolver_code()
 
 
-def _attribute_name(definition: GraphQLField) -> str | None:
-    """The Python attribute to read for this field, when reading it is all its resolver does."""
-    resolve = definition.resolve
+def _attribute_name(definition: GraphQLField, resolve: Callable[..., Any] | None) -> str | None:
+    """The Python attribute to read for this field, when reading it is all `resolve` (its resolver) does."""
     if resolve is None or _BASIC_RESOLVER_CODE is None:
         return None
     if getattr(resolve, "__code__", None) is not _BASIC_RESOLVER_CODE:
@@ -184,6 +190,23 @@ def _attribute_name(definition: GraphQLField) -> str | None:
     if strawberry_field.default_resolver is not getattr:
         return None
     return strawberry_field.python_name
+
+
+def _resolved_by(plan: FieldPlan, resolve: Callable[..., Any] | None) -> FieldPlan:
+    """`plan` with where its values come from, when `resolve` is the field's resolve."""
+    definition = plan.definition
+    assert definition is not None
+    nodes, name = plan.nodes, plan.nodes[0].name.value
+    plan.attribute = _attribute_name(definition, resolve) if not definition.args else None
+    if plan.attribute is None:
+        plan.resolve = resolve or default_field_resolver
+        if not hasattr(plan.resolve, "__wrapped__"):  # guarded or traced: every object through resolve
+            plan.batch = batch_resolver(plan.parent_type.name, name)
+            plan.direct = direct_call(definition, plan.resolve) if plan.batch is None else None
+        plan.info_head = (name, nodes, definition.type, plan.parent_type)
+        if not any(_uses_variables(a.value) for a in nodes[0].arguments or ()):
+            plan.args = get_argument_values(definition, nodes[0])
+    return plan
 
 
 # graphql-core's String, ID, Boolean and Int return a value of exactly this type unchanged (Int
@@ -304,16 +327,16 @@ class Planner:
             if name.startswith("__"):
                 raise Unsupported("introspection")
             return None  # graphql-core skips unknown fields too (validation has refused them)
-        plan = FieldPlan(key, nodes, parent_type, definition, self._completion(definition.type, nodes, fragments))
-        plan.attribute = _attribute_name(definition) if not definition.args else None
-        if plan.attribute is None:
-            plan.resolve = definition.resolve or default_field_resolver
-            if not hasattr(plan.resolve, "__wrapped__"):  # guarded or traced: every object through resolve
-                plan.batch = batch_resolver(parent_type.name, name)
-                plan.direct = direct_call(definition) if plan.batch is None else None
-            plan.info_head = (name, nodes, definition.type, parent_type)
-            if not any(_uses_variables(a.value) for a in nodes[0].arguments or ()):
-                plan.args = get_argument_values(definition, nodes[0])
+        plan = _resolved_by(
+            FieldPlan(key, nodes, parent_type, definition, self._completion(definition.type, nodes, fragments)),
+            definition.resolve,
+        )
+        guard = guard_of(plan.resolve)
+        if guard is not None:  # the same field as if nothing checked it, for a level the check grants at once
+            plan.guard = guard
+            plan.unguarded = _resolved_by(
+                FieldPlan(key, nodes, parent_type, definition, plan.completion), guard.resolve
+            )
         return plan
 
     def _completion(

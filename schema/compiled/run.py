@@ -252,6 +252,8 @@ class Run:
             for _, out, _ in items:
                 out[key] = field.typename
             return
+        if field.guard is not None:
+            field = self._checked(field, items)
         completion = field.completion
         assert completion is not None
         typename = field.parent_type.name
@@ -297,6 +299,18 @@ class Run:
                 awaitables.append(value)
             else:
                 out[key] = self._complete_field(field, value, field_path, next_level)
+
+    def _checked(self, field: FieldPlan, items: Items) -> FieldPlan:
+        """The plan to resolve a guarded field by on these objects: unguarded when its check grants
+        every one at once (one decision for the level, each access noted), else the field itself,
+        whose `resolve` checks (and refuses) each object as graphql-core's executor would."""
+        guard, unguarded = field.guard, field.unguarded
+        assert guard is not None and unguarded is not None
+        args = field.args if field.args is not None else self._arguments(field)
+        info = self._info(field, _path(Path, (items[0][2], field.key, field.parent_type.name)))
+        if guard.grants_every_object(info, [source for source, _, _ in items], args):
+            return unguarded
+        return field
 
     def _arguments(self, field: FieldPlan) -> dict[str, Any]:
         """Arguments that use variables: the same for every object, so coerced once per request."""

@@ -68,7 +68,7 @@ def _attribute_fields_recognised(schema: GraphQLSchema) -> list[str]:
         if not isinstance(type_, GraphQLObjectType) or type_.name.startswith("__"):
             continue
         for definition in type_.fields.values():
-            if planning._attribute_name(definition) is not None:
+            if planning._attribute_name(definition, definition.resolve) is not None:
                 return []
     return ["no field is recognised as a plain attribute: strawberry's default resolver changed"]
 

@@ -288,3 +288,10 @@ def test_personal_fields_stay_guarded_under_wrappers_composed_later(own_data_run
     traced = functools.wraps(inner)(lambda *a, **k: inner(*a, **k))  # as a tracing wrapper would compose
     customer.fields["email"].resolve = traced
     assert is_guarded(customer.fields["email"])
+    # A fast path may decide the check once for many objects only where the check is the resolve
+    # itself: under a wrapper (a span per call), every call goes through the wrapper and the check.
+    from schema.authorization import guard_of
+
+    guard = guard_of(inner)
+    assert guard is not None and guard.resolve is inner.__wrapped__
+    assert guard_of(traced) is None  # functools.wraps copied the check's attributes, not the check
