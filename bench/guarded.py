@@ -185,26 +185,35 @@ def _checked(body: dict[str, Any], orders: int) -> dict[str, Any]:
     return body
 
 
-async def _one_request(post: Post, engine: AsyncEngine, counter: list[int], orders: int) -> tuple[int, int, int]:
-    """One request's SQL statements, access checks noted (`_note` calls) and audit records written."""
+async def _one_request(post: Post, engine: AsyncEngine, counter: list[int], orders: int) -> tuple[int, str, int]:
+    """One request's SQL statements, access checks and audit records written.
+
+    Checks: per object (`_note`, what every guarded resolve calls) and per level (a guarded field
+    decided once for every object of a plan level, `Guard.grants_every_object`).
+    """
     before_rows = await _audit_rows(engine)
-    notes = [0]
-    note = getattr(authorization, "_note", None)
+    per_object, per_level = [0], [0]
+    note, decide = authorization._note, authorization.Guard.grants_every_object
 
-    def counting(*args: Any, **kwargs: Any) -> None:
-        notes[0] += 1
-        note(*args, **kwargs)  # type: ignore[misc]
+    def counting_note(*args: Any, **kwargs: Any) -> None:
+        per_object[0] += 1
+        note(*args, **kwargs)
 
-    if note is not None:
-        authorization._note = counting
+    def counting_decide(guard: authorization.Guard, *args: Any) -> bool:
+        per_level[0] += 1
+        return decide(guard, *args)
+
+    authorization._note = counting_note
+    authorization.Guard.grants_every_object = counting_decide  # type: ignore[method-assign,assignment]
     try:
         before = counter[0]
         _checked(await post(), orders)
         statements = counter[0] - before
     finally:
-        if note is not None:
-            authorization._note = note
-    return statements, notes[0] if note is not None else -1, await _audit_rows(engine) - before_rows
+        authorization._note = note
+        authorization.Guard.grants_every_object = decide  # type: ignore[method-assign]
+    checks = f"{per_object[0]} per-object and {per_level[0]} per-level access checks"
+    return statements, checks, await _audit_rows(engine) - before_rows
 
 
 async def _slice(post: Post, count: int, orders: int, latencies: list[float]) -> float:
@@ -272,8 +281,7 @@ async def main() -> None:
                     post, apps[name].state.runtime.services.engine, counters[name], args.orders
                 )
                 print(
-                    f"  {name:<12} one request: {statements} SQL statements, {checks} access checks noted,"
-                    f" {audited} audit records written"
+                    f"  {name:<12} one request: {statements} SQL statements, {checks}, {audited} audit records written"
                 )
                 if audited < 1:
                     raise SystemExit(f"{name}: the agent's read wrote no audit record")
