@@ -4,13 +4,13 @@ At each level every field of every object is started before anything is awaited,
 DataLoader loads of all siblings (all 24 products' categories, all their variants' prices)
 are queued together and each loader sends one SQL statement per level, as with graphql-core.
 
-The runner handles the happy path and the commonest unhappy one: exactly one field whose
-resolver fails (raises, returns an error, or returns null for a Non-Null field). That error is
-located and its null propagated as graphql-core does (`_propagate`), so a failing query is not
-run twice, and its resolver spans and audit records are not written twice. Anything else (two
-or more errors, whose order graphql-core leaves to timing, a bad list or leaf value, ...)
-raises `Abandon`, and the caller lets graphql-core run the whole operation again: it produces
-the errors and the null propagation (queries have no side effects, so that is safe).
+The runner handles the happy path and the common unhappy ones: fields whose resolvers fail
+(raise, return an error, or return null for a Non-Null field). Each error is located and its
+null propagated as graphql-core does (`_fail`), so a failing query is not run twice, and its
+resolver spans and audit records are not written twice. Anything else (two errors under one
+nullable ancestor, where graphql-core reports whichever fails first, a bad list or leaf value,
+...) raises `Abandon`, and the caller lets graphql-core run the whole operation again: it
+produces the errors and the null propagation (queries have no side effects, so that is safe).
 """
 
 from __future__ import annotations
@@ -111,11 +111,7 @@ class Run:
                     raise Abandon("tracked work failed") from outcome
         if not self.failures:
             return data, None
-        if len(self.failures) > 1:
-            raise Abandon("several field errors")
-        raw_error, field, path = self.failures[0]
-        error = located_error(raw_error, field.nodes, path.as_list())
-        return self._propagate(data, path), [error]
+        return self._fail(data)
 
     async def _run_level(self, level: Level) -> Level:
         """Fill in every field of every object of this level; returns the objects of the next."""
@@ -333,18 +329,37 @@ class Run:
             return None
         return self._complete(completion, value, field, path, next_level)
 
-    def _propagate(self, data: dict[str, Any], path: Path) -> dict[str, Any] | None:
-        """Null the failed field, or its nearest nullable ancestor (the whole `data` if none is).
+    def _fail(self, data: dict[str, Any]) -> tuple[dict[str, Any] | None, list[GraphQLError]]:
+        """Each failure located, and its null set on its nearest nullable ancestor (the whole `data`
+        if it has none), as graphql-core does while unwinding the error.
 
-        Walks the plan down the error's path to learn which positions may be null, as
-        graphql-core learns it while unwinding the error.
+        Several failures are answered only where graphql-core reports every one whatever the timing:
+        each nulls an ancestor no other failure is under (graphql-core stops at the first error
+        under one such ancestor, and which is first is timing), none nulls the whole `data`. Their
+        order is the order they were met in; graphql-core's is the order they happened to fail in.
         """
-        positions = self._positions(data, path)
-        for container, key, nullable in reversed(positions):
-            if nullable:
-                container[key] = None
-                return data
-        return None
+        paths = [path.as_list() for _, _, path in self.failures]
+        targets: list[tuple[Any, str | int] | None] = []
+        for (_, _, path), steps in zip(self.failures, paths, strict=True):
+            positions = self._positions(data, path)  # all walked before any null is set
+            depth = next((i for i in reversed(range(len(positions))) if positions[i][2]), None)
+            if len(paths) > 1:
+                if depth is None:
+                    raise Abandon("an error nulls the whole data, and another one failed too")
+                under = steps[: depth + 1]
+                if sum(other[: depth + 1] == under for other in paths) > 1:
+                    raise Abandon("errors under one nullable ancestor: graphql-core reports the first to fail")
+            targets.append(None if depth is None else positions[depth][:2])
+        errors = [
+            located_error(raw_error, field.nodes, steps)
+            for (raw_error, field, _), steps in zip(self.failures, paths, strict=True)
+        ]
+        for target in targets:
+            if target is None:
+                return None, errors
+            container, key = target
+            container[key] = None
+        return data, errors
 
     def _positions(self, data: dict[str, Any], path: Path) -> list[tuple[Any, str | int, bool]]:
         """(container, key, may be null) for each step of a response path, from the root down."""

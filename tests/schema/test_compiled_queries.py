@@ -223,6 +223,35 @@ async def test_one_failing_field_is_answered_without_running_the_query_twice(gql
     assert counter.count == 4
 
 
+async def test_failing_fields_under_different_nullable_fields_are_answered_without_running_the_query_twice(
+    gql, interpreted, spy, count_statements
+):
+    """graphql-core reports each of them whatever the timing (only their order is timing): so does the compiled path."""
+    bad = '{ name variants { sku quantityAvailable(locationId: "bad") } }'
+    query = f'{{ a: product(slug: "product-3") {bad} b: product(slug: "product-3") {bad} c: channels {{ code }} }}'
+    await gql.data("{ channels { code } }")  # warm the channel directory
+    spy.answered.clear()
+    with count_statements as counter:
+        body = await gql.execute(query)
+    expected = await interpreted.execute(query)
+    assert body["data"] == expected["data"] and body["data"]["a"] is None and body["data"]["b"] is None
+    assert body["data"]["c"]  # the field that did not fail is answered
+    assert sorted(body["errors"], key=str) == sorted(expected["errors"], key=str)
+    assert [e["path"][0] for e in body["errors"]] == ["a", "b"]  # in the order they were met
+    assert spy.answered == [True]
+    assert counter.count == 5  # each slug, the variants, their stock, the channels: once (a re-run doubles it)
+
+
+async def test_two_failing_fields_under_one_nullable_field_are_left_to_graphql_core(gql, interpreted, spy):
+    """Which of the two graphql-core reports is the first to fail: the compiled path does not guess."""
+    query = '{ a: product(slug: "product-3") { variants { x: quantityAvailable(locationId: "bad") y: quantityAvailable(locationId: "worse") } } }'
+    spy.answered.clear()
+    body = await gql.execute(query)
+    assert body["data"] == {"a": None} and len(body["errors"]) == 1
+    assert body == await interpreted.execute(query)
+    assert spy.answered == [False]
+
+
 async def test_objects_read_off_their_attributes_are_filled_in_where_they_are_found(gql, interpreted, runtime, spy):
     """A price, a category's names and pageInfo need no level of their own; a product (batched fields) does."""
     from graphql import parse
