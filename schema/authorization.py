@@ -417,7 +417,8 @@ def _subjects(rule: Rule, sources: list[Any], args: dict[str, Any]) -> set[str]:
     a customer's 50 orders are one subject."""
     ref = rule.subject
     if ref is not None and ref.kind is SubjectKind.ATTR:
-        return {str(value) for value in {getattr(source, ref.name, None) for source in sources} if value is not None}
+        name = ref.name
+        return {str(value) for source in sources if (value := getattr(source, name, None)) is not None}
     subject = _subject(rule, None, args)  # from the arguments: the same for every object
     return set() if subject is None else {subject}
 

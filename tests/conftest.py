@@ -119,6 +119,28 @@ def gql(http: httpx.AsyncClient) -> GraphQLClient:
     return GraphQLClient(http)
 
 
+class CompilerSpy:
+    """Wraps the compiler's `try_execute` to record, per request, whether it answered."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.answered: list[bool] = []
+        compiler = runtime.executor.compiler
+        assert compiler is not None, "compiled_queries is on by default"
+        original = compiler.try_execute
+
+        async def try_execute(*args: Any) -> Any:
+            result = await original(*args)
+            self.answered.append(result is not None)
+            return result
+
+        compiler.try_execute = try_execute
+
+
+@pytest.fixture
+def spy(runtime: Runtime) -> CompilerSpy:
+    return CompilerSpy(runtime)
+
+
 class StatementCounter:
     """Counts SQL statements sent through an engine (to prove there is no N+1)."""
 

@@ -6,8 +6,9 @@ the plan (`run.py`), level by level so DataLoader batching is kept. Resolvers ar
 own `GraphQLField.resolve` functions, called exactly as graphql-core calls them.
 
 `Executor` (schema/execution.py) calls `CompiledQueries.try_execute` for queries; None means
-"not for me" (an unsupported document, or anything but a single field error going wrong while
-running it), and the executor then runs graphql-core, which produces the proper errors.
+"not for me" (an unsupported document, or something going wrong while running it that field
+errors graphql-core would report alike do not cover: run.py's `_fail`), and the executor then
+runs graphql-core, which produces the proper errors.
 """
 
 from __future__ import annotations

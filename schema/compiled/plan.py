@@ -107,7 +107,8 @@ class FieldPlan:
     once at plan time; it is None when they depend on variables (coerced once per request).
     `info_head` is the field-constant start of its `GraphQLResolveInfo`. `batch`, when set,
     resolves the field for all objects of a level in one call (schema/batch.py): only for a
-    field whose `resolve` nothing wraps, so no access check or span is ever skipped.
+    field whose `resolve` nothing wraps (or the unguarded plan below), so no access check or
+    span is ever skipped.
     `guard` is the access check that is the field's `resolve` (schema/authorization.py), and
     `unguarded` the same field planned as if nothing checked it: the runner uses it for a level
     whose objects the check grants all at once (the principal's grant has no condition), after

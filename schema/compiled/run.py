@@ -337,12 +337,20 @@ class Run:
         each nulls an ancestor no other failure is under (graphql-core stops at the first error
         under one such ancestor, and which is first is timing), none nulls the whole `data`. Their
         order is the order they were met in; graphql-core's is the order they happened to fail in.
+
+        A failed non-null field whose null goes up to an ancestor is not answered here once the
+        request has noted accesses for the audit log (schema/authorization.py): graphql-core may
+        never start a sibling field after it (it stops an object's remaining fields at a failure
+        raised at once), while this runner has read them all, and the log must say what was read.
         """
         paths = [path.as_list() for _, _, path in self.failures]
+        audited = bool(getattr(self.context, "audit_records", None))
         targets: list[tuple[Any, str | int] | None] = []
         for (_, _, path), steps in zip(self.failures, paths, strict=True):
             positions = self._positions(data, path)  # all walked before any null is set
             depth = next((i for i in reversed(range(len(positions))) if positions[i][2]), None)
+            if audited and depth != len(positions) - 1:
+                raise Abandon("a non-null field failed: graphql-core may not read what this run read and audited")
             if len(paths) > 1:
                 if depth is None:
                     raise Abandon("an error nulls the whole data, and another one failed too")

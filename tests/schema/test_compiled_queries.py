@@ -117,28 +117,6 @@ CORPUS: list[tuple[str, dict[str, Any] | None, bool]] = [
 ]
 
 
-class CompilerSpy:
-    """Wraps the compiler's `try_execute` to record, per request, whether it answered."""
-
-    def __init__(self, runtime: Runtime) -> None:
-        self.answered: list[bool] = []
-        compiler = runtime.executor.compiler
-        assert compiler is not None, "compiled_queries is on by default"
-        original = compiler.try_execute
-
-        async def try_execute(*args: Any) -> Any:
-            result = await original(*args)
-            self.answered.append(result is not None)
-            return result
-
-        compiler.try_execute = try_execute
-
-
-@pytest.fixture
-def spy(runtime: Runtime) -> CompilerSpy:
-    return CompilerSpy(runtime)
-
-
 @pytest.fixture
 async def interpreted_runtime(runtime: Runtime, clock) -> AsyncIterator[Runtime]:
     other = build_runtime(runtime.settings.replace(compiled_queries=False), clock)
@@ -249,6 +227,17 @@ async def test_two_failing_fields_under_one_nullable_field_are_left_to_graphql_c
     body = await gql.execute(query)
     assert body["data"] == {"a": None} and len(body["errors"]) == 1
     assert body == await interpreted.execute(query)
+    assert spy.answered == [False]
+
+
+async def test_an_error_that_nulls_the_whole_data_beside_another_is_left_to_graphql_core(gql, interpreted, spy):
+    """A refused non-null root field nulls `data`; graphql-core may stop before the other field fails."""
+    customer = to_global_id("Customer", "1001")
+    query = f'{{ a: customer(id: "{customer}") {{ email }} retentionRules {{ category }} }}'
+    spy.answered.clear()
+    body = await gql.execute(query)
+    assert body == await interpreted.execute(query)
+    assert body["data"] is None
     assert spy.answered == [False]
 
 
