@@ -35,7 +35,7 @@ from typing import Any
 import httpx
 from sqlalchemy import event, func, insert, select, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -46,6 +46,7 @@ import schema  # noqa: E402
 if not str(Path(schema.__file__ or "").resolve()).startswith(str(ROOT) + "/"):
     raise SystemExit(f"imports resolve to {schema.__file__}, not to {ROOT}: run with PYTHONPATH={ROOT}")
 
+from bench.databases import scratch_database  # noqa: E402
 from commerce.customers.models import Customer  # noqa: E402
 from commerce.orders.models import OrderLineRow, OrderRow  # noqa: E402
 from core.clock import FrozenClock  # noqa: E402
@@ -67,23 +68,6 @@ END = datetime(2026, 11, 1, tzinfo=UTC)
 STATUSES = ("PLACED", "COMPLETED", "SHIPPED", "CANCELLED")
 
 Post = Callable[[], Awaitable[dict[str, Any]]]
-
-
-async def _database(url: str | None, workdir: Path) -> tuple[str, Callable[[], Awaitable[None]] | None]:
-    """A fresh database URL, and how to drop it afterwards."""
-    if url is None or not url.startswith("postgresql"):
-        return f"sqlite+aiosqlite:///{workdir / 'guarded.db'}", None
-    name = f"omnigate_bench_guarded_{random.randrange(10**8)}"  # noqa: S311 - a name, not a secret
-    admin = create_async_engine(url, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    async def drop() -> None:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
-
-    return make_url(url).set(database=name).render_as_string(hide_password=False), drop
 
 
 async def _fill(engine: AsyncEngine, count: int) -> int:
@@ -242,7 +226,7 @@ async def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        url, drop = await _database(args.database_url, workdir)
+        url, drop = await scratch_database(args.database_url, workdir, "guarded")
         try:
             engine = create_engine(url)
             await migrate(engine)

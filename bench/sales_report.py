@@ -26,11 +26,11 @@ from typing import Any
 import httpx
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.databases import scratch_database  # noqa: E402
 from commerce.orders.models import OrderLineRow, OrderRow  # noqa: E402
 from core.clock import FrozenClock  # noqa: E402
 from core.db import create_engine  # noqa: E402
@@ -46,23 +46,6 @@ REPORT = """query($from: DateTime!, $to: DateTime!, $period: ReportPeriod) {
   salesReport(from: $from, to: $to, period: $period) {
     rows { channel orders revenue { amount } } totals { orders } } }"""
 END = datetime(2026, 11, 1, tzinfo=UTC)
-
-
-async def _database(url: str | None, workdir: Path) -> tuple[str, Any]:
-    """A fresh database URL, and how to drop it afterwards."""
-    if url is None or not url.startswith("postgresql"):
-        return f"sqlite+aiosqlite:///{workdir / 'sales.db'}", None
-    name = f"omnigate_bench_sales_{random.randrange(10**8)}"  # noqa: S311 - a name, not a secret
-    admin = create_async_engine(url, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    async def drop() -> None:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
-
-    return make_url(url).set(database=name).render_as_string(hide_password=False), drop
 
 
 async def _fill(engine: Any, count: int) -> None:
@@ -139,7 +122,7 @@ async def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        url, drop = await _database(args.database_url, workdir)
+        url, drop = await scratch_database(args.database_url, workdir, "sales")
         try:
             engine = create_engine(url)
             await migrate(engine)

@@ -1,0 +1,36 @@
+"""A database of a benchmark's own, made and dropped by the benchmark."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+__all__ = ["scratch_database"]
+
+Drop = Callable[[], Awaitable[None]]
+
+
+async def scratch_database(url: str | None, workdir: Path, name: str) -> tuple[str, Drop | None]:
+    """A fresh database's URL, and how to drop it afterwards (None: a SQLite file in `workdir`).
+
+    On PostgreSQL a new database `omnigate_bench_<name>_<n>` beside the one `url` names, so a
+    benchmark never touches the data of the database it was pointed at.
+    """
+    if url is None or not url.startswith("postgresql"):
+        return f"sqlite+aiosqlite:///{workdir / f'{name}.db'}", None
+    database = f"omnigate_bench_{name}_{random.randrange(10**8)}"  # noqa: S311 - a name, not a secret
+    admin = create_async_engine(url, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{database}"'))
+
+    async def drop() -> None:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+        await admin.dispose()
+
+    return make_url(url).set(database=database).render_as_string(hide_password=False), drop
