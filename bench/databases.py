@@ -1,16 +1,22 @@
-"""A database of a benchmark's own, made and dropped by the benchmark."""
+"""A database of a benchmark's own, made, migrated, seeded and dropped by the benchmark."""
 
 from __future__ import annotations
 
 import random
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-__all__ = ["scratch_database"]
+from core.db import create_engine
+from core.migrate import migrate
+from core.settings import Settings
+from gateway.seed import seed
+
+__all__ = ["scratch_database", "seeded"]
 
 Drop = Callable[[], Awaitable[None]]
 
@@ -34,3 +40,18 @@ async def scratch_database(url: str | None, workdir: Path, name: str) -> tuple[s
         await admin.dispose()
 
     return make_url(url).set(database=database).render_as_string(hide_password=False), drop
+
+
+async def seeded(url: str, workdir: Path, products: int, **settings: Any) -> tuple[AsyncEngine, Settings]:
+    """The database at `url` migrated and seeded with the demo data and `products` products, and
+    settings for an app on it (keys kept in `workdir`; `settings` adds or overrides fields)."""
+    engine = create_engine(url)
+    await migrate(engine)
+    chosen = Settings(
+        database_url=url,
+        kek_file=str(workdir / "kek.json"),
+        jwt_secret="bench-secret-0123456789-0123456789-0123",
+        **settings,
+    )
+    await seed(engine, products=products, settings=chosen)
+    return engine, chosen

@@ -46,16 +46,12 @@ import schema  # noqa: E402
 if not str(Path(schema.__file__ or "").resolve()).startswith(str(ROOT) + "/"):
     raise SystemExit(f"imports resolve to {schema.__file__}, not to {ROOT}: run with PYTHONPATH={ROOT}")
 
-from bench.databases import scratch_database  # noqa: E402
+from bench.databases import scratch_database, seeded  # noqa: E402
 from commerce.customers.models import Customer  # noqa: E402
 from commerce.orders.models import OrderLineRow, OrderRow  # noqa: E402
 from core.clock import FrozenClock  # noqa: E402
-from core.db import create_engine  # noqa: E402
 from core.ids import to_global_id  # noqa: E402
-from core.migrate import migrate  # noqa: E402
-from core.settings import Settings  # noqa: E402
 from gateway.app import create_app  # noqa: E402
-from gateway.seed import seed  # noqa: E402
 from policies.principal import Principal, Role  # noqa: E402
 from schema import authorization  # noqa: E402
 from vault.audit_models import AuditRecord  # noqa: E402
@@ -228,17 +224,14 @@ async def main() -> None:
         workdir = Path(tmp)
         url, drop = await scratch_database(args.database_url, workdir, "guarded")
         try:
-            engine = create_engine(url)
-            await migrate(engine)
-            settings = Settings(
-                database_url=url,
-                kek_file=str(workdir / "kek.json"),
-                jwt_secret="bench-secret-0123456789-0123456789-0123",
+            engine, settings = await seeded(
+                url,
+                workdir,
+                products=10,
                 audit_checkpoint_file=str(workdir / "audit-checkpoints.jsonl"),
                 audit_checkpoint_interval_seconds=0,
                 erasure_ledger_file=str(workdir / "erasure-ledger.jsonl"),
             )
-            await seed(engine, products=10, settings=settings)
             key = await _fill(engine, args.orders)
             clock = FrozenClock(END)
             variables = {"id": to_global_id("Customer", key), "first": args.orders}

@@ -30,14 +30,10 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.databases import scratch_database  # noqa: E402
+from bench.databases import scratch_database, seeded  # noqa: E402
 from commerce.orders.models import OrderLineRow, OrderRow  # noqa: E402
 from core.clock import FrozenClock  # noqa: E402
-from core.db import create_engine  # noqa: E402
-from core.migrate import migrate  # noqa: E402
-from core.settings import Settings  # noqa: E402
 from gateway.app import create_app  # noqa: E402
-from gateway.seed import seed  # noqa: E402
 from policies.principal import Principal, Role  # noqa: E402
 
 CHANNELS = ("web", "mobile", "store", "call-center")
@@ -124,14 +120,7 @@ async def main() -> None:
         workdir = Path(tmp)
         url, drop = await scratch_database(args.database_url, workdir, "sales")
         try:
-            engine = create_engine(url)
-            await migrate(engine)
-            settings = Settings(
-                database_url=url,
-                kek_file=str(workdir / "kek.json"),
-                jwt_secret="bench-secret-0123456789-0123456789-0123",
-            )
-            await seed(engine, products=50, settings=settings)
+            engine, settings = await seeded(url, workdir, products=50)
             started = time.perf_counter()
             await _fill(engine, args.orders)
             print(
