@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 from collections.abc import Awaitable, Callable
+from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,7 @@ from core.migrate import migrate
 from core.settings import Settings
 from gateway.seed import seed
 
-__all__ = ["scratch_database", "seeded"]
+__all__ = ["order_row", "scratch_database", "seeded"]
 
 Drop = Callable[[], Awaitable[None]]
 
@@ -55,3 +57,28 @@ async def seeded(url: str, workdir: Path, products: int, **settings: Any) -> tup
     )
     await seed(engine, products=products, settings=chosen)
     return engine, chosen
+
+
+def order_row(n: int, total: Decimal, placed: datetime, **columns: Any) -> dict[str, Any]:
+    """The columns of a placed, paid order `n` for a bulk insert into `orders`: shipped from the web
+    channel, `total` gross with 23% VAT in it, no discount; `columns` adds or overrides any."""
+    return {
+        "owner_key": f"bench:{n}",
+        "idempotency_key": f"bench-{n}",
+        "cart_id": f"bench-cart-{n}",
+        "cart_version": 1,
+        "status": "SHIPPED",
+        "channel_code": "web",
+        "fulfillment_method": "SHIP_TO_ADDRESS",
+        "currency": "PLN",
+        "subtotal": total,
+        "discount_total": Decimal(0),
+        "total": total,
+        "tax_total": (total * Decimal("0.23") / Decimal("1.23")).quantize(Decimal("0.01")),
+        "payment_method": "card",
+        "payment_status": "CAPTURED",
+        "amount_refunded": Decimal(0),
+        "placed_at": placed,
+        "updated_at": placed,
+        **columns,
+    }

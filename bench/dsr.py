@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import insert, select
 
+from bench.databases import order_row
 from commerce.cart.models import CartLineRow, CartRow
 from commerce.catalog.models import ProductVariant
 from commerce.customers import service as customers
@@ -93,29 +94,18 @@ async def _long_history(engine, vault, clock, audit: AuditLog, key: int, subject
     async with writer(engine).begin() as conn:
         sealing = await vault.open_subject(conn, subject)
         now = clock.now()
-        money = {"subtotal": Decimal("246.00"), "discount_total": Decimal(0), "total": Decimal("246.00")}
         orders = [
-            {
-                "owner_key": f"customer:{key}",
-                "idempotency_key": f"bench-{n}",
-                "cart_id": f"bench-cart-{n}",
-                "cart_version": 1,
-                "customer_key": key,
-                "subject_id": subject,
-                "status": "SHIPPED",
-                "channel_code": "web",
-                "fulfillment_method": "SHIP_TO_ADDRESS",
-                "shipping_address_sealed": vault.encrypt(sealing, "orders", "shipping_address", address),
-                "currency": "PLN",
-                **money,
-                "tax_total": Decimal("46.00"),
-                "discount_codes": [],
-                "promotion_ids": [],
-                "payment_method": "card",
-                "payment_status": "CAPTURED",
-                "placed_at": now,
-                "updated_at": now,
-            }
+            order_row(
+                n,
+                Decimal("246.00"),
+                now,
+                owner_key=f"customer:{key}",
+                customer_key=key,
+                subject_id=subject,
+                shipping_address_sealed=vault.encrypt(sealing, "orders", "shipping_address", address),
+                discount_codes=[],
+                promotion_ids=[],
+            )
             for n in range(size)
         ]
         ids = (await conn.execute(insert(OrderRow).returning(OrderRow.id), orders)).scalars().all()

@@ -46,7 +46,7 @@ import schema  # noqa: E402
 if not str(Path(schema.__file__ or "").resolve()).startswith(str(ROOT) + "/"):
     raise SystemExit(f"imports resolve to {schema.__file__}, not to {ROOT}: run with PYTHONPATH={ROOT}")
 
-from bench.databases import scratch_database, seeded  # noqa: E402
+from bench.databases import order_row, scratch_database, seeded  # noqa: E402
 from commerce.customers.models import Customer  # noqa: E402
 from commerce.orders.models import OrderLineRow, OrderRow  # noqa: E402
 from core.clock import FrozenClock  # noqa: E402
@@ -78,29 +78,17 @@ async def _fill(engine: AsyncEngine, count: int) -> int:
             prices = [Decimal(rng.randrange(1_000, 50_000)) / 100 for _ in range(rng.randint(2, 3))]
             total = sum(prices, Decimal(0))
             orders.append(
-                {
-                    "id": n,
-                    "owner_key": f"customer:{key}",
-                    "idempotency_key": f"bench-{n}",
-                    "cart_id": f"bench-cart-{n}",
-                    "cart_version": 1,
-                    "customer_key": key,
-                    "subject_id": subject,
-                    "status": rng.choice(STATUSES),
-                    "channel_code": "web",
-                    "fulfillment_method": "SHIP_TO_ADDRESS",
-                    "currency": "PLN",
-                    "subtotal": total,
-                    "discount_total": Decimal(0),
-                    "total": total,
-                    "items_count": len(prices),
-                    "tax_total": (total * Decimal("0.23") / Decimal("1.23")).quantize(Decimal("0.01")),
-                    "payment_method": "card",
-                    "payment_status": "CAPTURED",
-                    "amount_refunded": Decimal(0),
-                    "placed_at": placed,
-                    "updated_at": placed,
-                }
+                order_row(
+                    n,
+                    total,
+                    placed,
+                    id=n,
+                    owner_key=f"customer:{key}",
+                    customer_key=key,
+                    subject_id=subject,
+                    status=rng.choice(STATUSES),
+                    items_count=len(prices),
+                )
             )
             lines.extend(
                 {

@@ -30,7 +30,7 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.databases import scratch_database, seeded  # noqa: E402
+from bench.databases import order_row, scratch_database, seeded  # noqa: E402
 from commerce.orders.models import OrderLineRow, OrderRow  # noqa: E402
 from core.clock import FrozenClock  # noqa: E402
 from gateway.app import create_app  # noqa: E402
@@ -55,30 +55,17 @@ async def _fill(engine: Any, count: int) -> None:
         quantity = rng.randint(1, 3)
         total = price * quantity
         batch_orders.append(
-            {
-                "id": n,
-                "owner_key": f"bench:{n}",
-                "idempotency_key": str(n),
-                "cart_id": f"c{n}",
-                "cart_version": 1,
-                "status": rng.choice(
-                    ("PLACED", "COMPLETED", "COMPLETED", "SHIPPED", "CANCELLED", "PARTIALLY_RETURNED")
-                ),
-                "channel_code": rng.choice(CHANNELS),
-                "fulfillment_method": method,
-                "pickup_location_id": None if method == "SHIP_TO_ADDRESS" else rng.choice((2, 3, 4)),
-                "currency": "PLN",
-                "subtotal": total,
-                "discount_total": Decimal(0),
-                "total": total,
-                "items_count": quantity,
-                "tax_total": (total * Decimal("0.23") / Decimal("1.23")).quantize(Decimal("0.01")),
-                "payment_method": "card",
-                "payment_status": "CAPTURED",
-                "amount_refunded": Decimal(0),
-                "placed_at": placed,
-                "updated_at": placed,
-            }
+            order_row(
+                n,
+                total,
+                placed,
+                id=n,
+                status=rng.choice(("PLACED", "COMPLETED", "COMPLETED", "SHIPPED", "CANCELLED", "PARTIALLY_RETURNED")),
+                channel_code=rng.choice(CHANNELS),
+                fulfillment_method=method,
+                pickup_location_id=None if method == "SHIP_TO_ADDRESS" else rng.choice((2, 3, 4)),
+                items_count=quantity,
+            )
         )
         batch_lines.append(
             {
