@@ -20,6 +20,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -31,6 +32,7 @@ from commerce.pricing.price_book import price_entries_by_variant_ids
 from core.db import ReadScope, create_engine
 from core.ids import to_global_id
 from core.settings import Settings
+from gateway.admission import Admission, admission_limit
 from gateway.process import tune_gc
 from gateway.serving import bind, run, serving_line, start
 from schema.listing import listing_cursor
@@ -80,19 +82,28 @@ async def storefront_page(engine: Any, first: int) -> dict[str, Any]:
     return {"products": {"pageInfo": page_info, "edges": edges}}
 
 
+class _Storefront:
+    """The /graphql route's ASGI app, as the gateway's is: the response sent within the request's admission slot."""
+
+    def __init__(self, engine: Any, admission: Admission) -> None:
+        self.engine, self.admission = engine, admission
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async with self.admission.slot():
+            params = orjson.loads(await Request(scope, receive).body())
+            first = int((params.get("variables") or {}).get("first", 24))
+            reads = ReadScope(self.engine)  # one connection and one read-only transaction, as the gateway's queries
+            try:
+                body = {"data": await storefront_page(reads, first)}
+            finally:
+                await reads.aclose()
+            await Response(orjson.dumps(body), media_type="application/json")(scope, receive, send)
+
+
 def create_handwritten_app(settings: Settings) -> Starlette:
     engine = create_engine(settings.database_url)
-
-    async def storefront(request: Request) -> Response:
-        params = orjson.loads(await request.body())
-        first = int((params.get("variables") or {}).get("first", 24))
-        reads = ReadScope(engine)  # one connection and one read-only transaction, as the gateway's queries
-        try:
-            body = {"data": await storefront_page(reads, first)}
-        finally:
-            await reads.aclose()
-        return Response(orjson.dumps(body), media_type="application/json")
-
+    admission = Admission(admission_limit(settings.max_concurrent_requests, settings.database_url))  # as `serve`'s
+    storefront = _Storefront(engine, admission)
     return Starlette(routes=[Route("/graphql", storefront, methods=["POST"])])
 
 

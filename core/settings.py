@@ -40,6 +40,9 @@ class Settings:
     # HTTP
     host: str = "127.0.0.1"
     port: int = 8000
+    # GraphQL requests a worker runs at once, the rest queued (gateway/admission.py); 0: no limit;
+    # -1: automatic (4 on SQLite, no limit on PostgreSQL)
+    max_concurrent_requests: int = -1
     # GraphQL safety
     graphiql: bool = True
     console: bool = True  # the operators' pages at /console (they only run GraphQL with the operator's token)

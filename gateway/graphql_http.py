@@ -210,8 +210,11 @@ class _GraphQLEndpoint:
     __name__ = "graphql_endpoint"  # the route's name, as when this was a function
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = await _answer(Request(scope, receive, send))
-        await response(scope, receive, send)
+        request = Request(scope, receive, send)
+        runtime: Runtime = request.app.state.runtime
+        async with runtime.admission.slot():
+            response = await _answer(request)
+            await response(scope, receive, send)
 
 
 graphql_endpoint = _GraphQLEndpoint()

@@ -17,6 +17,7 @@ from core.db import create_engine, session_factory
 from core.ratelimit import MemoryBuckets, RedisBuckets
 from core.settings import Settings
 from gateway import caching
+from gateway.admission import Admission, admission_limit
 from gateway.caching import CacheHints, InProcessResponseCache, RedisResponseCache, ResponseCache, load_cache_hints
 from gateway.channels import ChannelDirectory
 from gateway.outage import OutageLog
@@ -55,6 +56,7 @@ class Runtime:
     erased: ErasedCustomers
     checkpoints: CheckpointWriter  # signed heads of the audit chain, outside the database
     outage: OutageLog  # a database outage logged once per interval, with a count
+    admission: Admission  # how many GraphQL requests run at once
     response_cache: ResponseCache | None = None
     _watches: list[asyncio.Task[None]] | None = None
 
@@ -167,6 +169,7 @@ def build_runtime(
             clock,
         ),
         outage=OutageLog(settings.database_retry_after_seconds),
+        admission=Admission(admission_limit(settings.max_concurrent_requests, settings.database_url)),
     )
     caching.announce_writes(engine, services.broadcaster, runtime.on_change)
     return runtime

@@ -1,0 +1,185 @@
+"""Admission: a worker runs at most N GraphQL requests at once, the others wait their turn."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from core.settings import Settings
+from gateway import graphql_http
+from gateway.admission import SQLITE_LIMIT, Admission, admission_limit
+from gateway.app import create_app
+from gateway.runtime import build_runtime
+
+QUERY = {"query": "{ channels { code } }"}
+
+
+@pytest.fixture
+async def held(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[list[str], asyncio.Event]]:
+    """Every GraphQL request's answer, logged as it starts and ends, with the first held until the event is set."""
+    log: list[str] = []
+    release = asyncio.Event()
+    answer = graphql_http._answer
+
+    async def logged(request: Any) -> Any:
+        n = sum(entry.startswith("start") for entry in log)
+        log.append(f"start {n}")
+        if n == 0:
+            await release.wait()
+        try:
+            return await answer(request)
+        finally:
+            log.append(f"end {n}")
+
+    monkeypatch.setattr(graphql_http, "_answer", logged)
+    yield log, release
+
+
+@pytest.fixture
+async def gateway(settings: Settings, clock: Any) -> AsyncIterator[Callable[[int], Awaitable[httpx.AsyncClient]]]:
+    opened: list[Any] = []
+
+    async def build(limit: int) -> httpx.AsyncClient:
+        runtime = build_runtime(settings.replace(max_concurrent_requests=limit), clock)
+        transport = httpx.ASGITransport(app=create_app(runtime.settings, runtime=runtime))
+        client = httpx.AsyncClient(transport=transport, base_url="http://test")
+        opened.append((runtime, client))
+        return client
+
+    yield build
+    for runtime, client in opened:
+        await client.aclose()
+        await runtime.aclose()
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    for _ in range(500):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the condition never held")
+
+
+async def test_a_request_waits_for_a_free_slot_and_is_then_answered(gateway, held):
+    log, release = held
+    http = await gateway(1)
+    first = asyncio.ensure_future(http.post("/graphql", json=QUERY))
+    await _until(lambda: log == ["start 0"])
+    second = asyncio.ensure_future(http.post("/graphql", json=QUERY))
+    await asyncio.sleep(0.05)
+    assert log == ["start 0"]  # the second has not started while the first holds the only slot
+    health = await http.get("/health")
+    assert health.status_code == 200  # only GraphQL requests queue
+    release.set()
+    answers = await asyncio.gather(first, second)
+    assert log == ["start 0", "end 0", "start 1", "end 1"]
+    assert [a.json()["data"]["channels"] for a in answers] == [answers[0].json()["data"]["channels"]] * 2
+    assert answers[0].json()["data"]["channels"]
+
+
+async def test_with_no_limit_requests_run_side_by_side(gateway, held):
+    log, release = held
+    http = await gateway(0)
+    first = asyncio.ensure_future(http.post("/graphql", json=QUERY))
+    second = asyncio.ensure_future(http.post("/graphql", json=QUERY))
+    await _until(lambda: "end 1" in log)  # answered while the first is still held
+    assert log == ["start 0", "start 1", "end 1"]
+    release.set()
+    assert {(await first).status_code, (await second).status_code} == {200}
+
+
+async def test_at_most_the_limit_run_at_once_in_arrival_order():
+    admission = Admission(2)
+    running: list[int] = []
+    entered: list[int] = []
+    peak = 0
+    gates = [asyncio.Event() for _ in range(5)]
+
+    async def request(n: int) -> None:
+        nonlocal peak
+        async with admission.slot():
+            entered.append(n)
+            running.append(n)
+            peak = max(peak, len(running))
+            await gates[n].wait()
+            running.remove(n)
+
+    tasks = [asyncio.ensure_future(request(n)) for n in range(5)]
+    await _until(lambda: entered == [0, 1])
+    await asyncio.sleep(0.02)
+    assert entered == [0, 1]
+    for gate in gates:
+        gate.set()
+        await asyncio.sleep(0)
+    await asyncio.gather(*tasks)
+    assert entered == [0, 1, 2, 3, 4]
+    assert peak == 2
+
+
+async def test_a_slow_request_lends_its_slot_to_the_next_in_line():
+    admission = Admission(1, lend_after=0.05)
+    slow_done = asyncio.Event()
+    order: list[str] = []
+
+    async def slow() -> None:
+        async with admission.slot():
+            order.append("slow in")
+            await slow_done.wait()
+        order.append("slow out")
+
+    async def quick() -> None:
+        async with admission.slot():
+            order.append("quick")
+
+    tasks = [asyncio.ensure_future(slow()), asyncio.ensure_future(quick())]
+    await _until(lambda: "quick" in order)  # got in while the slow one still runs
+    assert order == ["slow in", "quick"]
+    slow_done.set()
+    await asyncio.gather(*tasks)
+    third: list[str] = []
+    async with admission.slot():  # the slot was given back once, not twice: still one at a time
+        third.append("in")
+        assert admission._semaphore().locked()
+    assert third == ["in"]
+
+
+async def test_a_request_cancelled_while_waiting_takes_no_slot():
+    admission = Admission(1)
+    release = asyncio.Event()
+
+    async def holder() -> None:
+        async with admission.slot():
+            await release.wait()
+
+    async def waiter() -> None:
+        async with admission.slot():
+            raise AssertionError("a cancelled waiter never runs")
+
+    held = asyncio.ensure_future(holder())
+    await asyncio.sleep(0)
+    cancelled = asyncio.ensure_future(waiter())
+    await asyncio.sleep(0.01)
+    cancelled.cancel()
+    release.set()
+    await held
+    with pytest.raises(asyncio.CancelledError):
+        await cancelled
+    async with admission.slot():  # free again: nobody holds it
+        pass
+
+
+@pytest.mark.parametrize(
+    ("setting", "url", "limit"),
+    [
+        (-1, "sqlite+aiosqlite:///./var/omnigate.db", SQLITE_LIMIT),
+        (-1, "postgresql+asyncpg://127.0.0.1/omnigate", 0),  # round trips: no automatic limit
+        (0, "sqlite+aiosqlite:///./var/omnigate.db", 0),
+        (8, "postgresql+asyncpg://127.0.0.1/omnigate", 8),
+    ],
+)
+def test_the_automatic_limit_depends_on_the_database(setting, url, limit):
+    assert admission_limit(setting, url) == limit
