@@ -281,6 +281,10 @@ def report(results: dict[tuple[str, int], dict[str, float]], client_counts: list
         f"(>= 0.8: {'PASS' if cpu_ratio >= 0.8 else 'FAIL'}), "
         f"p99 at {fewest} client {p99:.1f} ms (< 10 ms: {'PASS' if p99 < 10 else 'FAIL'})"
     )
+    if ("gateway-unlimited", most) in results:
+        hw, gw = results[("handwritten-unlimited", most)], results[("gateway-unlimited", most)]
+        unlimited = hw["cpu_ms"] / gw["cpu_ms"]
+        print(f"with no admission limit on either server: CPU ratio at {most} clients {unlimited:.2f}")
     if ("gateway-cached", most) in results:
         cached = results[("gateway-cached", most)]["rps"] / results[("handwritten", most)]["rps"]
         print(
@@ -305,6 +309,11 @@ def parse_args() -> argparse.Namespace:
         "--interpreted",
         action="store_true",
         help="also measure the gateway with OMNIGATE_COMPILED_QUERIES=false (graphql-core only)",
+    )
+    parser.add_argument(
+        "--unlimited",
+        action="store_true",
+        help="also measure both servers with OMNIGATE_MAX_CONCURRENT_REQUESTS=0 (no admission limit)",
     )
     parser.add_argument("--python-loadgen", action="store_true", help="use bench/loadgen.py even if wrk is installed")
     parser.add_argument(
@@ -348,6 +357,12 @@ def main() -> None:
                 {"OMNIGATE_COMPILED_QUERIES": "false"},
             )
         )
+    if args.unlimited:
+        unlimited = {"OMNIGATE_MAX_CONCURRENT_REQUESTS": "0"}
+        targets += [
+            Target("handwritten-unlimited", targets[0].command, unlimited),
+            Target("gateway-unlimited", targets[1].command, unlimited),
+        ]
     try:
         seed(env, args.products)
         for target in targets:
