@@ -45,6 +45,7 @@ async def gateway(settings: Settings, clock: Any) -> AsyncIterator[Callable[[int
 
     async def build(limit: int) -> httpx.AsyncClient:
         runtime = build_runtime(settings.replace(max_concurrent_requests=limit), clock)
+        runtime.admission.lend_after = 60.0  # the first request is held on purpose: it must not lend its slot
         transport = httpx.ASGITransport(app=create_app(runtime.settings, runtime=runtime))
         client = httpx.AsyncClient(transport=transport, base_url="http://test")
         opened.append((runtime, client))
