@@ -4,9 +4,13 @@ One worker is one event loop on one core. Past the few requests that keep it bus
 wait on the database, admitting more only interleaves them: each request's objects and the code
 it runs are evicted from the CPU caches by the other fifteen before it resumes, so every request
 costs more CPU, and all of them finish late together instead of the first ones finishing early.
-Measured with `bench/storefront.py` at 16 clients on SQLite, with the hand-written endpoint limited
-the same way: 2 at once cut the CPU per request by 8-15% on both, and the gateway's p99 from 73 to
-43 ms. Four at once saved less, and one at once was no better than two.
+Under callgrind's cache model (a 1 MB last level, this machine's L2), with requests limited
+outside the app and never lent, a storefront request of the gateway missed 29.7 K times at 16
+concurrent requests, 25.1 K with 4 at once, 19.7 K one at a time (20.1 K at one client). In
+process, at 16 concurrent requests, two runs of 11-15 alternating rounds with 2 at once: the
+gateway 2.22 -> 2.07 and 2.77 -> 2.25 ms of CPU per request, the hand-written endpoint 1.54 -> 1.57
+and 2.02 -> 1.72 ms (the second run on a busier machine). Over HTTP the gain is smaller than the
+run-to-run noise of a shared machine.
 
 A request that holds its slot longer than `LEND_AFTER_SECONDS` (a report, an export) lends it to
 the next in line and runs on outside the count, so a slow operation never stalls the cheap ones
