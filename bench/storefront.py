@@ -29,6 +29,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -243,6 +244,18 @@ def combine(slices: list[dict[str, float]]) -> dict[str, float]:
     }
 
 
+def print_round_ratios(slices: dict[tuple[str, int], list[dict[str, float]]], client_counts: list[int]) -> None:
+    """The CPU ratio of each round's slices alone: minutes apart a neighbour's load differs, within one
+    round both servers met the same, so the spread of these says how far one run can be trusted."""
+    for clients in client_counts:
+        pairs = zip(slices[("handwritten", clients)], slices[("gateway", clients)], strict=True)
+        ratios = sorted((h["cpu"] / h["requests"]) / (g["cpu"] / g["requests"]) for h, g in pairs if h["requests"] and g["requests"] and g["cpu"])
+        if len(ratios) > 1:
+            listed = ", ".join(f"{r:.2f}" for r in ratios)
+            point = f"{clients} client{'s' if clients > 1 else ''}"
+            print(f"CPU ratio per round at {point}: {listed} (median {median(ratios):.2f})")
+
+
 def same_answer(targets: list[Target]) -> bool:
     answers = [post(t.url) for t in targets]
     for target, answer in zip(targets, answers, strict=True):
@@ -382,6 +395,7 @@ def main() -> None:
                     result = measure(target, clients, args.duration / args.rounds, use_wrk, workdir)
                     slices.setdefault((target.name, clients), []).append(result)
         report({key: combine(parts) for key, parts in slices.items()}, client_counts, [t.name for t in targets])
+        print_round_ratios(slices, client_counts)
     finally:
         for target in targets:
             stop(target)
