@@ -249,7 +249,8 @@ def print_round_ratios(slices: dict[tuple[str, int], list[dict[str, float]]], cl
     round both servers met the same, so the spread of these says how far one run can be trusted."""
     for clients in client_counts:
         pairs = zip(slices[("handwritten", clients)], slices[("gateway", clients)], strict=True)
-        ratios = sorted((h["cpu"] / h["requests"]) / (g["cpu"] / g["requests"]) for h, g in pairs if h["requests"] and g["requests"] and g["cpu"])
+        measured = [(h, g) for h, g in pairs if h["requests"] and g["requests"] and g["cpu"]]
+        ratios = sorted((h["cpu"] / h["requests"]) / (g["cpu"] / g["requests"]) for h, g in measured)
         if len(ratios) > 1:
             listed = ", ".join(f"{r:.2f}" for r in ratios)
             point = f"{clients} client{'s' if clients > 1 else ''}"
