@@ -41,7 +41,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     # GraphQL requests a worker runs at once, the rest queued (gateway/admission.py); 0: no limit;
-    # -1: automatic (4 on SQLite, no limit on PostgreSQL)
+    # -1: automatic (2 on SQLite, no limit on PostgreSQL)
     max_concurrent_requests: int = -1
     # GraphQL safety
     graphiql: bool = True
