@@ -26,6 +26,8 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from core.settings import SettingsError
+
 __all__ = ["AUTOMATIC", "LEND_AFTER_SECONDS", "SQLITE_LIMIT", "Admission", "admission_limit"]
 
 AUTOMATIC = -1  # the setting's default: SQLITE_LIMIT on SQLite, no limit on PostgreSQL
@@ -34,9 +36,13 @@ LEND_AFTER_SECONDS = 0.1
 
 
 def admission_limit(setting: int, database_url: str) -> int:
-    """Requests run at once for `OMNIGATE_MAX_CONCURRENT_REQUESTS` (0: no limit)."""
+    """Requests run at once for `OMNIGATE_MAX_CONCURRENT_REQUESTS` (0: no limit); a bad value stops start-up."""
+    if setting < AUTOMATIC:
+        raise SettingsError(
+            f"OMNIGATE_MAX_CONCURRENT_REQUESTS must be -1 (automatic), 0 (no limit) or a positive number, not {setting}"
+        )
     if setting != AUTOMATIC:
-        return max(setting, 0)
+        return setting
     return SQLITE_LIMIT if database_url.startswith("sqlite") else 0
 
 

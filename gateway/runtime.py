@@ -108,6 +108,7 @@ def build_runtime(
 ) -> Runtime:
     """`tracer_provider` is for tests (an in-memory exporter); by default it follows `OTEL_*`."""
     clock = clock or SystemClock()
+    admission = Admission(admission_limit(settings.max_concurrent_requests, settings.database_url))  # checked first
     telemetry = Telemetry.build(settings, tracer_provider)
     CartRules.of(settings)  # a bad cart setting fails at start-up, not on a customer's request
     loyalty_policy()  # so does a bad policies/loyalty.toml (LoyaltyPolicyError names the key)
@@ -169,7 +170,7 @@ def build_runtime(
             clock,
         ),
         outage=OutageLog(settings.database_retry_after_seconds),
-        admission=Admission(admission_limit(settings.max_concurrent_requests, settings.database_url)),
+        admission=admission,
     )
     caching.announce_writes(engine, services.broadcaster, runtime.on_change)
     return runtime

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from core.settings import Settings
+from core.settings import Settings, SettingsError
 from gateway import graphql_http
 from gateway.admission import SQLITE_LIMIT, Admission, admission_limit
 from gateway.app import create_app
@@ -184,3 +184,8 @@ async def test_a_request_cancelled_while_waiting_takes_no_slot():
 )
 def test_the_automatic_limit_depends_on_the_database(setting, url, limit):
     assert admission_limit(setting, url) == limit
+
+
+def test_a_negative_limit_other_than_automatic_stops_start_up(settings, clock):
+    with pytest.raises(SettingsError, match="MAX_CONCURRENT_REQUESTS must be -1"):
+        build_runtime(settings.replace(max_concurrent_requests=-2), clock)
