@@ -213,16 +213,15 @@ class _GraphQLEndpoint:
         request = Request(scope, receive, send)
         runtime: Runtime = request.app.state.runtime
         async with runtime.admission.slot():
-            response = await _answer(request)
+            response = await _answer(request, runtime)
             await response(scope, receive, send)
 
 
 graphql_endpoint = _GraphQLEndpoint()
 
 
-async def _answer(request: Request) -> Response:
+async def _answer(request: Request, runtime: Runtime) -> Response:
     """A GraphQL request; 503 with Retry-After (SERVICE_UNAVAILABLE, retryable) while the database is away."""
-    runtime: Runtime = request.app.state.runtime
     runtime.watch_changes()
     try:
         response = await _graphql(request, runtime)

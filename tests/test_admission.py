@@ -25,13 +25,13 @@ async def held(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[list[str]
     release = asyncio.Event()
     answer = graphql_http._answer
 
-    async def logged(request: Any) -> Any:
+    async def logged(request: Any, runtime: Any) -> Any:
         n = sum(entry.startswith("start") for entry in log)
         log.append(f"start {n}")
         if n == 0:
             await release.wait()
         try:
-            return await answer(request)
+            return await answer(request, runtime)
         finally:
             log.append(f"end {n}")
 
