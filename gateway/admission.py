@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 
 from core.settings import SettingsError
 
@@ -33,6 +33,7 @@ __all__ = ["AUTOMATIC", "LEND_AFTER_SECONDS", "SQLITE_LIMIT", "Admission", "admi
 AUTOMATIC = -1  # the setting's default: SQLITE_LIMIT on SQLite, no limit on PostgreSQL
 SQLITE_LIMIT = 2
 LEND_AFTER_SECONDS = 0.1
+_NO_LIMIT = nullcontext()  # stateless: one serves every request
 
 
 def admission_limit(setting: int, database_url: str) -> int:
@@ -55,12 +56,12 @@ class Admission:
         self._slots: asyncio.Semaphore | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
+    def slot(self) -> AbstractAsyncContextManager[None]:
         """Held while a request runs; a request cancelled while waiting holds nothing."""
-        if not self.limit:
-            yield
-            return
+        return self._held() if self.limit else _NO_LIMIT  # no generator per request when nothing is counted
+
+    @asynccontextmanager
+    async def _held(self) -> AsyncIterator[None]:
         slots = self._semaphore()
         await slots.acquire()
         held = True
