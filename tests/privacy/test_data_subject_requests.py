@@ -22,7 +22,7 @@ from vault.requests.export import export_schema
 EMAIL = "ewa.kowalska@example.com"
 PHONE = "+48 601 234 567"
 ADDRESS = {
-    "name": "Ewa Kowalska",
+    "name": "Ewelina Kowalska",
     "line1": "Ulica Marszalkowska 140",
     "postalCode": "00-061",
     "city": "Warszawa",
@@ -42,7 +42,7 @@ async def _variant(gql: Any) -> str:
 
 async def _customer_who_did_everything(gql: Any, runtime: Runtime, token_for: Any) -> dict[str, Any]:
     """Registered, consented and withdrew, an address, carts on two devices, a promotion used, looked up by an agent."""
-    customer = await register(gql, EMAIL, first="Ewa", last="Kowalska", phone=PHONE)
+    customer = await register(gql, EMAIL, first="Ewelina", last="Kowalska", phone=PHONE)
     me = await sign_in(gql, EMAIL)
     await gql.data(CONSENT, {"p": "MARKETING_EMAIL", "g": True}, headers=me)
     await gql.data(CONSENT, {"p": "MARKETING_EMAIL", "g": False}, headers=me)
@@ -62,7 +62,7 @@ async def _customer_who_did_everything(gql: Any, runtime: Runtime, token_for: An
             )
         )
     agent = {**token_for("agent", subject="agent-7"), "X-Channel": "call-center"}
-    assert (await gql.data(LOOKUP, {"e": EMAIL}, headers=agent))["customerByEmail"]["firstName"] == "Ewa"
+    assert (await gql.data(LOOKUP, {"e": EMAIL}, headers=agent))["customerByEmail"]["firstName"] == "Ewelina"
     till = {**token_for("staff", subject="staff-gdn", location="ST-GDN"), "X-Channel": "store"}
     seen = await gql.data("query($id: ID!) { customer(id: $id) { lastName } }", {"id": customer["id"]}, headers=till)
     assert seen["customer"]["lastName"] == "Kowalska"
@@ -137,7 +137,7 @@ async def test_the_export_holds_everything_about_the_person_and_validates_agains
     jsonschema.validate(document, export_schema())
     data = document["data"]
     assert data["profile"]["email"] == EMAIL and data["profile"]["phone"] == "+48601234567"
-    assert (data["profile"]["firstName"], data["profile"]["lastName"]) == ("Ewa", "Kowalska")
+    assert (data["profile"]["firstName"], data["profile"]["lastName"]) == ("Ewelina", "Kowalska")
     assert data["profile"]["addresses"][0]["line1"] == ADDRESS["line1"]
     assert [(c["purpose"], c["granted"]) for c in data["consents"]] == [
         ("MARKETING_EMAIL", True),
@@ -184,7 +184,7 @@ async def test_the_erasure_leaves_no_personal_data_keeps_what_the_law_requires_a
     assert retained["orders"]["until"].startswith(f"{int(request['completedAt'][:4]) + 5}-12-31")
     assert "7(1)" in retained["consents"]["legalBasis"] and retained["consents"]["until"] > request["completedAt"]
 
-    needles = [EMAIL, "Ewa", "Kowalska", "601234567", "601 234 567", "Marszalkowska", "00-061", "Ujazdowskie"]
+    needles = [EMAIL, "Ewelina", "Kowalska", "601234567", "601 234 567", "Marszalkowska", "00-061", "Ujazdowskie"]
     needles += [str(INVOICE["taxId"]), str(INVOICE["companyName"]), CARD, person["orders"]["card"]]
     assert await find_in_database(runtime.services.engine, needles) == []
     agent = token_for("agent", subject="agent-7")
@@ -209,7 +209,7 @@ async def test_the_erasure_leaves_no_personal_data_keeps_what_the_law_requires_a
     )
     assert them["customer"] == {"email": "jan.nowak@example.com", "firstName": "Jan", "phone": "+48602000111"}
 
-    again = await register(gql, EMAIL, first="Ewa", last="Kowalska")  # a new customer, nothing of the old
+    again = await register(gql, EMAIL, first="Ewelina", last="Kowalska")  # a new customer, nothing of the old
     assert again["id"] != person["customer"]["id"]
     assert (await gql.data("{ me { email cart { id } } }", headers=await sign_in(gql, EMAIL)))["me"] == {
         "email": EMAIL,

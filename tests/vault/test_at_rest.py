@@ -13,7 +13,7 @@ from vault.cipher import DecryptionFailed
 
 PEOPLE = [
     ("zofia.kowalska@example.com", "Zofia", "Kowalska", "+48 601 234 567"),
-    ("jan.nowak@example.org", "Jan", "Nowakowski", "0048 602 345 678"),
+    ("jan.nowak@example.org", "Janusz", "Nowakowski", "0048 602 345 678"),
 ]
 ADDRESS = {
     "name": "Zofia Kowalska",
