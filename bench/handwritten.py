@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
@@ -90,7 +90,10 @@ class _Storefront:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         async with self.admission.slot():
-            params = orjson.loads(await Request(scope, receive).body())
+            try:
+                params = orjson.loads(await Request(scope, receive).body())
+            except ClientDisconnect:
+                return  # as the gateway: a client gone while queued is not an error
             first = int((params.get("variables") or {}).get("first", 24))
             reads = ReadScope(self.engine)  # one connection and one read-only transaction, as the gateway's queries
             try:

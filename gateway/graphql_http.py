@@ -213,7 +213,10 @@ class _GraphQLEndpoint:
         request = Request(scope, receive, send)
         runtime: Runtime = request.app.state.runtime
         async with runtime.admission.slot():
-            response = await _answer(request, runtime)
+            try:
+                response = await _answer(request, runtime)
+            except ClientDisconnect:
+                return  # the client left (often while queued for a slot): nobody to answer, nothing to log
             await response(scope, receive, send)
 
 
