@@ -143,6 +143,7 @@ class ObjectPlan:
     fields: list[FieldPlan]
     reads: Callable[[Any], None] | None = None
     rest: list[FieldPlan] | None = None
+    takes_sources: bool = False  # a field has a batch resolver or a guard: the runner lists a level's objects once
     specialized: bool = False
 
 

@@ -122,14 +122,16 @@ class Run:
             for object_plan, items in level.items():
                 if not object_plan.specialized:
                     _specialize(object_plan)
+                # the level's source objects, once for all of its batch resolvers and checks (read-only)
+                sources = [source for source, _, _ in items] if object_plan.takes_sources else None
                 reads = object_plan.reads
                 if reads is None:
                     for field in object_plan.fields:
-                        self._start_field(field, items, next_level, pending, awaitables)
+                        self._start_field(field, items, sources, next_level, pending, awaitables)
                     continue
                 reads(items)  # the attribute leaves and typenames; every other key placed, in order
                 for field in object_plan.rest or ():
-                    self._start_field(field, items, next_level, pending, awaitables, placed=True)
+                    self._start_field(field, items, sources, next_level, pending, awaitables, placed=True)
         except BaseException:
             _discard(awaitables)
             raise
@@ -234,6 +236,7 @@ class Run:
         self,
         field: FieldPlan,
         items: Items,
+        sources: list[Any] | None,
         next_level: Level,
         pending: list[Pending],
         awaitables: list[Awaitable[Any]],
@@ -241,6 +244,7 @@ class Run:
     ) -> None:
         """Read or resolve `field` on every object; awaitable results are left for the caller.
 
+        `sources`: the objects of `items`, when the plan has a batch resolver or a guard (else None).
         `placed`: every object's result already holds the field's key (ObjectPlan.reads put it there).
         """
         key = field.key
@@ -249,7 +253,8 @@ class Run:
                 out[key] = field.typename
             return
         if field.guard is not None:
-            field = self._checked(field, items)
+            assert sources is not None
+            field = self._checked(field, items, sources)
         completion = field.completion
         assert completion is not None
         typename = field.parent_type.name
@@ -272,8 +277,9 @@ class Run:
             if not placed:
                 for _, out, _ in items:
                     out[key] = None  # keeps the response key in document order until the values are in
+            assert sources is not None
             try:
-                batch: Any = field.batch([source for source, _, _ in items], self.context, args)
+                batch: Any = field.batch(sources, self.context, args)
             except Exception as error:
                 batch = _failed(error)
             pending.append((field, items, None))
@@ -296,7 +302,7 @@ class Run:
             else:
                 out[key] = self._complete_field(field, value, field_path, next_level)
 
-    def _checked(self, field: FieldPlan, items: Items) -> FieldPlan:
+    def _checked(self, field: FieldPlan, items: Items, sources: list[Any]) -> FieldPlan:
         """The plan to resolve a guarded field by on these objects: unguarded when its check grants
         every one at once (one decision for the level, each access noted), else the field itself,
         whose `resolve` checks (and refuses) each object as graphql-core's executor would."""
@@ -304,7 +310,7 @@ class Run:
         assert guard is not None and unguarded is not None
         args = field.args if field.args is not None else self._arguments(field)
         info = self._info(field, _path(Path, (items[0][2], field.key, field.parent_type.name)))
-        if guard.grants_every_object(info, [source for source, _, _ in items], args):
+        if guard.grants_every_object(info, sources, args):
             return unguarded
         return field
 
@@ -498,6 +504,7 @@ def _specialize(plan: ObjectPlan) -> None:
             completion = completion.item
         if completion is not None and completion.flat is not None and completion.fill is None:
             completion.fill = fill_function(completion.flat, _leaf)
+    plan.takes_sources = any(field.batch is not None or field.guard is not None for field in plan.fields)
     plan.specialized = True
 
 

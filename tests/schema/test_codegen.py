@@ -64,7 +64,7 @@ def _generic(plan: ObjectPlan, things: list[Any]) -> list[dict[str, Any]]:
     run = object.__new__(Run)
     items: list[tuple[Any, dict[str, Any], Any]] = [(thing, {}, None) for thing in things]
     for field in plan.fields:
-        run._start_field(field, items, {}, [], [])
+        run._start_field(field, items, None, {}, [], [])
     return [out for _, out, _ in items]
 
 
