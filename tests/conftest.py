@@ -119,6 +119,37 @@ def gql(http: httpx.AsyncClient) -> GraphQLClient:
     return GraphQLClient(http)
 
 
+class GatewayBuilder:
+    """Builds gateways with changed settings: `http = await gateway(graphiql=False)`.
+
+    `runtime` is the last one built (to tune what no setting reaches); all are closed at teardown.
+    """
+
+    def __init__(self, settings: Settings, clock: Any) -> None:
+        self.settings, self.clock = settings, clock
+        self.opened: list[tuple[Runtime, httpx.AsyncClient]] = []
+
+    @property
+    def runtime(self) -> Runtime:
+        return self.opened[-1][0]
+
+    async def __call__(self, **changes: Any) -> httpx.AsyncClient:
+        runtime = build_runtime(self.settings.replace(**changes), self.clock)
+        app = create_app(runtime.settings, runtime=runtime)
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+        self.opened.append((runtime, client))
+        return client
+
+
+@pytest.fixture
+async def gateway(settings: Settings, clock: Any) -> AsyncIterator[GatewayBuilder]:
+    builder = GatewayBuilder(settings, clock)
+    yield builder
+    for runtime, client in builder.opened:
+        await client.aclose()
+        await runtime.aclose()
+
+
 class CompilerSpy:
     """Wraps the compiler's `try_execute` to record, per request, whether it answered."""
 

@@ -9,11 +9,11 @@ from typing import Any
 import httpx
 import pytest
 
-from core.settings import Settings, SettingsError
+from core.settings import SettingsError
 from gateway import graphql_http
 from gateway.admission import SQLITE_LIMIT, Admission, admission_limit
-from gateway.app import create_app
 from gateway.runtime import build_runtime
+from tests.conftest import GatewayBuilder
 
 QUERY = {"query": "{ channels { code } }"}
 
@@ -40,21 +40,15 @@ async def held(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[list[str]
 
 
 @pytest.fixture
-async def gateway(settings: Settings, clock: Any) -> AsyncIterator[Callable[[int], Awaitable[httpx.AsyncClient]]]:
-    opened: list[Any] = []
+def limited(gateway: GatewayBuilder) -> Callable[[int], Awaitable[httpx.AsyncClient]]:
+    """A gateway running at most `limit` GraphQL requests at once (0: no limit)."""
 
     async def build(limit: int) -> httpx.AsyncClient:
-        runtime = build_runtime(settings.replace(max_concurrent_requests=limit), clock)
-        runtime.admission.lend_after = 60.0  # the first request is held on purpose: it must not lend its slot
-        transport = httpx.ASGITransport(app=create_app(runtime.settings, runtime=runtime))
-        client = httpx.AsyncClient(transport=transport, base_url="http://test")
-        opened.append((runtime, client))
-        return client
+        http = await gateway(max_concurrent_requests=limit)
+        gateway.runtime.admission.lend_after = 60.0  # the first request is held on purpose: it must not lend its slot
+        return http
 
-    yield build
-    for runtime, client in opened:
-        await client.aclose()
-        await runtime.aclose()
+    return build
 
 
 async def _until(condition: Callable[[], bool]) -> None:
@@ -65,9 +59,9 @@ async def _until(condition: Callable[[], bool]) -> None:
     raise AssertionError("the condition never held")
 
 
-async def test_a_request_waits_for_a_free_slot_and_is_then_answered(gateway, held):
+async def test_a_request_waits_for_a_free_slot_and_is_then_answered(limited, held):
     log, release = held
-    http = await gateway(1)
+    http = await limited(1)
     first = asyncio.ensure_future(http.post("/graphql", json=QUERY))
     await _until(lambda: log == ["start 0"])
     second = asyncio.ensure_future(http.post("/graphql", json=QUERY))
@@ -82,9 +76,9 @@ async def test_a_request_waits_for_a_free_slot_and_is_then_answered(gateway, hel
     assert answers[0].json()["data"]["channels"]
 
 
-async def test_with_no_limit_requests_run_side_by_side(gateway, held):
+async def test_with_no_limit_requests_run_side_by_side(limited, held):
     log, release = held
-    http = await gateway(0)
+    http = await limited(0)
     first = asyncio.ensure_future(http.post("/graphql", json=QUERY))
     second = asyncio.ensure_future(http.post("/graphql", json=QUERY))
     await _until(lambda: "end 1" in log)  # answered while the first is still held

@@ -9,10 +9,6 @@ from typing import Any
 import httpx
 import pytest
 
-from core.settings import Settings
-from gateway.app import create_app
-from gateway.runtime import build_runtime
-
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 STRICT = {"Accept": GRAPHQL_RESPONSE}
 LEGACY = {"Accept": "application/json"}
@@ -35,25 +31,6 @@ async def _post_raw(
     http: httpx.AsyncClient, content: bytes, content_type: str, accept: str = GRAPHQL_RESPONSE
 ) -> httpx.Response:
     return await http.post("/graphql", content=content, headers={"Content-Type": content_type, "Accept": accept})
-
-
-@pytest.fixture
-async def gateway(settings: Settings, clock: Any) -> AsyncIterator[Any]:
-    """Builds a gateway with changed settings: `await gateway(graphiql=False)`."""
-    opened: list[Any] = []
-
-    async def build(**changes: Any) -> httpx.AsyncClient:
-        runtime = build_runtime(settings.replace(**changes), clock)
-        client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=create_app(runtime.settings, runtime=runtime)), base_url="http://test"
-        )
-        opened.append((runtime, client))
-        return client
-
-    yield build
-    for runtime, client in opened:
-        await client.aclose()
-        await runtime.aclose()
 
 
 async def test_the_graphql_response_media_type_is_answered_when_accepted(http):
