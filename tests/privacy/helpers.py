@@ -30,16 +30,27 @@ async def dpo_erase(gql: Any, dpo: dict[str, str], customer_id: str) -> dict[str
     return payload
 
 
-async def find_in_database(engine: AsyncEngine, needles: list[str]) -> list[str]:
-    """Every (table.column, needle) where a text, JSON or blob value contains a needle, any case.
+def searchable(needles: list[str]) -> list[str]:
+    """The needles, lower-cased for a search in any case.
 
-    A needle shorter than five characters is refused: random ids and ciphertexts contain
+    A needle shorter than five characters is refused: random ids, hashes and ciphertexts contain
     such strings by chance ("ewa" once turned up inside a cart id), and the test would flake.
     """
     short = [n for n in needles if len(n) < 5]
     if short:
         raise ValueError(f"needles too short to be told from chance: {short}")
-    wanted = [n.lower() for n in needles]
+    return [n.lower() for n in needles]
+
+
+def found_in(text: str, needles: list[str]) -> list[str]:
+    """The needles `text` contains, in any case."""
+    lowered = text.lower()
+    return [n for n, wanted in zip(needles, searchable(needles), strict=True) if wanted in lowered]
+
+
+async def find_in_database(engine: AsyncEngine, needles: list[str]) -> list[str]:
+    """Every (table.column, needle) where a text, JSON or blob value contains a needle, any case."""
+    wanted = searchable(needles)
     found = []
     async with engine.connect() as conn:
         for table in Base.metadata.sorted_tables:
