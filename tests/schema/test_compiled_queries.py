@@ -89,6 +89,14 @@ CORPUS: list[tuple[str, dict[str, Any] | None, bool]] = [
         {"loc": to_global_id("Location", 2)},
         True,
     ),
+    # per-object resolvers under batch-resolved lists; one failing: its error's path is built from its info's
+    (
+        "{ products(first: 2) { edges { node { variants { sku compareAtPrice { amount }"
+        " availableForSale selectedOptions { name value } } } } } }",
+        None,
+        True,
+    ),
+    ('{ products(first: 1) { edges { node { name availableForSale(locationId: "bad") } } } }', None, True),
     # @skip on a variable is left to graphql-core
     ("query($no: Boolean!) { products(first: 2) { edges { node { id name @skip(if: $no) } } } }", {"no": True}, False),
     # one field error: the compiled path locates it and propagates its null as graphql-core does
