@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import base64
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import httpx
 import pytest
+from argon2 import PasswordHasher, profiles
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from commerce.customers import passwords
 from core.clock import FrozenClock
 from core.settings import Settings
 from gateway.app import create_app
@@ -27,6 +30,22 @@ TEST_VAULT_KEYS: dict[str, Any] = {
     "blind_index_key": base64.b64encode(b"omnigate-test-blind-index-key-32").decode(),
     "audit_key": base64.b64encode(b"omnigate-test-audit-chain-key-32").decode(),
 }
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashing() -> Iterator[None]:
+    """Argon2id at its cheapest parameters in tests: at the real ones a hash or a check costs ~0.2 s
+    on CI's 2-core machine, and a run makes hundreds (every registration and sign-in).
+
+    Only the cost changes: the algorithm, the stored format and the code paths are the production
+    ones, and a server a test starts as a subprocess hashes at the real parameters.
+    """
+    cheap = PasswordHasher.from_parameters(profiles.CHEAPEST)
+    with (
+        patch.object(passwords, "_hasher", cheap),
+        patch.object(passwords, "_DUMMY_HASH", cheap.hash("omnigate-no-such-account")),
+    ):
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from commerce.customers import errors, sessions
 from commerce.customers.models import Customer
-from commerce.customers.passwords import DUMMY_HASH, hash_password, verify_password
+from commerce.customers.passwords import hash_password, verify_password
 from commerce.customers.service import PASSWORD_MAX, PASSWORD_MIN
 from commerce.customers.session_models import PasswordResetToken
 from core.clock import Clock
@@ -84,7 +84,7 @@ async def change_password(engine: AsyncEngine, customer_key: int, current: str, 
     check_new_password(new)
     async with engine.connect() as conn:
         stored = (await conn.execute(select(Customer.password_hash).where(Customer.id == customer_key))).scalar()
-    if len(current) > PASSWORD_MAX or not await verify_password(stored or DUMMY_HASH, current) or not stored:
+    if len(current) > PASSWORD_MAX or not await verify_password(stored, current):
         raise errors.WrongPassword()
     new_hash = await hash_password(new)
     async with writer(engine).begin() as conn:

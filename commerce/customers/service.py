@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from commerce.customers import errors
 from commerce.customers.models import TABLE, Customer, SignInThrottle
-from commerce.customers.passwords import DUMMY_HASH, hash_password, verify_password
+from commerce.customers.passwords import hash_password, verify_password
 from core.clock import Clock
 from core.db import Connectable, writer
 from core.text import visible_text
@@ -317,12 +317,12 @@ async def authenticate(
     throttle = _throttle_key(vault, email, client)
     locked = await _claim_attempt(engine, throttle, now)
     if locked is not None:
-        await verify_password(DUMMY_HASH, password)  # the same work whatever the answer
+        await verify_password(None, password)  # the same work whatever the answer
         raise errors.TooManyAttempts(max(1, int(locked.total_seconds())))
     subject = await vault.lookup_by_email(email) if len(password) <= PASSWORD_MAX else None
     found = await _password_of(engine, subject) if subject is not None else None
     if found is None:
-        await verify_password(DUMMY_HASH, password)  # the same work as for a real account
+        await verify_password(None, password)  # the same work as for a real account
         raise errors.InvalidCredentials()
     customer_id, password_hash = found
     if not await verify_password(password_hash, password):
