@@ -498,31 +498,27 @@ class Run:
 
 
 @overload
-def _real(path: Step) -> Path: ...
+def _real(path: Step, made: dict[int, Path] | None = None) -> Path: ...
 @overload
-def _real(path: None) -> None: ...
-def _real(path: Step | None) -> Path | None:
-    """A run's path as graphql-core's Path: its plain-tuple steps (see Step) made Paths, up to the first real one."""
+def _real(path: None, made: dict[int, Path] | None = None) -> None: ...
+def _real(path: Step | None, made: dict[int, Path] | None = None) -> Path | None:
+    """A run's path as graphql-core's Path: its plain-tuple steps (see Step) made Paths, up to the
+    first real one. `made`: Paths already made for steps (by id), so siblings share their ancestors."""
     if type(path) is not tuple:
         return path  # type: ignore[return-value]  # a Path already, or None
-    prev, key, typename = path
-    return _path(Path, (_real(prev), key, typename))
+    real = made.get(id(path)) if made is not None else None
+    if real is None:
+        prev, key, typename = path
+        real = _path(Path, (_real(prev, made), key, typename))
+        if made is not None:
+            made[id(path)] = real
+    return real
 
 
 def _real_items(items: Items) -> Items:
     """`items` with graphql-core Paths; an ancestor shared by siblings (their list, its object) made once."""
     made: dict[int, Path] = {}
-
-    def real(path: Step | None) -> Path | None:
-        if type(path) is not tuple:
-            return path  # type: ignore[return-value]  # a Path already, or None
-        found = made.get(id(path))
-        if found is None:
-            prev, key, typename = path
-            found = made[id(path)] = _path(Path, (real(prev), key, typename))
-        return found
-
-    return [(source, out, real(path)) for source, out, path in items]
+    return [(source, out, _real(path, made)) for source, out, path in items]
 
 
 def _specialize(plan: ObjectPlan) -> None:
