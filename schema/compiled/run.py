@@ -292,8 +292,8 @@ class Run:
         resolve, direct = field.resolve, field.direct
         assert resolve is not None
         head, tail = field.info_head, self.info_tail
-        if type(items[0][2]) is tuple:  # each resolver's info gets a graphql-core Path: made once, for every field
-            items[:] = _real_items(items)
+        if any(type(path) is tuple for _, _, path in items):  # each resolver's info gets a graphql-core Path
+            items[:] = _real_items(items)  # made once, for every field of the level's objects
         for source, out, path in items:
             field_path = _path(Path, (path, key, typename))
             try:
