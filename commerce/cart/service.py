@@ -17,7 +17,6 @@ the cart a change answers with is known from what it read and what RETURNING sai
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -45,7 +44,7 @@ from commerce.cart.models import ABANDONED, ACTIVE, CHECKING_OUT, MERGED, ORDERE
 from commerce.catalog import service as catalog
 from commerce.inventory import service as inventory
 from commerce.pricing.engine import normalize_code
-from core.db import Connectable, sqlite_write_queue, writer
+from core.db import Connectable, json_loads, sqlite_write_queue, writer
 from core.ids import new_token
 from core.settings import Settings
 
@@ -247,7 +246,7 @@ async def _cart_of(conn: Any, sql: _Statements, row: Any, *, lines_in_row: bool)
         row.merged_into,
         row.version,
         tuple(row.discount_codes),
-        tuple(map(CartLine._make, sorted(json.loads(found or "[]")))),
+        tuple(map(CartLine._make, sorted(json_loads(found or "[]")))),
         row.created_at,
         row.updated_at,
     )
