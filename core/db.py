@@ -185,6 +185,7 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> Async
     (SQLite's default pool kept 5 connections and closed overflow ones at check-in, so under
     load each request reopened a connection: a thread and the PRAGMAs.)
     """
+    options: dict[str, Any] = dict(echo=echo, pool_size=pool_size, max_overflow=pool_size, json_deserializer=json_loads)
     if is_sqlite(url):
         driver: dict[str, Any] = {}
         if url.startswith("sqlite+aiosqlite"):
@@ -195,15 +196,11 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> Async
                 driver["module"] = one_trip_dbapi()  # one trip to aiosqlite's thread per statement
             else:
                 logger.warning("SQLite: SQLAlchemy's own aiosqlite adapter (this version lacks %s)", missing)
-        engine = create_async_engine(
-            url, echo=echo, pool_size=pool_size, max_overflow=pool_size, json_deserializer=json_loads, **driver
-        )
+        engine = create_async_engine(url, **options, **driver)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
-    engine = create_async_engine(
-        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, json_deserializer=json_loads
-    )
+    engine = create_async_engine(url, **options)
     event.listen(engine.sync_engine, "checkin", _note_checkin)
     dialect = engine.dialect
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from sqlalchemy import JSON, literal, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -18,6 +20,4 @@ async def test_a_json_column_reads_back_lists_maps_and_text_as_stored(engine: As
 
 @pytest.mark.parametrize("text_", ["[1, NaN]", '{"x": Infinity}'])
 def test_what_orjson_refuses_is_still_read_as_the_standard_library_reads_it(text_: str) -> None:
-    import json
-
     assert repr(json_loads(text_)) == repr(json.loads(text_))
