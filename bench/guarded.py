@@ -50,6 +50,7 @@ from bench.databases import order_row, scratch_database, seeded  # noqa: E402
 from commerce.customers.models import Customer  # noqa: E402
 from commerce.orders.models import OrderLineRow, OrderRow  # noqa: E402
 from core.clock import FrozenClock  # noqa: E402
+from core.db import statement_engines  # noqa: E402
 from core.ids import to_global_id  # noqa: E402
 from gateway.app import create_app  # noqa: E402
 from policies.principal import Principal, Role  # noqa: E402
@@ -129,13 +130,14 @@ def _poster(client: httpx.AsyncClient, token: str, variables: dict[str, Any]) ->
 
 
 def _statement_counter(engine: AsyncEngine) -> list[int]:
-    """A one-element counter of the statements `engine` sends (its writer shares the events)."""
+    """A one-element counter of the statements `engine` sends (its writer shares the events, its reader listens too)."""
     counter = [0]
 
-    @event.listens_for(engine.sync_engine, "before_cursor_execute")
     def _count(*_args: Any) -> None:
         counter[0] += 1
 
+    for sync_engine in statement_engines(engine):
+        event.listen(sync_engine, "before_cursor_execute", _count)
     return counter
 
 

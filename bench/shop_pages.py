@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import httpx
 from sqlalchemy import event
 
-from core.db import create_engine
+from core.db import create_engine, statement_engines
 from core.migrate import migrate
 from core.settings import Settings
 from gateway.app import create_app
@@ -53,9 +53,11 @@ async def _measure(client: httpx.AsyncClient, engine: Any, query: str, variables
     for _ in range(3):  # warm-up: plans, caches, connections
         response = await client.post("/graphql", json=body)
         assert response.status_code == 200 and "errors" not in response.json(), response.text
-    event.listen(engine.sync_engine, "before_cursor_execute", count)
+    for sync_engine in statement_engines(engine):  # reads run on an engine of their own
+        event.listen(sync_engine, "before_cursor_execute", count)
     await client.post("/graphql", json=body)
-    event.remove(engine.sync_engine, "before_cursor_execute", count)
+    for sync_engine in statement_engines(engine):
+        event.remove(sync_engine, "before_cursor_execute", count)
     timings = []
     for _ in range(reps):
         started = time.perf_counter()

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import orjson
 from sqlalchemy import DateTime, MetaData, event, exc
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
@@ -31,8 +31,10 @@ __all__ = [
     "is_sqlite",
     "json_loads",
     "ping",
+    "reader",
     "session_factory",
     "sqlite_write_queue",
+    "statement_engines",
     "writer",
 ]
 
@@ -168,6 +170,39 @@ def writer(engine: AsyncEngine) -> AsyncEngine:
     return found
 
 
+def reader(engine: AsyncEngine) -> AsyncEngine:
+    """The engine a request's reads run on (`ReadScope`): `engine`'s own pool and dialect, none
+    of its statement listeners.
+
+    One listener on an engine (the response cache watching for writes, gateway/caching.py) makes
+    SQLAlchemy dispatch events around every statement on every connection of it: on PostgreSQL
+    3.6% of a storefront request's instructions (bench/instructions.py; SQLite dispatches them
+    for its BEGIN anyway), for nothing, as a read-only transaction writes nothing to watch.
+    What must see reads too (SQL spans, a test counting statements) listens on both engines
+    (`statement_engines`). Made once per engine and kept on it, as `writer` is.
+    """
+    sync_engine: Any = engine.sync_engine
+    found: AsyncEngine | None = getattr(sync_engine, "_omnigate_reader", None)
+    if found is None or found.sync_engine.pool is not sync_engine.pool:  # a disposed engine has a new pool
+        plain = Engine(
+            sync_engine.pool,
+            sync_engine.dialect,
+            sync_engine.url,
+            echo=sync_engine.echo,
+            hide_parameters=sync_engine.hide_parameters,
+        )
+        if sync_engine.dialect.name == "sqlite":
+            event.listen(plain, "begin", _sqlite_begin)  # a request's reads see one snapshot
+        found = sync_engine._omnigate_reader = AsyncEngine(plain)
+    return found
+
+
+def statement_engines(engine: AsyncEngine) -> tuple[Engine, Engine]:
+    """The sync engines whose statement events see every statement run on `engine`'s pool: its
+    own (a `writer` joins its events) and its `reader`'s."""
+    return engine.sync_engine, reader(engine).sync_engine
+
+
 def json_loads(text: str | bytes) -> Any:
     """JSON read from the database: orjson (3-5x the standard library's speed on a cart's lines,
     read on every add: 25 -> 8 us for 50 lines), and the standard library for what orjson refuses
@@ -242,17 +277,18 @@ class ReadScope:
     """All the reads of one request on one pooled connection, in one read-only transaction.
 
     Services call `connect()` as they would on the engine; the first call checks a connection
-    out and begins (BEGIN READ ONLY on PostgreSQL), later calls reuse it, one statement at a
-    time (a connection runs one at once anyway), and `aclose()` ends the transaction and
-    returns the connection. Instead of a checkout, a BEGIN and a ROLLBACK per loader batch
-    (25 statements for the storefront's 5 SELECTs on PostgreSQL), a request costs 7.
+    out of the engine's pool (through its `reader`) and begins (BEGIN READ ONLY on PostgreSQL),
+    later calls reuse it, one statement at a time (a connection runs one at once anyway), and
+    `aclose()` ends the transaction and returns the connection. Instead of a checkout, a BEGIN
+    and a ROLLBACK per loader batch (25 statements for the storefront's 5 SELECTs on
+    PostgreSQL), a request costs 7.
     Only for operations that do not write: a reader's snapshot must not hide its own writes.
     """
 
     __slots__ = ("_closed", "_connection", "_lock", "engine")
 
     def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
+        self.engine = reader(engine)
         self._connection: AsyncConnection | None = None
         self._lock = asyncio.Lock()
         self._closed = False

@@ -68,8 +68,10 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExport
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace import INVALID_SPAN_CONTEXT, Span, SpanKind, Status, StatusCode, Tracer
 from sqlalchemy import event
+from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from core.db import statement_engines
 from core.settings import Settings
 from gateway.metrics import Metrics, build_meter_provider, gravest
 from schema.execution import RequestError, record_exception_type
@@ -181,7 +183,8 @@ class Telemetry:
     def instrument_engine(self, engine: AsyncEngine) -> None:
         self.metrics.watch_pool(engine)
         if self.recording:  # else statement hooks would be pure cost on every query
-            _instrument_engine(engine, self.provider)
+            for sync_engine in statement_engines(engine):  # reads run on an engine of their own
+                _instrument_engine(sync_engine, self.provider)
 
     def instrument_schema(self, schema: GraphQLSchema) -> None:
         if self.recording:  # else a wrapper per root field, for spans nobody records
@@ -639,7 +642,7 @@ def _resolver_failed(span: Span, exc: BaseException) -> None:
 # --- SQL -----------------------------------------------------------------------------------
 
 
-def _instrument_engine(engine: AsyncEngine, provider: TracerProvider) -> None:
+def _instrument_engine(sync_engine: Engine, provider: TracerProvider) -> None:
     """A span per statement on this engine only (not the global `instrument()`, which patches
     `create_engine` process-wide for the first provider), with sqlcommenter off, and an error
     status that names the exception type instead of quoting the driver's message (PostgreSQL's
@@ -648,7 +651,6 @@ def _instrument_engine(engine: AsyncEngine, provider: TracerProvider) -> None:
     from opentelemetry.instrumentation.sqlalchemy.engine import _handle_error
     from opentelemetry.metrics import NoOpMeterProvider
 
-    sync_engine = engine.sync_engine
     tracer = provider.get_tracer("opentelemetry.instrumentation.sqlalchemy", __version__)
     usage = NoOpMeterProvider().get_meter("omnigate").create_up_down_counter("db.client.connections.usage")
     _engine_tracer_class()(tracer, sync_engine, usage, enable_commenter=False)  # the pool: gateway/metrics.py

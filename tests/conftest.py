@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from commerce.customers import passwords
 from core.clock import FrozenClock
+from core.db import statement_engines
 from core.settings import Settings
 from gateway.app import create_app
 from gateway.runtime import Runtime, build_runtime
@@ -203,11 +204,13 @@ class StatementCounter:
             self.count += 1
 
     def __enter__(self) -> StatementCounter:
-        event.listen(self.engine.sync_engine, "before_cursor_execute", self._on_execute)
+        for sync_engine in statement_engines(self.engine):  # reads run on an engine of their own
+            event.listen(sync_engine, "before_cursor_execute", self._on_execute)
         return self
 
     def __exit__(self, *_: Any) -> None:
-        event.remove(self.engine.sync_engine, "before_cursor_execute", self._on_execute)
+        for sync_engine in statement_engines(self.engine):
+            event.remove(sync_engine, "before_cursor_execute", self._on_execute)
 
 
 @pytest.fixture

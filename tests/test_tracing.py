@@ -14,6 +14,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
+from core.db import statement_engines
 from core.settings import Settings
 from gateway.app import create_app
 from gateway.runtime import Runtime, build_runtime
@@ -320,7 +321,7 @@ async def test_without_an_exporter_every_response_still_names_its_trace(gql):
 
 
 def _statement_hooks(runtime: Runtime) -> int:
-    return len(runtime.services.engine.sync_engine.dispatch.before_cursor_execute)
+    return sum(len(e.dispatch.before_cursor_execute) for e in statement_engines(runtime.services.engine))
 
 
 async def test_statements_are_traced_only_when_something_records_them(runtime, traced_runtime):

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import event, select, update
 
 from commerce.pricing.models import Price
+from core.db import statement_engines
 from core.ids import from_global_id
 from tests.cart.gql_docs import ADD, CREATE, line, variants
 
@@ -27,11 +28,13 @@ async def test_a_second_change_reads_no_promotions_prices_or_scopes_from_the_dat
     def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         statements.append(statement.lower())
 
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    for sync_engine in statement_engines(engine):
+        event.listen(sync_engine, "before_cursor_execute", record)
     try:
         await mutate(gql, ADD, {"cartId": cart["id"], "lines": [line(v[0])]})
     finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", record)
+        for sync_engine in statement_engines(engine):
+            event.remove(sync_engine, "before_cursor_execute", record)
     assert not [s for s in statements if "from promotions" in s or "from prices" in s], statements
     # whether the variant is for sale comes from the same cache (emptied by every catalog change)
     assert not [s for s in statements if "join products" in s], statements

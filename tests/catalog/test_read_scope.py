@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import event
 
+from core.db import statement_engines
 from tests.catalog.test_storefront import STOREFRONT
 
 
@@ -22,13 +23,15 @@ class PoolWatch:
         self.statements.append(statement)
 
     def __enter__(self) -> PoolWatch:
-        event.listen(self.engine.sync_engine, "checkout", self._checkout)
-        event.listen(self.engine.sync_engine, "before_cursor_execute", self._execute)
+        event.listen(self.engine.sync_engine, "checkout", self._checkout)  # the pool both engines share
+        for sync_engine in statement_engines(self.engine):
+            event.listen(sync_engine, "before_cursor_execute", self._execute)
         return self
 
     def __exit__(self, *_: Any) -> None:
         event.remove(self.engine.sync_engine, "checkout", self._checkout)
-        event.remove(self.engine.sync_engine, "before_cursor_execute", self._execute)
+        for sync_engine in statement_engines(self.engine):
+            event.remove(sync_engine, "before_cursor_execute", self._execute)
 
 
 async def test_the_storefront_query_takes_one_connection_and_sends_only_its_selects(gql, engine):
@@ -48,3 +51,22 @@ async def test_the_storefront_query_takes_one_connection_and_sends_only_its_sele
 async def test_a_mutation_does_not_read_through_a_read_only_transaction(gql):
     created = await gql.data("mutation { cartCreate { cart { id lines { id } } userErrors { code } } }")
     assert created["cartCreate"]["userErrors"] == []
+
+
+async def test_a_querys_reads_pass_none_of_the_engines_statement_listeners_and_a_write_does(gql, engine):
+    """Reads run on the engine's reader (core/db.py): the response cache's write watcher (an engine
+    listener) costs a read nothing, and still sees every write."""
+    await gql.data("{ channels { code } }")  # warm the channel directory (read once, outside any query's scope)
+    seen: list[str] = []
+
+    def on_execute(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(statement.lstrip().upper())
+
+    event.listen(engine.sync_engine, "after_cursor_execute", on_execute)  # where gateway/caching.py listens
+    try:
+        await gql.data(STOREFRONT, {"first": 3})
+        assert seen == []
+        await gql.data("mutation { cartCreate { cart { id } userErrors { code } } }")
+        assert any(s.startswith("INSERT INTO CARTS") for s in seen), seen
+    finally:
+        event.remove(engine.sync_engine, "after_cursor_execute", on_execute)

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import event
 
+from core.db import statement_engines
 from tests.schema.test_compiled_queries import BENCH_QUERY
 
 
@@ -27,7 +28,8 @@ async def test_a_disconnect_mid_query_returns_the_connection_to_the_pool(
         if sent >= statements_before_leaving:
             reached.set()
 
-    event.listen(engine.sync_engine, "before_cursor_execute", on_execute)
+    for sync_engine in statement_engines(engine):
+        event.listen(sync_engine, "before_cursor_execute", on_execute)
     try:
         request = asyncio.ensure_future(http.post("/graphql", json={"query": BENCH_QUERY, "variables": {"first": 24}}))
         await asyncio.wait_for(reached.wait(), 10)
@@ -35,7 +37,8 @@ async def test_a_disconnect_mid_query_returns_the_connection_to_the_pool(
         with pytest.raises(asyncio.CancelledError):
             await request
     finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", on_execute)
+        for sync_engine in statement_engines(engine):
+            event.remove(sync_engine, "before_cursor_execute", on_execute)
     for _ in range(50):
         if engine.sync_engine.pool.checkedout() == 0:
             break
