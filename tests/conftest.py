@@ -53,7 +53,9 @@ def cheap_password_hashing() -> Iterator[None]:
 async def template_db(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[TemplateDatabase]:
     template = TemplateDatabase(database_url_from_env(), Path(tmp_path_factory.mktemp("db")))
     try:
-        await template.build(lambda engine: seed(engine, products=TEST_PRODUCTS, settings=Settings(**TEST_VAULT_KEYS)))
+        # in chunks smaller than the catalog, so every test reads data written across chunk boundaries
+        settings = Settings(**TEST_VAULT_KEYS)
+        await template.build(lambda engine: seed(engine, products=TEST_PRODUCTS, settings=settings, chunk=25))
     except OSError as exc:  # PostgreSQL unreachable
         if os.environ.get("CI"):
             pytest.fail(f"PostgreSQL is not reachable in CI: {exc}")
