@@ -159,6 +159,8 @@ def main() -> None:
     parser.add_argument("--database-url", help="a PostgreSQL database of the benchmark's own (dropped, seeded)")
     parser.add_argument("--run", choices=TARGETS, help=argparse.SUPPRESS)  # inside valgrind
     args = parser.parse_args()
+    if args.database_url and not args.database_url.startswith("postgresql"):
+        parser.error("--database-url names a PostgreSQL database (SQLite is the default)")
     if args.run:
         run_target(args.run, args.requests, args.clients)
         return

@@ -183,17 +183,20 @@ def reader(engine: AsyncEngine) -> AsyncEngine:
     """
     sync_engine: Any = engine.sync_engine
     found: AsyncEngine | None = getattr(sync_engine, "_omnigate_reader", None)
-    if found is None or found.sync_engine.pool is not sync_engine.pool:  # a disposed engine has a new pool
-        plain = Engine(
-            sync_engine.pool,
-            sync_engine.dialect,
-            sync_engine.url,
-            echo=sync_engine.echo,
-            hide_parameters=sync_engine.hide_parameters,
-        )
-        if sync_engine.dialect.name == "sqlite":
-            event.listen(plain, "begin", _sqlite_begin)  # a request's reads see one snapshot
-        found = sync_engine._omnigate_reader = AsyncEngine(plain)
+    if found is not None:
+        if found.sync_engine.pool is not sync_engine.pool:  # disposed: a new pool, and still the same listeners
+            found.sync_engine.pool = sync_engine.pool
+        return found
+    plain = Engine(
+        sync_engine.pool,
+        sync_engine.dialect,
+        sync_engine.url,
+        echo=sync_engine.echo,
+        hide_parameters=sync_engine.hide_parameters,
+    )
+    if sync_engine.dialect.name == "sqlite":
+        event.listen(plain, "begin", _sqlite_begin)  # a request's reads see one snapshot
+    found = sync_engine._omnigate_reader = AsyncEngine(plain)
     return found
 
 

@@ -289,6 +289,8 @@ async def seed(
     development defaults), or the demo customer's data will not decrypt. `chunk`: products
     written at a time (memory), reported to `progress` after each.
     """
+    if chunk < 1:
+        raise ValueError("write at least one product at a time")
     clock = clock or SystemClock()
     vault = Vault.from_settings(settings or Settings(), engine, clock)
     async with writer(engine).begin() as conn:

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import event
 
-from core.db import statement_engines
+from core.db import reader, statement_engines
 from tests.catalog.test_storefront import STOREFRONT
 
 
@@ -70,3 +70,21 @@ async def test_a_querys_reads_pass_none_of_the_engines_statement_listeners_and_a
         assert any(s.startswith("INSERT INTO CARTS") for s in seen), seen
     finally:
         event.remove(engine.sync_engine, "after_cursor_execute", on_execute)
+
+
+async def test_after_the_engine_is_disposed_reads_take_its_new_pool_and_keep_their_listeners(gql, engine):
+    reads = reader(engine)
+    seen: list[str] = []
+
+    def on_execute(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(statement)
+
+    event.listen(reads.sync_engine, "before_cursor_execute", on_execute)  # as telemetry's SQL spans do, once
+    try:
+        await engine.dispose()  # a new pool
+        data = await gql.data(STOREFRONT, {"first": 2})
+        assert len(data["products"]["edges"]) == 2
+        assert reader(engine) is reads and reads.sync_engine.pool is engine.sync_engine.pool
+        assert any(s.lstrip().upper().startswith("SELECT") for s in seen)
+    finally:
+        event.remove(reads.sync_engine, "before_cursor_execute", on_execute)
