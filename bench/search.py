@@ -31,13 +31,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from commerce.catalog import listing
-from core.db import statement_engines
+from core.db import on_every_statement
 from core.settings import Settings
 from gateway.app import create_app
 from gateway.runtime import build_runtime
@@ -68,13 +67,8 @@ async def explain(client: httpx.AsyncClient, engine: AsyncEngine, label: str, te
     def record(_conn: object, _cursor: object, statement: str, parameters: object, *_: object) -> None:
         sent.append((statement, parameters))
 
-    for sync_engine in statement_engines(engine):  # reads run on an engine of their own
-        event.listen(sync_engine, "before_cursor_execute", record)
-    try:
+    with on_every_statement(engine, record):
         await timed(client, term)
-    finally:
-        for sync_engine in statement_engines(engine):
-            event.remove(sync_engine, "before_cursor_execute", record)
     print(f"=== {label}: {term!r}, {len(sent)} statements")
     for statement, parameters in sent:
         print(f"--- {' '.join(statement.split())}\n    parameters {parameters}")

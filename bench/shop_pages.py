@@ -25,9 +25,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx
-from sqlalchemy import event
 
-from core.db import create_engine, statement_engines
+from core.db import create_engine, on_every_statement
 from core.migrate import migrate
 from core.settings import Settings
 from gateway.app import create_app
@@ -53,11 +52,8 @@ async def _measure(client: httpx.AsyncClient, engine: Any, query: str, variables
     for _ in range(3):  # warm-up: plans, caches, connections
         response = await client.post("/graphql", json=body)
         assert response.status_code == 200 and "errors" not in response.json(), response.text
-    for sync_engine in statement_engines(engine):  # reads run on an engine of their own
-        event.listen(sync_engine, "before_cursor_execute", count)
-    await client.post("/graphql", json=body)
-    for sync_engine in statement_engines(engine):
-        event.remove(sync_engine, "before_cursor_execute", count)
+    with on_every_statement(engine, count):
+        await client.post("/graphql", json=body)
     timings = []
     for _ in range(reps):
         started = time.perf_counter()

@@ -7,8 +7,8 @@ import json
 import logging
 import time
 import weakref
-from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -30,6 +30,7 @@ __all__ = [
     "is_database_unavailable",
     "is_sqlite",
     "json_loads",
+    "on_every_statement",
     "ping",
     "reader",
     "session_factory",
@@ -204,6 +205,21 @@ def statement_engines(engine: AsyncEngine) -> tuple[Engine, Engine]:
     """The sync engines whose statement events see every statement run on `engine`'s pool: its
     own (a `writer` joins its events) and its `reader`'s."""
     return engine.sync_engine, reader(engine).sync_engine
+
+
+@contextmanager
+def on_every_statement(
+    engine: AsyncEngine, listener: Callable[..., None], identifier: str = "before_cursor_execute"
+) -> Iterator[None]:
+    """`listener` on every statement of `engine`'s pool (reads and writes) while the block runs."""
+    engines = statement_engines(engine)
+    for sync_engine in engines:
+        event.listen(sync_engine, identifier, listener)
+    try:
+        yield
+    finally:
+        for sync_engine in engines:
+            event.remove(sync_engine, identifier, listener)
 
 
 def json_loads(text: str | bytes) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import os
 from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 from unittest.mock import patch
@@ -12,12 +13,11 @@ from unittest.mock import patch
 import httpx
 import pytest
 from argon2 import PasswordHasher, profiles
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from commerce.customers import passwords
 from core.clock import FrozenClock
-from core.db import statement_engines
+from core.db import on_every_statement
 from core.settings import Settings
 from gateway.app import create_app
 from gateway.runtime import Runtime, build_runtime
@@ -206,13 +206,12 @@ class StatementCounter:
             self.count += 1
 
     def __enter__(self) -> StatementCounter:
-        for sync_engine in statement_engines(self.engine):  # reads run on an engine of their own
-            event.listen(sync_engine, "before_cursor_execute", self._on_execute)
+        self._listening = ExitStack()
+        self._listening.enter_context(on_every_statement(self.engine, self._on_execute))
         return self
 
     def __exit__(self, *_: Any) -> None:
-        for sync_engine in statement_engines(self.engine):
-            event.remove(sync_engine, "before_cursor_execute", self._on_execute)
+        self._listening.close()
 
 
 @pytest.fixture

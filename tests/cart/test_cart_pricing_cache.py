@@ -5,10 +5,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 
 from commerce.pricing.models import Price
-from core.db import statement_engines
+from core.db import on_every_statement
 from core.ids import from_global_id
 from tests.cart.gql_docs import ADD, CREATE, line, variants
 
@@ -28,13 +28,8 @@ async def test_a_second_change_reads_no_promotions_prices_or_scopes_from_the_dat
     def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         statements.append(statement.lower())
 
-    for sync_engine in statement_engines(engine):
-        event.listen(sync_engine, "before_cursor_execute", record)
-    try:
+    with on_every_statement(engine, record):
         await mutate(gql, ADD, {"cartId": cart["id"], "lines": [line(v[0])]})
-    finally:
-        for sync_engine in statement_engines(engine):
-            event.remove(sync_engine, "before_cursor_execute", record)
     assert not [s for s in statements if "from promotions" in s or "from prices" in s], statements
     # whether the variant is for sale comes from the same cache (emptied by every catalog change)
     assert not [s for s in statements if "join products" in s], statements

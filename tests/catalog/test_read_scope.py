@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from typing import Any
 
 from sqlalchemy import event
 
-from core.db import reader, statement_engines
+from core.db import on_every_statement, reader
 from tests.catalog.test_storefront import STOREFRONT
 
 
@@ -24,14 +25,13 @@ class PoolWatch:
 
     def __enter__(self) -> PoolWatch:
         event.listen(self.engine.sync_engine, "checkout", self._checkout)  # the pool both engines share
-        for sync_engine in statement_engines(self.engine):
-            event.listen(sync_engine, "before_cursor_execute", self._execute)
+        self._listening = ExitStack()
+        self._listening.enter_context(on_every_statement(self.engine, self._execute))
         return self
 
     def __exit__(self, *_: Any) -> None:
         event.remove(self.engine.sync_engine, "checkout", self._checkout)
-        for sync_engine in statement_engines(self.engine):
-            event.remove(sync_engine, "before_cursor_execute", self._execute)
+        self._listening.close()
 
 
 async def test_the_storefront_query_takes_one_connection_and_sends_only_its_selects(gql, engine):

@@ -7,10 +7,9 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from sqlalchemy import event
 
 from commerce.customers.sessions import SignedIn
-from core.db import statement_engines
+from core.db import on_every_statement
 from tests.cart.test_cart_subscription import gateway_process
 from tests.customers.helpers import PASSWORD, register, sign_in
 
@@ -140,13 +139,9 @@ async def test_a_replica_that_hears_the_sign_out_refuses_the_token_at_once(gql, 
             for headers in (laptop, phone):  # remembered there as signed in
                 assert (await http.post("/graphql", json={"query": ME}, headers=headers)).status_code == 200
             session_reads: list[str] = []
-            on_execute = _reads_of(session_reads)
-            for sync_engine in statement_engines(other.services.engine):
-                event.listen(sync_engine, "before_cursor_execute", on_execute)
-            for _ in range(2):
-                assert (await http.post("/graphql", json={"query": ME}, headers=laptop)).status_code == 200
-            for sync_engine in statement_engines(other.services.engine):
-                event.remove(sync_engine, "before_cursor_execute", on_execute)
+            with on_every_statement(other.services.engine, _reads_of(session_reads)):
+                for _ in range(2):
+                    assert (await http.post("/graphql", json={"query": ME}, headers=laptop)).status_code == 200
             assert session_reads == []  # remembered: no read of the sessions per request
             await gql.data(DELETE, {"token": _token(laptop)}, headers=laptop)  # signed out through this replica
             await asyncio.sleep(0.01)  # the message travels

@@ -8,9 +8,8 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event
 
-from core.db import statement_engines
+from core.db import on_every_statement
 from tests.schema.test_compiled_queries import BENCH_QUERY
 
 
@@ -28,17 +27,12 @@ async def test_a_disconnect_mid_query_returns_the_connection_to_the_pool(
         if sent >= statements_before_leaving:
             reached.set()
 
-    for sync_engine in statement_engines(engine):
-        event.listen(sync_engine, "before_cursor_execute", on_execute)
-    try:
+    with on_every_statement(engine, on_execute):
         request = asyncio.ensure_future(http.post("/graphql", json={"query": BENCH_QUERY, "variables": {"first": 24}}))
         await asyncio.wait_for(reached.wait(), 10)
         request.cancel()  # the client is gone
         with pytest.raises(asyncio.CancelledError):
             await request
-    finally:
-        for sync_engine in statement_engines(engine):
-            event.remove(sync_engine, "before_cursor_execute", on_execute)
     for _ in range(50):
         if engine.sync_engine.pool.checkedout() == 0:
             break
