@@ -1,16 +1,26 @@
-"""Straight-line Python for the attribute reads of a plan: one pass over a level's objects, not one per field.
+"""Straight-line Python for the hot loops of a plan: each object's result made in one expression.
 
-The runner's generic loops (run.py) read each attribute field of a level in a pass of its own over
-the objects, by `getattr(source, name)`; an object read off its attributes alone (a price) would
-need a level of its own. Here the same steps are written out once per plan, as Python source
-compiled with `compile`: `source.name` (an attribute read the interpreter specialises) for each
-field in response order, in one pass. Each value goes through the very expression the generic
-loop uses (`value if its type serializes as is, str(value) if it stringifies, else _leaf`), so
-answers, key order and fallbacks are unchanged.
+The runner (run.py) would otherwise fill in a level's objects field by field: a pass over the
+objects per field, a `getattr` per value, a check per object of which case applies. Here the
+same steps are written out once per plan, as Python source compiled with `compile`:
 
-Nothing from the request reaches the source: response keys are written as string literals
-(`repr`), attribute names only when they are plain identifiers (else `getattr` with a constant),
-and every object the code needs (types, completions, `_leaf`) is bound by name in its globals.
+- `start_function(plan)`: an object's result dict as one literal, in response order, with its
+  `__typename`s and attribute leaves read off the object (`source.name`, an attribute read the
+  interpreter specialises) and `None` holding the place of every other field (`rest_fields`),
+  which the runner sets when the object's level runs. An object with no other field (a price, a
+  category's name and slug) is done where it is found and needs no level of its own.
+- `completer_function(field)`: a loop completing one field's values for every object of a
+  level, for the common shapes (a leaf, an object or a list of objects of the type's own class),
+  with the child objects' results made inline by their start expression. Every other value goes
+  to the runner's own `_complete_field`/`_complete`, so answers, errors and fallbacks are the
+  runner's, as they are graphql-core's.
+
+Each leaf goes through the expression the runner's `leaf` stands for (`value if its type
+serializes as is, str(value) if it stringifies, else leaf(...)`), so answers, key order and
+fallbacks are unchanged. Nothing from the request reaches the source: response keys and type
+names are written as string literals (`repr`), attribute names only when they are plain
+identifiers (else `getattr` with a constant), and every object the code needs (types,
+completions, `leaf`) is bound by name in its globals.
 """
 
 from __future__ import annotations
@@ -19,14 +29,19 @@ import keyword
 from collections.abc import Callable
 from typing import Any
 
-from schema.compiled.plan import LEAF, Completion, FieldPlan, FlatField, ObjectPlan
+from graphql.type.scalars import GRAPHQL_MAX_INT, GRAPHQL_MIN_INT
+from strawberry.types.cast import TYPE_CAST_ATTRIBUTE
 
-__all__ = ["fill_function", "reads_function"]
+from schema.compiled.plan import LEAF, LIST, OBJECT, Completion, FieldPlan, ObjectPlan
+
+__all__ = ["Completer", "completer_function", "rest_fields", "start_function"]
 
 Leaf = Callable[[Completion, Any], Any]
+# (the run, the field, the level's items, the field's values or None for an attribute, the next level)
+Completer = Callable[[Any, FieldPlan, list[Any], list[Any] | None, dict[Any, Any]], None]
 
 
-def _read(attribute: str, names: dict[str, Any], source: str = "source") -> str:
+def _read(attribute: str, names: dict[str, Any], source: str) -> str:
     # ASCII only: Python normalises identifiers in source (NFKC), getattr does not ("ﬁ" would read "fi")
     if (
         attribute.isascii()
@@ -40,64 +55,149 @@ def _read(attribute: str, names: dict[str, Any], source: str = "source") -> str:
     return f"getattr({source}, {name})"
 
 
-def _leaf_expression(
-    read: str, as_is: type | None, as_str: type | None, completion: Completion, names: dict[str, Any]
-) -> str:
-    """`read`'s value as JSON, exactly as run.py's attribute loop computes it.
-
-    A test that cannot pass is left out (`type(v) is None` never is): most leaves have no
-    `as_str`, and an Int has no `as_is` (its range is leaf's to check)."""
+def _leaf_expression(value: str, completion: Completion, names: dict[str, Any], otherwise: Callable[[str], str]) -> str:
+    """`value` as JSON when its type is the leaf's own (the runner's `leaf` would return it as is,
+    or as `str`); `otherwise(v)`, an expression of the value `v`, for anything else."""
     n = len(names)
-    names[f"t{n}"], names[f"s{n}"], names[f"c{n}"] = as_is, as_str, completion
+    as_is, as_str = completion.serializes_as_is, completion.stringifies
+    names[f"t{n}"], names[f"s{n}"] = as_is, as_str
+    if as_is is int:  # an Int has a range to check
+        fits = f"{GRAPHQL_MIN_INT} <= v <= {GRAPHQL_MAX_INT}"
+        return f"(v if type(v := {value}) is t{n} and {fits} else {otherwise('v')})"
     if as_is is None and as_str is None:
-        return f"leaf(c{n}, {read})"
+        return otherwise(value)
     if as_str is None:
-        return f"(v if type(v := {read}) is t{n} else leaf(c{n}, v))"
+        return f"(v if type(v := {value}) is t{n} else {otherwise('v')})"
     if as_is is None:
-        return f"(str(v) if type(v := {read}) is s{n} else leaf(c{n}, v))"
-    return f"(v if (k := type(v := {read})) is t{n} else str(v) if k is s{n} else leaf(c{n}, v))"
+        return f"(str(v) if type(v := {value}) is s{n} else {otherwise('v')})"
+    return f"(v if (k := type(v := {value})) is t{n} else str(v) if k is s{n} else {otherwise('v')})"
 
 
-def fill_function(flat: tuple[FlatField, ...], leaf: Leaf) -> Callable[[Any], dict[str, Any]]:
-    """`source -> dict` for an object whose every field is read off it (`Completion.flat`), unrolled."""
-    names: dict[str, Any] = {"leaf": leaf}
+def _is_read(field: FieldPlan) -> bool:
+    """Filled in by the start expression: `__typename`, or a leaf read off the object."""
+    if field.typename is not None:
+        return True
+    return field.attribute is not None and field.completion is not None and field.completion.kind is LEAF
+
+
+def rest_fields(plan: ObjectPlan) -> list[FieldPlan]:
+    """The fields the start expression leaves to the runner (their keys hold None until set)."""
+    return [field for field in plan.fields if not _is_read(field)]
+
+
+def _start_expression(plan: ObjectPlan, source: str, names: dict[str, Any]) -> str:
+    """A dict literal: `plan`'s result for the object named `source`, other fields None."""
     entries = []
-    for key, attribute, typename, as_is, as_str, completion in flat:
-        if attribute is None:
-            entries.append(f"{key!r}: {typename!r}")
-        else:
-            assert completion is not None
-            entries.append(f"{key!r}: {_leaf_expression(_read(attribute, names), as_is, as_str, completion, names)}")
-    source = "def fill(source):\n    return {" + ", ".join(entries) + "}\n"
-    return _compiled(source, "fill", names)
-
-
-def reads_function(plan: ObjectPlan, leaf: Leaf) -> tuple[Callable[[Any], None], list[FieldPlan]] | None:
-    """A function filling in the attribute leaves and `__typename`s of a level's objects in one pass,
-    and the fields left for the runner's own loops (their keys are placed now, in response order,
-    their values set later); None when the plan has no such field (nothing to gain)."""
-    names: dict[str, Any] = {"leaf": leaf}
-    lines: list[str] = []
-    rest: list[FieldPlan] = []
     for field in plan.fields:
-        completion = field.completion
         if field.typename is not None:
-            lines.append(f"out[{field.key!r}] = {field.typename!r}")
-        elif field.attribute is not None and completion is not None and completion.kind is LEAF:
-            as_is = completion.serializes_as_is
-            as_is = None if as_is is int else as_is  # a range to check: leaf() does
-            read = _read(field.attribute, names)
-            lines.append(
-                f"out[{field.key!r}] = {_leaf_expression(read, as_is, completion.stringifies, completion, names)}"
-            )
+            value = repr(field.typename)
+        elif _is_read(field):
+            assert field.attribute is not None and field.completion is not None
+            n = len(names)
+            names[f"c{n}"] = field.completion
+            read = _read(field.attribute, names, source)
+            value = _leaf_expression(read, field.completion, names, f"leaf(c{n}, {{}})".format)
         else:
-            lines.append(f"out[{field.key!r}] = None")  # its place in the response; the runner sets it
-            rest.append(field)
-    if len(rest) == len(plan.fields):
+            value = "None"
+        entries.append(f"{field.key!r}: {value}")
+    return "{" + ", ".join(entries) + "}"
+
+
+def start_function(plan: ObjectPlan, leaf: Leaf) -> Callable[[Any], dict[str, Any]]:
+    """`source -> dict`: the object's result as the start expression makes it."""
+    names: dict[str, Any] = {"leaf": leaf}
+    source = f"def start(source):\n    return {_start_expression(plan, 'source', names)}\n"
+    return _compiled(source, "start", names)
+
+
+def _object_of(completion: Completion) -> Completion | None:
+    """The object completion of a field of an object, or of a list of objects, of a type's own class."""
+    if completion.kind is LIST:
+        completion = completion.item  # type: ignore[assignment]
+        if completion is None:
+            return None
+    if completion.kind is OBJECT and completion.own_class is not None and completion.plan is not None:
+        return completion
+    return None
+
+
+def completer_function(field: FieldPlan, leaf: Leaf) -> Completer | None:
+    """A loop completing `field` on a whole level (see the module docstring), or None when the
+    field's shape is not one of the common ones (the runner's generic loops complete it)."""
+    completion = field.completion
+    if completion is None or field.typename is not None or _is_read(field):
         return None
-    body = "".join(f"        {line}\n" for line in lines)
-    source = f"def reads(items):\n    for source, out, _ in items:\n{body}"
-    return _compiled(source, "reads", names), rest
+    if field.attribute is None and field.batch is None:
+        return None  # resolved object by object: completed as each value comes
+    names: dict[str, Any] = {"leaf": leaf, "item": completion.item}
+    key, path = repr(field.key), f"(path, {field.key!r}, {field.parent_type.name!r})"
+    if field.attribute is not None:
+        head = ["for source, out, path in items:", f"    value = {_read(field.attribute, names, 'source')}"]
+    else:
+        head = ["for (_, out, path), value in zip(items, values):"]
+    if completion.kind is LEAF:
+        if field.attribute is not None:
+            return None  # read by the start expression
+        if completion.serializes_as_is is None and completion.stringifies is None:
+            return None  # nothing to gain: every value goes through the runner
+        other = f"run._complete_field(field, {{}}, {path}, next_level)".format
+        body = [f"    out[{key}] = {_leaf_expression('value', completion, names, other)}"]
+        return _completer(head + body, names, queues=False)
+    child = _object_of(completion)
+    if child is None:
+        return None
+    assert child.plan is not None
+    names["own"], names["plan"] = child.own_class, child.plan
+    queues = bool(rest_fields(child.plan))
+    own = f"type(source) is own and getattr(source, {TYPE_CAST_ATTRIBUTE!r}, None) is None"
+    start = _start_expression(child.plan, "source", names)
+    if completion.kind is OBJECT:
+        body = ["    source = value", f"    if {own}:"]
+        if queues:
+            body += [f"        out[{key}] = result = {start}", f"        queue((source, result, {path}))"]
+        else:
+            body += [f"        out[{key}] = {start}"]
+        body += ["    else:", f"        out[{key}] = run._complete_field(field, value, {path}, next_level)"]
+        return _completer(head + body, names, queues)
+    body = [
+        f"    field_path = {path}",
+        "    if type(value) is not list:",
+        f"        out[{key}] = run._complete_field(field, value, field_path, next_level)",
+        "        continue",
+        "    completed = []",
+        "    for index, source in enumerate(value):",
+        f"        if {own}:",
+    ]
+    if queues:
+        body += [
+            f"            result = {start}",
+            "            queue((source, result, (field_path, index, None)))",
+            "            completed.append(result)",
+        ]
+    else:
+        body += [f"            completed.append({start})"]
+    body += [
+        "        else:",
+        "            completed.append(run._complete(item, source, field, (field_path, index, None), next_level))",
+        f"    out[{key}] = completed",
+    ]
+    return _completer(head + body, names, queues)
+
+
+def _completer(loop: list[str], names: dict[str, Any], queues: bool) -> Completer:
+    """The completer around `loop`; `queues`: it puts objects on the next level (plan's items)."""
+    lines = ["def complete(run, field, items, values, next_level):"]
+    if queues:
+        lines += [
+            "    queued = next_level.get(plan)",
+            "    if queued is None:",
+            "        queued = next_level[plan] = []",
+            "    queue = queued.append",
+        ]
+    lines += [f"    {line}" for line in loop]
+    if queues:
+        lines += ["    if not queued:", "        del next_level[plan]  # no object to run a level for"]
+    return _compiled("".join(f"{line}\n" for line in lines), "complete", names)
 
 
 def _compiled(source: str, name: str, names: dict[str, Any]) -> Any:

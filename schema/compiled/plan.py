@@ -85,15 +85,6 @@ class Completion:
     abstract_type: Any = None
     nodes: list[FieldNode] = field(default_factory=list)
     plans: dict[str, ObjectPlan | None] = field(default_factory=dict)
-    flat: tuple[FlatField, ...] | None = None  # object: its plan's fields when each is read off the object as it is
-    fill: Callable[[Any], dict[str, Any]] | None = None  # `flat` as code (codegen.py); until made, objects are queued
-
-
-# One field of an object whose every field is `__typename` or an attribute of a leaf type:
-# (response key, attribute or None, typename or None, serializes as is, stringifies, its completion).
-# Such an object (a price, a category's name and slug) is filled in where it is found instead of
-# being queued for the next level with a path of its own.
-FlatField = tuple[str, str | None, str | None, type | None, type | None, "Completion | None"]
 
 
 @dataclass(slots=True, eq=False)
@@ -129,22 +120,23 @@ class FieldPlan:
     direct: DirectCall | None = None
     guard: Guard | None = None
     unguarded: FieldPlan | None = None
+    complete: Callable[..., None] | None = None  # completes its values on a whole level (codegen.py)
 
 
 @dataclass(slots=True, eq=False)
 class ObjectPlan:
     """The fields to produce, in response order, for objects of one concrete type.
 
-    `reads` (made by the runner on first use, codegen.py) fills in the attribute leaves and
-    `__typename`s of a level's objects in one pass; `rest` are the fields left to the runner.
+    Made by the runner on first use (codegen.py): `start` makes an object's result with its
+    attribute leaves and `__typename`s filled in; `rest` are the fields left to the runner (none:
+    the object is done where it is found, it needs no level of its own).
     """
 
     object_type: GraphQLObjectType
     fields: list[FieldPlan]
-    reads: Callable[[Any], None] | None = None
-    rest: list[FieldPlan] | None = None
+    start: Callable[[Any], dict[str, Any]] | None = None
+    rest: list[FieldPlan] = field(default_factory=list)
     takes_sources: bool = False  # a field has a batch resolver or a guard: the runner lists a level's objects once
-    specialized: bool = False
 
 
 @dataclass(slots=True, eq=False)
@@ -357,9 +349,7 @@ class Planner:
         selection_sets = [n.selection_set for n in nodes if n.selection_set is not None]
         if is_object_type(type_):
             plan = self.plan_object(type_, selection_sets, fragments)
-            own_class = _own_class(type_)
-            flat = _flat_fields(plan) if own_class is not None else None
-            return Completion(OBJECT, nullable, object_type=type_, plan=plan, own_class=own_class, flat=flat)
+            return Completion(OBJECT, nullable, object_type=type_, plan=plan, own_class=_own_class(type_))
         if is_abstract_type(type_):
             return Completion(ABSTRACT, nullable, abstract_type=type_, nodes=nodes)
         raise Unsupported(f"output type {type_}")
@@ -375,21 +365,6 @@ class Planner:
             except Unsupported:
                 completion.plans[object_type.name] = None
         return completion.plans[object_type.name]
-
-
-def _flat_fields(plan: ObjectPlan) -> tuple[FlatField, ...] | None:
-    """The plan's fields as `FlatField`s, or None when one needs more than reading an attribute."""
-    flat: list[FlatField] = []
-    for f in plan.fields:
-        if f.typename is not None:
-            flat.append((f.key, None, f.typename, None, None, None))
-            continue
-        completion = f.completion
-        if f.attribute is None or completion is None or completion.kind != LEAF:
-            return None
-        as_is = completion.serializes_as_is
-        flat.append((f.key, f.attribute, None, None if as_is is int else as_is, completion.stringifies, completion))
-    return tuple(flat)
 
 
 def _included(directives: tuple[DirectiveNode, ...] | None) -> bool:

@@ -37,7 +37,7 @@ from graphql.type.scalars import GRAPHQL_MAX_INT as MAX_INT
 from graphql.type.scalars import GRAPHQL_MIN_INT as MIN_INT
 from strawberry.types.cast import TYPE_CAST_ATTRIBUTE
 
-from schema.compiled.codegen import fill_function, reads_function
+from schema.compiled.codegen import completer_function, rest_fields, start_function
 from schema.compiled.plan import (
     ABSTRACT,
     LEAF,
@@ -107,8 +107,12 @@ class Run:
 
     async def execute(self) -> tuple[dict[str, Any] | None, list[GraphQLError] | None]:
         """`data` and `errors` as graphql-core would answer them."""
-        data: dict[str, Any] = {}
-        level: Level = {self.plan.root: [(None, data, None)]}
+        root = self.plan.root
+        if root.start is None:
+            _specialize(root)
+        assert root.start is not None
+        data = root.start(None)
+        level: Level = {root: [(None, data, None)]} if root.rest else {}
         while level:
             level = await self._run_level(level)
         if self.tracked:
@@ -125,19 +129,11 @@ class Run:
         pending: list[Pending] = []
         awaitables: list[Awaitable[Any]] = []
         try:
-            for object_plan, items in level.items():
-                if not object_plan.specialized:
-                    _specialize(object_plan)
+            for object_plan, items in level.items():  # each object's result started (`ObjectPlan.start`)
                 # the level's source objects, once for all of its batch resolvers and checks (read-only)
                 sources = [source for source, _, _ in items] if object_plan.takes_sources else None
-                reads = object_plan.reads
-                if reads is None:
-                    for field in object_plan.fields:
-                        self._start_field(field, items, sources, next_level, pending, awaitables)
-                    continue
-                reads(items)  # the attribute leaves and typenames; every other key placed, in order
-                for field in object_plan.rest or ():
-                    self._start_field(field, items, sources, next_level, pending, awaitables, placed=True)
+                for field in object_plan.rest:
+                    self._start_field(field, items, sources, next_level, pending, awaitables)
         except BaseException:
             _discard(awaitables)
             raise
@@ -155,86 +151,23 @@ class Run:
 
     def _complete_batch(self, field: FieldPlan, items: Items, answer: Any, next_level: Level) -> None:
         """A batch resolver's values, one per object; an exception it raised is every object's error."""
-        key, typename = field.key, field.parent_type.name
         values: list[Any]
         if isinstance(answer, Exception):
             values = [answer] * len(items)
         elif not isinstance(answer, list) or len(answer) != len(items):
-            raise Abandon(f"batch resolver of {key} answered {type(answer).__name__}, not one value per object")
+            raise Abandon(f"batch resolver of {field.key} answered {type(answer).__name__}, not one value per object")
         else:
             values = answer
-        completion = field.completion
-        assert completion is not None
-        if completion.kind is LEAF:  # no path to build unless a value fails
-            as_is = completion.serializes_as_is
-            for (_, out, path), value in zip(items, values, strict=True):
-                if type(value) is as_is and (as_is is not int or MIN_INT <= value <= MAX_INT):  # type: ignore[operator]  # an int: `type(value) is as_is`
-                    out[key] = value  # what _leaf answers first, without the call
-                elif value is None or isinstance(value, Exception):
-                    out[key] = self._complete_field(field, value, (path, key, typename), next_level)
-                else:
-                    out[key] = _leaf(completion, value)
-            return
-        if completion.kind is OBJECT and completion.own_class is not None:
-            self._complete_batch_objects(field, completion, items, values, next_level)
-            return
-        if completion.kind is LIST and completion.item is not None and completion.item.own_class is not None:
-            self._complete_batch_lists(field, completion.item, items, values, next_level)
-            return
+        if field.complete is not None:
+            field.complete(self, field, items, values, next_level)
+        else:
+            self._complete_values(field, items, values, next_level)
+
+    def _complete_values(self, field: FieldPlan, items: Items, values: list[Any], next_level: Level) -> None:
+        """`_complete_field` for each object's value (a field with no completer of its own, codegen.py)."""
+        key, typename = field.key, field.parent_type.name
         for (_, out, path), value in zip(items, values, strict=True):
             out[key] = self._complete_field(field, value, (path, key, typename), next_level)
-
-    def _complete_batch_objects(
-        self, field: FieldPlan, completion: Completion, items: Items, values: list[Any], next_level: Level
-    ) -> None:
-        """`_complete_field` for each object value, with the commonest case (our own class) inline."""
-        key, typename = field.key, field.parent_type.name
-        own, plan, fill = completion.own_class, completion.plan, completion.fill
-        assert plan is not None
-        queued: Items | None = None
-        for (_, out, path), value in zip(items, values, strict=True):
-            if type(value) is own and getattr(value, TYPE_CAST_ATTRIBUTE, None) is None:
-                if fill is not None:  # read off its attributes: filled in here, no level of its own
-                    out[key] = fill(value)
-                    continue
-                if queued is None:
-                    queued = next_level.get(plan)
-                    if queued is None:
-                        queued = next_level[plan] = []
-                result: dict[str, Any] = {}
-                queued.append((value, result, (path, key, typename)))
-                out[key] = result
-            else:
-                out[key] = self._complete_field(field, value, (path, key, typename), next_level)
-
-    def _complete_batch_lists(
-        self, field: FieldPlan, item: Completion, items: Items, values: list[Any], next_level: Level
-    ) -> None:
-        """`_complete_field` for each list of objects, with the commonest item (our own class) inline."""
-        key, typename = field.key, field.parent_type.name
-        own, plan, fill = item.own_class, item.plan, item.fill
-        queued: Items | None = None
-        for (_, out, path), value in zip(items, values, strict=True):
-            field_path = (path, key, typename)
-            if type(value) is not list or item.kind is not OBJECT or plan is None:
-                out[key] = self._complete_field(field, value, field_path, next_level)
-                continue
-            completed: list[Any] = []
-            for index, element in enumerate(value):
-                if type(element) is own and getattr(element, TYPE_CAST_ATTRIBUTE, None) is None:
-                    if fill is not None:
-                        completed.append(fill(element))
-                        continue
-                    if queued is None:
-                        queued = next_level.get(plan)
-                        if queued is None:
-                            queued = next_level[plan] = []
-                    result: dict[str, Any] = {}
-                    queued.append((element, result, (field_path, index, None)))
-                    completed.append(result)
-                else:
-                    completed.append(self._complete(item, element, field, (field_path, index, None), next_level))
-            out[key] = completed
 
     def _start_field(
         self,
@@ -244,43 +177,28 @@ class Run:
         next_level: Level,
         pending: list[Pending],
         awaitables: list[Awaitable[Any]],
-        placed: bool = False,
     ) -> None:
-        """Read or resolve `field` on every object; awaitable results are left for the caller.
+        """Read or resolve `field` (one of `ObjectPlan.rest`) on every object; awaitable results are
+        left for the caller. Each object's result already holds the field's key, in response order.
 
         `sources`: the objects of `items`, when the plan has a batch resolver or a guard (else None).
-        `placed`: every object's result already holds the field's key (ObjectPlan.reads put it there).
         """
         key = field.key
-        if field.typename is not None:
-            for _, out, _ in items:
-                out[key] = field.typename
-            return
         if field.guard is not None:
             assert sources is not None
             field = self._checked(field, items, sources)
         completion = field.completion
         assert completion is not None
         typename = field.parent_type.name
-        if field.attribute is not None:
-            attribute = field.attribute
-            if completion.kind is LEAF:
-                as_is = completion.serializes_as_is
-                if as_is is int:  # a range to check: _leaf does
-                    as_is = None
-                as_str = completion.stringifies
-                for source, out, _ in items:
-                    value = getattr(source, attribute)
-                    kind = type(value)
-                    out[key] = value if kind is as_is else str(value) if kind is as_str else _leaf(completion, value)
-            else:  # completed as a batch resolver's values are: lists and objects of our own classes inline
-                self._complete_batch(field, items, [getattr(source, attribute) for source, _, _ in items], next_level)
+        if field.attribute is not None:  # an object or a list: completed as a batch resolver's values are
+            if field.complete is not None:
+                field.complete(self, field, items, None, next_level)
+            else:
+                attribute = field.attribute
+                self._complete_values(field, items, [getattr(source, attribute) for source, _, _ in items], next_level)
             return
         args = field.args if field.args is not None else self._arguments(field)
         if field.batch is not None:
-            if not placed:
-                for _, out, _ in items:
-                    out[key] = None  # keeps the response key in document order until the values are in
             assert sources is not None
             try:
                 batch: Any = field.batch(sources, self.context, args)
@@ -302,7 +220,6 @@ class Run:
             except Exception as error:
                 value = error  # graphql-core treats a raised and a returned error alike
             if is_awaitable(value):
-                out[key] = None  # keeps the response key in document order until the value is in
                 pending.append((field, out, field_path))
                 awaitables.append(value)
             else:
@@ -425,14 +342,7 @@ class Run:
         if kind is OBJECT:
             assert completion.object_type is not None and completion.plan is not None
             if type(value) is completion.own_class and getattr(value, TYPE_CAST_ATTRIBUTE, None) is None:
-                if completion.fill is not None:
-                    return completion.fill(value)
-                items = next_level.get(completion.plan)
-                if items is None:
-                    items = next_level[completion.plan] = []
-                out: dict[str, Any] = {}
-                items.append((value, out, path))
-                return out
+                return _started(completion.plan, value, path, next_level)
             return self._queue(completion.object_type, completion.plan, value, field, path, next_level)
         if kind is ABSTRACT:
             return self._complete_abstract(completion, value, field, path, next_level)
@@ -458,18 +368,13 @@ class Run:
         path: Step,
         next_level: Level,
     ) -> dict[str, Any]:
-        """An empty result dict for `value`, filled in when the next level runs."""
+        """`value`'s result, started; its other fields are filled in when the next level runs."""
         if is_awaitable(value):
             _discard([value])
             raise Abandon("awaitable object value")
         if object_type.is_type_of is not None and not object_type.is_type_of(value, self._info(field, path)):
             raise Abandon(f"{field.key} is not a {object_type.name}")
-        out: dict[str, Any] = {}
-        items = next_level.get(plan)
-        if items is None:
-            items = next_level[plan] = []
-        items.append((value, out, path))
-        return out
+        return _started(plan, value, path, next_level)
 
     def _complete_abstract(
         self, completion: Completion, value: Any, field: FieldPlan, path: Step, next_level: Level
@@ -487,6 +392,8 @@ class Run:
         plan = self.planner.plan_runtime_type(completion, runtime_type, self.plan.fragments)
         if plan is None:
             raise Abandon(f"unsupported selection on {type_name}")
+        if plan.start is None:
+            _specialize(plan)
         return self._queue(runtime_type, plan, value, field, path, next_level)
 
     def _info(self, field: FieldPlan, path: Step) -> GraphQLResolveInfo:
@@ -522,18 +429,32 @@ def _real_items(items: Items) -> Items:
 
 
 def _specialize(plan: ObjectPlan) -> None:
-    """Straight-line code for `plan` and for the objects its fields fill in where found (codegen.py)."""
-    made = reads_function(plan, _leaf)
-    if made is not None:
-        plan.reads, plan.rest = made
-    for field in plan.fields:
+    """Straight-line code for `plan`, its fields and the plans of their objects (codegen.py)."""
+    plan.start = start_function(plan, _leaf)
+    plan.rest = rest_fields(plan)
+    for field in plan.rest:
+        for made in (field, field.unguarded):
+            if made is not None:
+                made.complete = completer_function(made, _leaf)
         completion = field.completion
-        if completion is not None and completion.kind is LIST:
+        while completion is not None and completion.kind is LIST:
             completion = completion.item
-        if completion is not None and completion.flat is not None and completion.fill is None:
-            completion.fill = fill_function(completion.flat, _leaf)
+        child = completion.plan if completion is not None and completion.kind is OBJECT else None
+        if child is not None and child.start is None:
+            _specialize(child)
     plan.takes_sources = any(field.batch is not None or field.guard is not None for field in plan.fields)
-    plan.specialized = True
+
+
+def _started(plan: ObjectPlan, value: Any, path: Step, next_level: Level) -> dict[str, Any]:
+    """`value`'s result as `plan` starts it, queued for the next level when fields are left to fill."""
+    assert plan.start is not None
+    out = plan.start(value)
+    if plan.rest:
+        items = next_level.get(plan)
+        if items is None:
+            items = next_level[plan] = []
+        items.append((value, out, path))
+    return out
 
 
 def _fits_int(value: Any) -> bool:

@@ -1,9 +1,11 @@
-"""The compiled plans' straight-line code answers exactly as the runner's generic loops do.
+"""The compiled plans' straight-line code answers exactly as the runner's generic steps do.
 
-schema/compiled/codegen.py writes, per plan, the attribute reads of a level's objects as Python
-source. Whatever the values (as-is strings, Decimals, Ints in and out of range, null for a
-non-null field, enums), the generated `reads` and `fill` must give the same result dicts, in the
-same key order, or fail alike, as `Run._start_field`'s generic loops.
+schema/compiled/codegen.py writes, per plan, an object's result as one dict literal (`start`) and,
+per field, a loop completing its values on a whole level (`complete`). Whatever the values
+(as-is strings, Decimals, Ints in and out of range, null for a non-null field, enums, objects of
+another class, errors), they must give the same result dicts, in the same key order, the same
+objects queued for the next level, and the same failures, or fail alike, as the runner's
+`_leaf` and `_complete_field`.
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ import pytest
 from graphql import GraphQLEnumType, GraphQLField, GraphQLObjectType, GraphQLString
 from graphql.type.scalars import GraphQLFloat, GraphQLInt
 
-from schema.compiled.codegen import fill_function, reads_function
-from schema.compiled.plan import LEAF, Completion, FieldPlan, ObjectPlan, _flat_fields
-from schema.compiled.run import Abandon, Run, _leaf
+from schema.compiled.codegen import completer_function, rest_fields, start_function
+from schema.compiled.plan import LEAF, LIST, OBJECT, Completion, FieldPlan, ObjectPlan
+from schema.compiled.run import Abandon, Run, _leaf, _specialize
 
 
 class Size(enum.Enum):
@@ -60,65 +62,51 @@ def _thing(**values: Any) -> SimpleNamespace:
     return thing
 
 
-def _generic(plan: ObjectPlan, things: list[Any]) -> list[dict[str, Any]]:
-    run = object.__new__(Run)
-    items: list[tuple[Any, dict[str, Any], Any]] = [(thing, {}, None) for thing in things]
+def _reference(plan: ObjectPlan, thing: Any) -> dict[str, Any]:
+    """What the runner's generic steps make of `thing`: each leaf through `_leaf`, other fields None."""
+    out: dict[str, Any] = {}
     for field in plan.fields:
-        run._start_field(field, items, None, {}, [], [])
-    return [out for _, out, _ in items]
-
-
-def _generated(plan: ObjectPlan, things: list[Any]) -> list[dict[str, Any]]:
-    made = reads_function(plan, _leaf)
-    assert made is not None
-    reads, rest = made
-    assert rest == []
-    items: list[tuple[Any, dict[str, Any], Any]] = [(thing, {}, None) for thing in things]
-    reads(items)
-    return [out for _, out, _ in items]
+        if field.typename is not None:
+            out[field.key] = field.typename
+        elif field.attribute is not None and field.completion is not None and field.completion.kind is LEAF:
+            out[field.key] = _leaf(field.completion, getattr(thing, field.attribute))
+        else:
+            out[field.key] = None
+    return out
 
 
 @pytest.mark.parametrize(
     "values",
     [{}, {"count": None, "ratio": None, "size": None}, {"count": True}, {"ratio": 2}, {"amount": Decimal("1E+2")}],
 )
-def test_generated_reads_and_fills_answer_as_the_generic_loops(values: dict[str, Any]):
+def test_an_object_is_started_as_the_generic_steps_fill_it_in(values: dict[str, Any]):
     plan, things = _plan(), [_thing(), _thing(**values)]
-    expected = _generic(plan, things)
-    assert _generated(plan, things) == expected
-    assert [list(out) for out in _generated(plan, things)] == [list(out) for out in expected]  # key order
-    flat = _flat_fields(plan)
-    assert flat is not None
-    fill = fill_function(flat, _leaf)
-    assert [fill(thing) for thing in things] == expected
+    start = start_function(plan, _leaf)
+    for thing in things:
+        expected = _reference(plan, thing)
+        assert start(thing) == expected
+        assert list(start(thing)) == list(expected)  # key order
+    assert rest_fields(plan) == []
 
 
 @pytest.mark.parametrize("values", [{"count": 2**31}, {"name": None}, {"size": "not an enum member"}])
-def test_a_value_the_generic_loop_fails_on_fails_the_generated_code_alike(values: dict[str, Any]):
+def test_a_value_the_generic_steps_fail_on_fails_the_generated_code_alike(values: dict[str, Any]):
     """Any exception abandons the compiled run (graphql-core then answers): the same one, from both."""
     plan, thing = _plan(), _thing(**values)
     with pytest.raises(Exception) as generic:
-        _generic(plan, [thing])
+        _reference(plan, thing)
     with pytest.raises(type(generic.value)):
-        _generated(plan, [thing])
-    flat = _flat_fields(plan)
-    assert flat is not None
-    with pytest.raises(type(generic.value)):
-        fill_function(flat, _leaf)(thing)
+        start_function(plan, _leaf)(thing)
     assert values != {"name": None} or isinstance(generic.value, Abandon)  # null for a non-null leaf
 
 
-def test_fields_the_generated_code_does_not_read_keep_their_place_for_the_runner():
+def test_fields_the_start_does_not_read_keep_their_place_for_the_runner():
     plan = _plan()
     later = FieldPlan("later", [], OWNER, None, Completion(LEAF, True), resolve=lambda *a: None)
     plan.fields.insert(2, later)
-    made = reads_function(plan, _leaf)
-    assert made is not None
-    reads, rest = made
-    assert rest == [later]
-    items: list[tuple[Any, dict[str, Any], Any]] = [(_thing(), {}, None)]
-    reads(items)
-    assert list(items[0][1])[:4] == ["__typename", "name", "later", "price"] and items[0][1]["later"] is None
+    assert rest_fields(plan) == [later]
+    out = start_function(plan, _leaf)(_thing())
+    assert list(out)[:4] == ["__typename", "name", "later", "price"] and out["later"] is None
 
 
 def test_an_attribute_name_python_would_normalise_is_read_by_getattr():
@@ -126,4 +114,99 @@ def test_an_attribute_name_python_would_normalise_is_read_by_getattr():
     plan = ObjectPlan(OWNER, [_leaf_field("ligature", "ﬁ", Completion(LEAF, False, coerce=str, serializes_as_is=str))])
     thing = SimpleNamespace(fi="wrong")
     setattr(thing, "ﬁ", "right")  # noqa: B010  # `thing.ﬁ = ...` would set `fi`, the very point
-    assert _generated(plan, [thing]) == _generic(plan, [thing]) == [{"ligature": "right"}]
+    assert start_function(plan, _leaf)(thing) == _reference(plan, thing) == {"ligature": "right"}
+
+
+# ---------------------------------------------------------------- completers
+
+
+class Child:
+    """A type's own class: its objects are started inline by a completer."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+CHILD = GraphQLObjectType("Child", {"name": GraphQLField(GraphQLString)})
+PARENT = GraphQLObjectType("Parent", {"child": GraphQLField(CHILD)})
+
+
+def _child_plan(queues: bool) -> ObjectPlan:
+    fields = [_leaf_field("name", "name", Completion(LEAF, False, coerce=str, serializes_as_is=str))]
+    if queues:  # a field resolved later: the child needs a level of its own
+        fields.append(FieldPlan("later", [], CHILD, None, Completion(LEAF, True), resolve=lambda *a: None))
+    return ObjectPlan(CHILD, fields)
+
+
+def _object(plan: ObjectPlan, nullable: bool = True) -> Completion:
+    return Completion(OBJECT, nullable, object_type=CHILD, plan=plan, own_class=Child)
+
+
+def _batch_field(completion: Completion) -> FieldPlan:
+    async def batch(sources: Any, context: Any, args: Any) -> list[Any]:
+        raise AssertionError("not called here")
+
+    return FieldPlan("child", [], PARENT, None, completion, batch=batch)
+
+
+def _complete(field: FieldPlan, values: list[Any], generated: bool) -> tuple[list[Any], Any, list[Any]]:
+    """Each parent's result, the next level's queued objects and the failures, one way or the other."""
+    run = object.__new__(Run)
+    run.failures = []
+    items: list[Any] = [(None, {"child": None}, ("parent", index, None)) for index in range(len(values))]
+    next_level: dict[Any, Any] = {}
+    if generated:
+        complete = completer_function(field, _leaf)
+        assert complete is not None
+        complete(run, field, items, values, next_level)
+    else:
+        run._complete_values(field, items, values, next_level)
+    queued = {
+        plan.fields[0].key: [(source, out, path) for source, out, path in found] for plan, found in next_level.items()
+    }
+    failures = [(type(error), str(error), path) for error, _, path in run.failures]
+    return [out for _, out, _ in items], queued, failures
+
+
+VALUES: list[Any] = [Child("a"), None, Child("b"), ValueError("refused"), SimpleNamespace(name="other class")]
+
+
+@pytest.mark.parametrize("queues", [False, True])
+def test_a_completer_of_objects_answers_and_queues_as_the_generic_loop(queues: bool):
+    plan = _child_plan(queues)
+    _specialize(plan)
+    field = _batch_field(_object(plan))
+    assert _complete(field, VALUES, generated=True) == _complete(field, VALUES, generated=False)
+    results, queued, _ = _complete(field, VALUES, generated=True)
+    assert [r["child"] for r in results][:3] == [
+        {"name": "a", **({"later": None} if queues else {})},
+        None,
+        {"name": "b", **({"later": None} if queues else {})},
+    ]
+    assert bool(queued) is queues  # no level is left behind for objects that are done
+    assert _complete(field, [None, ValueError("refused")], generated=True)[1] == {}  # nor for no object at all
+
+
+@pytest.mark.parametrize("queues", [False, True])
+def test_a_completer_of_lists_of_objects_answers_and_queues_as_the_generic_loop(queues: bool):
+    plan = _child_plan(queues)
+    _specialize(plan)
+    field = _batch_field(Completion(LIST, True, item=_object(plan, nullable=False)))
+    lists = [[Child("a"), Child("b")], [], None, ValueError("refused"), [SimpleNamespace(name="other class")]]
+    assert _complete(field, lists, generated=True) == _complete(field, lists, generated=False)
+    with pytest.raises(Abandon):  # null for a non-null item: graphql-core answers, from both
+        _complete(field, [[Child("a"), None]], generated=True)
+    with pytest.raises(Abandon):
+        _complete(field, [[Child("a"), None]], generated=False)
+
+
+@pytest.mark.parametrize("value", [7, 2**31, True, None, ValueError("refused"), "7"])
+def test_a_completer_of_int_leaves_answers_as_the_generic_loop(value: Any):
+    field = _batch_field(Completion(LEAF, True, coerce=GraphQLInt.serialize, serializes_as_is=int))
+    outcomes: list[Any] = []
+    for generated in (True, False):
+        try:
+            outcomes.append(_complete(field, [value], generated))
+        except Exception as error:  # an Int out of range: the same failure from both
+            outcomes.append(type(error))
+    assert outcomes[0] == outcomes[1]

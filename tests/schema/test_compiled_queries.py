@@ -254,18 +254,21 @@ async def test_objects_read_off_their_attributes_are_filled_in_where_they_are_fo
     from graphql import parse
 
     from schema.compiled.plan import Planner
+    from schema.compiled.run import _specialize
 
     document = parse(BENCH_QUERY)
     plan = Planner(runtime.executor.graphql_schema).plan_operation(document, document.definitions[0])  # type: ignore[arg-type]
+    _specialize(plan.root)
     connection = plan.root.fields[0].completion
-    assert connection is not None and connection.plan is not None and connection.flat is None
+    assert connection is not None and connection.plan is not None and connection.plan.rest  # edges
     page_info, edges = (f.completion for f in connection.plan.fields)
-    assert page_info is not None and page_info.flat is not None
+    assert page_info is not None and page_info.plan is not None and page_info.plan.rest == []
     assert edges is not None and edges.item is not None and edges.item.plan is not None
     product = edges.item.plan.fields[1].completion  # node
-    assert product is not None and product.plan is not None and product.flat is None
+    assert product is not None and product.plan is not None and product.plan.rest
     fields = {f.key: f.completion for f in product.plan.fields}
-    assert fields["category"] is not None and fields["category"].flat is not None
+    category = fields["category"]
+    assert category is not None and category.plan is not None and category.plan.rest == []
 
     query = "{ products(first: 3) { pageInfo { __typename hasNextPage } edges { node { category { __typename slug id } variants { price { currency amount __typename } } } } } }"
     assert await gql.execute(query) == await interpreted.execute(query)
