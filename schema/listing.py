@@ -19,6 +19,7 @@ from strawberry.types import Info
 
 from commerce.catalog import listing
 from commerce.catalog.listing import ProductQuery, ProductSort, SortKey
+from schema.bare import bare
 from schema.catalog import Category, Location, Product, SelectedOptionInput
 from schema.errors import bad_input
 from schema.money import Money
@@ -179,7 +180,7 @@ class ProductEdge:
 
     @classmethod
     def of(cls, node: Product, cursor: str) -> ProductEdge:
-        edge = object.__new__(cls)
+        edge = bare(cls)
         edge.node = node
         edge.cursor = cursor
         return edge
@@ -237,7 +238,8 @@ async def product_connection(
     limit = check_first(first, info.context.settings.max_page_size)
     after_key = _decode_cursor(sort, after)
     page, has_next = await listing.page_products(info.context.reads, query, first=limit, after=after_key, sort=sort)
-    edges = [ProductEdge.of(Product.of(p), listing_cursor(sort, key)) for p, key in page]
+    edge, product = ProductEdge.of, Product.of  # bound once for the page, not per product
+    edges = [edge(product(p), listing_cursor(sort, key)) for p, key in page]
     page_info = PageInfo(
         has_next_page=has_next,
         has_previous_page=after_key is not None,

@@ -6,6 +6,8 @@ from decimal import Decimal
 
 import strawberry
 
+from schema.bare import bare
+
 __all__ = ["Money"]
 
 
@@ -17,7 +19,7 @@ class Money:
     @classmethod
     def of(cls, amount: Decimal, currency: str) -> Money:
         """`Money(amount=..., currency=...)` at half the cost, for prices listed by the hundred (see `Product.of`)."""
-        money = object.__new__(cls)
+        money = bare(cls)
         money.amount = amount
         money.currency = currency
         return money
