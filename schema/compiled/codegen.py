@@ -149,7 +149,11 @@ def completer_function(field: FieldPlan, leaf: Leaf) -> Completer | None:
     assert child.plan is not None
     names["own"], names["plan"] = child.own_class, child.plan
     queues = bool(rest_fields(child.plan))
-    own = f"type(source) is own and getattr(source, {TYPE_CAST_ATTRIBUTE!r}, None) is None"
+    own = "type(source) is own"
+    if child.object_type is not None and child.object_type.is_type_of is not None:
+        # its is_type_of asks whether the object was `strawberry.cast` to another type (strawberry
+        # makes one for a type with interfaces only; without, graphql-core takes any object)
+        own += f" and getattr(source, {TYPE_CAST_ATTRIBUTE!r}, None) is None"
     start = _start_expression(child.plan, "source", names)
     if completion.kind is OBJECT:
         body = ["    source = value", f"    if {own}:"]

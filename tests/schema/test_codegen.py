@@ -16,8 +16,10 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import strawberry
 from graphql import GraphQLEnumType, GraphQLField, GraphQLObjectType, GraphQLString
 from graphql.type.scalars import GraphQLFloat, GraphQLInt
+from strawberry.types.cast import TYPE_CAST_ATTRIBUTE
 
 from schema.compiled.codegen import completer_function, rest_fields, start_function
 from schema.compiled.plan import LEAF, LIST, OBJECT, Completion, FieldPlan, ObjectPlan
@@ -127,6 +129,10 @@ class Child:
         self.name = name
 
 
+class PARENT_CLASS:
+    """Another class, for a cast."""
+
+
 CHILD = GraphQLObjectType("Child", {"name": GraphQLField(GraphQLString)})
 PARENT = GraphQLObjectType("Parent", {"child": GraphQLField(CHILD)})
 
@@ -210,3 +216,29 @@ def test_a_completer_of_int_leaves_answers_as_the_generic_loop(value: Any):
         except Exception as error:  # an Int out of range: the same failure from both
             outcomes.append(type(error))
     assert outcomes[0] == outcomes[1]
+
+
+def test_an_object_cast_to_another_type_is_asked_by_its_types_is_type_of():
+    """Strawberry gives a type with interfaces an `is_type_of` that honours `strawberry.cast`: a cast
+    object of the type's own class must be asked, not taken as its own (a type without takes any)."""
+    asked: list[Any] = []
+
+    def is_type_of(value: Any, info: Any) -> bool:
+        asked.append(value)
+        return getattr(value, TYPE_CAST_ATTRIBUTE, None) is None
+
+    checked = GraphQLObjectType("Checked", {"name": GraphQLField(GraphQLString)}, is_type_of=is_type_of)
+    plan = ObjectPlan(checked, _child_plan(queues=False).fields)
+    _specialize(plan)
+    completion = Completion(OBJECT, True, object_type=checked, plan=plan, own_class=Child)
+    field = _batch_field(completion)
+    field.definition, field.info_head = GraphQLField(checked), ("child", [], checked, PARENT)
+    plain, cast = Child("plain"), strawberry.cast(PARENT_CLASS, Child("cast"))
+    complete = completer_function(field, _leaf)
+    assert complete is not None
+    run = object.__new__(Run)
+    run.failures, run.info_tail = [], (None,) * 9  # type: ignore[assignment]  # no request: is_type_of reads none of it
+    items: list[Any] = [(None, {"child": None}, None), (None, {"child": None}, None)]
+    with pytest.raises(Abandon):  # not a Checked: graphql-core reports it
+        complete(run, field, items, [plain, cast], {})
+    assert asked == [cast] and items[0][1] == {"child": {"name": "plain"}}
