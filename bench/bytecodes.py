@@ -73,7 +73,7 @@ def _where(filename: str) -> str:
     if "site-packages" in parts:
         return "/".join(parts[parts.index("site-packages") + 1 :])
     if not path.is_absolute():
-        return filename  # generated code: "<compiled plan: reads>", a dataclass's "<string>"
+        return filename  # generated code: "<compiled plan: complete>", a dataclass's "<string>"
     return f"{path.parent.name}/{path.name}" if path.name == "__init__.py" else path.name  # the stdlib
 
 

@@ -123,9 +123,12 @@ def _object_of(completion: Completion) -> Completion | None:
 
 def completer_function(field: FieldPlan, leaf: Leaf) -> Completer | None:
     """A loop completing `field` on a whole level (see the module docstring), or None when the
-    field's shape is not one of the common ones (the runner's generic loops complete it)."""
+    field's shape is not one of the common ones (the runner's generic loops complete it).
+
+    An attribute leaf is read by its object's start expression unless an access check stands
+    in front of it: then the runner completes it here, on the plan the check's grant selects."""
     completion = field.completion
-    if completion is None or field.typename is not None or _is_read(field):
+    if completion is None or field.typename is not None:
         return None
     if field.attribute is None and field.batch is None:
         return None  # resolved object by object: completed as each value comes
@@ -136,12 +139,11 @@ def completer_function(field: FieldPlan, leaf: Leaf) -> Completer | None:
     else:
         head = ["for (_, out, path), value in zip(items, values):"]
     if completion.kind is LEAF:
-        if field.attribute is not None:
-            return None  # read by the start expression
-        if completion.serializes_as_is is None and completion.stringifies is None:
-            return None  # nothing to gain: every value goes through the runner
-        other = f"run._complete_field(field, {{}}, {path}, next_level)".format
-        body = [f"    out[{key}] = {_leaf_expression('value', completion, names, other)}"]
+        # what the runner does with a leaf: a failure (an error, null) is the field's, else `leaf`
+        names["c"] = completion
+        slow = f"run._complete_field(field, {{0}}, {path}, next_level)"
+        otherwise = f"(leaf(c, {{0}}) if {{0}} is not None and not isinstance({{0}}, Exception) else {slow})".format
+        body = [f"    out[{key}] = {_leaf_expression('value', completion, names, otherwise)}"]
         return _completer(head + body, names, queues=False)
     child = _object_of(completion)
     if child is None:

@@ -65,8 +65,9 @@ Step = tuple[Any, str | int, str | None]
 
 # An object of a type's own class passes strawberry's `is_type_of` unasked unless it was
 # `strawberry.cast` to another type, which sets TYPE_CAST_ATTRIBUTE on the object itself: read
-# inline as strawberry reads it (`getattr`, not `__dict__`, which Python builds afresh for an
-# object whose attributes live inline), as are the other per-object checks of the hot loops.
+# as strawberry reads it (`getattr`, not `__dict__`, which Python builds afresh for an object
+# whose attributes live inline). The generated completers (codegen.py) read it only for a type
+# that has an `is_type_of`: graphql-core asks nothing of the others.
 
 # The objects of one plan at one level: (source object, its result dict, its path).
 Items = list[tuple[Any, dict[str, Any], Step | None]]
@@ -190,7 +191,7 @@ class Run:
         completion = field.completion
         assert completion is not None
         typename = field.parent_type.name
-        if field.attribute is not None:  # an object or a list: completed as a batch resolver's values are
+        if field.attribute is not None:  # an object, a list, or a leaf behind an access check
             if field.complete is not None:
                 field.complete(self, field, items, None, next_level)
             else:
@@ -429,10 +430,12 @@ def _real_items(items: Items) -> Items:
 
 
 def _specialize(plan: ObjectPlan) -> None:
-    """Straight-line code for `plan`, its fields and the plans of their objects (codegen.py)."""
-    plan.start = start_function(plan, _leaf)
-    plan.rest = rest_fields(plan)
-    for field in plan.rest:
+    """Straight-line code for `plan`, its fields and the plans of their objects (codegen.py).
+
+    `plan.start` is set last: it marks the plan as done, so a failure halfway leaves it to be
+    made again (by the next request) rather than half made."""
+    rest = rest_fields(plan)
+    for field in rest:
         for made in (field, field.unguarded):
             if made is not None:
                 made.complete = completer_function(made, _leaf)
@@ -442,7 +445,9 @@ def _specialize(plan: ObjectPlan) -> None:
         child = completion.plan if completion is not None and completion.kind is OBJECT else None
         if child is not None and child.start is None:
             _specialize(child)
+    plan.rest = rest
     plan.takes_sources = any(field.batch is not None or field.guard is not None for field in plan.fields)
+    plan.start = start_function(plan, _leaf)
 
 
 def _started(plan: ObjectPlan, value: Any, path: Step, next_level: Level) -> dict[str, Any]:

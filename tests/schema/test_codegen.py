@@ -155,17 +155,23 @@ def _batch_field(completion: Completion) -> FieldPlan:
     return FieldPlan("child", [], PARENT, None, completion, batch=batch)
 
 
+def _attribute_field(completion: Completion) -> FieldPlan:
+    """The field read off its object (`source.child`), as an access-checked field's unguarded plan is."""
+    return FieldPlan("child", [], PARENT, None, completion, attribute="child")
+
+
 def _complete(field: FieldPlan, values: list[Any], generated: bool) -> tuple[list[Any], Any, list[Any]]:
     """Each parent's result, the next level's queued objects and the failures, one way or the other."""
     run = object.__new__(Run)
     run.failures = []
-    items: list[Any] = [(None, {"child": None}, ("parent", index, None)) for index in range(len(values))]
+    sources = [SimpleNamespace(child=value) for value in values]
+    items: list[Any] = [(source, {"child": None}, ("parent", index, None)) for index, source in enumerate(sources)]
     next_level: dict[Any, Any] = {}
     if generated:
         complete = completer_function(field, _leaf)
         assert complete is not None
-        complete(run, field, items, values, next_level)
-    else:
+        complete(run, field, items, None if field.attribute else values, next_level)
+    else:  # as Run._start_field and Run._complete_batch do with no completer
         run._complete_values(field, items, values, next_level)
     queued = {
         plan.fields[0].key: [(source, out, path) for source, out, path in found] for plan, found in next_level.items()
@@ -174,7 +180,30 @@ def _complete(field: FieldPlan, values: list[Any], generated: bool) -> tuple[lis
     return [out for _, out, _ in items], queued, failures
 
 
-VALUES: list[Any] = [Child("a"), None, Child("b"), ValueError("refused"), SimpleNamespace(name="other class")]
+def _alike(field: FieldPlan, values: list[Any]) -> Any:
+    """The generated completer's outcome, checked to be the generic loop's to the JSON type
+    (`repr`: `True == 1` and `1.0 == 1` in Python, not in JSON); or the type of the exception
+    both raised (any exception abandons the compiled run: graphql-core then answers)."""
+    outcomes: list[Any] = []
+    for generated in (True, False):
+        try:
+            outcomes.append(_complete(field, values, generated))
+        except Exception as error:
+            outcomes.append(type(error))
+    made, generic = outcomes
+    assert repr(made) == repr(generic)
+    return made
+
+
+# ... and one cast to another type: Child has no is_type_of, so graphql-core takes it as a Child
+VALUES: list[Any] = [
+    Child("a"),
+    None,
+    Child("b"),
+    ValueError("refused"),
+    SimpleNamespace(name="other class"),
+    strawberry.cast(PARENT_CLASS, Child("cast")),
+]
 
 
 @pytest.mark.parametrize("queues", [False, True])
@@ -182,8 +211,7 @@ def test_a_completer_of_objects_answers_and_queues_as_the_generic_loop(queues: b
     plan = _child_plan(queues)
     _specialize(plan)
     field = _batch_field(_object(plan))
-    assert _complete(field, VALUES, generated=True) == _complete(field, VALUES, generated=False)
-    results, queued, _ = _complete(field, VALUES, generated=True)
+    results, queued, _ = _alike(field, VALUES)
     assert [r["child"] for r in results][:3] == [
         {"name": "a", **({"later": None} if queues else {})},
         None,
@@ -199,26 +227,49 @@ def test_a_completer_of_lists_of_objects_answers_and_queues_as_the_generic_loop(
     _specialize(plan)
     field = _batch_field(Completion(LIST, True, item=_object(plan, nullable=False)))
     lists = [[Child("a"), Child("b")], [], None, ValueError("refused"), [SimpleNamespace(name="other class")]]
-    assert _complete(field, lists, generated=True) == _complete(field, lists, generated=False)
-    with pytest.raises(Abandon):  # null for a non-null item: graphql-core answers, from both
-        _complete(field, [[Child("a"), None]], generated=True)
-    with pytest.raises(Abandon):
-        _complete(field, [[Child("a"), None]], generated=False)
+    _alike(field, lists)
+    assert _alike(field, [[Child("a"), None]]) is Abandon  # null for a non-null item: graphql-core answers
 
 
-@pytest.mark.parametrize("value", [7, 2**31, True, None, ValueError("refused"), "7"])
-def test_a_completer_of_int_leaves_answers_as_the_generic_loop(value: Any):
-    field = _batch_field(Completion(LEAF, True, coerce=GraphQLInt.serialize, serializes_as_is=int))
-    outcomes: list[Any] = []
-    for generated in (True, False):
-        try:
-            outcomes.append(_complete(field, [value], generated))
-        except Exception as error:  # an Int out of range: the same failure from both
-            outcomes.append(type(error))
-    assert outcomes[0] == outcomes[1]
+LEAVES = [
+    Completion(LEAF, True, coerce=GraphQLInt.serialize, serializes_as_is=int),
+    Completion(LEAF, False, coerce=GraphQLString.serialize, serializes_as_is=str),
+    Completion(LEAF, True, coerce=str, stringifies=Decimal),
+    Completion(LEAF, True, coerce=SIZE.serialize),
+]
 
 
-def test_an_object_cast_to_another_type_is_asked_by_its_types_is_type_of():
+@pytest.mark.parametrize("completion", LEAVES, ids=["Int", "String!", "Decimal", "enum"])
+@pytest.mark.parametrize("value", [7, 2**31, True, 1.0, None, ValueError("refused"), "7", Decimal("1.50"), Size.S])
+@pytest.mark.parametrize("read", [_batch_field, _attribute_field], ids=["batch", "attribute"])
+def test_a_completer_of_leaves_answers_as_the_generic_loop(completion: Completion, value: Any, read: Any):
+    """A batch resolver's leaves, and an access-checked field's attribute leaves, one value each."""
+    _alike(read(completion), [value])
+
+
+@pytest.mark.parametrize("queues", [False, True])
+def test_completers_of_attributes_answer_and_queue_as_the_generic_loop(queues: bool):
+    plan = _child_plan(queues)
+    _specialize(plan)
+    _alike(_attribute_field(_object(plan)), VALUES)
+    lists = [[Child("a")], None, (Child("tuple"),), "not a list", [SimpleNamespace(name="other class")]]
+    field = _attribute_field(Completion(LIST, True, item=_object(plan)))
+    assert _alike(field, lists) is Abandon  # a string is no list: graphql-core answers
+    assert _alike(field, lists[:3])[0][2]["child"][0]["name"] == "tuple"  # any iterable, as graphql-core
+
+
+def test_an_access_checked_field_gets_a_completer_for_the_objects_its_check_grants_at_once():
+    """The runner completes a checked field on its unguarded plan when the grant has no condition."""
+    plan = _child_plan(queues=False)
+    checked = FieldPlan("secret", [], CHILD, None, Completion(LEAF, True), resolve=lambda *a: None)
+    checked.unguarded = _leaf_field("secret", "secret", Completion(LEAF, True, coerce=str, serializes_as_is=str))
+    plan.fields.append(checked)
+    _specialize(plan)
+    assert plan.rest == [checked] and checked.complete is None and checked.unguarded.complete is not None
+
+
+@pytest.mark.parametrize("listed", [False, True])
+def test_an_object_cast_to_another_type_is_asked_by_its_types_is_type_of(listed: bool):
     """Strawberry gives a type with interfaces an `is_type_of` that honours `strawberry.cast`: a cast
     object of the type's own class must be asked, not taken as its own (a type without takes any)."""
     asked: list[Any] = []
@@ -231,7 +282,7 @@ def test_an_object_cast_to_another_type_is_asked_by_its_types_is_type_of():
     plan = ObjectPlan(checked, _child_plan(queues=False).fields)
     _specialize(plan)
     completion = Completion(OBJECT, True, object_type=checked, plan=plan, own_class=Child)
-    field = _batch_field(completion)
+    field = _batch_field(Completion(LIST, True, item=completion) if listed else completion)
     field.definition, field.info_head = GraphQLField(checked), ("child", [], checked, PARENT)
     plain, cast = Child("plain"), strawberry.cast(PARENT_CLASS, Child("cast"))
     complete = completer_function(field, _leaf)
@@ -240,5 +291,5 @@ def test_an_object_cast_to_another_type_is_asked_by_its_types_is_type_of():
     run.failures, run.info_tail = [], (None,) * 9  # type: ignore[assignment]  # no request: is_type_of reads none of it
     items: list[Any] = [(None, {"child": None}, None), (None, {"child": None}, None)]
     with pytest.raises(Abandon):  # not a Checked: graphql-core reports it
-        complete(run, field, items, [plain, cast], {})
-    assert asked == [cast] and items[0][1] == {"child": {"name": "plain"}}
+        complete(run, field, items, [[plain], [cast]] if listed else [plain, cast], {})
+    assert asked == [cast] and items[0][1] == {"child": [{"name": "plain"}] if listed else {"name": "plain"}}

@@ -100,9 +100,17 @@ async def test_both_executors_answer_every_generated_query_alike(gql, interprete
 
 def _errors_in_any_order(body: dict[str, Any]) -> dict[str, Any]:
     """The body with its errors sorted: graphql-core lists the errors of fields it resolves
-    concurrently (two root fields) in the order they happened to fail, which two runs of the same
-    document need not share (a flaky failure in CI showed it); which errors, and everything else,
-    must be the same."""
+        concurrently (two root fields) in the order they happened to fail, which two runs of the same
+        document need not share (a flaky failure in CI showed it); which errors, and everything else,
+        must be the same.
+
+        Except when an error nulls the whole `data`: graphql-core stops at the first error to reach the
+        root, and whether a concurrent root field has failed by then is timing (two root fields each
+        failing a non-null field: 2 errors in 21 of 30 runs of graphql-core alone, 1 in 9). Then only
+        that there were errors is compared: with two failures the compiled path leaves the query to
+    graphql-core, and its answer to one is tested in test_compiled_queries.py."""
     if "errors" not in body:
         return body
+    if body.get("data", {}) is None:
+        return {**body, "errors": bool(body["errors"])}
     return {**body, "errors": sorted(body["errors"], key=lambda error: json.dumps(error, sort_keys=True))}

@@ -238,6 +238,16 @@ async def test_two_failing_fields_under_one_nullable_field_are_left_to_graphql_c
     assert spy.answered == [False]
 
 
+async def test_one_error_that_nulls_the_whole_data_is_answered_as_graphql_core_answers_it(gql, interpreted, spy):
+    """A refused non-null root field alone: `data` is null, its one error located on the field."""
+    query = "{ retentionRules { category } }"
+    spy.answered.clear()
+    body = await gql.execute(query)
+    assert body == await interpreted.execute(query)
+    assert body["data"] is None and [error["path"] for error in body["errors"]] == [["retentionRules"]]
+    assert spy.answered == [True]
+
+
 async def test_an_error_that_nulls_the_whole_data_beside_another_is_left_to_graphql_core(gql, interpreted, spy):
     """A refused non-null root field nulls `data`; graphql-core may stop before the other field fails."""
     customer = to_global_id("Customer", "1001")
