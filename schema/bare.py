@@ -5,6 +5,13 @@ bare instance with its fields set costs less than half. The types a storefront p
 variants, prices, categories, edges) have an `of` constructor built on `bare`, which must set
 every field `__init__` would (tests/schema/test_bare.py checks). `object.__new__` is bound here
 once: looked up on `object` in every call it costs a fifth of the constructor.
+
+Those types also declare `__slots__` (`Node` too, an empty one, or its subclasses would get a
+`__dict__` anyway): an object is one block instead of an object and a values array, its fields
+are read at a fixed offset, and, having no room for the mark `strawberry.cast` sets on an object,
+it cannot be cast, so the compiled executor need not look for that mark on each one
+(schema/compiled/codegen.py, `_castable`). Under callgrind a storefront request ran 0.8% fewer
+instructions (10.73-10.76 -> 10.65 M).
 """
 
 from __future__ import annotations

@@ -97,6 +97,7 @@ class Location(Node):
 
 @strawberry.type
 class Category(Node):
+    __slots__ = ("id", "name", "slug")
     id: strawberry.ID
     slug: str
     name: str
@@ -186,6 +187,7 @@ async def _sellable(info: Info, variant_ids: list[int], location_key: int | None
 
 @strawberry.type
 class ProductVariant(Node):
+    __slots__ = ("id", "key", "name", "product_key", "sku")
     id: strawberry.ID
     key: strawberry.Private[int]
     product_key: strawberry.Private[int]
@@ -252,6 +254,7 @@ class ProductVariant(Node):
 
 @strawberry.type
 class Product(Node):
+    __slots__ = ("category_key", "description", "id", "key", "name", "slug")
     id: strawberry.ID
     key: strawberry.Private[int]
     category_key: strawberry.Private[int | None]

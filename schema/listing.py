@@ -175,6 +175,7 @@ class ProductFacets:
 # ---------------------------------------------------------------- the connection
 @strawberry.type
 class ProductEdge:
+    __slots__ = ("cursor", "node")
     node: Product
     cursor: str
 

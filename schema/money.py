@@ -13,6 +13,7 @@ __all__ = ["Money"]
 
 @strawberry.type
 class Money:
+    __slots__ = ("amount", "currency")
     amount: Decimal
     currency: str
 

@@ -18,6 +18,7 @@ _fetchers: dict[str, NodeFetcher] = {}
 
 @strawberry.interface
 class Node:
+    __slots__ = ()
     id: strawberry.ID
 
 

@@ -121,6 +121,16 @@ def _object_of(completion: Completion) -> Completion | None:
     return None
 
 
+def _castable(own_class: type | None) -> bool:
+    """Whether `strawberry.cast` can mark an instance of `own_class`: it sets an attribute on the
+    object, which an instance of a class with `__slots__` (and no `__dict__`) refuses."""
+    if own_class is None:
+        return True
+    return own_class.__dictoffset__ != 0 or any(
+        TYPE_CAST_ATTRIBUTE in vars(klass).get("__slots__", ()) for klass in own_class.__mro__
+    )
+
+
 def completer_function(field: FieldPlan, leaf: Leaf) -> Completer | None:
     """A loop completing `field` on a whole level (see the module docstring), or None when the
     field's shape is not one of the common ones (the runner's generic loops complete it).
@@ -152,7 +162,7 @@ def completer_function(field: FieldPlan, leaf: Leaf) -> Completer | None:
     names["own"], names["plan"] = child.own_class, child.plan
     queues = bool(rest_fields(child.plan))
     own = "type(source) is own"
-    if child.object_type is not None and child.object_type.is_type_of is not None:
+    if child.object_type is not None and child.object_type.is_type_of is not None and _castable(child.own_class):
         # its is_type_of asks whether the object was `strawberry.cast` to another type (strawberry
         # makes one for a type with interfaces only; without, graphql-core takes any object)
         own += f" and getattr(source, {TYPE_CAST_ATTRIBUTE!r}, None) is None"

@@ -21,7 +21,7 @@ from graphql import GraphQLEnumType, GraphQLField, GraphQLObjectType, GraphQLStr
 from graphql.type.scalars import GraphQLFloat, GraphQLInt
 from strawberry.types.cast import TYPE_CAST_ATTRIBUTE
 
-from schema.compiled.codegen import completer_function, rest_fields, start_function
+from schema.compiled.codegen import _castable, completer_function, rest_fields, start_function
 from schema.compiled.plan import LEAF, LIST, OBJECT, Completion, FieldPlan, ObjectPlan
 from schema.compiled.run import Abandon, Run, _leaf, _specialize
 
@@ -293,3 +293,47 @@ def test_an_object_cast_to_another_type_is_asked_by_its_types_is_type_of(listed:
     with pytest.raises(Abandon):  # not a Checked: graphql-core reports it
         complete(run, field, items, [[plain], [cast]] if listed else [plain, cast], {})
     assert asked == [cast] and items[0][1] == {"child": [{"name": "plain"}] if listed else {"name": "plain"}}
+
+
+class SlottedChild:
+    """A type's own class with `__slots__`: no attribute can be added to its objects, not even a cast's."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+def test_objects_that_cannot_be_cast_are_taken_without_asking_is_type_of():
+    """`strawberry.cast` marks the object itself, which a slotted object refuses: its class's objects
+    are its type's own, and the generated loop does not read the cast mark (nor asks is_type_of)."""
+    with pytest.raises(AttributeError):
+        strawberry.cast(PARENT_CLASS, SlottedChild("cast"))
+    asked: list[Any] = []
+
+    def is_type_of(value: Any, info: Any) -> bool:
+        asked.append(value)
+        return True
+
+    checked = GraphQLObjectType("Checked", {"name": GraphQLField(GraphQLString)}, is_type_of=is_type_of)
+    plan = ObjectPlan(checked, _child_plan(queues=False).fields)
+    _specialize(plan)
+    completion = Completion(OBJECT, True, object_type=checked, plan=plan, own_class=SlottedChild)
+    field = _batch_field(completion)
+    complete = completer_function(field, _leaf)
+    assert complete is not None
+    items: list[Any] = [(None, {"child": None}, None)]
+    complete(object.__new__(Run), field, items, [SlottedChild("plain")], {})
+    assert asked == [] and items[0][1] == {"child": {"name": "plain"}}
+
+
+def test_only_classes_whose_objects_take_no_new_attribute_skip_the_cast_check():
+    class SlottedUnderADict(Child):
+        __slots__ = ("price",)
+
+    class SlottedWithRoomForTheMark:
+        __slots__ = ("name", TYPE_CAST_ATTRIBUTE)
+
+    assert not _castable(SlottedChild)
+    assert _castable(Child) and _castable(SlottedUnderADict) and _castable(SlottedWithRoomForTheMark)
+    assert _castable(None)
