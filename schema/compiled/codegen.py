@@ -122,12 +122,17 @@ def _object_of(completion: Completion) -> Completion | None:
 
 
 def _castable(own_class: type | None) -> bool:
-    """Whether `strawberry.cast` can mark an instance of `own_class`: it sets an attribute on the
-    object, which an instance of a class with `__slots__` (and no `__dict__`) refuses."""
+    """Whether `strawberry.cast` may mark an instance of `own_class` (it sets an attribute on the
+    object) or its `is_type_of` may read such a mark: no, for a plain class with `__slots__`, no
+    `__dict__`, and nothing of that name or custom attribute access anywhere in its MRO."""
     if own_class is None:
         return True
-    return own_class.__dictoffset__ != 0 or any(
-        TYPE_CAST_ATTRIBUTE in vars(klass).get("__slots__", ()) for klass in own_class.__mro__
+    return (
+        own_class.__dictoffset__ != 0
+        or any(TYPE_CAST_ATTRIBUTE in vars(klass) for klass in own_class.__mro__)  # a slot, a property, a value
+        or own_class.__setattr__ is not object.__setattr__
+        or own_class.__getattribute__ is not object.__getattribute__
+        or hasattr(own_class, "__getattr__")
     )
 
 

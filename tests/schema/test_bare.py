@@ -33,12 +33,22 @@ def test_every_bare_constructor_sets_every_field_as_init_would():
         assert _attributes_set(obj) == _init_fields(type(obj)), type(obj).__name__
 
 
+def test_a_slotted_type_has_a_slot_for_each_field_and_no_other():
+    """A field added to a slotted type without its slot fails at the first `of`; a slot without a field is waste."""
+    for cls in (Product, ProductVariant, Category, Money, ProductEdge):
+        assert not hasattr(cls(**{name: None for name in _init_fields(cls)}), "__dict__"), cls.__name__
+        assert _slots(cls) == _init_fields(cls), cls.__name__
+
+
+def _slots(cls: type) -> set[str]:
+    return {name for klass in cls.__mro__ for name in vars(klass).get("__slots__", ())}
+
+
 def _attributes_set(obj: object) -> set[str]:
     """The attributes `obj` holds: its `__dict__`, or for a class with `__slots__` the slots that are set."""
     if hasattr(obj, "__dict__"):
         return set(vars(obj))
-    slots = {name for klass in type(obj).__mro__ for name in vars(klass).get("__slots__", ())}
-    return {name for name in slots if hasattr(obj, name)}
+    return {name for name in _slots(type(obj)) if hasattr(obj, name)}
 
 
 def _init_fields(cls: type) -> set[str]:

@@ -325,6 +325,12 @@ def test_objects_that_cannot_be_cast_are_taken_without_asking_is_type_of():
     items: list[Any] = [(None, {"child": None}, None)]
     complete(object.__new__(Run), field, items, [SlottedChild("plain")], {})
     assert asked == [] and items[0][1] == {"child": {"name": "plain"}}
+    assert TYPE_CAST_ATTRIBUTE not in complete.__code__.co_consts  # the mark is not even looked for
+    castable = ObjectPlan(checked, _child_plan(queues=False).fields)
+    _specialize(castable)
+    field = _batch_field(Completion(OBJECT, True, object_type=checked, plan=castable, own_class=Child))
+    looks = completer_function(field, _leaf)
+    assert looks is not None and TYPE_CAST_ATTRIBUTE in looks.__code__.co_consts
 
 
 def test_only_classes_whose_objects_take_no_new_attribute_skip_the_cast_check():
@@ -334,6 +340,20 @@ def test_only_classes_whose_objects_take_no_new_attribute_skip_the_cast_check():
     class SlottedWithRoomForTheMark:
         __slots__ = ("name", TYPE_CAST_ATTRIBUTE)
 
+    class SlottedWithADict:
+        __slots__ = ("__dict__", "name")
+
+    class SlottedWithItsOwnSetattr(SlottedChild):
+        __slots__ = ()
+
+        def __setattr__(self, name: str, value: Any) -> None:
+            object.__setattr__(self, name, value)
+
+    class SlottedWithAMarkOnTheClass(SlottedChild):
+        __slots__ = ()
+        __as_strawberry_type__ = None
+
     assert not _castable(SlottedChild)
     assert _castable(Child) and _castable(SlottedUnderADict) and _castable(SlottedWithRoomForTheMark)
-    assert _castable(None)
+    assert _castable(SlottedWithADict) and _castable(SlottedWithItsOwnSetattr)
+    assert _castable(SlottedWithAMarkOnTheClass) and _castable(None)
