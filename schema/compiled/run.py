@@ -67,7 +67,8 @@ Step = tuple[Any, str | int, str | None]
 # `strawberry.cast` to another type, which sets TYPE_CAST_ATTRIBUTE on the object itself: read
 # as strawberry reads it (`getattr`, not `__dict__`, which Python builds afresh for an object
 # whose attributes live inline). The generated completers (codegen.py) read it only for a type
-# that has an `is_type_of`: graphql-core asks nothing of the others.
+# that has an `is_type_of` (graphql-core asks nothing of the others) and a class whose objects
+# can carry it (`_castable`: not a slotted one); the runner's own `_complete` always reads it.
 
 # The objects of one plan at one level: (source object, its result dict, its path).
 Items = list[tuple[Any, dict[str, Any], Step | None]]
