@@ -10,7 +10,7 @@ Those types also declare `__slots__` (`Node` too, an empty one, or its subclasse
 `__dict__` anyway): an object is one block instead of an object and a values array, its fields
 are read at a fixed offset, and, having no room for the mark `strawberry.cast` sets on an object,
 it cannot be cast, so the compiled executor need not look for that mark on each one
-(schema/compiled/codegen.py, `_castable`). Under callgrind a storefront request ran 0.8% fewer
+(schema/compiled/plan.py, `castable`). Under callgrind a storefront request ran 0.8% fewer
 instructions (10.73-10.76 -> 10.65 M). Output types only: strawberry reads a field's default off
 the class, where a slot leaves its descriptor, and an input type would publish that as a default.
 """

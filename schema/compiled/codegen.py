@@ -121,21 +121,6 @@ def _object_of(completion: Completion) -> Completion | None:
     return None
 
 
-def _castable(own_class: type | None) -> bool:
-    """Whether `strawberry.cast` may mark an instance of `own_class` (it sets an attribute on the
-    object) or its `is_type_of` may read such a mark: no, for a plain class with `__slots__`, no
-    `__dict__`, and nothing of that name or custom attribute access anywhere in its MRO."""
-    if own_class is None:
-        return True
-    return (
-        own_class.__dictoffset__ != 0
-        or any(TYPE_CAST_ATTRIBUTE in vars(klass) for klass in own_class.__mro__)  # a slot, a property, a value
-        or own_class.__setattr__ is not object.__setattr__
-        or own_class.__getattribute__ is not object.__getattribute__
-        or hasattr(own_class, "__getattr__")
-    )
-
-
 def completer_function(field: FieldPlan, leaf: Leaf) -> Completer | None:
     """A loop completing `field` on a whole level (see the module docstring), or None when the
     field's shape is not one of the common ones (the runner's generic loops complete it).
@@ -167,9 +152,7 @@ def completer_function(field: FieldPlan, leaf: Leaf) -> Completer | None:
     names["own"], names["plan"] = child.own_class, child.plan
     queues = bool(rest_fields(child.plan))
     own = "type(source) is own"
-    if child.object_type is not None and child.object_type.is_type_of is not None and _castable(child.own_class):
-        # its is_type_of asks whether the object was `strawberry.cast` to another type (strawberry
-        # makes one for a type with interfaces only; without, graphql-core takes any object)
+    if child.reads_cast_mark:  # its is_type_of would answer for the type a `strawberry.cast` names
         own += f" and getattr(source, {TYPE_CAST_ATTRIBUTE!r}, None) is None"
     start = _start_expression(child.plan, "source", names)
     if completion.kind is OBJECT:

@@ -48,12 +48,22 @@ from graphql import (
 )
 from graphql.execution import default_field_resolver
 from strawberry.schema import schema_converter
+from strawberry.types.cast import TYPE_CAST_ATTRIBUTE
 
 from schema.authorization import Guard, guard_of
 from schema.batch import BatchResolver, batch_resolver
 from schema.compiled.direct import DirectCall, direct_call
 
-__all__ = ["Completion", "FieldPlan", "ObjectPlan", "OperationPlan", "Planner", "Unsupported"]
+__all__ = [
+    "Completion",
+    "FieldPlan",
+    "ObjectPlan",
+    "OperationPlan",
+    "Planner",
+    "Unsupported",
+    "castable",
+    "object_completion",
+]
 
 LEAF, LIST, OBJECT, ABSTRACT = "leaf", "list", "object", "abstract"
 TYPENAME = "__typename"
@@ -76,7 +86,8 @@ class Completion:
     kind: str
     nullable: bool
     coerce: Callable[[Any], Any] | None = None
-    own_class: type | None = None  # object: values of exactly this class pass `is_type_of` unasked
+    own_class: type | None = None  # object: values of exactly this class pass `is_type_of` unasked...
+    reads_cast_mark: bool = True  # ... once they carry no `strawberry.cast` mark (`object_completion`)
     serializes_as_is: type | None = None  # leaf: values of exactly this type are their own JSON
     stringifies: type | None = None  # leaf: values of exactly this type serialize as `str(value)`
     item: Completion | None = None
@@ -227,6 +238,38 @@ def _own_class(object_type: GraphQLObjectType) -> type | None:
     return origin if isinstance(origin, type) else None
 
 
+def object_completion(
+    object_type: GraphQLObjectType, plan: ObjectPlan, own_class: type | None, nullable: bool = True
+) -> Completion:
+    """An object completion; whether its own class's objects are checked for the cast mark is
+    decided here, once, for the runner and the generated completers alike.
+
+    `strawberry.cast` sets TYPE_CAST_ATTRIBUTE on the object, and strawberry's `is_type_of` then
+    answers for the type it was cast to. The mark needs no reading for a type without
+    `is_type_of` (graphql-core takes any object for it) nor for a class whose objects cannot
+    carry it (`castable`).
+    """
+    reads_cast_mark = object_type.is_type_of is not None and castable(own_class)
+    return Completion(
+        OBJECT, nullable, object_type=object_type, plan=plan, own_class=own_class, reads_cast_mark=reads_cast_mark
+    )
+
+
+def castable(own_class: type | None) -> bool:
+    """Whether `strawberry.cast` may mark an instance of `own_class` (it sets an attribute on the
+    object) or its `is_type_of` may read such a mark: no, for a plain class with `__slots__`, no
+    `__dict__`, and nothing of that name or custom attribute access anywhere in its MRO."""
+    if own_class is None:
+        return True
+    return (
+        own_class.__dictoffset__ != 0
+        or any(TYPE_CAST_ATTRIBUTE in vars(klass) for klass in own_class.__mro__)  # a slot, a property, a value
+        or own_class.__setattr__ is not object.__setattr__
+        or own_class.__getattribute__ is not object.__getattribute__
+        or hasattr(own_class, "__getattr__")
+    )
+
+
 def _uses_variables(value: ValueNode) -> bool:
     if isinstance(value, VariableNode):
         return True
@@ -349,7 +392,7 @@ class Planner:
         selection_sets = [n.selection_set for n in nodes if n.selection_set is not None]
         if is_object_type(type_):
             plan = self.plan_object(type_, selection_sets, fragments)
-            return Completion(OBJECT, nullable, object_type=type_, plan=plan, own_class=_own_class(type_))
+            return object_completion(type_, plan, _own_class(type_), nullable)
         if is_abstract_type(type_):
             return Completion(ABSTRACT, nullable, abstract_type=type_, nodes=nodes)
         raise Unsupported(f"output type {type_}")

@@ -66,9 +66,8 @@ Step = tuple[Any, str | int, str | None]
 # An object of a type's own class passes strawberry's `is_type_of` unasked unless it was
 # `strawberry.cast` to another type, which sets TYPE_CAST_ATTRIBUTE on the object itself: read
 # as strawberry reads it (`getattr`, not `__dict__`, which Python builds afresh for an object
-# whose attributes live inline). The generated completers (codegen.py) read it only for a type
-# that has an `is_type_of` (graphql-core asks nothing of the others) and a class whose objects
-# can carry it (`_castable`: not a slotted one); the runner's own `_complete` always reads it.
+# whose attributes live inline), where the plan says it must be (`Completion.reads_cast_mark`,
+# plan.py's `object_completion`), by the runner's `_complete` and the generated completers alike.
 
 # The objects of one plan at one level: (source object, its result dict, its path).
 Items = list[tuple[Any, dict[str, Any], Step | None]]
@@ -343,7 +342,9 @@ class Run:
             return self._complete_list(completion, value, field, path, next_level)
         if kind is OBJECT:
             assert completion.object_type is not None and completion.plan is not None
-            if type(value) is completion.own_class and getattr(value, TYPE_CAST_ATTRIBUTE, None) is None:
+            if type(value) is completion.own_class and (
+                not completion.reads_cast_mark or getattr(value, TYPE_CAST_ATTRIBUTE, None) is None
+            ):
                 return _started(completion.plan, value, path, next_level)
             return self._queue(completion.object_type, completion.plan, value, field, path, next_level)
         if kind is ABSTRACT:

@@ -21,8 +21,8 @@ from graphql import GraphQLEnumType, GraphQLField, GraphQLObjectType, GraphQLStr
 from graphql.type.scalars import GraphQLFloat, GraphQLInt
 from strawberry.types.cast import TYPE_CAST_ATTRIBUTE
 
-from schema.compiled.codegen import _castable, completer_function, rest_fields, start_function
-from schema.compiled.plan import LEAF, LIST, OBJECT, Completion, FieldPlan, ObjectPlan
+from schema.compiled.codegen import completer_function, rest_fields, start_function
+from schema.compiled.plan import LEAF, LIST, Completion, FieldPlan, ObjectPlan, castable, object_completion
 from schema.compiled.run import Abandon, Run, _leaf, _specialize
 
 
@@ -145,7 +145,7 @@ def _child_plan(queues: bool) -> ObjectPlan:
 
 
 def _object(plan: ObjectPlan, nullable: bool = True) -> Completion:
-    return Completion(OBJECT, nullable, object_type=CHILD, plan=plan, own_class=Child)
+    return object_completion(CHILD, plan, Child, nullable)
 
 
 def _batch_field(completion: Completion) -> FieldPlan:
@@ -281,7 +281,8 @@ def test_an_object_cast_to_another_type_is_asked_by_its_types_is_type_of(listed:
     checked = GraphQLObjectType("Checked", {"name": GraphQLField(GraphQLString)}, is_type_of=is_type_of)
     plan = ObjectPlan(checked, _child_plan(queues=False).fields)
     _specialize(plan)
-    completion = Completion(OBJECT, True, object_type=checked, plan=plan, own_class=Child)
+    completion = object_completion(checked, plan, Child)
+    assert completion.reads_cast_mark
     field = _batch_field(Completion(LIST, True, item=completion) if listed else completion)
     field.definition, field.info_head = GraphQLField(checked), ("child", [], checked, PARENT)
     plain, cast = Child("plain"), strawberry.cast(PARENT_CLASS, Child("cast"))
@@ -318,7 +319,8 @@ def test_objects_that_cannot_be_cast_are_taken_without_asking_is_type_of():
     checked = GraphQLObjectType("Checked", {"name": GraphQLField(GraphQLString)}, is_type_of=is_type_of)
     plan = ObjectPlan(checked, _child_plan(queues=False).fields)
     _specialize(plan)
-    completion = Completion(OBJECT, True, object_type=checked, plan=plan, own_class=SlottedChild)
+    completion = object_completion(checked, plan, SlottedChild)
+    assert not completion.reads_cast_mark
     field = _batch_field(completion)
     complete = completer_function(field, _leaf)
     assert complete is not None
@@ -328,7 +330,7 @@ def test_objects_that_cannot_be_cast_are_taken_without_asking_is_type_of():
     assert TYPE_CAST_ATTRIBUTE not in complete.__code__.co_consts  # the mark is not even looked for
     castable = ObjectPlan(checked, _child_plan(queues=False).fields)
     _specialize(castable)
-    field = _batch_field(Completion(OBJECT, True, object_type=checked, plan=castable, own_class=Child))
+    field = _batch_field(object_completion(checked, castable, Child))
     looks = completer_function(field, _leaf)
     assert looks is not None and TYPE_CAST_ATTRIBUTE in looks.__code__.co_consts
 
@@ -353,7 +355,16 @@ def test_only_classes_whose_objects_take_no_new_attribute_skip_the_cast_check():
         __slots__ = ()
         __as_strawberry_type__ = None
 
-    assert not _castable(SlottedChild)
-    assert _castable(Child) and _castable(SlottedUnderADict) and _castable(SlottedWithRoomForTheMark)
-    assert _castable(SlottedWithADict) and _castable(SlottedWithItsOwnSetattr)
-    assert _castable(SlottedWithAMarkOnTheClass) and _castable(None)
+    assert not castable(SlottedChild)
+    assert castable(Child) and castable(SlottedUnderADict) and castable(SlottedWithRoomForTheMark)
+    assert castable(SlottedWithADict) and castable(SlottedWithItsOwnSetattr)
+    assert castable(SlottedWithAMarkOnTheClass) and castable(None)
+
+
+def test_the_plan_reads_the_cast_mark_only_where_is_type_of_could_answer_otherwise():
+    """One decision, made at plan time, for the runner's `_complete` and the generated loops alike."""
+    plan = ObjectPlan(CHILD, _child_plan(queues=False).fields)
+    checked = GraphQLObjectType("Checked", {"name": GraphQLField(GraphQLString)}, is_type_of=lambda *_: True)
+    assert object_completion(checked, plan, Child).reads_cast_mark  # a cast Child must be asked
+    assert not object_completion(checked, plan, SlottedChild).reads_cast_mark  # cannot be cast
+    assert not object_completion(CHILD, plan, Child).reads_cast_mark  # no is_type_of: any object passes
