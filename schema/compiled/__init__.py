@@ -2,8 +2,10 @@
 
 graphql-core re-derives, for every field of every object, what the document asks for; here it
 is derived once per (document, operation) into a plan (`plan.py`) and each request only runs
-the plan (`run.py`), level by level so DataLoader batching is kept. Resolvers are the schema's
-own `GraphQLField.resolve` functions, called exactly as graphql-core calls them.
+the plan (`run.py`), level by level so DataLoader batching is kept (where every field below a
+level is read or batch-resolved, the results below it are built in one pass: `onepass.py`).
+Resolvers are the schema's own `GraphQLField.resolve` functions, called exactly as graphql-core
+calls them.
 
 `Executor` (schema/execution.py) calls `CompiledQueries.try_execute` for queries; None means
 "not for me" (an unsupported document, or something going wrong while running it that field

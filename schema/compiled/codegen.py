@@ -34,7 +34,17 @@ from strawberry.types.cast import TYPE_CAST_ATTRIBUTE
 
 from schema.compiled.plan import LEAF, LIST, OBJECT, Completion, FieldPlan, ObjectPlan
 
-__all__ = ["Completer", "completer_function", "rest_fields", "start_function"]
+__all__ = [
+    "Completer",
+    "compiled",
+    "completer_function",
+    "leaf_expression",
+    "object_of",
+    "own_check",
+    "rest_fields",
+    "start_expression",
+    "start_function",
+]
 
 Leaf = Callable[[Completion, Any], Any]
 # (the run, the field, the level's items, the field's values or None for an attribute, the next level)
@@ -55,7 +65,7 @@ def _read(attribute: str, names: dict[str, Any], source: str) -> str:
     return f"getattr({source}, {name})"
 
 
-def _leaf_expression(value: str, completion: Completion, names: dict[str, Any], otherwise: Callable[[str], str]) -> str:
+def leaf_expression(value: str, completion: Completion, names: dict[str, Any], otherwise: Callable[[str], str]) -> str:
     """`value` as JSON when its type is the leaf's own (the runner's `leaf` would return it as is,
     or as `str`); `otherwise(v)`, an expression of the value `v`, for anything else."""
     n = len(names)
@@ -85,8 +95,9 @@ def rest_fields(plan: ObjectPlan) -> list[FieldPlan]:
     return [field for field in plan.fields if not _is_read(field)]
 
 
-def _start_expression(plan: ObjectPlan, source: str, names: dict[str, Any]) -> str:
-    """A dict literal: `plan`'s result for the object named `source`, other fields None."""
+def start_expression(plan: ObjectPlan, source: str, names: dict[str, Any], filled: dict[str, str] | None = None) -> str:
+    """A dict literal: `plan`'s result for the object named `source`, other fields None (or the
+    expression `filled` has for their key)."""
     entries = []
     for field in plan.fields:
         if field.typename is not None:
@@ -96,9 +107,9 @@ def _start_expression(plan: ObjectPlan, source: str, names: dict[str, Any]) -> s
             n = len(names)
             names[f"c{n}"] = field.completion
             read = _read(field.attribute, names, source)
-            value = _leaf_expression(read, field.completion, names, f"leaf(c{n}, {{}})".format)
+            value = leaf_expression(read, field.completion, names, f"leaf(c{n}, {{}})".format)
         else:
-            value = "None"
+            value = filled[field.key] if filled else "None"
         entries.append(f"{field.key!r}: {value}")
     return "{" + ", ".join(entries) + "}"
 
@@ -106,11 +117,11 @@ def _start_expression(plan: ObjectPlan, source: str, names: dict[str, Any]) -> s
 def start_function(plan: ObjectPlan, leaf: Leaf) -> Callable[[Any], dict[str, Any]]:
     """`source -> dict`: the object's result as the start expression makes it."""
     names: dict[str, Any] = {"leaf": leaf}
-    source = f"def start(source):\n    return {_start_expression(plan, 'source', names)}\n"
-    return _compiled(source, "start", names)
+    source = f"def start(source):\n    return {start_expression(plan, 'source', names)}\n"
+    return compiled(source, "start", names)
 
 
-def _object_of(completion: Completion) -> Completion | None:
+def object_of(completion: Completion) -> Completion | None:
     """The object completion of a field of an object, or of a list of objects, of a type's own class."""
     if completion.kind is LIST:
         completion = completion.item  # type: ignore[assignment]
@@ -119,6 +130,15 @@ def _object_of(completion: Completion) -> Completion | None:
     if completion.kind is OBJECT and completion.own_class is not None and completion.plan is not None:
         return completion
     return None
+
+
+def own_check(child: Completion, source: str, own: str) -> str:
+    """An expression: `source` is an object of `child`'s own class (named `own` in the code's
+    globals) that graphql-core takes for its type without asking."""
+    check = f"type({source}) is {own}"
+    if child.reads_cast_mark:  # its is_type_of would answer for the type a `strawberry.cast` names
+        check += f" and getattr({source}, {TYPE_CAST_ATTRIBUTE!r}, None) is None"
+    return check
 
 
 def completer_function(field: FieldPlan, leaf: Leaf) -> Completer | None:
@@ -143,18 +163,16 @@ def completer_function(field: FieldPlan, leaf: Leaf) -> Completer | None:
         names["c"] = completion
         slow = f"run._complete_field(field, {{0}}, {path}, next_level)"
         otherwise = f"(leaf(c, {{0}}) if {{0}} is not None and not isinstance({{0}}, Exception) else {slow})".format
-        body = [f"    out[{key}] = {_leaf_expression('value', completion, names, otherwise)}"]
+        body = [f"    out[{key}] = {leaf_expression('value', completion, names, otherwise)}"]
         return _completer(head + body, names, queues=False)
-    child = _object_of(completion)
+    child = object_of(completion)
     if child is None:
         return None
     assert child.plan is not None
     names["own"], names["plan"] = child.own_class, child.plan
     queues = bool(rest_fields(child.plan))
-    own = "type(source) is own"
-    if child.reads_cast_mark:  # its is_type_of would answer for the type a `strawberry.cast` names
-        own += f" and getattr(source, {TYPE_CAST_ATTRIBUTE!r}, None) is None"
-    start = _start_expression(child.plan, "source", names)
+    own = own_check(child, "source", "own")
+    start = start_expression(child.plan, "source", names)
     if completion.kind is OBJECT:
         body = ["    source = value", f"    if {own}:"]
         if queues:
@@ -201,10 +219,10 @@ def _completer(loop: list[str], names: dict[str, Any], queues: bool) -> Complete
     lines += [f"    {line}" for line in loop]
     if queues:
         lines += ["    if not queued:", "        del next_level[plan]  # no object to run a level for"]
-    return _compiled("".join(f"{line}\n" for line in lines), "complete", names)
+    return compiled("".join(f"{line}\n" for line in lines), "complete", names)
 
 
-def _compiled(source: str, name: str, names: dict[str, Any]) -> Any:
+def compiled(source: str, name: str, names: dict[str, Any]) -> Any:
     namespace: dict[str, Any] = dict(names)
     exec(compile(source, f"<compiled plan: {name}>", "exec"), namespace)  # noqa: S102  # our own source, see above
     return namespace[name]

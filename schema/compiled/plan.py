@@ -140,7 +140,8 @@ class ObjectPlan:
 
     Made by the runner on first use (codegen.py): `start` makes an object's result with its
     attribute leaves and `__typename`s filled in; `rest` are the fields left to the runner (none:
-    the object is done where it is found, it needs no level of its own).
+    the object is done where it is found, it needs no level of its own). `fill`, when every
+    field below the plan can be, runs a level of its objects and everything below them in one pass.
     """
 
     object_type: GraphQLObjectType
@@ -148,6 +149,9 @@ class ObjectPlan:
     start: Callable[[Any], dict[str, Any]] | None = None
     rest: list[FieldPlan] = field(default_factory=list)
     takes_sources: bool = False  # a field has a batch resolver or a guard: the runner lists a level's objects once
+    fill: Callable[..., None] | None = None  # the level's whole subtree in one pass (onepass.py)
+    # with `fill`: the fields the next level's objects are under (field, their plan, listed, completion)
+    branches: list[tuple[FieldPlan, ObjectPlan, bool, Completion]] = field(default_factory=list)
 
 
 @dataclass(slots=True, eq=False)

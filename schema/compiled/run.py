@@ -3,6 +3,8 @@
 At each level every field of every object is started before anything is awaited, so the
 DataLoader loads of all siblings (all 24 products' categories, all their variants' prices)
 are queued together and each loader sends one SQL statement per level, as with graphql-core.
+Where every field below a level is read off its object or batch-resolved, the levels below it
+are resolved the same way first and their results then built in one pass (onepass.py).
 
 The runner handles the happy path and the common unhappy ones: fields whose resolvers fail
 (raise, return an error, or return null for a Non-Null field). Each error is located and its
@@ -18,6 +20,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Iterable
 from inspect import iscoroutine
+from operator import attrgetter
 from typing import Any, overload
 
 from graphql import (
@@ -38,6 +41,7 @@ from graphql.type.scalars import GRAPHQL_MIN_INT as MIN_INT
 from strawberry.types.cast import TYPE_CAST_ATTRIBUTE
 
 from schema.compiled.codegen import completer_function, rest_fields, start_function
+from schema.compiled.onepass import branches, fill_function, fills_in_one_pass, next_objects
 from schema.compiled.plan import (
     ABSTRACT,
     LEAF,
@@ -115,7 +119,10 @@ class Run:
         data = root.start(None)
         level: Level = {root: [(None, data, None)]} if root.rest else {}
         while level:
-            level = await self._run_level(level)
+            if all(plan.fill is not None for plan in level):
+                level = await self._run_subtrees(level)
+            else:
+                level = await self._run_level(level)
         if self.tracked:
             for outcome in await asyncio.gather(*self.tracked, return_exceptions=True):
                 if isinstance(outcome, BaseException):
@@ -150,15 +157,54 @@ class Run:
                     out[field.key] = self._complete_field(field, result, path, next_level)
         return next_level
 
+    async def _run_subtrees(self, level: Level) -> Level:
+        """The level and every level below it at once (onepass.py): their fields resolved level
+        by level, then each plan's results filled in by its `fill`; returns what those left to
+        a level of the runner's (objects of other classes than their type's own)."""
+        values = await self._resolve_subtrees(level)
+        next_level: Level = {}
+        for plan, items in level.items():
+            assert plan.fill is not None
+            plan.fill(self, items, values, next_level)
+        return next_level
+
+    async def _resolve_subtrees(self, level: Level) -> dict[FieldPlan, list[Any]]:
+        """Every field's values for the objects of each plan, level by level: a level's batch
+        resolvers all started before any is awaited, as `_run_level` starts them. The objects of
+        the next level are those of their type's own class, in order (what `fill` builds)."""
+        values: dict[FieldPlan, list[Any]] = {}
+        objects_of = {plan: [source for source, _, _ in items] for plan, items in level.items()}
+        while objects_of:
+            pending: list[tuple[FieldPlan, int]] = []
+            awaitables: list[Awaitable[Any]] = []
+            try:
+                for plan, objects in objects_of.items():
+                    for field in plan.rest:
+                        if field.batch is None:
+                            assert field.attribute is not None
+                            values[field] = list(map(attrgetter(field.attribute), objects))
+                            continue
+                        args = field.args if field.args is not None else self._arguments(field)
+                        try:
+                            batch: Any = field.batch(objects, self.context, args)
+                        except Exception as error:
+                            batch = _failed(error)
+                        pending.append((field, len(objects)))
+                        awaitables.append(batch)
+            except BaseException:
+                _discard(awaitables)
+                raise
+            if awaitables:
+                for (field, count), answer in zip(pending, await settle(awaitables), strict=True):
+                    if isinstance(answer, BaseException) and not isinstance(answer, Exception):
+                        raise answer  # cancelled: not a field error
+                    values[field] = _one_per_object(field, answer, count)
+            objects_of = next_objects(objects_of, values)
+        return values
+
     def _complete_batch(self, field: FieldPlan, items: Items, answer: Any, next_level: Level) -> None:
-        """A batch resolver's values, one per object; an exception it raised is every object's error."""
-        values: list[Any]
-        if isinstance(answer, Exception):
-            values = [answer] * len(items)
-        elif not isinstance(answer, list) or len(answer) != len(items):
-            raise Abandon(f"batch resolver of {field.key} answered {type(answer).__name__}, not one value per object")
-        else:
-            values = answer
+        """A batch resolver's values completed, one per object (`_one_per_object`)."""
+        values = _one_per_object(field, answer, len(items))
         if field.complete is not None:
             field.complete(self, field, items, values, next_level)
         else:
@@ -449,6 +495,8 @@ def _specialize(plan: ObjectPlan) -> None:
             _specialize(child)
     plan.rest = rest
     plan.takes_sources = any(field.batch is not None or field.guard is not None for field in plan.fields)
+    if rest and fills_in_one_pass(plan):
+        plan.fill, plan.branches = fill_function(plan, _leaf), branches(plan)  # no fill: nested too deep
     plan.start = start_function(plan, _leaf)
 
 
@@ -485,6 +533,15 @@ def _leaf(completion: Completion, value: Any) -> Any:
     if coerced is None or coerced is Undefined:
         raise Abandon("leaf coerced to null")
     return coerced
+
+
+def _one_per_object(field: FieldPlan, answer: Any, count: int) -> list[Any]:
+    """A batch resolver's values, one per object; an exception it raised is every object's error."""
+    if isinstance(answer, Exception):
+        return [answer] * count
+    if not isinstance(answer, list) or len(answer) != count:
+        raise Abandon(f"batch resolver of {field.key} answered {type(answer).__name__}, not one value per object")
+    return answer
 
 
 async def _failed(error: Exception) -> Any:

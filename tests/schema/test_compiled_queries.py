@@ -327,3 +327,19 @@ async def test_kept_coercions_hold_only_the_operation_s_own_short_variables(gql,
 
     assert _scalar_key(("x",), {"x": 0.0}) is None  # -0.0 == 0.0: floats are never kept
     assert _scalar_key(("x",), {}) != _scalar_key(("x",), {"x": None})  # absent is not null
+
+
+async def test_levels_of_read_and_batch_resolved_fields_are_built_in_one_pass(gql, interpreted, runtime, spy):
+    """Below its root field the storefront query is read off objects or batch-resolved: those levels
+    are resolved first and their results built in one pass (schema/compiled/onepass.py). A field
+    resolved object by object (totalCount) leaves its own level to the runner, not those below it."""
+    counted = BENCH_QUERY.replace("pageInfo {", "totalCount pageInfo {")
+    for query in (BENCH_QUERY, counted):
+        assert await gql.execute(query, {"first": 5}) == await interpreted.execute(query, {"first": 5})
+    assert spy.answered == [True, True]
+    for query, connection_in_one_pass in ((BENCH_QUERY, True), (counted, False)):
+        plan = runtime.executor.compiler.plan_for(runtime.executor.prepare(query, None))
+        connection = plan.root.fields[0].completion.plan
+        edges = next(f for f in connection.fields if f.key == "edges").completion
+        assert (connection.fill is not None) is connection_in_one_pass
+        assert edges.item.plan.fill is not None  # the edges, their products and variants: one pass
