@@ -12,9 +12,12 @@ The two passes must agree on which objects are the subtree's own: an object of i
 class that graphql-core takes unasked (`own_check`). The first pass lists exactly those, in the
 order the second visits them (parents in order, then each one's children in order), so the
 second finds an object's values at its running count. Any other value (an error, a null, an
-object of another class) goes to the runner's own completion, as the generated completers send
-it (codegen.py): a failure is recorded at its path, built only then; an object of another class
-that its type takes is queued for a level of the runner's.
+object of another class or cast by `strawberry.cast`, a list that is not a `list`) goes to the
+runner's own completion, as the generated completers send it (codegen.py): a failure is recorded
+at its path, built only then; an object its type takes all the same is queued for a level of
+the runner's, and resolved there with batch calls of its own (the runner would have batched it
+with its siblings). Also unlike the runner: failures are met depth first, and every level's
+statements are sent before the second pass can find a reason to leave the query to graphql-core.
 """
 
 from __future__ import annotations
@@ -28,7 +31,17 @@ from strawberry.types.cast import TYPE_CAST_ATTRIBUTE
 from schema.compiled.codegen import Leaf, compiled, leaf_expression, object_of, own_check, start_expression
 from schema.compiled.plan import ABSTRACT, LEAF, LIST, OBJECT, Completion, FieldPlan, ObjectPlan
 
-__all__ = ["Branch", "Fill", "branches", "fill_function", "fills_in_one_pass", "next_objects", "own_objects"]
+__all__ = [
+    "Branch",
+    "Fill",
+    "below",
+    "branches",
+    "fill_function",
+    "fills_in_one_pass",
+    "in_one_pass",
+    "next_objects",
+    "own_objects",
+]
 
 # (the run, the level's items of the plan, every field's values from the first pass, the next level)
 Fill = Callable[[Any, list[Any], dict[FieldPlan, list[Any]], dict[Any, Any]], None]
@@ -50,6 +63,24 @@ def branches(plan: ObjectPlan) -> list[Branch]:
     return [branch for field in plan.rest if (branch := _branch_of(field)) is not None]
 
 
+def below(plan: ObjectPlan) -> frozenset[ObjectPlan]:
+    """The plans of every object the first pass may find below `plan`'s (after `branches` is set)."""
+    return frozenset(child for _, child, _, _ in plan.branches).union(
+        *(child.below for _, child, _, _ in plan.branches)
+    )
+
+
+def in_one_pass(level: dict[ObjectPlan, Any]) -> bool:
+    """Whether a level of the runner's can run in one pass: each plan has its `fill`, and none lies
+    below another. The runner queues objects of another class where it meets them, so a later
+    level may hold a plan and one below it; the first pass, keyed by field, would then find
+    the same field's objects twice, the second time overwriting the first."""
+    plans = level.keys()
+    return all(plan.fill is not None for plan in plans) and (
+        len(plans) == 1 or not any(plan.below & plans for plan in plans)
+    )
+
+
 def own_objects(values: list[Any], listed: bool, completion: Completion) -> list[Any]:
     """The objects among a field's values (or in its lists, `listed`) that `fill` builds itself, in
     order: those of their type's own class, with no cast mark where the plan reads one. Checked
@@ -57,9 +88,9 @@ def own_objects(values: list[Any], listed: bool, completion: Completion) -> list
     own = completion.own_class
     if listed:
         lists = values if set(map(type, values)) == {list} else [value for value in values if type(value) is list]
-        found = lists[0] if len(lists) == 1 else list(chain.from_iterable(lists))
+        found = list(chain.from_iterable(lists))
     else:
-        found = values
+        found = list(values)  # a list of its own: the batch resolvers get it, `fill` reads `values`
     if set(map(type, found)) != {own}:
         found = [value for value in found if type(value) is own]
     if completion.reads_cast_mark:

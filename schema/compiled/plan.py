@@ -152,6 +152,7 @@ class ObjectPlan:
     fill: Callable[..., None] | None = None  # the level's whole subtree in one pass (onepass.py)
     # with `fill`: the fields the next level's objects are under (field, their plan, listed, completion)
     branches: list[tuple[FieldPlan, ObjectPlan, bool, Completion]] = field(default_factory=list)
+    below: frozenset[ObjectPlan] = frozenset()  # with `fill`: every plan of the objects below (their values' keys)
 
 
 @dataclass(slots=True, eq=False)

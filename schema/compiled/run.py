@@ -41,7 +41,7 @@ from graphql.type.scalars import GRAPHQL_MIN_INT as MIN_INT
 from strawberry.types.cast import TYPE_CAST_ATTRIBUTE
 
 from schema.compiled.codegen import completer_function, rest_fields, start_function
-from schema.compiled.onepass import branches, fill_function, fills_in_one_pass, next_objects
+from schema.compiled.onepass import below, branches, fill_function, fills_in_one_pass, in_one_pass, next_objects
 from schema.compiled.plan import (
     ABSTRACT,
     LEAF,
@@ -119,7 +119,7 @@ class Run:
         data = root.start(None)
         level: Level = {root: [(None, data, None)]} if root.rest else {}
         while level:
-            if all(plan.fill is not None for plan in level):
+            if in_one_pass(level):
                 level = await self._run_subtrees(level)
             else:
                 level = await self._run_level(level)
@@ -497,6 +497,7 @@ def _specialize(plan: ObjectPlan) -> None:
     plan.takes_sources = any(field.batch is not None or field.guard is not None for field in plan.fields)
     if rest and fills_in_one_pass(plan):
         plan.fill, plan.branches = fill_function(plan, _leaf), branches(plan)  # no fill: nested too deep
+        plan.below = below(plan)
     plan.start = start_function(plan, _leaf)
 
 
