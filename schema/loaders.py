@@ -10,6 +10,10 @@ While the compiled executor steps resolvers (`schema.compiled.settle`), it offer
 `BATCH_RUNNER`: a batch started then is fetched by settle, right after every resolver of the
 round has added its keys, inside the request's own task. Same batches, same statements, without
 a Task and its extra loop turns per batch.
+
+Where the compiled executor awaits one plan's batch resolvers one after another (onepass.py), it
+sets `EAGER`: a load then fetches what is not cached at once, in the caller's own task. Each
+batch resolver asks for all of a level's keys in one call, so that is the same statement.
 """
 
 from __future__ import annotations
@@ -48,6 +52,10 @@ class BatchRunner(Protocol):
 
 
 BATCH_RUNNER: ContextVar[BatchRunner | None] = ContextVar("omnigate_batch_runner", default=None)
+# Set while the compiled executor awaits one plan's batch resolvers one after another (onepass.py):
+# a load then fetches at once what is not cached, with no batch window to wait out (each batch
+# resolver asks for all its keys in one call, and a later one finds those keys cached).
+EAGER: ContextVar[bool] = ContextVar("omnigate_eager_loads", default=False)
 
 
 class BatchLoader(Generic[K, V]):
@@ -65,15 +73,28 @@ class BatchLoader(Generic[K, V]):
     async def load(self, key: K) -> V | None:
         values = self._values
         if key not in values:
-            await self._batch_of([key])
+            await (self._fetch_now([key]) if EAGER.get() and not self._waiting else self._batch_of([key]))
         return values[key]
 
     async def load_many(self, keys: Sequence[K]) -> list[V | None]:
         values = self._values
         missing = [key for key in keys if key not in values] if values else keys  # nothing cached: all of them
         if missing:
-            await self._batch_of(missing)
+            await (self._fetch_now(missing) if EAGER.get() and not self._waiting else self._batch_of(missing))
         return list(map(values.__getitem__, keys))
+
+    async def _fetch_now(self, keys: Sequence[K]) -> None:
+        """`keys` fetched at once (`EAGER`), as many at a time as a batch takes."""
+        unique = list(dict.fromkeys(keys))
+        values, default = self._values, self._default
+        for start in range(0, len(unique), MAX_BATCH_SIZE):
+            chunk = unique[start : start + MAX_BATCH_SIZE]
+            found = await self._fetch(chunk)
+            if len(found) == len(chunk):
+                values.update(found)
+            else:
+                for key in chunk:
+                    values[key] = found.get(key, default)
 
     def prime(self, key: K, value: V | None) -> None:
         """Remember a value read elsewhere, so loading it costs nothing."""

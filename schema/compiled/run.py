@@ -54,6 +54,7 @@ from schema.compiled.plan import (
     Planner,
 )
 from schema.compiled.settle import settle
+from schema.loaders import EAGER
 
 __all__ = ["Abandon", "Run"]
 
@@ -169,38 +170,66 @@ class Run:
         return next_level
 
     async def _resolve_subtrees(self, level: Level) -> dict[FieldPlan, list[Any]]:
-        """Every field's values for the objects of each plan, level by level: a level's batch
-        resolvers all started before any is awaited, as `_run_level` starts them. The objects of
-        the next level are those of their type's own class, in order (what `fill` builds)."""
+        """Every field's values for the objects of each plan, level by level. The objects of the
+        next level are those of their type's own class, in order (what `fill` builds)."""
         values: dict[FieldPlan, list[Any]] = {}
         objects_of = {plan: [source for source, _, _ in items] for plan, items in level.items()}
         while objects_of:
-            pending: list[tuple[FieldPlan, int]] = []
-            awaitables: list[Awaitable[Any]] = []
-            try:
-                for plan, objects in objects_of.items():
-                    for field in plan.rest:
-                        if field.batch is None:
-                            assert field.attribute is not None
-                            values[field] = list(map(attrgetter(field.attribute), objects))
-                            continue
-                        args = field.args if field.args is not None else self._arguments(field)
-                        try:
-                            batch: Any = field.batch(objects, self.context, args)
-                        except Exception as error:
-                            batch = _failed(error)
-                        pending.append((field, len(objects)))
-                        awaitables.append(batch)
-            except BaseException:
-                _discard(awaitables)
-                raise
-            if awaitables:
-                for (field, count), answer in zip(pending, await settle(awaitables), strict=True):
-                    if isinstance(answer, BaseException) and not isinstance(answer, Exception):
-                        raise answer  # cancelled: not a field error
-                    values[field] = _one_per_object(field, answer, count)
+            batched: list[tuple[FieldPlan, list[Any]]] = []
+            for plan, objects in objects_of.items():
+                for field in plan.rest:
+                    if field.batch is not None:
+                        batched.append((field, objects))
+                    else:
+                        assert field.attribute is not None
+                        values[field] = list(map(attrgetter(field.attribute), objects))
+            if len(objects_of) == 1:
+                await self._resolve_in_turn(batched, values)
+            elif batched:
+                await self._resolve_side_by_side(batched, values)
             objects_of = next_objects(objects_of, values)
         return values
+
+    async def _resolve_in_turn(
+        self, batched: list[tuple[FieldPlan, list[Any]]], values: dict[FieldPlan, list[Any]]
+    ) -> None:
+        """One plan's batch resolvers, awaited one after another with their loads fetched at once
+        (`EAGER`): each asks for all its keys in one call, and a later one finds those it shares
+        cached, so the statements are those of `settle`'s batches, without its stepping."""
+        token = EAGER.set(True)
+        try:
+            for field, objects in batched:
+                assert field.batch is not None
+                args = field.args if field.args is not None else self._arguments(field)
+                try:
+                    answer: Any = await field.batch(objects, self.context, args)
+                except Exception as error:
+                    answer = error
+                values[field] = _one_per_object(field, answer, len(objects))
+        finally:
+            EAGER.reset(token)
+
+    async def _resolve_side_by_side(
+        self, batched: list[tuple[FieldPlan, list[Any]]], values: dict[FieldPlan, list[Any]]
+    ) -> None:
+        """The batch resolvers of several plans, all started before any is awaited (`settle`), as
+        `_run_level` starts them: loads of one loader from different plans share one statement."""
+        awaitables: list[Awaitable[Any]] = []
+        try:
+            for field, objects in batched:
+                assert field.batch is not None
+                args = field.args if field.args is not None else self._arguments(field)
+                try:
+                    awaitables.append(field.batch(objects, self.context, args))
+                except Exception as error:
+                    awaitables.append(_failed(error))
+        except BaseException:
+            _discard(awaitables)
+            raise
+        for (field, objects), answer in zip(batched, await settle(awaitables), strict=True):
+            if isinstance(answer, BaseException) and not isinstance(answer, Exception):
+                raise answer  # cancelled: not a field error
+            values[field] = _one_per_object(field, answer, len(objects))
 
     def _complete_batch(self, field: FieldPlan, items: Items, answer: Any, next_level: Level) -> None:
         """A batch resolver's values completed, one per object (`_one_per_object`)."""

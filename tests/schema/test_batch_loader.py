@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from schema.loaders import BatchLoader
+from schema import loaders
+from schema.loaders import EAGER, BatchLoader
 
 
 def recording(batches: list[list[int]], fail: bool = False):
@@ -56,3 +57,44 @@ async def test_repeated_keys_of_one_load_many_are_fetched_once_and_answered_in_p
     loader = BatchLoader(recording(batches), default="none")
     assert await loader.load_many([3, 1, 3, 404, 1]) == ["v3", "v1", "v3", "none", "v1"]
     assert batches == [[3, 1, 404]]
+
+
+async def test_eager_loads_fetch_at_once_what_is_not_cached_in_batches_of_the_usual_size(monkeypatch):
+    """While the compiled executor awaits one plan's batch resolvers in turn (EAGER), a load waits
+    for no other keys: it fetches its own missing ones straight away, each at most once."""
+    monkeypatch.setattr(loaders, "MAX_BATCH_SIZE", 2)
+    batches: list[list[int]] = []
+    fetched_by: list[asyncio.Task[object] | None] = []
+    record = recording(batches)
+
+    async def fetch(keys: list[int]) -> dict[int, str]:
+        fetched_by.append(asyncio.current_task())
+        return await record(keys)
+
+    loader = BatchLoader(fetch, default="none")
+    token = EAGER.set(True)
+    try:
+        assert await loader.load_many([3, 1, 3, 404, 1]) == ["v3", "v1", "v3", "none", "v1"]
+        assert batches == [[3, 1], [404]]
+        assert fetched_by == [asyncio.current_task()] * 2  # in the caller's own task: no Task of its own
+        assert await loader.load_many([1, 404, 5]) == ["v1", "none", "v5"]  # only 5 was missing
+        assert await loader.load(5) == "v5"
+        assert batches == [[3, 1], [404], [5]]
+    finally:
+        EAGER.reset(token)
+
+
+async def test_an_eager_load_waits_for_a_batch_already_under_way():
+    """A load of the same loader under way (started before EAGER was set) is joined, not repeated."""
+    batches: list[list[int]] = []
+    loader = BatchLoader(recording(batches))
+    first = asyncio.ensure_future(loader.load_many([1, 2]))
+    while not batches:
+        await asyncio.sleep(0)
+    token = EAGER.set(True)
+    try:
+        assert await loader.load_many([2, 3]) == ["v2", "v3"]
+    finally:
+        EAGER.reset(token)
+    assert await first == ["v1", "v2"]
+    assert batches == [[1, 2], [3]]

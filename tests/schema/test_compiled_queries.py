@@ -343,3 +343,30 @@ async def test_levels_of_read_and_batch_resolved_fields_are_built_in_one_pass(gq
         edges = next(f for f in connection.fields if f.key == "edges").completion
         assert (connection.fill is not None) is connection_in_one_pass
         assert edges.item.plan.fill is not None  # the edges, their products and variants: one pass
+
+
+async def test_two_root_fields_share_one_statement_per_loader_and_level(
+    gql, interpreted, interpreted_runtime, count_statements, spy
+):
+    """Two product lists in one query: each level of both is fetched together, one statement per
+    loader (a level of one plan is run with its loads fetched at once; of two, side by side).
+    graphql-core batches per loop turn, and the two lists' levels drift apart: it sends more."""
+    await gql.data("{ channels { code } }")
+    await interpreted.data("{ channels { code } }")
+    spy.answered.clear()
+    page = "edges { node { name category { name } variants { sku price { amount } quantityAvailable } } }"
+    query = f'{{ a: products(first: 3) {{ {page} }} b: products(first: 4, search: "a") {{ {page} }} }}'
+    counts = {}
+    for name, client, counter in (
+        ("compiled", gql, count_statements),
+        ("graphql-core", interpreted, StatementCounter(interpreted_runtime.services.engine)),
+    ):
+        with counter:
+            answers = await client.execute(query)
+        counts[name] = counter.count
+        counter.count = 0
+        assert "errors" not in answers
+    assert await gql.execute(query) == await interpreted.execute(query)
+    assert counts["compiled"] == 6, counts  # two pages, then categories, variants, prices, stock
+    assert counts["graphql-core"] >= counts["compiled"], counts
+    assert spy.answered == [True, True]
