@@ -8,7 +8,9 @@ resolver applied to one object, so both executors share one implementation.
 
 A batch resolver gets the objects, the request's Context and the field's arguments as
 graphql-core coerced them (GraphQL names), and returns one value per object, in order; an
-Exception in the list is that object's field error, as if its resolver had raised it.
+Exception in the list is that object's field error, as if its resolver had raised it. It must
+not mutate the objects' list, and must leave the context variables as it found them: the
+executor may await a level's batch resolvers one after another in the request's own context.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ round has added its keys, inside the request's own task. Same batches, same stat
 a Task and its extra loop turns per batch.
 
 Where the compiled executor awaits one plan's batch resolvers one after another (onepass.py), it
-sets `EAGER`: a load then fetches what is not cached at once, in the caller's own task. Each
+sets `EAGER` to its task: a load in that task then fetches what is not cached at once. Each
 batch resolver asks for all of a level's keys in one call, so that is the same statement.
 """
 
@@ -52,10 +52,16 @@ class BatchRunner(Protocol):
 
 
 BATCH_RUNNER: ContextVar[BatchRunner | None] = ContextVar("omnigate_batch_runner", default=None)
-# Set while the compiled executor awaits one plan's batch resolvers one after another (onepass.py):
-# a load then fetches at once what is not cached, with no batch window to wait out (each batch
-# resolver asks for all its keys in one call, and a later one finds those keys cached).
-EAGER: ContextVar[bool] = ContextVar("omnigate_eager_loads", default=False)
+# The task that awaits one plan's batch resolvers one after another (compiled executor, onepass.py):
+# its loads fetch at once what is not cached, with no batch window to wait out (each batch resolver
+# asks for all its keys in one call; a later one finds those keys cached). Only in that very task:
+# loads it runs side by side in Tasks of their own (a gather) batch as usual, so none is repeated.
+EAGER: ContextVar[asyncio.Task[Any] | None] = ContextVar("omnigate_eager_loads", default=None)
+
+
+def _eager() -> bool:
+    task = EAGER.get()
+    return task is not None and task is asyncio.current_task()
 
 
 class BatchLoader(Generic[K, V]):
@@ -73,24 +79,26 @@ class BatchLoader(Generic[K, V]):
     async def load(self, key: K) -> V | None:
         values = self._values
         if key not in values:
-            await (self._fetch_now([key]) if EAGER.get() and not self._waiting else self._batch_of([key]))
+            await (self._fetch_now([key]) if not self._waiting and _eager() else self._batch_of([key]))
         return values[key]
 
     async def load_many(self, keys: Sequence[K]) -> list[V | None]:
         values = self._values
         missing = [key for key in keys if key not in values] if values else keys  # nothing cached: all of them
         if missing:
-            await (self._fetch_now(missing) if EAGER.get() and not self._waiting else self._batch_of(missing))
+            await (self._fetch_now(missing) if not self._waiting and _eager() else self._batch_of(missing))
         return list(map(values.__getitem__, keys))
 
     async def _fetch_now(self, keys: Sequence[K]) -> None:
         """`keys` fetched at once (`EAGER`), as many at a time as a batch takes."""
-        unique = list(dict.fromkeys(keys))
+        wanted = dict.fromkeys(keys)
+        unique = list(wanted)
         values, default = self._values, self._default
         for start in range(0, len(unique), MAX_BATCH_SIZE):
             chunk = unique[start : start + MAX_BATCH_SIZE]
             found = await self._fetch(chunk)
-            if len(found) == len(chunk):
+            asked = wanted.keys() if len(chunk) == len(unique) else dict.fromkeys(chunk).keys()
+            if found.keys() == asked:  # every key found, and no other
                 values.update(found)
             else:
                 for key in chunk:

@@ -195,8 +195,10 @@ class Run:
     ) -> None:
         """One plan's batch resolvers, awaited one after another with their loads fetched at once
         (`EAGER`): each asks for all its keys in one call, and a later one finds those it shares
-        cached, so the statements are those of `settle`'s batches, without its stepping."""
-        token = EAGER.set(True)
+        cached, so the statements are those of `settle`'s batches, without its stepping. They run
+        in the request's own context, one after another (schema/batch.py: they set no variable
+        of it for the others to see)."""
+        token = EAGER.set(asyncio.current_task())
         try:
             for field, objects in batched:
                 assert field.batch is not None

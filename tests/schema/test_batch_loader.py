@@ -72,7 +72,7 @@ async def test_eager_loads_fetch_at_once_what_is_not_cached_in_batches_of_the_us
         return await record(keys)
 
     loader = BatchLoader(fetch, default="none")
-    token = EAGER.set(True)
+    token = EAGER.set(asyncio.current_task())
     try:
         assert await loader.load_many([3, 1, 3, 404, 1]) == ["v3", "v1", "v3", "none", "v1"]
         assert batches == [[3, 1], [404]]
@@ -91,10 +91,34 @@ async def test_an_eager_load_waits_for_a_batch_already_under_way():
     first = asyncio.ensure_future(loader.load_many([1, 2]))
     while not batches:
         await asyncio.sleep(0)
-    token = EAGER.set(True)
+    token = EAGER.set(asyncio.current_task())
     try:
         assert await loader.load_many([2, 3]) == ["v2", "v3"]
     finally:
         EAGER.reset(token)
     assert await first == ["v1", "v2"]
     assert batches == [[1, 2], [3]]
+
+
+async def test_eager_loads_run_side_by_side_in_tasks_of_their_own_batch_as_usual():
+    """EAGER holds for the task that set it: loads it starts in Tasks (a gather) share one batch."""
+    batches: list[list[int]] = []
+    loader = BatchLoader(recording(batches))
+    token = EAGER.set(asyncio.current_task())
+    try:
+        assert await asyncio.gather(loader.load_many([1, 2]), loader.load_many([2, 3])) == [["v1", "v2"], ["v2", "v3"]]
+    finally:
+        EAGER.reset(token)
+    assert batches == [[1, 2, 3]]
+
+
+async def test_an_eager_fetch_answering_other_keys_gives_the_default_for_those_asked():
+    async def fetch(keys: list[str]) -> dict[str, str]:
+        return {"other": "x", "b": "vb"}  # as many entries as keys asked for, not all of them
+
+    loader = BatchLoader(fetch, default="none")
+    token = EAGER.set(asyncio.current_task())
+    try:
+        assert await loader.load_many(["a", "b"]) == ["none", "vb"]
+    finally:
+        EAGER.reset(token)

@@ -348,9 +348,10 @@ async def test_levels_of_read_and_batch_resolved_fields_are_built_in_one_pass(gq
 async def test_two_root_fields_share_one_statement_per_loader_and_level(
     gql, interpreted, interpreted_runtime, count_statements, spy
 ):
-    """Two product lists in one query: each level of both is fetched together, one statement per
-    loader (a level of one plan is run with its loads fetched at once; of two, side by side).
-    graphql-core batches per loop turn, and the two lists' levels drift apart: it sends more."""
+    """Two product lists in one query: each level holds a plan of each, and their batch resolvers
+    run side by side, so one loader's keys from both share one statement (a level of one plan
+    awaits them in turn instead). graphql-core batches per loop turn, and the two lists' levels
+    drift apart: it sends more."""
     await gql.data("{ channels { code } }")
     await interpreted.data("{ channels { code } }")
     spy.answered.clear()

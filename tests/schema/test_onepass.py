@@ -10,6 +10,7 @@ must cost the same batch calls with the same objects.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from collections import Counter
 from decimal import Decimal
@@ -24,6 +25,7 @@ from strawberry.types.cast import TYPE_CAST_ATTRIBUTE
 from schema.compiled.onepass import in_one_pass, own_objects
 from schema.compiled.plan import LEAF, LIST, Completion, FieldPlan, ObjectPlan, object_completion
 from schema.compiled.run import Abandon, Level, Run, _real, _specialize
+from schema.loaders import EAGER
 
 
 class Shelf:
@@ -71,6 +73,9 @@ def _field(key: str, parent: GraphQLObjectType, completion: Completion, **source
     return FieldPlan(key, [FieldNode(name=NameNode(value=key))], parent, None, completion, **source)
 
 
+eager: list[bool] = []  # per batch call: were its loads to be fetched at once (EAGER)?
+
+
 def _plans(calls: list[tuple[str, list[Any]]], checked: bool = False) -> ObjectPlan:
     """Shelf { label books { title price author { name bio } } }: books, price, author and bio
     batch-resolved, each call noted with the objects it was asked for."""
@@ -79,6 +84,7 @@ def _plans(calls: list[tuple[str, list[Any]]], checked: bool = False) -> ObjectP
     def batch(name: str, value: Any) -> Any:
         async def resolve(sources: list[Any], context: Any, args: dict[str, Any]) -> list[Any]:
             calls.append((name, list(sources)))
+            eager.append(EAGER.get() is asyncio.current_task())
             if any(getattr(source, "title", None) == "raises" for source in sources):
                 raise LookupError(f"{name} failed")
             return [value(source) for source in sources]
@@ -190,7 +196,12 @@ SHELVES: dict[str, Any] = {
 
 @pytest.mark.parametrize("case", list(SHELVES))
 async def test_one_pass_answers_as_level_by_level(case: str):
-    by_levels, in_one = await _answer(SHELVES[case](), False), await _answer(SHELVES[case](), True)
+    eager.clear()
+    by_levels = await _answer(SHELVES[case](), False)
+    assert not any(eager)  # the runner's levels batch their loads as they always did
+    in_one = await _answer(SHELVES[case](), True)
+    assert eager[: len(by_levels[3])].count(False) == len(by_levels[3])
+    assert eager[len(by_levels[3]) :][0]  # one plan a level: its batch resolvers awaited in turn, loads at once
     assert in_one[:3] == by_levels[:3]  # results, key order, failures
     assert _asked(in_one[3]) == _asked(by_levels[3])  # each object resolved once by each batch resolver
     assert in_one[4] >= 1 and by_levels[4] == 0
