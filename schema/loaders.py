@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine, Hashable, Sequence
+from collections.abc import Set as AbstractSet
 from contextvars import ContextVar
 from functools import partial
 from typing import Any, Generic, Protocol, TypeVar, overload
@@ -93,16 +94,19 @@ class BatchLoader(Generic[K, V]):
         """`keys` fetched at once (`EAGER`), as many at a time as a batch takes."""
         wanted = dict.fromkeys(keys)
         unique = list(wanted)
-        values, default = self._values, self._default
         for start in range(0, len(unique), MAX_BATCH_SIZE):
             chunk = unique[start : start + MAX_BATCH_SIZE]
             found = await self._fetch(chunk)
-            asked = wanted.keys() if len(chunk) == len(unique) else dict.fromkeys(chunk).keys()
-            if found.keys() == asked:  # every key found, and no other
-                values.update(found)
-            else:
-                for key in chunk:
-                    values[key] = found.get(key, default)
+            self._store(chunk, found, wanted.keys() if len(chunk) == len(unique) else dict.fromkeys(chunk).keys())
+
+    def _store(self, keys: Sequence[K], found: dict[K, V], asked: AbstractSet[K]) -> None:
+        """A fetch's answer for `keys` (unique; `asked` the same as a set): the default for any not found."""
+        if len(found) == len(keys) and found.keys() == asked:  # every key found, and no other
+            self._values.update(found)
+        else:
+            default = self._default
+            for key in keys:
+                self._values[key] = found.get(key, default)
 
     def prime(self, key: K, value: V | None) -> None:
         """Remember a value read elsewhere, so loading it costs nothing."""
@@ -166,12 +170,8 @@ class BatchLoader(Generic[K, V]):
             if not isinstance(error, Exception):
                 raise
             return
-        values, default, waiting = self._values, self._default, self._waiting
-        if len(found) == len(keys) and found.keys() == set(keys):  # every key found (a batch's keys are unique)
-            values.update(found)
-        else:
-            for key in keys:
-                values[key] = found.get(key, default)
+        self._store(keys, found, set(keys))  # a batch's keys are unique
+        waiting = self._waiting
         if len(waiting) == len(keys):  # only this batch's keys (each once) are waiting: all of them
             waiting.clear()
         else:

@@ -39,6 +39,7 @@ __all__ = [
     "compiled",
     "completer_function",
     "leaf_expression",
+    "leaf_or_failure",
     "object_of",
     "own_check",
     "rest_fields",
@@ -88,6 +89,12 @@ def _is_read(field: FieldPlan) -> bool:
     if field.typename is not None:
         return True
     return field.attribute is not None and field.completion is not None and field.completion.kind is LEAF
+
+
+def leaf_or_failure(completion: str, failed: str) -> Callable[[str], str]:
+    """What the runner does with a leaf value not of its type's own: a failure (an error, null)
+    is the field's (`failed`, a format of the value), anything else goes through `leaf`."""
+    return f"(leaf({completion}, {{0}}) if {{0}} is not None and not isinstance({{0}}, Exception) else {failed})".format
 
 
 def rest_fields(plan: ObjectPlan) -> list[FieldPlan]:
@@ -159,10 +166,8 @@ def completer_function(field: FieldPlan, leaf: Leaf) -> Completer | None:
     else:
         head = ["for (_, out, path), value in zip(items, values):"]
     if completion.kind is LEAF:
-        # what the runner does with a leaf: a failure (an error, null) is the field's, else `leaf`
         names["c"] = completion
-        slow = f"run._complete_field(field, {{0}}, {path}, next_level)"
-        otherwise = f"(leaf(c, {{0}}) if {{0}} is not None and not isinstance({{0}}, Exception) else {slow})".format
+        otherwise = leaf_or_failure("c", f"run._complete_field(field, {{0}}, {path}, next_level)")
         body = [f"    out[{key}] = {leaf_expression('value', completion, names, otherwise)}"]
         return _completer(head + body, names, queues=False)
     child = object_of(completion)

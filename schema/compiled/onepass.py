@@ -31,7 +31,15 @@ from typing import Any
 
 from strawberry.types.cast import TYPE_CAST_ATTRIBUTE
 
-from schema.compiled.codegen import Leaf, compiled, leaf_expression, object_of, own_check, start_expression
+from schema.compiled.codegen import (
+    Leaf,
+    compiled,
+    leaf_expression,
+    leaf_or_failure,
+    object_of,
+    own_check,
+    start_expression,
+)
 from schema.compiled.plan import ABSTRACT, LEAF, LIST, OBJECT, Completion, FieldPlan, ObjectPlan
 
 __all__ = [
@@ -177,8 +185,8 @@ def _fields(
         child = object_of(completion)
         if completion.kind is LEAF:
             names[f"c{n}"] = completion
-            otherwise = f"(leaf(c{n}, {{0}}) if {{0}} is not None and not isinstance({{0}}, Exception) else {slow})"
-            lines.append(f"{target} = {leaf_expression(value, completion, names, otherwise.format)}")
+            otherwise = leaf_or_failure(f"c{n}", slow)
+            lines.append(f"{target} = {leaf_expression(value, completion, names, otherwise)}")
         elif child is None:  # a list of leaves, an object of no own class: the runner's completion
             lines.append(f"{target} = {slow.format(value)}")
         elif completion.kind is OBJECT:

@@ -201,10 +201,8 @@ class Run:
         token = EAGER.set(asyncio.current_task())
         try:
             for field, objects in batched:
-                assert field.batch is not None
-                args = field.args if field.args is not None else self._arguments(field)
                 try:
-                    answer: Any = await field.batch(objects, self.context, args)
+                    answer: Any = await self._start_batch(field, objects)
                 except Exception as error:
                     answer = error
                 values[field] = _one_per_object(field, answer, len(objects))
@@ -219,12 +217,7 @@ class Run:
         awaitables: list[Awaitable[Any]] = []
         try:
             for field, objects in batched:
-                assert field.batch is not None
-                args = field.args if field.args is not None else self._arguments(field)
-                try:
-                    awaitables.append(field.batch(objects, self.context, args))
-                except Exception as error:
-                    awaitables.append(_failed(error))
+                awaitables.append(self._start_batch(field, objects))
         except BaseException:
             _discard(awaitables)
             raise
@@ -275,16 +268,12 @@ class Run:
                 attribute = field.attribute
                 self._complete_values(field, items, [getattr(source, attribute) for source, _, _ in items], next_level)
             return
-        args = field.args if field.args is not None else self._arguments(field)
         if field.batch is not None:
             assert sources is not None
-            try:
-                batch: Any = field.batch(sources, self.context, args)
-            except Exception as error:
-                batch = _failed(error)
             pending.append((field, items, None))
-            awaitables.append(batch)
+            awaitables.append(self._start_batch(field, sources))
             return
+        args = field.args if field.args is not None else self._arguments(field)
         resolve, direct = field.resolve, field.direct
         assert resolve is not None
         head, tail = field.info_head, self.info_tail
@@ -302,6 +291,15 @@ class Run:
                 awaitables.append(value)
             else:
                 out[key] = self._complete_field(field, value, field_path, next_level)
+
+    def _start_batch(self, field: FieldPlan, sources: list[Any]) -> Awaitable[Any]:
+        """The batch resolver's awaitable for these objects; one that raised at once answers its error."""
+        assert field.batch is not None
+        args = field.args if field.args is not None else self._arguments(field)
+        try:
+            return field.batch(sources, self.context, args)
+        except Exception as error:
+            return _failed(error)
 
     def _checked(self, field: FieldPlan, items: Items, sources: list[Any]) -> FieldPlan:
         """The plan to resolve a guarded field by on these objects: unguarded when its check grants
