@@ -1,7 +1,8 @@
 """A small HTTP/1.1 load generator, used when `wrk` is not installed.
 
 N keep-alive connections each POST the same body in a loop for a fixed time; it prints one
-JSON line: requests, seconds, non-2xx count and latency percentiles in milliseconds. Plain
+JSON line: requests, seconds, non-2xx count, latency percentiles in milliseconds and every
+latency in microseconds with its count (slices of a run are pooled from these). Plain
 asyncio streams (no HTTP client library) keep its own cost low; run it on its own core.
 """
 
@@ -11,6 +12,8 @@ import argparse
 import asyncio
 import json
 import time
+from collections import Counter
+from typing import Any
 from urllib.parse import urlsplit
 
 __all__ = ["run"]
@@ -47,7 +50,7 @@ async def _client(host: str, port: int, request: bytes, deadline: float, latenci
     return failures
 
 
-async def run(url: str, body: bytes, clients: int, duration: float) -> dict[str, float]:
+async def run(url: str, body: bytes, clients: int, duration: float) -> dict[str, Any]:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     request = _request_bytes(host, port, parts.path or "/", body)
@@ -68,6 +71,7 @@ async def run(url: str, body: bytes, clients: int, duration: float) -> dict[str,
         "non2xx": sum(failures),
         "p50_ms": percentile(0.50),
         "p99_ms": percentile(0.99),
+        "latency_us": sorted(Counter(round(latency * 1e6) for latency in latencies).items()),  # as wrk's
     }
 
 

@@ -27,6 +27,8 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import median
@@ -54,10 +56,18 @@ wrk.headers["Accept"] = "application/json"
 wrk.body = [==[%s]==]
 function done(summary, latency, requests)
   local e = summary.errors
+  -- latency(i): the i-th distinct latency recorded (microseconds, ascending) and how many had it
+  local histogram, i = {}, 1
+  while true do
+    local value, count = latency(i)
+    if not value or value == 0 then break end
+    histogram[i] = string.format("[%%d, %%d]", value, count)
+    i = i + 1
+  end
   io.write(string.format('BENCH_RESULT {"requests": %%d, "seconds": %%f, "non2xx": %%d, '
-    .. '"p50_ms": %%f, "p99_ms": %%f}\\n',
+    .. '"p50_ms": %%f, "p99_ms": %%f, "latency_us": [%%s]}\\n',
     summary.requests, summary.duration / 1e6, e.status + e.connect + e.read + e.write + e.timeout,
-    latency:percentile(50) / 1000, latency:percentile(99) / 1000))
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000, table.concat(histogram, ", ")))
 end
 """
 
@@ -184,7 +194,7 @@ def stop(target: Target) -> None:
         process.wait()
 
 
-def load(url: str, clients: int, duration: float, use_wrk: bool, workdir: Path) -> dict[str, float]:
+def load(url: str, clients: int, duration: float, use_wrk: bool, workdir: Path) -> dict[str, Any]:
     """Drive `url` from core 1 for `duration` seconds; the load generator's one JSON line."""
     if use_wrk:
         script = workdir / "storefront.lua"
@@ -221,7 +231,7 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def measure(target: Target, clients: int, duration: float, use_wrk: bool, workdir: Path) -> dict[str, float]:
+def measure(target: Target, clients: int, duration: float, use_wrk: bool, workdir: Path) -> dict[str, Any]:
     """One slice of load on `target`, with the server's CPU time spent meanwhile."""
     assert target.process is not None
     before = cpu_seconds(target.process.pid)
@@ -230,21 +240,45 @@ def measure(target: Target, clients: int, duration: float, use_wrk: bool, workdi
     return result
 
 
-def combine(slices: list[dict[str, float]]) -> dict[str, float]:
-    """Rounds of one point as one: totals, request-weighted p50, and the worst p99 (conservative)."""
+def combine(slices: list[dict[str, Any]]) -> dict[str, float]:
+    """Rounds of one point as one: totals, and p50 and p99 of every request of every slice (their
+    latencies pooled), beside the worst slice's own p99 (what one unlucky slice saw)."""
     requests = sum(r["requests"] for r in slices)
     seconds = sum(r["seconds"] for r in slices)
+    pooled = pool_latencies(r["latency_us"] for r in slices)
     return {
         "requests": requests,
         "rps": requests / seconds if seconds else 0.0,
-        "p50_ms": sum(r["p50_ms"] * r["requests"] for r in slices) / requests if requests else 0.0,
-        "p99_ms": max(r["p99_ms"] for r in slices),
+        "p50_ms": percentile_ms(pooled, 50),
+        "p99_ms": percentile_ms(pooled, 99),
+        "worst_slice_p99_ms": max(r["p99_ms"] for r in slices),
         "non2xx": sum(r["non2xx"] for r in slices),
         "cpu_ms": 1000 * sum(r["cpu"] for r in slices) / requests if requests else 0.0,
     }
 
 
-def print_round_ratios(slices: dict[tuple[str, int], list[dict[str, float]]], client_counts: list[int]) -> None:
+def pool_latencies(histograms: Iterable[list[list[int]]]) -> list[tuple[int, int]]:
+    """Histograms of `[microseconds, count]` pairs, as the load generators print them, as one (ascending)."""
+    counts: Counter[int] = Counter()
+    for histogram in histograms:
+        for value, count in histogram:
+            counts[value] += count
+    return sorted(counts.items())
+
+
+def percentile_ms(histogram: list[tuple[int, int]], p: float) -> float:
+    """The latency (ms) `p` percent of the requests took at most, ranked as wrk ranks its own."""
+    total = sum(count for _, count in histogram)
+    rank = round(p / 100 * total + 0.5)
+    seen = 0
+    for value, count in histogram:
+        seen += count
+        if seen >= rank:
+            return value / 1000
+    return histogram[-1][0] / 1000 if histogram else 0.0
+
+
+def print_round_ratios(slices: dict[tuple[str, int], list[dict[str, Any]]], client_counts: list[int]) -> None:
     """The CPU ratio of each round's slices alone: minutes apart a neighbour's load differs, within one
     round both servers met the same, so the spread of these says how far one run can be trusted."""
     for clients in client_counts:
@@ -289,14 +323,15 @@ def report(results: dict[tuple[str, int], dict[str, float]], client_counts: list
     most = max(client_counts)
     ratio = results[(gateway, most)]["rps"] / results[("handwritten", most)]["rps"]
     cpu_ratio = results[("handwritten", most)]["cpu_ms"] / results[(gateway, most)]["cpu_ms"]
-    p99 = results[(gateway, 1)]["p99_ms"] if 1 in client_counts else None  # the bar is at one client
+    one = results.get((gateway, 1))  # the p99 bar is at one client
     print(
         f"bar: at {most} clients throughput ratio {ratio:.2f}, CPU ratio {cpu_ratio:.2f} "
         f"(>= 0.8: {'PASS' if cpu_ratio >= 0.8 else 'FAIL'}), "
         + (
             "p99 at 1 client not measured (add 1 to --clients)"
-            if p99 is None
-            else f"p99 at 1 client {p99:.1f} ms (< 10 ms: {'PASS' if p99 < 10 else 'FAIL'})"
+            if one is None
+            else f"p99 at 1 client {one['p99_ms']:.1f} ms (< 10 ms: {'PASS' if one['p99_ms'] < 10 else 'FAIL'}; "
+            f"the worst slice's own {one['worst_slice_p99_ms']:.1f} ms)"
         )
     )
     if ("gateway-unlimited", most) in results:
@@ -393,7 +428,7 @@ def main() -> None:
         for target in targets:
             if args.warmup > 0:
                 load(target.url, max(client_counts), args.warmup, use_wrk, workdir)
-        slices: dict[tuple[str, int], list[dict[str, float]]] = {}
+        slices: dict[tuple[str, int], list[dict[str, Any]]] = {}
         for clients in client_counts:
             for _ in range(args.rounds):
                 for target in targets:
