@@ -74,11 +74,13 @@ end
 
 @dataclass
 class Target:
-    """One server under test: its name, command line (told to listen on port 0) and extra environment."""
+    """One server under test: its name, command line (told to listen on port 0), extra environment
+    and the checkout it runs from (another for a variant of the code: bench/sidebyside.py)."""
 
     name: str
     command: list[str]
     env: dict[str, str]
+    cwd: Path = ROOT
     port: int = 0  # the one it printed once listening
     process: subprocess.Popen[bytes] | None = None
 
@@ -178,7 +180,8 @@ def post(url: str, body: str = BODY, timeout: float = 5.0) -> dict[str, Any]:
 
 def start(target: Target, base_env: dict[str, str]) -> None:
     """Start the server on core 0; it is ready once it printed the port it listens on."""
-    target.process, target.port = start_server(pinned(0, target.command), {**base_env, **target.env}, new_session=True)
+    env = {**base_env, **target.env}
+    target.process, target.port = start_server(pinned(0, target.command), env, new_session=True, cwd=target.cwd)
 
 
 def stop(target: Target) -> None:
@@ -196,28 +199,28 @@ def stop(target: Target) -> None:
 
 def load(url: str, clients: int, duration: float, use_wrk: bool, workdir: Path) -> dict[str, Any]:
     """Drive `url` from core 1 for `duration` seconds; the load generator's one JSON line."""
+    command = load_command(url, clients, duration, use_wrk, workdir)
+    output = subprocess.run(command, capture_output=True, text=True, check=True, timeout=duration + 60).stdout
+    return load_result(output)
+
+
+def load_command(url: str, clients: int, duration: float, use_wrk: bool, workdir: Path) -> list[str]:
+    """The load generator's command line, pinned to core 1."""
     if use_wrk:
         script = workdir / "storefront.lua"
         script.write_text(WRK_SCRIPT % BODY)
         seconds = max(1, round(duration))  # wrk takes whole seconds only ("2.5s" is a usage error)
         command = ["wrk", "-t1", f"-c{clients}", f"-d{seconds}s", "--timeout", "10s", "-s", str(script), url]
     else:
-        command = [
-            PYTHON,
-            str(ROOT / "bench" / "loadgen.py"),
-            url,
-            "--body",
-            BODY,
-            "--clients",
-            str(clients),
-            "--duration",
-            str(duration),
-        ]
-    output = subprocess.run(
-        pinned(1, command), capture_output=True, text=True, check=True, timeout=duration + 60
-    ).stdout
+        loadgen = str(ROOT / "bench" / "loadgen.py")
+        command = [PYTHON, loadgen, url, "--body", BODY, "--clients", str(clients), "--duration", str(duration)]
+    return pinned(1, command)
+
+
+def load_result(output: str) -> dict[str, Any]:
+    """The load generator's JSON line, with requests per second added."""
     line = next(line for line in output.splitlines() if line.startswith(("BENCH_RESULT", "{")))
-    result = json.loads(line.removeprefix("BENCH_RESULT "))
+    result: dict[str, Any] = json.loads(line.removeprefix("BENCH_RESULT "))
     result["rps"] = result["requests"] / result["seconds"] if result["seconds"] else 0.0
     return result
 
