@@ -24,7 +24,6 @@ the same seed by about 1% (their order). Run once with the same code in both che
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import subprocess
 import sys
@@ -43,8 +42,9 @@ from bench.storefront import (
     load_result,
     same_answer,
     seed,
+    server_env,
     start,
-    stop,
+    stop_all,
 )
 
 
@@ -81,14 +81,8 @@ def main() -> None:
     parser.add_argument("--database-url", default="", help="a PostgreSQL database of the benchmark's own (dropped)")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="omnigate-sidebyside-"))
-    env = {
-        **os.environ,
-        "OMNIGATE_DATABASE_URL": args.database_url or f"sqlite+aiosqlite:///{workdir / 'bench.db'}",
-        "OMNIGATE_LOG_LEVEL": "WARNING",
-        "OMNIGATE_HOST": "127.0.0.1",
-        "PYTHONPATH": str(ROOT),
-        "PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", "0"),  # one layout of dicts and sets for every server
-    }
+    env = server_env(args.database_url, workdir)
+    env.setdefault("PYTHONHASHSEED", "0")  # one layout of dicts and sets for every server
     gateway = [PYTHON, "-m", "gateway", "serve", "--port", "0"]
     targets = [
         Target("handwritten", [PYTHON, str(ROOT / "bench" / "handwritten.py"), "--port", "0"], {}),
@@ -119,9 +113,7 @@ def main() -> None:
             changes = [r["variant"] / r["gateway"] for r in rounds]
             print(f"variant/gateway CPU per request: median {median(changes):.3f}")
     finally:
-        for target in targets:
-            stop(target)
-        shutil.rmtree(workdir, ignore_errors=True)
+        stop_all(targets, workdir)
 
 
 if __name__ == "__main__":

@@ -184,6 +184,25 @@ def start(target: Target, base_env: dict[str, str]) -> None:
     target.process, target.port = start_server(pinned(0, target.command), env, new_session=True, cwd=target.cwd)
 
 
+def server_env(database_url: str, workdir: Path) -> dict[str, str]:
+    """The servers' environment: the database (a temporary SQLite file in `workdir` unless a URL
+    is given), quiet logs, the project on the path."""
+    return {
+        **os.environ,
+        "OMNIGATE_DATABASE_URL": database_url or f"sqlite+aiosqlite:///{workdir / 'bench.db'}",
+        "OMNIGATE_LOG_LEVEL": "WARNING",
+        "OMNIGATE_HOST": "127.0.0.1",
+        "PYTHONPATH": str(ROOT),
+    }
+
+
+def stop_all(targets: list[Target], workdir: Path) -> None:
+    """Every server killed and the temporary files gone, however the run ended."""
+    for target in targets:
+        stop(target)
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
 def stop(target: Target) -> None:
     """Kill the server's whole process group (taskset execs it, so the group is the server)."""
     process = target.process
@@ -389,13 +408,7 @@ def main() -> None:
     if not use_wrk and not args.python_loadgen:
         print("wrk is not installed (apt-get update && apt-get install -y wrk): using bench/loadgen.py instead")
     workdir = Path(tempfile.mkdtemp(prefix="omnigate-bench-"))
-    env = {
-        **os.environ,
-        "OMNIGATE_DATABASE_URL": args.database_url or f"sqlite+aiosqlite:///{workdir / 'bench.db'}",
-        "OMNIGATE_LOG_LEVEL": "WARNING",
-        "OMNIGATE_HOST": "127.0.0.1",
-        "PYTHONPATH": str(ROOT),
-    }
+    env = server_env(args.database_url, workdir)
     targets = [
         Target("handwritten", [PYTHON, str(ROOT / "bench" / "handwritten.py"), "--port", "0"], {}),
         Target("gateway", [PYTHON, "-m", "gateway", "serve", "--port", "0"], {}),
@@ -440,9 +453,7 @@ def main() -> None:
         report({key: combine(parts) for key, parts in slices.items()}, client_counts, [t.name for t in targets])
         print_round_ratios(slices, client_counts)
     finally:
-        for target in targets:
-            stop(target)
-        shutil.rmtree(workdir, ignore_errors=True)
+        stop_all(targets, workdir)
 
 
 if __name__ == "__main__":
