@@ -23,16 +23,11 @@ __all__ = ["ROOT", "start_server"]
 
 
 def start_server(
-    command: Sequence[str],
-    env: Mapping[str, str],
-    *,
-    timeout: float = 60.0,
-    new_session: bool = False,
-    cwd: Path = ROOT,
+    command: Sequence[str], env: Mapping[str, str], *, timeout: float = 60.0, new_session: bool = False
 ) -> tuple[subprocess.Popen[bytes], int]:
-    """Start `command` (a server told to listen on port 0) in `cwd` and return it with the port it printed."""
+    """Start `command` (a server told to listen on port 0) and return it with the port it printed."""
     process = subprocess.Popen(
-        list(command), env=dict(env), cwd=cwd, stdout=subprocess.PIPE, start_new_session=new_session
+        list(command), env=dict(env), cwd=ROOT, stdout=subprocess.PIPE, start_new_session=new_session
     )
     assert process.stdout is not None
     stdout = process.stdout

@@ -47,23 +47,44 @@ from bench.storefront import (
     stop_all,
 )
 
+PACKAGES = ("core", "gateway", "schema", "commerce", "vault", "policies")  # pyproject.toml's
+
 
 def round_of_load(targets: list[Target], clients: int, seconds: float, workdir: Path) -> dict[str, float]:
     """Every target loaded for the same seconds; each one's CPU milliseconds per request."""
     use_wrk = shutil.which("wrk") is not None
     before = {t.name: cpu_seconds(_pid(t)) for t in targets}
-    runs = [
-        subprocess.Popen(
-            load_command(t.url, clients, seconds, use_wrk, workdir / t.name), stdout=subprocess.PIPE, text=True
-        )
-        for t in targets
-    ]
-    outputs = [run.communicate(timeout=seconds + 60)[0] for run in runs]
+    runs: list[subprocess.Popen[str]] = []
+    try:
+        for t in targets:
+            command = load_command(t.url, clients, seconds, use_wrk, workdir / t.name)
+            runs.append(subprocess.Popen(command, stdout=subprocess.PIPE, text=True))
+        outputs = [run.communicate(timeout=seconds + 60)[0] for run in runs]
+    finally:
+        for run in runs:
+            if run.poll() is None:
+                run.kill()
     cpu_ms = {}
     for target, output in zip(targets, outputs, strict=True):
         requests = load_result(output)["requests"]
-        cpu_ms[target.name] = 1000 * (cpu_seconds(_pid(target)) - before[target.name]) / requests if requests else 0.0
+        if not requests:
+            raise SystemExit(f"{target.name} answered no request in {seconds:g} s")
+        cpu_ms[target.name] = 1000 * (cpu_seconds(_pid(target)) - before[target.name]) / requests
     return cpu_ms
+
+
+def variant_target(checkout: Path) -> Target:
+    """The gateway of another checkout. `-P` keeps the working directory (this checkout) off
+    `sys.path`, so its packages come from `checkout`; the working directory stays this one, so
+    the relative paths in the settings (the key file, ./var) are the main gateway's. A package
+    missing there would be taken from the venv's editable install, i.e. from this checkout:
+    refused instead."""
+    checkout = checkout.resolve()
+    missing = [name for name in PACKAGES if not (checkout / name / "__init__.py").is_file()]
+    if missing:
+        raise SystemExit(f"{checkout} is not a checkout of the project (no {', '.join(missing)})")
+    command = [PYTHON, "-P", "-m", "gateway", "serve", "--port", "0"]
+    return Target("variant", command, {"PYTHONPATH": str(checkout)})
 
 
 def _pid(target: Target) -> int:
@@ -89,8 +110,7 @@ def main() -> None:
         Target("gateway", gateway, {}),
     ]
     if args.variant:
-        variant = args.variant.resolve()
-        targets.append(Target("variant", gateway, {"PYTHONPATH": str(variant)}, cwd=variant))
+        targets.append(variant_target(args.variant))
     try:
         seed(env, args.products)
         for target in targets:

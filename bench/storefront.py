@@ -74,13 +74,11 @@ end
 
 @dataclass
 class Target:
-    """One server under test: its name, command line (told to listen on port 0), extra environment
-    and the checkout it runs from (another for a variant of the code: bench/sidebyside.py)."""
+    """One server under test: its name, command line (told to listen on port 0) and extra environment."""
 
     name: str
     command: list[str]
     env: dict[str, str]
-    cwd: Path = ROOT
     port: int = 0  # the one it printed once listening
     process: subprocess.Popen[bytes] | None = None
 
@@ -180,8 +178,7 @@ def post(url: str, body: str = BODY, timeout: float = 5.0) -> dict[str, Any]:
 
 def start(target: Target, base_env: dict[str, str]) -> None:
     """Start the server on core 0; it is ready once it printed the port it listens on."""
-    env = {**base_env, **target.env}
-    target.process, target.port = start_server(pinned(0, target.command), env, new_session=True, cwd=target.cwd)
+    target.process, target.port = start_server(pinned(0, target.command), {**base_env, **target.env}, new_session=True)
 
 
 def server_env(database_url: str, workdir: Path) -> dict[str, str]:
@@ -288,10 +285,10 @@ def pool_latencies(histograms: Iterable[list[list[int]]]) -> list[tuple[int, int
     return sorted(counts.items())
 
 
-def percentile_ms(histogram: list[tuple[int, int]], p: float) -> float:
+def percentile_ms(histogram: list[tuple[int, int]], p: int) -> float:
     """The latency (ms) `p` percent of the requests took at most, ranked as wrk ranks its own."""
     total = sum(count for _, count in histogram)
-    rank = round(p / 100 * total + 0.5)
+    rank = p * total // 100 + 1  # wrk's C round(p/100 * total + 0.5), in integers
     seen = 0
     for value, count in histogram:
         seen += count
