@@ -34,8 +34,9 @@ from statistics import median
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.storefront import (
+    GATEWAY,
+    HANDWRITTEN,
     PYTHON,
-    ROOT,
     Target,
     cpu_seconds,
     load_command,
@@ -104,11 +105,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="omnigate-sidebyside-"))
     env = server_env(args.database_url, workdir)
     env.setdefault("PYTHONHASHSEED", "0")  # one layout of dicts and sets for every server
-    gateway = [PYTHON, "-m", "gateway", "serve", "--port", "0"]
-    targets = [
-        Target("handwritten", [PYTHON, str(ROOT / "bench" / "handwritten.py"), "--port", "0"], {}),
-        Target("gateway", gateway, {}),
-    ]
+    targets = [Target("handwritten", HANDWRITTEN, {}), Target("gateway", GATEWAY, {})]
     if args.variant:
         targets.append(variant_target(args.variant))
     try:

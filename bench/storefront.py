@@ -40,6 +40,9 @@ from bench.servers import ROOT, start_server
 
 PYTHON = sys.executable
 PAGE_SIZE = 24
+# the servers compared, each told to listen on port 0
+HANDWRITTEN = [PYTHON, str(ROOT / "bench" / "handwritten.py"), "--port", "0"]
+GATEWAY = [PYTHON, "-m", "gateway", "serve", "--port", "0"]
 
 QUERY = """query Storefront($first: Int!) {
   products(first: $first) {
@@ -407,22 +410,14 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="omnigate-bench-"))
     env = server_env(args.database_url, workdir)
     targets = [
-        Target("handwritten", [PYTHON, str(ROOT / "bench" / "handwritten.py"), "--port", "0"], {}),
-        Target("gateway", [PYTHON, "-m", "gateway", "serve", "--port", "0"], {}),
+        Target("handwritten", HANDWRITTEN, {}),
+        Target("gateway", GATEWAY, {}),
         Target("rawdriver", [PYTHON, str(ROOT / "bench" / "rawdriver.py"), "--port", "0"], {}),
         # the same gateway with its response cache on: the anonymous query answered from memory
-        Target(
-            "gateway-cached", [PYTHON, "-m", "gateway", "serve", "--port", "0"], {"OMNIGATE_RESPONSE_CACHE": "true"}
-        ),
+        Target("gateway-cached", GATEWAY, {"OMNIGATE_RESPONSE_CACHE": "true"}),
     ]
     if args.interpreted:
-        targets.append(
-            Target(
-                "gateway-interpreted",
-                [PYTHON, "-m", "gateway", "serve", "--port", "0"],
-                {"OMNIGATE_COMPILED_QUERIES": "false"},
-            )
-        )
+        targets.append(Target("gateway-interpreted", GATEWAY, {"OMNIGATE_COMPILED_QUERIES": "false"}))
     if args.unlimited:
         unlimited = {"OMNIGATE_MAX_CONCURRENT_REQUESTS": "0"}
         targets += [
