@@ -66,7 +66,10 @@ def _error_body(errors: list[GraphQLError]) -> dict[str, Any]:
 def _respond(
     body: dict[str, Any], media_type: str, status: int = 200, headers: dict[str, str] | None = None
 ) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type=media_type, headers=headers)
+    """`private, no-store` unless `headers` say otherwise: an error or a personal answer is never
+    kept by a shared cache (a CDN keeping PERSISTED_QUERY_NOT_FOUND would defeat APQ over GET)."""
+    kept = {"Cache-Control": caching.NO_STORE, **(headers or {})}
+    return Response(orjson.dumps(body), status_code=status, media_type=media_type, headers=kept)
 
 
 def _request_error(errors: list[GraphQLError], media_type: str) -> Response:
@@ -264,7 +267,7 @@ async def _graphql(request: Request, runtime: Runtime) -> Response:
     try:
         params = await _read_params(request, headers, settings.max_body_bytes)
         extensions = params.get("extensions")
-        params["query"] = runtime.persisted.resolve(
+        params["query"], to_register = runtime.persisted.resolve(
             params.get("query"), extensions if isinstance(extensions, dict) else None
         )
         query, operation_name, variables = check_params(params)
@@ -279,6 +282,8 @@ async def _graphql(request: Request, runtime: Runtime) -> Response:
             return _get_refused(media_type)  # the spec decides GET by the operation type, valid or not
         record_refused(runtime.telemetry, failure.errors)
         return _request_error(failure.errors, media_type)
+    if to_register is not None:
+        runtime.persisted.register(to_register, query)
 
     if request.method == "GET" and prepared.operation_type is not OperationType.QUERY:
         return _get_refused(media_type)
@@ -343,7 +348,7 @@ async def _graphql(request: Request, runtime: Runtime) -> Response:
     if waits:  # the client must slow down: say so in HTTP too, for proxies and retry logic
         return _respond(body, media_type, 429, headers={"Retry-After": str(max(waits))})
     if not max_age or result.errors:
-        return _respond(body, media_type, headers={"Cache-Control": caching.NO_STORE})
+        return _respond(body, media_type)
     content = orjson.dumps(body)
     etag = caching.etag_of(content)
     if cache_key is not None and runtime.response_cache is not None:

@@ -35,6 +35,7 @@ from strawberry.types.execution import ExecutionResult as StrawberryResult
 from core.ids import int_key
 from gateway.auth import AuthenticationError, authenticate
 from gateway.graphql_http import HttpProblem, check_params
+from gateway.persisted import PersistedQueryError
 from gateway.runtime import Runtime
 from gateway.telemetry import execute_traced
 from policies.principal import Role
@@ -65,11 +66,32 @@ def _param(params: Any, name: str) -> str | None:
 
 
 class _Handler(BaseGraphQLTransportWSHandler):
-    """Runs each operation with `GraphQLWebSocket.serve_operation` (our executor) instead of strawberry's."""
+    """Runs each operation with `GraphQLWebSocket.serve_operation` (our executor) instead of strawberry's.
+
+    strawberry's `Operation` keeps no `extensions`, and its `subscribe` handling needs a `query`:
+    a persisted query's hash (APQ, trusted documents) is kept here, by operation id, for the run.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._extensions: dict[str, dict[str, Any]] = {}
+
+    async def handle_subscribe(self, message: Any) -> None:
+        payload = message["payload"]
+        extensions = payload.get("extensions") if isinstance(payload, dict) else None
+        if isinstance(extensions, dict) and "query" not in payload:  # a hash alone
+            message = {**message, "payload": {**payload, "query": None}}
+        before = self.operations.get(message["id"])
+        await super().handle_subscribe(message)
+        started = self.operations.get(message["id"])
+        if isinstance(extensions, dict) and started is not None and started is not before:
+            self._extensions[started.id] = extensions  # its task has not run yet: it takes them first
 
     async def run_operation(self, operation: Operation) -> None:
+        extensions = self._extensions.pop(operation.id, None)
         try:
-            await cast("GraphQLWebSocket", self.view).serve_operation(operation, cast("SocketContext", self.context))
+            view = cast("GraphQLWebSocket", self.view)
+            await view.serve_operation(operation, cast("SocketContext", self.context), extensions)
             await operation.send_operation_message({"id": operation.id, "type": "complete"})
         except Exception as error:
             # The type and the stack, never the message: it may quote personal data.
@@ -151,26 +173,34 @@ class GraphQLWebSocket(GraphQL):
         key = int_key(principal.subject or "") if principal.role is Role.CUSTOMER else None
         return key is not None and await self.runtime.erased.is_erased(key)
 
-    async def serve_operation(self, operation: Operation, connection: SocketContext) -> None:
+    async def serve_operation(
+        self, operation: Operation, connection: SocketContext, extensions: dict[str, Any] | None = None
+    ) -> None:
         """One operation: an `error` message when it cannot run, else its result(s) as `next`."""
         try:
-            await self._serve(operation, connection)
+            await self._serve(operation, connection, extensions)
         except AuditUnavailable as failure:  # the result is withheld, as over HTTP
             await operation.send_initial_errors([failure])
 
-    async def _serve(self, operation: Operation, connection: SocketContext) -> None:
-        executor = self.runtime.executor
+    async def _serve(self, operation: Operation, connection: SocketContext, extensions: dict[str, Any] | None) -> None:
+        executor, persisted = self.runtime.executor, self.runtime.persisted
         try:
+            document, to_register = persisted.resolve(operation.query, extensions)  # trusted-only holds here too
             query, operation_name, variables = check_params(
-                {"query": operation.query, "operationName": operation.operation_name, "variables": operation.variables}
+                {"query": document, "operationName": operation.operation_name, "variables": operation.variables}
             )
             prepared = executor.prepare(query, operation_name)
+        except PersistedQueryError as refused:
+            await operation.send_initial_errors([refused.error])
+            return
         except HttpProblem as problem:
             await operation.send_initial_errors([problem.error])
             return
         except RequestError as failure:
             await operation.send_initial_errors(failure.errors)
             return
+        if to_register is not None:
+            persisted.register(to_register, query)
         if await self._expired(connection):
             await operation.send_initial_errors([_unauthenticated()])
             return

@@ -9,6 +9,11 @@ Trusted documents: the `.graphql` files of `OMNIGATE_TRUSTED_DOCUMENTS_DIR`, loa
 start-up and known by the SHA-256 of their text. With `OMNIGATE_TRUSTED_DOCUMENTS_ONLY=true`
 nothing else runs: a hostile document never reaches the parser (OWASP's strongest defence
 against expensive or probing queries), and APQ may not register new ones.
+
+A document is registered only once it has parsed and validated (`register`, after the
+executor's `prepare`): nothing the executor refuses is kept. The registrations are bounded by
+count (`OMNIGATE_PERSISTED_QUERY_CACHE_SIZE`, 0 turns APQ registration off) and by their total
+length (`REGISTERED_CHARS`), least recently used first out.
 """
 
 from __future__ import annotations
@@ -21,9 +26,11 @@ from typing import Any
 from cachetools import LRUCache
 from graphql import GraphQLError
 
-from core.settings import Settings
+from core.settings import Settings, SettingsError
 
-__all__ = ["PersistedDocuments", "PersistedQueryError", "sha256_hex"]
+__all__ = ["REGISTERED_CHARS", "PersistedDocuments", "PersistedQueryError", "sha256_hex"]
+
+REGISTERED_CHARS = 20_000_000  # ~20-80 MB of registered documents per process at most, whatever their count
 
 logger = logging.getLogger("omnigate.persisted")
 
@@ -46,10 +53,13 @@ class PersistedDocuments:
     def __init__(self, trusted: dict[str, str], *, trusted_only: bool, cache_size: int) -> None:
         self.trusted = trusted
         self.trusted_only = trusted_only
-        self._registered: LRUCache[str, str] = LRUCache(maxsize=cache_size)
+        self.cache_size = cache_size
+        self._registered: LRUCache[str, str] = LRUCache(maxsize=REGISTERED_CHARS, getsizeof=len)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PersistedDocuments:
+        if settings.persisted_query_cache_size < 0:
+            raise SettingsError("OMNIGATE_PERSISTED_QUERY_CACHE_SIZE must be 0 (APQ off) or more")
         trusted = load_trusted_documents(settings.trusted_documents_dir) if settings.trusted_documents_dir else {}
         if settings.trusted_documents_only and not trusted:
             raise ValueError(
@@ -59,8 +69,9 @@ class PersistedDocuments:
             trusted, trusted_only=settings.trusted_documents_only, cache_size=settings.persisted_query_cache_size
         )
 
-    def resolve(self, query: Any, extensions: dict[str, Any] | None) -> Any:
-        """The document text to run: `query` itself, or the one its persisted-query hash names.
+    def resolve(self, query: Any, extensions: dict[str, Any] | None) -> tuple[Any, str | None]:
+        """The document text to run: `query` itself, or the one its persisted-query hash names;
+        and the hash to `register` it under once it has proved runnable (None: nothing to keep).
 
         Raises PersistedQueryError for an unknown or mismatched hash, or for any document that
         is not trusted when only trusted documents may run. Returns `query` unchanged when the
@@ -72,7 +83,7 @@ class PersistedDocuments:
                 raise PersistedQueryError(
                     "Only trusted documents run here: send a persisted query's hash.", "PERSISTED_QUERY_NOT_IN_LIST"
                 )
-            return query
+            return query, None
         if not isinstance(persisted, dict) or persisted.get("version", 1) != 1:
             raise PersistedQueryError("Unsupported persistedQuery version: use 1.", "PERSISTED_QUERY_NOT_SUPPORTED")
         digest = persisted.get("sha256Hash")
@@ -81,23 +92,29 @@ class PersistedDocuments:
         digest = digest.lower()
         if query is None or query == "":
             found = self.trusted.get(digest) or self._registered.get(digest)
-            if found is None:
-                raise PersistedQueryError("PersistedQueryNotFound", "PERSISTED_QUERY_NOT_FOUND")
-            return found
+            if found is not None:
+                return found, None
+            if self.cache_size == 0 and not self.trusted_only:  # the client then sends whole documents
+                raise PersistedQueryError("Automatic Persisted Queries are off here.", "PERSISTED_QUERY_NOT_SUPPORTED")
+            raise PersistedQueryError("PersistedQueryNotFound", "PERSISTED_QUERY_NOT_FOUND")
         if not isinstance(query, str):
-            return query
+            return query, None
         if sha256_hex(query) != digest:
             raise PersistedQueryError("The document's SHA-256 is not `sha256Hash`.", "PERSISTED_QUERY_HASH_MISMATCH")
-        if digest not in self.trusted:
-            if self.trusted_only:
-                raise PersistedQueryError(
-                    "Only trusted documents run here: this one cannot be registered.", "PERSISTED_QUERY_NOT_IN_LIST"
-                )
-            self.register(digest, query)
-        return query
+        if digest in self.trusted:
+            return query, None
+        if self.trusted_only:
+            raise PersistedQueryError(
+                "Only trusted documents run here: this one cannot be registered.", "PERSISTED_QUERY_NOT_IN_LIST"
+            )
+        return query, digest
 
     def register(self, digest: str, query: str) -> None:
-        """Called before the document is parsed: an invalid one is registered too, and refused when run."""
+        """Keep a document that parsed and validated under its hash, evicting the least recently used."""
+        if self.cache_size <= 0 or len(query) > REGISTERED_CHARS:
+            return
+        while len(self._registered) >= self.cache_size:
+            self._registered.popitem()
         self._registered[digest] = query
 
 

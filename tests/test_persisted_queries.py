@@ -1,9 +1,10 @@
-"""Persisted operations: APQ's hash-then-register round trip (POST and GET) and trusted documents."""
+"""Persisted operations: APQ's hash-then-register round trip (POST, GET and WebSocket) and trusted documents."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -12,6 +13,8 @@ from core.settings import Settings
 from gateway.app import create_app
 from gateway.persisted import sha256_hex
 from gateway.runtime import build_runtime
+from tests.live_server import serving
+from tests.policy.test_websocket import _next, _socket
 
 QUERY = "query Channels { channels { code } }"
 APQ = {"persistedQuery": {"version": 1, "sha256Hash": sha256_hex(QUERY)}}
@@ -46,6 +49,10 @@ def trusted_dir(tmp_path: Path) -> Path:
 
 def _codes(response: httpx.Response) -> list[str]:
     return [e["extensions"]["code"] for e in response.json().get("errors", [])]
+
+
+def _apq(document: str) -> dict[str, Any]:
+    return {"persistedQuery": {"version": 1, "sha256Hash": sha256_hex(document)}}
 
 
 async def test_apq_unknown_hash_then_register_then_hash_alone_over_post_and_get(http: httpx.AsyncClient):
@@ -102,3 +109,85 @@ async def test_trusted_documents_do_not_restrict_anything_unless_required(client
 def test_trusted_only_without_documents_stops_start_up(settings: Settings):
     with pytest.raises(ValueError, match="TRUSTED_DOCUMENTS_DIR"):
         build_runtime(settings.replace(trusted_documents_only=True))
+
+
+async def test_apq_not_found_over_get_is_not_kept_by_a_shared_cache(http: httpx.AsyncClient):
+    """A CDN keeping the refusal would answer NOT_FOUND for that URL after the client registered it."""
+    response = await http.get("/graphql", params={"extensions": json.dumps(APQ)})
+    assert _codes(response) == ["PERSISTED_QUERY_NOT_FOUND"]
+    assert response.headers["cache-control"] == "private, no-store"
+
+
+async def test_apq_keeps_no_document_the_executor_refuses(http: httpx.AsyncClient):
+    invalid = "{ channels { noSuchField } }"
+    too_long = "{ channels { code } }\n" + "#" * 60_000  # over max_query_chars, under the body limit
+    for document in (invalid, too_long):
+        refused = await http.post("/graphql", json={"query": document, "extensions": _apq(document)})
+        assert _codes(refused) in (["GRAPHQL_VALIDATION_FAILED"], ["QUERY_TOO_LARGE"])
+        by_hash = await http.post("/graphql", json={"extensions": _apq(document)})
+        assert _codes(by_hash) == ["PERSISTED_QUERY_NOT_FOUND"]
+
+
+async def test_apq_keeps_the_most_recently_used_registrations_up_to_its_size(client_for):
+    http = await client_for(persisted_query_cache_size=2)
+    documents = [f"query Q{n} {{ channels {{ code }} }}" for n in range(3)]
+    for document in documents:
+        assert (await http.post("/graphql", json={"query": document, "extensions": _apq(document)})).json()["data"]
+    found = [_codes(await http.post("/graphql", json={"extensions": _apq(d)})) for d in documents]
+    assert found == [["PERSISTED_QUERY_NOT_FOUND"], [], []]
+
+
+async def test_apq_with_no_room_says_it_is_off_and_still_runs_whole_documents(client_for):
+    http = await client_for(persisted_query_cache_size=0)
+    assert _codes(await http.post("/graphql", json={"extensions": APQ})) == ["PERSISTED_QUERY_NOT_SUPPORTED"]
+    sent_whole = await http.post("/graphql", json={"query": QUERY, "extensions": APQ})
+    assert sent_whole.json()["data"]["channels"]
+    assert _codes(await http.post("/graphql", json={"extensions": APQ})) == ["PERSISTED_QUERY_NOT_SUPPORTED"]
+
+
+def test_a_negative_apq_size_stops_start_up(settings: Settings):
+    with pytest.raises(ValueError, match="PERSISTED_QUERY_CACHE_SIZE"):
+        build_runtime(settings.replace(persisted_query_cache_size=-1))
+
+
+async def _over_websocket(settings: Settings, clock: Any, payloads: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The first message answering each `subscribe` payload, sent in turn on one connection."""
+    runtime = build_runtime(settings, clock)
+    answers = []
+    try:
+        async with serving(runtime) as port, _socket(port, {}) as ws:
+            for n, payload in enumerate(payloads):
+                await ws.send(json.dumps({"id": str(n), "type": "subscribe", "payload": payload}))
+                answers.append(await _next(ws))
+                if answers[-1]["type"] == "next":
+                    assert (await _next(ws))["type"] == "complete"
+    finally:
+        await runtime.aclose()
+    return answers
+
+
+def _ws_codes(message: dict[str, Any]) -> list[str]:
+    assert message["type"] == "error", message
+    return [e["extensions"]["code"] for e in message["payload"]]
+
+
+async def test_trusted_documents_only_holds_over_websocket(settings: Settings, clock, trusted_dir: Path):
+    only_trusted = settings.replace(trusted_documents_dir=str(trusted_dir), trusted_documents_only=True)
+    mutation = "mutation { cartCreate { cart { id } } }"
+    untrusted, registering, by_hash = await _over_websocket(
+        only_trusted,
+        clock,
+        [{"query": mutation}, {"query": mutation, "extensions": _apq(mutation)}, {"extensions": APQ}],
+    )
+    assert _ws_codes(untrusted) == ["PERSISTED_QUERY_NOT_IN_LIST"]
+    assert _ws_codes(registering) == ["PERSISTED_QUERY_NOT_IN_LIST"]
+    assert by_hash["payload"]["data"]["channels"]
+
+
+async def test_apq_round_trip_over_websocket(settings: Settings, clock):
+    unknown, registered, by_hash = await _over_websocket(
+        settings, clock, [{"extensions": APQ}, {"query": QUERY, "extensions": APQ}, {"extensions": APQ}]
+    )
+    assert _ws_codes(unknown) == ["PERSISTED_QUERY_NOT_FOUND"]
+    assert by_hash["payload"] == registered["payload"]
+    assert by_hash["payload"]["data"]["channels"]
