@@ -7,11 +7,12 @@ answer with errors) is `private, no-store`.
 
 The optional response cache (`OMNIGATE_RESPONSE_CACHE=true`) keeps cacheable answers for their
 max-age, in-process, or in Redis for every replica when `OMNIGATE_REDIS_URL` is set. It is
-emptied when the catalog changes: a write to products, variants, categories, prices or stock
-is announced on the broadcast topics `catalog` and `stock` (PostgreSQL triggers, migration
-0050, so every replica hears every writer; on SQLite the engine's own statements), and each
-replica empties its cache when it hears it. The pricing cache (commerce/pricing/cache.py)
-listens the same way to `catalog` and `pricing`.
+emptied when the catalog changes: a write to a table in `TOPICS` (products, variants, prices,
+stock, what else a public answer reads) is announced on the broadcast topics `catalog` and
+`stock` (PostgreSQL triggers, migrations 0050 and 0090, so every replica hears every writer; on
+SQLite the engine's own statements), and each replica empties its cache when it hears it. A
+request stores its answer only if no change was heard while it ran (`Runtime.cache_generation`).
+The pricing cache (commerce/pricing/cache.py) listens the same way to `catalog` and `pricing`.
 """
 
 from __future__ import annotations
@@ -30,10 +31,14 @@ from typing import Any, Protocol
 
 from graphql import (
     DocumentNode,
+    EnumValueNode,
     FieldNode,
     GraphQLSchema,
+    NullValueNode,
+    ObjectValueNode,
     TypeInfo,
     TypeInfoVisitor,
+    VariableNode,
     Visitor,
     get_named_type,
     is_leaf_type,
@@ -64,11 +69,17 @@ DEFAULT_CACHE_FILE = Path(__file__).resolve().parent.parent / "policies" / "cach
 CATALOG_TOPIC = "catalog"  # products, variants, categories, prices
 STOCK_TOPIC = "stock"
 PRICING_TOPIC = "pricing"  # promotions and their usage
-TOPICS = {
+TOPICS = {  # as the triggers of migrations 0050 and 0090 announce them on PostgreSQL
     "products": CATALOG_TOPIC,
     "product_variants": CATALOG_TOPIC,
     "categories": CATALOG_TOPIC,
     "prices": CATALOG_TOPIC,
+    "channels": CATALOG_TOPIC,
+    "locations": CATALOG_TOPIC,
+    "product_tags": CATALOG_TOPIC,
+    "product_options": CATALOG_TOPIC,
+    "variant_option_values": CATALOG_TOPIC,
+    "product_media": CATALOG_TOPIC,
     "stock_levels": STOCK_TOPIC,
     "promotions": PRICING_TOPIC,
     "promotion_usages": PRICING_TOPIC,
@@ -76,16 +87,58 @@ TOPICS = {
 NO_STORE = "private, no-store"
 
 
-class CacheHints:
-    """Hints per type and field, checked against the schema; max-age per document, cached."""
+_ARGUMENT = re.compile(r"^(\w+)\.(\w+)\((\w+)(?:\.(\w+)|=(\w+))\)$")  # Type.field(arg.inputField) or (arg=VALUE)
 
-    def __init__(self, schema: GraphQLSchema, types: dict[str, int], fields: dict[str, int]) -> None:
+
+@dataclass(frozen=True, slots=True)
+class ArgumentHint:
+    """`[arguments]`: an argument (one field of an input object, or one enum value) that makes
+    the answer depend on fresher data than the field it is given to: a filter on stock or price."""
+
+    owner: str
+    field: str
+    argument: str
+    input_field: str | None
+    value: str | None
+    max_age: int
+
+    def applies(self, node: FieldNode) -> bool:
+        """Given in `node`: as a literal, or through a variable, which may hold it (the hint is per
+        document, worked out before any variables are seen)."""
+        given = next((a.value for a in node.arguments or () if a.name.value == self.argument), None)
+        if given is None or isinstance(given, (VariableNode, NullValueNode)):
+            return isinstance(given, VariableNode)
+        if self.value is not None:
+            return isinstance(given, EnumValueNode) and given.value == self.value
+        if not isinstance(given, ObjectValueNode):
+            return False
+        inner = next((f.value for f in given.fields if f.name.value == self.input_field), None)
+        return inner is not None and not isinstance(inner, NullValueNode)
+
+
+class CacheHints:
+    """Hints per type, field and argument, checked against the schema; max-age per document, cached."""
+
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        types: dict[str, int],
+        fields: dict[str, int],
+        arguments: dict[str, int] | None = None,
+    ) -> None:
         problems = [f"[types] {name}: no such type" for name in types if name not in schema.type_map]
         for target in fields:
             type_name, _, field_name = target.partition(".")
             owner = schema.type_map.get(type_name)
             if owner is None or field_name not in getattr(owner, "fields", {}):
                 problems.append(f"[fields] {target}: no such field")
+        self.arguments: dict[tuple[str, str], list[ArgumentHint]] = {}
+        for target, max_age in (arguments or {}).items():
+            hint = _argument_hint(schema, target, max_age)
+            if hint is None:
+                problems.append(f"[arguments] {target}: no such argument (Type.field(arg.inputField) or (arg=VALUE))")
+            else:
+                self.arguments.setdefault((hint.owner, hint.field), []).append(hint)
         if problems:
             raise ValueError("the cache hints do not match the schema: " + "; ".join(problems))
         self.schema = schema
@@ -119,6 +172,9 @@ class CacheHints:
                 if parent is None or definition is None or name.startswith("__"):
                     ages.append(0)  # introspection, or something validation would refuse
                     return
+                for hint in hints.arguments.get((parent.name, name), ()):
+                    if hint.applies(node):
+                        ages.append(hint.max_age)
                 own = hints.fields.get(f"{parent.name}.{name}")
                 if own is not None:
                     ages.append(own)
@@ -134,22 +190,44 @@ class CacheHints:
         return max(0, min(ages)) if ages else 0
 
 
+def _argument_hint(schema: GraphQLSchema, target: str, max_age: int) -> ArgumentHint | None:
+    """`target` parsed and checked against the schema; None if it names nothing there."""
+    match = _ARGUMENT.match(target)
+    if match is None:
+        return None
+    owner, field, argument, input_field, value = match.groups()
+    definition = getattr(schema.type_map.get(owner), "fields", {}).get(field)
+    declared = definition.args.get(argument) if definition is not None else None
+    if declared is None:
+        return None
+    named = get_named_type(declared.type)
+    if input_field is not None and input_field not in getattr(named, "fields", {}):
+        return None
+    if value is not None and value not in getattr(named, "values", {}):
+        return None
+    return ArgumentHint(owner, field, argument, input_field, value, max_age)
+
+
 def load_cache_hints(schema: GraphQLSchema, path: str | None = None) -> CacheHints:
     raw = tomllib.loads(Path(path or DEFAULT_CACHE_FILE).read_text(encoding="utf-8"))
     types = {str(k): int(v) for k, v in raw.get("types", {}).items()}
     fields = {str(k): int(v) for k, v in raw.get("fields", {}).items()}
-    return CacheHints(schema, types, fields)
+    arguments = {str(k): int(v) for k, v in raw.get("arguments", {}).items()}
+    return CacheHints(schema, types, fields, arguments)
 
 
-def etag_of(body: bytes) -> str:
-    """The answer's ETag: its 128-bit XXH3 hash, in hex.
+def etag_of(body: bytes, media_type: str) -> str:
+    """The answer's ETag: the 128-bit XXH3 hash of its media type and body, in hex.
+
+    The same body is sent as `application/json` or `application/graphql-response+json`: two
+    representations, which a strong ETag must tell apart (RFC 9110 8.8.3).
 
     An ETag only has to tell two versions of an answer apart; nobody signs anything with it, so a
     cryptographic hash is not needed. XXH3 hashes a ~20 KB storefront page in ~1 us where SHA-256
     took ~18 us, on every public read. It keeps the GIL below 64 KB (a page is far smaller), so
     the database driver's threads are not handed the GIL in the middle of an answer.
     """
-    return '"' + xxh3_128_hexdigest(body) + '"'
+    return '"' + xxh3_128_hexdigest(media_type.encode() + b"\n" + body) + '"'
 
 
 def etag_matches(if_none_match: str, etag: str) -> bool:
@@ -179,36 +257,51 @@ class ResponseCache(Protocol):
 
 
 class InProcessResponseCache:
-    """A bounded LRU of answers, each dropped when its max-age has passed."""
+    """An LRU of answers bounded by count and by their bytes, each dropped when its max-age has passed.
 
-    def __init__(self, max_entries: int = 10_000) -> None:
+    Any anonymous client makes a new entry with a new comment in its query, and one answer within
+    the cost limits can be hundreds of KB: the bytes are the bound that matters.
+    """
+
+    def __init__(self, max_entries: int = 10_000, max_bytes: int = 64 * 2**20) -> None:
         self.max_entries = max_entries
+        self.max_bytes = max_bytes
         self._entries: OrderedDict[str, CachedResponse] = OrderedDict()
+        self._bytes = 0
 
     async def get(self, key: str) -> CachedResponse | None:
         found = self._entries.get(key)
         if found is None:
             return None
         if found.expires_at <= time.time():
-            del self._entries[key]
+            self._drop(key)
             return None
         self._entries.move_to_end(key)
         return found
 
     async def put(self, key: str, response: CachedResponse) -> None:
+        if len(response.body) > self.max_bytes // 16:  # one answer never crowds out the rest
+            return
+        self._drop(key)
         self._entries[key] = response
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+        self._bytes += len(response.body)
+        while len(self._entries) > self.max_entries or self._bytes > self.max_bytes:
+            self._drop(next(iter(self._entries)))
+
+    def _drop(self, key: str) -> None:
+        dropped = self._entries.pop(key, None)
+        if dropped is not None:
+            self._bytes -= len(dropped.body)
 
     def forget_all(self) -> None:
         self._entries.clear()
+        self._bytes = 0
 
     async def clear(self) -> None:
-        self._entries.clear()
+        self.forget_all()
 
     async def aclose(self) -> None:
-        self._entries.clear()
+        self.forget_all()
 
 
 class RedisResponseCache:
@@ -262,10 +355,13 @@ _WRITE = re.compile(r"^\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+\"?(\w+)", re
 def announce_writes(
     engine: AsyncEngine, broadcaster: Broadcaster, on_change: Callable[[str], Awaitable[None] | None]
 ) -> None:
-    """This process's committed writes to cached tables: `on_change(topic)` at once, then the broadcast.
+    """This process's committed writes to cached tables: `on_change(topic)` as the commit starts,
+    again once it has landed (the connection back in the pool), then the broadcast.
 
-    `on_change` runs synchronously at commit, so the very next request of this process already
-    misses the cache. Other processes hear it through the broadcast: on PostgreSQL the triggers
+    The first call empties the caches at once, so the very next request of this process misses
+    them. But a request may still read the snapshot before the commit until it lands, and the
+    second call makes sure no such answer is stored (`Runtime.cache_generation`). Other processes
+    hear it through the broadcast, only once the commit has landed: on PostgreSQL the triggers
     of migration 0050 send it for every writer; on SQLite (one host) this hook publishes it.
     """
     publish = engine.dialect.name == "sqlite"
@@ -276,12 +372,23 @@ def announce_writes(
         if topic is not None:
             conn.info.setdefault("omnigate_changed", set()).add(topic)
 
-    def on_commit(conn: Any) -> None:
-        for topic in conn.info.pop("omnigate_changed", ()):
+    def changed(topics: set[str]) -> None:
+        for topic in topics:
             outcome = on_change(topic)  # what is in-process is forgotten now; Redis a moment later
             if outcome is not None:
                 _soon(outcome)
-            if publish:
+
+    def on_commit(conn: Any) -> None:
+        topics = conn.info.pop("omnigate_changed", None)
+        if topics:
+            changed(topics)
+            conn.info.setdefault("omnigate_committed", set()).update(topics)
+
+    def on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        topics = record.info.pop("omnigate_committed", None) if record is not None else None
+        if topics:
+            changed(topics)
+            for topic in topics if publish else ():
                 _soon(broadcaster.publish(topic, ""))
 
     def on_rollback(conn: Any) -> None:
@@ -293,6 +400,7 @@ def announce_writes(
     event.listen(engine.sync_engine, "after_cursor_execute", on_execute)
     event.listen(engine.sync_engine, "commit", on_commit)
     event.listen(engine.sync_engine, "rollback", on_rollback)
+    event.listen(engine.sync_engine.pool, "checkin", on_checkin)
 
 
 def _soon(awaitable: Any) -> None:

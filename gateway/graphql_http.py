@@ -59,6 +59,11 @@ def _negotiate(accept: str) -> str | None:
     return JSON if accepted & {JSON, "application/*", "*/*"} else None
 
 
+# GET and HEAD carry the request in the URL and may only run queries. Starlette answers HEAD on
+# every GET route, so HEAD must be held to GET's rules, or a body sent with it would run a mutation.
+URL_METHODS = frozenset({"GET", "HEAD"})
+
+
 def _error_body(errors: list[GraphQLError]) -> dict[str, Any]:
     return {"errors": [e.formatted for e in errors]}
 
@@ -111,7 +116,7 @@ async def _read_body(request: Request, headers: _Headers, limit: int) -> bytes:
 
 
 async def _read_params(request: Request, headers: _Headers, max_body_bytes: int) -> dict[str, Any]:
-    if request.method == "GET":
+    if request.method in URL_METHODS:
         params: dict[str, Any] = dict(request.query_params)
         for name in ("variables", "extensions"):
             if name in params:
@@ -257,7 +262,8 @@ async def _graphql(request: Request, runtime: Runtime) -> Response:
     settings = runtime.settings
     headers = _Headers(request.scope["headers"])
     accept = headers.get(b"accept")
-    if request.method == "GET" and "query" not in request.query_params and "extensions" not in request.query_params:
+    in_url = request.query_params
+    if request.method in URL_METHODS and "query" not in in_url and "extensions" not in in_url:
         if settings.graphiql and "text/html" in accept:
             return graphiql_page()
         return Response("GraphQL: POST a JSON body, or GET with ?query=", status_code=400, media_type="text/plain")
@@ -278,14 +284,14 @@ async def _graphql(request: Request, runtime: Runtime) -> Response:
     try:
         prepared = runtime.executor.prepare(query, operation_name)
     except RequestError as failure:
-        if request.method == "GET" and _is_mutation(query, operation_name, settings.max_tokens):
+        if request.method in URL_METHODS and _is_mutation(query, operation_name, settings.max_tokens):
             return _get_refused(media_type)  # the spec decides GET by the operation type, valid or not
         record_refused(runtime.telemetry, failure.errors)
         return _request_error(failure.errors, media_type)
     if to_register is not None:
         runtime.persisted.register(to_register, query)
 
-    if request.method == "GET" and prepared.operation_type is not OperationType.QUERY:
+    if request.method in URL_METHODS and prepared.operation_type is not OperationType.QUERY:
         return _get_refused(media_type)
     if prepared.operation_type is OperationType.SUBSCRIPTION:
         error = GraphQLError(
@@ -305,6 +311,7 @@ async def _graphql(request: Request, runtime: Runtime) -> Response:
     if authorization is None and prepared.operation_type is OperationType.QUERY:
         max_age = runtime.cache_hints.max_age(prepared.document)
     cache_key = None
+    generation = runtime.cache_generation  # a change heard from now on: the answer may predate it
     if max_age and runtime.response_cache is not None:
         cache_key = caching.cache_key(query, operation_name, variables, channel.code, media_type)
         hit = await runtime.response_cache.get(cache_key)
@@ -350,8 +357,8 @@ async def _graphql(request: Request, runtime: Runtime) -> Response:
     if not max_age or result.errors:
         return _respond(body, media_type)
     content = orjson.dumps(body)
-    etag = caching.etag_of(content)
-    if cache_key is not None and runtime.response_cache is not None:
+    etag = caching.etag_of(content, media_type)
+    if cache_key is not None and runtime.response_cache is not None and runtime.cache_generation == generation:
         entry = caching.CachedResponse(content, etag, media_type, time.time() + max_age)
         try:
             await runtime.response_cache.put(cache_key, entry)

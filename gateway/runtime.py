@@ -58,6 +58,8 @@ class Runtime:
     outage: OutageLog  # a database outage logged once per interval, with a count
     admission: Admission  # how many GraphQL requests run at once
     response_cache: ResponseCache | None = None
+    # bumped by every catalog or stock change: an answer read before one is not stored after it
+    cache_generation: int = 0
     _watches: list[asyncio.Task[None]] | None = None
 
     def watch_changes(self) -> None:
@@ -77,6 +79,7 @@ class Runtime:
             self.services.product_counts.clear()
         cache = self.response_cache
         if topic in (caching.CATALOG_TOPIC, caching.STOCK_TOPIC) and cache is not None:
+            self.cache_generation += 1
             if isinstance(cache, InProcessResponseCache):
                 cache.forget_all()  # at once: the next request must not be answered from it
                 return None

@@ -1,5 +1,5 @@
 """HTTP caching of public reads: max-age from the cache hints, ETag/304, no-store for anything
-personal, and the response cache emptied when the stock changes."""
+personal, and the response cache emptied when the stock changes, never refilled from before."""
 
 from __future__ import annotations
 
@@ -11,13 +11,18 @@ from decimal import Decimal
 
 import httpx
 import pytest
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
+import gateway.graphql_http as graphql_http
+from commerce.cart.models import CartRow
+from commerce.catalog.models import Location
 from commerce.inventory.models import StockLevel
 from commerce.pricing.models import Price
+from core.db import create_engine
 from core.settings import Settings
 from gateway.app import create_app
-from gateway.runtime import build_runtime
+from gateway.caching import CachedResponse, InProcessResponseCache
+from gateway.runtime import Runtime, build_runtime
 from tests.conftest import StatementCounter
 
 NAMES = "{ products(first: 3) { edges { node { name slug } } } }"
@@ -29,10 +34,55 @@ async def post(http: httpx.AsyncClient, query: str, **headers: str) -> httpx.Res
     return await http.post("/graphql", json={"query": query}, headers=headers)
 
 
+def max_age(response: httpx.Response) -> str:
+    return response.headers["cache-control"]
+
+
 async def test_an_anonymous_answer_is_public_for_the_smallest_hint_it_touched(http: httpx.AsyncClient):
     assert (await post(http, NAMES)).headers["cache-control"] == "public, max-age=300"  # catalog
     assert (await post(http, PRICES)).headers["cache-control"] == "public, max-age=60"  # prices
     assert (await post(http, STOCK)).headers["cache-control"] == "public, max-age=5"  # stock
+
+
+async def test_what_reads_stock_or_prices_is_kept_no_longer_than_they_are(http: httpx.AsyncClient):
+    available = '{ product(slug: "product-1") { availableForSale variants { availableForSale } } }'
+    assert max_age(await post(http, available)) == "public, max-age=5"
+    listing = "{ products(first: 2%s) { edges { node { name } } } }"
+    assert max_age(await post(http, listing % "")) == "public, max-age=300"
+    assert max_age(await post(http, listing % ', filter: {categorySlug: "lamps"}')) == "public, max-age=300"
+    assert max_age(await post(http, listing % ", filter: {availableForSale: true}")) == "public, max-age=5"
+    assert max_age(await post(http, listing % ', filter: {priceMin: "10"}')) == "public, max-age=60"
+    assert max_age(await post(http, listing % ", sortKey: PRICE")) == "public, max-age=60"
+    by_variable = "query($f: ProductFilter) { products(first: 2, filter: $f) { edges { node { name } } } }"
+    sent = await http.post("/graphql", json={"query": by_variable, "variables": {"f": {"categorySlug": "lamps"}}})
+    assert max_age(sent) == "public, max-age=5"  # the hint is per document: a variable may hold a stock filter
+
+
+async def test_head_is_held_to_gets_rules_and_runs_no_mutation(http: httpx.AsyncClient, runtime: Runtime):
+    async def carts() -> int:
+        async with runtime.services.engine.connect() as conn:
+            return int((await conn.execute(select(func.count()).select_from(CartRow))).scalar_one())
+
+    before = await carts()
+    refused = await http.request("HEAD", "/graphql", json={"query": "mutation { cartCreate { cart { id } } }"})
+    assert refused.status_code == 400  # no query in the URL
+    by_url = await http.request("HEAD", "/graphql", params={"query": "mutation { cartCreate { cart { id } } }"})
+    assert by_url.status_code == 405
+    assert await carts() == before
+    read = await http.request("HEAD", "/graphql", params={"query": NAMES})
+    assert read.status_code == 200
+    assert read.headers["etag"] == (await http.get("/graphql", params={"query": NAMES})).headers["etag"]
+
+
+async def test_the_two_media_types_of_one_answer_have_two_etags(http: httpx.AsyncClient):
+    as_json = await post(http, NAMES, Accept="application/json")
+    as_graphql = await post(http, NAMES, Accept="application/graphql-response+json")
+    assert as_json.content == as_graphql.content
+    assert as_json.headers["etag"] != as_graphql.headers["etag"]
+    other = await post(
+        http, NAMES, Accept="application/graphql-response+json", **{"If-None-Match": as_json.headers["etag"]}
+    )
+    assert other.status_code == 200 and other.headers["content-type"] == "application/graphql-response+json"
 
 
 async def test_the_same_answer_again_is_304_not_modified_by_its_etag(http: httpx.AsyncClient):
@@ -91,6 +141,74 @@ async def test_the_response_cache_answers_without_sql_until_the_stock_changes(ca
     variant = answer["data"]["product"]["variants"][0]
     assert variant["sku"] == sku
     assert variant["quantityAvailable"] >= 1000
+
+
+async def test_an_answer_read_before_a_stock_change_is_not_kept_after_it(cached_http, monkeypatch):
+    http, runtime = cached_http
+    first = (await post(http, STOCK)).json()
+    await asyncio.sleep(0.05)  # the cache's watcher subscribes to catalog changes
+    runtime.response_cache.forget_all()
+    read, go_on = asyncio.Event(), asyncio.Event()
+    execute = graphql_http.execute_traced
+
+    async def read_then_wait(*args: object, **kwargs: object) -> object:
+        result = await execute(*args, **kwargs)  # type: ignore[arg-type]
+        read.set()
+        await go_on.wait()
+        return result
+
+    monkeypatch.setattr(graphql_http, "execute_traced", read_then_wait)
+    in_flight = asyncio.create_task(post(http, STOCK))
+    await read.wait()
+    monkeypatch.setattr(graphql_http, "execute_traced", execute)
+    async with runtime.services.engine.begin() as conn:  # the stock changes while that answer is on its way
+        await conn.execute(update(StockLevel).values(on_hand=StockLevel.reserved + 1000))
+    await asyncio.sleep(0.1)
+    go_on.set()
+    assert (await in_flight).json() == first  # read before the change: it may be answered once
+    after = (await post(http, STOCK)).json()
+    assert after["data"]["product"]["variants"][0]["quantityAvailable"] >= 1000  # but not kept
+
+
+async def test_a_location_renamed_by_another_writer_empties_the_response_cache(cached_http):
+    """On PostgreSQL a trigger announces any writer's change (psql, an import job); on SQLite the
+    gateway announces its own (writes from another process catch up within the max-age)."""
+    http, runtime = cached_http
+    query = "{ locations { code name } }"
+    first = (await post(http, query)).json()
+    await asyncio.sleep(0.05)  # the cache's watcher subscribes to catalog changes
+    on_postgres = runtime.services.engine.dialect.name == "postgresql"
+    writer = create_engine(runtime.settings.database_url) if on_postgres else runtime.services.engine
+    try:
+        async with writer.begin() as conn:
+            await conn.execute(update(Location).values(name=Location.name + " (moved)"))
+    finally:
+        if on_postgres:
+            await writer.dispose()
+    for _ in range(100):
+        answer = (await post(http, query)).json()
+        if answer != first:
+            break
+        await asyncio.sleep(0.05)
+    assert all(location["name"].endswith(" (moved)") for location in answer["data"]["locations"])
+
+
+async def test_the_in_process_cache_is_bounded_by_its_bytes_too():
+    cache = InProcessResponseCache(max_entries=100, max_bytes=16_000)
+
+    def answer(size: int) -> CachedResponse:
+        return CachedResponse(b"x" * size, '"e"', "application/json", time.time() + 60)
+
+    for n in range(10):
+        await cache.put(f"k{n}", answer(900))
+    kept = [n for n in range(10) if await cache.get(f"k{n}") is not None]
+    assert sum(900 for _ in kept) <= 16_000 and kept == list(range(10))  # 9,000 bytes: all fit
+    for n in range(10, 30):
+        await cache.put(f"k{n}", answer(900))
+    kept = [n for n in range(30) if await cache.get(f"k{n}") is not None]
+    assert len(kept) * 900 <= 16_000 and kept == list(range(30 - len(kept), 30))  # the newest stay
+    await cache.put("huge", answer(2_000))  # over a sixteenth of the budget: not kept at all
+    assert await cache.get("huge") is None
 
 
 async def test_a_price_change_shows_at_once_uncached_and_through_the_cache_within_its_max_age(
