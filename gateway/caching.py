@@ -23,6 +23,7 @@ import logging
 import re
 import time
 import tomllib
+import zlib
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -227,7 +228,7 @@ def etag_of(body: bytes, media_type: str) -> str:
     took ~18 us, on every public read. It keeps the GIL below 64 KB (a page is far smaller), so
     the database driver's threads are not handed the GIL in the middle of an answer.
     """
-    return '"' + xxh3_128_hexdigest(media_type.encode() + b"\n" + body) + '"'
+    return '"' + xxh3_128_hexdigest(body, seed=zlib.crc32(media_type.encode())) + '"'  # no copy of the body
 
 
 def etag_matches(if_none_match: str, etag: str) -> bool:
@@ -252,6 +253,7 @@ class CachedResponse:
 class ResponseCache(Protocol):
     async def get(self, key: str) -> CachedResponse | None: ...
     async def put(self, key: str, response: CachedResponse) -> None: ...
+    async def discard(self, key: str) -> None: ...
     async def clear(self) -> None: ...
     async def aclose(self) -> None: ...
 
@@ -287,6 +289,9 @@ class InProcessResponseCache:
         self._bytes += len(response.body)
         while len(self._entries) > self.max_entries or self._bytes > self.max_bytes:
             self._drop(next(iter(self._entries)))
+
+    async def discard(self, key: str) -> None:
+        self._drop(key)
 
     def _drop(self, key: str) -> None:
         dropped = self._entries.pop(key, None)
@@ -336,6 +341,9 @@ class RedisResponseCache:
             pipe.expire(name, max(1, response.age_left()))
             await pipe.execute()
 
+    async def discard(self, key: str) -> None:
+        await self._redis.unlink(self._prefix + key)
+
     async def clear(self) -> None:
         keys = [key async for key in self._redis.scan_iter(match=self._prefix + "*", count=500)]
         for start in range(0, len(keys), 500):
@@ -355,14 +363,15 @@ _WRITE = re.compile(r"^\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+\"?(\w+)", re
 def announce_writes(
     engine: AsyncEngine, broadcaster: Broadcaster, on_change: Callable[[str], Awaitable[None] | None]
 ) -> None:
-    """This process's committed writes to cached tables: `on_change(topic)` as the commit starts,
-    again once it has landed (the connection back in the pool), then the broadcast.
+    """This process's committed writes to cached tables: `on_change(topic)` once the commit has
+    landed (the connection back in the pool), then the broadcast.
 
-    The first call empties the caches at once, so the very next request of this process misses
-    them. But a request may still read the snapshot before the commit until it lands, and the
-    second call makes sure no such answer is stored (`Runtime.cache_generation`). Other processes
-    hear it through the broadcast, only once the commit has landed: on PostgreSQL the triggers
-    of migration 0050 send it for every writer; on SQLite (one host) this hook publishes it.
+    Not at the engine's `commit` event, which fires before the database has the commit: until it
+    lands, other requests still read the snapshot before it, and would store answers from it
+    after the caches were emptied. Once it has landed, `on_change` empties them, and an answer
+    read before is not stored (`Runtime.cache_generation`). The writer's own next request already
+    misses them. Other processes hear it through the broadcast: on PostgreSQL the triggers of
+    migrations 0050 and 0090 send it for every writer; on SQLite (one host) this hook publishes it.
     """
     publish = engine.dialect.name == "sqlite"
 
@@ -372,23 +381,17 @@ def announce_writes(
         if topic is not None:
             conn.info.setdefault("omnigate_changed", set()).add(topic)
 
-    def changed(topics: set[str]) -> None:
-        for topic in topics:
-            outcome = on_change(topic)  # what is in-process is forgotten now; Redis a moment later
-            if outcome is not None:
-                _soon(outcome)
-
     def on_commit(conn: Any) -> None:
         topics = conn.info.pop("omnigate_changed", None)
         if topics:
-            changed(topics)
-            conn.info.setdefault("omnigate_committed", set()).update(topics)
+            conn.info.setdefault("omnigate_committed", set()).update(topics)  # `conn.info` is the record's
 
     def on_checkin(_dbapi_connection: Any, record: Any) -> None:
-        topics = record.info.pop("omnigate_committed", None) if record is not None else None
-        if topics:
-            changed(topics)
-            for topic in topics if publish else ():
+        for topic in record.info.pop("omnigate_committed", ()):
+            outcome = on_change(topic)  # what is in-process is forgotten now; Redis a moment later
+            if outcome is not None:
+                _soon(outcome)
+            if publish:
                 _soon(broadcaster.publish(topic, ""))
 
     def on_rollback(conn: Any) -> None:

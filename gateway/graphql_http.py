@@ -266,10 +266,19 @@ async def _graphql(request: Request, runtime: Runtime) -> Response:
     if request.method in URL_METHODS and "query" not in in_url and "extensions" not in in_url:
         if settings.graphiql and "text/html" in accept:
             return graphiql_page()
-        return Response("GraphQL: POST a JSON body, or GET with ?query=", status_code=400, media_type="text/plain")
+        return Response(
+            "GraphQL: POST a JSON body, or GET with ?query=",
+            status_code=400,
+            media_type="text/plain",
+            headers={"Cache-Control": caching.NO_STORE},
+        )
     media_type = _negotiate(accept)
     if media_type is None:
-        return Response("Accept application/graphql-response+json or application/json.", status_code=406)
+        return Response(
+            "Accept application/graphql-response+json or application/json.",
+            status_code=406,
+            headers={"Cache-Control": caching.NO_STORE},
+        )
     try:
         params = await _read_params(request, headers, settings.max_body_bytes)
         extensions = params.get("extensions")
@@ -362,6 +371,8 @@ async def _graphql(request: Request, runtime: Runtime) -> Response:
         entry = caching.CachedResponse(content, etag, media_type, time.time() + max_age)
         try:
             await runtime.response_cache.put(cache_key, entry)
+            if runtime.cache_generation != generation:  # a change heard while Redis stored it
+                await runtime.response_cache.discard(cache_key)
         except Exception as error:  # Redis away: answer uncached
             logger.warning("could not store a response: %s", type(error).__name__)
     return _public(content, etag, media_type, max_age, headers)

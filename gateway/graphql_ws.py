@@ -87,6 +87,11 @@ class _Handler(BaseGraphQLTransportWSHandler):
         if isinstance(extensions, dict) and started is not None and started is not before:
             self._extensions[started.id] = extensions  # its task has not run yet: it takes them first
 
+    async def cleanup_operation(self, operation_id: str) -> None:
+        """A `complete` may cancel an operation before its task ran: its extensions go with it."""
+        self._extensions.pop(operation_id, None)
+        await super().cleanup_operation(operation_id)
+
     async def run_operation(self, operation: Operation) -> None:
         extensions = self._extensions.pop(operation.id, None)
         try:

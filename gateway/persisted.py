@@ -113,7 +113,7 @@ class PersistedDocuments:
         """Keep a document that parsed and validated under its hash, evicting the least recently used."""
         if self.cache_size <= 0 or len(query) > REGISTERED_CHARS:
             return
-        while len(self._registered) >= self.cache_size:
+        while len(self._registered) >= self.cache_size and digest not in self._registered:
             self._registered.popitem()
         self._registered[digest] = query
 

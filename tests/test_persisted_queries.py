@@ -137,6 +137,14 @@ async def test_apq_keeps_the_most_recently_used_registrations_up_to_its_size(cli
     assert found == [["PERSISTED_QUERY_NOT_FOUND"], [], []]
 
 
+async def test_apq_registering_a_kept_document_again_evicts_nothing(client_for):
+    http = await client_for(persisted_query_cache_size=2)
+    first, second = (f"query Q{n} {{ channels {{ code }} }}" for n in range(2))
+    for document in (first, second, second, second):
+        assert (await http.post("/graphql", json={"query": document, "extensions": _apq(document)})).json()["data"]
+    assert _codes(await http.post("/graphql", json={"extensions": _apq(first)})) == []
+
+
 async def test_apq_with_no_room_says_it_is_off_and_still_runs_whole_documents(client_for):
     http = await client_for(persisted_query_cache_size=0)
     assert _codes(await http.post("/graphql", json={"extensions": APQ})) == ["PERSISTED_QUERY_NOT_SUPPORTED"]
@@ -191,3 +199,24 @@ async def test_apq_round_trip_over_websocket(settings: Settings, clock):
     assert _ws_codes(unknown) == ["PERSISTED_QUERY_NOT_FOUND"]
     assert by_hash["payload"] == registered["payload"]
     assert by_hash["payload"]["data"]["channels"]
+
+
+async def test_an_operation_id_used_again_after_complete_runs_its_own_document(settings: Settings, clock):
+    """A `complete` may cancel an operation before it ran: what it was sent with goes with it."""
+    runtime = build_runtime(settings, clock)
+    try:
+        async with serving(runtime) as port, _socket(port, {}) as ws:
+            for _ in range(20):
+                registering = {"query": QUERY, "extensions": APQ}
+                await ws.send(json.dumps({"id": "7", "type": "subscribe", "payload": registering}))
+                await ws.send(json.dumps({"id": "7", "type": "complete"}))  # at once: it may never run
+                other = "{ locations { code } }"
+                await ws.send(json.dumps({"id": "7", "type": "subscribe", "payload": {"query": other}}))
+                while True:  # the first one's answer if it ran, then the second one's
+                    message = await _next(ws)
+                    assert message["type"] in ("next", "complete"), message  # not a stale hash's error
+                    if message["type"] == "next" and "locations" in (message["payload"].get("data") or {}):
+                        break
+                assert (await _next(ws))["type"] == "complete"
+    finally:
+        await runtime.aclose()
