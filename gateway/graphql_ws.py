@@ -17,7 +17,6 @@ import traceback
 from collections import Counter
 from contextlib import suppress
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, cast
 
 from graphql import ExecutionResult, GraphQLError, OperationType
@@ -32,13 +31,11 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 )
 from strawberry.types.execution import ExecutionResult as StrawberryResult
 
-from core.ids import int_key
 from gateway.auth import AuthenticationError, authenticate
 from gateway.graphql_http import HttpProblem, check_params
 from gateway.persisted import PersistedQueryError
 from gateway.runtime import Runtime
 from gateway.telemetry import execute_traced
-from policies.principal import Role
 from schema.authorization import AuditUnavailable, write_audit
 from schema.context import Context
 from schema.execution import RequestError, current_trace_id
@@ -53,7 +50,7 @@ class SocketContext(Context):
     """The connection's facts: `Context` plus the `connection_init` payload (strawberry fills it in)."""
 
     connection_params: Any = None
-    expires_at: datetime | None = None  # the token's expiry: a subscription ends then
+    authorization: str | None = None  # checked again before every operation and event
 
 
 def _param(params: Any, name: str) -> str | None:
@@ -111,7 +108,9 @@ class _Handler(BaseGraphQLTransportWSHandler):
 
 
 def _unauthenticated() -> GraphQLError:
-    return GraphQLError("The token has expired: sign in again.", extensions={"code": "UNAUTHENTICATED"})
+    return GraphQLError(
+        "The token no longer works (expired or signed out): sign in again.", extensions={"code": "UNAUTHENTICATED"}
+    )
 
 
 class GraphQLWebSocket(GraphQL):
@@ -167,16 +166,18 @@ class GraphQLWebSocket(GraphQL):
             raise ConnectionRejectionError({"code": "UNAUTHENTICATED"}) from None
         context.channel = channel
         context.principal = principal
-        if authorization and not principal.is_anonymous:
-            context.expires_at = self.runtime.tokens.expires_at(authorization.partition(" ")[2].strip())
+        context.authorization = authorization if not principal.is_anonymous else None
 
     async def _expired(self, connection: SocketContext) -> bool:
-        """The token expired, or its customer was erased since (GDPR Art. 17: it stops at once)."""
-        if connection.expires_at is not None and self.runtime.services.clock.now() >= connection.expires_at:
+        """The connection's token no longer authenticates, as over HTTP: it expired, was signed out
+        (sign-out, a password change) or its customer was erased (GDPR Art. 17). It stops at once."""
+        if connection.authorization is None:
+            return False
+        try:
+            await authenticate(connection.authorization, self.runtime)
+        except AuthenticationError:
             return True
-        principal = connection.principal
-        key = int_key(principal.subject or "") if principal.role is Role.CUSTOMER else None
-        return key is not None and await self.runtime.erased.is_erased(key)
+        return False
 
     async def serve_operation(
         self, operation: Operation, connection: SocketContext, extensions: dict[str, Any] | None = None

@@ -97,14 +97,6 @@ class TokenService:
             claims["loc"] = principal.location
         return IssuedToken(jwt.encode(claims, self._secret, algorithm=ALGORITHM), expires_at)
 
-    def expires_at(self, token: str) -> datetime | None:
-        """When a token `verify` has accepted expires: a long-lived connection ends then."""
-        try:
-            exp = jwt.decode(token, options={"verify_signature": False}).get("exp")
-        except jwt.PyJWTError:
-            return None
-        return datetime.fromtimestamp(int(exp), UTC) if isinstance(exp, int | float) and _a_time(exp) else None
-
     def verify(self, token: str) -> Principal:
         return self.verify_session(token)[0]
 

@@ -15,6 +15,7 @@ from websockets.typing import Subprotocol
 
 from core.settings import Settings
 from gateway.runtime import build_runtime
+from tests.customers.helpers import register, sign_in
 from tests.live_server import serving
 from tests.test_authorization_matrix import ROLES, world  # noqa: F401 (`world` is a fixture)
 from vault.audit_models import AuditRecord
@@ -111,6 +112,43 @@ async def test_a_subscription_ends_when_its_token_expires(gql, runtime, token_fo
         assert message["type"] == "next" and message["payload"]["data"] is None, message
         assert [e["extensions"]["code"] for e in message["payload"]["errors"]] == ["UNAUTHENTICATED"]
         assert (await _next(ws))["type"] == "complete"
+
+
+async def test_a_signed_out_token_stops_working_on_an_open_socket_at_once(gql, runtime):
+    """As over HTTP: whoever holds a leaked token loses the socket it opened when the owner signs out."""
+    await register(gql, "ws-owner@example.com")
+    headers = await sign_in(gql, "ws-owner@example.com")
+    async with serving(runtime) as port, _socket(port, headers) as ws:
+        await _send(ws, "{ me { email } }")
+        assert (await _next(ws))["payload"]["data"]["me"]["email"] == "ws-owner@example.com"
+        assert (await _next(ws))["type"] == "complete"
+        signed_out = await gql.data(
+            "mutation($t: String!) { customerAccessTokenDelete(token: $t) { deletedAccessToken } }",
+            {"t": headers["Authorization"].split(" ", 1)[1]},
+        )
+        assert signed_out["customerAccessTokenDelete"]["deletedAccessToken"]
+        await _send(ws, "{ me { email } }", id="2")
+        refused = await _next(ws)
+    assert refused["type"] == "error", refused
+    assert [e["extensions"]["code"] for e in refused["payload"]] == ["UNAUTHENTICATED"]
+
+
+async def test_a_password_change_ends_the_other_tokens_sockets(gql, runtime):
+    await register(gql, "ws-victim@example.com")
+    stolen, owner = await sign_in(gql, "ws-victim@example.com"), await sign_in(gql, "ws-victim@example.com")
+    async with serving(runtime) as port, _socket(port, stolen) as ws:
+        changed = await gql.data(
+            """mutation { customerPasswordChange(currentPassword: "correct horse battery",
+            newPassword: "another long password") { userErrors { code } } }""",
+            headers=owner,
+        )
+        assert changed["customerPasswordChange"]["userErrors"] == []
+        await _send(ws, 'mutation { customerUpdate(input: {firstName: "Hijacked"}) { customer { firstName } } }')
+        refused = await _next(ws)
+    assert refused["type"] == "error", refused
+    assert [e["extensions"]["code"] for e in refused["payload"]] == ["UNAUTHENTICATED"]
+    fresh = await sign_in(gql, "ws-victim@example.com", password="another long password")
+    assert (await gql.data("{ me { firstName } }", headers=fresh))["me"]["firstName"] != "Hijacked"
 
 
 async def test_an_operators_read_that_cannot_be_audited_is_withheld_over_websocket(runtime, token_for, monkeypatch):
