@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import Enum
@@ -28,6 +29,7 @@ from commerce.orders.unit import OrderServices
 from commerce.payments.provider import PaymentError
 from core.errors import DomainError
 from core.ids import InvalidGlobalId, from_global_id, int_key, to_global_id
+from schema.authorization import require
 from schema.cart import cart_authorizer, denied_cart
 from schema.catalog import Channel, Location
 from schema.context import Services
@@ -436,9 +438,7 @@ async def customer_orders(info: Info, customer_key: int, first: int | None, afte
 class OrderQuery:
     @strawberry.field(description="An order, if the caller may see it (policies/access.toml, type Order).")
     async def order(self, info: Info, id: strawberry.ID) -> Order | None:
-        key = int_key(decode_id(id, "Order"))
-        found = await service.get_order(info.context.services.engine, key) if key else None
-        return await present(info, found) if found else None
+        return await _order_by_key(info, int_key(decode_id(id, "Order")))
 
     @strawberry.field(description="Newest first. Staff: their store's pickups (filter by their store); agents, admins.")
     async def orders(
@@ -595,6 +595,27 @@ class OrderExchangeMutation:
 
 @register_node("Order")
 async def _order_node(info: Info, key: str) -> Order | None:
-    number = int_key(key)
-    found = await service.get_order(info.context.services.engine, number) if number else None
-    return await present(info, found) if found else None
+    return await _order_by_key(info, int_key(key))
+
+
+async def _order_by_key(info: Info, key: int | None) -> Order | None:
+    """The order, or None. Access first, at the field itself: whoever may not read an order gets
+    the same refusal whether or not it exists, so that order ids (sequential) tell a customer
+    nothing about others' orders."""
+    found = await service.get_order(info.context.services.engine, key) if key else None
+    order = await present(info, found) if found is not None else None
+    await require(info, "Order", order or _NO_ORDER)
+    return order
+
+
+@dataclass(frozen=True)
+class _NoOrder:
+    """What the Order rules read, of an order that does not exist: no customer, no store."""
+
+    customer_key: None = None
+    store_code: None = None
+    serving_store_code: None = None
+    from_checkout: bool = False
+
+
+_NO_ORDER = _NoOrder()

@@ -876,3 +876,22 @@ async def test_aliases_and_fragments_do_not_reach_another_customers_data(gql, wo
     }
     as_b = await gql.execute(document, variables, headers=world.headers["customer_b"])
     assert as_b["data"]["theirCart"] is None and "a@example.com" not in str(as_b)
+
+
+async def test_an_order_that_is_not_yours_reads_as_one_that_does_not_exist(gql, world: World) -> None:
+    """Order ids are sequential: a refusal that told theirs from none would let anyone count orders."""
+    document = """query($id: ID!) { order(id: $id) { number }
+        node(id: $id) { ... on Order { number } } }"""
+    missing = to_global_id("Order", 999_999)
+    for role in ("customer_b", "anonymous"):
+        headers = world.headers[role]
+        theirs = await gql.execute(document, {"id": world.extra["order_a"]}, headers=headers)
+        none = await gql.execute(document, {"id": missing}, headers=headers)
+        assert theirs["data"] == none["data"] == {"order": None, "node": None}
+        assert _shape(theirs) == _shape(none) and _shape(none), role
+    agent = await gql.execute(document, {"id": missing}, headers=world.headers["agent"])
+    assert agent == {"data": {"order": None, "node": None}}  # who may read orders is told there is none
+
+
+def _shape(body: dict[str, Any]) -> list[tuple[str, str]]:
+    return sorted((str(e["path"]), e["extensions"]["code"]) for e in body.get("errors", []))
