@@ -57,11 +57,10 @@ async def exchange(
     """`sale` is an IN_STORE checkout at the till's store, where the goods come back too."""
     if sale.till_location_id is None:
         raise DomainError("Exchanges are made at a store's till.", ["input", "cartId"])
-    before = await service.get_order(services.engine, order_id)
-    returned = await service.return_lines(
+    taken = await service.take_return(
         services, order_id, lines, sale.till_location_id, actor=sale.actor, audit=sale.audit, refund_now=False
     )
-    credit = returned.amount_refunded - (before.amount_refunded if before else Decimal(0))
+    returned, credit = taken.order, taken.refund  # this return's own: never another till's meanwhile
     try:
         placed = await checkout(services, replace(sale, credit=credit), authorize=authorize)
     except DomainError as failure:

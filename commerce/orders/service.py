@@ -56,6 +56,7 @@ __all__ = [
     "refund",
     "return_lines",
     "shipping_address",
+    "take_return",
 ]
 
 
@@ -63,6 +64,15 @@ __all__ = [
 class ReturnLine:
     line_id: int
     quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class TakenReturn:
+    """A return as taken: the order after it, and what this very return refunds (decided under the
+    order's lock, so a return another till takes meanwhile is never counted in)."""
+
+    order: r.Order
+    refund: Decimal
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,11 +240,24 @@ async def return_lines(
     *,
     actor: str | None,
     audit: AuditEntry | None = None,
-    refund_now: bool = True,
 ) -> r.Order:
-    """Goods come back at `location_id` (any store): restocked there, refunded, order updated.
-    `refund_now=False` records the refund but leaves the provider call to the caller (an exchange
-    nets it against the new sale)."""
+    """Goods come back at `location_id` (any store): restocked there, refunded, order updated."""
+    taken = await take_return(services, order_id, lines, location_id, actor=actor, audit=audit)
+    return taken.order
+
+
+async def take_return(
+    services: OrderServices,
+    order_id: int,
+    lines: Sequence[ReturnLine],
+    location_id: int,
+    *,
+    actor: str | None,
+    audit: AuditEntry | None = None,
+    refund_now: bool = True,
+) -> TakenReturn:
+    """`return_lines`, answering with this return's refund too. `refund_now=False` records the
+    refund but leaves the provider call to the caller (an exchange nets it against the new sale)."""
     if (await catalog.locations_by_ids(services.engine, [location_id])).get(location_id) is None:
         raise errors.OrderProblem(errors.OrderErrorCode.LOCATION_NOT_FOUND, "No such location.", ["locationId"])
     now = services.clock.now()
@@ -315,7 +338,7 @@ async def return_lines(
         action = CallAction.REFUND if paid and refund_now else None
         call = await _due(session, row.id, row.payment_reference, action, refund, now)
     await _pay(services, call)
-    return r.to_order(row, updated)
+    return TakenReturn(r.to_order(row, updated), refund)
 
 
 async def refund(services: OrderServices, order: r.Order, amount: Decimal) -> None:

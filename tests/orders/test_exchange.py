@@ -109,3 +109,51 @@ async def test_exchanges_are_for_staff_at_a_till(gql: Any, engine: Any, token_fo
         headers=online,
     )
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_an_exchange_credits_only_its_own_return_not_another_tills_meanwhile(
+    gql: Any, engine: Any, token_for: Any, runtime: Any, monkeypatch: Any
+) -> None:
+    from commerce.catalog import service as catalog
+    from commerce.orders import service
+    from commerce.pricing.money import quantize
+    from core.ids import from_global_id, to_global_id
+    from schema.orders import order_services_of
+
+    order = await _collected(gql, engine, token_for, token_for("customer", subject="81"))
+    line = order["lines"][0]
+    line_total = Decimal(str(line["total"]["amount"]))
+    await set_stock(engine, 3, KRK, 4)
+    till = {**token_for("staff", subject="jan", location="ST-KRK"), "X-Channel": "store"}
+    cart = await new_cart(gql, till, [(3, 1)], customerId=to_global_id("Customer", 81))
+    locations_by_ids = catalog.locations_by_ids
+    other_till_done: list[bool] = []
+
+    async def another_till_returns_first(*args: Any, **kwargs: Any) -> Any:
+        """As the exchange begins, another till takes a plain return of the order's other unit."""
+        if not other_till_done:
+            other_till_done.append(True)
+            back = service.ReturnLine(int(from_global_id(line["id"])[1]), 1)
+            await service.return_lines(
+                order_services_of(runtime.services),
+                int(from_global_id(order["id"])[1]),
+                [back],
+                WAW,
+                actor="other-till",
+            )
+        return await locations_by_ids(*args, **kwargs)
+
+    monkeypatch.setattr(catalog, "locations_by_ids", another_till_returns_first)
+    variables = {
+        "id": order["id"],
+        "lines": [{"orderLineId": line["id"], "quantity": 1}],
+        "cart": cart,
+        "key": "swap-race",
+        "payment": {"method": "card"},
+    }
+    result = (await gql.data(EXCHANGE, variables, headers=till))["orderExchange"]
+    monkeypatch.undo()
+    assert result["userErrors"] == [] and other_till_done
+    assert Decimal(str(result["returned"]["payment"]["refunded"]["amount"])) == line_total  # both units back
+    credit = Decimal(str(result["order"]["total"]["amount"])) - Decimal(str(result["difference"]["amount"]))
+    assert credit == line_total - quantize(line_total / 2, "PLN")  # its own unit: the rest of the line
