@@ -55,6 +55,7 @@ class OrderErrorCode(StrEnum):
     ORDER_LINE_NOT_FOUND = "ORDER_LINE_NOT_FOUND"
     RETURN_QUANTITY_INVALID = "RETURN_QUANTITY_INVALID"
     RETURN_LINES_REQUIRED = "RETURN_LINES_REQUIRED"
+    EXCHANGE_ALREADY_REFUNDED = "EXCHANGE_ALREADY_REFUNDED"  # a retried exchange whose sale failed: paid out
 
 
 class OrderError(DomainError):

@@ -8,6 +8,10 @@
 
 Both orders are in the customer's history. Should the sale fail (stock, payment), the return
 stands and its whole refund is paid out, so the customer is never left without goods or money.
+
+The idempotency key is the sale's and the return's: a retry finds the return the key took (never a
+second one) and checkout replays the sale, with the same credit; the refund due is paid once. A
+retry after a failed sale is refused (`EXCHANGE_ALREADY_REFUNDED`): the goods are back and paid out.
 """
 
 from __future__ import annotations
@@ -17,8 +21,8 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from commerce.cart import service as carts
+from commerce.orders import errors, service
 from commerce.orders import records as r
-from commerce.orders import service
 from commerce.orders.checkout import CheckoutRequest, checkout
 from commerce.orders.unit import OrderServices
 from core.errors import DomainError
@@ -58,14 +62,35 @@ async def exchange(
     if sale.till_location_id is None:
         raise DomainError("Exchanges are made at a store's till.", ["input", "cartId"])
     taken = await service.take_return(
-        services, order_id, lines, sale.till_location_id, actor=sale.actor, audit=sale.audit, refund_now=False
+        services,
+        order_id,
+        lines,
+        sale.till_location_id,
+        actor=sale.actor,
+        audit=sale.audit,
+        refund_now=False,
+        exchange_key=sale.idempotency_key,
     )
     returned, credit = taken.order, taken.refund  # this return's own: never another till's meanwhile
+    if taken.exchange_status == service.EXCHANGE_REFUNDED:
+        raise ExchangeFailed(returned, _already_refunded())
     try:
         placed = await checkout(services, replace(sale, credit=credit), authorize=authorize)
+    except errors.CheckoutInProgress:
+        raise  # an earlier attempt is still paying: the return stays taken, for it or a later retry
     except DomainError as failure:
-        await service.refund(services, returned, credit)
-        raise ExchangeFailed(returned, failure) from None
-    if credit > placed.total:
-        await service.refund(services, returned, credit - placed.total)
+        closed = await service.settle_exchange(services, returned, taken.return_id, service.EXCHANGE_REFUNDED, credit)
+        if closed == service.EXCHANGE_REFUNDED:
+            raise ExchangeFailed(returned, failure) from None
+        raise  # an earlier attempt placed the sale: nothing is refunded for this one's failure
+    excess = max(credit - placed.total, Decimal(0))
+    await service.settle_exchange(services, returned, taken.return_id, service.EXCHANGE_SOLD, excess)
     return Exchange(returned=returned, sale=placed, difference=placed.total - credit)
+
+
+def _already_refunded() -> DomainError:
+    return errors.OrderProblem(
+        errors.OrderErrorCode.EXCHANGE_ALREADY_REFUNDED,
+        "This exchange's sale failed and its return was already taken and refunded: start a new sale.",
+        ["idempotencyKey"],
+    )

@@ -101,6 +101,10 @@ class OrderReturnRow(Base):
     """One return taken at a store: which lines, how many, the refund, who took it."""
 
     __tablename__ = "order_returns"
+    __table_args__ = (
+        # An exchange's retry with its key finds the return the key took; no second one can exist.
+        Index("uq_order_returns_exchange_key", "order_id", "exchange_key", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
@@ -109,3 +113,5 @@ class OrderReturnRow(Base):
     refund: Mapped[Decimal] = mapped_column(MONEY)
     actor: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    exchange_key: Mapped[str | None] = mapped_column(String(128))  # an exchange's idempotency key (None: a return)
+    exchange_status: Mapped[str | None] = mapped_column(String(16))  # TAKEN, then SOLD or REFUNDED (an exchange's)

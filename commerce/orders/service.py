@@ -21,8 +21,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from commerce.catalog import service as catalog
@@ -53,8 +55,8 @@ __all__ = [
     "mark_shipped",
     "order_location",
     "orders_of_customer",
-    "refund",
     "return_lines",
+    "settle_exchange",
     "shipping_address",
     "take_return",
 ]
@@ -73,6 +75,18 @@ class TakenReturn:
 
     order: r.Order
     refund: Decimal
+    return_id: int
+    exchange_status: str | None = None  # an exchange's: how the return the key took stands
+    replayed: bool = False  # an earlier attempt with the exchange's key took it (nothing was taken now)
+
+
+# An exchange's return: TAKEN with the exchange, then SOLD (the new sale placed, any excess of the
+# credit refunded) or REFUNDED (the sale failed: the whole refund paid out).
+EXCHANGE_TAKEN, EXCHANGE_SOLD, EXCHANGE_REFUNDED = "TAKEN", "SOLD", "REFUNDED"
+
+
+class _KeyTaken(Exception):
+    """A racing attempt with the exchange's key committed its return first."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,14 +269,44 @@ async def take_return(
     actor: str | None,
     audit: AuditEntry | None = None,
     refund_now: bool = True,
+    exchange_key: str | None = None,
 ) -> TakenReturn:
     """`return_lines`, answering with this return's refund too. `refund_now=False` records the
-    refund but leaves the provider call to the caller (an exchange nets it against the new sale)."""
+    refund but leaves the provider call to the caller (an exchange nets it against the new sale).
+    `exchange_key` takes the return once per key and order: a retry is answered with the return
+    the key took (`replayed`), so its goods are never restocked nor refunded twice."""
     if (await catalog.locations_by_ids(services.engine, [location_id])).get(location_id) is None:
         raise errors.OrderProblem(errors.OrderErrorCode.LOCATION_NOT_FOUND, "No such location.", ["locationId"])
+    take = partial(_take, services, order_id, lines, location_id, actor, audit, refund_now, exchange_key)
+    try:
+        return await take()
+    except _KeyTaken:  # the unique key refused a second return: the racing attempt's is committed now
+        return await take()
+
+
+async def _take(
+    services: OrderServices,
+    order_id: int,
+    lines: Sequence[ReturnLine],
+    location_id: int,
+    actor: str | None,
+    audit: AuditEntry | None,
+    refund_now: bool,
+    exchange_key: str | None,
+) -> TakenReturn:
     now = services.clock.now()
     async with unit_of_work(services) as session:
         row, current = await _locked(session, order_id)
+        if exchange_key is not None:
+            earlier = (
+                await session.execute(
+                    select(OrderReturnRow).where(
+                        OrderReturnRow.order_id == order_id, OrderReturnRow.exchange_key == exchange_key
+                    )
+                )
+            ).scalar_one_or_none()
+            if earlier is not None:
+                return _replayed(earlier, lines, r.to_order(row, current))
         if row.status not in RETURNABLE:
             raise errors.InvalidTransition(f"A {row.status} order cannot be returned.", ["orderId"])
         by_id = {line.id: line for line in current}
@@ -327,9 +371,16 @@ async def take_return(
             refund=refund,
             actor=actor,
             created_at=now,
+            exchange_key=exchange_key,
+            exchange_status=EXCHANGE_TAKEN if exchange_key is not None else None,
         )
         session.add(returned)
-        await session.flush()
+        try:
+            await session.flush()
+        except IntegrityError:
+            if exchange_key is None:
+                raise
+            raise _KeyTaken() from None
         await points.reverse(session, row, str(returned.id), refund, now)  # the returned share of what it earned
         if all_back:
             await points.give_back(session, row, now, "order returned")
@@ -338,17 +389,41 @@ async def take_return(
         action = CallAction.REFUND if paid and refund_now else None
         call = await _due(session, row.id, row.payment_reference, action, refund, now)
     await _pay(services, call)
-    return TakenReturn(r.to_order(row, updated), refund)
+    return TakenReturn(r.to_order(row, updated), refund, returned.id, returned.exchange_status)
 
 
-async def refund(services: OrderServices, order: r.Order, amount: Decimal) -> None:
-    """Pay back `amount` of a captured order through its provider (cash: handed over at the till)."""
-    if order.payment_reference is None or not amount:
-        return  # nothing goes to a provider: no write transaction for it
+def _replayed(earlier: OrderReturnRow, lines: Sequence[ReturnLine], order: r.Order) -> TakenReturn:
+    """The return an exchange's key took, for a retry asking for the same lines."""
+    asked: dict[int, int] = {}
+    for item in lines:
+        asked[item.line_id] = asked.get(item.line_id, 0) + item.quantity
+    if [[k, v] for k, v in sorted(asked.items())] != earlier.lines:
+        raise errors.IdempotencyKeyReused(
+            "This idempotency key took a return of other lines: use a new key.", ["idempotencyKey"]
+        )
+    return TakenReturn(order, Decimal(earlier.refund), earlier.id, earlier.exchange_status, replayed=True)
+
+
+async def settle_exchange(
+    services: OrderServices, order: r.Order, return_id: int, outcome: str, refund: Decimal
+) -> str:
+    """Close an exchange's TAKEN return as `outcome` (SOLD or REFUNDED) and pay `refund` back, in one
+    unit of work and only once: of attempts racing with one key, only the one that closes it pays.
+    Answers how the return stands after (another attempt's outcome when that one closed it)."""
+    now = services.clock.now()
     async with unit_of_work(services) as session:
-        now = services.clock.now()
-        call = await _due(session, order.id, order.payment_reference, CallAction.REFUND, amount, now)
+        conn = await session.connection()
+        closed = await conn.execute(
+            update(OrderReturnRow)
+            .where(OrderReturnRow.id == return_id, OrderReturnRow.exchange_status == EXCHANGE_TAKEN)
+            .values(exchange_status=outcome)
+        )
+        if closed.rowcount != 1:
+            found = select(OrderReturnRow.exchange_status).where(OrderReturnRow.id == return_id)
+            return str((await conn.execute(found)).scalar_one())
+        call = await _due(session, order.id, order.payment_reference, CallAction.REFUND, refund, now)
     await _pay(services, call)
+    return outcome
 
 
 def _returned(line: r.OrderLine, quantity: int, refund: Decimal) -> r.OrderLine:

@@ -157,3 +157,80 @@ async def test_an_exchange_credits_only_its_own_return_not_another_tills_meanwhi
     assert Decimal(str(result["returned"]["payment"]["refunded"]["amount"])) == line_total  # both units back
     credit = Decimal(str(result["order"]["total"]["amount"])) - Decimal(str(result["difference"]["amount"]))
     assert credit == line_total - quantize(line_total / 2, "PLN")  # its own unit: the rest of the line
+
+
+def _swap(order: dict[str, Any], cart: str, key: str) -> dict[str, Any]:
+    return {
+        "id": order["id"],
+        "lines": [{"orderLineId": order["lines"][0]["id"], "quantity": 1}],
+        "cart": cart,
+        "key": key,
+        "payment": {"method": "card"},
+    }
+
+
+async def test_a_retried_exchange_replays_it_taking_the_return_and_paying_once(
+    gql: Any, engine: Any, token_for: Any, runtime: Any
+) -> None:
+    from core.ids import to_global_id
+
+    order = await _collected(gql, engine, token_for, token_for("customer", subject="82"))
+    await set_stock(engine, 3, KRK, 4)
+    till = {**token_for("staff", subject="jan", location="ST-KRK"), "X-Channel": "store"}
+    cart = await new_cart(gql, till, [(3, 1)], customerId=to_global_id("Customer", 82))
+    first = (await gql.data(EXCHANGE, _swap(order, cart, "swap-retry"), headers=till))["orderExchange"]
+    assert first["userErrors"] == []
+    payments = runtime.services.payments
+    shelf, calls = await stock_of(engine, 1, KRK), (list(payments.authorized), list(payments.refunded))
+    # the answer was lost: the till sends the very same mutation again
+    again = (await gql.data(EXCHANGE, _swap(order, cart, "swap-retry"), headers=till))["orderExchange"]
+    assert again["userErrors"] == []
+    assert again["returned"]["lines"][0]["quantityReturned"] == 1
+    assert again["returned"]["payment"] == first["returned"]["payment"]  # refunded once
+    assert again["order"]["id"] == first["order"]["id"] and again["difference"] == first["difference"]
+    assert await stock_of(engine, 1, KRK) == shelf  # restocked once
+    assert (list(payments.authorized), list(payments.refunded)) == calls  # nothing charged or paid again
+
+
+async def test_racing_retries_of_an_exchange_take_the_return_once(
+    gql: Any, engine: Any, token_for: Any, runtime: Any
+) -> None:
+    import asyncio
+
+    from core.ids import to_global_id
+
+    order = await _collected(gql, engine, token_for, token_for("customer", subject="83"))
+    await set_stock(engine, 3, KRK, 4)
+    till = {**token_for("staff", subject="jan", location="ST-KRK"), "X-Channel": "store"}
+    cart = await new_cart(gql, till, [(3, 1)], customerId=to_global_id("Customer", 83))
+    shelf, payments = (await stock_of(engine, 1, KRK))[0], runtime.services.payments
+    calls = len(payments.authorized) + len(payments.refunded)
+    answers = await asyncio.gather(
+        *(gql.data(EXCHANGE, _swap(order, cart, "swap-race"), headers=till) for _ in range(2))
+    )
+    done = [a["orderExchange"] for a in answers]
+    assert [d["userErrors"] for d in done] == [[], []]
+    assert {d["returned"]["lines"][0]["quantityReturned"] for d in done} == {1}
+    assert done[0]["order"]["id"] == done[1]["order"]["id"]
+    assert (await stock_of(engine, 1, KRK))[0] == shelf + 1
+    assert len(payments.authorized) + len(payments.refunded) == calls + 1  # the difference settled once, one way
+
+
+async def test_a_retried_exchange_whose_sale_failed_is_refused_not_refunded_again(
+    gql: Any, engine: Any, token_for: Any, runtime: Any
+) -> None:
+    order = await _collected(gql, engine, token_for, token_for("customer", subject="84"))
+    await set_stock(engine, 3, KRK, 1)
+    till = {**token_for("staff", subject="jan", location="ST-KRK"), "X-Channel": "store"}
+    cart = await new_cart(gql, till, [(3, 1)], customerId="Q3VzdG9tZXI6ODQ")
+    await set_stock(engine, 3, KRK, 0)
+    failed = (await gql.data(EXCHANGE, _swap(order, cart, "swap-fail"), headers=till))["orderExchange"]
+    assert [e["code"] for e in failed["userErrors"]] == ["INSUFFICIENT_STOCK"]
+    payments = runtime.services.payments
+    calls, shelf = (list(payments.authorized), list(payments.refunded)), await stock_of(engine, 1, KRK)
+    await set_stock(engine, 3, KRK, 1)  # the goods are found: the till retries the exchange
+    again = (await gql.data(EXCHANGE, _swap(order, cart, "swap-fail"), headers=till))["orderExchange"]
+    assert [(e["code"], e["field"]) for e in again["userErrors"]] == [("EXCHANGE_ALREADY_REFUNDED", ["idempotencyKey"])]
+    assert again["order"] is None and again["returned"]["lines"][0]["quantityReturned"] == 1
+    assert (list(payments.authorized), list(payments.refunded)) == calls  # no credit given, no second refund
+    assert await stock_of(engine, 1, KRK) == shelf and await stock_of(engine, 3, KRK) == (1, 0)
