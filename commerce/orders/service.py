@@ -239,11 +239,12 @@ async def cancel(
 
 
 def _refund_for(line: r.OrderLine, quantity: int, currency: str) -> Decimal:
-    """What `quantity` more returned units of the line refund: the rest of the line when it is
-    returned whole, so a line's refunds add up to exactly what was paid for it."""
-    if line.quantity_returned + quantity == line.quantity:
-        return line.total - line.amount_refunded
-    return quantize(line.total * quantity / line.quantity, currency)
+    """What `quantity` more returned units of the line refund: the line's share for all its units
+    returned so far, rounded once, less what was refunded before. Each return's share rounded on its
+    own could add up to more than the line cost (a last refund below zero); cumulative, the refunds
+    never do, none is negative, and the whole line refunds exactly what was paid for it."""
+    owed = quantize(line.total * (line.quantity_returned + quantity) / line.quantity, currency)
+    return max(owed - line.amount_refunded, Decimal(0))
 
 
 async def return_lines(

@@ -23,7 +23,7 @@ VARIANT = 1
 
 
 async def _collected(gql: Any, engine: Any, token_for: Any, quantity: int = 3) -> dict[str, Any]:
-    await set_stock(engine, VARIANT, WAW, 5)
+    await set_stock(engine, VARIANT, WAW, max(5, quantity))
     order = await placed(gql, {}, await new_cart(gql, {}, [(VARIANT, quantity)]), "k")
     staff = token_for("staff", subject="ewa", location="ST-WAW")
     await gql.data(READY, {"id": order["id"]}, headers=staff)
@@ -111,3 +111,37 @@ async def test_staff_take_returns_over_their_own_counter_only(gql: Any, engine: 
         headers=krakow,
     )
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_unit_by_unit_returns_of_a_cheap_line_never_refund_more_than_it_cost(
+    gql: Any, engine: Any, token_for: Any, runtime: Any
+) -> None:
+    from sqlalchemy import text
+
+    async with engine.begin() as conn:
+        price = Decimal(
+            str(
+                (
+                    await conn.execute(text("SELECT amount FROM prices WHERE variant_id = 1 AND currency = 'PLN'"))
+                ).scalar()
+            )
+        )
+        product = (await conn.execute(text("SELECT product_id FROM product_variants WHERE id = 1"))).scalar()
+        await conn.execute(  # clearance: ten units for 0.15, so each unit's share (0.015) rounds up
+            text(
+                "INSERT INTO promotions (code, description, kind, value, currency, product_ids, category_ids, channels, "
+                "active) VALUES (NULL, 'clearance', 'fixed_amount', :v, 'PLN', :p, '[]', '[]', true)"
+            ),
+            {"v": str(price * 10 - Decimal("0.15")), "p": f"[{product}]"},
+        )
+    order = await _collected(gql, engine, token_for, quantity=10)
+    assert Decimal(str(order["lines"][0]["total"]["amount"])) == Decimal("0.15")
+    staff = token_for("staff", subject="ewa", location="ST-WAW")
+    refunded = []
+    for _ in range(10):
+        done = await _return(gql, staff, order, 1, WAW)
+        assert done["userErrors"] == []
+        refunded.append(Decimal(str(done["order"]["payment"]["refunded"]["amount"])))
+    assert refunded == sorted(refunded) and refunded[-1] == Decimal("0.15")  # never above what the line cost
+    paid_back = [amount for _, amount in runtime.services.payments.refunded]
+    assert all(amount > 0 for amount in paid_back) and sum(paid_back) == Decimal("0.15")
