@@ -307,14 +307,18 @@ async def reverse_for_return(
     customer_key: int,
     order_key: str,
     return_key: str,
-    returned_amount: Decimal,
+    refunded_amount: Decimal,
     eligible_amount: Decimal,
     at: datetime,
     *,
     channel: str | None = None,
+    whole: bool = False,
 ) -> Reversal:
-    """Take back the points a return's lines earned, in proportion to `returned_amount` of
-    `eligible_amount` (the amount the order earned on), once per `return_key`.
+    """Take back the points a return's lines earned, once per `return_key`: the order's earned
+    points in proportion to `refunded_amount` (all its returns so far, this one included) of
+    `eligible_amount` (the amount the order earned on), less what earlier returns took back;
+    `whole` (the order is all back) takes back all that is left. Worked out on the cumulative
+    amounts, rounded once: each return's share rounded on its own left points with the customer.
 
     Never more than the order earned over all its returns, never below a zero balance: what the
     balance cannot cover is recorded as the entry's `shortfall`.
@@ -322,11 +326,11 @@ async def reverse_for_return(
     conn = await _conn(db)
     ref = f"return:{order_key}:{return_key}"
     balance = await _lock_account(conn, customer_key, at)
-    if await _existing(conn, ref) is not None or eligible_amount <= 0 or returned_amount <= 0:
+    if await _existing(conn, ref) is not None or eligible_amount <= 0 or (refunded_amount <= 0 and not whole):
         return Reversal(0, 0)
     earned, already = await _order_earned_and_reversed(conn, customer_key, order_key)
-    share = min(returned_amount / eligible_amount, Decimal(1))
-    owed = min(int((earned * share).to_integral_value(ROUND_HALF_UP)), earned - already)
+    share = Decimal(1) if whole else min(refunded_amount / eligible_amount, Decimal(1))
+    owed = int((earned * share).to_integral_value(ROUND_HALF_UP)) - already
     if owed <= 0:
         return Reversal(0, 0)
     taken = min(owed, balance)

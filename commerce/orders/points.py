@@ -61,10 +61,19 @@ async def earn(session: AsyncSession, row: OrderRow, now: datetime) -> None:
     )
 
 
-async def reverse(session: AsyncSession, row: OrderRow, return_key: str, refund: Decimal, now: datetime) -> None:
+async def reverse(session: AsyncSession, row: OrderRow, return_key: str, now: datetime, *, whole: bool) -> None:
+    """After a return is recorded on `row`: its refunds so far (`amount_refunded`) say what is owed."""
     if row.customer_key is None or not row.loyalty_points_earned:
         return
     reversal = await loyalty.reverse_for_return(
-        session, row.customer_key, _key(row), return_key, refund, Decimal(row.total), now, channel=row.channel_code
+        session,
+        row.customer_key,
+        _key(row),
+        return_key,
+        Decimal(row.amount_refunded),
+        Decimal(row.total),
+        now,
+        channel=row.channel_code,
+        whole=whole,
     )
     row.loyalty_points_earned -= reversal.points + reversal.shortfall

@@ -382,7 +382,7 @@ async def _take(
             if exchange_key is None:
                 raise
             raise _KeyTaken() from None
-        await points.reverse(session, row, str(returned.id), refund, now)  # the returned share of what it earned
+        await points.reverse(session, row, str(returned.id), now, whole=all_back)  # the returned share it earned
         if all_back:
             await points.give_back(session, row, now, "order returned")
         await _event(session, row, updated, "returned", returnLocationId=location_id, refund=refund)

@@ -213,3 +213,35 @@ async def test_twenty_concurrent_checkouts_spending_the_whole_balance_one_succee
     results = await asyncio.gather(*(attempt(n) for n in range(20)))
     assert sum(results) == 1
     assert await loyalty.ledger_sum(engine, 77) == (0, 0, 0)
+
+
+async def test_returning_an_order_unit_by_unit_takes_back_all_it_earned(
+    gql: Any, engine: Any, runtime: Runtime, token_for: Any
+) -> None:
+    from sqlalchemy import text
+
+    async with writer(engine).begin() as conn:  # 4 x 51.25 = 205: a quarter of the points is 51.25
+        await conn.execute(text("UPDATE prices SET amount = 51.25 WHERE variant_id = :v"), {"v": VARIANT})
+    await set_stock(engine, VARIANT, KRK, 10)
+    customer = await register(gql, "unitbyunit@example.com")
+    me = await sign_in(gql, "unitbyunit@example.com")
+    till = {**token_for("staff", subject="anna", location="ST-KRK"), "X-Channel": "store"}
+    cart = await new_cart(gql, till, [(VARIANT, 4)], customerId=customer["id"])
+    sale = (await _pay(gql, till, cart, "t1", method="IN_STORE", location=None, payment="cash"))["order"]
+    earned = sale["loyaltyPointsEarned"]
+    assert Decimal(sale["total"]["amount"]) == Decimal("205.00") and earned % 4
+    lines = await gql.data("query($id: ID!) { order(id: $id) { lines { id } } }", {"id": sale["id"]}, headers=me)
+    back = f"""mutation($id: ID!, $lines: [ReturnLineInput!]!, $location: ID!) {{
+      orderReturnLines(orderId: $id, lines: $lines, locationId: $location) {{
+        order {{ {POINTS_FIELDS} }} userErrors {{ code }} }} }}"""
+    one = {
+        "id": sale["id"],
+        "lines": [{"orderLineId": lines["order"]["lines"][0]["id"], "quantity": 1}],
+        "location": to_global_id("Location", KRK),
+    }
+    for returned in range(1, 5):
+        done = (await gql.data(back, one, headers=till))["orderReturnLines"]
+        taken_back = earned - done["order"]["loyaltyPointsEarned"]
+        assert abs(taken_back - Decimal(earned * returned) / 4) <= Decimal("0.5")  # the share so far, rounded once
+    assert done["order"]["status"] == "RETURNED" and done["order"]["loyaltyPointsEarned"] == 0
+    assert await _balance(gql, me) == 0
