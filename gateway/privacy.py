@@ -77,6 +77,7 @@ class ErasedCustomers:
         self._broadcaster = broadcaster
         self._ttl = ttl
         self._known: dict[int, tuple[bool, float]] = {}
+        self._epoch = 0  # moves on every forget: a read that raced with an erasure is not kept
         self._listener = ForgetOnMessage(broadcaster, ERASED_TOPIC, self.forget)
 
     async def is_erased(self, customer_key: int) -> bool:
@@ -85,13 +86,16 @@ class ErasedCustomers:
         now = time.monotonic()
         if cached is not None and (cached[0] or now - cached[1] < self._ttl):
             return cached[0]
+        epoch = self._epoch
         erased = customer_key in await customers.erased_among(self._engine, [customer_key])
-        if len(self._known) > 100_000:
-            self._known.clear()
-        self._known[customer_key] = (erased, now)
+        if epoch == self._epoch:
+            if len(self._known) > 100_000:
+                self._known.clear()
+            self._known[customer_key] = (erased, now)
         return erased
 
     def forget(self) -> None:
+        self._epoch += 1
         self._known.clear()
 
     async def erased(self, subject: DataSubject) -> None:

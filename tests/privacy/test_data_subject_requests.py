@@ -326,6 +326,35 @@ async def test_an_open_websocket_of_an_erased_customer_is_refused_its_next_opera
     assert refused["type"] == "error" and [e["extensions"]["code"] for e in refused["payload"]] == ["UNAUTHENTICATED"]
 
 
+async def test_an_erased_check_that_raced_the_erasure_does_not_keep_the_token_working(
+    gql, runtime, token_for, monkeypatch
+):
+    """A read of "not erased" that started before the erasure must not be remembered after it."""
+    import asyncio
+
+    from commerce.customers import service as customers
+
+    customer = await register(gql, "race@example.com")
+    me = await sign_in(gql, "race@example.com")
+    original = customers.erased_among
+    read, go_on = asyncio.Event(), asyncio.Event()
+
+    async def held(engine: Any, ids: Any) -> set[int]:
+        found = await original(engine, ids)
+        read.set()
+        await go_on.wait()
+        return found
+
+    monkeypatch.setattr(customers, "erased_among", held)
+    racing = asyncio.create_task(runtime.erased.is_erased(int(from_global_id(customer["id"])[1])))
+    await read.wait()
+    monkeypatch.setattr(customers, "erased_among", original)
+    await dpo_erase(gql, token_for("dpo"), customer["id"])
+    go_on.set()
+    assert await racing is False  # the stale answer, read before the erasure
+    assert (await gql.post("{ me { id } }", headers=me)).status_code == 401
+
+
 async def test_the_retention_job_shreds_invoices_and_deletes_ownerless_orders_when_the_period_ends(
     gql, runtime, token_for, clock: FrozenClock
 ):
