@@ -159,7 +159,9 @@ class DataSubjectMutation:
     async def data_subject_erase(self, info: Info, customer_id: strawberry.ID) -> DataSubjectRequestPayload:
         return await _open_and_run(info, requests_service.ERASURE, customer_id)
 
-    @strawberry.mutation(description="The DPO: extend a request's deadline once, by two months, for a reason.")
+    @strawberry.mutation(
+        description="The DPO: extend a request's deadline once, by two months, for a reason, before it passes."
+    )
     async def data_subject_request_extend(
         self, info: Info, request_id: strawberry.ID, reason: str
     ) -> DataSubjectRequestPayload:

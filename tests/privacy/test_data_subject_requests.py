@@ -272,6 +272,26 @@ async def test_the_deadline_is_a_month_and_extends_once_by_two_months_for_a_reas
     assert (await gql.data(LIST, {"overdue": True}, headers=dpo))["dataSubjectRequests"] == []
 
 
+async def test_an_overdue_request_cannot_be_extended_after_its_deadline(gql, runtime, token_for, clock: FrozenClock):
+    """Art. 12(3) allows an extension within the first month only; a late one would hide the breach."""
+    customer = await register(gql, "late@example.com")
+    key = int(from_global_id(customer["id"])[1])
+    opened = await runtime.services.requests.open(
+        "EXPORT",
+        customer_key=key,
+        subject_id=(await subjects_by_ids(runtime.services.engine, [key]))[key],
+        requested_by="dpo-1",
+    )
+    request_id = to_global_id("DataSubjectRequest", opened.id)
+    clock.advance(timedelta(days=45))
+    dpo = token_for("dpo")
+    late = (await gql.data(EXTEND, {"id": request_id, "reason": "busy"}, headers=dpo))["dataSubjectRequestExtend"]
+    assert late["request"] is None
+    assert [(e["code"], e["field"]) for e in late["userErrors"]] == [("DEADLINE_PASSED", ["requestId"])]
+    overdue = (await gql.data(LIST, {"overdue": True}, headers=dpo))["dataSubjectRequests"]
+    assert [(r["id"], r["dueAt"]) for r in overdue] == [(request_id, opened.due_at.isoformat())]
+
+
 async def test_an_interrupted_erasure_stays_in_progress_and_resumes_where_it_stopped(
     gql, runtime, token_for, monkeypatch
 ):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from core.errors import DomainError
 
-__all__ = ["AlreadyExtended", "InvalidExtension", "RequestClosed", "RequestError", "RequestNotFound"]
+__all__ = ["AlreadyExtended", "DeadlinePassed", "InvalidExtension", "RequestClosed", "RequestError", "RequestNotFound"]
 
 
 class RequestError(DomainError):
@@ -25,6 +25,16 @@ class AlreadyExtended(RequestError):
 
     def __init__(self) -> None:
         super().__init__("The deadline was already extended once (GDPR Art. 12(3) allows one extension).")
+
+
+class DeadlinePassed(RequestError):
+    code = "DEADLINE_PASSED"
+    field = ("requestId",)
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The deadline has passed: an extension must be made within it (GDPR Art. 12(3)); answer the request now."
+        )
 
 
 class RequestClosed(RequestError):

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from core.db import writer
 from policies.retention import Period
 from vault.models import Subject
-from vault.requests.errors import AlreadyExtended, InvalidExtension, RequestClosed, RequestNotFound
+from vault.requests.errors import AlreadyExtended, DeadlinePassed, InvalidExtension, RequestClosed, RequestNotFound
 from vault.requests.export import build_export
 from vault.requests.ledger import ErasureLedger, LedgerEntry
 from vault.requests.models import DataSubjectRequestRow
@@ -195,7 +195,10 @@ class DataSubjectRequests:
         return _found(found)
 
     async def extend(self, request_id: int, reason: str, months: int = MAX_EXTENSION_MONTHS) -> Request:
-        """Push the deadline back once, by 1 or 2 months, for the recorded reason (Art. 12(3))."""
+        """Push the deadline back once, by 1 or 2 months, for the recorded reason (Art. 12(3)).
+
+        Only while the deadline still runs: extending an overdue request would hide the breach
+        from the overdue list, and the law allows an extension only within the first month."""
         reason = reason.strip()
         if not reason or len(reason) > MAX_REASON:
             raise InvalidExtension(MAX_REASON)
@@ -209,6 +212,8 @@ class DataSubjectRequests:
                 raise RequestClosed()
             if row.extension_reason is not None:
                 raise AlreadyExtended()
+            if row.due_at < self.ctx.clock.now():
+                raise DeadlinePassed()
             await conn.execute(
                 update(_T)
                 .where(_T.id == request_id)
