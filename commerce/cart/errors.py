@@ -8,6 +8,7 @@ from enum import StrEnum
 from core.errors import DomainError, DomainErrors
 
 __all__ = [
+    "CartCustomerErased",
     "CartError",
     "CartErrorCode",
     "CartForbidden",
@@ -32,6 +33,7 @@ class CartErrorCode(StrEnum):
     INSUFFICIENT_STOCK = "INSUFFICIENT_STOCK"
     TOO_MANY_LINES = "TOO_MANY_LINES"
     TOO_MANY_DISCOUNT_CODES = "TOO_MANY_DISCOUNT_CODES"
+    CUSTOMER_ERASED = "CUSTOMER_ERASED"
 
 
 class CartError(DomainError):
@@ -44,6 +46,15 @@ class CartNotFound(CartError):
 
 class CartForbidden(CartError):
     code: str = CartErrorCode.FORBIDDEN
+
+
+class CartCustomerErased(CartError):
+    """The customer was erased (GDPR Art. 17): no new cart is recorded about them."""
+
+    code: str = CartErrorCode.CUSTOMER_ERASED
+
+    def __init__(self) -> None:
+        super().__init__("This customer's data was erased: serve them as a guest.", ["customerId"])
 
 
 class CartVersionConflict(CartError):

@@ -32,6 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from commerce.cart.errors import (
+    CartCustomerErased,
     CartError,
     CartErrorCode,
     CartForbidden,
@@ -42,6 +43,7 @@ from commerce.cart.errors import (
 )
 from commerce.cart.models import ABANDONED, ACTIVE, CHECKING_OUT, MERGED, ORDERED, CartLineRow, CartRow
 from commerce.catalog import service as catalog
+from commerce.customers import service as customers
 from commerce.inventory import service as inventory
 from commerce.pricing.engine import normalize_code
 from core.db import Connectable, json_loads, sqlite_write_queue, writer
@@ -522,6 +524,13 @@ async def _apply_adds(conn: AsyncConnection, cart: Cart, adding: dict[int, int])
     return list(lines.values())
 
 
+async def _refuse_erased(conn: AsyncConnection, customer_key: int | None) -> None:
+    """An erased customer's carts went with their erasure: none is opened for them again (a till
+    or an agent naming them), which would record new personal data about them."""
+    if customer_key is not None and await customers.was_erased(conn, customer_key):
+        raise CartCustomerErased()
+
+
 async def create_cart(
     engine: AsyncEngine,
     *,
@@ -538,6 +547,7 @@ async def create_cart(
             async with _unit_of_work(engine) as conn:
                 cart = await _active_of(conn, customer_key, lock=True) if customer_key is not None else None
                 if cart is None:
+                    await _refuse_erased(conn, customer_key)
                     cart = Cart(new_token(), customer_key, ACTIVE, None, 1, (), (), now, now)
                     await conn.execute(
                         insert(CartRow).values(

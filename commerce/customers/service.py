@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Select, delete, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -53,6 +53,7 @@ __all__ = [
     "set_consent",
     "subjects_by_ids",
     "update_profile",
+    "was_erased",
 ]
 
 PASSWORD_MIN = 8
@@ -380,15 +381,24 @@ async def _password_of(engine: AsyncEngine, subject: str) -> tuple[int, str] | N
 
 
 # ---------------------------------------------------------------- reading
-async def erased_among(engine: AsyncEngine, ids: Sequence[int]) -> set[int]:
-    """The customers among `ids` whose data was erased: their tokens must sign in no one."""
-    stmt = (
+def _erased(ids: Sequence[int]) -> Select[int]:
+    return (
         select(Customer.id)
         .join(Subject, Subject.id == Customer.subject_id)
         .where(Customer.id.in_(ids), Subject.erased_at.is_not(None))
     )
+
+
+async def erased_among(engine: Connectable, ids: Sequence[int]) -> set[int]:
+    """The customers among `ids` whose data was erased: their tokens must sign in no one."""
     async with engine.connect() as conn:
-        return set((await conn.execute(stmt)).scalars())
+        return set((await conn.execute(_erased(ids))).scalars())
+
+
+async def was_erased(conn: AsyncConnection, customer_key: int) -> bool:
+    """`erased_among` for one customer, in the caller's (writing) transaction: what writes personal
+    data for a customer asks first, so nothing new is recorded about an erased person."""
+    return (await conn.execute(_erased([customer_key]))).first() is not None
 
 
 async def subjects_by_ids(engine: Connectable, ids: Sequence[int]) -> dict[int, str]:

@@ -6,7 +6,14 @@ from collections.abc import Sequence
 
 from core.errors import DomainError
 
-__all__ = ["InsufficientPoints", "InvalidPoints", "LoyaltyError", "ReasonRequired", "UnknownLoyaltyCustomer"]
+__all__ = [
+    "CustomerErased",
+    "InsufficientPoints",
+    "InvalidPoints",
+    "LoyaltyError",
+    "ReasonRequired",
+    "UnknownLoyaltyCustomer",
+]
 
 
 class LoyaltyError(DomainError):
@@ -43,3 +50,13 @@ class UnknownLoyaltyCustomer(LoyaltyError):
 
     def __init__(self) -> None:
         super().__init__("No such customer.")
+
+
+class CustomerErased(LoyaltyError):
+    """The customer was erased (GDPR Art. 17): no new points or reasons are recorded about them."""
+
+    code = "CUSTOMER_ERASED"
+    field = ("customerId",)
+
+    def __init__(self) -> None:
+        super().__init__("This customer's data was erased: they have no loyalty account any more.")

@@ -26,6 +26,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
+from commerce.customers import service as customers
 from commerce.loyalty import errors
 from commerce.loyalty.models import TABLE, LoyaltyAccountRow, LoyaltyLot, LoyaltyLotDraw, LoyaltyTransactionRow
 from core.db import writer
@@ -470,6 +471,8 @@ async def adjust(
     if points == 0 or abs(points) > MAX_ADJUSTMENT:
         raise errors.InvalidPoints(f"Adjust by a whole number of points from 1 to {MAX_ADJUSTMENT}, up or down.")
     conn = await _conn(db)
+    if await customers.was_erased(conn, customer_key):  # no new account, points or reason about them
+        raise errors.CustomerErased()
     balance = await _lock_account(conn, customer_key, at)
     if points < 0 and not await _debit(conn, customer_key, -points):  # nothing written when refused
         raise errors.InsufficientPoints(balance, -points)

@@ -297,6 +297,7 @@ async def _read(
             raise errors.CartNotReady("No such cart (or it expired).")
         if cart.status != ACTIVE:  # placed (or being placed) from: a retry finds its order by the key
             return _Read(cart, {}, None, await _by_key(reads, carts.cart_owner(cart), req.idempotency_key))
+        await _refuse_erased(reads, cart)
         variants = await taxed_variants(reads, [line.variant_id for line in cart.lines]) if cart.lines else {}
         subject = None
         if cart.customer_key is not None and (address is not None or req.invoice is not None):
@@ -304,6 +305,15 @@ async def _read(
         return _Read(cart, variants, subject, None)
     finally:
         await reads.aclose()
+
+
+async def _refuse_erased(reads: ReadScope, cart: carts.Cart) -> None:
+    """A cart whose customer was erased meanwhile becomes no order: it would record new personal data
+    (an address, a purchase, points) about a person whose data is gone."""
+    if cart.customer_key is not None and await customers.erased_among(reads, [cart.customer_key]):
+        raise errors.CartNotReady(
+            "This cart's customer was erased: check out as a guest.", errors.OrderErrorCode.CUSTOMER_ERASED
+        )
 
 
 async def _plan(

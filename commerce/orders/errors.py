@@ -56,6 +56,7 @@ class OrderErrorCode(StrEnum):
     RETURN_QUANTITY_INVALID = "RETURN_QUANTITY_INVALID"
     RETURN_LINES_REQUIRED = "RETURN_LINES_REQUIRED"
     EXCHANGE_ALREADY_REFUNDED = "EXCHANGE_ALREADY_REFUNDED"  # a retried exchange whose sale failed: paid out
+    CUSTOMER_ERASED = "CUSTOMER_ERASED"  # the cart's customer was erased meanwhile
 
 
 class OrderError(DomainError):
