@@ -25,6 +25,7 @@ from commerce.customers.service import Address as AddressValue
 from commerce.orders import checkout as checkouts
 from commerce.orders import exchange as exchanges
 from commerce.orders import records, service
+from commerce.orders.errors import CartMerged
 from commerce.orders.unit import OrderServices
 from commerce.payments.provider import PaymentError
 from core.errors import DomainError
@@ -487,6 +488,7 @@ class OrderMutation:
             invoice=invoice,
             till_location_id=await _till_location(info),
             actor=_actor(info),
+            customer_key=int_key(context.principal.customer_subject or ""),
             loyalty_points_to_redeem=input.loyalty_points_to_redeem or 0,
             audit=_audit(info, "checkoutComplete"),
         )
@@ -495,6 +497,9 @@ class OrderMutation:
             try:
                 return await checkouts.checkout(order_services(info), request, authorize=cart_authorizer(info))
             except PaymentError:
+                raise
+            except CartMerged as merged:  # the customer's own cart changed too
+                await context.services.broadcaster.publish(f"cart:{merged.into}")
                 raise
             finally:  # placed, failed or unchanged: every open device re-reads the cart
                 await context.services.broadcaster.publish(f"cart:{cart_key}")

@@ -42,6 +42,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from commerce.cart import service as carts
+from commerce.cart.errors import CartNotFound
 from commerce.cart.models import ACTIVE
 from commerce.catalog import service as catalog
 from commerce.catalog.entities import Location
@@ -100,6 +101,7 @@ class CheckoutRequest:
     payment_token: str | None = None
     till_location_id: int | None = None  # the store of the staff member checking out at its till
     actor: str | None = None  # the operator placing it for the customer (till, call center)
+    customer_key: int | None = None  # the signed-in customer checking out: a guest cart becomes theirs first
     loyalty_points_to_redeem: int = 0
     audit: AuditEntry | None = None  # an operator placing it: recorded in the confirming transaction
     credit: Decimal = Decimal(0)  # already paid (an exchange's returned goods): only the rest is charged
@@ -778,6 +780,35 @@ async def _existing(services: OrderServices, owner: str, key: str) -> int | None
     return await _by_key(services.engine, owner, key)
 
 
+# ---------------------------------------------------------------- a guest cart of a signed-in customer
+
+
+async def _attach(services: OrderServices, channel: str, cart: carts.Cart, customer_key: int, now: datetime) -> None:
+    """A signed-in customer checking out a guest cart: it becomes theirs first, as `cartAttachToCustomer`
+    does, so the order is keyed to them and sealed under their subject (in their export, its address
+    gone with their erasure). Raises `CartMerged` when it joined a cart they already had: that one,
+    with other lines, is not what they saw, so it is not ordered unseen."""
+
+    async def check_codes(codes: Sequence[str]) -> list[str | None]:
+        return await pricing.check_codes(
+            services.engine,
+            codes,
+            channel=channel,
+            now=now,
+            customer_key=customer_key,
+            cache=services.pricing_cache,
+        )
+
+    try:
+        attached, _changed = await carts.attach_to_customer(
+            services.engine, cart.id, customer_key, now=now, rules=services.cart_rules, check_codes=check_codes
+        )
+    except CartNotFound:
+        return  # closed or expired meanwhile: the next read says which
+    if attached.id != cart.id:
+        raise errors.CartMerged(attached.id)
+
+
 # ---------------------------------------------------------------- the whole
 
 
@@ -792,6 +823,9 @@ async def checkout(
         read = await _read(services, req, address, now)
         cart = read.cart
         await authorize(cart)
+        if req.customer_key is not None and cart.customer_key is None and cart.status == ACTIVE:
+            await _attach(services, req.channel_code, cart, req.customer_key, now)
+            continue  # read it again: now the customer's
         if read.existing is not None:
             return await _replay(services, read.existing, cart)
         if cart.status != ACTIVE:

@@ -8,6 +8,7 @@ from enum import StrEnum
 from core.errors import DomainError, DomainErrors
 
 __all__ = [
+    "CartMerged",
     "CartNotReady",
     "CheckoutInProgress",
     "CheckoutInvalid",
@@ -57,6 +58,7 @@ class OrderErrorCode(StrEnum):
     RETURN_LINES_REQUIRED = "RETURN_LINES_REQUIRED"
     EXCHANGE_ALREADY_REFUNDED = "EXCHANGE_ALREADY_REFUNDED"  # a retried exchange whose sale failed: paid out
     CUSTOMER_ERASED = "CUSTOMER_ERASED"  # the cart's customer was erased meanwhile
+    CART_MERGED = "CART_MERGED"  # a signed-in customer's guest cart joined their own: check that out
 
 
 class OrderError(DomainError):
@@ -85,6 +87,19 @@ class CartNotReady(OrderError):
     def __init__(self, message: str, code: str = OrderErrorCode.CART_NOT_FOUND) -> None:
         super().__init__(message, ["input", "cartId"])
         self.code = code
+
+
+class CartMerged(OrderError):
+    """A signed-in customer checked out a guest cart while holding a cart of their own: the guest
+    cart joined theirs (as `cartAttachToCustomer` does) and no order was placed; `into` is their cart."""
+
+    code: str = OrderErrorCode.CART_MERGED
+
+    def __init__(self, into: str) -> None:
+        super().__init__(
+            "This cart joined the cart of your account: review that one and check it out.", ["input", "cartId"]
+        )
+        self.into = into
 
 
 class IdempotencyKeyReused(OrderError):

@@ -103,6 +103,30 @@ async def test_a_key_never_returns_someone_elses_order(gql: Any, engine: Any, cu
     assert guest_order["id"] not in [e["node"]["id"] for e in mine["me"]["orders"]["edges"]]
 
 
+async def test_a_cart_made_before_signing_in_becomes_the_customers_order(gql: Any, engine: Any, customer: Any) -> None:
+    """Never attached, it still becomes theirs at checkout: the order is in their account."""
+    await set_stock(engine, VARIANT, WAW, 5)
+    before_sign_in = await new_cart(gql, {}, [(VARIANT, 1)])
+    order = await placed(gql, customer, before_sign_in, "k")
+    me = await gql.data("{ me { orders { edges { node { id } } } } }", headers=customer)
+    assert [e["node"]["id"] for e in me["me"]["orders"]["edges"]] == [order["id"]]
+
+
+async def test_a_cart_made_before_signing_in_joins_the_customers_own_and_is_not_ordered_unseen(
+    gql: Any, engine: Any, customer: Any
+) -> None:
+    await set_stock(engine, 1, WAW, 5)
+    await set_stock(engine, 3, WAW, 5)
+    mine = await new_cart(gql, customer, [(3, 1)])
+    before_sign_in = await new_cart(gql, {}, [(1, 1)])
+    payload = await checkout(gql, customer, before_sign_in, "k")
+    assert payload["order"] is None
+    assert [(e["code"], e["field"]) for e in payload["userErrors"]] == [("CART_MERGED", ["input", "cartId"])]
+    assert await total_reserved(engine) == 0
+    me = await gql.data("{ me { cart { id lines { quantity } } } }", headers=customer)
+    assert me["me"]["cart"]["id"] == mine and len(me["me"]["cart"]["lines"]) == 2
+
+
 async def test_not_enough_stock_names_the_lines_and_holds_nothing(gql: Any, engine: Any, customer: Any) -> None:
     await set_stock(engine, 1, WAW, 5)
     await set_stock(engine, 3, WAW, 1)

@@ -375,6 +375,28 @@ async def test_an_erased_check_that_raced_the_erasure_does_not_keep_the_token_wo
     assert (await gql.post("{ me { id } }", headers=me)).status_code == 401
 
 
+async def test_an_order_from_a_cart_made_before_signing_in_is_exported_and_erased_with_the_customer(
+    gql, runtime, token_for
+):
+    """The cart was never attached; the signed-in customer's order of it is theirs all the same."""
+    customer = await register(gql, "before@example.com", first="Ewelina", last="Kowalska")
+    me = await sign_in(gql, "before@example.com")
+    await orders.set_stock(runtime.services.engine, 1, orders.WAREHOUSE, 10, only_here=False)
+    before_sign_in = await orders.new_cart(gql, {}, [(1, 1)])
+    order = await orders.placed(
+        gql, me, before_sign_in, "ship-1", method="SHIP_TO_ADDRESS", token=CARD, address=ADDRESS
+    )
+    dpo = token_for("dpo")
+    exported = (await dpo_export(gql, dpo, customer["id"]))["request"]["export"]["data"]
+    assert [o["number"] for o in exported["orders"]] == [order["number"]]
+    assert ADDRESS["line1"] in str(exported["orders"])
+    await dpo_erase(gql, dpo, customer["id"])
+    read = "query($id: ID!) { order(id: $id) { shippingAddress { line1 } } }"
+    kept = (await gql.data(read, {"id": order["id"]}, headers=token_for("agent")))["order"]
+    assert kept["shippingAddress"] is None
+    assert await find_in_database(runtime.services.engine, [ADDRESS["line1"]]) == []
+
+
 async def test_the_retention_job_shreds_invoices_and_deletes_ownerless_orders_when_the_period_ends(
     gql, runtime, token_for, clock: FrozenClock
 ):
