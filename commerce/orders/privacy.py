@@ -28,6 +28,15 @@ __all__ = ["OrderSource"]
 TABLE = "orders"
 
 
+def _accounted_at() -> Any:
+    """An order's latest accounting event, which its retention counts from: the sale, or its latest
+    return, whose refund may be booked in a later year than the sale."""
+    last_return = (
+        select(func.max(OrderReturnRow.created_at)).where(OrderReturnRow.order_id == OrderRow.id).scalar_subquery()
+    )
+    return func.coalesce(last_return, OrderRow.placed_at)  # a return never precedes its sale
+
+
 def _money(value: Any) -> str:
     return str(value)
 
@@ -128,9 +137,12 @@ class OrderSource:
         async with writer(ctx.engine).begin() as conn:
             rows = (
                 await conn.execute(
-                    select(OrderRow.id, OrderRow.customer_key, OrderRow.placed_at, OrderRow.invoice_sealed).where(
-                        OrderRow.customer_key.in_(list(by_key))
-                    )
+                    select(
+                        OrderRow.id,
+                        OrderRow.customer_key,
+                        _accounted_at().label("accounted_at"),
+                        OrderRow.invoice_sealed,
+                    ).where(OrderRow.customer_key.in_(list(by_key)))
                 )
             ).all()
             if rows:
@@ -143,9 +155,9 @@ class OrderSource:
         last: dict[int, datetime] = {}
         last_invoice: dict[int, datetime] = {}
         for r in rows:
-            last[r.customer_key] = max(last.get(r.customer_key, r.placed_at), r.placed_at)
+            last[r.customer_key] = max(last.get(r.customer_key, r.accounted_at), r.accounted_at)
             if r.invoice_sealed is not None:
-                last_invoice[r.customer_key] = max(last_invoice.get(r.customer_key, r.placed_at), r.placed_at)
+                last_invoice[r.customer_key] = max(last_invoice.get(r.customer_key, r.accounted_at), r.accounted_at)
         for key, at in last.items():
             found[by_key[key].subject_id].append(ctx.retained("orders", at))
         for key, at in last_invoice.items():
@@ -154,23 +166,24 @@ class OrderSource:
 
     async def expire(self, ctx: SourceContext, *, dry_run: bool) -> dict[str, int]:
         """Invoice details past the accounting period: their accounting keys shredded; orders nobody
-        owns any more (erased or guest) past it: deleted with their lines and returns."""
+        owns any more (erased or guest) past it: deleted with their lines and returns. Both counted
+        from each order's latest accounting event (`_accounted_at`)."""
         invoices_period = ctx.retention.period("invoices")
         orders_period = ctx.retention.period("orders")
         now = ctx.clock.now()
         async with writer(ctx.engine).begin() as conn:
             invoiced = (
                 await conn.execute(
-                    select(OrderRow.subject_id, func.max(OrderRow.placed_at), func.count())
+                    select(OrderRow.subject_id, func.max(_accounted_at()), func.count())
                     .where(OrderRow.invoice_sealed.is_not(None), OrderRow.subject_id.is_not(None))
                     .group_by(OrderRow.subject_id)
                 )
             ).all()
             due = [(str(s), int(n)) for s, at, n in invoiced if invoices_period.until(at) <= now]
             ownerless = (
-                await conn.execute(select(OrderRow.id, OrderRow.placed_at).where(OrderRow.customer_key.is_(None)))
+                await conn.execute(select(OrderRow.id, _accounted_at()).where(OrderRow.customer_key.is_(None)))
             ).all()
-            old = [r.id for r in ownerless if orders_period.until(r.placed_at) <= now]
+            old = [order_id for order_id, at in ownerless if orders_period.until(at) <= now]
             if not dry_run:
                 subjects = [s for s, _ in due]
                 for start in range(0, len(subjects), 500):

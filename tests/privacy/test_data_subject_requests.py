@@ -432,6 +432,50 @@ async def test_the_retention_job_shreds_invoices_and_deletes_ownerless_orders_wh
     assert order["order"] is None
 
 
+async def test_an_order_refunded_the_next_year_is_kept_five_years_from_the_refund(
+    gql, runtime, token_for, clock: FrozenClock
+):
+    """The accounting period counts from the order's latest accounting event, not from the sale."""
+    from datetime import UTC, datetime
+
+    now = clock.now()
+    clock.advance(datetime(now.year, 12, 30, 12, tzinfo=UTC) - now)  # sold on 30 December
+    customer = await register(gql, "refunded@example.com", first="Regina")
+    me = await sign_in(gql, "refunded@example.com")
+    await orders.set_stock(runtime.services.engine, 1, orders.WAW, 10, only_here=False)
+    cart = await orders.new_cart(gql, me, [(1, 2)])
+    placed = await gql.data(
+        orders.CHECKOUT, {"input": {**orders.checkout_input(cart, "r-1", token=CARD), "invoice": INVOICE}}, headers=me
+    )
+    order = placed["checkoutComplete"]["order"]
+    staff = {**token_for("staff", subject="staff-waw", location="ST-WAW"), "X-Channel": "store"}
+    await gql.data(orders.READY, {"id": order["id"]}, headers=staff)
+    await gql.data(orders.PICKUP, {"id": order["id"]}, headers=staff)
+    clock.advance(timedelta(days=7))  # returned on 6 January: the refund is booked in the next year
+    staff = {**token_for("staff", subject="staff-waw", location="ST-WAW"), "X-Channel": "store"}
+    back = {"orderLineId": order["lines"][0]["id"], "quantity": 1}
+    returned = await gql.data(
+        orders.RETURN, {"id": order["id"], "lines": [back], "location": orders.location_id(orders.WAW)}, headers=staff
+    )
+    assert returned["orderReturnLines"]["userErrors"] == []
+    refund_year = clock.now().year
+    erased = await dpo_erase(gql, token_for("dpo"), customer["id"])
+    kept = {r["category"]: r["until"] for r in erased["request"]["retained"]}
+    end = f"{refund_year + 5}-12-31T23:59:59+00:00"
+    assert (kept["orders"], kept["invoices"]) == (end, end)
+
+    service = runtime.services.requests
+    clock.advance(datetime(refund_year + 5, 6, 1, tzinfo=UTC) - clock.now())  # 5 years after the sale's year
+    early = await service.expire(dry_run=False)
+    assert (early["orders"], early["invoices"]) == (0, 0)
+    read = (await gql.data(orders.READ_ORDER, {"id": order["id"]}, headers=token_for("agent")))["order"]
+    assert read is not None and await _accounting_keys(runtime) == 1
+    clock.advance(datetime(refund_year + 6, 1, 2, tzinfo=UTC) - clock.now())
+    due = await service.expire(dry_run=False)
+    assert (due["orders"], due["invoices"]) == (1, 1)
+    assert (await gql.data(orders.READ_ORDER, {"id": order["id"]}, headers=token_for("agent")))["order"] is None
+
+
 async def _accounting_keys(runtime: Runtime) -> int:
     from sqlalchemy import func
 
