@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, delete, insert, select, update
+from sqlalchemy import Select, delete, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -29,6 +29,7 @@ from vault.cipher import ERASED, Erased
 from vault.consent import Consent
 from vault.errors import DuplicateLookup, UnknownSubject
 from vault.models import Subject
+from vault.requests.models import erasures_running
 from vault.service import Sealed, SubjectKey, Vault
 
 __all__ = [
@@ -382,10 +383,11 @@ async def _password_of(engine: AsyncEngine, subject: str) -> tuple[int, str] | N
 
 # ---------------------------------------------------------------- reading
 def _erased(ids: Sequence[int]) -> Select[int]:
+    """Erased, or being erased: from the moment an erasure begins, nothing new is recorded."""
     return (
         select(Customer.id)
         .join(Subject, Subject.id == Customer.subject_id)
-        .where(Customer.id.in_(ids), Subject.erased_at.is_not(None))
+        .where(Customer.id.in_(ids), or_(Subject.erased_at.is_not(None), Customer.id.in_(erasures_running())))
     )
 
 

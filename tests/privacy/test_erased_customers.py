@@ -9,7 +9,7 @@ from sqlalchemy import update
 from commerce.cart.models import CartRow
 from core.ids import from_global_id
 from gateway.runtime import Runtime
-from tests.customers.helpers import register
+from tests.customers.helpers import register, sign_in
 from tests.orders import helpers as orders
 from tests.privacy.helpers import dpo_erase, dpo_export
 
@@ -68,3 +68,34 @@ async def test_a_cart_whose_customer_was_erased_meanwhile_becomes_no_order(gql, 
     assert refused["order"] is None
     assert [(e["code"], e["field"]) for e in refused["userErrors"]] == [("CUSTOMER_ERASED", ["input", "cartId"])]
     assert await orders.total_reserved(runtime.services.engine) == 0
+
+
+async def test_while_an_erasure_runs_the_person_is_already_erased(gql, runtime: Runtime, token_for, monkeypatch):
+    """An erasure stopped half-way (a crash, a restart) leaves the person blocked, not half-erased
+    and active: their token and the till are refused until the run is resumed and finished."""
+    customer = await register(gql, "midway@example.com", first="Marta")
+    me = await sign_in(gql, "midway@example.com")
+    service = runtime.services.requests
+    profile = next(source for source in service.registry.sources if source.name == "profile")
+    finish = profile.erase_many
+
+    async def power_cut(*_: Any) -> Any:
+        raise RuntimeError("power cut")
+
+    monkeypatch.setattr(profile, "erase_many", power_cut)
+    await gql.post(
+        "mutation($id: ID!) { dataSubjectErase(customerId: $id) { request { status } } }",
+        {"id": customer["id"]},
+        headers=token_for("dpo", subject="dpo-1"),
+    )
+    [stopped] = await service.unfinished()
+    assert (await service.get(stopped)).status == "IN_PROGRESS"
+    assert (await gql.post("{ me { email } }", headers=me)).status_code == 401
+    lines = [{"variantId": orders.variant_id(1), "quantity": 1}]
+    refused = await gql.data(
+        orders.CART_CREATE, {"lines": lines, "customerId": customer["id"]}, headers=_till(token_for)
+    )
+    assert [e["code"] for e in refused["cartCreate"]["userErrors"]] == ["CUSTOMER_ERASED"]
+    monkeypatch.setattr(profile, "erase_many", finish)
+    assert (await service.run(stopped)).status == "COMPLETED"
+    await _nothing_about(gql, token_for, customer)

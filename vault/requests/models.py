@@ -10,11 +10,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Index, Integer, String, Text
+from sqlalchemy import JSON, Index, Integer, Select, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, UtcDateTime
 from vault.models import SUBJECT_ID_LENGTH
+
+EXPORT, ERASURE = "EXPORT", "ERASURE"
+PENDING, IN_PROGRESS, COMPLETED, REJECTED = "PENDING", "IN_PROGRESS", "COMPLETED", "REJECTED"
 
 __all__ = ["DataSubjectRequestRow"]
 
@@ -36,3 +39,10 @@ class DataSubjectRequestRow(Base):
     rejection_reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
     steps_done: Mapped[list[str]] = mapped_column(JSON, default=list)
     retained: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+
+
+def erasures_running() -> Select[int]:
+    """The accounts an erasure has begun on and not finished: erased from that moment, so that
+    nothing new is recorded about the person while the sources erase them one by one."""
+    row = DataSubjectRequestRow
+    return select(row.customer_key).where(row.kind == ERASURE, row.status == IN_PROGRESS)

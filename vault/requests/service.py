@@ -27,7 +27,15 @@ from vault.models import Subject
 from vault.requests.errors import AlreadyExtended, DeadlinePassed, InvalidExtension, RequestClosed, RequestNotFound
 from vault.requests.export import build_export
 from vault.requests.ledger import ErasureLedger, LedgerEntry
-from vault.requests.models import DataSubjectRequestRow
+from vault.requests.models import (
+    COMPLETED,
+    ERASURE,
+    EXPORT,
+    IN_PROGRESS,
+    PENDING,
+    REJECTED,
+    DataSubjectRequestRow,
+)
 from vault.requests.sources import DataSubject, Retained, SourceContext, SourceRegistry, erase_all
 
 __all__ = [
@@ -42,8 +50,6 @@ __all__ = [
     "Request",
 ]
 
-EXPORT, ERASURE = "EXPORT", "ERASURE"
-PENDING, IN_PROGRESS, COMPLETED, REJECTED = "PENDING", "IN_PROGRESS", "COMPLETED", "REJECTED"
 RESPONSE_TIME = Period(months=1)  # Art. 12(3)
 MAX_EXTENSION_MONTHS = 2
 MAX_REASON = 2000
@@ -262,7 +268,8 @@ class DataSubjectRequests:
             self.ledger.append_many(
                 [LedgerEntry(r.subject_id or "", r.customer_key, r.received_at) for r in pending if r.subject_id]
             )
-            await self._set([r.id for r in pending], status=IN_PROGRESS)
+            await self._set([r.id for r in pending], status=IN_PROGRESS)  # erased from now on (erasures_running)
+            await self._announce(pending)  # their tokens and caches: refused now, not when the last source is done
         sources = self.registry.sources
         state = {r.id: (list(r.steps_done), [x.as_json() for x in r.retained]) for r in requests}
         for n, source in enumerate(sources):
@@ -280,6 +287,9 @@ class DataSubjectRequests:
             await self._record_steps([(r.id, *state[r.id]) for r in todo])
         if progress is not None:
             progress("done", len(sources), len(sources))
+        await self._announce(requests)
+
+    async def _announce(self, requests: Sequence[Request]) -> None:
         if self.on_erased is not None:
             for r in requests:
                 if r.subject is not None:
