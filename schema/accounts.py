@@ -9,12 +9,14 @@ customer's or not; a customer gets an email (through the outbox) with a single-u
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import strawberry
 from strawberry.types import Info
 
 from commerce.customers import credentials, sessions
 from commerce.customers import errors as customer_errors
+from commerce.customers import service as customer_service
 from commerce.notifications import service as notifications
 from core.db import writer
 from core.ids import int_key
@@ -97,7 +99,7 @@ class AccountMutation:
         if found is not None:
             key, session = found
             token_id, generation = session.token_id, session.generation  # type: ignore[attr-defined]
-            if token_id and await sessions.is_signed_in(services.engine, key, token_id, generation):
+            if await _renewable(services.engine, key, token_id, generation):
                 issued = await issue_customer_token(info, key, generation)
                 expires_at = session.expires_at  # type: ignore[attr-defined]
                 await sessions.revoke(services.engine, token_id, key, expires_at, services.clock.now())
@@ -160,3 +162,10 @@ class AccountMutation:
             return CustomerPasswordPayload(customer=None, access_token=None, user_errors=[user_error(problem, field)])
         info.context.created_subjects.add(str(result.customer_key))  # the person with the link may read the account
         return await _password_set(info, result)
+
+
+async def _renewable(engine: Any, key: int, token_id: str | None, generation: int) -> bool:
+    """Still signed in, and its customer not erased (or being erased): no token for no one."""
+    if not token_id or not await sessions.is_signed_in(engine, key, token_id, generation):
+        return False
+    return not await customer_service.erased_among(engine, [key])

@@ -10,6 +10,7 @@ from commerce.cart.models import CartRow
 from core.ids import from_global_id
 from gateway.runtime import Runtime
 from tests.customers.helpers import register, sign_in
+from tests.customers.test_sessions import RENEW
 from tests.orders import helpers as orders
 from tests.privacy.helpers import dpo_erase, dpo_export
 
@@ -99,3 +100,12 @@ async def test_while_an_erasure_runs_the_person_is_already_erased(gql, runtime: 
     monkeypatch.setattr(profile, "erase_many", finish)
     assert (await service.run(stopped)).status == "COMPLETED"
     await _nothing_about(gql, token_for, customer)
+
+
+async def test_an_erased_customers_token_cannot_be_renewed(gql, token_for):
+    customer = await register(gql, "gone-renew@example.com")
+    token = (await sign_in(gql, "gone-renew@example.com"))["Authorization"].split(" ", 1)[1]
+    await dpo_erase(gql, token_for("dpo", subject="dpo-1"), customer["id"])
+    renewed = (await gql.data(RENEW, {"token": token}))["customerAccessTokenRenew"]
+    assert renewed["accessToken"] is None
+    assert [e["field"] for e in renewed["userErrors"]] == [["customerAccessToken"]]
