@@ -783,25 +783,19 @@ async def _existing(services: OrderServices, owner: str, key: str) -> int | None
 # ---------------------------------------------------------------- a guest cart of a signed-in customer
 
 
-async def _attach(services: OrderServices, channel: str, cart: carts.Cart, customer_key: int, now: datetime) -> None:
+async def _attach(services: OrderServices, cart: carts.Cart, customer_key: int, now: datetime) -> None:
     """A signed-in customer checking out a guest cart: it becomes theirs first, as `cartAttachToCustomer`
     does, so the order is keyed to them and sealed under their subject (in their export, its address
-    gone with their erasure). Raises `CartMerged` when it joined a cart they already had: that one,
-    with other lines, is not what they saw, so it is not ordered unseen."""
+    gone with their erasure). Its discount codes come along unchecked: the pricing that follows
+    refuses one that does not apply to them (REFUSED_CODES), never drops it. Raises `CartMerged`
+    when it joined a cart they already had: that one, with other lines, is not ordered unseen."""
 
-    async def check_codes(codes: Sequence[str]) -> list[str | None]:
-        return await pricing.check_codes(
-            services.engine,
-            codes,
-            channel=channel,
-            now=now,
-            customer_key=customer_key,
-            cache=services.pricing_cache,
-        )
+    async def keep_every_code(codes: Sequence[str]) -> list[str | None]:
+        return [None] * len(codes)
 
     try:
         attached, _changed = await carts.attach_to_customer(
-            services.engine, cart.id, customer_key, now=now, rules=services.cart_rules, check_codes=check_codes
+            services.engine, cart.id, customer_key, now=now, rules=services.cart_rules, check_codes=keep_every_code
         )
     except CartNotFound:
         return  # closed or expired meanwhile: the next read says which
@@ -823,8 +817,10 @@ async def checkout(
         read = await _read(services, req, address, now)
         cart = read.cart
         await authorize(cart)
+        if cart.id != req.cart_id and cart.status == ACTIVE:  # the cart named joined this one: not seen
+            raise errors.CartMerged(cart.id)
         if req.customer_key is not None and cart.customer_key is None and cart.status == ACTIVE:
-            await _attach(services, req.channel_code, cart, req.customer_key, now)
+            await _attach(services, cart, req.customer_key, now)
             continue  # read it again: now the customer's
         if read.existing is not None:
             return await _replay(services, read.existing, cart)

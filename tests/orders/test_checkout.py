@@ -125,6 +125,35 @@ async def test_a_cart_made_before_signing_in_joins_the_customers_own_and_is_not_
     assert await total_reserved(engine) == 0
     me = await gql.data("{ me { cart { id lines { quantity } } } }", headers=customer)
     assert me["me"]["cart"]["id"] == mine and len(me["me"]["cart"]["lines"]) == 2
+    again = await checkout(gql, customer, before_sign_in, "k")  # the answer was lost: the same call again
+    assert again["order"] is None and [e["code"] for e in again["userErrors"]] == ["CART_MERGED"]
+    assert await total_reserved(engine) == 0
+
+
+async def test_a_code_the_customer_may_not_use_is_refused_at_checkout_not_dropped(
+    gql: Any, engine: Any, customer: Any, runtime: Any
+) -> None:
+    """Becoming theirs at checkout, the cart keeps its codes: one that no longer applies is named."""
+    from sqlalchemy import text
+
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO promotions (code, description, kind, value, product_ids, category_ids, channels,"
+                " usage_limit, active) VALUES ('SPRING', 'spring', 'percentage', 10, '[]', '[]', '[]', NULL, true)"
+            )
+        )
+    runtime.services.pricing_cache.clear()
+    await set_stock(engine, VARIANT, WAW, 5)
+    before_sign_in = await new_cart(gql, {}, [(VARIANT, 1)])
+    codes = 'mutation($id: ID!) { cartDiscountCodesUpdate(cartId: $id, codes: ["SPRING"]) { userErrors { code } } }'
+    assert (await gql.data(codes, {"id": before_sign_in}))["cartDiscountCodesUpdate"]["userErrors"] == []
+    async with engine.begin() as conn:
+        await conn.execute(text("UPDATE promotions SET ends_at = '2000-01-01 00:00:00' WHERE code = 'SPRING'"))
+    runtime.services.pricing_cache.clear()
+    refused = await checkout(gql, customer, before_sign_in, "k")
+    assert refused["order"] is None
+    assert [e["code"] for e in refused["userErrors"]] == ["DISCOUNT_CODE_EXPIRED"]
 
 
 async def test_not_enough_stock_names_the_lines_and_holds_nothing(gql: Any, engine: Any, customer: Any) -> None:
