@@ -9,13 +9,16 @@
 Both orders are in the customer's history. Should the sale fail (stock, payment), the return
 stands and its whole refund is paid out, so the customer is never left without goods or money.
 
-The idempotency key is the sale's and the return's: a retry finds the return the key took (never a
-second one) and checkout replays the sale, with the same credit; the refund due is paid once. A
-retry after a failed sale is refused (`EXCHANGE_ALREADY_REFUNDED`): the goods are back and paid out.
+The idempotency key, with the sale's cart as checkout scopes it, is the sale's and the return's: a
+retry finds the return the key took (never a second one) and checkout replays the sale, with the
+same credit; the refund due is paid once. A retry after a failed sale is refused
+(`EXCHANGE_ALREADY_REFUNDED`): the goods are back and paid out. The same key with another cart is
+another exchange, as it is another checkout: it takes a return of its own.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -28,6 +31,8 @@ from commerce.orders.unit import OrderServices
 from core.errors import DomainError
 
 __all__ = ["Exchange", "ExchangeFailed", "exchange"]
+
+logger = logging.getLogger("omnigate.orders.exchange")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +74,7 @@ async def exchange(
         actor=sale.actor,
         audit=sale.audit,
         refund_now=False,
-        exchange_key=sale.idempotency_key,
+        exchange_key=f"{sale.cart_id}:{sale.idempotency_key}",  # checkout's key is per cart: so is this one
     )
     returned, credit = taken.order, taken.refund  # this return's own: never another till's meanwhile
     if taken.exchange_status == service.EXCHANGE_REFUNDED:
@@ -84,7 +89,9 @@ async def exchange(
             raise ExchangeFailed(returned, failure) from None
         raise  # an earlier attempt placed the sale: nothing is refunded for this one's failure
     excess = max(credit - placed.total, Decimal(0))
-    await service.settle_exchange(services, returned, taken.return_id, service.EXCHANGE_SOLD, excess)
+    settled = await service.settle_exchange(services, returned, taken.return_id, service.EXCHANGE_SOLD, excess)
+    if settled != service.EXCHANGE_SOLD:  # a racing attempt's sale failed and refunded the credit meanwhile
+        logger.error("exchange return %d was refunded, yet order %d was sold on its credit", taken.return_id, placed.id)
     return Exchange(returned=returned, sale=placed, difference=placed.total - credit)
 
 

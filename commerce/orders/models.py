@@ -113,5 +113,5 @@ class OrderReturnRow(Base):
     refund: Mapped[Decimal] = mapped_column(MONEY)
     actor: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    exchange_key: Mapped[str | None] = mapped_column(String(128))  # an exchange's idempotency key (None: a return)
+    exchange_key: Mapped[str | None] = mapped_column(String(180))  # an exchange's "cart:key" (None: a return)
     exchange_status: Mapped[str | None] = mapped_column(String(16))  # TAKEN, then SOLD or REFUNDED (an exchange's)

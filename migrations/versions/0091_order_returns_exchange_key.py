@@ -21,7 +21,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.add_column("order_returns", sa.Column("exchange_key", sa.String(128), nullable=True))
+    op.add_column("order_returns", sa.Column("exchange_key", sa.String(180), nullable=True))
     op.add_column("order_returns", sa.Column("exchange_status", sa.String(16), nullable=True))
     op.create_index("uq_order_returns_exchange_key", "order_returns", ["order_id", "exchange_key"], unique=True)
 

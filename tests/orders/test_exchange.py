@@ -234,3 +234,23 @@ async def test_a_retried_exchange_whose_sale_failed_is_refused_not_refunded_agai
     assert again["order"] is None and again["returned"]["lines"][0]["quantityReturned"] == 1
     assert (list(payments.authorized), list(payments.refunded)) == calls  # no credit given, no second refund
     assert await stock_of(engine, 1, KRK) == shelf and await stock_of(engine, 3, KRK) == (1, 0)
+
+
+async def test_the_same_key_with_another_cart_is_another_exchange_funded_by_its_own_return(
+    gql: Any, engine: Any, token_for: Any
+) -> None:
+    """Checkout scopes a key to its cart: a new cart with an old key is a new exchange, which must
+    take a return of its own, never spend the credit of the first one again."""
+    order = await _collected(gql, engine, token_for, {})
+    await set_stock(engine, 3, KRK, 10)
+    till = {**token_for("staff", subject="jan", location="ST-KRK"), "X-Channel": "store"}
+    answers = []
+    for _ in range(3):
+        cart = await new_cart(gql, till, [(3, 1)])
+        answers.append((await gql.data(EXCHANGE, _swap(order, cart, "swap"), headers=till))["orderExchange"])
+    first, second, third = answers
+    assert first["userErrors"] == [] and second["userErrors"] == []
+    assert second["returned"]["lines"][0]["quantityReturned"] == 2  # its own unit came back
+    assert second["order"]["id"] != first["order"]["id"]
+    assert [e["code"] for e in third["userErrors"]] == ["INVALID_TRANSITION"]  # all back: nothing to fund it
+    assert third["order"] is None
