@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from commerce.inventory.models import StockLevel
@@ -129,3 +129,15 @@ async def placed(gql: Any, headers: dict[str, str], cart: str, key: str, **kw: A
     payload = await checkout(gql, headers, cart, key, **kw)
     assert payload["userErrors"] == [], payload["userErrors"]
     return dict(payload["order"])
+
+
+async def add_code(engine: AsyncEngine, code: str, percent: int, usage_limit: int | None = None) -> None:
+    """A percentage discount code on everything, in every channel, used at most `usage_limit` times."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO promotions (code, description, kind, value, product_ids, category_ids, channels,"
+                " usage_limit, active) VALUES (:code, :code, 'percentage', :percent, '[]', '[]', '[]', :limit, true)"
+            ),
+            {"code": code, "percent": percent, "limit": usage_limit},
+        )

@@ -15,6 +15,7 @@ from tests.orders.helpers import (
     TIMEOUT_CARD,
     WAREHOUSE,
     WAW,
+    add_code,
     checkout,
     new_cart,
     placed,
@@ -136,13 +137,7 @@ async def test_a_code_the_customer_may_not_use_is_refused_at_checkout_not_droppe
     """Becoming theirs at checkout, the cart keeps its codes: one that no longer applies is named."""
     from sqlalchemy import text
 
-    async with engine.begin() as conn:
-        await conn.execute(
-            text(
-                "INSERT INTO promotions (code, description, kind, value, product_ids, category_ids, channels,"
-                " usage_limit, active) VALUES ('SPRING', 'spring', 'percentage', 10, '[]', '[]', '[]', NULL, true)"
-            )
-        )
+    await add_code(engine, "SPRING", 10)
     runtime.services.pricing_cache.clear()
     await set_stock(engine, VARIANT, WAW, 5)
     before_sign_in = await new_cart(gql, {}, [(VARIANT, 1)])
@@ -299,13 +294,7 @@ async def test_in_store_sales_are_for_the_till_only(gql: Any, engine: Any, custo
 async def test_discount_usage_limits_hold_and_usages_are_recorded(gql: Any, engine: Any, customer: Any) -> None:
     from sqlalchemy import text
 
-    async with engine.begin() as conn:
-        await conn.execute(
-            text(
-                "INSERT INTO promotions (code, description, kind, value, product_ids, category_ids, channels, "
-                "usage_limit, active) VALUES ('ONCE', 'once', 'percentage', 5, '[]', '[]', '[]', 1, true)"
-            )
-        )
+    await add_code(engine, "ONCE", 5, usage_limit=1)
     await set_stock(engine, VARIANT, WAW, 5)
     guest = await new_cart(gql, {}, [(VARIANT, 1)])
     mine = await new_cart(gql, customer, [(VARIANT, 1)])

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from tests.orders.helpers import CHECKOUT, WAW, checkout_input, new_cart, set_stock, stock_of
+from tests.orders.helpers import CHECKOUT, WAW, add_code, checkout_input, new_cart, set_stock, stock_of
 
 VARIANT = 1
 UNITS = 10
@@ -71,13 +71,7 @@ async def test_concurrent_retries_of_one_checkout_make_one_order_one_hold_one_au
 async def test_a_code_limited_to_three_uses_is_used_three_times_whatever_the_concurrency(
     gql: Any, engine: Any, token_for: Any
 ) -> None:
-    async with engine.begin() as conn:
-        await conn.execute(
-            text(
-                "INSERT INTO promotions (code, description, kind, value, product_ids, category_ids, channels, "
-                "usage_limit, active) VALUES ('THREE', 'three', 'percentage', 5, '[]', '[]', '[]', 3, true)"
-            )
-        )
+    await add_code(engine, "THREE", 5, usage_limit=3)
     await set_stock(engine, VARIANT, WAW, 50)
     people = [token_for("customer", subject=str(6000 + n)) for n in range(10)]
     carts = [await new_cart(gql, headers, [(VARIANT, 1)]) for headers in people]
