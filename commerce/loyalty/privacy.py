@@ -1,5 +1,5 @@
 """The loyalty context's personal data for data-subject requests: the account (card number
-decrypted, balance), every ledger entry and points lot; erased by deletion (the card's
+decrypted, balance, the tier it places the person in), every ledger entry and points lot; erased by deletion (the card's
 ciphertext and blind index die with the person's key anyway)."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import delete, select
 
 from commerce.loyalty.models import TABLE, LoyaltyAccountRow, LoyaltyLot, LoyaltyLotDraw, LoyaltyTransactionRow
+from commerce.loyalty.service import standing
 from core.db import writer
 from vault.cipher import ERASED
 from vault.requests.sources import DataSubject, Retained, SourceContext
@@ -48,10 +49,12 @@ class LoyaltySource:
                 [card] = await ctx.vault.decrypt_many(
                     [Sealed(account.subject_id or subject.subject_id, TABLE, "card_number", account.card_sealed)], conn
                 )
+        held = await standing(ctx.engine, key, ctx.clock.now())
         return {
             "cardNumber": "erased" if card is ERASED else card,
             "balance": account.balance,
             "createdAt": account.created_at.isoformat(),
+            "tier": {"name": held.tier.name, "earnedInWindow": held.earned_in_window},  # a profiling result
             "entries": [
                 {
                     "kind": e.kind,

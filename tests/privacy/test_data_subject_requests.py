@@ -157,6 +157,7 @@ async def test_the_export_holds_everything_about_the_person_and_validates_agains
     loyalty = data["loyalty"]
     assert loyalty["cardNumber"] == person["orders"]["card"]
     assert {"EARN", "REDEEM"} <= {e["kind"] for e in loyalty["entries"]}
+    assert loyalty["tier"]["name"] and loyalty["tier"]["earnedInWindow"] > 0  # the programme's profile of them
     assert isinstance(data["recommendationInputs"], list)
     web = placed[person["orders"]["web"]["number"]]
     assert web["shippingAddress"]["line1"] == ADDRESS["line1"] and web["invoice"]["taxId"] == INVOICE["taxId"]
