@@ -105,6 +105,7 @@ class CheckoutRequest:
     loyalty_points_to_redeem: int = 0
     audit: AuditEntry | None = None  # an operator placing it: recorded in the confirming transaction
     credit: Decimal = Decimal(0)  # already paid (an exchange's returned goods): only the rest is charged
+    credit_from: int | None = None  # the order the credit's goods were bought in (its payment pays it back)
 
 
 @dataclass(frozen=True, slots=True)
@@ -534,6 +535,8 @@ async def _reserve(services: OrderServices, plan: _Plan, req: CheckoutRequest, n
             "payment_status": r.PENDING,
             "payment_reference": None,
             "amount_refunded": Decimal(0),
+            "exchange_credit": min(req.credit, priced.total),
+            "credit_order_id": req.credit_from,
             "loyalty_points_earned": 0,
             "loyalty_points_redeemed": 0,
             "placed_by": req.actor,

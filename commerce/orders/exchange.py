@@ -80,7 +80,7 @@ async def exchange(
     if taken.exchange_status == service.EXCHANGE_REFUNDED:
         raise ExchangeFailed(returned, _already_refunded())
     try:
-        placed = await checkout(services, replace(sale, credit=credit), authorize=authorize)
+        placed = await checkout(services, replace(sale, credit=credit, credit_from=order_id), authorize=authorize)
     except errors.CheckoutInProgress:
         raise  # an earlier attempt is still paying: the return stays taken, for it or a later retry
     except DomainError as failure:

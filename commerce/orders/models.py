@@ -66,6 +66,10 @@ class OrderRow(Base):
     payment_status: Mapped[str] = mapped_column(String(24))
     payment_reference: Mapped[str | None] = mapped_column(String(64))
     amount_refunded: Mapped[Decimal] = mapped_column(MONEY, default=Decimal(0))
+    # an exchange's sale: what the returned goods paid of it, and the order whose payment they were
+    # bought with (a later return of this sale pays that share back there)
+    exchange_credit: Mapped[Decimal] = mapped_column(MONEY, default=Decimal(0))
+    credit_order_id: Mapped[int | None] = mapped_column(Integer)
     loyalty_points_earned: Mapped[int] = mapped_column(Integer, default=0)
     loyalty_points_redeemed: Mapped[int] = mapped_column(Integer, default=0)
     placed_by: Mapped[str | None] = mapped_column(String(100))  # an operator's id (till, call center)

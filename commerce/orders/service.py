@@ -361,7 +361,8 @@ async def _take(
         all_back = all(line.quantity_returned == line.quantity for line in updated)
         row.status = r.RETURNED if all_back else r.PARTIALLY_RETURNED
         paid = row.payment_status in (r.CAPTURED, r.PARTIALLY_REFUNDED)
-        row.amount_refunded = Decimal(row.amount_refunded) + refund
+        refunded_before = Decimal(row.amount_refunded)
+        row.amount_refunded = refunded_before + refund
         if paid:
             row.payment_status = r.REFUNDED if row.amount_refunded >= Decimal(row.total) else r.PARTIALLY_REFUNDED
         row.updated_at = now
@@ -388,9 +389,29 @@ async def _take(
         await _event(session, row, updated, "returned", returnLocationId=location_id, refund=refund)
         await audit_action(services, session, audit, row.customer_key)
         action = CallAction.REFUND if paid and refund_now else None
-        call = await _due(session, row.id, row.payment_reference, action, refund, now)
-    await _pay(services, call)
+        due = [
+            await _due(session, row.id, reference, action, amount, now)
+            for reference, amount in await _refund_routes(session, row, refunded_before, refund)
+        ]
+    for call in due:
+        await _pay(services, call)
     return TakenReturn(r.to_order(row, updated), refund, returned.id, returned.exchange_status)
+
+
+async def _refund_routes(
+    session: AsyncSession, row: OrderRow, refunded_before: Decimal, refund: Decimal
+) -> list[tuple[str | None, Decimal]]:
+    """Where a return's refund is paid: the order's own payment; for an exchange's sale, what its own
+    payment was charged first, the rest (the credit's share) to the payment of the order the credit's
+    goods were bought in. No payment ever gets back more than it was charged."""
+    credit = Decimal(row.exchange_credit or 0)
+    if not credit or row.credit_order_id is None:
+        return [(row.payment_reference, refund)]
+    charged = Decimal(row.total) - credit
+    own = max(Decimal(0), min(refund, charged - min(refunded_before, charged)))
+    found = select(OrderRow.payment_reference).where(OrderRow.id == row.credit_order_id)
+    original = (await session.execute(found)).scalar_one_or_none()
+    return [(row.payment_reference, own), (original, refund - own)]
 
 
 def _replayed(earlier: OrderReturnRow, lines: Sequence[ReturnLine], order: r.Order) -> TakenReturn:

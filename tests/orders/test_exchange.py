@@ -254,3 +254,48 @@ async def test_the_same_key_with_another_cart_is_another_exchange_funded_by_its_
     assert second["order"]["id"] != first["order"]["id"]
     assert [e["code"] for e in third["userErrors"]] == ["INVALID_TRANSITION"]  # all back: nothing to fund it
     assert third["order"] is None
+
+
+async def _sale_returned(gql: Any, engine: Any, token_for: Any, runtime: Any, bought: int, taken: int) -> Any:
+    """A collected order of variant `bought` x2, one unit exchanged at KRK for variant `taken`, then
+    that sale returned: (the original order, the sale, the provider's refunds by reference)."""
+    from core.ids import to_global_id
+    from tests.orders.helpers import RETURN, location_id
+
+    customer = token_for("customer", subject="85")
+    await set_stock(engine, bought, WAW, 5)
+    staff = token_for("staff", subject="ewa", location="ST-WAW")
+    order = await placed(gql, customer, await new_cart(gql, customer, [(bought, 2)]), "bought")
+    await gql.data(READY, {"id": order["id"]}, headers=staff)
+    order = (await gql.data(PICKUP, {"id": order["id"]}, headers=staff))["orderConfirmPickup"]["order"]
+    await set_stock(engine, taken, KRK, 4)
+    till = {**token_for("staff", subject="jan", location="ST-KRK"), "X-Channel": "store"}
+    cart = await new_cart(gql, till, [(taken, 1)], customerId=to_global_id("Customer", 85))
+    swapped = (await gql.data(EXCHANGE, _swap(order, cart, "swap-back"), headers=till))["orderExchange"]
+    assert swapped["userErrors"] == []
+    sale, payments = swapped["order"], runtime.services.payments
+    before = len(payments.refunded)
+    variables = {"id": sale["id"], "lines": [{"orderLineId": sale["lines"][0]["id"], "quantity": 1}]}
+    back = await gql.data(RETURN, {**variables, "location": location_id(KRK)}, headers=till)
+    assert back["orderReturnLines"]["userErrors"] == []
+    refunds: dict[str, Decimal] = {}
+    for reference, amount in payments.refunded[before:]:
+        refunds[reference] = refunds.get(reference, Decimal(0)) + amount
+    return order, sale, refunds
+
+
+async def test_returning_an_exchanges_new_goods_pays_each_payment_back_what_it_paid(
+    gql: Any, engine: Any, token_for: Any, runtime: Any
+) -> None:
+    """56.99 of goods back for 93.99: the card at the till paid 37.00, the first order's card 56.99."""
+    order, sale, refunds = await _sale_returned(gql, engine, token_for, runtime, bought=1, taken=3)
+    assert refunds == {f"test_{sale['number']}": Decimal("37.00"), f"test_{order['number']}": Decimal("56.99")}
+
+
+async def test_returning_new_goods_the_credit_paid_for_pays_the_first_order_back(
+    gql: Any, engine: Any, token_for: Any, runtime: Any
+) -> None:
+    """93.99 of goods back for 56.99: the credit paid it all (37.00 went back at the exchange)."""
+    order, sale, refunds = await _sale_returned(gql, engine, token_for, runtime, bought=3, taken=1)
+    assert refunds == {f"test_{order['number']}": Decimal("56.99")}
+    assert Decimal(sale["total"]["amount"]) == Decimal("56.99")
