@@ -13,7 +13,9 @@ The idempotency key, with the sale's cart as checkout scopes it, is the sale's a
 retry finds the return the key took (never a second one) and checkout replays the sale, with the
 same credit; the refund due is paid once. A retry after a failed sale is refused
 (`EXCHANGE_ALREADY_REFUNDED`): the goods are back and paid out. The same key with another cart is
-another exchange, as it is another checkout: it takes a return of its own.
+another exchange, as it is another checkout: it takes a return of its own. Goods an earlier
+exchange sold are not netted again: their return pays each of that sale's payments back its share
+at once, and the new sale is charged in full.
 """
 
 from __future__ import annotations
@@ -66,6 +68,9 @@ async def exchange(
     """`sale` is an IN_STORE checkout at the till's store, where the goods come back too."""
     if sale.till_location_id is None:
         raise DomainError("Exchanges are made at a store's till.", ["input", "cartId"])
+    # Goods bought in an earlier exchange were paid by two payments: their return pays each back its
+    # share at once (service._refund_routes), and the new sale is charged in full, not netted.
+    netted = not await service.bought_on_credit(services.engine, order_id)
     taken = await service.take_return(
         services,
         order_id,
@@ -73,14 +78,17 @@ async def exchange(
         sale.till_location_id,
         actor=sale.actor,
         audit=sale.audit,
-        refund_now=False,
+        refund_now=not netted,
         exchange_key=f"{sale.cart_id}:{sale.idempotency_key}",  # checkout's key is per cart: so is this one
     )
-    returned, credit = taken.order, taken.refund  # this return's own: never another till's meanwhile
+    returned = taken.order
+    credit = taken.refund if netted else Decimal(0)  # this return's own: never another till's meanwhile
     if taken.exchange_status == service.EXCHANGE_REFUNDED:
         raise ExchangeFailed(returned, _already_refunded())
     try:
-        placed = await checkout(services, replace(sale, credit=credit, credit_from=order_id), authorize=authorize)
+        placed = await checkout(
+            services, replace(sale, credit=credit, credit_from=order_id if credit else None), authorize=authorize
+        )
     except errors.CheckoutInProgress:
         raise  # an earlier attempt is still paying: the return stays taken, for it or a later retry
     except DomainError as failure:

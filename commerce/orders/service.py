@@ -398,6 +398,13 @@ async def _take(
     return TakenReturn(r.to_order(row, updated), refund, returned.id, returned.exchange_status)
 
 
+async def bought_on_credit(engine: AsyncEngine, order_id: int) -> bool:
+    """Whether the order is an exchange's sale, part paid by the credit of goods returned."""
+    async with engine.connect() as conn:
+        found = select(OrderRow.exchange_credit).where(OrderRow.id == order_id)
+        return bool((await conn.execute(found)).scalar_one_or_none())
+
+
 async def _refund_routes(
     session: AsyncSession, row: OrderRow, refunded_before: Decimal, refund: Decimal
 ) -> list[tuple[str | None, Decimal]]:

@@ -299,3 +299,26 @@ async def test_returning_new_goods_the_credit_paid_for_pays_the_first_order_back
     order, sale, refunds = await _sale_returned(gql, engine, token_for, runtime, bought=3, taken=1)
     assert refunds == {f"test_{order['number']}": Decimal("56.99")}
     assert Decimal(sale["total"]["amount"]) == Decimal("56.99")
+
+
+async def test_exchanging_goods_bought_in_an_exchange_pays_both_earlier_payments_back(
+    gql: Any, engine: Any, token_for: Any, runtime: Any
+) -> None:
+    """56.99 of goods swapped for 93.99 (37.00 on a second card), then swapped again: the first
+    card gets its 56.99, the second its 37.00, and the third sale is charged in full."""
+    from core.ids import to_global_id
+
+    order = await _collected(gql, engine, token_for, token_for("customer", subject="86"))
+    await set_stock(engine, 3, KRK, 4)
+    till = {**token_for("staff", subject="jan", location="ST-KRK"), "X-Channel": "store"}
+    first_cart = await new_cart(gql, till, [(3, 1)], customerId=to_global_id("Customer", 86))
+    first = (await gql.data(EXCHANGE, _swap(order, first_cart, "swap-1"), headers=till))["orderExchange"]
+    assert first["userErrors"] == [] and first["difference"]["amount"] == "37.00"
+    sale, payments = first["order"], runtime.services.payments
+    before = len(payments.refunded)
+    second_cart = await new_cart(gql, till, [(3, 1)], customerId=to_global_id("Customer", 86))
+    second = (await gql.data(EXCHANGE, _swap(sale, second_cart, "swap-2"), headers=till))["orderExchange"]
+    assert second["userErrors"] == [] and second["difference"]["amount"] == "93.99"  # nothing netted
+    assert sorted(payments.refunded[before:]) == sorted(
+        [(f"test_{sale['number']}", Decimal("37.00")), (f"test_{order['number']}", Decimal("56.99"))]
+    )
