@@ -68,9 +68,6 @@ async def exchange(
     """`sale` is an IN_STORE checkout at the till's store, where the goods come back too."""
     if sale.till_location_id is None:
         raise DomainError("Exchanges are made at a store's till.", ["input", "cartId"])
-    # Goods bought in an earlier exchange were paid by two payments: their return pays each back its
-    # share at once (service._refund_routes), and the new sale is charged in full, not netted.
-    netted = not await service.bought_on_credit(services.engine, order_id)
     taken = await service.take_return(
         services,
         order_id,
@@ -78,11 +75,12 @@ async def exchange(
         sale.till_location_id,
         actor=sale.actor,
         audit=sale.audit,
-        refund_now=not netted,
         exchange_key=f"{sale.cart_id}:{sale.idempotency_key}",  # checkout's key is per cart: so is this one
     )
     returned = taken.order
-    credit = taken.refund if netted else Decimal(0)  # this return's own: never another till's meanwhile
+    # this return's own refund, never another till's meanwhile; none for goods an earlier exchange
+    # sold on credit: their return paid each of its payments back at once, the new sale pays in full
+    credit = taken.refund if taken.netted else Decimal(0)
     if taken.exchange_status == service.EXCHANGE_REFUNDED:
         raise ExchangeFailed(returned, _already_refunded())
     try:

@@ -77,7 +77,7 @@ class TakenReturn:
     refund: Decimal
     return_id: int
     exchange_status: str | None = None  # an exchange's: how the return the key took stands
-    replayed: bool = False  # an earlier attempt with the exchange's key took it (nothing was taken now)
+    netted: bool = False  # its refund is left to the caller, to net against a new sale
 
 
 # An exchange's return: TAKEN with the exchange, then SOLD (the new sale placed, any excess of the
@@ -269,16 +269,16 @@ async def take_return(
     *,
     actor: str | None,
     audit: AuditEntry | None = None,
-    refund_now: bool = True,
     exchange_key: str | None = None,
 ) -> TakenReturn:
-    """`return_lines`, answering with this return's refund too. `refund_now=False` records the
-    refund but leaves the provider call to the caller (an exchange nets it against the new sale).
-    `exchange_key` takes the return once per key and order: a retry is answered with the return
-    the key took (`replayed`), so its goods are never restocked nor refunded twice."""
+    """`return_lines`, answering with this return's refund too. `exchange_key` (an exchange's)
+    takes the return once per key and order: a retry is answered with the return the key took, so
+    its goods are never restocked nor refunded twice. An exchange's refund is recorded but not paid
+    (`netted`: the caller nets it against the new sale), unless the order was itself bought on an
+    exchange's credit: then each of its payments is paid back its share at once (`_refund_routes`)."""
     if (await catalog.locations_by_ids(services.engine, [location_id])).get(location_id) is None:
         raise errors.OrderProblem(errors.OrderErrorCode.LOCATION_NOT_FOUND, "No such location.", ["locationId"])
-    take = partial(_take, services, order_id, lines, location_id, actor, audit, refund_now, exchange_key)
+    take = partial(_take, services, order_id, lines, location_id, actor, audit, exchange_key)
     try:
         return await take()
     except _KeyTaken:  # the unique key refused a second return: the racing attempt's is committed now
@@ -292,12 +292,12 @@ async def _take(
     location_id: int,
     actor: str | None,
     audit: AuditEntry | None,
-    refund_now: bool,
     exchange_key: str | None,
 ) -> TakenReturn:
     now = services.clock.now()
     async with unit_of_work(services) as session:
         row, current = await _locked(session, order_id)
+        netted = exchange_key is not None and not row.exchange_credit
         if exchange_key is not None:
             earlier = (
                 await session.execute(
@@ -307,7 +307,7 @@ async def _take(
                 )
             ).scalar_one_or_none()
             if earlier is not None:
-                return _replayed(earlier, lines, r.to_order(row, current))
+                return _replayed(earlier, lines, r.to_order(row, current), netted)
         if row.status not in RETURNABLE:
             raise errors.InvalidTransition(f"A {row.status} order cannot be returned.", ["orderId"])
         by_id = {line.id: line for line in current}
@@ -388,21 +388,14 @@ async def _take(
             await points.give_back(session, row, now, "order returned")
         await _event(session, row, updated, "returned", returnLocationId=location_id, refund=refund)
         await audit_action(services, session, audit, row.customer_key)
-        action = CallAction.REFUND if paid and refund_now else None
+        action = CallAction.REFUND if paid and not netted else None
         due = [
             await _due(session, row.id, reference, action, amount, now)
             for reference, amount in await _refund_routes(session, row, refunded_before, refund)
         ]
     for call in due:
         await _pay(services, call)
-    return TakenReturn(r.to_order(row, updated), refund, returned.id, returned.exchange_status)
-
-
-async def bought_on_credit(engine: AsyncEngine, order_id: int) -> bool:
-    """Whether the order is an exchange's sale, part paid by the credit of goods returned."""
-    async with engine.connect() as conn:
-        found = select(OrderRow.exchange_credit).where(OrderRow.id == order_id)
-        return bool((await conn.execute(found)).scalar_one_or_none())
+    return TakenReturn(r.to_order(row, updated), refund, returned.id, returned.exchange_status, netted)
 
 
 async def _refund_routes(
@@ -421,7 +414,7 @@ async def _refund_routes(
     return [(row.payment_reference, own), (original, refund - own)]
 
 
-def _replayed(earlier: OrderReturnRow, lines: Sequence[ReturnLine], order: r.Order) -> TakenReturn:
+def _replayed(earlier: OrderReturnRow, lines: Sequence[ReturnLine], order: r.Order, netted: bool) -> TakenReturn:
     """The return an exchange's key took, for a retry asking for the same lines."""
     asked: dict[int, int] = {}
     for item in lines:
@@ -430,7 +423,7 @@ def _replayed(earlier: OrderReturnRow, lines: Sequence[ReturnLine], order: r.Ord
         raise errors.IdempotencyKeyReused(
             "This idempotency key took a return of other lines: use a new key.", ["idempotencyKey"]
         )
-    return TakenReturn(order, Decimal(earlier.refund), earlier.id, earlier.exchange_status, replayed=True)
+    return TakenReturn(order, Decimal(earlier.refund), earlier.id, earlier.exchange_status, netted)
 
 
 async def settle_exchange(
