@@ -282,6 +282,14 @@ class Vault:
         """Drop the subject's blind indexes of `kind` (rectification re-keys them)."""
         await conn.execute(delete(Lookup).where(Lookup.subject_id == subject, Lookup.kind == kind))
 
+    async def lookup_digests(self, conn: AsyncConnection, subjects: Sequence[str], kind: str) -> list[bytes]:
+        """The subjects' blind indexes of `kind`: what other rows keyed by the same value (sign-in
+        throttles by email) are found by, read before `shred` destroys them."""
+        if not subjects:
+            return []
+        stmt = select(Lookup.digest).where(Lookup.subject_id.in_(subjects), Lookup.kind == kind)
+        return list((await conn.execute(stmt)).scalars())
+
     async def lookup(self, kind: str, value: str, conn: AsyncConnection | None = None) -> list[str]:
         stmt = select(Lookup.subject_id).where(Lookup.kind == kind, Lookup.digest == self.blind_index(kind, value))
         if conn is not None:

@@ -40,11 +40,15 @@ class SignInThrottle(Base):
     address is readable here. Keyed by what was typed, not by the account, so an unknown email
     is throttled exactly like a known one (the answers do not tell them apart), and by client,
     so a stranger's failures do not lock the owner out of their own account.
+
+    `email_index` is the email's blind index alone, kept for every email alike, so that erasing
+    a person deletes the rows of their email (the key cannot be searched by email).
     """
 
     __tablename__ = "sign_in_throttles"
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    email_index: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True, index=True)  # NULL: before 0093
     failures: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)

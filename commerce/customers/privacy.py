@@ -1,5 +1,6 @@
 """The customers context's personal data for data-subject requests: the profile and address
-book (decrypted for an export), the sign-in credentials; erased by crypto-shredding."""
+book (decrypted for an export), the sign-in credentials; erased by crypto-shredding, with the
+sign-in throttles of the person's email (found by its blind index before the shred)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ __all__ = ["CustomerSource"]
 
 class CustomerSource:
     name: str = "profile"
-    tables: tuple[str, ...] = ("customers",)
+    tables: tuple[str, ...] = ("customers", "sign_in_throttles")
 
     def describe(self) -> tuple[str, ...]:
         return ("profile", "credentials")

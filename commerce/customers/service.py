@@ -316,8 +316,9 @@ async def authenticate(
     *before* its password is checked (and forgiven when it is right), so a burst of parallel
     guesses gets no more checks than the lock allows."""
     now = clock.now()
-    throttle = _throttle_key(vault, email, client)
-    locked = await _claim_attempt(engine, throttle, now)
+    email_index = vault.blind_index("email", email)
+    throttle = _throttle_key(email_index, client)
+    locked = await _claim_attempt(engine, throttle, email_index, now)
     if locked is not None:
         await verify_password(None, password)  # the same work whatever the answer
         raise errors.TooManyAttempts(max(1, int(locked.total_seconds())))
@@ -334,19 +335,19 @@ async def authenticate(
     return customer_id
 
 
-def _throttle_key(vault: Vault, email: str, client: str) -> str:
+def _throttle_key(email_index: bytes, client: str) -> str:
     """A keyed hash of the email's blind index and the client: neither readable in the table."""
-    digest = hashlib.sha256(vault.blind_index("email", email) + b"\x00" + client.encode("utf-8", "replace"))
+    digest = hashlib.sha256(email_index + b"\x00" + client.encode("utf-8", "replace"))
     return digest.hexdigest()
 
 
-async def _claim_attempt(engine: AsyncEngine, key: str, now: datetime) -> timedelta | None:
+async def _claim_attempt(engine: AsyncEngine, key: str, email_index: bytes, now: datetime) -> timedelta | None:
     """The time left when (email, client) is locked; else None, this attempt already counted as a failure."""
     upsert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
     async with writer(engine).begin() as conn:
         await conn.execute(
             upsert(SignInThrottle)
-            .values(key=key, failures=0, locked_until=None, updated_at=now)
+            .values(key=key, email_index=email_index, failures=0, locked_until=None, updated_at=now)
             .on_conflict_do_nothing(index_elements=["key"])
         )
         failures, locked_until = (
@@ -366,6 +367,7 @@ async def _claim_attempt(engine: AsyncEngine, key: str, now: datetime) -> timede
                 failures=failures,
                 locked_until=now + _lock_for(failures) if failures >= LOCK_AFTER_FAILURES else locked_until,
                 updated_at=now,
+                email_index=email_index,  # a row from before migration 0093 gains it
             )
         )
         # Forget what is long over (an unknown email's row stays until then): bounded by attempts per day.
@@ -609,6 +611,15 @@ async def consent_history_by_ids(engine: AsyncEngine, vault: Vault, ids: Sequenc
     return await _by_customer(engine, ids, vault.consent_history)
 
 
+async def _forget_sign_in_attempts(conn: AsyncConnection, vault: Vault, subjects: Sequence[str]) -> None:
+    """Delete the sign-in throttles of these people's emails, found by the email's blind index
+    while it still exists (the shred destroys it): kept by the email as typed, they would
+    otherwise outlive the erasure until the next attempt or THROTTLE_MEMORY."""
+    digests = await vault.lookup_digests(conn, subjects, "email")
+    if digests:
+        await conn.execute(delete(SignInThrottle).where(SignInThrottle.email_index.in_(digests)))
+
+
 async def erase_many(engine: AsyncEngine, vault: Vault, customer_ids: Sequence[int]) -> None:
     """`erase` for a batch of customers in one unit of work (unknown ids are skipped)."""
     subjects = await subjects_by_ids(engine, customer_ids)
@@ -618,12 +629,14 @@ async def erase_many(engine: AsyncEngine, vault: Vault, customer_ids: Sequence[i
             .where(Customer.id.in_(list(subjects)))
             .values(password_hash="", failed_logins=0, locked_until=None)
         )
+        await _forget_sign_in_attempts(conn, vault, list(subjects.values()))
         await vault.shred_many(conn, list(subjects.values()))
 
 
 async def erase(engine: AsyncEngine, vault: Vault, customer_id: int) -> bool:
     """Crypto-shred the customer's personal data (the DPO's erasure will call this), and drop the
-    password hash: derived from the person's secret, it is theirs too (and signs in no one now)."""
+    password hash: derived from the person's secret, it is theirs too (and signs in no one now),
+    and the sign-in throttles of their email."""
     subject = (await subjects_by_ids(engine, [customer_id])).get(customer_id)
     if subject is None:
         raise errors.CustomerNotFound()
@@ -633,4 +646,5 @@ async def erase(engine: AsyncEngine, vault: Vault, customer_id: int) -> bool:
             .where(Customer.id == customer_id)
             .values(password_hash="", failed_logins=0, locked_until=None)
         )
+        await _forget_sign_in_attempts(conn, vault, [subject])
         return await vault.shred(conn, subject)

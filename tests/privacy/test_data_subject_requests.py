@@ -8,12 +8,13 @@ from typing import Any
 import jsonschema  # type: ignore[import-untyped]
 from sqlalchemy import insert, select
 
-from commerce.customers.service import subjects_by_ids
+from commerce.customers.models import SignInThrottle
+from commerce.customers.service import LOCK_AFTER_FAILURES, subjects_by_ids
 from commerce.pricing.promotion_models import PromotionRow, PromotionUsage
 from core.clock import FrozenClock
 from core.ids import from_global_id, to_global_id
 from gateway.runtime import Runtime
-from tests.customers.helpers import register, sign_in
+from tests.customers.helpers import SIGN_IN, register, sign_in
 from tests.orders import helpers as orders
 from tests.privacy.helpers import EXTEND, LIST, dpo_erase, dpo_export, find_in_database
 from vault.audit_models import AuditRecord
@@ -231,6 +232,55 @@ async def test_an_erasure_is_audited_under_the_customer_with_no_personal_data(gq
     }
     assert await find_in_database(runtime.services.engine, ["audited@example.com", "Zofia"]) == []
     assert (await runtime.services.audit.verify()).ok
+
+
+async def _fail_sign_ins(gql: Any, email: str, times: int = LOCK_AFTER_FAILURES) -> list[str]:
+    """The error codes of `times` sign-ins with a wrong password."""
+    codes = []
+    for _ in range(times):
+        payload = (await gql.data(SIGN_IN, {"email": email, "password": "guess guess"}))["customerAccessTokenCreate"]
+        codes.append(payload["userErrors"][0]["code"])
+    return codes
+
+
+async def _throttled_emails(runtime: Runtime) -> list[bytes | None]:
+    async with runtime.services.engine.connect() as conn:
+        return sorted(
+            (await conn.execute(select(SignInThrottle.email_index))).scalars(), key=lambda index: index or b""
+        )
+
+
+async def test_the_erasure_deletes_the_sign_in_throttles_of_the_persons_email_and_no_one_elses(gql, runtime, token_for):
+    """A lock on the email as typed is bookkeeping about the person: it goes with them, while a
+    stranger's and an unknown email's locks stay, and the erased email is then throttled like any."""
+    person = await register(gql, "locked.out@example.com")
+    await register(gql, "jan.nowak@example.com")
+    names = ("locked.out", "jan.nowak", "nobody.here")
+    index = {name: runtime.services.vault.blind_index("email", f"{name}@example.com") for name in names}
+    assert await _fail_sign_ins(gql, "Locked.Out@example.com ", 2) == ["INVALID_CREDENTIALS"] * 2  # as typed
+    for email in ("locked.out@example.com", "jan.nowak@example.com", "nobody.here@example.com"):
+        await _fail_sign_ins(gql, email, LOCK_AFTER_FAILURES)
+    assert await _throttled_emails(runtime) == sorted(index.values())  # kept alike for an unknown email
+
+    assert (await dpo_erase(gql, token_for("dpo"), person["id"]))["userErrors"] == []
+    assert await _throttled_emails(runtime) == sorted([index["jan.nowak"], index["nobody.here"]])
+    assert await _fail_sign_ins(gql, "jan.nowak@example.com", 1) == ["TOO_MANY_ATTEMPTS"]  # still locked
+    assert await _fail_sign_ins(gql, "nobody.here@example.com", 1) == ["TOO_MANY_ATTEMPTS"]
+    erased_email = await _fail_sign_ins(gql, "locked.out@example.com", LOCK_AFTER_FAILURES + 1)
+    assert erased_email == ["INVALID_CREDENTIALS"] * LOCK_AFTER_FAILURES + ["TOO_MANY_ATTEMPTS"]
+
+
+async def test_a_batch_erasure_deletes_the_sign_in_throttles_of_every_persons_email(gql, runtime):
+    people = [await register(gql, f"batch{n}@example.com") for n in range(2)]
+    await register(gql, "stays@example.com")
+    for email in ("batch0@example.com", "batch1@example.com", "stays@example.com"):
+        await _fail_sign_ins(gql, email, 2)
+    service = runtime.services.requests
+    keys = [int(from_global_id(p["id"])[1]) for p in people]
+    subjects = await subjects_by_ids(runtime.services.engine, keys)
+    opened = [await service.open("ERASURE", customer_key=k, subject_id=subjects[k], requested_by="dpo-1") for k in keys]
+    await service.run_many([r.id for r in opened])
+    assert await _throttled_emails(runtime) == [runtime.services.vault.blind_index("email", "stays@example.com")]
 
 
 async def test_an_unknown_person_is_rejected_and_said_so(gql, token_for):
