@@ -68,6 +68,20 @@ class Period:
         day = min(start.day, _days_in_month(year, month))
         return start.replace(year=year, month=month, day=day) + timedelta(days=self.days)
 
+    def ended_by(self, now: datetime) -> datetime:
+        """The latest record date whose period has ended at `now`: everything dated at or before it
+        may be deleted, so a store finds it by one comparison. Where a month's end clamps the
+        date it errs by at most a few days towards keeping (`until` of it is never after `now`)."""
+        back = now.astimezone(UTC) - timedelta(days=self.days)
+        month_index = back.month - 1 - self.months
+        year = back.year - self.years + month_index // 12
+        month = month_index % 12 + 1
+        event = back.replace(year=year, month=month, day=min(back.day, _days_in_month(year, month)))
+        if self.counted_from != "end_of_year":
+            return event
+        whole_year = event >= datetime(event.year, 12, 31, 23, 59, 59, tzinfo=UTC)
+        return datetime(event.year if whole_year else event.year - 1, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+
     def __str__(self) -> str:
         parts = "".join(f"{n}{u}" for n, u in ((self.years, "Y"), (self.months, "M"), (self.days, "D")) if n)
         return f"P{parts}" + (" from the end of the year" if self.counted_from == "end_of_year" else "")
