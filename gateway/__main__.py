@@ -350,8 +350,10 @@ async def _audit_verify(settings: Settings) -> int:
     finally:
         await engine.dispose()
     against = f", up to the signed checkpoint at record {checkpoint.seq}" if checkpoint else " (no checkpoint yet)"
+    cut = report.pruned_through
+    after = f" after the retention job's signed cut at record {cut}" if cut else ""
     if report.ok:
-        print(f"audit log intact: {report.checked} records{against}")
+        print(f"audit log intact: {report.checked} records{after}{against}")
         return 0
     print(f"audit log broken at record {report.broken_seq}: {report.reason} ({report.checked} records before it hold)")
     return 1

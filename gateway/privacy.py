@@ -27,6 +27,8 @@ from core.broadcast import Broadcaster, ForgetOnMessage
 from core.clock import Clock
 from core.settings import Settings
 from policies.retention import RetentionPolicy, load_retention_policy, retention_policy
+from vault.audit import AuditLog
+from vault.keys import load_audit_key
 from vault.requests.ledger import ErasureLedger
 from vault.requests.service import DataSubjectRequests
 from vault.requests.sources import DataSubject, SourceContext, SourceRegistry
@@ -119,7 +121,13 @@ def build_requests(
     registry = personal_data_sources(settings)
     registry.validate(retention)
     return DataSubjectRequests(
-        SourceContext(engine=engine, vault=vault, clock=clock, retention=retention),
+        SourceContext(
+            engine=engine,
+            vault=vault,
+            clock=clock,
+            retention=retention,
+            audit=AuditLog(engine, clock, load_audit_key(settings)),
+        ),
         registry,
         ErasureLedger(settings.erasure_ledger_file),
         on_erased=erased.erased if erased is not None else None,

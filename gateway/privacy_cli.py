@@ -34,8 +34,8 @@ from policies.privacy import privacy_policy
 from policies.ropa import as_markdown, record_of_processing
 from vault.audit import AuditEntry, AuditLog
 from vault.keys import load_audit_key
-from vault.requests.service import DataSubjectRequests, Request
-from vault.requests.sources import DataSubject
+from vault.requests.service import DataSubjectRequests, Request, RetentionIncomplete
+from vault.requests.sources import DataSubject, ExpiryRefused
 from vault.service import Vault
 
 __all__ = [
@@ -194,12 +194,19 @@ async def dsr_run(settings: Settings) -> int:
 
 
 async def retention_run(settings: Settings, *, dry_run: bool) -> int:
+    """Counts per category; exit 1 when a category refused (e.g. an audit log that does not verify)."""
+    refused: tuple[ExpiryRefused, ...] = ()
     async with _tools(settings) as tools:
-        counts = await tools.requests.expire(dry_run=dry_run)
+        try:
+            counts = await tools.requests.expire(dry_run=dry_run)
+        except RetentionIncomplete as incomplete:
+            counts, refused = incomplete.counts, incomplete.refused
     verb = "would delete" if dry_run else "deleted"
     for category, n in sorted(counts.items()):
         print(f"{category}: {verb} {n}")
-    return 0
+    for refusal in refused:
+        print(f"{refusal.category}: not deleted: {refusal.reason}")
+    return 1 if refused else 0
 
 
 def ropa(settings: Settings, *, as_json: bool, out: TextIO | None = None) -> int:

@@ -8,6 +8,10 @@ tail leaves a shorter chain that holds: the signed checkpoints the gateway write
 database (`vault.audit_checkpoints`) show what the log had reached. `verify_chain` names the
 first record that does not hold. Records carry keys only, never PII.
 
+The retention job deletes the oldest records (`AuditLog.prune`) under a cut: a checkpoint of the
+chain at the last deleted record, signed with the audit key and kept in `audit_log_cuts`. The
+rest verifies from the latest cut, and the database lets a record be deleted only below one.
+
 Appends are serialized by the database, so several gateway processes stay correct: the
 sequence number is the primary key (a writer that raced on the same head is refused and
 retries on the new head), on PostgreSQL a transaction-scoped advisory lock queues the
@@ -23,16 +27,16 @@ import json
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Row, insert, select, text, update
+from sqlalchemy import Row, delete, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from core.clock import Clock
 from core.db import is_sqlite, writer
-from vault.audit_models import AuditRecord
+from vault.audit_models import AuditCut, AuditRecord
 
 __all__ = [
     "GENESIS",
@@ -40,9 +44,11 @@ __all__ = [
     "AuditAppendFailed",
     "AuditEntry",
     "AuditLog",
+    "AuditPruneRefused",
     "ChainReport",
     "Checkpoint",
     "accesses_to",
+    "cut_signature",
     "head",
     "plain_hash",
     "rechain",
@@ -54,6 +60,7 @@ GENESIS = "0" * 64
 _ADVISORY_LOCK = 0x0A0D17  # pg_advisory_xact_lock key for audit appends
 _ATTEMPTS = 20
 _table = AuditRecord.__table__
+_cuts = AuditCut.__table__
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +124,31 @@ class AuditAppendFailed(RuntimeError):
     pass
 
 
+class AuditPruneRefused(RuntimeError):
+    """The records the retention job would delete do not verify: deleting them would destroy the
+    evidence of the tampering, so nothing is deleted."""
+
+
+def cut_signature(key: bytes, cut: Checkpoint) -> str:
+    """The MAC of a retention cut; labelled apart from a head checkpoint's, so neither passes for the other."""
+    message = f"omnigate audit cut\n{cut.seq}\n{cut.hash}\n{cut.at.isoformat()}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+async def _latest_cut(conn: AsyncConnection) -> tuple[Checkpoint, str] | None:
+    """The latest retention cut and its MAC (unchecked), if the log was ever pruned."""
+    stmt = select(_cuts.c.seq, _cuts.c.hash, _cuts.c.cut_at, _cuts.c.mac).order_by(_cuts.c.seq.desc()).limit(1)
+    row = (await conn.execute(stmt)).first()
+    return (Checkpoint(row.seq, row.hash, row.cut_at), row.mac) if row else None
+
+
+async def _chain_start(conn: AsyncConnection) -> tuple[int, str]:
+    """The sequence number and hash the next record chains onto when the log is empty: the latest
+    cut's, or none (the genesis)."""
+    found = await _latest_cut(conn)
+    return (found[0].seq, found[0].hash) if found else (0, GENESIS)
+
+
 class AuditLog:
     """Appends entries to the chain, several per call in one transaction."""
 
@@ -163,7 +195,7 @@ class AuditLog:
         if self._postgres:
             await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK})
         head = (await conn.execute(select(_table.c.seq, _table.c.hash).order_by(_table.c.seq.desc()).limit(1))).first()
-        seq, prev = (head.seq, head.hash) if head else (0, GENESIS)
+        seq, prev = (head.seq, head.hash) if head else await _chain_start(conn)
         now = self._clock.now()
         rows: list[dict[str, Any]] = []
         for entry in entries:
@@ -189,12 +221,55 @@ class AuditLog:
         await conn.execute(insert(AuditRecord), rows)
         return [row["seq"] for row in rows]
 
+    async def prune(self, before: datetime, *, dry_run: bool) -> int:
+        """Delete the records dated at or before `before` under a signed cut the rest verifies from
+        (with `dry_run`, only count them); how many. Only a run from the start goes: a record is
+        never deleted while an older one is kept. Refused (`AuditPruneRefused`) when those records
+        do not verify, since deleting them would destroy the evidence."""
+        async with self._engine.begin() as conn:
+            if self._postgres:
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK})
+            start = await _verified_start(conn, self._key)
+            if isinstance(start, ChainReport):
+                raise AuditPruneRefused(_refusal(start))
+            through = await _prunable_through(conn, before)
+            if through <= start.seq:
+                return 0
+            report = await _walk(conn, self._key, start, through=through)
+            if not report.ok:
+                raise AuditPruneRefused(_refusal(report))
+            if not dry_run:
+                await self._cut(conn, through)
+            return report.checked
+
+    async def _cut(self, conn: AsyncConnection, through: int) -> None:
+        """Sign a checkpoint of the chain at record `through`, then delete it and every record before."""
+        digest = (await conn.execute(select(_table.c.hash).where(_table.c.seq == through))).scalar_one()
+        cut = Checkpoint(through, digest, self._clock.now())
+        await conn.execute(
+            insert(AuditCut).values(seq=cut.seq, hash=cut.hash, cut_at=cut.at, mac=cut_signature(self._key, cut))
+        )
+        await conn.execute(delete(AuditRecord).where(AuditRecord.seq <= through))
+
+
+async def _prunable_through(conn: AsyncConnection, before: datetime) -> int:
+    """The last record of the run from the start dated at or before `before` (0: none)."""
+    kept = (await conn.execute(select(func.min(_table.c.seq)).where(_table.c.recorded_at > before))).scalar()
+    if kept is not None:
+        return int(kept) - 1
+    return int((await conn.execute(select(func.max(_table.c.seq)))).scalar() or 0)
+
+
+def _refusal(report: ChainReport) -> str:
+    return f"the audit log does not verify at record {report.broken_seq}: {report.reason}; nothing was deleted"
+
 
 @dataclass(frozen=True, slots=True)
 class ChainReport:
     checked: int
     broken_seq: int | None = None
     reason: str = ""
+    pruned_through: int = 0  # the retention job deleted the records up to this one, under a signed cut
 
     @property
     def ok(self) -> bool:
@@ -202,44 +277,81 @@ class ChainReport:
 
 
 async def head(engine: AsyncEngine) -> Checkpoint | None:
-    """The last record's sequence number and hash (None for an empty log), for a checkpoint."""
+    """The last record's sequence number and hash, for a checkpoint: the latest cut's when the
+    retention job pruned every record, None for a log never written."""
     async with engine.connect() as conn:
         row = (
             await conn.execute(
                 select(_table.c.seq, _table.c.hash, _table.c.recorded_at).order_by(_table.c.seq.desc()).limit(1)
             )
         ).first()
-    return Checkpoint(row.seq, row.hash, row.recorded_at) if row else None
+        if row is None:
+            found = await _latest_cut(conn)  # every record was pruned: the cut is the head
+            return found[0] if found else None
+    return Checkpoint(row.seq, row.hash, row.recorded_at)
 
 
 async def verify_chain(
     engine: AsyncEngine, key: bytes, checkpoint: Checkpoint | None = None, batch: int = 1000
 ) -> ChainReport:
-    """Walk the chain from the first record; report the first record that does not hold.
+    """Walk the chain from the first record, or from the latest signed cut of the retention job;
+    report the first record that does not hold.
 
     With `checkpoint` (the latest signed head), a log that ends before it, or whose record at
     the checkpoint differs from it, is reported too: the tail was cut or rewritten.
     """
-    expected_seq, prev, checked = 1, GENESIS, 0
     async with engine.connect() as conn:
-        while True:
-            rows = (
-                await conn.execute(
-                    select(_table).where(_table.c.seq >= expected_seq).order_by(_table.c.seq).limit(batch)
-                )
-            ).all()
-            if not rows:
-                return _against(checkpoint, checked)
-            for row in rows:
-                if row.seq != expected_seq:
-                    return ChainReport(checked, expected_seq, f"record {expected_seq} is missing")
-                if row.prev_hash != prev:
-                    return ChainReport(checked, row.seq, "its link to the previous record does not match")
-                if not hmac.compare_digest(record_hash(key, row.seq, row.recorded_at, row, row.prev_hash), row.hash):
-                    return ChainReport(checked, row.seq, _mismatch(row))
-                if checkpoint is not None and row.seq == checkpoint.seq and row.hash != checkpoint.hash:
-                    return ChainReport(checked, row.seq, f"it differs from the signed checkpoint of {checkpoint.at}")
-                prev, expected_seq, checked = row.hash, expected_seq + 1, checked + 1
+        start = await _verified_start(conn, key)
+        if isinstance(start, ChainReport):
+            return start
+        if checkpoint is not None and checkpoint.seq == start.seq and checkpoint.hash != start.hash:
+            reason = f"the retention cut differs from the signed checkpoint of {checkpoint.at}"
+            return ChainReport(0, start.seq, reason, start.seq)
+        return await _walk(conn, key, start, checkpoint=checkpoint, batch=batch)
+
+
+async def _verified_start(conn: AsyncConnection, key: bytes) -> Checkpoint | ChainReport:
+    """Where the chain begins: after the latest cut, once its signature holds; else at the genesis."""
+    found = await _latest_cut(conn)
+    if found is None:
+        return Checkpoint(0, GENESIS, datetime.min.replace(tzinfo=UTC))
+    cut, mac = found
+    if not hmac.compare_digest(cut_signature(key, cut), mac):
+        return ChainReport(0, cut.seq, "the retention cut there is not signed by the audit key", cut.seq)
+    return cut
+
+
+async def _walk(
+    conn: AsyncConnection,
+    key: bytes,
+    start: Checkpoint,
+    *,
+    through: int | None = None,
+    checkpoint: Checkpoint | None = None,
+    batch: int = 1000,
+) -> ChainReport:
+    """Check the records after `start` (the first linked to its hash), up to `through` or the end."""
+    expected_seq, prev, checked = start.seq + 1, start.hash, 0
+    while True:
+        stmt = select(_table).where(_table.c.seq >= expected_seq)
+        if through is not None:
+            stmt = stmt.where(_table.c.seq <= through)
+        rows = (await conn.execute(stmt.order_by(_table.c.seq).limit(batch))).all()
+        if not rows:
+            if through is not None and expected_seq <= through:
+                return ChainReport(checked, expected_seq, f"record {expected_seq} is missing", start.seq)
+            return _against(checkpoint, checked, expected_seq - 1, start.seq)
+        for row in rows:
+            if row.seq != expected_seq:
+                return ChainReport(checked, expected_seq, f"record {expected_seq} is missing", start.seq)
+            if row.prev_hash != prev:
+                return ChainReport(checked, row.seq, "its link to the previous record does not match", start.seq)
+            if not hmac.compare_digest(record_hash(key, row.seq, row.recorded_at, row, row.prev_hash), row.hash):
+                return ChainReport(checked, row.seq, _mismatch(row), start.seq)
+            if checkpoint is not None and row.seq == checkpoint.seq and row.hash != checkpoint.hash:
+                reason = f"it differs from the signed checkpoint of {checkpoint.at}"
+                return ChainReport(checked, row.seq, reason, start.seq)
+            prev, expected_seq, checked = row.hash, expected_seq + 1, checked + 1
 
 
 def _mismatch(row: Row[Any]) -> str:
@@ -248,14 +360,16 @@ def _mismatch(row: Row[Any]) -> str:
     return "its content does not match its hash (or the audit key is not the one it was written with)"
 
 
-def _against(checkpoint: Checkpoint | None, checked: int) -> ChainReport:
-    if checkpoint is None or checked >= checkpoint.seq:
-        return ChainReport(checked)
+def _against(checkpoint: Checkpoint | None, checked: int, last: int, pruned: int) -> ChainReport:
+    """The report of a chain that held up to record `last`, against the latest signed checkpoint."""
+    if checkpoint is None or last >= checkpoint.seq:
+        return ChainReport(checked, pruned_through=pruned)
     return ChainReport(
         checked,
-        checked + 1,
-        f"record {checked + 1} is missing: the signed checkpoint of {checkpoint.at} saw the log reach record "
+        last + 1,
+        f"record {last + 1} is missing: the signed checkpoint of {checkpoint.at} saw the log reach record "
         f"{checkpoint.seq} (the tail was cut)",
+        pruned,
     )
 
 

@@ -1,4 +1,5 @@
-"""The audit log's table: append-only, one row per access, each row chained to the one before."""
+"""The audit log's tables: append-only, one row per access, each row chained to the one before; and
+the signed cuts the retention job made at its start."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, UtcDateTime
 
-__all__ = ["AuditRecord"]
+__all__ = ["AuditCut", "AuditRecord"]
 
 
 class AuditRecord(Base):
@@ -35,3 +36,20 @@ class AuditRecord(Base):
     trace_id: Mapped[str] = mapped_column(String(32), nullable=False)
     prev_hash: Mapped[str] = mapped_column(String(64), nullable=False)
     hash: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
+class AuditCut(Base):
+    """Where the retention job cut the log: records up to `seq` were deleted, `hash` being the
+    last one's, so the rest verifies from here instead of from the first record.
+
+    `mac` signs (seq, hash, cut_at) under the audit key: whoever can write the database but lacks
+    the key cannot forge a cut to drop records unnoticed. Append-only, like the log; the log's
+    trigger lets a record be deleted only below a cut.
+    """
+
+    __tablename__ = "audit_log_cuts"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    cut_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    mac: Mapped[str] = mapped_column(String(64), nullable=False)

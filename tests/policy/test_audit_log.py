@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -20,9 +21,9 @@ from core.db import create_engine, is_sqlite
 from core.settings import Settings
 from gateway.__main__ import main
 from tests.conftest import TEST_VAULT_KEYS
-from vault.audit import AuditEntry, AuditLog, plain_hash, record_hash, verify_chain
-from vault.audit_checkpoints import CheckpointError, CheckpointWriter, latest_checkpoint
-from vault.audit_models import AuditRecord
+from vault.audit import AuditEntry, AuditLog, AuditPruneRefused, plain_hash, record_hash, verify_chain
+from vault.audit_checkpoints import CheckpointError, CheckpointWriter, latest_checkpoint, signature
+from vault.audit_models import AuditCut, AuditRecord
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = base64.b64decode(TEST_VAULT_KEYS["audit_key"])
@@ -253,6 +254,79 @@ async def test_the_audit_verify_command_reports_a_cut_tail_and_a_forged_checkpoi
         latest_checkpoint(path, KEY)
     assert await asyncio.to_thread(main, ["audit-verify"]) == 1
     assert "not signed by the audit key" in capsys.readouterr().out
+
+
+async def test_a_log_pruned_to_nothing_verifies_from_its_cut_and_chains_on_from_it(
+    engine: AsyncEngine, clock: FrozenClock, tmp_path: Path
+) -> None:
+    log = AuditLog(engine, clock, KEY)
+    await _five_records(engine, clock)
+    path = tmp_path / "checkpoints.jsonl"
+    await CheckpointWriter(engine, KEY, path, 60, clock).write_once()
+    assert await log.prune(clock.now(), dry_run=True) == 5
+    assert (await verify_chain(engine, KEY)).checked == 5  # a dry run deletes nothing
+    assert await log.prune(clock.now(), dry_run=False) == 5
+    report = await verify_chain(engine, KEY, latest_checkpoint(path, KEY))
+    assert report.ok and (report.checked, report.pruned_through) == (0, 5)
+    assert await log.append([_entry("1005")]) == [6]  # chained onto the cut, not the genesis
+    report = await verify_chain(engine, KEY)
+    assert report.ok and (report.checked, report.pruned_through) == (1, 5)
+    with pytest.raises(DBAPIError, match="append-only"):  # above the cut, deletion is refused as ever
+        await _sql(engine, "DELETE FROM audit_log WHERE seq = 6")
+
+
+async def test_pruning_keeps_every_record_from_the_first_one_still_within_its_period(
+    engine: AsyncEngine, clock: FrozenClock
+) -> None:
+    log = AuditLog(engine, clock, KEY)
+    await log.append([_entry("1001"), _entry("1002")])
+    clock.advance(timedelta(days=1))
+    await log.append([_entry("1003")])
+    clock.advance(timedelta(days=1))
+    await log.append([_entry("1004")])
+    assert await log.prune(clock.now() - timedelta(hours=36), dry_run=False) == 2
+    report = await verify_chain(engine, KEY)
+    assert report.ok and (report.checked, report.pruned_through) == (2, 2)
+
+
+async def test_records_that_do_not_verify_are_not_pruned_so_the_evidence_stays(
+    engine: AsyncEngine, clock: FrozenClock
+) -> None:
+    await _five_records(engine, clock)
+    await _tamper(engine, "UPDATE audit_log SET customer_key = '1003' WHERE seq = 2")
+    with pytest.raises(AuditPruneRefused, match="record 2"):
+        await AuditLog(engine, clock, KEY).prune(clock.now(), dry_run=False)
+    report = await verify_chain(engine, KEY)
+    assert (report.broken_seq, report.checked, report.pruned_through) == (2, 1, 0)
+
+
+@pytest.mark.parametrize("mac", ["forged", "a head checkpoint's"])
+async def test_a_cut_not_signed_as_a_cut_by_the_audit_key_is_reported_at_its_record(
+    engine: AsyncEngine, clock: FrozenClock, mac: str
+) -> None:
+    """Whoever can write the database may add a cut (the trigger then lets them delete below it),
+    but without the key the cut does not verify; a checkpoint's signature does not pass for a cut's."""
+    await _five_records(engine, clock)
+    async with engine.begin() as conn:
+        digest = (await conn.execute(select(AUDIT.c.hash).where(AUDIT.c.seq == 3))).scalar_one()
+        signed = signature(KEY, 3, digest, clock.now()) if mac != "forged" else "0" * 64
+        await conn.execute(insert(AuditCut).values(seq=3, hash=digest, cut_at=clock.now(), mac=signed))
+    await _sql(engine, "DELETE FROM audit_log WHERE seq <= 3")
+    report = await verify_chain(engine, KEY)
+    assert (report.broken_seq, report.checked) == (3, 0) and "not signed" in report.reason
+    with pytest.raises(AuditPruneRefused):
+        await AuditLog(engine, clock, KEY).prune(clock.now(), dry_run=False)
+
+
+async def test_a_record_deleted_just_after_the_cut_is_found(engine: AsyncEngine, clock: FrozenClock) -> None:
+    log = AuditLog(engine, clock, KEY)
+    await log.append([_entry("1001"), _entry("1002")])
+    clock.advance(timedelta(days=1))
+    await log.append([_entry("1003"), _entry("1004")])
+    assert await log.prune(clock.now() - timedelta(hours=1), dry_run=False) == 2
+    await _tamper(engine, "DELETE FROM audit_log WHERE seq = 3")
+    report = await verify_chain(engine, KEY)
+    assert report.broken_seq == 3 and "missing" in report.reason
 
 
 @pytest.mark.parametrize("queue_first", [True, False], ids=["queued by the lock", "raced on the unique sequence"])

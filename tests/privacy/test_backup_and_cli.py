@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import jsonschema  # type: ignore[import-untyped]
 import pytest
+from sqlalchemy import func, select, text
 
+from core.db import is_sqlite
 from gateway import privacy_cli as cli
+from gateway.__main__ import main
 from tests.customers.helpers import register, sign_in
 from tests.privacy.helpers import dpo_erase, find_in_database
+from vault.audit_models import AuditRecord
 from vault.requests.export import export_schema
 
 CUSTOMER = "query($id: ID!) { customer(id: $id) { email erased } }"
@@ -79,6 +85,96 @@ async def test_retention_run_counts_then_deletes_what_outlived_its_period(gql, r
     assert "carts: deleted 1" in capsys.readouterr().out
     assert await cli.retention_run(settings_later, dry_run=False) == 0
     assert "carts: deleted 0" in capsys.readouterr().out
+
+
+ACCESS_LOG = "query($id: ID!) { customerAccessLog(customerId: $id) { actor } }"
+
+
+def _audit_env(monkeypatch, settings) -> None:
+    """What `python -m gateway audit-verify` reads: the database, the keys, the checkpoint file."""
+    for name, value in {
+        "OMNIGATE_DATABASE_URL": settings.database_url,
+        "OMNIGATE_KEK": settings.kek,
+        "OMNIGATE_AUDIT_KEY": settings.audit_key,
+        "OMNIGATE_AUDIT_CHECKPOINT_FILE": settings.audit_checkpoint_file,
+    }.items():
+        monkeypatch.setenv(name, value)
+
+
+async def _audit_verify(capsys) -> tuple[int, str]:
+    code = await asyncio.to_thread(main, ["audit-verify"])  # main() runs its own event loop
+    return code, capsys.readouterr().out
+
+
+async def test_retention_run_prunes_the_access_log_past_its_period_and_what_is_left_still_verifies(
+    gql, runtime, settings, clock, token_for, capsys, monkeypatch
+):
+    """Five years (retention.toml [categories.access_log]): older records go under a signed cut,
+    `audit-verify` checks the rest from it, and still finds a record changed after the cut."""
+    person = await register(gql, "audited.long@example.com")
+    read = "query($id: ID!) { customer(id: $id) { id } }"
+    clock.advance(-timedelta(days=5 * 366 + 30))
+    await gql.data(read, {"id": person["id"]}, headers=token_for("agent", subject="agent-then"))
+    clock.advance(timedelta(days=5 * 366 + 30))
+    await gql.data(read, {"id": person["id"]}, headers=token_for("agent", subject="agent-now"))
+    await runtime.checkpoints.write_once()  # the gateway signs its head every minute
+    dpo = token_for("dpo", subject="dpo-1")
+    before = [a["actor"] for a in (await gql.data(ACCESS_LOG, {"id": person["id"]}, headers=dpo))["customerAccessLog"]]
+    assert {"agent-then", "agent-now"} <= set(before)
+    old = await _audit_rows(runtime, "agent-then")
+
+    assert await cli.retention_run(settings, dry_run=True) == 0
+    assert f"access_log: would delete {old}" in capsys.readouterr().out
+    assert await cli.retention_run(settings, dry_run=False) == 0
+    assert f"access_log: deleted {old}" in capsys.readouterr().out
+    after = [a["actor"] for a in (await gql.data(ACCESS_LOG, {"id": person["id"]}, headers=dpo))["customerAccessLog"]]
+    assert "agent-then" not in after and "agent-now" in after
+    assert await _audit_rows(runtime, "agent-then") == 0 and await _audit_rows(runtime, "agent-now") > 0
+    assert await cli.retention_run(settings, dry_run=False) == 0
+    assert "access_log: deleted 0" in capsys.readouterr().out  # nothing more is due
+
+    _audit_env(monkeypatch, settings)
+    code, out = await _audit_verify(capsys)
+    assert code == 0 and f"after the retention job's signed cut at record {old}" in out, out
+    await gql.data(read, {"id": person["id"]}, headers=token_for("agent", subject="agent-later"))  # chains on
+    assert (await _audit_verify(capsys))[0] == 0
+    await _tamper_audit(runtime, "UPDATE audit_log SET actor = 'someone-else' WHERE actor = 'agent-now'")
+    code, out = await _audit_verify(capsys)
+    assert code == 1 and "broken at record" in out
+
+
+async def test_retention_run_refuses_to_prune_an_access_log_that_does_not_verify_and_does_the_rest(
+    gql, runtime, settings, clock, token_for, capsys
+):
+    """Deleting the tampered records would destroy the evidence: they stay, and the run says so."""
+    person = await register(gql, "tampered.long@example.com")
+    clock.advance(-timedelta(days=5 * 366 + 30))
+    await gql.data("query($id: ID!) { customer(id: $id) { id } }", {"id": person["id"]}, headers=token_for("agent"))
+    clock.advance(timedelta(days=5 * 366 + 30))
+    await _tamper_audit(runtime, "UPDATE audit_log SET actor = 'nobody' WHERE seq = 1")
+    assert await cli.retention_run(settings, dry_run=False) == 1
+    out = capsys.readouterr().out
+    assert "carts: deleted 0" in out and "access_log: not deleted: the audit log does not verify at record 1" in out
+    assert await _audit_rows(runtime, "nobody") == 1
+
+
+async def _audit_rows(runtime, actor: str) -> int:
+    async with runtime.services.engine.connect() as conn:
+        stmt = select(func.count()).select_from(AuditRecord).where(AuditRecord.actor == actor)
+        return int((await conn.execute(stmt)).scalar_one())
+
+
+async def _tamper_audit(runtime, statement: str) -> None:
+    """As someone with the rights to drop the append-only trigger would."""
+    engine = runtime.services.engine
+    drops = (
+        ["DROP TRIGGER audit_log_no_update"]
+        if is_sqlite(str(engine.url))
+        else ["DROP TRIGGER audit_log_append_only ON audit_log"]
+    )
+    async with engine.begin() as conn:
+        for sql in [*drops, statement]:
+            await conn.execute(text(sql))
 
 
 def test_the_record_of_processing_comes_from_the_policy_files(settings, capsys):

@@ -36,7 +36,7 @@ from vault.requests.models import (
     REJECTED,
     DataSubjectRequestRow,
 )
-from vault.requests.sources import DataSubject, Retained, SourceContext, SourceRegistry, erase_all
+from vault.requests.sources import DataSubject, ExpiryRefused, Retained, SourceContext, SourceRegistry, erase_all
 
 __all__ = [
     "COMPLETED",
@@ -48,6 +48,7 @@ __all__ = [
     "REJECTED",
     "DataSubjectRequests",
     "Request",
+    "RetentionIncomplete",
 ]
 
 RESPONSE_TIME = Period(months=1)  # Art. 12(3)
@@ -107,6 +108,15 @@ def _request(row: Any) -> Request:
 
 
 _T = DataSubjectRequestRow
+
+
+class RetentionIncomplete(RuntimeError):
+    """The retention job ran every source, but some refused to delete what outlived its period."""
+
+    def __init__(self, counts: dict[str, int], refused: Sequence[ExpiryRefused]) -> None:
+        super().__init__("; ".join(str(r) for r in refused))
+        self.counts = counts
+        self.refused = tuple(refused)
 
 
 def _found(request: Request | None) -> Request:
@@ -314,11 +324,20 @@ class DataSubjectRequests:
     # ---------------------------------------------------------------- the retention job
     async def expire(self, *, dry_run: bool) -> dict[str, int]:
         """What every source holds past its period (policies/retention.toml), deleted or, with
-        `dry_run`, only counted: category -> count."""
+        `dry_run`, only counted: category -> count. A source that refuses does not stop the
+        others: `RetentionIncomplete` then carries their counts and every refusal."""
         counts: dict[str, int] = {}
+        refused: list[ExpiryRefused] = []
         for source in self.registry.expiring():
-            for category, n in (await source.expire(self.ctx, dry_run=dry_run)).items():
+            try:
+                found = await source.expire(self.ctx, dry_run=dry_run)
+            except ExpiryRefused as refusal:
+                refused.append(refusal)
+                continue
+            for category, n in found.items():
                 counts[category] = counts.get(category, 0) + n
+        if refused:
+            raise RetentionIncomplete(counts, refused)
         return counts
 
     # ---------------------------------------------------------------- after a restore

@@ -17,12 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.clock import Clock
 from policies.retention import RetentionPolicy
+from vault.audit import AuditLog
 from vault.service import Vault
 
 __all__ = [
     "BatchErasingSource",
     "DataSubject",
     "ExpiringSource",
+    "ExpiryRefused",
     "PersonalDataSource",
     "Retained",
     "SourceContext",
@@ -59,12 +61,14 @@ class Retained:
 
 @dataclass(frozen=True, slots=True)
 class SourceContext:
-    """What a source may use: the database, the vault (keys stay inside it), time, the policy."""
+    """What a source may use: the database, the vault (keys stay inside it), time, the policy, and
+    the audit chain (whose retention needs its key, which stays inside it too)."""
 
     engine: AsyncEngine
     vault: Vault
     clock: Clock
     retention: RetentionPolicy
+    audit: AuditLog
 
     def retained(self, category: str, since: datetime | None = None) -> Retained:
         """The `retained` entry for `category`, its period counted from `since` (default: now)."""
@@ -93,11 +97,22 @@ class PersonalDataSource(Protocol):
         ...
 
 
+class ExpiryRefused(RuntimeError):
+    """A source would not delete what outlived its period, and says why (the retention job goes on
+    with the other sources, then reports it)."""
+
+    def __init__(self, category: str, reason: str) -> None:
+        super().__init__(f"{category}: {reason}")
+        self.category = category
+        self.reason = reason
+
+
 class ExpiringSource(PersonalDataSource, Protocol):
     """A source whose records outlive their purpose in the normal course (the retention job)."""
 
     async def expire(self, ctx: SourceContext, *, dry_run: bool) -> dict[str, int]:
-        """Delete (or, with `dry_run`, only count) what has outlived its period: category -> count."""
+        """Delete (or, with `dry_run`, only count) what has outlived its period: category -> count;
+        `ExpiryRefused` when it must not be deleted."""
         ...
 
 

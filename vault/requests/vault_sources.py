@@ -9,10 +9,11 @@ from typing import Any
 from sqlalchemy import delete, func, select
 
 from core.db import writer
+from vault.audit import AuditPruneRefused
 from vault.audit_models import AuditRecord
 from vault.models import ConsentRecord, DataKey, Lookup, Subject
 from vault.requests.models import DataSubjectRequestRow
-from vault.requests.sources import DataSubject, Retained, SourceContext
+from vault.requests.sources import DataSubject, ExpiryRefused, Retained, SourceContext
 
 __all__ = ["AccessLogSource", "ConsentSource", "KeySource", "RequestSource"]
 
@@ -164,6 +165,15 @@ class AccessLogSource:
 
     async def erase_many(self, ctx: SourceContext, subjects: Sequence[DataSubject]) -> dict[str, list[Retained]]:
         return {s.subject_id: [ctx.retained("access_log")] for s in subjects}
+
+    async def expire(self, ctx: SourceContext, *, dry_run: bool) -> dict[str, int]:
+        """Records older than their period, deleted under a signed cut the rest of the chain
+        verifies from; refused when they do not verify (that would erase the evidence)."""
+        before = ctx.retention.period("access_log").ended_by(ctx.clock.now())
+        try:
+            return {"access_log": await ctx.audit.prune(before, dry_run=dry_run)}
+        except AuditPruneRefused as refused:
+            raise ExpiryRefused("access_log", str(refused)) from None
 
 
 class RequestSource:
