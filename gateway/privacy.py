@@ -21,7 +21,7 @@ from commerce.customers.privacy import CustomerSource
 from commerce.loyalty.privacy import LoyaltySource
 from commerce.notifications.privacy import EmailOutboxSource
 from commerce.orders.privacy import OrderSource
-from commerce.pricing.privacy import PromotionUsageSource
+from commerce.pricing.privacy import PersonalOfferSource, PromotionUsageSource
 from commerce.recommendations.privacy import RecommendationInputSource
 from core.broadcast import Broadcaster, ForgetOnMessage
 from core.clock import Clock
@@ -51,6 +51,7 @@ def personal_data_sources(settings: Settings | None = None) -> SourceRegistry:
             OrderSource(),
             LoyaltySource(),
             RecommendationInputSource(),
+            PersonalOfferSource(),
             AccountSecuritySource(),
             EmailOutboxSource(),
             CustomerSource(),

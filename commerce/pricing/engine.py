@@ -120,13 +120,17 @@ class Promotion:
             return False
         if self.target_tiers and audience.tier not in self.target_tiers:
             return False
-        if not self.target_category_ids:
-            return True
-        return any(
-            category in self.target_category_ids
+        return not self.target_category_ids or bool(self.bought_for(audience))
+
+    def bought_for(self, audience: Audience) -> frozenset[int]:
+        """The target categories the audience bought from in the offer's period: why a purchase
+        offer is theirs (shown to them in their data-subject export)."""
+        return frozenset(
+            category
+            for category, at in audience.purchases
+            if category in self.target_category_ids
             and (self.target_bought_from is None or at >= self.target_bought_from)
             and (self.target_bought_until is None or at < self.target_bought_until)
-            for category, at in audience.purchases
         )
 
     def covers(self, line: LineInput) -> bool:
@@ -194,14 +198,15 @@ class PricedCart:
 
 
 def code_problem(
-    promotion: Promotion | None, *, channel: str, now: datetime, customer_usage: Mapping[int, int]
+    promotion: Promotion | None, *, channel: str | None, now: datetime, customer_usage: Mapping[int, int]
 ) -> CodeProblem | None:
-    """Why a code cannot be used at all now (a stable error code), or None when it can."""
+    """Why a code cannot be used at all now (a stable error code), or None when it can; `channel`
+    None: in some channel (a data-subject export lists an offer's channels instead)."""
     if promotion is None:
         return CodeProblem.INVALID
     if (promotion.starts_at and now < promotion.starts_at) or (promotion.ends_at and now >= promotion.ends_at):
         return CodeProblem.EXPIRED
-    if promotion.channels and channel not in promotion.channels:
+    if promotion.channels and channel is not None and channel not in promotion.channels:
         return CodeProblem.NOT_IN_CHANNEL
     if promotion.usage_limit is not None and promotion.times_used >= promotion.usage_limit:
         return CodeProblem.USAGE_LIMIT_REACHED

@@ -6,6 +6,7 @@ Cart and checkout call `price_lines`; `check_codes` tells which codes may be hel
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -33,11 +34,13 @@ from policies.loyalty import LoyaltyPolicy, loyalty_policy
 from vault.service import Vault
 
 __all__ = [
+    "PersonalOffers",
     "audience_of",
     "check_codes",
     "customer_usage",
     "load_promotions",
     "offers_for",
+    "personal_offers",
     "price_lines",
     "variants_for_sale",
 ]
@@ -212,18 +215,35 @@ async def audience_of(engine: AsyncEngine, vault: Vault | None, customer_key: in
     return Audience(tier, purchases)  # type: ignore[arg-type]
 
 
+@dataclass(frozen=True, slots=True)
+class PersonalOffers:
+    """The promotions meant for a customer now, and the profile they were chosen by (why)."""
+
+    audience: Audience
+    promotions: tuple[Promotion, ...]
+
+
+async def personal_offers(
+    engine: AsyncEngine, vault: Vault, customer_key: int, *, channel: str | None, now: datetime
+) -> PersonalOffers:
+    """The personal offers this customer may use now in `channel` (None: in any channel), with
+    their tier and, when an offer asks and they consent, what they bought."""
+    targeted = [p for p in await load_promotions(engine, [], targeted=True) if p.is_targeted]
+    if not targeted:
+        return PersonalOffers(Audience(), ())
+    needs_purchases = any(p.target_category_ids for p in targeted)
+    audience = await audience_of(engine, vault if needs_purchases else None, customer_key, now)
+    usage = await customer_usage(engine, customer_key, [p.id for p in targeted])
+    offered = tuple(
+        p
+        for p in targeted
+        if p.targets(audience) and code_problem(p, channel=channel, now=now, customer_usage=usage) is None
+    )
+    return PersonalOffers(audience, offered)
+
+
 async def offers_for(
     engine: AsyncEngine, vault: Vault, customer_key: int, *, channel: str, now: datetime
 ) -> list[Promotion]:
     """The personal offers this customer may use now in `channel` (automatic ones apply by themselves)."""
-    targeted = [p for p in await load_promotions(engine, [], targeted=True) if p.is_targeted]
-    if not targeted:
-        return []
-    needs_purchases = any(p.target_category_ids for p in targeted)
-    audience = await audience_of(engine, vault if needs_purchases else None, customer_key, now)
-    usage = await customer_usage(engine, customer_key, [p.id for p in targeted])
-    return [
-        p
-        for p in targeted
-        if p.targets(audience) and code_problem(p, channel=channel, now=now, customer_usage=usage) is None
-    ]
+    return list((await personal_offers(engine, vault, customer_key, channel=channel, now=now)).promotions)

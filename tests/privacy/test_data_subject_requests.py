@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import jsonschema  # type: ignore[import-untyped]
 from sqlalchemy import insert, select
 
+from commerce.catalog import service as catalog
 from commerce.customers.models import SignInThrottle
 from commerce.customers.service import LOCK_AFTER_FAILURES, subjects_by_ids
+from commerce.loyalty import service as loyalty
 from commerce.pricing.promotion_models import PromotionRow, PromotionUsage
 from core.clock import FrozenClock
+from core.db import writer
 from core.ids import from_global_id, to_global_id
 from gateway.runtime import Runtime
 from tests.customers.helpers import SIGN_IN, register, sign_in
@@ -169,6 +173,63 @@ async def test_the_export_holds_everything_about_the_person_and_validates_agains
     assert {p["code"] for p in document["purposes"]} >= {"MARKETING_EMAIL", "profile", "consents"}
     assert {r["category"]: r["period"] for r in document["retention"]}["consents"] == "P6Y"
     assert document["subject"] == {"customerKey": person["key"], "erased": False, "erasedAt": None}
+
+
+async def _offer(engine: Any, **values: Any) -> None:
+    defaults = {"kind": "percentage", "product_ids": [], "category_ids": [], "channels": [], "active": True}
+    async with writer(engine).begin() as conn:
+        await conn.execute(insert(PromotionRow).values(**{**defaults, **values}))
+
+
+async def test_the_export_holds_the_persons_current_offers_and_why_and_no_one_elses(gql, runtime, token_for):
+    """Art. 15(1)(h): an offer chosen by their tier or by what they bought is a profiling result
+    about them: the export says what it gives and why, in every channel, and nothing of others."""
+    engine, now = runtime.services.engine, runtime.services.clock.now()
+    category = (await catalog.products_by_ids(engine, [1]))[1].category_id
+    assert category is not None
+    category_name = (await catalog.categories_by_ids(engine, [category]))[category].name
+    await _offer(engine, description="Gold: 10% off", value=Decimal(10), target_tiers=["GOLD"], channels=["store"])
+    await _offer(
+        engine,
+        description="You liked this category: 5 PLN off",
+        kind="fixed_amount",
+        value=Decimal(5),
+        currency="PLN",
+        code="LIKED5",
+        target_category_ids=[category],
+        target_bought_from=now - timedelta(days=30),
+        ends_at=now + timedelta(days=7),
+        usage_limit=1000,
+    )
+    await _offer(engine, description="Silver only", value=Decimal(3), target_tiers=["SILVER"])
+    person = await register(gql, "offered@example.com")
+    me = await sign_in(gql, "offered@example.com")
+    await gql.data(CONSENT, {"p": "PERSONALIZATION", "g": True}, headers=me)
+    await orders.set_stock(engine, 1, orders.WAW, 5, only_here=False)
+    await orders.placed(gql, me, await orders.new_cart(gql, me, [(1, 1)]), "offered-1")
+    async with writer(engine).begin() as conn:
+        await loyalty.earn_for_order(conn, int(from_global_id(person["id"])[1]), "big", "store", Decimal(6000), now)
+    other = await register(gql, "not.offered@example.com")
+    dpo = token_for("dpo", subject="dpo-1")
+
+    document = (await dpo_export(gql, dpo, person["id"]))["request"]["export"]
+    jsonschema.validate(document, export_schema())
+    offers = {o["promotion"]: o for o in document["data"]["personalOffers"]}
+    assert set(offers) == {"Gold: 10% off", "You liked this category: 5 PLN off"}
+    gold, liked = offers["Gold: 10% off"], offers["You liked this category: 5 PLN off"]
+    assert (gold["kind"], gold["value"], gold["code"], gold["channels"]) == ("percentage", "10.00", None, ["store"])
+    assert gold["why"] == {"loyaltyTier": "GOLD", "boughtInCategories": []}
+    assert (liked["code"], liked["value"], liked["currency"]) == ("LIKED5", "5.00", "PLN")
+    assert liked["why"] == {"loyaltyTier": None, "boughtInCategories": [category_name]}
+    assert liked["endsAt"] == (now + timedelta(days=7)).isoformat()
+    assert "1000" not in str(offers)  # the promotion's limits and use counts are everyone's, not theirs
+
+    theirs = (await dpo_export(gql, dpo, other["id"]))["request"]["export"]["data"]["personalOffers"]
+    assert theirs == []
+    await dpo_erase(gql, dpo, person["id"])
+    erased = (await dpo_export(gql, dpo, person["id"]))["request"]["export"]
+    jsonschema.validate(erased, export_schema())
+    assert erased["data"]["personalOffers"] == []
 
 
 async def test_the_erasure_leaves_no_personal_data_keeps_what_the_law_requires_and_ends_the_session(
