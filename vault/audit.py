@@ -311,14 +311,21 @@ async def verify_chain(
 
 
 async def _verified_start(conn: AsyncConnection, key: bytes) -> Checkpoint | ChainReport:
-    """Where the chain begins: after the latest cut, once its signature holds; else at the genesis."""
+    """Where the chain begins: after the latest cut, once its signature holds; else at the genesis.
+    A record numbered at or below it is reported: none belongs there (the cut deleted them in its
+    own transaction), and the walk would never check it, while exports would show it as an access."""
     found = await _latest_cut(conn)
     if found is None:
-        return Checkpoint(0, GENESIS, datetime.min.replace(tzinfo=UTC))
-    cut, mac = found
-    if not hmac.compare_digest(cut_signature(key, cut), mac):
-        return ChainReport(0, cut.seq, "the retention cut there is not signed by the audit key", cut.seq)
-    return cut
+        start = Checkpoint(0, GENESIS, datetime.min.replace(tzinfo=UTC))
+    else:
+        start, mac = found
+        if not hmac.compare_digest(cut_signature(key, start), mac):
+            return ChainReport(0, start.seq, "the retention cut there is not signed by the audit key", start.seq)
+    stray = (await conn.execute(select(func.min(_table.c.seq)).where(_table.c.seq <= start.seq))).scalar()
+    if stray is not None:
+        where = f"the retention cut at record {start.seq}" if start.seq else "the first record"
+        return ChainReport(0, int(stray), f"it is numbered before the start of the chain ({where}): forged", start.seq)
+    return start
 
 
 async def _walk(

@@ -329,6 +329,39 @@ async def test_a_record_deleted_just_after_the_cut_is_found(engine: AsyncEngine,
     assert report.broken_seq == 3 and "missing" in report.reason
 
 
+@pytest.mark.parametrize("seq", [0, 2], ids=["before the first record", "below the retention cut"])
+async def test_a_record_inserted_before_the_start_of_the_chain_is_reported_and_not_pruned_around(
+    engine: AsyncEngine, clock: FrozenClock, seq: int
+) -> None:
+    """The trigger lets anyone insert, and a record numbered at or below where the chain starts is
+    never walked: unreported, it would reach the person's export and the DPO's view as an access,
+    and (dated now) would stop the retention job pruning anything, silently."""
+    log = AuditLog(engine, clock, KEY)
+    await log.append([_entry("1001"), _entry("1002")])
+    clock.advance(timedelta(days=1))
+    await log.append([_entry("1003")])
+    assert await log.prune(clock.now() - timedelta(hours=1), dry_run=False) == 2
+    forged = _entry("1001", actor="nobody-did-this")
+    async with engine.begin() as conn:
+        values = {f: getattr(forged, f) for f in ("actor", "role", "channel", "operation", "fields", "outcome")}
+        await conn.execute(
+            insert(AuditRecord).values(
+                seq=seq,
+                recorded_at=clock.now(),
+                subject="1001",
+                trace_id="b" * 32,
+                prev_hash="0" * 64,
+                hash="f" * 64,
+                **values,
+            )
+        )
+    report = await verify_chain(engine, KEY)
+    assert not report.ok and report.broken_seq == seq, report
+    clock.advance(timedelta(days=2))
+    with pytest.raises(AuditPruneRefused, match=f"record {seq}"):
+        await log.prune(clock.now() - timedelta(hours=1), dry_run=False)
+
+
 @pytest.mark.parametrize("queue_first", [True, False], ids=["queued by the lock", "raced on the unique sequence"])
 async def test_concurrent_writers_in_several_processes_keep_one_unbroken_chain(
     settings: Settings, clock: FrozenClock, queue_first: bool
