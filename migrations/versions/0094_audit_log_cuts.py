@@ -72,6 +72,13 @@ def _postgresql_upgrade() -> None:
 
 
 def downgrade() -> None:
+    # Once the retention job cut the log, the signed cuts are the only proof of where it begins:
+    # without them the chain reports its first record missing for ever, and nothing can mend it.
+    if op.get_bind().execute(sa.text("SELECT 1 FROM audit_log_cuts LIMIT 1")).first() is not None:
+        raise RuntimeError(
+            "audit_log_cuts holds the retention job's signed cuts of the access log: downgrading below "
+            "0094 would drop them and leave a log that no longer verifies; refused"
+        )
     if op.get_bind().dialect.name == "sqlite":
         for name in ("audit_log_cuts_no_update", "audit_log_cuts_no_delete", "audit_log_no_delete"):
             op.execute(f"DROP TRIGGER IF EXISTS {name}")

@@ -10,14 +10,17 @@ import subprocess
 import sys
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from alembic import command
 from sqlalchemy import insert, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.clock import FrozenClock
 from core.db import create_engine, is_sqlite
+from core.migrate import alembic_config
 from core.settings import Settings
 from gateway.__main__ import main
 from tests.conftest import TEST_VAULT_KEYS
@@ -495,3 +498,25 @@ async def test_a_tampered_unkeyed_log_is_not_laundered_by_a_re_chain(
     await _tamper(engine, "UPDATE audit_log SET customer_key = '9' WHERE seq = 2")
     assert await asyncio.to_thread(main, ["audit-rechain"]) == 1
     assert (await verify_chain(engine, KEY)).broken_seq == 1
+
+
+async def test_downgrading_below_the_cuts_is_refused_once_the_log_was_pruned(
+    engine: AsyncEngine, clock: FrozenClock
+) -> None:
+    """Dropping `audit_log_cuts` would throw away the only signed proof of where the log legitimately
+    starts: the chain would then report its first record missing for ever, and no key could mend it."""
+    log = AuditLog(engine, clock, KEY)
+    await log.append([_entry("1001"), _entry("1002")])
+    clock.advance(timedelta(days=1))
+    await log.append([_entry("1003")])
+    assert await log.prune(clock.now() - timedelta(hours=1), dry_run=False) == 2
+
+    def downgrade(sync: Any) -> None:
+        command.downgrade(alembic_config(sync), "0093")
+
+    async with engine.connect() as conn:
+        with pytest.raises(RuntimeError, match="audit_log_cuts"):
+            await conn.run_sync(downgrade)
+        await conn.rollback()
+    report = await verify_chain(engine, KEY)
+    assert report.ok and (report.checked, report.pruned_through) == (1, 2)
