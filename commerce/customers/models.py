@@ -41,8 +41,10 @@ class SignInThrottle(Base):
     is throttled exactly like a known one (the answers do not tell them apart), and by client,
     so a stranger's failures do not lock the owner out of their own account.
 
-    `email_index` is the email's blind index alone, kept for every email alike, so that erasing
-    a person deletes the rows of their email (the key cannot be searched by email).
+    `email_index` is an index of the email alone (derived under the vault's key from its blind
+    index, so it joins to no look-up and exposes nothing the key hashes), kept for every email
+    alike, so that erasing a person deletes the rows of their email (the key cannot be searched
+    by email).
     """
 
     __tablename__ = "sign_in_throttles"

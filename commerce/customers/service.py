@@ -316,9 +316,9 @@ async def authenticate(
     *before* its password is checked (and forgiven when it is right), so a burst of parallel
     guesses gets no more checks than the lock allows."""
     now = clock.now()
-    email_index = vault.blind_index("email", email)
-    throttle = _throttle_key(email_index, client)
-    locked = await _claim_attempt(engine, throttle, email_index, now)
+    blind = vault.blind_index("email", email)
+    throttle = _throttle_key(blind, client)
+    locked = await _claim_attempt(engine, throttle, vault.derived_index(_THROTTLE, blind), now)
     if locked is not None:
         await verify_password(None, password)  # the same work whatever the answer
         raise errors.TooManyAttempts(max(1, int(locked.total_seconds())))
@@ -335,9 +335,13 @@ async def authenticate(
     return customer_id
 
 
-def _throttle_key(email_index: bytes, client: str) -> str:
-    """A keyed hash of the email's blind index and the client: neither readable in the table."""
-    digest = hashlib.sha256(email_index + b"\x00" + client.encode("utf-8", "replace"))
+_THROTTLE = "sign_in_throttle"  # the purpose a throttle's `email_index` is derived for
+
+
+def _throttle_key(blind: bytes, client: str) -> str:
+    """A hash of the email's blind index and the client: neither readable in the table (the row
+    keeps a derived index of the email, never its blind index, which would let the client be guessed)."""
+    digest = hashlib.sha256(blind + b"\x00" + client.encode("utf-8", "replace"))
     return digest.hexdigest()
 
 
@@ -617,7 +621,8 @@ async def _forget_sign_in_attempts(conn: AsyncConnection, vault: Vault, subjects
     otherwise outlive the erasure until the next attempt or THROTTLE_MEMORY."""
     digests = await vault.lookup_digests(conn, subjects, "email")
     if digests:
-        await conn.execute(delete(SignInThrottle).where(SignInThrottle.email_index.in_(digests)))
+        indexes = [vault.derived_index(_THROTTLE, digest) for digest in digests]
+        await conn.execute(delete(SignInThrottle).where(SignInThrottle.email_index.in_(indexes)))
 
 
 async def erase_many(engine: AsyncEngine, vault: Vault, customer_ids: Sequence[int]) -> None:

@@ -1,9 +1,11 @@
-"""A sign-in throttle keeps the email's blind index in a column of its own.
+"""A sign-in throttle keeps an index of the email in a column of its own.
 
 The row's key hashes the email's blind index with the client's address, so nothing could find a
 person's rows by their email: after an erasure they stayed until the next attempt on that email
 or a day without one. With the index beside the key, the erasure deletes them while the person's
-blind index still exists. It is kept for every email typed, with an account or not, so the rows
+blind index still exists. The index is derived from the blind index under the vault's key, not the
+blind index itself, which would join to the vault's look-ups and let the client be guessed from
+the key. It is kept for every email typed, with an account or not, so the rows
 tell no more than before which emails have accounts. Rows written before this revision have no
 index; they are forgotten within a day (THROTTLE_MEMORY), or gain it at the next attempt.
 

@@ -367,3 +367,24 @@ async def test_the_sign_in_bookkeeping_holds_no_email_and_no_address(gql, engine
         rows = (await conn.execute(text("SELECT * FROM sign_in_throttles"))).all()
     assert len(rows) == 1 and rows[0].failures == 2
     assert "nobody" not in str(rows) and "127.0.0.1" not in str(rows)
+
+
+async def test_the_sign_in_bookkeeping_joins_no_account_and_lets_no_address_be_guessed(gql, engine):
+    """The row keeps an index of the email so that an erasure finds it. Were that the email's blind
+    index itself, a reader of the table could join it to the vault's look-ups (whose account is
+    being tried), and test guesses of the client's address against the key, which hashes the two
+    (every IPv4 address is only 2^32 guesses): for an unknown email too."""
+    import hashlib
+
+    from sqlalchemy import text
+
+    await register(gql, "owner.tried@example.com")
+    for email in ("owner.tried@example.com", "nobody.tried@example.com"):
+        await gql.data(SIGN_IN, {"email": email, "password": "guess guess"})
+    async with engine.connect() as conn:
+        rows = (await conn.execute(text("SELECT key, email_index FROM sign_in_throttles"))).all()
+        digests = {bytes(d) for d in (await conn.execute(text("SELECT digest FROM vault_lookups"))).scalars()}
+    assert len(rows) == 2
+    for row in rows:
+        assert bytes(row.email_index) not in digests
+        assert hashlib.sha256(bytes(row.email_index) + b"\x00127.0.0.1").hexdigest() != row.key
