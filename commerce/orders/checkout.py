@@ -51,7 +51,7 @@ from commerce.inventory import stock
 from commerce.orders import errors, points
 from commerce.orders import records as r
 from commerce.orders.events import order_event
-from commerce.orders.models import OrderLineRow, OrderRow
+from commerce.orders.models import OrderLineRow, OrderReturnRow, OrderRow
 from commerce.orders.unit import OrderServices, audit_action, unit_of_work
 from commerce.payments import calls
 from commerce.payments.calls import CallAction
@@ -106,6 +106,7 @@ class CheckoutRequest:
     audit: AuditEntry | None = None  # an operator placing it: recorded in the confirming transaction
     credit: Decimal = Decimal(0)  # already paid (an exchange's returned goods): only the rest is charged
     credit_from: int | None = None  # the order the credit's goods were bought in (its payment pays it back)
+    exchange_return: int | None = None  # an exchange's sale: the return it is sold for, which must still be TAKEN
 
 
 @dataclass(frozen=True, slots=True)
@@ -428,6 +429,24 @@ _CONFIRM = (
 )
 
 
+_EXCHANGE_STATUS = (
+    select(OrderReturnRow.exchange_status).where(OrderReturnRow.id == bindparam("return")).with_for_update()
+)
+
+
+async def _hold_exchange(conn: AsyncConnection, return_id: int | None) -> None:
+    """An exchange's sale is reserved only while its return is TAKEN, read on the return's locked
+    row. A failed attempt refunds that return on the same locked row (`service.settle_exchange`)
+    unless a sale of the exchange is then PENDING or placed: so either this reservation commits
+    first and the refund is not made, or the refund does and this sale is refused before anything
+    is held or charged. Any other status is REFUNDED: a SOLD return's sale is replayed, not reserved."""
+    if return_id is None:
+        return
+    status = (await conn.execute(_EXCHANGE_STATUS, {"return": return_id})).scalar_one()
+    if status != r.EXCHANGE_TAKEN:
+        raise errors.ExchangeAlreadyRefunded()
+
+
 async def _by_key(conn: AsyncConnection | Connectable, owner: str, key: str) -> int | None:
     if isinstance(conn, AsyncConnection):
         return (await conn.execute(_BY_KEY, {"owner": owner, "key": key})).scalar()
@@ -503,6 +522,7 @@ async def _reserve(services: OrderServices, plan: _Plan, req: CheckoutRequest, n
             if existing is not None:
                 raise _Replay(existing)
             raise _CartMoved()
+        await _hold_exchange(conn, req.exchange_return)
         priced = plan.priced
         promotion_ids = [d.promotion_id for d in priced.discounts]
         lines = _priced_lines(plan)

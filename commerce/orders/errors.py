@@ -13,6 +13,7 @@ __all__ = [
     "CheckoutInProgress",
     "CheckoutInvalid",
     "DiscountUsageLimitReached",
+    "ExchangeAlreadyRefunded",
     "IdempotencyKeyReused",
     "InsufficientStock",
     "InvalidTransition",
@@ -116,6 +117,19 @@ class CheckoutInProgress(OrderError):
 
 class DiscountUsageLimitReached(OrderError):
     code: str = OrderErrorCode.DISCOUNT_CODE_USAGE_LIMIT_REACHED
+
+
+class ExchangeAlreadyRefunded(OrderError):
+    """The exchange's sale failed and its return was refunded in full: nothing more is sold on its
+    credit. The goods are back and paid out; a new sale needs a new key."""
+
+    code: str = OrderErrorCode.EXCHANGE_ALREADY_REFUNDED
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This exchange's sale failed and its return was already taken and refunded: start a new sale.",
+            ["idempotencyKey"],
+        )
 
 
 class OrderProblem(OrderError):

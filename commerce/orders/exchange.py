@@ -16,6 +16,14 @@ same credit; the refund due is paid once. A retry after a failed sale is refused
 another exchange, as it is another checkout: it takes a return of its own. Goods an earlier
 exchange sold are not netted again: their return pays each of that sale's payments back its share
 at once, and the new sale is charged in full.
+
+A retry may replay the return while it is still TAKEN just as the first attempt's sale fails
+before leaving an order (stock, a code: the key is free again), and then sell the cart on that
+credit. Both decisions are made on the return's locked row, so the credit is spent once: checkout
+reserves the sale only while the return is TAKEN, and a failed attempt refunds it only while no
+sale of the exchange is PENDING or placed. Whichever commits first wins; the other answers
+`EXCHANGE_ALREADY_REFUNDED` (the retry, nothing held or charged) or `CHECKOUT_IN_PROGRESS` (the
+failed attempt, nothing refunded: the sale's attempt settles the return).
 """
 
 from __future__ import annotations
@@ -81,29 +89,30 @@ async def exchange(
     # this return's own refund, never another till's meanwhile; none for goods an earlier exchange
     # sold on credit: their return paid each of its payments back at once, the new sale pays in full
     credit = taken.refund if taken.netted else Decimal(0)
-    if taken.exchange_status == service.EXCHANGE_REFUNDED:
-        raise ExchangeFailed(returned, _already_refunded())
+    if taken.exchange_status == r.EXCHANGE_REFUNDED:
+        raise ExchangeFailed(returned, errors.ExchangeAlreadyRefunded())
+    key = service.ExchangeSale(sale.cart_id, sale.idempotency_key)
+    funded = replace(sale, credit=credit, credit_from=order_id if credit else None, exchange_return=taken.return_id)
     try:
-        placed = await checkout(
-            services, replace(sale, credit=credit, credit_from=order_id if credit else None), authorize=authorize
-        )
+        placed = await checkout(services, funded, authorize=authorize)
     except errors.CheckoutInProgress:
         raise  # an earlier attempt is still paying: the return stays taken, for it or a later retry
     except DomainError as failure:
-        closed = await service.settle_exchange(services, returned, taken.return_id, service.EXCHANGE_REFUNDED, credit)
-        if closed == service.EXCHANGE_REFUNDED:
+        closed = await service.settle_exchange(services, returned, taken.return_id, r.EXCHANGE_REFUNDED, credit, key)
+        if closed == r.EXCHANGE_REFUNDED:
             raise ExchangeFailed(returned, failure) from None
+        if closed == r.EXCHANGE_TAKEN:  # a racing retry's sale holds the credit: it settles the return
+            raise _selling_elsewhere() from None
         raise  # an earlier attempt placed the sale: nothing is refunded for this one's failure
     excess = max(credit - placed.total, Decimal(0))
-    settled = await service.settle_exchange(services, returned, taken.return_id, service.EXCHANGE_SOLD, excess)
-    if settled != service.EXCHANGE_SOLD:  # a racing attempt's sale failed and refunded the credit meanwhile
+    settled = await service.settle_exchange(services, returned, taken.return_id, r.EXCHANGE_SOLD, excess, key)
+    if settled == r.EXCHANGE_REFUNDED:  # cannot be (a sale is reserved only on a TAKEN return): said loudly if ever
         logger.error("exchange return %d was refunded, yet order %d was sold on its credit", taken.return_id, placed.id)
     return Exchange(returned=returned, sale=placed, difference=placed.total - credit)
 
 
-def _already_refunded() -> DomainError:
-    return errors.OrderProblem(
-        errors.OrderErrorCode.EXCHANGE_ALREADY_REFUNDED,
-        "This exchange's sale failed and its return was already taken and refunded: start a new sale.",
+def _selling_elsewhere() -> DomainError:
+    return errors.CheckoutInProgress(
+        "Another attempt with this key is selling the cart on this exchange's credit: retry shortly.",
         ["idempotencyKey"],
     )

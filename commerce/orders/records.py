@@ -56,6 +56,11 @@ VOIDED = "VOIDED"
 REFUNDED = "REFUNDED"
 PARTIALLY_REFUNDED = "PARTIALLY_REFUNDED"
 
+# An exchange's return: TAKEN with the exchange, then SOLD (the new sale placed, any excess of the
+# credit refunded) or REFUNDED (the sale failed: the whole refund paid out). Checkout reserves an
+# exchange's sale only while its return is TAKEN (`checkout._hold_exchange`).
+EXCHANGE_TAKEN, EXCHANGE_SOLD, EXCHANGE_REFUNDED = "TAKEN", "SOLD", "REFUNDED"
+
 
 def order_number(order_id: int) -> str:
     """The number printed on the receipt and told to the call center."""

@@ -44,6 +44,7 @@ from vault.audit import AuditEntry
 from vault.service import ERASED, Sealed
 
 __all__ = [
+    "ExchangeSale",
     "OrderFilter",
     "ReturnLine",
     "cancel",
@@ -78,11 +79,6 @@ class TakenReturn:
     return_id: int
     exchange_status: str | None = None  # an exchange's: how the return the key took stands
     netted: bool = False  # its refund is left to the caller, to net against a new sale
-
-
-# An exchange's return: TAKEN with the exchange, then SOLD (the new sale placed, any excess of the
-# credit refunded) or REFUNDED (the sale failed: the whole refund paid out).
-EXCHANGE_TAKEN, EXCHANGE_SOLD, EXCHANGE_REFUNDED = "TAKEN", "SOLD", "REFUNDED"
 
 
 class _KeyTaken(Exception):
@@ -374,7 +370,7 @@ async def _take(
             actor=actor,
             created_at=now,
             exchange_key=exchange_key,
-            exchange_status=EXCHANGE_TAKEN if exchange_key is not None else None,
+            exchange_status=r.EXCHANGE_TAKEN if exchange_key is not None else None,
         )
         session.add(returned)
         try:
@@ -426,26 +422,46 @@ def _replayed(earlier: OrderReturnRow, lines: Sequence[ReturnLine], order: r.Ord
     return TakenReturn(order, Decimal(earlier.refund), earlier.id, earlier.exchange_status, netted)
 
 
+@dataclass(frozen=True, slots=True)
+class ExchangeSale:
+    """Which checkout is an exchange's sale: its cart and idempotency key (the key is per cart)."""
+
+    cart_id: str
+    idempotency_key: str
+
+
 async def settle_exchange(
-    services: OrderServices, order: r.Order, return_id: int, outcome: str, refund: Decimal
+    services: OrderServices, order: r.Order, return_id: int, outcome: str, refund: Decimal, sale: ExchangeSale
 ) -> str:
     """Close an exchange's TAKEN return as `outcome` (SOLD or REFUNDED) and pay `refund` back, in one
-    unit of work and only once: of attempts racing with one key, only the one that closes it pays.
-    Answers how the return stands after (another attempt's outcome when that one closed it)."""
+    unit of work on the return's locked row, and only once: of attempts racing with one key, only the
+    one that closes it pays. Answers how the return stands after: another attempt's outcome when that
+    one closed it, or TAKEN when a refund was refused because a sale of the exchange is PENDING or
+    placed (a racing retry reserved it on this very credit, as checkout's `_hold_exchange` allows
+    only while the return is TAKEN: the return is left to that attempt to settle)."""
     now = services.clock.now()
     async with unit_of_work(services) as session:
-        conn = await session.connection()
-        closed = await conn.execute(
-            update(OrderReturnRow)
-            .where(OrderReturnRow.id == return_id, OrderReturnRow.exchange_status == EXCHANGE_TAKEN)
-            .values(exchange_status=outcome)
+        locked = select(OrderReturnRow.exchange_status).where(OrderReturnRow.id == return_id).with_for_update()
+        status = str((await session.execute(locked)).scalar_one())
+        if status != r.EXCHANGE_TAKEN:
+            return status
+        if outcome == r.EXCHANGE_REFUNDED and await _sale_live(session, sale):
+            return r.EXCHANGE_TAKEN
+        await session.execute(
+            update(OrderReturnRow).where(OrderReturnRow.id == return_id).values(exchange_status=outcome)
         )
-        if closed.rowcount != 1:
-            found = select(OrderReturnRow.exchange_status).where(OrderReturnRow.id == return_id)
-            return str((await conn.execute(found)).scalar_one())
         call = await _due(session, order.id, order.payment_reference, CallAction.REFUND, refund, now)
     await _pay(services, call)
     return outcome
+
+
+async def _sale_live(session: AsyncSession, sale: ExchangeSale) -> bool:
+    """Whether the exchange's sale is PENDING or placed. Read after the return's row lock, so on
+    PostgreSQL it sees a sale whose reservation committed while this waited for that lock."""
+    found = select(OrderRow.id).where(
+        OrderRow.cart_id == sale.cart_id, OrderRow.idempotency_key == sale.idempotency_key, OrderRow.status != r.FAILED
+    )
+    return (await session.execute(found.limit(1))).first() is not None
 
 
 def _returned(line: r.OrderLine, quantity: int, refund: Decimal) -> r.OrderLine:

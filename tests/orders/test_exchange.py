@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
 from tests.orders.helpers import KRK, ORDER_FIELDS, PICKUP, READY, WAW, new_cart, placed, set_stock, stock_of
 
 EXCHANGE = f"""mutation($id: ID!, $lines: [ReturnLineInput!]!, $cart: ID!, $key: String!, $payment: PaymentInput!) {{
@@ -322,3 +324,157 @@ async def test_exchanging_goods_bought_in_an_exchange_pays_both_earlier_payments
     assert sorted(payments.refunded[before:]) == sorted(
         [(f"test_{sale['number']}", Decimal("37.00")), (f"test_{order['number']}", Decimal("56.99"))]
     )
+
+
+async def _until_a_transaction_waits_on_a_lock(engine: Any) -> None:
+    """PostgreSQL: returns once another transaction waits on a lock (polled on a connection of its own)."""
+    import asyncio
+
+    from sqlalchemy import text
+
+    waiting = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+    )
+    for _ in range(1000):
+        async with engine.connect() as conn:
+            if (await conn.execute(waiting)).scalar_one():
+                return
+        await asyncio.sleep(0.005)
+    raise AssertionError("no transaction came to wait on the lock")
+
+
+async def _retry_races_a_failed_sale(
+    gql: Any, engine: Any, token_for: Any, runtime: Any, monkeypatch: Any, *, first: str, on_lock: bool
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The first attempt's sale fails (out of stock: no order is left, the key is free) and, before it
+    settles, a retry with the same key and cart replays the return while it is still TAKEN; the goods
+    are found and the retry sells the cart. `first` says which decision comes first: the failed
+    attempt's "refund", or the retry's "sale" (reserved, its payment not yet authorized). `on_lock`
+    (PostgreSQL): the other one is already waiting on the return's row lock when it is taken.
+    Answers (the original order, the first attempt's payload, the retry's)."""
+    import asyncio
+
+    from commerce.orders import checkout as checkouts
+    from commerce.orders import exchange as exchanges
+    from commerce.orders import service
+    from core.ids import to_global_id
+
+    order = await _collected(gql, engine, token_for, token_for("customer", subject="87"))
+    await set_stock(engine, 3, KRK, 1)
+    till = {**token_for("staff", subject="jan", location="ST-KRK"), "X-Channel": "store"}
+    cart = await new_cart(gql, till, [(3, 1)], customerId=to_global_id("Customer", 87))
+    await set_stock(engine, 3, KRK, 0)
+    first_failed, retry_went_on, first_decided = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    checkout, hold, settle, live = (
+        checkouts.checkout,
+        checkouts._hold_exchange,
+        service.settle_exchange,
+        service._sale_live,
+    )
+    payments, sales = runtime.services.payments, []
+    authorize = payments.authorize
+
+    async def interleaved_checkout(services: Any, req: Any, **kw: Any) -> Any:
+        sales.append(req)
+        if len(sales) == 1:  # the first attempt: its sale fails, and it waits for the retry to go on
+            try:
+                return await checkout(services, req, **kw)
+            finally:
+                first_failed.set()
+                await retry_went_on.wait()
+        if first == "refund":
+            retry_went_on.set()
+            await first_decided.wait()
+        await set_stock(engine, 3, KRK, 1)  # the goods are found
+        return await checkout(services, req, **kw)
+
+    async def hold_then_let_the_refund_wait(conn: Any, return_id: int | None) -> None:
+        await hold(conn, return_id)
+        if len(sales) == 2:  # the retry's: the first attempt's refund comes to wait on the return's row
+            retry_went_on.set()
+            await _until_a_transaction_waits_on_a_lock(engine)
+
+    async def authorize_once_the_first_decided(request: Any) -> Any:
+        retry_went_on.set()  # the retry's sale is reserved (PENDING), its payment not yet taken
+        await first_decided.wait()
+        return await authorize(request)
+
+    async def decide_then_let_the_sale_wait(session: Any, sale: Any) -> bool:
+        first_decided.set()  # the return's row is locked: the retry's reservation comes to wait on it
+        await _until_a_transaction_waits_on_a_lock(engine)
+        return await live(session, sale)
+
+    async def settle_and_tell(*args: Any) -> Any:
+        try:
+            return await settle(*args)
+        finally:
+            first_decided.set()
+
+    monkeypatch.setattr(exchanges, "checkout", interleaved_checkout)
+    monkeypatch.setattr(service, "settle_exchange", settle_and_tell)
+    if first == "sale":
+        monkeypatch.setattr(payments, "authorize", authorize_once_the_first_decided)
+    if on_lock and first == "sale":
+        monkeypatch.setattr(checkouts, "_hold_exchange", hold_then_let_the_refund_wait)
+    if on_lock and first == "refund":
+        monkeypatch.setattr(service, "_sale_live", decide_then_let_the_sale_wait)
+
+    async def retry() -> dict[str, Any]:
+        await first_failed.wait()
+        return await gql.data(EXCHANGE, _swap(order, cart, "swap-twice"), headers=till)
+
+    answers = await asyncio.gather(gql.data(EXCHANGE, _swap(order, cart, "swap-twice"), headers=till), retry())
+    monkeypatch.undo()
+    assert len(sales) == 2
+    return order, answers[0]["orderExchange"], answers[1]["orderExchange"]
+
+
+def _paid_for_goods_kept(runtime: Any, order: dict[str, Any], sale: dict[str, Any] | None) -> tuple[Decimal, Decimal]:
+    """(what the customer paid net, what the goods they kept cost): one unit of the order's line,
+    and the new sale when there is one. Equal when nothing was charged or refunded wrongly."""
+    payments = runtime.services.payments
+    paid = sum((a for _, a in payments.captured), Decimal(0)) - sum((a for _, a in payments.refunded), Decimal(0))
+    kept = Decimal(order["lines"][0]["unitPrice"]["amount"])
+    return paid, kept + (Decimal(sale["total"]["amount"]) if sale else Decimal(0))
+
+
+def _on_lock(engine: Any, on_lock: bool) -> None:
+    if on_lock and engine.dialect.name != "postgresql":
+        pytest.skip("row locks are PostgreSQL's; SQLite's writers take turns (the sequential case covers it)")
+
+
+@pytest.mark.parametrize("on_lock", [False, True], ids=["in-turn", "waiting-on-the-lock"])
+async def test_a_retry_cannot_sell_on_a_credit_the_failed_first_attempt_refunded(
+    gql: Any, engine: Any, token_for: Any, runtime: Any, monkeypatch: Any, on_lock: bool
+) -> None:
+    _on_lock(engine, on_lock)
+    order, first, retry = await _retry_races_a_failed_sale(
+        gql, engine, token_for, runtime, monkeypatch, first="refund", on_lock=on_lock
+    )
+    assert [e["code"] for e in first["userErrors"]] == ["INSUFFICIENT_STOCK"]
+    assert [(e["code"], e["field"]) for e in retry["userErrors"]] == [("EXCHANGE_ALREADY_REFUNDED", ["idempotencyKey"])]
+    assert retry["order"] is None and retry["returned"]["lines"][0]["quantityReturned"] == 1
+    payments = runtime.services.payments
+    unit = Decimal(order["lines"][0]["unitPrice"]["amount"])
+    assert payments.refunded == [(f"test_{order['number']}", unit)]  # the return refunded once, in full
+    assert payments.authorized[1:] == []  # nothing charged for a sale
+    paid, kept = _paid_for_goods_kept(runtime, order, None)
+    assert paid == kept
+    assert await stock_of(engine, 3, KRK) == (1, 0)  # the retry's hold was given back
+
+
+@pytest.mark.parametrize("on_lock", [False, True], ids=["in-turn", "waiting-on-the-lock"])
+async def test_a_failed_attempt_refunds_nothing_while_a_retry_sells_on_its_credit(
+    gql: Any, engine: Any, token_for: Any, runtime: Any, monkeypatch: Any, on_lock: bool
+) -> None:
+    _on_lock(engine, on_lock)
+    order, first, retry = await _retry_races_a_failed_sale(
+        gql, engine, token_for, runtime, monkeypatch, first="sale", on_lock=on_lock
+    )
+    assert [(e["code"], e["field"]) for e in first["userErrors"]] == [("CHECKOUT_IN_PROGRESS", ["idempotencyKey"])]
+    assert retry["userErrors"] == [] and retry["order"]["status"] == "COMPLETED"
+    payments = runtime.services.payments
+    assert payments.refunded == []  # the credit went into the sale
+    assert payments.captured[-1] == (f"test_{retry['order']['number']}", Decimal(retry["difference"]["amount"]))
+    paid, kept = _paid_for_goods_kept(runtime, order, retry["order"])
+    assert paid == kept
