@@ -8,7 +8,7 @@ only shows orders and turns domain errors into `userErrors`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -48,6 +48,7 @@ __all__ = [
     "OrderExchangeMutation",
     "OrderMutation",
     "OrderQuery",
+    "Refund",
     "customer_orders",
     "order_services",
     "order_services_of",
@@ -214,10 +215,45 @@ class OrderConnection:
     page_info: PageInfo
 
 
+@strawberry.type(description="One payment's share of a refund.")
+class Refund:
+    order_number: str = strawberry.field(description="The order whose payment gets it back.")
+    method: str = strawberry.field(description='How that order was paid: "card", "blik", "cash", "cash_on_pickup".')
+    amount: Money
+    at_till: bool = strawberry.field(
+        description="Paid at a till (cash): no provider holds the money, the till hands it out. "
+        "Otherwise the payment provider pays it back."
+    )
+
+    @classmethod
+    def of(cls, share: service.Refund, currency: str) -> Refund:
+        return cls(
+            order_number=records.order_number(share.order_id),
+            method=share.method,
+            amount=Money(amount=share.amount, currency=currency),
+            at_till=share.at_till,
+        )
+
+
+_REFUNDS = "What this change paid back, by payment (a retried exchange answers with the same again)."
+_CASH = (
+    "What the till hands out in cash now: the refunds `atTill`, 0.00 when none. Null from steps that "
+    "refund nothing (checkout, pickup, ...) and from answers where no goods were taken back."
+)
+
+
+def _refunds(shares: Sequence[service.Refund], currency: str) -> tuple[list[Refund], Money]:
+    """The `refunds` and `cashToHandOut` of a payload that paid `shares` back."""
+    cash = Money(amount=service.cash_to_hand_out(shares, currency), currency=currency)
+    return [Refund.of(share, currency) for share in shares], cash
+
+
 @strawberry.type
 class OrderPayload:
     order: Order | None
     user_errors: list[UserError]
+    refunds: list[Refund] = strawberry.field(default_factory=list, description=_REFUNDS)
+    cash_to_hand_out: Money | None = strawberry.field(default=None, description=_CASH)
 
 
 @strawberry.input
@@ -262,6 +298,8 @@ class OrderExchangePayload:
     order: Order | None = strawberry.field(description="The new sale.")
     difference: Money | None = strawberry.field(description="Positive: charged for the new goods; negative: refunded.")
     user_errors: list[UserError]
+    refunds: list[Refund] = strawberry.field(default_factory=list, description=_REFUNDS)
+    cash_to_hand_out: Money | None = strawberry.field(default=None, description=_CASH)
 
 
 @strawberry.input
@@ -531,18 +569,20 @@ class OrderMutation:
         returned = [
             service.ReturnLine(_optional_key(line.order_line_id, "OrderLine") or 0, line.quantity) for line in lines
         ]
-        return await _payload(
-            info,
-            lambda: service.return_lines(
+        try:
+            taken = await service.take_return(
                 order_services(info),
                 key,
                 returned,
                 location,
                 actor=_actor(info),
                 audit=_audit(info, "orderReturnLines"),
-            ),
-            serving_location=location,
-        )
+            )
+        except DomainError as error:
+            return OrderPayload(order=None, user_errors=user_errors(error))
+        refunds, cash = _refunds(taken.refunds, taken.order.currency)
+        shown = await present(info, taken.order, serving_location=location)
+        return OrderPayload(order=shown, user_errors=[], refunds=refunds, cash_to_hand_out=cash)
 
 
 @strawberry.type
@@ -585,16 +625,27 @@ class OrderExchangeMutation:
             raise denied_cart(info) from None
         except exchanges.ExchangeFailed as failure:
             shown = await present(info, failure.returned, serving_location=till)
-            return OrderExchangePayload(returned=shown, order=None, difference=None, user_errors=user_errors(failure))
+            refunds, cash = _refunds(failure.refunds, failure.returned.currency)
+            return OrderExchangePayload(
+                returned=shown,
+                order=None,
+                difference=None,
+                user_errors=user_errors(failure),
+                refunds=refunds,
+                cash_to_hand_out=cash,
+            )
         except DomainError as error:
             return OrderExchangePayload(returned=None, order=None, difference=None, user_errors=user_errors(error))
         finally:
             await context.services.broadcaster.publish(f"cart:{cart_key}")
+        refunds, cash = _refunds(done.refunds, done.sale.currency)
         return OrderExchangePayload(
             returned=await present(info, done.returned, serving_location=till),
             order=await present(info, done.sale, from_checkout=True),
             difference=Money(amount=done.difference, currency=done.sale.currency),
             user_errors=[],
+            refunds=refunds,
+            cash_to_hand_out=cash,
         )
 
 

@@ -64,14 +64,23 @@ from core.db import Connectable, ReadScope
 from core.errors import DomainError
 from vault.audit import AuditEntry
 
-__all__ = ["PAYMENT_METHODS", "PROVIDER_METHODS", "CheckoutRequest", "Invoice", "checkout", "fail_pending"]
+__all__ = [
+    "PAYMENT_METHODS",
+    "PROVIDER_METHODS",
+    "TILL_METHODS",
+    "CheckoutRequest",
+    "Invoice",
+    "checkout",
+    "fail_pending",
+]
 
 logger = logging.getLogger("omnigate.orders")
 
 # Methods a customer may choose, the same in every channel. "cash" is paid at the till (IN_STORE);
 # "cash_on_pickup" is paid at the till when a reserve & collect order is collected.
 PROVIDER_METHODS = ("card", "blik")
-PAYMENT_METHODS = (*PROVIDER_METHODS, "cash_on_pickup", "cash")
+TILL_METHODS = ("cash_on_pickup", "cash")  # no provider holds the money: a refund is handed out at the till
+PAYMENT_METHODS = (*PROVIDER_METHODS, *TILL_METHODS)
 MAX_KEY = 128
 # A held code that stopped applying for one of these reasons refuses the checkout (the customer
 # removes it and sees the new total); one that merely does not apply to this cart does not.

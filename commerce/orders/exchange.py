@@ -6,6 +6,9 @@
    goods cost beyond it is charged.
 3. What the credit exceeds the new sale by is refunded through the original payment.
 
+Every refund is answered by payment (`Exchange.refunds`): one to a payment taken at a till (cash)
+is not the provider's to pay, the till hands it out.
+
 Both orders are in the customer's history. Should the sale fail (stock, payment), the return
 stands and its whole refund is paid out, so the customer is never left without goods or money.
 
@@ -50,16 +53,18 @@ class Exchange:
     returned: r.Order
     sale: r.Order
     difference: Decimal  # positive: charged for the new goods; negative: refunded
+    refunds: tuple[service.Refund, ...] = ()  # what was paid back, by payment (cash: by the till)
 
 
 class ExchangeFailed(DomainError):
-    """The return was taken and refunded in full, but the new sale did not go through."""
+    """The return was taken and refunded in full (`refunds`, by payment), but the new sale did not go through."""
 
-    def __init__(self, returned: r.Order, cause: DomainError) -> None:
+    def __init__(self, returned: r.Order, cause: DomainError, refunds: tuple[service.Refund, ...] = ()) -> None:
         super().__init__(str(cause), cause.field)
         self.code = cause.code
         self.returned = returned
         self.cause = cause
+        self.refunds = refunds
 
     def problems(self) -> Iterator[DomainError]:
         yield from self.cause.problems()
@@ -90,7 +95,7 @@ async def exchange(
     # sold on credit: their return paid each of its payments back at once, the new sale pays in full
     credit = taken.refund if taken.netted else Decimal(0)
     if taken.exchange_status == r.EXCHANGE_REFUNDED:
-        raise ExchangeFailed(returned, errors.ExchangeAlreadyRefunded())
+        raise ExchangeFailed(returned, errors.ExchangeAlreadyRefunded(), _refunds(taken, credit))
     key = service.ExchangeSale(sale.cart_id, sale.idempotency_key)
     funded = replace(sale, credit=credit, credit_from=order_id if credit else None, exchange_return=taken.return_id)
     try:
@@ -100,7 +105,7 @@ async def exchange(
     except DomainError as failure:
         closed = await service.settle_exchange(services, returned, taken.return_id, r.EXCHANGE_REFUNDED, credit, key)
         if closed == r.EXCHANGE_REFUNDED:
-            raise ExchangeFailed(returned, failure) from None
+            raise ExchangeFailed(returned, failure, _refunds(taken, credit)) from None
         if closed == r.EXCHANGE_TAKEN:  # a racing retry's sale holds the credit: it settles the return
             raise _selling_elsewhere() from None
         raise  # an earlier attempt placed the sale: nothing is refunded for this one's failure
@@ -108,7 +113,15 @@ async def exchange(
     settled = await service.settle_exchange(services, returned, taken.return_id, r.EXCHANGE_SOLD, excess, key)
     if settled == r.EXCHANGE_REFUNDED:  # cannot be (a sale is reserved only on a TAKEN return): said loudly if ever
         logger.error("exchange return %d was refunded, yet order %d was sold on its credit", taken.return_id, placed.id)
-    return Exchange(returned=returned, sale=placed, difference=placed.total - credit)
+    return Exchange(returned, placed, placed.total - credit, _refunds(taken, excess))
+
+
+def _refunds(taken: service.TakenReturn, settled: Decimal) -> tuple[service.Refund, ...]:
+    """What the exchange paid back, by payment: the return's shares paid at once (goods an earlier
+    exchange sold), then what its settlement paid the original order's payment. A retry answers
+    with the same: the settlement was paid once, by whichever attempt closed the return."""
+    order = taken.order
+    return taken.refunds + ((service.Refund(order.id, order.payment_method, settled),) if settled else ())
 
 
 def _selling_elsewhere() -> DomainError:

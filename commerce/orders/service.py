@@ -31,7 +31,7 @@ from commerce.catalog import service as catalog
 from commerce.inventory import stock
 from commerce.orders import errors, points
 from commerce.orders import records as r
-from commerce.orders.checkout import PROVIDER_METHODS, fail_pending
+from commerce.orders.checkout import PROVIDER_METHODS, TILL_METHODS, fail_pending
 from commerce.orders.events import order_event
 from commerce.orders.models import OrderLineRow, OrderReturnRow, OrderRow
 from commerce.orders.unit import OrderServices, audit_action, unit_of_work
@@ -46,8 +46,11 @@ from vault.service import ERASED, Sealed
 __all__ = [
     "ExchangeSale",
     "OrderFilter",
+    "Refund",
     "ReturnLine",
+    "TakenReturn",
     "cancel",
+    "cash_to_hand_out",
     "confirm_pickup",
     "expire_reservations",
     "get_order",
@@ -70,15 +73,37 @@ class ReturnLine:
 
 
 @dataclass(frozen=True, slots=True)
+class Refund:
+    """One payment's share of a refund, and the order that payment paid. A payment taken at the till
+    (cash) is in no provider's hands: its share is handed out by the till, which must be told how much."""
+
+    order_id: int
+    method: str
+    amount: Decimal
+
+    @property
+    def at_till(self) -> bool:
+        return self.method in TILL_METHODS
+
+
+def cash_to_hand_out(refunds: Sequence[Refund], currency: str) -> Decimal:
+    """What the till hands out for `refunds`: the shares of payments taken at a till (exact sums of
+    recorded amounts; quantized only to show the currency's minor unit, 0.00 when none)."""
+    return quantize(sum((share.amount for share in refunds if share.at_till), Decimal(0)), currency)
+
+
+@dataclass(frozen=True, slots=True)
 class TakenReturn:
     """A return as taken: the order after it, and what this very return refunds (decided under the
-    order's lock, so a return another till takes meanwhile is never counted in)."""
+    order's lock, so a return another till takes meanwhile is never counted in), in all and by
+    payment (`refunds`: none while an exchange's refund is netted)."""
 
     order: r.Order
     refund: Decimal
     return_id: int
     exchange_status: str | None = None  # an exchange's: how the return the key took stands
     netted: bool = False  # its refund is left to the caller, to net against a new sale
+    refunds: tuple[Refund, ...] = ()
 
 
 class _KeyTaken(Exception):
@@ -303,7 +328,7 @@ async def _take(
                 )
             ).scalar_one_or_none()
             if earlier is not None:
-                return _replayed(earlier, lines, r.to_order(row, current), netted)
+                return await _replayed(session, row, earlier, lines, r.to_order(row, current), netted)
         if row.status not in RETURNABLE:
             raise errors.InvalidTransition(f"A {row.status} order cannot be returned.", ["orderId"])
         by_id = {line.id: line for line in current}
@@ -384,34 +409,62 @@ async def _take(
             await points.give_back(session, row, now, "order returned")
         await _event(session, row, updated, "returned", returnLocationId=location_id, refund=refund)
         await audit_action(services, session, audit, row.customer_key)
-        action = CallAction.REFUND if paid and not netted else None
+        routes = await _refund_routes(session, row, refunded_before, refund) if paid and not netted else []
         due = [
-            await _due(session, row.id, reference, action, amount, now)
-            for reference, amount in await _refund_routes(session, row, refunded_before, refund)
+            await _due(session, row.id, reference, CallAction.REFUND, share.amount, now) for reference, share in routes
         ]
     for call in due:
         await _pay(services, call)
-    return TakenReturn(r.to_order(row, updated), refund, returned.id, returned.exchange_status, netted)
+    refunds = _shares(routes)
+    return TakenReturn(r.to_order(row, updated), refund, returned.id, returned.exchange_status, netted, refunds)
 
 
 async def _refund_routes(
     session: AsyncSession, row: OrderRow, refunded_before: Decimal, refund: Decimal
-) -> list[tuple[str | None, Decimal]]:
-    """Where a return's refund is paid: the order's own payment; for an exchange's sale, what its own
-    payment was charged first, the rest (the credit's share) to the payment of the order the credit's
-    goods were bought in. No payment ever gets back more than it was charged."""
+) -> list[tuple[str | None, Refund]]:
+    """Where a return's refund is paid, by payment reference (None: taken at a till, no provider's):
+    the order's own payment; for an exchange's sale, what its own payment was charged first, the
+    rest (the credit's share) to the payment of the order the credit's goods were bought in. No
+    payment ever gets back more than it was charged."""
     credit = Decimal(row.exchange_credit or 0)
     if not credit or row.credit_order_id is None:
-        return [(row.payment_reference, refund)]
+        return [(row.payment_reference, Refund(row.id, row.payment_method, refund))]
     charged = Decimal(row.total) - credit
     own = max(Decimal(0), min(refund, charged - min(refunded_before, charged)))
-    found = select(OrderRow.payment_reference).where(OrderRow.id == row.credit_order_id)
-    original = (await session.execute(found)).scalar_one_or_none()
-    return [(row.payment_reference, own), (original, refund - own)]
+    found = select(OrderRow.payment_reference, OrderRow.payment_method).where(OrderRow.id == row.credit_order_id)
+    original = (await session.execute(found)).one_or_none()
+    reference, method = original if original is not None else (None, "unknown")  # deleted past its retention
+    return [
+        (row.payment_reference, Refund(row.id, row.payment_method, own)),
+        (reference, Refund(row.credit_order_id, method, refund - own)),
+    ]
 
 
-def _replayed(earlier: OrderReturnRow, lines: Sequence[ReturnLine], order: r.Order, netted: bool) -> TakenReturn:
-    """The return an exchange's key took, for a retry asking for the same lines."""
+def _shares(routes: Sequence[tuple[str | None, Refund]]) -> tuple[Refund, ...]:
+    return tuple(share for _, share in routes if share.amount)
+
+
+async def _restated(session: AsyncSession, row: OrderRow, earlier: OrderReturnRow) -> tuple[Refund, ...]:
+    """The shares a return paid at once, worked out again for a retry of its exchange, on what the
+    order's returns before it had refunded, as they were then (its returns are taken in turn under
+    its lock, so in the order of their ids)."""
+    if row.payment_status not in (r.CAPTURED, r.PARTIALLY_REFUNDED, r.REFUNDED):
+        return ()
+    before = select(OrderReturnRow.refund).where(OrderReturnRow.order_id == row.id, OrderReturnRow.id < earlier.id)
+    refunded_before = sum((Decimal(x) for x in (await session.execute(before)).scalars()), Decimal(0))
+    return _shares(await _refund_routes(session, row, refunded_before, Decimal(earlier.refund)))
+
+
+async def _replayed(
+    session: AsyncSession,
+    row: OrderRow,
+    earlier: OrderReturnRow,
+    lines: Sequence[ReturnLine],
+    order: r.Order,
+    netted: bool,
+) -> TakenReturn:
+    """The return an exchange's key took, for a retry asking for the same lines; its refunds stated
+    again (none while netted: the exchange states its settlement itself)."""
     asked: dict[int, int] = {}
     for item in lines:
         asked[item.line_id] = asked.get(item.line_id, 0) + item.quantity
@@ -419,7 +472,8 @@ def _replayed(earlier: OrderReturnRow, lines: Sequence[ReturnLine], order: r.Ord
         raise errors.IdempotencyKeyReused(
             "This idempotency key took a return of other lines: use a new key.", ["idempotencyKey"]
         )
-    return TakenReturn(order, Decimal(earlier.refund), earlier.id, earlier.exchange_status, netted)
+    refunds = () if netted else await _restated(session, row, earlier)
+    return TakenReturn(order, Decimal(earlier.refund), earlier.id, earlier.exchange_status, netted, refunds)
 
 
 @dataclass(frozen=True, slots=True)
