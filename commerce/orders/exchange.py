@@ -88,7 +88,7 @@ async def exchange(
         sale.till_location_id,
         actor=sale.actor,
         audit=sale.audit,
-        exchange_key=f"{sale.cart_id}:{sale.idempotency_key}",  # checkout's key is per cart: so is this one
+        exchange=service.ExchangeSale(sale.cart_id, sale.idempotency_key),  # checkout's key is per cart: so is this one
     )
     returned = taken.order
     # this return's own refund, never another till's meanwhile; none for goods an earlier exchange

@@ -106,8 +106,9 @@ class OrderReturnRow(Base):
 
     __tablename__ = "order_returns"
     __table_args__ = (
-        # An exchange's retry with its key finds the return the key took; no second one can exist.
-        Index("uq_order_returns_exchange_key", "order_id", "exchange_key", unique=True),
+        # An exchange's retry with its key finds the return the key took; no second one can exist,
+        # of this order or another (the key, "cart:key", is one exchange's: migration 0095).
+        Index("uq_order_returns_exchange_key", "exchange_key", unique=True),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -290,16 +290,19 @@ async def take_return(
     *,
     actor: str | None,
     audit: AuditEntry | None = None,
-    exchange_key: str | None = None,
+    exchange: ExchangeSale | None = None,
 ) -> TakenReturn:
-    """`return_lines`, answering with this return's refund too. `exchange_key` (an exchange's)
-    takes the return once per key and order: a retry is answered with the return the key took, so
-    its goods are never restocked nor refunded twice. An exchange's refund is recorded but not paid
+    """`return_lines`, answering with this return's refund too. `exchange` (an exchange's sale: its
+    cart and key) takes the return once per key: a retry is answered with the return the key took, so
+    its goods are never restocked nor refunded twice. A key that took a return of another order, or
+    that already names an order of the cart (a sale comes after its return, so that is another
+    checkout's), is IDEMPOTENCY_KEY_REUSED before anything is taken: replaying that sale, paid
+    already, would swallow this return's refund. An exchange's refund is recorded but not paid
     (`netted`: the caller nets it against the new sale), unless the order was itself bought on an
     exchange's credit: then each of its payments is paid back its share at once (`_refund_routes`)."""
     if (await catalog.locations_by_ids(services.engine, [location_id])).get(location_id) is None:
         raise errors.OrderProblem(errors.OrderErrorCode.LOCATION_NOT_FOUND, "No such location.", ["locationId"])
-    take = partial(_take, services, order_id, lines, location_id, actor, audit, exchange_key)
+    take = partial(_take, services, order_id, lines, location_id, actor, audit, exchange)
     try:
         return await take()
     except _KeyTaken:  # the unique key refused a second return: the racing attempt's is committed now
@@ -313,22 +316,23 @@ async def _take(
     location_id: int,
     actor: str | None,
     audit: AuditEntry | None,
-    exchange_key: str | None,
+    exchange: ExchangeSale | None,
 ) -> TakenReturn:
     now = services.clock.now()
+    exchange_key = f"{exchange.cart_id}:{exchange.idempotency_key}" if exchange is not None else None
     async with unit_of_work(services) as session:
         row, current = await _locked(session, order_id)
-        netted = exchange_key is not None and not row.exchange_credit
-        if exchange_key is not None:
-            earlier = (
-                await session.execute(
-                    select(OrderReturnRow).where(
-                        OrderReturnRow.order_id == order_id, OrderReturnRow.exchange_key == exchange_key
-                    )
-                )
-            ).scalar_one_or_none()
-            if earlier is not None:
+        netted = exchange is not None and not row.exchange_credit
+        if exchange is not None:
+            found = select(OrderReturnRow).where(OrderReturnRow.exchange_key == exchange_key)
+            earlier = (await session.execute(found)).scalar_one_or_none()
+            if earlier is not None and earlier.order_id == order_id:
                 return await _replayed(session, row, earlier, lines, r.to_order(row, current), netted)
+            if earlier is not None or await _sale_of(session, exchange, live_only=False):
+                raise errors.IdempotencyKeyReused(
+                    "This idempotency key was used with this cart for another order or sale: use a new key.",
+                    ["idempotencyKey"],
+                )
         if row.status not in RETURNABLE:
             raise errors.InvalidTransition(f"A {row.status} order cannot be returned.", ["orderId"])
         by_id = {line.id: line for line in current}
@@ -512,9 +516,16 @@ async def settle_exchange(
 async def _sale_live(session: AsyncSession, sale: ExchangeSale) -> bool:
     """Whether the exchange's sale is PENDING or placed. Read after the return's row lock, so on
     PostgreSQL it sees a sale whose reservation committed while this waited for that lock."""
+    return await _sale_of(session, sale, live_only=True)
+
+
+async def _sale_of(session: AsyncSession, sale: ExchangeSale, *, live_only: bool) -> bool:
+    """Whether an order of the exchange's cart and key exists (`live_only`: PENDING or placed)."""
     found = select(OrderRow.id).where(
-        OrderRow.cart_id == sale.cart_id, OrderRow.idempotency_key == sale.idempotency_key, OrderRow.status != r.FAILED
+        OrderRow.cart_id == sale.cart_id, OrderRow.idempotency_key == sale.idempotency_key
     )
+    if live_only:
+        found = found.where(OrderRow.status != r.FAILED)
     return (await session.execute(found.limit(1))).first() is not None
 
 

@@ -14,9 +14,11 @@ EXCHANGE = f"""mutation($id: ID!, $lines: [ReturnLineInput!]!, $cart: ID!, $key:
     returned {{ {ORDER_FIELDS} }} order {{ {ORDER_FIELDS} }} difference {{ amount }} userErrors {{ code field message }} }} }}"""
 
 
-async def _collected(gql: Any, engine: Any, token_for: Any, customer: dict[str, str]) -> dict[str, Any]:
+async def _collected(
+    gql: Any, engine: Any, token_for: Any, customer: dict[str, str], key: str = "bought"
+) -> dict[str, Any]:
     await set_stock(engine, 1, WAW, 5)
-    order = await placed(gql, customer, await new_cart(gql, customer, [(1, 2)]), "bought")
+    order = await placed(gql, customer, await new_cart(gql, customer, [(1, 2)]), key)
     staff = token_for("staff", subject="ewa", location="ST-WAW")
     await gql.data(READY, {"id": order["id"]}, headers=staff)
     return dict((await gql.data(PICKUP, {"id": order["id"]}, headers=staff))["orderConfirmPickup"]["order"])
@@ -478,3 +480,52 @@ async def test_a_failed_attempt_refunds_nothing_while_a_retry_sells_on_its_credi
     assert payments.captured[-1] == (f"test_{retry['order']['number']}", Decimal(retry["difference"]["amount"]))
     paid, kept = _paid_for_goods_kept(runtime, order, retry["order"])
     assert paid == kept
+
+
+async def test_an_exchange_key_reused_for_another_order_is_refused_and_nothing_is_taken_back(
+    gql: Any, engine: Any, token_for: Any, runtime: Any
+) -> None:
+    """The cart and key of a finished exchange, sent with another order: its goods must not be taken
+    back and their refund swallowed by replaying the first exchange's sale (paid already)."""
+    from core.ids import to_global_id
+
+    customer = token_for("customer", subject="88")
+    first_order = await _collected(gql, engine, token_for, customer)
+    second_order = await _collected(gql, engine, token_for, customer, "bought-again")
+    await set_stock(engine, 3, KRK, 4)
+    till = {**token_for("staff", subject="jan", location="ST-KRK"), "X-Channel": "store"}
+    cart = await new_cart(gql, till, [(3, 1)], customerId=to_global_id("Customer", 88))
+    done = (await gql.data(EXCHANGE, _swap(first_order, cart, "swap-once"), headers=till))["orderExchange"]
+    assert done["userErrors"] == []
+    payments = runtime.services.payments
+    shelf, calls = await stock_of(engine, 1, KRK), (list(payments.authorized), list(payments.refunded))
+    again = (await gql.data(EXCHANGE, _swap(second_order, cart, "swap-once"), headers=till))["orderExchange"]
+    assert [(e["code"], e["field"]) for e in again["userErrors"]] == [("IDEMPOTENCY_KEY_REUSED", ["idempotencyKey"])]
+    assert again["order"] is None and again["returned"] is None
+    assert await stock_of(engine, 1, KRK) == shelf  # nothing restocked
+    assert (list(payments.authorized), list(payments.refunded)) == calls
+    order = await gql.data(
+        f"query($id: ID!) {{ order(id: $id) {{ {ORDER_FIELDS} }} }}", {"id": second_order["id"]}, headers=till
+    )
+    assert order["order"]["lines"][0]["quantityReturned"] == 0 and order["order"]["status"] == "COMPLETED"
+
+
+async def test_an_exchange_with_the_cart_and_key_of_an_earlier_sale_is_refused_and_nothing_is_taken_back(
+    gql: Any, engine: Any, token_for: Any, runtime: Any
+) -> None:
+    """The till sold the cart with a key, then sends an exchange with that cart and key: the earlier
+    sale (paid in full) must not be replayed as the exchange's, swallowing the return's refund."""
+    from core.ids import to_global_id
+
+    order = await _collected(gql, engine, token_for, token_for("customer", subject="89"))
+    await set_stock(engine, 3, KRK, 4)
+    till = {**token_for("staff", subject="jan", location="ST-KRK"), "X-Channel": "store"}
+    cart = await new_cart(gql, till, [(3, 1)], customerId=to_global_id("Customer", 89))
+    await placed(gql, till, cart, "till-sale", method="IN_STORE", location=None, payment="card")
+    payments = runtime.services.payments
+    shelf, calls = await stock_of(engine, 1, KRK), (list(payments.authorized), list(payments.refunded))
+    swapped = (await gql.data(EXCHANGE, _swap(order, cart, "till-sale"), headers=till))["orderExchange"]
+    assert [(e["code"], e["field"]) for e in swapped["userErrors"]] == [("IDEMPOTENCY_KEY_REUSED", ["idempotencyKey"])]
+    assert swapped["order"] is None and swapped["returned"] is None
+    assert await stock_of(engine, 1, KRK) == shelf
+    assert (list(payments.authorized), list(payments.refunded)) == calls
