@@ -11,7 +11,8 @@ that document, and its depth rule raises KeyError (a 500) on a spread of an unkn
   graphql-core's own MaxIntrospectionDepthRule stops `fields { type { fields { ...` instead.
 - aliases: every aliased field, as many times as its fragment is spread.
 - cost: each field costs 1, plus its children times how many the field may return: its page
-  size (`first` or `last`; the maximum page size when it is a variable), `ASSUMED_LIST_SIZE`
+  size (`first` or `last`; the maximum page size when it is a variable; the argument's default
+  when it is left out, as the resolver then serves a default page), `ASSUMED_LIST_SIZE`
   for any other list (variants, stock levels), 1 for an object and for a connection's
   `edges` (already counted by its `first`). A small document cannot ask for millions of objects.
 Numbers stop growing at `CAP`, which is above any limit, to keep the arithmetic small.
@@ -27,8 +28,8 @@ from graphql import (
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
+    GraphQLField,
     GraphQLNamedType,
-    GraphQLOutputType,
     GraphQLSchema,
     InlineFragmentNode,
     IntValueNode,
@@ -54,19 +55,28 @@ class Measure:
     cost: int = 0
 
 
-def _page_size(field: FieldNode, max_page_size: int) -> int | None:
+PAGE_ARGUMENTS = ("first", "last")
+
+
+def _page_size(field: FieldNode, definition: GraphQLField | None, max_page_size: int) -> int | None:
     for argument in field.arguments or ():
-        if argument.name.value in {"first", "last"}:
+        if argument.name.value in PAGE_ARGUMENTS:
             if isinstance(argument.value, IntValueNode):
                 return max(0, min(int(argument.value.value), max_page_size))
             return max_page_size  # a variable: assume the worst it may be
+    for name in PAGE_ARGUMENTS:  # left out: the resolver serves its default page, not one object
+        declared = definition.args.get(name) if definition is not None else None
+        if declared is not None:
+            default = declared.default_value
+            if isinstance(default, int) and not isinstance(default, bool):
+                return max(0, min(default, max_page_size))
+            return max_page_size
     return None
 
 
-def _field_type(parent: GraphQLNamedType | None, name: str) -> GraphQLOutputType | None:
+def _field(parent: GraphQLNamedType | None, name: str) -> GraphQLField | None:
     fields = getattr(parent, "fields", None)
-    field = fields.get(name) if fields else None
-    return field.type if field is not None else None
+    return fields.get(name) if fields else None
 
 
 class _Measurer:
@@ -82,10 +92,11 @@ class _Measurer:
     def _named(self, name: str | None) -> GraphQLNamedType | None:
         return self.schema.get_type(name) if self.schema is not None and name else None
 
-    def _multiplier(self, field: FieldNode, field_type: GraphQLOutputType | None, introspection: bool) -> int:
-        page = _page_size(field, self.max_page_size)
+    def _multiplier(self, field: FieldNode, definition: GraphQLField | None, introspection: bool) -> int:
+        page = _page_size(field, definition, self.max_page_size)
         if page is not None:
             return page
+        field_type = definition.type if definition is not None else None
         if introspection or field.name.value == "edges" or field_type is None:
             return 1  # introspection is bounded by its own rule; `edges` by the connection's `first`
         return ASSUMED_LIST_SIZE if is_list_type(get_nullable_type(field_type)) else 1
@@ -97,13 +108,13 @@ class _Measurer:
         for selection in selection_set.selections if selection_set else ():
             if isinstance(selection, FieldNode):
                 introspection = in_introspection or selection.name.value.startswith("__")
-                field_type = _field_type(parent, selection.name.value)
-                child_parent = get_named_type(field_type) if field_type is not None else None
+                definition = _field(parent, selection.name.value)
+                child_parent = get_named_type(definition.type) if definition is not None else None
                 child = self.selection_set(selection.selection_set, child_parent, introspection)
                 if selection.selection_set is not None and not introspection:
                     depth = max(depth, 1 + child.depth)
                 aliases += (1 if selection.alias else 0) + child.aliases
-                cost += 1 + self._multiplier(selection, field_type, introspection) * child.cost
+                cost += 1 + self._multiplier(selection, definition, introspection) * child.cost
             else:
                 if isinstance(selection, InlineFragmentNode):
                     condition = selection.type_condition.name.value if selection.type_condition else None

@@ -144,6 +144,19 @@ async def test_a_query_that_would_cost_too_much_is_refused_with_its_cost(gql, se
     assert error["extensions"]["cost"] > error["extensions"]["maxCost"] == settings.max_query_cost
 
 
+async def test_a_page_left_to_its_default_size_is_costed_as_that_page(gql):
+    """Without `first` a connection serves its default page (20), not one object: costed as one,
+    nesting two connections let 400 times the allowed cost through."""
+    inner = " ".join(f"v{i}: variants {{ stock {{ location {{ name }} }} }}" for i in range(5))
+    omitted = "{ collections { edges { node { products { edges { node { " + inner + " } } } } } } }"
+    explicit = omitted.replace("collections {", "collections(first: 20) {").replace(
+        "products {", "products(first: 20) {"
+    )
+    refused = [await _refused(gql, document) for document in (omitted, explicit)]
+    assert [_codes(body) for body in refused] == [{"QUERY_TOO_COSTLY"}] * 2
+    assert refused[0]["errors"][0]["extensions"]["cost"] == refused[1]["errors"][0]["extensions"]["cost"]
+
+
 @pytest.mark.parametrize("global_id", ["!!!", "", "Zm9v", "🙂"])
 async def test_an_undecodable_global_id_is_bad_user_input(gql, global_id):
     body = await _failed_field(gql, f'{{ node(id: "{global_id}") {{ id }} }}')
