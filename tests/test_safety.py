@@ -249,3 +249,19 @@ async def test_a_huge_document_is_refused_and_never_cached(small_cache, settings
     assert {e["extensions"]["code"] for e in response.json()["errors"]} == {"QUERY_TOO_LARGE"}
     assert runtime.executor.cached_documents == 0
     assert (await gql.post("{ channels { code } }\n" + "#" * 1000)).status_code == 200
+
+
+async def test_the_schema_cannot_be_read_many_times_over_through_aliases(gql):
+    """Thirty aliased copies of the whole schema, a kilobyte asked, were three megabytes and six
+    seconds of CPU answered; introspection costs nothing in the cost rule, so aliases are refused."""
+    fragment = "fragment S on __Schema { types { name fields { name type { name kind ofType { name } } } } }"
+    many = "{ " + " ".join(f"a{i}: __schema {{ ...S }}" for i in range(30)) + " }\n" + fragment
+    inside = "{ __schema { " + " ".join(f"t{i}: types {{ name fields {{ name }} }}" for i in range(30)) + " } }"
+    for document in (many, inside):
+        body = await _refused(gql, document)
+        assert _codes(body) == {"QUERY_TOO_COSTLY"}
+        assert body["errors"][0]["extensions"]["schemaAliases"] == 30
+    data = await gql.data("{ __schema { ...S } }\n" + fragment)  # once, unaliased: as every client asks
+    assert data["__schema"]["types"]
+    data = await gql.data('{ a: __type(name: "Product") { name } b: __type(name: "Cart") { name } }')
+    assert data == {"a": {"name": "Product"}, "b": {"name": "Cart"}}
