@@ -159,6 +159,9 @@ class Executor:
             ),
             string_input_rule(settings.max_string_chars),
         ]
+        # Without introspection, "Did you mean 'customerAccessLog'?" would still map the schema out
+        # one guess at a time: then errors suggest nothing (validation, variables, arguments).
+        self.hide_suggestions = not settings.introspection
         if not settings.introspection:
             from graphql.validation import NoSchemaIntrospectionCustomRule
 
@@ -197,7 +200,9 @@ class Executor:
             failure = RequestError([_with_code(error, "GRAPHQL_PARSE_FAILED")])
             self._documents[query] = failure
             raise failure from None
-        errors = validate(self.graphql_schema, document, self.rules, max_errors=20)
+        errors = validate(
+            self.graphql_schema, document, self.rules, max_errors=20, hide_suggestions=self.hide_suggestions
+        )
         if errors:
             failure = RequestError([_with_code(e, "GRAPHQL_VALIDATION_FAILED") for e in errors])
             self._documents[query] = failure
@@ -241,6 +246,7 @@ class Executor:
             context_value=context,
             variable_values=variables,
             operation_name=prepared.name,
+            hide_suggestions=self.hide_suggestions,
         )
         if hasattr(result, "__await__"):
             result = await result
@@ -262,6 +268,7 @@ class Executor:
             context_value=context,
             variable_values=variables,
             operation_name=prepared.name,
+            hide_suggestions=self.hide_suggestions,
         )
         if hasattr(started, "__await__"):
             started = await started  # type: ignore[misc]

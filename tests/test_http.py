@@ -220,6 +220,25 @@ async def test_introspection_is_refused_when_disabled(gateway):
     assert typename.status_code == 200  # not introspection of the schema
 
 
+SUGGESTED = [
+    ("{ produc { nam } }", None),
+    ("{ products(sortKey: PRIC) { totalCount } }", None),
+    ("query($s: ProductSortKeys) { products(sortKey: $s) { totalCount } }", {"s": "PRIC"}),
+    ("query($f: ProductFilter) { products(filter: $f) { totalCount } }", {"f": {"priceMi": "1"}}),
+]
+
+
+async def test_errors_suggest_no_names_when_introspection_is_disabled(gateway):
+    """ "Did you mean 'product' or 'products'?" maps the schema out one guess at a time (as tools
+    like clairvoyance do): with introspection off, no error names what the client did not write."""
+    hidden, shown = await gateway(introspection=False), await gateway(introspection=True)
+    for query, variables in SUGGESTED:
+        body = {"query": query, "variables": variables}
+        refused = (await hidden.post("/graphql", json=body, headers=STRICT)).json()["errors"]
+        assert refused and not any("Did you mean" in e["message"] for e in refused), refused
+        assert any("Did you mean" in e["message"] for e in (await shown.post("/graphql", json=body)).json()["errors"])
+
+
 async def test_introspection_is_answered_when_enabled(http):
     response = await http.post("/graphql", json={"query": "{ __schema { queryType { name } } }"}, headers=STRICT)
     assert response.json()["data"]["__schema"]["queryType"]["name"] == "Query"
