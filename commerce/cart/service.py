@@ -541,6 +541,7 @@ async def create_cart(
     for_sale: ForSale | None = None,
 ) -> Cart:
     """A new guest cart, or for a customer their one active cart (created when they have none)."""
+    _at_most_a_cart(lines, rules, "lines")
     published = await _for_sale(for_sale, [line.variant_id for line in lines])
     for attempt in range(2):
         try:
@@ -573,6 +574,15 @@ async def create_cart(
     raise AssertionError("unreachable")
 
 
+def _at_most_a_cart(entries: Sequence[object], rules: CartRules, field: str) -> None:
+    """More entries than a cart holds lines are refused as a whole, before anything is looked up:
+    one error, not one per entry (30,000 line ids were 3 s and a 1 MB list of errors)."""
+    if len(entries) > rules.max_lines:
+        raise CartInputErrors(
+            [LineProblem(CartErrorCode.TOO_MANY_LINES, f"A cart holds at most {rules.max_lines} lines.", [field])]
+        )
+
+
 async def add_lines(
     engine: AsyncEngine,
     cart_id: str,
@@ -584,6 +594,7 @@ async def add_lines(
     authorize: Authorize,
     for_sale: ForSale | None = None,
 ) -> Cart:
+    _at_most_a_cart(lines, rules, "lines")
     published = await _for_sale(for_sale, [line.variant_id for line in lines])
     async with _unit_of_work(engine) as conn:
         cart = await _claimed(conn, cart_id, expected_version, now, rules, authorize)
@@ -601,6 +612,7 @@ async def update_lines(
     rules: CartRules,
     authorize: Authorize,
 ) -> Cart:
+    _at_most_a_cart(lines, rules, "lines")
     async with _unit_of_work(engine) as conn:
         cart = await _claimed(conn, cart_id, expected_version, now, rules, authorize)
         by_id = {line.id: line for line in cart.lines}
@@ -647,6 +659,7 @@ async def remove_lines(
     rules: CartRules,
     authorize: Authorize,
 ) -> Cart:
+    _at_most_a_cart(line_ids, rules, "lineIds")
     async with _unit_of_work(engine) as conn:
         cart = await _claimed(conn, cart_id, expected_version, now, rules, authorize)
         held = {line.id for line in cart.lines}
