@@ -212,7 +212,9 @@ async def _serve(settings: Settings, *, demo: bool, host_from: str, port_from: s
     sock = listen(settings.host, settings.port, host_from=host_from, port_from=port_from)
     app = create_app(settings)
     tune_gc()
-    running = await start(app, sock, log_level=settings.log_level.lower(), access_log=False)
+    running = await start(
+        app, sock, log_level=settings.log_level.lower(), access_log=False, ws_max_size=settings.max_body_bytes
+    )
     print(serving_line(settings.host, running.port), flush=True)
     await running.wait()
 
@@ -248,6 +250,7 @@ def _serve_workers(settings: Settings, workers: int, *, demo: bool) -> None:
         port=settings.port,
         log_level=settings.log_level.lower(),
         access_log=False,
+        ws_max_size=settings.max_body_bytes,  # a WebSocket message is held to an HTTP body's bound
     )
 
 

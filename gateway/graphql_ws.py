@@ -140,7 +140,7 @@ class GraphQLWebSocket(GraphQL):
             return
         self._connections[client] += 1
         try:
-            await super().__call__(scope, receive, send)
+            await super().__call__(scope, *_bounded_messages(receive, send, self.runtime.settings.max_body_bytes))
         finally:
             self._connections[client] -= 1
             if not self._connections[client]:
@@ -241,6 +241,36 @@ class GraphQLWebSocket(GraphQL):
                 await operation.send_next(_for_strawberry(result))
         finally:
             await events.aclose()
+
+
+TOO_BIG = 1009  # RFC 6455: a message too big to process
+
+
+def _bounded_messages(receive: Receive, send: Send, limit: int) -> tuple[Receive, Send]:
+    """`receive` and `send` for a socket whose messages may be no larger than an HTTP body
+    (`max_body_bytes`): a larger one closes it (1009) unread, as a body is refused with 413.
+    The server's own limit (uvicorn's 16 MiB) let one message carry 16 times a POST's variables."""
+    closed = False
+
+    async def bounded_receive() -> Any:
+        nonlocal closed
+        message = await receive()
+        if message["type"] == "websocket.receive":
+            text, data = message.get("text"), message.get("bytes")
+            size = len(data) if data is not None else len(text or "")
+            if text is not None and size <= limit < 4 * size:  # characters: count the UTF-8 only when it may matter
+                size = len(text.encode("utf-8", "surrogatepass"))
+            if size > limit:
+                closed = True
+                await send({"type": "websocket.close", "code": TOO_BIG, "reason": "message too big"})
+                return {"type": "websocket.disconnect", "code": TOO_BIG}
+        return message
+
+    async def guarded_send(message: Any) -> None:
+        if not closed:  # the socket is closed: nothing more goes out
+            await send(message)
+
+    return bounded_receive, guarded_send
 
 
 def _for_strawberry(result: ExecutionResult) -> StrawberryResult:

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import select
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
 from core.settings import Settings
@@ -212,3 +213,21 @@ async def test_a_malformed_operation_over_websocket_is_a_clear_error(runtime) ->
                 message = await _next(ws)
             assert message["type"] == "error", (payload, message)
             assert [e["extensions"]["code"] for e in message["payload"]] == ["BAD_REQUEST"], (payload, message)
+
+
+async def test_a_message_larger_than_an_http_body_closes_the_socket_unread(runtime) -> None:
+    """The server's own bound (16 MiB) let one WebSocket message carry 16 times what a POST may."""
+    big = {"f": {"tag": "t" * 90, "options": [{"name": "Size", "value": "M" * 90}] * 20}}
+    payload = {"query": "query($f: ProductFilter) { products(filter: $f) { totalCount } }", "variables": big}
+    padding = " " * runtime.settings.max_body_bytes
+    async with serving(runtime) as port, _socket(port, {}) as ws:
+        await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": payload}) + padding)
+        try:
+            message = await asyncio.wait_for(ws.recv(), GUARD)
+        except ConnectionClosed:
+            message = None
+        assert message is None, message[:200]
+        assert ws.close_code == 1009
+    async with serving(runtime) as port, _socket(port, {}) as ws:  # an ordinary message is answered
+        await _send(ws, "{ __typename }")
+        assert (await _next(ws))["payload"] == {"data": {"__typename": "Query"}}
