@@ -41,11 +41,21 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.settings import Settings
 
-__all__ = ["Metrics", "build_meter_provider"]
+__all__ = ["Metrics", "build_meter_provider", "known_method"]
 
 METER_NAME = "omnigate"
 MAX_OPERATION_NAMES = 200
 OTHER = "_OTHER"
+# The methods the HTTP semantic conventions name; any other a client sends is `_OTHER` (a client
+# may send any token as a method: each would otherwise be a new label value and time series).
+KNOWN_METHODS = frozenset({"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE", "QUERY"})
+
+
+def known_method(method: str) -> str:
+    """`method` if the conventions name it, else `_OTHER`."""
+    return method if method in KNOWN_METHODS else OTHER
+
+
 # The HTTP semantic conventions' advice for `http.server.request.duration` (seconds).
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10)
 DURATIONS = ("http.server.request.duration", "omnigate.graphql.operation.duration")
@@ -152,7 +162,7 @@ class Metrics:
     def record_http(self, method: str, route: str | None, status: int, seconds: float) -> None:
         if not self.read:
             return
-        attributes: dict[str, Any] = {"http.request.method": method, "http.response.status_code": status}
+        attributes: dict[str, Any] = {"http.request.method": known_method(method), "http.response.status_code": status}
         if route:
             attributes["http.route"] = route
         if status >= 500:

@@ -73,7 +73,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.db import statement_engines
 from core.settings import Settings
-from gateway.metrics import Metrics, build_meter_provider, gravest
+from gateway.metrics import OTHER, Metrics, build_meter_provider, gravest, known_method
 from schema.execution import RequestError, record_exception_type
 
 __all__ = [
@@ -359,7 +359,8 @@ def _asgi_completion(app: Any, metrics: Metrics) -> Any:
                 route = _route(scope)  # routed by now; the span ends with the response's last byte
                 if route:
                     server_span.set_attribute("http.route", route)
-                    server_span.update_name(f"{scope.get('method', 'HTTP')} {route}")
+                    method = known_method(scope.get("method", "HTTP"))  # the conventions' `HTTP` for another
+                    server_span.update_name(f"{'HTTP' if method == OTHER else method} {route}")
                 if traceresponse:
                     message = {**message, "headers": [*message.get("headers", []), (b"traceresponse", traceresponse)]}
             await send(message)

@@ -154,3 +154,14 @@ def test_metrics_are_exported_through_the_standard_otel_variables():
         settings.replace(metrics_prometheus=True), resource, env={"OTEL_SDK_DISABLED": "true"}
     )
     assert not disabled._metric_readers
+
+
+async def test_a_method_the_client_makes_up_is_counted_as_other(scraped):
+    """Any token is a method to HTTP/1.1 (h11 takes them all): each made-up one was a new
+    `http.request.method` label value, as many time series as the client liked."""
+    _, client = scraped
+    for method in ("BREW1", "BREW2", "BREW3"):
+        assert (await client.http.request(method, "/graphql")).status_code == 405
+    samples = await scrape(client)
+    methods = {labels.get("http_request_method") for labels, _ in samples["http_server_request_duration_seconds_count"]}
+    assert methods == {"_OTHER"}

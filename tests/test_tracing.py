@@ -417,3 +417,10 @@ async def test_the_operation_name_goes_into_the_span_name_only_when_asked(settin
         await client.data("{ channels { code } }")
     names = {s.name for s in _spans(exporter) if s.attributes.get("graphql.operation.type")}
     assert names == {"query Storefront", "query"}
+
+
+async def test_a_made_up_method_does_not_name_the_request_span(traced, exporter):
+    """The span name is `{method} {route}` only for a method the conventions know, else `HTTP {route}`."""
+    assert (await traced.http.request("BREW1", "/graphql")).status_code == 405
+    [span] = _spans(exporter)
+    assert span.name == "HTTP /graphql" and span.attributes["http.request.method"] == "_OTHER"
