@@ -115,7 +115,8 @@ async def _read_body(request: Request, headers: _Headers, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def _read_params(request: Request, headers: _Headers, max_body_bytes: int) -> dict[str, Any]:
+async def _read_params(request: Request, headers: _Headers, body: bytes | HttpProblem | None) -> dict[str, Any]:
+    """The request's parameters: from the URL, or from the POST `body` read (or refused) beforehand."""
     if request.method in URL_METHODS:
         params: dict[str, Any] = dict(request.query_params)
         for name in ("variables", "extensions"):
@@ -128,8 +129,10 @@ async def _read_params(request: Request, headers: _Headers, max_body_bytes: int)
     content_type = headers.get(b"content-type").split(";")[0].strip().lower()
     if content_type not in (JSON, GRAPHQL_RESPONSE):
         raise HttpProblem(415, "POST a JSON body with Content-Type: application/json.")
+    if isinstance(body, HttpProblem):
+        raise body
     try:
-        params = orjson.loads(await _read_body(request, headers, max_body_bytes))
+        params = orjson.loads(body or b"")
     except orjson.JSONDecodeError:  # also undecodable UTF-8
         raise HttpProblem(400, "The body is not valid JSON.") from None
     if not isinstance(params, dict):
@@ -220,9 +223,20 @@ class _GraphQLEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive, send)
         runtime: Runtime = request.app.state.runtime
+        headers = _Headers(scope["headers"])
+        body: bytes | HttpProblem | None = None
+        if request.method not in URL_METHODS:
+            # Read before taking a slot: a client uploading slowly (or not at all) would hold one
+            # idle, and with the 2 slots of SQLite two such clients stalled every request.
+            try:
+                body = await _read_body(request, headers, runtime.settings.max_body_bytes)
+            except HttpProblem as problem:
+                body = problem  # answered in turn, in the media type the client accepts
+            except ClientDisconnect:
+                return
         async with runtime.admission.slot():
             try:
-                response = await _answer(request, runtime)
+                response = await _answer(request, runtime, headers, body)
             except ClientDisconnect:
                 return  # the client left (often while queued for a slot): nobody to answer, nothing to log
             await response(scope, receive, send)
@@ -231,11 +245,11 @@ class _GraphQLEndpoint:
 graphql_endpoint = _GraphQLEndpoint()
 
 
-async def _answer(request: Request, runtime: Runtime) -> Response:
+async def _answer(request: Request, runtime: Runtime, headers: _Headers, body: bytes | HttpProblem | None) -> Response:
     """A GraphQL request; 503 with Retry-After (SERVICE_UNAVAILABLE, retryable) while the database is away."""
     runtime.watch_changes()
     try:
-        response = await _graphql(request, runtime)
+        response = await _graphql(request, runtime, headers, body)
     except Exception as error:
         if not is_database_unavailable(error):
             raise
@@ -258,9 +272,10 @@ def _unavailable(runtime: Runtime, errors: list[GraphQLError], media_type: str |
     return _respond(body, media_type or JSON, HTTP_UNAVAILABLE, headers=retry_after)
 
 
-async def _graphql(request: Request, runtime: Runtime) -> Response:
+async def _graphql(
+    request: Request, runtime: Runtime, headers: _Headers, upload: bytes | HttpProblem | None
+) -> Response:
     settings = runtime.settings
-    headers = _Headers(request.scope["headers"])
     accept = headers.get(b"accept")
     in_url = request.query_params
     if request.method in URL_METHODS and "query" not in in_url and "extensions" not in in_url:
@@ -280,7 +295,7 @@ async def _graphql(request: Request, runtime: Runtime) -> Response:
             headers={"Cache-Control": caching.NO_STORE},
         )
     try:
-        params = await _read_params(request, headers, settings.max_body_bytes)
+        params = await _read_params(request, headers, upload)
         extensions = params.get("extensions")
         params["query"], to_register = runtime.persisted.resolve(
             params.get("query"), extensions if isinstance(extensions, dict) else None

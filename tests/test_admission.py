@@ -25,13 +25,13 @@ async def held(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[list[str]
     release = asyncio.Event()
     answer = graphql_http._answer
 
-    async def logged(request: Any, runtime: Any) -> Any:
+    async def logged(request: Any, runtime: Any, *rest: Any) -> Any:
         n = sum(entry.startswith("start") for entry in log)
         log.append(f"start {n}")
         if n == 0:
             await release.wait()
         try:
-            return await answer(request, runtime)
+            return await answer(request, runtime, *rest)
         finally:
             log.append(f"end {n}")
 
@@ -183,3 +183,44 @@ def test_the_automatic_limit_depends_on_the_database(setting, url, limit):
 def test_a_negative_limit_other_than_automatic_stops_start_up(settings, clock):
     with pytest.raises(SettingsError, match="MAX_CONCURRENT_REQUESTS must be -1"):
         build_runtime(settings.replace(max_concurrent_requests=-2), clock)
+
+
+async def test_a_slow_upload_holds_no_slot(gateway: GatewayBuilder) -> None:
+    """The body is read before a slot is taken: a client sending its body slowly (or never) held a
+    slot idle, and on SQLite's two slots two such clients stalled every other request."""
+    http = await gateway(max_concurrent_requests=1)
+    gateway.runtime.admission = Admission(1, lend_after=60)  # no lending: the slot is the slot
+    app = http._transport.app  # type: ignore[attr-defined]
+    body = b'{"query": "{ channels { code } }"}'
+    uploaded = asyncio.Event()
+
+    async def slow_receive() -> dict[str, Any]:
+        await uploaded.wait()
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/graphql",
+        "raw_path": b"/graphql",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"test"), (b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))],
+        "client": ("127.0.0.1", 50000),
+        "server": ("test", 80),
+    }
+    slow = asyncio.create_task(app(scope, slow_receive, send))
+    await asyncio.sleep(0.05)  # the slow client is in, its body still on the way
+    answered = await asyncio.wait_for(http.post("/graphql", json=QUERY), 10)
+    assert answered.status_code == 200 and not slow.done()
+    uploaded.set()
+    await asyncio.wait_for(slow, 10)
+    assert next(m["status"] for m in sent if m["type"] == "http.response.start") == 200
