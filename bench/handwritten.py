@@ -83,17 +83,18 @@ async def storefront_page(engine: Any, first: int) -> dict[str, Any]:
 
 
 class _Storefront:
-    """The /graphql route's ASGI app, as the gateway's is: the response sent within the request's admission slot."""
+    """The /graphql route's ASGI app, as the gateway's is: the body read before the request's admission
+    slot is taken, the response sent within it."""
 
     def __init__(self, engine: Any, admission: Admission) -> None:
         self.engine, self.admission = engine, admission
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            params = orjson.loads(await Request(scope, receive).body())
+        except ClientDisconnect:
+            return  # as the gateway: a client gone before its body arrived is not an error
         async with self.admission.slot():
-            try:
-                params = orjson.loads(await Request(scope, receive).body())
-            except ClientDisconnect:
-                return  # as the gateway: a client gone while queued is not an error
             first = int((params.get("variables") or {}).get("first", 24))
             reads = ReadScope(self.engine)  # one connection and one read-only transaction, as the gateway's queries
             try:
