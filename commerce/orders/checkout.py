@@ -7,8 +7,9 @@ The flow never holds a database transaction across a call to the payment provide
    prices and scopes from the pricing cache, as the cart showed them (emptied on any change, here
    at once and elsewhere by broadcast; without a cache they are read).
 2. One unit of work: lock the cart (it must still be at the version priced; it becomes
-   `checking_out`), write the order as PENDING with its lines, claim promotion uses, hold
-   stock with one conditional update per line, seal the address in the vault. Any line short
+   `checking_out`), write the order as PENDING with its lines, hold stock with one conditional
+   update per line, then claim promotion uses (stock rows before promotion counters, as every
+   order step and compensation locks them), seal the address in the vault. Any line short
    of stock: `INSUFFICIENT_STOCK` naming every such line, and nothing at all is kept.
 3. Authorize the payment (outside any transaction).
 4. One unit of work: confirm (PLACED, RESERVED or, at the till, COMPLETED; the cart is closed)
@@ -576,14 +577,16 @@ async def _reserve(services: OrderServices, plan: _Plan, req: CheckoutRequest, n
             order_id: int = (await conn.execute(_INSERT_ORDER, values)).scalar_one()
         except IntegrityError:  # the key names an earlier order of this owner's
             raise _KeyTaken() from None
+        # Rows are locked in one order by every unit of work (stock, then promotion counters, then the
+        # loyalty account), as the order steps and the compensations lock them: never a deadlock.
+        held = await _hold_stock(session, conn, plan, req, order_id)
         if await usage.claim(
             session, promotion_ids, customer_key=plan.cart.customer_key, order_ref=r.order_number(order_id), now=now
         ):
             raise errors.DiscountUsageLimitReached(
                 "A discount code has been used up meanwhile: remove it and try again.", ["cart", "discountCodes"]
             )
-        held = await _hold_stock(session, conn, plan, req, order_id)
-        # with the order, or not at all; after stock, as every order step locks (stock, then the account)
+        # with the order, or not at all; after stock and promotions, as every order step locks them
         redeemed = await points.hold(
             session, order_id, plan.cart.customer_key, req.channel_code, req.loyalty_points_to_redeem, now, req.actor
         )

@@ -191,12 +191,13 @@ async def _step(
         if step.target in (r.COMPLETED, r.SHIPPED):
             await points.earn(session, row, now)  # fulfilled: points earned, once per order
         elif step.target == r.CANCELLED:
-            await points.give_back(session, row, now, f"order {step.name}")  # a cancelled order earns nothing
-            due = CallAction.VOID if row.payment_status == r.AUTHORIZED else None
-            row.payment_status = r.VOIDED
+            # stock (above), then promotion counters, then the loyalty account: the order checkout locks them in
             await usage.release(
                 session, row.promotion_ids or [], customer_key=row.customer_key, order_ref=r.order_number(order_id)
             )
+            await points.give_back(session, row, now, f"order {step.name}")  # a cancelled order earns nothing
+            due = CallAction.VOID if row.payment_status == r.AUTHORIZED else None
+            row.payment_status = r.VOIDED
         row.status = step.target
         row.updated_at = now
         await _event(session, row, lines, step.name)

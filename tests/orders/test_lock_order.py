@@ -1,0 +1,84 @@
+"""Units of work that lock the same rows lock them in one order, so they wait for each other
+instead of deadlocking (PostgreSQL aborts one of a deadlocked pair: a 500 for a customer or a
+compensation that never commits). SQLite's writers take turns: these interleavings cannot happen there.
+
+Each test holds two requests at the points where, with the rows locked in opposite orders, each
+would hold a row the other waits for; both must then go through.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from commerce.orders import checkout as checkouts
+from commerce.pricing import usage
+from tests.orders.helpers import CANCEL, CHECKOUT, WAW, add_code, checkout_input, new_cart, placed, set_stock, stock_of
+
+VARIANT = 1
+CODES = 'mutation($id: ID!) { cartDiscountCodesUpdate(cartId: $id, codes: ["POPULAR"]) { userErrors { code } } }'
+MEET_TIMEOUT = 3.0  # seconds one side waits for the other to reach its point (then goes on regardless)
+
+
+def _postgres_only(engine: Any) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's writers take turns: no two units of work hold rows at once")
+
+
+def _meeting() -> Callable[[str], Awaitable[None]]:
+    """`arrive(name)`: say this side reached its point, then wait (a while) for the other side's."""
+    reached = {"checkout": asyncio.Event(), "other": asyncio.Event()}
+
+    async def arrive(name: str) -> None:
+        reached[name].set()
+        other = next(event for key, event in reached.items() if key != name)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(other.wait(), MEET_TIMEOUT)
+
+    return arrive
+
+
+async def _cart_with_code(gql: Any, headers: dict[str, str]) -> str:
+    cart = await new_cart(gql, headers, [(VARIANT, 1)])
+    await gql.data(CODES, {"id": cart}, headers=headers)
+    return cart
+
+
+async def test_a_checkout_and_a_cancel_sharing_a_code_and_a_product_both_go_through(
+    gql: Any, engine: Any, token_for: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Checkout claimed the code's use (its counter row) before holding stock; a cancel released
+    the stock before giving the use back: each held what the other waited for."""
+    _postgres_only(engine)
+    await add_code(engine, "POPULAR", 10)
+    await set_stock(engine, VARIANT, WAW, 10)
+    first, second = token_for("customer", subject="7001"), token_for("customer", subject="7002")
+    earlier = await placed(gql, first, await _cart_with_code(gql, first), "k1")
+    cart = await _cart_with_code(gql, second)
+    arrive = _meeting()
+
+    hold_stock, release = checkouts._hold_stock, usage.release
+
+    async def hold_stock_when_met(*args: Any, **kwargs: Any) -> Any:
+        await arrive("checkout")
+        return await hold_stock(*args, **kwargs)
+
+    async def release_when_met(*args: Any, **kwargs: Any) -> Any:
+        await arrive("other")
+        return await release(*args, **kwargs)
+
+    monkeypatch.setattr(checkouts, "_hold_stock", hold_stock_when_met)
+    monkeypatch.setattr(usage, "release", release_when_met)
+    bought, cancelled = await asyncio.gather(
+        gql.post(CHECKOUT, {"input": checkout_input(cart, "k2")}, headers=second),
+        gql.post(CANCEL, {"id": earlier["id"]}, headers=token_for("admin")),
+    )
+    assert bought.status_code == 200 and cancelled.status_code == 200, (bought.text, cancelled.text)
+    assert "errors" not in bought.json() and "errors" not in cancelled.json(), (bought.text, cancelled.text)
+    assert bought.json()["data"]["checkoutComplete"]["userErrors"] == []
+    assert cancelled.json()["data"]["orderCancel"]["order"]["status"] == "CANCELLED"
+    assert await stock_of(engine, VARIANT, WAW) == (10, 1)
