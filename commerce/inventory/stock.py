@@ -24,7 +24,7 @@ from commerce.catalog.models import Location
 from commerce.inventory.models import StockLevel
 from commerce.inventory.movements import record_movement
 
-__all__ = ["Movement", "allocation_order", "consume", "release", "reserve", "restock"]
+__all__ = ["Movement", "allocation_order", "consume", "lock_levels", "release", "reserve", "restock"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +135,18 @@ async def restock(session: AsyncSession, location_id: int, variant_id: int, quan
         )
     )
     await _log(session, location_id, variant_id, quantity, 0, why)
+
+
+async def lock_levels(session: AsyncSession | AsyncConnection, variant_ids: Sequence[int]) -> None:
+    """Lock the variants' stock rows at every location, in (location, variant) order: for a unit of
+    work about to change some of them in another order (a shipped order's allocation)."""
+    conn = await _connection(session)
+    await conn.execute(
+        select(StockLevel.location_id)
+        .where(StockLevel.variant_id.in_(sorted(set(variant_ids))))
+        .order_by(StockLevel.location_id, StockLevel.variant_id)
+        .with_for_update()
+    )
 
 
 async def allocation_order(session: AsyncSession) -> Sequence[int]:

@@ -473,9 +473,13 @@ async def _hold_stock(
         candidates: Sequence[int] = [plan.pickup_location_id]
     else:
         candidates = await stock.allocation_order(session)
+    if len(candidates) > 1:
+        # Allocation order (warehouses first) is not the order every unit of work that touches stock
+        # locks its rows in (order steps, stockSync: by location, then variant): lock the rows it may
+        # take first, in that order, so a shipped order's lines from several places never deadlock.
+        await stock.lock_levels(conn, [line.variant_id for _, line, *_ in plan.lines])
     held: dict[int, int] = {}
     problems: list[DomainError] = []
-    # One order of row locks for every checkout: by variant, then location.
     for i, line, sku, _name, _rate in sorted(plan.lines, key=lambda p: p[1].variant_id):
         for location_id in candidates:
             known = (sku, plan.location_code) if plan.location_code and location_id == plan.pickup_location_id else None

@@ -15,13 +15,28 @@ from typing import Any
 
 import pytest
 
+from commerce.inventory import stock
 from commerce.orders import checkout as checkouts
 from commerce.pricing import usage
-from tests.orders.helpers import CANCEL, CHECKOUT, WAW, add_code, checkout_input, new_cart, placed, set_stock, stock_of
+from tests.orders.helpers import (
+    ADDRESS,
+    CANCEL,
+    CHECKOUT,
+    KRK,
+    SHIP,
+    WAREHOUSE,
+    WAW,
+    add_code,
+    checkout_input,
+    new_cart,
+    placed,
+    set_stock,
+    stock_of,
+)
 
 VARIANT = 1
 CODES = 'mutation($id: ID!) { cartDiscountCodesUpdate(cartId: $id, codes: ["POPULAR"]) { userErrors { code } } }'
-MEET_TIMEOUT = 3.0  # seconds one side waits for the other to reach its point (then goes on regardless)
+MEET_TIMEOUT = 1.0  # seconds one side waits for the other to reach its point (then goes on regardless)
 
 
 def _postgres_only(engine: Any) -> None:
@@ -82,3 +97,45 @@ async def test_a_checkout_and_a_cancel_sharing_a_code_and_a_product_both_go_thro
     assert bought.json()["data"]["checkoutComplete"]["userErrors"] == []
     assert cancelled.json()["data"]["orderCancel"]["order"]["status"] == "CANCELLED"
     assert await stock_of(engine, VARIANT, WAW) == (10, 1)
+
+
+async def test_a_shipped_checkout_and_a_shipping_of_the_same_goods_from_two_places_both_go_through(
+    gql: Any, engine: Any, token_for: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shipped order's lines come from several places. Checkout held them line by line (by variant),
+    every order step and stockSync by (location, variant): with the first variant at a store and the
+    second at the warehouse, checkout and shipping locked the two rows in opposite orders."""
+    _postgres_only(engine)
+    at_store, at_warehouse = 1, 2  # the lower variant id only at a store, the higher only at the warehouse
+    await set_stock(engine, at_store, KRK, 2)
+    await set_stock(engine, at_warehouse, WAREHOUSE, 2)
+    buyer = token_for("customer", subject="7003")
+    lines = [(at_store, 1), (at_warehouse, 1)]
+    earlier = await placed(
+        gql, buyer, await new_cart(gql, buyer, lines), "k1", method="SHIP_TO_ADDRESS", address=ADDRESS
+    )
+    cart = await new_cart(gql, buyer, lines)
+    arrive = _meeting()
+    reserve, consume = stock.reserve, stock.consume
+
+    async def reserve_then_meet(*args: Any, **kwargs: Any) -> bool:
+        held = await reserve(*args, **kwargs)
+        if held:
+            await arrive("checkout")
+        return held
+
+    async def consume_then_meet(*args: Any, **kwargs: Any) -> None:
+        await consume(*args, **kwargs)
+        await arrive("other")
+
+    monkeypatch.setattr(stock, "reserve", reserve_then_meet)
+    monkeypatch.setattr(stock, "consume", consume_then_meet)
+    bought, shipped = await asyncio.gather(
+        gql.post(CHECKOUT, {"input": checkout_input(cart, "k2", "SHIP_TO_ADDRESS", address=ADDRESS)}, headers=buyer),
+        gql.post(SHIP, {"id": earlier["id"]}, headers=token_for("integration")),
+    )
+    assert "errors" not in bought.json() and "errors" not in shipped.json(), (bought.text, shipped.text)
+    assert bought.json()["data"]["checkoutComplete"]["userErrors"] == []
+    assert shipped.json()["data"]["orderMarkShipped"]["order"]["status"] == "SHIPPED"
+    assert await stock_of(engine, at_store, KRK) == (1, 1)
+    assert await stock_of(engine, at_warehouse, WAREHOUSE) == (1, 1)
