@@ -101,6 +101,7 @@ def _read_counts(path: Path) -> tuple[list[tuple[int, StockCount]], list[str]]:
     """(CSV line number, count) for each well-formed row, and a message for each other row."""
     counts: list[tuple[int, StockCount]] = []
     problems: list[str] = []
+    first_line: dict[tuple[str, str], int] = {}  # (sku, location code) -> the line that counted it
     with path.open(newline="", encoding="utf-8-sig") as f:
         reader = csv.DictReader(f)
         missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
@@ -118,6 +119,13 @@ def _read_counts(path: Path) -> tuple[list[tuple[int, StockCount]], list[str]]:
                 problems.append(
                     f"line {line}: {InventoryErrorCode.INVALID_QUANTITY}: on_hand {raw!r} is not a whole number"
                 )
+                continue
+            # the file is sent in chunks: a level counted again in a later chunk is refused here, as
+            # stockSync refuses it within one call (the first count applies)
+            first = first_line.setdefault((sku, location), line)
+            if first != line:
+                duplicate = InventoryErrorCode.DUPLICATE_COUNT
+                problems.append(f"line {line}: {duplicate}: counted already at line {first}: that count applies")
                 continue
             counts.append((line, StockCount(sku=sku, location_code=location, on_hand=on_hand)))
     return counts, problems

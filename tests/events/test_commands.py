@@ -118,3 +118,25 @@ async def test_stock_import_refuses_a_file_without_the_documented_header(cli_env
     csv_file.write_text("sku,qty\nA,1\n")
     assert await _run("stock", "import", str(csv_file)) == 2
     assert "location_code" in capsys.readouterr().err
+
+
+async def test_stock_import_counts_a_level_given_twice_once_even_in_another_chunk(
+    cli_env: Path, runtime: Runtime, tmp_path: Path, capsys
+) -> None:
+    """The CSV goes in chunks of 1,000 counts; a SKU and location counted again in a later chunk is a
+    DUPLICATE_COUNT as within one chunk (the first count applies), not silently the count that wins."""
+    async with runtime.services.sessions() as session, session.begin():
+        variant_id, sku = (await session.execute(select(ProductVariant.id, ProductVariant.sku).limit(1))).one()
+        waw = (await session.execute(select(Location.id).where(Location.code == "ST-WAW"))).scalar_one()
+        await session.execute(delete(StockLevel).where(StockLevel.variant_id == variant_id))
+        session.add(StockLevel(variant_id=variant_id, location_id=waw, on_hand=10, reserved=0))
+    csv_file = tmp_path / "counts.csv"
+    filler = "".join(f"NO-SUCH-{n},ST-WAW,1\n" for n in range(999))  # lines 3..1001: the rest of chunk one
+    csv_file.write_text(f"sku,location_code,on_hand\n{sku},ST-WAW,7\n{filler}{sku},ST-WAW,9\n")  # line 1002: chunk two
+    assert await _run("stock", "import", str(csv_file)) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "applied 1 of 1001 counts; 1000 refused"
+    assert out[-1].split(":")[:2] == ["line 1002", " DUPLICATE_COUNT"]
+    async with runtime.services.sessions() as session:
+        stock = select(StockLevel.on_hand).where(StockLevel.variant_id == variant_id, StockLevel.location_id == waw)
+        assert (await session.execute(stock)).scalar_one() == 7
