@@ -12,7 +12,7 @@ import pytest
 from tests.console.browser import Browser, browser_page, screenshot
 from tests.customers.helpers import register
 from tests.live_server import serving
-from tests.orders.helpers import READ_ORDER, WAW, new_cart, placed, set_stock
+from tests.orders.helpers import PICKUP, READ_ORDER, READY, WAW, new_cart, placed, set_stock, stock_of
 from tests.reports.helpers import place_sales
 
 LOOKUP_ZOFIA = '{ customerByEmail(email: "zofia@example.com") { id } }'
@@ -75,6 +75,29 @@ async def test_staff_hand_over_a_pickup_at_their_store(
         await screenshot(browser, request)
     status = (await gql.data(READ_ORDER, {"id": order["id"]}, headers=token_for("admin")))["order"]["status"]
     assert status == "COMPLETED"
+
+
+async def test_staff_take_a_return_of_a_collected_order_into_their_stores_stock(
+    gql: Any, runtime: Any, engine: Any, token_for: Any, request: pytest.FixtureRequest
+) -> None:
+    await set_stock(engine, 2, WAW, 5)
+    order = await placed(gql, {}, await new_cart(gql, {}, [(2, 2)]), "collected", location=WAW)
+    staff = token_for("staff", subject="anna", location="ST-WAW")
+    await gql.data(READY, {"id": order["id"]}, headers=staff)
+    await gql.data(PICKUP, {"id": order["id"]}, headers=staff)
+    async with serving(runtime) as port, browser_page(port) as browser:
+        await sign_in(browser, bearer(staff))
+        page = browser.page
+        await page.goto("/console/store")
+        form = page.locator("#returns form", has_text=order["number"])
+        await form.get_by_label(f"Return quantity of {order['lines'][0]['name']}").fill("1")
+        await form.get_by_role("button", name=f"Take return of {order['number']}").click()
+        await page.locator("#message .ok", has_text="taken").wait_for()
+        await screenshot(browser, request)
+    after = (await gql.data(READ_ORDER, {"id": order["id"]}, headers=token_for("admin")))["order"]
+    assert after["status"] == "PARTIALLY_RETURNED" and after["lines"][0]["quantityReturned"] == 1
+    assert await stock_of(engine, 2, WAW) == (4, 0)  # 5, 2 handed over, 1 back
+    assert browser.csp_violations == [] and browser.console_errors == []
 
 
 @pytest.mark.parametrize("role", ["agent", "customer"])

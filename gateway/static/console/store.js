@@ -85,7 +85,8 @@
       const done = orders.filter((o) => o.status === "COMPLETED" || o.status === "PARTIALLY_RETURNED");
       show(document.getElementById("waiting"), table(columns((o) => el("button", { type: "button", onclick: () => act(READY, o.id, "Order " + o.number + " is ready for pickup.") }, "Mark ready")), waiting, (o) => (overdue(o) ? "overdue" : null)));
       show(document.getElementById("ready"), table(columns((o) => el("button", { type: "button", onclick: () => act(HAND_OVER, o.id, "Order " + o.number + " handed over.") }, "Hand over")), ready, (o) => (overdue(o) ? "overdue" : null)));
-      show(document.getElementById("returns"), done.length ? done.map(returnForm) : el("p", { class: "note" }, "No completed orders at this store."));
+      // one form per order, each its own child (an array would be appended as its text)
+      show(document.getElementById("returns"), ...(done.length ? done.map(returnForm) : [el("p", { class: "note" }, "No completed orders at this store.")]));
     } catch (error) {
       show(message, problem(error));
     }
