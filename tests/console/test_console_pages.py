@@ -8,7 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import insert, select
 
+from commerce.orders.models import OrderRow
+from core.db import writer
 from tests.console.browser import Browser, browser_page, screenshot
 from tests.customers.helpers import register
 from tests.live_server import serving
@@ -98,6 +101,38 @@ async def test_staff_take_a_return_of_a_collected_order_into_their_stores_stock(
     assert after["status"] == "PARTIALLY_RETURNED" and after["lines"][0]["quantityReturned"] == 1
     assert await stock_of(engine, 2, WAW) == (4, 0)  # 5, 2 handed over, 1 back
     assert browser.csp_violations == [] and browser.console_errors == []
+
+
+async def test_a_pickup_still_waiting_shows_however_many_orders_the_store_completed_since(
+    gql: Any, runtime: Any, engine: Any, token_for: Any, request: pytest.FixtureRequest
+) -> None:
+    """The page read the store's 100 newest orders of every status it shows and sorted them into its
+    lists: a pickup placed before 100 others were completed fell off "waiting" and "ready" unseen."""
+    await set_stock(engine, 2, WAW, 5)
+    waiting = await placed(gql, {}, await new_cart(gql, {}, [(2, 1)]), "old-waiting", location=WAW)
+    ready = await placed(gql, {}, await new_cart(gql, {}, [(2, 1)]), "old-ready", location=WAW)
+    staff = token_for("staff", subject="anna", location="ST-WAW")
+    await gql.data(READY, {"id": ready["id"]}, headers=staff)
+    await _completed_since(engine, 100)
+    async with serving(runtime) as port, browser_page(port) as browser:
+        await sign_in(browser, bearer(staff))
+        page = browser.page
+        await page.goto("/console/store")
+        await page.locator("#returns form").first.wait_for()
+        waiting_text = await page.locator("#waiting").inner_text()
+        ready_text = await page.locator("#ready").inner_text()
+        await screenshot(browser, request)
+    assert waiting["number"] in waiting_text
+    assert ready["number"] in ready_text
+
+
+async def _completed_since(engine: Any, count: int) -> None:
+    """`count` newer collected orders at ST-WAW (copies of the newest order, COMPLETED)."""
+    columns = [c for c in OrderRow.__table__.columns if c.name != "id"]
+    async with writer(engine).begin() as conn:
+        newest = (await conn.execute(select(*columns).order_by(OrderRow.id.desc()).limit(1))).one()._asdict()
+        rows = [newest | {"idempotency_key": f"done-{n}", "status": "COMPLETED"} for n in range(count)]
+        await conn.execute(insert(OrderRow), rows)
 
 
 @pytest.mark.parametrize("role", ["agent", "customer"])

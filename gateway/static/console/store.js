@@ -5,7 +5,7 @@
   const who = Console.page();
   if (!who) return;
   const ORDER_FIELDS = "id number status fulfillmentMethod placedAt reservedUntil total { amount currency } lines { id sku name quantity quantityReturned } payment { method status }";
-  const ORDERS = `query Pickups($filter: OrderFilter) { orders(first: 100, filter: $filter) { edges { node { ${ORDER_FIELDS} } } } }`;
+  const ORDERS = `query Pickups($filter: OrderFilter, $after: String) { orders(first: 100, after: $after, filter: $filter) { edges { node { ${ORDER_FIELDS} } } pageInfo { hasNextPage endCursor } } }`;
   const READY = `mutation Ready($id: ID!) { orderMarkReadyForPickup(orderId: $id) { order { id status } userErrors { code field message } } }`;
   const HAND_OVER = `mutation HandOver($id: ID!) { orderConfirmPickup(orderId: $id) { order { id status } userErrors { code field message } } }`;
   const RETURN = `mutation Return($id: ID!, $lines: [ReturnLineInput!]!, $location: ID!) { orderReturnLines(orderId: $id, lines: $lines, locationId: $location) { order { id status } userErrors { code field message } } }`;
@@ -75,14 +75,27 @@
     return form;
   }
 
+  // The store's orders in these statuses, newest first: every page of them, or (`pages`) the first few.
+  async function orders(status, pages) {
+    const found = [];
+    let after = null;
+    for (let page = 0; page < (pages || Infinity); page++) {
+      const data = await gql(ORDERS, { filter: { status: status, pickupLocationId: select.value }, after: after });
+      found.push(...data.orders.edges.map((e) => e.node));
+      if (!data.orders.pageInfo.hasNextPage) break;
+      after = data.orders.pageInfo.endCursor;
+    }
+    return found;
+  }
+
   async function load() {
-    const filter = { pickupLocationId: select.value };
     try {
-      const data = await gql(ORDERS, { filter: Object.assign({ status: ["PLACED", "RESERVED", "READY_FOR_PICKUP", "COMPLETED", "PARTIALLY_RETURNED"] }, filter) });
-      const orders = data.orders.edges.map((e) => e.node);
-      const waiting = orders.filter((o) => o.status === "PLACED" || o.status === "RESERVED");
-      const ready = orders.filter((o) => o.status === "READY_FOR_PICKUP");
-      const done = orders.filter((o) => o.status === "COMPLETED" || o.status === "PARTIALLY_RETURNED");
+      // Each list on its own: the pickups still to hand over, however many orders were completed since.
+      const [waiting, ready, done] = await Promise.all([
+        orders(["PLACED", "RESERVED"]),
+        orders(["READY_FOR_PICKUP"]),
+        orders(["COMPLETED", "PARTIALLY_RETURNED"], 1),
+      ]);
       show(document.getElementById("waiting"), table(columns((o) => el("button", { type: "button", onclick: () => act(READY, o.id, "Order " + o.number + " is ready for pickup.") }, "Mark ready")), waiting, (o) => (overdue(o) ? "overdue" : null)));
       show(document.getElementById("ready"), table(columns((o) => el("button", { type: "button", onclick: () => act(HAND_OVER, o.id, "Order " + o.number + " handed over.") }, "Hand over")), ready, (o) => (overdue(o) ? "overdue" : null)));
       // one form per order, each its own child (an array would be appended as its text)
