@@ -369,6 +369,10 @@ async def _take(
         if problems:
             raise errors.OrderInputErrors(problems)
         why = stock.Movement("order.returned", str(order_id), actor)
+        # back on the shelf in variant order: the one order every unit of work locks a store's rows in
+        for line in sorted(current, key=lambda ln: ln.variant_id):
+            if wanted.get(line.id):
+                await stock.restock(session, location_id, line.variant_id, wanted[line.id], why)
         refund = Decimal(0)
         updated = []
         for line in current:
@@ -376,7 +380,6 @@ async def _take(
             if quantity:
                 line_refund = _refund_for(line, quantity, row.currency)
                 refund += line_refund
-                await stock.restock(session, location_id, line.variant_id, quantity, why)
                 line = _returned(line, quantity, line_refund)
                 await session.execute(
                     update(OrderLineRow)

@@ -23,19 +23,26 @@ from tests.orders.helpers import (
     CANCEL,
     CHECKOUT,
     KRK,
+    PICKUP,
+    READY,
+    RETURN,
     SHIP,
     WAREHOUSE,
     WAW,
     add_code,
     checkout_input,
+    location_id,
     new_cart,
     placed,
     set_stock,
     stock_of,
+    variant_id,
 )
 
 VARIANT = 1
 CODES = 'mutation($id: ID!) { cartDiscountCodesUpdate(cartId: $id, codes: ["POPULAR"]) { userErrors { code } } }'
+ADD_LINES = """mutation($id: ID!, $lines: [CartLineInput!]!) { cartLinesAdd(cartId: $id, lines: $lines) {
+  userErrors { code } } }"""
 MEET_TIMEOUT = 1.0  # seconds one side waits for the other to reach its point (then goes on regardless)
 
 
@@ -139,3 +146,46 @@ async def test_a_shipped_checkout_and_a_shipping_of_the_same_goods_from_two_plac
     assert shipped.json()["data"]["orderMarkShipped"]["order"]["status"] == "SHIPPED"
     assert await stock_of(engine, at_store, KRK) == (1, 1)
     assert await stock_of(engine, at_warehouse, WAREHOUSE) == (1, 1)
+
+
+async def test_a_return_of_several_lines_and_a_checkout_of_the_same_goods_both_go_through(
+    gql: Any, engine: Any, token_for: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A return restocked its lines in the order they were bought in; checkout holds a store's rows by
+    variant. With the higher variant bought first, the two locked the store's two rows in opposite orders."""
+    _postgres_only(engine)
+    low, high = 1, 2
+    await set_stock(engine, low, WAW, 5)
+    await set_stock(engine, high, WAW, 5)
+    buyer, admin = token_for("customer", subject="7004"), token_for("admin")
+    cart = await new_cart(gql, buyer, [(high, 1)])
+    await gql.data(ADD_LINES, {"id": cart, "lines": [{"variantId": variant_id(low), "quantity": 1}]}, headers=buyer)
+    bought = await placed(gql, buyer, cart, "k1")
+    # its lines in the order bought: the higher variant first
+    for step_document in (READY, PICKUP):
+        await gql.data(step_document, {"id": bought["id"]}, headers=admin)
+    cart = await new_cart(gql, buyer, [(low, 1), (high, 1)])
+    arrive = _meeting()
+    reserve, restock = stock.reserve, stock.restock
+
+    async def reserve_then_meet(*args: Any, **kwargs: Any) -> bool:
+        held = await reserve(*args, **kwargs)
+        if held:
+            await arrive("checkout")
+        return held
+
+    async def restock_then_meet(*args: Any, **kwargs: Any) -> None:
+        await restock(*args, **kwargs)
+        await arrive("other")
+
+    monkeypatch.setattr(stock, "reserve", reserve_then_meet)
+    monkeypatch.setattr(stock, "restock", restock_then_meet)
+    every_line = [{"orderLineId": line["id"], "quantity": 1} for line in bought["lines"]]
+    ordered, returned = await asyncio.gather(
+        gql.post(CHECKOUT, {"input": checkout_input(cart, "k2")}, headers=buyer),
+        gql.post(RETURN, {"id": bought["id"], "lines": every_line, "location": location_id(WAW)}, headers=admin),
+    )
+    assert "errors" not in ordered.json() and "errors" not in returned.json(), (ordered.text, returned.text)
+    assert ordered.json()["data"]["checkoutComplete"]["userErrors"] == []
+    assert returned.json()["data"]["orderReturnLines"]["order"]["status"] == "RETURNED"
+    assert await stock_of(engine, low, WAW) == await stock_of(engine, high, WAW) == (5, 1)
