@@ -63,6 +63,7 @@ __all__ = [
     "guard_of",
     "is_guarded",
     "permits",
+    "record_change",
     "require",
     "validate_policy",
     "write_audit",
@@ -480,6 +481,30 @@ async def permits(info: Any, type_name: str, obj: Any, *, change: bool = False, 
     else:
         _note(info, policy, rule, type_name, subject, allowed=allowed)
     return allowed
+
+
+async def record_change(info: Any, conn: Any, subject: str) -> None:
+    """Audit this mutation field's granted access to `subject` inside `conn`, the change's own
+    transaction, so that the change and its audit record commit together or not at all (as `permits`
+    does for a locked row).
+
+    For a root mutation whose rule names the customer by argument (`subject = "arg:..."`): its guard
+    noted the access, to be written after execution, when the change has committed and a refused
+    audit append could no longer undo it. The note is taken over here, so the access is written once."""
+    info = getattr(info, "_raw_info", info)
+    context = info.context
+    policy: AccessPolicy = context.services.policy
+    type_name = info.parent_type.name
+    rule = policy.rule_for(type_name, info.field_name)
+    if rule is None or context.services.audit is None or not _audited(policy, rule, context.principal, subject):
+        return
+    key = (_operation(info), type_name, subject, "allowed")
+    noted = context.audit_records.get(key)
+    if noted is not None:
+        noted.discard(info.field_name)
+        if not noted:
+            del context.audit_records[key]
+    await context.services.audit.append([_entry(context, key, f"{type_name}.{info.field_name}")], conn=conn)
 
 
 async def require(info: Any, type_name: str, obj: Any) -> None:

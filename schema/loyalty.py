@@ -19,6 +19,7 @@ from commerce.loyalty import errors as loyalty_errors
 from commerce.loyalty import service as loyalty
 from core.db import writer
 from core.ids import to_global_id
+from schema.authorization import record_change
 from schema.errors import UserError, bad_input, user_error
 from schema.node import Node, decode_int_id
 from schema.pagination import PageInfo, check_first, decode_cursor, encode_cursor
@@ -207,6 +208,7 @@ class LoyaltyMutation:
                     f"{principal.role.value}:{principal.subject or principal.role.value}",
                     services.clock.now(),
                 )
+                await record_change(info, conn, str(key))  # the change and its audit record, together
         except loyalty_errors.LoyaltyError as problem:
             return LoyaltyAccountPayload(loyalty=None, user_errors=[user_error(problem)])
         return LoyaltyAccountPayload(loyalty=await loyalty_account(info, key, subject), user_errors=[])

@@ -154,3 +154,37 @@ async def test_expire_points_command_expires_what_is_due_once(runtime: Runtime, 
     assert await loyalty.expire_points(engine, clock.now() + timedelta(days=365 * 2 - 199)) == 100
     assert await loyalty.expire_points(engine, clock.now() + timedelta(days=365 * 2 - 199)) == 0
     assert await loyalty.ledger_sum(engine, 4242) == (40, 40, 40)
+
+
+async def test_an_adjustment_whose_audit_record_cannot_be_written_does_not_happen(
+    gql, runtime: Runtime, token_for, monkeypatch
+) -> None:
+    """An operator's change commits with its audit record or not at all: points an agent grants are
+    never left in the balance unrecorded because the audit log refused the record after the commit."""
+    customer_id, key, me = await _customer(gql, "unaudited@example.com")
+    original = runtime.services.audit.append
+
+    async def refusing(entries, conn=None):
+        raise RuntimeError("the audit table is full")
+
+    monkeypatch.setattr(runtime.services.audit, "append", refusing)
+    monkeypatch.setattr(runtime.services.audit, "append_in", refusing)
+    agent = token_for("agent", subject="agent-7")
+    response = await gql.post(ADJUST, {"id": customer_id, "p": 5000, "r": "Goodwill"}, headers=agent)
+    assert response.json().get("errors") and not (response.json().get("data") or {}).get("loyaltyAdjust")
+    monkeypatch.setattr(runtime.services.audit, "append", original)
+    assert await loyalty.ledger_sum(runtime.services.engine, key) == (0, 0, 0), "points granted, unaudited"
+    assert (await gql.data(ACCOUNT, headers=me))["me"]["loyalty"]["balance"] == 0
+
+
+async def test_an_adjustment_and_its_audit_record_commit_together(gql, runtime: Runtime, token_for) -> None:
+    customer_id, key, _ = await _customer(gql, "audited-adjust@example.com")
+    agent = token_for("agent", subject="agent-8")
+    body = await gql.data(ADJUST, {"id": customer_id, "p": 30, "r": "Goodwill"}, headers=agent)
+    assert body["loyaltyAdjust"]["userErrors"] == []
+    async with runtime.services.engine.connect() as conn:
+        records = (
+            await conn.execute(select(AuditRecord).where(AuditRecord.operation == "mutation loyaltyAdjust"))
+        ).all()
+    assert {(r.actor, r.subject, r.outcome) for r in records} == {("agent-8", str(key), "allowed")}
+    assert (await runtime.services.audit.verify()).ok
