@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
@@ -241,11 +241,21 @@ async def _draw(conn: AsyncConnection, customer_key: int, transaction_id: int, p
 
 
 async def _window_points(conn: AsyncConnection, customer_key: int, at: datetime, policy: LoyaltyPolicy) -> int:
+    """Points earned in the window, net of what returns took back of those very orders: a return
+    counts while the order it takes back from does (by the order's EARN date, not the return's), so a
+    late return never lowers the tier for a year after its order's points left the window."""
     since = add_months(at, -policy.tier_window_months)
-    stmt = select(func.coalesce(func.sum(LoyaltyTransactionRow.tier_points), 0)).where(
-        LoyaltyTransactionRow.customer_key == customer_key,
-        LoyaltyTransactionRow.created_at > since,
-        LoyaltyTransactionRow.created_at <= at,
+    t = LoyaltyTransactionRow
+    earned_in_window = select(t.order_key).where(
+        t.customer_key == customer_key, t.kind == "EARN", t.created_at > since, t.created_at <= at
+    )
+    stmt = select(func.coalesce(func.sum(t.tier_points), 0)).where(
+        t.customer_key == customer_key,
+        t.created_at <= at,
+        or_(
+            and_(t.kind == "EARN", t.created_at > since),
+            and_(t.kind == "REVERSE", t.order_key.in_(earned_in_window)),
+        ),
     )
     return max(0, int((await conn.execute(stmt)).scalar_one()))
 

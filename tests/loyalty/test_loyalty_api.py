@@ -188,3 +188,29 @@ async def test_an_adjustment_and_its_audit_record_commit_together(gql, runtime: 
         ).all()
     assert {(r.actor, r.subject, r.outcome) for r in records} == {("agent-8", str(key), "allowed")}
     assert (await runtime.services.audit.verify()).ok
+
+
+async def test_a_return_lowers_the_tier_only_while_the_points_it_takes_back_count_towards_it(
+    gql, runtime: Runtime, clock, token_for
+) -> None:
+    """The tier counts points earned in the last 12 months, net of returns: a return takes back what
+    its order earned, and stops counting when that order's points leave the window, not a year later."""
+    from datetime import timedelta
+
+    _, key, _ = await _customer(gql, "window@example.com")
+    engine, start = runtime.services.engine, clock.now()
+    assert await _earn(runtime, key, "W-1", "1000.00", channel="web") == 1000
+    clock.advance(timedelta(days=330))  # the goods come back late in the year
+    async with writer(engine).begin() as conn:
+        reversal = await loyalty.reverse_for_return(
+            conn, key, "W-1", "R-1", Decimal("1000.00"), Decimal("1000.00"), clock.now(), whole=True
+        )
+    assert reversal == loyalty.Reversal(1000, 0)
+    assert await _earn(runtime, key, "W-2", "1200.00", channel="web") == 1200
+    read = "{ me { loyalty { tier pointsEarnedInWindow } } }"
+    me = token_for("customer", subject=str(key))
+    assert (await gql.data(read, headers=me))["me"]["loyalty"] == {"tier": "SILVER", "pointsEarnedInWindow": 1200}
+
+    clock.advance(start + timedelta(days=370) - clock.now())  # W-1 earned more than 12 months ago
+    me = token_for("customer", subject=str(key))
+    assert (await gql.data(read, headers=me))["me"]["loyalty"] == {"tier": "SILVER", "pointsEarnedInWindow": 1200}
