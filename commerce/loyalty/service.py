@@ -462,6 +462,7 @@ async def release_hold(
         .where(LoyaltyAccountRow.customer_key == customer_key)
         .values(balance=LoyaltyAccountRow.balance + points)
     )
+    await _expire_due(conn, customer_key, at)  # what came back into lots past their date: expired, not spendable
     return points
 
 
@@ -512,30 +513,31 @@ async def expire_points(engine: AsyncEngine, at: datetime) -> int:
     for customer_key in customers:
         async with writer(engine).begin() as conn:
             await _lock_account(conn, customer_key, at)
-            lots = (
-                await conn.execute(
-                    select(LoyaltyLot.id, LoyaltyLot.remaining)
-                    .where(
-                        LoyaltyLot.customer_key == customer_key, LoyaltyLot.expires_at <= at, LoyaltyLot.remaining > 0
-                    )
-                    .order_by(LoyaltyLot.expires_at, LoyaltyLot.id)
-                )
-            ).all()
-            total = sum(remaining for _, remaining in lots)
-            if total == 0:
-                continue
-            transaction_id = await _append(
-                conn, customer_key, "EXPIRE", -total, reason="Points expired", actor="system", at=at
-            )
-            for lot_id, remaining in lots:
-                await conn.execute(update(LoyaltyLot).where(LoyaltyLot.id == lot_id).values(remaining=0))
-                await conn.execute(
-                    insert(LoyaltyLotDraw).values(transaction_id=transaction_id, lot_id=lot_id, points=remaining)
-                )
-            if not await _debit(conn, customer_key, total):
-                raise RuntimeError("loyalty lots exceed the balance")
-            expired += total
+            expired += await _expire_due(conn, customer_key, at)
     return expired
+
+
+async def _expire_due(conn: AsyncConnection, customer_key: int, at: datetime) -> int:
+    """Expire the customer's lots due by `at` (their account locked by the caller); the points expired."""
+    lots = (
+        await conn.execute(
+            select(LoyaltyLot.id, LoyaltyLot.remaining)
+            .where(LoyaltyLot.customer_key == customer_key, LoyaltyLot.expires_at <= at, LoyaltyLot.remaining > 0)
+            .order_by(LoyaltyLot.expires_at, LoyaltyLot.id)
+        )
+    ).all()
+    total = sum(remaining for _, remaining in lots)
+    if total == 0:
+        return 0
+    transaction_id = await _append(conn, customer_key, "EXPIRE", -total, reason="Points expired", actor="system", at=at)
+    for lot_id, remaining in lots:
+        await conn.execute(update(LoyaltyLot).where(LoyaltyLot.id == lot_id).values(remaining=0))
+        await conn.execute(
+            insert(LoyaltyLotDraw).values(transaction_id=transaction_id, lot_id=lot_id, points=remaining)
+        )
+    if not await _debit(conn, customer_key, total):
+        raise RuntimeError("loyalty lots exceed the balance")
+    return total
 
 
 # ---------------------------------------------------------------- cards

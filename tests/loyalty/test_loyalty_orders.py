@@ -245,3 +245,31 @@ async def test_returning_an_order_unit_by_unit_takes_back_all_it_earned(
         assert abs(taken_back - Decimal(earned * returned) / 4) <= Decimal("0.5")  # the share so far, rounded once
     assert done["order"]["status"] == "RETURNED" and done["order"]["loyaltyPointsEarned"] == 0
     assert await _balance(gql, me) == 0
+
+
+async def test_points_given_back_after_their_expiry_date_are_expired_not_spendable(
+    gql: Any, engine: Any, runtime: Runtime, token_for: Any, clock: Any
+) -> None:
+    """A cancelled order gives its points back into the lots they came from, with those lots' expiry:
+    points whose date passed meanwhile come back expired, never as a balance to spend."""
+    from datetime import timedelta
+
+    await set_stock(engine, VARIANT, WAW, 10)
+    customer = await register(gql, "late-cancel@example.com")
+    key = int(from_global_id(customer["id"])[1])
+    async with writer(engine).begin() as conn:
+        await loyalty.adjust(conn, key, 100, "welcome", "agent:test", clock.now())
+    clock.advance(timedelta(days=365 * 2 - 2))  # the lot expires in a day or two
+    me = token_for("customer", subject=str(key))
+    placed = await _pay(gql, me, await new_cart(gql, me, [(VARIANT, 1)]), "late", points=50)
+    assert placed["userErrors"] == [] and await _balance(gql, me) == 50
+
+    clock.advance(timedelta(days=5))
+    me = token_for("customer", subject=str(key))
+    assert await loyalty.expire_points(engine, clock.now()) == 50  # what the order did not hold
+    cancelled = (await gql.data(_step("orderCancel"), {"id": placed["order"]["id"]}, headers=me))["orderCancel"]
+    assert cancelled["order"]["status"] == "CANCELLED"
+    assert await _balance(gql, me) == 0, "expired points came back to spend"
+    assert await loyalty.ledger_sum(engine, key) == (0, 0, 0)
+    again = await _pay(gql, me, await new_cart(gql, me, [(VARIANT, 1)]), "again", points=50)
+    assert [e["code"] for e in again["userErrors"]] == ["INSUFFICIENT_POINTS"]
