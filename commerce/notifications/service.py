@@ -68,11 +68,12 @@ async def enqueue(
     language: str | None = None,
 ) -> bool:
     """Queue one message to a customer in the caller's transaction; False when the customer is
-    unknown or erased (there is no one to write to). `language`: "pl" or "en" (else Polish)."""
+    unknown, erased or being erased (there is no one to write to, and nothing new is recorded
+    about them). `language`: an Accept-Language-like preference, "pl" or "en" (else Polish)."""
     if template not in TEMPLATES:
         raise ValueError(f"unknown email template {template!r}")
     subject = await credentials.subject_of(conn, customer_key)
-    if subject is None:
+    if subject is None or await customers.was_erased(conn, customer_key):
         return False
     try:
         key = await vault.open_subject(conn, subject)
