@@ -138,6 +138,7 @@ class Settings:
     reservation_ttl_seconds: int = 48 * 3600  # reserve & collect holds stock this long (expire-reservations)
     payment_timeout_seconds: int = 15  # the payment provider's time to answer an authorization
     checkout_pending_timeout_seconds: int = 900  # a checkout stuck waiting for payment longer is failed
+    pickup_hold_days: int = 7  # a paid click & collect order waits this long: the date its ready email names
     # events (python -m gateway events relay)
     webhooks_file: str = ""  # the webhook endpoints (TOML or JSON); empty: none configured
     webhook_max_attempts: int = 8  # after this many failed attempts a delivery is dead-lettered

@@ -7,12 +7,29 @@ names its parameters in braces; a missing parameter is a programming error caugh
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Final
+from zoneinfo import ZoneInfo
 
-__all__ = ["DEFAULT_LANGUAGE", "LANGUAGES", "TEMPLATES", "Rendered", "language_of", "render"]
+from commerce.pricing.money import quantize
+
+__all__ = [
+    "DEFAULT_LANGUAGE",
+    "LANGUAGES",
+    "STORE_TIMEZONE",
+    "TEMPLATES",
+    "Rendered",
+    "language_of",
+    "local_date",
+    "money_text",
+    "render",
+]
 
 DEFAULT_LANGUAGE: Final = "pl"
 LANGUAGES: Final = ("pl", "en")
+STORE_TIMEZONE: Final = ZoneInfo("Europe/Warsaw")  # the stores' clocks: a date in a message is theirs
+_SYMBOLS: Final = {"PLN": "zł"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +85,27 @@ def language_of(preference: str | None) -> str:
         if code in LANGUAGES:
             return code
     return DEFAULT_LANGUAGE
+
+
+def money_text(amount: Decimal, currency: str) -> str:
+    """An amount as Polish customers see it, in every language: "1 299,99 zł" (other currencies
+    by their code, "12,50 EUR")."""
+    sign = "-" if amount < 0 else ""
+    whole, _, fraction = f"{abs(quantize(amount, currency)):f}".partition(".")
+    groups: list[str] = []
+    while len(whole) > 3:
+        whole, tail = whole[:-3], whole[-3:]
+        groups.insert(0, tail)
+    digits = " ".join([whole, *groups]) + (f",{fraction}" if fraction else "")
+    return f"{sign}{digits} {_SYMBOLS.get(currency, currency)}"
+
+
+def local_date(moment: datetime, *, until: bool = False) -> str:
+    """The stores' calendar date of a UTC moment ("2026-12-03"). `until`: the moment something
+    ends, named by the last day it still holds (an end at midnight names the day before)."""
+    if until:
+        moment -= timedelta(microseconds=1)
+    return moment.astimezone(STORE_TIMEZONE).date().isoformat()
 
 
 def render(template: str, language: str, params: dict[str, str]) -> Rendered:
