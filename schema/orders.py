@@ -331,6 +331,7 @@ def order_services_of(s: Services) -> OrderServices:
         pending_timeout=timedelta(seconds=settings.checkout_pending_timeout_seconds),
         audit=s.audit,
         pricing_cache=s.pricing_cache,
+        pickup_hold=timedelta(days=settings.pickup_hold_days),
     )
 
 
@@ -424,6 +425,12 @@ def _actor(info: Info) -> str | None:
     """The operator acting (recorded on the order and its stock movements); customers act for themselves."""
     operator: str | None = info.context.principal.operator
     return operator
+
+
+def _language(info: Info) -> str | None:
+    """The request's Accept-Language, which the emails it causes are written in (as the password reset's)."""
+    request = info.context.request
+    return request.headers.get("accept-language") if request is not None else None
 
 
 async def _payload(
@@ -529,6 +536,7 @@ class OrderMutation:
             customer_key=int_key(context.principal.customer_subject or ""),
             loyalty_points_to_redeem=input.loyalty_points_to_redeem or 0,
             audit=_audit(info, "checkoutComplete"),
+            language=_language(info),
         )
 
         async def change() -> records.Order:

@@ -49,7 +49,7 @@ from commerce.catalog import service as catalog
 from commerce.catalog.entities import Location
 from commerce.customers import service as customers
 from commerce.inventory import stock
-from commerce.orders import errors, points
+from commerce.orders import errors, mail, points
 from commerce.orders import records as r
 from commerce.orders.events import order_event
 from commerce.orders.models import OrderLineRow, OrderReturnRow, OrderRow
@@ -117,6 +117,7 @@ class CheckoutRequest:
     credit: Decimal = Decimal(0)  # already paid (an exchange's returned goods): only the rest is charged
     credit_from: int | None = None  # the order the credit's goods were bought in (its payment pays it back)
     exchange_return: int | None = None  # an exchange's sale: the return it is sold for, which must still be TAKEN
+    language: str | None = None  # the request's Accept-Language: the confirmation email's language
 
 
 @dataclass(frozen=True, slots=True)
@@ -685,10 +686,11 @@ def _placed_status(method: str) -> str:
 
 
 async def _confirm(
-    services: OrderServices, order: r.Order, payment_status: str, reference: str | None, audit: AuditEntry | None
+    services: OrderServices, order: r.Order, payment_status: str, reference: str | None, req: CheckoutRequest
 ) -> int | _Released:
     """Step 4, success: the loyalty points the order earned (a till sale earns at once, others 0);
-    `_Released` when the order is no longer PENDING (the expiry command failed it)."""
+    `_Released` when the order is no longer PENDING (the expiry command failed it). The customer's
+    confirmation email is queued with it (a retry of the key replays the order: no second one)."""
     now = services.clock.now()
     status = _placed_status(order.fulfillment_method)
     async with unit_of_work(services) as session:
@@ -720,7 +722,8 @@ async def _confirm(
             currency=order.currency,
             lines=[(ln.sku, ln.variant_id, ln.location_id, ln.quantity) for ln in order.lines],
         )
-        await audit_action(services, session, audit, order.customer_key)
+        await mail.order_confirmed(conn, services, order, status, req.language)
+        await audit_action(services, session, req.audit, order.customer_key)
     return earned
 
 
@@ -896,7 +899,7 @@ async def checkout(
             void=_held(failure, order),
         )
         raise
-    earned = await _confirm(services, order, payment_status, reference, req.audit)
+    earned = await _confirm(services, order, payment_status, reference, req)
     if isinstance(earned, _Released):
         await _make(services, earned.call)
         raise PaymentTimeout("The checkout took too long and was released; nothing was charged.")

@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from commerce.catalog import service as catalog
 from commerce.inventory import stock
-from commerce.orders import errors, points
+from commerce.orders import errors, mail, points
 from commerce.orders import records as r
 from commerce.orders.checkout import PROVIDER_METHODS, TILL_METHODS, fail_pending
 from commerce.orders.events import order_event
@@ -201,6 +201,8 @@ async def _step(
         row.status = step.target
         row.updated_at = now
         await _event(session, row, lines, step.name)
+        if step.target == r.READY_FOR_PICKUP:  # the customer is told, with the step or not at all
+            await mail.ready_for_pickup(await session.connection(), services, row, now)
         await audit_action(services, session, audit, row.customer_key)
         amount = Decimal(row.total) if due == CallAction.CAPTURE else None
         call = await _due(session, row.id, row.payment_reference, due, amount, now)

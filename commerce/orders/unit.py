@@ -34,6 +34,7 @@ class OrderServices:
     replay_wait: float = 10.0  # seconds a retry waits for the first attempt's payment to settle
     audit: AuditLog | None = None  # where an operator's action on an order is recorded, in its transaction
     pricing_cache: PricingCache | None = None  # checkout prices as the cart showed (None: read each time)
+    pickup_hold: timedelta = timedelta(days=7)  # a ready click & collect order waits this long (its email says)
 
 
 @asynccontextmanager
