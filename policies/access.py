@@ -106,6 +106,8 @@ class AccessPolicy:
     audit_roles: frozenset[Role] = field(default_factory=frozenset)
     # type name -> who may change such an object: evaluated by the service on the row it locked
     changes: Mapping[str, Rule] = field(default_factory=dict)
+    # channel kind -> the roles that may name a channel of that kind (X-Channel); a kind not listed is open
+    channels: Mapping[str, frozenset[Role]] = field(default_factory=dict)
 
     def rule_for(self, type_name: str, field_name: str) -> Rule | None:
         """The field's own rule, else its personal type's rule, else None (unprotected)."""
@@ -131,6 +133,15 @@ class AccessPolicy:
         every = (*self.rules.values(), *self.personal.values(), *self.changes.values())
         return {c for rule in every for c in rule.conditions}
 
+    def channel_roles(self, kind: str) -> frozenset[Role] | None:
+        """The roles that may name a channel of `kind`; None when the kind is open to every role."""
+        return self.channels.get(kind)
+
+    def may_use_channel(self, principal: Principal, kind: str) -> bool:
+        """May `principal` have a request served through a channel of `kind` (`[channels]`)?"""
+        roles = self.channels.get(kind)
+        return roles is None or principal.role in roles
+
     def read_rule(self, type_name: str) -> Rule:
         """Who may read an object of a personal type (refused to all when the type has no rule)."""
         return self.personal.get(type_name) or Rule(target=type_name, grants={})
@@ -152,7 +163,7 @@ def load_policy(path: str | Path | None = None) -> AccessPolicy:
 
 
 def parse_policy(raw: Mapping[str, Any], source: str = "access.toml") -> AccessPolicy:
-    unknown = set(raw) - {"defaults", "audit", "types", "changes", "rules", "version"}
+    unknown = set(raw) - {"defaults", "audit", "channels", "types", "changes", "rules", "version"}
     if unknown:
         raise PolicyError(f"{source}: unknown section(s) {sorted(unknown)}")
     defaults = dict(raw.get("defaults", {}))
@@ -162,6 +173,7 @@ def parse_policy(raw: Mapping[str, Any], source: str = "access.toml") -> AccessP
         if mode not in _DEFAULT_MODES:
             raise PolicyError(f"{source} [defaults].{key}: must be one of {sorted(_DEFAULT_MODES)}, not {mode!r}")
     audit_roles = frozenset(_role(r, f"{source} [audit].roles") for r in raw.get("audit", {}).get("roles", []))
+    channels = _channels(raw.get("channels", {}), f"{source} [channels]")
     personal: dict[str, Rule] = {}
     for type_name, body in raw.get("types", {}).items():
         where = f"{source} [types.{type_name}]"
@@ -187,7 +199,21 @@ def parse_policy(raw: Mapping[str, Any], source: str = "access.toml") -> AccessP
             raise PolicyError(f"{where}: name the field as 'Type.field'")
         _check_keys(body, _RULE_KEYS, where)
         rules[target] = _rule(target, body, where)
-    return AccessPolicy(rules=rules, personal=personal, defaults=defaults, audit_roles=audit_roles, changes=changes)
+    return AccessPolicy(
+        rules=rules, personal=personal, defaults=defaults, audit_roles=audit_roles, changes=changes, channels=channels
+    )
+
+
+def _channels(raw: Any, where: str) -> dict[str, frozenset[Role]]:
+    """`KIND = ["role", ...]`: the kinds are checked against the schema's `ChannelKind` at start-up."""
+    if not isinstance(raw, Mapping):
+        raise PolicyError(f'{where}: a table of channel kinds, e.g. STORE = ["staff", "admin"]')
+    channels: dict[str, frozenset[Role]] = {}
+    for kind, roles in raw.items():
+        if not isinstance(roles, list) or not roles or not all(isinstance(r, str) for r in roles):
+            raise PolicyError(f"{where}.{kind}: give a non-empty list of the roles that may use it")
+        channels[kind] = frozenset(_role(r, f"{where}.{kind}") for r in roles)
+    return channels
 
 
 def _check_keys(body: Mapping[str, Any], allowed: set[str], where: str) -> None:

@@ -33,6 +33,7 @@ import strawberry
 from graphql import (
     FieldNode,
     FragmentSpreadNode,
+    GraphQLEnumType,
     GraphQLField,
     GraphQLInterfaceType,
     GraphQLObjectType,
@@ -270,6 +271,10 @@ def validate_policy(policy: AccessPolicy, schema: GraphQLSchema) -> PolicyReport
             problems.append(
                 f"rule {target!r}: subject names {rule.subject.name!r}, which {type_name} objects do not have"
             )
+    kinds = schema.get_type("ChannelKind")
+    known_kinds = set(kinds.values) if isinstance(kinds, GraphQLEnumType) else set()
+    for kind in sorted(set(policy.channels) - known_kinds):
+        problems.append(f"[channels]: no channel kind {kind!r}; known: {sorted(known_kinds)}")
     unknown = policy.condition_names() - set(CONDITIONS)
     if unknown:
         problems.append(f"unknown condition(s) {sorted(unknown)}; known: {sorted(CONDITIONS)}")

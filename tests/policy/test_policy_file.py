@@ -47,6 +47,10 @@ def _policy(tmp_path: Path, rules: str, extra: str = "") -> Path:
         (VALID, '[changes.Ghost]\nsubject = "attr:key"\nagent = true', "[changes.Ghost]: no object type"),
         (VALID, "[changes.Cart]\nagent = true", "name whose object it is"),
         (VALID, '[changes.Cart]\nsubject = "attr:owner"\nagent = true', "'owner', which Cart objects"),
+        (VALID, '[channels]\nTILL = ["staff"]', "[channels]: no channel kind 'TILL'"),
+        (VALID, '[channels]\nSTORE = ["cashier"]', "[channels].STORE: unknown role 'cashier'"),
+        (VALID, "[channels]\nSTORE = []", "[channels].STORE: give a non-empty list of the roles"),
+        (VALID, '[channels]\nSTORE = "staff"', "[channels].STORE: give a non-empty list of the roles"),
     ],
 )
 def test_a_policy_naming_something_unknown_stops_start_up(
@@ -114,3 +118,20 @@ def test_the_policy_answers_who_may_run_what() -> None:
     assert policy.grant(Role.ADMIN, "Mutation", "somethingNew") is None  # deny default
     assert policy.grant(Role.CUSTOMER, "Mutation", "dataSubjectErase") is None
     assert policy.grant(Role.DPO, "Mutation", "dataSubjectErase") == Grant()
+
+
+def test_the_policy_names_who_may_use_each_channel_kind() -> None:
+    """`[channels]`: a kind listed is only for its roles; a kind not listed is open to every role."""
+    from policies.access import parse_policy
+    from policies.principal import Principal, Role
+
+    policy = parse_policy({"channels": {"STORE": ["staff", "admin"], "CALL_CENTER": ["agent", "admin"]}})
+    staff, agent = Principal(Role.STAFF, "s", "ST-WAW"), Principal(Role.AGENT, "a")
+    customer, anonymous = Principal.customer("1"), Principal(Role.ANONYMOUS)
+    assert policy.may_use_channel(staff, "STORE") and not policy.may_use_channel(agent, "STORE")
+    assert policy.may_use_channel(agent, "CALL_CENTER") and not policy.may_use_channel(staff, "CALL_CENTER")
+    assert not policy.may_use_channel(customer, "STORE") and not policy.may_use_channel(anonymous, "CALL_CENTER")
+    assert all(policy.may_use_channel(p, kind) for p in (customer, anonymous) for kind in ("WEB", "MOBILE"))
+    assert policy.channel_roles("WEB") is None
+    assert policy.channel_roles("STORE") == {Role.STAFF, Role.ADMIN}
+
