@@ -202,10 +202,11 @@ async def test_devices_creating_a_cart_at_the_same_moment_get_one_cart(gql, toke
     from commerce.cart.models import CartRow
 
     v = await variants(gql, min_available=8)
+    # a customer's own devices, on the web and in the app (the tills' and the phones' channels are operators')
     payloads = await asyncio.gather(
         *[
             mutate(gql, CREATE, {"lines": [line(v[0])]}, device(token_for, channel, "5"))
-            for channel in ("web", "mobile", "store", "call-center") * 2
+            for channel in ("web", "mobile") * 4
         ]
     )
     assert len({p["cart"]["id"] for p in payloads}) == 1
