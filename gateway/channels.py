@@ -1,4 +1,9 @@
-"""The request's sales channel, from the `X-Channel` header, cached briefly per process."""
+"""The request's sales channel, from the `X-Channel` header, cached briefly per process.
+
+Whoever sends the header names the channel, and prices, promotions, discount codes and the
+order's recorded channel follow it, so the operators' channels are served only to the roles
+`[channels]` in policies/access.toml names (`channel_refusal`), over HTTP and WebSocket alike.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,22 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from commerce.catalog.entities import Channel
 from commerce.catalog.service import list_channels
+from policies.access import AccessPolicy
+from policies.principal import Principal, Role
 
-__all__ = ["DEFAULT_CHANNEL", "ChannelDirectory"]
+__all__ = ["CHANNEL_NOT_ALLOWED", "DEFAULT_CHANNEL", "ChannelDirectory", "channel_refusal"]
 
 DEFAULT_CHANNEL = "web"
+CHANNEL_NOT_ALLOWED = "CHANNEL_NOT_ALLOWED"
+
+
+def channel_refusal(policy: AccessPolicy, principal: Principal, channel: Channel) -> str | None:
+    """Why `principal` may not be served through `channel`, naming who may; None when it may."""
+    if policy.may_use_channel(principal, channel.kind):
+        return None
+    roles = policy.channel_roles(channel.kind) or frozenset()
+    who = " or ".join(role.value for role in Role if role in roles)
+    return f"Only {who} may use the {channel.code!r} channel: send another X-Channel (default {DEFAULT_CHANNEL!r})."
 
 
 class ChannelDirectory:

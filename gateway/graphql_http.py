@@ -2,7 +2,9 @@
 
 `application/graphql-response+json` is answered when the client accepts it: then a request
 that cannot run (unparsable, invalid, unknown channel) is a 4xx. With `application/json`
-(legacy clients) well-formed requests get 200 and the errors in the body.
+(legacy clients) well-formed requests get 200 and the errors in the body. A refusal of who
+asks is a 4xx whatever the client accepts: a bad token 401, an operator's channel named by
+someone else 403 (`CHANNEL_NOT_ALLOWED`, before anything runs or any cached answer is served).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from starlette.types import Receive, Scope, Send
 from core.db import is_database_unavailable
 from gateway import caching
 from gateway.auth import AuthenticationError, authenticate
+from gateway.channels import CHANNEL_NOT_ALLOWED, channel_refusal
 from gateway.pages import graphiql_page
 from gateway.persisted import PersistedQueryError
 from gateway.runtime import Runtime
@@ -331,6 +334,14 @@ async def _graphql(
         )
         return _request_error([error], media_type)
     authorization = headers.optional(b"authorization")
+    try:
+        principal = await authenticate(authorization, runtime)
+    except AuthenticationError as exc:
+        error = GraphQLError(str(exc), extensions={"code": "UNAUTHENTICATED"})
+        return _respond(_error_body([error]), media_type, 401, headers={"WWW-Authenticate": "Bearer"})
+    refusal = channel_refusal(runtime.services.policy, principal, channel)
+    if refusal is not None:  # the channel decides prices, codes and the order's channel: checked first
+        return _respond(_error_body([GraphQLError(refusal, extensions={"code": CHANNEL_NOT_ALLOWED})]), media_type, 403)
     max_age = 0
     if authorization is None and prepared.operation_type is OperationType.QUERY:
         max_age = runtime.cache_hints.max_age(prepared.document)
@@ -341,11 +352,6 @@ async def _graphql(
         hit = await runtime.response_cache.get(cache_key)
         if hit is not None:
             return _public(hit.body, hit.etag, hit.media_type, hit.age_left(), headers)
-    try:
-        principal = await authenticate(authorization, runtime)
-    except AuthenticationError as exc:
-        error = GraphQLError(str(exc), extensions={"code": "UNAUTHENTICATED"})
-        return _respond(_error_body([error]), media_type, 401, headers={"WWW-Authenticate": "Bearer"})
 
     # A query that met a pooled connection the database had dropped (a restart, a cut network)
     # runs once more: the pool has replaced its connections by then, and reading twice is safe.

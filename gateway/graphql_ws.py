@@ -6,8 +6,9 @@ and the audit of operators' accesses (written before the result is sent, per eve
 subscription). Each operation gets a `Context` of its own (fresh loaders, its own audit).
 The principal comes from the `connection_init` payload's `Authorization` (browsers cannot set
 WebSocket headers), else from the handshake headers; the channel likewise from `X-Channel`.
-A bad token or channel refuses the connection; once the token expires, a subscription ends
-with UNAUTHENTICATED instead of serving its next event.
+A bad token or channel refuses the connection (close 4403), as does an operator's channel named
+by someone else (the close reason: `CHANNEL_NOT_ALLOWED: ...`, who may use it); once the token
+expires, a subscription ends with UNAUTHENTICATED instead of serving its next event.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from strawberry.types.execution import ExecutionResult as StrawberryResult
 
 from gateway.auth import AuthenticationError, authenticate
+from gateway.channels import CHANNEL_NOT_ALLOWED, channel_refusal
 from gateway.graphql_http import HttpProblem, check_params
 from gateway.persisted import PersistedQueryError
 from gateway.runtime import Runtime
@@ -62,6 +64,15 @@ def _param(params: Any, name: str) -> str | None:
     return None
 
 
+class _Refused(Exception):
+    """The connection is refused with a reason the client can read (strawberry's rejection says "Forbidden")."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(code)
+        # a close frame's reason holds 123 bytes at most
+        self.reason = f"{code}: {message}".encode()[:123].decode(errors="ignore")
+
+
 class _Handler(BaseGraphQLTransportWSHandler):
     """Runs each operation with `GraphQLWebSocket.serve_operation` (our executor) instead of strawberry's.
 
@@ -72,6 +83,12 @@ class _Handler(BaseGraphQLTransportWSHandler):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._extensions: dict[str, dict[str, Any]] = {}
+
+    async def handle_connection_init(self, message: Any) -> None:
+        try:
+            await super().handle_connection_init(message)
+        except _Refused as refused:  # raised by `on_ws_connect` before strawberry acknowledged anything
+            await self.websocket.close(code=4403, reason=refused.reason)
 
     async def handle_subscribe(self, message: Any) -> None:
         payload = message["payload"]
@@ -164,6 +181,9 @@ class GraphQLWebSocket(GraphQL):
             principal = await authenticate(authorization, self.runtime)
         except AuthenticationError:
             raise ConnectionRejectionError({"code": "UNAUTHENTICATED"}) from None
+        refusal = channel_refusal(self.runtime.services.policy, principal, channel)
+        if refusal is not None:
+            raise _Refused(CHANNEL_NOT_ALLOWED, refusal)
         context.channel = channel
         context.principal = principal
         context.authorization = authorization if not principal.is_anonymous else None

@@ -26,6 +26,9 @@ ROLES = ("anonymous", "customer_a", "customer_b", "staff_waw", "staff_krk", "age
 ALLOW = "allow"
 EMPTY = "empty"  # allowed, and answers null: e.g. `me` for someone who is not a customer
 DENY = "deny"  # FORBIDDEN when signed in, UNAUTHENTICATED when anonymous; no data either way
+CHANNEL = "channel"  # refused before anything runs: HTTP 403 CHANNEL_NOT_ALLOWED, the role may not name the channel
+# Who may name an operators' channel ([channels] in policies/access.toml); everyone else is refused there.
+CHANNEL_ROLES = {"store": ("staff_waw", "staff_krk", "admin"), "call-center": ("agent", "admin")}
 
 
 def everyone(expect: str = ALLOW) -> dict[str, str]:
@@ -34,6 +37,15 @@ def everyone(expect: str = ALLOW) -> dict[str, str]:
 
 def only(*roles: str) -> dict[str, str]:
     return {role: ALLOW if role in roles else DENY for role in ROLES}
+
+
+def in_channel(channel: str, expect: dict[str, str]) -> dict[str, str]:
+    """A row sent with `X-Channel: channel`: whoever may not name it is refused before the row runs."""
+    return {role: wanted if role in CHANNEL_ROLES[channel] else CHANNEL for role, wanted in expect.items()}
+
+
+def at_till(expect: dict[str, str]) -> dict[str, str]:
+    return in_channel("store", expect)
 
 
 @dataclass
@@ -123,7 +135,7 @@ MATRIX: list[Row] = [
         "customer: A's profile at the till",
         "query($id: ID!) { customer(id: $id) { id email } }",
         lambda w: {"id": w.customer_a_id},
-        only("customer_a", "staff_waw", "staff_krk", "agent", "dpo", "admin"),
+        at_till(only("staff_waw", "staff_krk", "admin")),
         headers={"X-Channel": "store"},
     ),
     Row(
@@ -251,7 +263,7 @@ MATRIX: list[Row] = [
         "cart: A's cart at the till",
         "query($id: ID!) { cart(id: $id) { id } }",
         lambda w: {"id": w.extra["cart_a"]},
-        only("customer_a", "staff_waw", "staff_krk", "agent", "dpo", "admin"),
+        at_till(only("staff_waw", "staff_krk", "admin")),
         headers={"X-Channel": "store"},
     ),
     Row(
@@ -270,7 +282,7 @@ MATRIX: list[Row] = [
         "customer: A's cart at the till",
         "query($id: ID!) { customer(id: $id) { cart { id } } }",
         lambda w: {"id": w.customer_a_id},
-        only("customer_a", "staff_waw", "staff_krk", "agent", "dpo", "admin"),
+        at_till(only("staff_waw", "staff_krk", "admin")),
         headers={"X-Channel": "store"},
     ),
     Row(
@@ -301,7 +313,7 @@ MATRIX: list[Row] = [
         "cartCreate at the till",
         "mutation { cartCreate { cart { id } userErrors { code } } }",
         _no_vars,
-        only("anonymous", "customer_a", "customer_b", "staff_waw", "staff_krk", "agent"),
+        at_till(only("staff_waw", "staff_krk")),
         headers={"X-Channel": "store"},
     ),
     Row(
@@ -320,7 +332,7 @@ MATRIX: list[Row] = [
         "cartLinesAdd to A's cart at the till",
         CART_ADD,
         lambda w: {"id": w.extra["cart_a"], "v": w.extra["variant"]},
-        only("customer_a", "staff_waw", "staff_krk", "agent"),
+        at_till(only("staff_waw", "staff_krk")),
         headers={"X-Channel": "store"},
     ),
     Row(
@@ -356,7 +368,7 @@ MATRIX: list[Row] = [
         "customer: A's loyalty at the till",
         "query($id: ID!) { customer(id: $id) { loyalty { cardNumber balance tier } } }",
         lambda w: {"id": w.customer_a_id},
-        only("customer_a", "staff_waw", "staff_krk", "agent", "dpo", "admin"),
+        at_till(only("staff_waw", "staff_krk", "admin")),
         headers={"X-Channel": "store"},
     ),
     Row(
@@ -375,7 +387,7 @@ MATRIX: list[Row] = [
         "customer: A's recommendations at the till",
         "query($id: ID!) { customer(id: $id) { recommendations { id } } }",
         lambda w: {"id": w.customer_a_id},
-        only("customer_a", "staff_waw", "staff_krk", "agent", "dpo", "admin"),
+        at_till(only("staff_waw", "staff_krk", "admin")),
         headers={"X-Channel": "store"},
     ),
     Row(
@@ -388,14 +400,14 @@ MATRIX: list[Row] = [
         "customer: A's personal offers at the till",
         "query($id: ID!) { customer(id: $id) { offers { description } } }",
         lambda w: {"id": w.customer_a_id},
-        only("customer_a", "staff_waw", "staff_krk", "agent", "dpo", "admin"),
+        at_till(only("staff_waw", "staff_krk", "admin")),
         headers={"X-Channel": "store"},
     ),
     Row(
         "customerByLoyaltyCard at the till",
         "query($n: String!) { customerByLoyaltyCard(cardNumber: $n) { id loyalty { balance } } }",
         lambda w: {"n": w.extra["card_a"]},
-        only("staff_waw", "staff_krk", "agent"),
+        at_till(only("staff_waw", "staff_krk")),
         headers={"X-Channel": "store"},
     ),
     Row(
@@ -429,7 +441,7 @@ MATRIX: list[Row] = [
         "order: A's order at another store's till",
         "query($id: ID!) { order(id: $id) { id status } }",
         lambda w: {"id": w.extra["order_a"]},
-        only("customer_a", "staff_waw", "staff_krk", "agent", "dpo", "admin", "integration"),
+        at_till(only("staff_waw", "staff_krk", "admin")),
         headers={"X-Channel": "store"},
     ),
     Row(
@@ -470,15 +482,22 @@ MATRIX: list[Row] = [
         "checkoutComplete at the till",
         CHECKOUT,
         lambda w: {"cart": next(w.extra["spare_guest_carts"]), "loc": to_global_id("Location", 2)},
-        only("anonymous", "customer_a", "customer_b", "staff_waw", "staff_krk", "agent"),
+        at_till(only("staff_waw", "staff_krk")),
         headers={"X-Channel": "store"},
     ),
     Row(
         "cartCreate for A at the till",
         "mutation($id: ID!) { cartCreate(customerId: $id) { cart { id } userErrors { code } } }",
         lambda w: {"id": w.customer_a_id},
-        only("customer_a", "staff_waw", "staff_krk", "agent"),
+        at_till(only("staff_waw", "staff_krk")),
         headers={"X-Channel": "store"},
+    ),
+    Row(
+        "cartCreate for A in the call center",
+        "mutation($id: ID!) { cartCreate(customerId: $id) { cart { id } userErrors { code } } }",
+        lambda w: {"id": w.customer_a_id},
+        in_channel("call-center", only("agent")),
+        headers={"X-Channel": "call-center"},
     ),
     Row(
         "orderMarkReadyForPickup of A's ST-WAW order",
@@ -521,7 +540,7 @@ MATRIX: list[Row] = [
             "line": w.extra["order_a_line"],
             "cart": next(w.extra["spare_guest_carts"]),
         },
-        only("staff_waw", "staff_krk"),
+        at_till(only("staff_waw", "staff_krk")),
         headers={"X-Channel": "store"},
     ),
     # inventory: the warehouse/ERP system (and an administrator) set on-hand counts
@@ -696,7 +715,14 @@ async def assert_matrix_row(gql: Any, world: World, row: Row) -> None:
 
 async def assert_row(gql: Any, world: World, row: Row, role: str) -> dict[str, Any]:
     """Run `row` as `role`: allowed means no errors and data; denied means the right code and no data."""
-    body = await gql.execute(row.document, row.variables(world), headers={**world.headers[role], **row.headers})
+    headers = {**world.headers[role], **row.headers}
+    if row.expect[role] == CHANNEL:
+        response = await gql.post(row.document, row.variables(world), headers=headers)
+        assert response.status_code == 403, response.text
+        assert [e["extensions"]["code"] for e in response.json()["errors"]] == ["CHANNEL_NOT_ALLOWED"], response.text
+        assert "data" not in response.json(), f"data leaked on refusal: {response.text}"
+        return dict(response.json())
+    body = await gql.execute(row.document, row.variables(world), headers=headers)
     errors = body.get("errors") or []
     if row.expect[role] == ALLOW:
         assert not errors, errors
@@ -725,6 +751,13 @@ def test_every_root_field_has_a_matrix_row(runtime: Runtime) -> None:
 def test_every_matrix_row_names_every_role() -> None:
     for row in MATRIX:
         assert set(row.expect) == set(ROLES), row.name
+
+
+def test_every_row_in_an_operators_channel_is_refused_to_whoever_may_not_name_it() -> None:
+    for row in MATRIX:
+        refused = {role for role, wanted in row.expect.items() if wanted == CHANNEL}
+        channel = row.headers.get("X-Channel", "web")
+        assert refused == set(ROLES) - set(CHANNEL_ROLES.get(channel, ROLES)), row.name
 
 
 def test_every_root_field_has_an_access_rule(runtime: Runtime) -> None:
@@ -767,6 +800,8 @@ async def test_the_compiled_query_path_answers_every_role_exactly_as_graphql_cor
     different = []
     for row in QUERY_ROWS:
         for role in ROLES:
+            if row.expect[role] == CHANNEL:  # refused before either executor runs
+                continue
             headers = {**world.headers[role], **row.headers}
             compiled = await gql.execute(row.document, row.variables(world), headers=headers)
             interpreted = await gql_interpreted.execute(row.document, row.variables(world), headers=headers)
@@ -807,6 +842,8 @@ async def test_the_compiled_query_path_audits_every_access_as_graphql_core(
     different, recorded = [], 0
     for row in QUERY_ROWS:
         for role in AUDITED_ROLES:
+            if row.expect[role] == CHANNEL:  # refused before either executor runs: nothing to audit
+                continue
             headers = {**world.headers[role], **row.headers}
             variables = row.variables(world)
             asked = len(spy.answered)

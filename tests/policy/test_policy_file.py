@@ -135,3 +135,11 @@ def test_the_policy_names_who_may_use_each_channel_kind() -> None:
     assert policy.channel_roles("WEB") is None
     assert policy.channel_roles("STORE") == {Role.STAFF, Role.ADMIN}
 
+
+def test_the_shipped_policy_keeps_the_operators_channels_for_operators(runtime) -> None:
+    from policies.principal import Role
+
+    policy = runtime.services.policy
+    assert policy.channel_roles("STORE") == {Role.STAFF, Role.ADMIN}
+    assert policy.channel_roles("CALL_CENTER") == {Role.AGENT, Role.ADMIN}
+    assert policy.channel_roles("WEB") is None and policy.channel_roles("MOBILE") is None

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -27,6 +28,7 @@ VARIANT = "{ products(first: 1) { edges { node { variants { id } } } } }"
 ADD = """mutation($id: ID!, $v: ID!) { cartLinesAdd(cartId: $id, lines: [{variantId: $v, quantity: 1}]) {
     cart { version } } }"""
 SUBSCRIBE = "subscription($id: ID!) { cartUpdated(cartId: $id) { id version } }"
+STORE_ROLES = {"staff_waw", "staff_krk", "admin"}  # who may name the store channel ([channels] in access.toml)
 
 
 @asynccontextmanager
@@ -43,6 +45,18 @@ async def _send(ws: ClientConnection, query: str, variables: dict[str, Any] | No
 
 async def _next(ws: ClientConnection) -> dict[str, Any]:
     return json.loads(await asyncio.wait_for(ws.recv(), GUARD))
+
+
+async def _refused_at_init(port: int, init: dict[str, str]) -> str:
+    """The close reason of a connection refused at `connection_init` (close code 4403)."""
+    async with connect(f"ws://127.0.0.1:{port}/graphql", subprotocols=[Subprotocol("graphql-transport-ws")]) as ws:
+        await ws.send(json.dumps({"type": "connection_init", "payload": init}))
+        try:
+            message = await asyncio.wait_for(ws.recv(), GUARD)
+        except ConnectionClosed as closed:
+            assert closed.rcvd is not None and closed.rcvd.code == 4403, closed
+            return closed.rcvd.reason
+        raise AssertionError(f"connected: {message!r}")
 
 
 async def _audit(runtime: Any) -> list[AuditRecord]:
@@ -175,14 +189,19 @@ async def test_an_anonymous_subscriber_to_a_customers_cart_is_told_to_sign_in(gq
 
 
 async def test_each_role_may_or_may_not_follow_a_customers_cart(runtime, world) -> None:  # noqa: F811 - the imported fixture
-    """The cart rules of the HTTP matrix hold for `cartUpdated`, online and at the till."""
+    """The cart rules of the HTTP matrix hold for `cartUpdated`, online and at the till (where only
+    staff and admins may connect at all: [channels] in policies/access.toml)."""
     readers = {"customer_a", "agent", "dpo", "admin"}  # the DPO and admins read (audited), as over HTTP
-    expected = {"online": readers, "store": readers | {"staff_waw", "staff_krk"}}
+    expected = {"online": readers, "store": {"staff_waw", "staff_krk", "admin"}}
     wrong = []
     async with serving(runtime) as port:
         for channel, allowed in expected.items():
             for role in ROLES:
                 init = {**world.headers[role], "X-Channel": "web" if channel == "online" else "store"}
+                if channel == "store" and role not in STORE_ROLES:
+                    if not (reason := await _refused_at_init(port, init)).startswith("CHANNEL_NOT_ALLOWED: "):
+                        wrong.append(f"{role} {channel}: connected, or refused for another reason: {reason!r}")
+                    continue
                 async with _socket(port, init) as ws:
                     await _send(ws, SUBSCRIBE, {"id": world.extra["cart_a"]})
                     payload = (await _next(ws))["payload"]
@@ -231,3 +250,38 @@ async def test_a_message_larger_than_an_http_body_closes_the_socket_unread(runti
     async with serving(runtime) as port, _socket(port, {}) as ws:  # an ordinary message is answered
         await _send(ws, "{ __typename }")
         assert (await _next(ws))["payload"] == {"data": {"__typename": "Query"}}
+
+
+@pytest.mark.parametrize("channel", ["store", "call-center"])
+async def test_an_operators_channel_named_by_a_customer_or_anyone_refuses_the_connection(
+    runtime, token_for, channel: str
+) -> None:
+    """As over HTTP, before anything runs: the close reason says why and who may use the channel."""
+    who = "staff or admin" if channel == "store" else "agent or admin"
+    async with serving(runtime) as port:
+        anyone_else: list[dict[str, str]] = [{}, token_for("customer", subject="1")]
+        for headers in anyone_else:
+            in_payload = await _refused_at_init(port, {**headers, "X-Channel": channel})
+            assert in_payload.startswith("CHANNEL_NOT_ALLOWED: ") and who in in_payload
+            handshake = [*headers.items(), ("X-Channel", channel)]
+            async with connect(
+                f"ws://127.0.0.1:{port}/graphql",
+                subprotocols=[Subprotocol("graphql-transport-ws")],
+                additional_headers=handshake,
+            ) as ws:  # named in the handshake headers instead of the payload: refused alike
+                await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
+                with pytest.raises(ConnectionClosed) as closed:
+                    await asyncio.wait_for(ws.recv(), GUARD)
+                assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
+                assert closed.value.rcvd.reason.startswith("CHANNEL_NOT_ALLOWED: ")
+
+
+async def test_staff_at_the_till_and_agents_in_the_call_center_still_connect(runtime, token_for) -> None:
+    till = {**token_for("staff", subject="anna", location="ST-KRK"), "X-Channel": "store"}
+    phone = {**token_for("agent", subject="agent-ws"), "X-Channel": "call-center"}
+    admin = token_for("admin", subject="admin-ws")
+    async with serving(runtime) as port:
+        for init in (till, phone, {**admin, "X-Channel": "store"}, {**admin, "X-Channel": "call-center"}):
+            async with _socket(port, init) as ws:  # acknowledged
+                await _send(ws, "{ channels { code } }")
+                assert (await _next(ws))["payload"]["data"]["channels"]
