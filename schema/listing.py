@@ -211,9 +211,12 @@ class ProductConnection:
 MAX_SEARCH_CHARS = 200  # a name or a SKU; a longer pattern only costs the database
 # A filter menu selects a few values of a few options. Each option name is one more EXISTS in
 # every statement of the listing (300 took 2.4 s, 1,000 a masked error), and the filter is the
-# key of the totalCount cache: both are bounded by what a menu can ask.
-MAX_SELECTED_OPTIONS = 20
+# key of the totalCount cache: both are bounded by what a menu can ask. The values of one option
+# are one IN list in its EXISTS: a shoe shop's size menu (35 to 48 in half sizes) is 27 of them.
+MAX_SELECTED_OPTIONS = 20  # option names
+MAX_SELECTED_VALUES = 100  # values over all options
 MAX_FILTER_TEXT = 100  # the columns' width (slug, tag, option name and value): longer matches nothing
+MAX_OPTIONS_TEXT = MAX_SELECTED_OPTIONS * 2 * MAX_FILTER_TEXT  # a cache key no longer than 20 long pairs
 
 
 def product_query(info: Info, filter: ProductFilter | None, search: str | None, **scope: Any) -> ProductQuery:
@@ -221,13 +224,17 @@ def product_query(info: Info, filter: ProductFilter | None, search: str | None, 
     if search is not None and len(search) > MAX_SEARCH_CHARS:
         raise bad_input(f"Search for at most {MAX_SEARCH_CHARS} characters.", ["search"])
     f = filter or ProductFilter()
-    if f.options is not None and len(f.options) > MAX_SELECTED_OPTIONS:
-        raise bad_input(f"Select at most {MAX_SELECTED_OPTIONS} option values.", ["filter", "options"])
+    if f.options is not None and len({o.name for o in f.options}) > MAX_SELECTED_OPTIONS:
+        raise bad_input(f"Select values of at most {MAX_SELECTED_OPTIONS} options.", ["filter", "options"])
+    if f.options is not None and len(f.options) > MAX_SELECTED_VALUES:
+        raise bad_input(f"Select at most {MAX_SELECTED_VALUES} option values.", ["filter", "options"])
     texts = [("categorySlug", f.category_slug), ("tag", f.tag)]
     texts += [("options", text) for o in f.options or () for text in (o.name, o.value)]
     for name, text in texts:
         if text is not None and len(text) > MAX_FILTER_TEXT:
             raise bad_input(f"`{name}` is at most {MAX_FILTER_TEXT} characters.", ["filter", name])
+    if sum(len(o.name) + len(o.value) for o in f.options or ()) > MAX_OPTIONS_TEXT:
+        raise bad_input(f"The options selected are at most {MAX_OPTIONS_TEXT} characters.", ["filter", "options"])
     location_key = None
     if f.available_at_location_id is not None:
         location_key = decode_int_id(f.available_at_location_id, "Location", "filter.availableAtLocationId")

@@ -310,3 +310,19 @@ async def test_a_cart_change_naming_more_lines_than_a_cart_holds_is_one_error(gq
             field,
             payload["userErrors"][:3],
         )
+
+
+async def test_a_filter_menu_selecting_many_values_of_a_few_options_is_answered(gql):
+    """The bound is on option names (one EXISTS each), not on values: the values of one option are
+    one IN list. A shoe shop's size menu (35 to 48 in half sizes) beside a few colours is one filter."""
+    query = "query($f: ProductFilter) { products(filter: $f) { totalCount } }"
+    sizes = [f"{n / 2:g}" for n in range(70, 97)]  # 27 sizes
+    menu = {"options": [{"name": "Size", "value": v} for v in sizes] + [{"name": "Colour", "value": "Sand"}]}
+    assert (await gql.data(query, {"f": menu}))["products"]["totalCount"] >= 0
+    names = {"options": [{"name": f"Option {i}", "value": "M"} for i in range(21)]}
+    values = {"options": [{"name": "Size", "value": str(i)} for i in range(1000)]}
+    long = [{"name": f"{'N' * 98}{i:02}", "value": f"{'V' * 97}{j:03}"} for i in range(20) for j in range(5)]
+    for filter_ in (names, values, {"options": long}):  # the last: a 20 kB key for the totalCount cache
+        body = await _failed_field(gql, query, {"f": filter_})
+        [error] = body["errors"]
+        assert error["extensions"]["code"] == "BAD_USER_INPUT" and error["path"] == ["products"]
