@@ -121,8 +121,9 @@ def _read_counts(path: Path) -> tuple[list[tuple[int, StockCount]], list[str]]:
                 )
                 continue
             # the file is sent in chunks: a level counted again in a later chunk is refused here, as
-            # stockSync refuses it within one call (the first count applies)
-            first = first_line.setdefault((sku, location), line)
+            # stockSync refuses it within one call (the first count applies). A negative count is
+            # refused (INVALID_QUANTITY) and so no count: as in stockSync, a later one still applies.
+            first = first_line.setdefault((sku, location), line) if on_hand >= 0 else line
             if first != line:
                 duplicate = InventoryErrorCode.DUPLICATE_COUNT
                 problems.append(f"line {line}: {duplicate}: counted already at line {first}: that count applies")

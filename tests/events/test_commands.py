@@ -140,3 +140,24 @@ async def test_stock_import_counts_a_level_given_twice_once_even_in_another_chun
     async with runtime.services.sessions() as session:
         stock = select(StockLevel.on_hand).where(StockLevel.variant_id == variant_id, StockLevel.location_id == waw)
         assert (await session.execute(stock)).scalar_one() == 7
+
+
+async def test_stock_import_applies_a_count_given_again_after_one_refused_as_negative(
+    cli_env: Path, runtime: Runtime, tmp_path: Path, capsys
+) -> None:
+    """A count refused as negative is no count: the same level counted again further down applies,
+    as stockSync applies it within one call (it is not refused as a DUPLICATE_COUNT of nothing)."""
+    async with runtime.services.sessions() as session, session.begin():
+        variant_id, sku = (await session.execute(select(ProductVariant.id, ProductVariant.sku).limit(1))).one()
+        waw = (await session.execute(select(Location.id).where(Location.code == "ST-WAW"))).scalar_one()
+        await session.execute(delete(StockLevel).where(StockLevel.variant_id == variant_id))
+        session.add(StockLevel(variant_id=variant_id, location_id=waw, on_hand=10, reserved=0))
+    csv_file = tmp_path / "counts.csv"
+    csv_file.write_text(f"sku,location_code,on_hand\n{sku},ST-WAW,-7\n{sku},ST-WAW,7\n")
+    assert await _run("stock", "import", str(csv_file)) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "applied 1 of 2 counts; 1 refused"
+    assert [line.split(":")[:2] for line in out[1:]] == [["line 2", " INVALID_QUANTITY"]]
+    async with runtime.services.sessions() as session:
+        stock = select(StockLevel.on_hand).where(StockLevel.variant_id == variant_id, StockLevel.location_id == waw)
+        assert (await session.execute(stock)).scalar_one() == 7
