@@ -9,10 +9,12 @@ that document, and its depth rule raises KeyError (a 500) on a spread of an unkn
 - depth: as strawberry counted it (a leaf is 0, each selection set below a field adds 1);
   introspection fields (`__schema`, `__type`) do not count, so GraphiQL's query passes;
   graphql-core's own MaxIntrospectionDepthRule stops `fields { type { fields { ...` instead.
-- introspection costs 1 per field whatever the schema's size, so an alias on `__schema` or
-  inside it is refused (`schema_aliases`): thirty aliased copies of the standard introspection
-  query in one kilobyte made 3 MB of answer and six seconds of CPU. Unaliased, each field of
-  `__schema` runs once (same-named fields merge), and no introspection client needs an alias.
+- introspection costs 1 per field whatever the schema's size, so the schema is read once: a
+  second response key for `__schema` (`schema_keys`) or an alias inside it is refused
+  (`schema_aliases` counts every alias on or in it): thirty aliased copies of the standard
+  introspection query in one kilobyte made 3 MB of answer and six seconds of CPU. One alias on
+  `__schema` is one read (`{ schema: __schema { queryType { name } } }`, a client's check that
+  it reaches a GraphQL server); same-named fields merge, so each field in it runs once.
 - aliases: every aliased field, as many times as its fragment is spread.
 - cost: each field costs 1, plus its children times how many the field may return: its page
   size (`first` or `last`; the maximum page size when it is a variable; the argument's default
@@ -57,7 +59,9 @@ class Measure:
     depth: int = 0
     aliases: int = 0
     cost: int = 0
-    schema_aliases: int = 0
+    schema_aliases: int = 0  # on `__schema` or inside it
+    schema_inner_aliases: int = 0  # inside it: each one more copy of what it names
+    schema_keys: frozenset[str] = frozenset()  # the response keys `__schema` is read under
 
 
 PAGE_ARGUMENTS = ("first", "last")
@@ -109,7 +113,8 @@ class _Measurer:
     def selection_set(
         self, selection_set: SelectionSetNode | None, parent: GraphQLNamedType | None, in_introspection: bool = False
     ) -> Measure:
-        depth = aliases = cost = schema_aliases = 0
+        depth = aliases = cost = schema_aliases = schema_inner = 0
+        schema_keys: set[str] = set()
         for selection in selection_set.selections if selection_set else ():
             if isinstance(selection, FieldNode):
                 introspection = in_introspection or selection.name.value.startswith("__")
@@ -122,8 +127,12 @@ class _Measurer:
                 cost += 1 + self._multiplier(selection, definition, introspection) * child.cost
                 if selection.name.value == "__schema":  # every alias on it or below it
                     schema_aliases += (1 if selection.alias else 0) + child.aliases
+                    schema_inner += child.aliases
+                    schema_keys.add((selection.alias or selection.name).value)
                 else:
                     schema_aliases += child.schema_aliases
+                    schema_inner += child.schema_inner_aliases
+                    schema_keys.update(child.schema_keys)
             else:
                 if isinstance(selection, InlineFragmentNode):
                     condition = selection.type_condition.name.value if selection.type_condition else None
@@ -138,7 +147,16 @@ class _Measurer:
                 aliases += inner.aliases
                 cost += inner.cost
                 schema_aliases += inner.schema_aliases
-        return Measure(min(depth, CAP), min(aliases, CAP), min(cost, CAP), min(schema_aliases, CAP))
+                schema_inner += inner.schema_inner_aliases
+                schema_keys.update(inner.schema_keys)
+        return Measure(
+            min(depth, CAP),
+            min(aliases, CAP),
+            min(cost, CAP),
+            min(schema_aliases, CAP),
+            min(schema_inner, CAP),
+            frozenset(schema_keys),
+        )
 
     def fragment(self, name: str, in_introspection: bool) -> Measure:
         key = (name, in_introspection)
@@ -206,9 +224,10 @@ def limit_rules(*, max_depth: int, max_aliases: int, max_cost: int, max_page_siz
                     maxCost=max_cost,
                 )
 
-            if measure.schema_aliases:
+            if len(measure.schema_keys) > 1 or measure.schema_inner_aliases:
                 self._refuse(
-                    f"'{name}' reads the whole schema more than once: `__schema` and the fields in it take no aliases.",
+                    f"'{name}' reads the whole schema more than once: `__schema` is read under one name, "
+                    "and the fields in it take no aliases.",
                     node,
                     "QUERY_TOO_COSTLY",
                     schemaAliases=measure.schema_aliases,

@@ -326,3 +326,18 @@ async def test_a_filter_menu_selecting_many_values_of_a_few_options_is_answered(
         body = await _failed_field(gql, query, {"f": filter_})
         [error] = body["errors"]
         assert error["extensions"]["code"] == "BAD_USER_INPUT" and error["path"] == ["products"]
+
+
+async def test_one_aliased_read_of_the_schema_is_answered(gql):
+    """`{ schema: __schema { queryType { name } } }` is how some API clients check they reach a GraphQL
+    server: one copy of the schema under another name. Two names for it, or an alias inside, are refused."""
+    data = await gql.data("{ schema: __schema { queryType { name } } }")
+    assert data == {"schema": {"queryType": {"name": "Query"}}}
+    same = await gql.data("{ s: __schema { queryType { name } } s: __schema { types { name } } }")  # merged: one
+    assert same["s"]["queryType"] == {"name": "Query"} and same["s"]["types"]
+    for document in (
+        "{ s: __schema { queryType { name } } __schema { queryType { name } } }",
+        "{ ...Q } fragment Q on Query { a: __schema { queryType { name } } b: __schema { queryType { name } } }",
+        "{ schema: __schema { q: queryType { name } } }",
+    ):
+        assert _codes(await _refused(gql, document)) == {"QUERY_TOO_COSTLY"}, document
