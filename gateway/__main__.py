@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from core.db import create_engine, is_sqlite
 from core.migrate import migrate
@@ -22,6 +22,9 @@ from gateway.startup import (
     listen,
     warn_unknown_variables,
 )
+
+if TYPE_CHECKING:
+    from commerce.orders.service import ExpiryReport
 
 __all__ = ["main"]
 
@@ -188,10 +191,24 @@ async def _expire_reservations(settings: Settings) -> str:
         )
     finally:
         await engine.dispose()
-    return (
+    return _expiry_summary(report)
+
+
+def _expiry_summary(report: ExpiryReport) -> str:
+    """The expiry's counts, and each refund it settled that a till must hand out in cash (no till was told)."""
+    from commerce.orders.records import order_number
+
+    lines = [
         f"released {report.reservations_released} overdue reservations, "
-        f"failed {report.checkouts_failed} abandoned checkouts"
-    )
+        f"failed {report.checkouts_failed} abandoned checkouts, "
+        f"refunded {report.exchanges_refunded} abandoned exchanges, "
+        f"closed {report.exchanges_sold} abandoned exchanges whose sale was placed"
+    ]
+    lines += [
+        f"cash owed at the till: {share.amount} to the customer of {order_number(share.order_id)}"
+        for share in report.cash_owed
+    ]
+    return "\n".join(lines)
 
 
 async def _serve(settings: Settings, *, demo: bool, host_from: str, port_from: str) -> None:

@@ -7,7 +7,9 @@
 3. What the credit exceeds the new sale by is refunded through the original payment.
 
 Every refund is answered by payment (`Exchange.refunds`): one to a payment taken at a till (cash)
-is not the provider's to pay, the till hands it out.
+is not the provider's to pay, the till hands it out. An attempt that dies (a crash, an unexpected
+error) leaves the return TAKEN: `expire_reservations` settles it past the pending timeout, the same
+way and on the same lock, and reports the cash owed.
 
 Both orders are in the customer's history. Should the sale fail (stock, payment), the return
 stands and its whole refund is paid out, so the customer is never left without goods or money.
@@ -93,7 +95,7 @@ async def exchange(
     returned = taken.order
     # this return's own refund, never another till's meanwhile; none for goods an earlier exchange
     # sold on credit: their return paid each of its payments back at once, the new sale pays in full
-    credit = taken.refund if taken.netted else Decimal(0)
+    credit = service.exchange_credit(taken.refund, taken.netted)
     if taken.exchange_status == r.EXCHANGE_REFUNDED:
         raise ExchangeFailed(returned, errors.ExchangeAlreadyRefunded(), _refunds(taken, credit))
     key = service.ExchangeSale(sale.cart_id, sale.idempotency_key)
@@ -104,14 +106,14 @@ async def exchange(
         raise  # an earlier attempt is still paying: the return stays taken, for it or a later retry
     except DomainError as failure:
         closed = await service.settle_exchange(services, returned, taken.return_id, r.EXCHANGE_REFUNDED, credit, key)
-        if closed == r.EXCHANGE_REFUNDED:
+        if closed.status == r.EXCHANGE_REFUNDED:
             raise ExchangeFailed(returned, failure, _refunds(taken, credit)) from None
-        if closed == r.EXCHANGE_TAKEN:  # a racing retry's sale holds the credit: it settles the return
+        if closed.status == r.EXCHANGE_TAKEN:  # a racing retry's sale holds the credit: it settles the return
             raise _selling_elsewhere() from None
         raise  # an earlier attempt placed the sale: nothing is refunded for this one's failure
-    excess = max(credit - placed.total, Decimal(0))
+    excess = service.sold_excess(credit, placed.total)
     settled = await service.settle_exchange(services, returned, taken.return_id, r.EXCHANGE_SOLD, excess, key)
-    if settled == r.EXCHANGE_REFUNDED:  # cannot be (a sale is reserved only on a TAKEN return): said loudly if ever
+    if settled.status == r.EXCHANGE_REFUNDED:  # cannot be (a sale is reserved only on a TAKEN return): said loudly
         logger.error("exchange return %d was refunded, yet order %d was sold on its credit", taken.return_id, placed.id)
     return Exchange(returned, placed, placed.total - credit, _refunds(taken, excess))
 

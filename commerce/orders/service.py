@@ -17,6 +17,7 @@ where an order is fulfilled, `cancel` and `expire_reservations` where it is give
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -48,10 +49,12 @@ __all__ = [
     "OrderFilter",
     "Refund",
     "ReturnLine",
+    "Settlement",
     "TakenReturn",
     "cancel",
     "cash_to_hand_out",
     "confirm_pickup",
+    "exchange_credit",
     "expire_reservations",
     "get_order",
     "list_orders",
@@ -62,8 +65,11 @@ __all__ = [
     "return_lines",
     "settle_exchange",
     "shipping_address",
+    "sold_excess",
     "take_return",
 ]
+
+logger = logging.getLogger("omnigate.orders")
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,10 +328,10 @@ async def _take(
     exchange: ExchangeSale | None,
 ) -> TakenReturn:
     now = services.clock.now()
-    exchange_key = f"{exchange.cart_id}:{exchange.idempotency_key}" if exchange is not None else None
+    exchange_key = exchange.key if exchange is not None else None
     async with unit_of_work(services) as session:
         row, current = await _locked(session, order_id)
-        netted = exchange is not None and not row.exchange_credit
+        netted = exchange is not None and _netted(row)
         if exchange is not None:
             found = select(OrderReturnRow).where(OrderReturnRow.exchange_key == exchange_key)
             earlier = (await session.execute(found)).scalar_one_or_none()
@@ -493,30 +499,66 @@ class ExchangeSale:
     cart_id: str
     idempotency_key: str
 
+    @property
+    def key(self) -> str:
+        """The return's `exchange_key` (a cart id is URL-safe base64: it holds no colon)."""
+        return f"{self.cart_id}:{self.idempotency_key}"
+
+    @classmethod
+    def of(cls, key: str) -> ExchangeSale:
+        cart_id, _, idempotency_key = key.partition(":")
+        return cls(cart_id, idempotency_key)
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """How an exchange's return stands after an attempt to settle it, and whether that attempt closed
+    it: only the one that closed it paid its refund, so only its answer hands the cash out."""
+
+    status: str
+    closed: bool = False
+
+
+def _netted(row: OrderRow) -> bool:
+    """Whether an exchange of this order nets its return's refund against the new sale: not when the
+    order was itself sold on an exchange's credit (each of its payments is paid back at once)."""
+    return not row.exchange_credit
+
+
+def exchange_credit(refund: Decimal, netted: bool) -> Decimal:
+    """What an exchange's return credits its sale with (and refunds in full should the sale fail)."""
+    return refund if netted else Decimal(0)
+
+
+def sold_excess(credit: Decimal, sale_total: Decimal) -> Decimal:
+    """What a sold exchange pays back: the credit the new goods did not use."""
+    return max(credit - sale_total, Decimal(0))
+
 
 async def settle_exchange(
     services: OrderServices, order: r.Order, return_id: int, outcome: str, refund: Decimal, sale: ExchangeSale
-) -> str:
+) -> Settlement:
     """Close an exchange's TAKEN return as `outcome` (SOLD or REFUNDED) and pay `refund` back, in one
-    unit of work on the return's locked row, and only once: of attempts racing with one key, only the
-    one that closes it pays. Answers how the return stands after: another attempt's outcome when that
-    one closed it, or TAKEN when a refund was refused because a sale of the exchange is PENDING or
-    placed (a racing retry reserved it on this very credit, as checkout's `_hold_exchange` allows
-    only while the return is TAKEN: the return is left to that attempt to settle)."""
+    unit of work on the return's locked row, and only once: of attempts racing with one key (and
+    `expire_reservations`' sweep), only the one that closes it pays. Answers how the return stands
+    after: another's outcome when that one closed it, or TAKEN when a refund was refused because a
+    sale of the exchange is PENDING or placed (a racing retry reserved it on this very credit, as
+    checkout's `_hold_exchange` allows only while the return is TAKEN: the return is left to that
+    attempt to settle)."""
     now = services.clock.now()
     async with unit_of_work(services) as session:
         locked = select(OrderReturnRow.exchange_status).where(OrderReturnRow.id == return_id).with_for_update()
         status = str((await session.execute(locked)).scalar_one())
         if status != r.EXCHANGE_TAKEN:
-            return status
+            return Settlement(status)
         if outcome == r.EXCHANGE_REFUNDED and await _sale_live(session, sale):
-            return r.EXCHANGE_TAKEN
+            return Settlement(r.EXCHANGE_TAKEN)
         await session.execute(
             update(OrderReturnRow).where(OrderReturnRow.id == return_id).values(exchange_status=outcome)
         )
         call = await _due(session, order.id, order.payment_reference, CallAction.REFUND, refund, now)
     await _pay(services, call)
-    return outcome
+    return Settlement(outcome, closed=True)
 
 
 async def _sale_live(session: AsyncSession, sale: ExchangeSale) -> bool:
@@ -535,6 +577,15 @@ async def _sale_of(session: AsyncSession, sale: ExchangeSale, *, live_only: bool
     return (await session.execute(found.limit(1))).first() is not None
 
 
+async def _sale_state(session: AsyncSession, sale: ExchangeSale) -> tuple[str, Decimal] | None:
+    """The status and total of the exchange's sale; None when it left no order."""
+    found = select(OrderRow.status, OrderRow.total).where(
+        OrderRow.cart_id == sale.cart_id, OrderRow.idempotency_key == sale.idempotency_key
+    )
+    row = (await session.execute(found.order_by(OrderRow.id.desc()).limit(1))).first()
+    return (str(row[0]), Decimal(row[1])) if row is not None else None
+
+
 def _returned(line: r.OrderLine, quantity: int, refund: Decimal) -> r.OrderLine:
     from dataclasses import replace
 
@@ -550,12 +601,17 @@ def _returned(line: r.OrderLine, quantity: int, refund: Decimal) -> r.OrderLine:
 class ExpiryReport:
     reservations_released: int
     checkouts_failed: int
+    exchanges_refunded: int = 0  # abandoned with no sale: the return's credit paid back in full
+    exchanges_sold: int = 0  # abandoned after the sale was placed: closed, any unused credit paid back
+    cash_owed: tuple[Refund, ...] = ()  # what those owe payments taken at a till: no till was told
 
 
 async def expire_reservations(services: OrderServices) -> ExpiryReport:
-    """Release reserve & collect orders past `reservedUntil`, and fail checkouts stuck PENDING
-    (a crash between reserving and confirming). Idempotent, safe on every replica at once: each
-    order is changed in its own unit of work, on its locked row, only if still due."""
+    """Release reserve & collect orders past `reservedUntil`, fail checkouts stuck PENDING (a crash
+    between reserving and confirming), then settle exchanges abandoned with their return TAKEN (a
+    crash or an unexpected error after taking it: see `_settle_abandoned_exchanges`). Idempotent,
+    safe on every replica at once: each is changed in its own unit of work, on its locked row, only
+    if still due."""
     now = services.clock.now()
     async with AsyncSession(services.engine) as session:  # reads: not the writer's connection
         overdue = list(
@@ -593,7 +649,96 @@ async def expire_reservations(services: OrderServices) -> ExpiryReport:
         void = r.order_number(order_id) if method in PROVIDER_METHODS else None
         if await fail_pending(services, order_id, r.VOIDED, "order.checkout_abandoned", void=void):
             failed += 1
-    return ExpiryReport(released, failed)
+    settled = await _settle_abandoned_exchanges(services, now)  # after the failing: an exchange's sale among them
+    return ExpiryReport(released, failed, settled.refunded, settled.sold, settled.cash_owed)
+
+
+@dataclass(frozen=True, slots=True)
+class _Abandoned:
+    """An exchange's return left TAKEN, as read before settling it: what its attempt's answer would
+    have stated and paid."""
+
+    order: r.Order
+    return_id: int
+    sale: ExchangeSale
+    credit: Decimal
+    paid_at_take: tuple[Refund, ...]  # shares the return paid at once (not netted), restated
+
+
+@dataclass(frozen=True, slots=True)
+class _Swept:
+    refunded: int = 0
+    sold: int = 0
+    cash_owed: tuple[Refund, ...] = ()
+
+
+async def _settle_abandoned_exchanges(services: OrderServices, now: datetime) -> _Swept:
+    """An exchange whose attempt died after taking the return (a crash, an unexpected error) leaves it
+    TAKEN, its credit owed, and only a retry with its key would settle it. Past the pending timeout
+    (its sale, if PENDING, was failed just before), each is settled as its attempt would have been:
+    REFUNDED in full when its sale is missing or FAILED, SOLD with the unused credit paid back when
+    the sale was placed; one still PENDING is left. Through `settle_exchange`, on the return's locked
+    row: a retry or a late sale racing this never has the credit paid twice, nor a sold one refunded.
+    What is owed to payments taken at a till is answered (and logged): no till was told to hand it out."""
+    swept = _Swept()
+    for due in await _abandoned(services, now - services.pending_timeout):
+        async with AsyncSession(services.engine) as session:
+            state = await _sale_state(session, due.sale)
+        if state is not None and state[0] == r.PENDING:
+            continue  # its attempt is still paying, or a later run fails it
+        if state is None or state[0] == r.FAILED:
+            outcome, amount = r.EXCHANGE_REFUNDED, due.credit
+        else:  # placed: a sale never fails once placed, so this holds under the lock too
+            outcome, amount = r.EXCHANGE_SOLD, sold_excess(due.credit, state[1])
+        settlement = await settle_exchange(services, due.order, due.return_id, outcome, amount, due.sale)
+        if settlement.closed:
+            swept = _swept(swept, due, outcome, amount)
+    return swept
+
+
+async def _abandoned(services: OrderServices, before: datetime) -> list[_Abandoned]:
+    """Exchanges' returns TAKEN before `before`, with their orders (read on a plain connection)."""
+    taken = (
+        select(OrderReturnRow, OrderRow)
+        .join(OrderRow, OrderRow.id == OrderReturnRow.order_id)
+        .where(OrderReturnRow.exchange_status == r.EXCHANGE_TAKEN, OrderReturnRow.created_at <= before)
+        .order_by(OrderReturnRow.id)
+    )
+    found = []
+    async with AsyncSession(services.engine) as session:
+        for returned, row in (await session.execute(taken)).all():
+            netted = _netted(row)
+            found.append(
+                _Abandoned(
+                    r.to_order(row, ()),
+                    returned.id,
+                    ExchangeSale.of(str(returned.exchange_key)),
+                    exchange_credit(Decimal(returned.refund), netted),
+                    () if netted else await _restated(session, row, returned),
+                )
+            )
+    return found
+
+
+def _swept(swept: _Swept, due: _Abandoned, outcome: str, amount: Decimal) -> _Swept:
+    """The tally with one more exchange closed, and the cash it owes at a till (logged for a person)."""
+    order = due.order
+    settled = (Refund(order.id, order.payment_method, amount),) if amount else ()
+    owed = tuple(share for share in due.paid_at_take + settled if share.at_till)
+    for share in owed:
+        logger.warning(
+            "exchange return %d closed %s by expire-reservations: %s in cash is owed to the customer of %s",
+            due.return_id,
+            outcome,
+            share.amount,
+            r.order_number(share.order_id),
+        )
+    refunded, sold = swept.refunded, swept.sold
+    if outcome == r.EXCHANGE_REFUNDED:
+        refunded += 1
+    else:
+        sold += 1
+    return _Swept(refunded, sold, swept.cash_owed + owed)
 
 
 # ---------------------------------------------------------------- reading
