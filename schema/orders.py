@@ -242,6 +242,15 @@ _CASH = (
 )
 
 
+_REPLAYED = (
+    "True when this answer restates an exchange already settled for this key (a retry, a request sent "
+    "twice, or an exchange `expire-reservations` settled after its attempt died): its `refunds` were "
+    "paid and its `cashToHandOut` was due with the answer that settled it, so the till must not hand "
+    "that cash out again. Exactly one answer settles an exchange (false); an error stating no refunds "
+    "is false too. Cash owed for an exchange the expiry settled is listed in the command's output."
+)
+
+
 def _refunds(shares: Sequence[service.Refund], currency: str) -> tuple[list[Refund], Money]:
     """The `refunds` and `cashToHandOut` of a payload that paid `shares` back."""
     cash = Money(amount=service.cash_to_hand_out(shares, currency), currency=currency)
@@ -300,6 +309,7 @@ class OrderExchangePayload:
     user_errors: list[UserError]
     refunds: list[Refund] = strawberry.field(default_factory=list, description=_REFUNDS)
     cash_to_hand_out: Money | None = strawberry.field(default=None, description=_CASH)
+    replayed: bool = strawberry.field(default=False, description=_REPLAYED)
 
 
 @strawberry.input
@@ -641,6 +651,7 @@ class OrderExchangeMutation:
                 user_errors=user_errors(failure),
                 refunds=refunds,
                 cash_to_hand_out=cash,
+                replayed=failure.replayed,
             )
         except DomainError as error:
             return OrderExchangePayload(returned=None, order=None, difference=None, user_errors=user_errors(error))
@@ -654,6 +665,7 @@ class OrderExchangeMutation:
             user_errors=[],
             refunds=refunds,
             cash_to_hand_out=cash,
+            replayed=done.replayed,
         )
 
 

@@ -7,9 +7,12 @@
 3. What the credit exceeds the new sale by is refunded through the original payment.
 
 Every refund is answered by payment (`Exchange.refunds`): one to a payment taken at a till (cash)
-is not the provider's to pay, the till hands it out. An attempt that dies (a crash, an unexpected
-error) leaves the return TAKEN: `expire_reservations` settles it past the pending timeout, the same
-way and on the same lock, and reports the cash owed.
+is not the provider's to pay, the till hands it out. Every answer with the key states the same
+refunds (the first may be the one lost), but only the attempt that settled the return, on its lock,
+answers `replayed` False: the cash is handed out once however often the request was sent. An
+attempt that dies (a crash, an unexpected error) leaves the return TAKEN: `expire_reservations`
+settles it past the pending timeout, the same way and on the same lock, and reports the cash owed
+(a retry after that is replayed too: the job's report is where that cash is told).
 
 Both orders are in the customer's history. Should the sale fail (stock, payment), the return
 stands and its whole refund is paid out, so the customer is never left without goods or money.
@@ -56,17 +59,26 @@ class Exchange:
     sale: r.Order
     difference: Decimal  # positive: charged for the new goods; negative: refunded
     refunds: tuple[service.Refund, ...] = ()  # what was paid back, by payment (cash: by the till)
+    replayed: bool = False  # restated: another attempt (or the expiry's sweep) settled it, cash and all
 
 
 class ExchangeFailed(DomainError):
     """The return was taken and refunded in full (`refunds`, by payment), but the new sale did not go through."""
 
-    def __init__(self, returned: r.Order, cause: DomainError, refunds: tuple[service.Refund, ...] = ()) -> None:
+    def __init__(
+        self,
+        returned: r.Order,
+        cause: DomainError,
+        refunds: tuple[service.Refund, ...] = (),
+        *,
+        replayed: bool = False,
+    ) -> None:
         super().__init__(str(cause), cause.field)
         self.code = cause.code
         self.returned = returned
         self.cause = cause
         self.refunds = refunds
+        self.replayed = replayed  # as `Exchange.replayed`
 
     def problems(self) -> Iterator[DomainError]:
         yield from self.cause.problems()
@@ -97,7 +109,7 @@ async def exchange(
     # sold on credit: their return paid each of its payments back at once, the new sale pays in full
     credit = service.exchange_credit(taken.refund, taken.netted)
     if taken.exchange_status == r.EXCHANGE_REFUNDED:
-        raise ExchangeFailed(returned, errors.ExchangeAlreadyRefunded(), _refunds(taken, credit))
+        raise ExchangeFailed(returned, errors.ExchangeAlreadyRefunded(), _refunds(taken, credit), replayed=True)
     key = service.ExchangeSale(sale.cart_id, sale.idempotency_key)
     funded = replace(sale, credit=credit, credit_from=order_id if credit else None, exchange_return=taken.return_id)
     try:
@@ -107,7 +119,8 @@ async def exchange(
     except DomainError as failure:
         closed = await service.settle_exchange(services, returned, taken.return_id, r.EXCHANGE_REFUNDED, credit, key)
         if closed.status == r.EXCHANGE_REFUNDED:
-            raise ExchangeFailed(returned, failure, _refunds(taken, credit)) from None
+            refunds = _refunds(taken, credit)
+            raise ExchangeFailed(returned, failure, refunds, replayed=not closed.closed) from None
         if closed.status == r.EXCHANGE_TAKEN:  # a racing retry's sale holds the credit: it settles the return
             raise _selling_elsewhere() from None
         raise  # an earlier attempt placed the sale: nothing is refunded for this one's failure
@@ -115,7 +128,8 @@ async def exchange(
     settled = await service.settle_exchange(services, returned, taken.return_id, r.EXCHANGE_SOLD, excess, key)
     if settled.status == r.EXCHANGE_REFUNDED:  # cannot be (a sale is reserved only on a TAKEN return): said loudly
         logger.error("exchange return %d was refunded, yet order %d was sold on its credit", taken.return_id, placed.id)
-    return Exchange(returned, placed, placed.total - credit, _refunds(taken, excess))
+    difference = placed.total - credit
+    return Exchange(returned, placed, difference, _refunds(taken, excess), replayed=not settled.closed)
 
 
 def _refunds(taken: service.TakenReturn, settled: Decimal) -> tuple[service.Refund, ...]:

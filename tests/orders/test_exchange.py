@@ -11,7 +11,8 @@ from tests.orders.helpers import KRK, ORDER_FIELDS, PICKUP, READY, WAW, new_cart
 
 EXCHANGE = f"""mutation($id: ID!, $lines: [ReturnLineInput!]!, $cart: ID!, $key: String!, $payment: PaymentInput!) {{
   orderExchange(orderId: $id, lines: $lines, cartId: $cart, idempotencyKey: $key, payment: $payment) {{
-    returned {{ {ORDER_FIELDS} }} order {{ {ORDER_FIELDS} }} difference {{ amount }} userErrors {{ code field message }} }} }}"""
+    returned {{ {ORDER_FIELDS} }} order {{ {ORDER_FIELDS} }} difference {{ amount }} replayed
+    userErrors {{ code field message }} }} }}"""
 
 
 async def _collected(
@@ -192,6 +193,7 @@ async def test_a_retried_exchange_replays_it_taking_the_return_and_paying_once(
     assert again["returned"]["lines"][0]["quantityReturned"] == 1
     assert again["returned"]["payment"] == first["returned"]["payment"]  # refunded once
     assert again["order"]["id"] == first["order"]["id"] and again["difference"] == first["difference"]
+    assert (first["replayed"], again["replayed"]) == (False, True)
     assert await stock_of(engine, 1, KRK) == shelf  # restocked once
     assert (list(payments.authorized), list(payments.refunded)) == calls  # nothing charged or paid again
 
@@ -214,6 +216,7 @@ async def test_racing_retries_of_an_exchange_take_the_return_once(
     )
     done = [a["orderExchange"] for a in answers]
     assert [d["userErrors"] for d in done] == [[], []]
+    assert sorted(d["replayed"] for d in done) == [False, True]  # only the attempt that settled it pays out
     assert {d["returned"]["lines"][0]["quantityReturned"] for d in done} == {1}
     assert done[0]["order"]["id"] == done[1]["order"]["id"]
     assert (await stock_of(engine, 1, KRK))[0] == shelf + 1
@@ -456,6 +459,7 @@ async def test_a_retry_cannot_sell_on_a_credit_the_failed_first_attempt_refunded
     assert [e["code"] for e in first["userErrors"]] == ["INSUFFICIENT_STOCK"]
     assert [(e["code"], e["field"]) for e in retry["userErrors"]] == [("EXCHANGE_ALREADY_REFUNDED", ["idempotencyKey"])]
     assert retry["order"] is None and retry["returned"]["lines"][0]["quantityReturned"] == 1
+    assert (first["replayed"], retry["replayed"]) == (False, True)  # the refund is told as paid out once
     payments = runtime.services.payments
     unit = Decimal(order["lines"][0]["unitPrice"]["amount"])
     assert payments.refunded == [(f"test_{order['number']}", unit)]  # the return refunded once, in full

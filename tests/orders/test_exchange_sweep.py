@@ -17,7 +17,7 @@ from tests.orders.test_exchange import _on_lock, _paid_for_goods_kept, _until_a_
 EXCHANGE = f"""mutation($id: ID!, $lines: [ReturnLineInput!]!, $cart: ID!, $key: String!, $payment: PaymentInput!) {{
   orderExchange(orderId: $id, lines: $lines, cartId: $cart, idempotencyKey: $key, payment: $payment) {{
     returned {{ {ORDER_FIELDS} }} order {{ {ORDER_FIELDS} }} difference {{ amount }}
-    refunds {{ orderNumber method amount {{ amount }} atTill }} cashToHandOut {{ amount }}
+    refunds {{ orderNumber method amount {{ amount }} atTill }} cashToHandOut {{ amount }} replayed
     userErrors {{ code field message }} }} }}"""
 PAST_THE_TIMEOUT = timedelta(minutes=16)  # OMNIGATE_CHECKOUT_PENDING_TIMEOUT_SECONDS is 15 minutes
 
@@ -90,6 +90,7 @@ async def test_an_exchange_that_died_before_its_sale_is_refunded_once_by_the_exp
     assert (await expire()).exchanges_refunded == 0
     again = (await gql.data(EXCHANGE, _swap(order, cart), headers=_till(token_for)))["orderExchange"]
     assert [e["code"] for e in again["userErrors"]] == ["EXCHANGE_ALREADY_REFUNDED"]
+    assert again["replayed"] is True  # settled by the expiry: nothing for this till to hand out
     assert payments.refunded == [(f"test_{order['number']}", Decimal("56.99"))]
     assert payments.authorized[1:] == []  # nothing sold on the refunded credit
 
@@ -154,6 +155,7 @@ async def test_an_exchange_that_died_after_its_sale_is_closed_paying_only_the_un
     again = (await gql.data(EXCHANGE, _swap(order, cart), headers=_till(token_for)))["orderExchange"]
     assert again["userErrors"] == [] and again["order"]["status"] == "COMPLETED"
     assert again["difference"]["amount"] == "-37.00"
+    assert again["replayed"] is True  # the 37.00 was paid (or reported owed in cash) by the expiry
     assert payments.refunded == refunded
 
 
@@ -248,7 +250,7 @@ async def test_a_retry_cannot_sell_on_a_credit_the_expiry_refunded(
         gql, engine, token_for, runtime, clock, monkeypatch, first="refund", on_lock=on_lock
     )
     assert [(e["code"], e["field"]) for e in retry["userErrors"]] == [("EXCHANGE_ALREADY_REFUNDED", ["idempotencyKey"])]
-    assert retry["order"] is None
+    assert retry["order"] is None and retry["replayed"] is True
     assert report.exchanges_refunded == 1
     payments = runtime.services.payments
     assert payments.refunded == [(f"test_{order['number']}", Decimal("56.99"))]
@@ -267,6 +269,7 @@ async def test_the_expiry_refunds_nothing_while_a_retry_sells_on_the_credit(
         gql, engine, token_for, runtime, clock, monkeypatch, first="sale", on_lock=on_lock
     )
     assert retry["userErrors"] == [] and retry["order"]["status"] == "COMPLETED"
+    assert retry["replayed"] is False  # the retry settled it: its answer is the one that pays
     assert (report.exchanges_refunded, report.exchanges_sold) == (0, 0)
     payments = runtime.services.payments
     assert payments.refunded == []  # the credit went into the sale

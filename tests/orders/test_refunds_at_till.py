@@ -11,7 +11,7 @@ from tests.orders.helpers import KRK, ORDER_FIELDS, WAW, location_id, new_cart, 
 REFUNDS = "refunds { orderNumber method amount { amount currency } atTill } cashToHandOut { amount currency }"
 EXCHANGE = f"""mutation($id: ID!, $lines: [ReturnLineInput!]!, $cart: ID!, $key: String!, $payment: PaymentInput!) {{
   orderExchange(orderId: $id, lines: $lines, cartId: $cart, idempotencyKey: $key, payment: $payment) {{
-    returned {{ {ORDER_FIELDS} }} order {{ {ORDER_FIELDS} }} difference {{ amount }} {REFUNDS}
+    returned {{ {ORDER_FIELDS} }} order {{ {ORDER_FIELDS} }} difference {{ amount }} {REFUNDS} replayed
     userErrors {{ code field message }} }} }}"""
 RETURN = f"""mutation($id: ID!, $lines: [ReturnLineInput!]!, $location: ID!) {{
   orderReturnLines(orderId: $id, lines: $lines, locationId: $location) {{
@@ -98,11 +98,12 @@ async def test_an_exchange_for_cheaper_goods_hands_the_excess_of_a_cash_payment_
     assert swapped["userErrors"] == [] and swapped["difference"]["amount"] == "-37.00"
     assert swapped["refunds"] == [_share(original, "cash", "37.00", True)]
     assert swapped["cashToHandOut"] == {"amount": "37.00", "currency": PLN}
-    assert runtime.services.payments.refunded == []
+    assert runtime.services.payments.refunded == [] and swapped["replayed"] is False
     # the answer was lost: the retry answers the same, so the till learns what it owes (paid once)
     again = (await gql.data(EXCHANGE, variables, headers=_till(token_for, "ST-KRK")))["orderExchange"]
     assert again["order"]["id"] == swapped["order"]["id"]
     assert (again["refunds"], again["cashToHandOut"]) == (swapped["refunds"], swapped["cashToHandOut"])
+    assert again["replayed"] is True  # ... and that it was handed out already, if it was this till that heard
 
 
 async def test_an_exchange_whose_sale_fails_tells_the_till_to_hand_the_whole_cash_refund_out(
@@ -110,12 +111,20 @@ async def test_an_exchange_whose_sale_fails_tells_the_till_to_hand_the_whole_cas
 ) -> None:
     original = await _sold_for_cash(gql, engine, token_for, 93, [(1, 2)])
     await set_stock(engine, 3, KRK, 1)
-    _, failed = await _exchange(gql, engine, token_for, original, 93, 3, "swap-none", sold_out=True)
+    variables, failed = await _exchange(gql, engine, token_for, original, 93, 3, "swap-none", sold_out=True)
     assert [e["code"] for e in failed["userErrors"]] == ["INSUFFICIENT_STOCK"]
     assert failed["order"] is None and failed["returned"]["lines"][0]["quantityReturned"] == 1
     assert failed["refunds"] == [_share(original, "cash", "56.99", True)]
     assert failed["cashToHandOut"] == {"amount": "56.99", "currency": PLN}
-    assert runtime.services.payments.refunded == []
+    assert runtime.services.payments.refunded == [] and failed["replayed"] is False
+    await set_stock(engine, 3, KRK, 1)
+    again = (await gql.data(EXCHANGE, variables, headers=_till(token_for, "ST-KRK")))["orderExchange"]
+    assert [e["code"] for e in again["userErrors"]] == ["EXCHANGE_ALREADY_REFUNDED"]
+    assert (again["refunds"], again["cashToHandOut"], again["replayed"]) == (
+        failed["refunds"],
+        failed["cashToHandOut"],
+        True,
+    )
 
 
 async def test_a_return_of_a_cash_sale_is_handed_out_at_the_till(
@@ -151,3 +160,31 @@ async def test_exchanging_again_what_an_exchange_sold_on_a_cash_credit_hands_the
     again = (await gql.data(EXCHANGE, variables, headers=_till(token_for, "ST-KRK")))["orderExchange"]
     assert (again["refunds"], again["cashToHandOut"]) == (second["refunds"], second["cashToHandOut"])
     assert (list(payments.captured), list(payments.refunded)) == provider_calls
+
+
+async def test_an_exchange_sent_twice_at_once_tells_the_till_to_hand_the_cash_out_once(
+    gql: Any, engine: Any, token_for: Any, runtime: Any
+) -> None:
+    """A double-submitted exchange: both answers state the 37.00 in cash (either may be the one the
+    till hears), and exactly one, the attempt that settled it, is not `replayed`."""
+    import asyncio
+
+    from core.ids import to_global_id
+
+    original = await _sold_for_cash(gql, engine, token_for, 96, [(3, 1)])
+    await set_stock(engine, 1, KRK, 4)
+    till = _till(token_for, "ST-KRK")
+    cart = await new_cart(gql, till, [(1, 1)], customerId=to_global_id("Customer", 96))
+    variables = {
+        "id": original["id"],
+        "lines": [{"orderLineId": original["lines"][0]["id"], "quantity": 1}],
+        "cart": cart,
+        "key": "swap-twice",
+        "payment": {"method": "card"},
+    }
+    answers = await asyncio.gather(*(gql.data(EXCHANGE, variables, headers=till) for _ in range(2)))
+    done = [a["orderExchange"] for a in answers]
+    assert [d["userErrors"] for d in done] == [[], []] and done[0]["order"]["id"] == done[1]["order"]["id"]
+    assert [d["cashToHandOut"] for d in done] == [{"amount": "37.00", "currency": PLN}] * 2
+    assert sorted(d["replayed"] for d in done) == [False, True]
+    assert runtime.services.payments.refunded == []
