@@ -25,6 +25,7 @@ __all__ = [
     "Connectable",
     "ReadScope",
     "UtcDateTime",
+    "Within",
     "create_engine",
     "dialect_insert",
     "is_database_unavailable",
@@ -290,6 +291,23 @@ class Connectable(Protocol):
     """What read functions need: an engine, or a request's `ReadScope`."""
 
     def connect(self) -> AbstractAsyncContextManager[AsyncConnection]: ...
+
+
+class Within:
+    """A unit of work's connection as a `Connectable`: another context's reads join its transaction."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    def connect(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        return _borrowed(self._conn)
+
+
+@asynccontextmanager
+async def _borrowed(conn: AsyncConnection) -> AsyncIterator[AsyncConnection]:
+    yield conn  # not closed here: the unit of work ends it
 
 
 class ReadScope:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -46,7 +46,7 @@ from commerce.catalog import service as catalog
 from commerce.customers import service as customers
 from commerce.inventory import service as inventory
 from commerce.pricing.engine import normalize_code
-from core.db import Connectable, json_loads, sqlite_write_queue, writer
+from core.db import Connectable, Within, json_loads, sqlite_write_queue, writer
 from core.ids import new_token
 from core.settings import Settings
 
@@ -302,23 +302,6 @@ class _Catalog:
     available: dict[int, int]
 
 
-class _Within:
-    """The unit of work's connection as a `Connectable`: other contexts' reads join its transaction."""
-
-    __slots__ = ("_conn",)
-
-    def __init__(self, conn: AsyncConnection) -> None:
-        self._conn = conn
-
-    def connect(self) -> AbstractAsyncContextManager[AsyncConnection]:
-        return _borrowed(self._conn)
-
-
-@asynccontextmanager
-async def _borrowed(conn: AsyncConnection) -> AsyncIterator[AsyncConnection]:
-    yield conn  # not closed here: the unit of work ends it
-
-
 async def _catalog(
     db: Connectable | AsyncConnection, variant_ids: Sequence[int], for_sale: Collection[int] | None = None
 ) -> _Catalog:
@@ -326,7 +309,7 @@ async def _catalog(
     ids = sorted(set(variant_ids))
     if not ids:
         return _Catalog(frozenset(), {})
-    source = _Within(db) if isinstance(db, AsyncConnection) else db
+    source = Within(db) if isinstance(db, AsyncConnection) else db
     if for_sale is None:
         for_sale = await catalog.variant_scopes(source, ids)  # published variants of published products
     stock = await inventory.stock_by_variant_ids(source, ids)

@@ -8,8 +8,6 @@ and neither has an erased customer (`notifications.enqueue` refuses them).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -20,6 +18,7 @@ from commerce.notifications.templates import local_date, money_text
 from commerce.orders import records as r
 from commerce.orders.models import OrderRow
 from commerce.orders.unit import OrderServices
+from core.db import Within
 
 __all__ = ["order_confirmed", "ready_for_pickup"]
 
@@ -52,7 +51,7 @@ async def ready_for_pickup(conn: AsyncConnection, services: OrderServices, row: 
         collect_by = local_date(row.reserved_until, until=True)
     else:
         collect_by = local_date(now + services.pickup_hold)
-    store = (await catalog.locations_by_ids(_Within(conn), [row.pickup_location_id])).get(row.pickup_location_id)
+    store = (await catalog.locations_by_ids(Within(conn), [row.pickup_location_id])).get(row.pickup_location_id)
     return await notifications.notify_ready_for_pickup(
         conn,
         services.vault,
@@ -62,20 +61,3 @@ async def ready_for_pickup(conn: AsyncConnection, services: OrderServices, row: 
         store=store.name if store is not None else "",
         collect_by=collect_by,
     )
-
-
-class _Within:
-    """The unit of work's connection as a `Connectable`: the catalog read joins its transaction."""
-
-    __slots__ = ("_conn",)
-
-    def __init__(self, conn: AsyncConnection) -> None:
-        self._conn = conn
-
-    def connect(self) -> AbstractAsyncContextManager[AsyncConnection]:
-        return _borrowed(self._conn)
-
-
-@asynccontextmanager
-async def _borrowed(conn: AsyncConnection) -> AsyncIterator[AsyncConnection]:
-    yield conn  # not closed here: the unit of work ends it
