@@ -30,6 +30,7 @@ DEFAULT_LANGUAGE: Final = "pl"
 LANGUAGES: Final = ("pl", "en")
 STORE_TIMEZONE: Final = ZoneInfo("Europe/Warsaw")  # the stores' clocks: a date in a message is theirs
 _SYMBOLS: Final = {"PLN": "zł"}
+_POLISH_DIGITS: Final = str.maketrans(",.", " ,")  # thousands by a space, the decimal comma
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,14 +91,8 @@ def language_of(preference: str | None) -> str:
 def money_text(amount: Decimal, currency: str) -> str:
     """An amount as Polish customers see it, in every language: "1 299,99 zł" (other currencies
     by their code, "12,50 EUR")."""
-    sign = "-" if amount < 0 else ""
-    whole, _, fraction = f"{abs(quantize(amount, currency)):f}".partition(".")
-    groups: list[str] = []
-    while len(whole) > 3:
-        whole, tail = whole[:-3], whole[-3:]
-        groups.insert(0, tail)
-    digits = " ".join([whole, *groups]) + (f",{fraction}" if fraction else "")
-    return f"{sign}{digits} {_SYMBOLS.get(currency, currency)}"
+    digits = f"{quantize(amount, currency):,f}".translate(_POLISH_DIGITS)  # "1,299.99" -> "1 299,99"
+    return f"{digits} {_SYMBOLS.get(currency, currency)}"
 
 
 def local_date(moment: datetime, *, until: bool = False) -> str:
