@@ -150,11 +150,10 @@ async def main(orders: int, batch: int) -> None:
             await migrate(engine)
             await seed(engine, products=10, settings=settings)
             vault = Vault.from_settings(settings, engine, clock)
-            requests = build_requests(settings, engine, vault, clock)
+            audit = AuditLog(engine, clock, load_audit_key(settings))
+            requests = build_requests(settings, engine, vault, clock, audit)
             [(key, subject)] = await _customers(engine, vault, clock, 1, "heavy")
-            await _long_history(
-                engine, vault, clock, AuditLog(engine, clock, load_audit_key(settings)), key, subject, orders
-            )
+            await _long_history(engine, vault, clock, audit, key, subject, orders)
 
             started = time.perf_counter()
             request = await requests.open("EXPORT", customer_key=key, subject_id=subject, requested_by="bench")

@@ -28,7 +28,6 @@ from core.clock import Clock
 from core.settings import Settings
 from policies.retention import RetentionPolicy, load_retention_policy, retention_policy
 from vault.audit import AuditLog
-from vault.keys import load_audit_key
 from vault.requests.ledger import ErasureLedger
 from vault.requests.service import DataSubjectRequests
 from vault.requests.sources import DataSubject, SourceContext, SourceRegistry
@@ -115,9 +114,11 @@ def build_requests(
     engine: AsyncEngine,
     vault: Vault,
     clock: Clock,
+    audit: AuditLog,
     erased: ErasedCustomers | None = None,
 ) -> DataSubjectRequests:
-    """The request service over every registered source; the retention policy checked against them."""
+    """The request service over every registered source; the retention policy checked against them.
+    `audit` is the access log the retention job prunes (the caller's own, under its key)."""
     retention = load_retention(settings)
     registry = personal_data_sources(settings)
     registry.validate(retention)
@@ -127,7 +128,7 @@ def build_requests(
             vault=vault,
             clock=clock,
             retention=retention,
-            audit=AuditLog(engine, clock, load_audit_key(settings)),
+            audit=audit,
         ),
         registry,
         ErasureLedger(settings.erasure_ledger_file),

@@ -103,13 +103,14 @@ async def _tools(settings: Settings, operator: str | None = None) -> AsyncIterat
 
     try:
         vault = Vault.from_settings(settings, engine, clock)
-        requests = build_requests(settings, engine, vault, clock)
+        audit = AuditLog(engine, clock, load_audit_key(settings))
+        requests = build_requests(settings, engine, vault, clock, audit)
         requests.on_erased = erased
         yield _Tools(
             engine=engine,
             vault=vault,
             requests=requests,
-            audit=AuditLog(engine, clock, load_audit_key(settings)),
+            audit=audit,
             operator=(operator or f"cli:{getpass.getuser()}")[:100],
             run_id=secrets.token_hex(16),
         )

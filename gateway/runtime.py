@@ -120,6 +120,7 @@ def build_runtime(
     tokens = TokenService(settings, clock)
     vault = Vault.from_settings(settings, engine, clock)
     audit_key = load_audit_key(settings)
+    audit = AuditLog(engine, clock, audit_key)
     policy = load_policy(settings.policy_file or None)
     broadcaster = create_broadcaster(engine)
     erased = ErasedCustomers(engine, broadcaster, settings.erased_check_ttl_seconds)
@@ -131,11 +132,11 @@ def build_runtime(
         tokens=tokens,
         vault=vault,
         policy=policy,
-        audit=AuditLog(engine, clock, audit_key),
+        audit=audit,
         tracer=telemetry.tracer,
         broadcaster=broadcaster,
         pricing_cache=PricingCache(),
-        requests=build_requests(settings, engine, vault, clock, erased),  # retention.toml checked here
+        requests=build_requests(settings, engine, vault, clock, audit, erased),  # retention.toml checked here
         limiter=RateLimiter(
             load_limits(settings.limits_file or None),  # a malformed limits file stops start-up here
             RedisBuckets(settings.redis_url, settings.redis_prefix) if settings.redis_url else MemoryBuckets(),
